@@ -1,0 +1,146 @@
+"""Functional forms of PIP's attention operations.
+
+Both operate on *transposed* (channel-to-channel) attention, as in Restormer's MDTA: queries,
+keys and values have shape ``B×heads×c×N`` (``c`` channels per head, ``N`` pixels), the
+attention map is ``c×c`` per head, and its cost grows linearly with the number of pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import nullcontext
+
+import torch
+
+__all__ = [
+    "DEFAULT_TOPM_RATIOS",
+    "channel_attention",
+    "topm_channel_attention",
+    "topm_keep_counts",
+]
+
+DEFAULT_TOPM_RATIOS: tuple[float, ...] = (1 / 2, 2 / 3, 3 / 4, 4 / 5)
+
+
+def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if t.dim() != 4:
+            raise ValueError(
+                f"{name} must be 4-D (batch, heads, channels_per_head, pixels), "
+                f"got shape {tuple(t.shape)}"
+            )
+    if q.shape != k.shape:
+        raise ValueError(
+            f"q and k must have the same shape, got {tuple(q.shape)} and {tuple(k.shape)}"
+        )
+    if v.shape[:3] != q.shape[:3]:
+        raise ValueError(
+            f"v must match q in (batch, heads, channels_per_head): q {tuple(q.shape)}, "
+            f"v {tuple(v.shape)}"
+        )
+
+
+def _logits(q: torch.Tensor, k: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
+    """Cosine-similarity logits ``q̂ k̂ᵀ · temperature`` of shape ``B×heads×c×c``.
+
+    Computed in at least float32, also under autocast: top-m keeps or drops a logit by its rank,
+    and half-precision rounding would flip near-ties. The L2 norms divide the small ``c×c``
+    product rather than the ``c×N`` inputs: the same value as normalising first, with far fewer
+    passes over the large tensors in forward and backward.
+    """
+    dtype = torch.promote_types(q.dtype, torch.float32)
+    autocast_capable = q.device.type in ("cpu", "cuda", "xpu", "mps")
+    with torch.autocast(q.device.type, enabled=False) if autocast_capable else nullcontext():
+        q, k = q.to(dtype), k.to(dtype)
+        q_norm = torch.linalg.vector_norm(q, dim=-1).clamp_min(1e-12)  # eps as in F.normalize
+        k_norm = torch.linalg.vector_norm(k, dim=-1).clamp_min(1e-12)
+        logits = q @ k.transpose(-2, -1)
+        return logits / (q_norm[..., :, None] * k_norm[..., None, :]) * temperature
+
+
+def channel_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, temperature: torch.Tensor | float
+) -> torch.Tensor:
+    """Dense transposed attention: ``softmax(q̂ k̂ᵀ · temperature) @ v``.
+
+    ``q``, ``k``, ``v`` are ``B×heads×c×N``; ``q`` and ``k`` are L2-normalised along ``N``;
+    ``temperature`` broadcasts against ``B×heads×c×c`` (typically a ``heads×1×1`` parameter).
+    Returns ``B×heads×c×N``.
+    """
+    _check_qkv(q, k, v)
+    attn = _logits(q, k, temperature).softmax(dim=-1)
+    return attn.to(v.dtype) @ v
+
+
+def topm_keep_counts(channels: int, ratios: Sequence[float]) -> list[int]:
+    """How many logits each ratio keeps per row: ``max(1, floor(ratio · channels))``.
+
+    The ``max(1, ·)`` keeps very narrow heads (1 or 2 channels) well defined, where the
+    authors' reference code would select nothing.
+    """
+    return [max(1, int(r * channels)) for r in ratios]
+
+
+def topm_channel_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    temperature: torch.Tensor | float,
+    ratios: Sequence[float] = DEFAULT_TOPM_RATIOS,
+    weights: torch.Tensor | Sequence[float] | None = None,
+) -> torch.Tensor:
+    """Top-m sparse transposed attention (PIP's selective prompt-to-feature attention).
+
+    For each ratio ``ρ`` every row of the logits ``A = q̂ k̂ᵀ · temperature`` keeps only its
+    ``max(1, floor(ρ·c))`` largest entries, is softmax-normalised over those, and multiplies
+    ``v``; the results are summed with ``weights`` (one per ratio; ``None`` averages them).
+
+    Computed in one pass: the masked softmaxes share one ``exp(A - rowmax)`` and one sort, their
+    normalisers are read off a cumulative sum, and the weighted sum of the sparse attention maps
+    is formed before a single matmul with ``v``. Equal to the four-``topk`` formulation (ties
+    between equal logits are broken as ``torch.sort`` does).
+
+    Args:
+        q, k, v: ``B×heads×c×N`` tensors (``c`` channels per head, ``N`` pixels).
+        temperature: scalar or tensor broadcastable to ``B×heads×c×c``.
+        ratios: fractions of each row to keep, each in ``(0, 1]``.
+        weights: one weight per ratio (tensor or sequence), or ``None`` for ``1/len(ratios)``.
+
+    Returns:
+        ``B×heads×c×N`` tensor of ``v``'s dtype.
+    """
+    _check_qkv(q, k, v)
+    if len(ratios) == 0:
+        raise ValueError("ratios must contain at least one value in (0, 1]")
+    bad = [r for r in ratios if not 0 < r <= 1]
+    if bad:
+        raise ValueError(f"every ratio must lie in (0, 1], got {list(ratios)}")
+    logits = _logits(q, k, temperature)
+    if weights is None:
+        weights = logits.new_full((len(ratios),), 1.0 / len(ratios))
+    else:
+        weights = torch.as_tensor(weights, dtype=logits.dtype, device=logits.device)
+    if weights.shape != (len(ratios),):
+        raise ValueError(
+            f"weights must hold one value per ratio ({len(ratios)}), "
+            f"got shape {tuple(weights.shape)}"
+        )
+
+    c = logits.shape[-1]
+    keep = topm_keep_counts(c, ratios)
+    sorted_logits, order = logits.sort(dim=-1, descending=True)
+    # The row maximum sits inside every top-m set, so one shift serves all masked softmaxes;
+    # softmax is invariant to it, hence no gradient needs to flow through it.
+    exp_sorted = (sorted_logits - sorted_logits[..., :1].detach()).exp()
+    cumulative = exp_sorted.cumsum(dim=-1)
+    keep_index = torch.tensor([m - 1 for m in keep], device=logits.device)
+    normalisers = cumulative.index_select(-1, keep_index)  # B×heads×c×R
+    # rank_masks[r, j] = 1 when rank j is inside ratio r's top-m set.
+    ranks = torch.arange(c, device=logits.device)
+    rank_masks = (ranks[None, :] < torch.tensor(keep, device=logits.device)[:, None]).to(
+        logits.dtype
+    )
+    rank_coefficients = (weights / normalisers) @ rank_masks  # B×heads×c×c, by rank
+    probs_sorted = exp_sorted * rank_coefficients
+    probs = torch.zeros_like(probs_sorted).scatter(-1, order, probs_sorted)
+    return probs.to(v.dtype) @ v

@@ -1,0 +1,43 @@
+"""Gated depth-wise convolutional feed-forward blocks used inside the PIP unit."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["DualGatedFeedForward", "GatedDconvFeedForward"]
+
+
+class GatedDconvFeedForward(nn.Module):
+    """Restormer's GDFN: 1×1 expand, 3×3 depth-wise conv, ``gelu(a) * b`` gate, 1×1 project.
+
+    ``zero_init_output`` starts the output projection at zero so that a residual branch built
+    on this block is the identity at initialisation.
+    """
+
+    def __init__(self, dim: int, expansion: float = 2.66, zero_init_output: bool = False) -> None:
+        super().__init__()
+        hidden = int(dim * expansion)
+        self.hidden = hidden
+        self.project_in = nn.Conv2d(dim, 2 * hidden, kernel_size=1, bias=False)
+        self.dwconv = nn.Conv2d(
+            2 * hidden, 2 * hidden, kernel_size=3, padding=1, groups=2 * hidden, bias=False
+        )
+        self.project_out = nn.Conv2d(hidden, dim, kernel_size=1, bias=False)
+        if zero_init_output:
+            nn.init.zeros_(self.project_out.weight)
+
+    def gate(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return F.gelu(a) * b
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.dwconv(self.project_in(x)).chunk(2, dim=1)
+        return self.project_out(self.gate(a, b))
+
+
+class DualGatedFeedForward(GatedDconvFeedForward):
+    """PIP's dual-gated feed-forward: the gate is ``gelu(a) * b + gelu(b) * a``."""
+
+    def gate(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return F.gelu(a) * b + F.gelu(b) * a

@@ -1,0 +1,141 @@
+"""The PIP unit: degradation-aware and basic prompts fused, then injected into a feature."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pip_adapter.conditioning import check_weights
+from pip_adapter.functional import DEFAULT_TOPM_RATIOS
+from pip_adapter.unit.alignment import ContentAlignment
+from pip_adapter.unit.prompt_to_feature import SelectivePromptToFeature
+from pip_adapter.unit.prompt_to_prompt import PromptToPromptInteraction
+from pip_adapter.unit.prompts import BasicRestorationPrompt, DegradationAwarePrompt
+
+__all__ = ["PromptInPrompt", "default_heads", "default_prompt_dim"]
+
+
+def default_prompt_dim(channels: int) -> int:
+    """Prompt width for a stage of ``channels``: the stage width, kept within ``[2, 64]``."""
+    return max(2, min(channels, 64))
+
+
+def default_heads(dim: int) -> int:
+    """About 32 channels per attention head (at least one), dividing ``dim`` exactly."""
+    heads = max(1, dim // 32)
+    while dim % heads:
+        heads -= 1
+    return heads
+
+
+class PromptInPrompt(nn.Module):
+    """Prompt-In-Prompt unit (Li et al., arXiv 2312.05038) for a ``B×C×H×W`` stage feature.
+
+    ``forward(x, weights)`` returns the feature modulated by the universal restoration prompt
+    for the degradations described by ``weights`` (``B×T``, non-negative; rows are normalised to
+    sum to 1). A freshly built unit is the identity: ``unit(x, w) == x``.
+
+    Steps: the degradation-aware prompt ``p = w @ D`` scales the aligned content
+    ``S = p ⊙ align(x)``; the basic prompt ``P`` queries ``S`` (prompt-to-prompt interaction)
+    giving ``U0`` (``d×s×s``); ``U = conv3×3(resize(U0, H×W))`` is the universal prompt, which the
+    feature queries through top-m sparse attention (selective prompt-to-feature interaction).
+
+    Args:
+        channels: ``C``, channels of the feature this unit modulates.
+        num_degradations: ``T``, number of degradation types.
+        prompt_dim: ``d`` (at least 2); default :func:`default_prompt_dim` (``C`` within
+            ``[2, 64]``).
+        prompt_size: ``s``, side of the basic prompt and of ``U0``.
+        heads: attention heads of both interactions; default :func:`default_heads`
+            (about 32 channels per head).
+        ffn_expansion: hidden width of the feed-forwards as a multiple of ``d``.
+        topm_ratios: ratios of the top-m attention; ``None`` makes it dense.
+
+    Parameter count, with ``h = int(ffn_expansion · d)``, ``k`` heads and ``R`` ratios::
+
+        T·d + d·s² + C·d + 17·d² + 6·h·d + 66·d + 36·h + 2·k + R   (+ C·d when C < d)
+
+    e.g. 98,322 for ``(C, d, s, T) = (48, 48, 16, 5)``.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        num_degradations: int,
+        prompt_dim: int | None = None,
+        prompt_size: int = 16,
+        heads: int | None = None,
+        ffn_expansion: float = 2.66,
+        topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("channels", channels),
+            ("num_degradations", num_degradations),
+            ("prompt_size", prompt_size),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}")
+        dim = default_prompt_dim(channels) if prompt_dim is None else prompt_dim
+        heads = default_heads(dim) if heads is None else heads
+        if dim < 2:
+            raise ValueError(
+                f"prompt_dim must be at least 2 (a layer norm over one channel erases the "
+                f"prompt), got {dim}"
+            )
+        if heads < 1 or dim % heads:
+            raise ValueError(f"prompt_dim ({dim}) must be a positive multiple of heads ({heads})")
+        self.channels = channels
+        self.num_degradations = num_degradations
+        self.prompt_dim = dim
+        self.prompt_size = prompt_size
+        self.heads = heads
+        self.degradation_prompt = DegradationAwarePrompt(num_degradations, dim)
+        self.basic_prompt = BasicRestorationPrompt(dim, prompt_size)
+        self.align = ContentAlignment(channels, dim, prompt_size)
+        self.prompt_to_prompt = PromptToPromptInteraction(dim, heads, ffn_expansion)
+        self.to_universal = nn.Conv2d(dim, dim, kernel_size=3, padding=1, bias=False)
+        self.prompt_to_feature = SelectivePromptToFeature(
+            channels, dim, heads, topm_ratios, ffn_expansion
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"channels={self.channels}, num_degradations={self.num_degradations}, "
+            f"prompt_dim={self.prompt_dim}, prompt_size={self.prompt_size}, heads={self.heads}"
+        )
+
+    def _check_feature(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be a 4-D tensor (B, C, H, W), got {shape}")
+        if x.shape[1] != self.channels:
+            raise ValueError(
+                f"x has {x.shape[1]} channels but this PromptInPrompt unit was built for "
+                f"{self.channels}"
+            )
+
+    def _universal_prompt(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        prompt = self.degradation_prompt(weights).to(x.dtype)
+        content = prompt[:, :, None, None] * self.align(x)
+        compact = self.prompt_to_prompt(self.basic_prompt().to(x.dtype), content)
+        resized = F.interpolate(compact, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return self.to_universal(resized)
+
+    def universal_prompt(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The universal restoration prompt ``U`` (``B×d×H×W``) for ``x``, for inspection."""
+        self._check_feature(x)
+        weights = check_weights(weights, x.shape[0], self.num_degradations)
+        return self._universal_prompt(x, weights)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        self._check_feature(x)
+        weights = check_weights(weights, x.shape[0], self.num_degradations)
+        return self.prompt_to_feature(x, self._universal_prompt(x, weights))
+
+    def prompt_regularization(self, angle_degrees: float = 90.0) -> torch.Tensor:
+        """Penalty keeping the degradation prompts at least ``angle_degrees`` apart."""
+        return self.degradation_prompt.regularization(angle_degrees)

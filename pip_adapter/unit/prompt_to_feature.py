@@ -1,0 +1,67 @@
+"""Selective prompt-to-feature interaction: the stage feature queries the universal prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from timm.layers import LayerNorm2d
+from torch import nn
+
+from pip_adapter.functional import DEFAULT_TOPM_RATIOS
+from pip_adapter.layers import ChannelCrossAttention, DualGatedFeedForward
+
+__all__ = ["SelectivePromptToFeature"]
+
+
+class SelectivePromptToFeature(nn.Module):
+    """Modulate a ``B×C×H×W`` feature with a ``B×d×H×W`` universal prompt.
+
+    Queries come from the feature, keys and values from the prompt, through top-m sparse
+    transposed attention, then a dual-gated feed-forward; both residual.
+
+    * ``C > d``: only the first ``d`` channels take part; the other ``C−d`` pass through.
+    * ``C < d``: the feature is zero-padded to ``d`` channels and a 1×1 conv maps back to ``C``.
+
+    Identity at initialisation: both output projections start at zero and the map back to
+    ``C`` starts as the identity slice, so a freshly built block returns its input unchanged.
+    ``topm_ratios=None`` uses dense attention instead (for ablations).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        dim: int,
+        heads: int,
+        topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
+        ffn_expansion: float = 2.66,
+    ) -> None:
+        super().__init__()
+        self.channels = channels
+        self.dim = dim
+        self.norm_feature = LayerNorm2d(dim)
+        self.norm_prompt = LayerNorm2d(dim)
+        self.attention = ChannelCrossAttention(
+            dim, heads, topm_ratios=topm_ratios, zero_init_output=True
+        )
+        self.norm_ffn = LayerNorm2d(dim)
+        self.ffn = DualGatedFeedForward(dim, ffn_expansion, zero_init_output=True)
+        self.to_channels: nn.Conv2d | None = None
+        if channels < dim:
+            self.to_channels = nn.Conv2d(dim, channels, kernel_size=1, bias=False)
+            with torch.no_grad():
+                self.to_channels.weight.zero_()
+                self.to_channels.weight[:, :channels, 0, 0].copy_(torch.eye(channels))
+
+    def forward(self, x: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+        selected = x[:, : self.dim] if self.channels > self.dim else x
+        if self.channels < self.dim:
+            selected = F.pad(selected, (0, 0, 0, 0, 0, self.dim - self.channels))
+        y = selected + self.attention(self.norm_feature(selected), self.norm_prompt(prompt))
+        y = y + self.ffn(self.norm_ffn(y))
+        if self.channels > self.dim:
+            return torch.cat([y, x[:, self.dim :]], dim=1)
+        if self.to_channels is not None:
+            return self.to_channels(y)
+        return y

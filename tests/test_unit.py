@@ -1,0 +1,223 @@
+"""The PromptInPrompt unit: shapes, identity at init, conditioning, gradients, errors."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pip_adapter import (
+    BasicRestorationPrompt,
+    DegradationAwarePrompt,
+    PromptInPrompt,
+    PromptToPromptInteraction,
+    SelectivePromptToFeature,
+)
+from pip_adapter.unit import default_heads, default_prompt_dim
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def configurations(draw, min_head_width=1, min_size=1, min_dim=2, min_side=1):
+    dim = draw(st.integers(max(min_dim, min_head_width), 24))
+    head_width = draw(st.sampled_from([w for w in range(1, dim + 1) if dim % w == 0]))
+    if head_width < min_head_width:
+        head_width = dim
+    return {
+        "batch": draw(st.integers(1, 3)),
+        "channels": draw(st.integers(1, 24)),
+        "dim": dim,
+        "heads": dim // head_width,
+        "size": draw(st.integers(min_size, 8)),
+        "degradations": draw(st.integers(2, 5)),
+        "height": draw(st.integers(min_side, 40)),
+        "width": draw(st.integers(min_side, 40)),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+def build(cfg):
+    torch.manual_seed(cfg["seed"])
+    unit = PromptInPrompt(
+        cfg["channels"],
+        cfg["degradations"],
+        prompt_dim=cfg["dim"],
+        prompt_size=cfg["size"],
+        heads=cfg["heads"],
+    )
+    x = torch.randn(cfg["batch"], cfg["channels"], cfg["height"], cfg["width"])
+    return unit, x
+
+
+def one_hot(batch, num, index):
+    return torch.nn.functional.one_hot(torch.full((batch,), index), num).float()
+
+
+def perturb(unit, scale=0.5):
+    with torch.no_grad():
+        for p in unit.parameters():
+            p.add_(torch.randn_like(p) * scale)
+
+
+@SETTINGS
+@given(configurations())
+def test_identity_at_init_shape_and_finite(cfg):
+    unit, x = build(cfg)
+    weights = torch.rand(cfg["batch"], cfg["degradations"]) + 0.01
+    y = unit(x, weights)
+    assert y.shape == x.shape
+    assert torch.isfinite(y).all()
+    assert (y - x).abs().max() < 1e-6
+    universal = unit.universal_prompt(x, weights)
+    assert universal.shape == (cfg["batch"], cfg["dim"], cfg["height"], cfg["width"])
+
+
+@SETTINGS
+@given(configurations(min_size=2, min_dim=4))
+def test_degradations_steer_the_output_once_trained(cfg):
+    # A layer norm over 2 or 3 channels keeps little more than a sign pattern, so the
+    # degradation prompt is only guaranteed to matter from 4 channels on.
+    unit, x = build(cfg)
+    perturb(unit)
+    first = unit(x, one_hot(cfg["batch"], cfg["degradations"], 0))
+    second = unit(x, one_hot(cfg["batch"], cfg["degradations"], 1))
+    assert torch.isfinite(first).all()
+    assert (first - second).abs().max() > 1e-6
+
+
+@SETTINGS
+@given(configurations(min_head_width=3, min_size=2, min_side=2))
+def test_every_parameter_receives_a_gradient(cfg):
+    # Excluded by construction, not by accident: heads narrower than 3 channels keep a single
+    # logit per row (top-m of 1 or 2), where the softmax is constant; and on a 1×1 feature the
+    # L2 normalisation over pixels is a sign function. Both have zero gradients by design.
+    unit, x = build(cfg)
+    perturb(unit)
+    weights = torch.rand(cfg["batch"], cfg["degradations"]) + 0.01
+    unit(x, weights).square().mean().backward()
+    for name, p in unit.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().max() > 0, name
+
+
+@pytest.mark.parametrize(("channels", "dim"), [(12, 8), (8, 8), (5, 8)])
+def test_identity_at_init_each_width_regime(channels, dim):
+    unit = PromptInPrompt(channels, 5, prompt_dim=dim, prompt_size=4)
+    x = torch.randn(2, channels, 9, 7) * 10
+    assert (unit(x, torch.eye(5)[:2]) - x).abs().max() < 1e-6
+
+
+def test_selective_passes_extra_channels_through_untouched():
+    unit = PromptInPrompt(12, 3, prompt_dim=8, prompt_size=4)
+    perturb(unit)
+    x = torch.randn(1, 12, 6, 6)
+    y = unit(x, torch.tensor([[0.2, 0.3, 0.5]]))
+    assert torch.equal(y[:, 8:], x[:, 8:])
+    assert not torch.allclose(y[:, :8], x[:, :8])
+
+
+def test_weights_rows_are_normalised():
+    unit = PromptInPrompt(6, 3, prompt_size=4)
+    perturb(unit)
+    x = torch.randn(2, 6, 5, 5)
+    w = torch.tensor([[1.0, 0.0, 1.0], [0.0, 2.0, 0.0]])
+    torch.testing.assert_close(unit(x, w), unit(x, w / w.sum(1, keepdim=True)))
+
+
+def test_mixture_lies_between_its_components_in_prompt_space():
+    dap = DegradationAwarePrompt(3, 8)
+    mix = dap(torch.tensor([[0.5, 0.5, 0.0]]))
+    torch.testing.assert_close(mix[0], 0.5 * (dap.prompts[0] + dap.prompts[1]))
+
+
+def test_parameter_count_formula():
+    def formula(c, d, s, t, heads, expansion=2.66, ratios=4):
+        h = int(expansion * d)
+        n = t * d + d * s * s + c * d + 17 * d * d + 6 * h * d + 66 * d + 36 * h
+        return n + 2 * heads + ratios + (c * d if c < d else 0)
+
+    for c, d, s, t in [(48, 48, 16, 5), (96, 64, 16, 5), (8, 24, 8, 3), (192, 96, 12, 7)]:
+        unit = PromptInPrompt(c, t, prompt_dim=d, prompt_size=s)
+        assert sum(p.numel() for p in unit.parameters()) == formula(c, d, s, t, unit.heads)
+    assert sum(p.numel() for p in PromptInPrompt(48, 5, prompt_dim=48).parameters()) == 98_322
+
+
+def test_defaults_derived_from_channels():
+    assert [default_prompt_dim(c) for c in (1, 8, 48, 96, 384)] == [2, 8, 48, 64, 64]
+    assert [default_heads(d) for d in (8, 48, 64, 96, 100)] == [1, 1, 2, 3, 2]
+    unit = PromptInPrompt(96, 5)
+    assert (unit.prompt_dim, unit.heads, unit.prompt_size) == (64, 2, 16)
+
+
+def test_regularization_angle_form():
+    unit = PromptInPrompt(8, 4, prompt_size=2)
+    assert unit.prompt_regularization().item() < 1e-5  # orthogonal at init
+    with torch.no_grad():
+        unit.degradation_prompt.prompts.copy_(
+            torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [-1.0, 0.0]]).repeat(1, 4)
+        )
+    cos45 = math.cos(math.radians(45))
+    # pairs: (0,1) 45deg, (1,2) 45deg, (0,2) 90deg, (0,3) 180, (1,3) 135, (2,3) 90
+    assert unit.prompt_regularization().item() == pytest.approx(2 * cos45, abs=1e-6)
+    assert unit.prompt_regularization(angle_degrees=60).item() == pytest.approx(
+        2 * (cos45 - 0.5), abs=1e-6
+    )
+    assert PromptInPrompt(8, 1).prompt_regularization().item() == 0
+
+
+def test_named_parts_are_usable_alone():
+    basic = BasicRestorationPrompt(8, 4)()
+    assert basic.shape == (1, 8, 4, 4)
+    fused = PromptToPromptInteraction(8, 2)(basic, torch.randn(3, 8, 4, 4))
+    assert fused.shape == (3, 8, 4, 4)
+    selective = SelectivePromptToFeature(12, 8, 2)
+    x = torch.randn(3, 12, 5, 5)
+    assert torch.equal(selective(x, torch.randn(3, 8, 5, 5)), x)
+
+
+def test_double_and_half_precision():
+    unit = PromptInPrompt(6, 2, prompt_size=4).double()
+    x = torch.randn(1, 6, 5, 5, dtype=torch.float64)
+    assert unit(x, torch.tensor([[1.0, 0.0]])).dtype == torch.float64
+    unit = unit.bfloat16()
+    perturb(unit, 0.1)
+    y = unit(x.bfloat16(), torch.tensor([[1.0, 0.0]]))
+    assert y.dtype == torch.bfloat16 and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize(
+    ("x", "weights", "error", "message"),
+    [
+        (torch.randn(6, 5, 5), torch.eye(2)[:1], ValueError, r"4-D tensor \(B, C, H, W\)"),
+        (torch.randn(1, 7, 5, 5), torch.eye(2)[:1], ValueError, "has 7 channels .* built for 6"),
+        (torch.randn(2, 6, 5, 5), torch.eye(2)[:1], ValueError, r"shape .* = \(2, 2\)"),
+        (torch.randn(1, 6, 5, 5), torch.ones(1, 3), ValueError, r"\(1, 2\), got \(1, 3\)"),
+        (torch.randn(1, 6, 5, 5), torch.tensor([[1.0, -0.5]]), ValueError, "non-negative"),
+        (torch.randn(1, 6, 5, 5), torch.tensor([[1.0, float("nan")]]), ValueError, "NaN"),
+        (torch.randn(2, 6, 5, 5), torch.tensor([[1.0, 0], [0, 0]]), ValueError, r"rows \[1\]"),
+        (torch.randn(1, 6, 5, 5), torch.tensor([[1, 0]]), ValueError, "floating-point"),
+        (torch.randn(1, 6, 5, 5), [[1.0, 0.0]], TypeError, "torch.Tensor"),
+    ],
+)
+def test_input_validation(x, weights, error, message):
+    unit = PromptInPrompt(6, 2, prompt_size=4)
+    with pytest.raises(error, match=message):
+        unit(x, weights)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"prompt_dim": 1}, "at least 2"),
+        ({"prompt_dim": 10, "heads": 3}, "multiple of heads"),
+        ({"prompt_size": 0}, "prompt_size must be a positive"),
+        ({"num_degradations": 0}, "num_degradations must be a positive"),
+    ],
+)
+def test_constructor_validation(kwargs, message):
+    args = {"channels": 6, "num_degradations": 2} | kwargs
+    with pytest.raises(ValueError, match=message):
+        PromptInPrompt(**args)
