@@ -1,7 +1,17 @@
 """pip-adapter: Prompt-In-Prompt learning for universal image restoration, on any network."""
 
 from pip_adapter import functional
-from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
+from pip_adapter._version import __version__
+from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, degradation_weights, parse_degradation
+from pip_adapter.injection import (
+    PRESETS,
+    PIPModel,
+    Stage,
+    StageInfo,
+    inject_pip,
+    list_stages,
+    load_adapter,
+)
 from pip_adapter.unit import (
     BasicRestorationPrompt,
     DegradationAwarePrompt,
@@ -10,15 +20,22 @@ from pip_adapter.unit import (
     SelectivePromptToFeature,
 )
 
-__version__ = "0.1.0"
-
 __all__ = [
     "DEFAULT_DEGRADATIONS",
+    "PRESETS",
     "BasicRestorationPrompt",
     "DegradationAwarePrompt",
+    "PIPModel",
     "PromptInPrompt",
     "PromptToPromptInteraction",
     "SelectivePromptToFeature",
+    "Stage",
+    "StageInfo",
     "__version__",
+    "degradation_weights",
     "functional",
+    "inject_pip",
+    "list_stages",
+    "load_adapter",
+    "parse_degradation",
 ]

@@ -1,12 +1,29 @@
-"""Degradation vocabulary and the per-sample degradation weights that steer PIP."""
+"""Degradation vocabulary, and turning every accepted ``degradation=`` form into weights.
+
+PIP is steered by per-sample weights over the degradation types (``B×T``, rows summing to 1).
+Users express them as a name, one name per sample, integer ids, a ``{name: weight}`` mixture,
+a ``B×T`` tensor, or, on the command line, ``"rain:0.7,noise:0.3"`` / ``"auto"``.
+"""
 
 from __future__ import annotations
 
-import torch
+import math
+from collections.abc import Mapping, Sequence
 
-__all__ = ["DEFAULT_DEGRADATIONS", "check_weights"]
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "DEFAULT_DEGRADATIONS",
+    "DegradationSpec",
+    "check_weights",
+    "degradation_weights",
+    "parse_degradation",
+]
 
 DEFAULT_DEGRADATIONS: tuple[str, ...] = ("noise", "rain", "haze", "blur", "lowlight")
+
+DegradationSpec = str | Sequence[str] | Mapping[str, float] | torch.Tensor | int
 
 
 def check_weights(weights: torch.Tensor, batch: int, num_degradations: int) -> torch.Tensor:
@@ -37,3 +54,123 @@ def check_weights(weights: torch.Tensor, batch: int, num_degradations: int) -> t
                 f"weights rows {zero_rows} are all zero; each sample needs a positive total weight"
             )
     return weights / total
+
+
+def _index(name: object, names: Sequence[str]) -> int:
+    if not isinstance(name, str) or name not in names:
+        raise ValueError(f"unknown degradation {name!r}; valid names: {list(names)}")
+    return names.index(name)
+
+
+def _mixture(mixture: Mapping[str, float], names: Sequence[str]) -> torch.Tensor:
+    row = torch.zeros(len(names), dtype=torch.float64)
+    for name, weight in mixture.items():
+        if isinstance(weight, bool) or not isinstance(weight, int | float):
+            raise ValueError(f"mixture weight for {name!r} must be a number, got {weight!r}")
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"mixture weight for {name!r} must be finite and >= 0, got {weight}")
+        row[_index(name, names)] += weight
+    if row.sum() <= 0:
+        raise ValueError(
+            f"mixture {dict(mixture)} has no positive weight; valid names: {list(names)}"
+        )
+    return row / row.sum()
+
+
+def degradation_weights(
+    degradation: DegradationSpec,
+    names: Sequence[str],
+    batch: int,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Turn any accepted ``degradation=`` form into ``B×T`` float32 weights (rows sum to 1).
+
+    Accepted: a name (``"rain"``, whole batch); a list of ``batch`` names; an int id or a 1-D
+    integer tensor of ``batch`` ids; a ``{name: weight}`` mixture (normalised, whole batch); a
+    ``B×T`` float tensor (validated, rows normalised). Every malformed form raises ValueError
+    naming the valid degradation names.
+    """
+    names = list(names)
+    valid = f"valid names: {names}"
+    if isinstance(degradation, str):
+        rows = torch.eye(len(names))[[_index(degradation, names)] * batch]
+    elif isinstance(degradation, Mapping):
+        rows = _mixture(degradation, names).expand(batch, -1)
+    elif isinstance(degradation, bool):
+        raise ValueError(
+            f"degradation must be a name, ids, a mixture or weights, not a bool; {valid}"
+        )
+    elif isinstance(degradation, int):
+        degradation = torch.tensor([degradation] * batch)
+        return degradation_weights(degradation, names, batch, device)
+    elif isinstance(degradation, torch.Tensor):
+        if degradation.is_floating_point():
+            if degradation.shape != (batch, len(names)):
+                raise ValueError(
+                    f"float degradation weights must have shape (batch, {len(names)}) = "
+                    f"({batch}, {len(names)}), one column per degradation ({valid}), "
+                    f"got {tuple(degradation.shape)}"
+                )
+            return check_weights(degradation.float().to(device), batch, len(names))
+        if degradation.dtype == torch.bool or degradation.is_complex():
+            raise ValueError(f"degradation ids must be integers, got dtype {degradation.dtype}")
+        ids = degradation.flatten() if degradation.dim() == 0 else degradation
+        if ids.dim() != 1 or ids.numel() not in (1, batch):
+            raise ValueError(
+                f"degradation ids must be one id or a 1-D tensor of {batch} ids (one per sample), "
+                f"got shape {tuple(degradation.shape)}"
+            )
+        if not torch.compiler.is_compiling():
+            bad = ids[(ids < 0) | (ids >= len(names))]
+            if bad.numel():
+                raise ValueError(
+                    f"degradation ids {bad.tolist()} out of range 0..{len(names) - 1}; "
+                    + ", ".join(f"{i}={n}" for i, n in enumerate(names))
+                )
+        rows = F.one_hot(ids.long().expand(batch), len(names))
+    elif isinstance(degradation, Sequence):
+        if len(degradation) != batch:
+            raise ValueError(
+                f"got {len(degradation)} degradation names for a batch of {batch}; give one name "
+                f"per sample or a single name; {valid}"
+            )
+        rows = torch.eye(len(names))[[_index(name, names) for name in degradation]]
+    else:
+        raise ValueError(
+            f"degradation must be a name, a list of names, ids, a {{name: weight}} mixture or "
+            f"B×T weights, got {type(degradation).__name__}; {valid}"
+        )
+    return rows.to(device=device, dtype=torch.float32)
+
+
+def parse_degradation(text: str, names: Sequence[str]) -> str | dict[str, float] | None:
+    """Parse the command-line syntax: ``"rain"``, ``"rain:0.7,noise:0.3"`` or ``"auto"``.
+
+    Returns the name, a normalised ``{name: weight}`` mixture, or ``None`` for ``"auto"``
+    (blind restoration with the sensor). Raises ValueError on unknown names, malformed,
+    negative or all-zero weights, and repeated names.
+    """
+    text = text.strip()
+    if text == "auto":
+        return None
+    if ":" not in text and "," not in text:
+        _index(text, names)
+        return text
+    mixture: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = (s.strip() for s in part.partition(":"))
+        if not sep or not name or not value:
+            raise ValueError(
+                f"malformed degradation mixture {text!r}: expected name:weight pairs separated "
+                f"by commas, e.g. 'rain:0.7,noise:0.3'; valid names: {list(names)}"
+            )
+        try:
+            weight = float(value)
+        except ValueError:
+            raise ValueError(f"weight {value!r} for {name!r} in {text!r} is not a number") from None
+        if name in mixture:
+            raise ValueError(f"degradation {name!r} appears twice in {text!r}")
+        _index(name, names)
+        mixture[name] = weight
+    row = _mixture(mixture, names)
+    return {name: row[names.index(name)].item() for name in mixture}

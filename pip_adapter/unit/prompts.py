@@ -46,7 +46,7 @@ class BasicRestorationPrompt(nn.Module):
 
     def __init__(self, dim: int, size: int) -> None:
         super().__init__()
-        self.prompt = nn.Parameter(torch.randn(dim, size, size))
+        self.prompt = nn.Parameter(torch.randn(1, dim, size, size))
 
     def forward(self) -> torch.Tensor:
-        return self.prompt.unsqueeze(0)
+        return self.prompt

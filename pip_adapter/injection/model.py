@@ -1,0 +1,159 @@
+"""PIPModel: a backbone with PIP units attached by hooks, steered by ``degradation=``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pip_adapter._version import __version__
+from pip_adapter.conditioning import DegradationSpec, degradation_weights
+from pip_adapter.injection.hooks import Conditioning, StageHook, attach_hook, detach_hooks
+from pip_adapter.injection.plan import PlannedStage
+from pip_adapter.injection.serialization import write_adapter
+from pip_adapter.padding import crop_to, pad_to_multiple
+from pip_adapter.unit import PromptInPrompt
+
+__all__ = ["PIPModel", "unit_key"]
+
+
+def unit_key(stage: str) -> str:
+    """Key of a stage's unit in ``PIPModel.pip_units`` (module names may not contain dots)."""
+    return stage.replace(".", "/")
+
+
+class PIPModel(nn.Module):
+    """A restoration backbone with PIP units on chosen stages. Build it with ``inject_pip``.
+
+    ``model(x, degradation=...)`` runs the backbone with every unit conditioned on the given
+    degradation (a name, one name per sample, ids, a ``{name: weight}`` mixture, ``B×T``
+    weights, or ``None`` to ask ``model.sensor``). Inputs are reflect-padded to
+    ``size_multiple`` and outputs cropped back, so any size works.
+
+    The units are submodules (``pip_units``) and follow ``.to()``, ``.half()``, DDP, deepcopy
+    and pickling. The backbone's own ``state_dict`` keys are unchanged. Calling the backbone
+    object directly (not through this model) runs it exactly as before injection: the hooks
+    pass features through untouched when no ``degradation`` is in effect. Not thread-safe:
+    one forward at a time per model.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        plan: Sequence[PlannedStage],
+        units: Sequence[PromptInPrompt],
+        degradations: Sequence[str],
+        size_multiple: int = 1,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.pip_units = nn.ModuleDict(
+            {unit_key(p.name): u for p, u in zip(plan, units, strict=True)}
+        )
+        self.plan = list(plan)
+        self.degradations = tuple(degradations)
+        self.size_multiple = size_multiple
+        self.sensor: nn.Module | None = None
+        self._conditioning = Conditioning()
+        self._requires_grad = {n: p.requires_grad for n, p in backbone.named_parameters()}
+        self._unloaded = False
+        modules = dict(backbone.named_modules())
+        for stage, unit in zip(plan, units, strict=True):
+            hook = StageHook(unit, self._conditioning, stage.hook, stage.layout, stage.channels)
+            attach_hook(modules[stage.name], hook)
+
+    @property
+    def stages(self) -> list[str]:
+        """Qualified names of the backbone modules that carry a PIP unit."""
+        return [stage.name for stage in self.plan]
+
+    def degradation_weights(
+        self, x: torch.Tensor, degradation: DegradationSpec | None
+    ) -> torch.Tensor:
+        """``B×T`` weights for a ``degradation=`` argument; ``None`` asks ``self.sensor``."""
+        if degradation is not None:
+            return degradation_weights(degradation, self.degradations, x.shape[0], x.device)
+        if self.sensor is None:
+            raise ValueError(
+                "degradation=None asks model.sensor (a pip_adapter.DegradationSensor) for blind "
+                "restoration, but no sensor is attached; pass degradation= one of "
+                f"{list(self.degradations)} (or a mixture), or set model.sensor"
+            )
+        names = tuple(getattr(self.sensor, "degradations", ()))
+        if names != self.degradations:
+            raise ValueError(
+                f"model.sensor predicts {list(names)} but this model's degradations are "
+                f"{list(self.degradations)}"
+            )
+        return self.sensor.predict_weights(x)
+
+    def forward(
+        self, x: torch.Tensor, degradation: DegradationSpec | None = None, **kwargs
+    ) -> torch.Tensor:
+        if self._unloaded:
+            raise RuntimeError("this PIPModel was unloaded; use the backbone unload() returned")
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be a B×C×H×W image tensor, got {shape}")
+        weights = self.degradation_weights(x, degradation)
+        height, width = x.shape[-2:]
+        padded = pad_to_multiple(x, self.size_multiple)
+        self._conditioning.weights = weights
+        try:
+            out = self.backbone(padded, **kwargs)
+        finally:
+            self._conditioning.weights = None
+        return crop_to(out, padded, height, width)
+
+    def freeze_backbone(self) -> PIPModel:
+        """Train only the adapter: backbone parameters stop requiring gradients."""
+        self.backbone.requires_grad_(False)
+        self.pip_units.requires_grad_(True)
+        return self
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """``(trainable, total)`` parameter counts."""
+        params = list(self.parameters())
+        return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+    def print_trainable_parameters(self) -> None:
+        trainable, total = self.parameter_counts()
+        print(
+            f"trainable params: {trainable:,d} || all params: {total:,d} || "
+            f"trainable%: {100 * trainable / max(total, 1):.4f}"
+        )
+
+    def prompt_regularization(self, angle_degrees: float = 90.0) -> torch.Tensor:
+        """Sum over units of the angle penalty that keeps degradation prompts apart."""
+        return sum(
+            (unit.prompt_regularization(angle_degrees) for unit in self.pip_units.values()),
+            torch.zeros((), device=next(self.pip_units.parameters()).device),
+        )
+
+    def adapter_config(self) -> dict:
+        """What ``save_adapter`` writes to ``adapter_config.json``."""
+        cls = type(self.backbone)
+        return {
+            "library_version": __version__,
+            "backbone": {"class": cls.__name__, "module": cls.__module__},
+            "degradations": list(self.degradations),
+            "size_multiple": self.size_multiple,
+            "stages": [stage.to_dict() for stage in self.plan],
+        }
+
+    def save_adapter(self, directory: str | os.PathLike) -> Path:
+        """Write the adapter alone (config + PIP unit weights), not the backbone."""
+        return write_adapter(directory, self.adapter_config(), self.pip_units.state_dict())
+
+    def unload(self) -> nn.Module:
+        """Remove every hook and return the original backbone, as it was before injection."""
+        modules = dict(self.backbone.named_modules())
+        for stage in self.plan:
+            detach_hooks(modules[stage.name])
+        for name, param in self.backbone.named_parameters():
+            param.requires_grad_(self._requires_grad.get(name, param.requires_grad))
+        self._unloaded = True
+        return self.backbone

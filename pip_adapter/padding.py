@@ -1,0 +1,34 @@
+"""Padding inputs to the size a backbone needs, and cropping its outputs back."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["crop_to", "pad_to_multiple"]
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad ``B×C×H×W`` at the bottom and right so that ``H`` and ``W`` divide by ``multiple``.
+
+    Reflect padding (no artificial edges), or replicate where the image is too small to
+    reflect.
+    """
+    pad_h = -x.shape[-2] % multiple
+    pad_w = -x.shape[-1] % multiple
+    if not (pad_h or pad_w):
+        return x
+    mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def crop_to(output: torch.Tensor, padded: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Crop a backbone's output for ``padded`` back to an input of ``height×width``.
+
+    Outputs larger than the input by an integer factor (super-resolution) are cropped to the
+    scaled size.
+    """
+    if output.shape[-2:] == padded.shape[-2:]:
+        return output[..., :height, :width]
+    scale = output.shape[-2] // padded.shape[-2]
+    return output[..., : height * scale, : width * scale]

@@ -1,0 +1,68 @@
+"""Tiny real backbones for tests: spandrel's classes in small configurations, and a U-Net."""
+
+import torch
+import torch.nn.functional as F
+from spandrel.architectures.NAFNet import NAFNet
+from spandrel.architectures.SwinIR import SwinIR
+from spandrel_extra_arches.architectures.Restormer import Restormer
+from torch import nn
+
+
+class TinyUNet(nn.Module):
+    """A two-level U-Net whose decoder concatenates ``[upsampled, skip]``, as users write them."""
+
+    def __init__(self, width: int = 8) -> None:
+        super().__init__()
+        self.encoder = nn.Conv2d(3, width, 3, padding=1)
+        self.down = nn.Conv2d(width, 2 * width, 3, stride=2, padding=1)
+        self.middle = nn.Conv2d(2 * width, 2 * width, 3, padding=1)
+        self.up = nn.ConvTranspose2d(2 * width, width, 2, stride=2)
+        self.decoder = nn.Conv2d(2 * width, width, 3, padding=1)
+        self.head = nn.Conv2d(width, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = F.gelu(self.encoder(x))
+        deep = F.gelu(self.middle(self.down(skip)))
+        decoded = F.gelu(self.decoder(torch.cat([self.up(deep), skip], dim=1)))
+        return x + self.head(decoded)
+
+
+def nafnet() -> nn.Module:
+    return NAFNet(width=8, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1])
+
+
+def restormer() -> nn.Module:
+    return Restormer(dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=1, heads=[1, 1, 1, 1])
+
+
+def swinir() -> nn.Module:
+    return SwinIR(
+        img_size=64,
+        embed_dim=12,
+        depths=[2, 2],
+        num_heads=[2, 2],
+        window_size=8,
+        mlp_ratio=2.0,
+        drop_path_rate=0.0,
+    )
+
+
+def unet() -> nn.Module:
+    return TinyUNet()
+
+
+BACKBONES = {"nafnet": nafnet, "restormer": restormer, "swinir": swinir, "unet": unet}
+UNET_STAGES = [{"pattern": "decoder", "channel_fraction": [0.5, 1.0]}]
+
+
+def build(name: str, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return BACKBONES[name]().eval()
+
+
+def injection_kwargs(name: str) -> dict:
+    """``inject_pip`` arguments: the preset for spandrel's classes, explicit stages for the U-Net
+    (whose decoder needs even sizes)."""
+    if name == "unet":
+        return {"stages": UNET_STAGES, "size_multiple": 2}
+    return {"stages": "auto"}
