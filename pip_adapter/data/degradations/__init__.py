@@ -1,0 +1,44 @@
+"""Synthetic degradations (functional and nn.Module forms) for training without downloads.
+
+Every function takes a B×3×H×W (or 3×H×W) float image in [0, 1], an optional
+``torch.Generator`` and keyword parameters (``None`` = drawn per image from the documented range),
+and returns an image of the same shape, dtype and device, clipped to [0, 1].
+"""
+
+from pip_adapter.data.degradations.blur import MotionBlur, motion_blur, motion_kernels
+from pip_adapter.data.degradations.compose import (
+    DEGRADATION_KINDS,
+    DEGRADATION_MODULES,
+    DEGRADATIONS,
+    Compose,
+    build_degradation,
+    degrade,
+    parse_kinds,
+)
+from pip_adapter.data.degradations.haze import AtmosphericHaze, atmospheric_haze, synthetic_depth
+from pip_adapter.data.degradations.lowlight import LowLight, low_light
+from pip_adapter.data.degradations.noise import NOISE_SIGMAS, GaussianNoise, gaussian_noise
+from pip_adapter.data.degradations.rain import RainStreaks, rain_streaks
+
+__all__ = [
+    "DEGRADATIONS",
+    "DEGRADATION_KINDS",
+    "DEGRADATION_MODULES",
+    "NOISE_SIGMAS",
+    "AtmosphericHaze",
+    "Compose",
+    "GaussianNoise",
+    "LowLight",
+    "MotionBlur",
+    "RainStreaks",
+    "atmospheric_haze",
+    "build_degradation",
+    "degrade",
+    "gaussian_noise",
+    "low_light",
+    "motion_blur",
+    "motion_kernels",
+    "parse_kinds",
+    "rain_streaks",
+    "synthetic_depth",
+]

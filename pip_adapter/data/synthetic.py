@@ -1,0 +1,215 @@
+"""All-in-one training data synthesised from clean images, and fixed evaluation pairs.
+
+Any folder of clean photos (or the bundled ones) becomes a multi-degradation training set:
+random crops, flips / rotations, and a degradation chosen in turn from the task tuple, so each
+task gets the same share of samples. The degradation id is the task's index in that tuple.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
+from pip_adapter.data._patches import item_generator, paired_crop, paired_dihedral, randint
+from pip_adapter.data.degradations import build_degradation
+from pip_adapter.data.degradations._common import as_image_batch
+from pip_adapter.data.io import list_images, read_image
+from pip_adapter.data.photos import sample_image_names, sample_images
+
+__all__ = ["DegradeFn", "PairedImages", "SyntheticAllInOne", "build_eval_set"]
+
+# (clean B×3×H×W, generator=...) -> degraded, for task names outside the built-in kinds
+DegradeFn = Callable[..., torch.Tensor]
+ImageSource = str | os.PathLike[str] | torch.Tensor
+Images = str | os.PathLike[str] | Sequence[ImageSource] | None
+
+
+def _load_sources(images: Images) -> list[ImageSource]:
+    if images is None:
+        return list(sample_images("train"))
+    if isinstance(images, (str, os.PathLike)):
+        paths = list_images(images)
+        if not paths:
+            raise FileNotFoundError(f"no image files found in {str(images)!r}")
+        return list(paths)
+    sources = list(images)
+    if not sources:
+        raise ValueError("images is empty")
+    for index, source in enumerate(sources):
+        if isinstance(source, torch.Tensor):
+            as_image_batch(source, f"images[{index}]")
+            if source.dim() != 3:
+                raise ValueError(f"images[{index}] must be 3×H×W, got {tuple(source.shape)}")
+        elif not Path(source).is_file():
+            raise FileNotFoundError(f"images[{index}]: no file at {str(source)!r}")
+    return sources
+
+
+def _resolve_tasks(
+    tasks: Sequence[str],
+    params: Mapping[str, Mapping[str, Any]] | None,
+    custom: Mapping[str, DegradeFn] | None,
+) -> tuple[tuple[str, ...], list[DegradeFn]]:
+    """Check task names and build one ``fn(clean, generator)`` per task."""
+    if isinstance(tasks, str):
+        raise TypeError(f"tasks must be a sequence of names, e.g. ({tasks!r},), not a string")
+    tasks = tuple(tasks)
+    if not tasks:
+        raise ValueError("tasks is empty")
+    if len(set(tasks)) != len(tasks):
+        raise ValueError(f"tasks must be distinct, got {tasks}")
+    params, custom = dict(params or {}), dict(custom or {})
+    unknown = sorted(set(params) - set(tasks))
+    if unknown:
+        raise ValueError(f"params given for {unknown}, which are not among the tasks {tasks}")
+    functions: list[DegradeFn] = []
+    for task in tasks:
+        if task in custom:
+            fn = custom[task]
+            if task in params:
+                raise ValueError(f"params for custom task {task!r}: bind them into its function")
+        else:
+            fn = build_degradation(task, **params.get(task, {}))
+        functions.append(fn)
+    return tasks, functions
+
+
+class SyntheticAllInOne(Dataset):
+    """Multi-degradation training patches synthesised from clean images.
+
+    Item ``i`` has task ``i % len(tasks)`` (balanced sampling); its image, crop, flip / rotation
+    and degradation parameters come from a generator seeded by ``(seed, epoch, i)``, so an item
+    is the same whichever DataLoader worker or DistributedSampler rank draws it. Call
+    :meth:`set_epoch` to get fresh patches each epoch.
+
+    Args:
+        images: a folder of clean images, a list of image paths or 3×H×W tensors in [0, 1], or
+            ``None`` for the bundled training photos.
+        tasks: degradation names, in id order: built-in kinds (``noise``, ``rain``, ``haze``,
+            ``blur``, ``lowlight``), composites such as ``"rain+noise"``, or keys of ``custom``.
+        patch_size: side of the square training patches (smaller images are reflect-padded).
+        samples_per_task: items per task and epoch; the length is this times ``len(tasks)``.
+        seed: base seed.
+        augment: apply a random flip / 90° rotation.
+        params: fixed degradation parameters per task, e.g. ``{"noise": {"sigma": 25}}``.
+        custom: extra degradations by task name, ``fn(clean_batch, generator=g) -> degraded``.
+
+    Items are ``(degraded, clean, task_id)`` with 3×P×P float tensors and an int id.
+    """
+
+    def __init__(
+        self,
+        images: Images = None,
+        tasks: Sequence[str] = DEFAULT_DEGRADATIONS,
+        patch_size: int = 128,
+        samples_per_task: int = 256,
+        seed: int = 0,
+        augment: bool = True,
+        params: Mapping[str, Mapping[str, Any]] | None = None,
+        custom: Mapping[str, DegradeFn] | None = None,
+    ) -> None:
+        if patch_size < 1 or samples_per_task < 1:
+            raise ValueError(
+                f"patch_size and samples_per_task must be positive, got {patch_size} "
+                f"and {samples_per_task}"
+            )
+        self.sources = _load_sources(images)
+        self.tasks, self._functions = _resolve_tasks(tasks, params, custom)
+        self.patch_size = patch_size
+        self.samples_per_task = samples_per_task
+        self.seed = seed
+        self.augment = augment
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw different patches for ``epoch`` (same epoch, same patches)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.samples_per_task * len(self.tasks)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
+        task_id = index % len(self.tasks)
+        generator = item_generator(self.seed, self.epoch, index)
+        source = self.sources[randint(len(self.sources), generator)]
+        image = source if isinstance(source, torch.Tensor) else read_image(source)
+        (clean,) = paired_crop((image.float(),), self.patch_size, generator)
+        if self.augment:
+            (clean,) = paired_dihedral((clean,), generator)
+        degraded = self._functions[task_id](clean.unsqueeze(0), generator=generator)[0]
+        return degraded, clean, task_id
+
+
+class PairedImages(Dataset):
+    """Fixed ``(degraded, clean, task_id)`` triples held in memory, with a name for each.
+
+    Images may differ in size between items; use ``batch_size=1`` in a DataLoader.
+    """
+
+    def __init__(
+        self,
+        degraded: Sequence[torch.Tensor],
+        clean: Sequence[torch.Tensor],
+        task_ids: Sequence[int],
+        names: Sequence[str],
+        tasks: Sequence[str],
+    ) -> None:
+        if not len(degraded) == len(clean) == len(task_ids) == len(names):
+            raise ValueError("degraded, clean, task_ids and names must have the same length")
+        self.degraded, self.clean = list(degraded), list(clean)
+        self.task_ids, self.names = list(task_ids), list(names)
+        self.tasks = tuple(tasks)
+
+    def __len__(self) -> int:
+        return len(self.degraded)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        return self.degraded[index], self.clean[index], self.task_ids[index]
+
+
+def build_eval_set(
+    images: Sequence[torch.Tensor] | None = None,
+    tasks: Sequence[str] = DEFAULT_DEGRADATIONS,
+    seed: int = 0,
+    crop: int | None = None,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    names: Sequence[str] | None = None,
+    custom: Mapping[str, DegradeFn] | None = None,
+) -> PairedImages:
+    """Fixed degraded / clean pairs for evaluation: every image under every task.
+
+    Defaults to the bundled held-out photos (never used by the default training set). The
+    degradation of image ``i`` under task ``t`` is drawn with a generator seeded by
+    ``(seed, i, t)``, so the pairs are identical on every call and machine. ``crop`` takes a
+    centred ``crop``×``crop`` region first (to keep CPU demos fast); ``params`` fixes
+    degradation parameters per task, e.g. ``{"noise": {"sigma": 25}}``. Items are named
+    ``"<image>/<task>"``.
+    """
+    if images is None:
+        images, names = sample_images("test"), sample_image_names("test")
+    images = list(images)
+    names = [f"image{i}" for i in range(len(images))] if names is None else list(names)
+    if len(names) != len(images):
+        raise ValueError(f"got {len(names)} names for {len(images)} images")
+    tasks, functions = _resolve_tasks(tasks, params, custom)
+    degraded, clean, task_ids, labels = [], [], [], []
+    for i, image in enumerate(images):
+        batch, _ = as_image_batch(image, f"images[{i}]")
+        if crop is not None:
+            top = max(0, (batch.shape[-2] - crop) // 2)
+            left = max(0, (batch.shape[-1] - crop) // 2)
+            batch = batch[..., top : top + crop, left : left + crop]
+        for t, (task, fn) in enumerate(zip(tasks, functions, strict=True)):
+            degraded.append(fn(batch, generator=item_generator(seed, i, t))[0])
+            clean.append(batch[0])
+            task_ids.append(t)
+            labels.append(f"{names[i]}/{task}")
+    return PairedImages(degraded, clean, task_ids, labels, tasks)

@@ -1,0 +1,98 @@
+"""PSNR and SSIM per image, as image-restoration papers report them.
+
+Both match scikit-image (``peak_signal_noise_ratio`` and ``structural_similarity`` with its
+defaults: 7×7 uniform window, sample covariance, ``K1=0.01``, ``K2=0.03``, mean over the region
+where the window fits, channels averaged) for ``data_range=1``. ``y_channel=True`` evaluates
+the luma of ITU-R BT.601 (``Y = (16 + 65.481 R + 128.553 G + 24.966 B) / 255``, MATLAB's
+``rgb2ycbcr``), as deraining papers do.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["psnr", "rgb_to_y", "ssim"]
+
+_BT601_WEIGHTS = (65.481, 128.553, 24.966)
+_SSIM_WINDOW = 7
+_K1, _K2 = 0.01, 0.03
+
+
+def rgb_to_y(image: torch.Tensor) -> torch.Tensor:
+    """ITU-R BT.601 luma of an RGB image in [0, 1] (…×3×H×W -> …×1×H×W), in [16/255, 235/255]."""
+    if image.dim() < 3 or image.shape[-3] != 3:
+        raise ValueError(f"rgb_to_y expects …×3×H×W RGB input, got shape {tuple(image.shape)}")
+    weights = torch.tensor(_BT601_WEIGHTS, dtype=image.dtype, device=image.device)
+    return (16.0 + torch.einsum("...chw,c->...hw", image, weights)).unsqueeze(-3) / 255.0
+
+
+def _prepare(
+    a: torch.Tensor, b: torch.Tensor, y_channel: bool, min_size: int = 1
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    for name, t in (("a", a), ("b", b)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dim() not in (3, 4):
+            raise ValueError(f"{name} must be B×C×H×W or C×H×W, got shape {tuple(t.shape)}")
+    if a.shape != b.shape:
+        raise ValueError(
+            f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    if y_channel and a.shape[-3] != 3:
+        raise ValueError(f"y_channel=True needs RGB (3-channel) input, got {a.shape[-3]} channels")
+    if min(a.shape[-2:]) < min_size:
+        raise ValueError(
+            f"images must be at least {min_size}×{min_size} pixels, got {tuple(a.shape[-2:])}"
+        )
+    unbatched = a.dim() == 3
+    # float64 on CPU / CUDA for agreement with scikit-image; float32 where float64 is missing
+    dtype = torch.float32 if a.device.type == "mps" else torch.float64
+    a, b = a.to(dtype), b.to(dtype)
+    if unbatched:
+        a, b = a.unsqueeze(0), b.unsqueeze(0)
+    if y_channel:
+        a, b = rgb_to_y(a), rgb_to_y(b)
+    return a, b, unbatched
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, y_channel: bool = False) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB per image, for data range 1.
+
+    ``a`` and ``b``: B×C×H×W (result shape ``(B,)``) or C×H×W (result 0-dim). Identical images
+    give ``inf``. Returned as float32 on the inputs' device.
+    """
+    x, y, unbatched = _prepare(a, b, y_channel)
+    mse = (x - y).square().flatten(1).mean(dim=1)
+    out = (10 * torch.log10(1.0 / mse)).float()
+    return out[0] if unbatched else out
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, y_channel: bool = False) -> torch.Tensor:
+    """Structural similarity per image (7×7 uniform window, data range 1), channels averaged.
+
+    ``a`` and ``b``: B×C×H×W (result shape ``(B,)``) or C×H×W (result 0-dim), at least 7×7
+    pixels. Returned as float32 on the inputs' device.
+    """
+    x, y, unbatched = _prepare(a, b, y_channel, min_size=_SSIM_WINDOW)
+    # sample covariance over the window, as scikit-image's default use_sample_covariance=True
+    n = _SSIM_WINDOW**2
+    cov_norm = n / (n - 1)
+
+    def mean(t: torch.Tensor) -> torch.Tensor:
+        # stride-1 average pooling without padding = the "valid" region skimage averages over
+        return F.avg_pool2d(t, _SSIM_WINDOW, stride=1)
+
+    mu_x, mu_y = mean(x), mean(y)
+    # centre each channel first so the variance differences do not cancel catastrophically
+    x0 = x - x.mean(dim=(-2, -1), keepdim=True)
+    y0 = y - y.mean(dim=(-2, -1), keepdim=True)
+    m_x0, m_y0 = mean(x0), mean(y0)
+    var_x = cov_norm * (mean(x0 * x0) - m_x0 * m_x0)
+    var_y = cov_norm * (mean(y0 * y0) - m_y0 * m_y0)
+    cov_xy = cov_norm * (mean(x0 * y0) - m_x0 * m_y0)
+    c1, c2 = _K1**2, _K2**2
+    numerator = (2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)
+    denominator = (mu_x.square() + mu_y.square() + c1) * (var_x + var_y + c2)
+    out = (numerator / denominator).flatten(1).mean(dim=1).float()
+    return out[0] if unbatched else out

@@ -1,0 +1,150 @@
+"""Synthetic all-in-one training set and the fixed evaluation pairs."""
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from pip_adapter.data import (
+    PairedImages,
+    SyntheticAllInOne,
+    build_eval_set,
+    sample_image_names,
+    sample_images,
+    write_image,
+)
+
+TASKS = ("noise", "rain", "haze", "blur", "lowlight")
+
+
+def items(dataset, indices):
+    return [dataset[i] for i in indices]
+
+
+def same(a, b) -> bool:
+    return all(
+        torch.equal(x[0], y[0]) and torch.equal(x[1], y[1]) and x[2] == y[2]
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_defaults_bundled_train_photos_balanced_tasks():
+    dataset = SyntheticAllInOne(patch_size=48, samples_per_task=4)
+    assert len(dataset) == 20 and dataset.tasks == TASKS
+    for index in range(10):
+        degraded, clean, task_id = dataset[index]
+        assert degraded.shape == clean.shape == (3, 48, 48)
+        assert degraded.dtype == clean.dtype == torch.float32
+        assert task_id == index % 5
+        assert degraded.min() >= 0 and degraded.max() <= 1
+        assert not torch.equal(degraded, clean)
+    with pytest.raises(IndexError):
+        dataset[20]
+
+
+def test_deterministic_per_item_and_epoch():
+    a = SyntheticAllInOne(patch_size=32, samples_per_task=2, seed=1)
+    b = SyntheticAllInOne(patch_size=32, samples_per_task=2, seed=1)
+    assert same(items(a, [7, 3, 0]), items(b, [7, 3, 0]))
+    assert same(items(a, [3]), items(a, [3]))  # independent of access order
+    c = SyntheticAllInOne(patch_size=32, samples_per_task=2, seed=2)
+    assert not same(items(a, range(10)), items(c, range(10)))
+    before = items(a, range(10))
+    a.set_epoch(1)
+    assert not same(before, items(a, range(10)))
+    a.set_epoch(0)
+    assert same(before, items(a, range(10)))
+
+
+def test_dataloader_workers_give_the_same_batches():
+    dataset = SyntheticAllInOne(patch_size=32, samples_per_task=2, seed=3)
+    serial = list(DataLoader(dataset, batch_size=5, num_workers=0))
+    parallel = list(DataLoader(dataset, batch_size=5, num_workers=2))
+    for (d0, c0, t0), (d1, c1, t1) in zip(serial, parallel, strict=True):
+        assert torch.equal(d0, d1) and torch.equal(c0, c1) and torch.equal(t0, t1)
+    assert serial[0][2].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_task_subset_order_composites_and_fixed_params():
+    tasks = ("haze", "rain+noise", "noise")
+    dataset = SyntheticAllInOne(
+        tasks=tasks, patch_size=64, samples_per_task=2, params={"noise": {"sigma": 50}}
+    )
+    (hazy, clean_h, id_h), (rainy_noisy, _, id_rn), (noisy, clean_n, id_n) = items(
+        dataset, [0, 1, 2]
+    )
+    assert (id_h, id_rn, id_n) == (0, 1, 2)
+    assert hazy.mean() > clean_h.mean()  # haze lifts the dark tones of the photos
+    residual = noisy - torch.round(clean_n * 255) / 255
+    unclipped = (noisy > 0) & (noisy < 1)
+    assert residual[unclipped].std().item() == pytest.approx(50 / 255, rel=0.15)
+    assert not torch.equal(rainy_noisy, dataset[1][1])
+
+
+def test_images_from_a_folder_or_tensors_and_small_images_are_padded(tmp_path):
+    for i, photo in enumerate(sample_images("train")[:2]):
+        write_image(photo[:, :40, :30], tmp_path / f"photo{i}.png")
+    dataset = SyntheticAllInOne(tmp_path, tasks=("blur",), patch_size=48, samples_per_task=2)
+    degraded, clean, task_id = dataset[0]
+    assert clean.shape == (3, 48, 48) and task_id == 0
+    tensors = SyntheticAllInOne([torch.rand(3, 60, 70)], tasks=("noise",), patch_size=32)
+    assert tensors[5][1].shape == (3, 32, 32)
+    custom = SyntheticAllInOne(
+        [torch.rand(3, 40, 40)],
+        tasks=("invert", "noise"),
+        patch_size=16,
+        custom={"invert": lambda clean, generator=None: 1 - clean},
+    )
+    degraded, clean, task_id = custom[0]
+    assert task_id == 0 and torch.allclose(degraded, 1 - clean)
+
+
+def test_errors(tmp_path):
+    with pytest.raises(ValueError, match="valid kinds"):
+        SyntheticAllInOne(tasks=("noise", "snow"))
+    with pytest.raises(ValueError, match="not among the tasks"):
+        SyntheticAllInOne(tasks=("noise",), params={"rain": {"angle": 0}})
+    with pytest.raises(ValueError, match="sigma"):
+        SyntheticAllInOne(tasks=("noise",), params={"noise": {"sigma": -5}})
+    with pytest.raises(TypeError, match="unknown parameter"):
+        SyntheticAllInOne(tasks=("noise",), params={"noise": {"level": 5}})
+    with pytest.raises(TypeError, match="not a string"):
+        SyntheticAllInOne(tasks="noise")
+    with pytest.raises(FileNotFoundError, match="no image files"):
+        SyntheticAllInOne(tmp_path)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        SyntheticAllInOne([torch.rand(3, 40, 40) * 3])
+
+
+def test_eval_set_is_fixed_and_uses_held_out_photos():
+    evaluation = build_eval_set(crop=64)
+    held_out = sample_image_names("test")
+    assert isinstance(evaluation, PairedImages)
+    assert len(evaluation) == len(held_out) * 5
+    assert evaluation.names[:5] == [f"{held_out[0]}/{task}" for task in TASKS]
+    assert evaluation.tasks == TASKS
+    again = build_eval_set(crop=64)
+    for i in range(len(evaluation)):
+        degraded, clean, task_id = evaluation[i]
+        assert degraded.shape == clean.shape == (3, 64, 64) and task_id == i % 5
+        assert torch.equal(degraded, again[i][0])
+    other_seed = build_eval_set(crop=64, seed=1)
+    assert not torch.equal(evaluation[0][0], other_seed[0][0])
+    train_photos = sample_images("train")
+    for clean in evaluation.clean:
+        assert all(
+            clean.shape != photo.shape or not torch.equal(clean, photo) for photo in train_photos
+        )
+
+
+def test_eval_set_from_given_images_with_fixed_params():
+    images = [torch.full((3, 20, 24), 0.5), torch.full((3, 16, 16), 0.25)]
+    evaluation = build_eval_set(
+        images, tasks=("noise",), names=["grey", "dark"], params={"noise": {"sigma": 15}}
+    )
+    assert evaluation.names == ["grey/noise", "dark/noise"]
+    degraded, clean, _ = evaluation[0]
+    assert (degraded - torch.round(clean * 255) / 255).std().item() == pytest.approx(
+        15 / 255, rel=0.2
+    )
+    with pytest.raises(ValueError, match="names"):
+        build_eval_set(images, names=["only one"])

@@ -1,0 +1,325 @@
+"""The five synthetic degradations: contract (shape, range, seeding, errors) and physics."""
+
+import math
+
+import pytest
+import torch
+from kornia.filters import spatial_gradient
+
+from pip_adapter.data import (
+    DEGRADATION_KINDS,
+    AtmosphericHaze,
+    Compose,
+    GaussianNoise,
+    LowLight,
+    MotionBlur,
+    RainStreaks,
+    atmospheric_haze,
+    build_degradation,
+    degrade,
+    gaussian_noise,
+    low_light,
+    motion_blur,
+    rain_streaks,
+    synthetic_depth,
+)
+from pip_adapter.data.degradations import motion_kernels
+
+KINDS = ("noise", "rain", "haze", "blur", "lowlight")
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    """Two 64×64 textured images in [0, 1]."""
+    g = gen(123)
+    coarse = torch.rand(2, 3, 8, 8, generator=g)
+    smooth = torch.nn.functional.interpolate(coarse, size=(64, 64), mode="bilinear")
+    return (0.7 * smooth + 0.3 * torch.rand(2, 3, 64, 64, generator=g)).clamp(0, 1)
+
+
+def streak_orientation(layer: torch.Tensor) -> tuple[float, float]:
+    """Dominant line direction (degrees from the x axis, y down) and coherence in [0, 1]."""
+    g = spatial_gradient(layer[None, None], mode="sobel")[0, 0]
+    jxx, jyy, jxy = (g[0] ** 2).sum(), (g[1] ** 2).sum(), (g[0] * g[1]).sum()
+    gradient_angle = 0.5 * math.atan2(2 * jxy, jxx - jyy)
+    coherence = math.sqrt((jxx - jyy) ** 2 + 4 * jxy**2) / (jxx + jyy)
+    return (math.degrees(gradient_angle) + 90) % 180, float(coherence)
+
+
+def test_registry_matches_default_vocabulary():
+    assert DEGRADATION_KINDS == KINDS
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("device", DEVICES)
+def test_contract_shape_dtype_device_range(images, kind, device):
+    x = images.to(device)
+    y = degrade(x, kind, generator=gen())
+    assert y.shape == x.shape and y.dtype == x.dtype and y.device == x.device
+    assert y.min() >= 0 and y.max() <= 1
+    assert not torch.equal(y, x)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_reproducible_for_a_generator_and_different_across_seeds(images, kind):
+    first = degrade(images, kind, generator=gen(7))
+    assert torch.equal(first, degrade(images, kind, generator=gen(7)))
+    assert not torch.equal(first, degrade(images, kind, generator=gen(8)))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_global_rng_used_without_generator(images, kind):
+    torch.manual_seed(3)
+    first = degrade(images, kind)
+    torch.manual_seed(3)
+    assert torch.equal(first, degrade(images, kind))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unbatched_input_and_other_dtypes(images, kind):
+    single = degrade(images[0], kind, generator=gen())
+    assert single.shape == images[0].shape
+    double = degrade(images.double(), kind, generator=gen())
+    assert double.dtype == torch.float64
+    assert torch.allclose(double.float(), degrade(images, kind, generator=gen()), atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("kind", KINDS)
+def test_cpu_generator_gives_the_same_result_on_gpu(images, kind):
+    cpu = degrade(images, kind, generator=gen(5))
+    gpu = degrade(images.cuda(), kind, generator=gen(5))
+    assert torch.allclose(gpu.cpu(), cpu, atol=1 / 255 + 1e-5)  # lowlight: one 8-bit level
+
+
+# ---- noise ---------------------------------------------------------------------------------
+
+
+def test_noise_std_matches_sigma_on_mid_grey():
+    grey = torch.full((2, 3, 96, 96), 0.5)
+    noisy = gaussian_noise(grey, sigma=25, generator=gen())
+    residual = noisy - torch.round(grey * 255) / 255
+    assert residual.std().item() == pytest.approx(25 / 255, rel=0.03)
+    assert residual.mean().abs().item() < 0.002
+
+
+def test_noise_quantises_the_clean_image_first():
+    clean = torch.full((1, 3, 64, 64), 0.5 + 0.3 / 255)  # between two 8-bit levels
+    noisy = gaussian_noise(clean, sigma=1, generator=gen())
+    assert noisy.mean().item() == pytest.approx(128 / 255, abs=2e-4)
+    raw = gaussian_noise(clean, sigma=1, quantize=False, generator=gen())
+    assert raw.mean().item() == pytest.approx(clean.mean().item(), abs=2e-4)
+
+
+def test_noise_sampled_sigma_is_one_of_the_benchmark_levels():
+    grey = torch.full((24, 3, 48, 48), 0.5)
+    stds = (gaussian_noise(grey, generator=gen()) - 128 / 255).flatten(1).std(dim=1) * 255
+    nearest = torch.tensor([15.0, 25.0, 50.0])[
+        (stds[:, None] - torch.tensor([15.0, 25, 50])).abs().argmin(1)
+    ]
+    assert torch.allclose(stds, nearest, rtol=0.06)
+    assert len(set(nearest.tolist())) == 3
+
+
+def test_noise_is_clipped():
+    white = torch.ones(1, 3, 32, 32)
+    noisy = gaussian_noise(white, sigma=50, generator=gen())
+    assert noisy.max() == 1 and (noisy == 1).float().mean() > 0.4
+
+
+# ---- rain ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("angle", [-25.0, 0.0, 20.0])
+def test_rain_adds_sparse_grey_streaks_with_one_direction(angle):
+    clean = torch.full((1, 3, 128, 128), 0.3)
+    layer = rain_streaks(clean, angle=angle, generator=gen(1)) - clean
+    assert layer.min() >= 0  # additive, O = B + S
+    assert torch.equal(layer[:, 0], layer[:, 1]) and torch.equal(layer[:, 1], layer[:, 2])
+    covered = (layer[0, 0] > 0.05).float().mean().item()
+    assert 0.02 < covered < 0.5  # sparse
+    assert layer.max() > 0.4  # bright
+    direction, coherence = streak_orientation(layer[0, 0])
+    assert coherence > 0.8  # one dominant direction
+    # positive angles lean to the right going down: direction (sin a, cos a) in (x, y-down)
+    assert abs(direction - (90 - angle)) < 5
+
+
+def test_rain_parameters_control_the_streaks():
+    clean = torch.zeros(1, 3, 96, 96)
+    sparse = rain_streaks(clean, density=0.001, generator=gen())
+    dense = rain_streaks(clean, density=0.01, generator=gen())
+    assert (dense > 0.05).float().mean() > 3 * (sparse > 0.05).float().mean()
+    faint = rain_streaks(clean, intensity=0.2, length=20, generator=gen())
+    strong = rain_streaks(clean, intensity=0.9, length=20, generator=gen())
+    assert faint.max() <= 0.2 + 1e-6 and strong.max() > 0.6
+
+
+# ---- haze ----------------------------------------------------------------------------------
+
+
+def test_haze_follows_the_scattering_model_with_a_given_depth():
+    clean = torch.rand(2, 3, 16, 16, generator=gen())
+    depth = torch.linspace(0, 10, 16).view(16, 1).expand(16, 16)
+    hazy = atmospheric_haze(clean, beta=0.1, airlight=0.9, depth=depth)
+    t = torch.exp(-0.1 * depth)
+    assert torch.allclose(hazy, clean * t + 0.9 * (1 - t), atol=1e-6)
+    assert torch.equal(atmospheric_haze(clean, depth=torch.zeros(16, 16), generator=gen()), clean)
+
+
+def test_haze_brightens_dark_scenes_darkens_white_and_lowers_contrast(images):
+    dark = images * 0.3
+    hazy = atmospheric_haze(dark, generator=gen())
+    assert (hazy.mean(dim=(1, 2, 3)) > dark.mean(dim=(1, 2, 3)) + 0.05).all()
+
+    def local_contrast(x: torch.Tensor) -> torch.Tensor:
+        return (x[..., 1:] - x[..., :-1]).abs().mean(dim=(1, 2, 3))
+
+    assert (local_contrast(hazy) < 0.9 * local_contrast(dark)).all()
+    white = atmospheric_haze(torch.ones(1, 3, 32, 32), airlight=0.8, generator=gen())
+    assert white.max() <= 1 and white.mean() < 0.97
+    thin = atmospheric_haze(dark, beta=0.04, generator=gen(2))
+    thick = atmospheric_haze(dark, beta=0.2, generator=gen(2))
+    assert thick.mean() > thin.mean()
+
+
+def test_synthetic_depth_is_smooth_far_at_the_top_and_in_range():
+    depth = synthetic_depth(8, 64, 96, generator=gen())
+    assert depth.shape == (8, 1, 64, 96)
+    assert depth.min() >= 0 and depth.max() <= 10
+    assert (depth[..., :8, :].mean(dim=(1, 2, 3)) > depth[..., -8:, :].mean(dim=(1, 2, 3))).all()
+    step = (depth[..., 1:, :] - depth[..., :-1, :]).abs().max()
+    assert step < 1.5  # no jumps: at most 15 % of the depth range between neighbours
+
+
+def test_haze_depth_shape_is_checked(images):
+    with pytest.raises(ValueError, match="depth must be shaped"):
+        atmospheric_haze(images, depth=torch.ones(32, 32))
+    with pytest.raises(ValueError, match="non-negative"):
+        atmospheric_haze(images, depth=-torch.ones(64, 64))
+
+
+# ---- blur ----------------------------------------------------------------------------------
+
+
+def test_motion_kernels_are_normalised_paths_of_the_requested_length():
+    lengths = torch.tensor([5.0, 11.0, 21.0])
+    kernels = motion_kernels(lengths, torch.zeros(3), torch.zeros(3), gen())
+    assert kernels.shape == (3, 25, 25)
+    assert torch.allclose(kernels.sum(dim=(1, 2)), torch.ones(3)) and kernels.min() >= 0
+    straight = kernels[1]
+    rows, cols = straight.nonzero(as_tuple=True)
+    assert rows.unique().numel() == 1  # angle 0, no shake: a horizontal line
+    assert cols.max() - cols.min() + 1 == 11
+    shaky = motion_kernels(torch.tensor([21.0]), torch.zeros(1), torch.ones(1), gen())[0]
+    assert shaky.nonzero(as_tuple=True)[0].unique().numel() > 2  # the path bends
+
+
+def test_blur_removes_detail_and_keeps_flat_regions(images):
+    blurred = motion_blur(images, length=15, generator=gen())
+    detail = (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
+    assert (blurred[..., :, 1:] - blurred[..., :, :-1]).abs().mean() < 0.6 * detail
+    flat = torch.full((1, 3, 40, 40), 0.4)
+    assert torch.allclose(motion_blur(flat, generator=gen()), flat, atol=1e-6)
+
+
+def test_blur_direction_follows_angle():
+    point = torch.zeros(1, 3, 41, 41)
+    point[..., 20, 20] = 1.0
+    vertical = motion_blur(point, length=9, angle=90, shake=0, generator=gen())[0, 0]
+    rows, cols = vertical.nonzero(as_tuple=True)
+    assert cols.unique().numel() == 1 and rows.max() - rows.min() + 1 == 9
+
+
+# ---- low light -----------------------------------------------------------------------------
+
+
+def test_lowlight_is_darker_noisy_and_8_bit(images):
+    dark = low_light(images, generator=gen())
+    assert (dark.mean(dim=(1, 2, 3)) < 0.45 * images.mean(dim=(1, 2, 3))).all()
+    assert torch.equal(dark * 255, torch.round(dark * 255))
+    grey = torch.full((1, 3, 64, 64), 0.6)
+    few = low_light(grey, gamma=2, scale=0.3, photons=100, read_noise=0, generator=gen())
+    many = low_light(grey, gamma=2, scale=0.3, photons=5000, read_noise=0, generator=gen())
+    assert few.mean().item() == pytest.approx(0.3 * 0.36, abs=0.01)
+    assert few.std() > 2 * many.std()
+    black = low_light(torch.zeros(1, 3, 16, 16), read_noise=0, generator=gen())
+    assert black.max() == 0
+
+
+# ---- composites, modules, errors -----------------------------------------------------------
+
+
+def test_composites_apply_in_order(images):
+    g = gen(4)
+    rain_then_noise = degrade(degrade(images, "rain", generator=g), "noise", generator=g)
+    assert torch.equal(degrade(images, ["rain", "noise"], generator=gen(4)), rain_then_noise)
+    assert torch.equal(degrade(images, "rain+noise", generator=gen(4)), rain_then_noise)
+    assert not torch.equal(degrade(images, "noise+rain", generator=gen(4)), rain_then_noise)
+    g = gen(4)
+    expected = degrade(degrade(images, "rain", generator=g), "noise", generator=g, sigma=50)
+    fixed = degrade(images, "rain+noise", generator=gen(4), noise={"sigma": 50})
+    assert torch.equal(fixed, expected)
+
+
+def test_modules_match_the_functions(images):
+    cases = [
+        (GaussianNoise(sigma=15), "noise", {"sigma": 15}),
+        (RainStreaks(angle=10), "rain", {"angle": 10}),
+        (AtmosphericHaze(beta=0.1), "haze", {"beta": 0.1}),
+        (MotionBlur(length=9), "blur", {"length": 9}),
+        (LowLight(gamma=2.0), "lowlight", {"gamma": 2.0}),
+    ]
+    for module, kind, params in cases:
+        expected = degrade(images, kind, generator=gen(), **params)
+        assert torch.equal(module(images, generator=gen()), expected)
+    pipeline = Compose(RainStreaks(), GaussianNoise(sigma=25))
+    expected = degrade(images, "rain+noise", generator=gen(9), noise={"sigma": 25})
+    assert torch.equal(pipeline(images, generator=gen(9)), expected)
+    built = build_degradation("rain+noise", noise={"sigma": 25})
+    assert torch.equal(built(images, generator=gen(9)), expected)
+
+
+def test_unknown_kind_names_the_valid_kinds(images):
+    with pytest.raises(ValueError, match="noise, rain, haze, blur, lowlight"):
+        degrade(images, "snow")
+    with pytest.raises(ValueError, match="valid kinds"):
+        degrade(images, ["rain", "fog"])
+    with pytest.raises(ValueError, match="no degradation"):
+        degrade(images, [])
+
+
+def test_invalid_parameters_raise_clear_errors(images):
+    with pytest.raises(ValueError, match=r"sigma must be in \(0, 255\].*got -1"):
+        degrade(images, "noise", sigma=-1)
+    with pytest.raises(ValueError, match="sigma"):
+        degrade(images, "noise", sigma=0)
+    with pytest.raises(TypeError, match=r"unknown parameter.*sigm.*valid: sigma, quantize"):
+        degrade(images, "noise", sigm=25)
+    with pytest.raises(TypeError, match="mapping per kind"):
+        degrade(images, "rain+noise", sigma=25)
+    with pytest.raises(ValueError, match="beta"):
+        AtmosphericHaze(beta=10)
+    with pytest.raises(TypeError, match="unknown parameter"):
+        build_degradation("haze", depth=torch.ones(4, 4))
+    with pytest.raises(TypeError, match="number"):
+        degrade(images, "rain", angle="steep")
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (torch.rand(2, 1, 16, 16), "B×3×H×W"),
+        (torch.rand(16, 16), "B×3×H×W"),
+        (torch.rand(1, 3, 16, 16) * 2, r"\[0, 1\]"),
+        (torch.randint(0, 255, (1, 3, 16, 16)), "floating-point"),
+    ],
+)
+def test_bad_images_are_rejected(bad, message):
+    with pytest.raises(ValueError, match=message):
+        degrade(bad, "noise")
