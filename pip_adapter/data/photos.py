@@ -20,14 +20,17 @@ __all__ = ["PHOTO_DIR", "SAMPLE_PHOTOS", "sample_image_names", "sample_images", 
 
 PHOTO_DIR: Path = Path(__file__).with_name("photos")
 
-# name -> split; the held-out photos are natural scenes with fine texture (fur, wood grain)
+# name -> split; the held-out photos are natural scenes with fine texture (fur, wood, petals)
 SAMPLE_PHOTOS: dict[str, str] = {
     "astronaut": "train",
     "rocket": "train",
+    "china": "train",
+    "grace_hopper": "train",
     "hubble_deep_field": "train",
     "retina": "train",
     "chelsea": "test",
     "coffee": "test",
+    "flower": "test",
 }
 
 Split = Literal["all", "train", "test"]
@@ -44,7 +47,7 @@ def sample_image_names(split: Split = "all") -> list[str]:
 def sample_images(split: Split = "all") -> list[torch.Tensor]:
     """The bundled photos in ``split`` as float32 RGB tensors (3×H×W, values in [0, 1]).
 
-    Six photographs, longer side at most 512 pixels; ``"train"`` has four, ``"test"`` two.
+    Nine photographs, longer side at most 512 pixels; ``"train"`` has six, ``"test"`` three.
     """
     return [read_image(PHOTO_DIR / f"{name}.png") for name in sample_image_names(split)]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PRESETS"]
+__all__ = ["PRESETS", "required_multiple"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "Restormer": {
@@ -41,3 +41,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "size_multiple": 1,
     },
 }
+
+
+def required_multiple(model) -> int:
+    """Side multiple the model's input needs: its own ``size_multiple`` (a PIPModel's), else its
+    class's preset, else 1."""
+    multiple = getattr(model, "size_multiple", None)
+    if multiple is None:
+        multiple = PRESETS.get(type(model).__name__, {}).get("size_multiple", 1)
+    return int(multiple)

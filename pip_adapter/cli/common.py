@@ -1,0 +1,97 @@
+"""Arguments and data sources shared by the commands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from torch.utils.data import ConcatDataset, Dataset
+
+from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
+from pip_adapter.data import (
+    STANDARD_TEST_SETS,
+    StandardTestSet,
+    StandardTrainSet,
+    SyntheticAllInOne,
+    build_eval_set,
+    list_images,
+    read_image,
+    split_train_test,
+)
+
+__all__ = ["add_data_arguments", "eval_data", "parse_tasks", "training_data"]
+
+# the paper's test set for each degradation
+TEST_SET_FOR_TASK = {kind: name for name, (kind, _, _) in STANDARD_TEST_SETS.items()}
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        default="samples",
+        help="'samples' (bundled photos), a folder of clean images, or the root of the "
+        "AirNet/PromptIR layout (data/Train, data/test) (samples)",
+    )
+    parser.add_argument(
+        "--tasks",
+        default=",".join(DEFAULT_DEGRADATIONS),
+        help=f"comma-separated degradations ({','.join(DEFAULT_DEGRADATIONS)})",
+    )
+    parser.add_argument("--patch-size", type=int, default=128, help="training patch side (128)")
+
+
+def parse_tasks(text: str) -> tuple[str, ...]:
+    tasks = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not tasks:
+        raise ValueError(f"--tasks needs at least one name, e.g. {','.join(DEFAULT_DEGRADATIONS)}")
+    return tasks
+
+
+def _is_standard_layout(root: Path) -> bool:
+    return (root / "data" / "Train").is_dir() or (root / "Train").is_dir()
+
+
+def _folder_split(root: Path) -> tuple[list[Path], list[Path]]:
+    paths = list_images(root, recursive=True)
+    if len(paths) < 2:
+        raise ValueError(
+            f"--data {root}: need at least 2 images to hold one out, found {len(paths)}"
+        )
+    return split_train_test(paths)
+
+
+def eval_data(spec: str, tasks: tuple[str, ...], seed: int = 0) -> Dataset:
+    """Evaluation pairs for ``--data``: held-out bundled photos, held-out images of a folder,
+    or the paper's test sets of the standard layout."""
+    if spec == "samples":
+        return build_eval_set(tasks=tasks, seed=seed, crop=256)
+    root = Path(spec)
+    if _is_standard_layout(root):
+        missing = [t for t in tasks if t not in TEST_SET_FOR_TASK]
+        if missing:
+            raise ValueError(f"the standard layout has no test set for {missing}")
+        sets = [StandardTestSet(root, TEST_SET_FOR_TASK[t], seed=seed, tasks=tasks) for t in tasks]
+        dataset = ConcatDataset(sets)
+        dataset.tasks = tasks
+        return dataset
+    _, test = _folder_split(root)
+    images = [read_image(p) for p in test]
+    return build_eval_set(images, tasks, seed=seed, crop=256, names=[p.stem for p in test])
+
+
+def training_data(
+    spec: str, tasks: tuple[str, ...], patch_size: int, seed: int = 0
+) -> tuple[Dataset, Dataset]:
+    """(training set, evaluation set) for ``--data``."""
+    if spec == "samples":
+        train = SyntheticAllInOne(tasks=tasks, patch_size=patch_size, seed=seed)
+    else:
+        root = Path(spec)
+        if not root.is_dir():
+            raise FileNotFoundError(f"--data {spec}: no such folder (or use 'samples')")
+        if _is_standard_layout(root):
+            train = StandardTrainSet(root, tasks, patch_size=patch_size, seed=seed)
+        else:
+            train_paths, _ = _folder_split(root)
+            train = SyntheticAllInOne(train_paths, tasks, patch_size=patch_size, seed=seed)
+    return train, eval_data(spec, tasks, seed)

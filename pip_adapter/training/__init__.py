@@ -1,0 +1,22 @@
+"""Training: the restoration trainer, its schedule, checkpoints, logs and distributed set-up."""
+
+from pip_adapter.training.checkpoint import load_checkpoint, save_checkpoint
+from pip_adapter.training.distributed import DistributedContext, setup_distributed
+from pip_adapter.training.report import JsonLinesLog, format_metrics_table, plot_curves
+from pip_adapter.training.schedule import WarmupCosine, warmup_cosine
+from pip_adapter.training.trainer import TrainConfig, Trainer, TrainingDiverged
+
+__all__ = [
+    "DistributedContext",
+    "JsonLinesLog",
+    "TrainConfig",
+    "Trainer",
+    "TrainingDiverged",
+    "WarmupCosine",
+    "format_metrics_table",
+    "load_checkpoint",
+    "plot_curves",
+    "save_checkpoint",
+    "setup_distributed",
+    "warmup_cosine",
+]

@@ -1,0 +1,92 @@
+"""Training logs (JSON lines), curves (PNG) and metric tables."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["JsonLinesLog", "format_metrics_table", "plot_curves"]
+
+
+class JsonLinesLog:
+    """Append-only log, one JSON object per line; readable with pandas or ``jq``."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
+
+def plot_curves(
+    records: Sequence[Mapping[str, Any]], path: str | os.PathLike, title: str = ""
+) -> Path:
+    """Training loss and validation PSNR against the step, side by side, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs: dict[str, dict[str, list]] = {}
+    for record in records:
+        run = runs.setdefault(
+            record.get("run", ""), {"step": [], "loss": [], "vstep": [], "psnr": []}
+        )
+        if "loss" in record:
+            run["step"].append(record["step"])
+            run["loss"].append(record["loss"])
+        if "val" in record:
+            run["vstep"].append(record["step"])
+            run["psnr"].append(record["val"]["average"]["psnr"])
+    figure, (loss_axis, psnr_axis) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, run in runs.items():
+        loss_axis.plot(run["step"], run["loss"], label=name or None)
+        psnr_axis.plot(run["vstep"], run["psnr"], marker="o", label=name or None)
+    loss_axis.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
+    psnr_axis.set(xlabel="step", ylabel="PSNR (dB)", title="validation PSNR, average over tasks")
+    for axis in (loss_axis, psnr_axis):
+        axis.grid(alpha=0.3)
+        if any(runs):
+            axis.legend()
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def format_metrics_table(
+    reports: Mapping[str, Mapping[str, Mapping[str, float]]], with_input: bool = True
+) -> str:
+    """A Markdown table, one row per task plus the average, one PSNR / SSIM column pair per
+    report (e.g. ``{"plain": ..., "PIP": ...}``), after the degraded input's."""
+    names = list(reports)
+    first = reports[names[0]]
+    header = ["degradation"]
+    if with_input:
+        header.append("input PSNR / SSIM")
+    header += [f"{name} PSNR / SSIM" for name in names]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    for task in first:
+        cells = [task if task != "average" else "**average**"]
+        if with_input:
+            cells.append(f"{first[task]['input_psnr']:.2f} / {first[task]['input_ssim']:.4f}")
+        cells += [
+            f"{reports[name][task]['psnr']:.2f} / {reports[name][task]['ssim']:.4f}"
+            for name in names
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

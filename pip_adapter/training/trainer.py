@@ -1,0 +1,324 @@
+"""The training loop: AdamW, warm-up + cosine, pixel loss + prompt regulariser, AMP, DDP,
+periodic validation, atomic resumable checkpoints."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+from tqdm.auto import tqdm
+
+from pip_adapter.evaluation import evaluate
+from pip_adapter.injection.model import PIPModel
+from pip_adapter.training.checkpoint import (
+    load_checkpoint,
+    restore_rng_state,
+    rng_state,
+    save_checkpoint,
+)
+from pip_adapter.training.distributed import setup_distributed
+from pip_adapter.training.report import JsonLinesLog, plot_curves
+from pip_adapter.training.schedule import warmup_cosine
+
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged"]
+
+LOSSES = {"l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of :class:`Trainer`; the defaults suit adapter fine-tuning.
+
+    ``prompt_reg_weight`` multiplies the prompt regulariser (the authors' 0.01 × 0.002).
+    ``warmup_steps=None`` warms up over 5% of the steps. ``amp`` needs CUDA for ``"fp16"``.
+    ``val_every`` / ``checkpoint_every`` of 0 validate / checkpoint only at the end.
+    """
+
+    steps: int = 2000
+    batch_size: int = 8
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    warmup_steps: int | None = None
+    min_lr_ratio: float = 0.01
+    loss: Literal["l1", "smooth_l1"] = "l1"
+    prompt_reg_weight: float = 2e-5
+    grad_clip: float | None = 1.0
+    amp: Literal["bf16", "fp16"] | None = None
+    val_every: int = 0
+    checkpoint_every: int = 0
+    log_every: int = 10
+    num_workers: int = 0
+    seed: int = 0
+    progress: bool = True
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(
+                f"steps and batch_size must be positive, got {self.steps}, {self.batch_size}"
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+        if self.amp is not None and self.amp not in AMP_DTYPES:
+            raise ValueError(f"amp must be None or one of {sorted(AMP_DTYPES)}, got {self.amp!r}")
+
+
+class Trainer:
+    """Train a PIPModel (steered by each sample's degradation id) or a plain backbone.
+
+    Items of ``train_set`` / ``val_set`` are ``(degraded, clean, task_id)``. Only parameters
+    that require gradients are optimised: call ``model.freeze_backbone()`` first to train the
+    adapter alone. Under ``torchrun`` the model is wrapped in DistributedDataParallel, batches
+    come from a DistributedSampler, and only rank 0 logs, validates and writes files.
+
+    Everything goes to ``out_dir``: ``log.jsonl``, ``curves.png``, ``checkpoint.pt`` (model,
+    optimizer, scheduler, step, RNG states; resuming reproduces an uninterrupted run), and at
+    the end the adapter (``adapter/``) or the plain model (``model.safetensors``).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set: Dataset,
+        config: TrainConfig | None = None,
+        out_dir: str | os.PathLike | None = None,
+        val_set: Dataset | None = None,
+        run_name: str = "",
+    ) -> None:
+        self.config = config or TrainConfig()
+        self.context = setup_distributed(self.config.device)
+        self.model = model.to(self.context.device)
+        self.train_set, self.val_set = train_set, val_set
+        self.conditioned = isinstance(model, PIPModel)
+        self.tasks = tuple(getattr(train_set, "tasks", ()))
+        if self.conditioned and self.tasks and self.tasks != model.degradations:
+            raise ValueError(
+                f"the training set's tasks {list(self.tasks)} differ from the model's "
+                f"degradations {list(model.degradations)}; ids would point at the wrong prompts"
+            )
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.run_name = run_name
+        self.log = JsonLinesLog(self.out_dir / "log.jsonl") if self.out_dir else None
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("the model has no trainable parameters")
+        self.optimizer = torch.optim.AdamW(
+            params, lr=self.config.lr, weight_decay=self.config.weight_decay
+        )
+        warmup = self.config.warmup_steps
+        warmup = max(1, self.config.steps // 20) if warmup is None else warmup
+        self.scheduler = warmup_cosine(
+            self.optimizer, self.config.steps, warmup, self.config.min_lr_ratio
+        )
+        if self.config.amp == "fp16" and self.context.device.type != "cuda":
+            raise ValueError("amp='fp16' needs a CUDA device; use amp='bf16' on the CPU")
+        self.scaler = torch.amp.GradScaler(
+            self.context.device.type, enabled=self.config.amp == "fp16"
+        )
+        self.network: nn.Module = self.model
+        if self.context.enabled:
+            device_ids = [self.context.device] if self.context.device.type == "cuda" else None
+            self.network = DistributedDataParallel(self.model, device_ids=device_ids)
+        self.sampler = DistributedSampler(
+            train_set,
+            num_replicas=self.context.world_size,
+            rank=self.context.rank,
+            shuffle=True,
+            seed=self.config.seed,
+            drop_last=True,
+        )
+        self.batches_per_epoch = len(self.sampler) // self.config.batch_size
+        if self.batches_per_epoch == 0:
+            raise ValueError(
+                f"the training set ({len(train_set)} items over {self.context.world_size} "
+                f"processes) is smaller than one batch of {self.config.batch_size}"
+            )
+        self.step = 0
+        self.last_checkpoint: Path | None = None
+        self.final_metrics: dict | None = None
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / "checkpoint.pt" if self.out_dir else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "rng": rng_state(),
+            "config": asdict(self.config),
+        }
+
+    def resume(self, path: str | os.PathLike | None = None) -> Trainer:
+        """Continue from a checkpoint (default: this run's ``checkpoint.pt``)."""
+        path = Path(path) if path is not None else self.checkpoint_path
+        if path is None:
+            raise ValueError("resume needs a checkpoint path or an out_dir")
+        state = load_checkpoint(path, map_location=self.context.device)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = state["step"]
+        restore_rng_state(state["rng"])
+        self.last_checkpoint = path
+        return self
+
+    def save_checkpoint(self) -> None:
+        if self.context.is_main and self.checkpoint_path is not None:
+            self.last_checkpoint = save_checkpoint(self.checkpoint_path, self.state_dict())
+        self._barrier()
+
+    def _barrier(self) -> None:
+        if self.context.enabled:
+            dist.barrier()
+
+    def _batches(self, epoch: int, skip: int) -> DataLoader:
+        self.sampler.set_epoch(epoch)
+        if hasattr(self.train_set, "set_epoch"):
+            self.train_set.set_epoch(epoch)
+        indices = list(self.sampler)
+        size = self.config.batch_size
+        batches = [indices[i : i + size] for i in range(0, self.batches_per_epoch * size, size)]
+        return DataLoader(
+            self.train_set,
+            batch_sampler=batches[skip:],
+            num_workers=self.config.num_workers,
+            pin_memory=self.context.device.type == "cuda",
+        )
+
+    def _loss(self, degraded: torch.Tensor, clean: torch.Tensor, ids: torch.Tensor):
+        amp = self.config.amp
+        with torch.autocast(
+            self.context.device.type, dtype=AMP_DTYPES.get(amp), enabled=amp is not None
+        ):
+            if self.conditioned:
+                restored = self.network(degraded, degradation=ids)
+            else:
+                restored = self.network(degraded)
+        loss = LOSSES[self.config.loss](restored.float(), clean)
+        if self.conditioned and self.config.prompt_reg_weight:
+            loss = loss + self.config.prompt_reg_weight * self.model.prompt_regularization()
+        return loss
+
+    def _train_step(self, degraded, clean, ids) -> float:
+        device = self.context.device
+        degraded, clean = (
+            degraded.to(device, non_blocking=True),
+            clean.to(device, non_blocking=True),
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self._loss(degraded, clean, ids.to(device))
+        reported = loss.detach()
+        if self.context.enabled:
+            dist.all_reduce(reported)
+            reported /= self.context.world_size
+        value = reported.item()
+        if not math.isfinite(value):
+            where = (
+                f"the last good checkpoint is {self.last_checkpoint}"
+                if self.last_checkpoint
+                else "no checkpoint was written yet"
+            )
+            raise TrainingDiverged(
+                f"loss became {value} at step {self.step + 1}; training stopped ({where}). "
+                "Try a lower learning rate, amp=None, or a smaller grad_clip."
+            )
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(
+                [p for g in self.optimizer.param_groups for p in g["params"]], self.config.grad_clip
+            )
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return value
+
+    def validate(self) -> dict | None:
+        """Per-task PSNR / SSIM on ``val_set`` (rank 0 only; other ranks return None)."""
+        report = None
+        if self.val_set is not None and self.context.is_main:
+            report = evaluate(
+                self.model, self.val_set, self.tasks or None, conditioned=self.conditioned
+            )
+            self._record({"step": self.step, "val": report})
+        self._barrier()
+        return report
+
+    def _record(self, record: dict[str, Any]) -> None:
+        if self.log is not None and self.context.is_main:
+            self.log.write({"run": self.run_name, **record})
+
+    def fit(self, stop_at: int | None = None) -> dict | None:
+        """Train until ``config.steps`` (or ``stop_at``, to split a run); returns the final
+        validation report (None without a validation set)."""
+        config = self.config
+        stop = min(config.steps, stop_at if stop_at is not None else config.steps)
+        bar = tqdm(
+            total=stop,
+            initial=self.step,
+            desc=self.run_name or "train",
+            disable=not (config.progress and self.context.is_main),
+            dynamic_ncols=True,
+        )
+        started = time.perf_counter()
+        self.model.train()
+        while self.step < stop:
+            epoch, skip = divmod(self.step, self.batches_per_epoch)
+            for degraded, clean, ids in self._batches(epoch, skip):
+                loss = self._train_step(degraded, clean, ids)
+                self.step += 1
+                bar.update(1)
+                if self.step % config.log_every == 0 or self.step == stop:
+                    lr = self.scheduler.get_last_lr()[0]
+                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+                    elapsed = time.perf_counter() - started
+                    self._record({"step": self.step, "loss": loss, "lr": lr, "time": elapsed})
+                if config.val_every and self.step % config.val_every == 0 and self.step < stop:
+                    self.validate()
+                    self.model.train()
+                if config.checkpoint_every and self.step % config.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if self.step >= stop:
+                    break
+        bar.close()
+        if self.step < config.steps:
+            self.save_checkpoint()
+            return None
+        return self._finish()
+
+    def _finish(self) -> dict | None:
+        self.final_metrics = self.validate()
+        self.save_checkpoint()
+        if self.out_dir is not None and self.context.is_main:
+            if isinstance(self.model, PIPModel):
+                self.model.save_adapter(self.out_dir / "adapter")
+            else:
+                state = {
+                    k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()
+                }
+                save_file(state, self.out_dir / "model.safetensors")
+            plot_curves(self.log.read(), self.out_dir / "curves.png", title=self.run_name)
+        self._barrier()
+        return self.final_metrics

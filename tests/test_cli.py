@@ -1,0 +1,140 @@
+"""The pip-adapter command line, run for real on tiny models and real files."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from pip_adapter.cli import build_parser, main
+from pip_adapter.data import read_image, write_image
+
+TRAIN = ["--backbone", "nafnet", "--size", "tiny", "--steps", "2", "--batch-size", "2"]
+TRAIN += ["--patch-size", "32", "--checkpoint-every", "0"]
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", *TRAIN, "--out", str(out)]) == 0
+    return out / "adapter"
+
+
+def test_every_option_is_documented_in_help():
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(subparsers) == {"demo", "train", "eval", "restore"}
+    for name, sub in subparsers.items():
+        text = sub.format_help()
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings} has no help"
+            for option in action.option_strings:
+                assert option in text
+
+
+def test_train_writes_a_complete_bundle(adapter):
+    names = {p.name for p in adapter.iterdir()}
+    assert {"adapter_config.json", "adapter.safetensors", "backbone.json"} <= names
+    assert "backbone.safetensors" in names  # trained from scratch: backbone weights kept
+
+
+def test_eval_prints_a_table(adapter, capsys):
+    assert main(["eval", "--adapter", str(adapter)]) == 0
+    table = capsys.readouterr().out
+    assert "| noise |" in table and "**average**" in table
+
+
+@pytest.mark.parametrize("tile", [None, 16])
+def test_restore_keeps_odd_sizes(adapter, tmp_path, tile):
+    image = torch.rand(3, 37, 53)
+    write_image(image, tmp_path / "in" / "odd.png")
+    args = ["restore", str(tmp_path / "in"), "--adapter", str(adapter), "-o", str(tmp_path / "o")]
+    args += ["--degradation", "rain:0.7,noise:0.3"]
+    if tile:
+        args += ["--tile", str(tile), "--overlap", "4"]
+    assert main(args) == 0
+    assert read_image(tmp_path / "o" / "odd.png").shape == image.shape
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--degradation", "snow"], "unknown degradation 'snow'; valid names"),
+        (["--degradation", "rain:x"], "is not a number"),
+        (["--degradation", "auto"], "no sensor is attached"),
+    ],
+)
+def test_restore_errors_are_one_line(adapter, tmp_path, capsys, args, message):
+    write_image(torch.rand(3, 8, 8), tmp_path / "a.png")
+    code = main(
+        [
+            "restore",
+            str(tmp_path / "a.png"),
+            "--adapter",
+            str(adapter),
+            "-o",
+            str(tmp_path / "o"),
+            *args,
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_missing_inputs_and_adapters(tmp_path, capsys):
+    assert main(["eval", "--adapter", str(tmp_path / "none")]) == 2
+    assert "does not say which backbone" in capsys.readouterr().err
+    assert main(["train", *TRAIN, "--data", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["train", *TRAIN, "--tasks", "noise,snow", "--out", str(tmp_path)]) == 2
+    assert "snow" in capsys.readouterr().err
+
+
+def test_train_from_a_folder_of_images_and_resume(tmp_path):
+    for index in range(3):
+        write_image(torch.rand(3, 40, 40), tmp_path / "photos" / f"{index}.png")
+    out = tmp_path / "run"
+    common = [*TRAIN, "--data", str(tmp_path / "photos"), "--tasks", "noise,blur"]
+    assert main(["train", *common, "--out", str(out)]) == 0
+    assert main(["train", *common, "--steps", "3", "--resume", "--out", str(out)]) == 0
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    assert (
+        main(["demo", "--steps", "2", "--batch-size", "2", "--eval-crop", "32", "--out", str(out)])
+        == 0
+    )
+    for name in ("results.md", "comparison.png", "interactive_control.png", "training_curves.png"):
+        assert (out / name).stat().st_size > 0
+    assert "NAFNet + PIP" in (out / "results.md").read_text()
+
+
+@pytest.mark.slow
+def test_console_script_under_torchrun(tmp_path):
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "--no-python",
+        "pip-adapter",
+        "train",
+        *TRAIN,
+        "--steps",
+        "4",
+        "--out",
+        str(tmp_path),
+    ]
+    subprocess.run(
+        command,
+        check=True,
+        timeout=300,
+        capture_output=True,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert (tmp_path / "adapter" / "adapter.safetensors").is_file()

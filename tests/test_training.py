@@ -1,0 +1,136 @@
+"""The trainer: exact resume, divergence handling, schedule, logs, and DDP with torchrun."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import pip_adapter as pa
+from pip_adapter.backbones import build_backbone
+from pip_adapter.data import SyntheticAllInOne, build_eval_set
+from pip_adapter.training import TrainConfig, Trainer, TrainingDiverged, WarmupCosine
+
+TESTS = Path(__file__).parent
+
+
+def data():
+    return SyntheticAllInOne(patch_size=32, samples_per_task=4, seed=3)
+
+
+def model(seed=0):
+    torch.manual_seed(seed)
+    return pa.inject_pip(build_backbone("nafnet", "tiny"))
+
+
+def config(**overrides):
+    return TrainConfig(**{"steps": 6, "batch_size": 4, "lr": 1e-3, "progress": False} | overrides)
+
+
+def test_resuming_reproduces_the_uninterrupted_run(tmp_path):
+    straight = model()
+    Trainer(straight, data(), config(), out_dir=tmp_path / "a").fit()
+    first = model()
+    Trainer(first, data(), config(checkpoint_every=2), out_dir=tmp_path / "b").fit(stop_at=3)
+    resumed = model(seed=1)
+    trainer = Trainer(resumed, data(), config(checkpoint_every=2), out_dir=tmp_path / "b")
+    trainer.resume()
+    assert trainer.step == 3
+    trainer.fit()
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    net = model()
+    calls = {"n": 0}
+
+    def poison(module, args, output):
+        calls["n"] += 1
+        return output * float("nan") if calls["n"] == 3 else output
+
+    net.backbone.register_forward_hook(poison)
+    trainer = Trainer(net, data(), config(checkpoint_every=1), out_dir=tmp_path)
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 3.*checkpoint\.pt"):
+        trainer.fit()
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == 2
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+
+
+def test_outputs_logs_curves_and_adapter(tmp_path):
+    net = model()
+    net.freeze_backbone()
+    val = build_eval_set(crop=32)
+    report = Trainer(net, data(), config(val_every=3), out_dir=tmp_path, val_set=val).fit()
+    assert set(report) == {*pa.DEFAULT_DEGRADATIONS, "average"}
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [6]
+    assert [r["step"] for r in records if "val" in r] == [3, 6]
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert (tmp_path / "adapter" / "adapter.safetensors").is_file()
+    pa.load_adapter(build_backbone("nafnet", "tiny"), tmp_path / "adapter")
+
+
+def test_plain_backbones_train_too(tmp_path):
+    torch.manual_seed(0)
+    net = build_backbone("nafnet", "tiny")
+    before = [p.clone() for p in net.parameters()]
+    Trainer(net, data(), config(steps=2), out_dir=tmp_path).fit()
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))
+    assert (tmp_path / "model.safetensors").is_file()
+
+
+def test_task_order_must_match_the_model():
+    swapped = SyntheticAllInOne(tasks=("rain", "noise"), patch_size=32, samples_per_task=2)
+    with pytest.raises(ValueError, match="differ from the model's degradations"):
+        Trainer(model(), swapped, config())
+
+
+def test_bad_configs():
+    with pytest.raises(ValueError, match="loss must be one of"):
+        TrainConfig(loss="l3")
+    with pytest.raises(ValueError, match="amp must be"):
+        TrainConfig(amp="fp8")
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        Trainer(model(), data(), config(amp="fp16", device="cpu"))
+    with pytest.raises(ValueError, match="smaller than one batch"):
+        Trainer(model(), data(), config(batch_size=64))
+    frozen = model()
+    frozen.requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        Trainer(frozen, data(), config())
+
+
+def test_warmup_then_cosine_schedule():
+    schedule = WarmupCosine(total_steps=100, warmup_steps=10, min_ratio=0.01)
+    assert schedule(0) == pytest.approx(0.1)
+    assert schedule(9) == pytest.approx(1.0)
+    assert schedule(10) == pytest.approx(1.0)
+    assert schedule(55) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert schedule(100) == pytest.approx(0.01)
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_keep_identical_weights(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(TESTS / "distributed_worker.py"),
+        str(tmp_path),
+    ]
+    subprocess.run(command, check=True, env=env, timeout=300, capture_output=True)
+    first, second = (load_file(tmp_path / f"rank{r}.safetensors") for r in (0, 1))
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    untrained = model().state_dict()
+    assert any(not torch.equal(first[k], untrained[k]) for k in first)
