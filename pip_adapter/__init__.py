@@ -1,8 +1,9 @@
 """pip-adapter: Prompt-In-Prompt learning for universal image restoration, on any network."""
 
-from pip_adapter import functional
+from pip_adapter import data, functional, metrics
 from pip_adapter._version import __version__
 from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, degradation_weights, parse_degradation
+from pip_adapter.evaluation import evaluate
 from pip_adapter.injection import (
     PRESETS,
     PIPModel,
@@ -12,6 +13,7 @@ from pip_adapter.injection import (
     list_stages,
     load_adapter,
 )
+from pip_adapter.tiling import restore_tiled
 from pip_adapter.unit import (
     BasicRestorationPrompt,
     DegradationAwarePrompt,
@@ -32,10 +34,14 @@ __all__ = [
     "Stage",
     "StageInfo",
     "__version__",
+    "data",
     "degradation_weights",
+    "evaluate",
     "functional",
     "inject_pip",
     "list_stages",
     "load_adapter",
+    "metrics",
     "parse_degradation",
+    "restore_tiled",
 ]
