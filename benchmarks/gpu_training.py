@@ -116,6 +116,8 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    args.out.mkdir(parents=True, exist_ok=True)
+    target = args.out / f"gpu_training_{device.type}.md"
     lines = [
         f"# PIP training throughput ({machine})",
         "",
@@ -135,6 +137,7 @@ def main() -> None:
                 cells.append(f"{rate:.2f} it/s ({rate * args.batch_size:.0f} img/s)")
             lines.append(f"| {name} ({args.size}) | {mode} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
+            target.write_text("\n".join(lines) + "\n")  # keep partial results
     difference = compiled_matches_eager("nafnet", args.size, device)
     seconds, loss = trainer_with_amp(device, args.size, args.steps)
     lines += [
@@ -145,8 +148,7 @@ def main() -> None:
         f"{seconds * 1e3:.0f} ms per step over {args.steps} steps; loss after training {loss:.4f}.",
     ]
     print("\n".join(lines[-3:]))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"gpu_training_{device.type}.md").write_text("\n".join(lines) + "\n")
+    target.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
