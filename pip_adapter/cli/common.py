@@ -21,8 +21,9 @@ from pip_adapter.data import (
 
 __all__ = ["add_data_arguments", "eval_data", "parse_tasks", "training_data"]
 
-# the paper's test set for each degradation
+# the paper's test set for each degradation; BSD68 is evaluated at the middle noise level
 TEST_SET_FOR_TASK = {kind: name for name, (kind, _, _) in STANDARD_TEST_SETS.items()}
+BSD68_SIGMA = 25
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +71,16 @@ def eval_data(spec: str, tasks: tuple[str, ...], seed: int = 0) -> Dataset:
         missing = [t for t in tasks if t not in TEST_SET_FOR_TASK]
         if missing:
             raise ValueError(f"the standard layout has no test set for {missing}")
-        sets = [StandardTestSet(root, TEST_SET_FOR_TASK[t], seed=seed, tasks=tasks) for t in tasks]
+        sets = [
+            StandardTestSet(
+                root,
+                TEST_SET_FOR_TASK[t],
+                sigma=BSD68_SIGMA if t == "noise" else None,
+                seed=seed,
+                tasks=tasks,
+            )
+            for t in tasks
+        ]
         dataset = ConcatDataset(sets)
         dataset.tasks = tasks
         return dataset
