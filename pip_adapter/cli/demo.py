@@ -85,7 +85,6 @@ def run(args: argparse.Namespace) -> None:
     )
     val_set = build_eval_set(tasks=tasks, seed=args.seed, crop=args.eval_crop)
     out: Path = args.out
-    (out / "log.jsonl").unlink(missing_ok=True)
     print(
         f"Training two NAFNets for {args.steps} steps each on {len(train_set.sources)} bundled "
         f"photos x {len(tasks)} degradations; evaluating on {len(val_set) // len(tasks)} held-out "

@@ -282,16 +282,20 @@ class Trainer:
             disable=not (config.progress and self.context.is_main),
             dynamic_ncols=True,
         )
+        if self.step == 0 and self.log is not None and self.context.is_main:
+            self.log.path.unlink(missing_ok=True)  # a fresh run starts a fresh log
         started = time.perf_counter()
+        recent: list[float] = []
         self.model.train()
         while self.step < stop:
             epoch, skip = divmod(self.step, self.batches_per_epoch)
             for degraded, clean, ids in self._batches(epoch, skip):
-                loss = self._train_step(degraded, clean, ids)
+                recent.append(self._train_step(degraded, clean, ids))
                 self.step += 1
                 bar.update(1)
                 if self.step % config.log_every == 0 or self.step == stop:
-                    lr = self.scheduler.get_last_lr()[0]
+                    loss, lr = sum(recent) / len(recent), self.scheduler.get_last_lr()[0]
+                    recent.clear()
                     bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
                     elapsed = time.perf_counter() - started
                     self._record({"step": self.step, "loss": loss, "lr": lr, "time": elapsed})
