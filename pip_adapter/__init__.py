@@ -13,6 +13,7 @@ from pip_adapter.injection import (
     list_stages,
     load_adapter,
 )
+from pip_adapter.sensor import DegradationSensor
 from pip_adapter.tiling import restore_tiled
 from pip_adapter.unit import (
     BasicRestorationPrompt,
@@ -27,6 +28,7 @@ __all__ = [
     "PRESETS",
     "BasicRestorationPrompt",
     "DegradationAwarePrompt",
+    "DegradationSensor",
     "PIPModel",
     "PromptInPrompt",
     "PromptToPromptInteraction",

@@ -8,6 +8,7 @@ a ``B×T`` tensor, or, on the command line, ``"rain:0.7,noise:0.3"`` / ``"auto"`
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -65,8 +66,9 @@ def _index(name: object, names: Sequence[str]) -> int:
 def _mixture(mixture: Mapping[str, float], names: Sequence[str]) -> torch.Tensor:
     row = torch.zeros(len(names), dtype=torch.float64)
     for name, weight in mixture.items():
-        if isinstance(weight, bool) or not isinstance(weight, int | float):
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
             raise ValueError(f"mixture weight for {name!r} must be a number, got {weight!r}")
+        weight = float(weight)
         if not math.isfinite(weight) or weight < 0:
             raise ValueError(f"mixture weight for {name!r} must be finite and >= 0, got {weight}")
         row[_index(name, names)] += weight
@@ -85,7 +87,7 @@ def degradation_weights(
 ) -> torch.Tensor:
     """Turn any accepted ``degradation=`` form into ``B×T`` float32 weights (rows sum to 1).
 
-    Accepted: a name (``"rain"``, whole batch); a list of ``batch`` names; an int id or a 1-D
+    Accepted: a name (``"rain"``, whole batch); a list of ``batch`` names; an integer id or a 1-D
     integer tensor of ``batch`` ids; a ``{name: weight}`` mixture (normalised, whole batch); a
     ``B×T`` float tensor (validated, rows normalised). Every malformed form raises ValueError
     naming the valid degradation names.
@@ -100,8 +102,8 @@ def degradation_weights(
         raise ValueError(
             f"degradation must be a name, ids, a mixture or weights, not a bool; {valid}"
         )
-    elif isinstance(degradation, int):
-        degradation = torch.tensor([degradation] * batch)
+    elif isinstance(degradation, numbers.Integral):
+        degradation = torch.tensor([int(degradation)] * batch)
         return degradation_weights(degradation, names, batch, device)
     elif isinstance(degradation, torch.Tensor):
         if degradation.is_floating_point():
@@ -150,11 +152,17 @@ def parse_degradation(text: str, names: Sequence[str]) -> str | dict[str, float]
     (blind restoration with the sensor). Raises ValueError on unknown names, malformed,
     negative or all-zero weights, and repeated names.
     """
+    if not isinstance(text, str):
+        raise ValueError(f"the degradation must be given as text, got {type(text).__name__}")
     text = text.strip()
     if text == "auto":
         return None
     if ":" not in text and "," not in text:
-        _index(text, names)
+        if text not in names:
+            raise ValueError(
+                f"unknown degradation {text!r}; valid names: {list(names)}, or 'auto', or a "
+                "mixture such as 'rain:0.7,noise:0.3'"
+            )
         return text
     mixture: dict[str, float] = {}
     for part in text.split(","):

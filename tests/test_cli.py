@@ -10,7 +10,7 @@ from pip_adapter.cli import build_parser, main
 from pip_adapter.data import read_image, write_image
 
 TRAIN = ["--backbone", "nafnet", "--size", "tiny", "--steps", "2", "--batch-size", "2"]
-TRAIN += ["--patch-size", "32", "--checkpoint-every", "0"]
+TRAIN += ["--patch-size", "32", "--checkpoint-every", "0", "--sensor-steps", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,24 @@ def test_restore_errors_are_one_line(adapter, tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_train_with_a_sensor_then_restore_and_eval_blind(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *TRAIN, "--sensor-steps", "3", "--out", str(out)]) == 0
+    names = {p.name for p in (out / "adapter").iterdir()}
+    assert {"sensor_config.json", "sensor.safetensors", "adapter.safetensors"} <= names
+    write_image(torch.rand(3, 37, 53), tmp_path / "in" / "odd.png")
+    args = ["restore", str(tmp_path / "in"), "--adapter", str(out / "adapter")]
+    assert main([*args, "-o", str(tmp_path / "o"), "--degradation", "auto"]) == 0
+    assert main([*args, "-o", str(tmp_path / "t"), "--tile", "16", "--overlap", "4"]) == 0
+    whole, tiled = read_image(tmp_path / "o" / "odd.png"), read_image(tmp_path / "t" / "odd.png")
+    assert whole.shape == tiled.shape == (3, 37, 53)
+    assert main(["eval", "--adapter", str(out / "adapter"), "--blind"]) == 0
+    assert "| blind PSNR / SSIM |" in capsys.readouterr().out
+    bad = ["--sensor-steps", "1", "--sensor-backbone", "resnet_18", "--out", str(out)]
+    assert main(["train", *TRAIN, *bad]) == 2
+    assert "unknown timm backbone 'resnet_18'" in capsys.readouterr().err
 
 
 def test_missing_inputs_and_adapters(tmp_path, capsys):

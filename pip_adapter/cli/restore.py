@@ -54,12 +54,14 @@ def run(args: argparse.Namespace) -> None:
     for path in files:
         image = read_image(path)[None].to(device)
         with torch.no_grad():
+            # blind: the sensor judges the whole image once, not each tile on its own
+            steer = model.degradation_weights(image, degradation)
             if args.tile:
                 restored = restore_tiled(
-                    model, image, tile=args.tile, overlap=args.overlap, degradation=degradation
+                    model, image, tile=args.tile, overlap=args.overlap, degradation=steer
                 )
             else:
-                restored = model(image, degradation=degradation)
+                restored = model(image, degradation=steer)
         target = args.output / f"{path.stem}.png"
         write_image(restored[0], target)
         print(f"{path} -> {target}")

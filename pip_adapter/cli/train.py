@@ -8,8 +8,10 @@ from pathlib import Path
 from pip_adapter.backbones import BACKBONES, build_backbone, load_backbone
 from pip_adapter.bundle import save_bundle
 from pip_adapter.cli.common import add_data_arguments, parse_tasks, training_data
+from pip_adapter.data import SyntheticAllInOne
 from pip_adapter.injection import inject_pip
-from pip_adapter.training import TrainConfig, Trainer, format_metrics_table
+from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, DegradationSensor
+from pip_adapter.training import TrainConfig, Trainer, format_metrics_table, train_sensor
 
 HELP = "inject PIP into a backbone and train it (adapter only when starting from a checkpoint)"
 
@@ -36,6 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also fine-tune the backbone (default with --checkpoint: adapter only)",
     )
+    parser.add_argument(
+        "--sensor-steps",
+        type=int,
+        default=300,
+        help="then train a degradation sensor for blind restoration (--degradation auto, "
+        "eval --blind) on the same data for N steps; 0: no sensor (300)",
+    )
+    parser.add_argument(
+        "--sensor-backbone",
+        default=DEFAULT_SENSOR_BACKBONE,
+        help=f"timm model name of the sensor ({DEFAULT_SENSOR_BACKBONE})",
+    )
     parser.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision (CUDA)")
     parser.add_argument("--val-every", type=int, default=0, help="validate every N steps")
     parser.add_argument("--checkpoint-every", type=int, default=500, help="save every N steps")
@@ -47,7 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.sensor_steps < 0:
+        raise ValueError(f"--sensor-steps must be >= 0, got {args.sensor_steps}")
     tasks = parse_tasks(args.tasks)
+    sensor = None
+    if args.sensor_steps:
+        sensor = DegradationSensor(tasks, args.sensor_backbone, crop_size=args.patch_size)
     train_set, val_set = training_data(args.data, tasks, args.patch_size, args.seed)
     if args.checkpoint is not None:
         backbone = load_backbone(args.checkpoint, expected=args.backbone)
@@ -74,6 +93,17 @@ def run(args: argparse.Namespace) -> None:
         trainer.resume()
     report = trainer.fit()
     if trainer.context.is_main:
+        if sensor is not None:
+            # synthetic data: the sensor draws its own (recoloured) crops from the same photos
+            source = train_set.sources if isinstance(train_set, SyntheticAllInOne) else train_set
+            model.sensor = train_sensor(
+                sensor,
+                source,
+                steps=args.sensor_steps,
+                seed=args.seed,
+                num_workers=args.workers,
+                device=trainer.context.device,
+            )
         save_bundle(
             model,
             args.out / "adapter",

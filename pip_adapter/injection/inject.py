@@ -15,8 +15,9 @@ from pip_adapter.injection.hooks import has_pip_hooks
 from pip_adapter.injection.model import PIPModel, unit_key
 from pip_adapter.injection.plan import PlannedStage, plan_stages
 from pip_adapter.injection.presets import PRESETS
-from pip_adapter.injection.serialization import read_adapter
+from pip_adapter.injection.serialization import SENSOR_CONFIG_NAME, read_adapter, read_sensor
 from pip_adapter.injection.stages import Stage
+from pip_adapter.sensor import DegradationSensor
 
 __all__ = ["inject_pip", "load_adapter"]
 
@@ -133,10 +134,41 @@ def inject_pip(
     return PIPModel(backbone, plan, units, names, multiple)
 
 
+def _load_sensor(
+    directory: str | os.PathLike, degradations: tuple[str, ...]
+) -> DegradationSensor | None:
+    """The adapter's sensor (frozen, in eval mode), or None if it was saved without one."""
+    saved = read_sensor(directory)
+    if saved is None:
+        return None
+    config, tensors = saved
+    if (
+        not isinstance(config["degradations"], list)
+        or tuple(config["degradations"]) != degradations
+    ):
+        raise ValueError(
+            f"the sensor in {directory} predicts {config['degradations']} but the adapter's "
+            f"degradations are {list(degradations)}"
+        )
+    try:
+        sensor = DegradationSensor.from_config(config)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{SENSOR_CONFIG_NAME} in {directory} is malformed: {err}") from None
+    try:
+        sensor.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())
+        raise ValueError(
+            f"sensor weights in {directory} do not match its config: {detail}"
+        ) from None
+    return sensor.requires_grad_(False).eval()
+
+
 def load_adapter(
     backbone: nn.Module, directory: str | os.PathLike, *, sample_input: torch.Tensor | None = None
 ) -> PIPModel:
-    """Inject a saved adapter into ``backbone`` and load its weights.
+    """Inject a saved adapter into ``backbone`` and load its weights, and its degradation
+    sensor (``model.sensor``, for blind restoration) if it was saved with one.
 
     Refuses, with a ValueError that says what differs, a backbone of another class, stages
     that are missing or have other shapes, and corrupt or mismatched files. On any failure the
@@ -151,6 +183,7 @@ def load_adapter(
             f"{type(backbone).__name__}"
         )
     names = _check_degradations(config["degradations"])
+    sensor = _load_sensor(directory, names)
     try:
         saved = [PlannedStage.from_dict(stage) for stage in config["stages"]]
     except TypeError as err:
@@ -183,4 +216,6 @@ def load_adapter(
         raise ValueError(
             f"adapter weights in {directory} do not match its config: {detail}"
         ) from None
-    return PIPModel(backbone, saved, units, names, multiple)
+    model = PIPModel(backbone, saved, units, names, multiple)
+    model.sensor = sensor
+    return model

@@ -13,8 +13,9 @@ from pip_adapter._version import __version__
 from pip_adapter.conditioning import DegradationSpec, degradation_weights
 from pip_adapter.injection.hooks import Conditioning, StageHook, attach_hook, detach_hooks
 from pip_adapter.injection.plan import PlannedStage
-from pip_adapter.injection.serialization import write_adapter
+from pip_adapter.injection.serialization import write_adapter, write_sensor
 from pip_adapter.padding import crop_to, pad_to_multiple
+from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
 
 __all__ = ["PIPModel", "unit_key"]
@@ -145,8 +146,20 @@ class PIPModel(nn.Module):
         }
 
     def save_adapter(self, directory: str | os.PathLike) -> Path:
-        """Write the adapter alone (config + PIP unit weights), not the backbone."""
-        return write_adapter(directory, self.adapter_config(), self.pip_units.state_dict())
+        """Write the adapter alone (config + PIP unit weights), not the backbone, and
+        ``self.sensor`` if set (``sensor_config.json`` + ``sensor.safetensors``)."""
+        sensor = None
+        if self.sensor is not None:
+            if not isinstance(self.sensor, DegradationSensor):
+                raise TypeError(
+                    "save_adapter stores a pip_adapter.DegradationSensor, but model.sensor is a "
+                    f"{type(self.sensor).__name__}; save it yourself or set model.sensor = None"
+                )
+            config = {"library_version": __version__, **self.sensor.config()}
+            sensor = (config, self.sensor.state_dict())
+        directory = write_adapter(directory, self.adapter_config(), self.pip_units.state_dict())
+        write_sensor(directory, sensor)
+        return directory
 
     def unload(self) -> nn.Module:
         """Remove every hook and return the original backbone, as it was before injection."""

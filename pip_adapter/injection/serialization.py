@@ -1,4 +1,5 @@
-"""Adapter files: ``adapter_config.json`` (what and where) + ``adapter.safetensors`` (weights)."""
+"""Adapter files: ``adapter_config.json`` (what and where) + ``adapter.safetensors`` (weights),
+and, when the model has a degradation sensor, ``sensor_config.json`` + ``sensor.safetensors``."""
 
 from __future__ import annotations
 
@@ -15,9 +16,14 @@ __all__ = [
     "CONFIG_NAME",
     "FORMAT",
     "FORMAT_VERSION",
+    "SENSOR_CONFIG_NAME",
+    "SENSOR_FORMAT",
+    "SENSOR_WEIGHTS_NAME",
     "WEIGHTS_NAME",
     "read_adapter",
+    "read_sensor",
     "write_adapter",
+    "write_sensor",
 ]
 
 CONFIG_NAME = "adapter_config.json"
@@ -25,6 +31,10 @@ WEIGHTS_NAME = "adapter.safetensors"
 FORMAT = "pip-adapter"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format", "format_version", "backbone", "degradations", "size_multiple", "stages")
+SENSOR_CONFIG_NAME = "sensor_config.json"
+SENSOR_WEIGHTS_NAME = "sensor.safetensors"
+SENSOR_FORMAT = "pip-adapter-sensor"
+SENSOR_KEYS = ("degradations", "backbone", "crop_size", "crops_per_side")
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -46,6 +56,30 @@ def write_adapter(
     return directory
 
 
+def _read_config(path: Path, expected_format: str) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(config, dict) or config.get("format") != expected_format:
+        raise ValueError(
+            f'{path} is not a {expected_format} config (no "format": "{expected_format}")'
+        )
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format_version {config.get('format_version')!r}; this version of "
+            f"pip-adapter reads {FORMAT_VERSION}"
+        )
+    return config
+
+
+def _read_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"could not read {what} weights {path}: {err}") from None
+
+
 def read_adapter(directory: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Read and validate an adapter directory; every problem is a ValueError naming the file."""
     directory = Path(directory)
@@ -59,22 +93,50 @@ def read_adapter(directory: str | os.PathLike) -> tuple[dict[str, Any], dict[str
     if missing:
         found = sorted(p.name for p in directory.iterdir())
         raise FileNotFoundError(f"adapter directory {directory} lacks {missing}; found {found}")
-    try:
-        config = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{config_path} is not valid JSON: {err}") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ValueError(f'{config_path} is not a pip-adapter config (no "format": "{FORMAT}")')
-    if config.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{config_path} has format_version {config.get('format_version')!r}; this version of "
-            f"pip-adapter reads {FORMAT_VERSION}"
-        )
+    config = _read_config(config_path, FORMAT)
     absent = [key for key in REQUIRED_KEYS if key not in config]
     if absent:
         raise ValueError(f"{config_path} lacks the keys {absent}")
-    try:
-        tensors = load_file(weights_path)
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f"could not read adapter weights {weights_path}: {err}") from None
-    return config, tensors
+    return config, _read_weights(weights_path, "adapter")
+
+
+def write_sensor(
+    directory: str | os.PathLike,
+    sensor: tuple[dict[str, Any], dict[str, torch.Tensor]] | None,
+) -> None:
+    """Write a sensor's ``(config, tensors)`` next to the adapter files; with ``None``, remove
+    the sensor files a previous save left there, so they cannot be loaded with this adapter."""
+    directory = Path(directory)
+    if sensor is None:
+        for name in (SENSOR_CONFIG_NAME, SENSOR_WEIGHTS_NAME):
+            (directory / name).unlink(missing_ok=True)
+        return
+    config, tensors = sensor
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    _atomic_write(
+        directory / SENSOR_WEIGHTS_NAME, lambda p: save_file(tensors, p, {"format": SENSOR_FORMAT})
+    )
+    text = json.dumps(
+        {"format": SENSOR_FORMAT, "format_version": FORMAT_VERSION, **config}, indent=2
+    )
+    _atomic_write(directory / SENSOR_CONFIG_NAME, lambda p: p.write_text(text + "\n"))
+
+
+def read_sensor(
+    directory: str | os.PathLike,
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+    """The sensor's ``(config, tensors)`` stored in an adapter directory, ``None`` if it has no
+    sensor; a half-present, corrupt or incomplete sensor is a ValueError naming the file."""
+    directory = Path(directory)
+    config_path, weights_path = directory / SENSOR_CONFIG_NAME, directory / SENSOR_WEIGHTS_NAME
+    present = [p.is_file() for p in (config_path, weights_path)]
+    if not any(present):
+        return None
+    if not all(present):
+        have, lack = (config_path, weights_path) if present[0] else (weights_path, config_path)
+        raise ValueError(f"{directory} has {have.name} but not {lack.name}; save the adapter again")
+    config = _read_config(config_path, SENSOR_FORMAT)
+    absent = [key for key in SENSOR_KEYS if key not in config]
+    if absent:
+        raise ValueError(f"{config_path} lacks the keys {absent}")
+    return config, _read_weights(weights_path, "sensor")

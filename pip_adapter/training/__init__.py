@@ -1,9 +1,11 @@
-"""Training: the restoration trainer, its schedule, checkpoints, logs and distributed set-up."""
+"""Training: the restoration trainer, its schedule, checkpoints, logs and distributed set-up,
+and the degradation sensor's training."""
 
 from pip_adapter.training.checkpoint import load_checkpoint, save_checkpoint
 from pip_adapter.training.distributed import DistributedContext, setup_distributed
 from pip_adapter.training.report import JsonLinesLog, format_metrics_table, plot_curves
 from pip_adapter.training.schedule import WarmupCosine, warmup_cosine
+from pip_adapter.training.sensor import train_sensor
 from pip_adapter.training.trainer import TrainConfig, Trainer, TrainingDiverged
 
 __all__ = [
@@ -18,5 +20,6 @@ __all__ = [
     "plot_curves",
     "save_checkpoint",
     "setup_distributed",
+    "train_sensor",
     "warmup_cosine",
 ]

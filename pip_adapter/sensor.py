@@ -1,0 +1,168 @@
+"""DegradationSensor: which degradation does an image have? It steers PIP in blind mode.
+
+Degradations are either local statistics (noise, rain streaks, blur) or global ones (haze, low
+light), and downscaling an image would erase the local ones. The sensor therefore never resizes:
+it classifies a few fixed crops at native resolution (an evenly spaced grid of up to
+``crops_per_side``² crops of ``crop_size`` pixels) and averages their logits. Any input size
+works: a side shorter than a crop is mirrored out to the crop size (which keeps local
+statistics), so the network always sees ``crop_size``² inputs, as in training.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import timm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
+
+__all__ = ["DEFAULT_SENSOR_BACKBONE", "DegradationSensor", "crop_grid"]
+
+DEFAULT_SENSOR_BACKBONE = "resnet10t"
+SUGGESTED_BACKBONES = ("resnet10t", "regnetx_002", "mobilenetv3_small_100", "resnet18")
+
+
+def _check_backbone_name(name: str) -> None:
+    if not isinstance(name, str) or not timm.is_model(name):
+        close = difflib.get_close_matches(str(name), timm.list_models(), n=5, cutoff=0.6)
+        hint = f"did you mean {close}? " if close else ""
+        raise ValueError(
+            f"unknown timm backbone {name!r}; {hint}small ones that work well: "
+            f"{list(SUGGESTED_BACKBONES)} (timm.list_models() lists them all)"
+        )
+
+
+def _starts(length: int, crop: int, count: int) -> list[int]:
+    """``count`` evenly spaced crop offsets along an axis: first at 0 and last flush with the end,
+    or centred for a single crop."""
+    if count == 1:
+        return [(length - crop) // 2]
+    return [round(i * (length - crop) / (count - 1)) for i in range(count)]
+
+
+def _mirror_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Extend the bottom / right of ``x`` by mirroring until both sides are at least ``size``."""
+    if x.shape[-2] == 1 or x.shape[-1] == 1:  # a single row or column: nothing to mirror
+        x = F.pad(x, (0, int(x.shape[-1] == 1), 0, int(x.shape[-2] == 1)), mode="replicate")
+    while x.shape[-2] < size or x.shape[-1] < size:
+        pad_h, pad_w = (max(0, min(size - n, n - 1)) for n in x.shape[-2:])
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+    return x
+
+
+def crop_grid(x: torch.Tensor, crop_size: int, crops_per_side: int) -> torch.Tensor:
+    """Fixed native-resolution crops of ``x`` (B×C×H×W): B×n×C×s×s, ``s = crop_size``.
+
+    Along each axis, as many crops as needed to cover it (at most ``crops_per_side``), evenly
+    spaced; a side shorter than ``s`` is first mirrored out to ``s``.
+    """
+    x = _mirror_to(x, crop_size)
+    height, width = x.shape[-2:]
+    rows = _starts(height, crop_size, min(crops_per_side, -(-height // crop_size)))
+    cols = _starts(width, crop_size, min(crops_per_side, -(-width // crop_size)))
+    crops = [x[:, :, t : t + crop_size, c : c + crop_size] for t in rows for c in cols]
+    return torch.stack(crops, dim=1)
+
+
+class DegradationSensor(nn.Module):
+    """Classifies the degradation of images: ``sensor(x)`` gives logits ``B×T``.
+
+    Args:
+        degradations: names, in the order of the logits (and of a PIPModel's prompts).
+        backbone: a timm model name; built with ``pretrained=False`` (no download).
+        crop_size: side of the native-resolution crops that are classified.
+        crops_per_side: at most this many crops along each axis (so at most its square).
+
+    ``predict_weights(x)`` gives soft weights (``B×T``, rows sum to 1) that a PIPModel uses when
+    called without ``degradation=``. Train it with :func:`pip_adapter.training.train_sensor`.
+    Inputs are float RGB images in [0, 1], ``B×3×H×W``, of any size.
+    """
+
+    def __init__(
+        self,
+        degradations: Sequence[str] = DEFAULT_DEGRADATIONS,
+        backbone: str = DEFAULT_SENSOR_BACKBONE,
+        crop_size: int = 128,
+        crops_per_side: int = 3,
+    ) -> None:
+        super().__init__()
+        if isinstance(degradations, str) or not isinstance(degradations, Sequence):
+            raise ValueError(f"degradations must be a sequence of names, got {degradations!r}")
+        names = tuple(degradations)
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise ValueError(f"degradations must be non-empty names, got {names!r}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"degradations must be unique, got {names!r}")
+        for key, value in (("crop_size", crop_size), ("crops_per_side", crops_per_side)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        _check_backbone_name(backbone)
+        self.degradations = names
+        self.backbone_name = backbone
+        self.crop_size = crop_size
+        self.crops_per_side = crops_per_side
+        self.network = timm.create_model(backbone, pretrained=False, num_classes=len(names))
+        cfg = self.network.pretrained_cfg
+        mean = torch.tensor(cfg.get("mean", (0.5, 0.5, 0.5)), dtype=torch.float32)
+        std = torch.tensor(cfg.get("std", (0.5, 0.5, 0.5)), dtype=torch.float32)
+        self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this sensor (saved as ``sensor_config.json``)."""
+        return {
+            "degradations": list(self.degradations),
+            "backbone": self.backbone_name,
+            "crop_size": self.crop_size,
+            "crops_per_side": self.crops_per_side,
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> DegradationSensor:
+        """A freshly initialised sensor from :meth:`config`'s output."""
+        return cls(
+            config["degradations"],
+            config["backbone"],
+            config["crop_size"],
+            config["crops_per_side"],
+        )
+
+    def classify(self, crops: torch.Tensor) -> torch.Tensor:
+        """Logits of each crop as it is (no cropping): ``N×3×h×w`` -> ``N×T``; for training."""
+        return self.network((crops - self.mean.to(crops.dtype)) / self.std.to(crops.dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``B×T``: the mean over each image's fixed crops."""
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"the sensor takes B×3×H×W image tensors, got {shape}")
+        if x.shape[1] != 3:
+            raise ValueError(f"the sensor takes RGB images (3 channels), got {x.shape[1]}")
+        if not x.is_floating_point():
+            raise ValueError(f"the sensor takes float images in [0, 1], got dtype {x.dtype}")
+        if min(x.shape[-2:]) < 1:
+            raise ValueError(
+                f"the sensor needs images of at least 1×1 pixels, got {tuple(x.shape)}"
+            )
+        crops = crop_grid(x, self.crop_size, self.crops_per_side)
+        logits = self.classify(crops.flatten(0, 1))
+        return logits.unflatten(0, crops.shape[:2]).mean(dim=1)
+
+    def predict_weights(self, x: torch.Tensor) -> torch.Tensor:
+        """Soft degradation weights ``B×T`` (float32, rows sum to 1) for a PIPModel."""
+        return self(x).float().softmax(dim=-1)
+
+    def predict(self, x: torch.Tensor) -> list[str]:
+        """The most likely degradation name of each image."""
+        return [self.degradations[i] for i in self(x).argmax(dim=-1).tolist()]
+
+    def extra_repr(self) -> str:
+        return (
+            f"degradations={self.degradations}, backbone={self.backbone_name!r}, "
+            f"crop_size={self.crop_size}, crops_per_side={self.crops_per_side}"
+        )

@@ -1,0 +1,137 @@
+"""Training a DegradationSensor: cross-entropy on synthetically degraded crops of clean images."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from pip_adapter.data import SyntheticAllInOne, build_degradation
+from pip_adapter.data.synthetic import DegradeFn, Images
+from pip_adapter.sensor import DegradationSensor
+from pip_adapter.training.schedule import warmup_cosine
+
+__all__ = ["train_sensor"]
+
+
+class _Recoloured:
+    """A degradation applied after random colour changes of the clean crop (channel order,
+    saturation, gamma, contrast), so that the sensor judges the degradation rather than the
+    colours of the few photos it was trained on."""
+
+    def __init__(self, degradation: DegradeFn) -> None:
+        self.degradation = degradation
+
+    def __call__(
+        self, clean: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        n = clean.shape[0]
+        order = torch.stack([torch.randperm(3, generator=generator) for _ in range(n)])
+        x = clean.gather(1, order.view(n, 3, 1, 1).expand_as(clean).to(clean.device))
+        u = torch.rand(n, 3, 1, 1, generator=generator).to(clean)
+        grey = x.mean(dim=1, keepdim=True)
+        x = (grey + (0.3 + 1.2 * u[:, :1]) * (x - grey)).clamp(0, 1)
+        x = x ** (0.7 + 0.7 * u[:, 1:2])
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = (mean + (0.6 + 0.6 * u[:, 2:]) * (x - mean)).clamp(0, 1)
+        return self.degradation(x, generator=generator)
+
+
+def _dataset(
+    sensor: DegradationSensor, data: Dataset | Images, seed: int, recolour: bool
+) -> Dataset:
+    if not isinstance(data, Dataset):
+        custom = None
+        if recolour:
+            custom = {t: _Recoloured(build_degradation(t)) for t in sensor.degradations}
+        return SyntheticAllInOne(
+            data,
+            sensor.degradations,
+            patch_size=sensor.crop_size,
+            samples_per_task=256,
+            seed=seed,
+            custom=custom,
+        )
+    tasks = getattr(data, "tasks", None)
+    if tasks is not None and tuple(tasks) != sensor.degradations:
+        raise ValueError(
+            f"the dataset's tasks {list(tasks)} differ from the sensor's degradations "
+            f"{list(sensor.degradations)}; its labels would point at the wrong classes"
+        )
+    return data
+
+
+def train_sensor(
+    sensor: DegradationSensor,
+    data: Dataset | Images = None,
+    *,
+    steps: int = 300,
+    batch_size: int = 16,
+    lr: float = 2e-3,
+    weight_decay: float = 0.05,
+    warmup_steps: int | None = None,
+    seed: int = 0,
+    num_workers: int = 0,
+    progress: bool = True,
+    recolour: bool = True,
+    device: torch.device | str | None = None,
+) -> DegradationSensor:
+    """Train ``sensor`` to name the degradation of an image; returns it frozen and in eval mode,
+    ready to steer a PIPModel (``model.sensor = sensor``) without being trained further by it.
+
+    ``data`` is a source of clean images (``None``: the bundled training photos, a folder, or a
+    list of paths / 3×H×W tensors), degraded on the fly with the synthetic degradations named
+    by ``sensor.degradations`` (see :class:`~pip_adapter.data.SyntheticAllInOne`, crops of
+    ``sensor.crop_size``), or any dataset of ``(degraded, clean, task_id)`` items whose ids
+    index ``sensor.degradations`` (e.g. the one a restoration model was trained on). With an
+    image source, ``recolour`` first changes the colours of each clean crop at random (channel
+    order, saturation, gamma, contrast): with few training photos, this is what makes the sensor
+    judge the degradation rather than recognise the photos, and hold up on photos it never saw.
+
+    AdamW with linear warm-up (default 5% of ``steps``) and cosine decay, a tqdm progress bar
+    showing the loss and the running accuracy. Every epoch draws fresh crops and degradations.
+    """
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
+    dataset = _dataset(sensor, data, seed, recolour)
+    if len(dataset) < batch_size:
+        raise ValueError(f"the dataset ({len(dataset)} items) is smaller than one batch")
+    if device is None:
+        device = next(sensor.parameters()).device
+    sensor.to(device).train().requires_grad_(True)
+    optimizer = torch.optim.AdamW(sensor.parameters(), lr=lr, weight_decay=weight_decay)
+    warmup = max(1, steps // 20) if warmup_steps is None else warmup_steps
+    scheduler = warmup_cosine(optimizer, steps, warmup)
+    shuffle = torch.Generator().manual_seed(seed)
+    step, epoch, correct, seen = 0, 0, 0.0, 0.0
+    with tqdm(total=steps, desc="sensor", disable=not progress, dynamic_ncols=True) as bar:
+        while step < steps:
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
+            loader = DataLoader(
+                dataset,
+                batch_size=batch_size,
+                shuffle=True,
+                drop_last=True,
+                generator=shuffle,
+                num_workers=num_workers,
+            )
+            for degraded, _, ids in loader:
+                ids = ids.to(device)
+                logits = sensor.classify(degraded.to(device))
+                loss = F.cross_entropy(logits, ids)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                # exponential moving averages, for the progress bar
+                correct = 0.9 * correct + 0.1 * (logits.argmax(-1) == ids).float().mean().item()
+                seen = 0.9 * seen + 0.1
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct / seen:.2f}")
+                if step >= steps:
+                    break
+            epoch += 1
+    return sensor.requires_grad_(False).eval()

@@ -1,0 +1,245 @@
+"""DegradationSensor: native-resolution crops, real training, blind mode, adapter files."""
+
+import json
+
+import pytest
+import torch
+from backbones import build
+from safetensors.torch import load_file, save_file
+from test_injection import assert_untouched, snapshot
+
+import pip_adapter as pa
+from pip_adapter.data import SyntheticAllInOne, sample_images
+from pip_adapter.sensor import crop_grid
+from pip_adapter.training import train_sensor
+
+TOY_TASKS = ("clean", "noise")
+TINY = {"backbone": "test_resnet", "crop_size": 32}
+
+
+def keep(clean, generator=None):
+    return clean
+
+
+def toy_set(images, seed, augment=True):
+    """Clean patches vs heavily noisy ones (sigma 50): separable by local statistics."""
+    return SyntheticAllInOne(
+        images,
+        TOY_TASKS,
+        patch_size=32,
+        samples_per_task=32,
+        seed=seed,
+        augment=augment,
+        params={"noise": {"sigma": 50}},
+        custom={"clean": keep},
+    )
+
+
+def accuracy(sensor, dataset):
+    degraded = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    labels = torch.tensor([dataset[i][2] for i in range(len(dataset))])
+    with torch.no_grad():
+        return (sensor(degraded).argmax(dim=-1) == labels).float().mean().item()
+
+
+@pytest.fixture(scope="module")
+def toy_sensor():
+    torch.manual_seed(0)
+    sensor = pa.DegradationSensor(TOY_TASKS, **TINY)
+    held_out = toy_set(sample_images("test"), seed=1, augment=False)
+    before = accuracy(sensor.eval(), held_out)
+    train_sensor(sensor, toy_set(sample_images("train"), seed=0), steps=60, progress=False)
+    return sensor, before, accuracy(sensor, held_out)
+
+
+def test_training_learns_clean_vs_noisy_on_held_out_photos(toy_sensor):
+    sensor, before, after = toy_sensor
+    assert after >= 0.9, f"held-out accuracy {after:.2f} (was {before:.2f} untrained)"
+    assert not sensor.training and not any(p.requires_grad for p in sensor.parameters())
+
+
+def test_crops_are_native_resolution_and_cover_the_image():
+    x = torch.rand(2, 3, 100, 70)
+    crops = crop_grid(x, 32, 3)
+    assert crops.shape == (2, 9, 3, 32, 32)
+    tops, lefts = [0, 34, 68], [0, 19, 38]
+    expected = [x[:, :, t : t + 32, c : c + 32] for t in tops for c in lefts]
+    assert torch.equal(crops, torch.stack(expected, dim=1))
+    assert crop_grid(x, 64, 3).shape == (2, 4, 3, 64, 64)
+    assert crop_grid(x, 32, 1).shape == (2, 1, 3, 32, 32)
+    assert torch.equal(crop_grid(x, 32, 1)[:, 0], x[:, :, 34:66, 19:51])
+
+
+def test_small_images_are_mirrored_out_to_a_crop():
+    x = torch.rand(1, 3, 5, 40)
+    crop = crop_grid(x, 32, 3)
+    assert crop.shape == (1, 2, 3, 32, 32)
+    assert torch.equal(crop[0, 0, :, :5], x[0, :, :, :32])
+    assert torch.equal(crop[0, 0, :, 5:9], x[0, :, [3, 2, 1, 0], :32])
+    assert crop_grid(torch.rand(1, 3, 1, 1), 32, 3).shape == (1, 1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (2, 3, 17, 45), (1, 3, 32, 32), (2, 3, 90, 61)])
+def test_logits_and_weights_for_any_size(shape):
+    sensor = pa.DegradationSensor(**TINY).eval()
+    x = torch.rand(shape)
+    logits = sensor(x)
+    assert logits.shape == (shape[0], 5)
+    weights = sensor.predict_weights(x)
+    assert weights.dtype == torch.float32 and (weights >= 0).all()
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(shape[0]))
+    assert sensor.predict(x)[0] in pa.DEFAULT_DEGRADATIONS
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        (torch.rand(3, 32, 32), r"B×3×H×W image tensors, got \(3, 32, 32\)"),
+        (torch.rand(1, 1, 32, 32), "3 channels"),
+        (torch.randint(0, 255, (1, 3, 32, 32)), "float images"),
+        (torch.rand(1, 3, 0, 8), "at least 1×1"),
+        ([[0.5]], "got list"),
+    ],
+)
+def test_bad_images_are_refused(x, message):
+    with pytest.raises(ValueError, match=message):
+        pa.DegradationSensor(**TINY)(x)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"backbone": "resnet_18"}, r"unknown timm backbone 'resnet_18'; did you mean .*resnet18"),
+        ({"backbone": "no-such-net"}, r"mobilenetv3_small_100.*timm.list_models"),
+        ({"degradations": "rain"}, "sequence of names"),
+        ({"degradations": ()}, "non-empty names"),
+        ({"degradations": ("rain", "rain")}, "unique"),
+        ({"crop_size": 0}, "crop_size must be a positive integer"),
+        ({"crops_per_side": 1.5}, "crops_per_side must be a positive integer"),
+    ],
+)
+def test_bad_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pa.DegradationSensor(**{**TINY, **kwargs})
+
+
+def test_training_checks_its_inputs():
+    sensor = pa.DegradationSensor(**TINY)
+    with pytest.raises(ValueError, match=r"tasks \['clean', 'noise'\] differ"):
+        train_sensor(sensor, toy_set([torch.rand(3, 40, 40)], 0), steps=1)
+    with pytest.raises(ValueError, match="steps and batch_size must be positive"):
+        train_sensor(sensor, steps=0)
+    with pytest.raises(ValueError, match="smaller than one batch"):
+        train_sensor(
+            pa.DegradationSensor(TOY_TASKS, **TINY),
+            toy_set([torch.rand(3, 40, 40)], 0),
+            batch_size=65,
+            steps=1,
+        )
+
+
+def with_sensor(sensor):
+    model = pa.inject_pip(build("nafnet"), degradations=sensor.degradations)
+    with torch.no_grad():
+        for unit in model.pip_units.values():
+            for param in unit.parameters():
+                param.add_(0.05 * torch.randn_like(param))
+    model.sensor = sensor
+    return model
+
+
+def test_blind_calls_use_the_sensor(toy_sensor):
+    sensor, _, _ = toy_sensor
+    model = with_sensor(sensor).eval()
+    x = torch.rand(2, 3, 24, 40)
+    x[1] = (x[1] + 0.3 * torch.randn_like(x[1])).clamp(0, 1)
+    with torch.no_grad():
+        weights = sensor.predict_weights(x)
+        blind = model(x)
+        assert torch.equal(blind, model(x, degradation=weights))
+        assert not torch.allclose(blind, model(x, degradation="clean"))
+
+
+def test_save_and_load_adapter_carry_the_sensor(toy_sensor, tmp_path):
+    sensor, _, _ = toy_sensor
+    model = with_sensor(sensor).eval()
+    out = model.save_adapter(tmp_path / "adapter")
+    assert {"sensor_config.json", "sensor.safetensors"} <= {p.name for p in out.iterdir()}
+    config = json.loads((out / "sensor_config.json").read_text())
+    assert config["format"] == "pip-adapter-sensor" and config["degradations"] == list(TOY_TASKS)
+    assert config["backbone"] == "test_resnet" and config["crop_size"] == 32
+    loaded = pa.load_adapter(build("nafnet"), out).eval()
+    assert isinstance(loaded.sensor, pa.DegradationSensor) and not loaded.sensor.training
+    x = torch.rand(2, 3, 50, 37)
+    with torch.no_grad():
+        assert torch.equal(loaded.sensor(x), sensor(x))
+        assert torch.equal(loaded(x), model(x))
+    model.sensor = None
+    model.save_adapter(out)
+    assert not (out / "sensor.safetensors").exists()
+    assert pa.load_adapter(build("nafnet"), out).sensor is None
+
+
+def test_save_adapter_refuses_a_foreign_sensor(tmp_path):
+    model = with_sensor(pa.DegradationSensor(TOY_TASKS, **TINY))
+    model.sensor = torch.nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="stores a pip_adapter.DegradationSensor.*Linear"):
+        model.save_adapter(tmp_path / "adapter")
+    assert not (tmp_path / "adapter").exists()
+
+
+def corrupt_sensor(directory, how):
+    config_path, weights_path = directory / "sensor_config.json", directory / "sensor.safetensors"
+    config = json.loads(config_path.read_text())
+    if how == "truncated weights":
+        weights_path.write_bytes(weights_path.read_bytes()[:64])
+    elif how == "weights only":
+        config_path.unlink()
+    elif how == "config only":
+        weights_path.unlink()
+    elif how == "not json":
+        config_path.write_text("{")
+    elif how == "adapter config":
+        config_path.write_text((directory / "adapter_config.json").read_text())
+    elif how == "missing key":
+        del config["crop_size"]
+        config_path.write_text(json.dumps(config))
+    elif how == "other degradations":
+        config_path.write_text(json.dumps(config | {"degradations": ["clean", "rain"]}))
+    elif how == "unknown backbone":
+        config_path.write_text(json.dumps(config | {"backbone": "resnet_18"}))
+    elif how == "bad crop size":
+        config_path.write_text(json.dumps(config | {"crop_size": "big"}))
+    elif how == "other backbone":
+        config_path.write_text(json.dumps(config | {"backbone": "test_efficientnet"}))
+    elif how == "wrong tensor shape":
+        tensors = load_file(weights_path)
+        key = next(k for k in tensors if k.endswith("fc.weight"))
+        tensors[key] = torch.zeros(3, 3)
+        save_file(tensors, weights_path)
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("truncated weights", "could not read sensor weights"),
+        ("weights only", "has sensor.safetensors but not sensor_config.json"),
+        ("config only", "has sensor_config.json but not sensor.safetensors"),
+        ("not json", "sensor_config.json is not valid JSON"),
+        ("adapter config", "is not a pip-adapter-sensor config"),
+        ("missing key", r"lacks the keys \['crop_size'\]"),
+        ("other degradations", r"predicts \['clean', 'rain'\] but the adapter's degradations"),
+        ("unknown backbone", "sensor_config.json in .* is malformed: unknown timm backbone"),
+        ("bad crop size", "is malformed: crop_size must be a positive integer"),
+        ("other backbone", "sensor weights in .* do not match its config"),
+        ("wrong tensor shape", "do not match its config.*size mismatch"),
+    ],
+)
+def test_corrupt_sensor_files_are_refused_and_backbone_untouched(tmp_path, how, message):
+    with_sensor(pa.DegradationSensor(TOY_TASKS, **TINY)).save_adapter(tmp_path / "adapter")
+    corrupt_sensor(tmp_path / "adapter", how)
+    backbone = build("nafnet")
+    before = snapshot(backbone)
+    with pytest.raises(ValueError, match=message):
+        pa.load_adapter(backbone, tmp_path / "adapter")
+    assert_untouched(backbone, before)
