@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from pip_adapter._version import __version__
+from pip_adapter.cli.errors import run_reporting_errors
 
 COMMANDS = ("demo", "train", "eval", "restore")
 MODULES = {"demo": "demo", "train": "train", "eval": "evaluate", "restore": "restore"}
@@ -32,15 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; errors are reported as one line on stderr with exit status 2."""
     args = build_parser().parse_args(argv)
-    try:
-        args.run(args)
-    except (ValueError, FileNotFoundError, ImportError, FloatingPointError) as err:
-        print(f"pip-adapter {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"pip-adapter {args.command}: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_reporting_errors(f"pip-adapter {args.command}", lambda: args.run(args))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ HELP = "train a small NAFNet with and without PIP on the bundled photos and comp
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=int, default=600, help="training steps per model (600)")
+    parser.add_argument("--steps", type=int, default=800, help="training steps per model (800)")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
     parser.add_argument("--batch-size", type=int, default=8, help="patches per step (8)")
     parser.add_argument("--patch-size", type=int, default=64, help="training patch side (64)")

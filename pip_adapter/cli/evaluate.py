@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from pip_adapter.bundle import load_bundle
-from pip_adapter.cli.common import eval_data
+from pip_adapter.data.sources import eval_data
 from pip_adapter.evaluation import evaluate
 from pip_adapter.training import format_metrics_table
 

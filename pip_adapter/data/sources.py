@@ -1,51 +1,22 @@
-"""Arguments and data sources shared by the commands."""
+"""Data sources by name, as the command line and the recipes take them: ``"samples"`` (the
+bundled photos), a folder of clean images, or the root of the AirNet / PromptIR layout."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from torch.utils.data import ConcatDataset, Dataset
 
-from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
-from pip_adapter.data import (
-    STANDARD_TEST_SETS,
-    StandardTestSet,
-    StandardTrainSet,
-    SyntheticAllInOne,
-    build_eval_set,
-    list_images,
-    read_image,
-    split_train_test,
-)
+from pip_adapter.data.io import list_images, read_image
+from pip_adapter.data.photos import split_train_test
+from pip_adapter.data.standard import STANDARD_TEST_SETS, StandardTestSet, StandardTrainSet
+from pip_adapter.data.synthetic import SyntheticAllInOne, build_eval_set
 
-__all__ = ["add_data_arguments", "eval_data", "parse_tasks", "training_data"]
+__all__ = ["eval_data", "training_data"]
 
 # the paper's test set for each degradation; BSD68 is evaluated at the middle noise level
 TEST_SET_FOR_TASK = {kind: name for name, (kind, _, _) in STANDARD_TEST_SETS.items()}
 BSD68_SIGMA = 25
-
-
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data",
-        default="samples",
-        help="'samples' (bundled photos), a folder of clean images, or the root of the "
-        "AirNet/PromptIR layout (data/Train, data/test) (samples)",
-    )
-    parser.add_argument(
-        "--tasks",
-        default=",".join(DEFAULT_DEGRADATIONS),
-        help=f"comma-separated degradations ({','.join(DEFAULT_DEGRADATIONS)})",
-    )
-    parser.add_argument("--patch-size", type=int, default=128, help="training patch side (128)")
-
-
-def parse_tasks(text: str) -> tuple[str, ...]:
-    tasks = tuple(t.strip() for t in text.split(",") if t.strip())
-    if not tasks:
-        raise ValueError(f"--tasks needs at least one name, e.g. {','.join(DEFAULT_DEGRADATIONS)}")
-    return tasks
 
 
 def _is_standard_layout(root: Path) -> bool:
