@@ -1,7 +1,7 @@
 """Gallery of the five synthetic degradations on bundled photos.
 
 Run:  python benchmarks/degradation_gallery.py [--seed 0] [--size 288] [--out PATH]
-Writes docs/images/degradations.png: one row per photo, columns
+Writes docs/images/degradations.jpg (quality 92): one row per photo, columns
 clean | noise | rain | haze | blur | lowlight, each degradation with parameters drawn from its
 default range (seeded, so the picture is reproducible).
 """
@@ -58,10 +58,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--size", type=int, default=288, help="side of the centre crops")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "degradations.png")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "images" / "degradations.jpg")
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    gallery(args.seed, args.size).save(args.out)
+    gallery(args.seed, args.size).save(args.out, quality=92)
     print(f"wrote {args.out}")
 
 

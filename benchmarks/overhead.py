@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -105,7 +106,10 @@ def peak_memory(name: str, size: int, injected: bool, device: torch.device, thre
         return (torch.cuda.max_memory_allocated() - before) / 2**20
     command = [sys.executable, __file__, "--memory-probe", f"{name},{size},{int(injected)}"]
     command += ["--threads", str(threads)]
-    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    # a fixed mmap threshold makes glibc return every large tensor to the OS when it is freed,
+    # so the resident set follows the tensors alive (its default adapts and keeps freed memory)
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return int(out.stdout.split()[-1]) / 1024  # KiB above the resident set before the forward
 
 

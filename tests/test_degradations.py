@@ -323,3 +323,26 @@ def test_invalid_parameters_raise_clear_errors(images):
 def test_bad_images_are_rejected(bad, message):
     with pytest.raises(ValueError, match=message):
         degrade(bad, "noise")
+
+
+def test_documented_parameter_ranges_match_the_code():
+    from pathlib import Path
+
+    from pip_adapter.data.degradations import blur, haze, lowlight, rain
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
+    rows, kind = {}, None
+    for line in page.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 5 and cells[2].startswith("`"):
+            kind = cells[0] or kind
+            rows[kind, cells[2].split("`")[1]] = f"{cells[3]} | {cells[4]}"
+    tables = {
+        "rain": rain.RAIN_PARAMETERS,
+        "haze": haze.HAZE_PARAMETERS,
+        "blur": blur.BLUR_PARAMETERS,
+        "lowlight": lowlight.LOWLIGHT_PARAMETERS,
+    }
+    for kind, table in tables.items():
+        for name, ((low, high), (lowest, highest)) in table.items():
+            assert rows[kind, name] == f"[{low:g}, {high:g}] | [{lowest:g}, {highest:g}]"

@@ -136,3 +136,13 @@ def test_torchrun_two_cpu_processes_keep_identical_weights(tmp_path):
     assert all(torch.equal(first[k], second[k]) for k in first)
     untrained = model().state_dict()
     assert any(not torch.equal(first[k], untrained[k]) for k in first)
+
+
+def test_bf16_autocast_trains(tmp_path):
+    net = model()
+    net.freeze_backbone()
+    before = [p.clone() for p in net.pip_units.parameters()]
+    Trainer(net, data(), config(steps=2, amp="bf16", device="cpu"), out_dir=tmp_path).fit()
+    assert all(p.dtype == torch.float32 for p in net.parameters())  # weights stay float32
+    changed = zip(before, net.pip_units.parameters(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in changed)

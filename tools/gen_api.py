@@ -1,0 +1,82 @@
+"""Write docs/api.md from the docstrings and signatures of the public API.
+
+Run:  python tools/gen_api.py          (tests/test_docs.py checks that docs/api.md is current)
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from pathlib import Path
+
+MODULES = [
+    ("pip_adapter", "The package: the PIP unit, injection, steering, evaluation."),
+    ("pip_adapter.functional", "Functional forms of PIP's attention."),
+    ("pip_adapter.layers", "Building blocks of the unit."),
+    ("pip_adapter.data", "Photos, degradations, datasets, image files."),
+    ("pip_adapter.data.sources", "Data sources by name (command line, recipes)."),
+    ("pip_adapter.metrics", "PSNR and SSIM."),
+    ("pip_adapter.training", "Training the restoration model and the sensor."),
+    ("pip_adapter.backbones", "Backbones by name or from checkpoints."),
+    ("pip_adapter.bundle", "An adapter with the recipe for its backbone."),
+    ("pip_adapter.recipes", "The fine-tuning recipe of `pip-adapter train` and the examples."),
+]
+OUT = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+
+
+def _signature(obj) -> str:
+    try:
+        return str(inspect.signature(obj)).replace("'", "")
+    except (TypeError, ValueError):
+        return "(...)"
+
+
+def _doc(obj) -> str:
+    return inspect.cleandoc(obj.__doc__) if obj.__doc__ else ""
+
+
+def _public_methods(cls) -> list[tuple[str, object]]:
+    methods = []
+    for name, member in vars(cls).items():
+        if name.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
+            continue
+        if isinstance(member, property) or member.__doc__:
+            methods.append((name, member))
+    return methods
+
+
+def render() -> str:
+    lines = [
+        "# API reference",
+        "",
+        "Generated from the docstrings by `python tools/gen_api.py`; edit the docstrings, not",
+        "this page. The names of the public contract are in `pip_adapter.__all__`.",
+        "",
+    ]
+    for module_name, summary in MODULES:
+        module = importlib.import_module(module_name)
+        lines += [f"## `{module_name}`", "", summary, ""]
+        for name in sorted(getattr(module, "__all__", []), key=str.lower):
+            obj = getattr(module, name)
+            if inspect.ismodule(obj):
+                continue
+            if inspect.isclass(obj):
+                lines += [f"### class `{name}{_signature(obj)}`", "", _doc(obj), ""]
+                for method_name, method in _public_methods(obj):
+                    if isinstance(method, property):
+                        lines += [f"- `.{method_name}` (property): {_doc(method)}"]
+                    else:
+                        head = f"- `.{method_name}{_signature(method)}`"
+                        lines += [f"{head}: {_doc(method)}" if _doc(method) else head]
+                lines.append("")
+            elif callable(obj):
+                lines += [f"### `{name}{_signature(obj)}`", "", _doc(obj), ""]
+            else:
+                lines += [f"### `{name}`", "", f"`{obj!r}`", ""]
+    return "\n".join(line.rstrip() for line in lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    OUT.write_text(render())
+    print(f"wrote {OUT}", file=sys.stderr)

@@ -1,0 +1,56 @@
+"""Write docs/benchmarks.md from the result files the benchmark scripts write.
+
+Each section is a file under docs/benchmarks/, written by the script its first lines name,
+with its command, date and machine. Run:  python tools/gen_benchmarks_page.py
+(tests/test_docs.py checks that docs/benchmarks.md is current).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+SECTIONS = [  # (file, what it shows)
+    ("demo.md", "The demo (`benchmarks/demo.sh`)"),
+    ("overhead.md", "What PIP costs on a CPU (`benchmarks/overhead.py`)"),
+    ("overhead_cuda.md", "What PIP costs on a GPU (`benchmarks/overhead.py --device cuda`)"),
+    ("topm_attention.md", "Top-m attention, fast vs naive, CPU (`benchmarks/topm_attention.py`)"),
+    ("topm_attention_cuda.md", "Top-m attention, fast vs naive, GPU"),
+    ("gpu_training_cuda.md", "Training throughput on a GPU (`benchmarks/gpu_training.py`)"),
+    ("sensor.md", "Blind mode: the degradation sensor (`benchmarks/sensor_accuracy.py`)"),
+]
+
+
+def render() -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Every number below is written by a script in `benchmarks/` (each section names its",
+        "command, date and machine); this page is assembled from their outputs by",
+        "`python tools/gen_benchmarks_page.py`. Rerun a script to refresh its section.",
+        "",
+    ]
+    for name, title in SECTIONS:
+        path = DOCS / "benchmarks" / name
+        if not path.is_file():
+            continue
+        body = path.read_text().strip()
+        body = re.sub(r"^# .*\n+", "", body)  # the section title replaces the file's own
+        body = re.sub(r"^(#+) ", r"#\1 ", body, flags=re.M)  # one level deeper
+        body = body.replace("](../", "](")  # links were relative to docs/benchmarks/
+        lines += [
+            f"## {title}",
+            "",
+            f"Source: [benchmarks/{name}](benchmarks/{name})",
+            "",
+            body,
+            "",
+        ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    (DOCS / "benchmarks.md").write_text(render())
+    print(f"wrote {DOCS / 'benchmarks.md'}", file=sys.stderr)
