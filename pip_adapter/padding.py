@@ -5,21 +5,26 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["crop_to", "pad_to_multiple"]
+__all__ = ["crop_to", "pad_to_multiple", "pad_to_size"]
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad ``B×C×H×W`` at the bottom and right so that ``H`` and ``W`` divide by ``multiple``.
+def pad_to_size(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pad ``B×C×H×W`` at the bottom and right to ``height×width``.
 
     Reflect padding (no artificial edges), or replicate where the image is too small to
     reflect.
     """
-    pad_h = -x.shape[-2] % multiple
-    pad_w = -x.shape[-1] % multiple
+    pad_h, pad_w = height - x.shape[-2], width - x.shape[-1]
     if not (pad_h or pad_w):
         return x
     mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Pad ``B×C×H×W`` (as :func:`pad_to_size`) so that ``H`` and ``W`` divide by ``multiple``."""
+    height, width = x.shape[-2:]
+    return pad_to_size(x, height + -height % multiple, width + -width % multiple)
 
 
 def crop_to(output: torch.Tensor, padded: torch.Tensor, height: int, width: int) -> torch.Tensor:

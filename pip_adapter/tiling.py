@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from pip_adapter.padding import pad_to_size
 
 __all__ = ["restore_tiled"]
 
@@ -41,15 +42,6 @@ def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.
     if ramp_end:
         weights[-overlap:] = torch.minimum(weights[-overlap:], ramp.flip(0))
     return weights
-
-
-def _pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Pad at the bottom / right to ``height``×``width`` (reflect where possible)."""
-    pad_h, pad_w = height - x.shape[-2], width - x.shape[-1]
-    if pad_h == 0 and pad_w == 0:
-        return x
-    mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
 def _per_sample_names(kwargs: dict[str, Any], batch: int) -> set[str]:
@@ -181,7 +173,7 @@ def restore_tiled(
     outputs: list[torch.Tensor] = []
     with tqdm(total=batch * len(boxes), disable=not progress, desc="tiles", unit="tile") as bar:
         for index in range(batch):
-            image = _pad_to(images[index : index + 1], padded_h, padded_w)
+            image = pad_to_size(images[index : index + 1], padded_h, padded_w)
             results = (
                 _forward_tiles(
                     model,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from pip_adapter.padding import pad_to_size
 
 
 def item_generator(*keys: int) -> torch.Generator:
@@ -23,20 +25,14 @@ def randint(high: int, generator: torch.Generator) -> int:
     return int(torch.randint(high, (1,), generator=generator).item())
 
 
-def pad_to_size(image: torch.Tensor, size: int) -> torch.Tensor:
-    """Pad a C×H×W image at the bottom / right so both sides are at least ``size``."""
-    pad_h, pad_w = max(0, size - image.shape[-2]), max(0, size - image.shape[-1])
-    if pad_h == 0 and pad_w == 0:
-        return image
-    mode = "reflect" if pad_h < image.shape[-2] and pad_w < image.shape[-1] else "replicate"
-    return F.pad(image.unsqueeze(0), (0, pad_w, 0, pad_h), mode=mode)[0]
-
-
 def paired_crop(
     images: tuple[torch.Tensor, ...], size: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, ...]:
     """The same random ``size``×``size`` crop of each C×H×W image (padded first if smaller)."""
-    images = tuple(pad_to_size(image, size) for image in images)
+    images = tuple(
+        pad_to_size(image[None], max(size, image.shape[-2]), max(size, image.shape[-1]))[0]
+        for image in images
+    )
     height, width = images[0].shape[-2:]
     top = randint(height - size + 1, generator)
     left = randint(width - size + 1, generator)
@@ -55,3 +51,39 @@ def paired_dihedral(
             image = image.flip(-1)
         out.append(torch.rot90(image, turns, dims=(-2, -1)).contiguous())
     return tuple(out)
+
+
+class TaskBalancedPatches(Dataset):
+    """Base of the training sets: item ``i`` belongs to task ``i % len(tasks)`` and draws all
+    its randomness from a generator seeded by ``(seed, epoch, i)``.
+
+    Subclasses set ``tasks`` and implement :meth:`make_item`.
+    """
+
+    tasks: tuple[str, ...]
+
+    def __init__(self, samples_per_task: int, seed: int, augment: bool) -> None:
+        self.samples_per_task = samples_per_task
+        self.seed = seed
+        self.augment = augment
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw different patches for ``epoch`` (same epoch, same patches)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.samples_per_task * len(self.tasks)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
+        task_id = index % len(self.tasks)
+        degraded, clean = self.make_item(task_id, item_generator(self.seed, self.epoch, index))
+        return degraded, clean, task_id
+
+    def make_item(
+        self, task_id: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``(degraded, clean)`` patch pair of one item of task ``task_id``."""
+        raise NotImplementedError

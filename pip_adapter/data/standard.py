@@ -36,7 +36,13 @@ import torch
 from torch.utils.data import Dataset
 
 from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
-from pip_adapter.data._patches import item_generator, paired_crop, paired_dihedral, randint
+from pip_adapter.data._patches import (
+    TaskBalancedPatches,
+    item_generator,
+    paired_crop,
+    paired_dihedral,
+    randint,
+)
 from pip_adapter.data.degradations.noise import NOISE_SIGMAS, GaussianNoise
 from pip_adapter.data.io import list_images, read_image
 
@@ -220,7 +226,7 @@ def _data_dir(root: Path, name: str) -> Path:
     return _find_dir(root, [f"data/{name}", name], f"{name} data")
 
 
-class StandardTrainSet(Dataset):
+class StandardTrainSet(TaskBalancedPatches):
     """Training patches from the standard all-in-one sets (layout in the module docstring).
 
     Item ``i`` has task ``i % len(tasks)`` (balanced over tasks, whatever the sets' sizes); the
@@ -269,25 +275,13 @@ class StandardTrainSet(Dataset):
         self.pairs = [
             _train_pairs(train_dir, task, lists if lists.is_dir() else None) for task in self.tasks
         ]
+        super().__init__(samples_per_task or max(len(p) for p in self.pairs), seed, augment)
         self.patch_size = patch_size
-        self.samples_per_task = samples_per_task or max(len(p) for p in self.pairs)
-        self.seed = seed
-        self.augment = augment
         self._noises = [GaussianNoise(sigma=sigma) for sigma in noise_sigmas]
-        self.epoch = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        """Draw different patches for ``epoch``."""
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.samples_per_task * len(self.tasks)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
-        task_id = index % len(self.tasks)
-        generator = item_generator(self.seed, self.epoch, index)
+    def make_item(
+        self, task_id: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         pairs = self.pairs[task_id]
         degraded_path, clean_path = pairs[randint(len(pairs), generator)]
         clean = read_image(clean_path)
@@ -296,8 +290,7 @@ class StandardTrainSet(Dataset):
             if self.augment:
                 (clean,) = paired_dihedral((clean,), generator)
             noise = self._noises[randint(len(self._noises), generator)]
-            degraded = noise(clean, generator=generator)
-            return degraded, clean, task_id
+            return noise(clean, generator=generator), clean
         degraded = read_image(degraded_path)
         if degraded.shape != clean.shape:
             raise ValueError(
@@ -307,7 +300,7 @@ class StandardTrainSet(Dataset):
         degraded, clean = paired_crop((degraded, clean), self.patch_size, generator)
         if self.augment:
             degraded, clean = paired_dihedral((degraded, clean), generator)
-        return degraded, clean, task_id
+        return degraded, clean
 
 
 class StandardTestSet(Dataset):

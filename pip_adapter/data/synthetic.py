@@ -16,7 +16,13 @@ import torch
 from torch.utils.data import Dataset
 
 from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
-from pip_adapter.data._patches import item_generator, paired_crop, paired_dihedral, randint
+from pip_adapter.data._patches import (
+    TaskBalancedPatches,
+    item_generator,
+    paired_crop,
+    paired_dihedral,
+    randint,
+)
 from pip_adapter.data.degradations import build_degradation
 from pip_adapter.data.degradations._common import as_image_batch
 from pip_adapter.data.io import list_images, read_image
@@ -80,7 +86,7 @@ def _resolve_tasks(
     return tasks, functions
 
 
-class SyntheticAllInOne(Dataset):
+class SyntheticAllInOne(TaskBalancedPatches):
     """Multi-degradation training patches synthesised from clean images.
 
     Item ``i`` has task ``i % len(tasks)`` (balanced sampling); its image, crop, flip / rotation
@@ -119,33 +125,20 @@ class SyntheticAllInOne(Dataset):
                 f"patch_size and samples_per_task must be positive, got {patch_size} "
                 f"and {samples_per_task}"
             )
+        super().__init__(samples_per_task, seed, augment)
         self.sources = _load_sources(images)
         self.tasks, self._functions = _resolve_tasks(tasks, params, custom)
         self.patch_size = patch_size
-        self.samples_per_task = samples_per_task
-        self.seed = seed
-        self.augment = augment
-        self.epoch = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        """Draw different patches for ``epoch`` (same epoch, same patches)."""
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.samples_per_task * len(self.tasks)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
-        task_id = index % len(self.tasks)
-        generator = item_generator(self.seed, self.epoch, index)
+    def make_item(
+        self, task_id: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         source = self.sources[randint(len(self.sources), generator)]
         image = source if isinstance(source, torch.Tensor) else read_image(source)
         (clean,) = paired_crop((image.float(),), self.patch_size, generator)
         if self.augment:
             (clean,) = paired_dihedral((clean,), generator)
-        degraded = self._functions[task_id](clean.unsqueeze(0), generator=generator)[0]
-        return degraded, clean, task_id
+        return self._functions[task_id](clean.unsqueeze(0), generator=generator)[0], clean
 
 
 class PairedImages(Dataset):

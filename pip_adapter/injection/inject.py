@@ -134,6 +134,15 @@ def inject_pip(
     return PIPModel(backbone, plan, units, names, multiple)
 
 
+def _load_weights(module: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
+    """``load_state_dict(strict=True)``, with a mismatch reported as a one-line ValueError."""
+    try:
+        module.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())
+        raise ValueError(f"{what} do not match its config: {detail}") from None
+
+
 def _load_sensor(
     directory: str | os.PathLike, degradations: tuple[str, ...]
 ) -> DegradationSensor | None:
@@ -154,13 +163,7 @@ def _load_sensor(
         sensor = DegradationSensor.from_config(config)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{SENSOR_CONFIG_NAME} in {directory} is malformed: {err}") from None
-    try:
-        sensor.load_state_dict(tensors, strict=True)
-    except RuntimeError as err:
-        detail = " ".join(str(err).split())
-        raise ValueError(
-            f"sensor weights in {directory} do not match its config: {detail}"
-        ) from None
+    _load_weights(sensor, tensors, f"sensor weights in {directory}")
     return sensor.requires_grad_(False).eval()
 
 
@@ -209,13 +212,7 @@ def load_adapter(
             )
     units, multiple = _build(backbone, saved, names, config["size_multiple"])
     modules = torch.nn.ModuleDict({unit_key(s.name): u for s, u in zip(saved, units, strict=True)})
-    try:
-        modules.load_state_dict(tensors, strict=True)
-    except RuntimeError as err:
-        detail = " ".join(str(err).split())
-        raise ValueError(
-            f"adapter weights in {directory} do not match its config: {detail}"
-        ) from None
+    _load_weights(modules, tensors, f"adapter weights in {directory}")
     model = PIPModel(backbone, saved, units, names, multiple)
     model.sensor = sensor
     return model
