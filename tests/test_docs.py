@@ -1,12 +1,21 @@
-"""The Python blocks of the documentation run as written, and print what the page shows."""
+"""The documentation: its Python blocks run as written, and the generated pages are current."""
 
+import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+TOOLS = DOCS.parent / "tools"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", flags=re.M | re.S)
+
+
+def tool(name):
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.parametrize("page", ["custom-networks.md"])
@@ -20,3 +29,11 @@ def test_python_blocks_run(page, tmp_path, monkeypatch, capsys):
     for language, body in blocks:
         if not language:  # an output shown on the page
             assert body.strip() in printed
+
+
+@pytest.mark.parametrize(
+    ("page", "generator"), [("api.md", "gen_api"), ("benchmarks.md", "gen_benchmarks_page")]
+)
+def test_generated_pages_are_current(page, generator):
+    expected = tool(generator).render()
+    assert (DOCS / page).read_text() == expected, f"run: python tools/{generator}.py"
