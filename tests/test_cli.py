@@ -1,7 +1,9 @@
 """The pip-adapter command line, run for real on tiny models and real files."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -140,7 +142,8 @@ def test_console_script_under_torchrun(tmp_path):
         "--nproc_per_node",
         "2",
         "--no-python",
-        "pip-adapter",
+        # the installed console script, also when the virtual environment is not activated
+        str(Path(sys.executable).with_name("pip-adapter")),
         "train",
         *TRAIN,
         "--steps",
@@ -153,6 +156,6 @@ def test_console_script_under_torchrun(tmp_path):
         check=True,
         timeout=300,
         capture_output=True,
-        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert (tmp_path / "adapter" / "adapter.safetensors").is_file()
