@@ -17,6 +17,7 @@ import torch.nn.functional as F
 __all__ = [
     "DEFAULT_DEGRADATIONS",
     "DegradationSpec",
+    "check_degradation_names",
     "check_weights",
     "degradation_weights",
     "parse_degradation",
@@ -25,6 +26,21 @@ __all__ = [
 DEFAULT_DEGRADATIONS: tuple[str, ...] = ("noise", "rain", "haze", "blur", "lowlight")
 
 DegradationSpec = str | Sequence[str] | Mapping[str, float] | torch.Tensor | int
+
+
+def check_degradation_names(degradations: Sequence[str]) -> tuple[str, ...]:
+    """Validate a degradation vocabulary: a sequence of distinct, non-empty names."""
+    if isinstance(degradations, str) or not isinstance(degradations, Sequence):
+        raise ValueError(
+            f"degradations must be a sequence of names such as {DEFAULT_DEGRADATIONS}, "
+            f"got {degradations!r}"
+        )
+    names = tuple(degradations)
+    if not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ValueError(f"degradations must be non-empty strings, got {names!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"degradations must be unique, got {names!r}")
+    return names
 
 
 def check_weights(weights: torch.Tensor, batch: int, num_degradations: int) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
+from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, check_degradation_names
 
 __all__ = ["DEFAULT_SENSOR_BACKBONE", "DegradationSensor", "crop_grid"]
 
@@ -91,13 +91,7 @@ class DegradationSensor(nn.Module):
         crops_per_side: int = 3,
     ) -> None:
         super().__init__()
-        if isinstance(degradations, str) or not isinstance(degradations, Sequence):
-            raise ValueError(f"degradations must be a sequence of names, got {degradations!r}")
-        names = tuple(degradations)
-        if not names or not all(isinstance(n, str) and n for n in names):
-            raise ValueError(f"degradations must be non-empty names, got {names!r}")
-        if len(set(names)) != len(names):
-            raise ValueError(f"degradations must be unique, got {names!r}")
+        names = check_degradation_names(degradations)
         for key, value in (("crop_size", crop_size), ("crops_per_side", crops_per_side)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key} must be a positive integer, got {value!r}")

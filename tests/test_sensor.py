@@ -112,7 +112,7 @@ def test_bad_images_are_refused(x, message):
         ({"backbone": "resnet_18"}, r"unknown timm backbone 'resnet_18'; did you mean .*resnet18"),
         ({"backbone": "no-such-net"}, r"mobilenetv3_small_100.*timm.list_models"),
         ({"degradations": "rain"}, "sequence of names"),
-        ({"degradations": ()}, "non-empty names"),
+        ({"degradations": ()}, "non-empty strings"),
         ({"degradations": ("rain", "rain")}, "unique"),
         ({"crop_size": 0}, "crop_size must be a positive integer"),
         ({"crops_per_side": 1.5}, "crops_per_side must be a positive integer"),

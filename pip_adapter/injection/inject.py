@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
+from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, check_degradation_names
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
 from pip_adapter.injection.hooks import has_pip_hooks
 from pip_adapter.injection.model import PIPModel, unit_key
@@ -35,20 +35,6 @@ def _check_backbone(backbone: nn.Module) -> None:
             "inject_pip needs the original module, not a torch.compile wrapper: inject first, "
             "then compile the PIPModel (torch.compile(inject_pip(model)))"
         )
-
-
-def _check_degradations(degradations: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(degradations, str) or not isinstance(degradations, Sequence):
-        raise ValueError(
-            f"degradations must be a sequence of names such as {DEFAULT_DEGRADATIONS}, "
-            f"got {degradations!r}"
-        )
-    names = tuple(degradations)
-    if not names or not all(isinstance(n, str) and n.strip() for n in names):
-        raise ValueError(f"degradations must be non-empty strings, got {names!r}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"degradations must be unique, got {names!r}")
-    return names
 
 
 def _device_dtype(backbone: nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -116,7 +102,7 @@ def inject_pip(
     Inject before ``torch.compile``; compiled modules are refused.
     """
     _check_backbone(backbone)
-    names = _check_degradations(degradations)
+    names = check_degradation_names(degradations)
     entries = (
         _preset(backbone)["stages"] if isinstance(stages, str) and stages == "auto" else stages
     )
@@ -185,7 +171,7 @@ def load_adapter(
             f"the adapter in {directory} was trained on a {expected}, got a "
             f"{type(backbone).__name__}"
         )
-    names = _check_degradations(config["degradations"])
+    names = check_degradation_names(config["degradations"])
     sensor = _load_sensor(directory, names)
     try:
         saved = [PlannedStage.from_dict(stage) for stage in config["stages"]]
