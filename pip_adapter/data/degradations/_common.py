@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+from torch import nn
 
 # values outside [0, 1] by less than this (float round-off) are clamped instead of rejected
 _RANGE_TOLERANCE = 1e-4
@@ -118,3 +119,30 @@ def check_scalar(value: float, name: str, valid: tuple[float, float]) -> float:
     if not low <= value <= high:
         raise ValueError(f"{name} must be in [{low}, {high}], got {value}")
     return float(value)
+
+
+class SampledDegradation(nn.Module):
+    """Module form of a degradation function whose parameters are fixed or drawn per image.
+
+    Subclasses name the ``function`` and its ``parameters`` table (name -> (default sampling
+    range, accepted range)); values given to the constructor are checked against the accepted
+    range once, and ``None`` leaves a parameter to be sampled at every call.
+    """
+
+    function: Callable[..., torch.Tensor]
+    parameters: dict[str, tuple[tuple[float, float], tuple[float, float]]]
+
+    def __init__(self, **given: float | None) -> None:
+        super().__init__()
+        self.params = {
+            name: None if value is None else check_scalar(value, name, self.parameters[name][1])
+            for name, value in given.items()
+        }
+
+    def forward(
+        self, clean: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        return type(self).function(clean, **self.params, generator=generator)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{name}={value}" for name, value in self.params.items())

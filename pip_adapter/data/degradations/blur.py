@@ -6,11 +6,10 @@ import math
 
 import torch
 from kornia.filters import filter2d
-from torch import nn
 
 from pip_adapter.data.degradations._common import (
+    SampledDegradation,
     as_image_batch,
-    check_scalar,
     normal,
     per_image,
     restore_layout,
@@ -101,23 +100,13 @@ def motion_blur(
     return restore_layout(blurred, clean, unbatched)
 
 
-class MotionBlur(nn.Module):
+class MotionBlur(SampledDegradation):
     """Module form of :func:`motion_blur`; parameters left ``None`` are sampled per image."""
+
+    function = staticmethod(motion_blur)
+    parameters = BLUR_PARAMETERS
 
     def __init__(
         self, length: float | None = None, angle: float | None = None, shake: float | None = None
     ) -> None:
-        super().__init__()
-        given = {"length": length, "angle": angle, "shake": shake}
-        self.params = {
-            name: None if value is None else check_scalar(value, name, BLUR_PARAMETERS[name][1])
-            for name, value in given.items()
-        }
-
-    def forward(
-        self, clean: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        return motion_blur(clean, **self.params, generator=generator)
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{name}={value}" for name, value in self.params.items())
+        super().__init__(length=length, angle=angle, shake=shake)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from pip_adapter.data.degradations._common import (
+    SampledDegradation,
     as_image_batch,
-    check_scalar,
     normal,
     per_image,
     poisson,
@@ -67,8 +66,11 @@ def low_light(
     return restore_layout(dark, clean, unbatched)
 
 
-class LowLight(nn.Module):
+class LowLight(SampledDegradation):
     """Module form of :func:`low_light`; parameters left ``None`` are sampled per image."""
+
+    function = staticmethod(low_light)
+    parameters = LOWLIGHT_PARAMETERS
 
     def __init__(
         self,
@@ -77,17 +79,4 @@ class LowLight(nn.Module):
         photons: float | None = None,
         read_noise: float | None = None,
     ) -> None:
-        super().__init__()
-        given = {"gamma": gamma, "scale": scale, "photons": photons, "read_noise": read_noise}
-        self.params = {
-            name: None if value is None else check_scalar(value, name, LOWLIGHT_PARAMETERS[name][1])
-            for name, value in given.items()
-        }
-
-    def forward(
-        self, clean: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        return low_light(clean, **self.params, generator=generator)
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{name}={value}" for name, value in self.params.items())
+        super().__init__(gamma=gamma, scale=scale, photons=photons, read_noise=read_noise)

@@ -7,11 +7,10 @@ import math
 import torch
 import torch.nn.functional as F
 from kornia.filters import filter2d, gaussian_blur2d, get_motion_kernel2d
-from torch import nn
 
 from pip_adapter.data.degradations._common import (
+    SampledDegradation,
     as_image_batch,
-    check_scalar,
     per_image,
     restore_layout,
     uniform,
@@ -98,8 +97,11 @@ def rain_streaks(
     return restore_layout(rainy, clean, unbatched)
 
 
-class RainStreaks(nn.Module):
+class RainStreaks(SampledDegradation):
     """Module form of :func:`rain_streaks`; parameters left ``None`` are sampled per image."""
+
+    function = staticmethod(rain_streaks)
+    parameters = RAIN_PARAMETERS
 
     def __init__(
         self,
@@ -108,17 +110,4 @@ class RainStreaks(nn.Module):
         angle: float | None = None,
         intensity: float | None = None,
     ) -> None:
-        super().__init__()
-        given = {"density": density, "length": length, "angle": angle, "intensity": intensity}
-        self.params = {
-            name: None if value is None else check_scalar(value, name, RAIN_PARAMETERS[name][1])
-            for name, value in given.items()
-        }
-
-    def forward(
-        self, clean: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        return rain_streaks(clean, **self.params, generator=generator)
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{name}={value}" for name, value in self.params.items())
+        super().__init__(density=density, length=length, angle=angle, intensity=intensity)
