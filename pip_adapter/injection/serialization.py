@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def write_adapter(
     return directory
 
 
-def _read_config(path: Path, expected_format: str) -> dict[str, Any]:
+def _read_config(path: Path, expected_format: str, required: Sequence[str]) -> dict[str, Any]:
     try:
         config = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -70,6 +71,9 @@ def _read_config(path: Path, expected_format: str) -> dict[str, Any]:
             f"{path} has format_version {config.get('format_version')!r}; this version of "
             f"pip-adapter reads {FORMAT_VERSION}"
         )
+    absent = [key for key in required if key not in config]
+    if absent:
+        raise ValueError(f"{path} lacks the keys {absent}")
     return config
 
 
@@ -93,10 +97,7 @@ def read_adapter(directory: str | os.PathLike) -> tuple[dict[str, Any], dict[str
     if missing:
         found = sorted(p.name for p in directory.iterdir())
         raise FileNotFoundError(f"adapter directory {directory} lacks {missing}; found {found}")
-    config = _read_config(config_path, FORMAT)
-    absent = [key for key in REQUIRED_KEYS if key not in config]
-    if absent:
-        raise ValueError(f"{config_path} lacks the keys {absent}")
+    config = _read_config(config_path, FORMAT, REQUIRED_KEYS)
     return config, _read_weights(weights_path, "adapter")
 
 
@@ -135,8 +136,5 @@ def read_sensor(
     if not all(present):
         have, lack = (config_path, weights_path) if present[0] else (weights_path, config_path)
         raise ValueError(f"{directory} has {have.name} but not {lack.name}; save the adapter again")
-    config = _read_config(config_path, SENSOR_FORMAT)
-    absent = [key for key in SENSOR_KEYS if key not in config]
-    if absent:
-        raise ValueError(f"{config_path} lacks the keys {absent}")
+    config = _read_config(config_path, SENSOR_FORMAT, SENSOR_KEYS)
     return config, _read_weights(weights_path, "sensor")
