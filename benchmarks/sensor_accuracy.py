@@ -14,8 +14,6 @@ NAFNet + PIP is trained here first. Writes docs/benchmarks/sensor.md (the tables
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -24,6 +22,7 @@ from pathlib import Path
 
 import timm
 import torch
+from machine import describe_machine
 
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
@@ -36,22 +35,6 @@ from pip_adapter.training import TrainConfig, Trainer, train_sensor
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = pa.DEFAULT_DEGRADATIONS
-
-
-def machine(threads: int) -> str:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    return (
-        f"{cpu} ({os.cpu_count()} cores), {threads} thread(s), torch {torch.__version__}, "
-        f"timm {timm.__version__}"
-    )
 
 
 def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -285,7 +268,7 @@ def main() -> None:
     )
     report = f"""# Degradation sensor (blind mode)
 
-`{command}` — {date.today().isoformat()}, {machine(args.threads)}.
+`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}, timm {timm.__version__}.
 
 A `DegradationSensor` ({args.backbone}, {sum(p.numel() for p in sensor.parameters()):,d}
 parameters, crops of {sensor.crop_size} px, at most {sensor.crops_per_side}×{sensor.crops_per_side}

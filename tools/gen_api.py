@@ -21,6 +21,7 @@ MODULES = [
     ("pip_adapter.backbones", "Backbones by name or from checkpoints."),
     ("pip_adapter.bundle", "An adapter with the recipe for its backbone."),
     ("pip_adapter.recipes", "The fine-tuning recipe of `pip-adapter train` and the examples."),
+    ("pip_adapter.baselines", "Other prompt designs, for comparisons with PIP at the same stages."),
 ]
 OUT = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 
