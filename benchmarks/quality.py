@@ -15,6 +15,7 @@ evaluated on the three held-out photos, whole, under each degradation. Variants:
   placements.
 
 Run:  python benchmarks/quality.py [--steps 1500] [--variants plain,pip,...]
+(about 75 minutes on two CPU cores for all variants).
 Each finished variant is kept in ``runs/quality/<variant>/result.json`` and reused by a rerun
 with the same settings (``--fresh`` retrains). Writes docs/benchmarks/quality.md and
 docs/images/quality_curves.png.
@@ -95,6 +96,13 @@ def promptir() -> PIPModel:
     return PIPModel(backbone, reference.plan, blocks(divisor), TASKS, reference.size_multiple)
 
 
+def promptir_widths() -> str:
+    """The prompt widths :func:`promptir` picks, for the page."""
+    widths = [block.refine.out_channels for block in promptir().pip_units.values()]
+    pip_widths = [stage.prompt_dim for stage in pip().plan]
+    return f" (prompt widths {widths} against PIP's {pip_widths})"
+
+
 class SharedPrompt(nn.Module):
     """Ablation of the degradation-aware prompt: one learned vector whatever the degradation."""
 
@@ -147,16 +155,17 @@ class Variant:
     label: str
     group: str  # "headline" or "ablation"
     build: Callable[[], nn.Module]
-    prompt_reg: bool = True  # PromptIR has no degradation prompts to keep apart
 
 
 VARIANTS: dict[str, Variant] = {
     "plain": Variant("plain NAFNet", "headline", lambda: build_backbone("nafnet", "small")),
     "widened": Variant("plain, widened", "headline", widened),
-    "promptir": Variant("+ PromptIR-style", "headline", promptir, prompt_reg=False),
+    "promptir": Variant("+ PromptIR-style", "headline", promptir),
     "pip": Variant("+ PIP (labels)", "headline", pip),
     "no_dap": Variant("no degradation-aware prompt", "ablation", without_degradation_prompt),
-    "no_brp": Variant("no basic restoration prompt", "ablation", without_basic_prompt),
+    "no_brp": Variant(
+        "no basic prompt, no prompt-to-prompt block", "ablation", without_basic_prompt
+    ),
     "dense": Variant("dense attention", "ablation", lambda: pip(topm_ratios=None)),
     "authors_init": Variant("authors' init", "ablation", authors_init),
     "coarse_only": Variant(
@@ -187,7 +196,6 @@ def train(name: str, args: argparse.Namespace, train_set, val_set, test_set) -> 
         lr=args.lr,
         val_every=max(1, args.steps // 5),
         seed=args.seed,
-        prompt_reg_weight=TrainConfig.prompt_reg_weight if variant.prompt_reg else 0.0,
     )
     started = time.perf_counter()
     out = args.runs / name
@@ -233,6 +241,8 @@ def psnr_ssim(entry: dict) -> str:
 
 def headline_table(results: dict) -> list[str]:
     names = [n for n in ("plain", "widened", "promptir", "pip", BLIND) if n in results]
+    if not names:
+        return []
     labels = {**{n: v.label for n, v in VARIANTS.items()}, BLIND: "+ PIP (blind, sensor)"}
     first = results[names[0]]["report"]
     lines = [
@@ -332,8 +342,9 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
         f"{args.patch_size}² patches, peak learning rate {args.lr}, seed {args.seed}, the same "
         "batches for every variant) on the six bundled training photos under the five "
         "degradations; PSNR (dB) / SSIM on the three held-out photos, whole, under each "
-        "degradation. The PromptIR-style block and the widened network are sized to PIP's "
-        f"parameter count. The blind model is the PIP model steered by a sensor trained for "
+        "degradation. The widened network and the PromptIR-style blocks are sized to the "
+        f"parameter count closest to PIP's{promptir_widths()}. The blind model is the PIP "
+        "model steered by a sensor trained for "
         f"{args.sensor_steps} steps on the same training photos (its parameters are listed "
         "after the '+').",
         "",
@@ -351,7 +362,14 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
             "",
             *ablations,
         ]
-    lines += ["", "![validation PSNR during training](../images/quality_curves.png)"]
+    lines += [
+        "",
+        "One seed: differences of a few tenths of a dB between variants are within what another "
+        "seed could change. Training curves (validation on 128² centre crops of the held-out "
+        "photos; no model selection is made on them):",
+        "",
+        "![validation PSNR during training](../images/quality_curves.png)",
+    ]
     page = "\n".join(lines) + "\n"
     (ROOT / "docs" / "benchmarks" / "quality.md").write_text(page)
     return page

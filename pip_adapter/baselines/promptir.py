@@ -4,13 +4,13 @@ description, for comparisons with PIP under the same placement.
 Prompt generation: a set of learned prompt components, mixed with weights predicted from the
 feature itself (softmax of a linear map of its global average), resized to the feature's size
 and refined by a 3×3 convolution. Prompt interaction: the prompt is concatenated to the feature
-and fused by one transformer block (transposed attention + gated feed-forward), then mapped back
-to the feature's channels. PromptIR is blind by design: the degradation weights a PIPModel hands
-to its units are ignored.
+and fused by one transformer block (transposed attention + gated feed-forward), then mapped
+back to the feature's channels by a 1×1 convolution. PromptIR is blind by design: the
+degradation weights a PIPModel hands to its units are ignored.
 
 Unlike the paper (where the block's output replaces the feature), the output is added to the
-feature through a zero-initialised projection, as PIP's units are, so that both start from the
-same network and a comparison measures the prompts, not the initialisation.
+feature through that 1×1 projection, initialised to zero as PIP's units are, so that both start
+from the same network and a comparison measures the prompts, not the initialisation.
 
 To compare with PIP at the same stages, host the blocks in a :class:`~pip_adapter.PIPModel`
 (it passes degradation weights, which these blocks ignore)::
@@ -67,7 +67,7 @@ class PromptIRBlock(nn.Module):
         self.attention = ChannelCrossAttention(width, heads or default_heads(width))
         self.norm_ffn = LayerNorm2d(width)
         self.ffn = GatedDconvFeedForward(width, ffn_expansion)
-        self.fuse = nn.Conv2d(width, channels, kernel_size=3, padding=1, bias=False)
+        self.fuse = nn.Conv2d(width, channels, kernel_size=1, bias=False)
         nn.init.zeros_(self.fuse.weight)
 
     def prompt(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,3 +87,8 @@ class PromptIRBlock(nn.Module):
         y = y + self.attention(normed, normed)
         y = y + self.ffn(self.norm_ffn(y))
         return x + self.fuse(y)
+
+    def prompt_regularization(self, angle_degrees: float = 90.0) -> torch.Tensor:
+        """Zero: there are no per-degradation prompts to keep apart. Present so that a
+        :class:`~pip_adapter.PIPModel` hosting these blocks trains with any ``TrainConfig``."""
+        return self.components.new_zeros(())
