@@ -125,6 +125,18 @@ class ContentOnly(nn.Module):
         return content
 
 
+class ContentQueries(nn.Module):
+    """Ablation of the basic restoration prompt alone: the prompt-to-prompt block is kept, but
+    its queries come from the modulated content instead of the learned basic prompt."""
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, basic_prompt: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+        return self.block(content, content)
+
+
 def without_degradation_prompt() -> PIPModel:
     model = pip()
     for unit in model.pip_units.values():
@@ -136,6 +148,14 @@ def without_basic_prompt() -> PIPModel:
     model = pip()
     for unit in model.pip_units.values():
         unit.prompt_to_prompt = ContentOnly()
+        unit.basic_prompt.requires_grad_(False)
+    return model
+
+
+def content_queries() -> PIPModel:
+    model = pip()
+    for unit in model.pip_units.values():
+        unit.prompt_to_prompt = ContentQueries(unit.prompt_to_prompt)
         unit.basic_prompt.requires_grad_(False)
     return model
 
@@ -163,6 +183,9 @@ VARIANTS: dict[str, Variant] = {
     "promptir": Variant("+ PromptIR-style", "headline", promptir),
     "pip": Variant("+ PIP (labels)", "headline", pip),
     "no_dap": Variant("no degradation-aware prompt", "ablation", without_degradation_prompt),
+    "content_queries": Variant(
+        "no basic prompt (the content queries itself)", "ablation", content_queries
+    ),
     "no_brp": Variant(
         "no basic prompt, no prompt-to-prompt block", "ablation", without_basic_prompt
     ),
