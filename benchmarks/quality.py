@@ -44,9 +44,15 @@ from pip_adapter.baselines import PromptIRBlock
 from pip_adapter.data import SyntheticAllInOne, build_eval_set
 from pip_adapter.evaluation import evaluate
 from pip_adapter.injection import PIPModel
-from pip_adapter.training import TrainConfig, Trainer, plot_curves, train_sensor
+from pip_adapter.training import (
+    TrainConfig,
+    Trainer,
+    format_metrics_table,
+    plot_curves,
+    train_sensor,
+)
 from pip_adapter.training.report import JsonLinesLog
-from pip_adapter.unit import default_prompt_dim
+from pip_adapter.unit import PromptInPrompt, default_prompt_dim
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = pa.DEFAULT_DEGRADATIONS
@@ -137,37 +143,39 @@ class ContentQueries(nn.Module):
         return self.block(content, content)
 
 
-def without_degradation_prompt() -> PIPModel:
-    model = pip()
-    for unit in model.pip_units.values():
-        unit.degradation_prompt = SharedPrompt(unit.degradation_prompt.prompts)
-    return model
+def ablated(edit: Callable[[PromptInPrompt], None]) -> Callable[[], PIPModel]:
+    """A builder of NAFNet-small + PIP with ``edit`` applied to every unit."""
+
+    def build() -> PIPModel:
+        model = pip()
+        for unit in model.pip_units.values():
+            edit(unit)
+        return model
+
+    return build
 
 
-def without_basic_prompt() -> PIPModel:
-    model = pip()
-    for unit in model.pip_units.values():
-        unit.prompt_to_prompt = ContentOnly()
+def share_one_prompt(unit: PromptInPrompt) -> None:
+    unit.degradation_prompt = SharedPrompt(unit.degradation_prompt.prompts)
+
+
+def drop_basic_prompt(
+    interaction: Callable[[nn.Module], nn.Module],
+) -> Callable[[PromptInPrompt], None]:
+    """Freeze the (then unused) basic prompt and replace the prompt-to-prompt block."""
+
+    def edit(unit: PromptInPrompt) -> None:
+        unit.prompt_to_prompt = interaction(unit.prompt_to_prompt)
         unit.basic_prompt.requires_grad_(False)
-    return model
+
+    return edit
 
 
-def content_queries() -> PIPModel:
-    model = pip()
-    for unit in model.pip_units.values():
-        unit.prompt_to_prompt = ContentQueries(unit.prompt_to_prompt)
-        unit.basic_prompt.requires_grad_(False)
-    return model
-
-
-def authors_init() -> PIPModel:
+def authors_init(unit: PromptInPrompt) -> None:
     """The output projections of the prompt-to-feature block keep PyTorch's default
     initialisation, as in the authors' code: the model no longer starts as the backbone."""
-    model = pip()
-    for unit in model.pip_units.values():
-        unit.prompt_to_feature.attention.project_out.reset_parameters()
-        unit.prompt_to_feature.ffn.project_out.reset_parameters()
-    return model
+    unit.prompt_to_feature.attention.project_out.reset_parameters()
+    unit.prompt_to_feature.ffn.project_out.reset_parameters()
 
 
 @dataclass(frozen=True)
@@ -182,15 +190,19 @@ VARIANTS: dict[str, Variant] = {
     "widened": Variant("plain, widened", "headline", widened),
     "promptir": Variant("+ PromptIR-style", "headline", promptir),
     "pip": Variant("+ PIP (labels)", "headline", pip),
-    "no_dap": Variant("no degradation-aware prompt", "ablation", without_degradation_prompt),
+    "no_dap": Variant("no degradation-aware prompt", "ablation", ablated(share_one_prompt)),
     "content_queries": Variant(
-        "no basic prompt (the content queries itself)", "ablation", content_queries
+        "no basic prompt (the content queries itself)",
+        "ablation",
+        ablated(drop_basic_prompt(ContentQueries)),
     ),
     "no_brp": Variant(
-        "no basic prompt, no prompt-to-prompt block", "ablation", without_basic_prompt
+        "no basic prompt, no prompt-to-prompt block",
+        "ablation",
+        ablated(drop_basic_prompt(lambda block: ContentOnly())),
     ),
     "dense": Variant("dense attention", "ablation", lambda: pip(topm_ratios=None)),
-    "authors_init": Variant("authors' init", "ablation", authors_init),
+    "authors_init": Variant("authors' init", "ablation", ablated(authors_init)),
     "coarse_only": Variant(
         "two coarser decoder levels only", "ablation", lambda: pip(stages=[r"decoders\.[01]"])
     ),
@@ -267,16 +279,7 @@ def headline_table(results: dict) -> list[str]:
     if not names:
         return []
     labels = {**{n: v.label for n, v in VARIANTS.items()}, BLIND: "+ PIP (blind, sensor)"}
-    first = results[names[0]]["report"]
-    lines = [
-        "| degradation | input | " + " | ".join(labels[n] for n in names) + " |",
-        "| --- | ---: |" + " ---: |" * len(names),
-    ]
-    for task in first:
-        cells = [task if task != "average" else "**average**"]
-        cells.append(f"{first[task]['input_psnr']:.2f} / {first[task]['input_ssim']:.4f}")
-        cells += [psnr_ssim(results[n]["report"][task]) for n in names]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = format_metrics_table({labels[n]: results[n]["report"] for n in names}).splitlines()
     params = [f"{results[n]['params'] / 1e3:.0f}K" for n in names]
     if BLIND in names and "pip" in results:
         sensor = results[BLIND]["params"] - results["pip"]["params"]
