@@ -82,6 +82,8 @@ def inject_pip(
     ffn_expansion: float = 2.66,
     topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
     size_multiple: int | None = None,
+    design: str = "compact",
+    feature_ffn_expansion: float | None = None,
 ) -> PIPModel:
     """Attach PIP units to ``backbone`` without editing its source; returns a :class:`PIPModel`.
 
@@ -93,8 +95,10 @@ def inject_pip(
         degradations: the degradation vocabulary, in prompt order.
         sample_input: input for the one dry run that finds each stage's feature shape
             (default ``1×3×64×64`` on the backbone's device).
-        prompt_dim, prompt_size, heads, ffn_expansion, topm_ratios: unit hyperparameters
-            (see :class:`PromptInPrompt`); per-stage overrides go in :class:`Stage`.
+        prompt_dim, prompt_size, heads, ffn_expansion, topm_ratios, design,
+            feature_ffn_expansion: unit hyperparameters (see :class:`PromptInPrompt`;
+            ``design="paper"`` for the authors' unit, which runs at full resolution); per-stage
+            overrides go in :class:`Stage`.
         size_multiple: inputs are padded to a multiple of this (default: the preset's, else 1).
 
     A failed call raises before touching the backbone: no hook, no parameter is added. The
@@ -115,6 +119,8 @@ def inject_pip(
         heads=heads,
         ffn_expansion=ffn_expansion,
         topm_ratios=topm_ratios,
+        design=design,
+        feature_ffn_expansion=feature_ffn_expansion,
     )
     units, multiple = _build(backbone, plan, names, size_multiple)
     return PIPModel(backbone, plan, units, names, multiple)

@@ -30,6 +30,9 @@ class PlannedStage:
     heads: int
     ffn_expansion: float
     topm_ratios: tuple[float, ...] | None
+    # adapter files written before these options existed hold paper units
+    design: str = "paper"
+    feature_ffn_expansion: float | None = None
 
     def build_unit(self, num_degradations: int) -> PromptInPrompt:
         start, stop = self.channels
@@ -41,6 +44,8 @@ class PlannedStage:
             heads=self.heads,
             ffn_expansion=self.ffn_expansion,
             topm_ratios=self.topm_ratios,
+            design=self.design,
+            feature_ffn_expansion=self.feature_ffn_expansion,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,6 +85,8 @@ def plan_stages(
     heads: int | None,
     ffn_expansion: float,
     topm_ratios: Sequence[float] | None,
+    design: str = "compact",
+    feature_ffn_expansion: float | None = None,
 ) -> list[PlannedStage]:
     """Match the stage entries, dry-run the backbone once, and size a unit for each stage."""
     matched = match_stages(backbone, stages)
@@ -120,6 +127,8 @@ def plan_stages(
                 heads=heads or default_heads(dim),
                 ffn_expansion=ffn_expansion,
                 topm_ratios=tuple(topm_ratios) if topm_ratios is not None else None,
+                design=design,
+                feature_ffn_expansion=feature_ffn_expansion,
             )
         )
     return planned

@@ -8,19 +8,31 @@ from torch import nn
 
 __all__ = ["ContentAlignment"]
 
+RESAMPLING = ("bilinear", "area")
+
 
 class ContentAlignment(nn.Module):
-    """Resize ``B×C×H×W`` to ``B×C×s×s`` (bilinear) and project to ``d`` channels (1×1 conv).
+    """Resize ``B×C×H×W`` to ``B×C×s×s`` and project to ``d`` channels (1×1 conv).
 
-    The learned projection replaces the channel padding / truncation of the authors' code and
-    works for any ``C`` versus ``d``.
+    ``resample="bilinear"`` is the authors' resize; ``"area"`` averages every pixel of the
+    feature into the ``s×s`` grid (adaptive average pooling), which does not alias when the
+    feature is much larger than the prompt. The learned projection replaces the channel
+    padding / truncation of the authors' code and works for any ``C`` versus ``d``.
     """
 
-    def __init__(self, channels: int, dim: int, size: int) -> None:
+    def __init__(self, channels: int, dim: int, size: int, resample: str = "bilinear") -> None:
         super().__init__()
+        if resample not in RESAMPLING:
+            raise ValueError(f"resample must be one of {RESAMPLING}, got {resample!r}")
         self.size = size
+        self.resample = resample
         self.project = nn.Conv2d(channels, dim, kernel_size=1, bias=False)
 
+    def downsample(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` on the prompt's ``s×s`` grid, channels unchanged."""
+        if self.resample == "area":
+            return F.adaptive_avg_pool2d(x, self.size)
+        return F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
-        return self.project(x)
+        return self.project(self.downsample(x))
