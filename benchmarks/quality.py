@@ -17,8 +17,9 @@ evaluated on the three held-out photos, whole, under each degradation. Variants:
 Run:  python benchmarks/quality.py [--steps 1500] [--variants plain,pip,...]
 (about 75 minutes on two CPU cores for all variants).
 Each finished variant is kept in ``runs/quality/<variant>/result.json`` and reused by a rerun
-with the same settings (``--fresh`` retrains). Writes docs/benchmarks/quality.md and
-docs/images/quality_curves.png.
+with the same settings (``--fresh`` retrains). Writes docs/benchmarks/quality.md (and .json)
+and docs/images/quality_curves.png; ``--page`` writes another page, e.g. the comparison of
+unit designs: ``--variants pip,paper_design --page docs/benchmarks/quality_designs.md``.
 """
 
 from __future__ import annotations
@@ -202,6 +203,11 @@ VARIANTS: dict[str, Variant] = {
         ablated(drop_basic_prompt(lambda block: ContentOnly())),
     ),
     "dense": Variant("dense attention", "ablation", lambda: pip(topm_ratios=None)),
+    "paper_design": Variant(
+        "paper design (prompt-to-feature at full resolution)",
+        "ablation",
+        lambda: pip(design="paper"),
+    ),
     "authors_init": Variant("authors' init", "ablation", ablated(authors_init)),
     "coarse_only": Variant(
         "two coarser decoder levels only", "ablation", lambda: pip(stages=[r"decoders\.[01]"])
@@ -355,8 +361,8 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
         log = args.runs / name / "log.jsonl"
         if name in results and log.is_file():
             records += JsonLinesLog(log).read()
-    images = ROOT / "docs" / "images"
-    plot_curves(records, images / "quality_curves.png", title="NAFNet-small, all-in-one")
+    curves = ROOT / "docs" / "images" / f"{args.page.stem}_curves.png"
+    plot_curves(records, curves, title="NAFNet-small, all-in-one")
     lines = [
         "# Quality at equal budget",
         "",
@@ -394,10 +400,12 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
         "seed could change. Training curves (validation on 128² centre crops of the held-out "
         "photos; no model selection is made on them):",
         "",
-        "![validation PSNR during training](../images/quality_curves.png)",
+        f"![validation PSNR during training](../images/{curves.name})",
     ]
     page = "\n".join(lines) + "\n"
-    (ROOT / "docs" / "benchmarks" / "quality.md").write_text(page)
+    args.page.write_text(page)
+    record = {"command": command, "settings": settings(args), "results": results}
+    args.page.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
     return page
 
 
@@ -417,6 +425,12 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "quality")
     parser.add_argument("--fresh", action="store_true", help="retrain finished variants")
+    parser.add_argument(
+        "--page",
+        type=Path,
+        default=ROOT / "docs" / "benchmarks" / "quality.md",
+        help="page to write (its .json and docs/images/<stem>_curves.png alongside)",
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
     unknown = sorted(set(names) - VARIANTS.keys())

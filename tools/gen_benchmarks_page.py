@@ -14,9 +14,16 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 SECTIONS = [  # (file, what it shows)
     ("quality.md", "Quality at equal budget, and ablations (`benchmarks/quality.py`)"),
+    (
+        "quality_designs.md",
+        "Quality of the two unit designs, compact and paper (`benchmarks/quality.py --page`)",
+    ),
     ("demo.md", "The demo (`benchmarks/demo.sh`)"),
     ("overhead.md", "What PIP costs on a CPU (`benchmarks/overhead.py`)"),
     ("overhead_cuda.md", "What PIP costs on a GPU (`benchmarks/overhead.py --device cuda`)"),
+    ("gpu_latency_cuda.md", "Latency on a GPU, each way to run it (`benchmarks/gpu_latency.py`)"),
+    ("training_cost.md", "What PIP costs in training, CPU (`benchmarks/training_cost.py`)"),
+    ("training_cost_cuda.md", "What PIP costs in training, GPU (`benchmarks/training_cost.py`)"),
     ("topm_attention.md", "Top-m attention, fast vs naive, CPU (`benchmarks/topm_attention.py`)"),
     ("topm_attention_cuda.md", "Top-m attention, fast vs naive, GPU"),
     ("gpu_training_cuda.md", "Training throughput on a GPU (`benchmarks/gpu_training.py`)"),
