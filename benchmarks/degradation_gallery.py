@@ -1,9 +1,9 @@
-"""Gallery of the five synthetic degradations on bundled photos.
+"""Gallery of the seven synthetic degradations on bundled photos.
 
 Run:  python benchmarks/degradation_gallery.py [--seed 0] [--size 288] [--out PATH]
 Writes docs/images/degradations.jpg (quality 92): one row per photo, columns
-clean | noise | rain | haze | blur | lowlight, each degradation with parameters drawn from its
-default range (seeded, so the picture is reproducible).
+clean | noise | rain | haze | blur | lowlight | jpeg | snow, each degradation with parameters
+drawn from its default range (seeded, so the picture is reproducible).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pip_adapter.data import degrade, read_image
 from pip_adapter.data.photos import PHOTO_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = ("clean", "noise", "rain", "haze", "blur", "lowlight")
+COLUMNS = ("clean", "noise", "rain", "haze", "blur", "lowlight", "jpeg", "snow")
 PHOTOS = ("astronaut", "chelsea", "coffee")
 LABEL_HEIGHT = 22
 

@@ -16,9 +16,11 @@ from pip_adapter.data.degradations.compose import (
     parse_kinds,
 )
 from pip_adapter.data.degradations.haze import AtmosphericHaze, atmospheric_haze, synthetic_depth
+from pip_adapter.data.degradations.jpeg import JpegCompression, jpeg_compression
 from pip_adapter.data.degradations.lowlight import LowLight, low_light
 from pip_adapter.data.degradations.noise import NOISE_SIGMAS, GaussianNoise, gaussian_noise
 from pip_adapter.data.degradations.rain import RainStreaks, rain_streaks
+from pip_adapter.data.degradations.snow import SnowFall, snowfall
 
 __all__ = [
     "DEGRADATIONS",
@@ -28,17 +30,21 @@ __all__ = [
     "AtmosphericHaze",
     "Compose",
     "GaussianNoise",
+    "JpegCompression",
     "LowLight",
     "MotionBlur",
     "RainStreaks",
+    "SnowFall",
     "atmospheric_haze",
     "build_degradation",
     "degrade",
     "gaussian_noise",
+    "jpeg_compression",
     "low_light",
     "motion_blur",
     "motion_kernels",
     "parse_kinds",
     "rain_streaks",
+    "snowfall",
     "synthetic_depth",
 ]

@@ -12,9 +12,11 @@ from torch import nn
 
 from pip_adapter.data.degradations.blur import MotionBlur, motion_blur
 from pip_adapter.data.degradations.haze import AtmosphericHaze, atmospheric_haze
+from pip_adapter.data.degradations.jpeg import JpegCompression, jpeg_compression
 from pip_adapter.data.degradations.lowlight import LowLight, low_light
 from pip_adapter.data.degradations.noise import GaussianNoise, gaussian_noise
 from pip_adapter.data.degradations.rain import RainStreaks, rain_streaks
+from pip_adapter.data.degradations.snow import SnowFall, snowfall
 
 __all__ = [
     "DEGRADATIONS",
@@ -35,6 +37,8 @@ DEGRADATIONS: Mapping[str, DegradeFn] = MappingProxyType(
         "haze": atmospheric_haze,
         "blur": motion_blur,
         "lowlight": low_light,
+        "jpeg": jpeg_compression,
+        "snow": snowfall,
     }
 )
 DEGRADATION_MODULES: Mapping[str, type[nn.Module]] = MappingProxyType(
@@ -44,6 +48,8 @@ DEGRADATION_MODULES: Mapping[str, type[nn.Module]] = MappingProxyType(
         "haze": AtmosphericHaze,
         "blur": MotionBlur,
         "lowlight": LowLight,
+        "jpeg": JpegCompression,
+        "snow": SnowFall,
     }
 )
 DEGRADATION_KINDS: tuple[str, ...] = tuple(DEGRADATIONS)
@@ -100,7 +106,8 @@ def degrade(
 ) -> torch.Tensor:
     """Apply the synthetic degradation ``kind`` to ``clean`` (B×3×H×W or 3×H×W in [0, 1]).
 
-    ``kind`` is one of ``noise``, ``rain``, ``haze``, ``blur``, ``lowlight``, or several applied
+    ``kind`` is one of ``noise``, ``rain``, ``haze``, ``blur``, ``lowlight``, ``jpeg``,
+    ``snow``, or several applied
     in order, given as a list or joined with ``+`` (``"rain+noise"``). The output has the input's
     shape, dtype and device and is clipped to [0, 1]. Parameters not fixed by keyword are drawn
     per image from their documented ranges (see each function: :func:`gaussian_noise`,
