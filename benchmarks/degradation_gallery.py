@@ -39,9 +39,9 @@ def gallery(seed: int, size: int) -> Image.Image:
     for row, name in enumerate(PHOTOS):
         clean = centre_crop(read_image(PHOTO_DIR / f"{name}.png"), size)
         cells = [clean]
-        for column, kind in enumerate(COLUMNS[1:]):
+        for column, degradation in enumerate(COLUMNS[1:]):
             generator = torch.Generator().manual_seed(seed * 1000 + row * 10 + column)
-            cells.append(degrade(clean, kind, generator=generator))
+            cells.append(degrade(clean, degradation, generator=generator))
         rows.append(cells)
     height, width = rows[0][0].shape[-2:]
     canvas = Image.new("RGB", (width * len(COLUMNS), LABEL_HEIGHT + height * len(rows)), "white")

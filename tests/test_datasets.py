@@ -99,8 +99,8 @@ def test_images_from_a_folder_or_tensors_and_small_images_are_padded(tmp_path):
 
 
 def test_errors(tmp_path):
-    with pytest.raises(ValueError, match="valid kinds"):
-        SyntheticAllInOne(tasks=("noise", "snow"))
+    with pytest.raises(ValueError, match="valid degradations"):
+        SyntheticAllInOne(tasks=("noise", "hail"))
     with pytest.raises(ValueError, match="not among the tasks"):
         SyntheticAllInOne(tasks=("noise",), params={"rain": {"angle": 0}})
     with pytest.raises(ValueError, match="sigma"):

@@ -8,13 +8,14 @@ import torch
 from kornia.filters import spatial_gradient
 
 from pip_adapter.data import (
-    DEGRADATION_KINDS,
+    SYNTHETIC_DEGRADATIONS,
     AtmosphericHaze,
     Compose,
     GaussianNoise,
     JpegCompression,
     LowLight,
     MotionBlur,
+    NoDegradation,
     RainStreaks,
     SnowFall,
     SyntheticAllInOne,
@@ -59,10 +60,11 @@ def streak_orientation(layer: torch.Tensor) -> tuple[float, float]:
     return (math.degrees(gradient_angle) + 90) % 180, float(coherence)
 
 
-def test_registry_holds_the_paper_five_then_jpeg_and_snow():
+def test_registry_holds_the_paper_five_then_jpeg_snow_and_clean():
     import pip_adapter as pa
 
-    assert DEGRADATION_KINDS == KINDS
+    names = SYNTHETIC_DEGRADATIONS
+    assert names == (*KINDS, "clean")
     assert pa.DEFAULT_DEGRADATIONS == PAPER_KINDS
 
 
@@ -382,6 +384,42 @@ def test_new_degradations_compose_and_train(images):
         assert not torch.equal(degraded, clean)
 
 
+# ---- clean ---------------------------------------------------------------------------------
+
+
+def test_clean_returns_an_unchanged_copy(images):
+    out = degrade(images, "clean", generator=gen())
+    assert torch.equal(out, images) and out.data_ptr() != images.data_ptr()
+    out[0, 0, 0, 0] = 0.5 if images[0, 0, 0, 0] != 0.5 else 0.25
+    assert not torch.equal(out, images)  # a copy: the caller's tensor is not touched
+    for x in (images[0], images.double(), images[:1, :, :1, :7]):
+        same = degrade(x, "clean")
+        assert torch.equal(same, x) and same.dtype == x.dtype and same.shape == x.shape
+    state = torch.random.get_rng_state()
+    assert torch.equal(NoDegradation()(images), images)
+    assert torch.equal(build_degradation("clean")(images, generator=gen()), images)
+    assert torch.equal(torch.random.get_rng_state(), state)  # draws nothing
+    assert torch.equal(
+        degrade(images, "clean+noise", generator=gen(2)), degrade(images, "noise", generator=gen(2))
+    )
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        degrade(images * 3, "clean")
+    with pytest.raises(TypeError, match="unknown parameter"):
+        degrade(images, "clean", sigma=25)
+
+
+def test_clean_is_a_class_of_the_training_and_evaluation_sets(images):
+    dataset = SyntheticAllInOne(list(images), ("clean", "noise"), patch_size=32, samples_per_task=3)
+    for index in range(len(dataset)):
+        degraded, clean, task_id = dataset[index]
+        assert torch.equal(degraded, clean) == (task_id == 0)
+    from pip_adapter.data import build_eval_set
+
+    evaluation = build_eval_set(list(images), ("clean", "rain"))
+    assert torch.equal(evaluation.degraded[0], evaluation.clean[0])
+    assert evaluation.names[0] == "image0/clean"
+
+
 # ---- composites, modules, errors -----------------------------------------------------------
 
 
@@ -418,10 +456,10 @@ def test_modules_match_the_functions(images):
     assert torch.equal(built(images, generator=gen(9)), expected)
 
 
-def test_unknown_kind_names_the_valid_kinds(images):
-    with pytest.raises(ValueError, match="noise, rain, haze, blur, lowlight, jpeg, snow"):
+def test_unknown_name_lists_the_valid_degradations(images):
+    with pytest.raises(ValueError, match="noise, rain, haze, blur, lowlight, jpeg, snow, clean"):
         degrade(images, "hail")
-    with pytest.raises(ValueError, match="valid kinds"):
+    with pytest.raises(ValueError, match="valid degradations"):
         degrade(images, ["rain", "fog"])
     with pytest.raises(ValueError, match="no degradation"):
         degrade(images, [])
@@ -434,7 +472,7 @@ def test_invalid_parameters_raise_clear_errors(images):
         degrade(images, "noise", sigma=0)
     with pytest.raises(TypeError, match=r"unknown parameter.*sigm.*valid: sigma, quantize"):
         degrade(images, "noise", sigm=25)
-    with pytest.raises(TypeError, match="mapping per kind"):
+    with pytest.raises(TypeError, match="mapping per degradation"):
         degrade(images, "rain+noise", sigma=25)
     with pytest.raises(ValueError, match="beta"):
         AtmosphericHaze(beta=10)

@@ -5,13 +5,14 @@ Images are float32 RGB tensors in [0, 1], B×3×H×W (single images 3×H×W).
 """
 
 from pip_adapter.data.degradations import (
-    DEGRADATION_KINDS,
+    SYNTHETIC_DEGRADATIONS,
     AtmosphericHaze,
     Compose,
     GaussianNoise,
     JpegCompression,
     LowLight,
     MotionBlur,
+    NoDegradation,
     RainStreaks,
     SnowFall,
     atmospheric_haze,
@@ -21,6 +22,7 @@ from pip_adapter.data.degradations import (
     jpeg_compression,
     low_light,
     motion_blur,
+    no_degradation,
     rain_streaks,
     snowfall,
     synthetic_depth,
@@ -37,16 +39,17 @@ from pip_adapter.data.standard import STANDARD_TEST_SETS, StandardTestSet, Stand
 from pip_adapter.data.synthetic import PairedImages, SyntheticAllInOne, build_eval_set
 
 __all__ = [
-    "DEGRADATION_KINDS",
     "OOD_PHOTOS",
     "SAMPLE_PHOTOS",
     "STANDARD_TEST_SETS",
+    "SYNTHETIC_DEGRADATIONS",
     "AtmosphericHaze",
     "Compose",
     "GaussianNoise",
     "JpegCompression",
     "LowLight",
     "MotionBlur",
+    "NoDegradation",
     "PairedImages",
     "RainStreaks",
     "SnowFall",
@@ -62,6 +65,7 @@ __all__ = [
     "list_images",
     "low_light",
     "motion_blur",
+    "no_degradation",
     "rain_streaks",
     "read_image",
     "sample_image_names",

@@ -6,14 +6,15 @@ and returns an image of the same shape, dtype and device, clipped to [0, 1].
 """
 
 from pip_adapter.data.degradations.blur import MotionBlur, motion_blur, motion_kernels
+from pip_adapter.data.degradations.clean import NoDegradation, no_degradation
 from pip_adapter.data.degradations.compose import (
-    DEGRADATION_KINDS,
     DEGRADATION_MODULES,
     DEGRADATIONS,
+    SYNTHETIC_DEGRADATIONS,
     Compose,
     build_degradation,
     degrade,
-    parse_kinds,
+    parse_degradations,
 )
 from pip_adapter.data.degradations.haze import AtmosphericHaze, atmospheric_haze, synthetic_depth
 from pip_adapter.data.degradations.jpeg import JpegCompression, jpeg_compression
@@ -24,15 +25,16 @@ from pip_adapter.data.degradations.snow import SnowFall, snowfall
 
 __all__ = [
     "DEGRADATIONS",
-    "DEGRADATION_KINDS",
     "DEGRADATION_MODULES",
     "NOISE_SIGMAS",
+    "SYNTHETIC_DEGRADATIONS",
     "AtmosphericHaze",
     "Compose",
     "GaussianNoise",
     "JpegCompression",
     "LowLight",
     "MotionBlur",
+    "NoDegradation",
     "RainStreaks",
     "SnowFall",
     "atmospheric_haze",
@@ -43,7 +45,8 @@ __all__ = [
     "low_light",
     "motion_blur",
     "motion_kernels",
-    "parse_kinds",
+    "no_degradation",
+    "parse_degradations",
     "rain_streaks",
     "snowfall",
     "synthetic_depth",
