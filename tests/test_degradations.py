@@ -110,6 +110,15 @@ def test_cpu_generator_gives_the_same_result_on_gpu(images, kind):
     assert torch.allclose(gpu.cpu(), cpu, atol=1 / 255 + 1e-5)  # lowlight: one 8-bit level
 
 
+@pytest.mark.parametrize("name", SYNTHETIC_DEGRADATIONS)
+def test_any_image_size_from_one_pixel_works(name):
+    for height, width in [(1, 1), (1, 7), (5, 5), (17, 3), (2, 40)]:
+        x = torch.rand(2, 3, height, width, generator=gen(height * 100 + width))
+        y = degrade(x, name, generator=gen(1))
+        assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
+        assert torch.equal(y, degrade(x, name, generator=gen(1)))
+
+
 # ---- noise ---------------------------------------------------------------------------------
 
 

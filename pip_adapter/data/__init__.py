@@ -27,7 +27,7 @@ from pip_adapter.data.degradations import (
     snowfall,
     synthetic_depth,
 )
-from pip_adapter.data.io import list_images, read_image, write_image
+from pip_adapter.data.io import check_images, list_images, read_image, write_image
 from pip_adapter.data.photos import (
     OOD_PHOTOS,
     SAMPLE_PHOTOS,
@@ -59,6 +59,7 @@ __all__ = [
     "atmospheric_haze",
     "build_degradation",
     "build_eval_set",
+    "check_images",
     "degrade",
     "gaussian_noise",
     "jpeg_compression",

@@ -7,6 +7,7 @@ task gets the same share of samples. The degradation id is the task's index in t
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -25,7 +26,7 @@ from pip_adapter.data._patches import (
 )
 from pip_adapter.data.degradations import build_degradation
 from pip_adapter.data.degradations._common import as_image_batch
-from pip_adapter.data.io import list_images, read_image
+from pip_adapter.data.io import check_images, list_images, read_image
 from pip_adapter.data.photos import sample_image_names, sample_images
 
 __all__ = ["DegradeFn", "PairedImages", "SyntheticAllInOne", "build_eval_set"]
@@ -55,6 +56,31 @@ def _load_sources(images: Images) -> list[ImageSource]:
         elif not Path(source).is_file():
             raise FileNotFoundError(f"images[{index}]: no file at {str(source)!r}")
     return sources
+
+
+def min_training_side(patch_size: int) -> int:
+    """The shortest image side accepted for ``patch_size`` patches: a quarter of the patch.
+
+    Smaller images are padded to the patch (reflect), but below this the patch would be mostly
+    padding.
+    """
+    return max(1, math.ceil(patch_size / 4))
+
+
+def _check_training_images(sources: Sequence[ImageSource], patch_size: int) -> None:
+    """One ValueError listing every unreadable or too small training image."""
+    min_side = min_training_side(patch_size)
+    check_images([s for s in sources if not isinstance(s, torch.Tensor)], min_side)
+    small = [
+        f"images[{i}] is {s.shape[-1]}×{s.shape[-2]} pixels"
+        for i, s in enumerate(sources)
+        if isinstance(s, torch.Tensor) and min(s.shape[-2:]) < min_side
+    ]
+    if small:
+        raise ValueError(
+            f"{'; '.join(small)}: under the minimum side of {min_side} for {patch_size}-pixel "
+            "patches"
+        )
 
 
 def _resolve_tasks(
@@ -99,7 +125,8 @@ class SyntheticAllInOne(TaskBalancedPatches):
             ``None`` for the bundled training photos.
         tasks: degradation names, in id order: built-in kinds (``noise``, ``rain``, ``haze``,
             ``blur``, ``lowlight``), composites such as ``"rain+noise"``, or keys of ``custom``.
-        patch_size: side of the square training patches (smaller images are reflect-padded).
+        patch_size: side of the square training patches (smaller images are reflect-padded;
+            images with a side under a quarter of it are refused).
         samples_per_task: items per task and epoch; the length is this times ``len(tasks)``.
         seed: base seed.
         augment: apply a random flip / 90° rotation.
@@ -127,6 +154,7 @@ class SyntheticAllInOne(TaskBalancedPatches):
             )
         super().__init__(samples_per_task, seed, augment)
         self.sources = _load_sources(images)
+        _check_training_images(self.sources, patch_size)
         self.tasks, self._functions = _resolve_tasks(tasks, params, custom)
         self.patch_size = patch_size
 
@@ -184,7 +212,8 @@ def build_eval_set(
     or ``"ood"`` (eight out-of-domain photos of other kinds, see :func:`sample_images`). The
     degradation of image ``i`` under task ``t`` is drawn with a generator seeded by
     ``(seed, i, t)``, so the pairs are identical on every call and machine. ``crop`` takes a
-    centred ``crop``×``crop`` region first (to keep CPU demos fast); ``params`` fixes
+    centred ``crop``×``crop`` region first (to keep CPU demos fast; an image smaller than the
+    crop is used whole, a side shorter than it is kept whole); ``params`` fixes
     degradation parameters per task, e.g. ``{"noise": {"sigma": 25}}``. Items are named
     ``"<image>/<task>"``.
     """

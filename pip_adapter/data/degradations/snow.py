@@ -61,7 +61,7 @@ def _flake_kernels(radius: torch.Tensor, streak: torch.Tensor, angle: torch.Tens
 
 
 def _flake_layer(
-    shape: tuple[int, int, int, int],
+    shape: torch.Size,
     density: torch.Tensor,
     radius: torch.Tensor,
     streak: torch.Tensor,
