@@ -92,20 +92,20 @@ def promptir() -> PIPModel:
                 prompt_dim=max(2, default_prompt_dim(stop - start) // divisor),
                 prompt_size=stage.prompt_size,
             )
-            for stage in reference.plan
+            for stage in reference.config.stages
             for start, stop in [stage.channels]
         ]
 
     divisor = min(
         range(1, 9), key=lambda k: abs(count(backbone) + sum(map(count, blocks(k))) - target)
     )
-    return PIPModel(backbone, reference.plan, blocks(divisor), TASKS, reference.size_multiple)
+    return PIPModel(backbone, reference.plan, blocks(divisor), reference.config)
 
 
 def promptir_widths() -> str:
     """The prompt widths :func:`promptir` picks, for the page."""
     widths = [block.refine.out_channels for block in promptir().pip_units.values()]
-    pip_widths = [stage.prompt_dim for stage in pip().plan]
+    pip_widths = [stage.prompt_dim for stage in pip().config.stages]
     return f" (prompt widths {widths} against PIP's {pip_widths})"
 
 
