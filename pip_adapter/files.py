@@ -53,8 +53,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _create_temporary(path)
+    # the mode the user's umask gave the new file; writers that replace the file themselves
+    # (safetensors does) would otherwise leave their own (0o600)
+    mode = temporary.stat().st_mode & 0o777
     try:
         write(temporary)
+        os.chmod(temporary, mode)
         _fsync(temporary, os.O_RDONLY)
         os.replace(temporary, path)
     except BaseException:

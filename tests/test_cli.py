@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from pip_adapter import PIPConfig
 from pip_adapter.cli import build_parser, main
+from pip_adapter.cli.options import recipe_from_args
 from pip_adapter.data import read_image, write_image
+from pip_adapter.recipes import FinetuneRecipe
+from pip_adapter.training import TrainConfig
 
 TRAIN = ["--backbone", "nafnet", "--size", "tiny", "--steps", "2", "--batch-size", "2"]
 TRAIN += ["--patch-size", "32", "--checkpoint-every", "0", "--sensor-steps", "0"]
@@ -32,6 +36,19 @@ def test_every_option_is_documented_in_help():
             assert action.help, f"{name} {action.option_strings} has no help"
             for option in action.option_strings:
                 assert option in text
+
+
+def test_option_defaults_are_the_recipes():
+    parser = build_parser()
+    args = parser.parse_args(["train", "--backbone", "nafnet"])
+    assert recipe_from_args(args) == FinetuneRecipe("nafnet")
+    options = ["--tasks", "rain,noise", "--workers", "2", "--lr", "1e-3", "--patch-size", "64"]
+    recipe = recipe_from_args(parser.parse_args(["train", "--backbone", "nafnet", *options]))
+    assert recipe.pip == PIPConfig(degradations=("rain", "noise"))
+    assert recipe.train == TrainConfig(checkpoint_every=500, num_workers=2, lr=1e-3)
+    assert recipe.patch_size == 64
+    same = parser.parse_args(["train", "--backbone", "nafnet", "--degradations", "rain,noise"])
+    assert recipe_from_args(same).pip == recipe.pip
 
 
 def test_train_writes_a_complete_bundle(adapter):
@@ -107,8 +124,8 @@ def test_missing_inputs_and_adapters(tmp_path, capsys):
     assert "does not say which backbone" in capsys.readouterr().err
     assert main(["train", *TRAIN, "--data", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     assert "no such folder" in capsys.readouterr().err
-    assert main(["train", *TRAIN, "--tasks", "noise,snow", "--out", str(tmp_path)]) == 2
-    assert "snow" in capsys.readouterr().err
+    assert main(["train", *TRAIN, "--degradations", "noise,fog", "--out", str(tmp_path)]) == 2
+    assert "fog" in capsys.readouterr().err
 
 
 def test_train_from_a_folder_of_images_and_resume(tmp_path):

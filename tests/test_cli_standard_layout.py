@@ -11,5 +11,5 @@ def test_train_and_eval_on_the_standard_layout(layout, tmp_path, capsys):  # noq
     assert main(["train", *TRAIN, "--data", str(layout), "--out", str(out)]) == 0
     assert main(["eval", "--adapter", str(out / "adapter"), "--data", str(layout)]) == 0
     table = capsys.readouterr().out.split("| degradation")[-1]
-    for task in ("noise", "rain", "haze", "blur", "lowlight"):
-        assert f"| {task} |" in table
+    for degradation in ("noise", "rain", "haze", "blur", "lowlight"):
+        assert f"| {degradation} |" in table

@@ -49,14 +49,14 @@ def _dataset(
             data,
             sensor.degradations,
             patch_size=sensor.crop_size,
-            samples_per_task=256,
+            samples_per_degradation=256,
             seed=seed,
             custom=custom,
         )
-    tasks = getattr(data, "tasks", None)
-    if tasks is not None and tuple(tasks) != sensor.degradations:
+    degradations = getattr(data, "degradations", None)
+    if degradations is not None and tuple(degradations) != sensor.degradations:
         raise ValueError(
-            f"the dataset's tasks {list(tasks)} differ from the sensor's degradations "
+            f"the dataset's degradations {list(degradations)} differ from the sensor's "
             f"{list(sensor.degradations)}; its labels would point at the wrong classes"
         )
     return data
@@ -83,7 +83,7 @@ def train_sensor(
     ``data`` is a source of clean images (``None``: the bundled training photos, a folder, or a
     list of paths / 3×H×W tensors), degraded on the fly with the synthetic degradations named
     by ``sensor.degradations`` (see :class:`~pip_adapter.data.SyntheticAllInOne`, crops of
-    ``sensor.crop_size``), or any dataset of ``(degraded, clean, task_id)`` items whose ids
+    ``sensor.crop_size``), or any dataset of ``(degraded, clean, degradation_id)`` items whose ids
     index ``sensor.degradations`` (e.g. the one a restoration model was trained on). With an
     image source, ``recolour`` first changes the colours of each clean crop at random (channel
     order, saturation, gamma, contrast): with few training photos, this is what makes the sensor
