@@ -175,7 +175,7 @@ class PIPConfig:
 
     ``Stage`` entries override ``prompt_dim``, ``prompt_size`` and ``heads`` per stage. Lists
     are stored as tuples and stage entries as ``Stage`` objects, so that equal settings compare
-    equal. The config is frozen: derive variants with :meth:`replace`. ``to_dict`` /
+    equal. The config is frozen: derive variants with ``replace``. ``to_dict`` /
     ``from_dict`` convert to and from plain JSON data.
     """
 
@@ -238,7 +238,7 @@ class PIPConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PIPConfig:
-        """The config :meth:`to_dict` wrote; unknown keys and wrong values are a ValueError."""
+        """The config ``to_dict`` wrote; unknown keys and wrong values are a ValueError."""
         if not isinstance(data, Mapping):
             raise ValueError(f"a PIPConfig dict must be a mapping, got {type(data).__name__}")
         cls._check_names(list(data))

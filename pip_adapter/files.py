@@ -1,6 +1,6 @@
 """Writing files atomically: a reader (or a crash) never sees half a file.
 
-Every file the library writes goes through :func:`atomic_write`: the content is written to a
+Every file the library writes goes through ``atomic_write``: the content is written to a
 temporary file in the same folder, flushed to disk, then renamed over the target in one step
 (``os.replace``), and the folder's entry is flushed too where the platform allows. The file
 gets the mode a plainly created file would get under the user's umask, and the temporary file

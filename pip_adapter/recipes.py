@@ -3,7 +3,7 @@
 Build or load a backbone, inject PIP with its preset, train (the adapter alone when starting
 from a checkpoint), optionally train a degradation sensor for blind mode, evaluate per
 degradation, and save a bundle that ``pip-adapter eval`` / ``restore`` and
-:func:`pip_adapter.bundle.load_bundle` read back.
+``pip_adapter.bundle.load_bundle`` read back.
 """
 
 from __future__ import annotations

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from backbones import build, injection_kwargs
+from backbones import build, injection_kwargs, train_conditioning
 from safetensors.torch import load_file, save_file
-from test_injection import assert_untouched, snapshot, train_conditioning
 
 import pip_adapter as pa
 
@@ -115,27 +114,26 @@ def corrupt(directory, how):
         ("malformed stage", ValueError, "malformed"),
     ],
 )
-def test_corrupt_files_are_refused_and_backbone_untouched(tmp_path, how, error, message):
+def test_corrupt_files_are_refused_and_backbone_untouched(tmp_path, how, error, message, untouched):
     trained().save_adapter(tmp_path / "adapter")
     corrupt(tmp_path / "adapter", how)
     backbone = build("nafnet")
-    before = snapshot(backbone)
-    with pytest.raises(error, match=message):
+    with untouched(backbone), pytest.raises(error, match=message):
         pa.load_adapter(backbone, tmp_path / "adapter")
-    assert_untouched(backbone, before)
 
 
-def test_mismatched_backbones_are_refused(tmp_path):
+def test_mismatched_backbones_are_refused(tmp_path, untouched):
     trained().save_adapter(tmp_path / "adapter")
     with pytest.raises(ValueError, match="trained on a NAFNet, got a Restormer"):
         pa.load_adapter(build("restormer"), tmp_path / "adapter")
     from spandrel.architectures.NAFNet import NAFNet
 
     wider = NAFNet(width=16, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1])
-    before = snapshot(wider)
-    with pytest.raises(ValueError, match=r"'decoders.0'.*16 channels.*gives .* 32"):
+    with (
+        untouched(wider),
+        pytest.raises(ValueError, match=r"'decoders.0'.*16 channels.*gives .* 32"),
+    ):
         pa.load_adapter(wider, tmp_path / "adapter")
-    assert_untouched(wider, before)
     shallower = NAFNet(width=8, enc_blk_nums=[1], dec_blk_nums=[1])
     with pytest.raises(ValueError, match="'decoders.1' matches no module"):
         pa.load_adapter(shallower, tmp_path / "adapter")

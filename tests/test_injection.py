@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 import torch
-from backbones import build, injection_kwargs
+from backbones import build, injection_kwargs, train_conditioning
 
 import pip_adapter as pa
 from pip_adapter.conditioning import check_weights
@@ -24,20 +24,6 @@ def reference_output(backbone, x, multiple):
 def inject(name, **kwargs):
     backbone = build(name)
     return backbone, pa.inject_pip(backbone, **injection_kwargs(name), **kwargs)
-
-
-def train_conditioning(model, steps=4, lr=1e-2):
-    """Real optimisation steps pulling 'noise' and 'rain' towards different targets."""
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    targets = {"noise": torch.zeros_like(x), "rain": torch.ones_like(x)}
-    for _ in range(steps):
-        for name, target in targets.items():
-            optimizer.zero_grad()
-            loss = (model(x, degradation=name) - target).abs().mean()
-            loss.backward()
-            optimizer.step()
-    return x
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -321,22 +307,6 @@ def test_list_stages(capsys):
     assert unet_rows[4].input_shape == (1, 16, 64, 64)
 
 
-def snapshot(backbone):
-    return (
-        {k: v.clone() for k, v in backbone.state_dict().items()},
-        [(len(m._forward_pre_hooks), len(m._forward_hooks)) for m in backbone.modules()],
-        [m.training for m in backbone.modules()],
-        [sorted(vars(m)) for m in backbone.modules()],
-    )
-
-
-def assert_untouched(backbone, before):
-    state, hooks, training, attributes = snapshot(backbone)
-    assert state.keys() == before[0].keys()
-    assert all(torch.equal(state[k], before[0][k]) for k in state)
-    assert hooks == before[1] and training == before[2] and attributes == before[3]
-
-
 @pytest.mark.parametrize(
     ("stages", "kwargs", "error", "message"),
     [
@@ -364,12 +334,10 @@ def assert_untouched(backbone, before):
         (["decoders.0"], {"sample_input": torch.rand(1, 5, 32, 32)}, RuntimeError, "channels"),
     ],
 )
-def test_failed_injection_leaves_backbone_untouched(stages, kwargs, error, message):
+def test_failed_injection_leaves_backbone_untouched(stages, kwargs, error, message, untouched):
     backbone = build("nafnet").train()
-    before = snapshot(backbone)
-    with pytest.raises(error, match=message):
+    with untouched(backbone), pytest.raises(error, match=message):
         pa.inject_pip(backbone, stages, **kwargs)
-    assert_untouched(backbone, before)
 
 
 def test_refuses_double_injection_compiled_modules_and_unknown_classes():

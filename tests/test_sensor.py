@@ -6,12 +6,12 @@ import pytest
 import torch
 from backbones import build
 from safetensors.torch import load_file, save_file
-from test_injection import assert_untouched, snapshot
 
 import pip_adapter as pa
 from pip_adapter.data import SyntheticAllInOne, sample_images
 from pip_adapter.sensor import crop_grid
 from pip_adapter.training import train_sensor
+from pip_adapter.training.sensor import _Recoloured
 
 TOY_DEGRADATIONS = ("clean", "noise")
 TINY = {"backbone": "test_resnet", "crop_size": 32}
@@ -237,11 +237,24 @@ def corrupt_sensor(directory, how):
         ("wrong tensor shape", "do not match its config.*size mismatch"),
     ],
 )
-def test_corrupt_sensor_files_are_refused_and_backbone_untouched(tmp_path, how, message):
+def test_corrupt_sensor_files_are_refused_and_backbone_untouched(tmp_path, how, message, untouched):
     with_sensor(pa.DegradationSensor(TOY_DEGRADATIONS, **TINY)).save_adapter(tmp_path / "adapter")
     corrupt_sensor(tmp_path / "adapter", how)
     backbone = build("nafnet")
-    before = snapshot(backbone)
-    with pytest.raises(ValueError, match=message):
+    with untouched(backbone), pytest.raises(ValueError, match=message):
         pa.load_adapter(backbone, tmp_path / "adapter")
-    assert_untouched(backbone, before)
+
+
+def test_recolouring_is_reproducible_and_stays_in_range():
+    recoloured = _Recoloured(keep)
+    clean = torch.rand(6, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    first = recoloured(clean, generator=torch.Generator().manual_seed(1))
+    again = recoloured(clean, generator=torch.Generator().manual_seed(1))
+    other = recoloured(clean, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert first.shape == clean.shape and first.min() >= 0 and first.max() <= 1
+    # the colours change (per image), the picture does not: still correlated with its source
+    assert (first - clean).abs().mean() > 0.02
+    for image, source in zip(first, clean, strict=True):
+        grey, source_grey = image.mean(0).flatten(), source.mean(0).flatten()
+        assert torch.corrcoef(torch.stack([grey, source_grey]))[0, 1] > 0.5

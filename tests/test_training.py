@@ -2,9 +2,6 @@
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -140,19 +137,8 @@ def test_warmup_then_cosine_schedule_equals_the_hand_written_one(total, warmup, 
 
 
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes_keep_identical_weights(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(TESTS / "distributed_worker.py"),
-        str(tmp_path),
-    ]
-    subprocess.run(command, check=True, env=env, timeout=300, capture_output=True)
+def test_torchrun_two_cpu_processes_keep_identical_weights(tmp_path, torchrun):
+    torchrun(TESTS / "distributed_worker.py", tmp_path)
     first, second = (load_file(tmp_path / f"rank{r}.safetensors") for r in (0, 1))
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)

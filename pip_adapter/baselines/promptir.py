@@ -89,11 +89,11 @@ class PromptIRBlock(nn.Module):
         return x + self.fuse(y)
 
     def modulate(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """What a hosting :class:`~pip_adapter.PIPModel` calls: :meth:`forward`, which ignores
+        """What a hosting ``PIPModel`` calls: ``forward``, which ignores
         the degradation weights."""
         return self(x)
 
     def prompt_regularization(self, angle_degrees: float = 90.0) -> torch.Tensor:
         """Zero: there are no per-degradation prompts to keep apart. Present so that a
-        :class:`~pip_adapter.PIPModel` hosting these blocks trains with any ``TrainConfig``."""
+        ``PIPModel`` hosting these blocks trains with any ``TrainConfig``."""
         return self.components.new_zeros(())

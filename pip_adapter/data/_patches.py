@@ -57,7 +57,7 @@ class DegradationBalancedPatches(Dataset):
     """Base of the training sets: item ``i`` belongs to degradation ``i % len(degradations)``
     and draws all its randomness from a generator seeded by ``(seed, epoch, i)``.
 
-    Subclasses set ``degradations`` and implement :meth:`make_item`.
+    Subclasses set ``degradations`` and implement ``make_item``.
     """
 
     degradations: tuple[str, ...]

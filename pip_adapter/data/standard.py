@@ -21,7 +21,7 @@ Test data (``data/test/`` or ``test/``)::
     enhance/{low,high}/                         LOL eval15
 
 Images are not cropped to a multiple of 16 as the original code does; pad at inference instead
-(:func:`pip_adapter.restore_tiled` does). A missing or misnamed folder raises
+(``pip_adapter.restore_tiled`` does). A missing or misnamed folder raises
 FileNotFoundError naming the expected path and what was found instead.
 """
 

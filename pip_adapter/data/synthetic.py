@@ -8,7 +8,7 @@ so each gets the same share of samples. The degradation id is its index in that 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +23,13 @@ from pip_adapter.data._patches import (
     paired_dihedral,
     randint,
 )
-from pip_adapter.data.degradations import build_degradation
 from pip_adapter.data.degradations._common import as_image_batch
+from pip_adapter.data.degradations.compose import DegradeFn, build_degradation
 from pip_adapter.data.io import list_images, read_image
 from pip_adapter.data.photos import sample_image_names, sample_images
 
-__all__ = ["DegradeFn", "PairedImages", "SyntheticAllInOne", "build_eval_set"]
+__all__ = ["PairedImages", "SyntheticAllInOne", "build_eval_set"]
 
-# (clean B×3×H×W, generator=...) -> degraded, for names outside the built-in degradations
-DegradeFn = Callable[..., torch.Tensor]
 ImageSource = str | os.PathLike[str] | torch.Tensor
 Images = str | os.PathLike[str] | Sequence[ImageSource] | None
 

@@ -35,7 +35,7 @@ class Conditioning:
 class StageHook:
     """Applies one PIP unit to the input (pre-hook) or output (hook) of one module.
 
-    A plain picklable object holding its unit and the shared :class:`Conditioning`, so that a
+    A plain picklable object holding its unit and the shared ``Conditioning``, so that a
     ``copy.deepcopy`` or pickle of the PIPModel carries working hooks that point at the copies.
     The unit is called through ``unit.modulate(feature, weights)``: the weights were checked
     once by the model.
@@ -90,7 +90,7 @@ class StageHook:
 
 
 def attach_hook(module: nn.Module, hook: StageHook) -> RemovableHandle:
-    """Register ``hook`` on ``module``; the returned handle removes it (:func:`detach_hook`)."""
+    """Register ``hook`` on ``module``; the returned handle removes it (``detach_hook``)."""
     if hook.at == "input":
         handle = module.register_forward_pre_hook(hook, with_kwargs=True)
     else:
@@ -100,7 +100,7 @@ def attach_hook(module: nn.Module, hook: StageHook) -> RemovableHandle:
 
 
 def detach_hook(module: nn.Module, handle: RemovableHandle) -> None:
-    """Remove the hook that :func:`attach_hook` registered on ``module``."""
+    """Remove the hook that ``attach_hook`` registered on ``module``."""
     handle.remove()
     if hasattr(module, _MARK):
         delattr(module, _MARK)

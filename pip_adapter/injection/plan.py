@@ -104,7 +104,7 @@ def resolve_config(
 
 def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptInPrompt]:
     """One unit per planned stage, sized by the matching stage of the resolved ``config``
-    (see :func:`resolve_config`)."""
+    (see ``resolve_config``)."""
     units = []
     for planned, stage in zip(plan, config.stages, strict=True):
         start, stop = planned.channels

@@ -44,7 +44,7 @@ class TrainingDiverged(FloatingPointError):
 
 @dataclass
 class TrainConfig:
-    """Hyperparameters of :class:`Trainer`; the defaults suit adapter fine-tuning.
+    """Hyperparameters of ``Trainer``; the defaults suit adapter fine-tuning.
 
     ``prompt_reg_weight`` multiplies the prompt regulariser (the authors' 0.01 × 0.002).
     ``warmup_steps=None`` warms up over 5% of the steps. ``amp`` needs CUDA for ``"fp16"``.

@@ -49,10 +49,10 @@ class PromptInPrompt(nn.Module):
     Args:
         channels: ``C``, channels of the feature this unit modulates.
         num_degradations: ``T``, number of degradation types.
-        prompt_dim: ``d`` (at least 2); default :func:`default_prompt_dim` (``C`` within
+        prompt_dim: ``d`` (at least 2); default ``default_prompt_dim`` (``C`` within
             ``[2, 64]``).
         prompt_size: ``s``, side of the basic prompt and of ``U0``.
-        heads: attention heads of both interactions; default :func:`default_heads`
+        heads: attention heads of both interactions; default ``default_heads``
             (about 32 channels per head).
         ffn_expansion: hidden width of the feed-forwards as a multiple of ``d``.
         topm_ratios: ratios of the top-m attention; ``None`` makes it dense.
@@ -135,7 +135,7 @@ class PromptInPrompt(nn.Module):
         return self._universal_prompt(x, weights)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Check ``x`` and ``weights`` (normalising the rows), then :meth:`modulate`."""
+        """Check ``x`` and ``weights`` (normalising the rows), then ``modulate``."""
         self._check_feature(x)
         return self.modulate(x, check_weights(weights, x.shape[0], self.num_degradations))
 
