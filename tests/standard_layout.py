@@ -23,45 +23,41 @@ def write_clean(path: Path, seed: int) -> None:
     Image.fromarray(pixels).save(path)
 
 
+# (degraded, clean, seed) of the paired images, relative to data/
+_PAIRS = (
+    ("Train/Derain/rainy/rain-1.png", "Train/Derain/gt/norain-1.png", 11),
+    ("Train/Derain/rainy/rain-2.png", "Train/Derain/gt/norain-2.png", 12),
+    ("Train/Derain/rainy/rain-3.png", "Train/Derain/gt/norain-3.png", 13),
+    ("Train/Dehaze/synthetic/part1/0005_0.8_0.04.png", "Train/Dehaze/original/0005.png", 20),
+    ("Train/Dehaze/synthetic/part2/0007_1_0.2.png", "Train/Dehaze/original/0007.png", 21),
+    ("Train/Deblur/blur/GOPR0372_000047.png", "Train/Deblur/sharp/GOPR0372_000047.png", 30),
+    ("Train/Enhance/low/2.png", "Train/Enhance/high/2.png", 40),
+    ("test/derain/Rain100L/input/rain-1.png", "test/derain/Rain100L/target/norain-1.png", 60),
+    ("test/derain/Rain100L/input/rain-2.png", "test/derain/Rain100L/target/rain-2.png", 61),
+    ("test/dehaze/outdoor/input/0001_0.9_0.16.png", "test/dehaze/outdoor/target/0001.png", 70),
+    ("test/deblur/blur/x.png", "test/deblur/sharp/x.png", 80),
+    ("test/enhance/low/1.png", "test/enhance/high/1.png", 90),
+)
+# (clean image, seed), relative to data/; noise is synthesised on them
+_CLEAN = (
+    ("Train/Denoise/00001.bmp", 0),
+    ("Train/Denoise/a1.png", 1),
+    ("Train/Denoise/unlisted.png", 2),
+    ("test/denoise/bsd68/original/0.png", 50),
+    ("test/denoise/bsd68/original/1.png", 51),
+)
+
+
 def make_layout(root: Path) -> Path:
     """A miniature copy of the standard training and test folders and list files in ``root``."""
-    train = root / "data" / "Train"
-    for i, name in enumerate(("00001.bmp", "a1.png", "unlisted.png")):
-        write_clean(train / "Denoise" / name, i)
-    for n in (1, 2, 3):
-        write_pair(
-            train / "Derain/rainy" / f"rain-{n}.png",
-            train / "Derain/gt" / f"norain-{n}.png",
-            10 + n,
-        )
-    write_pair(
-        train / "Dehaze/synthetic/part1/0005_0.8_0.04.png", train / "Dehaze/original/0005.png", 20
-    )
-    write_pair(
-        train / "Dehaze/synthetic/part2/0007_1_0.2.png", train / "Dehaze/original/0007.png", 21
-    )
-    write_pair(
-        train / "Deblur/blur/GOPR0372_000047.png", train / "Deblur/sharp/GOPR0372_000047.png", 30
-    )
-    write_pair(train / "Enhance/low/2.png", train / "Enhance/high/2.png", 40)
+    data = root / "data"
+    for degraded, clean, seed in _PAIRS:
+        write_pair(data / degraded, data / clean, seed)
+    for clean, seed in _CLEAN:
+        write_clean(data / clean, seed)
     lists = root / "data_dir"
     (lists / "noisy").mkdir(parents=True)
     (lists / "noisy/denoise.txt").write_text("00001.bmp\na1.png\n")
     (lists / "rainy").mkdir()
     (lists / "rainy/rainTrain.txt").write_text("rainy/rain-1.png\nrainy/rain-3.png\n")
-
-    test = root / "data" / "test"
-    for i in range(2):
-        write_clean(test / "denoise/bsd68/original" / f"{i}.png", 50 + i)
-    write_pair(
-        test / "derain/Rain100L/input/rain-1.png", test / "derain/Rain100L/target/norain-1.png", 60
-    )
-    write_pair(
-        test / "derain/Rain100L/input/rain-2.png", test / "derain/Rain100L/target/rain-2.png", 61
-    )
-    write_pair(
-        test / "dehaze/outdoor/input/0001_0.9_0.16.png", test / "dehaze/outdoor/target/0001.png", 70
-    )
-    write_pair(test / "deblur/blur/x.png", test / "deblur/sharp/x.png", 80)
-    write_pair(test / "enhance/low/1.png", test / "enhance/high/1.png", 90)
     return root

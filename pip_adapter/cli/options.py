@@ -105,44 +105,26 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# option, TrainConfig field, type, help
+_TRAINING_OPTIONS = (
+    ("--steps", "steps", int, "training steps"),
+    ("--batch-size", "batch_size", int, "patches per step and GPU"),
+    ("--lr", "lr", float, "peak learning rate"),
+    ("--val-every", "val_every", int, "validate every N steps; 0: at the end only"),
+    ("--checkpoint-every", "checkpoint_every", int, "save every N steps"),
+    ("--workers", "num_workers", int, "DataLoader workers"),
+    ("--seed", "seed", int, "seed of data and weights"),
+)
+
+
 def _training_arguments(parser: argparse.ArgumentParser) -> None:
     train = RECIPE_TRAINING
-    parser.add_argument(
-        "--steps", type=int, default=train.steps, help="training steps (%(default)s)"
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=train.batch_size,
-        help="patches per step and GPU (%(default)s)",
-    )
-    parser.add_argument(
-        "--lr", type=float, default=train.lr, help="peak learning rate (%(default)s)"
-    )
+    for option, name, kind, text in _TRAINING_OPTIONS:
+        parser.add_argument(
+            option, dest=name, type=kind, default=getattr(train, name), help=f"{text} (%(default)s)"
+        )
     parser.add_argument(
         "--amp", choices=("bf16", "fp16"), default=train.amp, help="mixed precision (CUDA)"
-    )
-    parser.add_argument(
-        "--val-every",
-        type=int,
-        default=train.val_every,
-        help="validate every N steps; 0: at the end only (%(default)s)",
-    )
-    parser.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=train.checkpoint_every,
-        help="save every N steps (%(default)s)",
-    )
-    parser.add_argument(
-        "--workers",
-        dest="num_workers",
-        type=int,
-        default=train.num_workers,
-        help="DataLoader workers (%(default)s)",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=train.seed, help="seed of data and weights (%(default)s)"
     )
     parser.add_argument("--device", default=train.device, help="cpu, cuda, ... (default: best)")
 
