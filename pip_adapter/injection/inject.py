@@ -13,7 +13,7 @@ from pip_adapter.config import PIPConfig, StageEntry
 from pip_adapter.injection.hooks import has_pip_hooks
 from pip_adapter.injection.model import PIPModel, unit_key
 from pip_adapter.injection.plan import PlannedStage, build_units, locate_stages, resolve_config
-from pip_adapter.injection.presets import PRESETS
+from pip_adapter.injection.presets import PRESETS, required_multiple
 from pip_adapter.injection.serialization import (
     CONFIG_NAME,
     SENSOR_CONFIG_NAME,
@@ -77,10 +77,9 @@ def _prepare(
 ) -> tuple[list[PlannedStage], list[PromptInPrompt], PIPConfig]:
     """Plan (find the stages, size the units) and build the units, without touching the
     backbone: ``(plan, units, resolved config)``."""
-    preset = PRESETS.get(type(backbone).__name__, {})
     entries = _preset(backbone)["stages"] if config.stages == "auto" else config.stages
     located = locate_stages(backbone, entries, sample_input)
-    multiple = config.size_multiple or preset.get("size_multiple", 1)
+    multiple = config.size_multiple or required_multiple(backbone)
     resolved = resolve_config(config, located, multiple)
     plan = [planned for planned, _ in located]
     device, dtype = _device_dtype(backbone)
