@@ -386,10 +386,12 @@ def test_new_degradations_compose_and_train(images):
     assert torch.equal(
         degrade(images, "blur+jpeg", generator=gen(4), jpeg={"quality": 20}), expected
     )
-    dataset = SyntheticAllInOne(list(images), ("jpeg", "snow"), patch_size=32, samples_per_task=2)
+    dataset = SyntheticAllInOne(
+        list(images), ("jpeg", "snow"), patch_size=32, samples_per_degradation=2
+    )
     for index in range(len(dataset)):
-        degraded, clean, task_id = dataset[index]
-        assert degraded.shape == clean.shape == (3, 32, 32) and task_id == index % 2
+        degraded, clean, degradation_id = dataset[index]
+        assert degraded.shape == clean.shape == (3, 32, 32) and degradation_id == index % 2
         assert not torch.equal(degraded, clean)
 
 
@@ -418,10 +420,12 @@ def test_clean_returns_an_unchanged_copy(images):
 
 
 def test_clean_is_a_class_of_the_training_and_evaluation_sets(images):
-    dataset = SyntheticAllInOne(list(images), ("clean", "noise"), patch_size=32, samples_per_task=3)
+    dataset = SyntheticAllInOne(
+        list(images), ("clean", "noise"), patch_size=32, samples_per_degradation=3
+    )
     for index in range(len(dataset)):
-        degraded, clean, task_id = dataset[index]
-        assert torch.equal(degraded, clean) == (task_id == 0)
+        degraded, clean, degradation_id = dataset[index]
+        assert torch.equal(degraded, clean) == (degradation_id == 0)
     from pip_adapter.data import build_eval_set
 
     evaluation = build_eval_set(list(images), ("clean", "rain"))

@@ -142,7 +142,7 @@ def check_images(
 ) -> None:
     """Raise one ValueError listing every file of ``paths`` that cannot be used as an image.
 
-    A file fails if :func:`read_image` refuses it or if its shorter side is under ``min_side``
+    A file fails if ``read_image`` refuses it or if its shorter side is under ``min_side``
     pixels. Each file is decoded once per version (size and modification time), so checking
     the same files again is cheap. The message lists up to ``max_listed`` files, on one line.
     """

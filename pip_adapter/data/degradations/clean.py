@@ -23,7 +23,7 @@ def no_degradation(clean: torch.Tensor, generator: torch.Generator | None = None
 
 
 class NoDegradation(nn.Module):
-    """Module form of :func:`no_degradation` (the ``"clean"`` degradation)."""
+    """Module form of ``no_degradation`` (the ``"clean"`` degradation)."""
 
     def forward(
         self, clean: torch.Tensor, generator: torch.Generator | None = None

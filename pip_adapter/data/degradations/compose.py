@@ -111,14 +111,13 @@ def degrade(
 ) -> torch.Tensor:
     """Apply the synthetic ``degradation`` to ``clean`` (B×3×H×W or 3×H×W in [0, 1]).
 
-    ``degradation`` is one of :data:`SYNTHETIC_DEGRADATIONS`: ``noise``, ``rain``, ``haze``,
+    ``degradation`` is one of ``SYNTHETIC_DEGRADATIONS``: ``noise``, ``rain``, ``haze``,
     ``blur``, ``lowlight`` (the paper's five), ``jpeg``, ``snow``, or ``clean`` (a copy of the
     input); or several applied in order, given as a list or joined with ``+`` (``"rain+noise"``).
     The output has the input's shape, dtype and device and is clipped to [0, 1]. Parameters not
     fixed by keyword are drawn per image from their documented ranges (see each function:
-    :func:`gaussian_noise`, :func:`rain_streaks`, :func:`atmospheric_haze`, :func:`motion_blur`,
-    :func:`low_light`, :func:`jpeg_compression`, :func:`snowfall`); the same ``generator`` state
-    gives the same result.
+    ``gaussian_noise``, ``rain_streaks``, ``atmospheric_haze``, ``motion_blur``, ``low_light``,
+    ``jpeg_compression``, ``snowfall``); the same ``generator`` state gives the same result.
 
     For one degradation, parameters are keywords (``degrade(x, "noise", sigma=25)``); for
     several, one mapping each (``degrade(x, "rain+noise", noise={"sigma": 25})``).
@@ -158,7 +157,7 @@ def build_degradation(degradation: str | Sequence[str], **params: Any) -> nn.Mod
     """The module form of ``degrade(x, degradation, **params)``: ``module(x, generator=g)``.
 
     Parameters are checked now (names and values), not at the first call; parameters left out
-    are drawn per image on every call. Several degradations give a :class:`Compose`.
+    are drawn per image on every call. Several degradations give a ``Compose``.
     """
     names = parse_degradations(degradation)
     per_name = _split_parameters(names, params)

@@ -77,7 +77,7 @@ def jpeg_compression(
 
 
 class JpegCompression(SampledDegradation):
-    """Module form of :func:`jpeg_compression`; ``quality=None`` samples one per image."""
+    """Module form of ``jpeg_compression``; ``quality=None`` samples one per image."""
 
     function = staticmethod(jpeg_compression)
     parameters = JPEG_PARAMETERS

@@ -137,7 +137,7 @@ def snowfall(
 
 
 class SnowFall(SampledDegradation):
-    """Module form of :func:`snowfall`; parameters left ``None`` are sampled per image."""
+    """Module form of ``snowfall``; parameters left ``None`` are sampled per image."""
 
     function = staticmethod(snowfall)
     parameters = SNOW_PARAMETERS
