@@ -161,13 +161,28 @@ def test_decompression_bombs_are_refused(tmp_path, monkeypatch):
 
 
 def test_write_image_refuses_folders_and_unknown_suffixes(tmp_path):
-    image = torch.rand(3, 4, 5)
+    ramp = torch.linspace(0.1, 0.9, 16)
+    image = torch.stack(
+        [
+            ramp.view(16, 1).expand(16, 16),
+            ramp.view(1, 16).expand(16, 16),
+            1 - ramp.view(16, 1).expand(16, 16),
+        ]
+    )
     (tmp_path / "taken.png").mkdir()
     with pytest.raises(ValueError, match="a folder of that name exists"):
         write_image(image, tmp_path / "taken.png")
     with pytest.raises(ValueError, match=r"unknown suffix '\.txt'.*\.png"):
         write_image(image, tmp_path / "out.txt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.png"]
+    for suffix in (".png", ".JPG", ".tif", ".bmp", ".webp"):
+        write_image(image, tmp_path / "out" / f"picture{suffix}")
+        error = (read_image(tmp_path / "out" / f"picture{suffix}") - image).abs()
+        if suffix in (".JPG", ".webp"):  # lossy
+            assert error.mean() < 0.03
+        else:  # 8-bit
+            assert error.max() < 0.5 / 255 + 1e-6
+    assert not [p for p in (tmp_path / "out").iterdir() if p.suffix == ".tmp"]  # written atomically
 
 
 # ---- random corruptions: a one-line ValueError or a correct image, nothing else ------------

@@ -18,6 +18,8 @@ import tifffile
 import torch
 from PIL import Image, ImageOps
 
+from pip_adapter.files import atomic_write
+
 __all__ = ["IMAGE_EXTENSIONS", "check_images", "list_images", "read_image", "write_image"]
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -167,8 +169,9 @@ def check_images(
 def write_image(image: torch.Tensor, path: str | os.PathLike[str]) -> None:
     """Write a 3×H×W (or 1×3×H×W) tensor in [0, 1] as an 8-bit RGB image (format from suffix).
 
-    Parent folders are created. Refuses (ValueError) a path that is a folder or has no known
-    image suffix; an existing file is replaced.
+    Parent folders are created. The file is written atomically (``pip_adapter.files``): a
+    crash never leaves half an image. Refuses (ValueError) a path that is a folder or has no
+    known image suffix; an existing file is replaced.
     """
     if image.dim() == 4 and image.shape[0] == 1:
         image = image[0]
@@ -183,8 +186,9 @@ def write_image(image: torch.Tensor, path: str | os.PathLike[str]) -> None:
             f"use one of {', '.join(sorted(IMAGE_EXTENSIONS))}"
         )
     array = (image.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array.permute(1, 2, 0).cpu().numpy()).save(path)
+    picture = Image.fromarray(array.permute(1, 2, 0).cpu().numpy())
+    image_format = Image.registered_extensions()[path.suffix.lower()]
+    atomic_write(path, lambda temporary: picture.save(temporary, format=image_format))
 
 
 def list_images(folder: str | os.PathLike[str], recursive: bool = False) -> list[Path]:
