@@ -462,6 +462,8 @@ def test_modules_match_the_functions(images):
     for module, kind, params in cases:
         expected = degrade(images, kind, generator=gen(), **params)
         assert torch.equal(module(images, generator=gen()), expected)
+    for module, _, _ in cases:  # ordinary modules: no weights, nn.Module's API intact
+        assert list(module.parameters()) == [] and module.to("cpu") is module
     pipeline = Compose(RainStreaks(), GaussianNoise(sigma=25))
     expected = degrade(images, "rain+noise", generator=gen(9), noise={"sigma": 25})
     assert torch.equal(pipeline(images, generator=gen(9)), expected)

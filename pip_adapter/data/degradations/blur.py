@@ -107,7 +107,7 @@ class MotionBlur(SampledDegradation):
     """Module form of ``motion_blur``; parameters left ``None`` are sampled per image."""
 
     function = staticmethod(motion_blur)
-    parameters = BLUR_PARAMETERS
+    ranges = BLUR_PARAMETERS
 
     def __init__(
         self, length: float | None = None, angle: float | None = None, shake: float | None = None

@@ -80,7 +80,7 @@ class JpegCompression(SampledDegradation):
     """Module form of ``jpeg_compression``; ``quality=None`` samples one per image."""
 
     function = staticmethod(jpeg_compression)
-    parameters = JPEG_PARAMETERS
+    ranges = JPEG_PARAMETERS
 
     def __init__(self, quality: float | None = None) -> None:
         super().__init__(quality=None if quality is None else _check_quality(quality))

@@ -140,7 +140,7 @@ class SnowFall(SampledDegradation):
     """Module form of ``snowfall``; parameters left ``None`` are sampled per image."""
 
     function = staticmethod(snowfall)
-    parameters = SNOW_PARAMETERS
+    ranges = SNOW_PARAMETERS
 
     def __init__(
         self,
