@@ -16,6 +16,7 @@ from pip_adapter import (
     SelectivePromptToFeature,
 )
 from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim
+from pip_adapter.unit.alignment import area_pool
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -193,8 +194,8 @@ def test_compact_attention_runs_on_the_prompt_grid():
 def test_designs_differ_only_in_the_feature_feed_forward_width():
     compact = PromptInPrompt(12, 3, prompt_dim=8, prompt_size=4)
     paper = PromptInPrompt(12, 3, prompt_dim=8, prompt_size=4, design="paper")
-    assert paper.prompt_to_feature.ffn.hidden == int(2.66 * 8)
-    assert compact.prompt_to_feature.ffn.hidden == 8
+    assert paper.prompt_to_feature.ffn.project_out.in_channels == int(2.66 * 8)
+    assert compact.prompt_to_feature.ffn.project_out.in_channels == 8
     wide = PromptInPrompt(12, 3, prompt_dim=8, prompt_size=4, feature_ffn_expansion=2.66)
     paper.load_state_dict(wide.state_dict())
     assert "design='compact'" in repr(compact) and "design='paper'" in repr(paper)
@@ -277,3 +278,25 @@ def test_constructor_validation(kwargs, message):
     args = {"channels": 6, "num_degradations": 2} | kwargs
     with pytest.raises(ValueError, match=message):
         PromptInPrompt(**args)
+
+
+@pytest.mark.parametrize(("height", "width"), [(16, 16), (37, 53), (5, 9), (3, 2)])
+def test_area_pool_is_adaptive_average_pooling(height, width):
+    x = torch.randn(2, 3, height, width)
+    expected = torch.nn.functional.adaptive_avg_pool2d(x, 4)
+    torch.testing.assert_close(area_pool(x, 4), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_exported_unit_keeps_height_and_width_dynamic(design):
+    unit = PromptInPrompt(12, 3, prompt_dim=8, prompt_size=4, design=design).eval()
+    perturb(unit)
+    weights = torch.tensor([[0.2, 0.3, 0.5]])
+    size = {2: torch.export.Dim("height", min=2, max=256), 3: torch.export.Dim("width", max=256)}
+    program = torch.export.export(
+        unit, (torch.rand(1, 12, 24, 20), weights), dynamic_shapes=(size, None)
+    )
+    for shape in ((1, 12, 37, 53), (1, 12, 4, 4)):
+        x = torch.rand(shape)
+        with torch.no_grad():
+            torch.testing.assert_close(program.module()(x, weights), unit(x, weights))

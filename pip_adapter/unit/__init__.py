@@ -2,6 +2,7 @@
 
 from pip_adapter.unit.alignment import ContentAlignment
 from pip_adapter.unit.prompt_in_prompt import (
+    DEFAULT_PROMPT_SIZE,
     DESIGNS,
     PromptInPrompt,
     default_heads,
@@ -12,6 +13,7 @@ from pip_adapter.unit.prompt_to_prompt import PromptToPromptInteraction
 from pip_adapter.unit.prompts import BasicRestorationPrompt, DegradationAwarePrompt
 
 __all__ = [
+    "DEFAULT_PROMPT_SIZE",
     "DESIGNS",
     "BasicRestorationPrompt",
     "ContentAlignment",

@@ -10,13 +10,21 @@ from torch import nn
 
 from pip_adapter.conditioning import check_weights
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
+from pip_adapter.layers import FFN_EXPANSION
 from pip_adapter.unit.alignment import ContentAlignment
 from pip_adapter.unit.prompt_to_feature import SelectivePromptToFeature
 from pip_adapter.unit.prompt_to_prompt import PromptToPromptInteraction
 from pip_adapter.unit.prompts import BasicRestorationPrompt, DegradationAwarePrompt
 
-__all__ = ["DESIGNS", "PromptInPrompt", "default_heads", "default_prompt_dim"]
+__all__ = [
+    "DEFAULT_PROMPT_SIZE",
+    "DESIGNS",
+    "PromptInPrompt",
+    "default_heads",
+    "default_prompt_dim",
+]
 
+DEFAULT_PROMPT_SIZE = 16  # s, the side of the basic restoration prompt
 DESIGNS = ("compact", "paper")
 
 
@@ -61,10 +69,10 @@ class PromptInPrompt(nn.Module):
     Args:
         channels: ``C``, channels of the feature this unit modulates.
         num_degradations: ``T``, number of degradation types.
-        prompt_dim: ``d`` (at least 2); default :func:`default_prompt_dim` (``C`` within
+        prompt_dim: ``d`` (at least 2); default ``default_prompt_dim`` (``C`` within
             ``[2, 64]``).
         prompt_size: ``s``, side of the basic prompt and of ``U0``.
-        heads: attention heads of both interactions; default :func:`default_heads`
+        heads: attention heads of both interactions; default ``default_heads``
             (about 32 channels per head).
         ffn_expansion: hidden width of the prompt-to-prompt feed-forward as a multiple of ``d``.
         topm_ratios: ratios of the top-m attention; ``None`` makes it dense.
@@ -86,9 +94,9 @@ class PromptInPrompt(nn.Module):
         channels: int,
         num_degradations: int,
         prompt_dim: int | None = None,
-        prompt_size: int = 16,
+        prompt_size: int = DEFAULT_PROMPT_SIZE,
         heads: int | None = None,
-        ffn_expansion: float = 2.66,
+        ffn_expansion: float = FFN_EXPANSION,
         topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
         design: str = "compact",
         feature_ffn_expansion: float | None = None,
@@ -171,8 +179,14 @@ class PromptInPrompt(nn.Module):
         return _resize(self._universal_prompt(x, weights), x.shape[-2:])
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Check ``x`` and ``weights`` (normalising the rows), then ``modulate``."""
         self._check_feature(x)
-        weights = check_weights(weights, x.shape[0], self.num_degradations)
+        return self.modulate(x, check_weights(weights, x.shape[0], self.num_degradations))
+
+    def modulate(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The unit's computation on weights the caller has already checked (``B×T`` floats,
+        rows summing to 1): a PIPModel checks them once per forward pass, not once per unit,
+        which spares each unit the device-to-host synchronisations of the checks."""
         interaction = self.prompt_to_feature
         if self.design == "paper":
             return interaction(x, self._universal_prompt(x, weights))
@@ -189,7 +203,6 @@ class PromptInPrompt(nn.Module):
 
 
 def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Bilinear resize of a ``B×d×h×w`` map to ``size``; the map itself when already there."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
+    """Bilinear resize of a ``B×d×h×w`` map to ``size`` (exact copy when already that size; no
+    branch on shapes, so that exports keep the height and width dynamic)."""
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)

@@ -10,7 +10,7 @@ from timm.layers import LayerNorm2d
 from torch import nn
 
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
-from pip_adapter.layers import ChannelCrossAttention, DualGatedFeedForward
+from pip_adapter.layers import FFN_EXPANSION, ChannelCrossAttention, DualGatedFeedForward
 
 __all__ = ["SelectivePromptToFeature"]
 
@@ -24,8 +24,8 @@ class SelectivePromptToFeature(nn.Module):
     * ``C > d``: only the first ``d`` channels take part; the other ``C−d`` pass through.
     * ``C < d``: the feature is zero-padded to ``d`` channels and a 1×1 conv maps back to ``C``.
 
-    The steps are also available alone (:meth:`select`, :meth:`attend`, :meth:`feed_forward`,
-    :meth:`merge`), so that the attention can run on a smaller grid than the feature.
+    The steps are also available alone (``select``, ``attend``, ``feed_forward``,
+    ``merge``), so that the attention can run on a smaller grid than the feature.
 
     Identity at initialisation: both output projections start at zero and the map back to
     ``C`` starts as the identity slice, so a freshly built block returns its input unchanged.
@@ -38,7 +38,7 @@ class SelectivePromptToFeature(nn.Module):
         dim: int,
         heads: int,
         topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
-        ffn_expansion: float = 2.66,
+        ffn_expansion: float = FFN_EXPANSION,
     ) -> None:
         super().__init__()
         self.channels = channels
