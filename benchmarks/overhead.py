@@ -439,8 +439,8 @@ def render(results: dict, device: torch.device, args) -> str:
             f"{tried['settings']['machine']}; {tried['settings']['date']}. Time and forward "
             "memory relative to the plain NAFNet, all rows timed interleaved in one process "
             f"(best of {tried['settings']['repeats']}). Quality: the average PSNR of "
-            "NAFNet-small + PIP in `benchmarks/quality.py` "
-            "([designs page](quality_designs.md)), where it was measured.",
+            "NAFNet-small + PIP in `benchmarks/quality.py --variants pip,paper_design --page "
+            "docs/benchmarks/quality_designs.md`, where that page exists.",
             "",
             "The paper design spends most of its time on the full-resolution stage: there the "
             "universal prompt's 3×3 convolution, the prompt-to-feature attention (q, k, v "

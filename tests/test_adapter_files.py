@@ -202,6 +202,7 @@ def test_version_1_files_with_foreign_stage_keys_are_refused(tmp_path):
 def test_files_that_name_no_design_hold_paper_units(tmp_path):
     """Adapter files written before ``PIPConfig.design`` existed rebuild the authors' units."""
     model = pa.inject_pip(build("nafnet"), **injection_kwargs("nafnet"), design="paper")
+    model.freeze_backbone()
     train_conditioning(model, steps=2)
     model.save_adapter(tmp_path / "adapter")
     path = tmp_path / "adapter" / "adapter_config.json"

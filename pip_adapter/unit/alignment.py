@@ -38,6 +38,9 @@ class ContentAlignment(nn.Module):
             return area_pool(x, self.size)
         return F.adaptive_avg_pool2d(x, self.size)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(self.downsample(x))
+
 
 def _bin_means(length: int, size: int, like: torch.Tensor) -> torch.Tensor:
     """``size×length`` matrix whose row ``i`` averages the inputs of adaptive pooling's bin
@@ -56,6 +59,3 @@ def area_pool(x: torch.Tensor, size: int) -> torch.Tensor:
     rows = _bin_means(x.shape[-2], size, x)
     cols = _bin_means(x.shape[-1], size, x)
     return rows @ x @ cols.T
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project(self.downsample(x))
