@@ -11,14 +11,14 @@ from backbones import build, injection_kwargs, train_conditioning
 import pip_adapter as pa
 from pip_adapter.conditioning import check_weights
 from pip_adapter.injection.hooks import has_pip_hooks
-from pip_adapter.padding import pad_to_multiple
+from pip_adapter.padding import pad_to_requirements
 
 ALL = ["nafnet", "restormer", "swinir", "unet"]
 
 
-def reference_output(backbone, x, multiple):
+def reference_output(backbone, x, requirements):
     with torch.no_grad():
-        return backbone(pad_to_multiple(x, multiple))[..., : x.shape[-2], : x.shape[-1]]
+        return backbone(pad_to_requirements(x, requirements))[..., : x.shape[-2], : x.shape[-1]]
 
 
 def inject(name, **kwargs):
@@ -31,7 +31,7 @@ def test_identity_at_injection_for_every_degradation_form(name):
     backbone = build(name)
     x = torch.rand(2, 3, 27, 33)
     model = pa.inject_pip(backbone, **injection_kwargs(name))
-    expected = reference_output(backbone, x, model.size_multiple)
+    expected = reference_output(backbone, x, model.size_requirements)
     forms = [
         "rain",
         ["rain", "noise"],

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from pip_adapter.config import HookPoint
-from pip_adapter.injection.stages import Layout, find_feature, find_spatial_size
+from pip_adapter.injection.trace import Layout, find_feature, find_spatial_size, token_grid
 
 __all__ = ["Conditioning", "StageHook", "attach_hook", "detach_hook", "has_pip_hooks"]
 
@@ -25,11 +25,14 @@ class Conditioning:
 
     ``weights`` is set by ``PIPModel.forward`` (already checked: ``B×T``, rows summing to 1)
     for the duration of the backbone call and is ``None`` otherwise, in which case the hooks
-    pass features through unchanged.
+    pass features through unchanged. ``image_size`` is the ``(H, W)`` of the image the
+    backbone is running on, from which token stages that do not receive their own
+    ``(H, W)`` infer their grid.
     """
 
     def __init__(self) -> None:
         self.weights: torch.Tensor | None = None
+        self.image_size: tuple[int, int] | None = None
 
 
 class StageHook:
@@ -55,12 +58,27 @@ class StageHook:
         self.layout = layout
         self.channels = channels
 
+    def _grid(self, length: int, args: tuple, kwargs: Mapping[str, Any]) -> tuple[int, int]:
+        """``(h, w)`` of a token sequence: from the module's arguments, else from the image."""
+        grid = find_spatial_size(length, args, kwargs)
+        if grid is None and self.conditioning.image_size is not None:
+            grid = token_grid(length, self.conditioning.image_size)
+        if grid is None:
+            raise ValueError(
+                f"cannot tell the (height, width) of {length} tokens for an image of "
+                f"{self.conditioning.image_size}; the backbone resized its features in a way "
+                "the dry run did not show (pad the input as model.size_requirements says)"
+            )
+        return grid
+
     def _transform(
         self, feature: torch.Tensor, weights: torch.Tensor, args: tuple, kwargs: Mapping[str, Any]
     ) -> torch.Tensor:
         if self.layout == "tokens":
-            height, width = find_spatial_size(feature.shape[1], args, kwargs)
+            height, width = self._grid(feature.shape[1], args, kwargs)
             x = rearrange(feature, "b (h w) c -> b c h w", h=height, w=width)
+        elif self.layout == "channels_last":
+            x = rearrange(feature, "b h w c -> b c h w")
         else:
             x = feature
         start, stop = self.channels
@@ -70,7 +88,9 @@ class StageHook:
             modulated = self.unit.modulate(x[:, start:stop], weights)
             x = torch.cat([x[:, :start], modulated, x[:, stop:]], dim=1)
         if self.layout == "tokens":
-            return rearrange(x, "b c h w -> b (h w) c")
+            return rearrange(x, "b c h w -> b (h w) c").contiguous()
+        if self.layout == "channels_last":
+            return rearrange(x, "b c h w -> b h w c").contiguous()
         return x
 
     def __call__(self, module: nn.Module, args: tuple, kwargs: dict, *output: Any):

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+from spandrel import ModelBase
 from torch import nn
 
+from pip_adapter.architectures import architecture_id
 from pip_adapter.config import PIPConfig, StageEntry
+from pip_adapter.injection.auto import auto_stages
 from pip_adapter.injection.hooks import has_pip_hooks
 from pip_adapter.injection.model import PIPModel, unit_key
-from pip_adapter.injection.plan import PlannedStage, build_units, locate_stages, resolve_config
-from pip_adapter.injection.presets import PRESETS, required_multiple
+from pip_adapter.injection.plan import (
+    PlannedStage,
+    build_units,
+    dry_run,
+    input_rule,
+    locate_stages,
+    resolve_config,
+)
+from pip_adapter.injection.presets import CALL_FIELDS, preset_for
 from pip_adapter.injection.serialization import (
     CONFIG_NAME,
     SENSOR_CONFIG_NAME,
@@ -25,6 +36,13 @@ from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
 
 __all__ = ["inject_pip", "load_adapter"]
+
+logger = logging.getLogger("pip_adapter")
+
+
+def _unwrap(backbone: Any) -> Any:
+    """The network of a spandrel descriptor (what ``spandrel.ModelLoader`` returns)."""
+    return backbone.model if isinstance(backbone, ModelBase) else backbone
 
 
 def _check_backbone(backbone: nn.Module) -> None:
@@ -49,15 +67,10 @@ def _device_dtype(backbone: nn.Module) -> tuple[torch.device, torch.dtype]:
     return param.device, param.dtype
 
 
-def _preset(backbone: nn.Module) -> dict[str, Any]:
-    name = type(backbone).__name__
-    if name not in PRESETS:
-        raise ValueError(
-            f"no stage preset for {name}; presets exist for {sorted(PRESETS)}. Pass "
-            "stages=[module names or regular expressions]; pip_adapter.list_stages(model, x) "
-            "shows the candidates"
-        )
-    return PRESETS[name]
+def _owner(backbone: nn.Module) -> str:
+    """The backbone's name in messages: its class, and spandrel's id if it differs."""
+    name, identity = type(backbone).__name__, architecture_id(backbone)
+    return name if identity in (None, name) else f"{name} (spandrel {identity})"
 
 
 def _config(config: PIPConfig | str | Sequence[StageEntry] | None, options: dict) -> PIPConfig:
@@ -74,17 +87,32 @@ def _config(config: PIPConfig | str | Sequence[StageEntry] | None, options: dict
 
 def _prepare(
     backbone: nn.Module, config: PIPConfig, sample_input: torch.Tensor | None
-) -> tuple[list[PlannedStage], list[PromptInPrompt], PIPConfig]:
+) -> tuple[list[PlannedStage], list[PromptInPrompt], PIPConfig, str]:
     """Plan (find the stages, size the units) and build the units, without touching the
-    backbone: ``(plan, units, resolved config)``."""
-    entries = _preset(backbone)["stages"] if config.stages == "auto" else config.stages
-    located = locate_stages(backbone, entries, sample_input)
-    multiple = config.size_multiple or required_multiple(backbone)
-    resolved = resolve_config(config, located, multiple)
+    backbone: ``(plan, units, resolved config, how the stages were chosen)``."""
+    owner = _owner(backbone)
+    preset = preset_for(backbone)
+    if preset is not None:
+        data = preset[1]
+        filled = {k: data[k] for k in CALL_FIELDS if k in data and getattr(config, k) is None}
+        config = config.replace(**filled)
+    auto = config.stages == "auto"
+    trace, sample = dry_run(backbone, config, sample_input, merges=auto and preset is None)
+    if not auto:
+        entries, placement = config.stages, "given stages"
+    elif preset is not None:
+        entries, placement = preset[1]["stages"], f"preset {preset[0]}: {preset[1]['reason']}"
+    else:
+        chosen = auto_stages(trace, owner)
+        entries, placement = chosen.stages, chosen.description
+        logger.info("inject_pip: no preset for %s; %s", owner, placement)
+    located = locate_stages(backbone, entries, trace)
+    rule = input_rule(backbone, config)
+    resolved = resolve_config(config, located, rule, trace, sample, owner)
     plan = [planned for planned, _ in located]
     device, dtype = _device_dtype(backbone)
     units = [unit.to(device=device, dtype=dtype) for unit in build_units(plan, resolved)]
-    return plan, units, resolved
+    return plan, units, resolved, placement
 
 
 def inject_pip(
@@ -113,9 +141,10 @@ def inject_pip(
     units start as the identity, so the model's outputs equal the backbone's until trained.
     Inject before ``torch.compile``; compiled modules are refused.
     """
+    backbone = _unwrap(backbone)
     _check_backbone(backbone)
-    plan, units, resolved = _prepare(backbone, _config(config, options), sample_input)
-    return PIPModel(backbone, plan, units, resolved)
+    plan, units, resolved, placement = _prepare(backbone, _config(config, options), sample_input)
+    return PIPModel(backbone, plan, units, resolved, placement)
 
 
 def _load_weights(module: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
@@ -180,6 +209,7 @@ def load_adapter(
     or have other shapes, and corrupt or mismatched files. On any failure the backbone is left
     untouched.
     """
+    backbone = _unwrap(backbone)
     _check_backbone(backbone)
     saved = read_adapter(directory)
     if type(backbone).__name__ != saved.backbone_class:
@@ -188,10 +218,10 @@ def load_adapter(
             f"{type(backbone).__name__}"
         )
     sensor = _load_sensor(directory, saved.config.degradations)
-    plan, units, resolved = _prepare(backbone, saved.config, sample_input)
+    plan, units, resolved, _ = _prepare(backbone, saved.config, sample_input)
     _check_features(plan, saved, directory)
     modules = nn.ModuleDict({unit_key(s.name): u for s, u in zip(plan, units, strict=True)})
     _load_weights(modules, saved.tensors, f"adapter weights in {directory}")
-    model = PIPModel(backbone, plan, units, resolved)
+    model = PIPModel(backbone, plan, units, resolved, f"loaded from {directory}")
     model.sensor = sensor
     return model
