@@ -46,11 +46,11 @@ class Stage:
             for the skip half of a ``cat([upsampled, skip])``. Exclusive with ``channels``.
         portion: keep only this fraction ``(start, stop)`` of the modules the pattern matches,
             in model order, e.g. ``(0.5, 1.0)`` for the second half of a stack of blocks.
+        prompt_dim, prompt_size, heads: per-stage overrides of the unit's ``d``, ``s`` and
+            attention heads.
         module_type: keep only modules whose class name matches this regular expression
             (``re.fullmatch``), e.g. ``"Conv2d"`` for the convolutions of a ``Sequential``
             that also holds activations; applied before ``portion``.
-        prompt_dim, prompt_size, heads: per-stage overrides of the unit's ``d``, ``s`` and
-            attention heads.
     """
 
     pattern: str
@@ -58,10 +58,10 @@ class Stage:
     channels: tuple[int, int] | None = None
     channel_fraction: tuple[float, float] | None = None
     portion: tuple[float, float] | None = None
-    module_type: str | None = None
     prompt_dim: int | None = None
     prompt_size: int | None = None
     heads: int | None = None
+    module_type: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.pattern, str) or not self.pattern:
