@@ -116,7 +116,7 @@ def test_auto_finds_the_decoder_inputs_of_u_nets(levels, merge, expected, caplog
     with caplog.at_level("INFO", logger="pip_adapter"):
         model = pa.inject_pip(backbone, size_multiple=2 ** (levels - 1))
     assert sorted((p.name, p.channels) for p in model.plan) == sorted(expected)
-    assert model.placement.startswith("automatic: the inputs of the")
+    assert model.placement.startswith(f"automatic: {len(expected)} decoder inputs receiving skip")
     assert "no preset for UNet" in caplog.text and model.placement in caplog.text
     multiple = 2 ** (levels - 1)
     assert_identity_then_steerable(model, backbone, [(4 * multiple, 6 * multiple)])

@@ -98,10 +98,10 @@ def auto_stages(trace: Trace, owner: str) -> Placement:
     decoder = _decoder_stages(trace)
     if decoder:
         names = ", ".join(stage.pattern for stage in decoder)
+        plural = "s" if len(decoder) > 1 else ""
         return Placement(
             tuple(decoder),
-            f"automatic: the inputs of the {len(decoder)} decoder modules that receive skip "
-            f"connections ({names})",
+            f"automatic: {len(decoder)} decoder input{plural} receiving skip connections ({names})",
         )
     stacks = _body_stacks(trace)
     if stacks:

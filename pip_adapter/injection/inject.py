@@ -22,6 +22,7 @@ from pip_adapter.injection.plan import (
     dry_run,
     input_rule,
     locate_stages,
+    match_stages,
     resolve_config,
 )
 from pip_adapter.injection.presets import CALL_FIELDS, preset_for
@@ -96,17 +97,21 @@ def _prepare(
         data = preset[1]
         filled = {k: data[k] for k in CALL_FIELDS if k in data and getattr(config, k) is None}
         config = config.replace(**filled)
-    auto = config.stages == "auto"
-    trace, sample = dry_run(backbone, config, sample_input, merges=auto and preset is None)
-    if not auto:
+    trace = None
+    if config.stages != "auto":
         entries, placement = config.stages, "given stages"
     elif preset is not None:
         entries, placement = preset[1]["stages"], f"preset {preset[0]}: {preset[1]['reason']}"
-    else:
+    else:  # automatic placement: a traced dry run of every module
+        trace, sample = dry_run(backbone, config, sample_input)
         chosen = auto_stages(trace, owner)
         entries, placement = chosen.stages, chosen.description
         logger.info("inject_pip: no preset for %s; %s", owner, placement)
-    located = locate_stages(backbone, entries, trace)
+    matched = match_stages(backbone, entries)
+    if trace is None:  # a dry run watching the stages alone
+        watched = [(name, stage.at) for name, stage in matched]
+        trace, sample = dry_run(backbone, config, sample_input, watched)
+    located = locate_stages(matched, trace)
     rule = input_rule(backbone, config)
     resolved = resolve_config(config, located, rule, trace, sample, owner)
     plan = [planned for planned, _ in located]
@@ -125,21 +130,32 @@ def inject_pip(
     """Attach PIP units to ``backbone`` without editing its source; returns a ``PIPModel``.
 
     Args:
-        backbone: any restoration network taking ``B×C×H×W`` images.
-        config: a ``PIPConfig`` (default: ``PIPConfig()``, the preset stages and the five
+        backbone: any restoration network taking ``B×C×H×W`` images (or a spandrel model
+            descriptor, whose network is used).
+        config: a ``PIPConfig`` (default: ``PIPConfig()``: automatic stages and the five
             default degradations). The stages alone (``"auto"`` or a list) are accepted here
             too, as ``stages=``.
-        sample_input: input for the one dry run that finds each stage's feature shape
-            (default ``1×3×64×64`` on the backbone's device).
+        sample_input: input for the dry runs that find each stage's feature (default: a
+            ``1×C×64×64`` image of a size the backbone accepts, on its device); the backbone
+            also runs on a slightly larger copy where one run cannot tell a layout.
         options: ``PIPConfig`` fields (``stages``, ``degradations``, ``prompt_dim``,
-            ``prompt_size``, ``heads``, ``ffn_expansion``, ``topm_ratios``,
-            ``size_multiple``), replacing those of ``config``.
+            ``prompt_size``, ``heads``, ``ffn_expansion``, ``topm_ratios``, ``size_multiple``,
+            ``size_minimum``, ``size_square``, ``output``, ``noise_level_map``,
+            ``value_range``), replacing those of ``config``.
+
+    ``stages="auto"`` uses the preset of the backbone's spandrel architecture
+    (``pip_adapter.PRESETS``, found by spandrel's architecture id), else places units
+    automatically from one traced dry run (the decoder inputs that receive skip
+    connections; for a single-resolution network, the second half of its body), else
+    refuses with the best candidates; ``model.placement`` says which. The input sizes come
+    from spandrel's ``SizeRequirements`` unless the ``size_*`` fields say otherwise.
 
     ``model.config`` is the resolved config (stages as exact module names with their hook
     points, channel spans and unit sizes), from which ``load_adapter`` rebuilds the model.
     A failed call raises before touching the backbone: no hook, no parameter is added. The
-    units start as the identity, so the model's outputs equal the backbone's until trained.
-    Inject before ``torch.compile``; compiled modules are refused.
+    units start as the identity, so the model's outputs equal the backbone's until trained,
+    at every input size the backbone accepts. Inject before ``torch.compile``; compiled
+    modules are refused.
     """
     backbone = _unwrap(backbone)
     _check_backbone(backbone)

@@ -43,8 +43,9 @@ class PIPModel(nn.Module):
     tuple, list or dict, the model returns the restored image (``config.output``).
 
     ``model.config`` is the resolved ``PIPConfig``; ``model.plan`` says where each unit sits
-    (``PlannedStage``). The units are submodules (``pip_units``) and follow ``.to()``,
-    ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
+    (``PlannedStage``) and ``model.placement`` how the stages were chosen (a preset, the
+    automatic placement, given stages). The units are submodules (``pip_units``) and follow
+    ``.to()``, ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
     unchanged. Calling the backbone object directly (not through this model) runs it exactly
     as before injection: the hooks pass features through untouched when no ``degradation`` is
     in effect. Not thread-safe: one forward at a time per model.

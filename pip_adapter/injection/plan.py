@@ -134,15 +134,17 @@ def dry_run(
     backbone: nn.Module,
     config: PIPConfig,
     sample_input: torch.Tensor | None,
-    merges: bool,
+    stages: Sequence[tuple[str, HookPoint]] | None = None,
 ) -> tuple[Trace, torch.Tensor]:
     """Trace the backbone as the adapted model will call it (``config``'s conventions), on
-    ``sample_input`` (default: see ``_default_sample``) and a copy twice its size; returns the
-    trace and the sample used."""
+    ``sample_input`` (default: see ``_default_sample``) and, where needed, a larger copy (see
+    ``trace_backbone``: every module, or only ``stages``); returns the trace and the sample
+    used."""
     rule = input_rule(backbone, config)
     sample = _default_sample(backbone, rule) if sample_input is None else sample_input
     call = lambda net, x: call_backbone(net, x, config)  # noqa: E731
-    return trace_backbone(backbone, call, sample, merges=merges), sample
+    step = math.lcm(16, rule.multiple_of)
+    return trace_backbone(backbone, call, sample, step, stages), sample
 
 
 def refusal(trace: Trace, name: str, at: HookPoint) -> str | None:
@@ -187,13 +189,14 @@ def _span(stage: Stage, name: str, channels: int) -> tuple[int, int]:
 
 
 def locate_stages(
-    backbone: nn.Module, stages: Sequence[StageEntry], trace: Trace
+    matched: Sequence[tuple[str, Stage]], trace: Trace
 ) -> list[tuple[PlannedStage, Stage]]:
-    """Step (a): match the stage entries and read each stage's feature from the dry run;
-    returns each stage's placement with the entry that chose it (which may carry per-stage
-    unit sizes). A stage the dry run shows cannot hold a unit is a ValueError saying why."""
+    """Step (a): read each matched stage's feature from the dry run (see ``match_stages``,
+    ``dry_run``); returns each stage's placement with the entry that chose it (which may
+    carry per-stage unit sizes). A stage the dry run shows cannot hold a unit is a
+    ValueError saying why."""
     located = []
-    for name, stage in match_stages(backbone, stages):
+    for name, stage in matched:
         problem = refusal(trace, name, stage.at)
         if problem is not None:
             raise ValueError(f"stage {name!r} {problem}")

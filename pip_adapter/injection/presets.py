@@ -15,9 +15,9 @@ from typing import Any
 
 from torch import nn
 
-from pip_adapter.architectures import architecture_id
+from pip_adapter.architectures import architecture_id, size_requirements
 
-__all__ = ["CALL_FIELDS", "PRESETS", "WITHOUT_PRESET", "preset_for"]
+__all__ = ["CALL_FIELDS", "PRESETS", "WITHOUT_PRESET", "preset_for", "required_multiple"]
 
 # the PIPConfig fields a preset may fill (where the user left them None)
 CALL_FIELDS = ("output", "noise_level_map", "value_range")
@@ -227,3 +227,10 @@ def preset_for(backbone: nn.Module) -> tuple[str, dict[str, Any]] | None:
     if preset is not None and "variants" in preset:
         preset = preset["variants"].get(type(backbone).__name__)
     return (identity, preset) if preset is not None else None
+
+
+def required_multiple(model: Any) -> int:
+    """The side multiple ``model``'s input needs: ``size_requirements(model).multiple_of``
+    (spandrel's rule, or a ``PIPModel``'s); see ``size_requirements`` for the minimum side
+    and squareness too."""
+    return size_requirements(model).multiple_of

@@ -106,7 +106,7 @@ def list_stages(
     """Candidate stages of any network: the modules that receive a feature, in call order.
 
     Runs the network twice (on ``sample_input``, default a ``1×C×64×64`` image of a size the
-    network accepts, and on a larger copy) to tell features from attention maps and to read
+    network accepts, and on a copy a little larger) to tell features from attention maps and to read
     each feature's layout, and records which inputs merge a skip connection. Returns a
     ``StageInfo`` per module whose input is a feature (or looks like one but cannot hold a
     unit, with the reason in ``refused``); prints them as a table when ``verbose``. Filters:
@@ -119,7 +119,7 @@ def list_stages(
     preset = preset_for(model)
     if preset is not None:
         config = config.replace(**{k: preset[1][k] for k in CALL_FIELDS if k in preset[1]})
-    trace, _ = dry_run(model, config, sample_input, merges=True)
+    trace, _ = dry_run(model, config, sample_input)
     regex = re.compile(pattern) if pattern is not None else None
     rows = [
         _info(record, refusal(trace, record.name, "input"))

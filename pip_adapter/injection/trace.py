@@ -283,10 +283,14 @@ def _run(
     call: Callable[[nn.Module, torch.Tensor], Any],
     sample: torch.Tensor,
     provenance: _Provenance | None,
+    names: Sequence[str] | None,
 ) -> tuple[dict[str, _Call], Any, dict[str, dict[str, Any]]]:
-    """One dry run (eval mode, no grad): per module, its first call's shapes; the output;
-    and, with ``provenance``, per module the clock at its first call and its input's merge."""
-    modules = {name: m for name, m in backbone.named_modules() if name}
+    """One dry run (eval mode, no grad) seen from ``names`` (default: every module): per
+    module, its first call's shapes; the output; and, with ``provenance``, per module the
+    clock at its first call and its input's merge."""
+    everything = dict(backbone.named_modules())
+    modules = {n: everything[n] for n in names} if names is not None else everything
+    modules.pop("", None)
     calls: dict[str, _Call] = {name: _Call() for name in modules}
     pending: dict[str, list[tuple]] = {name: [] for name in modules}
     seen: dict[str, dict[str, Any]] = {}
@@ -464,52 +468,33 @@ def _skip_span(
     return (start, stop) if stop - start < feature.channels else None
 
 
-def _second_sample(sample: torch.Tensor) -> torch.Tensor:
-    """A sample of twice the size, made by padding ``sample``: any size the network accepts
-    (a multiple, a square, the multiple it pads to inside) it accepts twice over too."""
+def _second_sample(sample: torch.Tensor, step: int) -> torch.Tensor:
+    """A sample ``step`` pixels larger both ways (a square stays square), made by padding
+    ``sample``; ``step`` is a multiple of the size multiple the network needs."""
     from pip_adapter.padding import pad_to_size
 
     height, width = sample.shape[-2:]
-    return pad_to_size(sample, 2 * height, 2 * width)
+    return pad_to_size(sample, height + step, width + step)
 
 
-def trace_backbone(
+def _describe(
     backbone: nn.Module,
-    call: Callable[[nn.Module, torch.Tensor], Any],
-    sample: torch.Tensor,
-    merges: bool = True,
-) -> Trace:
-    """Run ``call(backbone, x)`` for ``sample`` and for a copy twice its size, and describe
-    every module (see the module docstring). With ``merges``, the first run also records
-    skip connections (slower: every torch call is seen). A backbone that fails on the second
-    size is described from the first run alone (layouts that one run cannot tell apart are
-    then reported as ambiguous). The backbone's train / eval flags are restored and no hook
-    is left behind.
-    """
-    provenance = _Provenance() if merges else None
-    first, output, seen = _run(backbone, call, sample, provenance)
-    runs = [first]
-    sizes = [tuple(sample.shape[-2:])]
-    second = _second_sample(sample)
-    try:
-        runs.append(_run(backbone, call, second, None)[0])
-        sizes.append(tuple(second.shape[-2:]))
-    except Exception:  # a network that only runs at one size: one run must do
-        pass
-    batch = sample.shape[0]
-    modules: dict[str, ModuleTrace] = {}
-    owned = {
-        name: sum(p.numel() for p in m.parameters(recurse=False))
-        for name, m in backbone.named_modules()
-    }
-    counts = {name: sum(p.numel() for p in m.parameters()) for name, m in backbone.named_modules()}
-    types = {name: type(m).__name__ for name, m in backbone.named_modules()}
+    runs: list[dict[str, _Call]],
+    sizes: list[tuple[int, int]],
+    batch: int,
+    seen: dict[str, dict[str, Any]],
+) -> dict[str, ModuleTrace]:
+    """The modules that ran, in call order, as the runs saw them."""
+    modules = dict(backbone.named_modules())
+    first = runs[0]
     order = sorted((name for name in first if first[name].calls), key=lambda n: first[n].order)
+    traced = {}
     for name in order:
         per_run = [run[name] for run in runs]
-        modules[name] = ModuleTrace(
+        module = modules[name]
+        traced[name] = ModuleTrace(
             name,
-            types[name],
+            type(module).__name__,
             calls=first[name].calls,
             input=_feature(
                 [c.input_shape for c in per_run], [c.input_grid for c in per_run], sizes, batch
@@ -517,10 +502,50 @@ def trace_backbone(
             output=_feature(
                 [c.output_shape for c in per_run], [c.output_grid for c in per_run], sizes, batch
             ),
-            own_parameters=owned[name],
-            parameters=counts[name],
+            own_parameters=sum(p.numel() for p in module.parameters(recurse=False)),
+            parameters=sum(p.numel() for p in module.parameters()),
             time=seen.get(name, {}).get("time", -1),
         )
+    return traced
+
+
+def trace_backbone(
+    backbone: nn.Module,
+    call: Callable[[nn.Module, torch.Tensor], Any],
+    sample: torch.Tensor,
+    step: int,
+    stages: Sequence[tuple[str, str]] | None = None,
+) -> Trace:
+    """Describe how ``call(backbone, x)`` runs (see the module docstring).
+
+    Without ``stages``, every module is described from two runs (``sample``, and a copy
+    ``step`` pixels larger both ways), and the first run records skip connections (every
+    torch call is seen). With ``stages`` (``(module name, "input" | "output")`` pairs), only
+    those modules are watched, and the second run happens only if one run leaves one of
+    their features undecided. A backbone that fails on the second size is described from
+    the first run alone (layouts that one run cannot tell apart are then reported as
+    ambiguous). The backbone's train / eval flags are restored and no hook is left behind.
+    """
+    names = None if stages is None else list(dict.fromkeys(name for name, _ in stages))
+    provenance = _Provenance() if stages is None else None
+    first, output, seen = _run(backbone, call, sample, provenance, names)
+    runs, sizes = [first], [(sample.shape[-2], sample.shape[-1])]
+    batch = sample.shape[0]
+    modules = _describe(backbone, runs, sizes, batch, seen)
+
+    def decided(name: str, at: str) -> bool:
+        record = modules.get(name)
+        feature = None if record is None else (record.input if at == "input" else record.output)
+        return record is None or (feature is not None and feature.usable)
+
+    if stages is None or not all(decided(name, at) for name, at in stages):
+        second = _second_sample(sample, step)
+        try:
+            runs.append(_run(backbone, call, second, None, names)[0])
+            sizes.append((second.shape[-2], second.shape[-1]))
+        except Exception:  # a network that only runs at one size: one run must do
+            pass
+        modules = _describe(backbone, runs, sizes, batch, seen)
     total = sum(p.numel() for p in backbone.parameters())
     if provenance is not None:
         timeline = [
