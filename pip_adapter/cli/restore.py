@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from pip_adapter.bundle import load_bundle
+from pip_adapter.cli.image_files import check_output_folder, collect_inputs, restore_files
 from pip_adapter.conditioning import parse_degradation
-from pip_adapter.data import list_images, read_image, write_image
+from pip_adapter.devices import resolve_device
 from pip_adapter.tiling import restore_tiled
 
-HELP = "restore images (files or folders) with an adapter; writes PNGs of the same size"
+HELP = (
+    "restore images (files or folders) with an adapter; writes PNGs of the same size, "
+    "never replacing a file without --overwrite"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,42 +31,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tile", type=int, help="process in tiles of this side (bounded memory)")
     parser.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (32)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output folder: INPUT.png per input (names that would clash keep their extension "
+        "or folder, see docs/files-and-safety.md)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs that exist (also an input, when -o is its folder)",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: best)")
 
 
-def _inputs(paths: list[Path]) -> list[Path]:
-    files = []
-    for path in paths:
-        if path.is_dir():
-            files += list_images(path)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"no such image or folder: {path}")
-    if not files:
-        raise FileNotFoundError(f"no images found in {[str(p) for p in paths]}")
-    return files
+def _model_restorer(args: argparse.Namespace) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``1×3×H×W -> 1×3×H×W`` with the adapter's model, steered by ``--degradation``."""
+    device = resolve_device(args.device, "--device")
+    model = load_bundle(args.adapter, args.checkpoint)
+    degradation = parse_degradation(args.degradation, model.degradations)
+    model.to(device).eval()
+
+    @torch.no_grad()
+    def restore(image: torch.Tensor) -> torch.Tensor:
+        image = image.to(device)
+        # blind: the sensor judges the whole image once, not each tile on its own
+        steer = model.degradation_weights(image, degradation)
+        if args.tile:
+            return restore_tiled(
+                model, image, tile=args.tile, overlap=args.overlap, degradation=steer
+            )
+        return model(image, degradation=steer)
+
+    return restore
 
 
 def run(args: argparse.Namespace) -> None:
-    files = _inputs(args.inputs)
-    model = load_bundle(args.adapter, args.checkpoint)
-    degradation = parse_degradation(args.degradation, model.degradations)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device).eval()
-    args.output.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        image = read_image(path)[None].to(device)
-        with torch.no_grad():
-            # blind: the sensor judges the whole image once, not each tile on its own
-            steer = model.degradation_weights(image, degradation)
-            if args.tile:
-                restored = restore_tiled(
-                    model, image, tile=args.tile, overlap=args.overlap, degradation=steer
-                )
-            else:
-                restored = model(image, degradation=steer)
-        target = args.output / f"{path.stem}.png"
-        write_image(restored[0], target)
-        print(f"{path} -> {target}")
+    inputs = collect_inputs(args.inputs)
+    check_output_folder(args.output)
+    restore_files(inputs, args.output, _model_restorer(args), overwrite=args.overwrite)

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from pip_adapter.files import atomic_write
+
 __all__ = ["IMAGE_EXTENSIONS", "list_images", "read_image", "write_image"]
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -35,14 +37,21 @@ def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
 
 
 def write_image(image: torch.Tensor, path: str | os.PathLike[str]) -> None:
-    """Write a 3×H×W (or 1×3×H×W) tensor in [0, 1] as an 8-bit RGB image (format from suffix)."""
+    """Write a 3×H×W (or 1×3×H×W) tensor in [0, 1] as an 8-bit RGB image (format from suffix).
+
+    Written atomically (``pip_adapter.files``): a failure never leaves a partial file.
+    """
     if image.dim() == 4 and image.shape[0] == 1:
         image = image[0]
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"write_image expects a 3×H×W tensor, got shape {tuple(image.shape)}")
+    path = Path(path)
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None:
+        raise ValueError(f"cannot write image {str(path)!r}: unknown suffix {path.suffix!r}")
     array = (image.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array.permute(1, 2, 0).cpu().numpy()).save(path)
+    picture = Image.fromarray(array.permute(1, 2, 0).cpu().numpy())
+    atomic_write(path, lambda temporary: picture.save(temporary, format=image_format))
 
 
 def list_images(folder: str | os.PathLike[str], recursive: bool = False) -> list[Path]:

@@ -23,6 +23,7 @@ from pip_adapter.injection.serialization import (
 )
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
+from pip_adapter.weights import load_weights
 
 __all__ = ["inject_pip", "load_adapter"]
 
@@ -118,15 +119,6 @@ def inject_pip(
     return PIPModel(backbone, plan, units, resolved)
 
 
-def _load_weights(module: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
-    """``load_state_dict(strict=True)``, with a mismatch reported as a one-line ValueError."""
-    try:
-        module.load_state_dict(tensors, strict=True)
-    except RuntimeError as err:
-        detail = " ".join(str(err).split())
-        raise ValueError(f"{what} do not match its config: {detail}") from None
-
-
 def _load_sensor(
     directory: str | os.PathLike, degradations: tuple[str, ...]
 ) -> DegradationSensor | None:
@@ -147,7 +139,7 @@ def _load_sensor(
         sensor = DegradationSensor.from_config(config)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{SENSOR_CONFIG_NAME} in {directory} is malformed: {err}") from None
-    _load_weights(sensor, tensors, f"sensor weights in {directory}")
+    load_weights(sensor, tensors, f"sensor weights in {directory} do not match its config")
     return sensor.requires_grad_(False).eval()
 
 
@@ -191,7 +183,7 @@ def load_adapter(
     plan, units, resolved = _prepare(backbone, saved.config, sample_input)
     _check_features(plan, saved, directory)
     modules = nn.ModuleDict({unit_key(s.name): u for s, u in zip(plan, units, strict=True)})
-    _load_weights(modules, saved.tensors, f"adapter weights in {directory}")
+    load_weights(modules, saved.tensors, f"adapter weights in {directory} do not match its config")
     model = PIPModel(backbone, plan, units, resolved)
     model.sensor = sensor
     return model
