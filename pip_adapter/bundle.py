@@ -94,8 +94,9 @@ def read_recipe(directory: str | os.PathLike) -> dict[str, Any]:
     unknown = sorted(set(recipe) - set(RECIPE_KEYS))
     if unknown:
         raise ValueError(f"{path} has unknown keys {unknown}; valid: {list(RECIPE_KEYS)}")
-    _field(path, recipe, "name", f"one of {sorted(BACKBONES)}", lambda v: v in BACKBONES)
-    spec = BACKBONES.get(recipe.get("name"))
+    names = sorted(BACKBONES)
+    _field(path, recipe, "name", f"one of {names}", lambda v: isinstance(v, str) and v in names)
+    spec = BACKBONES.get(recipe["name"]) if "name" in recipe else None
     sizes = sorted(spec.configs) if spec else []
     _field(path, recipe, "size", f"null or one of {sizes}", lambda v: v is None or v in sizes)
     for key in ("weights", "checkpoint"):
@@ -130,7 +131,7 @@ def load_bundle(
             raise ValueError(f'{recipe_path}: "weights" needs "name", the backbone they are for')
         weights = _inside(directory, recipe["weights"], recipe_path)
         size = recipe.get("size") or "official"
-        backbone = build_backbone(name, size)
+        backbone = build_backbone(name, size)  # both checked by read_recipe
         load_weights(
             backbone,
             read_safetensors(weights, "backbone"),

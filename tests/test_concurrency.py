@@ -51,9 +51,12 @@ def test_asyncio_tasks_sharing_one_model_get_their_own_degradation(model):
     with torch.no_grad():
         expected = [model(x, degradation=d) for d in DEGRADATIONS[:3]]
 
+    def call(degradation):
+        with torch.no_grad():  # grad mode is per thread: set in the worker
+            return model(x, degradation=degradation)
+
     async def restore(degradation):
-        with torch.no_grad():
-            return await asyncio.to_thread(model, x, degradation=degradation)
+        return await asyncio.to_thread(call, degradation)
 
     async def main():
         return await asyncio.gather(*(restore(d) for d in DEGRADATIONS[:3] * 3))

@@ -4,7 +4,9 @@
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tifffile
 import torch
 from PIL import Image
 
@@ -12,7 +14,7 @@ import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
 from pip_adapter.bundle import save_bundle
 from pip_adapter.cli import main
-from pip_adapter.cli.image_files import collect_inputs, output_names
+from pip_adapter.cli.batch import collect_inputs, output_names
 from pip_adapter.data import read_image, write_image
 
 
@@ -189,18 +191,23 @@ def test_a_failed_write_leaves_no_partial_file_and_the_rest_goes_on(
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "c.png"]
 
 
-def test_sixteen_bit_and_float_images_restore_like_their_eight_bit_version(bundle, tmp_path):
-    """Deep images are decoded to [0, 1] (not read as black or white) all the way through."""
-    eight = (rgb(5) * 255).round().to(torch.uint8)
-    Image.fromarray(eight.permute(1, 2, 0).numpy()).save(tmp_path / "eight.png")
-    grey16 = (eight[0].to(torch.int32) * 257).numpy().astype("uint16")
+def test_sixteen_bit_and_float_images_are_restored_from_their_true_values(bundle, tmp_path):
+    """Deep images decode to their values in [0, 1] (not black, not clipped white) and are
+    restored from them, all the way through the command line."""
+    values = rgb(5)
+    hwc = values.permute(1, 2, 0).numpy()
+    tifffile.imwrite(tmp_path / "float.tif", hwc.astype(np.float32))
+    tifffile.imwrite(tmp_path / "rgb16.tif", np.round(hwc * 65535).astype(np.uint16))
+    grey16 = np.round(hwc[..., 0] * 65535).astype(np.uint16)
     Image.fromarray(grey16).save(tmp_path / "grey16.png")
-    assert read_image(tmp_path / "grey16.png").sub(eight[0] / 255).abs().max() < 1e-6
+    truth = {"float.tif": values, "rgb16.tif": values, "grey16.png": values[:1].expand(3, -1, -1)}
+    for name, expected in truth.items():
+        torch.testing.assert_close(read_image(tmp_path / name), expected, atol=1e-5, rtol=0)
     out = tmp_path / "out"
-    assert restore(bundle, tmp_path / "eight.png", tmp_path / "grey16.png", "-o", out) == 0
-    restored = read_image(out / "grey16.png")
-    torch.testing.assert_close(restored, expected_output(bundle, tmp_path / "grey16.png"))
-    assert restored.mean() > 0.1
+    assert restore(bundle, *(tmp_path / name for name in truth), "-o", out) == 0
+    for name in truth:
+        restored = read_image(out / f"{Path(name).stem}.png")
+        torch.testing.assert_close(restored, expected_output(bundle, tmp_path / name))
 
 
 def test_naming_rule():
@@ -230,3 +237,18 @@ def test_an_output_never_takes_another_inputs_name(tmp_path):
     assert len(inputs) == 3 and len({str(n).casefold() for n in names}) == 3
     for source, target in zip(inputs, names, strict=True):
         assert target == source or target not in inputs
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--tile", "0"], "--tile must be a positive"),
+        (["--tile", "8", "--overlap", "8"], "--overlap"),
+    ],
+)
+def test_bad_tile_options_are_refused_once(bundle, tmp_path, capsys, options, message):
+    write_image(rgb(0), tmp_path / "a.png")
+    assert restore(bundle, tmp_path / "a.png", "-o", tmp_path / "out", *options) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not (tmp_path / "out").exists()

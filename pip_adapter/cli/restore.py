@@ -9,8 +9,9 @@ from pathlib import Path
 import torch
 
 from pip_adapter.bundle import load_bundle
-from pip_adapter.cli.image_files import check_output_folder, collect_inputs, restore_files
+from pip_adapter.cli.batch import check_output_folder, collect_inputs, restore_files
 from pip_adapter.conditioning import parse_degradation
+from pip_adapter.data import read_image, write_image
 from pip_adapter.devices import resolve_device
 from pip_adapter.tiling import restore_tiled
 
@@ -47,28 +48,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: best)")
 
 
-def _model_restorer(args: argparse.Namespace) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``1×3×H×W -> 1×3×H×W`` with the adapter's model, steered by ``--degradation``."""
+def _model_restorer(args: argparse.Namespace) -> Callable[[Path, Path], None]:
+    """Restore one file into another with the adapter's model, steered by ``--degradation``."""
     device = resolve_device(args.device, "--device")
     model = load_bundle(args.adapter, args.checkpoint)
     degradation = parse_degradation(args.degradation, model.degradations)
     model.to(device).eval()
 
     @torch.no_grad()
-    def restore(image: torch.Tensor) -> torch.Tensor:
-        image = image.to(device)
+    def restore_file(source: Path, target: Path) -> None:
+        image = read_image(source)[None].to(device)
         # blind: the sensor judges the whole image once, not each tile on its own
         steer = model.degradation_weights(image, degradation)
         if args.tile:
-            return restore_tiled(
+            restored = restore_tiled(
                 model, image, tile=args.tile, overlap=args.overlap, degradation=steer
             )
-        return model(image, degradation=steer)
+        else:
+            restored = model(image, degradation=steer)
+        write_image(restored[0], target)  # atomically
 
-    return restore
+    return restore_file
+
+
+def _check_tiles(args: argparse.Namespace) -> None:
+    """Refuse bad tile options once, up front, rather than for every input."""
+    if args.tile is not None and args.tile < 1:
+        raise ValueError(f"--tile must be a positive number of pixels, got {args.tile}")
+    if args.tile is not None and not 0 <= args.overlap < args.tile:
+        raise ValueError(
+            f"--overlap must be >= 0 and under --tile ({args.tile}), got {args.overlap}"
+        )
 
 
 def run(args: argparse.Namespace) -> None:
+    _check_tiles(args)
     inputs = collect_inputs(args.inputs)
     check_output_folder(args.output)
     restore_files(inputs, args.output, _model_restorer(args), overwrite=args.overwrite)

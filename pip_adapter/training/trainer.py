@@ -133,7 +133,7 @@ _INTEGER_FIELDS = {
 
 
 def _check_integer(name: str, value: object, minimum: int, alternative: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
         raise ValueError(
             f"TrainConfig.{name} must be {alternative}an integer >= {minimum}, got {value!r}"
         )
@@ -145,7 +145,7 @@ def _check_number(name: str, value: object, lowest: str, alternative: str = "") 
         not isinstance(value, bool)
         and isinstance(value, numbers.Real)
         and math.isfinite(value)
-        and (value > 0 if lowest == "positive" else value >= 0)
+        and (float(value) > 0 if lowest == "positive" else float(value) >= 0)
     )
     if not valid:
         raise ValueError(

@@ -1,12 +1,13 @@
 """Restoring many image files safely: the part of ``pip-adapter restore`` that does not depend
-on how an image is restored (a PyTorch model, or an ONNX file).
+on how an image is restored (with PyTorch, or with onnxruntime).
 
 - Every input is processed; a failure (an unreadable image, a name taken by a folder, an
   output that exists) is reported in one line and the others go on.
 - Nothing is replaced without ``overwrite``: neither an existing output nor an input file
   (``-o`` may be the input folder). Another input is never replaced, even with it.
-- Each output is written atomically: a failure or a crash never leaves a partial file.
 - Each input gets its own output (see ``output_names`` for the naming rule).
+- The caller writes each output atomically (``pip_adapter.files``), so that a failure never
+  leaves a partial file.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
-
 from pip_adapter.cli.errors import SomeInputsFailed
-from pip_adapter.data import list_images, read_image, write_image
+from pip_adapter.data.io import list_images
 
 __all__ = ["check_output_folder", "collect_inputs", "output_names", "restore_files"]
 
@@ -142,13 +141,17 @@ def _refusal(target: Path, source: Path, overwrite: bool) -> str | None:
 def restore_files(
     inputs: Sequence[Path],
     output: Path,
-    restore: Callable[[torch.Tensor], torch.Tensor],
+    restore_file: Callable[[Path, Path], None],
     overwrite: bool = False,
     name: str = "pip-adapter restore",
 ) -> int:
-    """Restore every input with ``restore`` (``1×3×H×W`` in, the same out) into ``output``;
-    returns the number restored. Prints ``INPUT -> OUTPUT`` per image and one line per failure
-    on stderr, then a summary; raises ``SomeInputsFailed`` if any input failed."""
+    """``restore_file(source, target)`` for every input, with the targets of ``output_names``
+    in ``output``; returns the number restored. Prints ``INPUT -> OUTPUT`` per image and one
+    line per failure on stderr, then a summary; raises ``SomeInputsFailed`` if any failed.
+
+    ``restore_file`` reads ``source``, restores it and writes ``target`` atomically (creating
+    its folder); any ``INPUT_ERRORS`` it raises fails that input alone.
+    """
     check_output_folder(output)
     targets = output_names(inputs, output)
     restored = failed = 0
@@ -157,8 +160,7 @@ def restore_files(
             refusal = _refusal(target, source, overwrite)
             if refusal is not None:
                 raise ValueError(refusal)
-            image = read_image(source)
-            write_image(restore(image[None])[0], target)
+            restore_file(source, target)
         except INPUT_ERRORS as err:
             failed += 1
             reason = " ".join(str(err).split()) or type(err).__name__
