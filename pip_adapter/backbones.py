@@ -132,8 +132,9 @@ def _read_state_dict(path: Path) -> dict[str, Any]:
         if path.suffix == ".safetensors":
             return load_file(path)
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"could not read checkpoint {path}: {err}") from None
+    except Exception as err:  # an untrusted file: any failure to parse it is the file's
+        reason = " ".join(str(err).split())[:300]  # torch's own messages span lines
+        raise ValueError(f"could not read checkpoint {path}: {reason}") from None
 
 
 def load_backbone(path: str | os.PathLike, expected: str | None = None) -> nn.Module:

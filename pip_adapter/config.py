@@ -35,13 +35,15 @@ HOOK_POINTS: tuple[HookPoint, ...] = ("input", "output")
 
 # Upper bounds on sizes, so that no config (one read from an untrusted adapter file included)
 # can ask for absurd memory or time: a size multiple of 4096 would pad a 1×1 image to
-# 4096×4096. They are far above any real use (spandrel's largest size multiple is 512).
+# 4096×4096, a prompt of 4096×256×256 would take 1 GiB before its weights are found not to
+# fit. They are far above real use (the default prompt is 16×16; spandrel's largest size
+# multiple is 512).
 LIMITS = {
-    "prompt_dim": 4096,
-    "prompt_size": 256,
+    "prompt_dim": 1024,
+    "prompt_size": 128,
     "heads": 256,
     "size_multiple": 512,
-    "ffn_expansion": 16,
+    "ffn_expansion": 8,
     "stages": 1024,
 }
 

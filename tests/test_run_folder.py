@@ -139,7 +139,7 @@ def test_demo_refuses_a_folder_holding_its_outputs(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("grad_clip", -1.0, "grad_clip must be None \\(no clipping\\) or a finite number positive"),
+        ("grad_clip", -1.0, "grad_clip must be None \\(no clipping\\) or a finite number > 0"),
         ("grad_clip", float("nan"), "grad_clip"),
         ("min_lr_ratio", -0.1, "min_lr_ratio must be a finite number >= 0"),
         ("min_lr_ratio", 1.5, "min_lr_ratio must be in \\[0, 1\\]"),
@@ -147,7 +147,7 @@ def test_demo_refuses_a_folder_holding_its_outputs(tmp_path, capsys):
         ("steps", 0, "steps must be an integer >= 1"),
         ("steps", 2.5, "steps must be an integer"),
         ("batch_size", True, "batch_size must be an integer"),
-        ("lr", 0.0, "lr must be a finite number positive"),
+        ("lr", 0.0, "lr must be a finite number > 0"),
         ("lr", float("inf"), "lr must be a finite number"),
         ("lr", "1e-3", "lr must be a finite number"),
         ("weight_decay", -1e-4, "weight_decay must be a finite number >= 0"),

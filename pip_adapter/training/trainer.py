@@ -90,11 +90,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name, minimum in _INTEGER_FIELDS.items():
             _check_integer(name, getattr(self, name), minimum)
-        for name, lowest in (("lr", "positive"), ("weight_decay", ">= 0")):
+        for name, lowest in (("lr", "> 0"), ("weight_decay", ">= 0")):
             _check_number(name, getattr(self, name), lowest)
         _check_number("prompt_reg_weight", self.prompt_reg_weight, ">= 0")
         if self.grad_clip is not None:
-            _check_number("grad_clip", self.grad_clip, "positive", "None (no clipping) or ")
+            _check_number("grad_clip", self.grad_clip, "> 0", "None (no clipping) or ")
         if self.warmup_steps is not None:
             _check_integer("warmup_steps", self.warmup_steps, 0, "None (5% of the steps) or ")
             if self.warmup_steps > self.steps:
@@ -140,12 +140,12 @@ def _check_integer(name: str, value: object, minimum: int, alternative: str = ""
 
 
 def _check_number(name: str, value: object, lowest: str, alternative: str = "") -> None:
-    """A finite real number that is ``"positive"`` or ``">= 0"``."""
+    """A finite real number that is ``"> 0"`` or ``">= 0"``."""
     valid = (
         not isinstance(value, bool)
         and isinstance(value, numbers.Real)
         and math.isfinite(value)
-        and (float(value) > 0 if lowest == "positive" else float(value) >= 0)
+        and (float(value) > 0 if lowest == "> 0" else float(value) >= 0)
     )
     if not valid:
         raise ValueError(
@@ -166,6 +166,12 @@ class Trainer:
     the end, unless ``save_model=False`` (when the caller saves the model itself, e.g. as a
     bundle), the adapter (``adapter/``) or the plain model (``model.safetensors``). Files are
     written atomically.
+
+    A new run refuses an ``out_dir`` that holds a previous one unless ``overwrite=True`` (its
+    log and checkpoint are then removed) or ``resume()`` was called. ``settings`` describe the
+    run beyond ``config`` (the recipe's backbone, data, ...): they are saved in checkpoints, and
+    ``resume`` refuses a checkpoint written with other settings or another ``config`` (except
+    ``RESUMABLE_CHANGES``: more steps, other logging).
     """
 
     def __init__(
