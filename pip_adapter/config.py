@@ -119,7 +119,8 @@ class Stage:
             value = getattr(self, name)
             if value is not None and not (_is_int(value) and 1 <= value <= LIMITS[name]):
                 raise ValueError(
-                    f"{where}: {name} must be an integer from 1 to {LIMITS[name]}, got {value!r}"
+                    f"{where}: {name} must be a positive integer of at most {LIMITS[name]}, "
+                    f"got {value!r}"
                 )
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,7 +175,9 @@ def _integer(name: str, value: Any, minimum: int, optional: bool) -> int | None:
     if value is None and optional:
         return None
     if not _is_int(value) or not minimum <= value <= LIMITS[name]:
-        allowed = ("None or " if optional else "") + f"an integer from {minimum} to {LIMITS[name]}"
+        allowed = ("None or " if optional else "") + (
+            f"an integer of at least {minimum} and at most {LIMITS[name]}"
+        )
         raise ValueError(f"PIPConfig.{name} must be {allowed}, got {value!r}")
     return int(value)
 
@@ -234,8 +237,8 @@ class PIPConfig:
         expansion = self.ffn_expansion
         if not (_is_real(expansion) and 0 < expansion <= LIMITS["ffn_expansion"]):
             raise ValueError(
-                f"PIPConfig.ffn_expansion must be a number in (0, {LIMITS['ffn_expansion']}], "
-                f"got {expansion!r}"
+                f"PIPConfig.ffn_expansion must be a positive number of at most "
+                f"{LIMITS['ffn_expansion']}, got {expansion!r}"
             )
         stages = self.stages
         normalised = {

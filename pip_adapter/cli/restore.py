@@ -53,6 +53,12 @@ def _model_restorer(args: argparse.Namespace) -> Callable[[Path, Path], None]:
     device = resolve_device(args.device, "--device")
     model = load_bundle(args.adapter, args.checkpoint)
     degradation = parse_degradation(args.degradation, model.degradations)
+    if degradation is None and model.sensor is None:  # an error for every input: say it once
+        raise ValueError(
+            f"--degradation auto asks the adapter's sensor, but no sensor is attached to the "
+            f"adapter in {args.adapter} (train one with --sensor-steps); pass one of "
+            f"{list(model.degradations)} or a mixture such as rain:0.7,noise:0.3"
+        )
     model.to(device).eval()
 
     @torch.no_grad()

@@ -163,8 +163,8 @@ def _check_saved_stages(backbone: nn.Module, saved: SavedAdapter, directory) -> 
     for stage in stages:
         if stage.pattern not in names:
             raise ValueError(
-                f"stage {stage.pattern!r} of {CONFIG_NAME} in {directory} matches no module of "
-                f"{type(backbone).__name__} (a saved adapter names its modules exactly)"
+                f"stage {stage.pattern!r} matches no module of {type(backbone).__name__} "
+                f"({CONFIG_NAME} in {directory} names its modules exactly)"
             )
 
 
