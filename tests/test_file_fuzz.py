@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -108,7 +108,10 @@ def read_or_refuse(read, folder: Path):
         result = read()
     except READ_ERRORS as err:
         assert "\n" not in str(err) and str(err), repr(err)
+        event(f"refused ({type(err).__name__})")  # pytest --hypothesis-show-statistics
         result = None
+    else:
+        event("read")
     assert snapshot(folder) == before, "reading changed the files"
     return result
 
@@ -119,12 +122,14 @@ def copy_of(folder: Path):
         yield shutil.copytree(folder, Path(scratch) / folder.name)
 
 
-def works(model) -> None:
-    """A loaded model restores: the right shape, finite values."""
+def works(model, finite: bool = True) -> None:
+    """A loaded model restores: the right shape, and finite values unless its weights may be
+    any finite numbers (random bytes in a weights file can be 1e38s that overflow)."""
     x = torch.rand(1, 3, 9, 11)
     with torch.no_grad():
         y = model(x, degradation=model.degradations[0])
-    assert y.shape == x.shape and torch.isfinite(y).all()
+    assert y.shape == x.shape
+    assert torch.isfinite(y).all() or not finite
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +200,7 @@ def test_safetensors_files(bundles, data, name):
             assert all(t.isfinite().all() for t in tensors.values() if t.is_floating_point())
         model = read_or_refuse(lambda: load_bundle(folder), folder)
         if model is not None:
-            works(model)
+            works(model, finite=False)
 
 
 def encoded(kind: str) -> bytes:
@@ -207,7 +212,7 @@ def encoded(kind: str) -> bytes:
     elif kind == "tiff-float":
         import tifffile
 
-        tifffile.imwrite(buffer, rng.random((12, 10, 3), dtype=np.float32))
+        tifffile.imwrite(buffer, rng.random((12, 10, 3), dtype=np.float32), photometric="rgb")
     else:
         rgb = Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8))
         rgb.save(buffer, {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF"}[kind])

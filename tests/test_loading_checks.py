@@ -118,7 +118,11 @@ def test_configs_out_of_bounds_are_refused_at_once(bundle, field, value, message
     ("field", "value", "message"),
     [
         ("prompt_dim", "16", "prompt_dim must be a positive integer of at most 1024, got '16'"),
-        ("prompt_size", 1e6, "prompt_size must be an integer"),
+        (
+            "prompt_size",
+            1e6,
+            "prompt_size must be a positive integer of at most 128, got 1000000.0",
+        ),
         ("channels", ["0", "8"], "channels must be \\(start, stop\\) integers"),
         ("channels", [8, 0], "channels must be \\(start, stop\\) integers with 0 <= start < stop"),
         ("channels", 8, "channels must be"),
@@ -211,3 +215,16 @@ def test_stage_patterns_in_a_file_are_names_never_regular_expressions(bundle):
         r"stage '\(\.\*\.\*\)\*z' matches no module of NAFNet \(adapter_config.json",
     )
     assert time.perf_counter() - started < 5
+
+
+def test_restore_writes_no_black_image_for_a_non_finite_output(bundle, tmp_path, capsys):
+    """Finite weights can still overflow (here 3e38s): the output is refused, not written."""
+    tensors = load_file(bundle / "backbone.safetensors")
+    tensors["ending.weight"] = torch.full_like(tensors["ending.weight"], 3e38)
+    save_file(tensors, bundle / "backbone.safetensors")
+    write_image(torch.rand(3, 8, 8), tmp_path / "in.png")
+    out = tmp_path / "out"
+    args = ["restore", str(tmp_path / "in.png"), "--adapter", str(bundle), "-o", str(out)]
+    assert main([*args, "--degradation", "rain"]) == 1
+    assert "the model's output is not finite" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())

@@ -196,8 +196,10 @@ def test_sixteen_bit_and_float_images_are_restored_from_their_true_values(bundle
     restored from them, all the way through the command line."""
     values = rgb(5)
     hwc = values.permute(1, 2, 0).numpy()
-    tifffile.imwrite(tmp_path / "float.tif", hwc.astype(np.float32))
-    tifffile.imwrite(tmp_path / "rgb16.tif", np.round(hwc * 65535).astype(np.uint16))
+    tifffile.imwrite(tmp_path / "float.tif", hwc.astype(np.float32), photometric="rgb")
+    tifffile.imwrite(
+        tmp_path / "rgb16.tif", np.round(hwc * 65535).astype(np.uint16), photometric="rgb"
+    )
     grey16 = np.round(hwc[..., 0] * 65535).astype(np.uint16)
     Image.fromarray(grey16).save(tmp_path / "grey16.png")
     truth = {"float.tif": values, "rgb16.tif": values, "grey16.png": values[:1].expand(3, -1, -1)}

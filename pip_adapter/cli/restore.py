@@ -72,6 +72,10 @@ def _model_restorer(args: argparse.Namespace) -> Callable[[Path, Path], None]:
             )
         else:
             restored = model(image, degradation=steer)
+        if not restored.isfinite().all():  # would be written as black pixels
+            raise ValueError(
+                "the model's output is not finite (NaN or infinity); its weights may be damaged"
+            )
         write_image(restored[0], target)  # atomically
 
     return restore_file
