@@ -165,7 +165,7 @@ def test_adapter_config(bundles, data):
     fuzz_json(bundles[0], "adapter_config.json", data)
 
 
-@FUZZ
+@settings(FUZZ, max_examples=20)  # each example builds a timm network
 @given(data=st.data())
 def test_sensor_config(bundles, data):
     fuzz_json(bundles[1], "sensor_config.json", data)

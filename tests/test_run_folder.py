@@ -65,6 +65,7 @@ def test_resume_with_other_settings_is_refused(run, capsys, change, message):
     assert snapshot(run) == before
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_the_run_and_resume_continues_it(tmp_path, capsys):
     out = tmp_path / "run"
     assert main([*TRAIN, "--out", str(out)]) == 0
