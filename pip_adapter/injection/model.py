@@ -48,7 +48,12 @@ class PIPModel(nn.Module):
     ``.to()``, ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
     unchanged. Calling the backbone object directly (not through this model) runs it exactly
     as before injection: the hooks pass features through untouched when no ``degradation`` is
-    in effect. Not thread-safe: one forward at a time per model.
+    in effect.
+
+    Thread-safe in inference: the weights of a call are held per call (a context variable, see
+    ``Conditioning``), so threads (or asyncio tasks) sharing one model, as a server's workers
+    do, each get the restoration their own ``degradation=`` asks for. Training one model from
+    several threads at once is not supported (the optimiser state is shared anyway).
 
     ``units`` may be other blocks with the same ``modulate(feature, weights)`` method as
     ``PromptInPrompt`` (e.g. ``pip_adapter.baselines.PromptIRBlock``), placed by the plan and
@@ -155,13 +160,11 @@ class PIPModel(nn.Module):
         weights = self.degradation_weights(x, degradation)
         height, width = x.shape[-2:]
         padded = pad_to_requirements(x, self.size_requirements)
-        self._conditioning.weights = weights
-        self._conditioning.image_size = (padded.shape[-2], padded.shape[-1])
+        token = self._conditioning.set(weights, (padded.shape[-2], padded.shape[-1]))
         try:
             out = call_backbone(self.backbone, padded, self.config, **kwargs)
         finally:
-            self._conditioning.weights = None
-            self._conditioning.image_size = None
+            self._conditioning.reset(token)
         return crop_to(restored_image(out, self.config), padded, height, width)
 
     def freeze_backbone(self) -> PIPModel:
