@@ -39,12 +39,13 @@ HOOK_POINTS: tuple[HookPoint, ...] = ("input", "output")
 # can ask for absurd memory or time: a size multiple of 4096 would pad a 1×1 image to
 # 4096×4096, a prompt of 4096×256×256 would take 1 GiB before its weights are found not to
 # fit. They are far above real use (the default prompt is 16×16; spandrel's largest size
-# multiple is 512).
+# multiple and its largest minimum side are 512).
 LIMITS = {
     "prompt_dim": 1024,
     "prompt_size": 128,
     "heads": 256,
     "size_multiple": 512,
+    "size_minimum": 2048,
     "ffn_expansion": 8,
     "stages": 1024,
 }

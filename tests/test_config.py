@@ -82,6 +82,10 @@ def test_defaults_are_the_units_and_lists_are_normalised():
         ({"stages": [{"pattern": "a", "channels": [0.5, 1]}]}, "channels must be"),
         ({"stages": [{"pattern": "a", "module_type": "("}]}, "module_type must be a regular"),
         ({"size_minimum": -1}, "PIPConfig.size_minimum must be None or an integer of at least 0"),
+        (
+            {"size_minimum": 4096},
+            "PIPConfig.size_minimum must be None or an integer of at least 0 and at most 2048",
+        ),
         ({"size_square": "yes"}, "PIPConfig.size_square must be None, True or False"),
         ({"output": -1}, r"PIPConfig.output must be None, an index \(0, 1, ...\)"),
         ({"output": 1.5}, "PIPConfig.output must be None"),
