@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from safetensors.torch import load_file
 
@@ -26,7 +27,7 @@ from pip_adapter.backbones import build_backbone, load_backbone
 from pip_adapter.files import write_json, write_safetensors
 from pip_adapter.injection import PIPModel, load_adapter
 
-__all__ = ["load_bundle", "save_bundle"]
+__all__ = ["load_bundle", "read_backbone_recipe", "save_bundle"]
 
 RECIPE_NAME = "backbone.json"
 BACKBONE_WEIGHTS_NAME = "backbone.safetensors"
@@ -71,14 +72,25 @@ def save_bundle(
     return directory
 
 
+def read_backbone_recipe(directory: str | os.PathLike) -> dict[str, Any]:
+    """``backbone.json`` of a bundle (``{}`` if it has none), with ``checkpoint`` as a path
+    that works from anywhere (the recipe stores it relative to the folder)."""
+    directory = Path(directory)
+    recipe_path = directory / RECIPE_NAME
+    recipe = json.loads(recipe_path.read_text()) if recipe_path.is_file() else {}
+    if recipe.get("checkpoint"):
+        # relative to the folder; an absolute path (older bundles) stays as it is
+        recipe["checkpoint"] = directory / recipe["checkpoint"]
+    return recipe
+
+
 def load_bundle(
     directory: str | os.PathLike, checkpoint: str | os.PathLike | None = None
 ) -> PIPModel:
     """Rebuild the model saved by ``save_bundle`` (``checkpoint`` overrides the backbone
     weights the recipe names)."""
     directory = Path(directory)
-    recipe_path = directory / RECIPE_NAME
-    recipe = json.loads(recipe_path.read_text()) if recipe_path.is_file() else {}
+    recipe = read_backbone_recipe(directory)
     name = recipe.get("name")
     if checkpoint is not None:
         backbone = load_backbone(checkpoint, expected=name)
@@ -86,8 +98,7 @@ def load_bundle(
         backbone = build_backbone(name, recipe.get("size") or "official")
         backbone.load_state_dict(load_file(directory / recipe["weights"]))
     elif recipe.get("checkpoint"):
-        # relative to the folder; an absolute path (older bundles) stays as it is
-        backbone = load_backbone(directory / recipe["checkpoint"], expected=name)
+        backbone = load_backbone(recipe["checkpoint"], expected=name)
     else:
         raise ValueError(
             f"{directory} does not say which backbone weights its adapter goes with (no "

@@ -8,6 +8,9 @@ import torch
 from backbones import build, injection_kwargs, train_conditioning
 
 import pip_adapter as pa
+from pip_adapter.bundle import load_bundle
+from pip_adapter.cli import main
+from pip_adapter.data import read_image, write_image
 from pip_adapter.injection.growth import light_parameters
 
 OLD = ("noise", "rain")
@@ -191,3 +194,86 @@ def test_sensor_grows_keeping_its_old_classes():
     assert torch.equal(after.argmax(dim=1), before.argmax(dim=1))
     with pytest.raises(ValueError, match="unique"):
         sensor.add_degradations(["noise"])
+
+
+# the command line, end to end on a tiny NAFNet: train on two degradations, add one, restore
+TRAIN = ["--steps", "2", "--batch-size", "2", "--patch-size", "32", "--checkpoint-every", "0"]
+ADDED = "haze"
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory):
+    """(the trained bundle, the bundle grown from it with a sensor)."""
+    root = tmp_path_factory.mktemp("grow")
+    first = ["train", "--backbone", "nafnet", "--size", "tiny", "--degradations", ",".join(OLD)]
+    assert main([*first, *TRAIN, "--sensor-steps", "2", "--out", str(root / "a")]) == 0
+    grow = ["train", "--adapter", str(root / "a" / "adapter"), "--add-tasks", ADDED]
+    assert main([*grow, *TRAIN, "--sensor-steps", "2", "--out", str(root / "b")]) == 0
+    return root / "a" / "adapter", root / "b" / "adapter"
+
+
+def test_cli_growth_writes_a_new_bundle_and_keeps_the_old_one(grown):
+    old, new = grown
+    config = json.loads((new / "adapter_config.json").read_text())
+    assert config["degradations"] == [*OLD, ADDED]
+    assert json.loads((new / "sensor_config.json").read_text())["degradations"] == [*OLD, ADDED]
+    assert json.loads((old / "adapter_config.json").read_text())["degradations"] == list(OLD)
+    before, after = load_bundle(old).eval(), load_bundle(new).eval()
+    x = image()
+    # prompts mode (the default): the old degradations' outputs are bit-exact
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(outputs(before, x, OLD_SPECS), outputs(after, x, OLD_SPECS), strict=True)
+    )
+
+
+@pytest.mark.parametrize("degradation", [ADDED, "auto", f"{ADDED}:0.5,rain:0.5"])
+def test_restore_with_a_grown_bundle(grown, tmp_path, degradation):
+    write_image(torch.rand(3, 37, 53), tmp_path / "in.png")
+    args = ["restore", str(tmp_path / "in.png"), "--adapter", str(grown[1])]
+    assert main([*args, "--degradation", degradation, "-o", str(tmp_path / "o")]) == 0
+    assert read_image(tmp_path / "o" / "in.png").shape == (3, 37, 53)
+
+
+def test_cli_light_mode_trains_with_replay(grown, tmp_path):
+    grow = ["train", "--adapter", str(grown[0]), "--add-tasks", ADDED, "--mode", "light"]
+    assert main([*grow, *TRAIN, "--sensor-steps", "0", "--out", str(tmp_path)]) == 0
+    before, after = load_bundle(grown[0]).eval(), load_bundle(tmp_path / "adapter").eval()
+    assert after.degradations == (*OLD, ADDED) and after.sensor is not None
+    pairs = zip(outputs(before, image(), OLD), outputs(after, image(), OLD), strict=True)
+    assert any(not torch.equal(a, b) for a, b in pairs)  # light mode trains shared parameters
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--add-tasks", "rain"], "already has the degradations ['rain']"),
+        (["--add-tasks", "clean"], "needs no prompt"),
+        (["--add-tasks", "haze", "--backbone", "nafnet"], "--backbone cannot be combined"),
+        (["--add-tasks", "haze", "--degradations", "noise,haze"], "--degradations cannot be"),
+        ([], "--adapter needs --add-degradations"),
+    ],
+)
+def test_cli_growth_errors_are_one_line(grown, tmp_path, capsys, args, message):
+    code = main(["train", "--adapter", str(grown[0]), *args, *TRAIN, "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "adapter").exists()
+
+
+def test_cli_growth_never_writes_over_its_input(grown, capsys):
+    old = grown[0]
+    files = {p.name: p.read_bytes() for p in old.iterdir()}
+    for out in (old, old.parent):
+        grow = ["train", "--adapter", str(old), "--add-tasks", ADDED, *TRAIN, "--out", str(out)]
+        assert main(grow) == 2
+        assert "would write over the adapter it starts from" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == files
+
+
+def test_cli_needs_a_backbone_or_an_adapter(tmp_path, capsys):
+    assert main(["train", *TRAIN, "--out", str(tmp_path)]) == 2
+    assert "--backbone is required" in capsys.readouterr().err
+    assert main(["train", "--add-tasks", ADDED, *TRAIN, "--out", str(tmp_path)]) == 2
+    assert "--add-degradations needs --adapter" in capsys.readouterr().err
