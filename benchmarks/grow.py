@@ -142,9 +142,7 @@ def new_only(dataset):
 def evaluate_five(model, sets) -> dict:
     """The five-degradation model: old degradations with their labels, each new one with the
     old label that does best on it on the held-out photos (used for both photo sets)."""
-    old_reports = {
-        split: evaluate(model, build_eval_set(split, OLD, seed=0)) for split in SPLITS
-    }
+    old_reports = {split: evaluate(model, build_eval_set(split, OLD, seed=0)) for split in SPLITS}
     candidates = {
         split: {label: label_scores(model, new_only(sets[split]), label) for label in OLD}
         for split in SPLITS
@@ -233,7 +231,7 @@ def sensor_accuracy(sensor, split: str, degradations, crop: int | None, draws: i
     (``crop=None``) or random crops, each degraded with its own seeded draw."""
     hits: dict[str, list[bool]] = {name: [] for name in degradations}
     for p, photo in enumerate(sample_images(split)):
-        for t, name in enumerate(degradations):
+        for name in degradations:
             for d in range(draws):
                 g = torch.Generator().manual_seed(7_919 * p + 101 * ALL.index(name) + d)
                 clean = photo if crop is None else random_crop(photo, crop, g)
