@@ -154,7 +154,16 @@ def evaluate_five(model, sets) -> dict:
         for new in NEW:
             report[new] = {"psnr": candidates[split][best[new]][new], "label": best[new]}
         reports[split] = report
-    return {"reports": reports, "best_label": best, "candidates": candidates}
+    inputs = {split: input_psnr(sets[split]) for split in SPLITS}
+    return {"reports": reports, "best_label": best, "candidates": candidates, "input": inputs}
+
+
+def input_psnr(dataset) -> dict[str, float]:
+    """Mean PSNR of the degraded images themselves, per degradation."""
+    scores: dict[str, list[float]] = {}
+    for degraded, clean, t in dataset:
+        scores.setdefault(dataset.degradations[t], []).append(psnr(degraded, clean).item())
+    return {name: sum(v) / len(v) for name, v in scores.items()}
 
 
 def psnr_report(model, dataset, conditioned: bool = True) -> dict:
@@ -315,22 +324,23 @@ def load_or_run(variant: str, args: argparse.Namespace, cache: dict) -> dict:
 
 def psnr_table(results: dict, split: str) -> list[str]:
     names = [v for v in VARIANTS if v in results]
-    header = "| degradation | " + " | ".join(VARIANTS[v] for v in names) + " |"
-    lines = [header, "| --- |" + " ---: |" * len(names)]
+    inputs = results["five"]["input"][split] if "five" in results else None
+    header = "| degradation | " + ("input | " if inputs else "")
+    header += " | ".join(VARIANTS[v] for v in names) + " |"
+    lines = [header, "| --- |" + " ---: |" * (len(names) + bool(inputs))]
     for degradation in ALL:
-        cells = []
+        cells = [f"{inputs[degradation]:.2f}"] if inputs else []
         for v in names:
             entry = results[v]["reports"][split][degradation]
             label = f" ({entry['label']})" if "label" in entry else ""
             cells.append(f"{entry['psnr']:.2f}{label}")
         lines.append(f"| {degradation} | " + " | ".join(cells) + " |")
     for group, members in (("old five", OLD), ("new two", NEW)):
-        cells = [
-            f"{sum(results[v]['reports'][split][d]['psnr'] for d in members) / len(members):.2f}"
-            for v in names
-        ]
+        cells = [f"{sum(inputs[d] for d in members) / len(members):.2f}"] if inputs else []
+        cells += [f"{mean(results[v]['reports'][split], members):.2f}" for v in names]
         lines.append(f"| **mean, {group}** | " + " | ".join(cells) + " |")
-    steps = [str(results[v].get("steps", "0")) for v in names]
+    steps = [""] if inputs else []
+    steps += [str(results[v].get("steps", "0")) for v in names]
     lines.append("| training steps | " + " | ".join(steps) + " |")
     return lines
 

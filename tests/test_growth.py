@@ -10,7 +10,8 @@ from backbones import build, injection_kwargs, train_conditioning
 import pip_adapter as pa
 from pip_adapter.bundle import load_bundle
 from pip_adapter.cli import main
-from pip_adapter.data import read_image, write_image
+from pip_adapter.data import SyntheticAllInOne, read_image, write_image
+from pip_adapter.data.merged import MergedDegradations
 from pip_adapter.injection.growth import light_parameters
 
 OLD = ("noise", "rain")
@@ -277,3 +278,16 @@ def test_cli_needs_a_backbone_or_an_adapter(tmp_path, capsys):
     assert "--backbone is required" in capsys.readouterr().err
     assert main(["train", "--add-tasks", ADDED, *TRAIN, "--out", str(tmp_path)]) == 2
     assert "--add-degradations needs --adapter" in capsys.readouterr().err
+
+
+def test_merged_datasets_map_ids_into_one_vocabulary():
+    new = SyntheticAllInOne(degradations=NEW, patch_size=16, samples_per_degradation=2)
+    old = SyntheticAllInOne(degradations=OLD, patch_size=16, samples_per_degradation=2)
+    merged = MergedDegradations([new, old], OLD + NEW)
+    assert len(merged) == len(new) + len(old) == 8
+    assert [merged[i][2] for i in range(len(merged))] == [2, 3, 2, 3, 0, 1, 0, 1]
+    assert torch.equal(merged[5][0], old[1][0])
+    merged.set_epoch(1)
+    assert new.epoch == old.epoch == 1
+    with pytest.raises(ValueError, match=r"\['snow'\], which are not among"):
+        MergedDegradations([new], ("jpeg", "noise"))
