@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from torch.utils.data import Dataset
 
 from pip_adapter.backbones import BACKBONES, build_backbone, load_backbone
-from pip_adapter.bundle import load_bundle, read_backbone_recipe, save_bundle
+from pip_adapter.bundle import load_bundle, read_recipe, save_bundle
 from pip_adapter.config import PIPConfig
 from pip_adapter.data import SyntheticAllInOne
 from pip_adapter.data.merged import MergedDegradations
@@ -24,6 +25,7 @@ from pip_adapter.injection import PIPModel, inject_pip
 from pip_adapter.injection.growth import GROWTH_MODES, GrowthMode
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, DegradationSensor
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
+from pip_adapter.training.run_folder import check_run_folder
 
 __all__ = ["FinetuneRecipe", "GrowRecipe", "finetune", "grow_adapter"]
 
@@ -37,6 +39,8 @@ class FinetuneRecipe:
     and the sensor) and ``train`` the trainer's; the other fields say which backbone, which
     data, and what to do around training. Without ``checkpoint`` the backbone of size ``size``
     is trained from scratch with the adapter; with one, the adapter alone (``full`` trains both).
+    An ``out`` that holds a previous run is refused unless ``resume`` (continue it, with the
+    same settings) or ``overwrite`` (replace it).
     """
 
     backbone: str
@@ -46,6 +50,7 @@ class FinetuneRecipe:
     patch_size: int = 128
     full: bool = False
     resume: bool = False
+    overwrite: bool = False
     sensor_steps: int = 300
     sensor_backbone: str = DEFAULT_SENSOR_BACKBONE
     out: Path = Path("runs/train")
@@ -62,6 +67,24 @@ class FinetuneRecipe:
             )
         if self.sensor_steps < 0:
             raise ValueError(f"sensor_steps must be >= 0, got {self.sensor_steps}")
+        if self.resume and self.overwrite:
+            raise ValueError(
+                "resume and overwrite exclude each other: continue the run or replace it"
+            )
+
+    def settings(self) -> dict[str, Any]:
+        """What defines the run besides the trainer's settings: saved in its checkpoints, and
+        compared when it is resumed (paths absolute, so that resuming from another folder
+        compares the same files)."""
+        return {
+            "backbone": self.backbone,
+            "size": None if self.checkpoint else self.size,
+            "checkpoint": str(self.checkpoint.resolve()) if self.checkpoint else None,
+            "data": self.data if self.data == "samples" else str(Path(self.data).resolve()),
+            "patch_size": self.patch_size,
+            "full": self.full,
+            "pip": self.pip.to_dict(),
+        }
 
     def smoke(self) -> FinetuneRecipe:
         """The same recipe in a tiny configuration that runs in seconds on a CPU."""
@@ -72,6 +95,7 @@ class FinetuneRecipe:
 def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     """Run the recipe; returns the trained model and its per-degradation validation report
     (``None`` on ranks other than 0 under torchrun). The bundle goes to ``recipe.out/adapter``."""
+    check_run_folder(recipe.out, resume=recipe.resume, overwrite=recipe.overwrite)
     degradations, seed = recipe.pip.degradations, recipe.train.seed
     train_set, val_set = training_data(recipe.data, degradations, recipe.patch_size, seed)
     if recipe.checkpoint is not None:
@@ -85,7 +109,14 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     model.print_trainable_parameters()
     # the model is written once, as the bundle below (with the sensor and the backbone recipe)
     trainer = Trainer(
-        model, train_set, recipe.train, out_dir=recipe.out, val_set=val_set, save_model=False
+        model,
+        train_set,
+        recipe.train,
+        out_dir=recipe.out,
+        val_set=val_set,
+        save_model=False,
+        overwrite=recipe.overwrite,
+        settings=recipe.settings(),
     )
     if recipe.resume:
         trainer.resume()
@@ -137,6 +168,7 @@ class GrowRecipe:
     data: str = "samples"
     patch_size: int = 128
     resume: bool = False
+    overwrite: bool = False
     sensor_steps: int = 150
     sensor_lr: float = 5e-4
     out: Path = Path("runs/grow")
@@ -150,12 +182,28 @@ class GrowRecipe:
             raise ValueError(f"mode must be one of {list(GROWTH_MODES)}, got {self.mode!r}")
         if self.sensor_steps < 0:
             raise ValueError(f"sensor_steps must be >= 0, got {self.sensor_steps}")
+        if self.resume and self.overwrite:
+            raise ValueError(
+                "resume and overwrite exclude each other: continue the run or replace it"
+            )
         written = (self.out / "adapter").resolve()
         if self.adapter.resolve() in (written, self.out.resolve()):
             raise ValueError(
                 f"--out {self.out} would write over the adapter it starts from "
                 f"({self.adapter}); choose another folder"
             )
+
+    def settings(self) -> dict[str, Any]:
+        """What defines the run besides the trainer's settings (saved in its checkpoints and
+        compared on resume; paths absolute)."""
+        return {
+            "adapter": str(self.adapter.resolve()),
+            "degradations": list(self.degradations),
+            "mode": self.mode,
+            "checkpoint": str(self.checkpoint.resolve()) if self.checkpoint else None,
+            "data": self.data if self.data == "samples" else str(Path(self.data).resolve()),
+            "patch_size": self.patch_size,
+        }
 
     def smoke(self) -> GrowRecipe:
         """The same recipe in a tiny configuration that runs in seconds on a CPU."""
@@ -183,14 +231,26 @@ def grow_adapter(recipe: GrowRecipe) -> tuple[PIPModel, dict | None]:
     """Run the recipe; returns the grown model and its per-degradation validation report
     (``None`` on ranks other than 0). The bundle goes to ``recipe.out/adapter``; the bundle
     it starts from is only read."""
+    check_run_folder(recipe.out, resume=recipe.resume, overwrite=recipe.overwrite)
     model = load_bundle(recipe.adapter, recipe.checkpoint)
-    backbone = read_backbone_recipe(recipe.adapter)
+    backbone = read_recipe(recipe.adapter)
+    checkpoint = recipe.checkpoint
+    if checkpoint is None and backbone.get("checkpoint"):
+        # stored relative to the bundle (an absolute path, from older bundles, stays as it is)
+        checkpoint = recipe.adapter / backbone["checkpoint"]
     old = model.degradations
     model.add_degradations(recipe.degradations, mode=recipe.mode)
     model.print_trainable_parameters()
     train_set, sensor_set, val_set = _growth_sets(recipe, old, model.degradations)
     trainer = Trainer(
-        model, train_set, recipe.train, out_dir=recipe.out, val_set=val_set, save_model=False
+        model,
+        train_set,
+        recipe.train,
+        out_dir=recipe.out,
+        val_set=val_set,
+        save_model=False,
+        overwrite=recipe.overwrite,
+        settings=recipe.settings(),
     )
     if recipe.resume:
         trainer.resume()
@@ -213,7 +273,7 @@ def grow_adapter(recipe: GrowRecipe) -> tuple[PIPModel, dict | None]:
         recipe.out / "adapter",
         backbone=backbone.get("name"),
         size=backbone.get("size"),
-        checkpoint=recipe.checkpoint or backbone.get("checkpoint"),
+        checkpoint=checkpoint,
         save_backbone_weights=bool(backbone.get("weights")),
     )
     return model, report
