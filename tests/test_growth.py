@@ -2,6 +2,7 @@
 
 import copy
 import json
+import shutil
 
 import pytest
 import torch
@@ -271,6 +272,19 @@ def test_cli_growth_never_writes_over_its_input(grown, capsys):
         assert main(grow) == 2
         assert "would write over the adapter it starts from" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in old.iterdir()} == files
+
+
+def test_cli_growth_keeps_a_previous_run_unless_overwrite(grown, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(grown[1].parent, run)
+    files = {p.name: p.read_bytes() for p in (run / "adapter").iterdir()}
+    grow = ["train", "--adapter", str(grown[0]), "--add-tasks", "jpeg", *TRAIN, "--out", str(run)]
+    assert main([*grow, "--sensor-steps", "0"]) == 2
+    assert "holds a previous run" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (run / "adapter").iterdir()} == files
+    assert main([*grow, "--sensor-steps", "0", "--overwrite"]) == 0
+    config = json.loads((run / "adapter" / "adapter_config.json").read_text())
+    assert config["degradations"] == [*OLD, "jpeg"]
 
 
 def test_cli_needs_a_backbone_or_an_adapter(tmp_path, capsys):
