@@ -18,7 +18,7 @@ Variants, each evaluated on all seven degradations:
 The degradation sensor (trained as the quality benchmark trains it) is grown with the two new
 classes and fine-tuned on all seven (replay); its accuracy is measured before and after.
 
-Run:  python benchmarks/grow.py [--steps 300] [--variants five,prompts,light,retrain]
+Run:  python benchmarks/grow.py [--steps 300] [--variants five,prompts,light,retrain,sensor,blind]
 Each finished variant is kept in ``runs/grow/<variant>/result.json`` and reused by a rerun with
 the same settings (``--fresh`` recomputes). Writes docs/benchmarks/grow.md.
 """
@@ -95,6 +95,18 @@ def five_degradation_model(args: argparse.Namespace) -> pa.PIPModel:
     model = quality.pip()
     model.load_state_dict(load_checkpoint(base.runs / "pip" / "checkpoint.pt")["model"])
     return model.eval()
+
+
+def base_provenance(args: argparse.Namespace) -> str:
+    """Where the five-degradation model comes from: its cached run, when and how it was
+    trained (a cache made by older code is named as such on the page, not mixed silently)."""
+    run = args.quality_runs / "pip"
+    stamp = time.strftime(
+        "%Y-%m-%d %H:%M UTC", time.gmtime((run / "checkpoint.pt").stat().st_mtime)
+    )
+    saved = json.loads((run / "result.json").read_text())["settings"]
+    text = ", ".join(f"{k} {v}" for k, v in saved.items())
+    return f"`{run.relative_to(ROOT)}`, trained {stamp} by `benchmarks/quality.py` ({text})"
 
 
 def five_degradation_sensor(args: argparse.Namespace) -> pa.DegradationSensor:
@@ -276,14 +288,19 @@ def settings(args: argparse.Namespace, variant: str) -> dict:
     common = {"seed": args.seed, "base_steps": args.base_steps}
     if variant in ("prompts", "light"):
         return {**common, "steps": args.steps, "lr": args.lr, "weight_decay": args.weight_decay}
+    sensor = {"sensor_steps": args.sensor_steps, "sensor_lr": args.sensor_lr}
     if variant == "sensor":
-        return {**common, "sensor_steps": args.sensor_steps, "sensor_lr": args.sensor_lr}
+        return {**common, **sensor}
+    if variant == "blind":
+        return {**settings(args, "prompts"), **sensor}
     return common
 
 
 def run_variant(variant: str, args: argparse.Namespace, cache: dict) -> dict:
     if variant == "sensor":
         return sensor_results(args)
+    if variant == "blind":
+        return blind_results(args, cache)
     sets = eval_sets(args.seed)
     if "base" not in cache:
         cache["base"] = five_degradation_model(args)
@@ -295,15 +312,23 @@ def run_variant(variant: str, args: argparse.Namespace, cache: dict) -> dict:
     else:
         model, seconds, trainable = grow(cache["base"], variant, args)
         steps = args.steps
+    # the grown units are kept for the blind variant (the sensor may be retrained on its own)
+    write_safetensors(args.runs / variant / "units.safetensors", model.pip_units.state_dict())
     reports = {split: psnr_report(model, sets[split]) for split in SPLITS}
-    result = {"reports": reports, "train_seconds": seconds, "steps": steps}
-    result["trainable"] = trainable
-    if variant == "prompts":
-        model.sensor = pa.DegradationSensor(ALL)
-        model.sensor.load_state_dict(load_file(args.runs / "sensor" / "sensor.safetensors"))
-        model.sensor.eval()
-        result["blind"] = {split: psnr_report(model, sets[split], False) for split in SPLITS}
-    return result
+    return {"reports": reports, "train_seconds": seconds, "steps": steps, "trainable": trainable}
+
+
+def blind_results(args: argparse.Namespace, cache: dict) -> dict:
+    """The prompts-only model steered by the grown sensor instead of labels."""
+    if "base" not in cache:
+        cache["base"] = five_degradation_model(args)
+    model = copy.deepcopy(cache["base"]).add_degradations(NEW, mode="prompts")
+    model.pip_units.load_state_dict(load_file(args.runs / "prompts" / "units.safetensors"))
+    model.sensor = pa.DegradationSensor(ALL)
+    model.sensor.load_state_dict(load_file(args.runs / "sensor" / "sensor.safetensors"))
+    model.eval()
+    sets = eval_sets(args.seed)
+    return {"reports": {split: psnr_report(model, sets[split], False) for split in SPLITS}}
 
 
 def load_or_run(variant: str, args: argparse.Namespace, cache: dict) -> dict:
@@ -431,7 +456,8 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
         "",
         "The starting point is the PIP model of the [quality benchmark](quality.md): "
         f"NAFNet-small trained from scratch with PIP for {args.base_steps} steps on the five "
-        "degradations. `model.add_degradations(['jpeg', 'snow'], mode=...)` adds a prompt row "
+        f"degradations, reused from its cache ({base_provenance(args)}). "
+        "`model.add_degradations(['jpeg', 'snow'], mode=...)` adds a prompt row "
         "per new degradation to every unit, starting at the mean of the old rows, then "
         f"{args.steps} steps (batch 8, 64² patches, peak learning rate {args.lr}) train:",
         "",
@@ -449,13 +475,13 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
     for split, what in SPLITS.items():
         if all(split in results[v]["reports"] for v in VARIANTS if v in results):
             lines += ["", f"## {what.capitalize()}", "", *psnr_table(results, split)]
-    if "prompts" in results and "blind" in results["prompts"]:
+    if "blind" in results:
         lines += [
             "",
             "Blind mode (prompts-only growth steered by the grown sensor), mean PSNR: "
             + "; ".join(
-                f"{what}: old five {mean(results['prompts']['blind'][s], OLD):.2f}, new two "
-                f"{mean(results['prompts']['blind'][s], NEW):.2f}"
+                f"{what}: old five {mean(results['blind']['reports'][s], OLD):.2f}, new two "
+                f"{mean(results['blind']['reports'][s], NEW):.2f}"
                 for s, what in SPLITS.items()
             )
             + ".",
@@ -486,8 +512,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="growth steps (300)")
     parser.add_argument("--lr", type=float, default=2e-3, help="growth learning rate (2e-3)")
     parser.add_argument("--weight-decay", type=float, default=0.0, help="growth AdamW decay (0)")
-    parser.add_argument("--sensor-steps", type=int, default=150, help="sensor fine-tuning (150)")
-    parser.add_argument("--sensor-lr", type=float, default=5e-4, help="its learning rate (5e-4)")
+    parser.add_argument("--sensor-steps", type=int, default=400, help="sensor fine-tuning (400)")
+    parser.add_argument("--sensor-lr", type=float, default=1e-3, help="its learning rate (1e-3)")
     parser.add_argument("--crop-draws", type=int, default=4, help="sensor crops per photo (4)")
     parser.add_argument(
         "--base-steps", type=int, default=1500, help="the quality benchmark's steps (1500)"
@@ -496,20 +522,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
     parser.add_argument(
         "--variants",
-        default="five,sensor,prompts,light,retrain",
-        help="comma-separated, from: five, sensor, prompts, light, retrain",
+        default="five,prompts,light,retrain,sensor,blind",
+        help="comma-separated, from: five, sensor, prompts, blind, light, retrain",
     )
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "grow")
     parser.add_argument("--quality-runs", type=Path, default=ROOT / "runs" / "quality")
     parser.add_argument("--fresh", action="store_true", help="recompute finished variants")
     args = parser.parse_args()
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
-    valid = ["five", "sensor", "prompts", "light", "retrain"]
+    valid = ["five", "sensor", "prompts", "blind", "light", "retrain"]
     unknown = sorted(set(names) - set(valid))
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(valid)}")
-    if "prompts" in names and "sensor" not in names:
-        names.insert(names.index("prompts"), "sensor")  # blind mode uses the grown sensor
+    if "blind" in names:  # it uses the grown sensor and the prompts-only units
+        missing = [n for n in ("sensor", "prompts") if n not in names]
+        names[names.index("blind") : names.index("blind")] = missing
     torch.set_num_threads(args.threads)
     command = " ".join(["python", "benchmarks/grow.py", *sys.argv[1:]])
     results: dict = {}
