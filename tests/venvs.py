@@ -70,6 +70,18 @@ def requirements_of(wheel: Path, extras: Sequence[str] = ()) -> list[Requirement
     ]
 
 
+def floors(wheel: Path, extras: Sequence[str] = ()) -> dict[str, str]:
+    """Each requirement's floor (its ``>=`` bound), by distribution name. A requirement that
+    states none is an error: every dependency says which release it needs."""
+    pins = {}
+    for requirement in requirements_of(wheel, extras):
+        bounds = [s.version for s in requirement.specifier if s.operator == ">="]
+        if len(bounds) != 1:
+            raise ValueError(f"{requirement} states no single floor (>=)")
+        pins[canonicalize_name(requirement.name)] = bounds[0]
+    return pins
+
+
 def _applies(requirement: Requirement, extras: Iterable[str]) -> bool:
     marker = requirement.marker
     return marker is None or any(marker.evaluate({"extra": extra}) for extra in extras)
