@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar, Token
 from typing import Any
 
 import torch
@@ -11,7 +12,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from pip_adapter.config import HookPoint
-from pip_adapter.injection.stages import Layout, find_feature, find_spatial_size
+from pip_adapter.injection.trace import Layout, find_feature, find_spatial_size, token_grid
 
 __all__ = ["Conditioning", "StageHook", "attach_hook", "detach_hook", "has_pip_hooks"]
 
@@ -20,16 +21,72 @@ __all__ = ["Conditioning", "StageHook", "attach_hook", "detach_hook", "has_pip_h
 _MARK = "_pip_stage_hook"
 
 
-class Conditioning:
-    """The degradation weights of the forward pass in progress, shared with the stage hooks.
+# the weights of one forward pass, with the (H, W) of the image the backbone runs on
+_Call = tuple[torch.Tensor, tuple[int, int]]
 
-    ``weights`` is set by ``PIPModel.forward`` (already checked: ``B×T``, rows summing to 1)
-    for the duration of the backbone call and is ``None`` otherwise, in which case the hooks
-    pass features through unchanged.
+
+class Conditioning:
+    """The degradation weights of the forward passes in progress, read by the stage hooks.
+
+    ``PIPModel.forward`` sets them (already checked: ``B×T``, rows summing to 1) for the
+    duration of its backbone call (``token = set(weights, image_size)`` ... ``reset(token)``);
+    ``weights`` is ``None`` outside a call, and the hooks then pass features through unchanged.
+    ``image_size`` is the ``(H, W)`` of the image the backbone runs on, from which token stages
+    that do not receive their own ``(H, W)`` infer their grid.
+
+    The weights are held per call, not on this shared object: in a ``contextvars.ContextVar``,
+    so that threads (each has its own context) and asyncio tasks (each runs in a copy of the
+    context) sharing one model each see their own call's weights. While ``torch.compile`` or
+    ``torch.export`` traces the model, where a context variable cannot be set, a plain
+    attribute carries them instead (tracing runs the forward once, in one thread; the traced
+    graph takes the weights as a value, not from this object); a backbone compiled on its own
+    reads the context variable, which tracing supports. Copies and pickles get a fresh variable
+    with no weights set.
     """
 
     def __init__(self) -> None:
-        self.weights: torch.Tensor | None = None
+        self._current: ContextVar[_Call | None] = ContextVar("pip_weights", default=None)
+        self._traced: _Call | None = None
+
+    def _call(self) -> _Call | None:
+        """The call in progress in this thread / task (or being traced), else ``None``."""
+        if torch.compiler.is_compiling() and self._traced is not None:
+            return self._traced
+        return self._current.get()
+
+    @property
+    def weights(self) -> torch.Tensor | None:
+        """The weights of the call in progress in this thread / task, or ``None``."""
+        call = self._call()
+        return None if call is None else call[0]
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """The ``(H, W)`` the backbone runs on in the call in progress, or ``None``."""
+        call = self._call()
+        return None if call is None else call[1]
+
+    def set(self, weights: torch.Tensor, image_size: tuple[int, int]) -> Token | None:
+        """Make ``weights`` (and ``image_size``) current until ``reset`` is called with the
+        returned token."""
+        if torch.compiler.is_compiling():
+            self._traced = (weights, image_size)
+            return None
+        return self._current.set((weights, image_size))
+
+    def reset(self, token: Token | None) -> None:
+        """Restore the weights that were current before the matching ``set``."""
+        if token is None:
+            self._traced = None
+        else:
+            self._current.reset(token)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # a context variable cannot be copied or pickled; weights are per call anyway
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._current = ContextVar("pip_weights", default=None)
+        self._traced = None
 
 
 class StageHook:
@@ -55,12 +112,27 @@ class StageHook:
         self.layout = layout
         self.channels = channels
 
+    def _grid(self, length: int, args: tuple, kwargs: Mapping[str, Any]) -> tuple[int, int]:
+        """``(h, w)`` of a token sequence: from the module's arguments, else from the image."""
+        grid = find_spatial_size(length, args, kwargs)
+        if grid is None and self.conditioning.image_size is not None:
+            grid = token_grid(length, self.conditioning.image_size)
+        if grid is None:
+            raise ValueError(
+                f"cannot tell the (height, width) of {length} tokens for an image of "
+                f"{self.conditioning.image_size}; the backbone resized its features in a way "
+                "the dry run did not show (pad the input as model.size_requirements says)"
+            )
+        return grid
+
     def _transform(
         self, feature: torch.Tensor, weights: torch.Tensor, args: tuple, kwargs: Mapping[str, Any]
     ) -> torch.Tensor:
         if self.layout == "tokens":
-            height, width = find_spatial_size(feature.shape[1], args, kwargs)
+            height, width = self._grid(feature.shape[1], args, kwargs)
             x = rearrange(feature, "b (h w) c -> b c h w", h=height, w=width)
+        elif self.layout == "channels_last":
+            x = rearrange(feature, "b h w c -> b c h w")
         else:
             x = feature
         start, stop = self.channels
@@ -70,7 +142,9 @@ class StageHook:
             modulated = self.unit.modulate(x[:, start:stop], weights)
             x = torch.cat([x[:, :start], modulated, x[:, stop:]], dim=1)
         if self.layout == "tokens":
-            return rearrange(x, "b c h w -> b (h w) c")
+            return rearrange(x, "b c h w -> b (h w) c").contiguous()
+        if self.layout == "channels_last":
+            return rearrange(x, "b c h w -> b h w c").contiguous()
         return x
 
     def __call__(self, module: nn.Module, args: tuple, kwargs: dict, *output: Any):
