@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 from machine import describe_machine
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from spandrel.architectures.NAFNet import NAFNet
 from torch import nn
 
@@ -50,6 +50,7 @@ from pip_adapter.baselines import PromptIRBlock
 from pip_adapter.bundle import load_bundle, save_bundle
 from pip_adapter.data import SyntheticAllInOne, build_eval_set
 from pip_adapter.evaluation import evaluate
+from pip_adapter.files import write_json, write_safetensors
 from pip_adapter.injection import PIPModel
 from pip_adapter.training import (
     TrainConfig,
@@ -62,7 +63,7 @@ from pip_adapter.training.report import JsonLinesLog
 from pip_adapter.unit import PromptInPrompt, default_prompt_dim
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = pa.DEFAULT_DEGRADATIONS
+DEGRADATIONS = pa.DEFAULT_DEGRADATIONS
 SMALL = BACKBONES["nafnet"].configs["small"]
 
 
@@ -75,7 +76,7 @@ def count(module: nn.Module) -> int:
 
 
 def pip(**options) -> PIPModel:
-    return pa.inject_pip(build_backbone("nafnet", "small"), degradations=TASKS, **options)
+    return pa.inject_pip(build_backbone("nafnet", "small"), degradations=DEGRADATIONS, **options)
 
 
 def widened() -> nn.Module:
@@ -89,7 +90,7 @@ def promptir() -> PIPModel:
     """PromptIR-style blocks at PIP's stages, their prompt width chosen so that the model has
     the parameter count closest to NAFNet-small + PIP's."""
     backbone = build_backbone("nafnet", "small")  # the same initial weights as the others'
-    reference = pa.inject_pip(copy.deepcopy(backbone), degradations=TASKS)
+    reference = pa.inject_pip(copy.deepcopy(backbone), degradations=DEGRADATIONS)
     target = count(reference)
 
     def blocks(divisor: int) -> list[PromptIRBlock]:
@@ -99,20 +100,20 @@ def promptir() -> PIPModel:
                 prompt_dim=max(2, default_prompt_dim(stop - start) // divisor),
                 prompt_size=stage.prompt_size,
             )
-            for stage in reference.plan
+            for stage in reference.config.stages
             for start, stop in [stage.channels]
         ]
 
     divisor = min(
         range(1, 9), key=lambda k: abs(count(backbone) + sum(map(count, blocks(k))) - target)
     )
-    return PIPModel(backbone, reference.plan, blocks(divisor), TASKS, reference.size_multiple)
+    return PIPModel(backbone, reference.plan, blocks(divisor), reference.config)
 
 
 def promptir_widths() -> str:
     """The prompt widths :func:`promptir` picks, for the page."""
     widths = [block.refine.out_channels for block in promptir().pip_units.values()]
-    pip_widths = [stage.prompt_dim for stage in pip().plan]
+    pip_widths = [stage.prompt_dim for stage in pip().config.stages]
     return f" (prompt widths {widths} against PIP's {pip_widths})"
 
 
@@ -255,10 +256,18 @@ def train(name: str, args: argparse.Namespace, train_set, val_set, eval_sets: di
     )
     started = time.perf_counter()
     out = args.runs / name
-    Trainer(model, train_set, config, out_dir=out, val_set=val_set, run_name=variant.label).fit()
+    # saved below: the whole model's state, and PIP's as a bundle with its sensor
+    Trainer(
+        model,
+        train_set,
+        config,
+        out_dir=out,
+        val_set=val_set,
+        run_name=variant.label,
+        save_model=False,
+    ).fit()
     seconds = time.perf_counter() - started
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, out / WEIGHTS)
+    write_safetensors(out / WEIGHTS, model.state_dict())
     conditioned = isinstance(model, PIPModel)
     results = {
         name: {
@@ -269,7 +278,7 @@ def train(name: str, args: argparse.Namespace, train_set, val_set, eval_sets: di
     }
     if name == "pip":
         torch.manual_seed(args.seed)
-        sensor = pa.DegradationSensor(TASKS)
+        sensor = pa.DegradationSensor(DEGRADATIONS)
         started = time.perf_counter()
         train_sensor(sensor, steps=args.sensor_steps, seed=args.seed)
         model.sensor = sensor
@@ -317,10 +326,10 @@ def load_or_train(name: str, args: argparse.Namespace, data, eval_sets: dict) ->
         ):
             print(f"{name}: reusing {path}")
             if not complete:
-                path.write_text(json.dumps({"settings": settings(args), "results": results}))
+                write_json(path, {"settings": settings(args), "results": results})
             return results
     results = train(name, args, *data, eval_sets)
-    path.write_text(json.dumps({"settings": settings(args), "results": results}, indent=2))
+    write_json(path, {"settings": settings(args), "results": results})
     return results
 
 
@@ -354,10 +363,10 @@ def goals(results: dict, split: str) -> list[str]:
     if not {"plain", "pip"} <= results.keys():
         return []
     plain, ours = results["plain"]["reports"][split], results["pip"]["reports"][split]
-    tasks = [t for t in ours if t != "average"]
+    degradations = [t for t in ours if t != "average"]
     gain = ours["average"]["psnr"] - plain["average"]["psnr"]
-    worse = [t for t in tasks if ours[t]["psnr"] < plain[t]["psnr"]]
-    below = [t for t in tasks if ours[t]["psnr"] < ours[t]["input_psnr"]]
+    worse = [t for t in degradations if ours[t]["psnr"] < plain[t]["psnr"]]
+    below = [t for t in degradations if ours[t]["psnr"] < ours[t]["input_psnr"]]
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "**not met**"
@@ -382,18 +391,18 @@ def ablation_table(results: dict) -> list[str]:
     if len(names) == 1 or "pip" not in results:
         return []
     reference = {s: results["pip"]["reports"][s]["average"]["psnr"] for s in EVAL_SETS}
-    tasks = [t for t in results["pip"]["reports"]["test"] if t != "average"]
+    degradations = [t for t in results["pip"]["reports"]["test"] if t != "average"]
     lines = [
         "| PIP variant | params | "
-        + " | ".join(tasks)
+        + " | ".join(degradations)
         + " | average PSNR / SSIM | vs PIP | out-of-domain average | vs PIP |",
-        "| --- | ---: |" + " ---: |" * (len(tasks) + 4),
+        "| --- | ---: |" + " ---: |" * (len(degradations) + 4),
     ]
     for name in names:
         reports = results[name]["reports"]
         label = "PIP (default)" if name == "pip" else VARIANTS[name].label
         cells = [label, f"{results[name]['params'] / 1e3:.0f}K"]
-        cells += [f"{reports['test'][t]['psnr']:.2f}" for t in tasks]
+        cells += [f"{reports['test'][t]['psnr']:.2f}" for t in degradations]
         for split in EVAL_SETS:
             average = reports[split]["average"]
             cells.append(psnr_ssim(average) if split == "test" else f"{average['psnr']:.2f}")
@@ -496,10 +505,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     command = " ".join(["python", "benchmarks/quality.py", *sys.argv[1:]])
     train_set = SyntheticAllInOne(
-        tasks=TASKS, patch_size=args.patch_size, samples_per_task=64, seed=args.seed
+        degradations=DEGRADATIONS,
+        patch_size=args.patch_size,
+        samples_per_degradation=64,
+        seed=args.seed,
     )
-    val_set = build_eval_set(tasks=TASKS, seed=args.seed, crop=128)
-    eval_sets = {split: build_eval_set(split, TASKS, seed=args.seed) for split in EVAL_SETS}
+    val_set = build_eval_set(degradations=DEGRADATIONS, seed=args.seed, crop=128)
+    eval_sets = {split: build_eval_set(split, DEGRADATIONS, seed=args.seed) for split in EVAL_SETS}
     results: dict = {}
     for name in names:
         (args.runs / name).mkdir(parents=True, exist_ok=True)
