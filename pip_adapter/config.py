@@ -15,7 +15,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, check_degradation_names
+from pip_adapter.conditioning import (
+    DEFAULT_DEGRADATIONS,
+    check_degradation_names,
+    restorable_degradations,
+)
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
 from pip_adapter.layers import FFN_EXPANSION
 from pip_adapter.unit import DEFAULT_PROMPT_SIZE
@@ -164,7 +168,9 @@ class PIPConfig:
         stages: ``"auto"`` for the preset of a known class (Restormer, NAFNet, SwinIR), or a
             list of exact module names / regular expressions (``re.fullmatch``) / ``Stage``
             specs (or dicts of their fields). Every entry must match something.
-        degradations: the degradation vocabulary, in prompt order.
+        degradations: the degradation vocabulary, in prompt order. ``"clean"`` among them makes
+            the model leave clean images exactly as they are (units are built for the others;
+            see ``PIPModel``).
         prompt_dim: ``d`` of every unit (at least 2); default: the stage width within
             ``[2, 64]``.
         prompt_size: ``s``, the side of the basic restoration prompt.
@@ -209,6 +215,7 @@ class PIPConfig:
             "topm_ratios": _ratios(self.topm_ratios),
             "size_multiple": _integer("size_multiple", self.size_multiple, 1, optional=True),
         }
+        restorable_degradations(normalised["degradations"])  # not "clean" alone
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
 

@@ -42,9 +42,9 @@ def evaluate(
     """Mean PSNR / SSIM of ``model`` on ``(degraded, clean, degradation_id)`` items, per
     degradation.
 
-    ``conditioned`` passes each item's degradation id as ``degradation=`` (a PIPModel steered by
-    labels); otherwise the model is called on the image alone (a plain backbone, or a PIPModel
-    in blind mode). Returns ``{degradation: {"psnr", "ssim", "input_psnr", "input_ssim"}}`` plus an
+    ``conditioned`` passes each item's degradation name as ``degradation=`` (a PIPModel steered
+    by labels; names, not ids, so that the model may know more, e.g. ``"clean"``); otherwise the
+    model is called on the image alone (a plain backbone, or a PIPModel in blind mode). Returns ``{degradation: {"psnr", "ssim", "input_psnr", "input_ssim"}}`` plus an
     ``"average"`` entry over degradations. The model is put in eval mode and restored afterwards.
     """
     degradations = tuple(
@@ -64,8 +64,8 @@ def evaluate(
         for index in range(len(dataset)):
             degraded, clean, degradation_id = dataset[index]
             degraded, clean = degraded[None].to(device), clean[None].to(device)
-            ids = torch.tensor([degradation_id], device=device) if conditioned else None
-            output = restore(model, degraded, ids).float().clamp(0, 1)
+            label = degradations[degradation_id] if conditioned else None
+            output = restore(model, degraded, label).float().clamp(0, 1)
             entry = scores[degradations[degradation_id]]
             entry["psnr"].append(psnr(output, clean).item())
             entry["ssim"].append(ssim(output, clean).item())

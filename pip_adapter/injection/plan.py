@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from pip_adapter.conditioning import restorable_degradations
 from pip_adapter.config import HookPoint, PIPConfig, Stage, StageEntry
 from pip_adapter.injection.stages import Layout, match_stages, probe_stages
 from pip_adapter.unit import PromptInPrompt, default_heads, default_prompt_dim
@@ -104,14 +105,14 @@ def resolve_config(
 
 def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptInPrompt]:
     """One unit per planned stage, sized by the matching stage of the resolved ``config``
-    (see ``resolve_config``)."""
+    (see ``resolve_config``), with one degradation prompt per degradation but ``"clean"``."""
     units = []
     for planned, stage in zip(plan, config.stages, strict=True):
         start, stop = planned.channels
         units.append(
             PromptInPrompt(
                 stop - start,
-                len(config.degradations),
+                len(restorable_degradations(config.degradations)),
                 prompt_dim=stage.prompt_dim,
                 prompt_size=stage.prompt_size or config.prompt_size,
                 heads=stage.heads,

@@ -83,7 +83,9 @@ class TrainConfig:
 class Trainer:
     """Train a PIPModel (steered by each sample's degradation id) or a plain backbone.
 
-    Items of ``train_set`` / ``val_set`` are ``(degraded, clean, degradation_id)``. Only parameters
+    Items of ``train_set`` / ``val_set`` are ``(degraded, clean, degradation_id)``; the ids index
+    the dataset's ``degradations``, which must all be among the model's: they are matched by name
+    (a model that also knows ``"clean"`` trains on data without it). Only parameters
     that require gradients are optimised: call ``model.freeze_backbone()`` first to train the
     adapter alone. Under ``torchrun`` the model is wrapped in DistributedDataParallel, batches
     come from a DistributedSampler, and only rank 0 logs, validates and writes files.
@@ -111,11 +113,19 @@ class Trainer:
         self.train_set, self.val_set = train_set, val_set
         self.conditioned = isinstance(model, PIPModel)
         self.degradations = tuple(getattr(train_set, "degradations", ()))
-        if self.conditioned and self.degradations and self.degradations != model.degradations:
-            raise ValueError(
-                f"the training set's degradations {list(self.degradations)} differ from the "
-                f"model's {list(model.degradations)}; ids would point at the wrong prompts"
-            )
+        # the model's id of each of the dataset's degradations, when they differ
+        self.prompt_ids: torch.Tensor | None = None
+        if self.conditioned and self.degradations:
+            unknown = [d for d in self.degradations if d not in model.degradations]
+            if unknown:
+                raise ValueError(
+                    f"the training set's degradations {unknown} are not among the model's "
+                    f"{list(model.degradations)}; it has no prompts for them"
+                )
+            if self.degradations != model.degradations:
+                self.prompt_ids = torch.tensor(
+                    [model.degradations.index(d) for d in self.degradations]
+                )
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.run_name = run_name
         self.save_model = save_model
@@ -216,6 +226,8 @@ class Trainer:
             self.context.device.type, dtype=AMP_DTYPES.get(amp), enabled=amp is not None
         ):
             if self.conditioned:
+                if self.prompt_ids is not None:
+                    ids = self.prompt_ids.to(ids.device)[ids]
                 restored = self.network(degraded, degradation=ids)
             else:
                 restored = self.network(degraded)
