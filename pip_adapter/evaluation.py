@@ -44,8 +44,9 @@ def evaluate(
 
     ``conditioned`` passes each item's degradation name as ``degradation=`` (a PIPModel steered
     by labels; names, not ids, so that the model may know more, e.g. ``"clean"``); otherwise the
-    model is called on the image alone (a plain backbone, or a PIPModel in blind mode). Returns ``{degradation: {"psnr", "ssim", "input_psnr", "input_ssim"}}`` plus an
-    ``"average"`` entry over degradations. The model is put in eval mode and restored afterwards.
+    model is called on the image alone (a plain backbone, or a PIPModel in blind mode). Returns
+    ``{degradation: {"psnr", "ssim", "input_psnr", "input_ssim"}}`` plus an ``"average"`` entry
+    over degradations. The model is put in eval mode and restored afterwards.
     """
     degradations = tuple(
         degradations if degradations is not None else getattr(dataset, "degradations", ())

@@ -99,6 +99,15 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
         default=recipe["sensor_backbone"],
         help="timm model name of the sensor (%(default)s)",
     )
+    parser.add_argument(
+        "--no-clean",
+        dest="clean",
+        action="store_false",
+        default=recipe["clean"],
+        help="leave 'clean' out of the model's and the sensor's degradations (by default the "
+        "sensor learns to recognise images that need nothing, and blind restoration leaves "
+        "them as they are)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt")
     parser.add_argument(
         "--out", type=Path, default=recipe["out"], help="output folder (%(default)s)"

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from pip_adapter.bundle import load_bundle
-from pip_adapter.conditioning import parse_degradation
+from pip_adapter.conditioning import describe_weights, parse_degradation
 from pip_adapter.data import list_images, read_image, write_image
 from pip_adapter.tiling import restore_tiled
 
@@ -64,4 +64,7 @@ def run(args: argparse.Namespace) -> None:
                 restored = model(image, degradation=steer)
         target = args.output / f"{path.stem}.png"
         write_image(restored[0], target)
-        print(f"{path} -> {target}")
+        line = f"{path} -> {target}"
+        if degradation is None:  # blind: what the sensor saw, and how sure it was
+            line += f"  [sensor: {describe_weights(steer[0], model.degradations)}]"
+        print(line)
