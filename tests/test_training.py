@@ -98,6 +98,16 @@ def test_dataset_degradations_are_matched_to_the_model_by_name():
         Trainer(two, other, config())
 
 
+def test_psnr_loss_is_minus_the_mean_psnr():
+    from pip_adapter.metrics import psnr
+    from pip_adapter.training import psnr_loss
+
+    a, b = torch.rand(3, 3, 16, 16), torch.rand(3, 3, 16, 16)
+    torch.testing.assert_close(psnr_loss(a, b), -psnr(a, b).mean(), rtol=0, atol=1e-4)
+    trained = model()
+    Trainer(trained, data(), config(loss="psnr", steps=2)).fit()
+
+
 def test_bad_configs():
     with pytest.raises(ValueError, match="loss must be one of"):
         TrainConfig(loss="l3")

@@ -6,7 +6,7 @@ from pip_adapter.training.distributed import DistributedContext, setup_distribut
 from pip_adapter.training.report import JsonLinesLog, format_metrics_table, plot_curves
 from pip_adapter.training.schedule import warmup_cosine
 from pip_adapter.training.sensor import train_sensor
-from pip_adapter.training.trainer import TrainConfig, Trainer, TrainingDiverged
+from pip_adapter.training.trainer import TrainConfig, Trainer, TrainingDiverged, psnr_loss
 
 __all__ = [
     "DistributedContext",
@@ -17,6 +17,7 @@ __all__ = [
     "format_metrics_table",
     "load_checkpoint",
     "plot_curves",
+    "psnr_loss",
     "save_checkpoint",
     "setup_distributed",
     "train_sensor",

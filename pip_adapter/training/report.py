@@ -54,7 +54,9 @@ def plot_curves(
     for name, run in runs.items():
         loss_axis.plot(run["step"], run["loss"], label=name or None)
         psnr_axis.plot(run["vstep"], run["psnr"], marker="o", label=name or None)
-    loss_axis.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
+    # a PSNR loss is negative: a linear axis then
+    scale = "log" if all(v > 0 for run in runs.values() for v in run["loss"]) else "linear"
+    loss_axis.set(xlabel="step", ylabel="training loss", yscale=scale, title="loss")
     psnr_axis.set(
         xlabel="step", ylabel="PSNR (dB)", title="validation PSNR, average over degradations"
     )

@@ -32,9 +32,19 @@ from pip_adapter.training.distributed import setup_distributed
 from pip_adapter.training.report import JsonLinesLog, plot_curves
 from pip_adapter.training.schedule import warmup_cosine
 
-__all__ = ["TrainConfig", "Trainer", "TrainingDiverged"]
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "psnr_loss"]
 
-LOSSES = {"l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
+
+def psnr_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """Minus the mean PSNR of the images in dB (NAFNet's loss): each image's error counts by
+    its logarithm, so a small error (blur, a mild degradation, an image with little to repair)
+    weighs as much as a large one (low light, haze), where an L1 loss lets the large ones
+    dominate and the model learns to damage what it cannot repair."""
+    mse = (restored - clean).square().flatten(1).mean(dim=1)
+    return 10 / math.log(10) * torch.log(mse + 1e-8).mean()
+
+
+LOSSES = {"l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss, "psnr": psnr_loss}
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -46,7 +56,9 @@ class TrainingDiverged(FloatingPointError):
 class TrainConfig:
     """Hyperparameters of ``Trainer``; the defaults suit adapter fine-tuning.
 
-    ``prompt_reg_weight`` multiplies the prompt regulariser (the authors' 0.01 × 0.002).
+    ``loss``: ``"l1"``, ``"smooth_l1"`` or ``"psnr"`` (``psnr_loss``: minus the images' mean
+    PSNR; the all-in-one recipe's, see docs/benchmarks/quality.md). ``prompt_reg_weight``
+    multiplies the prompt regulariser (the authors' 0.01 × 0.002).
     ``warmup_steps=None`` warms up over 5% of the steps. ``amp`` needs CUDA for ``"fp16"``.
     ``val_every`` / ``checkpoint_every`` of 0 validate / checkpoint only at the end.
     """
@@ -57,7 +69,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int | None = None
     min_lr_ratio: float = 0.01
-    loss: Literal["l1", "smooth_l1"] = "l1"
+    loss: Literal["l1", "smooth_l1", "psnr"] = "l1"
     prompt_reg_weight: float = 2e-5
     grad_clip: float | None = 1.0
     amp: Literal["bf16", "fp16"] | None = None
