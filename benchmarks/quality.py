@@ -48,6 +48,7 @@ import pip_adapter as pa
 from pip_adapter.backbones import BACKBONES, build_backbone
 from pip_adapter.baselines import PromptIRBlock
 from pip_adapter.bundle import load_bundle, save_bundle
+from pip_adapter.conditioning import CLEAN
 from pip_adapter.data import SyntheticAllInOne, build_eval_set
 from pip_adapter.evaluation import evaluate
 from pip_adapter.files import write_json, write_safetensors
@@ -63,7 +64,10 @@ from pip_adapter.training.report import JsonLinesLog
 from pip_adapter.unit import PromptInPrompt, default_prompt_dim
 
 ROOT = Path(__file__).resolve().parents[1]
-DEGRADATIONS = pa.DEFAULT_DEGRADATIONS
+DEGRADATIONS = pa.DEFAULT_DEGRADATIONS  # what the models are trained to restore
+# PIP models (and the sensor) also know "clean": they leave images that need nothing alone,
+# and the held-out sets have a clean row, which says what each model does to such images
+WITH_CLEAN = (*DEGRADATIONS, CLEAN)
 SMALL = BACKBONES["nafnet"].configs["small"]
 
 
@@ -76,7 +80,7 @@ def count(module: nn.Module) -> int:
 
 
 def pip(**options) -> PIPModel:
-    return pa.inject_pip(build_backbone("nafnet", "small"), degradations=DEGRADATIONS, **options)
+    return pa.inject_pip(build_backbone("nafnet", "small"), degradations=WITH_CLEAN, **options)
 
 
 def widened() -> nn.Module:
@@ -90,7 +94,7 @@ def promptir() -> PIPModel:
     """PromptIR-style blocks at PIP's stages, their prompt width chosen so that the model has
     the parameter count closest to NAFNet-small + PIP's."""
     backbone = build_backbone("nafnet", "small")  # the same initial weights as the others'
-    reference = pa.inject_pip(copy.deepcopy(backbone), degradations=DEGRADATIONS)
+    reference = pa.inject_pip(copy.deepcopy(backbone), degradations=WITH_CLEAN)
     target = count(reference)
 
     def blocks(divisor: int) -> list[PromptIRBlock]:
@@ -231,6 +235,7 @@ WEIGHTS = "model.safetensors"
 
 def settings(args: argparse.Namespace) -> dict:
     keys = ("steps", "batch_size", "patch_size", "lr", "seed", "sensor_steps", "threads")
+    keys += ("loss", "context")
     return {key: getattr(args, key) for key in keys}
 
 
@@ -251,6 +256,7 @@ def train(name: str, args: argparse.Namespace, train_set, val_set, eval_sets: di
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
+        loss=args.loss,
         val_every=max(1, args.steps // 5),
         seed=args.seed,
     )
@@ -278,7 +284,7 @@ def train(name: str, args: argparse.Namespace, train_set, val_set, eval_sets: di
     }
     if name == "pip":
         torch.manual_seed(args.seed)
-        sensor = pa.DegradationSensor(DEGRADATIONS)
+        sensor = pa.DegradationSensor(WITH_CLEAN)
         started = time.perf_counter()
         train_sensor(sensor, steps=args.sensor_steps, seed=args.seed)
         model.sensor = sensor
@@ -358,12 +364,11 @@ def headline_table(results: dict, split: str) -> list[str]:
 
 
 def goals(results: dict, split: str) -> list[str]:
-    """The issue's goals for PIP (labels) on one held-out set, each checked against the
-    numbers above."""
+    """The goals for PIP on one held-out set, each checked against the numbers above."""
     if not {"plain", "pip"} <= results.keys():
         return []
     plain, ours = results["plain"]["reports"][split], results["pip"]["reports"][split]
-    degradations = [t for t in ours if t != "average"]
+    degradations = [t for t in DEGRADATIONS if t in ours]
     gain = ours["average"]["psnr"] - plain["average"]["psnr"]
     worse = [t for t in degradations if ours[t]["psnr"] < plain[t]["psnr"]]
     below = [t for t in degradations if ours[t]["psnr"] < ours[t]["input_psnr"]]
@@ -378,6 +383,25 @@ def goals(results: dict, split: str) -> list[str]:
         f"- Degradations where PIP's output is below its degraded input: "
         f"{', '.join(below) or 'none'}: {verdict(not below)}.",
     ]
+    if BLIND in results:
+        blind = results[BLIND]["reports"][split]
+        gap = blind["average"]["psnr"] - ours["average"]["psnr"]
+        lines.append(
+            f"- Blind vs labels on average: {gap:+.2f} dB (goal within 0.10 dB): "
+            f"{verdict(abs(gap) <= 0.1)}."
+        )
+        below = [t for t in degradations if blind[t]["psnr"] < blind[t]["input_psnr"]]
+        lines.append(
+            f"- Degradations where blind PIP's output is below its degraded input: "
+            f"{', '.join(below) or 'none'}: {verdict(not below)}."
+        )
+        if CLEAN in blind:
+            kept = blind[CLEAN]["psnr"]
+            lines.append(
+                f"- Clean images through blind PIP: {kept:.2f} dB against themselves (goal "
+                f"> 40 dB; with the label {CLEAN!r} they come back identical): "
+                f"{verdict(kept > 40)}."
+            )
     if "promptir" in results:
         other = results["promptir"]["reports"][split]
         edge = ours["average"]["psnr"] - other["average"]["psnr"]
@@ -391,7 +415,7 @@ def ablation_table(results: dict) -> list[str]:
     if len(names) == 1 or "pip" not in results:
         return []
     reference = {s: results["pip"]["reports"][s]["average"]["psnr"] for s in EVAL_SETS}
-    degradations = [t for t in results["pip"]["reports"]["test"] if t != "average"]
+    degradations = [t for t in DEGRADATIONS if t in results["pip"]["reports"]["test"]]
     lines = [
         "| PIP variant | params | "
         + " | ".join(degradations)
@@ -487,6 +511,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="patches per step (8)")
     parser.add_argument("--patch-size", type=int, default=64, help="training patch side (64)")
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (2e-3)")
+    parser.add_argument(
+        "--loss", default="psnr", choices=("psnr", "l1"), help="training loss (psnr)"
+    )
+    parser.add_argument(
+        "--context",
+        type=int,
+        default=16,
+        help="pixels around each patch that its degradation sees (16; 0: the patch alone)",
+    )
     parser.add_argument("--sensor-steps", type=int, default=400, help="sensor steps (400)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
@@ -509,9 +542,10 @@ def main() -> None:
         patch_size=args.patch_size,
         samples_per_degradation=64,
         seed=args.seed,
+        context=args.context,
     )
     val_set = build_eval_set(degradations=DEGRADATIONS, seed=args.seed, crop=128)
-    eval_sets = {split: build_eval_set(split, DEGRADATIONS, seed=args.seed) for split in EVAL_SETS}
+    eval_sets = {split: build_eval_set(split, WITH_CLEAN, seed=args.seed) for split in EVAL_SETS}
     results: dict = {}
     for name in names:
         (args.runs / name).mkdir(parents=True, exist_ok=True)

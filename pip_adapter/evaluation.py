@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from pip_adapter.conditioning import CLEAN
 from pip_adapter.injection.presets import required_multiple
 from pip_adapter.metrics import psnr, ssim
 from pip_adapter.padding import crop_to, pad_to_multiple
@@ -46,7 +47,9 @@ def evaluate(
     by labels; names, not ids, so that the model may know more, e.g. ``"clean"``); otherwise the
     model is called on the image alone (a plain backbone, or a PIPModel in blind mode). Returns
     ``{degradation: {"psnr", "ssim", "input_psnr", "input_ssim"}}`` plus an ``"average"`` entry
-    over degradations. The model is put in eval mode and restored afterwards.
+    over degradations. A ``"clean"`` entry (images that need nothing, whose input PSNR is
+    infinite) says how much the model changes them and is left out of the average. The model
+    is put in eval mode and restored afterwards.
     """
     degradations = tuple(
         degradations if degradations is not None else getattr(dataset, "degradations", ())
@@ -79,5 +82,7 @@ def evaluate(
         for degradation in degradations
         if degradation in scores
     }
-    report["average"] = {m: sum(r[m] for r in report.values()) / len(report) for m in METRICS}
+    # "clean" measures what a model does to images that need nothing: not part of the average
+    averaged = [r for d, r in report.items() if d != CLEAN] or list(report.values())
+    report["average"] = {m: sum(r[m] for r in averaged) / len(averaged) for m in METRICS}
     return report

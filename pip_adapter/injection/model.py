@@ -220,7 +220,9 @@ class PIPModel(nn.Module):
 
     def save_adapter(self, directory: str | os.PathLike) -> Path:
         """Write the adapter alone (config + PIP unit weights), not the backbone, and
-        ``self.sensor`` if set (``sensor_config.json`` + ``sensor.safetensors``)."""
+        ``self.sensor`` if set (``sensor_config.json`` + ``sensor.safetensors``). ``"clean"``
+        is stored among the degradations like any name (the units have no prompt for it), and
+        ``load_adapter`` rebuilds the same model."""
         hosted = [u for u in self.pip_units.values() if not isinstance(u, PromptInPrompt)]
         if hosted:
             raise TypeError(

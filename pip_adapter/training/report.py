@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pip_adapter.conditioning import CLEAN
 from pip_adapter.files import atomic_write
 
 __all__ = ["JsonLinesLog", "format_metrics_table", "plot_curves"]
@@ -77,7 +79,8 @@ def format_metrics_table(
     reports: Mapping[str, Mapping[str, Mapping[str, float]]], with_input: bool = True
 ) -> str:
     """A Markdown table, one row per degradation plus the average, one PSNR / SSIM column pair per
-    report (e.g. ``{"plain": ..., "PIP": ...}``), after the degraded input's."""
+    report (e.g. ``{"plain": ..., "PIP": ...}``), after the degraded input's. A ``"clean"`` row
+    (not in the average) comes last; an output identical to its target reads "identical"."""
     names = list(reports)
     first = reports[names[0]]
     header = ["degradation"]
@@ -85,15 +88,18 @@ def format_metrics_table(
         header.append("input PSNR / SSIM")
     header += [f"{name} PSNR / SSIM" for name in names]
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
-    for degradation in first:
-        cells = [degradation if degradation != "average" else "**average**"]
+    rows = [d for d in first if d not in ("average", CLEAN)] + ["average"]
+    rows += [CLEAN] if CLEAN in first else []
+    labels = {"average": "**average**", CLEAN: "clean (not in the average)"}
+    for degradation in rows:
+        cells = [labels.get(degradation, degradation)]
         if with_input:
-            cells.append(
-                f"{first[degradation]['input_psnr']:.2f} / {first[degradation]['input_ssim']:.4f}"
-            )
-        cells += [
-            f"{reports[name][degradation]['psnr']:.2f} / {reports[name][degradation]['ssim']:.4f}"
-            for name in names
-        ]
+            cells.append(_pair(first[degradation], "input_"))
+        cells += [_pair(reports[name][degradation]) for name in names]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _pair(entry: Mapping[str, float], prefix: str = "") -> str:
+    psnr, ssim = entry[f"{prefix}psnr"], entry[f"{prefix}ssim"]
+    return "identical" if math.isinf(psnr) else f"{psnr:.2f} / {ssim:.4f}"
