@@ -215,9 +215,15 @@ class PIPConfig:
             "topm_ratios": _ratios(self.topm_ratios),
             "size_multiple": _integer("size_multiple", self.size_multiple, 1, optional=True),
         }
-        restorable_degradations(normalised["degradations"])  # not "clean" alone
+        restorable_degradations(normalised["degradations"])  # not "clean" alone: a ValueError
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
+
+    @property
+    def adapted_degradations(self) -> tuple[str, ...]:
+        """The degradations the units hold prompts for (in prompt order): all but ``"clean"``,
+        which the model maps to the identity without them."""
+        return restorable_degradations(self.degradations)
 
     @classmethod
     def _check_names(cls, names: Sequence[str]) -> None:

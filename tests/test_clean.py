@@ -21,6 +21,7 @@ def trained(degradations=WITH_CLEAN, seed=0):
 def test_units_are_built_for_the_other_degradations():
     model = pa.inject_pip(build("nafnet"), degradations=WITH_CLEAN)
     assert model.restorable_degradations == pa.DEFAULT_DEGRADATIONS
+    assert model.config.adapted_degradations == pa.DEFAULT_DEGRADATIONS
     for unit in model.pip_units.values():
         assert unit.degradation_prompt.prompts.shape[0] == len(pa.DEFAULT_DEGRADATIONS)
     # so a five-degradation adapter's weights fit the same model with "clean"

@@ -172,7 +172,7 @@ class PIPModel(nn.Module):
 
     def _restore(self, x: torch.Tensor, weights: torch.Tensor, kwargs: dict) -> torch.Tensor:
         """The backbone on ``x`` (padded, then cropped back) with every unit steered by
-        ``weights`` (``B×T'`` over ``restorable_degradations``)."""
+        ``weights`` (``B×T'`` over ``config.adapted_degradations``)."""
         height, width = x.shape[-2:]
         padded = pad_to_multiple(x, self.size_multiple)
         self._conditioning.weights = weights

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from pip_adapter.conditioning import restorable_degradations
 from pip_adapter.config import HookPoint, PIPConfig, Stage, StageEntry
 from pip_adapter.injection.stages import Layout, match_stages, probe_stages
 from pip_adapter.unit import PromptInPrompt, default_heads, default_prompt_dim
@@ -105,14 +104,14 @@ def resolve_config(
 
 def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptInPrompt]:
     """One unit per planned stage, sized by the matching stage of the resolved ``config``
-    (see ``resolve_config``), with one degradation prompt per degradation but ``"clean"``."""
+    (see ``resolve_config``), with one degradation prompt per ``config.adapted_degradations``."""
     units = []
     for planned, stage in zip(plan, config.stages, strict=True):
         start, stop = planned.channels
         units.append(
             PromptInPrompt(
                 stop - start,
-                len(restorable_degradations(config.degradations)),
+                len(config.adapted_degradations),
                 prompt_dim=stage.prompt_dim,
                 prompt_size=stage.prompt_size or config.prompt_size,
                 heads=stage.heads,
