@@ -262,6 +262,7 @@ def train(name: str, args: argparse.Namespace, train_set, val_set, eval_sets: di
     )
     started = time.perf_counter()
     out = args.runs / name
+    # retrained (settings changed, or --fresh): the previous run of this variant is replaced;
     # saved below: the whole model's state, and PIP's as a bundle with its sensor
     Trainer(
         model,
@@ -271,6 +272,7 @@ def train(name: str, args: argparse.Namespace, train_set, val_set, eval_sets: di
         val_set=val_set,
         run_name=variant.label,
         save_model=False,
+        overwrite=True,
     ).fit()
     seconds = time.perf_counter() - started
     write_safetensors(out / WEIGHTS, model.state_dict())

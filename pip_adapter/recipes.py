@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pip_adapter.backbones import BACKBONES, build_backbone, load_backbone
 from pip_adapter.bundle import save_bundle
@@ -21,6 +22,7 @@ from pip_adapter.data.sources import training_data
 from pip_adapter.injection import PIPModel, inject_pip
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, DegradationSensor
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
+from pip_adapter.training.run_folder import check_run_folder
 
 __all__ = ["FinetuneRecipe", "finetune"]
 
@@ -38,6 +40,8 @@ class FinetuneRecipe:
     ``clean`` (the default) adds ``"clean"`` to the degradations of the model and its sensor:
     the sensor learns to recognise images that need nothing, and blind restoration leaves them
     exactly as they are (``pip-adapter train --no-clean`` leaves it out).
+    An ``out`` that holds a previous run is refused unless ``resume`` (continue it, with the
+    same settings) or ``overwrite`` (replace it).
     """
 
     backbone: str
@@ -47,6 +51,7 @@ class FinetuneRecipe:
     patch_size: int = 128
     full: bool = False
     resume: bool = False
+    overwrite: bool = False
     sensor_steps: int = 300
     sensor_backbone: str = DEFAULT_SENSOR_BACKBONE
     clean: bool = True
@@ -69,12 +74,30 @@ class FinetuneRecipe:
                 f"clean=False (--no-clean), but {CLEAN!r} is among the degradations "
                 f"{list(self.pip.degradations)}; drop one of the two"
             )
+        if self.resume and self.overwrite:
+            raise ValueError(
+                "resume and overwrite exclude each other: continue the run or replace it"
+            )
 
     def model_config(self) -> PIPConfig:
         """``pip``, with ``"clean"`` added to its degradations when ``clean`` asks for it."""
         if self.clean and CLEAN not in self.pip.degradations:
             return self.pip.replace(degradations=(*self.pip.degradations, CLEAN))
         return self.pip
+
+    def settings(self) -> dict[str, Any]:
+        """What defines the run besides the trainer's settings: saved in its checkpoints, and
+        compared when it is resumed (paths absolute, so that resuming from another folder
+        compares the same files)."""
+        return {
+            "backbone": self.backbone,
+            "size": None if self.checkpoint else self.size,
+            "checkpoint": str(self.checkpoint.resolve()) if self.checkpoint else None,
+            "data": self.data if self.data == "samples" else str(Path(self.data).resolve()),
+            "patch_size": self.patch_size,
+            "full": self.full,
+            "pip": self.model_config().to_dict(),
+        }
 
     def smoke(self) -> FinetuneRecipe:
         """The same recipe in a tiny configuration that runs in seconds on a CPU."""
@@ -85,6 +108,7 @@ class FinetuneRecipe:
 def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     """Run the recipe; returns the trained model and its per-degradation validation report
     (``None`` on ranks other than 0 under torchrun). The bundle goes to ``recipe.out/adapter``."""
+    check_run_folder(recipe.out, resume=recipe.resume, overwrite=recipe.overwrite)
     config, seed = recipe.model_config(), recipe.train.seed
     # the data holds the degradations to restore; "clean" needs no training of the model
     degradations = restorable_degradations(config.degradations)
@@ -100,7 +124,14 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     model.print_trainable_parameters()
     # the model is written once, as the bundle below (with the sensor and the backbone recipe)
     trainer = Trainer(
-        model, train_set, recipe.train, out_dir=recipe.out, val_set=val_set, save_model=False
+        model,
+        train_set,
+        recipe.train,
+        out_dir=recipe.out,
+        val_set=val_set,
+        save_model=False,
+        overwrite=recipe.overwrite,
+        settings=recipe.settings(),
     )
     if recipe.resume:
         trainer.resume()

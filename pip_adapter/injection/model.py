@@ -49,7 +49,12 @@ class PIPModel(nn.Module):
     ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
     unchanged. Calling the backbone object directly (not through this model) runs it exactly
     as before injection: the hooks pass features through untouched when no ``degradation`` is
-    in effect. Not thread-safe: one forward at a time per model.
+    in effect.
+
+    Thread-safe in inference: the weights of a call are held per call (a context variable, see
+    ``Conditioning``), so threads (or asyncio tasks) sharing one model, as a server's workers
+    do, each get the restoration their own ``degradation=`` asks for. Training one model from
+    several threads at once is not supported (the optimiser state is shared anyway).
 
     With ``"clean"`` among the degradations (an image that needs nothing), the units are built
     for the other degradations, and the output is ``torch.lerp(x, f(x), 1 - w_clean)``, where
@@ -175,11 +180,11 @@ class PIPModel(nn.Module):
         ``weights`` (``B×T'`` over ``config.adapted_degradations``)."""
         height, width = x.shape[-2:]
         padded = pad_to_multiple(x, self.size_multiple)
-        self._conditioning.weights = weights
+        token = self._conditioning.set(weights)
         try:
             out = self.backbone(padded, **kwargs)
         finally:
-            self._conditioning.weights = None
+            self._conditioning.reset(token)
         return crop_to(out, padded, height, width)
 
     def freeze_backbone(self) -> PIPModel:
