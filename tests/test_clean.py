@@ -5,7 +5,7 @@ import torch
 from backbones import build, train_conditioning
 
 import pip_adapter as pa
-from pip_adapter.conditioning import split_clean
+from pip_adapter.conditioning import describe_weights, split_clean
 
 WITH_CLEAN = (*pa.DEFAULT_DEGRADATIONS, "clean")
 
@@ -110,3 +110,12 @@ def test_training_data_without_clean_trains_a_model_with_clean():
     trainer.fit()
     after = model.pip_units.parameters()
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_a_prediction_is_described_as_sure_or_as_the_mixture_used():
+    names = ("noise", "rain", "clean")
+    assert describe_weights(torch.tensor([0.02, 0.03, 0.95]), names) == "clean (0.95)"
+    unsure = describe_weights(torch.tensor([0.40, 0.57, 0.03]), names)
+    assert unsure == "unsure: rain 0.57 + noise 0.40 (restored as this mixture)"
+    with pytest.raises(ValueError, match="one sample's 3 weights"):
+        describe_weights(torch.ones(2, 3) / 3, names)
