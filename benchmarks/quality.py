@@ -225,6 +225,10 @@ VARIANTS: dict[str, Variant] = {
     ),
 }
 BLIND = "pip_blind"
+LOSSES = {
+    "psnr": "the PSNR loss (minus the mean PSNR of a batch's images, `psnr_loss`)",
+    "l1": "L1 loss",
+}
 # the held-out sets every variant is evaluated on: name -> what the page calls it
 EVAL_SETS: dict[str, str] = {
     "test": "bundled held-out photos (3, like the training ones)",
@@ -473,7 +477,24 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
         "model steered by a sensor trained for "
         f"{args.sensor_steps} steps on the same training photos (its parameters are listed "
         "after the '+').",
+        "",
+        f"Recipe: {LOSSES[args.loss]}; each patch degraded with {args.context} px of the photo "
+        "around it, then cut out (blur, rain streaks and haze see real content beyond the "
+        "patch border, as in a whole photo). It was chosen on a validation split of the "
+        "training photos (the out-of-domain photos play no part in it): "
+        "[no_harm.md](no_harm.md) has the diagnosis of the blur failure and the recipes tried, "
+        "against the former recipe (L1 loss, each patch degraded alone). "
+        'The PIP models know `"clean"` (an image that needs nothing): '
+        "the clean row gives the PSNR / SSIM of a clean photo "
+        "restored against itself ('identical' when it comes back unchanged, as it does with "
+        'the label `"clean"`).',
     ]
+    missing = [VARIANTS[n].label for n in VARIANTS if n not in results]
+    if missing:
+        lines += [
+            "",
+            f"Not in this run (rerun with `--variants` to add them): {', '.join(missing)}.",
+        ]
     for split, title in EVAL_SETS.items():
         lines += [
             "",
