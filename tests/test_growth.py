@@ -286,7 +286,7 @@ def test_cli_growth_keeps_a_previous_run_unless_overwrite(grown, tmp_path, capsy
     assert {p.name: p.read_bytes() for p in (run / "adapter").iterdir()} == files
     assert main([*grow, "--sensor-steps", "0", "--overwrite"]) == 0
     config = json.loads((run / "adapter" / "adapter_config.json").read_text())
-    assert config["degradations"] == [*OLD, "jpeg"]
+    assert config["degradations"] == [*OLD, "clean", "jpeg"]
 
 
 def test_cli_needs_a_backbone_or_an_adapter(tmp_path, capsys):
