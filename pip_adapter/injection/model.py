@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from spandrel import SizeRequirements
 from torch import nn
 
 from pip_adapter._version import __version__
@@ -20,11 +21,12 @@ from pip_adapter.conditioning import (
     split_clean,
 )
 from pip_adapter.config import PIPConfig
+from pip_adapter.injection.calling import call_backbone, restored_image
 from pip_adapter.injection.growth import GrowthMode, grow
 from pip_adapter.injection.hooks import Conditioning, StageHook, attach_hook, detach_hook
 from pip_adapter.injection.plan import PlannedStage
 from pip_adapter.injection.serialization import write_adapter, write_sensor
-from pip_adapter.padding import crop_to, pad_to_multiple
+from pip_adapter.padding import crop_to, pad_to_requirements
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
 
@@ -42,12 +44,16 @@ class PIPModel(nn.Module):
     ``model(x, degradation=...)`` runs the backbone with every unit conditioned on the given
     degradation (a name, one name per sample, ids, a ``{name: weight}`` mixture, ``B×T``
     weights, or ``None`` to ask ``model.sensor``). The weights are checked once here, then
-    handed to every unit. Inputs are reflect-padded to ``size_multiple`` and outputs cropped
-    back, so any size works.
+    handed to every unit. An input the backbone does not accept as it is (see
+    ``size_requirements``) is reflect-padded to the nearest size it accepts and the output
+    cropped back, so any size works, and one it accepts is passed unchanged. The backbone is
+    called as ``config`` says (``noise_level_map``, ``value_range``); when it returns a
+    tuple, list or dict, the model returns the restored image (``config.output``).
 
     ``model.config`` is the resolved ``PIPConfig``; ``model.plan`` says where each unit sits
-    (``PlannedStage``). The units are submodules (``pip_units``) and follow ``.to()``,
-    ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
+    (``PlannedStage``) and ``model.placement`` how the stages were chosen (a preset, the
+    automatic placement, given stages). The units are submodules (``pip_units``) and follow
+    ``.to()``, ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
     unchanged. Calling the backbone object directly (not through this model) runs it exactly
     as before injection: the hooks pass features through untouched when no ``degradation`` is
     in effect.
@@ -75,6 +81,7 @@ class PIPModel(nn.Module):
         plan: Sequence[PlannedStage],
         units: Sequence[nn.Module],
         config: PIPConfig,
+        placement: str = "given stages",
     ) -> None:
         super().__init__()
         names = [stage.name for stage in plan]
@@ -93,6 +100,7 @@ class PIPModel(nn.Module):
         self.pip_units = nn.ModuleDict({unit_key(n): u for n, u in zip(names, units, strict=True)})
         self.plan = list(plan)
         self.config = config
+        self.placement = placement
         self.sensor: nn.Module | None = None
         self._conditioning = Conditioning()
         self._requires_grad = {n: p.requires_grad for n, p in backbone.named_parameters()}
@@ -120,9 +128,20 @@ class PIPModel(nn.Module):
 
     @property
     def size_multiple(self) -> int:
-        """Inputs are padded to a multiple of this (``config.size_multiple``)."""
-        assert self.config.size_multiple is not None  # a resolved config has it (__init__)
-        return self.config.size_multiple
+        """Input sides are padded to a multiple of this (``config.size_multiple``)."""
+        return self.size_requirements.multiple_of
+
+    @property
+    def size_requirements(self) -> SizeRequirements:
+        """The input sizes the backbone accepts (spandrel's ``SizeRequirements``: minimum
+        side, multiple, square), from the resolved config."""
+        config = self.config
+        assert config.size_multiple is not None  # a resolved config has it (__init__)
+        return SizeRequirements(
+            minimum=config.size_minimum or 0,
+            multiple_of=config.size_multiple,
+            square=bool(config.size_square),
+        )
 
     @property
     def stages(self) -> list[str]:
@@ -180,13 +199,13 @@ class PIPModel(nn.Module):
         """The backbone on ``x`` (padded, then cropped back) with every unit steered by
         ``weights`` (``B×T'`` over ``config.adapted_degradations``)."""
         height, width = x.shape[-2:]
-        padded = pad_to_multiple(x, self.size_multiple)
-        token = self._conditioning.set(weights)
+        padded = pad_to_requirements(x, self.size_requirements)
+        token = self._conditioning.set(weights, (padded.shape[-2], padded.shape[-1]))
         try:
-            out = self.backbone(padded, **kwargs)
+            out = call_backbone(self.backbone, padded, self.config, **kwargs)
         finally:
             self._conditioning.reset(token)
-        return crop_to(out, padded, height, width)
+        return crop_to(restored_image(out, self.config), padded, height, width)
 
     def freeze_backbone(self) -> PIPModel:
         """Train only the adapter: backbone parameters stop requiring gradients."""
