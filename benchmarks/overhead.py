@@ -71,23 +71,21 @@ def _channels_last(model: torch.nn.Module) -> torch.nn.Module:
     return model.to(memory_format=torch.channels_last)
 
 
-# What was tried on NAFNet: label -> (inject_pip keywords, edit of the PIPModel or None,
-# the benchmarks/quality.py variant that measured its quality or None). "default" is the preset.
-TRIED: dict[str, tuple[dict, Callable | None, str | None]] = {
-    "paper design (the previous default)": ({"design": "paper"}, None, "paper_design"),
+# What was tried on NAFNet: label -> (inject_pip keywords, edit of the PIPModel or None).
+# "default" is the preset.
+TRIED: dict[str, tuple[dict, Callable | None]] = {
+    "paper design (the previous default)": ({"design": "paper"}, None),
     "paper design, feed-forward expansion 1": (
         {"design": "paper", "ffn_expansion": 1.0},
         None,
-        None,
     ),
-    "paper design, channels-last memory format": ({"design": "paper"}, _channels_last, None),
+    "paper design, channels-last memory format": ({"design": "paper"}, _channels_last),
     "paper design, no full-resolution unit": (
         {"design": "paper", "stages": COARSE_NAFNET},
         None,
-        None,
     ),
-    "compact design, no full-resolution unit": ({"stages": COARSE_NAFNET}, None, None),
-    "compact design (default)": ({}, None, "pip"),
+    "compact design, no full-resolution unit": ({"stages": COARSE_NAFNET}, None),
+    "compact design (default)": ({}, None),
 }
 VIEWS = {  # aliasing operators: no kernel of their own
     "aten::view",
@@ -121,7 +119,7 @@ def build(name: str, variant: str = "default") -> tuple[torch.nn.Module, torch.n
     backbone = build_backbone(name, "official").eval()
     if variant == "authors":
         return backbone, pa.inject_pip(backbone, AUTHORS_RESTORMER).eval()
-    options, edit, _ = TRIED.get(variant, ({}, None, None))
+    options, edit = TRIED.get(variant, ({}, None))
     model = pa.inject_pip(backbone, **options).eval()
     return backbone, (edit(model) if edit else model)
 
@@ -323,18 +321,6 @@ def settings(args) -> dict:
     }
 
 
-def quality(variant: str | None) -> str:
-    """Average PSNR of a benchmarks/quality.py variant, from the JSON its pages are written
-    with (docs/benchmarks/quality_designs.json), or a dash when it was not measured."""
-    path = ROOT / "docs" / "benchmarks" / "quality_designs.json"
-    if variant is None or not path.is_file():
-        return "—"
-    results = json.loads(path.read_text())["results"]
-    if variant not in results:
-        return "—"
-    return f"{results[variant]['report']['average']['psnr']:.2f} dB"
-
-
 def ratio(pair: list[float]) -> float:
     return pair[1] / pair[0]
 
@@ -373,21 +359,16 @@ def backbone_rows(results: dict) -> list[str]:
 
 def tried_rows(tried: dict) -> list[str]:
     rows = [
-        "| NAFNet + PIP | adapter params | time 128² | time 256² | memory 128² | memory 256² "
-        "| quality (PSNR) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| NAFNet + PIP | adapter params | time 128² | time 256² | memory 128² | memory 256² |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for label, (_, _, variant) in TRIED.items():
+    for label in TRIED:
         row = tried["rows"].get(label)
         if row is None:
             continue
         cells = [f"{row['sizes'][str(s)]['time_ratio']:.3f}x" for s in SIZES]
         cells += [f"{row['sizes'][str(s)]['memory_ratio']:.2f}x" for s in SIZES]
-        rows.append(
-            f"| {label} | {row['adapter_params'] / 1e3:.0f}K | "
-            + " | ".join(cells)
-            + f" | {quality(variant)} |"
-        )
+        rows.append(f"| {label} | {row['adapter_params'] / 1e3:.0f}K | " + " | ".join(cells) + " |")
     return rows
 
 
@@ -438,9 +419,8 @@ def render(results: dict, device: torch.device, args) -> str:
             "",
             f"{tried['settings']['machine']}; {tried['settings']['date']}. Time and forward "
             "memory relative to the plain NAFNet, all rows timed interleaved in one process "
-            f"(best of {tried['settings']['repeats']}). Quality: the average PSNR of "
-            "NAFNet-small + PIP in `benchmarks/quality.py --variants pip,paper_design --page "
-            "docs/benchmarks/quality_designs.md`, where that page exists.",
+            f"(best of {tried['settings']['repeats']}). The quality of the two designs is "
+            "compared by `python benchmarks/quality.py --variants pip,paper_design`.",
             "",
             "The paper design spends most of its time on the full-resolution stage: there the "
             "universal prompt's 3×3 convolution, the prompt-to-feature attention (q, k, v "
