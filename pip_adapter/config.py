@@ -148,7 +148,9 @@ class Stage:
             unknown = set(entry) - set(known)
             if unknown:
                 raise ValueError(f"unknown stage fields {sorted(unknown)}; valid: {known}")
-            values = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
+            values: dict[str, Any] = {
+                k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()
+            }
             return cls(**values)
         raise ValueError(
             f"a stage must be a module name, a regular expression, a Stage or a dict, "
@@ -190,7 +192,8 @@ def _ratios(value: Any) -> tuple[float, ...] | None:
         and not isinstance(value, str)
         and len(value) > 0
         and all(
-            isinstance(r, numbers.Real) and not isinstance(r, bool) and 0 < r <= 1 for r in value
+            isinstance(r, numbers.Real) and not isinstance(r, bool) and 0 < float(r) <= 1
+            for r in value
         )
     )
     if not valid:

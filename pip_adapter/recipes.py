@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pip_adapter.backbones import BACKBONES, build_backbone, load_backbone
+from pip_adapter.backbones import BACKBONES, Size, build_backbone, load_backbone
 from pip_adapter.bundle import save_bundle
 from pip_adapter.config import PIPConfig
 from pip_adapter.data import SyntheticAllInOne
@@ -41,7 +41,7 @@ class FinetuneRecipe:
 
     backbone: str
     checkpoint: Path | None = None
-    size: str = "official"
+    size: Size = "official"
     data: str = "samples"
     patch_size: int = 128
     full: bool = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import timm
 import torch
@@ -87,6 +87,9 @@ class DegradationSensor(nn.Module):
     Inputs are float RGB images in [0, 1], ``B×3×H×W``, of any size.
     """
 
+    mean: torch.Tensor  # the classifier's input normalisation (buffers)
+    std: torch.Tensor
+
     def __init__(
         self,
         degradations: Sequence[str] = DEFAULT_DEGRADATIONS,
@@ -108,7 +111,7 @@ class DegradationSensor(nn.Module):
         self.crop_size = crop_size
         self.crops_per_side = crops_per_side
         self.network = timm.create_model(backbone, pretrained=False, num_classes=len(names))
-        cfg = self.network.pretrained_cfg
+        cfg = cast(dict[str, Any], self.network.pretrained_cfg)
         mean = torch.tensor(cfg.get("mean", (0.5, 0.5, 0.5)), dtype=torch.float32)
         std = torch.tensor(cfg.get("std", (0.5, 0.5, 0.5)), dtype=torch.float32)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)

@@ -70,7 +70,7 @@ DEMO_OUTPUTS = (
 )
 
 
-def _train(name, model, train_set, val_set, args, out: Path, save_model: bool) -> dict:
+def _train(name, model, train_set, val_set, args, out: Path, save_model: bool) -> None:
     config = dataclasses.replace(
         DEMO_TRAINING,
         steps=args.steps,
@@ -90,7 +90,7 @@ def _train(name, model, train_set, val_set, args, out: Path, save_model: bool) -
         save_model=save_model,
         overwrite=args.overwrite,
     )
-    return trainer.fit()
+    trainer.fit()
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pip_adapter.config import PIPConfig, StageEntry
+from pip_adapter.config import PIPConfig, StageEntry, check_stage_entries
 from pip_adapter.injection.hooks import has_pip_hooks
 from pip_adapter.injection.model import PIPModel, unit_key
 from pip_adapter.injection.plan import PlannedStage, build_units, locate_stages, resolve_config
@@ -70,7 +70,8 @@ def _config(config: PIPConfig | str | Sequence[StageEntry] | None, options: dict
         raise ValueError(
             "stages given twice: as the second argument and as stages=; pass one of them"
         )
-    return PIPConfig(stages=config).replace(**options)
+    stages = config if isinstance(config, str) else check_stage_entries(config)
+    return PIPConfig(stages=stages).replace(**options)
 
 
 def _prepare(

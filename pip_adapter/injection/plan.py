@@ -68,7 +68,7 @@ def locate_stages(
             )
         shape = info.input_shape if stage.at == "input" else info.output_shape
         layout = info.layout if stage.at == "input" else info.output_layout
-        if layout is None:
+        if layout is None or shape is None:
             raise ValueError(
                 f"stage {name!r} {stage.at} has shape {shape}; PIP needs a B×C×H×W feature or "
                 "a B×L×C token sequence whose module also receives (height, width)"
@@ -105,6 +105,8 @@ def resolve_config(
 def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptInPrompt]:
     """One unit per planned stage, sized by the matching stage of the resolved ``config``
     (see ``resolve_config``)."""
+    if isinstance(config.stages, str):
+        raise ValueError(f"build_units needs a resolved config (see resolve_config), got {config}")
     units = []
     for planned, stage in zip(plan, config.stages, strict=True):
         start, stop = planned.channels

@@ -124,7 +124,7 @@ def _layout(
     """``("image", (H, W))`` for ``B×C×H×W``, ``("tokens", (H, W))`` for ``B×L×C`` with a
     known spatial size, else ``(None, None)``."""
     if tensor is not None and tensor.dim() == 4:
-        return "image", tuple(tensor.shape[-2:])
+        return "image", (int(tensor.shape[-2]), int(tensor.shape[-1]))
     if tensor is not None and tensor.dim() == 3:
         try:
             return "tokens", find_spatial_size(tensor.shape[1], args, kwargs)
@@ -222,6 +222,6 @@ def list_stages(
         type_width = max([len(r.type) for r in rows] + [4])
         print(f"{'module':<{width}}  {'type':<{type_width}}  {'layout':<6}  input -> output")
         for r in rows:
-            shapes = f"{list(r.input_shape)} -> {list(r.output_shape or [])}"
+            shapes = f"{list(r.input_shape or [])} -> {list(r.output_shape or [])}"
             print(f"{r.name:<{width}}  {r.type:<{type_width}}  {r.layout:<6}  {shapes}")
     return rows

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
+from typing import cast
+
 import kornia
 import torch
 import torch.nn.functional as F
@@ -96,8 +99,9 @@ def train_sensor(
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
     dataset = _dataset(sensor, data, seed, recolour)
-    if len(dataset) < batch_size:
-        raise ValueError(f"the dataset ({len(dataset)} items) is smaller than one batch")
+    size = len(cast(Sized, dataset))
+    if size < batch_size:
+        raise ValueError(f"the dataset ({size} items) is smaller than one batch")
     if device is None:
         device = next(sensor.parameters()).device
     sensor.to(device).train().requires_grad_(True)

@@ -7,10 +7,10 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.distributed as dist
@@ -192,7 +192,11 @@ class Trainer:
         self.train_set, self.val_set = train_set, val_set
         self.conditioned = isinstance(model, PIPModel)
         self.degradations = tuple(getattr(train_set, "degradations", ()))
-        if self.conditioned and self.degradations and self.degradations != model.degradations:
+        if (
+            isinstance(model, PIPModel)
+            and self.degradations
+            and self.degradations != model.degradations
+        ):
             raise ValueError(
                 f"the training set's degradations {list(self.degradations)} differ from the "
                 f"model's {list(model.degradations)}; ids would point at the wrong prompts"
@@ -224,7 +228,7 @@ class Trainer:
         if self.context.enabled:
             device_ids = [self.context.device] if self.context.device.type == "cuda" else None
             self.network = DistributedDataParallel(self.model, device_ids=device_ids)
-        self.sampler = DistributedSampler(
+        self.sampler: DistributedSampler[Any] = DistributedSampler(
             train_set,
             num_replicas=self.context.world_size,
             rank=self.context.rank,
@@ -234,8 +238,9 @@ class Trainer:
         )
         self.batches_per_epoch = len(self.sampler) // self.config.batch_size
         if self.batches_per_epoch == 0:
+            items = len(cast(Sized, train_set))
             raise ValueError(
-                f"the training set ({len(train_set)} items over {self.context.world_size} "
+                f"the training set ({items} items over {self.context.world_size} "
                 f"processes) is smaller than one batch of {self.config.batch_size}"
             )
         self.step = 0
@@ -315,14 +320,16 @@ class Trainer:
     def _loss(self, degraded: torch.Tensor, clean: torch.Tensor, ids: torch.Tensor):
         amp = self.config.amp
         with torch.autocast(
-            self.context.device.type, dtype=AMP_DTYPES.get(amp), enabled=amp is not None
+            self.context.device.type,
+            dtype=AMP_DTYPES[amp] if amp else None,
+            enabled=amp is not None,
         ):
             if self.conditioned:
                 restored = self.network(degraded, degradation=ids)
             else:
                 restored = self.network(degraded)
         loss = LOSSES[self.config.loss](restored.float(), clean)
-        if self.conditioned and self.config.prompt_reg_weight:
+        if isinstance(self.model, PIPModel) and self.config.prompt_reg_weight:
             loss = loss + self.config.prompt_reg_weight * self.model.prompt_regularization()
         return loss
 
@@ -431,7 +438,7 @@ class Trainer:
     def _finish(self) -> dict | None:
         report = self.validate()
         self.save_checkpoint()
-        if self.out_dir is not None and self.context.is_main:
+        if self.out_dir is not None and self.log is not None and self.context.is_main:
             if self.save_model and isinstance(self.model, PIPModel):
                 self.model.save_adapter(self.out_dir / "adapter")
             elif self.save_model:
