@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import timm
 import torch
@@ -73,6 +73,16 @@ def crop_grid(x: torch.Tensor, crop_size: int, crops_per_side: int) -> torch.Ten
     return torch.stack(crops, dim=1)
 
 
+class _TimmClassifier(Protocol):
+    """What the sensor uses of a timm classification model besides calling it."""
+
+    pretrained_cfg: dict[str, Any]
+
+    def get_classifier(self) -> nn.Module: ...
+
+    def reset_classifier(self, num_classes: int) -> None: ...
+
+
 class DegradationSensor(nn.Module):
     """Classifies the degradation of images: ``sensor(x)`` gives logits ``B×T``.
 
@@ -111,7 +121,7 @@ class DegradationSensor(nn.Module):
         self.crop_size = crop_size
         self.crops_per_side = crops_per_side
         self.network = timm.create_model(backbone, pretrained=False, num_classes=len(names))
-        cfg = cast(dict[str, Any], self.network.pretrained_cfg)
+        cfg = cast(_TimmClassifier, self.network).pretrained_cfg
         mean = torch.tensor(cfg.get("mean", (0.5, 0.5, 0.5)), dtype=torch.float32)
         std = torch.tensor(cfg.get("std", (0.5, 0.5, 0.5)), dtype=torch.float32)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
@@ -135,6 +145,31 @@ class DegradationSensor(nn.Module):
             config["crop_size"],
             config["crops_per_side"],
         )
+
+    def add_degradations(self, names: Sequence[str]) -> DegradationSensor:
+        """Add output classes for new degradations, keeping the old classes' weights.
+
+        Each new class's weights start at the mean of the old ones, so its logit is the mean of
+        the old logits: never above the largest, so the old predictions keep their ranking
+        until training (``train_sensor`` on all the degradations) teaches the new classes.
+        """
+        names = tuple(names)
+        vocabulary = check_degradation_names((*self.degradations, *names))
+        network = cast(_TimmClassifier, self.network)
+        old = network.get_classifier()
+        if not isinstance(old, nn.Module) or not old.state_dict():
+            raise TypeError(f"cannot grow the classifier of {self.backbone_name}: {old!r}")
+        reference = next(iter(old.state_dict().values()))
+        network.reset_classifier(len(vocabulary))
+        head = network.get_classifier().to(reference)
+        with torch.no_grad():
+            for key, value in old.state_dict().items():
+                grown = head.state_dict()[key]
+                grown[: len(self.degradations)] = value
+                grown[len(self.degradations) :] = value.mean(dim=0, keepdim=True)
+        head.requires_grad_(next(old.parameters()).requires_grad)
+        self.degradations = vocabulary
+        return self
 
     def classify(self, crops: torch.Tensor) -> torch.Tensor:
         """Logits of each crop as it is (no cropping): ``N×3×h×w`` -> ``N×T``; for training."""
