@@ -77,26 +77,28 @@ def floor_env(dist, tmp_path_factory):
     return python
 
 
-def _installed(python: Path) -> dict[str, str]:
-    listed = pip(python, "list", "--format", "freeze")
+@pytest.fixture(scope="module")
+def installed(floor_env) -> dict[str, str]:
+    """The floor environment's distributions: name -> version."""
+    listed = pip(floor_env, "list", "--format", "freeze")
     pairs = (line.split("==") for line in listed.splitlines() if "==" in line)
     return {canonicalize_name(name): version for name, version in pairs}
 
 
 def test_the_oldest_supported_python(floor_env, dist):
-    version = run([floor_env, "-c", "import sys; print(sys.version_info[:2])"]).stdout
-    floor = oldest_python(dist[1])
-    expected = run([floor, "-c", "import sys; print(sys.version_info[:2])"]).stdout
+    command = "import platform; print(platform.python_version())"
+    version = run([floor_env, "-c", command]).stdout.strip()
+    expected = run([oldest_python(dist[1]), "-c", command]).stdout.strip()
     assert version == expected
-    print(f"floor environment: Python {version.strip()}")
+    print(f"floor environment: Python {version}")
 
 
 @pytest.mark.parametrize("pin", _stated_floors())
-def test_each_dependency_is_installed_at_its_floor(floor_env, pin):
+def test_each_dependency_is_installed_at_its_floor(installed, pin):
     name, floor = pin.split("==")
-    installed = _installed(floor_env)[name]
+    version = installed[name]
     # a floor such as "2.4" is the release "2.4.0"
-    assert installed.removesuffix(".0") == floor.removesuffix(".0"), (name, installed)
+    assert version.removesuffix(".0") == floor.removesuffix(".0"), (name, version)
 
 
 def test_the_core_runs_at_the_floors(floor_env, tmp_path):
