@@ -245,7 +245,7 @@ def resolve_config(
 
 def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptInPrompt]:
     """One unit per planned stage, sized by the matching stage of the resolved ``config``
-    (see ``resolve_config``)."""
+    (see ``resolve_config``), with one degradation prompt per ``config.adapted_degradations``."""
     if isinstance(config.stages, str):
         raise ValueError(f"build_units needs a resolved config (see resolve_config), got {config}")
     units = []
@@ -254,7 +254,7 @@ def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptI
         units.append(
             PromptInPrompt(
                 stop - start,
-                len(config.degradations),
+                len(config.adapted_degradations),
                 prompt_dim=stage.prompt_dim,
                 prompt_size=stage.prompt_size or config.prompt_size,
                 heads=stage.heads,
