@@ -18,6 +18,12 @@ from pip_adapter import (
 from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim
 from pip_adapter.unit.alignment import area_pool
 
+# at the torch floor (2.4) the FLOP counter and torch.export behave differently: follow-up
+RECENT_TORCH = pytest.mark.skipif(
+    tuple(int(v) for v in torch.__version__.split(".")[:2]) < (2, 6),
+    reason="FLOP counting and dynamic-shape export checked from torch 2.6",
+)
+
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -163,6 +169,7 @@ def _flops(module, *inputs):
     return counter.get_total_flops()
 
 
+@RECENT_TORCH
 def test_compact_design_runs_only_its_feed_forward_per_pixel():
     # Every convolution and matmul of the compact unit but its feed-forward runs on the s×s
     # grid: growing the feature adds exactly the feed-forward's FLOPs; the paper unit's grow
@@ -287,6 +294,7 @@ def test_area_pool_is_adaptive_average_pooling(height, width):
     torch.testing.assert_close(area_pool(x, 4), expected, rtol=1e-5, atol=1e-6)
 
 
+@RECENT_TORCH
 @pytest.mark.parametrize("design", DESIGNS)
 def test_exported_unit_keeps_height_and_width_dynamic(design):
     unit = PromptInPrompt(12, 3, prompt_dim=8, prompt_size=4, design=design).eval()
