@@ -8,16 +8,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from spandrel import SizeRequirements
 from torch import nn
 
 from pip_adapter._version import __version__
-from pip_adapter.conditioning import DegradationSpec, check_weights, degradation_weights
+from pip_adapter.conditioning import (
+    CLEAN,
+    DegradationSpec,
+    check_weights,
+    degradation_weights,
+    restorable_degradations,
+    split_clean,
+)
 from pip_adapter.config import PIPConfig
+from pip_adapter.injection.calling import call_backbone, restored_image
 from pip_adapter.injection.growth import GrowthMode, grow
 from pip_adapter.injection.hooks import Conditioning, StageHook, attach_hook, detach_hook
 from pip_adapter.injection.plan import PlannedStage
 from pip_adapter.injection.serialization import write_adapter, write_sensor
-from pip_adapter.padding import crop_to, pad_to_multiple
+from pip_adapter.padding import crop_to, pad_to_requirements
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
 
@@ -35,12 +44,16 @@ class PIPModel(nn.Module):
     ``model(x, degradation=...)`` runs the backbone with every unit conditioned on the given
     degradation (a name, one name per sample, ids, a ``{name: weight}`` mixture, ``B×T``
     weights, or ``None`` to ask ``model.sensor``). The weights are checked once here, then
-    handed to every unit. Inputs are reflect-padded to ``size_multiple`` and outputs cropped
-    back, so any size works.
+    handed to every unit. An input the backbone does not accept as it is (see
+    ``size_requirements``) is reflect-padded to the nearest size it accepts and the output
+    cropped back, so any size works, and one it accepts is passed unchanged. The backbone is
+    called as ``config`` says (``noise_level_map``, ``value_range``); when it returns a
+    tuple, list or dict, the model returns the restored image (``config.output``).
 
     ``model.config`` is the resolved ``PIPConfig``; ``model.plan`` says where each unit sits
-    (``PlannedStage``). The units are submodules (``pip_units``) and follow ``.to()``,
-    ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
+    (``PlannedStage``) and ``model.placement`` how the stages were chosen (a preset, the
+    automatic placement, given stages). The units are submodules (``pip_units``) and follow
+    ``.to()``, ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
     unchanged. Calling the backbone object directly (not through this model) runs it exactly
     as before injection: the hooks pass features through untouched when no ``degradation`` is
     in effect.
@@ -49,6 +62,13 @@ class PIPModel(nn.Module):
     ``Conditioning``), so threads (or asyncio tasks) sharing one model, as a server's workers
     do, each get the restoration their own ``degradation=`` asks for. Training one model from
     several threads at once is not supported (the optimiser state is shared anyway).
+
+    With ``"clean"`` among the degradations (an image that needs nothing), the units are built
+    for the other degradations, and the output is ``torch.lerp(x, f(x), 1 - w_clean)``, where
+    ``f`` is the network steered by the other weights renormalised: exactly ``x`` for a clean
+    image (the backbone is not even run when every image of the batch is clean), exactly
+    ``f(x)`` for an image without clean weight, and a softened restoration for a mixture, such
+    as a sensor's unsure prediction. The backbone's output must then have the input's shape.
 
     ``units`` may be other blocks with the same ``modulate(feature, weights)`` method as
     ``PromptInPrompt`` (e.g. ``pip_adapter.baselines.PromptIRBlock``), placed by the plan and
@@ -61,6 +81,7 @@ class PIPModel(nn.Module):
         plan: Sequence[PlannedStage],
         units: Sequence[nn.Module],
         config: PIPConfig,
+        placement: str = "given stages",
     ) -> None:
         super().__init__()
         names = [stage.name for stage in plan]
@@ -79,6 +100,7 @@ class PIPModel(nn.Module):
         self.pip_units = nn.ModuleDict({unit_key(n): u for n, u in zip(names, units, strict=True)})
         self.plan = list(plan)
         self.config = config
+        self.placement = placement
         self.sensor: nn.Module | None = None
         self._conditioning = Conditioning()
         self._requires_grad = {n: p.requires_grad for n, p in backbone.named_parameters()}
@@ -100,10 +122,26 @@ class PIPModel(nn.Module):
         return self.config.degradations
 
     @property
+    def restorable_degradations(self) -> tuple[str, ...]:
+        """The degradations the units restore: all but ``"clean"``, in prompt order."""
+        return restorable_degradations(self.degradations)
+
+    @property
     def size_multiple(self) -> int:
-        """Inputs are padded to a multiple of this (``config.size_multiple``)."""
-        assert self.config.size_multiple is not None  # a resolved config has it (__init__)
-        return self.config.size_multiple
+        """Input sides are padded to a multiple of this (``config.size_multiple``)."""
+        return self.size_requirements.multiple_of
+
+    @property
+    def size_requirements(self) -> SizeRequirements:
+        """The input sizes the backbone accepts (spandrel's ``SizeRequirements``: minimum
+        side, multiple, square), from the resolved config."""
+        config = self.config
+        assert config.size_multiple is not None  # a resolved config has it (__init__)
+        return SizeRequirements(
+            minimum=config.size_minimum or 0,
+            multiple_of=config.size_multiple,
+            square=bool(config.size_square),
+        )
 
     @property
     def stages(self) -> list[str]:
@@ -140,14 +178,34 @@ class PIPModel(nn.Module):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must be a B×C×H×W image tensor, got {shape}")
         weights = self.degradation_weights(x, degradation)
+        if CLEAN not in self.degradations:
+            return self._restore(x, weights, kwargs)
+        keep, weights = split_clean(weights, self.degradations.index(CLEAN))
+        if not torch.compiler.is_compiling() and bool((keep == 1).all()):
+            return x.clone()  # every image is clean: nothing to run
+        restored = self._restore(x, weights, kwargs)
+        if restored.shape != x.shape:
+            raise ValueError(
+                f"{CLEAN!r} blends the input with the output, but this backbone turns a "
+                f"{tuple(x.shape)} input into a {tuple(restored.shape)} output; leave "
+                f"{CLEAN!r} out of its degradations"
+            )
+        dtype = torch.promote_types(x.dtype, restored.dtype)
+        amount = (1 - keep).to(dtype).view(-1, 1, 1, 1)
+        # torch.lerp is exact at both ends: x where amount is 0, restored where it is 1
+        return torch.lerp(x.to(dtype), restored.to(dtype), amount)
+
+    def _restore(self, x: torch.Tensor, weights: torch.Tensor, kwargs: dict) -> torch.Tensor:
+        """The backbone on ``x`` (padded, then cropped back) with every unit steered by
+        ``weights`` (``B×T'`` over ``config.adapted_degradations``)."""
         height, width = x.shape[-2:]
-        padded = pad_to_multiple(x, self.size_multiple)
-        token = self._conditioning.set(weights)
+        padded = pad_to_requirements(x, self.size_requirements)
+        token = self._conditioning.set(weights, (padded.shape[-2], padded.shape[-1]))
         try:
-            out = self.backbone(padded, **kwargs)
+            out = call_backbone(self.backbone, padded, self.config, **kwargs)
         finally:
             self._conditioning.reset(token)
-        return crop_to(out, padded, height, width)
+        return crop_to(restored_image(out, self.config), padded, height, width)
 
     def freeze_backbone(self) -> PIPModel:
         """Train only the adapter: backbone parameters stop requiring gradients."""
@@ -213,7 +271,9 @@ class PIPModel(nn.Module):
 
     def save_adapter(self, directory: str | os.PathLike) -> Path:
         """Write the adapter alone (config + PIP unit weights), not the backbone, and
-        ``self.sensor`` if set (``sensor_config.json`` + ``sensor.safetensors``)."""
+        ``self.sensor`` if set (``sensor_config.json`` + ``sensor.safetensors``). ``"clean"``
+        is stored among the degradations like any name (the units have no prompt for it), and
+        ``load_adapter`` rebuilds the same model."""
         hosted = [u for u in self.pip_units.values() if not isinstance(u, PromptInPrompt)]
         if hosted:
             raise TypeError(
