@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.fx.experimental.symbolic_shapes import statically_known_true
 
 __all__ = ["crop_to", "pad_to_multiple", "pad_to_size"]
 
@@ -12,10 +13,11 @@ def pad_to_size(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Pad ``B×C×H×W`` at the bottom and right to ``height×width``.
 
     Reflect padding (no artificial edges), or replicate where the image is too small to
-    reflect.
+    reflect. Traceable with symbolic sizes (``torch.export``): the shortcut for "nothing to
+    pad" is taken only where that is known for every size, so no size gets specialised.
     """
     pad_h, pad_w = height - x.shape[-2], width - x.shape[-1]
-    if not (pad_h or pad_w):
+    if statically_known_true(pad_h == 0) and statically_known_true(pad_w == 0):
         return x
     mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)

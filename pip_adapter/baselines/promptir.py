@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from timm.layers import LayerNorm2d
 from torch import nn
 
-from pip_adapter.layers import ChannelCrossAttention, GatedDconvFeedForward
+from pip_adapter.layers import ChannelCrossAttention, GatedDconvFeedForward, LayerNorm2d
 from pip_adapter.unit.prompt_in_prompt import default_heads, default_prompt_dim
 
 __all__ = ["PromptIRBlock"]

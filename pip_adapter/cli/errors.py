@@ -5,7 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-USER_ERRORS = (ValueError, FileNotFoundError, ImportError, FloatingPointError)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    ImportError,
+    FloatingPointError,
+)
 
 
 def run_reporting_errors(name: str, action: Callable[[], None]) -> int:

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, ImageOps
+
+from pip_adapter.image_files import IMAGE_EXTENSIONS, list_images, read_rgb, write_rgb
 
 __all__ = ["IMAGE_EXTENSIONS", "list_images", "read_image", "write_image"]
-
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-)
-
-_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I"}
 
 
 def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
@@ -24,14 +17,7 @@ def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
     EXIF orientation is applied (phone photos), grey and palette images are expanded to RGB,
     alpha is dropped and 16-bit greyscale PNGs keep their full precision.
     """
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image)
-        if image.mode in _SIXTEEN_BIT_MODES:
-            array = np.asarray(image, dtype=np.float32) / 65535.0
-            array = np.repeat(array[..., None], 3, axis=2)
-        else:
-            array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(read_rgb(path))
 
 
 def write_image(image: torch.Tensor, path: str | os.PathLike[str]) -> None:
@@ -40,18 +26,4 @@ def write_image(image: torch.Tensor, path: str | os.PathLike[str]) -> None:
         image = image[0]
     if image.dim() != 3 or image.shape[0] != 3:
         raise ValueError(f"write_image expects a 3×H×W tensor, got shape {tuple(image.shape)}")
-    array = (image.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array.permute(1, 2, 0).cpu().numpy()).save(path)
-
-
-def list_images(folder: str | os.PathLike[str], recursive: bool = False) -> list[Path]:
-    """Image files in ``folder`` (by extension, case-insensitive), sorted by path.
-
-    Raises FileNotFoundError when ``folder`` is not a directory.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder {str(folder)!r} does not exist")
-    candidates = folder.rglob("*") if recursive else folder.iterdir()
-    return sorted(p for p in candidates if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    write_rgb(image.detach().float().cpu().numpy(), path)

@@ -162,7 +162,7 @@ def find_spatial_size(length: int, args: tuple, kwargs: Mapping[str, Any]) -> tu
             and all(isinstance(v, int | torch.SymInt) for v in value)
             and value[0] * value[1] == length
         ):
-            return int(value[0]), int(value[1])
+            return value[0], value[1]  # kept symbolic under torch.export (no specialising)
     raise ValueError(
         f"cannot find the spatial size of a token sequence of length {length}: the module "
         "must also receive its (height, width), as SwinIR's layers receive x_size"

@@ -2,5 +2,6 @@
 
 from pip_adapter.layers.attention import ChannelCrossAttention
 from pip_adapter.layers.feedforward import DualGatedFeedForward, GatedDconvFeedForward
+from pip_adapter.layers.norm import LayerNorm2d
 
-__all__ = ["ChannelCrossAttention", "DualGatedFeedForward", "GatedDconvFeedForward"]
+__all__ = ["ChannelCrossAttention", "DualGatedFeedForward", "GatedDconvFeedForward", "LayerNorm2d"]
