@@ -546,6 +546,29 @@ def _onnx_program(graph: _Graph, program: torch.export.ExportedProgram, opset: i
         raise _failure("ONNX conversion", err) from err
 
 
+def _name_dimensions(onnx_program: Any, program: torch.export.ExportedProgram) -> None:
+    """Call the image's dynamic dimensions batch, height and width in the ONNX graph (the
+    exporter names them after its internal symbols)."""
+    import onnx_ir as ir
+
+    shape = _image_symbols(program)
+    names = {
+        str(shape[axis].node.expr): name
+        for axis, name in ((0, "batch"), (2, "height"), (3, "width"))
+    }
+    graph = onnx_program.model.graph
+    values = [*graph.inputs, *graph.outputs]
+    values += [value for node in graph.all_nodes() for value in node.outputs]
+    for value in values:
+        if value.shape is None:
+            continue
+        dims = [
+            names.get(dim.value, dim) if isinstance(dim, ir.SymbolicDim) else dim
+            for dim in value.shape.dims
+        ]
+        value.shape = ir.Shape(dims)
+
+
 def to_onnx(
     model: PIPModel,
     path: str | os.PathLike,
@@ -583,6 +606,7 @@ def to_onnx(
     with _temporary_next_to(target) as temporary, _evaluating(graph):
         program, min_side = _trace(graph, multiple)
         onnx_program = _onnx_program(graph, program, opset)
+        _name_dimensions(onnx_program, program)
         description = _metadata(graph, multiple, min_side)
         onnx_program.model.metadata_props[METADATA_KEY] = json.dumps(description)
         try:
