@@ -14,6 +14,7 @@ from pip_adapter._version import __version__
 if TYPE_CHECKING:
     from pip_adapter import data, functional, metrics
     from pip_adapter.conditioning import degradation_weights
+    from pip_adapter.config import PIPConfig
     from pip_adapter.evaluation import evaluate
     from pip_adapter.injection import (
         PRESETS,
@@ -42,6 +43,7 @@ _ORIGINS = {
     "BasicRestorationPrompt": "pip_adapter.unit",
     "DegradationAwarePrompt": "pip_adapter.unit",
     "DegradationSensor": "pip_adapter.sensor",
+    "PIPConfig": "pip_adapter.config",
     "PIPModel": "pip_adapter.injection",
     "PromptInPrompt": "pip_adapter.unit",
     "PromptToPromptInteraction": "pip_adapter.unit",
@@ -66,6 +68,7 @@ __all__ = [
     "BasicRestorationPrompt",
     "DegradationAwarePrompt",
     "DegradationSensor",
+    "PIPConfig",
     "PIPModel",
     "PromptInPrompt",
     "PromptToPromptInteraction",

@@ -1,10 +1,10 @@
 """Tiled inference for any array library: the tile grid, its blending windows, the blend.
 
-The PyTorch path (:func:`pip_adapter.restore_tiled`) and the onnxruntime path
+The PyTorch path (``pip_adapter.restore_tiled``) and the onnxruntime path
 (``pip-adapter restore --onnx``, numpy arrays) share this code: the grid and the windows are
-planned once with numpy, and :func:`blend_tiles` only slices, multiplies and adds arrays, which
+planned once with numpy, and ``blend_tiles`` only slices, multiplies and adds arrays, which
 torch tensors and numpy arrays do alike. What differs (padding, concatenation, new arrays) is
-an :class:`ArrayOps`. This module imports numpy only, so the onnxruntime path never loads torch.
+an ``ArrayOps``. This module imports numpy only, so the onnxruntime path never loads torch.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def blend_tiles(
 
 
 class _NumpyOps:
-    """:class:`ArrayOps` for numpy arrays (the onnxruntime path)."""
+    """``ArrayOps`` for numpy arrays (the onnxruntime path)."""
 
     def pad(self, image: np.ndarray, height: int, width: int) -> np.ndarray:
         pad_h, pad_w = height - image.shape[-2], width - image.shape[-1]

@@ -3,7 +3,7 @@
 PIP cannot be merged into the backbone's weights: its units are modules conditioned at run time
 through hooks. Export therefore traces the whole forward pass into one graph: padding to the
 backbone's size multiple, the backbone with its PIP units, the crop back, and, for blind
-restoration, the :class:`~pip_adapter.DegradationSensor`. Batch, height and width stay dynamic.
+restoration, the ``pip_adapter.DegradationSensor``. Batch, height and width stay dynamic.
 
 Three ways to steer the exported graph:
 
@@ -16,10 +16,10 @@ Three ways to steer the exported graph:
 
 Every file is checked before it is kept: it is loaded back and run (onnxruntime, or the saved
 ``ExportedProgram``) on several sizes, odd ones included, and compared with the eager model.
-What cannot be exported, or does not match, raises :class:`ExportError` naming the operator
+What cannot be exported, or does not match, raises ``ExportError`` naming the operator
 or the size; no file is left behind, and an existing file is replaced only with
 ``overwrite=True``. The graph's description (degradations, size multiple, smallest side,
-steering) travels inside the file (:func:`read_metadata`).
+steering) travels inside the file (``read_metadata``).
 """
 
 from __future__ import annotations
@@ -454,7 +454,7 @@ def _metadata(graph: _Graph, multiple: int, min_side: int) -> dict[str, Any]:
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The description :func:`to_onnx` or :func:`to_torch_export` stored in ``path``."""
+    """The description ``to_onnx`` or ``to_torch_export`` stored in ``path``."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
@@ -491,7 +491,7 @@ def to_torch_export(
 ) -> torch.export.ExportedProgram:
     """Export ``model`` with ``torch.export``: an ``ExportedProgram`` with dynamic shapes.
 
-    Steering as in :func:`to_onnx`. With ``path`` (``.pt2``) the program is also saved, with
+    Steering as in ``to_onnx``. With ``path`` (``.pt2``) the program is also saved, with
     the graph's description as the extra file ``pip_adapter.json``; load it with
     ``torch.export.load(path).module()``. ``check`` compares the program (the saved file, when
     there is one) with the eager model on several image sizes, odd ones included. Raises
@@ -588,11 +588,11 @@ def to_onnx(
       column per ``model.degradations``; rows are normalised in the graph);
     * ``degradation=``: a name, a ``{name: weight}`` mixture, an id or ``1×T`` weights, baked
       into the graph, whose only input is ``image``;
-    * ``sensor=True`` (``model.sensor``) or ``sensor=`` a :class:`DegradationSensor`: blind
+    * ``sensor=True`` (``model.sensor``) or ``sensor=`` a ``DegradationSensor``: blind
       restoration, input ``image``, outputs ``restored`` and the sensor's ``weights``.
 
     Padding to the backbone's size multiple and the crop back are in the graph. The file
-    carries its description (:func:`read_metadata`). ``check`` runs the written file with
+    carries its description (``read_metadata``). ``check`` runs the written file with
     onnxruntime on several image sizes, odd ones included, and compares it with the eager
     model (``atol``). Raises ExportError (a ValueError) naming the operator when a part cannot
     be exported, or the size where the file disagrees; FileExistsError for an existing

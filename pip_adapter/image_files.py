@@ -1,6 +1,6 @@
 """Image files <-> float32 RGB arrays in [0, 1] (``3×H×W``, numpy), through PIL.
 
-The torch functions of :mod:`pip_adapter.data` (``read_image``, ``write_image``) wrap these;
+The torch functions of ``pip_adapter.data`` (``read_image``, ``write_image``) wrap these;
 ``pip-adapter restore --onnx`` uses them directly, without loading torch.
 """
 

@@ -1,9 +1,9 @@
 """Running an exported ONNX graph with onnxruntime and numpy alone (no PyTorch).
 
-:func:`pip_adapter.export.to_onnx` writes a description of the graph into the file's metadata:
+``pip_adapter.export.to_onnx`` writes a description of the graph into the file's metadata:
 the degradation names (the columns of its ``weights`` input), how it is steered (``"weights"``
 input, ``"baked"`` weights, or its own ``"sensor"``), the side multiple its backbone needs and
-the smallest side the graph was traced for. :class:`OnnxGraph` reads it and feeds the graph
+the smallest side the graph was traced for. ``OnnxGraph`` reads it and feeds the graph
 accordingly. This module imports neither torch nor the rest of pip-adapter's models, so that
 ``pip-adapter restore --onnx`` starts fast and runs where only onnxruntime is wanted.
 """
@@ -46,7 +46,7 @@ class OnnxGraph:
     ``graph(image)`` or ``graph(image, weights)`` takes float32 arrays (``B×3×H×W`` in [0, 1],
     ``B×T`` weights) and returns the restored images and, for a graph with a sensor, the
     weights the sensor chose. The graph is valid for sides from ``min_side`` on;
-    :meth:`restore` pads smaller images up to it.
+    ``restore`` pads smaller images up to it.
 
     Args:
         path: the ``.onnx`` file.

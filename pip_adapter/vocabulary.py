@@ -1,7 +1,7 @@
 """Degradation names, mixtures of them, and the command-line syntax that names them.
 
 Plain Python (no torch), so that ``pip-adapter restore --onnx`` parses ``--degradation`` without
-loading PyTorch; :mod:`pip_adapter.conditioning` builds the tensors on top.
+loading PyTorch; ``pip_adapter.conditioning`` builds the tensors on top.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``pip-adapter restore``: restore image files with an adapter, or with an exported ONNX graph.
 
 Both backends share this command's file handling, output naming, tiling and errors; they differ
-only in how an image is read, steered and run (:class:`Backend`). The ONNX backend uses
+only in how an image is read, steered and run (``Backend``). The ONNX backend uses
 onnxruntime and numpy alone: nothing on its path imports PyTorch.
 """
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from pip_adapter._version import __version__
-from pip_adapter.conditioning import DegradationSpec, degradation_weights
-from pip_adapter.injection.hooks import Conditioning, StageHook, attach_hook, detach_hooks
+from pip_adapter.conditioning import DegradationSpec, check_weights, degradation_weights
+from pip_adapter.config import PIPConfig
+from pip_adapter.injection.hooks import Conditioning, StageHook, attach_hook, detach_hook
 from pip_adapter.injection.plan import PlannedStage
 from pip_adapter.injection.serialization import write_adapter, write_sensor
 from pip_adapter.padding import crop_to, pad_to_multiple
@@ -31,40 +33,71 @@ class PIPModel(nn.Module):
 
     ``model(x, degradation=...)`` runs the backbone with every unit conditioned on the given
     degradation (a name, one name per sample, ids, a ``{name: weight}`` mixture, ``B×T``
-    weights, or ``None`` to ask ``model.sensor``). Inputs are reflect-padded to
-    ``size_multiple`` and outputs cropped back, so any size works.
+    weights, or ``None`` to ask ``model.sensor``). The weights are checked once here, then
+    handed to every unit. Inputs are reflect-padded to ``size_multiple`` and outputs cropped
+    back, so any size works.
 
-    The units are submodules (``pip_units``) and follow ``.to()``, ``.half()``, DDP, deepcopy
-    and pickling. The backbone's own ``state_dict`` keys are unchanged. Calling the backbone
-    object directly (not through this model) runs it exactly as before injection: the hooks
-    pass features through untouched when no ``degradation`` is in effect. Not thread-safe:
-    one forward at a time per model.
+    ``model.config`` is the resolved ``PIPConfig``; ``model.plan`` says where each unit sits
+    (``PlannedStage``). The units are submodules (``pip_units``) and follow ``.to()``,
+    ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
+    unchanged. Calling the backbone object directly (not through this model) runs it exactly
+    as before injection: the hooks pass features through untouched when no ``degradation`` is
+    in effect. Not thread-safe: one forward at a time per model.
+
+    ``units`` may be other blocks with the same ``modulate(feature, weights)`` method as
+    ``PromptInPrompt`` (e.g. ``pip_adapter.baselines.PromptIRBlock``), placed by the plan and
+    config of an injected model; ``save_adapter`` stores PromptInPrompt units only.
     """
 
     def __init__(
         self,
         backbone: nn.Module,
         plan: Sequence[PlannedStage],
-        units: Sequence[PromptInPrompt],
-        degradations: Sequence[str],
-        size_multiple: int = 1,
+        units: Sequence[nn.Module],
+        config: PIPConfig,
     ) -> None:
         super().__init__()
-        self.backbone = backbone
-        self.pip_units = nn.ModuleDict(
-            {unit_key(p.name): u for p, u in zip(plan, units, strict=True)}
+        names = [stage.name for stage in plan]
+        resolved = (
+            isinstance(config, PIPConfig)
+            and config.stages != "auto"
+            and config.size_multiple is not None
+            and names == [stage.pattern for stage in config.stages]
         )
+        if not resolved:
+            raise ValueError(
+                "config must be the resolved PIPConfig of this plan (the model.config of "
+                "inject_pip), with one stage per planned stage, in the same order"
+            )
+        self.backbone = backbone
+        self.pip_units = nn.ModuleDict({unit_key(n): u for n, u in zip(names, units, strict=True)})
         self.plan = list(plan)
-        self.degradations = tuple(degradations)
-        self.size_multiple = size_multiple
+        self.config = config
         self.sensor: nn.Module | None = None
         self._conditioning = Conditioning()
         self._requires_grad = {n: p.requires_grad for n, p in backbone.named_parameters()}
         self._unloaded = False
         modules = dict(backbone.named_modules())
-        for stage, unit in zip(plan, units, strict=True):
-            hook = StageHook(unit, self._conditioning, stage.hook, stage.layout, stage.channels)
-            attach_hook(modules[stage.name], hook)
+        # the handles survive deepcopy and pickling along with the modules: they refer to the
+        # modules' hook dicts, which are copied with them (see test_injection)
+        self._handles = [
+            attach_hook(
+                modules[stage.name],
+                StageHook(unit, self._conditioning, stage.at, stage.layout, stage.channels),
+            )
+            for stage, unit in zip(plan, units, strict=True)
+        ]
+
+    @property
+    def degradations(self) -> tuple[str, ...]:
+        """The degradation vocabulary, in prompt order (``config.degradations``)."""
+        return self.config.degradations
+
+    @property
+    def size_multiple(self) -> int:
+        """Inputs are padded to a multiple of this (``config.size_multiple``)."""
+        assert self.config.size_multiple is not None  # a resolved config has it (__init__)
+        return self.config.size_multiple
 
     @property
     def stages(self) -> list[str]:
@@ -74,7 +107,8 @@ class PIPModel(nn.Module):
     def degradation_weights(
         self, x: torch.Tensor, degradation: DegradationSpec | None
     ) -> torch.Tensor:
-        """``B×T`` weights for a ``degradation=`` argument; ``None`` asks ``self.sensor``."""
+        """Checked ``B×T`` weights (rows summing to 1) for a ``degradation=`` argument; ``None``
+        asks ``self.sensor``."""
         if degradation is not None:
             return degradation_weights(degradation, self.degradations, x.shape[0], x.device)
         if self.sensor is None:
@@ -89,7 +123,7 @@ class PIPModel(nn.Module):
                 f"model.sensor predicts {list(names)} but this model's degradations are "
                 f"{list(self.degradations)}"
             )
-        return self.sensor.predict_weights(x)
+        return check_weights(self.sensor.predict_weights(x), x.shape[0], len(self.degradations))
 
     def forward(
         self, x: torch.Tensor, degradation: DegradationSpec | None = None, **kwargs
@@ -134,20 +168,26 @@ class PIPModel(nn.Module):
             torch.zeros((), device=next(self.pip_units.parameters()).device),
         )
 
-    def adapter_config(self) -> dict:
-        """What ``save_adapter`` writes to ``adapter_config.json``."""
+    def adapter_config(self) -> dict[str, Any]:
+        """What ``save_adapter`` writes to ``adapter_config.json`` after the format header:
+        ``config.to_dict()`` with the library version and a description of the backbone."""
         cls = type(self.backbone)
-        return {
-            "library_version": __version__,
-            "backbone": {"class": cls.__name__, "module": cls.__module__},
-            "degradations": list(self.degradations),
-            "size_multiple": self.size_multiple,
-            "stages": [stage.to_dict() for stage in self.plan],
-        }
+        features = [
+            {"stage": stage.name, "layout": stage.layout, "channels": stage.stage_channels}
+            for stage in self.plan
+        ]
+        backbone = {"class": cls.__name__, "module": cls.__module__, "features": features}
+        return {"library_version": __version__, "backbone": backbone, **self.config.to_dict()}
 
     def save_adapter(self, directory: str | os.PathLike) -> Path:
         """Write the adapter alone (config + PIP unit weights), not the backbone, and
         ``self.sensor`` if set (``sensor_config.json`` + ``sensor.safetensors``)."""
+        hosted = [u for u in self.pip_units.values() if not isinstance(u, PromptInPrompt)]
+        if hosted:
+            raise TypeError(
+                "save_adapter stores PromptInPrompt units, but this model hosts "
+                f"{sorted({type(u).__name__ for u in hosted})}"
+            )
         sensor = None
         if self.sensor is not None:
             if not isinstance(self.sensor, DegradationSensor):
@@ -164,8 +204,9 @@ class PIPModel(nn.Module):
     def unload(self) -> nn.Module:
         """Remove every hook and return the original backbone, as it was before injection."""
         modules = dict(self.backbone.named_modules())
-        for stage in self.plan:
-            detach_hooks(modules[stage.name])
+        for stage, handle in zip(self.plan, self._handles, strict=True):
+            detach_hook(modules[stage.name], handle)
+        self._handles = []
         for name, param in self.backbone.named_parameters():
             param.requires_grad_(self._requires_grad.get(name, param.requires_grad))
         self._unloaded = True

@@ -9,7 +9,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
-from pip_adapter.layers import ChannelCrossAttention, DualGatedFeedForward, LayerNorm2d
+from pip_adapter.layers import (
+    FFN_EXPANSION,
+    ChannelCrossAttention,
+    DualGatedFeedForward,
+    LayerNorm2d,
+)
 
 __all__ = ["SelectivePromptToFeature"]
 
@@ -34,7 +39,7 @@ class SelectivePromptToFeature(nn.Module):
         dim: int,
         heads: int,
         topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
-        ffn_expansion: float = 2.66,
+        ffn_expansion: float = FFN_EXPANSION,
     ) -> None:
         super().__init__()
         self.channels = channels

@@ -5,7 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pip_adapter.layers import ChannelCrossAttention, GatedDconvFeedForward, LayerNorm2d
+from pip_adapter.layers import (
+    FFN_EXPANSION,
+    ChannelCrossAttention,
+    GatedDconvFeedForward,
+    LayerNorm2d,
+)
 
 __all__ = ["PromptToPromptInteraction"]
 
@@ -19,7 +24,7 @@ class PromptToPromptInteraction(nn.Module):
     each pre-normalised and residual.
     """
 
-    def __init__(self, dim: int, heads: int, ffn_expansion: float = 2.66) -> None:
+    def __init__(self, dim: int, heads: int, ffn_expansion: float = FFN_EXPANSION) -> None:
         super().__init__()
         self.norm_query = LayerNorm2d(dim)
         self.norm_context = LayerNorm2d(dim)

@@ -72,7 +72,7 @@ def motion_blur(
     shake: float | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Blur each image with its own random motion kernel (see :func:`motion_kernels`).
+    """Blur each image with its own random motion kernel (see ``motion_kernels``).
 
     Uniform (spatially invariant) camera-shake blur, the usual synthetic stand-in for GoPro's
     averaged-frame blur; borders are reflected.
@@ -101,7 +101,7 @@ def motion_blur(
 
 
 class MotionBlur(SampledDegradation):
-    """Module form of :func:`motion_blur`; parameters left ``None`` are sampled per image."""
+    """Module form of ``motion_blur``; parameters left ``None`` are sampled per image."""
 
     function = staticmethod(motion_blur)
     parameters = BLUR_PARAMETERS

@@ -103,8 +103,8 @@ def degrade(
     ``kind`` is one of ``noise``, ``rain``, ``haze``, ``blur``, ``lowlight``, or several applied
     in order, given as a list or joined with ``+`` (``"rain+noise"``). The output has the input's
     shape, dtype and device and is clipped to [0, 1]. Parameters not fixed by keyword are drawn
-    per image from their documented ranges (see each function: :func:`gaussian_noise`,
-    :func:`rain_streaks`, :func:`atmospheric_haze`, :func:`motion_blur`, :func:`low_light`);
+    per image from their documented ranges (see each function: ``gaussian_noise``,
+    ``rain_streaks``, ``atmospheric_haze``, ``motion_blur``, ``low_light``);
     the same ``generator`` state gives the same result.
 
     For one kind, parameters are keywords (``degrade(x, "noise", sigma=25)``); for several,
@@ -145,7 +145,7 @@ def build_degradation(kind: str | Sequence[str], **params: Any) -> nn.Module:
     """The module form of ``degrade(x, kind, **params)``: ``module(x, generator=g)``.
 
     Parameters are checked now (names and values), not at the first call; parameters left out
-    are drawn per image on every call. Several kinds give a :class:`Compose`.
+    are drawn per image on every call. Several kinds give a ``Compose``.
     """
     kinds = parse_kinds(kind)
     per_kind = _split_parameters(kinds, params)

@@ -67,7 +67,7 @@ def low_light(
 
 
 class LowLight(SampledDegradation):
-    """Module form of :func:`low_light`; parameters left ``None`` are sampled per image."""
+    """Module form of ``low_light``; parameters left ``None`` are sampled per image."""
 
     function = staticmethod(low_light)
     parameters = LOWLIGHT_PARAMETERS
