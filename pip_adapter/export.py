@@ -11,8 +11,7 @@ Three ways to steer the exported graph:
   per degradation, rows normalised inside) -> ``restored``;
 * baked (``degradation=``): the weights are constants, ``image`` -> ``restored``;
 * blind (``sensor=True``): the sensor is in the graph, ``image`` -> ``restored`` and
-  ``weights`` (what the sensor saw). A ``weights`` input overrides the sensor when it holds
-  numbers; in ONNX it is optional (its default, NaN, asks the sensor).
+  ``weights`` (what the sensor chose).
 
 Every file is checked before it is kept: it is loaded back and run (onnxruntime, or the saved
 ``ExportedProgram``) on several sizes, odd ones included, and compared with the eager model.
@@ -28,7 +27,6 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ from torch import nn
 
 from pip_adapter._version import __version__
 from pip_adapter.conditioning import DegradationSpec, degradation_weights
+from pip_adapter.files import atomic_write
 from pip_adapter.injection import PIPModel
 from pip_adapter.injection.presets import required_multiple
 from pip_adapter.onnx_graph import GRAPH_FORMAT, METADATA_KEY, OnnxGraph, import_onnxruntime
@@ -411,31 +410,17 @@ def _target(path: str | os.PathLike, overwrite: bool, suffix: str) -> Path:
     return target
 
 
-@contextlib.contextmanager
-def _temporary_next_to(target: Path) -> Iterator[Path]:
-    """A new empty file in ``target``'s folder, removed unless it was moved onto ``target``."""
+def _write_into(target: Path, write: Callable[[Path], object]) -> None:
+    """``write`` a temporary file next to ``target`` (checking it there), then move it onto
+    ``target``; on any failure nothing is left (``pip_adapter.files.atomic_write``)."""
     try:
-        handle, name = tempfile.mkstemp(
-            prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-        )
-    except OSError as err:
+        atomic_write(target, write)
+    except PermissionError as err:
+        if err.filename is None or Path(err.filename).parent != target.parent:
+            raise
         raise PermissionError(
             f"cannot write to folder {str(target.parent)!r}: {err.strerror}"
         ) from None
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _keep(temporary: Path, target: Path) -> None:
-    """Move the checked file into place, with the mode a plainly created file would have."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    os.replace(temporary, target)
 
 
 def _metadata(graph: _Graph, multiple: int, min_side: int) -> dict[str, Any]:
@@ -491,8 +476,8 @@ def to_torch_export(
 ) -> torch.export.ExportedProgram:
     """Export ``model`` with ``torch.export``: an ``ExportedProgram`` with dynamic shapes.
 
-    Steering as in ``to_onnx``. With ``path`` (``.pt2``) the program is also saved, with
-    the graph's description as the extra file ``pip_adapter.json``; load it with
+    Steering as in ``to_onnx``. With ``path`` (``.pt2``) the program is also saved, with the
+    graph's description as the extra file ``pip_adapter.json``; load it with
     ``torch.export.load(path).module()``. ``check`` compares the program (the saved file, when
     there is one) with the eager model on several image sizes, odd ones included. Raises
     ExportError when tracing fails or the outputs differ by more than ``atol``; the model is
@@ -500,27 +485,27 @@ def to_torch_export(
     """
     graph, multiple = _prepare(model, degradation, sensor)
     target = _target(path, overwrite, ".pt2") if path is not None else None
-    with contextlib.ExitStack() as stack:
-        temporary = stack.enter_context(_temporary_next_to(target)) if target else None
-        stack.enter_context(_evaluating(graph))
+    programs: list[torch.export.ExportedProgram] = []
+
+    def build(temporary: Path | None) -> None:
         program, min_side = _trace(graph, multiple)
-        checked = program
+        programs.append(program)
         if temporary is not None:
             description = json.dumps(_metadata(graph, multiple, min_side))
-            torch.export.save(program, temporary, extra_files={f"{METADATA_KEY}.json": description})
-            checked = torch.export.load(temporary)
+            with open(temporary, "wb") as file:
+                torch.export.save(program, file, extra_files={f"{METADATA_KEY}.json": description})
+            with open(temporary, "rb") as file:
+                program = torch.export.load(file)
         if check:
-            module = checked.module()
-            _compare(
-                graph,
-                lambda inputs: _as_tuple(module(*inputs)),
-                min_side,
-                atol,
-                "the exported program",
-            )
-        if target is not None and temporary is not None:
-            _keep(temporary, target)
-    return program
+            module = program.module()
+            _compare(graph, lambda x: _as_tuple(module(*x)), min_side, atol, "the exported program")
+
+    with _evaluating(graph):
+        if target is None:
+            build(None)
+        else:
+            _write_into(target, build)
+    return programs[0]
 
 
 def _as_tuple(outputs: Any) -> tuple[Any, ...]:
@@ -603,7 +588,8 @@ def to_onnx(
     if check:
         import_onnxruntime()
     target = _target(path, overwrite, ".onnx")
-    with _temporary_next_to(target) as temporary, _evaluating(graph):
+
+    def build(temporary: Path) -> None:
         program, min_side = _trace(graph, multiple)
         onnx_program = _onnx_program(graph, program, opset)
         _name_dimensions(onnx_program, program)
@@ -617,10 +603,12 @@ def to_onnx(
             runner = OnnxGraph(temporary)
             _compare(
                 graph,
-                lambda inputs: runner(*(t.cpu().numpy() for t in inputs)),
+                lambda x: runner(*(t.cpu().numpy() for t in x)),
                 min_side,
                 atol,
                 "the ONNX file",
             )
-        _keep(temporary, target)
+
+    with _evaluating(graph):
+        _write_into(target, build)
     return target

@@ -53,9 +53,14 @@ class ChannelCrossAttention(nn.Module):
 
     def forward(self, query_source: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         height, width = context.shape[-2:]
-        q = self.to_q(query_source).expand(context.shape[0], -1, -1, -1)
         k, v = self.to_kv(context).chunk(2, dim=1)
-        q, k, v = (rearrange(t, "b (h c) x y -> b h c (x y)", h=self.heads) for t in (q, k, v))
+        q, k, v = (
+            rearrange(t, "b (h c) x y -> b h c (x y)", h=self.heads)
+            for t in (self.to_q(query_source), k, v)
+        )
+        # broadcast after the reshape: reshaping an expanded batch makes torch.export guard on
+        # the batch size (an exported graph would refuse batch 1)
+        q = q.expand(context.shape[0], -1, -1, -1)
         if self.topm_ratios is None:
             out = channel_attention(q, k, v, self.temperature)
         else:
