@@ -28,6 +28,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -275,85 +276,121 @@ def _failure(stage: str, err: Exception) -> ExportError:
     return ExportError(f"{stage} failed at {where}{summary}"[:600])
 
 
-def _sample(graph: _Graph, multiple: int) -> torch.Tensor:
-    """A traced image: batch 2 and odd sides, large enough for every level of a U-Net."""
+@dataclass
+class _Traced:
+    """A traced graph and the image sizes it takes: every side from ``min_side`` on, and any
+    batch size, or only ``batch`` where the model's code fixes it."""
+
+    program: torch.export.ExportedProgram
+    min_side: int
+    batch: int | None
+
+
+def _sample(graph: _Graph, multiple: int, batch: int) -> torch.Tensor:
+    """A traced image: odd sides, large enough for every level of a U-Net."""
     side = 4 * max(multiple, 16) + 3
     device = next(graph.parameters()).device
-    return torch.rand(2, 3, side, side + 2 * multiple + 22, device=device)
+    return torch.rand(batch, 3, side, side + 2 * multiple + 22, device=device)
 
 
-def _dynamic_shapes(graph: _Graph, multiple: int) -> dict[str, Any]:
+def _dynamic_shapes(graph: _Graph, multiple: int, dynamic_batch: bool) -> dict[str, Any]:
     auto = torch.export.Dim.AUTO
-    shapes: dict[str, Any] = {"image": {0: auto, 2: auto(min=multiple), 3: auto(min=multiple)}}
+    image: dict[int, Any] = {2: auto(min=multiple), 3: auto(min=multiple)}
+    if dynamic_batch:
+        image[0] = auto
+    shapes: dict[str, Any] = {"image": image}
     if "weights" in graph.input_names:
-        shapes["weights"] = {0: auto}
+        shapes["weights"] = {0: auto} if dynamic_batch else {}
     return shapes
-
-
-def _image_symbols(program: torch.export.ExportedProgram) -> list[Any]:
-    """The traced image's dimensions (SymInts, or ints where tracing specialised them)."""
-    image = program.graph_signature.user_inputs[0]
-    node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == image)
-    return list(node.meta["val"].shape)
-
-
-def _min_side(program: torch.export.ExportedProgram) -> int:
-    """Check that batch, height and width stayed dynamic; the smallest side the graph takes."""
-    shape = _image_symbols(program)
-    for axis, name in ((0, "batch size"), (2, "height"), (3, "width")):
-        if not isinstance(shape[axis], torch.SymInt):
-            raise ExportError(
-                f"tracing fixed the image {name} to {shape[axis]}: the model's code turns "
-                "that size into a Python number or branches on it, so the graph would only take "
-                "that size"
-            )
-    asserts = [
-        str(n.args[1])
-        for n in program.graph.nodes
-        if n.op == "call_function" and n.target is torch.ops.aten._assert_scalar.default
-    ]
-    if asserts:
-        raise ExportError(
-            "the traced graph holds only for some image sizes (the model's code branches on "
-            f"the size): {asserts[0]}"
-        )
-    lower = [program.range_constraints[s.node.expr].lower for s in shape[2:]]
-    return max(1, *(int(v) for v in lower))
 
 
 def _size_oblivious() -> contextlib.AbstractContextManager:
     """Trace without guarding on sizes being 0 or 1 (memory-format and contiguity checks would
-    otherwise restrict the program to the sizes' classes seen in tracing)."""
+    otherwise restrict the program to the sizes' classes seen in tracing). A private switch of
+    ``torch.fx.experimental``, documented as meant for export."""
     from torch.fx.experimental import _config
 
     return _config.patch(backed_size_oblivious=True)
 
 
-def _trace(graph: _Graph, multiple: int) -> tuple[torch.export.ExportedProgram, int]:
-    """``torch.export`` of ``graph`` with dynamic batch, height and width, checked."""
-    inputs = graph.example_inputs(_sample(graph, multiple))
+def _export(graph: _Graph, multiple: int, dynamic_batch: bool) -> torch.export.ExportedProgram:
+    inputs = graph.example_inputs(_sample(graph, multiple, 2 if dynamic_batch else 1))
+    shapes = _dynamic_shapes(graph, multiple, dynamic_batch)
     try:
         with torch.no_grad(), _size_oblivious():
-            program = torch.export.export(
-                graph, inputs, dynamic_shapes=_dynamic_shapes(graph, multiple)
-            )
+            program = torch.export.export(graph, inputs, dynamic_shapes=shapes)
     except Exception as err:
         raise _failure("torch.export", err) from err
-    return program, _min_side(program)
+    image = program.graph_signature.user_inputs[0]
+    node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == image)
+    for axis, name in ((2, "height"), (3, "width")):
+        size = node.meta["val"].shape[axis]
+        if not isinstance(size, torch.SymInt) or size.node.expr.is_number:
+            raise ExportError(
+                f"tracing fixed the image {name} to {int(size)}: the model's code turns that "
+                "size into a Python number (e.g. int(x.shape[2])), so the graph would only take "
+                "that size"
+            )
+    return program
+
+
+def _accepts(module: nn.Module, graph: _Graph, batch: int, height: int, width: int) -> bool:
+    """Whether the exported program's guards (the sizes its tracing assumed) admit a size."""
+    device = next(graph.parameters()).device
+    inputs = graph.example_inputs(torch.rand(batch, 3, height, width, device=device))
+    try:
+        with torch.no_grad():
+            module(*inputs)
+    except AssertionError as err:  # torch.export reports a failed guard so
+        if str(err).startswith("Guard failed"):
+            return False
+        raise
+    except RuntimeError:  # an operator that cannot take so small an input
+        return False
+    return True
+
+
+def _trace(graph: _Graph, multiple: int) -> _Traced:
+    """``torch.export`` of ``graph`` with dynamic batch, height and width, and the sizes the
+    program really takes, probed on its guards: the smallest side, and a fixed batch of 1
+    where the model's code turns the batch size into a number (SwinIR's window merge does)."""
+    program = _export(graph, multiple, dynamic_batch=True)
+    module = program.module()
+    probe = 2 * max(multiple, 16) + 1
+    batch: int | None = None
+    if not all(_accepts(module, graph, b, probe, probe + multiple) for b in (1, 3)):
+        program, batch = _export(graph, multiple, dynamic_batch=False), 1
+        module = program.module()
+    lower = max(multiple, 1)
+    min_side = next(
+        (s for s in range(lower, lower + 256) if _accepts(module, graph, 1, s, s)), None
+    )
+    if min_side is None:
+        raise ExportError(f"the exported program takes no image from {lower} to {lower + 255} px")
+    step = max(multiple, 1)
+    for height, width in [(min_side + k, min_side + 3 * k + 1) for k in range(0, 8 * step, step)]:
+        if not _accepts(module, graph, batch or 1, height, width):
+            raise ExportError(
+                f"the exported program refuses a {height}×{width} image (its tracing assumed "
+                "something about the image size that does not hold there: the model's code "
+                "branches on the size)"
+            )
+    return _Traced(program, min_side, batch)
 
 
 # --------------------------------------------------------------------------------------------
 # Checking the written file against the eager model
 
 
-def _check_sizes(graph: _Graph, min_side: int) -> list[tuple[int, int, int]]:
-    """``(batch, height, width)`` to compare on: odd sides, a batch of 2, and for a sensor a
-    side shorter than one crop and one longer than its grid."""
-    side = max(min_side, 16)
-    sizes = [(1, side + 7, side + 18), (2, side + 16, side + 1), (1, 2 * side + 3, side + 9)]
+def _check_sizes(graph: _Graph, traced: _Traced) -> list[tuple[int, int, int]]:
+    """``(batch, height, width)`` to compare on: odd sides, a batch of 2 (where the batch is
+    free), and for a sensor a side shorter than one crop and one longer than its grid."""
+    side = max(traced.min_side, 16)
+    pair = traced.batch or 2
+    sizes = [(1, side + 7, side + 18), (pair, side + 16, side + 1), (1, 2 * side + 3, side + 9)]
     if isinstance(graph, _BlindGraph):
         crop, count = graph.sensor.crop_size, graph.sensor.crops_per_side
-        short = max(min_side, crop - 5)
+        short = max(traced.min_side, crop - 5)
         sizes += [(1, short, crop * count + 11), (1, crop + 1, short + 2)]
     return sizes
 
@@ -361,19 +398,25 @@ def _check_sizes(graph: _Graph, min_side: int) -> list[tuple[int, int, int]]:
 def _compare(
     graph: _Graph,
     run: Callable[[tuple[torch.Tensor, ...]], Sequence[Any]],
-    min_side: int,
+    traced: _Traced,
     atol: float,
     what: str,
 ) -> None:
     """Run the exported graph (``run``) and the eager model on every check size."""
     device = next(graph.parameters()).device
     generator = torch.Generator().manual_seed(0)
-    for batch, height, width in _check_sizes(graph, min_side):
+    for batch, height, width in _check_sizes(graph, traced):
         image = torch.rand(batch, 3, height, width, generator=generator).to(device)
         inputs = graph.example_inputs(image)
         with torch.no_grad():
             expected = graph.reference(*inputs)
-            got = run(inputs)
+            try:
+                got = run(inputs)
+            except Exception as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+                raise ExportError(
+                    f"{what} fails on a {batch}×3×{height}×{width} image: {first}"[:600]
+                ) from err
         for name, want, have in zip(graph.output_names, expected, got, strict=True):
             have = torch.as_tensor(have).to(want.device)
             if have.shape != want.shape:
@@ -423,7 +466,7 @@ def _write_into(target: Path, write: Callable[[Path], object]) -> None:
         ) from None
 
 
-def _metadata(graph: _Graph, multiple: int, min_side: int) -> dict[str, Any]:
+def _metadata(graph: _Graph, multiple: int, traced: _Traced) -> dict[str, Any]:
     return {
         "format": GRAPH_FORMAT,
         "format_version": GRAPH_FORMAT_VERSION,
@@ -433,7 +476,8 @@ def _metadata(graph: _Graph, multiple: int, min_side: int) -> dict[str, Any]:
         "inputs": list(graph.input_names),
         "outputs": list(graph.output_names),
         "size_multiple": multiple,
-        "min_side": min_side,
+        "min_side": traced.min_side,
+        "batch": traced.batch,
         **graph.description(),
     }
 
@@ -488,17 +532,18 @@ def to_torch_export(
     programs: list[torch.export.ExportedProgram] = []
 
     def build(temporary: Path | None) -> None:
-        program, min_side = _trace(graph, multiple)
-        programs.append(program)
+        traced = _trace(graph, multiple)
+        programs.append(traced.program)
+        program = traced.program
         if temporary is not None:
-            description = json.dumps(_metadata(graph, multiple, min_side))
+            description = json.dumps(_metadata(graph, multiple, traced))
             with open(temporary, "wb") as file:
                 torch.export.save(program, file, extra_files={f"{METADATA_KEY}.json": description})
             with open(temporary, "rb") as file:
                 program = torch.export.load(file)
         if check:
             module = program.module()
-            _compare(graph, lambda x: _as_tuple(module(*x)), min_side, atol, "the exported program")
+            _compare(graph, lambda x: _as_tuple(module(*x)), traced, atol, "the exported program")
 
     with _evaluating(graph):
         if target is None:
@@ -512,13 +557,13 @@ def _as_tuple(outputs: Any) -> tuple[Any, ...]:
     return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
 
 
-def _onnx_program(graph: _Graph, program: torch.export.ExportedProgram, opset: int | None) -> Any:
+def _onnx_program(graph: _Graph, traced: _Traced, opset: int | None) -> Any:
     """The ONNX translation of a traced graph."""
-    inputs = graph.example_inputs(_sample(graph, 1))
+    inputs = graph.example_inputs(_sample(graph, 1, traced.batch or 2))
     try:
         with contextlib.redirect_stdout(open(os.devnull, "w")):  # the exporter's progress lines
             return torch.onnx.export(
-                program,
+                traced.program,
                 inputs,
                 dynamo=True,
                 input_names=list(graph.input_names),
@@ -531,15 +576,18 @@ def _onnx_program(graph: _Graph, program: torch.export.ExportedProgram, opset: i
         raise _failure("ONNX conversion", err) from err
 
 
-def _name_dimensions(onnx_program: Any, program: torch.export.ExportedProgram) -> None:
+def _name_dimensions(onnx_program: Any, traced: _Traced) -> None:
     """Call the image's dynamic dimensions batch, height and width in the ONNX graph (the
     exporter names them after its internal symbols)."""
     import onnx_ir as ir
 
-    shape = _image_symbols(program)
+    image = traced.program.graph_signature.user_inputs[0]
+    node = next(n for n in traced.program.graph.nodes if n.op == "placeholder" and n.name == image)
+    shape = node.meta["val"].shape
     names = {
         str(shape[axis].node.expr): name
         for axis, name in ((0, "batch"), (2, "height"), (3, "width"))
+        if isinstance(shape[axis], torch.SymInt)
     }
     graph = onnx_program.model.graph
     values = [*graph.inputs, *graph.outputs]
@@ -590,10 +638,10 @@ def to_onnx(
     target = _target(path, overwrite, ".onnx")
 
     def build(temporary: Path) -> None:
-        program, min_side = _trace(graph, multiple)
-        onnx_program = _onnx_program(graph, program, opset)
-        _name_dimensions(onnx_program, program)
-        description = _metadata(graph, multiple, min_side)
+        traced = _trace(graph, multiple)
+        onnx_program = _onnx_program(graph, traced, opset)
+        _name_dimensions(onnx_program, traced)
+        description = _metadata(graph, multiple, traced)
         onnx_program.model.metadata_props[METADATA_KEY] = json.dumps(description)
         try:
             onnx_program.save(temporary, external_data=False)
@@ -601,13 +649,8 @@ def to_onnx(
             raise _failure("writing the ONNX file", err) from err
         if check:
             runner = OnnxGraph(temporary)
-            _compare(
-                graph,
-                lambda x: runner(*(t.cpu().numpy() for t in x)),
-                min_side,
-                atol,
-                "the ONNX file",
-            )
+            run = lambda x: runner(*(t.cpu().numpy() for t in x))  # noqa: E731
+            _compare(graph, run, traced, atol, "the ONNX file")
 
     with _evaluating(graph):
         _write_into(target, build)

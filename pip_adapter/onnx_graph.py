@@ -76,6 +76,7 @@ class OnnxGraph:
         self.steering_mode: str = self.metadata["steering"]
         self.size_multiple: int = int(self.metadata["size_multiple"])
         self.min_side: int = int(self.metadata["min_side"])
+        self.batch: int | None = self.metadata.get("batch")
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
 
@@ -97,7 +98,6 @@ class OnnxGraph:
         return np.array([[chosen.get(name, 0.0) for name in self.degradations]], dtype=np.float32)
 
     def __call__(self, image: np.ndarray, weights: np.ndarray | None = None) -> list[np.ndarray]:
-        feeds = {"image": np.ascontiguousarray(image, dtype=np.float32)}
         if "weights" in self.input_names:
             if weights is None:
                 raise ValueError(
@@ -105,6 +105,15 @@ class OnnxGraph:
                     f"degradation, one of {list(self.degradations)} or a mixture"
                 )
             weights = np.broadcast_to(weights, (image.shape[0], len(self.degradations)))
+        if self.batch is not None and image.shape[0] != self.batch:
+            # a graph traced for a fixed batch (the model's code fixes it) takes images one by one
+            rows = [
+                self(image[i : i + 1], None if weights is None else weights[i : i + 1])
+                for i in range(image.shape[0])
+            ]
+            return [np.concatenate(parts) for parts in zip(*rows, strict=True)]
+        feeds = {"image": np.ascontiguousarray(image, dtype=np.float32)}
+        if weights is not None:
             feeds["weights"] = np.ascontiguousarray(weights, dtype=np.float32)
         return self.session.run(None, feeds)
 

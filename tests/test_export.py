@@ -317,7 +317,7 @@ def test_cli_restore_onnx_never_imports_torch(bundle, tmp_path, capsys):
         "import sys\n"
         "from pip_adapter.cli import main\n"
         f"code = main(['restore', {str(bundle / 'images')!r}, '--onnx', {str(graph)!r}, "
-        f"'-o', {str(tmp_path / 'out')!r}, '--tile', '16'])\n"
+        f"'-o', {str(tmp_path / 'out')!r}, '--tile', '16', '--overlap', '4'])\n"
         "assert code == 0, code\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )

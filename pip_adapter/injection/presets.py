@@ -15,7 +15,9 @@ how large an input the backbone needs (``size_multiple``; PIPModel pads to it).
   token sequences) at one resolution feeds the reconstruction head. The units modulate the
   input of the second half of the groups, the stretch nearest to reconstruction that still
   leaves several transformer blocks after each prompt for it to act through; the first half
-  extracts degradation-agnostic features, as an encoder does.
+  extracts degradation-agnostic features, as an encoder does. Inputs are padded to its window
+  size (8, as the official models use): SwinIR would pad to it itself, but inside its own code
+  padding only where needed makes an exported graph assume one case.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "SwinIR": {
         "stages": [{"pattern": r"layers\.\d+", "portion": [0.5, 1.0]}],
-        "size_multiple": 1,
+        "size_multiple": 8,
     },
 }
 
