@@ -15,10 +15,10 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import save_file
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["atomic_write", "write_json", "write_safetensors", "write_text", "write_torch"]
 
@@ -86,10 +86,14 @@ def write_safetensors(
     metadata: dict[str, str] | None = None,
 ) -> Path:
     """Write tensors (detached, moved to the CPU, made contiguous) as safetensors atomically."""
+    from safetensors.torch import save_file  # here: writing images must not load PyTorch
+
     state = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     return atomic_write(path, lambda p: save_file(state, p, metadata))
 
 
 def write_torch(path: str | os.PathLike, obj: Any) -> Path:
     """``torch.save`` atomically (for training checkpoints of tensors and plain data)."""
+    import torch
+
     return atomic_write(path, lambda p: torch.save(obj, p))

@@ -104,8 +104,8 @@ def test_images_from_a_folder_or_tensors_and_small_images_are_padded(tmp_path):
 
 
 def test_errors(tmp_path):
-    with pytest.raises(ValueError, match="valid kinds"):
-        SyntheticAllInOne(degradations=("noise", "snow"))
+    with pytest.raises(ValueError, match="valid degradations"):
+        SyntheticAllInOne(degradations=("noise", "hail"))
     with pytest.raises(ValueError, match="not among the degradations"):
         SyntheticAllInOne(degradations=("noise",), params={"rain": {"angle": 0}})
     with pytest.raises(ValueError, match="sigma"):

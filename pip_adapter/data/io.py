@@ -1,4 +1,9 @@
-"""Image files <-> float RGB tensors in [0, 1] (3×H×W), through PIL."""
+"""Image files <-> float RGB tensors in [0, 1] (3×H×W): ``pip_adapter.image_files`` (numpy, PIL,
+tifffile) with torch tensors.
+
+Image files are untrusted input: every way a file can fail to decode (empty, truncated, not an
+image, a decompression bomb, an unsupported sample format) is one ValueError that names the file.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,39 @@ import os
 
 import torch
 
-from pip_adapter.image_files import IMAGE_EXTENSIONS, list_images, read_rgb, write_rgb
+from pip_adapter.image_files import (
+    IMAGE_EXTENSIONS,
+    check_images,
+    list_images,
+    read_rgb,
+    write_rgb,
+)
 
-__all__ = ["IMAGE_EXTENSIONS", "list_images", "read_image", "write_image"]
+__all__ = ["IMAGE_EXTENSIONS", "check_images", "list_images", "read_image", "write_image"]
 
 
 def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
     """Read an image file as a float32 RGB tensor of shape 3×H×W with values in [0, 1].
 
-    EXIF orientation is applied (phone photos), grey and palette images are expanded to RGB,
-    alpha is dropped and 16-bit greyscale PNGs keep their full precision.
+    EXIF orientation is applied (phone photos), grey and palette images are expanded to RGB and
+    alpha is dropped. 8-bit files are scaled by 1/255 and 16-bit ones by 1/65535 (16-bit colour
+    PNGs are decoded at 8-bit precision, Pillow's limit; 16-bit TIFFs at full precision);
+    floating-point TIFFs are taken as values in [0, 1]. Values are clamped to [0, 1].
+
+    Raises FileNotFoundError for a missing file and a one-line ValueError naming the file for
+    anything that is not a readable image: an empty, truncated or corrupt file, a decompression
+    bomb (more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``), 32-bit integer or non-finite samples.
     """
     return torch.from_numpy(read_rgb(path))
 
 
 def write_image(image: torch.Tensor, path: str | os.PathLike[str]) -> None:
-    """Write a 3×H×W (or 1×3×H×W) tensor in [0, 1] as an 8-bit RGB image (format from suffix)."""
+    """Write a 3×H×W (or 1×3×H×W) tensor in [0, 1] as an 8-bit RGB image (format from suffix).
+
+    Parent folders are created. The file is written atomically (``pip_adapter.files``): a
+    crash never leaves half an image. Refuses (ValueError) a path that is a folder or has no
+    known image suffix; an existing file is replaced.
+    """
     if image.dim() == 4 and image.shape[0] == 1:
         image = image[0]
     if image.dim() != 3 or image.shape[0] != 3:

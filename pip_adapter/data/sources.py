@@ -7,10 +7,10 @@ from pathlib import Path
 
 from torch.utils.data import ConcatDataset, Dataset
 
-from pip_adapter.data.io import list_images, read_image
+from pip_adapter.data.io import check_images, list_images, read_image
 from pip_adapter.data.photos import split_train_test
 from pip_adapter.data.standard import STANDARD_TEST_SETS, StandardTestSet, StandardTrainSet
-from pip_adapter.data.synthetic import SyntheticAllInOne, build_eval_set
+from pip_adapter.data.synthetic import SyntheticAllInOne, build_eval_set, min_training_side
 
 __all__ = ["eval_data", "training_data"]
 
@@ -56,6 +56,7 @@ def eval_data(spec: str, degradations: tuple[str, ...], seed: int = 0) -> Datase
         dataset.degradations = degradations
         return dataset
     _, test = _folder_split(root)
+    check_images(test)  # one error listing every unreadable file
     images = [read_image(p) for p in test]
     return build_eval_set(images, degradations, seed=seed, crop=256, names=[p.stem for p in test])
 
@@ -73,6 +74,8 @@ def training_data(
         if _is_standard_layout(root):
             train = StandardTrainSet(root, degradations, patch_size=patch_size, seed=seed)
         else:
-            train_paths, _ = _folder_split(root)
+            train_paths, test_paths = _folder_split(root)
+            # every image of the folder at once, so that one error lists all the bad files
+            check_images([*train_paths, *test_paths], min_training_side(patch_size))
             train = SyntheticAllInOne(train_paths, degradations, patch_size=patch_size, seed=seed)
     return train, eval_data(spec, degradations, seed)

@@ -7,6 +7,7 @@ so each gets the same share of samples. The degradation id is its index in that 
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,7 +26,7 @@ from pip_adapter.data._patches import (
 )
 from pip_adapter.data.degradations._common import as_image_batch
 from pip_adapter.data.degradations.compose import DegradeFn, build_degradation
-from pip_adapter.data.io import list_images, read_image
+from pip_adapter.data.io import check_images, list_images, read_image
 from pip_adapter.data.photos import sample_image_names, sample_images
 
 __all__ = ["PairedImages", "SyntheticAllInOne", "build_eval_set"]
@@ -53,6 +54,31 @@ def _load_sources(images: Images) -> list[ImageSource]:
         elif not Path(source).is_file():
             raise FileNotFoundError(f"images[{index}]: no file at {str(source)!r}")
     return sources
+
+
+def min_training_side(patch_size: int) -> int:
+    """The shortest image side accepted for ``patch_size`` patches: a quarter of the patch.
+
+    Smaller images are padded to the patch (reflect), but below this the patch would be mostly
+    padding.
+    """
+    return max(1, math.ceil(patch_size / 4))
+
+
+def _check_training_images(sources: Sequence[ImageSource], patch_size: int) -> None:
+    """One ValueError listing every unreadable or too small training image."""
+    min_side = min_training_side(patch_size)
+    check_images([s for s in sources if not isinstance(s, torch.Tensor)], min_side)
+    small = [
+        f"images[{i}] is {s.shape[-1]}×{s.shape[-2]} pixels"
+        for i, s in enumerate(sources)
+        if isinstance(s, torch.Tensor) and min(s.shape[-2:]) < min_side
+    ]
+    if small:
+        raise ValueError(
+            f"{'; '.join(small)}: under the minimum side of {min_side} for {patch_size}-pixel "
+            "patches"
+        )
 
 
 def _resolve_degradations(
@@ -101,9 +127,11 @@ class SyntheticAllInOne(DegradationBalancedPatches):
     Args:
         images: a folder of clean images, a list of image paths or 3×H×W tensors in [0, 1], or
             ``None`` for the bundled training photos.
-        degradations: degradation names, in id order: built-in ones (``noise``, ``rain``, ``haze``,
-            ``blur``, ``lowlight``), composites such as ``"rain+noise"``, or keys of ``custom``.
-        patch_size: side of the square training patches (smaller images are reflect-padded).
+        degradations: degradation names, in id order: built-in ones (``SYNTHETIC_DEGRADATIONS``:
+            ``noise``, ``rain``, ``haze``, ``blur``, ``lowlight``, ``jpeg``, ``snow``, ``clean``),
+            composites such as ``"rain+noise"``, or keys of ``custom``.
+        patch_size: side of the square training patches (smaller images are reflect-padded;
+            images with a side under a quarter of it are refused).
         samples_per_degradation: items per degradation and epoch; the length is this times
             ``len(degradations)``.
         seed: base seed.
@@ -132,6 +160,7 @@ class SyntheticAllInOne(DegradationBalancedPatches):
             )
         super().__init__(samples_per_degradation, seed, augment)
         self.sources = _load_sources(images)
+        _check_training_images(self.sources, patch_size)
         self.degradations, self._functions = _resolve_degradations(degradations, params, custom)
         self.patch_size = patch_size
 
@@ -189,7 +218,8 @@ def build_eval_set(
     or ``"ood"`` (eight out-of-domain photos of other kinds, see ``sample_images``). The
     degraded version of image ``i`` under degradation ``t`` is drawn with a generator seeded by
     ``(seed, i, t)``, so the pairs are identical on every call and machine. ``crop`` takes a
-    centred ``crop``×``crop`` region first (to keep CPU demos fast); ``params`` fixes
+    centred ``crop``×``crop`` region first (to keep CPU demos fast; an image smaller than the
+    crop is used whole, a side shorter than it is kept whole); ``params`` fixes
     parameters per degradation, e.g. ``{"noise": {"sigma": 25}}``. Items are named
     ``"<image>/<degradation>"``.
     """

@@ -70,7 +70,7 @@ class LowLight(SampledDegradation):
     """Module form of ``low_light``; parameters left ``None`` are sampled per image."""
 
     function = staticmethod(low_light)
-    parameters = LOWLIGHT_PARAMETERS
+    ranges = LOWLIGHT_PARAMETERS
 
     def __init__(
         self,

@@ -101,7 +101,7 @@ class RainStreaks(SampledDegradation):
     """Module form of ``rain_streaks``; parameters left ``None`` are sampled per image."""
 
     function = staticmethod(rain_streaks)
-    parameters = RAIN_PARAMETERS
+    ranges = RAIN_PARAMETERS
 
     def __init__(
         self,
