@@ -60,7 +60,12 @@ def check_weights(weights: torch.Tensor, batch: int, num_degradations: int) -> t
             raise ValueError(
                 f"weights rows {zero_rows} are all zero; each sample needs a positive total weight"
             )
-    return weights / total
+    # a row of huge finite weights (3e38 + 3e38) overflows its total to infinity, which would
+    # normalise it to zeros: such rows are first scaled by their largest entry
+    scaled = weights / weights.amax(dim=1, keepdim=True)
+    return torch.where(
+        torch.isinf(total), scaled / scaled.sum(dim=1, keepdim=True), weights / total
+    )
 
 
 def _mixture(mixture: Mapping[str, float], names: Sequence[str]) -> torch.Tensor:

@@ -53,11 +53,13 @@ def mixture_weights(mixture: Mapping[str, float], names: Sequence[str]) -> list[
         if not math.isfinite(weight) or weight < 0:
             raise ValueError(f"mixture weight for {name!r} must be finite and >= 0, got {weight}")
         row[degradation_index(name, names)] += weight
-    total = sum(row)
-    if total <= 0:
+    largest = max(row)
+    if largest <= 0:
         raise ValueError(
             f"mixture {dict(mixture)} has no positive weight; valid names: {list(names)}"
         )
+    row = [weight / largest for weight in row]  # first by the largest: 1e308 + 1e308 overflows
+    total = sum(row)
     return [weight / total for weight in row]
 
 

@@ -8,13 +8,20 @@ onnxruntime and numpy alone: nothing on its path imports PyTorch.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from pip_adapter.blending import NUMPY_OPS, ArrayOps, blend_tiles, plan_tiles
-from pip_adapter.image_files import list_images, read_rgb, write_rgb
+import numpy as np
 
-HELP = "restore images (files or folders) with an adapter or an ONNX graph; writes PNGs"
+from pip_adapter.blending import NUMPY_OPS, ArrayOps, blend_tiles, plan_tiles
+from pip_adapter.cli.batch import check_output_folder, collect_inputs, restore_files
+from pip_adapter.image_files import read_rgb, write_rgb
+
+HELP = (
+    "restore images (files or folders) with an adapter or an ONNX graph; writes PNGs of the "
+    "same size, never replacing a file without --overwrite"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +39,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tile", type=int, help="process in tiles of this side (bounded memory)")
     parser.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (32)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output folder: INPUT.png per input (names that would clash keep their extension "
+        "or folder, see docs/files-and-safety.md)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs that exist (also an input, when -o is its folder)",
+    )
     parser.add_argument("--device", default=None, help="adapter: cpu, cuda, ... (default: best)")
     parser.add_argument("--threads", type=int, help="ONNX: onnxruntime threads (default: all)")
 
@@ -43,9 +62,11 @@ class Backend(Protocol):
     size_multiple: int
     ops: ArrayOps
 
-    def read(self, path: Path) -> Any: ...
+    def read(self, path: Path) -> Any:
+        """The image file as a ``1×3×H×W`` array in [0, 1]."""
 
-    def write(self, image: Any, path: Path) -> None: ...
+    def to_numpy(self, image: Any) -> np.ndarray:
+        """A restored ``3×H×W`` image as a float32 numpy array."""
 
     def steering(self, image: Any) -> Any:
         """What steers this image (its weights; the sensor judges the whole image once)."""
@@ -61,13 +82,22 @@ class _TorchBackend:
         import torch  # here, not at the top: the ONNX backend must not load PyTorch
 
         from pip_adapter.bundle import load_bundle
+        from pip_adapter.devices import resolve_device
         from pip_adapter.tiling import TORCH_OPS
         from pip_adapter.vocabulary import parse_degradation
 
+        if args.threads is not None:
+            raise ValueError("--threads goes with --onnx (PyTorch takes OMP_NUM_THREADS)")
         self.torch = torch
+        self.device = resolve_device(args.device, "--device")
         self.model = load_bundle(args.adapter, args.checkpoint)
         self.degradation = parse_degradation(args.degradation or "auto", self.model.degradations)
-        self.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if self.degradation is None and self.model.sensor is None:  # say it once, not per input
+            raise ValueError(
+                f"--degradation auto asks the adapter's sensor, but no sensor is attached to the "
+                f"adapter in {args.adapter} (train one with --sensor-steps); pass one of "
+                f"{list(self.model.degradations)} or a mixture such as rain:0.7,noise:0.3"
+            )
         self.model.to(self.device).eval()
         self.size_multiple = self.model.size_multiple
         self.ops = TORCH_OPS
@@ -75,8 +105,8 @@ class _TorchBackend:
     def read(self, path: Path) -> Any:
         return self.torch.from_numpy(read_rgb(path))[None].to(self.device)
 
-    def write(self, image: Any, path: Path) -> None:
-        write_rgb(image.float().cpu().numpy(), path)
+    def to_numpy(self, image: Any) -> np.ndarray:
+        return image.float().cpu().numpy()
 
     def steering(self, image: Any) -> Any:
         with self.torch.no_grad():
@@ -101,15 +131,15 @@ class _OnnxBackend:
         degradation = None
         if args.degradation is not None:
             degradation = parse_degradation(args.degradation, self.graph.degradations)
-        self.weights = self.graph.steering(degradation)
+        self.weights = self.graph.steering(degradation)  # refuses what the graph cannot take
         self.size_multiple = self.graph.size_multiple
         self.ops = NUMPY_OPS
 
     def read(self, path: Path) -> Any:
         return read_rgb(path)[None]
 
-    def write(self, image: Any, path: Path) -> None:
-        write_rgb(image, path)
+    def to_numpy(self, image: Any) -> np.ndarray:
+        return np.asarray(image, dtype=np.float32)
 
     def steering(self, image: Any) -> Any:
         return self.weights
@@ -118,23 +148,9 @@ class _OnnxBackend:
         return self.graph.restore(images, steering)
 
 
-def _inputs(paths: list[Path]) -> list[Path]:
-    files = []
-    for path in paths:
-        if path.is_dir():
-            files += list_images(path)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"no such image or folder: {path}")
-    if not files:
-        raise FileNotFoundError(f"no images found in {[str(p) for p in paths]}")
-    return files
-
-
 def restore_image(backend: Backend, image: Any, tile: int | None = None, overlap: int = 32) -> Any:
     """One image (``1×3×H×W``) restored whole or in overlapping tiles, steered once for the
-    whole image."""
+    whole image (blind: the sensor judges the whole image, not each tile on its own)."""
     steering = backend.steering(image)
     if not tile:
         return backend.forward(image, steering)
@@ -144,14 +160,34 @@ def restore_image(backend: Backend, image: Any, tile: int | None = None, overlap
     return blended[None]
 
 
+def file_restorer(backend: Backend, args: argparse.Namespace) -> Callable[[Path, Path], None]:
+    """Restore one file into another with ``backend`` (for ``batch.restore_files``)."""
+
+    def restore_file(source: Path, target: Path) -> None:
+        restored = restore_image(backend, backend.read(source), args.tile, args.overlap)
+        image = backend.to_numpy(restored[0])
+        if not np.isfinite(image).all():  # would be written as black pixels
+            raise ValueError(
+                "the model's output is not finite (NaN or infinity); its weights may be damaged"
+            )
+        write_rgb(image, target)  # atomically
+
+    return restore_file
+
+
+def _check_tiles(args: argparse.Namespace) -> None:
+    """Refuse bad tile options once, up front, rather than for every input."""
+    if args.tile is not None and args.tile < 1:
+        raise ValueError(f"--tile must be a positive number of pixels, got {args.tile}")
+    if args.tile is not None and not 0 <= args.overlap < args.tile:
+        raise ValueError(
+            f"--overlap must be >= 0 and under --tile ({args.tile}), got {args.overlap}"
+        )
+
+
 def run(args: argparse.Namespace) -> None:
-    files = _inputs(args.inputs)
-    if args.threads is not None and args.onnx is None:
-        raise ValueError("--threads goes with --onnx (PyTorch takes OMP_NUM_THREADS)")
+    _check_tiles(args)
+    inputs = collect_inputs(args.inputs)
+    check_output_folder(args.output)
     backend: Backend = _OnnxBackend(args) if args.onnx is not None else _TorchBackend(args)
-    args.output.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        restored = restore_image(backend, backend.read(path), args.tile, args.overlap)
-        target = args.output / f"{path.stem}.png"
-        backend.write(restored[0], target)
-        print(f"{path} -> {target}")
+    restore_files(inputs, args.output, file_restorer(backend, args), overwrite=args.overwrite)
