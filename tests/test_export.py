@@ -23,6 +23,7 @@ from pip_adapter.data import read_image, write_image
 from pip_adapter.padding import pad_to_size
 
 ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
 
 SIZES = [(1, 23, 37), (2, 32, 40), (1, 41, 19)]  # odd sides, a batch of two
 TOLERANCE = 1e-4
@@ -288,13 +289,14 @@ def test_cli_export_then_restore_with_onnx_matches_pytorch(bundle, tmp_path, cap
     graph = tmp_path / "model.onnx"
     assert main(["export", "--adapter", str(bundle / "adapter"), "-o", str(graph)]) == 0
     assert "image, weights -> restored" in capsys.readouterr().out
-    for tile in ([], ["--tile", "16", "--overlap", "4"]):
+    for case, tile in (("whole", []), ("tiled", ["--tile", "16", "--overlap", "4"])):
         spec = ["--degradation", "rain:0.6,haze:0.4", *tile]
-        assert restore(bundle / "images", "--onnx", graph, "-o", tmp_path / "onnx", *spec) == 0
-        assert restore(bundle / "images", "--adapter", bundle / "adapter", "-o", tmp_path / "pt",
+        onnx_out, torch_out = tmp_path / case / "onnx", tmp_path / case / "pt"
+        assert restore(bundle / "images", "--onnx", graph, "-o", onnx_out, *spec) == 0
+        assert restore(bundle / "images", "--adapter", bundle / "adapter", "-o", torch_out,
                        *spec) == 0  # fmt: skip
         for name in ("odd.png", "small.png"):
-            a, b = read_image(tmp_path / "onnx" / name), read_image(tmp_path / "pt" / name)
+            a, b = read_image(onnx_out / name), read_image(torch_out / name)
             assert a.shape == b.shape and (a - b).abs().max() <= 1 / 255
     capsys.readouterr()
     # the same mistakes, the same one-line errors as the PyTorch path
@@ -338,6 +340,14 @@ def test_cli_blind_export_and_refusals(bundle, tmp_path, capsys):
     assert json.loads(json.dumps(export.read_metadata(graph)))["steering"] == "sensor"
     assert restore(bundle / "images", "--onnx", graph, "-o", tmp_path / "o") == 0
     assert read_image(tmp_path / "o" / "small.png").shape == (3, 24, 30)
+    assert "2 restored, 0 failed, of 2 images" in capsys.readouterr().out
+    # the shared batch loop: outputs that exist are kept unless --overwrite
+    before = (tmp_path / "o" / "odd.png").read_bytes()
+    assert restore(bundle / "images", "--onnx", graph, "-o", tmp_path / "o") == 1
+    err = capsys.readouterr().err
+    assert "exists; pass --overwrite to replace it" in err and "0 restored, 2 failed" in err
+    assert (tmp_path / "o" / "odd.png").read_bytes() == before
+    assert restore(bundle / "images", "--onnx", graph, "-o", tmp_path / "o", "--overwrite") == 0
     capsys.readouterr()
     assert main([*args, "-o", str(graph)]) == 2
     assert "already exists; pass overwrite=True (--overwrite)" in capsys.readouterr().err
@@ -346,3 +356,24 @@ def test_cli_blind_export_and_refusals(bundle, tmp_path, capsys):
     assert main([*args, "--format", "pt2", "-o", str(tmp_path / "m.onnx")]) == 2
     assert "--format pt2 writes a .pt2 file" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blind.onnx", "o"]
+
+
+@pytest.mark.slow
+def test_cli_restore_onnx_refuses_a_non_finite_output(bundle, tmp_path, capsys):
+    """A damaged graph (its last convolution's weights overflow) writes no black image."""
+    graph = tmp_path / "rain.onnx"
+    args = ["export", "--adapter", str(bundle / "adapter"), "--degradation", "rain"]
+    assert main([*args, "-o", str(graph)]) == 0
+    from onnx import numpy_helper
+
+    proto = onnx.load(graph)
+    last_conv = [n for n in proto.graph.node if n.op_type == "Conv"][-1]
+    weight = next(i for i in proto.graph.initializer if i.name == last_conv.input[1])
+    weight.CopyFrom(numpy_helper.from_array(
+        np.full(numpy_helper.to_array(weight).shape, 3e38, np.float32), weight.name
+    ))  # fmt: skip
+    onnx.save(proto, graph)
+    capsys.readouterr()
+    assert restore(bundle / "images", "--onnx", graph, "-o", tmp_path / "out") == 1
+    assert "the model's output is not finite" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
