@@ -1,7 +1,8 @@
 """pip-adapter: Prompt-In-Prompt learning for universal image restoration, on any network.
 
 Names are imported on first use (PEP 562), so that ``import pip_adapter`` is cheap and paths
-that need no PyTorch (``pip-adapter restore --onnx``) never load it.
+that need no PyTorch (``pip-adapter restore --onnx``) never load it. ``pa.data`` (data
+synthesis and image files) needs the ``train`` extra.
 """
 
 from __future__ import annotations

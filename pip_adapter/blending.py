@@ -85,11 +85,26 @@ class TileGrid:
     weight_sum: np.ndarray
 
 
-def plan_tiles(height: int, width: int, tile: int, overlap: int, multiple: int) -> TileGrid:
-    """The grid of ``tile``-pixel tiles (rounded up to ``multiple``) overlapping by ``overlap``.
+def _accepted(side: int, minimum: int, multiple: int) -> int:
+    """The smallest side from ``side`` up that is at least ``minimum`` and a ``multiple``."""
+    return math.ceil(max(side, minimum) / multiple) * multiple
 
-    A side shorter than a tile gets one tile of that side rounded up to ``multiple`` (the image
-    is padded to it). Raises ValueError for non-positive sizes or ``overlap`` outside
+
+def plan_tiles(
+    height: int,
+    width: int,
+    tile: int,
+    overlap: int,
+    multiple: int,
+    minimum: int = 0,
+    square: bool = False,
+) -> TileGrid:
+    """The grid of ``tile``-pixel tiles overlapping by ``overlap``, each of a size the model
+    accepts (sides at least ``minimum``, a ``multiple``, ``square`` if asked: spandrel's
+    ``SizeRequirements`` as plain numbers).
+
+    A side shorter than a tile gets one tile of that side rounded up to an accepted size (the
+    image is padded to it). Raises ValueError for non-positive sizes or ``overlap`` outside
     ``[0, tile)``.
     """
     if multiple < 1:
@@ -98,9 +113,11 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int, multiple: int) 
         raise ValueError(f"tile must be positive, got {tile}")
     if not 0 <= overlap < tile:
         raise ValueError(f"overlap must satisfy 0 <= overlap < tile ({tile}), got {overlap}")
-    tile = math.ceil(tile / multiple) * multiple
-    tile_h = tile if height >= tile else math.ceil(height / multiple) * multiple
-    tile_w = tile if width >= tile else math.ceil(width / multiple) * multiple
+    tile = _accepted(tile, minimum, multiple)
+    tile_h = tile if height >= tile else _accepted(height, minimum, multiple)
+    tile_w = tile if width >= tile else _accepted(width, minimum, multiple)
+    if square:
+        tile_h = tile_w = max(tile_h, tile_w)
     overlap_h, overlap_w = min(overlap, tile_h - 1), min(overlap, tile_w - 1)
     padded_h, padded_w = max(height, tile_h), max(width, tile_w)
     rows = _tile_offsets(padded_h, tile_h, tile_h - overlap_h)

@@ -1,12 +1,13 @@
-"""Padding inputs to the size a backbone needs, and cropping its outputs back."""
+"""Padding inputs to the size a backbone accepts, and cropping its outputs back."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from spandrel import SizeRequirements
 from torch.fx.experimental.symbolic_shapes import statically_known_true
 
-__all__ = ["crop_to", "pad_to_multiple", "pad_to_size"]
+__all__ = ["crop_to", "pad_to_requirements", "pad_to_size"]
 
 
 def pad_to_size(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -23,10 +24,23 @@ def pad_to_size(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad ``B×C×H×W`` (as ``pad_to_size``) so that ``H`` and ``W`` divide by ``multiple``."""
-    height, width = x.shape[-2:]
-    return pad_to_size(x, height + -height % multiple, width + -width % multiple)
+def pad_to_requirements(x: torch.Tensor, requirements: SizeRequirements) -> torch.Tensor:
+    """Pad ``B×C×H×W`` (as ``pad_to_size``) to the smallest size that meets spandrel's
+    ``requirements`` (minimum side, multiple, square); an input that meets them is returned
+    as it is, so a backbone that accepts a size sees exactly the image it was given."""
+    height, width = (_accepted(side, requirements) for side in x.shape[-2:])
+    if requirements.square:
+        height = width = torch.sym_max(height, width)
+    return pad_to_size(x, height, width)
+
+
+def _accepted(side: int, requirements: SizeRequirements) -> int:
+    """The smallest side from ``side`` up that ``requirements`` accept (square aside). Plain
+    arithmetic, no branch on the size: traced with symbolic sizes (``torch.export``), it
+    holds for every size rather than for the traced one's case (spandrel's ``get_padding``
+    branches on ``side % multiple``)."""
+    side = torch.sym_max(side, requirements.minimum) if requirements.minimum > 1 else side
+    return side + (-side) % requirements.multiple_of
 
 
 def crop_to(output: torch.Tensor, padded: torch.Tensor, height: int, width: int) -> torch.Tensor:

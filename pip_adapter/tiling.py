@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from spandrel import SizeRequirements
 
+from pip_adapter._extras import needs_extra
+from pip_adapter.architectures import size_requirements
 from pip_adapter.blending import blend_tiles, plan_tiles
 from pip_adapter.padding import pad_to_size
 
@@ -64,6 +67,19 @@ def _kwargs_for(
     return out
 
 
+@contextlib.contextmanager
+def _tile_counter(total: int, progress: bool) -> Iterator[Callable[[int], object]]:
+    """``update(n)``: counts finished tiles on a tqdm bar when ``progress``, else does nothing
+    (tqdm comes with the train extra; restoring without a bar does not need it)."""
+    if not progress:
+        yield lambda n: None
+        return
+    with needs_extra("train", "restore_tiled(progress=True)"):
+        from tqdm.auto import tqdm
+    with tqdm(total=total, desc="tiles", unit="tile") as bar:
+        yield bar.update
+
+
 @torch.no_grad()
 def restore_tiled(
     model: Callable[..., torch.Tensor],
@@ -78,13 +94,15 @@ def restore_tiled(
 ) -> torch.Tensor:
     """Run ``model`` over overlapping tiles of ``x`` and blend them into one output.
 
-    Tiles are ``tile``×``tile`` (rounded up to a multiple of ``multiple``) with ``overlap``
+    Tiles are ``tile``×``tile`` (rounded up to a size the model accepts) with ``overlap``
     pixels shared between neighbours. Overlaps are blended with linear ramps that ignore the
     ``overlap // 4`` pixels next to each inner tile edge, so there are no seams: a model whose
     receptive field reaches at most ``overlap // 4`` pixels gives exactly the untiled result,
     and larger ones differ only by the blended-away border effects. An image (or side)
-    smaller than a tile is reflect-padded to ``multiple`` and cropped back, so odd sizes work.
-    ``multiple`` defaults to ``model.size_multiple`` if the model has one, else 1. Memory stays
+    smaller than a tile is reflect-padded to a size the model accepts and cropped back, so odd
+    sizes work. The sizes a model accepts are ``pip_adapter.architectures.size_requirements``'s
+    (a PIPModel's, spandrel's for its networks, a ``size_multiple`` attribute), or, given
+    ``multiple``, any multiple of it. Memory stays
     bounded: tiles go through the model ``batch_size`` at a time and are accumulated on
     ``output_device`` (default: the device of ``x``). Runs under ``torch.no_grad``.
 
@@ -98,7 +116,7 @@ def restore_tiled(
         x: B×C×H×W or C×H×W.
         tile: tile size in pixels.
         overlap: pixels shared by neighbouring tiles, ``0 <= overlap < tile``.
-        multiple: spatial multiple the model needs.
+        multiple: spatial multiple the model needs (default: from the model, see above).
         batch_size: tiles per forward pass.
         progress: show a tqdm progress bar.
         output_device: where the output is accumulated.
@@ -106,19 +124,19 @@ def restore_tiled(
     if not isinstance(x, torch.Tensor) or x.dim() not in (3, 4):
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a B×C×H×W or C×H×W tensor, got {shape}")
-    multiple = int(getattr(model, "size_multiple", 1) if multiple is None else multiple)
+    if multiple is not None and (not isinstance(multiple, int) or multiple < 1):
+        raise ValueError(f"multiple must be a positive integer, got {multiple}")
+    rule = size_requirements(model) if multiple is None else SizeRequirements(multiple_of=multiple)
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     unbatched = x.dim() == 3
     images = x.unsqueeze(0) if unbatched else x
     batch, _, height, width = images.shape
-    grid = plan_tiles(height, width, tile, overlap, multiple)
+    grid = plan_tiles(height, width, tile, overlap, rule.multiple_of, rule.minimum, rule.square)
     output_device = torch.device(output_device) if output_device is not None else x.device
     per_sample = _per_sample_names(forward_kwargs, batch)
     outputs = []
-    with tqdm(
-        total=batch * len(grid.boxes), disable=not progress, desc="tiles", unit="tile"
-    ) as bar:
+    with _tile_counter(batch * len(grid.boxes), progress) as update:
         for index in range(batch):
 
             def run(tiles: torch.Tensor, index: int = index) -> torch.Tensor:
@@ -126,6 +144,6 @@ def restore_tiled(
                 return model(tiles, **kwargs).to(output_device)
 
             image = images[index : index + 1]
-            outputs.append(blend_tiles(run, image, grid, TORCH_OPS, batch_size, bar.update))
+            outputs.append(blend_tiles(run, image, grid, TORCH_OPS, batch_size, update))
     out = torch.stack(outputs)
     return out[0] if unbatched else out

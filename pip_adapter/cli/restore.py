@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class Backend(Protocol):
     """What restoring needs from a model runtime; images are ``1×3×H×W`` arrays of its kind."""
 
-    size_multiple: int
+    size_rule: tuple[int, int, bool]  # the sizes the model takes: multiple, minimum, square
     ops: ArrayOps
 
     def read(self, path: Path) -> Any:
@@ -99,7 +99,8 @@ class _TorchBackend:
                 f"{list(self.model.degradations)} or a mixture such as rain:0.7,noise:0.3"
             )
         self.model.to(self.device).eval()
-        self.size_multiple = self.model.size_multiple
+        rule = self.model.size_requirements
+        self.size_rule = (rule.multiple_of, rule.minimum, rule.square)
         self.ops = TORCH_OPS
 
     def read(self, path: Path) -> Any:
@@ -132,7 +133,7 @@ class _OnnxBackend:
         if args.degradation is not None:
             degradation = parse_degradation(args.degradation, self.graph.degradations)
         self.weights = self.graph.steering(degradation)  # refuses what the graph cannot take
-        self.size_multiple = self.graph.size_multiple
+        self.size_rule = (self.graph.size_multiple, self.graph.min_side, False)
         self.ops = NUMPY_OPS
 
     def read(self, path: Path) -> Any:
@@ -155,7 +156,7 @@ def restore_image(backend: Backend, image: Any, tile: int | None = None, overlap
     if not tile:
         return backend.forward(image, steering)
     height, width = image.shape[-2:]
-    grid = plan_tiles(height, width, tile, overlap, backend.size_multiple)
+    grid = plan_tiles(height, width, tile, overlap, *backend.size_rule)
     blended = blend_tiles(lambda tiles: backend.forward(tiles, steering), image, grid, backend.ops)
     return blended[None]
 

@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from pip_adapter.config import HookPoint
-from pip_adapter.injection.stages import Layout, find_feature, find_spatial_size
+from pip_adapter.injection.trace import Layout, find_feature, find_spatial_size, token_grid
 
 __all__ = ["Conditioning", "StageHook", "attach_hook", "detach_hook", "has_pip_hooks"]
 
@@ -21,12 +21,18 @@ __all__ = ["Conditioning", "StageHook", "attach_hook", "detach_hook", "has_pip_h
 _MARK = "_pip_stage_hook"
 
 
+# the weights of one forward pass, with the (H, W) of the image the backbone runs on
+_Call = tuple[torch.Tensor, tuple[int, int]]
+
+
 class Conditioning:
     """The degradation weights of the forward passes in progress, read by the stage hooks.
 
     ``PIPModel.forward`` sets them (already checked: ``B×T``, rows summing to 1) for the
-    duration of its backbone call (``token = set(weights)`` ... ``reset(token)``); ``weights``
-    is ``None`` outside a call, and the hooks then pass features through unchanged.
+    duration of its backbone call (``token = set(weights, image_size)`` ... ``reset(token)``);
+    ``weights`` is ``None`` outside a call, and the hooks then pass features through unchanged.
+    ``image_size`` is the ``(H, W)`` of the image the backbone runs on, from which token stages
+    that do not receive their own ``(H, W)`` infer their grid.
 
     The weights are held per call, not on this shared object: in a ``contextvars.ContextVar``,
     so that threads (each has its own context) and asyncio tasks (each runs in a copy of the
@@ -39,22 +45,34 @@ class Conditioning:
     """
 
     def __init__(self) -> None:
-        self._current: ContextVar[torch.Tensor | None] = ContextVar("pip_weights", default=None)
-        self._traced: torch.Tensor | None = None
+        self._current: ContextVar[_Call | None] = ContextVar("pip_weights", default=None)
+        self._traced: _Call | None = None
 
-    @property
-    def weights(self) -> torch.Tensor | None:
-        """The weights of the call in progress in this thread / task, or ``None``."""
+    def _call(self) -> _Call | None:
+        """The call in progress in this thread / task (or being traced), else ``None``."""
         if torch.compiler.is_compiling() and self._traced is not None:
             return self._traced
         return self._current.get()
 
-    def set(self, weights: torch.Tensor) -> Token | None:
-        """Make ``weights`` current until ``reset`` is called with the returned token."""
+    @property
+    def weights(self) -> torch.Tensor | None:
+        """The weights of the call in progress in this thread / task, or ``None``."""
+        call = self._call()
+        return None if call is None else call[0]
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """The ``(H, W)`` the backbone runs on in the call in progress, or ``None``."""
+        call = self._call()
+        return None if call is None else call[1]
+
+    def set(self, weights: torch.Tensor, image_size: tuple[int, int]) -> Token | None:
+        """Make ``weights`` (and ``image_size``) current until ``reset`` is called with the
+        returned token."""
         if torch.compiler.is_compiling():
-            self._traced = weights
+            self._traced = (weights, image_size)
             return None
-        return self._current.set(weights)
+        return self._current.set((weights, image_size))
 
     def reset(self, token: Token | None) -> None:
         """Restore the weights that were current before the matching ``set``."""
@@ -94,12 +112,27 @@ class StageHook:
         self.layout = layout
         self.channels = channels
 
+    def _grid(self, length: int, args: tuple, kwargs: Mapping[str, Any]) -> tuple[int, int]:
+        """``(h, w)`` of a token sequence: from the module's arguments, else from the image."""
+        grid = find_spatial_size(length, args, kwargs)
+        if grid is None and self.conditioning.image_size is not None:
+            grid = token_grid(length, self.conditioning.image_size)
+        if grid is None:
+            raise ValueError(
+                f"cannot tell the (height, width) of {length} tokens for an image of "
+                f"{self.conditioning.image_size}; the backbone resized its features in a way "
+                "the dry run did not show (pad the input as model.size_requirements says)"
+            )
+        return grid
+
     def _transform(
         self, feature: torch.Tensor, weights: torch.Tensor, args: tuple, kwargs: Mapping[str, Any]
     ) -> torch.Tensor:
         if self.layout == "tokens":
-            height, width = find_spatial_size(feature.shape[1], args, kwargs)
+            height, width = self._grid(feature.shape[1], args, kwargs)
             x = rearrange(feature, "b (h w) c -> b c h w", h=height, w=width)
+        elif self.layout == "channels_last":
+            x = rearrange(feature, "b h w c -> b c h w")
         else:
             x = feature
         start, stop = self.channels
@@ -109,7 +142,9 @@ class StageHook:
             modulated = self.unit.modulate(x[:, start:stop], weights)
             x = torch.cat([x[:, :start], modulated, x[:, stop:]], dim=1)
         if self.layout == "tokens":
-            return rearrange(x, "b c h w -> b (h w) c")
+            return rearrange(x, "b c h w -> b (h w) c").contiguous()
+        if self.layout == "channels_last":
+            return rearrange(x, "b c h w -> b h w c").contiguous()
         return x
 
     def __call__(self, module: nn.Module, args: tuple, kwargs: dict, *output: Any):

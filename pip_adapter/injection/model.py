@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from spandrel import SizeRequirements
 from torch import nn
 
 from pip_adapter._version import __version__
 from pip_adapter.conditioning import DegradationSpec, check_weights, degradation_weights
 from pip_adapter.config import PIPConfig
+from pip_adapter.injection.calling import call_backbone, restored_image
+from pip_adapter.injection.growth import GrowthMode, grow
 from pip_adapter.injection.hooks import Conditioning, StageHook, attach_hook, detach_hook
 from pip_adapter.injection.plan import PlannedStage
 from pip_adapter.injection.serialization import write_adapter, write_sensor
-from pip_adapter.padding import crop_to, pad_to_multiple
+from pip_adapter.padding import crop_to, pad_to_requirements
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
 
@@ -34,12 +37,16 @@ class PIPModel(nn.Module):
     ``model(x, degradation=...)`` runs the backbone with every unit conditioned on the given
     degradation (a name, one name per sample, ids, a ``{name: weight}`` mixture, ``B×T``
     weights, or ``None`` to ask ``model.sensor``). The weights are checked once here, then
-    handed to every unit. Inputs are reflect-padded to ``size_multiple`` and outputs cropped
-    back, so any size works.
+    handed to every unit. An input the backbone does not accept as it is (see
+    ``size_requirements``) is reflect-padded to the nearest size it accepts and the output
+    cropped back, so any size works, and one it accepts is passed unchanged. The backbone is
+    called as ``config`` says (``noise_level_map``, ``value_range``); when it returns a
+    tuple, list or dict, the model returns the restored image (``config.output``).
 
     ``model.config`` is the resolved ``PIPConfig``; ``model.plan`` says where each unit sits
-    (``PlannedStage``). The units are submodules (``pip_units``) and follow ``.to()``,
-    ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
+    (``PlannedStage``) and ``model.placement`` how the stages were chosen (a preset, the
+    automatic placement, given stages). The units are submodules (``pip_units``) and follow
+    ``.to()``, ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
     unchanged. Calling the backbone object directly (not through this model) runs it exactly
     as before injection: the hooks pass features through untouched when no ``degradation`` is
     in effect.
@@ -60,6 +67,7 @@ class PIPModel(nn.Module):
         plan: Sequence[PlannedStage],
         units: Sequence[nn.Module],
         config: PIPConfig,
+        placement: str = "given stages",
     ) -> None:
         super().__init__()
         names = [stage.name for stage in plan]
@@ -78,6 +86,7 @@ class PIPModel(nn.Module):
         self.pip_units = nn.ModuleDict({unit_key(n): u for n, u in zip(names, units, strict=True)})
         self.plan = list(plan)
         self.config = config
+        self.placement = placement
         self.sensor: nn.Module | None = None
         self._conditioning = Conditioning()
         self._requires_grad = {n: p.requires_grad for n, p in backbone.named_parameters()}
@@ -100,9 +109,20 @@ class PIPModel(nn.Module):
 
     @property
     def size_multiple(self) -> int:
-        """Inputs are padded to a multiple of this (``config.size_multiple``)."""
-        assert self.config.size_multiple is not None  # a resolved config has it (__init__)
-        return self.config.size_multiple
+        """Input sides are padded to a multiple of this (``config.size_multiple``)."""
+        return self.size_requirements.multiple_of
+
+    @property
+    def size_requirements(self) -> SizeRequirements:
+        """The input sizes the backbone accepts (spandrel's ``SizeRequirements``: minimum
+        side, multiple, square), from the resolved config."""
+        config = self.config
+        assert config.size_multiple is not None  # a resolved config has it (__init__)
+        return SizeRequirements(
+            minimum=config.size_minimum or 0,
+            multiple_of=config.size_multiple,
+            square=bool(config.size_square),
+        )
 
     @property
     def stages(self) -> list[str]:
@@ -140,18 +160,44 @@ class PIPModel(nn.Module):
             raise ValueError(f"x must be a B×C×H×W image tensor, got {shape}")
         weights = self.degradation_weights(x, degradation)
         height, width = x.shape[-2:]
-        padded = pad_to_multiple(x, self.size_multiple)
-        token = self._conditioning.set(weights)
+        padded = pad_to_requirements(x, self.size_requirements)
+        token = self._conditioning.set(weights, (padded.shape[-2], padded.shape[-1]))
         try:
-            out = self.backbone(padded, **kwargs)
+            out = call_backbone(self.backbone, padded, self.config, **kwargs)
         finally:
             self._conditioning.reset(token)
-        return crop_to(out, padded, height, width)
+        return crop_to(restored_image(out, self.config), padded, height, width)
 
     def freeze_backbone(self) -> PIPModel:
         """Train only the adapter: backbone parameters stop requiring gradients."""
         self.backbone.requires_grad_(False)
         self.pip_units.requires_grad_(True)
+        return self
+
+    def add_degradations(
+        self,
+        names: Sequence[str],
+        mode: GrowthMode = "prompts",
+        init: Mapping[str, str | Mapping[str, float]] | None = None,
+    ) -> PIPModel:
+        """Teach the model new degradations: every unit gets one new prompt row per name
+        (appended to ``degradations``, ``config`` and, if attached, ``sensor``'s classes).
+
+        ``mode="prompts"``: only the new rows require gradients, every other parameter of the
+        model (backbone and sensor included) is frozen; training whatever requires gradients,
+        with any optimiser and weight decay, then leaves the outputs for the old degradations
+        bit-exact. ``mode="light"``: the units' layer-norm affine parameters and attention
+        temperatures / top-m weights train too (train with replay of the old degradations;
+        their outputs move slightly). A new row starts at the mean of the old rows (the
+        uniform mixture of the old degradations), or at ``init[name]``: an old degradation's
+        name or a ``{name: weight}`` mixture of old ones. The sensor's new classes start at
+        the mean of its old ones (its old predictions keep their ranking); fine-tune it on all
+        the degradations (``pip_adapter.training.train_sensor``) before blind use.
+
+        Refuses (ValueError, the model untouched) existing, repeated or malformed names,
+        ``"clean"`` (the identity needs no prompt) and ``"auto"``. Returns the model.
+        """
+        grow(self, names, mode, init)
         return self
 
     def parameter_counts(self) -> tuple[int, int]:
