@@ -17,7 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, check_degradation_names
+from pip_adapter.conditioning import (
+    DEFAULT_DEGRADATIONS,
+    check_degradation_names,
+    restorable_degradations,
+)
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
 from pip_adapter.layers import FFN_EXPANSION
 from pip_adapter.unit import DEFAULT_PROMPT_SIZE
@@ -270,7 +274,9 @@ class PIPConfig:
             of body blocks); or a list of exact module names / regular expressions
             (``re.fullmatch``) / ``Stage`` specs (or dicts of their fields). Every entry must
             match something.
-        degradations: the degradation vocabulary, in prompt order.
+        degradations: the degradation vocabulary, in prompt order. ``"clean"`` among them makes
+            the model leave clean images exactly as they are (units are built for the others;
+            see ``PIPModel``).
         prompt_dim: ``d`` of every unit (at least 2); default: the stage width within
             ``[2, 64]``.
         prompt_size: ``s``, the side of the basic restoration prompt.
@@ -335,8 +341,15 @@ class PIPConfig:
             "noise_level_map": _level(self.noise_level_map),
             "value_range": _value_range(self.value_range),
         }
+        restorable_degradations(normalised["degradations"])  # not "clean" alone: a ValueError
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
+
+    @property
+    def adapted_degradations(self) -> tuple[str, ...]:
+        """The degradations the units hold prompts for (in prompt order): all but ``"clean"``,
+        which the model maps to the identity without them."""
+        return restorable_degradations(self.degradations)
 
     @classmethod
     def _check_names(cls, names: Sequence[str]) -> None:

@@ -74,6 +74,9 @@ class Backend(Protocol):
     def forward(self, images: Any, steering: Any) -> Any:
         """Restored ``images`` (a batch of one image or of its tiles)."""
 
+    def note(self, steering: Any) -> str | None:
+        """What to print beside the image's name (blind: what the sensor saw), or None."""
+
 
 class _TorchBackend:
     """The adapter, rebuilt with its backbone and run with PyTorch."""
@@ -117,6 +120,13 @@ class _TorchBackend:
         with self.torch.no_grad():
             return self.model(images, degradation=steering.expand(images.shape[0], -1))
 
+    def note(self, steering: Any) -> str | None:
+        from pip_adapter.conditioning import describe_weights
+
+        if self.degradation is not None:
+            return None
+        return f"sensor: {describe_weights(steering[0], self.model.degradations)}"
+
 
 class _OnnxBackend:
     """An exported ONNX graph run with onnxruntime, on numpy arrays."""
@@ -148,11 +158,15 @@ class _OnnxBackend:
     def forward(self, images: Any, steering: Any) -> Any:
         return self.graph.restore(images, steering)
 
+    def note(self, steering: Any) -> str | None:
+        return None  # a blind graph's sensor choice stays inside it (its weights output)
 
-def restore_image(backend: Backend, image: Any, tile: int | None = None, overlap: int = 32) -> Any:
-    """One image (``1×3×H×W``) restored whole or in overlapping tiles, steered once for the
-    whole image (blind: the sensor judges the whole image, not each tile on its own)."""
-    steering = backend.steering(image)
+
+def restore_image(
+    backend: Backend, image: Any, steering: Any, tile: int | None = None, overlap: int = 32
+) -> Any:
+    """One image (``1×3×H×W``) restored whole or in overlapping tiles, all steered by
+    ``steering`` (blind: the sensor judges the whole image once, not each tile on its own)."""
     if not tile:
         return backend.forward(image, steering)
     height, width = image.shape[-2:]
@@ -161,17 +175,21 @@ def restore_image(backend: Backend, image: Any, tile: int | None = None, overlap
     return blended[None]
 
 
-def file_restorer(backend: Backend, args: argparse.Namespace) -> Callable[[Path, Path], None]:
-    """Restore one file into another with ``backend`` (for ``batch.restore_files``)."""
+def file_restorer(backend: Backend, args: argparse.Namespace) -> Callable[[Path, Path], str | None]:
+    """Restore one file into another with ``backend`` (for ``batch.restore_files``); returns
+    the backend's note (blind: the sensor's prediction and confidence)."""
 
-    def restore_file(source: Path, target: Path) -> None:
-        restored = restore_image(backend, backend.read(source), args.tile, args.overlap)
-        image = backend.to_numpy(restored[0])
-        if not np.isfinite(image).all():  # would be written as black pixels
+    def restore_file(source: Path, target: Path) -> str | None:
+        image = backend.read(source)
+        steering = backend.steering(image)
+        restored = restore_image(backend, image, steering, args.tile, args.overlap)
+        output = backend.to_numpy(restored[0])
+        if not np.isfinite(output).all():  # would be written as black pixels
             raise ValueError(
                 "the model's output is not finite (NaN or infinity); its weights may be damaged"
             )
-        write_rgb(image, target)  # atomically
+        write_rgb(output, target)  # atomically
+        return backend.note(steering)
 
     return restore_file
 

@@ -245,14 +245,14 @@ def resolve_config(
 
 def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptInPrompt]:
     """One unit per planned stage, sized by the matching stage of the resolved ``config``
-    (see ``resolve_config``)."""
+    (see ``resolve_config``), with one degradation prompt per ``config.adapted_degradations``."""
     units = []
     for planned, stage in zip(plan, config.stages, strict=True):
         start, stop = planned.channels
         units.append(
             PromptInPrompt(
                 stop - start,
-                len(config.degradations),
+                len(config.adapted_degradations),
                 prompt_dim=stage.prompt_dim,
                 prompt_size=stage.prompt_size or config.prompt_size,
                 heads=stage.heads,
