@@ -80,14 +80,22 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def save_file(
+    tensors: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None
+) -> None:
+    """``safetensors.torch.save_file``, imported on first use: writing images (this module's
+    other use) must not load PyTorch."""
+    from safetensors.torch import save_file as save
+
+    save(dict(tensors), path, metadata)
+
+
 def write_safetensors(
     path: str | os.PathLike,
     tensors: Mapping[str, torch.Tensor],
     metadata: dict[str, str] | None = None,
 ) -> Path:
     """Write tensors (detached, moved to the CPU, made contiguous) as safetensors atomically."""
-    from safetensors.torch import save_file  # here: writing images must not load PyTorch
-
     state = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     return atomic_write(path, lambda p: save_file(state, p, metadata))
 
