@@ -157,7 +157,8 @@ def blend_tiles(
     """
     tile_h, tile_w = grid.tile
     padded = ops.pad(image, *grid.padded)
-    accumulated = windows = None
+    accumulated: Any = None
+    windows: dict[tuple[int, int], Any] = {}
     for start in range(0, len(grid.boxes), batch_size):
         chunk = grid.boxes[start : start + batch_size]
         tiles = ops.concat([padded[..., t : t + tile_h, c : c + tile_w] for t, c in chunk])
@@ -192,7 +193,8 @@ class _NumpyOps:
         # the rule of pip_adapter.padding.pad_to_size: torch's "reflect" is numpy's "reflect",
         # torch's "replicate" numpy's "edge"
         mode = "reflect" if pad_h < image.shape[-2] and pad_w < image.shape[-1] else "edge"
-        return np.pad(image, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode=mode)
+        widths = ((0, 0), (0, 0), (0, int(pad_h)), (0, int(pad_w)))
+        return np.pad(image, widths, mode="reflect" if mode == "reflect" else "edge")
 
     def concat(self, arrays: Sequence[np.ndarray]) -> np.ndarray:
         return np.concatenate(arrays)

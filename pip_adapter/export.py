@@ -158,11 +158,15 @@ class _BakedGraph(_Graph):
     """``image`` -> ``restored``, steered by constant weights."""
 
     steering = "baked"
+    weights: torch.Tensor  # a buffer: the baked 1×T weights
 
     def __init__(self, model: PIPModel, degradation: DegradationSpec) -> None:
         super().__init__(model)
-        listed = isinstance(degradation, Sequence) and not isinstance(degradation, str)
-        if listed and len(degradation) != 1:
+        if (
+            isinstance(degradation, Sequence)
+            and not isinstance(degradation, str)
+            and len(degradation) != 1
+        ):
             raise ValueError(
                 "degradation= bakes one steering into the graph, for every image: give a "
                 f"name, a {{name: weight}} mixture or 1×T weights, not {len(degradation)} "
@@ -310,7 +314,7 @@ def _size_oblivious() -> contextlib.AbstractContextManager:
     ``torch.fx.experimental``, documented as meant for export."""
     from torch.fx.experimental import _config
 
-    return _config.patch(backed_size_oblivious=True)
+    return _config.patch(backed_size_oblivious=True)  # type: ignore[attr-defined]
 
 
 def _export(graph: _Graph, multiple: int, dynamic_batch: bool) -> torch.export.ExportedProgram:
@@ -596,7 +600,7 @@ def _name_dimensions(onnx_program: Any, traced: _Traced) -> None:
         if value.shape is None:
             continue
         dims = [
-            names.get(dim.value, dim) if isinstance(dim, ir.SymbolicDim) else dim
+            names.get(dim.value or "", dim) if isinstance(dim, ir.SymbolicDim) else dim
             for dim in value.shape.dims
         ]
         value.shape = ir.Shape(dims)

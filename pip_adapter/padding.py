@@ -30,7 +30,7 @@ def pad_to_requirements(x: torch.Tensor, requirements: SizeRequirements) -> torc
     as it is, so a backbone that accepts a size sees exactly the image it was given."""
     height, width = (_accepted(side, requirements) for side in x.shape[-2:])
     if requirements.square:
-        height = width = torch.sym_max(height, width)
+        height = width = torch.sym_max(height, width)  # type: ignore[assignment]
     return pad_to_size(x, height, width)
 
 

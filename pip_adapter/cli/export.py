@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 HELP = "export an adapter with its backbone to ONNX or torch.export (.pt2), checked"
 
@@ -59,8 +60,8 @@ def run(args: argparse.Namespace) -> None:
     blind = args.degradation is not None and args.degradation.strip() == "auto"
     if args.degradation is not None and not blind:
         degradation = parse_degradation(args.degradation, model.degradations)
-    options = {"degradation": degradation, "sensor": blind, "check": not args.no_check}
-    options["overwrite"] = args.overwrite
+    options: dict[str, Any] = {"degradation": degradation, "sensor": blind}
+    options |= {"check": not args.no_check, "overwrite": args.overwrite}
     if form == "onnx":
         export.to_onnx(model, args.output, opset=args.opset, **options)
     else:

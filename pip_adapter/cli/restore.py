@@ -103,8 +103,8 @@ class _TorchBackend:
             )
         self.model.to(self.device).eval()
         rule = self.model.size_requirements
-        self.size_rule = (rule.multiple_of, rule.minimum, rule.square)
-        self.ops = TORCH_OPS
+        self.size_rule: tuple[int, int, bool] = (rule.multiple_of, rule.minimum, rule.square)
+        self.ops: ArrayOps = TORCH_OPS
 
     def read(self, path: Path) -> Any:
         return self.torch.from_numpy(read_rgb(path))[None].to(self.device)
@@ -143,8 +143,12 @@ class _OnnxBackend:
         if args.degradation is not None:
             degradation = parse_degradation(args.degradation, self.graph.degradations)
         self.weights = self.graph.steering(degradation)  # refuses what the graph cannot take
-        self.size_rule = (self.graph.size_multiple, self.graph.min_side, False)
-        self.ops = NUMPY_OPS
+        self.size_rule: tuple[int, int, bool] = (
+            self.graph.size_multiple,
+            self.graph.min_side,
+            False,
+        )
+        self.ops: ArrayOps = NUMPY_OPS
 
     def read(self, path: Path) -> Any:
         return read_rgb(path)[None]
