@@ -15,6 +15,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 SECTIONS = [  # (file, what it shows)
     ("quality.md", "Quality at equal budget, and ablations (`benchmarks/quality.py`)"),
     ("no_harm.md", "Do no harm: the blur failure, the training recipe (`benchmarks/no_harm.py`)"),
+    ("grow.md", "Teaching a trained model new degradations (`benchmarks/grow.py`)"),
     ("demo.md", "The demo (`benchmarks/demo.sh`)"),
     ("overhead.md", "What PIP costs on a CPU (`benchmarks/overhead.py`)"),
     ("overhead_cuda.md", "What PIP costs on a GPU (`benchmarks/overhead.py --device cuda`)"),
