@@ -18,7 +18,11 @@ def pad_to_size(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     pad" is taken only where that is known for every size, so no size gets specialised.
     """
     pad_h, pad_w = height - x.shape[-2], width - x.shape[-1]
-    if statically_known_true(pad_h == 0) and statically_known_true(pad_w == 0):
+    if (isinstance(pad_h, int) and isinstance(pad_w, int)) or torch.compiler.is_dynamo_compiling():
+        nothing = not (pad_h or pad_w)  # plain sizes, or torch.compile (which guards on them)
+    else:  # torch.export's symbolic sizes: only what holds for every size
+        nothing = statically_known_true(pad_h == 0) and statically_known_true(pad_w == 0)
+    if nothing:
         return x
     mode = "reflect" if pad_h < x.shape[-2] and pad_w < x.shape[-1] else "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
