@@ -19,11 +19,14 @@ class Conditioning:
     """The degradation weights of the forward pass in progress, shared with the stage hooks.
 
     ``weights`` is set by ``PIPModel.forward`` for the duration of the backbone call and is
-    ``None`` otherwise, in which case the hooks pass features through unchanged.
+    ``None`` otherwise, in which case the hooks pass features through unchanged. ``gate``
+    (``B``, or ``None`` for all ones) is how much of each unit's change to apply: 0 for a
+    native degradation, which keeps the feature exactly as the backbone computes it.
     """
 
     def __init__(self) -> None:
         self.weights: torch.Tensor | None = None
+        self.gate: torch.Tensor | None = None
 
 
 class StageHook:
@@ -47,6 +50,15 @@ class StageHook:
         self.layout = layout
         self.channels = channels
 
+    def gated_unit(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The unit's output, moved back towards ``x`` by ``1 - gate`` (``torch.lerp`` is exact
+        at both ends: gate 0 returns ``x``, gate 1 the unit's output, bit for bit)."""
+        y = self.unit(x, weights)
+        gate = self.conditioning.gate
+        if gate is None:
+            return y
+        return torch.lerp(x.to(y.dtype), y, gate.to(y.dtype)[:, None, None, None])
+
     def modulate(self, feature: torch.Tensor, args: tuple, kwargs: Mapping[str, Any]):
         weights = self.conditioning.weights
         if self.layout == "tokens":
@@ -56,9 +68,10 @@ class StageHook:
             x = feature
         start, stop = self.channels
         if start == 0 and stop == x.shape[1]:
-            x = self.unit(x, weights)
+            x = self.gated_unit(x, weights)
         else:
-            x = torch.cat([x[:, :start], self.unit(x[:, start:stop], weights), x[:, stop:]], dim=1)
+            modulated = self.gated_unit(x[:, start:stop], weights)
+            x = torch.cat([x[:, :start], modulated, x[:, stop:]], dim=1)
         if self.layout == "tokens":
             return rearrange(x, "b c h w -> b (h w) c")
         return x

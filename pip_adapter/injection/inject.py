@@ -12,7 +12,7 @@ from torch import nn
 from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, check_degradation_names
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
 from pip_adapter.injection.hooks import has_pip_hooks
-from pip_adapter.injection.model import PIPModel, unit_key
+from pip_adapter.injection.model import PIPModel, check_native_degradations, unit_key
 from pip_adapter.injection.plan import PlannedStage, plan_stages
 from pip_adapter.injection.presets import PRESETS
 from pip_adapter.injection.serialization import SENSOR_CONFIG_NAME, read_adapter, read_sensor
@@ -58,11 +58,11 @@ def _preset(backbone: nn.Module) -> dict[str, Any]:
 def _build(
     backbone: nn.Module,
     plan: Sequence[PlannedStage],
-    degradations: tuple[str, ...],
+    num_prompts: int,
     size_multiple: int | None,
 ) -> tuple[list, int]:
     device, dtype = _device_dtype(backbone)
-    units = [stage.build_unit(len(degradations)).to(device=device, dtype=dtype) for stage in plan]
+    units = [stage.build_unit(num_prompts).to(device=device, dtype=dtype) for stage in plan]
     if size_multiple is None:
         size_multiple = PRESETS.get(type(backbone).__name__, {}).get("size_multiple", 1)
     if not isinstance(size_multiple, int) or size_multiple < 1:
@@ -82,6 +82,7 @@ def inject_pip(
     ffn_expansion: float = 2.66,
     topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
     size_multiple: int | None = None,
+    native_degradations: Sequence[str] = (),
 ) -> PIPModel:
     """Attach PIP units to ``backbone`` without editing its source; returns a :class:`PIPModel`.
 
@@ -96,6 +97,9 @@ def inject_pip(
         prompt_dim, prompt_size, heads, ffn_expansion, topm_ratios: unit hyperparameters
             (see :class:`PromptInPrompt`); per-stage overrides go in :class:`Stage`.
         size_multiple: inputs are padded to a multiple of this (default: the preset's, else 1).
+        native_degradations: degradations the backbone already restores (e.g. ``("noise",)``
+            for a pretrained denoiser); with their label the model stays exactly the backbone
+            (see :class:`PIPModel`), so adapting it to new degradations forgets nothing.
 
     A failed call raises before touching the backbone: no hook, no parameter is added. The
     units start as the identity, so the model's outputs equal the backbone's until trained.
@@ -103,6 +107,7 @@ def inject_pip(
     """
     _check_backbone(backbone)
     names = check_degradation_names(degradations)
+    native = check_native_degradations(native_degradations, names)
     entries = (
         _preset(backbone)["stages"] if isinstance(stages, str) and stages == "auto" else stages
     )
@@ -116,8 +121,8 @@ def inject_pip(
         ffn_expansion=ffn_expansion,
         topm_ratios=topm_ratios,
     )
-    units, multiple = _build(backbone, plan, names, size_multiple)
-    return PIPModel(backbone, plan, units, names, multiple)
+    units, multiple = _build(backbone, plan, len(names) - len(native), size_multiple)
+    return PIPModel(backbone, plan, units, names, multiple, native)
 
 
 def _load_weights(module: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
@@ -172,6 +177,7 @@ def load_adapter(
             f"{type(backbone).__name__}"
         )
     names = check_degradation_names(config["degradations"])
+    native = check_native_degradations(config.get("native_degradations", []), names)
     sensor = _load_sensor(directory, names)
     try:
         saved = [PlannedStage.from_dict(stage) for stage in config["stages"]]
@@ -196,9 +202,9 @@ def load_adapter(
                 f"{old.stage_channels} channels, this backbone gives a {new.layout} feature with "
                 f"{new.stage_channels} (a different configuration of {expected}?)"
             )
-    units, multiple = _build(backbone, saved, names, config["size_multiple"])
+    units, multiple = _build(backbone, saved, len(names) - len(native), config["size_multiple"])
     modules = torch.nn.ModuleDict({unit_key(s.name): u for s, u in zip(saved, units, strict=True)})
     _load_weights(modules, tensors, f"adapter weights in {directory}")
-    model = PIPModel(backbone, saved, units, names, multiple)
+    model = PIPModel(backbone, saved, units, names, multiple, native)
     model.sensor = sensor
     return model

@@ -18,12 +18,43 @@ from pip_adapter.padding import crop_to, pad_to_multiple
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
 
-__all__ = ["PIPModel", "unit_key"]
+__all__ = ["PIPModel", "check_native_degradations", "unit_key"]
 
 
 def unit_key(stage: str) -> str:
     """Key of a stage's unit in ``PIPModel.pip_units`` (module names may not contain dots)."""
     return stage.replace(".", "/")
+
+
+def check_native_degradations(
+    native: Sequence[str], degradations: Sequence[str]
+) -> tuple[str, ...]:
+    """Validate ``native_degradations``: distinct names from ``degradations``, leaving at least
+    one degradation for the units to learn."""
+    if isinstance(native, str) or not isinstance(native, Sequence):
+        raise ValueError(
+            f"native_degradations must be a sequence of names such as ('noise',), got {native!r}"
+        )
+    names = tuple(native)
+    unknown = [n for n in names if n not in degradations]
+    if unknown:
+        raise ValueError(
+            f"native_degradations {unknown} are not among the degradations {list(degradations)}"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"native_degradations must be distinct, got {list(names)}")
+    if len(names) == len(degradations):
+        raise ValueError(
+            f"native_degradations {list(names)} cover every degradation; leave at least one "
+            "for the PIP units to learn"
+        )
+    return names
+
+
+def _is_frozen(module: nn.Module) -> bool:
+    """True when the module has parameters and none of them requires gradients."""
+    flags = [p.requires_grad for p in module.parameters()]
+    return bool(flags) and not any(flags)
 
 
 class PIPModel(nn.Module):
@@ -39,6 +70,12 @@ class PIPModel(nn.Module):
     object directly (not through this model) runs it exactly as before injection: the hooks
     pass features through untouched when no ``degradation`` is in effect. Not thread-safe:
     one forward at a time per model.
+
+    ``native_degradations`` are those the backbone already restores (e.g. ``("noise",)`` for a
+    pretrained denoiser). Every unit's change is scaled by ``1 - w_native``, the sample's
+    total weight on them (through ``torch.lerp``, exact at both ends): for a native label the
+    model computes exactly what the backbone computes; a mixture moves between the two. The
+    units hold prompts only for the other degradations, their weights renormalised over them.
     """
 
     def __init__(
@@ -48,6 +85,7 @@ class PIPModel(nn.Module):
         units: Sequence[PromptInPrompt],
         degradations: Sequence[str],
         size_multiple: int = 1,
+        native_degradations: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -56,6 +94,9 @@ class PIPModel(nn.Module):
         )
         self.plan = list(plan)
         self.degradations = tuple(degradations)
+        self.native_degradations = check_native_degradations(
+            native_degradations, self.degradations
+        )
         self.size_multiple = size_multiple
         self.sensor: nn.Module | None = None
         self._conditioning = Conditioning()
@@ -91,6 +132,21 @@ class PIPModel(nn.Module):
             )
         return self.sensor.predict_weights(x)
 
+    def _unit_weights(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Split ``B×T`` weights into the units' weights (over the non-native degradations)
+        and the gate ``1 - w_native`` (``None`` when no degradation is native)."""
+        if not self.native_degradations:
+            return weights, None
+        native = torch.tensor(
+            [name in self.native_degradations for name in self.degradations],
+            device=weights.device,
+        )
+        gate = (1 - weights[:, native].sum(dim=1)).clamp(0, 1)
+        adapted = weights[:, ~native]
+        # an all-native sample: its units' output is discarded (gate 0); any valid weights do
+        adapted = torch.where(adapted.sum(dim=1, keepdim=True) > 0, adapted, 1.0)
+        return adapted, gate
+
     def forward(
         self, x: torch.Tensor, degradation: DegradationSpec | None = None, **kwargs
     ) -> torch.Tensor:
@@ -102,17 +158,36 @@ class PIPModel(nn.Module):
         weights = self.degradation_weights(x, degradation)
         height, width = x.shape[-2:]
         padded = pad_to_multiple(x, self.size_multiple)
-        self._conditioning.weights = weights
+        self._conditioning.weights, self._conditioning.gate = self._unit_weights(weights)
         try:
             out = self.backbone(padded, **kwargs)
         finally:
-            self._conditioning.weights = None
+            self._conditioning.weights = self._conditioning.gate = None
         return crop_to(out, padded, height, width)
 
     def freeze_backbone(self) -> PIPModel:
-        """Train only the adapter: backbone parameters stop requiring gradients."""
+        """Train only the adapter: the backbone's parameters stop requiring gradients and the
+        backbone stays in eval mode through ``train()`` calls, so that adapter training leaves
+        every backbone tensor, parameters and buffers (BatchNorm running statistics) alike,
+        bit-exact. Dropout and drop-path in a frozen backbone are therefore off as well: the
+        adapter learns on the network the backbone is at inference."""
         self.backbone.requires_grad_(False)
         self.pip_units.requires_grad_(True)
+        return self.train(self.training)
+
+    def unfreeze_backbone(self) -> PIPModel:
+        """Train the backbone too (full fine-tuning): undoes :meth:`freeze_backbone`."""
+        self.backbone.requires_grad_(True)
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> PIPModel:
+        """Set training mode, except for frozen parts, which stay in eval mode: the backbone
+        when none of its parameters requires gradients (after :meth:`freeze_backbone`), and a
+        sensor likewise frozen. Their batch statistics and dropout never move."""
+        super().train(mode)
+        for part in (self.backbone, self.sensor):
+            if mode and part is not None and _is_frozen(part):
+                part.eval()
         return self
 
     def parameter_counts(self) -> tuple[int, int]:
@@ -141,6 +216,7 @@ class PIPModel(nn.Module):
             "library_version": __version__,
             "backbone": {"class": cls.__name__, "module": cls.__module__},
             "degradations": list(self.degradations),
+            "native_degradations": list(self.native_degradations),
             "size_multiple": self.size_multiple,
             "stages": [stage.to_dict() for stage in self.plan],
         }
