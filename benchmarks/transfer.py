@@ -43,7 +43,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -446,6 +446,18 @@ def child(args: argparse.Namespace, flag: str, name: str) -> None:
         subprocess.run(command, check=True, env=env, stdout=handle, stderr=subprocess.STDOUT)
 
 
+def train_all(args: argparse.Namespace, names: list[str]) -> None:
+    """Train ``names`` in ``args.jobs`` processes at once; the first failure stops the rest."""
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(child, args, "--train", name) for name in names]
+        try:
+            for future in as_completed(futures):
+                future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
 # --- the page -----------------------------------------------------------------------------------
 
 
@@ -658,13 +670,7 @@ def main() -> None:
 
     trained = [n for n in names if VARIANTS[n].build is not None]
     if not args.costs:
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            list(
-                pool.map(
-                    lambda n: child(args, "--train", n),
-                    names if args.fresh else missing("result.json"),
-                )
-            )
+        train_all(args, names if args.fresh else missing("result.json"))
     for name in trained if args.costs else [n for n in missing("cost.json") if n in trained]:
         child(args, "--probe", name)  # one at a time: the timings share no core
     if args.costs:

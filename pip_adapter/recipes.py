@@ -43,6 +43,7 @@ class FinetuneRecipe:
     size: str = "official"
     data: str = "samples"
     tasks: tuple[str, ...] = DEFAULT_DEGRADATIONS
+    native_degradations: tuple[str, ...] = ()
     patch_size: int = 128
     steps: int = 2000
     batch_size: int = 8
@@ -63,6 +64,7 @@ class FinetuneRecipe:
         self.out = Path(self.out)
         self.checkpoint = Path(self.checkpoint) if self.checkpoint is not None else None
         self.tasks = tuple(self.tasks)
+        self.native_degradations = tuple(self.native_degradations)
         if self.backbone not in BACKBONES:
             raise ValueError(
                 f"unknown backbone {self.backbone!r}; choose one of {sorted(BACKBONES)}"
@@ -79,7 +81,9 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
         backbone = load_backbone(recipe.checkpoint, expected=recipe.backbone)
     else:
         backbone = build_backbone(recipe.backbone, recipe.size)
-    model = inject_pip(backbone, degradations=recipe.tasks)
+    model = inject_pip(
+        backbone, degradations=recipe.tasks, native_degradations=recipe.native_degradations
+    )
     train_backbone = recipe.full or recipe.checkpoint is None
     if not train_backbone:
         model.freeze_backbone()

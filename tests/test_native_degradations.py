@@ -111,3 +111,23 @@ def test_bad_native_degradations_are_refused_before_touching_the_backbone(native
     with pytest.raises(ValueError, match=match):
         pa.inject_pip(backbone, degradations=TASKS, native_degradations=native)
     assert not backbone._forward_pre_hooks and not backbone.decoders[0]._forward_pre_hooks
+
+
+def test_train_command_keeps_the_checkpoint_exact_for_its_native_degradation(tmp_path, capsys):
+    from pip_adapter.backbones import load_backbone
+    from pip_adapter.cli import main
+
+    checkpoint = tmp_path / "denoiser.pth"
+    torch.save({"params": build("nafnet").state_dict()}, checkpoint)  # as BasicSR saves
+    common = ["train", "--backbone", "nafnet", "--checkpoint", str(checkpoint), "--steps", "2"]
+    common += ["--batch-size", "5", "--patch-size", "16", "--sensor-steps", "0"]
+    common += ["--checkpoint-every", "0", "--out", str(tmp_path / "run")]
+    assert main([*common, "--native-degradations", "noise"]) == 0
+    model = pa.load_adapter(load_backbone(checkpoint), tmp_path / "run" / "adapter").eval()
+    assert model.native_degradations == ("noise",)
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(model(x, degradation="noise"), load_backbone(checkpoint)(x))
+    assert main([*common, "--native-degradations", "snow"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "native_degradations ['snow'] are not among the degradations" in err

@@ -56,6 +56,12 @@ def add_finetune_arguments(
         "--checkpoint", type=Path, help="backbone weights (.pth/.safetensors, e.g. official)"
     )
     add_data_arguments(parser)
+    parser.add_argument(
+        "--native-degradations",
+        default="",
+        help="comma-separated degradations the checkpoint already restores (e.g. noise for "
+        "NAFNet-SIDD): with their label the model stays exactly the checkpoint (none)",
+    )
     parser.add_argument("--steps", type=int, default=2000, help="training steps (%(default)s)")
     parser.add_argument(
         "--batch-size", type=int, default=8, help="patches per step and GPU (%(default)s)"
@@ -99,6 +105,9 @@ def recipe_from_args(args: argparse.Namespace, smoke: bool = False) -> FinetuneR
         f.name: getattr(args, f.name) for f in fields(FinetuneRecipe) if hasattr(args, f.name)
     }
     values["tasks"] = parse_tasks(args.tasks)
+    values["native_degradations"] = tuple(
+        t.strip() for t in args.native_degradations.split(",") if t.strip()
+    )
     if smoke:
         values |= SMOKE
     return FinetuneRecipe(**values)
