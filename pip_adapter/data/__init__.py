@@ -23,6 +23,7 @@ from pip_adapter.data.degradations import (
 )
 from pip_adapter.data.io import list_images, read_image, write_image
 from pip_adapter.data.photos import (
+    OOD_PHOTOS,
     SAMPLE_PHOTOS,
     sample_image_names,
     sample_images,
@@ -33,6 +34,7 @@ from pip_adapter.data.synthetic import PairedImages, SyntheticAllInOne, build_ev
 
 __all__ = [
     "DEGRADATION_KINDS",
+    "OOD_PHOTOS",
     "SAMPLE_PHOTOS",
     "STANDARD_TEST_SETS",
     "AtmosphericHaze",

@@ -1,8 +1,11 @@
 """Real photographs bundled with the package, and deterministic train / held-out splits.
 
-The photos (public domain / CC0, sources and licences in ``photos/ATTRIBUTION.md``) let the demo
-and tests train and evaluate without downloads. Demos train on the ``"train"`` split and report
-metrics on the ``"test"`` (held-out) split so that numbers are never measured on training photos.
+The photos (public domain / CC0 / CC BY 2.0, sources and licences in ``photos/ATTRIBUTION.md``)
+let the demo and tests train and evaluate without downloads. Demos train on the ``"train"`` split
+and report metrics on the ``"test"`` (held-out) split so that numbers are never measured on
+training photos. The ``"ood"`` split is a second held-out set of photos of other kinds (animals,
+flowers, a regatta, ruins, a city at night, a micrograph) from other packages, to measure how
+results carry over to images unlike the training ones.
 """
 
 from __future__ import annotations
@@ -16,9 +19,18 @@ import torch
 
 from pip_adapter.data.io import read_image
 
-__all__ = ["PHOTO_DIR", "SAMPLE_PHOTOS", "sample_image_names", "sample_images", "split_train_test"]
+__all__ = [
+    "OOD_PHOTOS",
+    "OOD_PHOTO_DIR",
+    "PHOTO_DIR",
+    "SAMPLE_PHOTOS",
+    "sample_image_names",
+    "sample_images",
+    "split_train_test",
+]
 
 PHOTO_DIR: Path = Path(__file__).with_name("photos")
+OOD_PHOTO_DIR: Path = PHOTO_DIR / "ood"
 
 # name -> split; the held-out photos are natural scenes with fine texture (fur, wood, petals)
 SAMPLE_PHOTOS: dict[str, str] = {
@@ -33,23 +45,49 @@ SAMPLE_PHOTOS: dict[str, str] = {
     "flower": "test",
 }
 
-Split = Literal["all", "train", "test"]
+# the out-of-domain held-out set: name -> what it shows (never used for training or tuning)
+OOD_PHOTOS: dict[str, str] = {
+    "parrots": "two macaws, close-up (Kodak kodim23)",
+    "monarch": "monarch butterfly on pink flowers",
+    "sailboats": "windsurfers and a yacht at sea, from above",
+    "tulips": "red and yellow tulips with leaves",
+    "raccoon": "raccoon among palm leaves",
+    "ruins": "gothic stone arches against the sky",
+    "city_night": "glass towers at night",
+    "ihc": "stained tissue under a microscope (immunohistochemistry)",
+}
+
+Split = Literal["all", "train", "test", "ood"]
+SPLITS: tuple[str, ...] = ("all", "train", "test", "ood")
 T = TypeVar("T")
 
 
 def sample_image_names(split: Split = "all") -> list[str]:
-    """Names of the bundled photos in ``split`` ("all", "train" or "test"), in a fixed order."""
-    if split not in ("all", "train", "test"):
-        raise ValueError(f"split must be 'all', 'train' or 'test', got {split!r}")
+    """Names of the bundled photos in ``split``, in a fixed order.
+
+    ``"train"`` (six) and ``"test"`` (three held-out) split the nine original photos, which
+    ``"all"`` names; ``"ood"`` names the eight out-of-domain held-out photos (not part of
+    ``"all"``).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))}, got {split!r}")
+    if split == "ood":
+        return list(OOD_PHOTOS)
     return [name for name, part in SAMPLE_PHOTOS.items() if split in ("all", part)]
 
 
 def sample_images(split: Split = "all") -> list[torch.Tensor]:
     """The bundled photos in ``split`` as float32 RGB tensors (3×H×W, values in [0, 1]).
 
-    Nine photographs, longer side at most 512 pixels; ``"train"`` has six, ``"test"`` three.
+    Longer side at most 512 pixels, shorter side at least 256 for the held-out ones.
+    ``"all"`` is the nine original photos: ``"train"`` has six, ``"test"`` three (held out).
+    ``"ood"`` is a second held-out set of eight photos of other kinds, taken from packages the
+    training photos do not come from (scipy, sporco, Kivy's examples, one scikit-image
+    micrograph): report results on it beside ``"test"``, and never use it for training or for
+    tuning defaults, or it stops measuring generalisation.
     """
-    return [read_image(PHOTO_DIR / f"{name}.png") for name in sample_image_names(split)]
+    folder = OOD_PHOTO_DIR if split == "ood" else PHOTO_DIR
+    return [read_image(folder / f"{name}.png") for name in sample_image_names(split)]
 
 
 def split_train_test(

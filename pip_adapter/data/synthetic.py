@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch.utils.data import Dataset
@@ -169,7 +169,7 @@ class PairedImages(Dataset):
 
 
 def build_eval_set(
-    images: Sequence[torch.Tensor] | None = None,
+    images: Sequence[torch.Tensor] | Literal["test", "ood"] | None = None,
     tasks: Sequence[str] = DEFAULT_DEGRADATIONS,
     seed: int = 0,
     crop: int | None = None,
@@ -179,15 +179,22 @@ def build_eval_set(
 ) -> PairedImages:
     """Fixed degraded / clean pairs for evaluation: every image under every task.
 
-    Defaults to the bundled held-out photos (never used by the default training set). The
+    ``images`` is a list of 3×H×W tensors, or the name of a bundled held-out set: ``"test"``
+    (the default: three photos like the training ones, never used by the default training set)
+    or ``"ood"`` (eight out-of-domain photos of other kinds, see :func:`sample_images`). The
     degradation of image ``i`` under task ``t`` is drawn with a generator seeded by
     ``(seed, i, t)``, so the pairs are identical on every call and machine. ``crop`` takes a
     centred ``crop``×``crop`` region first (to keep CPU demos fast); ``params`` fixes
     degradation parameters per task, e.g. ``{"noise": {"sigma": 25}}``. Items are named
     ``"<image>/<task>"``.
     """
-    if images is None:
-        images, names = sample_images("test"), sample_image_names("test")
+    if images is None or isinstance(images, str):
+        split = "test" if images is None else images
+        if split not in ("test", "ood"):
+            raise ValueError(f"images must be 'test', 'ood' or a list of tensors, got {split!r}")
+        if names is not None:
+            raise ValueError(f"names are given by the bundled {split!r} photos; leave names out")
+        images, names = sample_images(split), sample_image_names(split)
     images = list(images)
     names = [f"image{i}" for i in range(len(images))] if names is None else list(names)
     if len(names) != len(images):
