@@ -283,6 +283,32 @@ VARIANTS: dict[str, Variant] = {
         "one LoRA per degradation", LoRAPerDegradation, 2e-3, labelled=True
     ),
     "promptir": Variant("PromptIR-style block, frozen", build_promptir, 2e-3, labelled=True),
+    # what was tried to make frozen-backbone PIP win (--variants all)
+    "pip_lr5e-4": Variant(
+        "PIP, lr 5e-4",
+        build_pip,
+        5e-4,
+        labelled=True,
+        group="tried",
+        note="the learning rate the recipe used for adapters before",
+    ),
+    "pip_no_native": Variant(
+        "PIP, no native degradation",
+        lambda ctx: build_pip(ctx, native_degradations=()),
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="the units also learn noise, as before native_degradations existed",
+    ),
+    "pip_encoders": Variant(
+        "PIP at encoder and decoder levels, d = 32",
+        lambda ctx: build_pip(ctx, stages=[r"encoders\.\d+", r"decoders\.\d+"], prompt_dim=32),
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="adapter-mode placement: the frozen encoder was trained for noise only, so the "
+        "units also modulate what each encoder level receives; eight units of width 32",
+    ),
 }
 
 
