@@ -1,9 +1,9 @@
-"""Gallery of the five synthetic degradations on bundled photos.
+"""Gallery of the seven synthetic degradations on bundled photos.
 
 Run:  python benchmarks/degradation_gallery.py [--seed 0] [--size 288] [--out PATH]
 Writes docs/images/degradations.jpg (quality 92): one row per photo, columns
-clean | noise | rain | haze | blur | lowlight, each degradation with parameters drawn from its
-default range (seeded, so the picture is reproducible).
+clean | noise | rain | haze | blur | lowlight | jpeg | snow, each degradation with parameters
+drawn from its default range (seeded, so the picture is reproducible).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pip_adapter.data import degrade, read_image
 from pip_adapter.data.photos import PHOTO_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = ("clean", "noise", "rain", "haze", "blur", "lowlight")
+COLUMNS = ("clean", "noise", "rain", "haze", "blur", "lowlight", "jpeg", "snow")
 PHOTOS = ("astronaut", "chelsea", "coffee")
 LABEL_HEIGHT = 22
 
@@ -39,9 +39,9 @@ def gallery(seed: int, size: int) -> Image.Image:
     for row, name in enumerate(PHOTOS):
         clean = centre_crop(read_image(PHOTO_DIR / f"{name}.png"), size)
         cells = [clean]
-        for column, kind in enumerate(COLUMNS[1:]):
+        for column, degradation in enumerate(COLUMNS[1:]):
             generator = torch.Generator().manual_seed(seed * 1000 + row * 10 + column)
-            cells.append(degrade(clean, kind, generator=generator))
+            cells.append(degrade(clean, degradation, generator=generator))
         rows.append(cells)
     height, width = rows[0][0].shape[-2:]
     canvas = Image.new("RGB", (width * len(COLUMNS), LABEL_HEIGHT + height * len(rows)), "white")

@@ -82,7 +82,7 @@ def trainer_with_amp(device, size, steps) -> tuple[float, float]:
     """(seconds per step, final loss) of the library's Trainer with bf16 autocast."""
     torch.manual_seed(0)
     model = pa.inject_pip(build_backbone("nafnet", size)).freeze_backbone()
-    data = SyntheticAllInOne(patch_size=128, samples_per_task=64)
+    data = SyntheticAllInOne(patch_size=128, samples_per_degradation=64)
     config = TrainConfig(
         steps=steps, batch_size=8, amp="bf16", device=str(device), progress=False, log_every=1
     )

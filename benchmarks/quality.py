@@ -55,7 +55,7 @@ from pip_adapter.training.report import JsonLinesLog
 from pip_adapter.unit import PromptInPrompt, default_prompt_dim
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = pa.DEFAULT_DEGRADATIONS
+DEGRADATIONS = pa.DEFAULT_DEGRADATIONS
 SMALL = BACKBONES["nafnet"].configs["small"]
 
 
@@ -68,7 +68,7 @@ def count(module: nn.Module) -> int:
 
 
 def pip(**options) -> PIPModel:
-    return pa.inject_pip(build_backbone("nafnet", "small"), degradations=TASKS, **options)
+    return pa.inject_pip(build_backbone("nafnet", "small"), degradations=DEGRADATIONS, **options)
 
 
 def widened() -> nn.Module:
@@ -82,7 +82,7 @@ def promptir() -> PIPModel:
     """PromptIR-style blocks at PIP's stages, their prompt width chosen so that the model has
     the parameter count closest to NAFNet-small + PIP's."""
     backbone = build_backbone("nafnet", "small")  # the same initial weights as the others'
-    reference = pa.inject_pip(copy.deepcopy(backbone), degradations=TASKS)
+    reference = pa.inject_pip(copy.deepcopy(backbone), degradations=DEGRADATIONS)
     target = count(reference)
 
     def blocks(divisor: int) -> list[PromptIRBlock]:
@@ -92,20 +92,20 @@ def promptir() -> PIPModel:
                 prompt_dim=max(2, default_prompt_dim(stop - start) // divisor),
                 prompt_size=stage.prompt_size,
             )
-            for stage in reference.plan
+            for stage in reference.config.stages
             for start, stop in [stage.channels]
         ]
 
     divisor = min(
         range(1, 9), key=lambda k: abs(count(backbone) + sum(map(count, blocks(k))) - target)
     )
-    return PIPModel(backbone, reference.plan, blocks(divisor), TASKS, reference.size_multiple)
+    return PIPModel(backbone, reference.plan, blocks(divisor), reference.config)
 
 
 def promptir_widths() -> str:
     """The prompt widths :func:`promptir` picks, for the page."""
     widths = [block.refine.out_channels for block in promptir().pip_units.values()]
-    pip_widths = [stage.prompt_dim for stage in pip().plan]
+    pip_widths = [stage.prompt_dim for stage in pip().config.stages]
     return f" (prompt widths {widths} against PIP's {pip_widths})"
 
 
@@ -246,7 +246,7 @@ def train(name: str, args: argparse.Namespace, train_set, val_set, test_set) -> 
     }
     if name == "pip":
         torch.manual_seed(args.seed)
-        sensor = pa.DegradationSensor(TASKS)
+        sensor = pa.DegradationSensor(DEGRADATIONS)
         started = time.perf_counter()
         train_sensor(sensor, steps=args.sensor_steps, seed=args.seed)
         model.sensor = sensor
@@ -298,10 +298,10 @@ def goals(results: dict) -> list[str]:
     if not {"plain", "pip"} <= results.keys():
         return []
     plain, ours = results["plain"]["report"], results["pip"]["report"]
-    tasks = [t for t in ours if t != "average"]
+    degradations = [t for t in ours if t != "average"]
     gain = ours["average"]["psnr"] - plain["average"]["psnr"]
-    worse = [t for t in tasks if ours[t]["psnr"] < plain[t]["psnr"]]
-    below = [t for t in tasks if ours[t]["psnr"] < ours[t]["input_psnr"]]
+    worse = [t for t in degradations if ours[t]["psnr"] < plain[t]["psnr"]]
+    below = [t for t in degradations if ours[t]["psnr"] < ours[t]["input_psnr"]]
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "**not met**"
@@ -324,16 +324,18 @@ def ablation_table(results: dict) -> list[str]:
     if len(names) == 1 or "pip" not in results:
         return []
     reference = results["pip"]["report"]["average"]["psnr"]
-    tasks = [t for t in results["pip"]["report"] if t != "average"]
+    degradations = [t for t in results["pip"]["report"] if t != "average"]
     lines = [
-        "| PIP variant | params | " + " | ".join(tasks) + " | average PSNR / SSIM | vs PIP |",
-        "| --- | ---: |" + " ---: |" * (len(tasks) + 2),
+        "| PIP variant | params | "
+        + " | ".join(degradations)
+        + " | average PSNR / SSIM | vs PIP |",
+        "| --- | ---: |" + " ---: |" * (len(degradations) + 2),
     ]
     for name in names:
         report = results[name]["report"]
         label = "PIP (default)" if name == "pip" else VARIANTS[name].label
         cells = [label, f"{results[name]['params'] / 1e3:.0f}K"]
-        cells += [f"{report[t]['psnr']:.2f}" for t in tasks]
+        cells += [f"{report[t]['psnr']:.2f}" for t in degradations]
         cells.append(psnr_ssim(report["average"]))
         delta = report["average"]["psnr"] - reference
         cells.append("" if name == "pip" else f"{delta:+.2f} dB")
@@ -425,10 +427,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     command = " ".join(["python", "benchmarks/quality.py", *sys.argv[1:]])
     train_set = SyntheticAllInOne(
-        tasks=TASKS, patch_size=args.patch_size, samples_per_task=64, seed=args.seed
+        degradations=DEGRADATIONS,
+        patch_size=args.patch_size,
+        samples_per_degradation=64,
+        seed=args.seed,
     )
-    val_set = build_eval_set(tasks=TASKS, seed=args.seed, crop=128)
-    test_set = build_eval_set(tasks=TASKS, seed=args.seed)
+    val_set = build_eval_set(degradations=DEGRADATIONS, seed=args.seed, crop=128)
+    test_set = build_eval_set(degradations=DEGRADATIONS, seed=args.seed)
     results: dict = {}
     for name in names:
         (args.runs / name).mkdir(parents=True, exist_ok=True)

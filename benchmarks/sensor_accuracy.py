@@ -34,7 +34,7 @@ from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, crop_grid
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = pa.DEFAULT_DEGRADATIONS
+DEGRADATIONS = pa.DEFAULT_DEGRADATIONS
 
 
 def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -48,13 +48,13 @@ def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> t
 def confusion(sensor, photos, size: int | None, draws: int, seed: int) -> torch.Tensor:
     """Counts[true, predicted] over every photo × degradation × draw; ``size=None``: the whole
     photo, else a random ``size``² crop of it, degraded with a generator seeded per draw."""
-    counts = torch.zeros(len(TASKS), len(TASKS), dtype=torch.long)
+    counts = torch.zeros(len(DEGRADATIONS), len(DEGRADATIONS), dtype=torch.long)
     for p, photo in enumerate(photos):
-        for t, task in enumerate(TASKS):
+        for t, degradation in enumerate(DEGRADATIONS):
             for d in range(draws):
                 g = torch.Generator().manual_seed(seed * 1_000_003 + p * 10_007 + t * 101 + d)
                 clean = photo if size is None else random_crop(photo, size, g)
-                predicted = sensor(degrade(clean[None], task, generator=g)).argmax(-1).item()
+                predicted = sensor(degrade(clean[None], degradation, generator=g)).argmax(-1).item()
                 counts[t, predicted] += 1
     return counts
 
@@ -65,13 +65,13 @@ def accuracy(counts: torch.Tensor) -> float:
 
 def confusion_table(counts: torch.Tensor) -> str:
     lines = [
-        "| true \\ predicted | " + " | ".join(TASKS) + " | recall |",
-        "| --- |" + " ---: |" * (len(TASKS) + 1),
+        "| true \\ predicted | " + " | ".join(DEGRADATIONS) + " | recall |",
+        "| --- |" + " ---: |" * (len(DEGRADATIONS) + 1),
     ]
-    for t, task in enumerate(TASKS):
+    for t, degradation in enumerate(DEGRADATIONS):
         cells = [str(v) for v in counts[t].tolist()]
         recall = counts[t, t].item() / counts[t].sum().item()
-        lines.append(f"| {task} | " + " | ".join(cells) + f" | {100 * recall:.1f}% |")
+        lines.append(f"| {degradation} | " + " | ".join(cells) + f" | {100 * recall:.1f}% |")
     return "\n".join(lines)
 
 
@@ -89,12 +89,14 @@ def seconds(fn, x: torch.Tensor, repeats: int = 3) -> float:
 def restoration_model(args: argparse.Namespace) -> tuple[pa.PIPModel, str]:
     if args.adapter is not None:
         model = load_bundle(args.adapter)
-        if model.degradations != TASKS:
-            raise SystemExit(f"{args.adapter} restores {model.degradations}, not {TASKS}")
+        if model.degradations != DEGRADATIONS:
+            raise SystemExit(f"{args.adapter} restores {model.degradations}, not {DEGRADATIONS}")
         return model, f"the adapter in `{args.adapter}`"
     torch.manual_seed(args.seed)
-    model = pa.inject_pip(build_backbone("nafnet", "small"), degradations=TASKS)
-    data = SyntheticAllInOne(tasks=TASKS, patch_size=64, samples_per_task=64, seed=args.seed)
+    model = pa.inject_pip(build_backbone("nafnet", "small"), degradations=DEGRADATIONS)
+    data = SyntheticAllInOne(
+        degradations=DEGRADATIONS, patch_size=64, samples_per_degradation=64, seed=args.seed
+    )
     config = TrainConfig(steps=args.restoration_steps, batch_size=8, lr=2e-3, seed=args.seed)
     Trainer(model, data, config, run_name="NAFNet-small + PIP").fit()
     return model, f"NAFNet-small + PIP trained here for {args.restoration_steps} steps"
@@ -103,30 +105,32 @@ def restoration_model(args: argparse.Namespace) -> tuple[pa.PIPModel, str]:
 def blind_vs_oracle(model, sensor, args) -> tuple[str, float]:
     photos = sample_images("test")
     sets = [
-        build_eval_set(photos, TASKS, seed=args.seed + s, crop=args.eval_crop)
+        build_eval_set(photos, DEGRADATIONS, seed=args.seed + s, crop=args.eval_crop)
         for s in range(args.eval_seeds)
     ]
     dataset = torch.utils.data.ConcatDataset(sets)
     model.sensor = None
-    oracle = evaluate(model, dataset, TASKS, conditioned=True)
+    oracle = evaluate(model, dataset, DEGRADATIONS, conditioned=True)
     model.sensor = sensor
-    blind = evaluate(model, dataset, TASKS, conditioned=False)
-    hits = {task: [] for task in TASKS}
+    blind = evaluate(model, dataset, DEGRADATIONS, conditioned=False)
+    hits = {degradation: [] for degradation in DEGRADATIONS}
     with torch.no_grad():
-        for degraded, _, task_id in dataset:
-            hits[TASKS[task_id]].append(sensor(degraded[None]).argmax(-1).item() == task_id)
+        for degraded, _, degradation_id in dataset:
+            hits[DEGRADATIONS[degradation_id]].append(
+                sensor(degraded[None]).argmax(-1).item() == degradation_id
+            )
     lines = [
         "| degradation | input PSNR | oracle label PSNR / SSIM | blind (sensor) PSNR / SSIM "
         "| blind − oracle | sensor accuracy |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for task in (*TASKS, "average"):
-        o, b = oracle[task], blind[task]
-        if task == "average":
+    for degradation in (*DEGRADATIONS, "average"):
+        o, b = oracle[degradation], blind[degradation]
+        if degradation == "average":
             rate = sum(sum(h) for h in hits.values()) / sum(len(h) for h in hits.values())
         else:
-            rate = sum(hits[task]) / len(hits[task])
-        name = "**average**" if task == "average" else task
+            rate = sum(hits[degradation]) / len(hits[degradation])
+        name = "**average**" if degradation == "average" else degradation
         lines.append(
             f"| {name} | {o['input_psnr']:.2f} | {o['psnr']:.2f} / {o['ssim']:.4f} | "
             f"{b['psnr']:.2f} / {b['ssim']:.4f} | {b['psnr'] - o['psnr']:+.3f} dB | "
@@ -166,12 +170,13 @@ def mixture(model, sensor, args) -> tuple[str, str]:
             scores[name][0].append(psnr(output, clean).item())
             scores[name][1].append(ssim(output, clean).item())
     weights = torch.stack(weights)
-    rain, noise = TASKS.index("rain"), TASKS.index("noise")
+    rain, noise = DEGRADATIONS.index("rain"), DEGRADATIONS.index("noise")
     parts = weights[:, [rain, noise]]
     weight_text = (
         "mean over images: "
         + ", ".join(
-            f"{t} {100 * w:.1f}%" for t, w in zip(TASKS, weights.mean(0).tolist(), strict=True)
+            f"{t} {100 * w:.1f}%"
+            for t, w in zip(DEGRADATIONS, weights.mean(0).tolist(), strict=True)
         )
         + f". Rain and noise together get {100 * parts.sum(1).mean():.1f}% of the weight; the "
         f"larger of the two gets {100 * parts.max(1).values.mean():.1f}% on average, the smaller "
@@ -204,7 +209,9 @@ def main() -> None:
     parser.add_argument("--adapter", type=Path, help="trained NAFNet/... adapter bundle folder")
     parser.add_argument("--restoration-steps", type=int, default=600, help="without --adapter")
     parser.add_argument("--eval-crop", type=int, default=256, help="restoration crop side (256)")
-    parser.add_argument("--eval-seeds", type=int, default=4, help="draws per photo and task (4)")
+    parser.add_argument(
+        "--eval-seeds", type=int, default=4, help="draws per photo and degradation (4)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = parser.parse_args()
@@ -212,7 +219,7 @@ def main() -> None:
     command = " ".join(["python", "benchmarks/sensor_accuracy.py", *sys.argv[1:]])
 
     torch.manual_seed(args.seed)
-    sensor = pa.DegradationSensor(TASKS, backbone=args.backbone)
+    sensor = pa.DegradationSensor(DEGRADATIONS, backbone=args.backbone)
     started = time.perf_counter()
     train_sensor(
         sensor, steps=args.sensor_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed
@@ -244,7 +251,7 @@ def main() -> None:
 
     model, model_text = restoration_model(args)
     model.eval()
-    official = pa.inject_pip(build_backbone("nafnet", "official"), degradations=TASKS).eval()
+    official = pa.inject_pip(build_backbone("nafnet", "official"), degradations=DEGRADATIONS).eval()
     cost_lines = [
         "| input | sensor | this restoration model | sensor / it | NAFNet-official + PIP "
         "| sensor / it |",

@@ -1,4 +1,4 @@
-"""Fine-tune NAFNet with PIP: one all-in-one model from a single-task checkpoint.
+"""Fine-tune NAFNet with PIP: one all-in-one model from a single-degradation checkpoint.
 
 NAFNet (Chen et al., ECCV 2022) is released by megvii-research/NAFNet as BasicSR checkpoints,
 e.g. NAFNet-SIDD-width32.pth (real denoising) or NAFNet-GoPro-width64.pth (deblurring),

@@ -1,6 +1,6 @@
-"""Fine-tune Restormer with PIP: one all-in-one model from a single-task checkpoint.
+"""Fine-tune Restormer with PIP: one all-in-one model from a single-degradation checkpoint.
 
-Restormer (Zamir et al., CVPR 2022; swz30/Restormer) releases checkpoints per task, e.g.
+Restormer (Zamir et al., CVPR 2022; swz30/Restormer) releases checkpoints per degradation, e.g.
 real_denoising.pth, gaussian_color_denoising_blind.pth, deraining.pth, motion_deblurring.pth.
 Its code and weights are licensed for NON-COMMERCIAL use only: pip-adapter reaches them through
 the optional spandrel_extra_arches package (``pip install 'pip-adapter[examples]'``) and

@@ -1,4 +1,4 @@
-"""Fine-tune SwinIR with PIP: one all-in-one model from a single-task checkpoint.
+"""Fine-tune SwinIR with PIP: one all-in-one model from a single-degradation checkpoint.
 
 SwinIR (Liang et al., ICCVW 2021; JingyunLiang/SwinIR) releases colour-denoising checkpoints
 such as 005_colorDN_DFWB_s128w8_SwinIR-M_noise25.pth (window 8, trained on 128² patches);

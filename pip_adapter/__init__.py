@@ -3,6 +3,7 @@
 from pip_adapter import data, functional, metrics
 from pip_adapter._version import __version__
 from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, degradation_weights, parse_degradation
+from pip_adapter.config import PIPConfig
 from pip_adapter.evaluation import evaluate
 from pip_adapter.injection import (
     PRESETS,
@@ -29,6 +30,7 @@ __all__ = [
     "BasicRestorationPrompt",
     "DegradationAwarePrompt",
     "DegradationSensor",
+    "PIPConfig",
     "PIPModel",
     "PromptInPrompt",
     "PromptToPromptInteraction",

@@ -109,7 +109,7 @@ def _spec(name: str) -> BackboneSpec:
 
 
 def build_backbone(name: str, size: Size = "official", **overrides: Any) -> nn.Module:
-    """A freshly initialised backbone: ``name`` in :data:`BACKBONES`, ``size`` one of
+    """A freshly initialised backbone: ``name`` in ``BACKBONES``, ``size`` one of
     ``"official"``, ``"small"``, ``"tiny"``; ``overrides`` change constructor arguments."""
     spec = _spec(name)
     if size not in spec.configs:
@@ -140,7 +140,7 @@ def load_backbone(path: str | os.PathLike, expected: str | None = None) -> nn.Mo
     Reads ``.pth`` / ``.pt`` / ``.ckpt`` with ``torch.load(weights_only=True)`` (a file from the
     internet is untrusted input) or ``.safetensors``; BasicSR's ``params`` / ``params_ema``
     wrappers and ``module.`` prefixes are handled by spandrel. ``expected`` (a key of
-    :data:`BACKBONES`) makes a checkpoint of another architecture an error.
+    ``BACKBONES``) makes a checkpoint of another architecture an error.
     """
     import spandrel
 

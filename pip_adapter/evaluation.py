@@ -35,20 +35,26 @@ def restore(
 def evaluate(
     model: nn.Module,
     dataset: Dataset,
-    tasks: Sequence[str] | None = None,
+    degradations: Sequence[str] | None = None,
     conditioned: bool = True,
     device: torch.device | str | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Mean PSNR / SSIM of ``model`` on ``(degraded, clean, task_id)`` items, per task.
+    """Mean PSNR / SSIM of ``model`` on ``(degraded, clean, degradation_id)`` items, per
+    degradation.
 
-    ``conditioned`` passes each item's task id as ``degradation=`` (a PIPModel steered by
+    ``conditioned`` passes each item's degradation id as ``degradation=`` (a PIPModel steered by
     labels); otherwise the model is called on the image alone (a plain backbone, or a PIPModel
-    in blind mode). Returns ``{task: {"psnr", "ssim", "input_psnr", "input_ssim"}}`` plus an
-    ``"average"`` entry over tasks. The model is put in eval mode and restored afterwards.
+    in blind mode). Returns ``{degradation: {"psnr", "ssim", "input_psnr", "input_ssim"}}`` plus an
+    ``"average"`` entry over degradations. The model is put in eval mode and restored afterwards.
     """
-    tasks = tuple(tasks if tasks is not None else getattr(dataset, "tasks", ()))
-    if not tasks:
-        raise ValueError("evaluate needs the task names: pass tasks= or a dataset with .tasks")
+    degradations = tuple(
+        degradations if degradations is not None else getattr(dataset, "degradations", ())
+    )
+    if not degradations:
+        raise ValueError(
+            "evaluate needs the degradation names: pass degradations= or a dataset with "
+            ".degradations"
+        )
     if device is None:
         device = next(model.parameters()).device
     training = model.training
@@ -56,11 +62,11 @@ def evaluate(
     scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     try:
         for index in range(len(dataset)):
-            degraded, clean, task_id = dataset[index]
+            degraded, clean, degradation_id = dataset[index]
             degraded, clean = degraded[None].to(device), clean[None].to(device)
-            ids = torch.tensor([task_id], device=device) if conditioned else None
+            ids = torch.tensor([degradation_id], device=device) if conditioned else None
             output = restore(model, degraded, ids).float().clamp(0, 1)
-            entry = scores[tasks[task_id]]
+            entry = scores[degradations[degradation_id]]
             entry["psnr"].append(psnr(output, clean).item())
             entry["ssim"].append(ssim(output, clean).item())
             entry["input_psnr"].append(psnr(degraded.float(), clean).item())
@@ -68,9 +74,9 @@ def evaluate(
     finally:
         model.train(training)
     report = {
-        task: {m: sum(v) / len(v) for m, v in scores[task].items()}
-        for task in tasks
-        if task in scores
+        degradation: {m: sum(v) / len(v) for m, v in scores[degradation].items()}
+        for degradation in degradations
+        if degradation in scores
     }
     report["average"] = {m: sum(r[m] for r in report.values()) / len(report) for m in METRICS}
     return report

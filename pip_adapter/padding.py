@@ -22,7 +22,7 @@ def pad_to_size(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad ``B×C×H×W`` (as :func:`pad_to_size`) so that ``H`` and ``W`` divide by ``multiple``."""
+    """Pad ``B×C×H×W`` (as ``pad_to_size``) so that ``H`` and ``W`` divide by ``multiple``."""
     height, width = x.shape[-2:]
     return pad_to_size(x, height + -height % multiple, width + -width % multiple)
 

@@ -3,68 +3,55 @@
 Build or load a backbone, inject PIP with its preset, train (the adapter alone when starting
 from a checkpoint), optionally train a degradation sensor for blind mode, evaluate per
 degradation, and save a bundle that ``pip-adapter eval`` / ``restore`` and
-:func:`pip_adapter.bundle.load_bundle` read back.
+``pip_adapter.bundle.load_bundle`` read back.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pip_adapter.backbones import BACKBONES, build_backbone, load_backbone
 from pip_adapter.bundle import save_bundle
-from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
+from pip_adapter.config import PIPConfig
 from pip_adapter.data import SyntheticAllInOne
 from pip_adapter.data.sources import training_data
 from pip_adapter.injection import PIPModel, inject_pip
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, DegradationSensor
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
 
-__all__ = ["SMOKE", "FinetuneRecipe", "finetune"]
-
-# a tiny configuration that runs the whole recipe in seconds on a CPU
-SMOKE: dict[str, Any] = {
-    "size": "tiny",
-    "steps": 3,
-    "batch_size": 2,
-    "patch_size": 32,
-    "sensor_steps": 2,
-    "checkpoint_every": 0,
-}
+__all__ = ["FinetuneRecipe", "finetune"]
 
 
 @dataclass
 class FinetuneRecipe:
-    """Everything one fine-tuning run needs; the fields mirror ``pip-adapter train``'s options."""
+    """Everything one fine-tuning run needs; ``pip-adapter train``'s options fill it (and take
+    their defaults from it).
+
+    ``pip`` holds the PIP settings (``pip.degradations`` are also the degradations of the data
+    and the sensor) and ``train`` the trainer's; the other fields say which backbone, which
+    data, and what to do around training. Without ``checkpoint`` the backbone of size ``size``
+    is trained from scratch with the adapter; with one, the adapter alone (``full`` trains both).
+    """
 
     backbone: str
     checkpoint: Path | None = None
     size: str = "official"
     data: str = "samples"
-    tasks: tuple[str, ...] = DEFAULT_DEGRADATIONS
-    native_degradations: tuple[str, ...] = ()
     patch_size: int = 128
-    steps: int = 2000
-    batch_size: int = 8
-    lr: float = 5e-4
     full: bool = False
-    amp: str | None = None
-    val_every: int = 0
-    checkpoint_every: int = 500
     resume: bool = False
-    workers: int = 0
-    seed: int = 0
-    device: str | None = None
     sensor_steps: int = 300
     sensor_backbone: str = DEFAULT_SENSOR_BACKBONE
     out: Path = Path("runs/train")
+    pip: PIPConfig = field(default_factory=PIPConfig)
+    # long runs: a resumable checkpoint every 500 steps
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(checkpoint_every=500))
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         self.checkpoint = Path(self.checkpoint) if self.checkpoint is not None else None
-        self.tasks = tuple(self.tasks)
-        self.native_degradations = tuple(self.native_degradations)
         if self.backbone not in BACKBONES:
             raise ValueError(
                 f"unknown backbone {self.backbone!r}; choose one of {sorted(BACKBONES)}"
@@ -72,34 +59,30 @@ class FinetuneRecipe:
         if self.sensor_steps < 0:
             raise ValueError(f"sensor_steps must be >= 0, got {self.sensor_steps}")
 
+    def smoke(self) -> FinetuneRecipe:
+        """The same recipe in a tiny configuration that runs in seconds on a CPU."""
+        train = dataclasses.replace(self.train, steps=3, batch_size=2, checkpoint_every=0)
+        return dataclasses.replace(self, size="tiny", patch_size=32, sensor_steps=2, train=train)
+
 
 def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     """Run the recipe; returns the trained model and its per-degradation validation report
     (``None`` on ranks other than 0 under torchrun). The bundle goes to ``recipe.out/adapter``."""
-    train_set, val_set = training_data(recipe.data, recipe.tasks, recipe.patch_size, recipe.seed)
+    degradations, seed = recipe.pip.degradations, recipe.train.seed
+    train_set, val_set = training_data(recipe.data, degradations, recipe.patch_size, seed)
     if recipe.checkpoint is not None:
         backbone = load_backbone(recipe.checkpoint, expected=recipe.backbone)
     else:
         backbone = build_backbone(recipe.backbone, recipe.size)
-    model = inject_pip(
-        backbone, degradations=recipe.tasks, native_degradations=recipe.native_degradations
-    )
+    model = inject_pip(backbone, recipe.pip)
     train_backbone = recipe.full or recipe.checkpoint is None
     if not train_backbone:
         model.freeze_backbone()
     model.print_trainable_parameters()
-    config = TrainConfig(
-        steps=recipe.steps,
-        batch_size=recipe.batch_size,
-        lr=recipe.lr,
-        amp=recipe.amp,
-        val_every=recipe.val_every,
-        checkpoint_every=recipe.checkpoint_every,
-        num_workers=recipe.workers,
-        seed=recipe.seed,
-        device=recipe.device,
+    # the model is written once, as the bundle below (with the sensor and the backbone recipe)
+    trainer = Trainer(
+        model, train_set, recipe.train, out_dir=recipe.out, val_set=val_set, save_model=False
     )
-    trainer = Trainer(model, train_set, config, out_dir=recipe.out, val_set=val_set)
     if recipe.resume:
         trainer.resume()
     report = trainer.fit()
@@ -107,7 +90,7 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
         return model, None
     if recipe.sensor_steps:
         sensor = DegradationSensor(
-            recipe.tasks, recipe.sensor_backbone, crop_size=recipe.patch_size
+            degradations, recipe.sensor_backbone, crop_size=recipe.patch_size
         )
         # synthetic data: the sensor draws its own (recoloured) crops from the same photos
         source = train_set.sources if isinstance(train_set, SyntheticAllInOne) else train_set
@@ -115,8 +98,8 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
             sensor,
             source,
             steps=recipe.sensor_steps,
-            seed=recipe.seed,
-            num_workers=recipe.workers,
+            seed=seed,
+            num_workers=recipe.train.num_workers,
             device=trainer.context.device,
         )
     save_bundle(

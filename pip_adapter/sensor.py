@@ -37,7 +37,7 @@ def _check_backbone_name(name: str) -> None:
         )
 
 
-def _starts(length: int, crop: int, count: int) -> list[int]:
+def _crop_offsets(length: int, crop: int, count: int) -> list[int]:
     """``count`` evenly spaced crop offsets along an axis: first at 0 and last flush with the end,
     or centred for a single crop."""
     if count == 1:
@@ -63,8 +63,8 @@ def crop_grid(x: torch.Tensor, crop_size: int, crops_per_side: int) -> torch.Ten
     """
     x = _mirror_to(x, crop_size)
     height, width = x.shape[-2:]
-    rows = _starts(height, crop_size, min(crops_per_side, -(-height // crop_size)))
-    cols = _starts(width, crop_size, min(crops_per_side, -(-width // crop_size)))
+    rows = _crop_offsets(height, crop_size, min(crops_per_side, -(-height // crop_size)))
+    cols = _crop_offsets(width, crop_size, min(crops_per_side, -(-width // crop_size)))
     crops = [x[:, :, t : t + crop_size, c : c + crop_size] for t in rows for c in cols]
     return torch.stack(crops, dim=1)
 
@@ -79,7 +79,7 @@ class DegradationSensor(nn.Module):
         crops_per_side: at most this many crops along each axis (so at most its square).
 
     ``predict_weights(x)`` gives soft weights (``B×T``, rows sum to 1) that a PIPModel uses when
-    called without ``degradation=``. Train it with :func:`pip_adapter.training.train_sensor`.
+    called without ``degradation=``. Train it with ``pip_adapter.training.train_sensor``.
     Inputs are float RGB images in [0, 1], ``B×3×H×W``, of any size.
     """
 
@@ -118,7 +118,7 @@ class DegradationSensor(nn.Module):
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DegradationSensor:
-        """A freshly initialised sensor from :meth:`config`'s output."""
+        """A freshly initialised sensor from ``config``'s output."""
         return cls(
             config["degradations"],
             config["backbone"],

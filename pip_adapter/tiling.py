@@ -15,7 +15,7 @@ from pip_adapter.padding import pad_to_size
 __all__ = ["restore_tiled"]
 
 
-def _starts(size: int, tile: int, stride: int) -> list[int]:
+def _tile_offsets(size: int, tile: int, stride: int) -> list[int]:
     """Tile offsets along one axis: every ``stride`` pixels, the last one flush with the end."""
     if size <= tile:
         return [0]
@@ -150,8 +150,8 @@ def restore_tiled(
     tile_w = tile if width >= tile else math.ceil(width / multiple) * multiple
     overlap_h, overlap_w = min(overlap, tile_h - 1), min(overlap, tile_w - 1)
     padded_h, padded_w = max(height, tile_h), max(width, tile_w)
-    rows = _starts(padded_h, tile_h, tile_h - overlap_h)
-    cols = _starts(padded_w, tile_w, tile_w - overlap_w)
+    rows = _tile_offsets(padded_h, tile_h, tile_h - overlap_h)
+    cols = _tile_offsets(padded_w, tile_w, tile_w - overlap_w)
     boxes = [(top, left) for top in rows for left in cols]
     # which tile edges are inner edges (ramped); tiles with the same edges share a window
     edges = {

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+from pip_adapter.files import atomic_write
+
 __all__ = ["image_grid", "save_image_grid"]
 
 _LABEL_HEIGHT = 18
@@ -63,7 +65,6 @@ def save_image_grid(
     column_labels: Sequence[str] = (),
     row_labels: Sequence[str] = (),
 ) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image_grid(rows, column_labels, row_labels).save(path)
-    return path
+    """Write ``image_grid``'s picture as a PNG (atomically)."""
+    grid = image_grid(rows, column_labels, row_labels)
+    return atomic_write(path, lambda p: grid.save(p, format="PNG"))

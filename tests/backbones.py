@@ -1,4 +1,5 @@
-"""Tiny real backbones for tests: spandrel's classes in small configurations, and a U-Net."""
+"""Tiny real backbones for tests: spandrel's classes in small configurations, and a U-Net; and
+a few real training steps for a model injected into one."""
 
 import torch
 import torch.nn.functional as F
@@ -66,3 +67,17 @@ def injection_kwargs(name: str) -> dict:
     if name == "unet":
         return {"stages": UNET_STAGES, "size_multiple": 2}
     return {"stages": "auto"}
+
+
+def train_conditioning(model, steps=4, lr=1e-2):
+    """Real optimisation steps pulling 'noise' and 'rain' towards different targets."""
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    targets = {"noise": torch.zeros_like(x), "rain": torch.ones_like(x)}
+    for _ in range(steps):
+        for name, target in targets.items():
+            optimizer.zero_grad()
+            loss = (model(x, degradation=name) - target).abs().mean()
+            loss.backward()
+            optimizer.step()
+    return x

@@ -16,7 +16,7 @@ torch.set_num_threads(1)
 out = Path(sys.argv[1])
 torch.manual_seed(int(__import__("os").environ["RANK"]))  # ranks start from different weights
 model = pa.inject_pip(build_backbone("nafnet", "tiny"))
-data = SyntheticAllInOne(patch_size=32, samples_per_task=4)
+data = SyntheticAllInOne(patch_size=32, samples_per_degradation=4)
 config = TrainConfig(steps=3, batch_size=2, lr=1e-3, progress=False)
 trainer = Trainer(model, data, config)
 trainer.fit()

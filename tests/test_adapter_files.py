@@ -1,12 +1,13 @@
 """save_adapter / load_adapter: round trips, file contents, and refusal of bad files."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
-from backbones import build, injection_kwargs
+from backbones import build, injection_kwargs, train_conditioning
 from safetensors.torch import load_file, save_file
-from test_injection import assert_untouched, snapshot, train_conditioning
 
 import pip_adapter as pa
 
@@ -24,6 +25,7 @@ def test_round_trip_reproduces_outputs(tmp_path, name):
     model.save_adapter(tmp_path / "adapter")
     loaded = pa.load_adapter(build(name), tmp_path / "adapter")
     assert loaded.stages == model.stages and loaded.plan == model.plan
+    assert loaded.config == model.config
     x = torch.rand(2, 3, 20, 20)
     for degradation in ("rain", {"noise": 0.3, "blur": 0.7}):
         with torch.no_grad():
@@ -37,12 +39,23 @@ def test_files_hold_config_and_adapter_weights_only(tmp_path):
     out = model.save_adapter(tmp_path / "adapter")
     assert sorted(p.name for p in out.iterdir()) == ["adapter.safetensors", "adapter_config.json"]
     config = json.loads((out / "adapter_config.json").read_text())
-    assert config["format"] == "pip-adapter" and config["format_version"] == 1
-    assert config["backbone"]["class"] == "NAFNet"
-    assert config["degradations"] == list(pa.DEFAULT_DEGRADATIONS)
-    assert [s["name"] for s in config["stages"]] == ["decoders.0", "decoders.1"]
-    assert config["stages"][0]["feature_shape"] == [1, 16, 32, 32]
-    assert {"prompt_dim", "prompt_size", "heads", "channels", "layout"} <= set(config["stages"][0])
+    header = {"format": "pip-adapter", "format_version": 2, "library_version": pa.__version__}
+    features = [
+        {"stage": "decoders.0", "layout": "image", "channels": 16},
+        {"stage": "decoders.1", "layout": "image", "channels": 8},
+    ]
+    module = type(model.backbone).__module__
+    backbone = {"class": "NAFNet", "module": module, "features": features}
+    assert config == {**header, "backbone": backbone, **model.config.to_dict()}
+    assert config["stages"][0] == {
+        "pattern": "decoders.0",
+        "at": "input",
+        "channels": [0, 16],
+        "prompt_dim": 16,
+        "prompt_size": 16,
+        "heads": 1,
+    }
+    assert pa.PIPConfig.from_dict({k: config[k] for k in model.config.to_dict()}) == model.config
     tensors = load_file(out / "adapter.safetensors")
     assert set(tensors) == set(model.pip_units.state_dict())
     assert sum(t.numel() for t in tensors.values()) == sum(
@@ -65,6 +78,10 @@ def corrupt(directory, how):
     elif how == "missing key":
         del config["stages"]
         config_path.write_text(json.dumps(config))
+    elif how == "unknown field":
+        config_path.write_text(json.dumps(config | {"colour": "red"}))
+    elif how == "bad field":
+        config_path.write_text(json.dumps(config | {"prompt_size": "16"}))
     elif how == "missing weights":
         weights_path.unlink()
     elif how == "wrong tensor shape":
@@ -89,33 +106,34 @@ def corrupt(directory, how):
         ("foreign json", ValueError, "is not a pip-adapter config"),
         ("future version", ValueError, "format_version 99"),
         ("missing key", ValueError, r"lacks the keys \['stages'\]"),
+        ("unknown field", ValueError, r"unknown PIPConfig fields \['colour'\]"),
+        ("bad field", ValueError, "PIPConfig.prompt_size must be an integer"),
         ("missing weights", FileNotFoundError, r"lacks \['adapter.safetensors'\]"),
         ("wrong tensor shape", ValueError, "do not match its config.*size mismatch"),
         ("missing tensor", ValueError, "do not match its config.*Missing key"),
         ("malformed stage", ValueError, "malformed"),
     ],
 )
-def test_corrupt_files_are_refused_and_backbone_untouched(tmp_path, how, error, message):
+def test_corrupt_files_are_refused_and_backbone_untouched(tmp_path, how, error, message, untouched):
     trained().save_adapter(tmp_path / "adapter")
     corrupt(tmp_path / "adapter", how)
     backbone = build("nafnet")
-    before = snapshot(backbone)
-    with pytest.raises(error, match=message):
+    with untouched(backbone), pytest.raises(error, match=message):
         pa.load_adapter(backbone, tmp_path / "adapter")
-    assert_untouched(backbone, before)
 
 
-def test_mismatched_backbones_are_refused(tmp_path):
+def test_mismatched_backbones_are_refused(tmp_path, untouched):
     trained().save_adapter(tmp_path / "adapter")
     with pytest.raises(ValueError, match="trained on a NAFNet, got a Restormer"):
         pa.load_adapter(build("restormer"), tmp_path / "adapter")
     from spandrel.architectures.NAFNet import NAFNet
 
     wider = NAFNet(width=16, enc_blk_nums=[1, 1], dec_blk_nums=[1, 1])
-    before = snapshot(wider)
-    with pytest.raises(ValueError, match=r"'decoders.0'.*16 channels.*gives .* 32"):
+    with (
+        untouched(wider),
+        pytest.raises(ValueError, match=r"'decoders.0'.*16 channels.*gives .* 32"),
+    ):
         pa.load_adapter(wider, tmp_path / "adapter")
-    assert_untouched(wider, before)
     shallower = NAFNet(width=8, enc_blk_nums=[1], dec_blk_nums=[1])
     with pytest.raises(ValueError, match="'decoders.1' matches no module"):
         pa.load_adapter(shallower, tmp_path / "adapter")
@@ -133,3 +151,48 @@ def test_saving_overwrites_atomically(tmp_path):
     loaded = pa.load_adapter(build("nafnet"), tmp_path / "adapter")
     first = next(iter(loaded.pip_units.parameters()))
     assert torch.equal(first, next(iter(model.pip_units.parameters())))
+
+
+V1 = Path(__file__).parent / "data" / "adapter_v1"
+
+
+def test_version_1_files_load_and_give_the_same_outputs(tmp_path):
+    """tests/data/adapter_v1 was written by pip-adapter 0.1.0 before PIPConfig existed (format
+    version 1), with the outputs the model gave then."""
+    assert json.loads((V1 / "adapter_config.json").read_text())["format_version"] == 1
+    expected = load_file(V1 / "expected_outputs.safetensors")
+    model = pa.load_adapter(build("unet"), V1)
+    assert model.stages == ["middle", "decoder"]
+    assert model.config == pa.PIPConfig(
+        stages=[
+            pa.Stage("middle", "output", (0, 16), prompt_dim=16, prompt_size=8, heads=1),
+            pa.Stage("decoder", "input", (8, 16), prompt_dim=8, prompt_size=8, heads=1),
+        ],
+        degradations=("noise", "rain", "haze"),
+        size_multiple=2,
+    )
+    with torch.no_grad():
+        rain = model(expected["input"], degradation="rain")
+        mixture = model(expected["input"], degradation={"noise": 0.3, "haze": 0.7})
+    torch.testing.assert_close(rain, expected["rain"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(mixture, expected["mixture"], rtol=0, atol=1e-6)
+    model.save_adapter(tmp_path / "v2")  # saved again: the current format, same model
+    again = pa.load_adapter(build("unet"), tmp_path / "v2")
+    assert json.loads((tmp_path / "v2" / "adapter_config.json").read_text())["format_version"] == 2
+    assert again.config == model.config
+    with torch.no_grad():
+        assert torch.equal(again(expected["input"], degradation="rain"), rain)
+
+
+def test_version_1_files_with_foreign_stage_keys_are_refused(tmp_path):
+    directory = tmp_path / "adapter"
+    shutil.copytree(V1, directory)
+    config = json.loads((directory / "adapter_config.json").read_text())
+    config["stages"][1]["topm_ratios"] = None  # units of one file must agree on it
+    (directory / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="malformed.*differ"):
+        pa.load_adapter(build("unet"), directory)
+    del config["stages"][1]["hook"]
+    (directory / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"malformed.*missing \['hook'\]"):
+        pa.load_adapter(build("unet"), directory)

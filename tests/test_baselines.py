@@ -56,11 +56,12 @@ def test_wrong_feature_shape_is_named(shape):
 
 def test_hosted_by_a_pip_model_at_pips_stages():
     backbone = build("nafnet")
-    plan = pa.inject_pip(copy.deepcopy(backbone)).plan  # as the block's docstring shows
+    reference = pa.inject_pip(copy.deepcopy(backbone))  # as the block's docstring shows
     blocks = [
-        PromptIRBlock(stop - start, prompt_size=4) for start, stop in (s.channels for s in plan)
+        PromptIRBlock(stop - start, prompt_size=4)
+        for start, stop in (s.channels for s in reference.plan)
     ]
-    model = PIPModel(backbone, plan, blocks, pa.DEFAULT_DEGRADATIONS)
+    model = PIPModel(backbone, reference.plan, blocks, reference.config)
     x = torch.rand(2, 3, 16, 16)
     with torch.no_grad():
         plain = build("nafnet")(x)
@@ -70,3 +71,7 @@ def test_hosted_by_a_pip_model_at_pips_stages():
         assert not torch.allclose(model(x, degradation="noise"), plain, atol=1e-4)
     model(x, degradation="rain").mean().backward()
     assert all(b.components.grad is not None and b.components.grad.any() for b in blocks)
+    with pytest.raises(TypeError, match=r"stores PromptInPrompt units.*\['PromptIRBlock'\]"):
+        model.save_adapter("unused")
+    with pytest.raises(ValueError, match="resolved PIPConfig of this plan"):
+        PIPModel(build("nafnet"), reference.plan, blocks, pa.PIPConfig())

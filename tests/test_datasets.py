@@ -13,7 +13,7 @@ from pip_adapter.data import (
     write_image,
 )
 
-TASKS = ("noise", "rain", "haze", "blur", "lowlight")
+DEGRADATIONS = ("noise", "rain", "haze", "blur", "lowlight")
 
 
 def items(dataset, indices):
@@ -27,14 +27,14 @@ def same(a, b) -> bool:
     )
 
 
-def test_defaults_bundled_train_photos_balanced_tasks():
-    dataset = SyntheticAllInOne(patch_size=48, samples_per_task=4)
-    assert len(dataset) == 20 and dataset.tasks == TASKS
+def test_defaults_bundled_train_photos_balanced_degradations():
+    dataset = SyntheticAllInOne(patch_size=48, samples_per_degradation=4)
+    assert len(dataset) == 20 and dataset.degradations == DEGRADATIONS
     for index in range(10):
-        degraded, clean, task_id = dataset[index]
+        degraded, clean, degradation_id = dataset[index]
         assert degraded.shape == clean.shape == (3, 48, 48)
         assert degraded.dtype == clean.dtype == torch.float32
-        assert task_id == index % 5
+        assert degradation_id == index % 5
         assert degraded.min() >= 0 and degraded.max() <= 1
         assert not torch.equal(degraded, clean)
     with pytest.raises(IndexError):
@@ -42,11 +42,11 @@ def test_defaults_bundled_train_photos_balanced_tasks():
 
 
 def test_deterministic_per_item_and_epoch():
-    a = SyntheticAllInOne(patch_size=32, samples_per_task=2, seed=1)
-    b = SyntheticAllInOne(patch_size=32, samples_per_task=2, seed=1)
+    a = SyntheticAllInOne(patch_size=32, samples_per_degradation=2, seed=1)
+    b = SyntheticAllInOne(patch_size=32, samples_per_degradation=2, seed=1)
     assert same(items(a, [7, 3, 0]), items(b, [7, 3, 0]))
     assert same(items(a, [3]), items(a, [3]))  # independent of access order
-    c = SyntheticAllInOne(patch_size=32, samples_per_task=2, seed=2)
+    c = SyntheticAllInOne(patch_size=32, samples_per_degradation=2, seed=2)
     assert not same(items(a, range(10)), items(c, range(10)))
     before = items(a, range(10))
     a.set_epoch(1)
@@ -56,7 +56,7 @@ def test_deterministic_per_item_and_epoch():
 
 
 def test_dataloader_workers_give_the_same_batches():
-    dataset = SyntheticAllInOne(patch_size=32, samples_per_task=2, seed=3)
+    dataset = SyntheticAllInOne(patch_size=32, samples_per_degradation=2, seed=3)
     serial = list(DataLoader(dataset, batch_size=5, num_workers=0))
     parallel = list(DataLoader(dataset, batch_size=5, num_workers=2))
     for (d0, c0, t0), (d1, c1, t1) in zip(serial, parallel, strict=True):
@@ -64,10 +64,13 @@ def test_dataloader_workers_give_the_same_batches():
     assert serial[0][2].tolist() == [0, 1, 2, 3, 4]
 
 
-def test_task_subset_order_composites_and_fixed_params():
-    tasks = ("haze", "rain+noise", "noise")
+def test_degradation_subset_order_composites_and_fixed_params():
+    degradations = ("haze", "rain+noise", "noise")
     dataset = SyntheticAllInOne(
-        tasks=tasks, patch_size=64, samples_per_task=2, params={"noise": {"sigma": 50}}
+        degradations=degradations,
+        patch_size=64,
+        samples_per_degradation=2,
+        params={"noise": {"sigma": 50}},
     )
     (hazy, clean_h, id_h), (rainy_noisy, _, id_rn), (noisy, clean_n, id_n) = items(
         dataset, [0, 1, 2]
@@ -83,32 +86,34 @@ def test_task_subset_order_composites_and_fixed_params():
 def test_images_from_a_folder_or_tensors_and_small_images_are_padded(tmp_path):
     for i, photo in enumerate(sample_images("train")[:2]):
         write_image(photo[:, :40, :30], tmp_path / f"photo{i}.png")
-    dataset = SyntheticAllInOne(tmp_path, tasks=("blur",), patch_size=48, samples_per_task=2)
-    degraded, clean, task_id = dataset[0]
-    assert clean.shape == (3, 48, 48) and task_id == 0
-    tensors = SyntheticAllInOne([torch.rand(3, 60, 70)], tasks=("noise",), patch_size=32)
+    dataset = SyntheticAllInOne(
+        tmp_path, degradations=("blur",), patch_size=48, samples_per_degradation=2
+    )
+    degraded, clean, degradation_id = dataset[0]
+    assert clean.shape == (3, 48, 48) and degradation_id == 0
+    tensors = SyntheticAllInOne([torch.rand(3, 60, 70)], degradations=("noise",), patch_size=32)
     assert tensors[5][1].shape == (3, 32, 32)
     custom = SyntheticAllInOne(
         [torch.rand(3, 40, 40)],
-        tasks=("invert", "noise"),
+        degradations=("invert", "noise"),
         patch_size=16,
         custom={"invert": lambda clean, generator=None: 1 - clean},
     )
-    degraded, clean, task_id = custom[0]
-    assert task_id == 0 and torch.allclose(degraded, 1 - clean)
+    degraded, clean, degradation_id = custom[0]
+    assert degradation_id == 0 and torch.allclose(degraded, 1 - clean)
 
 
 def test_errors(tmp_path):
-    with pytest.raises(ValueError, match="valid kinds"):
-        SyntheticAllInOne(tasks=("noise", "snow"))
-    with pytest.raises(ValueError, match="not among the tasks"):
-        SyntheticAllInOne(tasks=("noise",), params={"rain": {"angle": 0}})
+    with pytest.raises(ValueError, match="valid degradations"):
+        SyntheticAllInOne(degradations=("noise", "hail"))
+    with pytest.raises(ValueError, match="not among the degradations"):
+        SyntheticAllInOne(degradations=("noise",), params={"rain": {"angle": 0}})
     with pytest.raises(ValueError, match="sigma"):
-        SyntheticAllInOne(tasks=("noise",), params={"noise": {"sigma": -5}})
+        SyntheticAllInOne(degradations=("noise",), params={"noise": {"sigma": -5}})
     with pytest.raises(TypeError, match="unknown parameter"):
-        SyntheticAllInOne(tasks=("noise",), params={"noise": {"level": 5}})
+        SyntheticAllInOne(degradations=("noise",), params={"noise": {"level": 5}})
     with pytest.raises(TypeError, match="not a string"):
-        SyntheticAllInOne(tasks="noise")
+        SyntheticAllInOne(degradations="noise")
     with pytest.raises(FileNotFoundError, match="no image files"):
         SyntheticAllInOne(tmp_path)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -120,12 +125,12 @@ def test_eval_set_is_fixed_and_uses_held_out_photos():
     held_out = sample_image_names("test")
     assert isinstance(evaluation, PairedImages)
     assert len(evaluation) == len(held_out) * 5
-    assert evaluation.names[:5] == [f"{held_out[0]}/{task}" for task in TASKS]
-    assert evaluation.tasks == TASKS
+    assert evaluation.names[:5] == [f"{held_out[0]}/{degradation}" for degradation in DEGRADATIONS]
+    assert evaluation.degradations == DEGRADATIONS
     again = build_eval_set(crop=64)
     for i in range(len(evaluation)):
-        degraded, clean, task_id = evaluation[i]
-        assert degraded.shape == clean.shape == (3, 64, 64) and task_id == i % 5
+        degraded, clean, degradation_id = evaluation[i]
+        assert degraded.shape == clean.shape == (3, 64, 64) and degradation_id == i % 5
         assert torch.equal(degraded, again[i][0])
     other_seed = build_eval_set(crop=64, seed=1)
     assert not torch.equal(evaluation[0][0], other_seed[0][0])
@@ -139,7 +144,7 @@ def test_eval_set_is_fixed_and_uses_held_out_photos():
 def test_eval_set_from_given_images_with_fixed_params():
     images = [torch.full((3, 20, 24), 0.5), torch.full((3, 16, 16), 0.25)]
     evaluation = build_eval_set(
-        images, tasks=("noise",), names=["grey", "dark"], params={"noise": {"sigma": 15}}
+        images, degradations=("noise",), names=["grey", "dark"], params={"noise": {"sigma": 15}}
     )
     assert evaluation.names == ["grey/noise", "dark/noise"]
     degraded, clean, _ = evaluation[0]

@@ -1,31 +1,40 @@
-"""The five synthetic degradations: contract (shape, range, seeding, errors) and physics."""
+"""The synthetic degradations: contract (shape, range, seeding, errors) and physics."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from kornia.filters import spatial_gradient
 
 from pip_adapter.data import (
-    DEGRADATION_KINDS,
+    SYNTHETIC_DEGRADATIONS,
     AtmosphericHaze,
     Compose,
     GaussianNoise,
+    JpegCompression,
     LowLight,
     MotionBlur,
+    NoDegradation,
     RainStreaks,
+    SnowFall,
+    SyntheticAllInOne,
     atmospheric_haze,
     build_degradation,
     degrade,
     gaussian_noise,
+    jpeg_compression,
     low_light,
     motion_blur,
     rain_streaks,
+    snowfall,
     synthetic_depth,
 )
 from pip_adapter.data.degradations import motion_kernels
+from pip_adapter.metrics import psnr
 
-KINDS = ("noise", "rain", "haze", "blur", "lowlight")
+PAPER_KINDS = ("noise", "rain", "haze", "blur", "lowlight")
+KINDS = (*PAPER_KINDS, "jpeg", "snow")
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
@@ -51,8 +60,12 @@ def streak_orientation(layer: torch.Tensor) -> tuple[float, float]:
     return (math.degrees(gradient_angle) + 90) % 180, float(coherence)
 
 
-def test_registry_matches_default_vocabulary():
-    assert DEGRADATION_KINDS == KINDS
+def test_registry_holds_the_paper_five_then_jpeg_snow_and_clean():
+    import pip_adapter as pa
+
+    names = SYNTHETIC_DEGRADATIONS
+    assert names == (*KINDS, "clean")
+    assert pa.DEFAULT_DEGRADATIONS == PAPER_KINDS
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -95,6 +108,15 @@ def test_cpu_generator_gives_the_same_result_on_gpu(images, kind):
     cpu = degrade(images, kind, generator=gen(5))
     gpu = degrade(images.cuda(), kind, generator=gen(5))
     assert torch.allclose(gpu.cpu(), cpu, atol=1 / 255 + 1e-5)  # lowlight: one 8-bit level
+
+
+@pytest.mark.parametrize("name", SYNTHETIC_DEGRADATIONS)
+def test_any_image_size_from_one_pixel_works(name):
+    for height, width in [(1, 1), (1, 7), (5, 5), (17, 3), (2, 40)]:
+        x = torch.rand(2, 3, height, width, generator=gen(height * 100 + width))
+        y = degrade(x, name, generator=gen(1))
+        assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
+        assert torch.equal(y, degrade(x, name, generator=gen(1)))
 
 
 # ---- noise ---------------------------------------------------------------------------------
@@ -252,6 +274,165 @@ def test_lowlight_is_darker_noisy_and_8_bit(images):
     assert black.max() == 0
 
 
+# ---- jpeg ----------------------------------------------------------------------------------
+
+
+def blockiness(x: torch.Tensor) -> float:
+    """Mean jump across the 8×8 JPEG block borders over the mean jump inside the blocks."""
+    jumps = (x[..., :, 1:] - x[..., :, :-1]).abs().mean(dim=(0, 1, 2))  # per column border
+    border = torch.arange(jumps.numel()) % 8 == 7
+    return (jumps[border].mean() / jumps[~border].mean()).item()
+
+
+def test_jpeg_blocks_appear_and_psnr_drops_as_quality_falls():
+    from pip_adapter.data import sample_images
+
+    smooth = sample_images("test")[2][None, :, 100:228, 200:328]  # a real photo, no blocks
+    assert blockiness(smooth) == pytest.approx(1.0, abs=0.1)
+    qualities = (90, 40, 20, 10)
+    scores = [psnr(jpeg_compression(smooth, quality=q), smooth).mean().item() for q in qualities]
+    assert scores == sorted(scores, reverse=True) and scores[0] - scores[-1] > 5
+    assert blockiness(jpeg_compression(smooth, quality=10)) > 1.5
+    assert blockiness(jpeg_compression(smooth, quality=10)) > blockiness(
+        jpeg_compression(smooth, quality=40)
+    )
+
+
+def test_jpeg_sampled_quality_is_a_whole_number_in_10_to_40_per_image(images):
+    batch = torch.cat([images] * 4)
+    sampled = jpeg_compression(batch, generator=gen(3))
+    found = []
+    for image, out in zip(batch, sampled, strict=True):
+        matches = [q for q in range(1, 101) if torch.equal(jpeg_compression(image, quality=q), out)]
+        assert matches and all(10 <= q <= 40 for q in matches)
+        found.append(matches[0])
+    assert len(set(found)) > 1  # each image draws its own quality
+
+
+def test_jpeg_matches_pillow_and_refuses_bad_qualities(images):
+    import io
+
+    from PIL import Image
+
+    pixels = (images[0] * 255).round().byte().permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", quality=25)
+    reference = torch.from_numpy(np.asarray(Image.open(buffer), dtype=np.float32) / 255)
+    assert torch.equal(jpeg_compression(images[0], quality=25), reference.permute(2, 0, 1))
+    with pytest.raises(ValueError, match="whole number"):
+        degrade(images, "jpeg", quality=12.5)
+    with pytest.raises(ValueError, match=r"quality must be in \[1.0, 100.0\]"):
+        degrade(images, "jpeg", quality=0)
+    with pytest.raises(ValueError, match="quality"):
+        JpegCompression(quality=101)
+    with pytest.raises(TypeError, match="number"):
+        JpegCompression(quality="high")
+
+
+# ---- snow ----------------------------------------------------------------------------------
+
+
+def test_snow_without_flakes_or_veil_is_the_identity_and_the_veil_is_a_blend(images):
+    assert torch.equal(snowfall(images, density=0, veil=0, generator=gen()), images)
+    veiled = snowfall(images, density=0, veil=0.3, generator=gen())
+    white = (veiled - 0.7 * images) / 0.3  # J·(1 − v) + A·v with one grey-white A per image
+    assert torch.allclose(white, white.mean(dim=(1, 2, 3), keepdim=True), atol=1e-5)
+    assert ((white.mean(dim=(1, 2, 3)) >= 0.85 - 1e-5) & (white.mean(dim=(1, 2, 3)) <= 1)).all()
+
+
+def test_snow_brightens_and_density_adds_flakes(images):
+    snowy = snowfall(images, generator=gen())
+    assert (snowy.mean(dim=(1, 2, 3)) > images.mean(dim=(1, 2, 3)) + 0.02).all()
+    dark = torch.full((1, 3, 128, 128), 0.2)
+
+    def covered(density: float) -> float:
+        flakes = snowfall(dark, density=density, veil=0, motion=0, generator=gen(1)) - dark
+        assert torch.equal(flakes[:, 0], flakes[:, 1])  # grey-white flakes
+        return (flakes[0, 0] > 0.3).float().mean().item()
+
+    light, heavy = covered(0.004), covered(0.03)
+    assert light > 0 and heavy > 3 * light
+    small = snowfall(dark, density=0.01, size=1, veil=0, motion=0, generator=gen(1)) - dark
+    large = snowfall(dark, density=0.01, size=8, veil=0, motion=0, generator=gen(1)) - dark
+    assert (large > 0.3).float().mean() > 2 * (small > 0.3).float().mean()
+
+
+@pytest.mark.parametrize("angle", [-20.0, 0.0, 25.0])
+def test_snow_motion_smears_the_large_flakes_along_the_fall_direction(angle):
+    dark = torch.zeros(1, 3, 160, 160)
+    still = snowfall(dark, density=0.02, size=2, motion=0, veil=0, angle=angle, generator=gen())
+    moving = snowfall(dark, density=0.02, size=2, motion=30, veil=0, angle=angle, generator=gen())
+    _, still_coherence = streak_orientation(still[0, 0])
+    direction, coherence = streak_orientation(moving[0, 0])
+    assert still_coherence < 0.2 and coherence > still_coherence + 0.2
+    assert abs(direction - (90 - angle)) < 8
+
+
+def test_snow_parameters_are_checked(images):
+    with pytest.raises(ValueError, match="density"):
+        degrade(images, "snow", density=0.5)
+    with pytest.raises(ValueError, match="veil"):
+        SnowFall(veil=1.5)
+    with pytest.raises(TypeError, match=r"unknown parameter.*valid: density, size, angle"):
+        degrade(images, "snow", flakes=3)
+
+
+def test_new_degradations_compose_and_train(images):
+    g = gen(4)
+    expected = degrade(degrade(images, "snow", generator=g), "noise", generator=g)
+    assert torch.equal(degrade(images, "snow+noise", generator=gen(4)), expected)
+    g = gen(4)
+    expected = degrade(degrade(images, "blur", generator=g), "jpeg", generator=g, quality=20)
+    assert torch.equal(
+        degrade(images, "blur+jpeg", generator=gen(4), jpeg={"quality": 20}), expected
+    )
+    dataset = SyntheticAllInOne(
+        list(images), ("jpeg", "snow"), patch_size=32, samples_per_degradation=2
+    )
+    for index in range(len(dataset)):
+        degraded, clean, degradation_id = dataset[index]
+        assert degraded.shape == clean.shape == (3, 32, 32) and degradation_id == index % 2
+        assert not torch.equal(degraded, clean)
+
+
+# ---- clean ---------------------------------------------------------------------------------
+
+
+def test_clean_returns_an_unchanged_copy(images):
+    out = degrade(images, "clean", generator=gen())
+    assert torch.equal(out, images) and out.data_ptr() != images.data_ptr()
+    out[0, 0, 0, 0] = 0.5 if images[0, 0, 0, 0] != 0.5 else 0.25
+    assert not torch.equal(out, images)  # a copy: the caller's tensor is not touched
+    for x in (images[0], images.double(), images[:1, :, :1, :7]):
+        same = degrade(x, "clean")
+        assert torch.equal(same, x) and same.dtype == x.dtype and same.shape == x.shape
+    state = torch.random.get_rng_state()
+    assert torch.equal(NoDegradation()(images), images)
+    assert torch.equal(build_degradation("clean")(images, generator=gen()), images)
+    assert torch.equal(torch.random.get_rng_state(), state)  # draws nothing
+    assert torch.equal(
+        degrade(images, "clean+noise", generator=gen(2)), degrade(images, "noise", generator=gen(2))
+    )
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        degrade(images * 3, "clean")
+    with pytest.raises(TypeError, match="unknown parameter"):
+        degrade(images, "clean", sigma=25)
+
+
+def test_clean_is_a_class_of_the_training_and_evaluation_sets(images):
+    dataset = SyntheticAllInOne(
+        list(images), ("clean", "noise"), patch_size=32, samples_per_degradation=3
+    )
+    for index in range(len(dataset)):
+        degraded, clean, degradation_id = dataset[index]
+        assert torch.equal(degraded, clean) == (degradation_id == 0)
+    from pip_adapter.data import build_eval_set
+
+    evaluation = build_eval_set(list(images), ("clean", "rain"))
+    assert torch.equal(evaluation.degraded[0], evaluation.clean[0])
+    assert evaluation.names[0] == "image0/clean"
+
+
 # ---- composites, modules, errors -----------------------------------------------------------
 
 
@@ -274,10 +455,15 @@ def test_modules_match_the_functions(images):
         (AtmosphericHaze(beta=0.1), "haze", {"beta": 0.1}),
         (MotionBlur(length=9), "blur", {"length": 9}),
         (LowLight(gamma=2.0), "lowlight", {"gamma": 2.0}),
+        (JpegCompression(quality=15), "jpeg", {"quality": 15}),
+        (JpegCompression(), "jpeg", {}),
+        (SnowFall(angle=10), "snow", {"angle": 10}),
     ]
     for module, kind, params in cases:
         expected = degrade(images, kind, generator=gen(), **params)
         assert torch.equal(module(images, generator=gen()), expected)
+    for module, _, _ in cases:  # ordinary modules: no weights, nn.Module's API intact
+        assert list(module.parameters()) == [] and module.to("cpu") is module
     pipeline = Compose(RainStreaks(), GaussianNoise(sigma=25))
     expected = degrade(images, "rain+noise", generator=gen(9), noise={"sigma": 25})
     assert torch.equal(pipeline(images, generator=gen(9)), expected)
@@ -285,10 +471,10 @@ def test_modules_match_the_functions(images):
     assert torch.equal(built(images, generator=gen(9)), expected)
 
 
-def test_unknown_kind_names_the_valid_kinds(images):
-    with pytest.raises(ValueError, match="noise, rain, haze, blur, lowlight"):
-        degrade(images, "snow")
-    with pytest.raises(ValueError, match="valid kinds"):
+def test_unknown_name_lists_the_valid_degradations(images):
+    with pytest.raises(ValueError, match="noise, rain, haze, blur, lowlight, jpeg, snow, clean"):
+        degrade(images, "hail")
+    with pytest.raises(ValueError, match="valid degradations"):
         degrade(images, ["rain", "fog"])
     with pytest.raises(ValueError, match="no degradation"):
         degrade(images, [])
@@ -301,7 +487,7 @@ def test_invalid_parameters_raise_clear_errors(images):
         degrade(images, "noise", sigma=0)
     with pytest.raises(TypeError, match=r"unknown parameter.*sigm.*valid: sigma, quantize"):
         degrade(images, "noise", sigm=25)
-    with pytest.raises(TypeError, match="mapping per kind"):
+    with pytest.raises(TypeError, match="mapping per degradation"):
         degrade(images, "rain+noise", sigma=25)
     with pytest.raises(ValueError, match="beta"):
         AtmosphericHaze(beta=10)
@@ -328,7 +514,7 @@ def test_bad_images_are_rejected(bad, message):
 def test_documented_parameter_ranges_match_the_code():
     from pathlib import Path
 
-    from pip_adapter.data.degradations import blur, haze, lowlight, rain
+    from pip_adapter.data.degradations import blur, haze, jpeg, lowlight, rain, snow
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text()
     rows, kind = {}, None
@@ -342,6 +528,8 @@ def test_documented_parameter_ranges_match_the_code():
         "haze": haze.HAZE_PARAMETERS,
         "blur": blur.BLUR_PARAMETERS,
         "lowlight": lowlight.LOWLIGHT_PARAMETERS,
+        "jpeg": jpeg.JPEG_PARAMETERS,
+        "snow": snow.SNOW_PARAMETERS,
     }
     for kind, table in tables.items():
         for name, ((low, high), (lowest, highest)) in table.items():

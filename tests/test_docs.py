@@ -31,6 +31,13 @@ def test_python_blocks_run(page, tmp_path, monkeypatch, capsys):
             assert body.strip() in printed
 
 
+def test_the_api_page_refuses_sphinx_roles():
+    gen_api = tool("gen_api")
+    assert gen_api.check_markup("a ``PIPModel``, see ``pip_adapter.load_adapter``") != ""
+    with pytest.raises(ValueError, match=r"Sphinx roles.*\[':class:`PIPModel`'\]"):
+        gen_api.check_markup("a :class:`PIPModel`, not rendered by Markdown")
+
+
 @pytest.mark.parametrize(
     ("page", "generator"), [("api.md", "gen_api"), ("benchmarks.md", "gen_benchmarks_page")]
 )

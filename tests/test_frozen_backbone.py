@@ -70,7 +70,7 @@ def assert_unchanged(network: nn.Module, before: dict[str, torch.Tensor]) -> Non
 
 
 def train_with_trainer(model: pa.PIPModel, tmp_path) -> None:
-    data = SyntheticAllInOne(tasks=TASKS, patch_size=16, samples_per_task=4, seed=0)
+    data = SyntheticAllInOne(degradations=TASKS, patch_size=16, samples_per_degradation=4, seed=0)
     config = TrainConfig(steps=4, batch_size=4, lr=1e-2, progress=False)
     Trainer(model, data, config, out_dir=tmp_path).fit()
 

@@ -6,9 +6,10 @@ import pickle
 
 import pytest
 import torch
-from backbones import build, injection_kwargs
+from backbones import build, injection_kwargs, train_conditioning
 
 import pip_adapter as pa
+from pip_adapter.conditioning import check_weights
 from pip_adapter.injection.hooks import has_pip_hooks
 from pip_adapter.padding import pad_to_multiple
 
@@ -23,20 +24,6 @@ def reference_output(backbone, x, multiple):
 def inject(name, **kwargs):
     backbone = build(name)
     return backbone, pa.inject_pip(backbone, **injection_kwargs(name), **kwargs)
-
-
-def train_conditioning(model, steps=4, lr=1e-2):
-    """Real optimisation steps pulling 'noise' and 'rain' towards different targets."""
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    targets = {"noise": torch.zeros_like(x), "rain": torch.ones_like(x)}
-    for _ in range(steps):
-        for name, target in targets.items():
-            optimizer.zero_grad()
-            loss = (model(x, degradation=name) - target).abs().mean()
-            loss.backward()
-            optimizer.step()
-    return x
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -76,6 +63,7 @@ def test_unload_restores_the_original_module_exactly(name):
     backbone = build(name)
     keys = list(backbone.state_dict())
     flags = {n: p.requires_grad for n, p in backbone.named_parameters()}
+    attributes = [sorted(vars(m)) for m in backbone.modules()]
     x = torch.rand(1, 3, 24, 24)
     with torch.no_grad():
         before = backbone(x)
@@ -86,6 +74,7 @@ def test_unload_restores_the_original_module_exactly(name):
     assert not has_pip_hooks(original)
     assert list(original.state_dict()) == keys
     assert {n: p.requires_grad for n, p in original.named_parameters()} == flags
+    assert [sorted(vars(m)) for m in original.modules()] == attributes
     with torch.no_grad():
         assert torch.equal(original(x), before)
     with pytest.raises(RuntimeError, match="unloaded"):
@@ -115,17 +104,21 @@ def test_units_are_submodules_that_follow_dtype_and_state_dict():
     assert all(p.dtype == torch.float16 for p in model.pip_units.parameters())
 
 
+def copy_of(model, how):
+    if how == "deepcopy":
+        return copy.deepcopy(model)
+    buffer = io.BytesIO()
+    pickle.dump(model, buffer)
+    return pickle.loads(buffer.getvalue())
+
+
 @pytest.mark.parametrize("how", ["deepcopy", "pickle"])
 def test_copies_carry_working_independent_hooks(how):
     _, model = inject("unet")
     train_conditioning(model, steps=2)
     x = torch.rand(1, 3, 16, 16)
-    if how == "deepcopy":
-        clone = copy.deepcopy(model)
-    else:
-        buffer = io.BytesIO()
-        pickle.dump(model, buffer)
-        clone = pickle.loads(buffer.getvalue())
+    clone = copy_of(model, how)
+    assert clone.config == model.config and clone.plan == model.plan
     with torch.no_grad():
         assert torch.equal(clone(x, degradation="rain"), model(x, degradation="rain"))
         for p in clone.pip_units.parameters():
@@ -134,6 +127,49 @@ def test_copies_carry_working_independent_hooks(how):
         original = model(x, degradation="rain")
         clone.unload()
         assert torch.equal(model(x, degradation="rain"), original)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+@pytest.mark.parametrize("unloaded", ["original", "copy"])
+def test_unloading_one_copy_keeps_the_other_working(how, unloaded):
+    backbone, model = inject("swinir")  # token stages: hooks on a stack of blocks
+    train_conditioning(model, steps=1)
+    x = torch.rand(1, 3, 16, 16)
+    clone = copy_of(model, how)
+    with torch.no_grad():
+        plain = backbone(x)
+        steered = model(x, degradation="rain")
+        gone, kept = (model, clone) if unloaded == "original" else (clone, model)
+        bare = gone.unload()
+        assert not has_pip_hooks(bare)
+        assert torch.equal(bare(x), plain)
+        assert has_pip_hooks(kept.backbone)
+        assert torch.equal(kept(x, degradation="rain"), steered)
+        assert torch.equal(kept.unload()(x), plain)
+
+
+def test_weights_are_checked_once_per_forward_not_per_unit(monkeypatch):
+    import pip_adapter.unit.prompt_in_prompt as unit_module
+
+    calls = []
+
+    def counting(weights, batch, num_degradations):
+        calls.append(batch)
+        return check_weights(weights, batch, num_degradations)
+
+    monkeypatch.setattr(unit_module, "check_weights", counting)
+    _, model = inject("nafnet")
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        model(x, degradation=torch.rand(2, 5))
+        assert calls == []  # the model checked them: no unit checks again
+        unit = next(iter(model.pip_units.values()))
+        feature = torch.rand(2, unit.channels, 8, 8)
+        direct = unit(feature, torch.rand(2, 5))
+        assert calls == [2]  # called by hand, the unit checks
+        with pytest.raises(ValueError, match="non-negative"):
+            unit(feature, -torch.ones(2, 5))
+    assert direct.shape == feature.shape
 
 
 def test_torch_compile_matches_eager():
@@ -240,8 +276,9 @@ def test_token_stages_of_swinir_and_output_hooks():
     model = pa.inject_pip(backbone, [r"layers\.\d+"], prompt_dim=8)
     assert [(p.layout, p.stage_channels) for p in model.plan] == [("tokens", 12)] * 2
     unet = build("unet")
-    model = pa.inject_pip(unet, [{"pattern": "middle", "hook": "output"}])
-    assert model.plan[0].hook == "output"
+    model = pa.inject_pip(unet, [pa.Stage("middle", at="output")])
+    assert model.plan[0].at == "output"
+    assert model.config.stages[0] == pa.Stage("middle", "output", (0, 16), None, None, 16, 16, 1)
     train_conditioning(model, steps=2)
     x = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
@@ -270,21 +307,6 @@ def test_list_stages(capsys):
     assert unet_rows[4].input_shape == (1, 16, 64, 64)
 
 
-def snapshot(backbone):
-    return (
-        {k: v.clone() for k, v in backbone.state_dict().items()},
-        [(len(m._forward_pre_hooks), len(m._forward_hooks)) for m in backbone.modules()],
-        [m.training for m in backbone.modules()],
-    )
-
-
-def assert_untouched(backbone, before):
-    state, hooks, training = snapshot(backbone)
-    assert state.keys() == before[0].keys()
-    assert all(torch.equal(state[k], before[0][k]) for k in state)
-    assert hooks == before[1] and training == before[2]
-
-
 @pytest.mark.parametrize(
     ("stages", "kwargs", "error", "message"),
     [
@@ -302,6 +324,9 @@ def assert_untouched(backbone, before):
         (["decoders"], {}, ValueError, "did not run"),
         ([{"pattern": "decoders.0", "channels": [4, 99]}], {}, ValueError, "channel span"),
         ([{"pattern": "decoders.0", "hoook": "x"}], {}, ValueError, "unknown stage fields"),
+        ([{"pattern": "decoders.0", "at": "inside"}], {}, ValueError, "'input' or 'output'"),
+        (["decoders.0"], {"prompt_size": "big"}, ValueError, "PIPConfig.prompt_size"),
+        (["decoders.0"], {"colour": "red"}, ValueError, r"unknown PIPConfig fields \['colour'\]"),
         (["decoders.0"], {"degradations": "rain"}, ValueError, "sequence of names"),
         (["decoders.0"], {"degradations": ("rain", "rain")}, ValueError, "unique"),
         (["decoders.0"], {"prompt_dim": 1}, ValueError, "at least 2"),
@@ -309,12 +334,10 @@ def assert_untouched(backbone, before):
         (["decoders.0"], {"sample_input": torch.rand(1, 5, 32, 32)}, RuntimeError, "channels"),
     ],
 )
-def test_failed_injection_leaves_backbone_untouched(stages, kwargs, error, message):
+def test_failed_injection_leaves_backbone_untouched(stages, kwargs, error, message, untouched):
     backbone = build("nafnet").train()
-    before = snapshot(backbone)
-    with pytest.raises(error, match=message):
+    with untouched(backbone), pytest.raises(error, match=message):
         pa.inject_pip(backbone, stages, **kwargs)
-    assert_untouched(backbone, before)
 
 
 def test_refuses_double_injection_compiled_modules_and_unknown_classes():

@@ -18,7 +18,7 @@ def trained_model(tmp_path, **kwargs) -> tuple[torch.nn.Module, pa.PIPModel]:
     backbone = build("nafnet")
     model = pa.inject_pip(backbone, degradations=TASKS, native_degradations=("noise",), **kwargs)
     model.freeze_backbone()
-    data = SyntheticAllInOne(tasks=TASKS, patch_size=16, samples_per_task=4, seed=0)
+    data = SyntheticAllInOne(degradations=TASKS, patch_size=16, samples_per_degradation=4, seed=0)
     config = TrainConfig(steps=4, batch_size=6, lr=2e-2, progress=False)
     Trainer(model, data, config, out_dir=tmp_path / "run").fit()
     return backbone, model.eval()

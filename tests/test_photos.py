@@ -102,11 +102,11 @@ def test_out_of_domain_photos_ship_with_source_package_and_licence():
 
 
 def test_eval_set_on_the_out_of_domain_photos():
-    evaluation = build_eval_set("ood", tasks=("noise", "rain"), crop=64)
+    evaluation = build_eval_set("ood", degradations=("noise", "rain"), crop=64)
     assert len(evaluation) == 2 * len(OOD_PHOTOS)
     assert evaluation.names[:2] == ["parrots/noise", "parrots/rain"]
-    degraded, clean, task_id = evaluation[3]
-    assert clean.shape == (3, 64, 64) and task_id == 1 and not torch.equal(degraded, clean)
+    degraded, clean, degradation_id = evaluation[3]
+    assert clean.shape == (3, 64, 64) and degradation_id == 1 and not torch.equal(degraded, clean)
     assert torch.equal(build_eval_set("test", crop=64).clean[0], build_eval_set(crop=64).clean[0])
     with pytest.raises(ValueError, match="'test', 'ood'"):
         build_eval_set("validation")

@@ -6,14 +6,14 @@ import pytest
 import torch
 from backbones import build
 from safetensors.torch import load_file, save_file
-from test_injection import assert_untouched, snapshot
 
 import pip_adapter as pa
 from pip_adapter.data import SyntheticAllInOne, sample_images
 from pip_adapter.sensor import crop_grid
 from pip_adapter.training import train_sensor
+from pip_adapter.training.sensor import _Recoloured
 
-TOY_TASKS = ("clean", "noise")
+TOY_DEGRADATIONS = ("clean", "noise")
 TINY = {"backbone": "test_resnet", "crop_size": 32}
 
 
@@ -25,9 +25,9 @@ def toy_set(images, seed, augment=True):
     """Clean patches vs heavily noisy ones (sigma 50): separable by local statistics."""
     return SyntheticAllInOne(
         images,
-        TOY_TASKS,
+        TOY_DEGRADATIONS,
         patch_size=32,
-        samples_per_task=32,
+        samples_per_degradation=32,
         seed=seed,
         augment=augment,
         params={"noise": {"sigma": 50}},
@@ -45,7 +45,7 @@ def accuracy(sensor, dataset):
 @pytest.fixture(scope="module")
 def toy_sensor():
     torch.manual_seed(0)
-    sensor = pa.DegradationSensor(TOY_TASKS, **TINY)
+    sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY)
     held_out = toy_set(sample_images("test"), seed=1, augment=False)
     before = accuracy(sensor.eval(), held_out)
     train_sensor(sensor, toy_set(sample_images("train"), seed=0), steps=60, progress=False)
@@ -125,13 +125,13 @@ def test_bad_settings_are_refused(kwargs, message):
 
 def test_training_checks_its_inputs():
     sensor = pa.DegradationSensor(**TINY)
-    with pytest.raises(ValueError, match=r"tasks \['clean', 'noise'\] differ"):
+    with pytest.raises(ValueError, match=r"degradations \['clean', 'noise'\] differ"):
         train_sensor(sensor, toy_set([torch.rand(3, 40, 40)], 0), steps=1)
     with pytest.raises(ValueError, match="steps and batch_size must be positive"):
         train_sensor(sensor, steps=0)
     with pytest.raises(ValueError, match="smaller than one batch"):
         train_sensor(
-            pa.DegradationSensor(TOY_TASKS, **TINY),
+            pa.DegradationSensor(TOY_DEGRADATIONS, **TINY),
             toy_set([torch.rand(3, 40, 40)], 0),
             batch_size=65,
             steps=1,
@@ -166,7 +166,9 @@ def test_save_and_load_adapter_carry_the_sensor(toy_sensor, tmp_path):
     out = model.save_adapter(tmp_path / "adapter")
     assert {"sensor_config.json", "sensor.safetensors"} <= {p.name for p in out.iterdir()}
     config = json.loads((out / "sensor_config.json").read_text())
-    assert config["format"] == "pip-adapter-sensor" and config["degradations"] == list(TOY_TASKS)
+    assert config["format"] == "pip-adapter-sensor" and config["degradations"] == list(
+        TOY_DEGRADATIONS
+    )
     assert config["backbone"] == "test_resnet" and config["crop_size"] == 32
     loaded = pa.load_adapter(build("nafnet"), out).eval()
     assert isinstance(loaded.sensor, pa.DegradationSensor) and not loaded.sensor.training
@@ -181,7 +183,7 @@ def test_save_and_load_adapter_carry_the_sensor(toy_sensor, tmp_path):
 
 
 def test_save_adapter_refuses_a_foreign_sensor(tmp_path):
-    model = with_sensor(pa.DegradationSensor(TOY_TASKS, **TINY))
+    model = with_sensor(pa.DegradationSensor(TOY_DEGRADATIONS, **TINY))
     model.sensor = torch.nn.Linear(2, 2)
     with pytest.raises(TypeError, match="stores a pip_adapter.DegradationSensor.*Linear"):
         model.save_adapter(tmp_path / "adapter")
@@ -235,11 +237,24 @@ def corrupt_sensor(directory, how):
         ("wrong tensor shape", "do not match its config.*size mismatch"),
     ],
 )
-def test_corrupt_sensor_files_are_refused_and_backbone_untouched(tmp_path, how, message):
-    with_sensor(pa.DegradationSensor(TOY_TASKS, **TINY)).save_adapter(tmp_path / "adapter")
+def test_corrupt_sensor_files_are_refused_and_backbone_untouched(tmp_path, how, message, untouched):
+    with_sensor(pa.DegradationSensor(TOY_DEGRADATIONS, **TINY)).save_adapter(tmp_path / "adapter")
     corrupt_sensor(tmp_path / "adapter", how)
     backbone = build("nafnet")
-    before = snapshot(backbone)
-    with pytest.raises(ValueError, match=message):
+    with untouched(backbone), pytest.raises(ValueError, match=message):
         pa.load_adapter(backbone, tmp_path / "adapter")
-    assert_untouched(backbone, before)
+
+
+def test_recolouring_is_reproducible_and_stays_in_range():
+    recoloured = _Recoloured(keep)
+    clean = torch.rand(6, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    first = recoloured(clean, generator=torch.Generator().manual_seed(1))
+    again = recoloured(clean, generator=torch.Generator().manual_seed(1))
+    other = recoloured(clean, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert first.shape == clean.shape and first.min() >= 0 and first.max() <= 1
+    # the colours change (per image), the picture does not: still correlated with its source
+    assert (first - clean).abs().mean() > 0.02
+    for image, source in zip(first, clean, strict=True):
+        grey, source_grey = image.mean(0).flatten(), source.mean(0).flatten()
+        assert torch.corrcoef(torch.stack([grey, source_grey]))[0, 1] > 0.5

@@ -1,83 +1,21 @@
-"""The AirNet / PromptIR / PIP folder layout, on a miniature copy written into tmp_path.
-
-Every degraded file is the exact 8-bit inverse of its clean file (``degraded = 255 - clean``),
-so ``degraded + clean == 1`` proves that pairs are matched and cropped / flipped together.
-"""
+"""The AirNet / PromptIR / PIP folder layout, on a miniature copy written into tmp_path (the
+``layout`` fixture; see standard_layout.py)."""
 
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from standard_layout import write_clean, write_pair
 
 from pip_adapter.data import STANDARD_TEST_SETS, StandardTestSet, StandardTrainSet
 
-TASKS = ("noise", "rain", "haze", "blur", "lowlight")
+DEGRADATIONS = ("noise", "rain", "haze", "blur", "lowlight")
 
 
-def write_pair(degraded: Path, clean: Path, seed: int, size=(36, 44)) -> None:
-    pixels = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
-    for path, array in ((clean, pixels), (degraded, 255 - pixels)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(array).save(path)
-
-
-def write_clean(path: Path, seed: int) -> None:
-    pixels = np.random.default_rng(seed).integers(0, 256, (40, 48, 3), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(path)
-
-
-@pytest.fixture
-def layout(tmp_path: Path) -> Path:
-    """A miniature copy of the standard training and test folders and list files."""
-    train = tmp_path / "data" / "Train"
-    for i, name in enumerate(("00001.bmp", "a1.png", "unlisted.png")):
-        write_clean(train / "Denoise" / name, i)
-    for n in (1, 2, 3):
-        write_pair(
-            train / "Derain/rainy" / f"rain-{n}.png",
-            train / "Derain/gt" / f"norain-{n}.png",
-            10 + n,
-        )
-    write_pair(
-        train / "Dehaze/synthetic/part1/0005_0.8_0.04.png", train / "Dehaze/original/0005.png", 20
-    )
-    write_pair(
-        train / "Dehaze/synthetic/part2/0007_1_0.2.png", train / "Dehaze/original/0007.png", 21
-    )
-    write_pair(
-        train / "Deblur/blur/GOPR0372_000047.png", train / "Deblur/sharp/GOPR0372_000047.png", 30
-    )
-    write_pair(train / "Enhance/low/2.png", train / "Enhance/high/2.png", 40)
-    lists = tmp_path / "data_dir"
-    (lists / "noisy").mkdir(parents=True)
-    (lists / "noisy/denoise.txt").write_text("00001.bmp\na1.png\n")
-    (lists / "rainy").mkdir()
-    (lists / "rainy/rainTrain.txt").write_text("rainy/rain-1.png\nrainy/rain-3.png\n")
-
-    test = tmp_path / "data" / "test"
-    for i in range(2):
-        write_clean(test / "denoise/bsd68/original" / f"{i}.png", 50 + i)
-    write_pair(
-        test / "derain/Rain100L/input/rain-1.png", test / "derain/Rain100L/target/norain-1.png", 60
-    )
-    write_pair(
-        test / "derain/Rain100L/input/rain-2.png", test / "derain/Rain100L/target/rain-2.png", 61
-    )
-    write_pair(
-        test / "dehaze/outdoor/input/0001_0.9_0.16.png", test / "dehaze/outdoor/target/0001.png", 70
-    )
-    write_pair(test / "deblur/blur/x.png", test / "deblur/sharp/x.png", 80)
-    write_pair(test / "enhance/low/1.png", test / "enhance/high/1.png", 90)
-    return tmp_path
-
-
-def test_training_set_reads_all_five_tasks_with_lists(layout):
+def test_training_set_reads_all_five_degradations_with_lists(layout):
     dataset = StandardTrainSet(layout, patch_size=24, seed=0)
-    assert dataset.tasks == TASKS
+    assert dataset.degradations == DEGRADATIONS
     counts = [len(pairs) for pairs in dataset.pairs]
     assert counts == [2, 2, 2, 1, 1]  # the lists select 2 of 3 noise and rain images
     assert len(dataset) == 5 * max(counts)
@@ -88,18 +26,18 @@ def test_training_set_reads_all_five_tasks_with_lists(layout):
     haze = {(Path(d).name, Path(c).name) for d, c in dataset.pairs[2]}
     assert haze == {("0005_0.8_0.04.png", "0005.png"), ("0007_1_0.2.png", "0007.png")}
     for index in range(len(dataset)):
-        degraded, clean, task_id = dataset[index]
-        assert task_id == index % 5 and degraded.shape == clean.shape == (3, 24, 24)
-        if task_id == 0:
+        degraded, clean, degradation_id = dataset[index]
+        assert degradation_id == index % 5 and degraded.shape == clean.shape == (3, 24, 24)
+        if degradation_id == 0:
             noise = degraded - clean
             assert 0.03 < noise.std() < 0.25  # sigma in {15, 25, 50} / 255, clipped
         else:
             assert torch.allclose(degraded + clean, torch.ones_like(clean), atol=1e-6)
 
 
-def test_training_set_is_deterministic_and_task_order_follows_the_argument(layout):
-    first = StandardTrainSet(layout, tasks=("lowlight", "rain"), patch_size=16, seed=4)
-    second = StandardTrainSet(layout, tasks=("lowlight", "rain"), patch_size=16, seed=4)
+def test_training_set_is_deterministic_and_degradation_order_follows_the_argument(layout):
+    first = StandardTrainSet(layout, degradations=("lowlight", "rain"), patch_size=16, seed=4)
+    second = StandardTrainSet(layout, degradations=("lowlight", "rain"), patch_size=16, seed=4)
     for index in range(len(first)):
         assert all(
             torch.equal(a, b) for a, b in zip(first[index][:2], second[index][:2], strict=True)
@@ -110,14 +48,14 @@ def test_training_set_is_deterministic_and_task_order_follows_the_argument(layou
 
 def test_without_list_files_every_image_is_used(layout):
     shutil.rmtree(layout / "data_dir")
-    dataset = StandardTrainSet(layout, tasks=("noise", "rain"))
+    dataset = StandardTrainSet(layout, degradations=("noise", "rain"))
     assert [len(pairs) for pairs in dataset.pairs] == [3, 3]
 
 
 def test_missing_listed_files_warn_and_are_skipped(layout):
     (layout / "data_dir/rainy/rainTrain.txt").write_text("rainy/rain-1.png\nrainy/rain-9.png\n")
     with pytest.warns(UserWarning, match="1 of 2 listed files are missing"):
-        dataset = StandardTrainSet(layout, tasks=("rain",))
+        dataset = StandardTrainSet(layout, degradations=("rain",))
     assert len(dataset.pairs[0]) == 1
 
 
@@ -125,13 +63,15 @@ def test_misnamed_folder_says_what_was_expected_and_found(layout):
     train = layout / "data" / "Train"
     (train / "Derain").rename(train / "derain")
     with pytest.raises(FileNotFoundError) as error:
-        StandardTrainSet(layout, tasks=("rain",))
+        StandardTrainSet(layout, degradations=("rain",))
     message = str(error.value)
     assert str(train / "Derain") in message and "derain/" in message
-    StandardTrainSet(layout, tasks=("noise", "haze"))  # other tasks do not need that folder
+    StandardTrainSet(
+        layout, degradations=("noise", "haze")
+    )  # other degradations do not need that folder
     (train / "Enhance/high").rename(train / "Enhance/normal")
     with pytest.raises(FileNotFoundError, match=r"low/ \+ high/ or low/ \+ gt/.*normal/"):
-        StandardTrainSet(layout, tasks=("lowlight",))
+        StandardTrainSet(layout, degradations=("lowlight",))
     with pytest.raises(FileNotFoundError, match="Train"):
         StandardTrainSet(layout / "elsewhere")
 
@@ -139,23 +79,23 @@ def test_misnamed_folder_says_what_was_expected_and_found(layout):
 def test_missing_clean_image_names_the_expected_file(layout):
     (layout / "data/Train/Derain/gt/norain-3.png").unlink()
     with pytest.raises(FileNotFoundError, match=r"rain-3\.png.*'rain-3\.\*' or 'norain-3\.\*'"):
-        StandardTrainSet(layout, tasks=("rain",))
+        StandardTrainSet(layout, degradations=("rain",))
 
 
 def test_mismatched_pair_sizes_are_reported(layout):
     write_pair(layout / "data/Train/Enhance/low/2.png", layout / "scratch.png", 1, size=(30, 30))
     with pytest.raises(ValueError, match=r"2\.png.*\(3, 30, 30\).*\(3, 36, 44\)"):
-        StandardTrainSet(layout, tasks=("lowlight",))[0]
+        StandardTrainSet(layout, degradations=("lowlight",))[0]
 
 
 @pytest.mark.parametrize("name", [n for n in STANDARD_TEST_SETS if n != "bsd68"])
 def test_paired_test_sets(layout, name):
     dataset = StandardTestSet(layout, name)
-    assert len(dataset) >= 1 and dataset.task_id == TASKS.index(dataset.kind)
-    for degraded, clean, task_id in dataset:
+    assert len(dataset) >= 1 and dataset.degradation_id == DEGRADATIONS.index(dataset.degradation)
+    for degraded, clean, degradation_id in dataset:
         assert degraded.shape == clean.shape == (3, 36, 44)  # full images, not cropped
         assert torch.allclose(degraded + clean, torch.ones_like(clean), atol=1e-6)
-        assert task_id == dataset.task_id
+        assert degradation_id == dataset.degradation_id
 
 
 def test_rain100l_accepts_both_target_namings(layout):
@@ -168,8 +108,8 @@ def test_bsd68_noise_is_seeded_per_sigma(layout):
     sigma25 = StandardTestSet(layout, "bsd68", sigma=25)
     again = StandardTestSet(layout, "bsd68", sigma=25)
     sigma50 = StandardTestSet(layout, "bsd68", sigma=50)
-    degraded, clean, task_id = sigma25[0]
-    assert task_id == 0 and degraded.shape == clean.shape == (3, 40, 48)
+    degraded, clean, degradation_id = sigma25[0]
+    assert degradation_id == 0 and degraded.shape == clean.shape == (3, 40, 48)
     assert torch.equal(degraded, again[0][0])
     assert not torch.equal(degraded, StandardTestSet(layout, "bsd68", sigma=25, seed=1)[0][0])
     assert (sigma50[0][0] - clean).std() > 1.5 * (degraded - clean).std()
@@ -180,18 +120,18 @@ def test_bsd68_noise_is_seeded_per_sigma(layout):
     with pytest.raises(ValueError, match=r"sigma must be in \(0, 255\]"):
         StandardTestSet(layout, "bsd68", sigma=-3)
     with pytest.raises(ValueError, match="sigma must be in"):
-        StandardTrainSet(layout, tasks=("noise",), noise_sigmas=(15, 300))
+        StandardTrainSet(layout, degradations=("noise",), noise_sigmas=(15, 300))
 
 
-def test_promptir_style_test_folder_and_task_ids(tmp_path):
+def test_promptir_style_test_folder_and_degradation_ids(tmp_path):
     test = tmp_path / "test"  # PromptIR keeps test/ next to data/, not inside it
     write_pair(test / "dehaze/input/0003_0.85_0.1.png", test / "dehaze/target/0003.png", 1)
     write_clean(test / "denoise/bsd68/img.png", 2)
-    haze = StandardTestSet(tmp_path, "sots_outdoor", tasks=("rain", "haze"))
-    assert haze.task_id == 1 and len(haze) == 1
+    haze = StandardTestSet(tmp_path, "sots_outdoor", degradations=("rain", "haze"))
+    assert haze.degradation_id == 1 and len(haze) == 1
     assert len(StandardTestSet(tmp_path, "bsd68", sigma=15)) == 1
-    with pytest.raises(ValueError, match="not among tasks"):
-        StandardTestSet(tmp_path, "sots_outdoor", tasks=("rain",))
+    with pytest.raises(ValueError, match="not among the degradations"):
+        StandardTestSet(tmp_path, "sots_outdoor", degradations=("rain",))
 
 
 def test_test_set_errors(tmp_path, layout):

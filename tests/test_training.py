@@ -1,9 +1,7 @@
 """The trainer: exact resume, divergence handling, schedule, logs, and DDP with torchrun."""
 
 import json
-import os
-import subprocess
-import sys
+import math
 from pathlib import Path
 
 import pytest
@@ -13,13 +11,13 @@ from safetensors.torch import load_file
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
 from pip_adapter.data import SyntheticAllInOne, build_eval_set
-from pip_adapter.training import TrainConfig, Trainer, TrainingDiverged, WarmupCosine
+from pip_adapter.training import TrainConfig, Trainer, TrainingDiverged, warmup_cosine
 
 TESTS = Path(__file__).parent
 
 
 def data():
-    return SyntheticAllInOne(patch_size=32, samples_per_task=4, seed=3)
+    return SyntheticAllInOne(patch_size=32, samples_per_degradation=4, seed=3)
 
 
 def model(seed=0):
@@ -87,9 +85,11 @@ def test_plain_backbones_train_too(tmp_path):
     assert (tmp_path / "model.safetensors").is_file()
 
 
-def test_task_order_must_match_the_model():
-    swapped = SyntheticAllInOne(tasks=("rain", "noise"), patch_size=32, samples_per_task=2)
-    with pytest.raises(ValueError, match="differ from the model's degradations"):
+def test_degradation_order_must_match_the_model():
+    swapped = SyntheticAllInOne(
+        degradations=("rain", "noise"), patch_size=32, samples_per_degradation=2
+    )
+    with pytest.raises(ValueError, match=r"differ from the model's \['noise'"):
         Trainer(model(), swapped, config())
 
 
@@ -108,29 +108,37 @@ def test_bad_configs():
         Trainer(frozen, data(), config())
 
 
-def test_warmup_then_cosine_schedule():
-    schedule = WarmupCosine(total_steps=100, warmup_steps=10, min_ratio=0.01)
-    assert schedule(0) == pytest.approx(0.1)
-    assert schedule(9) == pytest.approx(1.0)
-    assert schedule(10) == pytest.approx(1.0)
-    assert schedule(55) == pytest.approx(0.01 + 0.99 * 0.5)
-    assert schedule(100) == pytest.approx(0.01)
+def hand_written_schedule(step, total_steps, warmup_steps, min_ratio):
+    """The multiplier of the hand-written schedule torch's schedulers replaced (pip-adapter
+    0.1.0's WarmupCosine)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@pytest.mark.parametrize(
+    ("total", "warmup", "min_ratio"),
+    [(100, 10, 0.01), (2000, 100, 0.01), (7, 1, 0.0), (5, 0, 0.1), (6, 6, 0.01), (1, 1, 0.01)],
+)
+def test_warmup_then_cosine_schedule_equals_the_hand_written_one(total, warmup, min_ratio):
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([parameter], lr=5e-4)
+    schedule = warmup_cosine(optimizer, total, warmup, min_ratio)
+    for step in range(total + 1):
+        expected = 5e-4 * hand_written_schedule(step, total, warmup, min_ratio)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected, rel=1e-12, abs=1e-18)
+        assert schedule.get_last_lr() == [optimizer.param_groups[0]["lr"]]
+        optimizer.step()
+        schedule.step()
+    with pytest.raises(ValueError, match="0 <= warmup_steps <= total_steps"):
+        warmup_cosine(optimizer, 10, 11)
 
 
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes_keep_identical_weights(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        str(TESTS / "distributed_worker.py"),
-        str(tmp_path),
-    ]
-    subprocess.run(command, check=True, env=env, timeout=300, capture_output=True)
+def test_torchrun_two_cpu_processes_keep_identical_weights(tmp_path, torchrun):
+    torchrun(TESTS / "distributed_worker.py", tmp_path)
     first, second = (load_file(tmp_path / f"rank{r}.safetensors") for r in (0, 1))
     assert first.keys() == second.keys()
     assert all(torch.equal(first[k], second[k]) for k in first)

@@ -1,12 +1,16 @@
 """Write docs/api.md from the docstrings and signatures of the public API.
 
 Run:  python tools/gen_api.py          (tests/test_docs.py checks that docs/api.md is current)
+
+Docstrings are Markdown-friendly: names in double backquotes, not Sphinx roles such as
+``:class:`X` ``, which Markdown shows raw; the page is refused if one is left.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -24,6 +28,17 @@ MODULES = [
     ("pip_adapter.baselines", "Other prompt designs, for comparisons with PIP at the same stages."),
 ]
 OUT = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+SPHINX_ROLE = re.compile(r":[a-z]+:`[^`]*`")
+
+
+def check_markup(text: str) -> str:
+    """``text``, or a ValueError naming the Sphinx roles in it (write ``name`` instead)."""
+    roles = sorted(set(SPHINX_ROLE.findall(text)))
+    if roles:
+        raise ValueError(
+            f"docstrings use Sphinx roles, which Markdown shows raw: {roles}; write ``name``"
+        )
+    return text
 
 
 def _signature(obj) -> str:
@@ -40,6 +55,8 @@ def _doc(obj) -> str:
 def _public_methods(cls) -> list[tuple[str, object]]:
     methods = []
     for name, member in vars(cls).items():
+        if isinstance(member, classmethod | staticmethod):
+            member = member.__func__
         if name.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
             continue
         if isinstance(member, property) or member.__doc__:
@@ -75,7 +92,7 @@ def render() -> str:
                 lines += [f"### `{name}{_signature(obj)}`", "", _doc(obj), ""]
             else:
                 lines += [f"### `{name}`", "", f"`{obj!r}`", ""]
-    return "\n".join(line.rstrip() for line in lines).rstrip() + "\n"
+    return check_markup("\n".join(line.rstrip() for line in lines).rstrip() + "\n")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,12 @@ Unlike the paper (where the block's output replaces the feature), the output is 
 feature through that 1×1 projection, initialised to zero as PIP's units are, so that both start
 from the same network and a comparison measures the prompts, not the initialisation.
 
-To compare with PIP at the same stages, host the blocks in a :class:`~pip_adapter.PIPModel`
-(it passes degradation weights, which these blocks ignore)::
+To compare with PIP at the same stages, host the blocks in a ``pip_adapter.PIPModel`` (it
+passes degradation weights, which these blocks ignore)::
 
-    plan = pip_adapter.inject_pip(copy.deepcopy(backbone)).plan
-    blocks = [PromptIRBlock(stop - start) for start, stop in (s.channels for s in plan)]
-    model = PIPModel(backbone, plan, blocks, pip_adapter.DEFAULT_DEGRADATIONS)
+    reference = pip_adapter.inject_pip(copy.deepcopy(backbone))
+    blocks = [PromptIRBlock(stop - start) for start, stop in (s.channels for s in reference.plan)]
+    model = PIPModel(backbone, reference.plan, blocks, reference.config)
 
 ``benchmarks/quality.py`` does this, with the blocks sized to PIP's parameter count.
 """
@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from timm.layers import LayerNorm2d
 from torch import nn
 
-from pip_adapter.layers import ChannelCrossAttention, GatedDconvFeedForward
-from pip_adapter.unit.prompt_in_prompt import default_heads, default_prompt_dim
+from pip_adapter.layers import FFN_EXPANSION, ChannelCrossAttention, GatedDconvFeedForward
+from pip_adapter.unit.prompt_in_prompt import DEFAULT_PROMPT_SIZE, default_heads, default_prompt_dim
 
 __all__ = ["PromptIRBlock"]
 
@@ -52,9 +52,9 @@ class PromptIRBlock(nn.Module):
         channels: int,
         num_components: int = 5,
         prompt_dim: int | None = None,
-        prompt_size: int = 16,
+        prompt_size: int = DEFAULT_PROMPT_SIZE,
         heads: int | None = None,
-        ffn_expansion: float = 2.66,
+        ffn_expansion: float = FFN_EXPANSION,
     ) -> None:
         super().__init__()
         dim = default_prompt_dim(channels) if prompt_dim is None else prompt_dim
@@ -88,7 +88,12 @@ class PromptIRBlock(nn.Module):
         y = y + self.ffn(self.norm_ffn(y))
         return x + self.fuse(y)
 
+    def modulate(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """What a hosting ``PIPModel`` calls: ``forward``, which ignores
+        the degradation weights."""
+        return self(x)
+
     def prompt_regularization(self, angle_degrees: float = 90.0) -> torch.Tensor:
         """Zero: there are no per-degradation prompts to keep apart. Present so that a
-        :class:`~pip_adapter.PIPModel` hosting these blocks trains with any ``TrainConfig``."""
+        ``PIPModel`` hosting these blocks trains with any ``TrainConfig``."""
         return self.components.new_zeros(())

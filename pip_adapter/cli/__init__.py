@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from pip_adapter._version import __version__
 from pip_adapter.cli.errors import run_reporting_errors
 
-COMMANDS = ("demo", "train", "eval", "restore")
-MODULES = {"demo": "demo", "train": "train", "eval": "evaluate", "restore": "restore"}
+# command -> its module in pip_adapter.cli (HELP, add_arguments, run)
+COMMANDS = {"demo": "demo", "train": "train", "eval": "evaluate", "restore": "restore"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    import importlib
-
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the command line. A command's module is imported when its parser is
+    built: only ``command``'s when it names one (a run imports what it runs), else all."""
     parser = argparse.ArgumentParser(
         prog="pip-adapter",
         description="Prompt-In-Prompt adapters for universal image restoration.",
     )
     parser.add_argument("--version", action="version", version=f"pip-adapter {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
-        module = importlib.import_module(f"pip_adapter.cli.{MODULES[command]}")
-        sub = commands.add_parser(command, help=module.HELP, description=module.HELP)
+    for name in [command] if command in COMMANDS else list(COMMANDS):
+        module = importlib.import_module(f"pip_adapter.cli.{COMMANDS[name]}")
+        sub = commands.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser
@@ -32,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; errors are reported as one line on stderr with exit status 2."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     return run_reporting_errors(f"pip-adapter {args.command}", lambda: args.run(args))
 
 

@@ -4,7 +4,7 @@ photos (five degradations), compared on held-out photos."""
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import time
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from pip_adapter.bundle import save_bundle
 from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
 from pip_adapter.data import SyntheticAllInOne, build_eval_set
 from pip_adapter.evaluation import evaluate
+from pip_adapter.files import write_json, write_text
 from pip_adapter.injection import inject_pip
 from pip_adapter.training import TrainConfig, Trainer, format_metrics_table, plot_curves
 from pip_adapter.training.report import JsonLinesLog
@@ -23,19 +24,39 @@ from pip_adapter.visualize import save_image_grid
 HELP = "train a small NAFNet with and without PIP on the bundled photos and compare them"
 
 
+# the demo's training: short, with a higher learning rate than fine-tuning's
+DEMO_TRAINING = TrainConfig(steps=800, lr=2e-3)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--steps", type=int, default=800, help="training steps per model (800)")
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
-    parser.add_argument("--batch-size", type=int, default=8, help="patches per step (8)")
-    parser.add_argument("--patch-size", type=int, default=64, help="training patch side (64)")
-    parser.add_argument("--eval-crop", type=int, default=128, help="held-out crop side (128)")
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (2e-3)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of data and weights (0)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: best)")
+    train = DEMO_TRAINING
+    parser.add_argument(
+        "--steps", type=int, default=train.steps, help="training steps per model (%(default)s)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("runs/demo"), help="output folder (%(default)s)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=train.batch_size, help="patches per step (%(default)s)"
+    )
+    parser.add_argument(
+        "--patch-size", type=int, default=64, help="training patch side (%(default)s)"
+    )
+    parser.add_argument(
+        "--eval-crop", type=int, default=128, help="held-out crop side (%(default)s)"
+    )
+    parser.add_argument(
+        "--lr", type=float, default=train.lr, help="peak learning rate (%(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=train.seed, help="seed of data and weights (%(default)s)"
+    )
+    parser.add_argument("--device", default=train.device, help="cpu, cuda, ... (default: best)")
 
 
-def _train(name, model, train_set, val_set, args, out: Path) -> dict:
-    config = TrainConfig(
+def _train(name, model, train_set, val_set, args, out: Path, save_model: bool) -> dict:
+    config = dataclasses.replace(
+        DEMO_TRAINING,
         steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -43,7 +64,10 @@ def _train(name, model, train_set, val_set, args, out: Path) -> dict:
         seed=args.seed,
         device=args.device,
     )
-    return Trainer(model, train_set, config, out_dir=out, val_set=val_set, run_name=name).fit()
+    trainer = Trainer(
+        model, train_set, config, out_dir=out, val_set=val_set, run_name=name, save_model=save_model
+    )
+    return trainer.fit()
 
 
 @torch.no_grad()
@@ -55,47 +79,57 @@ def _pictures(plain, pip, val_set, out: Path) -> None:
     rows, labels = [], []
     first = {}
     for index in range(len(val_set)):
-        degraded, clean, task = val_set[index]
-        if task in first:
+        degraded, clean, degradation = val_set[index]
+        if degradation in first:
             continue
-        first[task] = index
+        first[degradation] = index
         x = degraded[None].to(device)
         rows.append(
-            [degraded, plain(x)[0].cpu(), pip(x, degradation=torch.tensor([task]))[0].cpu(), clean]
+            [
+                degraded,
+                plain(x)[0].cpu(),
+                pip(x, degradation=torch.tensor([degradation]))[0].cpu(),
+                clean,
+            ]
         )
-        labels.append(val_set.tasks[task])
+        labels.append(val_set.degradations[degradation])
     save_image_grid(
         out / "comparison.png", rows, ("degraded", "plain NAFNet", "NAFNet + PIP", "clean"), labels
     )
-    degraded, clean, task = val_set[first[val_set.tasks.index("rain")]]
+    degraded, clean, degradation = val_set[first[val_set.degradations.index("rain")]]
     x = degraded[None].to(device)
-    strip = [degraded] + [pip(x, degradation=name)[0].cpu() for name in val_set.tasks] + [clean]
+    strip = (
+        [degraded] + [pip(x, degradation=name)[0].cpu() for name in val_set.degradations] + [clean]
+    )
     save_image_grid(
         out / "interactive_control.png",
         [strip],
-        ("rainy input", *(f"prompt: {name}" for name in val_set.tasks), "clean"),
+        ("rainy input", *(f"prompt: {name}" for name in val_set.degradations), "clean"),
     )
 
 
 def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
-    tasks = DEFAULT_DEGRADATIONS
+    degradations = DEFAULT_DEGRADATIONS
     train_set = SyntheticAllInOne(
-        tasks=tasks, patch_size=args.patch_size, samples_per_task=64, seed=args.seed
+        degradations=degradations,
+        patch_size=args.patch_size,
+        samples_per_degradation=64,
+        seed=args.seed,
     )
-    val_set = build_eval_set(tasks=tasks, seed=args.seed, crop=args.eval_crop)
+    val_set = build_eval_set(degradations=degradations, seed=args.seed, crop=args.eval_crop)
     out: Path = args.out
     print(
         f"Training two NAFNets for {args.steps} steps each on {len(train_set.sources)} bundled "
-        f"photos x {len(tasks)} degradations; evaluating on {len(val_set) // len(tasks)} held-out "
-        "photos."
+        f"photos x {len(degradations)} degradations; evaluating on "
+        f"{len(val_set) // len(degradations)} held-out photos."
     )
     torch.manual_seed(args.seed)
     plain = build_backbone("nafnet", "small")
     torch.manual_seed(args.seed)
-    pip = inject_pip(build_backbone("nafnet", "small"), degradations=tasks)
-    _train("plain", plain, train_set, val_set, args, out / "plain")
-    _train("PIP", pip, train_set, val_set, args, out / "pip")
+    pip = inject_pip(build_backbone("nafnet", "small"), degradations=degradations)
+    _train("plain", plain, train_set, val_set, args, out / "plain", save_model=True)
+    _train("PIP", pip, train_set, val_set, args, out / "pip", save_model=False)  # a bundle, below
     reports = {
         "plain NAFNet": evaluate(plain, val_set, conditioned=False),
         "NAFNet + PIP": evaluate(pip, val_set),
@@ -109,12 +143,13 @@ def run(args: argparse.Namespace) -> None:
         pip, out / "pip" / "adapter", backbone="nafnet", size="small", save_backbone_weights=True
     )
     minutes = (time.perf_counter() - started) / 60
-    (out / "results.md").write_text(
+    write_text(
+        out / "results.md",
         f"Held-out bundled photos, {args.steps} training steps per model, {minutes:.1f} min.\n\n"
         + table
-        + "\n"
+        + "\n",
     )
-    (out / "results.json").write_text(json.dumps(reports, indent=2) + "\n")
+    write_json(out / "results.json", reports)
     print()
     print(table)
     print()

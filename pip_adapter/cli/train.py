@@ -1,6 +1,6 @@
 """``pip-adapter train``: inject PIP into a backbone and train it on a chosen data source.
 
-:func:`example_main` is the same command with the backbone fixed and per-backbone defaults;
+``example_main`` is the same command with the backbone fixed and per-backbone defaults;
 the scripts in ``examples/`` are built on it.
 """
 

@@ -53,17 +53,17 @@ def paired_dihedral(
     return tuple(out)
 
 
-class TaskBalancedPatches(Dataset):
-    """Base of the training sets: item ``i`` belongs to task ``i % len(tasks)`` and draws all
-    its randomness from a generator seeded by ``(seed, epoch, i)``.
+class DegradationBalancedPatches(Dataset):
+    """Base of the training sets: item ``i`` belongs to degradation ``i % len(degradations)``
+    and draws all its randomness from a generator seeded by ``(seed, epoch, i)``.
 
-    Subclasses set ``tasks`` and implement :meth:`make_item`.
+    Subclasses set ``degradations`` and implement ``make_item``.
     """
 
-    tasks: tuple[str, ...]
+    degradations: tuple[str, ...]
 
-    def __init__(self, samples_per_task: int, seed: int, augment: bool) -> None:
-        self.samples_per_task = samples_per_task
+    def __init__(self, samples_per_degradation: int, seed: int, augment: bool) -> None:
+        self.samples_per_degradation = samples_per_degradation
         self.seed = seed
         self.augment = augment
         self.epoch = 0
@@ -73,17 +73,19 @@ class TaskBalancedPatches(Dataset):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.samples_per_task * len(self.tasks)
+        return self.samples_per_degradation * len(self.degradations)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of length {len(self)}")
-        task_id = index % len(self.tasks)
-        degraded, clean = self.make_item(task_id, item_generator(self.seed, self.epoch, index))
-        return degraded, clean, task_id
+        degradation_id = index % len(self.degradations)
+        degraded, clean = self.make_item(
+            degradation_id, item_generator(self.seed, self.epoch, index)
+        )
+        return degraded, clean, degradation_id
 
     def make_item(
-        self, task_id: int, generator: torch.Generator
+        self, degradation_id: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The ``(degraded, clean)`` patch pair of one item of task ``task_id``."""
+        """The ``(degraded, clean)`` patch pair of one item of degradation ``degradation_id``."""
         raise NotImplementedError

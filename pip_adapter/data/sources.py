@@ -7,15 +7,15 @@ from pathlib import Path
 
 from torch.utils.data import ConcatDataset, Dataset
 
-from pip_adapter.data.io import list_images, read_image
+from pip_adapter.data.io import check_images, list_images, read_image
 from pip_adapter.data.photos import split_train_test
 from pip_adapter.data.standard import STANDARD_TEST_SETS, StandardTestSet, StandardTrainSet
-from pip_adapter.data.synthetic import SyntheticAllInOne, build_eval_set
+from pip_adapter.data.synthetic import SyntheticAllInOne, build_eval_set, min_training_side
 
 __all__ = ["eval_data", "training_data"]
 
 # the paper's test set for each degradation; BSD68 is evaluated at the middle noise level
-TEST_SET_FOR_TASK = {kind: name for name, (kind, _, _) in STANDARD_TEST_SETS.items()}
+TEST_SET_FOR_DEGRADATION = {d: name for name, (d, _, _) in STANDARD_TEST_SETS.items()}
 BSD68_SIGMA = 25
 
 
@@ -32,47 +32,50 @@ def _folder_split(root: Path) -> tuple[list[Path], list[Path]]:
     return split_train_test(paths)
 
 
-def eval_data(spec: str, tasks: tuple[str, ...], seed: int = 0) -> Dataset:
+def eval_data(spec: str, degradations: tuple[str, ...], seed: int = 0) -> Dataset:
     """Evaluation pairs for ``--data``: held-out bundled photos, held-out images of a folder,
     or the paper's test sets of the standard layout."""
     if spec == "samples":
-        return build_eval_set(tasks=tasks, seed=seed, crop=256)
+        return build_eval_set(degradations=degradations, seed=seed, crop=256)
     root = Path(spec)
     if _is_standard_layout(root):
-        missing = [t for t in tasks if t not in TEST_SET_FOR_TASK]
+        missing = [t for t in degradations if t not in TEST_SET_FOR_DEGRADATION]
         if missing:
             raise ValueError(f"the standard layout has no test set for {missing}")
         sets = [
             StandardTestSet(
                 root,
-                TEST_SET_FOR_TASK[t],
+                TEST_SET_FOR_DEGRADATION[t],
                 sigma=BSD68_SIGMA if t == "noise" else None,
                 seed=seed,
-                tasks=tasks,
+                degradations=degradations,
             )
-            for t in tasks
+            for t in degradations
         ]
         dataset = ConcatDataset(sets)
-        dataset.tasks = tasks
+        dataset.degradations = degradations
         return dataset
     _, test = _folder_split(root)
+    check_images(test)  # one error listing every unreadable file
     images = [read_image(p) for p in test]
-    return build_eval_set(images, tasks, seed=seed, crop=256, names=[p.stem for p in test])
+    return build_eval_set(images, degradations, seed=seed, crop=256, names=[p.stem for p in test])
 
 
 def training_data(
-    spec: str, tasks: tuple[str, ...], patch_size: int, seed: int = 0
+    spec: str, degradations: tuple[str, ...], patch_size: int, seed: int = 0
 ) -> tuple[Dataset, Dataset]:
     """(training set, evaluation set) for ``--data``."""
     if spec == "samples":
-        train = SyntheticAllInOne(tasks=tasks, patch_size=patch_size, seed=seed)
+        train = SyntheticAllInOne(degradations=degradations, patch_size=patch_size, seed=seed)
     else:
         root = Path(spec)
         if not root.is_dir():
             raise FileNotFoundError(f"--data {spec}: no such folder (or use 'samples')")
         if _is_standard_layout(root):
-            train = StandardTrainSet(root, tasks, patch_size=patch_size, seed=seed)
+            train = StandardTrainSet(root, degradations, patch_size=patch_size, seed=seed)
         else:
-            train_paths, _ = _folder_split(root)
-            train = SyntheticAllInOne(train_paths, tasks, patch_size=patch_size, seed=seed)
-    return train, eval_data(spec, tasks, seed)
+            train_paths, test_paths = _folder_split(root)
+            # every image of the folder at once, so that one error lists all the bad files
+            check_images([*train_paths, *test_paths], min_training_side(patch_size))
+            train = SyntheticAllInOne(train_paths, degradations, patch_size=patch_size, seed=seed)
+    return train, eval_data(spec, degradations, seed)

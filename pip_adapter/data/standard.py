@@ -21,7 +21,7 @@ Test data (``data/test/`` or ``test/``)::
     enhance/{low,high}/                         LOL eval15
 
 Images are not cropped to a multiple of 16 as the original code does; pad at inference instead
-(:func:`pip_adapter.restore_tiled` does). A missing or misnamed folder raises
+(``pip_adapter.restore_tiled`` does). A missing or misnamed folder raises
 FileNotFoundError naming the expected path and what was found instead.
 """
 
@@ -37,7 +37,7 @@ from torch.utils.data import Dataset
 
 from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
 from pip_adapter.data._patches import (
-    TaskBalancedPatches,
+    DegradationBalancedPatches,
     item_generator,
     paired_crop,
     paired_dihedral,
@@ -61,7 +61,7 @@ STANDARD_TRAIN_FOLDERS: dict[str, str] = {
     "lowlight": "Enhance",
 }
 
-# test set -> (degradation kind, candidate folders under the test root, (input, target) names)
+# test set -> (degradation, candidate folders under the test root, (input, target) names)
 STANDARD_TEST_SETS: dict[str, tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]] = {
     "bsd68": ("noise", ("denoise/bsd68/original", "denoise/bsd68", "denoise/BSD68"), ()),
     "rain100l": ("rain", ("derain/Rain100L",), (("input", "target"),)),
@@ -171,10 +171,10 @@ _NAME_RULES: dict[str, NameRule] = {
 }
 
 
-def _read_list(list_dir: Path | None, task: str) -> list[str] | None:
-    if list_dir is None or task not in _TRAIN_LISTS:
+def _read_list(list_dir: Path | None, degradation: str) -> list[str] | None:
+    if list_dir is None or degradation not in _TRAIN_LISTS:
         return None
-    path = list_dir / _TRAIN_LISTS[task]
+    path = list_dir / _TRAIN_LISTS[degradation]
     if not path.is_file():
         return None
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
@@ -208,63 +208,71 @@ def _listed(folder: Path, entries: list[str] | None, recursive: bool, what: str)
     return files
 
 
-def _train_pairs(train_dir: Path, task: str, list_dir: Path | None) -> list[Pair]:
-    folder = _find_dir(train_dir, [STANDARD_TRAIN_FOLDERS[task]], f"{task} training data")
-    entries = _read_list(list_dir, task)
-    what = f"{task} training data"
-    if task == "noise":
+def _train_pairs(train_dir: Path, degradation: str, list_dir: Path | None) -> list[Pair]:
+    folder = _find_dir(
+        train_dir, [STANDARD_TRAIN_FOLDERS[degradation]], f"{degradation} training data"
+    )
+    entries = _read_list(list_dir, degradation)
+    what = f"{degradation} training data"
+    if degradation == "noise":
         return [(None, path) for path in _listed(folder, entries, False, what)]
-    degraded_dir, clean_dir = _find_pair_dirs(folder, _TRAIN_PAIRS[task], what)
+    degraded_dir, clean_dir = _find_pair_dirs(folder, _TRAIN_PAIRS[degradation], what)
     if entries is not None:
         degraded = _listed(folder, entries, False, what)
     else:
-        degraded = _listed(degraded_dir, None, task == "haze", what)
-    return _match(degraded, clean_dir, _NAME_RULES[task], what)
+        degraded = _listed(degraded_dir, None, degradation == "haze", what)
+    return _match(degraded, clean_dir, _NAME_RULES[degradation], what)
 
 
 def _data_dir(root: Path, name: str) -> Path:
     return _find_dir(root, [f"data/{name}", name], f"{name} data")
 
 
-class StandardTrainSet(TaskBalancedPatches):
+class StandardTrainSet(DegradationBalancedPatches):
     """Training patches from the standard all-in-one sets (layout in the module docstring).
 
-    Item ``i`` has task ``i % len(tasks)`` (balanced over tasks, whatever the sets' sizes); the
-    pair, crop, flip / rotation and noise come from a generator seeded by ``(seed, epoch, i)``.
+    Item ``i`` has degradation ``i % len(degradations)`` (balanced over degradations, whatever
+    the sets' sizes); the pair, crop, flip / rotation and noise come from a generator seeded by
+    ``(seed, epoch, i)``.
     Noise is synthesised on the clean denoising images with a sigma drawn from
-    ``noise_sigmas`` (the paper's setting: one noise task covering 15, 25 and 50).
+    ``noise_sigmas`` (the paper's setting: one noise degradation covering 15, 25 and 50).
 
     Args:
         root: the folder that holds ``data/Train`` (or ``Train``) and optionally ``data_dir``.
-        tasks: built-in kinds to load, in id order (any subset / order of the five).
+        degradations: built-in degradations to load, in id order (any subset / order of the five).
         patch_size: side of the square patches.
-        samples_per_task: items per task and epoch; default: the size of the largest set.
+        samples_per_degradation: items per degradation and epoch; default: the size of the
+            largest set.
         seed: base seed.
         augment: random flip / 90° rotation.
-        noise_sigmas: noise levels (0–255 scale) for the noise task.
+        noise_sigmas: noise levels (0–255 scale) for the noise degradation.
         list_dir: folder of the list files; default ``root/data_dir`` if it exists.
 
-    Items are ``(degraded, clean, task_id)``.
+    Items are ``(degraded, clean, degradation_id)``.
     """
 
     def __init__(
         self,
         root: str | os.PathLike[str],
-        tasks: Sequence[str] = DEFAULT_DEGRADATIONS,
+        degradations: Sequence[str] = DEFAULT_DEGRADATIONS,
         patch_size: int = 128,
-        samples_per_task: int | None = None,
+        samples_per_degradation: int | None = None,
         seed: int = 0,
         augment: bool = True,
         noise_sigmas: Sequence[float] = NOISE_SIGMAS,
         list_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         root = Path(root)
-        self.tasks = tuple(tasks)
-        unknown = [task for task in self.tasks if task not in STANDARD_TRAIN_FOLDERS]
-        if unknown or not self.tasks or len(set(self.tasks)) != len(self.tasks):
+        self.degradations = tuple(degradations)
+        unknown = [d for d in self.degradations if d not in STANDARD_TRAIN_FOLDERS]
+        if (
+            unknown
+            or not self.degradations
+            or len(set(self.degradations)) != len(self.degradations)
+        ):
             raise ValueError(
-                f"tasks must be distinct names among {', '.join(STANDARD_TRAIN_FOLDERS)}, "
-                f"got {self.tasks}"
+                f"degradations must be distinct names among {', '.join(STANDARD_TRAIN_FOLDERS)}, "
+                f"got {self.degradations}"
             )
         if not noise_sigmas:
             raise ValueError("noise_sigmas is empty")
@@ -273,16 +281,17 @@ class StandardTrainSet(TaskBalancedPatches):
         if list_dir is not None and not lists.is_dir():
             raise FileNotFoundError(f"list_dir {str(lists)!r} is not a folder")
         self.pairs = [
-            _train_pairs(train_dir, task, lists if lists.is_dir() else None) for task in self.tasks
+            _train_pairs(train_dir, degradation, lists if lists.is_dir() else None)
+            for degradation in self.degradations
         ]
-        super().__init__(samples_per_task or max(len(p) for p in self.pairs), seed, augment)
+        super().__init__(samples_per_degradation or max(len(p) for p in self.pairs), seed, augment)
         self.patch_size = patch_size
         self._noises = [GaussianNoise(sigma=sigma) for sigma in noise_sigmas]
 
     def make_item(
-        self, task_id: int, generator: torch.Generator
+        self, degradation_id: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        pairs = self.pairs[task_id]
+        pairs = self.pairs[degradation_id]
         degraded_path, clean_path = pairs[randint(len(pairs), generator)]
         clean = read_image(clean_path)
         if degraded_path is None:
@@ -306,18 +315,18 @@ class StandardTrainSet(TaskBalancedPatches):
 class StandardTestSet(Dataset):
     """One standard test set: ``bsd68``, ``rain100l``, ``sots_outdoor``, ``gopro`` or ``lol``.
 
-    Full images (use ``batch_size=1``); items are ``(degraded, clean, task_id)`` with
-    ``task_id = tasks.index(kind)``. For ``bsd68`` the noise of level ``sigma`` (required; 15,
-    25 and 50 are the reported ones) is drawn with a generator seeded by ``(seed, index,
-    sigma)``, so every run evaluates on the same noisy images. ``files`` lists the degraded
-    (for bsd68: clean) file of each item.
+    Full images (use ``batch_size=1``); items are ``(degraded, clean, degradation_id)`` with
+    ``degradation_id = degradations.index(degradation)``. For ``bsd68`` the noise of level
+    ``sigma`` (required; 15, 25 and 50 are the reported ones) is drawn with a generator seeded
+    by ``(seed, index, sigma)``, so every run evaluates on the same noisy images. ``files``
+    lists the degraded (for bsd68: clean) file of each item.
 
     Args:
         root: the folder that holds ``data/test`` (or ``test``).
         name: the test set.
         sigma: noise level for ``bsd68`` (0–255 scale).
         seed: noise seed for ``bsd68``.
-        tasks: the task tuple defining the ids.
+        degradations: the degradation tuple defining the ids.
     """
 
     def __init__(
@@ -326,28 +335,31 @@ class StandardTestSet(Dataset):
         name: str,
         sigma: float | None = None,
         seed: int = 0,
-        tasks: Sequence[str] = DEFAULT_DEGRADATIONS,
+        degradations: Sequence[str] = DEFAULT_DEGRADATIONS,
     ) -> None:
         key = name.lower()
         if key not in STANDARD_TEST_SETS:
             raise ValueError(f"unknown test set {name!r}; valid: {', '.join(STANDARD_TEST_SETS)}")
-        self.kind, candidates, sub_folders = STANDARD_TEST_SETS[key]
-        if self.kind not in tasks:
+        self.degradation, candidates, sub_folders = STANDARD_TEST_SETS[key]
+        if self.degradation not in degradations:
             raise ValueError(
-                f"test set {name!r} is {self.kind!r}, which is not among tasks {tuple(tasks)}"
+                f"test set {name!r} is {self.degradation!r}, which is not among the degradations "
+                f"{tuple(degradations)}"
             )
         if (sigma is None) == (key == "bsd68"):
             raise ValueError("sigma is required for bsd68 and only applies to bsd68")
         self.name, self.sigma, self.seed = key, sigma, seed
         self._noise = GaussianNoise(sigma=sigma) if sigma is not None else None
-        self.task_id = tuple(tasks).index(self.kind)
+        self.degradation_id = tuple(degradations).index(self.degradation)
         folder = _find_dir(_data_dir(Path(root), "test"), candidates, f"test set {key}")
         if key == "bsd68":
             self.pairs: list[Pair] = [(None, p) for p in _listed(folder, None, False, key)]
         else:
             degraded_dir, clean_dir = _find_pair_dirs(folder, sub_folders, f"test set {key}")
             degraded = _listed(degraded_dir, None, False, key)
-            self.pairs = _match(degraded, clean_dir, _NAME_RULES[self.kind], f"test set {key}")
+            self.pairs = _match(
+                degraded, clean_dir, _NAME_RULES[self.degradation], f"test set {key}"
+            )
         self.files = [str(d if d is not None else c) for d, c in self.pairs]
 
     def __len__(self) -> int:
@@ -361,4 +373,4 @@ class StandardTestSet(Dataset):
             degraded = self._noise(clean, generator=generator)
         else:
             degraded = read_image(degraded_path)
-        return degraded, clean, self.task_id
+        return degraded, clean, self.degradation_id

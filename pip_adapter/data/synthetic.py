@@ -1,14 +1,15 @@
 """All-in-one training data synthesised from clean images, and fixed evaluation pairs.
 
 Any folder of clean photos (or the bundled ones) becomes a multi-degradation training set:
-random crops, flips / rotations, and a degradation chosen in turn from the task tuple, so each
-task gets the same share of samples. The degradation id is the task's index in that tuple.
+random crops, flips / rotations, and a degradation chosen in turn from the tuple of degradations,
+so each gets the same share of samples. The degradation id is its index in that tuple.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,21 +18,19 @@ from torch.utils.data import Dataset
 
 from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
 from pip_adapter.data._patches import (
-    TaskBalancedPatches,
+    DegradationBalancedPatches,
     item_generator,
     paired_crop,
     paired_dihedral,
     randint,
 )
-from pip_adapter.data.degradations import build_degradation
 from pip_adapter.data.degradations._common import as_image_batch
-from pip_adapter.data.io import list_images, read_image
+from pip_adapter.data.degradations.compose import DegradeFn, build_degradation
+from pip_adapter.data.io import check_images, list_images, read_image
 from pip_adapter.data.photos import sample_image_names, sample_images
 
-__all__ = ["DegradeFn", "PairedImages", "SyntheticAllInOne", "build_eval_set"]
+__all__ = ["PairedImages", "SyntheticAllInOne", "build_eval_set"]
 
-# (clean B×3×H×W, generator=...) -> degraded, for task names outside the built-in kinds
-DegradeFn = Callable[..., torch.Tensor]
 ImageSource = str | os.PathLike[str] | torch.Tensor
 Images = str | os.PathLike[str] | Sequence[ImageSource] | None
 
@@ -57,92 +56,127 @@ def _load_sources(images: Images) -> list[ImageSource]:
     return sources
 
 
-def _resolve_tasks(
-    tasks: Sequence[str],
+def min_training_side(patch_size: int) -> int:
+    """The shortest image side accepted for ``patch_size`` patches: a quarter of the patch.
+
+    Smaller images are padded to the patch (reflect), but below this the patch would be mostly
+    padding.
+    """
+    return max(1, math.ceil(patch_size / 4))
+
+
+def _check_training_images(sources: Sequence[ImageSource], patch_size: int) -> None:
+    """One ValueError listing every unreadable or too small training image."""
+    min_side = min_training_side(patch_size)
+    check_images([s for s in sources if not isinstance(s, torch.Tensor)], min_side)
+    small = [
+        f"images[{i}] is {s.shape[-1]}×{s.shape[-2]} pixels"
+        for i, s in enumerate(sources)
+        if isinstance(s, torch.Tensor) and min(s.shape[-2:]) < min_side
+    ]
+    if small:
+        raise ValueError(
+            f"{'; '.join(small)}: under the minimum side of {min_side} for {patch_size}-pixel "
+            "patches"
+        )
+
+
+def _resolve_degradations(
+    degradations: Sequence[str],
     params: Mapping[str, Mapping[str, Any]] | None,
     custom: Mapping[str, DegradeFn] | None,
 ) -> tuple[tuple[str, ...], list[DegradeFn]]:
-    """Check task names and build one ``fn(clean, generator)`` per task."""
-    if isinstance(tasks, str):
-        raise TypeError(f"tasks must be a sequence of names, e.g. ({tasks!r},), not a string")
-    tasks = tuple(tasks)
-    if not tasks:
-        raise ValueError("tasks is empty")
-    if len(set(tasks)) != len(tasks):
-        raise ValueError(f"tasks must be distinct, got {tasks}")
+    """Check degradation names and build one ``fn(clean, generator)`` per degradation."""
+    if isinstance(degradations, str):
+        raise TypeError(
+            f"degradations must be a sequence of names, e.g. ({degradations!r},), not a string"
+        )
+    degradations = tuple(degradations)
+    if not degradations:
+        raise ValueError("degradations is empty")
+    if len(set(degradations)) != len(degradations):
+        raise ValueError(f"degradations must be distinct, got {degradations}")
     params, custom = dict(params or {}), dict(custom or {})
-    unknown = sorted(set(params) - set(tasks))
+    unknown = sorted(set(params) - set(degradations))
     if unknown:
-        raise ValueError(f"params given for {unknown}, which are not among the tasks {tasks}")
+        raise ValueError(
+            f"params given for {unknown}, which are not among the degradations {degradations}"
+        )
     functions: list[DegradeFn] = []
-    for task in tasks:
-        if task in custom:
-            fn = custom[task]
-            if task in params:
-                raise ValueError(f"params for custom task {task!r}: bind them into its function")
+    for degradation in degradations:
+        if degradation in custom:
+            fn = custom[degradation]
+            if degradation in params:
+                raise ValueError(
+                    f"params for custom degradation {degradation!r}: bind them into its function"
+                )
         else:
-            fn = build_degradation(task, **params.get(task, {}))
+            fn = build_degradation(degradation, **params.get(degradation, {}))
         functions.append(fn)
-    return tasks, functions
+    return degradations, functions
 
 
-class SyntheticAllInOne(TaskBalancedPatches):
+class SyntheticAllInOne(DegradationBalancedPatches):
     """Multi-degradation training patches synthesised from clean images.
 
-    Item ``i`` has task ``i % len(tasks)`` (balanced sampling); its image, crop, flip / rotation
-    and degradation parameters come from a generator seeded by ``(seed, epoch, i)``, so an item
-    is the same whichever DataLoader worker or DistributedSampler rank draws it. Call
-    :meth:`set_epoch` to get fresh patches each epoch.
+    Item ``i`` has degradation ``i % len(degradations)`` (balanced sampling); its image, crop,
+    flip / rotation and degradation parameters come from a generator seeded by
+    ``(seed, epoch, i)``, so an item is the same whichever DataLoader worker or
+    DistributedSampler rank draws it. Call ``set_epoch`` to get fresh patches each epoch.
 
     Args:
         images: a folder of clean images, a list of image paths or 3×H×W tensors in [0, 1], or
             ``None`` for the bundled training photos.
-        tasks: degradation names, in id order: built-in kinds (``noise``, ``rain``, ``haze``,
-            ``blur``, ``lowlight``), composites such as ``"rain+noise"``, or keys of ``custom``.
-        patch_size: side of the square training patches (smaller images are reflect-padded).
-        samples_per_task: items per task and epoch; the length is this times ``len(tasks)``.
+        degradations: degradation names, in id order: built-in ones (``SYNTHETIC_DEGRADATIONS``:
+            ``noise``, ``rain``, ``haze``, ``blur``, ``lowlight``, ``jpeg``, ``snow``, ``clean``),
+            composites such as ``"rain+noise"``, or keys of ``custom``.
+        patch_size: side of the square training patches (smaller images are reflect-padded;
+            images with a side under a quarter of it are refused).
+        samples_per_degradation: items per degradation and epoch; the length is this times
+            ``len(degradations)``.
         seed: base seed.
         augment: apply a random flip / 90° rotation.
-        params: fixed degradation parameters per task, e.g. ``{"noise": {"sigma": 25}}``.
-        custom: extra degradations by task name, ``fn(clean_batch, generator=g) -> degraded``.
+        params: fixed parameters per degradation, e.g. ``{"noise": {"sigma": 25}}``.
+        custom: extra degradations by name, ``fn(clean_batch, generator=g) -> degraded``.
 
-    Items are ``(degraded, clean, task_id)`` with 3×P×P float tensors and an int id.
+    Items are ``(degraded, clean, degradation_id)`` with 3×P×P float tensors and an int id.
     """
 
     def __init__(
         self,
         images: Images = None,
-        tasks: Sequence[str] = DEFAULT_DEGRADATIONS,
+        degradations: Sequence[str] = DEFAULT_DEGRADATIONS,
         patch_size: int = 128,
-        samples_per_task: int = 256,
+        samples_per_degradation: int = 256,
         seed: int = 0,
         augment: bool = True,
         params: Mapping[str, Mapping[str, Any]] | None = None,
         custom: Mapping[str, DegradeFn] | None = None,
     ) -> None:
-        if patch_size < 1 or samples_per_task < 1:
+        if patch_size < 1 or samples_per_degradation < 1:
             raise ValueError(
-                f"patch_size and samples_per_task must be positive, got {patch_size} "
-                f"and {samples_per_task}"
+                f"patch_size and samples_per_degradation must be positive, got {patch_size} "
+                f"and {samples_per_degradation}"
             )
-        super().__init__(samples_per_task, seed, augment)
+        super().__init__(samples_per_degradation, seed, augment)
         self.sources = _load_sources(images)
-        self.tasks, self._functions = _resolve_tasks(tasks, params, custom)
+        _check_training_images(self.sources, patch_size)
+        self.degradations, self._functions = _resolve_degradations(degradations, params, custom)
         self.patch_size = patch_size
 
     def make_item(
-        self, task_id: int, generator: torch.Generator
+        self, degradation_id: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         source = self.sources[randint(len(self.sources), generator)]
         image = source if isinstance(source, torch.Tensor) else read_image(source)
         (clean,) = paired_crop((image.float(),), self.patch_size, generator)
         if self.augment:
             (clean,) = paired_dihedral((clean,), generator)
-        return self._functions[task_id](clean.unsqueeze(0), generator=generator)[0], clean
+        return self._functions[degradation_id](clean.unsqueeze(0), generator=generator)[0], clean
 
 
 class PairedImages(Dataset):
-    """Fixed ``(degraded, clean, task_id)`` triples held in memory, with a name for each.
+    """Fixed ``(degraded, clean, degradation_id)`` triples held in memory, with a name for each.
 
     Images may differ in size between items; use ``batch_size=1`` in a DataLoader.
     """
@@ -151,42 +185,43 @@ class PairedImages(Dataset):
         self,
         degraded: Sequence[torch.Tensor],
         clean: Sequence[torch.Tensor],
-        task_ids: Sequence[int],
+        degradation_ids: Sequence[int],
         names: Sequence[str],
-        tasks: Sequence[str],
+        degradations: Sequence[str],
     ) -> None:
-        if not len(degraded) == len(clean) == len(task_ids) == len(names):
-            raise ValueError("degraded, clean, task_ids and names must have the same length")
+        if not len(degraded) == len(clean) == len(degradation_ids) == len(names):
+            raise ValueError("degraded, clean, degradation_ids and names must have the same length")
         self.degraded, self.clean = list(degraded), list(clean)
-        self.task_ids, self.names = list(task_ids), list(names)
-        self.tasks = tuple(tasks)
+        self.degradation_ids, self.names = list(degradation_ids), list(names)
+        self.degradations = tuple(degradations)
 
     def __len__(self) -> int:
         return len(self.degraded)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        return self.degraded[index], self.clean[index], self.task_ids[index]
+        return self.degraded[index], self.clean[index], self.degradation_ids[index]
 
 
 def build_eval_set(
     images: Sequence[torch.Tensor] | Literal["test", "ood"] | None = None,
-    tasks: Sequence[str] = DEFAULT_DEGRADATIONS,
+    degradations: Sequence[str] = DEFAULT_DEGRADATIONS,
     seed: int = 0,
     crop: int | None = None,
     params: Mapping[str, Mapping[str, Any]] | None = None,
     names: Sequence[str] | None = None,
     custom: Mapping[str, DegradeFn] | None = None,
 ) -> PairedImages:
-    """Fixed degraded / clean pairs for evaluation: every image under every task.
+    """Fixed degraded / clean pairs for evaluation: every image under every degradation.
 
     ``images`` is a list of 3×H×W tensors, or the name of a bundled held-out set: ``"test"``
     (the default: three photos like the training ones, never used by the default training set)
-    or ``"ood"`` (eight out-of-domain photos of other kinds, see :func:`sample_images`). The
-    degradation of image ``i`` under task ``t`` is drawn with a generator seeded by
+    or ``"ood"`` (eight out-of-domain photos of other kinds, see ``sample_images``). The
+    degraded version of image ``i`` under degradation ``t`` is drawn with a generator seeded by
     ``(seed, i, t)``, so the pairs are identical on every call and machine. ``crop`` takes a
-    centred ``crop``×``crop`` region first (to keep CPU demos fast); ``params`` fixes
-    degradation parameters per task, e.g. ``{"noise": {"sigma": 25}}``. Items are named
-    ``"<image>/<task>"``.
+    centred ``crop``×``crop`` region first (to keep CPU demos fast; an image smaller than the
+    crop is used whole, a side shorter than it is kept whole); ``params`` fixes
+    parameters per degradation, e.g. ``{"noise": {"sigma": 25}}``. Items are named
+    ``"<image>/<degradation>"``.
     """
     if images is None or isinstance(images, str):
         split = "test" if images is None else images
@@ -199,17 +234,17 @@ def build_eval_set(
     names = [f"image{i}" for i in range(len(images))] if names is None else list(names)
     if len(names) != len(images):
         raise ValueError(f"got {len(names)} names for {len(images)} images")
-    tasks, functions = _resolve_tasks(tasks, params, custom)
-    degraded, clean, task_ids, labels = [], [], [], []
+    degradations, functions = _resolve_degradations(degradations, params, custom)
+    degraded, clean, degradation_ids, labels = [], [], [], []
     for i, image in enumerate(images):
         batch, _ = as_image_batch(image, f"images[{i}]")
         if crop is not None:
             top = max(0, (batch.shape[-2] - crop) // 2)
             left = max(0, (batch.shape[-1] - crop) // 2)
             batch = batch[..., top : top + crop, left : left + crop]
-        for t, (task, fn) in enumerate(zip(tasks, functions, strict=True)):
+        for t, (degradation, fn) in enumerate(zip(degradations, functions, strict=True)):
             degraded.append(fn(batch, generator=item_generator(seed, i, t))[0])
             clean.append(batch[0])
-            task_ids.append(t)
-            labels.append(f"{names[i]}/{task}")
-    return PairedImages(degraded, clean, task_ids, labels, tasks)
+            degradation_ids.append(t)
+            labels.append(f"{names[i]}/{degradation}")
+    return PairedImages(degraded, clean, degradation_ids, labels, degradations)

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, check_degradation_names
-from pip_adapter.functional import DEFAULT_TOPM_RATIOS
+from pip_adapter.config import PIPConfig, StageEntry
 from pip_adapter.injection.hooks import has_pip_hooks
-from pip_adapter.injection.model import PIPModel, check_native_degradations, unit_key
-from pip_adapter.injection.plan import PlannedStage, plan_stages
-from pip_adapter.injection.presets import PRESETS
-from pip_adapter.injection.serialization import SENSOR_CONFIG_NAME, read_adapter, read_sensor
-from pip_adapter.injection.stages import Stage
+from pip_adapter.injection.model import PIPModel, unit_key
+from pip_adapter.injection.plan import PlannedStage, build_units, locate_stages, resolve_config
+from pip_adapter.injection.presets import PRESETS, required_multiple
+from pip_adapter.injection.serialization import (
+    CONFIG_NAME,
+    SENSOR_CONFIG_NAME,
+    SavedAdapter,
+    read_adapter,
+    read_sensor,
+)
 from pip_adapter.sensor import DegradationSensor
+from pip_adapter.unit import PromptInPrompt
 
 __all__ = ["inject_pip", "load_adapter"]
 
@@ -55,74 +60,62 @@ def _preset(backbone: nn.Module) -> dict[str, Any]:
     return PRESETS[name]
 
 
-def _build(
-    backbone: nn.Module,
-    plan: Sequence[PlannedStage],
-    num_prompts: int,
-    size_multiple: int | None,
-) -> tuple[list, int]:
+def _config(config: PIPConfig | str | Sequence[StageEntry] | None, options: dict) -> PIPConfig:
+    """The config of an ``inject_pip`` call: ``config`` (or, as before PIPConfig existed, the
+    stages in its place) with the keyword options replacing its fields."""
+    if config is None or isinstance(config, PIPConfig):
+        return (config or PIPConfig()).replace(**options)
+    if "stages" in options:
+        raise ValueError(
+            "stages given twice: as the second argument and as stages=; pass one of them"
+        )
+    return PIPConfig(stages=config).replace(**options)
+
+
+def _prepare(
+    backbone: nn.Module, config: PIPConfig, sample_input: torch.Tensor | None
+) -> tuple[list[PlannedStage], list[PromptInPrompt], PIPConfig]:
+    """Plan (find the stages, size the units) and build the units, without touching the
+    backbone: ``(plan, units, resolved config)``."""
+    entries = _preset(backbone)["stages"] if config.stages == "auto" else config.stages
+    located = locate_stages(backbone, entries, sample_input)
+    multiple = config.size_multiple or required_multiple(backbone)
+    resolved = resolve_config(config, located, multiple)
+    plan = [planned for planned, _ in located]
     device, dtype = _device_dtype(backbone)
-    units = [stage.build_unit(num_prompts).to(device=device, dtype=dtype) for stage in plan]
-    if size_multiple is None:
-        size_multiple = PRESETS.get(type(backbone).__name__, {}).get("size_multiple", 1)
-    if not isinstance(size_multiple, int) or size_multiple < 1:
-        raise ValueError(f"size_multiple must be a positive integer, got {size_multiple!r}")
-    return units, size_multiple
+    units = [unit.to(device=device, dtype=dtype) for unit in build_units(plan, resolved)]
+    return plan, units, resolved
 
 
 def inject_pip(
     backbone: nn.Module,
-    stages: str | Sequence[str | Stage | Mapping[str, Any]] = "auto",
-    degradations: Sequence[str] = DEFAULT_DEGRADATIONS,
+    config: PIPConfig | str | Sequence[StageEntry] | None = None,
     *,
     sample_input: torch.Tensor | None = None,
-    prompt_dim: int | None = None,
-    prompt_size: int | None = None,
-    heads: int | None = None,
-    ffn_expansion: float = 2.66,
-    topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
-    size_multiple: int | None = None,
-    native_degradations: Sequence[str] = (),
+    **options: Any,
 ) -> PIPModel:
-    """Attach PIP units to ``backbone`` without editing its source; returns a :class:`PIPModel`.
+    """Attach PIP units to ``backbone`` without editing its source; returns a ``PIPModel``.
 
     Args:
         backbone: any restoration network taking ``B×C×H×W`` images.
-        stages: ``"auto"`` for the preset of a known class (Restormer, NAFNet, SwinIR), or a
-            list of exact module names / regular expressions (``re.fullmatch``) / :class:`Stage`
-            specs. Every entry must match something.
-        degradations: the degradation vocabulary, in prompt order.
+        config: a ``PIPConfig`` (default: ``PIPConfig()``, the preset stages and the five
+            default degradations). The stages alone (``"auto"`` or a list) are accepted here
+            too, as ``stages=``.
         sample_input: input for the one dry run that finds each stage's feature shape
             (default ``1×3×64×64`` on the backbone's device).
-        prompt_dim, prompt_size, heads, ffn_expansion, topm_ratios: unit hyperparameters
-            (see :class:`PromptInPrompt`); per-stage overrides go in :class:`Stage`.
-        size_multiple: inputs are padded to a multiple of this (default: the preset's, else 1).
-        native_degradations: degradations the backbone already restores (e.g. ``("noise",)``
-            for a pretrained denoiser); with their label the model stays exactly the backbone
-            (see :class:`PIPModel`), so adapting it to new degradations forgets nothing.
+        options: ``PIPConfig`` fields (``stages``, ``degradations``, ``prompt_dim``,
+            ``prompt_size``, ``heads``, ``ffn_expansion``, ``topm_ratios``,
+            ``size_multiple``), replacing those of ``config``.
 
+    ``model.config`` is the resolved config (stages as exact module names with their hook
+    points, channel spans and unit sizes), from which ``load_adapter`` rebuilds the model.
     A failed call raises before touching the backbone: no hook, no parameter is added. The
     units start as the identity, so the model's outputs equal the backbone's until trained.
     Inject before ``torch.compile``; compiled modules are refused.
     """
     _check_backbone(backbone)
-    names = check_degradation_names(degradations)
-    native = check_native_degradations(native_degradations, names)
-    entries = (
-        _preset(backbone)["stages"] if isinstance(stages, str) and stages == "auto" else stages
-    )
-    plan = plan_stages(
-        backbone,
-        entries,
-        sample_input=sample_input,
-        prompt_dim=prompt_dim,
-        prompt_size=prompt_size,
-        heads=heads,
-        ffn_expansion=ffn_expansion,
-        topm_ratios=topm_ratios,
-    )
-    units, multiple = _build(backbone, plan, len(names) - len(native), size_multiple)
-    return PIPModel(backbone, plan, units, names, multiple, native)
+    plan, units, resolved = _prepare(backbone, _config(config, options), sample_input)
+    return PIPModel(backbone, plan, units, resolved)
 
 
 def _load_weights(module: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
@@ -158,53 +151,47 @@ def _load_sensor(
     return sensor.requires_grad_(False).eval()
 
 
+def _check_features(plan: Sequence[PlannedStage], saved: SavedAdapter, directory) -> None:
+    """Refuse a backbone whose stage features differ from those the adapter was trained on."""
+    for stage in plan:
+        expected = saved.features.get(stage.name)
+        if expected is None:
+            raise ValueError(
+                f"{CONFIG_NAME} in {directory} describes no feature for {stage.name!r}"
+            )
+        if (expected["layout"], expected["channels"]) != (stage.layout, stage.stage_channels):
+            raise ValueError(
+                f"stage {stage.name!r}: the adapter expects a {expected['layout']} feature with "
+                f"{expected['channels']} channels, this backbone gives a {stage.layout} feature "
+                f"with {stage.stage_channels} (a different configuration of "
+                f"{saved.backbone_class}?)"
+            )
+
+
 def load_adapter(
     backbone: nn.Module, directory: str | os.PathLike, *, sample_input: torch.Tensor | None = None
 ) -> PIPModel:
     """Inject a saved adapter into ``backbone`` and load its weights, and its degradation
     sensor (``model.sensor``, for blind restoration) if it was saved with one.
 
-    Refuses, with a ValueError that says what differs, a backbone of another class, stages
-    that are missing or have other shapes, and corrupt or mismatched files. On any failure the
-    backbone is left untouched.
+    The mirror image of ``save_adapter``: the config read from the file is injected as
+    ``inject_pip(backbone, config)`` does, then the weights are loaded. Refuses, with a
+    ValueError that says what differs, a backbone of another class, stages that are missing
+    or have other shapes, and corrupt or mismatched files. On any failure the backbone is left
+    untouched.
     """
     _check_backbone(backbone)
-    config, tensors = read_adapter(directory)
-    expected = config["backbone"].get("class")
-    if type(backbone).__name__ != expected:
+    saved = read_adapter(directory)
+    if type(backbone).__name__ != saved.backbone_class:
         raise ValueError(
-            f"the adapter in {directory} was trained on a {expected}, got a "
+            f"the adapter in {directory} was trained on a {saved.backbone_class}, got a "
             f"{type(backbone).__name__}"
         )
-    names = check_degradation_names(config["degradations"])
-    native = check_native_degradations(config.get("native_degradations", []), names)
-    sensor = _load_sensor(directory, names)
-    try:
-        saved = [PlannedStage.from_dict(stage) for stage in config["stages"]]
-    except TypeError as err:
-        raise ValueError(
-            f"the stages in the adapter config of {directory} are malformed: {err}"
-        ) from None
-    fresh = plan_stages(
-        backbone,
-        [Stage(s.name, hook=s.hook) for s in saved],
-        sample_input=sample_input,
-        prompt_dim=None,
-        prompt_size=None,
-        heads=None,
-        ffn_expansion=2.66,
-        topm_ratios=None,
-    )
-    for old, new in zip(saved, fresh, strict=True):
-        if (old.layout, old.stage_channels) != (new.layout, new.stage_channels):
-            raise ValueError(
-                f"stage {old.name!r}: the adapter expects a {old.layout} feature with "
-                f"{old.stage_channels} channels, this backbone gives a {new.layout} feature with "
-                f"{new.stage_channels} (a different configuration of {expected}?)"
-            )
-    units, multiple = _build(backbone, saved, len(names) - len(native), config["size_multiple"])
-    modules = torch.nn.ModuleDict({unit_key(s.name): u for s, u in zip(saved, units, strict=True)})
-    _load_weights(modules, tensors, f"adapter weights in {directory}")
-    model = PIPModel(backbone, saved, units, names, multiple, native)
+    sensor = _load_sensor(directory, saved.config.degradations)
+    plan, units, resolved = _prepare(backbone, saved.config, sample_input)
+    _check_features(plan, saved, directory)
+    modules = nn.ModuleDict({unit_key(s.name): u for s, u in zip(plan, units, strict=True)})
+    _load_weights(modules, saved.tensors, f"adapter weights in {directory}")
+    model = PIPModel(backbone, plan, units, resolved)
     model.sensor = sensor
     return model

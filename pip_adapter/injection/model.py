@@ -5,50 +5,27 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
 from pip_adapter._version import __version__
-from pip_adapter.conditioning import DegradationSpec, degradation_weights
-from pip_adapter.injection.hooks import Conditioning, StageHook, attach_hook, detach_hooks
+from pip_adapter.conditioning import DegradationSpec, check_weights, degradation_weights
+from pip_adapter.config import PIPConfig
+from pip_adapter.injection.hooks import Conditioning, StageHook, attach_hook, detach_hook
 from pip_adapter.injection.plan import PlannedStage
 from pip_adapter.injection.serialization import write_adapter, write_sensor
 from pip_adapter.padding import crop_to, pad_to_multiple
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
 
-__all__ = ["PIPModel", "check_native_degradations", "unit_key"]
+__all__ = ["PIPModel", "unit_key"]
 
 
 def unit_key(stage: str) -> str:
     """Key of a stage's unit in ``PIPModel.pip_units`` (module names may not contain dots)."""
     return stage.replace(".", "/")
-
-
-def check_native_degradations(
-    native: Sequence[str], degradations: Sequence[str]
-) -> tuple[str, ...]:
-    """Validate ``native_degradations``: distinct names from ``degradations``, leaving at least
-    one degradation for the units to learn."""
-    if isinstance(native, str) or not isinstance(native, Sequence):
-        raise ValueError(
-            f"native_degradations must be a sequence of names such as ('noise',), got {native!r}"
-        )
-    names = tuple(native)
-    unknown = [n for n in names if n not in degradations]
-    if unknown:
-        raise ValueError(
-            f"native_degradations {unknown} are not among the degradations {list(degradations)}"
-        )
-    if len(set(names)) != len(names):
-        raise ValueError(f"native_degradations must be distinct, got {list(names)}")
-    if len(names) == len(degradations):
-        raise ValueError(
-            f"native_degradations {list(names)} cover every degradation; leave at least one "
-            "for the PIP units to learn"
-        )
-    return names
 
 
 def _is_frozen(module: nn.Module) -> bool:
@@ -62,50 +39,78 @@ class PIPModel(nn.Module):
 
     ``model(x, degradation=...)`` runs the backbone with every unit conditioned on the given
     degradation (a name, one name per sample, ids, a ``{name: weight}`` mixture, ``B×T``
-    weights, or ``None`` to ask ``model.sensor``). Inputs are reflect-padded to
-    ``size_multiple`` and outputs cropped back, so any size works.
+    weights, or ``None`` to ask ``model.sensor``). The weights are checked once here, then
+    handed to every unit. Inputs are reflect-padded to ``size_multiple`` and outputs cropped
+    back, so any size works.
 
-    The units are submodules (``pip_units``) and follow ``.to()``, ``.half()``, DDP, deepcopy
-    and pickling. The backbone's own ``state_dict`` keys are unchanged. Calling the backbone
-    object directly (not through this model) runs it exactly as before injection: the hooks
-    pass features through untouched when no ``degradation`` is in effect. Not thread-safe:
-    one forward at a time per model.
+    ``model.config`` is the resolved ``PIPConfig``; ``model.plan`` says where each unit sits
+    (``PlannedStage``). The units are submodules (``pip_units``) and follow ``.to()``,
+    ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
+    unchanged. Calling the backbone object directly (not through this model) runs it exactly
+    as before injection: the hooks pass features through untouched when no ``degradation`` is
+    in effect. Not thread-safe: one forward at a time per model.
 
-    ``native_degradations`` are those the backbone already restores (e.g. ``("noise",)`` for a
-    pretrained denoiser). Every unit's change is scaled by ``1 - w_native``, the sample's
-    total weight on them (through ``torch.lerp``, exact at both ends): for a native label the
-    model computes exactly what the backbone computes; a mixture moves between the two. The
-    units hold prompts only for the other degradations, their weights renormalised over them.
+    ``config.native_degradations`` are those the backbone already restores (e.g.
+    ``("noise",)`` for a pretrained denoiser). Every unit's change is scaled by
+    ``1 - w_native``, the sample's total weight on them (through ``torch.lerp``, exact at both
+    ends): with a native label the model computes exactly what the backbone computes, however
+    long the adapter trains; a mixture moves between the two. The units hold prompts only for
+    the other degradations, their weights renormalised over them.
+
+    ``units`` may be other blocks with the same ``modulate(feature, weights)`` method as
+    ``PromptInPrompt`` (e.g. ``pip_adapter.baselines.PromptIRBlock``), placed by the plan and
+    config of an injected model; ``save_adapter`` stores PromptInPrompt units only.
     """
 
     def __init__(
         self,
         backbone: nn.Module,
         plan: Sequence[PlannedStage],
-        units: Sequence[PromptInPrompt],
-        degradations: Sequence[str],
-        size_multiple: int = 1,
-        native_degradations: Sequence[str] = (),
+        units: Sequence[nn.Module],
+        config: PIPConfig,
     ) -> None:
         super().__init__()
+        names = [stage.name for stage in plan]
+        resolved = (
+            isinstance(config, PIPConfig)
+            and config.stages != "auto"
+            and config.size_multiple is not None
+            and names == [stage.pattern for stage in config.stages]
+        )
+        if not resolved:
+            raise ValueError(
+                "config must be the resolved PIPConfig of this plan (the model.config of "
+                "inject_pip), with one stage per planned stage, in the same order"
+            )
         self.backbone = backbone
-        self.pip_units = nn.ModuleDict(
-            {unit_key(p.name): u for p, u in zip(plan, units, strict=True)}
-        )
+        self.pip_units = nn.ModuleDict({unit_key(n): u for n, u in zip(names, units, strict=True)})
         self.plan = list(plan)
-        self.degradations = tuple(degradations)
-        self.native_degradations = check_native_degradations(
-            native_degradations, self.degradations
-        )
-        self.size_multiple = size_multiple
+        self.config = config
         self.sensor: nn.Module | None = None
         self._conditioning = Conditioning()
         self._requires_grad = {n: p.requires_grad for n, p in backbone.named_parameters()}
         self._unloaded = False
         modules = dict(backbone.named_modules())
-        for stage, unit in zip(plan, units, strict=True):
-            hook = StageHook(unit, self._conditioning, stage.hook, stage.layout, stage.channels)
-            attach_hook(modules[stage.name], hook)
+        # the handles survive deepcopy and pickling along with the modules: they refer to the
+        # modules' hook dicts, which are copied with them (see test_injection)
+        self._handles = [
+            attach_hook(
+                modules[stage.name],
+                StageHook(unit, self._conditioning, stage.at, stage.layout, stage.channels),
+            )
+            for stage, unit in zip(plan, units, strict=True)
+        ]
+
+    @property
+    def degradations(self) -> tuple[str, ...]:
+        """The degradation vocabulary, in prompt order (``config.degradations``)."""
+        return self.config.degradations
+
+    @property
+    def size_multiple(self) -> int:
+        """Inputs are padded to a multiple of this (``config.size_multiple``)."""
+        assert self.config.size_multiple is not None  # a resolved config has it (__init__)
+        return self.config.size_multiple
 
     @property
     def stages(self) -> list[str]:
@@ -115,7 +120,8 @@ class PIPModel(nn.Module):
     def degradation_weights(
         self, x: torch.Tensor, degradation: DegradationSpec | None
     ) -> torch.Tensor:
-        """``B×T`` weights for a ``degradation=`` argument; ``None`` asks ``self.sensor``."""
+        """Checked ``B×T`` weights (rows summing to 1) for a ``degradation=`` argument; ``None``
+        asks ``self.sensor``."""
         if degradation is not None:
             return degradation_weights(degradation, self.degradations, x.shape[0], x.device)
         if self.sensor is None:
@@ -130,22 +136,7 @@ class PIPModel(nn.Module):
                 f"model.sensor predicts {list(names)} but this model's degradations are "
                 f"{list(self.degradations)}"
             )
-        return self.sensor.predict_weights(x)
-
-    def _unit_weights(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Split ``B×T`` weights into the units' weights (over the non-native degradations)
-        and the gate ``1 - w_native`` (``None`` when no degradation is native)."""
-        if not self.native_degradations:
-            return weights, None
-        native = torch.tensor(
-            [name in self.native_degradations for name in self.degradations],
-            device=weights.device,
-        )
-        gate = (1 - weights[:, native].sum(dim=1)).clamp(0, 1)
-        adapted = weights[:, ~native]
-        # an all-native sample: its units' output is discarded (gate 0); any valid weights do
-        adapted = torch.where(adapted.sum(dim=1, keepdim=True) > 0, adapted, 1.0)
-        return adapted, gate
+        return check_weights(self.sensor.predict_weights(x), x.shape[0], len(self.degradations))
 
     def forward(
         self, x: torch.Tensor, degradation: DegradationSpec | None = None, **kwargs
@@ -165,6 +156,21 @@ class PIPModel(nn.Module):
             self._conditioning.weights = self._conditioning.gate = None
         return crop_to(out, padded, height, width)
 
+    def _unit_weights(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Split checked ``B×T`` weights into the units' weights (over the adapted
+        degradations, rows summing to 1) and the gate ``1 - w_native`` (``None`` when no
+        degradation is native)."""
+        native_names = self.config.native_degradations
+        if not native_names:
+            return weights, None
+        native = torch.tensor([d in native_names for d in self.degradations], device=weights.device)
+        gate = (1 - weights[:, native].sum(dim=1)).clamp(0, 1)
+        adapted = weights[:, ~native]
+        total = adapted.sum(dim=1, keepdim=True)
+        # an all-native sample: its units' output is discarded (gate 0); any valid weights do
+        adapted = torch.where(total > 0, adapted / total.clamp_min(1e-12), 1 / adapted.shape[1])
+        return adapted, gate
+
     def freeze_backbone(self) -> PIPModel:
         """Train only the adapter: the backbone's parameters stop requiring gradients and the
         backbone stays in eval mode through ``train()`` calls, so that adapter training leaves
@@ -176,13 +182,13 @@ class PIPModel(nn.Module):
         return self.train(self.training)
 
     def unfreeze_backbone(self) -> PIPModel:
-        """Train the backbone too (full fine-tuning): undoes :meth:`freeze_backbone`."""
+        """Train the backbone too (full fine-tuning): undoes ``freeze_backbone``."""
         self.backbone.requires_grad_(True)
         return self.train(self.training)
 
     def train(self, mode: bool = True) -> PIPModel:
         """Set training mode, except for frozen parts, which stay in eval mode: the backbone
-        when none of its parameters requires gradients (after :meth:`freeze_backbone`), and a
+        when none of its parameters requires gradients (after ``freeze_backbone``), and a
         sensor likewise frozen. Their batch statistics and dropout never move."""
         super().train(mode)
         for part in (self.backbone, self.sensor):
@@ -209,21 +215,26 @@ class PIPModel(nn.Module):
             torch.zeros((), device=next(self.pip_units.parameters()).device),
         )
 
-    def adapter_config(self) -> dict:
-        """What ``save_adapter`` writes to ``adapter_config.json``."""
+    def adapter_config(self) -> dict[str, Any]:
+        """What ``save_adapter`` writes to ``adapter_config.json`` after the format header:
+        ``config.to_dict()`` with the library version and a description of the backbone."""
         cls = type(self.backbone)
-        return {
-            "library_version": __version__,
-            "backbone": {"class": cls.__name__, "module": cls.__module__},
-            "degradations": list(self.degradations),
-            "native_degradations": list(self.native_degradations),
-            "size_multiple": self.size_multiple,
-            "stages": [stage.to_dict() for stage in self.plan],
-        }
+        features = [
+            {"stage": stage.name, "layout": stage.layout, "channels": stage.stage_channels}
+            for stage in self.plan
+        ]
+        backbone = {"class": cls.__name__, "module": cls.__module__, "features": features}
+        return {"library_version": __version__, "backbone": backbone, **self.config.to_dict()}
 
     def save_adapter(self, directory: str | os.PathLike) -> Path:
         """Write the adapter alone (config + PIP unit weights), not the backbone, and
         ``self.sensor`` if set (``sensor_config.json`` + ``sensor.safetensors``)."""
+        hosted = [u for u in self.pip_units.values() if not isinstance(u, PromptInPrompt)]
+        if hosted:
+            raise TypeError(
+                "save_adapter stores PromptInPrompt units, but this model hosts "
+                f"{sorted({type(u).__name__ for u in hosted})}"
+            )
         sensor = None
         if self.sensor is not None:
             if not isinstance(self.sensor, DegradationSensor):
@@ -240,8 +251,9 @@ class PIPModel(nn.Module):
     def unload(self) -> nn.Module:
         """Remove every hook and return the original backbone, as it was before injection."""
         modules = dict(self.backbone.named_modules())
-        for stage in self.plan:
-            detach_hooks(modules[stage.name])
+        for stage, handle in zip(self.plan, self._handles, strict=True):
+            detach_hook(modules[stage.name], handle)
+        self._handles = []
         for name, param in self.backbone.named_parameters():
             param.requires_grad_(self._requires_grad.get(name, param.requires_grad))
         self._unloaded = True

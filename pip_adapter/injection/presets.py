@@ -7,7 +7,8 @@ how large an input the backbone needs (``size_multiple``; PIPModel pads to it).
 * **Restormer** (spandrel_extra_arches): the decoder concatenates ``[upsampled, skip]`` and, at
   levels 3 and 2, reduces it with a 1×1 conv; at level 1 the concatenation goes straight into
   ``decoder_level1``. The units modulate exactly the skip half of those inputs. With the
-  default prompt width ``min(C, 64)`` the full-size model (26.1M parameters) gains about 1.6%.
+  default prompt width ``min(C, 64)`` the units add about 1.7% to the full-size model's 26.1M
+  parameters.
 * **NAFNet** (spandrel): the decoder adds ``upsampled + skip`` before each ``decoders.i``; the
   units modulate that sum, at every decoder level.
 * **SwinIR** (spandrel) has no encoder-decoder: a stack of residual Swin groups (``layers.i``,

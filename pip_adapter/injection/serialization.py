@@ -1,17 +1,28 @@
 """Adapter files: ``adapter_config.json`` (what and where) + ``adapter.safetensors`` (weights),
-and, when the model has a degradation sensor, ``sensor_config.json`` + ``sensor.safetensors``."""
+and, when the model has a degradation sensor, ``sensor_config.json`` + ``sensor.safetensors``.
+
+``adapter_config.json`` (format version 2) is the model's resolved ``PIPConfig.to_dict()`` plus
+metadata: ``format``, ``format_version``, ``library_version`` and ``backbone`` (the class and
+module of the network, and the ``layout`` / ``channels`` of the feature found at each stage,
+which ``load_adapter`` checks). Version 1 files, which listed the planned stages with their
+unit sizes instead of a config, are read and converted.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+
+from pip_adapter.config import PIPConfig
+from pip_adapter.files import write_json, write_safetensors
 
 __all__ = [
     "CONFIG_NAME",
@@ -21,6 +32,7 @@ __all__ = [
     "SENSOR_FORMAT",
     "SENSOR_WEIGHTS_NAME",
     "WEIGHTS_NAME",
+    "SavedAdapter",
     "read_adapter",
     "read_sensor",
     "write_adapter",
@@ -30,51 +42,59 @@ __all__ = [
 CONFIG_NAME = "adapter_config.json"
 WEIGHTS_NAME = "adapter.safetensors"
 FORMAT = "pip-adapter"
-FORMAT_VERSION = 1
-REQUIRED_KEYS = ("format", "format_version", "backbone", "degradations", "size_multiple", "stages")
+FORMAT_VERSION = 2
+METADATA_KEYS = ("format", "format_version", "library_version", "backbone")
 SENSOR_CONFIG_NAME = "sensor_config.json"
 SENSOR_WEIGHTS_NAME = "sensor.safetensors"
 SENSOR_FORMAT = "pip-adapter-sensor"
+SENSOR_FORMAT_VERSION = 1
 SENSOR_KEYS = ("degradations", "backbone", "crop_size", "crops_per_side")
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file then rename, so a crash never leaves half a file."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    write(temporary)
-    os.replace(temporary, path)
+@dataclass(frozen=True)
+class SavedAdapter:
+    """An adapter directory's content: the resolved config, what the backbone it was trained
+    on looked like (``backbone_class``; ``features``: per stage, the ``layout`` and
+    ``channels`` of the feature there), and the unit weights."""
+
+    config: PIPConfig
+    backbone_class: str
+    features: dict[str, dict[str, Any]]
+    tensors: dict[str, torch.Tensor]
 
 
 def write_adapter(
-    directory: str | os.PathLike, config: dict[str, Any], tensors: dict[str, torch.Tensor]
+    directory: str | os.PathLike, data: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
 ) -> Path:
+    """Write ``adapter_config.json`` (``data`` with the format header) and the weights."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    _atomic_write(directory / WEIGHTS_NAME, lambda p: save_file(tensors, p, {"format": FORMAT}))
-    text = json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, **config}, indent=2)
-    _atomic_write(directory / CONFIG_NAME, lambda p: p.write_text(text + "\n"))
+    write_safetensors(directory / WEIGHTS_NAME, tensors, {"format": FORMAT})
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION}
+    write_json(directory / CONFIG_NAME, {**header, **data})
     return directory
 
 
-def _read_config(path: Path, expected_format: str, required: Sequence[str]) -> dict[str, Any]:
+def _read_json(path: Path, expected_format: str, versions: Sequence[int]) -> dict[str, Any]:
     try:
-        config = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not valid JSON: {err}") from None
-    if not isinstance(config, dict) or config.get("format") != expected_format:
+    if not isinstance(data, dict) or data.get("format") != expected_format:
         raise ValueError(
             f'{path} is not a {expected_format} config (no "format": "{expected_format}")'
         )
-    if config.get("format_version") != FORMAT_VERSION:
+    if data.get("format_version") not in versions:
         raise ValueError(
-            f"{path} has format_version {config.get('format_version')!r}; this version of "
-            f"pip-adapter reads {FORMAT_VERSION}"
+            f"{path} has format_version {data.get('format_version')!r}; this version of "
+            f"pip-adapter reads {' and '.join(map(str, versions))}"
         )
-    absent = [key for key in required if key not in config]
+    return data
+
+
+def _require(path: Path, data: Mapping[str, Any], keys: Sequence[str]) -> None:
+    absent = [key for key in keys if key not in data]
     if absent:
         raise ValueError(f"{path} lacks the keys {absent}")
-    return config
 
 
 def _read_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
@@ -84,8 +104,66 @@ def _read_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
         raise ValueError(f"could not read {what} weights {path}: {err}") from None
 
 
-def read_adapter(directory: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read and validate an adapter directory; every problem is a ValueError naming the file."""
+# the unit sizes a version-1 file repeated in every stage, and the config fields they give
+_V1_SHARED = ("ffn_expansion", "topm_ratios")
+_V1_STAGE_KEYS = {
+    "name",
+    "hook",
+    "layout",
+    "feature_shape",
+    "stage_channels",
+    "channels",
+    "prompt_dim",
+    "prompt_size",
+    "heads",
+    *_V1_SHARED,
+}
+
+
+def _config_from_v1(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict]]:
+    """``(PIPConfig dict, features)`` of a version-1 file, whose ``stages`` were the planned
+    stages (name, hook point, layout, channels, unit sizes) rather than stage specs."""
+    _require(path, data, ("size_multiple",))
+    planned = data["stages"]
+    if not (isinstance(planned, list) and planned and all(isinstance(s, dict) for s in planned)):
+        raise ValueError(f"the stages in {path} are malformed: expected a list of objects")
+    for stage in planned:
+        unknown = sorted(set(stage) - _V1_STAGE_KEYS)
+        missing = sorted(_V1_STAGE_KEYS - {"feature_shape"} - set(stage))
+        if unknown or missing:
+            raise ValueError(
+                f"the stages in {path} are malformed: unknown keys {unknown}, missing {missing}"
+            )
+    shared = {key: planned[0][key] for key in _V1_SHARED}
+    if any({key: stage[key] for key in _V1_SHARED} != shared for stage in planned):
+        raise ValueError(f"the stages in {path} are malformed: their {_V1_SHARED} differ")
+    stages = [
+        {
+            "pattern": stage["name"],
+            "at": stage["hook"],
+            "channels": stage["channels"],
+            "prompt_dim": stage["prompt_dim"],
+            "prompt_size": stage["prompt_size"],
+            "heads": stage["heads"],
+        }
+        for stage in planned
+    ]
+    config = {
+        "stages": stages,
+        "degradations": data["degradations"],
+        "size_multiple": data["size_multiple"],
+        **shared,
+    }
+    features = [
+        {"stage": s["name"], "layout": s["layout"], "channels": s["stage_channels"]}
+        for s in planned
+    ]
+    return config, features
+
+
+def read_adapter(directory: str | os.PathLike) -> SavedAdapter:
+    """Read and check an adapter directory (format version 1 or 2); every problem is a
+    ValueError (FileNotFoundError for missing files) naming the file."""
     directory = Path(directory)
     config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
     if not directory.is_dir():
@@ -97,8 +175,23 @@ def read_adapter(directory: str | os.PathLike) -> tuple[dict[str, Any], dict[str
     if missing:
         found = sorted(p.name for p in directory.iterdir())
         raise FileNotFoundError(f"adapter directory {directory} lacks {missing}; found {found}")
-    config = _read_config(config_path, FORMAT, REQUIRED_KEYS)
-    return config, _read_weights(weights_path, "adapter")
+    data = _read_json(config_path, FORMAT, (1, FORMAT_VERSION))
+    _require(config_path, data, ("backbone", "degradations", "stages"))
+    backbone = data["backbone"]
+    if not isinstance(backbone, dict) or not isinstance(backbone.get("class"), str):
+        raise ValueError(f'{config_path}: "backbone" must hold the class name of the network')
+    if data["format_version"] == 1:
+        fields, features = _config_from_v1(config_path, data)
+    else:
+        _require(config_path, backbone, ("features",))
+        fields = {key: value for key, value in data.items() if key not in METADATA_KEYS}
+        features = backbone["features"]
+    try:
+        config = PIPConfig.from_dict(fields)
+        by_stage = {f["stage"]: {k: f[k] for k in ("layout", "channels")} for f in features}
+    except (TypeError, KeyError, ValueError) as err:
+        raise ValueError(f"{config_path} is malformed: {err}") from None
+    return SavedAdapter(config, backbone["class"], by_stage, _read_weights(weights_path, "adapter"))
 
 
 def write_sensor(
@@ -113,14 +206,9 @@ def write_sensor(
             (directory / name).unlink(missing_ok=True)
         return
     config, tensors = sensor
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    _atomic_write(
-        directory / SENSOR_WEIGHTS_NAME, lambda p: save_file(tensors, p, {"format": SENSOR_FORMAT})
-    )
-    text = json.dumps(
-        {"format": SENSOR_FORMAT, "format_version": FORMAT_VERSION, **config}, indent=2
-    )
-    _atomic_write(directory / SENSOR_CONFIG_NAME, lambda p: p.write_text(text + "\n"))
+    write_safetensors(directory / SENSOR_WEIGHTS_NAME, tensors, {"format": SENSOR_FORMAT})
+    header = {"format": SENSOR_FORMAT, "format_version": SENSOR_FORMAT_VERSION}
+    write_json(directory / SENSOR_CONFIG_NAME, {**header, **config})
 
 
 def read_sensor(
@@ -136,5 +224,6 @@ def read_sensor(
     if not all(present):
         have, lack = (config_path, weights_path) if present[0] else (weights_path, config_path)
         raise ValueError(f"{directory} has {have.name} but not {lack.name}; save the adapter again")
-    config = _read_config(config_path, SENSOR_FORMAT, SENSOR_KEYS)
+    config = _read_json(config_path, SENSOR_FORMAT, (SENSOR_FORMAT_VERSION,))
+    _require(config_path, config, SENSOR_KEYS)
     return config, _read_weights(weights_path, "sensor")

@@ -12,7 +12,10 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from pip_adapter.config import Stage, StageEntry, check_stage_entries
+
 __all__ = [
+    "Layout",
     "Stage",
     "StageInfo",
     "default_sample_input",
@@ -23,67 +26,7 @@ __all__ = [
     "probe_stages",
 ]
 
-HookPoint = Literal["input", "output"]
-
-
-@dataclass(frozen=True)
-class Stage:
-    """Where one or more PIP units go.
-
-    Args:
-        pattern: an exact qualified module name (``"decoders.0"``) or a regular expression
-            matched with ``re.fullmatch`` against ``named_modules()`` names.
-        hook: modulate the module's ``"input"`` (default: the feature a decoder block receives)
-            or its ``"output"``.
-        channels: ``(start, stop)`` channel indices the unit modulates; others pass through.
-        channel_fraction: the same as fractions of the stage's channels, e.g. ``(0.5, 1.0)``
-            for the skip half of a ``cat([upsampled, skip])``. Exclusive with ``channels``.
-        portion: keep only this fraction ``(start, stop)`` of the modules the pattern matches,
-            in model order, e.g. ``(0.5, 1.0)`` for the second half of a stack of blocks.
-        prompt_dim, prompt_size: per-stage overrides of the unit's ``d`` and ``s``.
-    """
-
-    pattern: str
-    hook: HookPoint = "input"
-    channels: tuple[int, int] | None = None
-    channel_fraction: tuple[float, float] | None = None
-    portion: tuple[float, float] | None = None
-    prompt_dim: int | None = None
-    prompt_size: int | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.pattern, str) or not self.pattern:
-            raise ValueError(f"a stage pattern must be a non-empty string, got {self.pattern!r}")
-        if self.hook not in ("input", "output"):
-            raise ValueError(f"stage hook must be 'input' or 'output', got {self.hook!r}")
-        if self.channels is not None and self.channel_fraction is not None:
-            raise ValueError(f"stage {self.pattern!r}: give channels or channel_fraction, not both")
-        for name in ("channel_fraction", "portion"):
-            span = getattr(self, name)
-            if span is not None and not (len(span) == 2 and 0 <= span[0] < span[1] <= 1):
-                raise ValueError(
-                    f"stage {self.pattern!r}: {name} must be (start, stop) with "
-                    f"0 <= start < stop <= 1, got {span}"
-                )
-
-    @classmethod
-    def coerce(cls, entry: str | Stage | Mapping[str, Any]) -> Stage:
-        """Accept a pattern string, a Stage, or a mapping of Stage fields (presets are data)."""
-        if isinstance(entry, Stage):
-            return entry
-        if isinstance(entry, str):
-            return cls(entry)
-        if isinstance(entry, Mapping):
-            known = set(cls.__dataclass_fields__)
-            unknown = set(entry) - known
-            if unknown:
-                raise ValueError(f"unknown stage fields {sorted(unknown)}; valid: {sorted(known)}")
-            fields = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
-            return cls(**fields)
-        raise ValueError(
-            f"a stage must be a module name, a regular expression, a Stage or a dict, "
-            f"got {type(entry).__name__}"
-        )
+Layout = Literal["image", "tokens"]
 
 
 def _closest(pattern: str, names: Sequence[str]) -> list[str]:
@@ -91,23 +34,15 @@ def _closest(pattern: str, names: Sequence[str]) -> list[str]:
     return close or [n for n in names if "." not in n][:8]
 
 
-def match_stages(
-    model: nn.Module, stages: Sequence[str | Stage | Mapping[str, Any]]
-) -> list[tuple[str, Stage]]:
+def match_stages(model: nn.Module, stages: Sequence[StageEntry]) -> list[tuple[str, Stage]]:
     """Resolve stage entries to ``(module name, Stage)`` pairs, in model order.
 
     Every entry must match at least one module (exactly by name, or by ``re.fullmatch``), and
     no module may be matched twice. Raises ValueError naming the entry and the closest names.
     """
-    if isinstance(stages, str | Stage) or not isinstance(stages, Sequence) or not stages:
-        raise ValueError(
-            "stages must be 'auto' or a non-empty list of module names / regular expressions, "
-            f"got {stages!r}"
-        )
     names = [name for name, _ in model.named_modules() if name]
     owner: dict[str, Stage] = {}
-    for entry in stages:
-        stage = Stage.coerce(entry)
+    for stage in check_stage_entries(stages):
         if stage.pattern in names:
             matched = [stage.pattern]
         else:
@@ -176,16 +111,16 @@ class StageInfo:
     name: str
     type: str
     input_shape: tuple[int, ...] | None
-    layout: str | None
+    layout: Layout | None
     spatial_size: tuple[int, int] | None
     output_shape: tuple[int, ...] | None = None
-    output_layout: str | None = None
+    output_layout: Layout | None = None
     calls: int = 0
 
 
 def _layout(
     tensor: torch.Tensor | None, args: tuple, kwargs: Mapping[str, Any]
-) -> tuple[str | None, tuple[int, int] | None]:
+) -> tuple[Layout | None, tuple[int, int] | None]:
     """``("image", (H, W))`` for ``B×C×H×W``, ``("tokens", (H, W))`` for ``B×L×C`` with a
     known spatial size, else ``(None, None)``."""
     if tensor is not None and tensor.dim() == 4:

@@ -1,6 +1,15 @@
 """Small building blocks of the PIP unit, one job each."""
 
 from pip_adapter.layers.attention import ChannelCrossAttention
-from pip_adapter.layers.feedforward import DualGatedFeedForward, GatedDconvFeedForward
+from pip_adapter.layers.feedforward import (
+    FFN_EXPANSION,
+    DualGatedFeedForward,
+    GatedDconvFeedForward,
+)
 
-__all__ = ["ChannelCrossAttention", "DualGatedFeedForward", "GatedDconvFeedForward"]
+__all__ = [
+    "FFN_EXPANSION",
+    "ChannelCrossAttention",
+    "DualGatedFeedForward",
+    "GatedDconvFeedForward",
+]

@@ -26,7 +26,7 @@ class ChannelCrossAttention(nn.Module):
 
     Both inputs are ``B×dim×H×W`` with the same ``H×W`` (the query input may have batch 1 and is
     then broadcast). Logits are cosine similarities scaled by a learned per-head temperature.
-    With ``topm_ratios`` the softmax is PIP's top-m sparse mixture (:func:`topm_channel_attention`)
+    With ``topm_ratios`` the softmax is PIP's top-m sparse mixture (``topm_channel_attention``)
     whose per-ratio weights are learned scalars initialised to 0.2; without, it is dense.
     """
 

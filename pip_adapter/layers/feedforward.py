@@ -6,7 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DualGatedFeedForward", "GatedDconvFeedForward"]
+__all__ = ["FFN_EXPANSION", "DualGatedFeedForward", "GatedDconvFeedForward"]
+
+# Restormer's feed-forward expansion (hidden width = int(expansion · dim)); PIP's units use it too
+FFN_EXPANSION = 2.66
 
 
 class GatedDconvFeedForward(nn.Module):
@@ -16,10 +19,11 @@ class GatedDconvFeedForward(nn.Module):
     on this block is the identity at initialisation.
     """
 
-    def __init__(self, dim: int, expansion: float = 2.66, zero_init_output: bool = False) -> None:
+    def __init__(
+        self, dim: int, expansion: float = FFN_EXPANSION, zero_init_output: bool = False
+    ) -> None:
         super().__init__()
         hidden = int(dim * expansion)
-        self.hidden = hidden
         self.project_in = nn.Conv2d(dim, 2 * hidden, kernel_size=1, bias=False)
         self.dwconv = nn.Conv2d(
             2 * hidden, 2 * hidden, kernel_size=3, padding=1, groups=2 * hidden, bias=False

@@ -4,7 +4,7 @@ and the degradation sensor's training."""
 from pip_adapter.training.checkpoint import load_checkpoint, save_checkpoint
 from pip_adapter.training.distributed import DistributedContext, setup_distributed
 from pip_adapter.training.report import JsonLinesLog, format_metrics_table, plot_curves
-from pip_adapter.training.schedule import WarmupCosine, warmup_cosine
+from pip_adapter.training.schedule import warmup_cosine
 from pip_adapter.training.sensor import train_sensor
 from pip_adapter.training.trainer import TrainConfig, Trainer, TrainingDiverged
 
@@ -14,7 +14,6 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "TrainingDiverged",
-    "WarmupCosine",
     "format_metrics_table",
     "load_checkpoint",
     "plot_curves",

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from pip_adapter.files import write_torch
+
 __all__ = ["load_checkpoint", "restore_rng_state", "rng_state", "save_checkpoint"]
 
 
@@ -29,17 +31,12 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves half a checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
-    return path
+    """``torch.save`` atomically: a crash never leaves half a checkpoint."""
+    return write_torch(path, state)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint` (tensors and plain data only)."""
+    """Load a checkpoint written by ``save_checkpoint`` (tensors and plain data only)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")

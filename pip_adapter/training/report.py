@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pip_adapter.files import atomic_write
+
 __all__ = ["JsonLinesLog", "format_metrics_table", "plot_curves"]
 
 
@@ -53,7 +55,9 @@ def plot_curves(
         loss_axis.plot(run["step"], run["loss"], label=name or None)
         psnr_axis.plot(run["vstep"], run["psnr"], marker="o", label=name or None)
     loss_axis.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
-    psnr_axis.set(xlabel="step", ylabel="PSNR (dB)", title="validation PSNR, average over tasks")
+    psnr_axis.set(
+        xlabel="step", ylabel="PSNR (dB)", title="validation PSNR, average over degradations"
+    )
     for axis in (loss_axis, psnr_axis):
         axis.grid(alpha=0.3)
         if any(runs):
@@ -61,17 +65,16 @@ def plot_curves(
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    try:
+        return atomic_write(path, lambda p: figure.savefig(p, dpi=110, format="png"))
+    finally:
+        plt.close(figure)
 
 
 def format_metrics_table(
     reports: Mapping[str, Mapping[str, Mapping[str, float]]], with_input: bool = True
 ) -> str:
-    """A Markdown table, one row per task plus the average, one PSNR / SSIM column pair per
+    """A Markdown table, one row per degradation plus the average, one PSNR / SSIM column pair per
     report (e.g. ``{"plain": ..., "PIP": ...}``), after the degraded input's."""
     names = list(reports)
     first = reports[names[0]]
@@ -80,12 +83,14 @@ def format_metrics_table(
         header.append("input PSNR / SSIM")
     header += [f"{name} PSNR / SSIM" for name in names]
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
-    for task in first:
-        cells = [task if task != "average" else "**average**"]
+    for degradation in first:
+        cells = [degradation if degradation != "average" else "**average**"]
         if with_input:
-            cells.append(f"{first[task]['input_psnr']:.2f} / {first[task]['input_ssim']:.4f}")
+            cells.append(
+                f"{first[degradation]['input_psnr']:.2f} / {first[degradation]['input_ssim']:.4f}"
+            )
         cells += [
-            f"{reports[name][task]['psnr']:.2f} / {reports[name][task]['ssim']:.4f}"
+            f"{reports[name][degradation]['psnr']:.2f} / {reports[name][degradation]['ssim']:.4f}"
             for name in names
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import kornia
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from pip_adapter.data import SyntheticAllInOne, build_degradation
-from pip_adapter.data.synthetic import DegradeFn, Images
+from pip_adapter.data.degradations.compose import DegradeFn
+from pip_adapter.data.synthetic import Images
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.training.schedule import warmup_cosine
 
@@ -16,9 +18,10 @@ __all__ = ["train_sensor"]
 
 
 class _Recoloured:
-    """A degradation applied after random colour changes of the clean crop (channel order,
-    saturation, gamma, contrast), so that the sensor judges the degradation rather than the
-    colours of the few photos it was trained on."""
+    """A degradation applied after random colour changes of the clean crop (channel order, then
+    kornia's saturation, gamma and contrast adjustments), so that the sensor judges the
+    degradation rather than the colours of the few photos it was trained on. The changes are
+    drawn from the item's generator, so items stay reproducible."""
 
     def __init__(self, degradation: DegradeFn) -> None:
         self.degradation = degradation
@@ -29,12 +32,10 @@ class _Recoloured:
         n = clean.shape[0]
         order = torch.stack([torch.randperm(3, generator=generator) for _ in range(n)])
         x = clean.gather(1, order.view(n, 3, 1, 1).expand_as(clean).to(clean.device))
-        u = torch.rand(n, 3, 1, 1, generator=generator).to(clean)
-        grey = x.mean(dim=1, keepdim=True)
-        x = (grey + (0.3 + 1.2 * u[:, :1]) * (x - grey)).clamp(0, 1)
-        x = x ** (0.7 + 0.7 * u[:, 1:2])
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        x = (mean + (0.6 + 0.6 * u[:, 2:]) * (x - mean)).clamp(0, 1)
+        saturation, gamma, contrast = torch.rand(3, n, generator=generator).to(clean)
+        x = kornia.enhance.adjust_saturation(x, 0.3 + 1.2 * saturation)
+        x = kornia.enhance.adjust_gamma(x, 0.7 + 0.7 * gamma)
+        x = kornia.enhance.adjust_contrast_with_mean_subtraction(x, 0.6 + 0.6 * contrast)
         return self.degradation(x, generator=generator)
 
 
@@ -49,14 +50,14 @@ def _dataset(
             data,
             sensor.degradations,
             patch_size=sensor.crop_size,
-            samples_per_task=256,
+            samples_per_degradation=256,
             seed=seed,
             custom=custom,
         )
-    tasks = getattr(data, "tasks", None)
-    if tasks is not None and tuple(tasks) != sensor.degradations:
+    degradations = getattr(data, "degradations", None)
+    if degradations is not None and tuple(degradations) != sensor.degradations:
         raise ValueError(
-            f"the dataset's tasks {list(tasks)} differ from the sensor's degradations "
+            f"the dataset's degradations {list(degradations)} differ from the sensor's "
             f"{list(sensor.degradations)}; its labels would point at the wrong classes"
         )
     return data
@@ -82,8 +83,8 @@ def train_sensor(
 
     ``data`` is a source of clean images (``None``: the bundled training photos, a folder, or a
     list of paths / 3×H×W tensors), degraded on the fly with the synthetic degradations named
-    by ``sensor.degradations`` (see :class:`~pip_adapter.data.SyntheticAllInOne`, crops of
-    ``sensor.crop_size``), or any dataset of ``(degraded, clean, task_id)`` items whose ids
+    by ``sensor.degradations`` (see ``SyntheticAllInOne``, crops of
+    ``sensor.crop_size``), or any dataset of ``(degraded, clean, degradation_id)`` items whose ids
     index ``sensor.degradations`` (e.g. the one a restoration model was trained on). With an
     image source, ``recolour`` first changes the colours of each clean crop at random (channel
     order, saturation, gamma, contrast): with few training photos, this is what makes the sensor

@@ -13,7 +13,6 @@ from typing import Any, Literal
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
@@ -21,6 +20,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from pip_adapter.evaluation import evaluate
+from pip_adapter.files import write_safetensors
 from pip_adapter.injection.model import PIPModel
 from pip_adapter.training.checkpoint import (
     load_checkpoint,
@@ -44,7 +44,7 @@ class TrainingDiverged(FloatingPointError):
 
 @dataclass
 class TrainConfig:
-    """Hyperparameters of :class:`Trainer`; the defaults suit adapter fine-tuning.
+    """Hyperparameters of ``Trainer``; the defaults suit adapter fine-tuning.
 
     ``prompt_reg_weight`` multiplies the prompt regulariser (the authors' 0.01 × 0.002).
     ``warmup_steps=None`` warms up over 5% of the steps. ``amp`` needs CUDA for ``"fp16"``.
@@ -83,14 +83,16 @@ class TrainConfig:
 class Trainer:
     """Train a PIPModel (steered by each sample's degradation id) or a plain backbone.
 
-    Items of ``train_set`` / ``val_set`` are ``(degraded, clean, task_id)``. Only parameters
+    Items of ``train_set`` / ``val_set`` are ``(degraded, clean, degradation_id)``. Only parameters
     that require gradients are optimised: call ``model.freeze_backbone()`` first to train the
     adapter alone. Under ``torchrun`` the model is wrapped in DistributedDataParallel, batches
     come from a DistributedSampler, and only rank 0 logs, validates and writes files.
 
     Everything goes to ``out_dir``: ``log.jsonl``, ``curves.png``, ``checkpoint.pt`` (model,
     optimizer, scheduler, step, RNG states; resuming reproduces an uninterrupted run), and at
-    the end the adapter (``adapter/``) or the plain model (``model.safetensors``).
+    the end, unless ``save_model=False`` (when the caller saves the model itself, e.g. as a
+    bundle), the adapter (``adapter/``) or the plain model (``model.safetensors``). Files are
+    written atomically.
     """
 
     def __init__(
@@ -101,20 +103,22 @@ class Trainer:
         out_dir: str | os.PathLike | None = None,
         val_set: Dataset | None = None,
         run_name: str = "",
+        save_model: bool = True,
     ) -> None:
         self.config = config or TrainConfig()
         self.context = setup_distributed(self.config.device)
         self.model = model.to(self.context.device)
         self.train_set, self.val_set = train_set, val_set
         self.conditioned = isinstance(model, PIPModel)
-        self.tasks = tuple(getattr(train_set, "tasks", ()))
-        if self.conditioned and self.tasks and self.tasks != model.degradations:
+        self.degradations = tuple(getattr(train_set, "degradations", ()))
+        if self.conditioned and self.degradations and self.degradations != model.degradations:
             raise ValueError(
-                f"the training set's tasks {list(self.tasks)} differ from the model's "
-                f"degradations {list(model.degradations)}; ids would point at the wrong prompts"
+                f"the training set's degradations {list(self.degradations)} differ from the "
+                f"model's {list(model.degradations)}; ids would point at the wrong prompts"
             )
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.run_name = run_name
+        self.save_model = save_model
         self.log = JsonLinesLog(self.out_dir / "log.jsonl") if self.out_dir else None
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
@@ -152,7 +156,6 @@ class Trainer:
             )
         self.step = 0
         self.last_checkpoint: Path | None = None
-        self.final_metrics: dict | None = None
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -256,11 +259,11 @@ class Trainer:
         return value
 
     def validate(self) -> dict | None:
-        """Per-task PSNR / SSIM on ``val_set`` (rank 0 only; other ranks return None)."""
+        """Per-degradation PSNR / SSIM on ``val_set`` (rank 0 only; other ranks return None)."""
         report = None
         if self.val_set is not None and self.context.is_main:
             report = evaluate(
-                self.model, self.val_set, self.tasks or None, conditioned=self.conditioned
+                self.model, self.val_set, self.degradations or None, conditioned=self.conditioned
             )
             self._record({"step": self.step, "val": report})
         self._barrier()
@@ -313,16 +316,13 @@ class Trainer:
         return self._finish()
 
     def _finish(self) -> dict | None:
-        self.final_metrics = self.validate()
+        report = self.validate()
         self.save_checkpoint()
         if self.out_dir is not None and self.context.is_main:
-            if isinstance(self.model, PIPModel):
+            if self.save_model and isinstance(self.model, PIPModel):
                 self.model.save_adapter(self.out_dir / "adapter")
-            else:
-                state = {
-                    k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()
-                }
-                save_file(state, self.out_dir / "model.safetensors")
+            elif self.save_model:
+                write_safetensors(self.out_dir / "model.safetensors", self.model.state_dict())
             plot_curves(self.log.read(), self.out_dir / "curves.png", title=self.run_name)
         self._barrier()
-        return self.final_metrics
+        return report

@@ -10,12 +10,15 @@ from torch import nn
 
 from pip_adapter.conditioning import check_weights
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
+from pip_adapter.layers import FFN_EXPANSION
 from pip_adapter.unit.alignment import ContentAlignment
 from pip_adapter.unit.prompt_to_feature import SelectivePromptToFeature
 from pip_adapter.unit.prompt_to_prompt import PromptToPromptInteraction
 from pip_adapter.unit.prompts import BasicRestorationPrompt, DegradationAwarePrompt
 
-__all__ = ["PromptInPrompt", "default_heads", "default_prompt_dim"]
+__all__ = ["DEFAULT_PROMPT_SIZE", "PromptInPrompt", "default_heads", "default_prompt_dim"]
+
+DEFAULT_PROMPT_SIZE = 16  # s, the side of the basic restoration prompt
 
 
 def default_prompt_dim(channels: int) -> int:
@@ -46,10 +49,10 @@ class PromptInPrompt(nn.Module):
     Args:
         channels: ``C``, channels of the feature this unit modulates.
         num_degradations: ``T``, number of degradation types.
-        prompt_dim: ``d`` (at least 2); default :func:`default_prompt_dim` (``C`` within
+        prompt_dim: ``d`` (at least 2); default ``default_prompt_dim`` (``C`` within
             ``[2, 64]``).
         prompt_size: ``s``, side of the basic prompt and of ``U0``.
-        heads: attention heads of both interactions; default :func:`default_heads`
+        heads: attention heads of both interactions; default ``default_heads``
             (about 32 channels per head).
         ffn_expansion: hidden width of the feed-forwards as a multiple of ``d``.
         topm_ratios: ratios of the top-m attention; ``None`` makes it dense.
@@ -66,9 +69,9 @@ class PromptInPrompt(nn.Module):
         channels: int,
         num_degradations: int,
         prompt_dim: int | None = None,
-        prompt_size: int = 16,
+        prompt_size: int = DEFAULT_PROMPT_SIZE,
         heads: int | None = None,
-        ffn_expansion: float = 2.66,
+        ffn_expansion: float = FFN_EXPANSION,
         topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
     ) -> None:
         super().__init__()
@@ -132,8 +135,14 @@ class PromptInPrompt(nn.Module):
         return self._universal_prompt(x, weights)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Check ``x`` and ``weights`` (normalising the rows), then ``modulate``."""
         self._check_feature(x)
-        weights = check_weights(weights, x.shape[0], self.num_degradations)
+        return self.modulate(x, check_weights(weights, x.shape[0], self.num_degradations))
+
+    def modulate(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The unit's computation on weights the caller has already checked (``B×T`` floats,
+        rows summing to 1): a PIPModel checks them once per forward pass, not once per unit,
+        which spares each unit the device-to-host synchronisations of the checks."""
         return self.prompt_to_feature(x, self._universal_prompt(x, weights))
 
     def prompt_regularization(self, angle_degrees: float = 90.0) -> torch.Tensor:

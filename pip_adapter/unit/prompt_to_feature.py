@@ -10,7 +10,7 @@ from timm.layers import LayerNorm2d
 from torch import nn
 
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
-from pip_adapter.layers import ChannelCrossAttention, DualGatedFeedForward
+from pip_adapter.layers import FFN_EXPANSION, ChannelCrossAttention, DualGatedFeedForward
 
 __all__ = ["SelectivePromptToFeature"]
 
@@ -35,7 +35,7 @@ class SelectivePromptToFeature(nn.Module):
         dim: int,
         heads: int,
         topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
-        ffn_expansion: float = 2.66,
+        ffn_expansion: float = FFN_EXPANSION,
     ) -> None:
         super().__init__()
         self.channels = channels

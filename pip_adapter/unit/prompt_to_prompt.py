@@ -6,7 +6,7 @@ import torch
 from timm.layers import LayerNorm2d
 from torch import nn
 
-from pip_adapter.layers import ChannelCrossAttention, GatedDconvFeedForward
+from pip_adapter.layers import FFN_EXPANSION, ChannelCrossAttention, GatedDconvFeedForward
 
 __all__ = ["PromptToPromptInteraction"]
 
@@ -20,7 +20,7 @@ class PromptToPromptInteraction(nn.Module):
     each pre-normalised and residual.
     """
 
-    def __init__(self, dim: int, heads: int, ffn_expansion: float = 2.66) -> None:
+    def __init__(self, dim: int, heads: int, ffn_expansion: float = FFN_EXPANSION) -> None:
         super().__init__()
         self.norm_query = LayerNorm2d(dim)
         self.norm_context = LayerNorm2d(dim)

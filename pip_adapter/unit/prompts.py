@@ -40,7 +40,7 @@ class DegradationAwarePrompt(nn.Module):
 class BasicRestorationPrompt(nn.Module):
     """Low-level prompt: a ``d×s×s`` map shared by every degradation.
 
-    It carries what all restoration tasks have in common and provides the queries of the
+    It carries what restoring any degradation has in common and provides the queries of the
     prompt-to-prompt interaction; ``forward()`` returns it as a ``1×d×s×s`` batch.
     """
 

@@ -124,18 +124,19 @@ def check_scalar(value: float, name: str, valid: tuple[float, float]) -> float:
 class SampledDegradation(nn.Module):
     """Module form of a degradation function whose parameters are fixed or drawn per image.
 
-    Subclasses name the ``function`` and its ``parameters`` table (name -> (default sampling
-    range, accepted range)); values given to the constructor are checked against the accepted
-    range once, and ``None`` leaves a parameter to be sampled at every call.
+    Subclasses name the ``function`` and its ``ranges`` table (parameter name -> (default
+    sampling range, accepted range)); values given to the constructor are checked against the
+    accepted range once, and ``None`` leaves a parameter to be sampled at every call. (Not
+    ``parameters``: that name is nn.Module's method.)
     """
 
     function: Callable[..., torch.Tensor]
-    parameters: dict[str, tuple[tuple[float, float], tuple[float, float]]]
+    ranges: dict[str, tuple[tuple[float, float], tuple[float, float]]]
 
     def __init__(self, **given: float | None) -> None:
         super().__init__()
         self.params = {
-            name: None if value is None else check_scalar(value, name, self.parameters[name][1])
+            name: None if value is None else check_scalar(value, name, self.ranges[name][1])
             for name, value in given.items()
         }
 

@@ -72,10 +72,11 @@ def motion_blur(
     shake: float | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Blur each image with its own random motion kernel (see :func:`motion_kernels`).
+    """Blur each image with its own random motion kernel (see ``motion_kernels``).
 
     Uniform (spatially invariant) camera-shake blur, the usual synthetic stand-in for GoPro's
-    averaged-frame blur; borders are reflected.
+    averaged-frame blur; borders are reflected (replicated for images smaller than the kernel,
+    so any size works).
 
     Args:
         clean: B×3×H×W (or 3×H×W) in [0, 1].
@@ -96,15 +97,17 @@ def motion_blur(
         for name, (sample, valid) in BLUR_PARAMETERS.items()
     }
     kernels = motion_kernels(values["length"], values["angle"], values["shake"], generator)
-    blurred = filter2d(batch, kernels, border_type="reflect")
+    # reflect needs the image to be larger than the kernel's half-width; smaller ones replicate
+    reflect = kernels.shape[-1] // 2 < min(batch.shape[-2:])
+    blurred = filter2d(batch, kernels, border_type="reflect" if reflect else "replicate")
     return restore_layout(blurred, clean, unbatched)
 
 
 class MotionBlur(SampledDegradation):
-    """Module form of :func:`motion_blur`; parameters left ``None`` are sampled per image."""
+    """Module form of ``motion_blur``; parameters left ``None`` are sampled per image."""
 
     function = staticmethod(motion_blur)
-    parameters = BLUR_PARAMETERS
+    ranges = BLUR_PARAMETERS
 
     def __init__(
         self, length: float | None = None, angle: float | None = None, shake: float | None = None

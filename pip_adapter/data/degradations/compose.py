@@ -11,19 +11,22 @@ import torch
 from torch import nn
 
 from pip_adapter.data.degradations.blur import MotionBlur, motion_blur
+from pip_adapter.data.degradations.clean import NoDegradation, no_degradation
 from pip_adapter.data.degradations.haze import AtmosphericHaze, atmospheric_haze
+from pip_adapter.data.degradations.jpeg import JpegCompression, jpeg_compression
 from pip_adapter.data.degradations.lowlight import LowLight, low_light
 from pip_adapter.data.degradations.noise import GaussianNoise, gaussian_noise
 from pip_adapter.data.degradations.rain import RainStreaks, rain_streaks
+from pip_adapter.data.degradations.snow import SnowFall, snowfall
 
 __all__ = [
     "DEGRADATIONS",
-    "DEGRADATION_KINDS",
     "DEGRADATION_MODULES",
+    "SYNTHETIC_DEGRADATIONS",
     "Compose",
     "build_degradation",
     "degrade",
-    "parse_kinds",
+    "parse_degradations",
 ]
 
 DegradeFn = Callable[..., torch.Tensor]
@@ -35,6 +38,9 @@ DEGRADATIONS: Mapping[str, DegradeFn] = MappingProxyType(
         "haze": atmospheric_haze,
         "blur": motion_blur,
         "lowlight": low_light,
+        "jpeg": jpeg_compression,
+        "snow": snowfall,
+        "clean": no_degradation,
     }
 )
 DEGRADATION_MODULES: Mapping[str, type[nn.Module]] = MappingProxyType(
@@ -44,79 +50,85 @@ DEGRADATION_MODULES: Mapping[str, type[nn.Module]] = MappingProxyType(
         "haze": AtmosphericHaze,
         "blur": MotionBlur,
         "lowlight": LowLight,
+        "jpeg": JpegCompression,
+        "snow": SnowFall,
+        "clean": NoDegradation,
     }
 )
-DEGRADATION_KINDS: tuple[str, ...] = tuple(DEGRADATIONS)
+# the names degrade() knows: the paper's five (pa.DEFAULT_DEGRADATIONS), jpeg, snow and clean
+SYNTHETIC_DEGRADATIONS: tuple[str, ...] = tuple(DEGRADATIONS)
 
 
-def parse_kinds(kind: str | Sequence[str]) -> tuple[str, ...]:
-    """Normalise ``"rain"``, ``"rain+noise"`` or ``["rain", "noise"]`` to a tuple of known kinds.
+def parse_degradations(degradation: str | Sequence[str]) -> tuple[str, ...]:
+    """Normalise ``"rain"``, ``"rain+noise"`` or ``["rain", "noise"]`` to a tuple of known names.
 
-    Raises ValueError naming the valid kinds for an unknown or empty kind.
+    Raises ValueError naming the valid degradations for an unknown or empty name.
     """
-    kinds = tuple(kind.split("+")) if isinstance(kind, str) else tuple(kind)
-    if not kinds:
-        raise ValueError(f"no degradation given; valid kinds: {', '.join(DEGRADATION_KINDS)}")
-    for name in kinds:
+    names = tuple(degradation.split("+")) if isinstance(degradation, str) else tuple(degradation)
+    valid = ", ".join(SYNTHETIC_DEGRADATIONS)
+    if not names:
+        raise ValueError(f"no degradation given; valid degradations: {valid}")
+    for name in names:
         if name not in DEGRADATIONS:
             raise ValueError(
-                f"unknown degradation {name!r}; valid kinds: {', '.join(DEGRADATION_KINDS)} "
+                f"unknown degradation {name!r}; valid degradations: {valid} "
                 "(combine them as a list or with '+', e.g. 'rain+noise')"
             )
-    return kinds
+    return names
 
 
-def _check_parameters(kind: str, params: Mapping[str, Any], target: Callable[..., Any]) -> None:
+def _check_parameters(name: str, params: Mapping[str, Any], target: Callable[..., Any]) -> None:
     signature = inspect.signature(target)
     valid = [name for name in signature.parameters if name not in ("clean", "generator")]
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise TypeError(
-            f"unknown parameter(s) {', '.join(unknown)} for degradation {kind!r}; "
+            f"unknown parameter(s) {', '.join(unknown)} for degradation {name!r}; "
             f"valid: {', '.join(valid)}"
         )
 
 
 def _split_parameters(
-    kinds: tuple[str, ...], params: Mapping[str, Any]
+    names: tuple[str, ...], params: Mapping[str, Any]
 ) -> Mapping[str, Mapping[str, Any]]:
-    """Parameters per kind: keywords for a single kind, one mapping per kind for several."""
-    if len(kinds) == 1:
-        return {kinds[0]: params}
+    """Parameters per degradation: keywords for a single one, one mapping each for several."""
+    if len(names) == 1:
+        return {names[0]: params}
     for name, value in params.items():
-        if name not in kinds or not isinstance(value, Mapping):
+        if name not in names or not isinstance(value, Mapping):
             raise TypeError(
-                f"with several degradations ({'+'.join(kinds)}), pass parameters as one "
-                f"mapping per kind, e.g. {kinds[-1]}={{...}}; got {name}={value!r}"
+                f"with several degradations ({'+'.join(names)}), pass parameters as one "
+                f"mapping per degradation, e.g. {names[-1]}={{...}}; got {name}={value!r}"
             )
     return params
 
 
 def degrade(
     clean: torch.Tensor,
-    kind: str | Sequence[str],
+    degradation: str | Sequence[str],
     generator: torch.Generator | None = None,
     **params: Any,
 ) -> torch.Tensor:
-    """Apply the synthetic degradation ``kind`` to ``clean`` (B×3×H×W or 3×H×W in [0, 1]).
+    """Apply the synthetic ``degradation`` to ``clean`` (B×3×H×W or 3×H×W in [0, 1]).
 
-    ``kind`` is one of ``noise``, ``rain``, ``haze``, ``blur``, ``lowlight``, or several applied
-    in order, given as a list or joined with ``+`` (``"rain+noise"``). The output has the input's
-    shape, dtype and device and is clipped to [0, 1]. Parameters not fixed by keyword are drawn
-    per image from their documented ranges (see each function: :func:`gaussian_noise`,
-    :func:`rain_streaks`, :func:`atmospheric_haze`, :func:`motion_blur`, :func:`low_light`);
-    the same ``generator`` state gives the same result.
+    ``degradation`` is one of ``SYNTHETIC_DEGRADATIONS``: ``noise``, ``rain``, ``haze``,
+    ``blur``, ``lowlight`` (the paper's five), ``jpeg``, ``snow``, or ``clean`` (a copy of the
+    input); or several applied in order, given as a list or joined with ``+`` (``"rain+noise"``).
+    The output has the input's shape, dtype and device and is clipped to [0, 1]. Parameters not
+    fixed by keyword are drawn per image from their documented ranges (see each function:
+    ``gaussian_noise``, ``rain_streaks``, ``atmospheric_haze``, ``motion_blur``, ``low_light``,
+    ``jpeg_compression``, ``snowfall``); the same ``generator`` state gives the same result.
 
-    For one kind, parameters are keywords (``degrade(x, "noise", sigma=25)``); for several,
-    one mapping per kind (``degrade(x, "rain+noise", noise={"sigma": 25})``).
+    For one degradation, parameters are keywords (``degrade(x, "noise", sigma=25)``); for
+    several, one mapping each (``degrade(x, "rain+noise", noise={"sigma": 25})``).
     """
-    kinds = parse_kinds(kind)
-    per_kind = _split_parameters(kinds, params)
-    for name, values in per_kind.items():
+    names = parse_degradations(degradation)
+    per_name = _split_parameters(names, params)
+    for name, values in per_name.items():
         _check_parameters(name, values, DEGRADATIONS[name])
     out = clean
-    for name in kinds:
-        out = DEGRADATIONS[name](out, generator=generator, **per_kind.get(name, {}))
+    for name in names:
+        out = DEGRADATIONS[name](out, generator=generator, **per_name.get(name, {}))
     return out
 
 
@@ -141,17 +153,17 @@ class Compose(nn.Module):
         return out
 
 
-def build_degradation(kind: str | Sequence[str], **params: Any) -> nn.Module:
-    """The module form of ``degrade(x, kind, **params)``: ``module(x, generator=g)``.
+def build_degradation(degradation: str | Sequence[str], **params: Any) -> nn.Module:
+    """The module form of ``degrade(x, degradation, **params)``: ``module(x, generator=g)``.
 
     Parameters are checked now (names and values), not at the first call; parameters left out
-    are drawn per image on every call. Several kinds give a :class:`Compose`.
+    are drawn per image on every call. Several degradations give a ``Compose``.
     """
-    kinds = parse_kinds(kind)
-    per_kind = _split_parameters(kinds, params)
+    names = parse_degradations(degradation)
+    per_name = _split_parameters(names, params)
     modules = []
-    for name in kinds:
-        values = per_kind.get(name, {})
+    for name in names:
+        values = per_name.get(name, {})
         _check_parameters(name, values, DEGRADATION_MODULES[name])
         modules.append(DEGRADATION_MODULES[name](**values))
     return modules[0] if len(modules) == 1 else Compose(*modules)

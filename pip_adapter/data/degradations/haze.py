@@ -77,7 +77,7 @@ def atmospheric_haze(
             [0, 1].
         depth: scene depth, non-negative, shaped B×1×H×W, 1×H×W or H×W (broadcast over the
             batch), in units where the farthest visible point is about 10. ``None`` draws a smooth
-            synthetic map with :func:`synthetic_depth` (range [0, 10]).
+            synthetic map with ``synthetic_depth`` (range [0, 10]).
         generator: torch.Generator for reproducible draws.
     """
     batch, unbatched = as_image_batch(clean, "clean")
@@ -110,7 +110,7 @@ def _check_depth(depth: torch.Tensor, n: int, height: int, width: int) -> torch.
 
 
 class AtmosphericHaze(nn.Module):
-    """Module form of :func:`atmospheric_haze` (synthetic depth; ``None`` samples a parameter)."""
+    """Module form of ``atmospheric_haze`` (synthetic depth; ``None`` samples a parameter)."""
 
     def __init__(self, beta: float | None = None, airlight: float | None = None) -> None:
         super().__init__()

@@ -67,10 +67,10 @@ def low_light(
 
 
 class LowLight(SampledDegradation):
-    """Module form of :func:`low_light`; parameters left ``None`` are sampled per image."""
+    """Module form of ``low_light``; parameters left ``None`` are sampled per image."""
 
     function = staticmethod(low_light)
-    parameters = LOWLIGHT_PARAMETERS
+    ranges = LOWLIGHT_PARAMETERS
 
     def __init__(
         self,

@@ -57,7 +57,7 @@ def gaussian_noise(
 
 
 class GaussianNoise(nn.Module):
-    """Module form of :func:`gaussian_noise` (fixed ``sigma``, or ``None`` to sample)."""
+    """Module form of ``gaussian_noise`` (fixed ``sigma``, or ``None`` to sample)."""
 
     def __init__(self, sigma: float | None = None, quantize: bool = True) -> None:
         super().__init__()

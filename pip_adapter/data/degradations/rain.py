@@ -98,10 +98,10 @@ def rain_streaks(
 
 
 class RainStreaks(SampledDegradation):
-    """Module form of :func:`rain_streaks`; parameters left ``None`` are sampled per image."""
+    """Module form of ``rain_streaks``; parameters left ``None`` are sampled per image."""
 
     function = staticmethod(rain_streaks)
-    parameters = RAIN_PARAMETERS
+    ranges = RAIN_PARAMETERS
 
     def __init__(
         self,

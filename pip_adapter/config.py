@@ -1,0 +1,281 @@
+"""``PIPConfig`` and ``Stage``: the one home of the PIP unit and injection hyperparameters.
+
+``inject_pip(backbone, config)`` builds a model from it; ``model.config`` is the same config
+resolved against that backbone (stages as exact module names with their hook points, channel
+spans and unit sizes, and the size multiple), and ``adapter_config.json`` stores the resolved
+config, so that ``load_adapter`` rebuilds the very same units whatever a later version of the
+library would choose for ``"auto"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, check_degradation_names
+from pip_adapter.functional import DEFAULT_TOPM_RATIOS
+from pip_adapter.layers import FFN_EXPANSION
+from pip_adapter.unit import DEFAULT_PROMPT_SIZE
+
+__all__ = ["HOOK_POINTS", "HookPoint", "PIPConfig", "Stage", "StageEntry", "check_stage_entries"]
+
+HookPoint = Literal["input", "output"]
+HOOK_POINTS: tuple[HookPoint, ...] = ("input", "output")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where one or more PIP units go.
+
+    Args:
+        pattern: an exact qualified module name (``"decoders.0"``) or a regular expression
+            matched with ``re.fullmatch`` against ``named_modules()`` names.
+        at: the hook point: modulate the module's ``"input"`` (default: the feature a decoder
+            block receives) or its ``"output"``.
+        channels: ``(start, stop)`` channel indices the unit modulates; others pass through.
+        channel_fraction: the same as fractions of the stage's channels, e.g. ``(0.5, 1.0)``
+            for the skip half of a ``cat([upsampled, skip])``. Exclusive with ``channels``.
+        portion: keep only this fraction ``(start, stop)`` of the modules the pattern matches,
+            in model order, e.g. ``(0.5, 1.0)`` for the second half of a stack of blocks.
+        prompt_dim, prompt_size, heads: per-stage overrides of the unit's ``d``, ``s`` and
+            attention heads.
+    """
+
+    pattern: str
+    at: HookPoint = "input"
+    channels: tuple[int, int] | None = None
+    channel_fraction: tuple[float, float] | None = None
+    portion: tuple[float, float] | None = None
+    prompt_dim: int | None = None
+    prompt_size: int | None = None
+    heads: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pattern, str) or not self.pattern:
+            raise ValueError(f"a stage pattern must be a non-empty string, got {self.pattern!r}")
+        where = f"stage {self.pattern!r}"
+        if self.at not in HOOK_POINTS:
+            raise ValueError(f"{where}: at must be 'input' or 'output', got {self.at!r}")
+        if self.channels is not None and self.channel_fraction is not None:
+            raise ValueError(f"{where}: give channels or channel_fraction, not both")
+        if self.channels is not None and not (
+            len(self.channels) == 2 and all(_is_int(c) for c in self.channels)
+        ):
+            raise ValueError(
+                f"{where}: channels must be (start, stop) integers, got {self.channels}"
+            )
+        for name in ("channel_fraction", "portion"):
+            span = getattr(self, name)
+            if span is not None and not (len(span) == 2 and 0 <= span[0] < span[1] <= 1):
+                raise ValueError(
+                    f"{where}: {name} must be (start, stop) with 0 <= start < stop <= 1, got {span}"
+                )
+        for name in ("prompt_dim", "prompt_size", "heads"):
+            value = getattr(self, name)
+            if value is not None and not (_is_int(value) and value >= 1):
+                raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields that differ from their defaults (plain lists for spans), for JSON."""
+        data: dict[str, Any] = {"pattern": self.pattern, "at": self.at}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name not in data and value is not None:
+                data[field.name] = list(value) if isinstance(value, tuple) else value
+        return data
+
+    @classmethod
+    def coerce(cls, entry: str | Stage | Mapping[str, Any]) -> Stage:
+        """Accept a pattern string, a Stage, or a mapping of Stage fields (presets are data;
+        the key ``"hook"`` of adapter files written before ``at`` existed is read as ``at``)."""
+        if isinstance(entry, Stage):
+            return entry
+        if isinstance(entry, str):
+            return cls(entry)
+        if isinstance(entry, Mapping):
+            entry = dict(entry)
+            if "hook" in entry and "at" not in entry:
+                entry["at"] = entry.pop("hook")
+            known = [field.name for field in dataclasses.fields(cls)]
+            unknown = set(entry) - set(known)
+            if unknown:
+                raise ValueError(f"unknown stage fields {sorted(unknown)}; valid: {known}")
+            values = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
+            return cls(**values)
+        raise ValueError(
+            f"a stage must be a module name, a regular expression, a Stage or a dict, "
+            f"got {type(entry).__name__}"
+        )
+
+
+StageEntry = str | Stage | Mapping[str, Any]
+
+
+def check_stage_entries(stages: Sequence[StageEntry]) -> tuple[Stage, ...]:
+    """A non-empty list of stage entries as ``Stage`` objects; anything else is a ValueError."""
+    if isinstance(stages, str | Stage) or not isinstance(stages, Sequence) or not stages:
+        raise ValueError(
+            "stages must be 'auto' or a non-empty list of module names / regular expressions, "
+            f"got {stages!r}"
+        )
+    return tuple(Stage.coerce(entry) for entry in stages)
+
+
+def _integer(name: str, value: Any, minimum: int, optional: bool) -> int | None:
+    if value is None and optional:
+        return None
+    if not _is_int(value) or value < minimum:
+        allowed = ("None or " if optional else "") + f"an integer of at least {minimum}"
+        raise ValueError(f"PIPConfig.{name} must be {allowed}, got {value!r}")
+    return int(value)
+
+
+def _ratios(value: Any) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    valid = (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) > 0
+        and all(
+            isinstance(r, numbers.Real) and not isinstance(r, bool) and 0 < r <= 1 for r in value
+        )
+    )
+    if not valid:
+        raise ValueError(
+            "PIPConfig.topm_ratios must be None (dense attention) or a non-empty list of "
+            f"ratios in (0, 1], e.g. {list(DEFAULT_TOPM_RATIOS)}; got {value!r}"
+        )
+    return tuple(float(r) for r in value)
+
+
+def _native(value: Any, degradations: tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValueError(
+            "PIPConfig.native_degradations must be a sequence of names such as ('noise',), "
+            f"got {value!r}"
+        )
+    names = tuple(value)
+    unknown = [name for name in names if name not in degradations]
+    if unknown:
+        raise ValueError(
+            f"PIPConfig.native_degradations {unknown} are not among the degradations "
+            f"{list(degradations)}"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"PIPConfig.native_degradations must be distinct, got {list(names)}")
+    if len(names) == len(degradations):
+        raise ValueError(
+            f"PIPConfig.native_degradations {list(names)} cover every degradation; leave at "
+            "least one for the PIP units to learn"
+        )
+    return names
+
+
+@dataclass(frozen=True)
+class PIPConfig:
+    """Hyperparameters of PIP's units and of where they go, for ``inject_pip(backbone, config)``.
+
+    Args:
+        stages: ``"auto"`` for the preset of a known class (Restormer, NAFNet, SwinIR), or a
+            list of exact module names / regular expressions (``re.fullmatch``) / ``Stage``
+            specs (or dicts of their fields). Every entry must match something.
+        degradations: the degradation vocabulary, in prompt order.
+        prompt_dim: ``d`` of every unit (at least 2); default: the stage width within
+            ``[2, 64]``.
+        prompt_size: ``s``, the side of the basic restoration prompt.
+        heads: attention heads of the units; default: about 32 channels per head.
+        ffn_expansion: hidden width of the units' feed-forwards, as a multiple of ``d``.
+        topm_ratios: ratios of the top-m attention; ``None`` makes it dense.
+        size_multiple: inputs are padded to a multiple of this (default: the preset's, else 1).
+        native_degradations: degradations the backbone already restores (e.g. ``("noise",)``
+            for a pretrained denoiser). With their label every unit passes its feature through
+            exactly, so the model is the backbone itself; the units hold prompts only for the
+            other degradations (``adapted_degradations``). See ``PIPModel``.
+
+    ``Stage`` entries override ``prompt_dim``, ``prompt_size`` and ``heads`` per stage. Lists
+    are stored as tuples and stage entries as ``Stage`` objects, so that equal settings compare
+    equal. The config is frozen: derive variants with ``replace``. ``to_dict`` /
+    ``from_dict`` convert to and from plain JSON data.
+    """
+
+    stages: str | tuple[Stage, ...] = "auto"
+    degradations: tuple[str, ...] = DEFAULT_DEGRADATIONS
+    prompt_dim: int | None = None
+    prompt_size: int = DEFAULT_PROMPT_SIZE
+    heads: int | None = None
+    ffn_expansion: float = FFN_EXPANSION
+    topm_ratios: tuple[float, ...] | None = DEFAULT_TOPM_RATIOS
+    size_multiple: int | None = None
+    native_degradations: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        expansion = self.ffn_expansion
+        if (
+            isinstance(expansion, bool)
+            or not isinstance(expansion, numbers.Real)
+            or not expansion > 0
+        ):
+            raise ValueError(
+                f"PIPConfig.ffn_expansion must be a positive number, got {expansion!r}"
+            )
+        stages = self.stages
+        normalised = {
+            "stages": stages if stages == "auto" else check_stage_entries(stages),
+            "degradations": check_degradation_names(self.degradations),
+            "prompt_dim": _integer("prompt_dim", self.prompt_dim, 2, optional=True),
+            "prompt_size": _integer("prompt_size", self.prompt_size, 1, optional=False),
+            "heads": _integer("heads", self.heads, 1, optional=True),
+            "ffn_expansion": float(expansion),
+            "topm_ratios": _ratios(self.topm_ratios),
+            "size_multiple": _integer("size_multiple", self.size_multiple, 1, optional=True),
+        }
+        normalised["native_degradations"] = _native(
+            self.native_degradations, normalised["degradations"]
+        )
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def adapted_degradations(self) -> tuple[str, ...]:
+        """The degradations the units learn (and hold prompts for): all but the native ones."""
+        return tuple(d for d in self.degradations if d not in self.native_degradations)
+
+    @classmethod
+    def _check_names(cls, names: Sequence[str]) -> None:
+        valid = [field.name for field in dataclasses.fields(cls)]
+        unknown = [name for name in names if name not in valid]
+        if unknown:
+            raise ValueError(f"unknown PIPConfig fields {unknown}; valid: {valid}")
+
+    def replace(self, **changes: Any) -> PIPConfig:
+        """A copy with some fields changed (checked as in the constructor)."""
+        self._check_names(list(changes))
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data: tuples as lists, stages as dicts of their set fields."""
+        data: dict[str, Any] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "stages" and not isinstance(value, str):
+                value = [stage.to_dict() for stage in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            data[field.name] = value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PIPConfig:
+        """The config ``to_dict`` wrote; unknown keys and wrong values are a ValueError."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a PIPConfig dict must be a mapping, got {type(data).__name__}")
+        cls._check_names(list(data))
+        return cls(**data)
