@@ -90,12 +90,12 @@ def pretrained_checkpoint(runs: Path) -> Path:
     torch.manual_seed(PRETRAIN["seed"])
     network = NAFNet(**PRETRAIN_ARCH)
     train_set = SyntheticAllInOne(
-        tasks=("noise",),
+        degradations=("noise",),
         patch_size=PRETRAIN["patch_size"],
-        samples_per_task=256,
+        samples_per_degradation=256,
         seed=PRETRAIN["seed"],
     )
-    val_set = build_eval_set(tasks=("noise",), seed=PRETRAIN["seed"], crop=128)
+    val_set = build_eval_set(degradations=("noise",), seed=PRETRAIN["seed"], crop=128)
     config = TrainConfig(
         steps=PRETRAIN["steps"],
         batch_size=PRETRAIN["batch_size"],
@@ -243,12 +243,13 @@ def build_promptir(ctx: Context) -> PIPModel:
                 prompt_dim=max(2, default_prompt_dim(stop - start) // divisor),
                 prompt_size=stage.prompt_size,
             )
-            for stage in reference.plan
+            for stage in reference.config.stages
             for start, stop in [stage.channels]
         ]
 
     divisor = min(range(1, 9), key=lambda k: abs(sum(map(trainable, blocks(k))) - target))
-    model = PIPModel(backbone, reference.plan, blocks(divisor), TASKS, reference.size_multiple)
+    config = reference.config.replace(native_degradations=())
+    model = PIPModel(backbone, reference.plan, blocks(divisor), config)
     return model.freeze_backbone()
 
 
@@ -325,7 +326,7 @@ class LabelledTrainer(Trainer):
 
 def training_set(args: argparse.Namespace) -> SyntheticAllInOne:
     return SyntheticAllInOne(
-        tasks=TASKS, patch_size=args.patch_size, samples_per_task=64, seed=args.seed
+        degradations=TASKS, patch_size=args.patch_size, samples_per_degradation=64, seed=args.seed
     )
 
 
@@ -347,17 +348,19 @@ def make_trainer(
         log_every=max(1, steps // 50),
     )
     cls = LabelledTrainer if variant.labelled and not isinstance(model, PIPModel) else Trainer
-    return cls(model, train_set, config, out_dir=out, run_name=variant.label)
+    return cls(model, train_set, config, out_dir=out, run_name=variant.label, save_model=False)
 
 
 def eval_sets(seed: int) -> dict[str, Any]:
     """The held-out bundled photos and, when the library has them, the out-of-domain ones."""
-    sets = {"held-out photos": build_eval_set(tasks=TASKS, seed=seed, crop=EVAL_CROP)}
+    sets = {"held-out photos": build_eval_set(degradations=TASKS, seed=seed, crop=EVAL_CROP)}
     try:
         sample_image_names("ood")  # type: ignore[arg-type]
     except ValueError:
         return sets  # this version of the library has no out-of-domain set yet
-    sets["out-of-domain photos"] = build_eval_set("ood", tasks=TASKS, seed=seed, crop=EVAL_CROP)
+    sets["out-of-domain photos"] = build_eval_set(
+        "ood", degradations=TASKS, seed=seed, crop=EVAL_CROP
+    )
     return sets
 
 
@@ -434,8 +437,8 @@ def fingerprint(name: str, ctx: Context) -> dict[str, Any]:
         return {}
     torch.manual_seed(0)
     model = variant.build(ctx)
-    plan = [stage.to_dict() for stage in getattr(model, "plan", [])]
-    return {"trainable": trainable(model), "plan": plan, "version": pa.__version__}
+    config = model.config.to_dict() if isinstance(model, PIPModel) else {}
+    return {"trainable": trainable(model), "config": config, "version": pa.__version__}
 
 
 def settings(args: argparse.Namespace, name: str) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def test_native_label_gives_the_backbone_bit_exactly_after_training(tmp_path):
 
 def test_units_hold_prompts_only_for_the_other_degradations():
     model = pa.inject_pip(build("nafnet"), degradations=TASKS, native_degradations=("noise",))
-    assert model.native_degradations == ("noise",)
+    assert model.config.native_degradations == ("noise",)
     for unit in model.pip_units.values():
         assert unit.num_degradations == 2
 
@@ -80,7 +80,7 @@ def test_save_and_load_keep_native_degradations(tmp_path):
     config = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert config["native_degradations"] == ["noise"]
     loaded = pa.load_adapter(build("nafnet"), tmp_path / "adapter").eval()
-    assert loaded.native_degradations == ("noise",)
+    assert loaded.config.native_degradations == ("noise",)
     x = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(loaded(x, degradation="noise"), backbone_output(backbone, x))
@@ -94,7 +94,7 @@ def test_adapter_files_without_the_key_load_with_no_native_degradation(tmp_path)
     config = json.loads(path.read_text())
     del config["native_degradations"]
     path.write_text(json.dumps(config))
-    assert pa.load_adapter(build("nafnet"), tmp_path).native_degradations == ()
+    assert pa.load_adapter(build("nafnet"), tmp_path).config.native_degradations == ()
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_train_command_keeps_the_checkpoint_exact_for_its_native_degradation(tmp
     common += ["--checkpoint-every", "0", "--out", str(tmp_path / "run")]
     assert main([*common, "--native-degradations", "noise"]) == 0
     model = pa.load_adapter(load_backbone(checkpoint), tmp_path / "run" / "adapter").eval()
-    assert model.native_degradations == ("noise",)
+    assert model.config.native_degradations == ("noise",)
     x = torch.rand(1, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(model(x, degradation="noise"), load_backbone(checkpoint)(x))
