@@ -14,6 +14,10 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 SECTIONS = [  # (file, what it shows)
     ("quality.md", "Quality at equal budget, and ablations (`benchmarks/quality.py`)"),
+    (
+        "transfer.md",
+        "Adapter mode: a pretrained network turned all-in-one (`benchmarks/transfer.py`)",
+    ),
     ("demo.md", "The demo (`benchmarks/demo.sh`)"),
     ("overhead.md", "What PIP costs on a CPU (`benchmarks/overhead.py`)"),
     ("overhead_cuda.md", "What PIP costs on a GPU (`benchmarks/overhead.py --device cuda`)"),
