@@ -12,7 +12,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/pip-adapter demo
+	$(BIN)/pip-adapter demo --overwrite
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q

@@ -234,7 +234,17 @@ def train(name: str, args: argparse.Namespace, train_set, val_set, test_set) -> 
     )
     started = time.perf_counter()
     out = args.runs / name
-    Trainer(model, train_set, config, out_dir=out, val_set=val_set, run_name=variant.label).fit()
+    # retrained (settings changed, or --fresh): the previous run of this variant is replaced
+    trainer = Trainer(
+        model,
+        train_set,
+        config,
+        out_dir=out,
+        val_set=val_set,
+        run_name=variant.label,
+        overwrite=True,
+    )
+    trainer.fit()
     seconds = time.perf_counter() - started
     conditioned = isinstance(model, PIPModel)
     results = {

@@ -104,7 +104,15 @@ def pretrained_checkpoint(runs: Path) -> Path:
         seed=PRETRAIN["seed"],
     )
     started = time.perf_counter()
-    Trainer(network, train_set, config, out_dir=folder, val_set=val_set, run_name="pretrain").fit()
+    Trainer(
+        network,
+        train_set,
+        config,
+        out_dir=folder,
+        val_set=val_set,
+        run_name="pretrain",
+        overwrite=True,  # a changed pretraining setting retrains in the same folder
+    ).fit()
     seconds = time.perf_counter() - started
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     torch.save({"params": network.state_dict()}, path)
@@ -348,7 +356,15 @@ def make_trainer(
         log_every=max(1, steps // 50),
     )
     cls = LabelledTrainer if variant.labelled and not isinstance(model, PIPModel) else Trainer
-    return cls(model, train_set, config, out_dir=out, run_name=variant.label, save_model=False)
+    return cls(
+        model,
+        train_set,
+        config,
+        out_dir=out,
+        run_name=variant.label,
+        save_model=False,
+        overwrite=True,  # the benchmark's own folder: a rerun replaces the variant's run
+    )
 
 
 def eval_sets(seed: int) -> dict[str, Any]:

@@ -17,6 +17,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from pip_adapter.weights import check_finite
+
 __all__ = ["BACKBONES", "BackboneSpec", "build_backbone", "load_backbone"]
 
 Size = Literal["official", "small", "tiny"]
@@ -130,8 +132,9 @@ def _read_state_dict(path: Path) -> dict[str, Any]:
         if path.suffix == ".safetensors":
             return load_file(path)
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"could not read checkpoint {path}: {err}") from None
+    except Exception as err:  # an untrusted file: any failure to parse it is the file's
+        reason = " ".join(str(err).split())[:300]  # torch's own messages span lines
+        raise ValueError(f"could not read checkpoint {path}: {reason}") from None
 
 
 def load_backbone(path: str | os.PathLike, expected: str | None = None) -> nn.Module:
@@ -151,7 +154,11 @@ def load_backbone(path: str | os.PathLike, expected: str | None = None) -> nn.Mo
     except ImportError:
         pass
     path = Path(path)
-    state = spandrel.canonicalize_state_dict(_read_state_dict(path))
+    state = _read_state_dict(path)
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} does not hold a state dict (found a {type(state).__name__})")
+    state = spandrel.canonicalize_state_dict(state)
+    check_finite(state, path)
     try:
         descriptor = spandrel.ModelLoader().load_from_state_dict(state)
     except spandrel.UnsupportedModelError:
@@ -159,6 +166,9 @@ def load_backbone(path: str | os.PathLike, expected: str | None = None) -> nn.Mo
             f"{path} is not a checkpoint of an architecture spandrel knows "
             f"(for Restormer: {BACKBONES['restormer'].install_hint})"
         ) from None
+    except Exception as err:  # a recognised architecture whose tensors do not fit it
+        reason = " ".join(str(err).split())[:300]
+        raise ValueError(f"{path}: spandrel could not build a model from it ({reason})") from None
     model = descriptor.model
     if expected is not None and type(model).__name__ != _spec(expected).cls:
         raise ValueError(

@@ -70,7 +70,12 @@ def check_weights(weights: torch.Tensor, batch: int, num_degradations: int) -> t
             raise ValueError(
                 f"weights rows {zero_rows} are all zero; each sample needs a positive total weight"
             )
-    return weights / total
+    # a row of huge finite weights (3e38 + 3e38) overflows its total to infinity, which would
+    # normalise it to zeros: such rows are first scaled by their largest entry
+    scaled = weights / weights.amax(dim=1, keepdim=True)
+    return torch.where(
+        torch.isinf(total), scaled / scaled.sum(dim=1, keepdim=True), weights / total
+    )
 
 
 def _index(name: object, names: Sequence[str]) -> int:
@@ -88,10 +93,11 @@ def _mixture(mixture: Mapping[str, float], names: Sequence[str]) -> torch.Tensor
         if not math.isfinite(weight) or weight < 0:
             raise ValueError(f"mixture weight for {name!r} must be finite and >= 0, got {weight}")
         row[_index(name, names)] += weight
-    if row.sum() <= 0:
+    if row.max() <= 0:
         raise ValueError(
             f"mixture {dict(mixture)} has no positive weight; valid names: {list(names)}"
         )
+    row = row / row.max()  # first by the largest: 1e308 + 1e308 would overflow the sum
     return row / row.sum()
 
 

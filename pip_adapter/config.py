@@ -20,14 +20,50 @@ from pip_adapter.functional import DEFAULT_TOPM_RATIOS
 from pip_adapter.layers import FFN_EXPANSION
 from pip_adapter.unit import DEFAULT_PROMPT_SIZE
 
-__all__ = ["HOOK_POINTS", "HookPoint", "PIPConfig", "Stage", "StageEntry", "check_stage_entries"]
+__all__ = [
+    "HOOK_POINTS",
+    "LIMITS",
+    "HookPoint",
+    "PIPConfig",
+    "Stage",
+    "StageEntry",
+    "check_stage_entries",
+]
 
 HookPoint = Literal["input", "output"]
 HOOK_POINTS: tuple[HookPoint, ...] = ("input", "output")
 
+# Upper bounds on sizes, so that no config (one read from an untrusted adapter file included)
+# can ask for absurd memory or time: a size multiple of 4096 would pad a 1×1 image to
+# 4096×4096, a prompt of 4096×256×256 would take 1 GiB before its weights are found not to
+# fit. They are far above real use (the default prompt is 16×16; spandrel's largest size
+# multiple is 512).
+LIMITS = {
+    "prompt_dim": 1024,
+    "prompt_size": 128,
+    "heads": 256,
+    "size_multiple": 512,
+    "ffn_expansion": 8,
+    "stages": 1024,
+}
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value
+
+
+def _is_pair(value: Any, check: Any) -> bool:
+    """A sequence of two items that pass ``check`` (not a string)."""
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) == 2
+        and all(check(item) for item in value)
+    )
 
 
 @dataclass(frozen=True)
@@ -66,21 +102,26 @@ class Stage:
         if self.channels is not None and self.channel_fraction is not None:
             raise ValueError(f"{where}: give channels or channel_fraction, not both")
         if self.channels is not None and not (
-            len(self.channels) == 2 and all(_is_int(c) for c in self.channels)
+            _is_pair(self.channels, _is_int) and 0 <= self.channels[0] < self.channels[1]
         ):
             raise ValueError(
-                f"{where}: channels must be (start, stop) integers, got {self.channels}"
+                f"{where}: channels must be (start, stop) integers with 0 <= start < stop, "
+                f"got {self.channels!r}"
             )
         for name in ("channel_fraction", "portion"):
             span = getattr(self, name)
-            if span is not None and not (len(span) == 2 and 0 <= span[0] < span[1] <= 1):
+            if span is not None and not (_is_pair(span, _is_real) and 0 <= span[0] < span[1] <= 1):
                 raise ValueError(
-                    f"{where}: {name} must be (start, stop) with 0 <= start < stop <= 1, got {span}"
+                    f"{where}: {name} must be (start, stop) numbers with 0 <= start < stop <= 1, "
+                    f"got {span!r}"
                 )
         for name in ("prompt_dim", "prompt_size", "heads"):
             value = getattr(self, name)
-            if value is not None and not (_is_int(value) and value >= 1):
-                raise ValueError(f"{where}: {name} must be a positive integer, got {value!r}")
+            if value is not None and not (_is_int(value) and 1 <= value <= LIMITS[name]):
+                raise ValueError(
+                    f"{where}: {name} must be a positive integer of at most {LIMITS[name]}, "
+                    f"got {value!r}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         """The fields that differ from their defaults (plain lists for spans), for JSON."""
@@ -125,14 +166,18 @@ def check_stage_entries(stages: Sequence[StageEntry]) -> tuple[Stage, ...]:
             "stages must be 'auto' or a non-empty list of module names / regular expressions, "
             f"got {stages!r}"
         )
+    if len(stages) > LIMITS["stages"]:
+        raise ValueError(f"at most {LIMITS['stages']} stage entries, got {len(stages)}")
     return tuple(Stage.coerce(entry) for entry in stages)
 
 
 def _integer(name: str, value: Any, minimum: int, optional: bool) -> int | None:
     if value is None and optional:
         return None
-    if not _is_int(value) or value < minimum:
-        allowed = ("None or " if optional else "") + f"an integer of at least {minimum}"
+    if not _is_int(value) or not minimum <= value <= LIMITS[name]:
+        allowed = ("None or " if optional else "") + (
+            f"an integer of at least {minimum} and at most {LIMITS[name]}"
+        )
         raise ValueError(f"PIPConfig.{name} must be {allowed}, got {value!r}")
     return int(value)
 
@@ -218,13 +263,10 @@ class PIPConfig:
 
     def __post_init__(self) -> None:
         expansion = self.ffn_expansion
-        if (
-            isinstance(expansion, bool)
-            or not isinstance(expansion, numbers.Real)
-            or not expansion > 0
-        ):
+        if not (_is_real(expansion) and 0 < expansion <= LIMITS["ffn_expansion"]):
             raise ValueError(
-                f"PIPConfig.ffn_expansion must be a positive number, got {expansion!r}"
+                f"PIPConfig.ffn_expansion must be a positive number of at most "
+                f"{LIMITS['ffn_expansion']}, got {expansion!r}"
             )
         stages = self.stages
         normalised = {

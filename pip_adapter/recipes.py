@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pip_adapter.backbones import BACKBONES, build_backbone, load_backbone
 from pip_adapter.bundle import save_bundle
@@ -20,6 +21,7 @@ from pip_adapter.data.sources import training_data
 from pip_adapter.injection import PIPModel, inject_pip
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, DegradationSensor
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
+from pip_adapter.training.run_folder import check_run_folder
 
 __all__ = ["FinetuneRecipe", "finetune"]
 
@@ -33,6 +35,8 @@ class FinetuneRecipe:
     and the sensor) and ``train`` the trainer's; the other fields say which backbone, which
     data, and what to do around training. Without ``checkpoint`` the backbone of size ``size``
     is trained from scratch with the adapter; with one, the adapter alone (``full`` trains both).
+    An ``out`` that holds a previous run is refused unless ``resume`` (continue it, with the
+    same settings) or ``overwrite`` (replace it).
     """
 
     backbone: str
@@ -42,6 +46,7 @@ class FinetuneRecipe:
     patch_size: int = 128
     full: bool = False
     resume: bool = False
+    overwrite: bool = False
     sensor_steps: int = 300
     sensor_backbone: str = DEFAULT_SENSOR_BACKBONE
     out: Path = Path("runs/train")
@@ -58,6 +63,24 @@ class FinetuneRecipe:
             )
         if self.sensor_steps < 0:
             raise ValueError(f"sensor_steps must be >= 0, got {self.sensor_steps}")
+        if self.resume and self.overwrite:
+            raise ValueError(
+                "resume and overwrite exclude each other: continue the run or replace it"
+            )
+
+    def settings(self) -> dict[str, Any]:
+        """What defines the run besides the trainer's settings: saved in its checkpoints, and
+        compared when it is resumed (paths absolute, so that resuming from another folder
+        compares the same files)."""
+        return {
+            "backbone": self.backbone,
+            "size": None if self.checkpoint else self.size,
+            "checkpoint": str(self.checkpoint.resolve()) if self.checkpoint else None,
+            "data": self.data if self.data == "samples" else str(Path(self.data).resolve()),
+            "patch_size": self.patch_size,
+            "full": self.full,
+            "pip": self.pip.to_dict(),
+        }
 
     def smoke(self) -> FinetuneRecipe:
         """The same recipe in a tiny configuration that runs in seconds on a CPU."""
@@ -68,6 +91,7 @@ class FinetuneRecipe:
 def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     """Run the recipe; returns the trained model and its per-degradation validation report
     (``None`` on ranks other than 0 under torchrun). The bundle goes to ``recipe.out/adapter``."""
+    check_run_folder(recipe.out, resume=recipe.resume, overwrite=recipe.overwrite)
     degradations, seed = recipe.pip.degradations, recipe.train.seed
     train_set, val_set = training_data(recipe.data, degradations, recipe.patch_size, seed)
     if recipe.checkpoint is not None:
@@ -81,7 +105,14 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     model.print_trainable_parameters()
     # the model is written once, as the bundle below (with the sensor and the backbone recipe)
     trainer = Trainer(
-        model, train_set, recipe.train, out_dir=recipe.out, val_set=val_set, save_model=False
+        model,
+        train_set,
+        recipe.train,
+        out_dir=recipe.out,
+        val_set=val_set,
+        save_model=False,
+        overwrite=recipe.overwrite,
+        settings=recipe.settings(),
     )
     if recipe.resume:
         trainer.resume()

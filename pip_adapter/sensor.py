@@ -25,6 +25,10 @@ __all__ = ["DEFAULT_SENSOR_BACKBONE", "DegradationSensor", "crop_grid"]
 
 DEFAULT_SENSOR_BACKBONE = "resnet10t"
 SUGGESTED_BACKBONES = ("resnet10t", "regnetx_002", "mobilenetv3_small_100", "resnet18")
+# bounds that keep a sensor config (also one read from an untrusted file) from asking for
+# absurd work: every image is mirrored out to crop_size and cut into crops_per_side² crops
+MAX_CROP_SIZE = 1024
+MAX_CROPS_PER_SIDE = 16
 
 
 def _check_backbone_name(name: str) -> None:
@@ -92,9 +96,12 @@ class DegradationSensor(nn.Module):
     ) -> None:
         super().__init__()
         names = check_degradation_names(degradations)
-        for key, value in (("crop_size", crop_size), ("crops_per_side", crops_per_side)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        for key, value, most in (
+            ("crop_size", crop_size, MAX_CROP_SIZE),
+            ("crops_per_side", crops_per_side, MAX_CROPS_PER_SIDE),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+                raise ValueError(f"{key} must be an integer from 1 to {most}, got {value!r}")
         _check_backbone_name(backbone)
         self.degradations = names
         self.backbone_name = backbone

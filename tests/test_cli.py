@@ -122,7 +122,7 @@ def test_train_with_a_sensor_then_restore_and_eval_blind(tmp_path, capsys):
     assert whole.shape == tiled.shape == (3, 37, 53)
     assert main(["eval", "--adapter", str(out / "adapter"), "--blind"]) == 0
     assert "| blind PSNR / SSIM |" in capsys.readouterr().out
-    bad = ["--sensor-steps", "1", "--sensor-backbone", "resnet_18", "--out", str(out)]
+    bad = ["--sensor-steps", "1", "--sensor-backbone", "resnet_18", "--out", str(tmp_path / "b")]
     assert main(["train", *TRAIN, *bad]) == 2
     assert "unknown timm backbone 'resnet_18'" in capsys.readouterr().err
 

@@ -108,3 +108,24 @@ def test_a_fine_tuning_run_writes_each_file_once(tmp_path, monkeypatch):
         "adapter/backbone.json",
         "adapter/backbone.safetensors",
     }
+
+
+def test_kill_during_a_write_of_the_command_line_leaves_no_temporary(tmp_path, capsys):
+    """The command line turns SIGTERM (``kill``) into a clean stop: the atomic write that was
+    under way removes its temporary file and the previous file stays."""
+    import signal
+
+    from pip_adapter.cli.errors import run_reporting_errors
+
+    target = write_json(tmp_path / "config.json", {"version": 1})
+
+    def killed_while_writing(path):
+        path.write_text('{"version": ')
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    handler = signal.getsignal(signal.SIGTERM)
+    status = run_reporting_errors("cmd", lambda: atomic_write(target, killed_while_writing))
+    assert status == 130 and "cmd: interrupted" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+    assert json.loads(target.read_text()) == {"version": 1}
+    assert signal.getsignal(signal.SIGTERM) == handler  # restored afterwards

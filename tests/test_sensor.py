@@ -114,8 +114,8 @@ def test_bad_images_are_refused(x, message):
         ({"degradations": "rain"}, "sequence of names"),
         ({"degradations": ()}, "non-empty strings"),
         ({"degradations": ("rain", "rain")}, "unique"),
-        ({"crop_size": 0}, "crop_size must be a positive integer"),
-        ({"crops_per_side": 1.5}, "crops_per_side must be a positive integer"),
+        ({"crop_size": 0}, "crop_size must be an integer from 1 to 1024"),
+        ({"crops_per_side": 1.5}, "crops_per_side must be an integer from 1 to 16"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, message):
@@ -232,7 +232,7 @@ def corrupt_sensor(directory, how):
         ("missing key", r"lacks the keys \['crop_size'\]"),
         ("other degradations", r"predicts \['clean', 'rain'\] but the adapter's degradations"),
         ("unknown backbone", "sensor_config.json in .* is malformed: unknown timm backbone"),
-        ("bad crop size", "is malformed: crop_size must be a positive integer"),
+        ("bad crop size", "is malformed: crop_size must be an integer from 1 to 1024"),
         ("other backbone", "sensor weights in .* do not match its config"),
         ("wrong tensor shape", "do not match its config.*size mismatch"),
     ],

@@ -65,7 +65,9 @@ def test_outputs_logs_curves_and_adapter(tmp_path):
     net.freeze_backbone()
     val = build_eval_set(crop=32)
     (tmp_path / "log.jsonl").write_text('{"step": 99, "loss": 1.0}\n')  # from an older run
-    trainer = Trainer(net, data(), config(val_every=3, log_every=4), out_dir=tmp_path, val_set=val)
+    trainer = Trainer(
+        net, data(), config(val_every=3, log_every=4), tmp_path, val_set=val, overwrite=True
+    )
     report = trainer.fit()
     assert set(report) == {*pa.DEFAULT_DEGRADATIONS, "average"}
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]

@@ -19,6 +19,7 @@ from pip_adapter.files import write_json, write_text
 from pip_adapter.injection import inject_pip
 from pip_adapter.training import TrainConfig, Trainer, format_metrics_table, plot_curves
 from pip_adapter.training.report import JsonLinesLog
+from pip_adapter.training.run_folder import check_run_folder
 from pip_adapter.visualize import save_image_grid
 
 HELP = "train a small NAFNet with and without PIP on the bundled photos and compare them"
@@ -52,6 +53,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=train.seed, help="seed of data and weights (%(default)s)"
     )
     parser.add_argument("--device", default=train.device, help="cpu, cuda, ... (default: best)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the outputs of a previous demo in OUT"
+    )
+
+
+# what the demo writes to its output folder
+DEMO_OUTPUTS = (
+    "plain",
+    "pip",
+    "results.md",
+    "results.json",
+    "comparison.png",
+    "interactive_control.png",
+    "training_curves.png",
+)
 
 
 def _train(name, model, train_set, val_set, args, out: Path, save_model: bool) -> dict:
@@ -65,7 +81,14 @@ def _train(name, model, train_set, val_set, args, out: Path, save_model: bool) -
         device=args.device,
     )
     trainer = Trainer(
-        model, train_set, config, out_dir=out, val_set=val_set, run_name=name, save_model=save_model
+        model,
+        train_set,
+        config,
+        out_dir=out,
+        val_set=val_set,
+        run_name=name,
+        save_model=save_model,
+        overwrite=args.overwrite,
     )
     return trainer.fit()
 
@@ -110,6 +133,7 @@ def _pictures(plain, pip, val_set, out: Path) -> None:
 
 def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
+    check_run_folder(args.out, overwrite=args.overwrite, names=DEMO_OUTPUTS)
     degradations = DEFAULT_DEGRADATIONS
     train_set = SyntheticAllInOne(
         degradations=degradations,

@@ -105,7 +105,14 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
         default=recipe["sensor_backbone"],
         help="timm model name of the sensor (%(default)s)",
     )
-    parser.add_argument("--resume", action="store_true", help="continue OUT/checkpoint.pt")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue OUT/checkpoint.pt (with the same settings)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the previous run in OUT (without it, or --resume, such an OUT is refused)",
+    )
     parser.add_argument(
         "--out", type=Path, default=recipe["out"], help="output folder (%(default)s)"
     )

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from pip_adapter.bundle import load_bundle
+from pip_adapter.cli.batch import check_output_folder, collect_inputs, restore_files
 from pip_adapter.conditioning import parse_degradation
-from pip_adapter.data import list_images, read_image, write_image
+from pip_adapter.data import read_image, write_image
+from pip_adapter.devices import resolve_device
 from pip_adapter.tiling import restore_tiled
 
-HELP = "restore images (files or folders) with an adapter; writes PNGs of the same size"
+HELP = (
+    "restore images (files or folders) with an adapter; writes PNGs of the same size, "
+    "never replacing a file without --overwrite"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,42 +32,67 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tile", type=int, help="process in tiles of this side (bounded memory)")
     parser.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (32)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="output folder: INPUT.png per input (names that would clash keep their extension "
+        "or folder, see docs/files-and-safety.md)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace outputs that exist (also an input, when -o is its folder)",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: best)")
 
 
-def _inputs(paths: list[Path]) -> list[Path]:
-    files = []
-    for path in paths:
-        if path.is_dir():
-            files += list_images(path)
-        elif path.is_file():
-            files.append(path)
+def _model_restorer(args: argparse.Namespace) -> Callable[[Path, Path], None]:
+    """Restore one file into another with the adapter's model, steered by ``--degradation``."""
+    device = resolve_device(args.device, "--device")
+    model = load_bundle(args.adapter, args.checkpoint)
+    degradation = parse_degradation(args.degradation, model.degradations)
+    if degradation is None and model.sensor is None:  # an error for every input: say it once
+        raise ValueError(
+            f"--degradation auto asks the adapter's sensor, but no sensor is attached to the "
+            f"adapter in {args.adapter} (train one with --sensor-steps); pass one of "
+            f"{list(model.degradations)} or a mixture such as rain:0.7,noise:0.3"
+        )
+    model.to(device).eval()
+
+    @torch.no_grad()
+    def restore_file(source: Path, target: Path) -> None:
+        image = read_image(source)[None].to(device)
+        # blind: the sensor judges the whole image once, not each tile on its own
+        steer = model.degradation_weights(image, degradation)
+        if args.tile:
+            restored = restore_tiled(
+                model, image, tile=args.tile, overlap=args.overlap, degradation=steer
+            )
         else:
-            raise FileNotFoundError(f"no such image or folder: {path}")
-    if not files:
-        raise FileNotFoundError(f"no images found in {[str(p) for p in paths]}")
-    return files
+            restored = model(image, degradation=steer)
+        if not restored.isfinite().all():  # would be written as black pixels
+            raise ValueError(
+                "the model's output is not finite (NaN or infinity); its weights may be damaged"
+            )
+        write_image(restored[0], target)  # atomically
+
+    return restore_file
+
+
+def _check_tiles(args: argparse.Namespace) -> None:
+    """Refuse bad tile options once, up front, rather than for every input."""
+    if args.tile is not None and args.tile < 1:
+        raise ValueError(f"--tile must be a positive number of pixels, got {args.tile}")
+    if args.tile is not None and not 0 <= args.overlap < args.tile:
+        raise ValueError(
+            f"--overlap must be >= 0 and under --tile ({args.tile}), got {args.overlap}"
+        )
 
 
 def run(args: argparse.Namespace) -> None:
-    files = _inputs(args.inputs)
-    model = load_bundle(args.adapter, args.checkpoint)
-    degradation = parse_degradation(args.degradation, model.degradations)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device).eval()
-    args.output.mkdir(parents=True, exist_ok=True)
-    for path in files:
-        image = read_image(path)[None].to(device)
-        with torch.no_grad():
-            # blind: the sensor judges the whole image once, not each tile on its own
-            steer = model.degradation_weights(image, degradation)
-            if args.tile:
-                restored = restore_tiled(
-                    model, image, tile=args.tile, overlap=args.overlap, degradation=steer
-                )
-            else:
-                restored = model(image, degradation=steer)
-        target = args.output / f"{path.stem}.png"
-        write_image(restored[0], target)
-        print(f"{path} -> {target}")
+    _check_tiles(args)
+    inputs = collect_inputs(args.inputs)
+    check_output_folder(args.output)
+    restore_files(inputs, args.output, _model_restorer(args), overwrite=args.overwrite)

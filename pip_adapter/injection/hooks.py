@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar, Token
 from typing import Any
 
 import torch
@@ -18,21 +19,70 @@ __all__ = ["Conditioning", "StageHook", "attach_hook", "detach_hook", "has_pip_h
 # set on every module that carries a StageHook (as accelerate marks its hooked modules), so that
 # a second injection is refused; copies and pickles of the module carry it with the hook
 _MARK = "_pip_stage_hook"
+_Call = tuple[torch.Tensor, torch.Tensor | None]  # the weights and gate of one forward call
 
 
 class Conditioning:
-    """The degradation weights of the forward pass in progress, shared with the stage hooks.
+    """The degradation weights of the forward passes in progress, read by the stage hooks.
 
-    ``weights`` is set by ``PIPModel.forward`` (already checked: ``B×T``, rows summing to 1)
-    for the duration of the backbone call and is ``None`` otherwise, in which case the hooks
-    pass features through unchanged. ``gate`` (``B``, or ``None`` for all ones) is how much of
-    each unit's change to apply: 0 for a native degradation, whose feature stays exactly what
-    the backbone computes.
+    ``PIPModel.forward`` sets them (already checked: ``B×T``, rows summing to 1) for the
+    duration of its backbone call (``token = set(weights)`` ... ``reset(token)``); ``weights``
+    is ``None`` outside a call, and the hooks then pass features through unchanged. ``gate``
+    (``B``, or ``None`` for all ones), set with them, is how much of each unit's change to
+    apply: 0 for a native degradation, whose feature stays exactly what the backbone computes.
+
+    The weights and gate are held per call, not on this shared object: in a
+    ``contextvars.ContextVar``, so that threads (each has its own context) and asyncio tasks
+    (each runs in a copy of the context) sharing one model each see their own call's weights.
+    While ``torch.compile`` or ``torch.export`` traces the model, where a context variable
+    cannot be set, a plain attribute carries them instead (tracing runs the forward once, in one
+    thread; the traced graph takes the weights as a value, not from this object); a backbone
+    compiled on its own reads the context variable, which tracing supports. Copies and pickles
+    get a fresh variable with no weights set.
     """
 
     def __init__(self) -> None:
-        self.weights: torch.Tensor | None = None
-        self.gate: torch.Tensor | None = None
+        self._current: ContextVar[_Call | None] = ContextVar("pip_weights", default=None)
+        self._traced: _Call | None = None
+
+    def _call(self) -> _Call | None:
+        if torch.compiler.is_compiling() and self._traced is not None:
+            return self._traced
+        return self._current.get()
+
+    @property
+    def weights(self) -> torch.Tensor | None:
+        """The weights of the call in progress in this thread / task, or ``None``."""
+        call = self._call()
+        return None if call is None else call[0]
+
+    @property
+    def gate(self) -> torch.Tensor | None:
+        """The gate of the call in progress (``None``: apply every unit fully)."""
+        call = self._call()
+        return None if call is None else call[1]
+
+    def set(self, weights: torch.Tensor, gate: torch.Tensor | None = None) -> Token | None:
+        """Make ``weights`` and ``gate`` current until ``reset`` is called with the returned
+        token."""
+        if torch.compiler.is_compiling():
+            self._traced = (weights, gate)
+            return None
+        return self._current.set((weights, gate))
+
+    def reset(self, token: Token | None) -> None:
+        """Restore the weights that were current before the matching ``set``."""
+        if token is None:
+            self._traced = None
+        else:
+            self._current.reset(token)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # a context variable cannot be copied or pickled; weights are per call anyway
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._current = ContextVar("pip_weights", default=None)
+        self._traced = None
 
 
 class StageHook:

@@ -23,6 +23,7 @@ from pip_adapter.injection.serialization import (
 )
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
+from pip_adapter.weights import check_same_tensors, load_weights
 
 __all__ = ["inject_pip", "load_adapter"]
 
@@ -118,15 +119,6 @@ def inject_pip(
     return PIPModel(backbone, plan, units, resolved)
 
 
-def _load_weights(module: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
-    """``load_state_dict(strict=True)``, with a mismatch reported as a one-line ValueError."""
-    try:
-        module.load_state_dict(tensors, strict=True)
-    except RuntimeError as err:
-        detail = " ".join(str(err).split())
-        raise ValueError(f"{what} do not match its config: {detail}") from None
-
-
 def _load_sensor(
     directory: str | os.PathLike, degradations: tuple[str, ...]
 ) -> DegradationSensor | None:
@@ -143,12 +135,37 @@ def _load_sensor(
             f"the sensor in {directory} predicts {config['degradations']} but the adapter's "
             f"degradations are {list(degradations)}"
         )
+    mismatch = f"sensor weights in {directory} do not match its config"
     try:
+        # first without memory (on the meta device): a file naming a huge timm network is
+        # refused for its weights before that network is allocated
+        with torch.device("meta"):
+            check_same_tensors(DegradationSensor.from_config(config), tensors, mismatch)
         sensor = DegradationSensor.from_config(config)
-    except (TypeError, ValueError) as err:
+    except (TypeError, KeyError) as err:
         raise ValueError(f"{SENSOR_CONFIG_NAME} in {directory} is malformed: {err}") from None
-    _load_weights(sensor, tensors, f"sensor weights in {directory}")
+    except ValueError as err:
+        if str(err).startswith(mismatch):
+            raise
+        raise ValueError(f"{SENSOR_CONFIG_NAME} in {directory} is malformed: {err}") from None
+    load_weights(sensor, tensors, mismatch)
     return sensor.requires_grad_(False).eval()
+
+
+def _check_saved_stages(backbone: nn.Module, saved: SavedAdapter, directory) -> None:
+    """A saved config is resolved: its stages are exact module names. Anything else is refused
+    before matching, so that a pattern in a file is never run as a regular expression (a
+    hostile one could take exponential time)."""
+    names = {name for name, _ in backbone.named_modules() if name}
+    stages = saved.config.stages
+    if isinstance(stages, str):
+        raise ValueError(f"{CONFIG_NAME} in {directory} must list its stages, not {stages!r}")
+    for stage in stages:
+        if stage.pattern not in names:
+            raise ValueError(
+                f"stage {stage.pattern!r} matches no module of {type(backbone).__name__} "
+                f"({CONFIG_NAME} in {directory} names its modules exactly)"
+            )
 
 
 def _check_features(plan: Sequence[PlannedStage], saved: SavedAdapter, directory) -> None:
@@ -187,11 +204,12 @@ def load_adapter(
             f"the adapter in {directory} was trained on a {saved.backbone_class}, got a "
             f"{type(backbone).__name__}"
         )
+    _check_saved_stages(backbone, saved, directory)
     sensor = _load_sensor(directory, saved.config.degradations)
     plan, units, resolved = _prepare(backbone, saved.config, sample_input)
     _check_features(plan, saved, directory)
     modules = nn.ModuleDict({unit_key(s.name): u for s, u in zip(plan, units, strict=True)})
-    _load_weights(modules, saved.tensors, f"adapter weights in {directory}")
+    load_weights(modules, saved.tensors, f"adapter weights in {directory} do not match its config")
     model = PIPModel(backbone, plan, units, resolved)
     model.sensor = sensor
     return model

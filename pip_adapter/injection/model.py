@@ -48,7 +48,12 @@ class PIPModel(nn.Module):
     ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
     unchanged. Calling the backbone object directly (not through this model) runs it exactly
     as before injection: the hooks pass features through untouched when no ``degradation`` is
-    in effect. Not thread-safe: one forward at a time per model.
+    in effect.
+
+    Thread-safe in inference: the weights of a call are held per call (a context variable, see
+    ``Conditioning``), so threads (or asyncio tasks) sharing one model, as a server's workers
+    do, each get the restoration their own ``degradation=`` asks for. Training one model from
+    several threads at once is not supported (the optimiser state is shared anyway).
 
     ``config.native_degradations`` are those the backbone already restores (e.g.
     ``("noise",)`` for a pretrained denoiser). Every unit's change is scaled by
@@ -149,11 +154,11 @@ class PIPModel(nn.Module):
         weights = self.degradation_weights(x, degradation)
         height, width = x.shape[-2:]
         padded = pad_to_multiple(x, self.size_multiple)
-        self._conditioning.weights, self._conditioning.gate = self._unit_weights(weights)
+        token = self._conditioning.set(*self._unit_weights(weights))
         try:
             out = self.backbone(padded, **kwargs)
         finally:
-            self._conditioning.weights = self._conditioning.gate = None
+            self._conditioning.reset(token)
         return crop_to(out, padded, height, width)
 
     def _unit_weights(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

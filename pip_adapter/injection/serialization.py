@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from pip_adapter.config import PIPConfig
 from pip_adapter.files import write_json, write_safetensors
+from pip_adapter.weights import read_safetensors
 
 __all__ = [
     "CONFIG_NAME",
@@ -95,13 +94,6 @@ def _require(path: Path, data: Mapping[str, Any], keys: Sequence[str]) -> None:
     absent = [key for key in keys if key not in data]
     if absent:
         raise ValueError(f"{path} lacks the keys {absent}")
-
-
-def _read_weights(path: Path, what: str) -> dict[str, torch.Tensor]:
-    try:
-        return load_file(path)
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f"could not read {what} weights {path}: {err}") from None
 
 
 # the unit sizes a version-1 file repeated in every stage, and the config fields they give
@@ -188,10 +180,30 @@ def read_adapter(directory: str | os.PathLike) -> SavedAdapter:
         features = backbone["features"]
     try:
         config = PIPConfig.from_dict(fields)
-        by_stage = {f["stage"]: {k: f[k] for k in ("layout", "channels")} for f in features}
-    except (TypeError, KeyError, ValueError) as err:
+    except (TypeError, ValueError) as err:
         raise ValueError(f"{config_path} is malformed: {err}") from None
-    return SavedAdapter(config, backbone["class"], by_stage, _read_weights(weights_path, "adapter"))
+    by_stage = _features(config_path, features)
+    return SavedAdapter(
+        config, backbone["class"], by_stage, read_safetensors(weights_path, "adapter")
+    )
+
+
+def _features(path: Path, features: Any) -> dict[str, dict[str, Any]]:
+    """``backbone.features`` (a list of ``{stage, layout, channels}``) by stage name."""
+    valid = isinstance(features, list) and all(
+        isinstance(f, dict)
+        and isinstance(f.get("stage"), str)
+        and isinstance(f.get("layout"), str)
+        and isinstance(f.get("channels"), int)
+        and not isinstance(f.get("channels"), bool)
+        for f in features
+    )
+    if not valid:
+        raise ValueError(
+            f'{path}: "backbone"."features" must be a list of {{"stage": name, "layout": '
+            f'"image" or "tokens", "channels": integer}}'
+        )
+    return {f["stage"]: {"layout": f["layout"], "channels": f["channels"]} for f in features}
 
 
 def write_sensor(
@@ -226,4 +238,4 @@ def read_sensor(
         raise ValueError(f"{directory} has {have.name} but not {lack.name}; save the adapter again")
     config = _read_json(config_path, SENSOR_FORMAT, (SENSOR_FORMAT_VERSION,))
     _require(config_path, config, SENSOR_KEYS)
-    return config, _read_weights(weights_path, "sensor")
+    return config, read_safetensors(weights_path, "sensor")

@@ -43,4 +43,5 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:
-        raise ValueError(f"could not read checkpoint {path}: {err}") from None
+        reason = " ".join(str(err).split())[:300]  # torch's own messages span lines
+        raise ValueError(f"could not read checkpoint {path}: {reason}") from None

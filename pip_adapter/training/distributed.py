@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from pip_adapter.devices import resolve_device
+
 __all__ = ["DistributedContext", "setup_distributed"]
 
 
@@ -33,7 +35,8 @@ def setup_distributed(device: str | None = None) -> DistributedContext:
     uses ``cuda:LOCAL_RANK`` when CUDA is available (NCCL), else the CPU (gloo).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    chosen = resolve_device(device)  # None: CUDA when available; refuses a device not here
+    use_cuda = chosen.type == "cuda"
     if world_size > 1:
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if not dist.is_initialized():
@@ -42,6 +45,4 @@ def setup_distributed(device: str | None = None) -> DistributedContext:
         if use_cuda:
             torch.cuda.set_device(target)
         return DistributedContext(dist.get_rank(), world_size, target)
-    if device is not None:
-        return DistributedContext(0, 1, torch.device(device))
-    return DistributedContext(0, 1, torch.device("cuda" if use_cuda else "cpu"))
+    return DistributedContext(0, 1, chosen)

@@ -8,26 +8,42 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pip_adapter.files import atomic_write
+from pip_adapter.files import atomic_write, write_text
 
 __all__ = ["JsonLinesLog", "format_metrics_table", "plot_curves"]
 
 
 class JsonLinesLog:
-    """Append-only log, one JSON object per line; readable with pandas or ``jq``."""
+    """Append-only log, one JSON object per line; readable with pandas or ``jq``.
+
+    Each record is flushed to disk as it is written (``fsync``), so a crash loses at most the
+    record being written; ``read`` skips such a torn last line.
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        with self.path.open("a") as handle:
+        with self.path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
     def read(self) -> list[dict[str, Any]]:
         if not self.path.is_file():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        text = self.path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        if lines and not text.endswith("\n"):
+            lines.pop()  # torn by a crash while it was written
+        return [json.loads(line) for line in lines if line]
+
+    def keep_until(self, step: int) -> None:
+        """Drop the records of steps after ``step`` (written after the checkpoint a resumed run
+        restarts from, so that they are not logged twice); rewritten atomically."""
+        records = [r for r in self.read() if r.get("step", 0) <= step]
+        write_text(self.path, "".join(json.dumps(r) + "\n" for r in records))
 
 
 def plot_curves(

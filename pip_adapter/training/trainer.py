@@ -4,8 +4,10 @@ periodic validation, atomic resumable checkpoints."""
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
+from pip_adapter.devices import check_device_name
 from pip_adapter.evaluation import evaluate
 from pip_adapter.files import write_safetensors
 from pip_adapter.injection.model import PIPModel
@@ -30,11 +33,23 @@ from pip_adapter.training.checkpoint import (
 )
 from pip_adapter.training.distributed import setup_distributed
 from pip_adapter.training.report import JsonLinesLog, plot_curves
+from pip_adapter.training.run_folder import check_resumable, check_run_folder
 from pip_adapter.training.schedule import warmup_cosine
+from pip_adapter.weights import check_same_tensors
 
 __all__ = ["TrainConfig", "Trainer", "TrainingDiverged"]
 
 LOSSES = {"l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
+# TrainConfig fields that may change when a run is resumed (more steps, other logging)
+RESUMABLE_CHANGES = (
+    "steps",
+    "val_every",
+    "checkpoint_every",
+    "log_every",
+    "num_workers",
+    "progress",
+    "device",
+)
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -49,6 +64,9 @@ class TrainConfig:
     ``prompt_reg_weight`` multiplies the prompt regulariser (the authors' 0.01 × 0.002).
     ``warmup_steps=None`` warms up over 5% of the steps. ``amp`` needs CUDA for ``"fp16"``.
     ``val_every`` / ``checkpoint_every`` of 0 validate / checkpoint only at the end.
+    ``grad_clip=None`` does not clip; ``min_lr_ratio`` is the final learning rate as a fraction
+    of ``lr``. Every field is checked when the config is made: a wrong value is a one-line
+    ValueError naming the field and what it accepts.
     """
 
     steps: int = 2000
@@ -70,14 +88,69 @@ class TrainConfig:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1:
+        for name, minimum in _INTEGER_FIELDS.items():
+            _check_integer(name, getattr(self, name), minimum)
+        for name, lowest in (("lr", "> 0"), ("weight_decay", ">= 0")):
+            _check_number(name, getattr(self, name), lowest)
+        _check_number("prompt_reg_weight", self.prompt_reg_weight, ">= 0")
+        if self.grad_clip is not None:
+            _check_number("grad_clip", self.grad_clip, "> 0", "None (no clipping) or ")
+        if self.warmup_steps is not None:
+            _check_integer("warmup_steps", self.warmup_steps, 0, "None (5% of the steps) or ")
+            if self.warmup_steps > self.steps:
+                raise ValueError(
+                    f"TrainConfig.warmup_steps ({self.warmup_steps}) must not exceed steps "
+                    f"({self.steps})"
+                )
+        _check_number("min_lr_ratio", self.min_lr_ratio, ">= 0")
+        if self.min_lr_ratio > 1:
             raise ValueError(
-                f"steps and batch_size must be positive, got {self.steps}, {self.batch_size}"
+                f"TrainConfig.min_lr_ratio must be in [0, 1] (the final learning rate as a "
+                f"fraction of lr), got {self.min_lr_ratio!r}"
             )
         if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+            raise ValueError(f"TrainConfig.loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
         if self.amp is not None and self.amp not in AMP_DTYPES:
-            raise ValueError(f"amp must be None or one of {sorted(AMP_DTYPES)}, got {self.amp!r}")
+            raise ValueError(
+                f"TrainConfig.amp must be None or one of {sorted(AMP_DTYPES)}, got {self.amp!r}"
+            )
+        if not isinstance(self.progress, bool):
+            raise ValueError(f"TrainConfig.progress must be True or False, got {self.progress!r}")
+        if self.device is not None:
+            check_device_name(self.device, "TrainConfig.device")
+
+
+# integer fields and their smallest valid value
+_INTEGER_FIELDS = {
+    "steps": 1,
+    "batch_size": 1,
+    "val_every": 0,
+    "checkpoint_every": 0,
+    "log_every": 1,
+    "num_workers": 0,
+    "seed": 0,
+}
+
+
+def _check_integer(name: str, value: object, minimum: int, alternative: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
+        raise ValueError(
+            f"TrainConfig.{name} must be {alternative}an integer >= {minimum}, got {value!r}"
+        )
+
+
+def _check_number(name: str, value: object, lowest: str, alternative: str = "") -> None:
+    """A finite real number that is ``"> 0"`` or ``">= 0"``."""
+    valid = (
+        not isinstance(value, bool)
+        and isinstance(value, numbers.Real)
+        and math.isfinite(value)
+        and (float(value) > 0 if lowest == "> 0" else float(value) >= 0)
+    )
+    if not valid:
+        raise ValueError(
+            f"TrainConfig.{name} must be {alternative}a finite number {lowest}, got {value!r}"
+        )
 
 
 class Trainer:
@@ -93,6 +166,12 @@ class Trainer:
     the end, unless ``save_model=False`` (when the caller saves the model itself, e.g. as a
     bundle), the adapter (``adapter/``) or the plain model (``model.safetensors``). Files are
     written atomically.
+
+    A new run refuses an ``out_dir`` that holds a previous one unless ``overwrite=True`` (its
+    log and checkpoint are then removed) or ``resume()`` was called. ``settings`` describe the
+    run beyond ``config`` (the recipe's backbone, data, ...): they are saved in checkpoints, and
+    ``resume`` refuses a checkpoint written with other settings or another ``config`` (except
+    ``RESUMABLE_CHANGES``: more steps, other logging).
     """
 
     def __init__(
@@ -104,6 +183,8 @@ class Trainer:
         val_set: Dataset | None = None,
         run_name: str = "",
         save_model: bool = True,
+        overwrite: bool = False,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config or TrainConfig()
         self.context = setup_distributed(self.config.device)
@@ -119,6 +200,9 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.run_name = run_name
         self.save_model = save_model
+        self.overwrite = overwrite
+        self.settings = dict(settings or {})
+        self.resumed = False
         self.log = JsonLinesLog(self.out_dir / "log.jsonl") if self.out_dir else None
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
@@ -170,6 +254,7 @@ class Trainer:
             "step": self.step,
             "rng": rng_state(),
             "config": asdict(self.config),
+            "settings": self.settings,
         }
 
     def resume(self, path: str | os.PathLike | None = None) -> Trainer:
@@ -178,6 +263,16 @@ class Trainer:
         if path is None:
             raise ValueError("resume needs a checkpoint path or an out_dir")
         state = load_checkpoint(path, map_location=self.context.device)
+        # every check before anything changes: a refused resume leaves the trainer as it was
+        check_resumable(path, state.get("config", {}), self._fixed_config())
+        check_resumable(path, state.get("settings", {}), self.settings)
+        check_same_tensors(self.model, state["model"], f"the model in {path} differs from this one")
+        saved_groups = [len(g["params"]) for g in state["optimizer"]["param_groups"]]
+        if saved_groups != [len(g["params"]) for g in self.optimizer.param_groups]:
+            raise ValueError(
+                f"cannot resume from {path}: it trained other parameters than this model's "
+                "trainable ones (frozen backbone or not?)"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -185,7 +280,14 @@ class Trainer:
         self.step = state["step"]
         restore_rng_state(state["rng"])
         self.last_checkpoint = path
+        self.resumed = True
+        if self.log is not None and self.context.is_main:
+            self.log.keep_until(self.step)  # records after the checkpoint are redone
         return self
+
+    def _fixed_config(self) -> dict[str, Any]:
+        """The TrainConfig fields a resumed run must share with the run it continues."""
+        return {k: v for k, v in asdict(self.config).items() if k not in RESUMABLE_CHANGES}
 
     def save_checkpoint(self) -> None:
         if self.context.is_main and self.checkpoint_path is not None:
@@ -248,7 +350,7 @@ class Trainer:
                 "Try a lower learning rate, amp=None, or a smaller grad_clip."
             )
         self.scaler.scale(loss).backward()
-        if self.config.grad_clip:
+        if self.config.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(
                 [p for g in self.optimizer.param_groups for p in g["params"]], self.config.grad_clip
@@ -285,8 +387,8 @@ class Trainer:
             disable=not (config.progress and self.context.is_main),
             dynamic_ncols=True,
         )
-        if self.step == 0 and self.log is not None and self.context.is_main:
-            self.log.path.unlink(missing_ok=True)  # a fresh run starts a fresh log
+        if self.step == 0 and not self.resumed:
+            self._start_fresh()
         started = time.perf_counter()
         recent: list[float] = []
         self.model.train()
@@ -314,6 +416,17 @@ class Trainer:
             self.save_checkpoint()
             return None
         return self._finish()
+
+    def _start_fresh(self) -> None:
+        """A new run: refuse an out_dir holding a previous one, unless ``overwrite``, in which
+        case its log and checkpoint go (the rest is replaced when this run writes it)."""
+        if self.out_dir is None:
+            return
+        check_run_folder(self.out_dir, overwrite=self.overwrite)
+        self._barrier()  # every rank has looked before the main one removes anything
+        if self.context.is_main:
+            for name in ("log.jsonl", "checkpoint.pt"):
+                (self.out_dir / name).unlink(missing_ok=True)
 
     def _finish(self) -> dict | None:
         report = self.validate()

@@ -1,0 +1,70 @@
+"""A training run's output folder: never silently replaced, resumed only by the same run.
+
+A folder holds a previous run when it has any of ``RUN_FILES``. Starting a new run there is
+refused unless the caller says what to do with it: resume it (the same settings, checked
+against those saved in its checkpoint) or overwrite it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RUN_FILES", "check_resumable", "check_run_folder", "previous_run"]
+
+# what Trainer writes to its out_dir (the recipe's bundle goes to adapter/ too)
+RUN_FILES = ("log.jsonl", "checkpoint.pt", "curves.png", "model.safetensors", "adapter")
+
+
+def previous_run(directory: str | os.PathLike, names: tuple[str, ...] = RUN_FILES) -> list[str]:
+    """The entries of ``names`` present in ``directory`` (none if it does not exist)."""
+    return [name for name in names if os.path.lexists(Path(directory) / name)]
+
+
+def check_run_folder(
+    directory: str | os.PathLike,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    names: tuple[str, ...] = RUN_FILES,
+) -> None:
+    """Refuse to start a run in ``directory`` when that would replace a previous one.
+
+    With ``resume`` the folder must hold a checkpoint; with ``overwrite`` a previous run may be
+    replaced; otherwise any of ``names`` already there is a ValueError that says what to do.
+    """
+    directory = Path(directory)
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other: continue the run or replace it")
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"the output folder {directory} is a file")
+    if resume:
+        if not (directory / "checkpoint.pt").is_file():
+            raise FileNotFoundError(f"nothing to resume in {directory}: it has no checkpoint.pt")
+        return
+    found = previous_run(directory, names)
+    if found and not overwrite:
+        raise ValueError(
+            f"{directory} holds a previous run ({', '.join(found)}); continue it with --resume "
+            "(Trainer.resume), replace it with --overwrite (overwrite=True), or choose another "
+            "output folder"
+        )
+
+
+def check_resumable(
+    path: str | os.PathLike, saved: Mapping[str, Any], current: Mapping[str, Any]
+) -> None:
+    """Refuse to resume the checkpoint at ``path`` with settings that differ from those it was
+    written with (``saved``; settings it does not record are not compared)."""
+    changed = [
+        f"{key} {saved[key]!r} (now {current[key]!r})"
+        for key in current
+        if key in saved and saved[key] != current[key]
+    ]
+    if changed:
+        raise ValueError(
+            f"cannot resume from {path}: it was written with {', '.join(changed)}; resume with "
+            "the same settings, or start again with --overwrite"
+        )
