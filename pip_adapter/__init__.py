@@ -1,6 +1,15 @@
-"""pip-adapter: Prompt-In-Prompt learning for universal image restoration, on any network."""
+"""pip-adapter: Prompt-In-Prompt learning for universal image restoration, on any network.
 
-from pip_adapter import data, functional, metrics
+``pa.data`` (data synthesis and image files) needs the ``train`` extra and is imported on first
+use, so that ``import pip_adapter`` works with the core dependencies alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from pip_adapter import functional, metrics
 from pip_adapter._version import __version__
 from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, degradation_weights, parse_degradation
 from pip_adapter.config import PIPConfig
@@ -23,6 +32,9 @@ from pip_adapter.unit import (
     PromptToPromptInteraction,
     SelectivePromptToFeature,
 )
+
+if TYPE_CHECKING:
+    from pip_adapter import data
 
 __all__ = [
     "DEFAULT_DEGRADATIONS",
@@ -49,3 +61,10 @@ __all__ = [
     "parse_degradation",
     "restore_tiled",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``pa.data``, imported on first use (PEP 562)."""
+    if name == "data":
+        return importlib.import_module("pip_adapter.data")
+    raise AttributeError(f"module 'pip_adapter' has no attribute {name!r}")

@@ -13,17 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from torch.utils.data import Dataset
+
 from pip_adapter.backbones import BACKBONES, build_backbone, load_backbone
-from pip_adapter.bundle import save_bundle
+from pip_adapter.bundle import load_bundle, read_recipe, save_bundle
 from pip_adapter.config import PIPConfig
 from pip_adapter.data import SyntheticAllInOne
+from pip_adapter.data.merged import MergedDegradations
 from pip_adapter.data.sources import training_data
 from pip_adapter.injection import PIPModel, inject_pip
+from pip_adapter.injection.growth import GROWTH_MODES, GrowthMode
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, DegradationSensor
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
 from pip_adapter.training.run_folder import check_run_folder
 
-__all__ = ["FinetuneRecipe", "finetune"]
+__all__ = ["FinetuneRecipe", "GrowRecipe", "finetune", "grow_adapter"]
 
 
 @dataclass
@@ -140,5 +144,136 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
         size=None if recipe.checkpoint else recipe.size,
         checkpoint=recipe.checkpoint,
         save_backbone_weights=train_backbone,
+    )
+    return model, report
+
+
+@dataclass
+class GrowRecipe:
+    """Teach a trained bundle new degradations (``pip-adapter train --adapter DIR
+    --add-degradations ...``): load it, ``add_degradations``, train, fine-tune its sensor on
+    every degradation, and write a new bundle to ``out/adapter``.
+
+    ``mode="prompts"`` trains the new prompt rows alone on the new degradations (the old ones
+    stay bit-exact); ``mode="light"`` also trains a small part of the units, on the new
+    degradations mixed with as many samples of each old one (replay). The sensor (if
+    the bundle has one) is fine-tuned for ``sensor_steps`` at ``sensor_lr`` on all the
+    degradations, which keeps what it knew while it learns the new classes.
+    """
+
+    adapter: Path
+    degradations: tuple[str, ...]
+    mode: GrowthMode = "prompts"
+    checkpoint: Path | None = None
+    data: str = "samples"
+    patch_size: int = 128
+    resume: bool = False
+    overwrite: bool = False
+    sensor_steps: int = 150
+    sensor_lr: float = 5e-4
+    out: Path = Path("runs/grow")
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(checkpoint_every=500))
+
+    def __post_init__(self) -> None:
+        self.adapter, self.out = Path(self.adapter), Path(self.out)
+        self.checkpoint = Path(self.checkpoint) if self.checkpoint is not None else None
+        self.degradations = tuple(self.degradations)
+        if self.mode not in GROWTH_MODES:
+            raise ValueError(f"mode must be one of {list(GROWTH_MODES)}, got {self.mode!r}")
+        if self.sensor_steps < 0:
+            raise ValueError(f"sensor_steps must be >= 0, got {self.sensor_steps}")
+        if self.resume and self.overwrite:
+            raise ValueError(
+                "resume and overwrite exclude each other: continue the run or replace it"
+            )
+        written = (self.out / "adapter").resolve()
+        if self.adapter.resolve() in (written, self.out.resolve()):
+            raise ValueError(
+                f"--out {self.out} would write over the adapter it starts from "
+                f"({self.adapter}); choose another folder"
+            )
+
+    def settings(self) -> dict[str, Any]:
+        """What defines the run besides the trainer's settings (saved in its checkpoints and
+        compared on resume; paths absolute)."""
+        return {
+            "adapter": str(self.adapter.resolve()),
+            "degradations": list(self.degradations),
+            "mode": self.mode,
+            "checkpoint": str(self.checkpoint.resolve()) if self.checkpoint else None,
+            "data": self.data if self.data == "samples" else str(Path(self.data).resolve()),
+            "patch_size": self.patch_size,
+        }
+
+    def smoke(self) -> GrowRecipe:
+        """The same recipe in a tiny configuration that runs in seconds on a CPU."""
+        train = dataclasses.replace(self.train, steps=3, batch_size=2, checkpoint_every=0)
+        return dataclasses.replace(self, patch_size=32, sensor_steps=2, train=train)
+
+
+def _growth_sets(
+    recipe: GrowRecipe, old: tuple[str, ...], degradations: tuple[str, ...]
+) -> tuple[Dataset, Dataset, Dataset]:
+    """(restoration training set, sensor training set, evaluation set) over the grown
+    vocabulary ``degradations``: the new degradations, with replay of the old ones in light
+    mode (always for the sensor)."""
+    seed = recipe.train.seed
+    new_set, _ = training_data(recipe.data, recipe.degradations, recipe.patch_size, seed)
+    old_set, _ = training_data(recipe.data, old, recipe.patch_size, seed + 1)
+    replay = [old_set] if recipe.mode == "light" else []
+    train_set = MergedDegradations([new_set, *replay], degradations)
+    sensor_set = MergedDegradations([new_set, old_set], degradations)
+    _, val_set = training_data(recipe.data, degradations, recipe.patch_size, seed)
+    return train_set, sensor_set, val_set
+
+
+def grow_adapter(recipe: GrowRecipe) -> tuple[PIPModel, dict | None]:
+    """Run the recipe; returns the grown model and its per-degradation validation report
+    (``None`` on ranks other than 0). The bundle goes to ``recipe.out/adapter``; the bundle
+    it starts from is only read."""
+    check_run_folder(recipe.out, resume=recipe.resume, overwrite=recipe.overwrite)
+    model = load_bundle(recipe.adapter, recipe.checkpoint)
+    backbone = read_recipe(recipe.adapter)
+    checkpoint = recipe.checkpoint
+    if checkpoint is None and backbone.get("checkpoint"):
+        # stored relative to the bundle (an absolute path, from older bundles, stays as it is)
+        checkpoint = recipe.adapter / backbone["checkpoint"]
+    old = model.degradations
+    model.add_degradations(recipe.degradations, mode=recipe.mode)
+    model.print_trainable_parameters()
+    train_set, sensor_set, val_set = _growth_sets(recipe, old, model.degradations)
+    trainer = Trainer(
+        model,
+        train_set,
+        recipe.train,
+        out_dir=recipe.out,
+        val_set=val_set,
+        save_model=False,
+        overwrite=recipe.overwrite,
+        settings=recipe.settings(),
+    )
+    if recipe.resume:
+        trainer.resume()
+    report = trainer.fit()
+    if not trainer.context.is_main:
+        return model, None
+    if model.sensor is not None and recipe.sensor_steps:
+        source = getattr(sensor_set.datasets[0], "sources", None)
+        train_sensor(
+            model.sensor,
+            sensor_set if source is None else source,
+            steps=recipe.sensor_steps,
+            lr=recipe.sensor_lr,
+            seed=recipe.train.seed,
+            num_workers=recipe.train.num_workers,
+            device=trainer.context.device,
+        )
+    save_bundle(
+        model,
+        recipe.out / "adapter",
+        backbone=backbone.get("name"),
+        size=backbone.get("size"),
+        checkpoint=checkpoint,
+        save_backbone_weights=bool(backbone.get("weights")),
     )
     return model, report

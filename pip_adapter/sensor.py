@@ -133,6 +133,30 @@ class DegradationSensor(nn.Module):
             config["crops_per_side"],
         )
 
+    def add_degradations(self, names: Sequence[str]) -> DegradationSensor:
+        """Add output classes for new degradations, keeping the old classes' weights.
+
+        Each new class's weights start at the mean of the old ones, so its logit is the mean of
+        the old logits: never above the largest, so the old predictions keep their ranking
+        until training (``train_sensor`` on all the degradations) teaches the new classes.
+        """
+        names = tuple(names)
+        vocabulary = check_degradation_names((*self.degradations, *names))
+        old = self.network.get_classifier()
+        if not isinstance(old, nn.Module) or not old.state_dict():
+            raise TypeError(f"cannot grow the classifier of {self.backbone_name}: {old!r}")
+        reference = next(iter(old.state_dict().values()))
+        self.network.reset_classifier(len(vocabulary))
+        head = self.network.get_classifier().to(reference)
+        with torch.no_grad():
+            for key, value in old.state_dict().items():
+                grown = head.state_dict()[key]
+                grown[: len(self.degradations)] = value
+                grown[len(self.degradations) :] = value.mean(dim=0, keepdim=True)
+        head.requires_grad_(next(old.parameters()).requires_grad)
+        self.degradations = vocabulary
+        return self
+
     def classify(self, crops: torch.Tensor) -> torch.Tensor:
         """Logits of each crop as it is (no cropping): ``N×3×h×w`` -> ``N×T``; for training."""
         return self.network((crops - self.mean.to(crops.dtype)) / self.std.to(crops.dtype))

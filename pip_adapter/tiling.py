@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
+from pip_adapter._extras import needs_extra
 from pip_adapter.padding import pad_to_size
 
 __all__ = ["restore_tiled"]
@@ -71,13 +72,26 @@ def _kwargs_for(
     return out
 
 
+@contextlib.contextmanager
+def _tile_counter(total: int, progress: bool) -> Iterator[Callable[[int], object]]:
+    """``update(n)``: counts finished tiles on a tqdm bar when ``progress``, else does nothing
+    (tqdm comes with the train extra; restoring without a bar does not need it)."""
+    if not progress:
+        yield lambda n: None
+        return
+    with needs_extra("train", "restore_tiled(progress=True)"):
+        from tqdm.auto import tqdm
+    with tqdm(total=total, desc="tiles", unit="tile") as bar:
+        yield bar.update
+
+
 def _forward_tiles(
     model: Callable[..., torch.Tensor],
     image: torch.Tensor,
     chunk: list[tuple[int, int]],
     size: tuple[int, int],
     kwargs: dict[str, Any],
-    bar: tqdm,
+    update: Callable[[int], object],
 ) -> torch.Tensor:
     """Run ``model`` on the tiles of ``image`` (1×C×H×W) at the ``chunk`` offsets."""
     tile_h, tile_w = size
@@ -88,7 +102,7 @@ def _forward_tiles(
             "model must keep the batch and spatial size of its input: tiles of shape "
             f"{tuple(tiles.shape)} gave {tuple(result.shape)}"
         )
-    bar.update(len(chunk))
+    update(len(chunk))
     return result
 
 
@@ -171,7 +185,7 @@ def restore_tiled(
     per_sample = _per_sample_names(forward_kwargs, batch)
     chunks = [boxes[i : i + batch_size] for i in range(0, len(boxes), batch_size)]
     outputs: list[torch.Tensor] = []
-    with tqdm(total=batch * len(boxes), disable=not progress, desc="tiles", unit="tile") as bar:
+    with _tile_counter(batch * len(boxes), progress) as update:
         for index in range(batch):
             image = pad_to_size(images[index : index + 1], padded_h, padded_w)
             results = (
@@ -181,7 +195,7 @@ def restore_tiled(
                     chunk,
                     (tile_h, tile_w),
                     _kwargs_for(forward_kwargs, per_sample, index, len(chunk)),
-                    bar,
+                    update,
                 ).to(output_device)
                 for chunk in chunks
             )

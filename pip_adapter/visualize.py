@@ -7,9 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw
 
+from pip_adapter._extras import needs_extra
 from pip_adapter.files import atomic_write
+
+with needs_extra("train", "pip_adapter.visualize"):
+    from PIL import Image, ImageDraw
 
 __all__ = ["image_grid", "save_image_grid"]
 

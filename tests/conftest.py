@@ -60,3 +60,35 @@ def layout(tmp_path):
     """A miniature copy of the AirNet / PromptIR training and test folders (see
     standard_layout.py), in ``tmp_path``."""
     return make_layout(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory):
+    """The project's sdist and wheel, built once per session (``python -m build``)."""
+    from venvs import build_dist
+
+    return build_dist(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def core_env(dist, tmp_path_factory):
+    """A new virtual environment with the built wheel and its core dependencies only (no
+    extra), checked by ``pip check``. Returns its interpreter."""
+    return _wheel_env(dist[1], (), tmp_path_factory.mktemp("core-env"))
+
+
+@pytest.fixture(scope="session")
+def train_env(dist, tmp_path_factory):
+    """A new virtual environment with ``pip-adapter[train]`` from the built wheel."""
+    return _wheel_env(dist[1], ("train",), tmp_path_factory.mktemp("train-env"))
+
+
+def _wheel_env(wheel, extras, path):
+    from venvs import create_venv, installed_closure, pip, requirements_of
+
+    python = create_venv(path / "venv", installed_closure(requirements_of(wheel, extras)))
+    spec = f"{wheel}[{','.join(extras)}]" if extras else str(wheel)
+    # --no-index: every requirement must already be there, pip installs the package alone
+    pip(python, "install", "--no-index", spec)
+    pip(python, "check")
+    return python

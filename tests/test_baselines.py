@@ -5,11 +5,11 @@ import re
 
 import pytest
 import torch
+from backbones import build
 
 import pip_adapter as pa
 from pip_adapter.baselines import PromptIRBlock
 from pip_adapter.injection import PIPModel
-from tests.backbones import build
 
 
 def perturbed(block: PromptIRBlock, seed: int = 0) -> PromptIRBlock:

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -129,3 +130,44 @@ def test_kill_during_a_write_of_the_command_line_leaves_no_temporary(tmp_path, c
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
     assert json.loads(target.read_text()) == {"version": 1}
     assert signal.getsignal(signal.SIGTERM) == handler  # restored afterwards
+
+
+def test_content_is_flushed_to_disk_before_the_rename(tmp_path, monkeypatch):
+    """A checkpoint (as every file) is on disk before it takes the target's name, so a power
+    cut cannot leave a renamed but empty file."""
+    events = []
+    fsync, replace = os.fsync, os.replace
+    monkeypatch.setattr(files.os, "fsync", lambda fd: events.append("fsync") or fsync(fd))
+    monkeypatch.setattr(files.os, "replace", lambda a, b: events.append("replace") or replace(a, b))
+    files.write_torch(tmp_path / "checkpoint.pt", {"step": 4, "w": torch.ones(3)})
+    assert events[:2] == ["fsync", "replace"]  # then the folder's entry, where possible
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 4
+
+
+def test_a_bundle_save_that_fails_midway_leaves_a_bundle_that_loads(
+    tmp_path, monkeypatch, umask_027
+):
+    torch.manual_seed(0)
+    model = inject_pip(build_backbone("nafnet", "tiny"))
+    directory = save_bundle(
+        model, tmp_path / "bundle", backbone="nafnet", size="tiny", save_backbone_weights=True
+    )
+    # every file of the bundle gets the umask's mode (safetensors alone would give 0600)
+    assert {p.stat().st_mode & 0o777 for p in directory.iterdir()} == {0o640}
+    backbone = (directory / "backbone.safetensors").read_bytes()
+    save = files.save_file
+
+    def crash_on_the_backbone(tensors, path, metadata=None):
+        if "backbone" in str(path):
+            Path(path).write_bytes(b"\0" * 100)
+            raise OSError(28, "No space left on device")
+        return save(tensors, path, metadata)
+
+    monkeypatch.setattr(files, "save_file", crash_on_the_backbone)
+    with pytest.raises(OSError, match="No space left"):
+        save_bundle(model, directory, backbone="nafnet", size="tiny", save_backbone_weights=True)
+    assert (directory / "backbone.safetensors").read_bytes() == backbone
+    assert not [p.name for p in directory.iterdir() if p.name.endswith(".tmp")]
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(load_bundle(directory)(x, "rain"), model(x, "rain"))

@@ -254,3 +254,15 @@ def test_bad_tile_options_are_refused_once(bundle, tmp_path, capsys, options, me
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bogus_device_is_refused_in_one_line_before_any_output(bundle, tmp_path, capsys):
+    write_image(rgb(0), tmp_path / "a.png")
+    args = ["restore", str(tmp_path / "a.png"), "--adapter", str(bundle), "--device", "bogus"]
+    assert main([*args, "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "pip-adapter restore: error: --device 'bogus' is not a device; use one of "
+        "cpu, cuda, cuda:1, mps"
+    )
+    assert not (tmp_path / "out").exists()

@@ -35,7 +35,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; errors are reported as one line on stderr with exit status 2."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((arg for arg in argv if not arg.startswith("-")), None)
-    args = build_parser(command).parse_args(argv)
+    try:
+        parser = build_parser(command)
+    except ImportError as err:  # a missing extra (its message names it), not a bug of ours
+        if (err.name or "").startswith("pip_adapter"):
+            raise
+        print(f"pip-adapter: error: {err}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     return run_reporting_errors(f"pip-adapter {args.command}", lambda: args.run(args))
 
 

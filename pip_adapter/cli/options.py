@@ -13,12 +13,15 @@ from typing import Any
 
 from pip_adapter.backbones import BACKBONES
 from pip_adapter.config import PIPConfig
-from pip_adapter.recipes import FinetuneRecipe
+from pip_adapter.injection.growth import GROWTH_MODES
+from pip_adapter.recipes import FinetuneRecipe, GrowRecipe
 from pip_adapter.training import TrainConfig
 
 __all__ = [
     "add_data_arguments",
     "add_finetune_arguments",
+    "add_growth_arguments",
+    "grow_recipe_from_args",
     "parse_degradations",
     "recipe_from_args",
 ]
@@ -143,13 +146,21 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_finetune_arguments(
-    parser: argparse.ArgumentParser, backbone: str | None = None, **defaults: Any
+    parser: argparse.ArgumentParser,
+    backbone: str | None = None,
+    backbone_required: bool = True,
+    **defaults: Any,
 ) -> None:
     """The options of the recipe. ``backbone`` fixes the network (example scripts); otherwise
-    ``--backbone`` is required. ``defaults`` override option defaults (e.g. ``lr=3e-4``)."""
+    ``--backbone`` is an option, required unless ``backbone_required`` is False (``train``
+    checks it itself, as ``--adapter`` replaces it). ``defaults`` override option defaults
+    (e.g. ``lr=3e-4``)."""
     if backbone is None:
         parser.add_argument(
-            "--backbone", required=True, choices=sorted(BACKBONES), help="restoration network"
+            "--backbone",
+            required=backbone_required,
+            choices=sorted(BACKBONES),
+            help="restoration network (required unless --adapter)",
         )
     _recipe_arguments(parser)
     _training_arguments(parser)
@@ -169,4 +180,56 @@ def recipe_from_args(args: argparse.Namespace, smoke: bool = False) -> FinetuneR
     train = dataclasses.replace(RECIPE_TRAINING, **_values(TrainConfig, args))
     values = {k: v for k, v in _values(FinetuneRecipe, args).items() if k not in ("pip", "train")}
     recipe = FinetuneRecipe(**values, pip=pip, train=train)
+    return recipe.smoke() if smoke else recipe
+
+
+def add_growth_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--adapter``, ``--add-degradations`` (``--add-tasks``) and ``--mode``: teach a trained
+    bundle new degradations instead of training a new one."""
+    parser.add_argument(
+        "--adapter",
+        type=Path,
+        help="teach this trained adapter folder new degradations (with --add-degradations); "
+        "its bundle's backbone is used, and a new adapter is written to OUT/adapter",
+    )
+    parser.add_argument(
+        "--add-degradations",
+        "--add-tasks",
+        dest="add_degradations",
+        help="comma-separated degradations to add to --adapter, e.g. jpeg,snow",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=GROWTH_MODES,
+        default=field_default(GrowRecipe, "mode"),
+        help="prompts: train the new prompts only (old degradations stay bit-exact); light: "
+        "also the units' norms and attention scales, with replay of the old degradations "
+        "(%(default)s)",
+    )
+
+
+def grow_recipe_from_args(args: argparse.Namespace, smoke: bool = False) -> GrowRecipe:
+    """The growth recipe for ``train --adapter DIR --add-degradations ...``; options that
+    describe a new model (``--backbone``, ``--degradations``, ``--full``) are refused."""
+    if args.add_degradations is None:
+        raise ValueError("--adapter needs --add-degradations (e.g. --add-degradations jpeg,snow)")
+    conflicts = [
+        option
+        for option, given in (
+            ("--backbone", args.backbone is not None),
+            ("--degradations", args.degradations != ",".join(RECIPE_PIP.degradations)),
+            ("--full", args.full),
+        )
+        if given
+    ]
+    if conflicts:
+        raise ValueError(
+            f"{', '.join(conflicts)} cannot be combined with --adapter: the adapter's bundle "
+            "fixes the backbone and its degradations, and growth trains the new prompts (and "
+            "in light mode a small part of the units) only"
+        )
+    train = dataclasses.replace(RECIPE_TRAINING, **_values(TrainConfig, args))
+    values = {k: v for k, v in _values(GrowRecipe, args).items() if k not in ("train",)}
+    values["degradations"] = parse_degradations(args.add_degradations)
+    recipe = GrowRecipe(**values, train=train)
     return recipe.smoke() if smoke else recipe

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from torch import nn
 from pip_adapter._version import __version__
 from pip_adapter.conditioning import DegradationSpec, check_weights, degradation_weights
 from pip_adapter.config import PIPConfig
+from pip_adapter.injection.growth import GrowthMode, grow
 from pip_adapter.injection.hooks import Conditioning, StageHook, attach_hook, detach_hook
 from pip_adapter.injection.plan import PlannedStage
 from pip_adapter.injection.serialization import write_adapter, write_sensor
@@ -199,6 +200,32 @@ class PIPModel(nn.Module):
         for part in (self.backbone, self.sensor):
             if mode and part is not None and _is_frozen(part):
                 part.eval()
+        return self
+
+    def add_degradations(
+        self,
+        names: Sequence[str],
+        mode: GrowthMode = "prompts",
+        init: Mapping[str, str | Mapping[str, float]] | None = None,
+    ) -> PIPModel:
+        """Teach the model new degradations: every unit gets one new prompt row per name
+        (appended to ``degradations``, ``config`` and, if attached, ``sensor``'s classes).
+
+        ``mode="prompts"``: only the new rows require gradients, every other parameter of the
+        model (backbone and sensor included) is frozen; training whatever requires gradients,
+        with any optimiser and weight decay, then leaves the outputs for the old degradations
+        bit-exact. ``mode="light"``: the units' layer-norm affine parameters and attention
+        temperatures / top-m weights train too (train with replay of the old degradations;
+        their outputs move slightly). A new row starts at the mean of the old rows (the
+        uniform mixture of the old degradations), or at ``init[name]``: an old degradation's
+        name or a ``{name: weight}`` mixture of old ones. The sensor's new classes start at
+        the mean of its old ones (its old predictions keep their ranking); fine-tune it on all
+        the degradations (``pip_adapter.training.train_sensor``) before blind use.
+
+        Refuses (ValueError, the model untouched) existing, repeated or malformed names,
+        ``"clean"`` (the identity needs no prompt) and ``"auto"``. Returns the model.
+        """
+        grow(self, names, mode, init)
         return self
 
     def parameter_counts(self) -> tuple[int, int]:

@@ -1,12 +1,15 @@
 """Training: the restoration trainer, its schedule, checkpoints, logs and distributed set-up,
 and the degradation sensor's training."""
 
-from pip_adapter.training.checkpoint import load_checkpoint, save_checkpoint
-from pip_adapter.training.distributed import DistributedContext, setup_distributed
-from pip_adapter.training.report import JsonLinesLog, format_metrics_table, plot_curves
-from pip_adapter.training.schedule import warmup_cosine
-from pip_adapter.training.sensor import train_sensor
-from pip_adapter.training.trainer import TrainConfig, Trainer, TrainingDiverged
+from pip_adapter._extras import needs_extra
+
+with needs_extra("train", "pip_adapter.training"):
+    from pip_adapter.training.checkpoint import load_checkpoint, save_checkpoint
+    from pip_adapter.training.distributed import DistributedContext, setup_distributed
+    from pip_adapter.training.report import JsonLinesLog, format_metrics_table, plot_curves
+    from pip_adapter.training.schedule import warmup_cosine
+    from pip_adapter.training.sensor import train_sensor
+    from pip_adapter.training.trainer import TrainConfig, Trainer, TrainingDiverged
 
 __all__ = [
     "DistributedContext",

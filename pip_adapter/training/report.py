@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pip_adapter._extras import needs_extra
 from pip_adapter.files import atomic_write, write_text
 
 __all__ = ["JsonLinesLog", "format_metrics_table", "plot_curves"]
@@ -50,10 +51,11 @@ def plot_curves(
     records: Sequence[Mapping[str, Any]], path: str | os.PathLike, title: str = ""
 ) -> Path:
     """Training loss and validation PSNR against the step, side by side, as a PNG."""
-    import matplotlib
+    with needs_extra("train", "plot_curves"):
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
 
     runs: dict[str, dict[str, list]] = {}
     for record in records:

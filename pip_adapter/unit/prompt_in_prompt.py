@@ -145,6 +145,14 @@ class PromptInPrompt(nn.Module):
         which spares each unit the device-to-host synchronisations of the checks."""
         return self.prompt_to_feature(x, self._universal_prompt(x, weights))
 
+    def add_degradations(self, prompts: torch.Tensor) -> nn.Parameter:
+        """Learn ``k`` more degradations, whose prompts start at ``prompts`` (``k×d``): new
+        rows of ``D``, held as a separate parameter (returned), so that training them alone
+        leaves every old degradation's output bit-exact."""
+        block = self.degradation_prompt.add_rows(prompts)
+        self.num_degradations += block.shape[0]
+        return block
+
     def prompt_regularization(self, angle_degrees: float = 90.0) -> torch.Tensor:
         """Penalty keeping the degradation prompts at least ``angle_degrees`` apart."""
         return self.degradation_prompt.regularization(angle_degrees)
