@@ -131,3 +131,17 @@ def test_train_command_keeps_the_checkpoint_exact_for_its_native_degradation(tmp
     assert main([*common, "--native-degradations", "snow"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "native_degradations ['snow'] are not among the degradations" in err
+
+
+def test_growing_a_model_with_a_native_degradation_keeps_it_exact(tmp_path):
+    backbone, model = trained_model(tmp_path)
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        rain = model(x, degradation="rain")
+    model.add_degradations(["snow"], init={"snow": "rain"})  # native names have no prompt row
+    assert all(unit.num_degradations == 3 for unit in model.pip_units.values())
+    with torch.no_grad():
+        assert torch.equal(model(x, degradation="noise"), backbone_output(backbone, x))
+        assert torch.allclose(model(x, degradation="snow"), rain, atol=1e-6)
+    with pytest.raises(ValueError):
+        model.add_degradations(["jpeg"], init={"jpeg": "noise"})

@@ -136,7 +136,8 @@ def grow(
             f"model.sensor is a {type(sensor).__name__}, which cannot learn new degradations; "
             "set model.sensor = None first (and train a sensor for the grown model)"
         )
-    weights = _starting_weights(names, existing, init)
+    prompted = model.config.adapted_degradations  # those with prompt rows: not the native ones
+    weights = _starting_weights(names, prompted, init)
     config = model.config.replace(degradations=(*existing, *names))
     if sensor is not None:
         sensor.add_degradations(names)
@@ -144,7 +145,7 @@ def grow(
     for unit in model.pip_units.values():
         prompts = unit.degradation_prompt
         with torch.no_grad():
-            start = degradation_weights(weights, existing, len(names), prompts.prompts.device)
+            start = degradation_weights(weights, prompted, len(names), prompts.prompts.device)
             block = unit.add_degradations(prompts(start))
         block.requires_grad_(True)
         if mode == "light":
