@@ -10,7 +10,9 @@ library would choose for ``"auto"``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -37,12 +39,13 @@ HOOK_POINTS: tuple[HookPoint, ...] = ("input", "output")
 # can ask for absurd memory or time: a size multiple of 4096 would pad a 1×1 image to
 # 4096×4096, a prompt of 4096×256×256 would take 1 GiB before its weights are found not to
 # fit. They are far above real use (the default prompt is 16×16; spandrel's largest size
-# multiple is 512).
+# multiple and its largest minimum side are 512).
 LIMITS = {
     "prompt_dim": 1024,
     "prompt_size": 128,
     "heads": 256,
     "size_multiple": 512,
+    "size_minimum": 2048,
     "ffn_expansion": 8,
     "stages": 1024,
 }
@@ -82,6 +85,9 @@ class Stage:
             in model order, e.g. ``(0.5, 1.0)`` for the second half of a stack of blocks.
         prompt_dim, prompt_size, heads: per-stage overrides of the unit's ``d``, ``s`` and
             attention heads.
+        module_type: keep only modules whose class name matches this regular expression
+            (``re.fullmatch``), e.g. ``"Conv2d"`` for the convolutions of a ``Sequential``
+            that also holds activations; applied before ``portion``.
     """
 
     pattern: str
@@ -92,6 +98,7 @@ class Stage:
     prompt_dim: int | None = None
     prompt_size: int | None = None
     heads: int | None = None
+    module_type: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.pattern, str) or not self.pattern:
@@ -115,6 +122,14 @@ class Stage:
                     f"{where}: {name} must be (start, stop) numbers with 0 <= start < stop <= 1, "
                     f"got {span!r}"
                 )
+        if self.module_type is not None:
+            try:
+                re.compile(self.module_type)
+            except (re.error, TypeError):
+                raise ValueError(
+                    f"{where}: module_type must be a regular expression for class names, got "
+                    f"{self.module_type!r}"
+                ) from None
         for name in ("prompt_dim", "prompt_size", "heads"):
             value = getattr(self, name)
             if value is not None and not (_is_int(value) and 1 <= value <= LIMITS[name]):
@@ -224,14 +239,60 @@ def _native(value: Any, degradations: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
+def _flag(name: str, value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"PIPConfig.{name} must be None, True or False, got {value!r}")
+    return value
+
+
+def _output(value: Any) -> int | str | None:
+    if value is None or (isinstance(value, str) and value) or (_is_int(value) and value >= 0):
+        return value
+    raise ValueError(
+        "PIPConfig.output must be None, an index (0, 1, ...) into a tuple or list output, or "
+        f"a key of a dict output; got {value!r}"
+    )
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _level(value: Any) -> float | None:
+    if value is None:
+        return None
+    if not (_real(value) and 0 <= value <= 1):
+        raise ValueError(f"PIPConfig.noise_level_map must be None or in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _value_range(value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    valid = (
+        isinstance(value, Sequence)
+        and len(value) == 2
+        and all(_real(v) for v in value)
+        and value[0] < value[1]
+    )
+    if not valid:
+        raise ValueError(
+            f"PIPConfig.value_range must be None or (low, high) with low < high, got {value!r}"
+        )
+    return float(value[0]), float(value[1])
+
+
 @dataclass(frozen=True)
 class PIPConfig:
     """Hyperparameters of PIP's units and of where they go, for ``inject_pip(backbone, config)``.
 
     Args:
-        stages: ``"auto"`` for the preset of a known class (Restormer, NAFNet, SwinIR), or a
-            list of exact module names / regular expressions (``re.fullmatch``) / ``Stage``
-            specs (or dicts of their fields). Every entry must match something.
+        stages: ``"auto"``: the preset of the backbone's spandrel architecture (see
+            ``pip_adapter.PRESETS``), else a placement found by one dry run (the inputs of
+            decoder modules that receive skip connections, else the second half of a stack
+            of body blocks); or a list of exact module names / regular expressions
+            (``re.fullmatch``) / ``Stage`` specs (or dicts of their fields). Every entry must
+            match something.
         degradations: the degradation vocabulary, in prompt order.
         prompt_dim: ``d`` of every unit (at least 2); default: the stage width within
             ``[2, 64]``.
@@ -239,7 +300,21 @@ class PIPConfig:
         heads: attention heads of the units; default: about 32 channels per head.
         ffn_expansion: hidden width of the units' feed-forwards, as a multiple of ``d``.
         topm_ratios: ratios of the top-m attention; ``None`` makes it dense.
-        size_multiple: inputs are padded to a multiple of this (default: the preset's, else 1).
+        size_multiple: input sides are padded to a multiple of this; default: spandrel's
+            ``SizeRequirements`` for the backbone, else 1.
+        size_minimum: input sides shorter than this are padded to it; default: spandrel's,
+            else 0.
+        size_square: pad inputs to a square (networks that need one); default: spandrel's,
+            else False. An input that already meets the three is not padded at all.
+        output: which element of a backbone output that is a tuple / list (an index) or a
+            dict (a key) is the restored image; default: the preset's, else the one image
+            in it (the backbone's output itself when it is a tensor).
+        noise_level_map: for non-blind denoisers that take a noise-level map as an extra
+            input channel (DRUNet, FDnCNN): the constant level (in [0, 1]) of that channel;
+            default: the preset's, else no extra channel.
+        value_range: ``(low, high)``, the range of the backbone's images when it is not
+            [0, 1] (MixDehazeNet works in [-1, 1]); inputs are mapped to it and outputs back.
+            Default: the preset's, else [0, 1].
         native_degradations: degradations the backbone already restores (e.g. ``("noise",)``
             for a pretrained denoiser). With their label every unit passes its feature through
             exactly, so the model is the backbone itself; the units hold prompts only for the
@@ -259,6 +334,11 @@ class PIPConfig:
     ffn_expansion: float = FFN_EXPANSION
     topm_ratios: tuple[float, ...] | None = DEFAULT_TOPM_RATIOS
     size_multiple: int | None = None
+    size_minimum: int | None = None
+    size_square: bool | None = None
+    output: int | str | None = None
+    noise_level_map: float | None = None
+    value_range: tuple[float, float] | None = None
     native_degradations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -278,6 +358,11 @@ class PIPConfig:
             "ffn_expansion": float(expansion),
             "topm_ratios": _ratios(self.topm_ratios),
             "size_multiple": _integer("size_multiple", self.size_multiple, 1, optional=True),
+            "size_minimum": _integer("size_minimum", self.size_minimum, 0, optional=True),
+            "size_square": _flag("size_square", self.size_square),
+            "output": _output(self.output),
+            "noise_level_map": _level(self.noise_level_map),
+            "value_range": _value_range(self.value_range),
         }
         normalised["native_degradations"] = _native(
             self.native_degradations, normalised["degradations"]

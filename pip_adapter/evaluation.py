@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from pip_adapter.injection.presets import required_multiple
+from pip_adapter.architectures import size_requirements
 from pip_adapter.metrics import psnr, ssim
-from pip_adapter.padding import crop_to, pad_to_multiple
+from pip_adapter.padding import crop_to, pad_to_requirements
 
 __all__ = ["evaluate", "restore"]
 
@@ -27,7 +27,7 @@ def restore(
     if degradation is not None:
         return model(degraded, degradation=degradation)
     height, width = degraded.shape[-2:]
-    padded = pad_to_multiple(degraded, required_multiple(model))
+    padded = pad_to_requirements(degraded, size_requirements(model))
     return crop_to(model(padded), padded, height, width)
 
 

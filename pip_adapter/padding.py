@@ -1,11 +1,12 @@
-"""Padding inputs to the size a backbone needs, and cropping its outputs back."""
+"""Padding inputs to the size a backbone accepts, and cropping its outputs back."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from spandrel import SizeRequirements
 
-__all__ = ["crop_to", "pad_to_multiple", "pad_to_size"]
+__all__ = ["crop_to", "pad_to_requirements", "pad_to_size"]
 
 
 def pad_to_size(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -21,10 +22,12 @@ def pad_to_size(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad ``B×C×H×W`` (as ``pad_to_size``) so that ``H`` and ``W`` divide by ``multiple``."""
-    height, width = x.shape[-2:]
-    return pad_to_size(x, height + -height % multiple, width + -width % multiple)
+def pad_to_requirements(x: torch.Tensor, requirements: SizeRequirements) -> torch.Tensor:
+    """Pad ``B×C×H×W`` (as ``pad_to_size``) to the smallest size that meets spandrel's
+    ``requirements`` (minimum side, multiple, square); an input that meets them is returned
+    as it is, so a backbone that accepts a size sees exactly the image it was given."""
+    pad_w, pad_h = requirements.get_padding(x.shape[-1], x.shape[-2])
+    return pad_to_size(x, x.shape[-2] + pad_h, x.shape[-1] + pad_w)
 
 
 def crop_to(output: torch.Tensor, padded: torch.Tensor, height: int, width: int) -> torch.Tensor:

@@ -9,11 +9,19 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from spandrel import SizeRequirements
 
 from pip_adapter._extras import needs_extra
+from pip_adapter.architectures import size_requirements
 from pip_adapter.padding import pad_to_size
 
 __all__ = ["restore_tiled"]
+
+
+def _accepted(side: int, rule: SizeRequirements) -> int:
+    """The smallest side from ``side`` up that ``rule`` accepts."""
+    side = max(side, rule.minimum)
+    return math.ceil(side / rule.multiple_of) * rule.multiple_of
 
 
 def _tile_offsets(size: int, tile: int, stride: int) -> list[int]:
@@ -120,13 +128,15 @@ def restore_tiled(
 ) -> torch.Tensor:
     """Run ``model`` over overlapping tiles of ``x`` and blend them into one output.
 
-    Tiles are ``tile``×``tile`` (rounded up to a multiple of ``multiple``) with ``overlap``
+    Tiles are ``tile``×``tile`` (rounded up to a size the model accepts) with ``overlap``
     pixels shared between neighbours. Overlaps are blended with linear ramps that ignore the
     ``overlap // 4`` pixels next to each inner tile edge, so there are no seams: a model whose
     receptive field reaches at most ``overlap // 4`` pixels gives exactly the untiled result,
     and larger ones differ only by the blended-away border effects. An image (or side)
-    smaller than a tile is reflect-padded to ``multiple`` and cropped back, so odd sizes work.
-    ``multiple`` defaults to ``model.size_multiple`` if the model has one, else 1. Memory stays
+    smaller than a tile is reflect-padded to a size the model accepts and cropped back, so odd
+    sizes work. The sizes a model accepts are ``pip_adapter.architectures.size_requirements``'s
+    (a PIPModel's, spandrel's for its networks, a ``size_multiple`` attribute), or, given
+    ``multiple``, any multiple of it. Memory stays
     bounded: tiles go through the model ``batch_size`` at a time and are accumulated on
     ``output_device`` (default: the device of ``x``). Runs under ``torch.no_grad``.
 
@@ -140,7 +150,7 @@ def restore_tiled(
         x: B×C×H×W or C×H×W.
         tile: tile size in pixels.
         overlap: pixels shared by neighbouring tiles, ``0 <= overlap < tile``.
-        multiple: spatial multiple the model needs.
+        multiple: spatial multiple the model needs (default: from the model, see above).
         batch_size: tiles per forward pass.
         progress: show a tqdm progress bar.
         output_device: where the output is accumulated.
@@ -148,9 +158,9 @@ def restore_tiled(
     if not isinstance(x, torch.Tensor) or x.dim() not in (3, 4):
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a B×C×H×W or C×H×W tensor, got {shape}")
-    multiple = int(getattr(model, "size_multiple", 1) if multiple is None else multiple)
-    if multiple < 1:
+    if multiple is not None and (not isinstance(multiple, int) or multiple < 1):
         raise ValueError(f"multiple must be a positive integer, got {multiple}")
+    rule = size_requirements(model) if multiple is None else SizeRequirements(multiple_of=multiple)
     if tile < 1 or batch_size < 1:
         raise ValueError(f"tile and batch_size must be positive, got {tile} and {batch_size}")
     if not 0 <= overlap < tile:
@@ -159,9 +169,11 @@ def restore_tiled(
     images = x.unsqueeze(0) if unbatched else x
     batch, _, height, width = images.shape
     output_device = torch.device(output_device) if output_device is not None else x.device
-    tile = math.ceil(tile / multiple) * multiple
-    tile_h = tile if height >= tile else math.ceil(height / multiple) * multiple
-    tile_w = tile if width >= tile else math.ceil(width / multiple) * multiple
+    tile = _accepted(tile, rule)
+    tile_h = tile if height >= tile else _accepted(height, rule)
+    tile_w = tile if width >= tile else _accepted(width, rule)
+    if rule.square:
+        tile_h = tile_w = max(tile_h, tile_w)
     overlap_h, overlap_w = min(overlap, tile_h - 1), min(overlap, tile_w - 1)
     padded_h, padded_w = max(height, tile_h), max(width, tile_w)
     rows = _tile_offsets(padded_h, tile_h, tile_h - overlap_h)

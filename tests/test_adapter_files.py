@@ -170,6 +170,8 @@ def test_version_1_files_load_and_give_the_same_outputs(tmp_path):
         ],
         degradations=("noise", "rain", "haze"),
         size_multiple=2,
+        size_minimum=0,
+        size_square=False,
     )
     with torch.no_grad():
         rain = model(expected["input"], degradation="rain")

@@ -26,6 +26,14 @@ CONFIGS = [
         stages=[{"pattern": "a", "channel_fraction": [0.5, 1.0], "portion": [0, 0.5]}],
         topm_ratios=[0.5, 0.75],
     ),
+    pa.PIPConfig(
+        stages=[{"pattern": r"body\.\d+", "module_type": "Conv2d", "portion": [0.5, 1.0]}],
+        size_minimum=16,
+        size_square=True,
+        output="restored",
+        noise_level_map=15 / 255,
+        value_range=(-1, 1),
+    ),
 ]
 
 
@@ -72,6 +80,18 @@ def test_defaults_are_the_units_and_lists_are_normalised():
         ({"stages": [{"pattern": "a", "at": "inside"}]}, "at must be 'input' or 'output'"),
         ({"stages": [{"pattern": "a", "heads": 0}]}, "stage 'a': heads must be a positive"),
         ({"stages": [{"pattern": "a", "channels": [0.5, 1]}]}, "channels must be"),
+        ({"stages": [{"pattern": "a", "module_type": "("}]}, "module_type must be a regular"),
+        ({"size_minimum": -1}, "PIPConfig.size_minimum must be None or an integer of at least 0"),
+        (
+            {"size_minimum": 4096},
+            "PIPConfig.size_minimum must be None or an integer of at least 0 and at most 2048",
+        ),
+        ({"size_square": "yes"}, "PIPConfig.size_square must be None, True or False"),
+        ({"output": -1}, r"PIPConfig.output must be None, an index \(0, 1, ...\)"),
+        ({"output": 1.5}, "PIPConfig.output must be None"),
+        ({"noise_level_map": 2}, r"PIPConfig.noise_level_map must be None or in \[0, 1\]"),
+        ({"value_range": [1, -1]}, r"PIPConfig.value_range must be None or \(low, high\)"),
+        ({"value_range": "big"}, "PIPConfig.value_range"),
     ],
 )
 def test_bad_fields_are_one_line_errors_naming_the_field(data, message):

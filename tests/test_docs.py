@@ -39,8 +39,31 @@ def test_the_api_page_refuses_sphinx_roles():
 
 
 @pytest.mark.parametrize(
-    ("page", "generator"), [("api.md", "gen_api"), ("benchmarks.md", "gen_benchmarks_page")]
+    ("page", "generator"),
+    [
+        ("api.md", "gen_api"),
+        ("benchmarks.md", "gen_benchmarks_page"),
+        ("architectures.md", "gen_architectures_page"),
+    ],
 )
 def test_generated_pages_are_current(page, generator):
     expected = tool(generator).render()
     assert (DOCS / page).read_text() == expected, f"run: python tools/{generator}.py"
+
+
+def test_the_architectures_table_measures_the_presets_as_they_are():
+    """docs/benchmarks/architectures.json (benchmarks/architectures.py) has every preset, and
+    every stage it lists is one the preset's patterns choose: rerun it when a preset changes."""
+    import json
+
+    from pip_adapter.injection.presets import PRESETS
+
+    measured = json.loads((DOCS / "benchmarks" / "architectures.json").read_text())
+    results = measured["architectures"]
+    assert set(results) == set(PRESETS)
+    for identity, entry in results.items():
+        preset = PRESETS[identity]
+        preset = preset.get("variants", {}).get(entry["class"], preset)
+        patterns = [stage["pattern"] for stage in preset["stages"]]
+        for stage in entry["stages"]:
+            assert any(re.fullmatch(p, stage["name"]) for p in patterns), (identity, stage)

@@ -215,6 +215,11 @@ def test_stage_patterns_in_a_file_are_names_never_regular_expressions(bundle):
         r"stage '\(\.\*\.\*\)\*z' matches no module of NAFNet \(adapter_config.json",
     )
     assert time.perf_counter() - started < 5
+    edit_json(
+        bundle / "adapter_config.json",
+        lambda c: c["stages"][0].update(pattern="decoders.0", module_type="(.*.*)*z"),
+    )
+    one_line_error(lambda: load_bundle(bundle), r"names its modules exactly, without module_type")
 
 
 def test_restore_writes_no_black_image_for_a_non_finite_output(bundle, tmp_path, capsys):

@@ -12,33 +12,39 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from pip_adapter.config import HookPoint
-from pip_adapter.injection.stages import Layout, find_feature, find_spatial_size
+from pip_adapter.injection.trace import Layout, find_feature, find_spatial_size, token_grid
 
 __all__ = ["Conditioning", "StageHook", "attach_hook", "detach_hook", "has_pip_hooks"]
 
 # set on every module that carries a StageHook (as accelerate marks its hooked modules), so that
 # a second injection is refused; copies and pickles of the module carry it with the hook
 _MARK = "_pip_stage_hook"
-_Call = tuple[torch.Tensor, torch.Tensor | None]  # the weights and gate of one forward call
+
+
+# the weights of one forward pass, with the (H, W) of the image the backbone runs on and the
+# gate of native degradations (None: every unit applies fully)
+_Call = tuple[torch.Tensor, tuple[int, int], torch.Tensor | None]
 
 
 class Conditioning:
     """The degradation weights of the forward passes in progress, read by the stage hooks.
 
     ``PIPModel.forward`` sets them (already checked: ``B×T``, rows summing to 1) for the
-    duration of its backbone call (``token = set(weights)`` ... ``reset(token)``); ``weights``
-    is ``None`` outside a call, and the hooks then pass features through unchanged. ``gate``
-    (``B``, or ``None`` for all ones), set with them, is how much of each unit's change to
-    apply: 0 for a native degradation, whose feature stays exactly what the backbone computes.
+    duration of its backbone call (``token = set(weights, image_size)`` ... ``reset(token)``);
+    ``weights`` is ``None`` outside a call, and the hooks then pass features through unchanged.
+    ``image_size`` is the ``(H, W)`` of the image the backbone runs on, from which token stages
+    that do not receive their own ``(H, W)`` infer their grid. ``gate`` (``B``, or ``None`` for
+    all ones) is how much of each unit's change to apply: 0 for a native degradation, whose
+    feature stays exactly what the backbone computes.
 
-    The weights and gate are held per call, not on this shared object: in a
-    ``contextvars.ContextVar``, so that threads (each has its own context) and asyncio tasks
-    (each runs in a copy of the context) sharing one model each see their own call's weights.
-    While ``torch.compile`` or ``torch.export`` traces the model, where a context variable
-    cannot be set, a plain attribute carries them instead (tracing runs the forward once, in one
-    thread; the traced graph takes the weights as a value, not from this object); a backbone
-    compiled on its own reads the context variable, which tracing supports. Copies and pickles
-    get a fresh variable with no weights set.
+    The weights are held per call, not on this shared object: in a ``contextvars.ContextVar``,
+    so that threads (each has its own context) and asyncio tasks (each runs in a copy of the
+    context) sharing one model each see their own call's weights. While ``torch.compile`` or
+    ``torch.export`` traces the model, where a context variable cannot be set, a plain
+    attribute carries them instead (tracing runs the forward once, in one thread; the traced
+    graph takes the weights as a value, not from this object); a backbone compiled on its own
+    reads the context variable, which tracing supports. Copies and pickles get a fresh variable
+    with no weights set.
     """
 
     def __init__(self) -> None:
@@ -46,6 +52,7 @@ class Conditioning:
         self._traced: _Call | None = None
 
     def _call(self) -> _Call | None:
+        """The call in progress in this thread / task (or being traced), else ``None``."""
         if torch.compiler.is_compiling() and self._traced is not None:
             return self._traced
         return self._current.get()
@@ -57,18 +64,26 @@ class Conditioning:
         return None if call is None else call[0]
 
     @property
-    def gate(self) -> torch.Tensor | None:
-        """The gate of the call in progress (``None``: apply every unit fully)."""
+    def image_size(self) -> tuple[int, int] | None:
+        """The ``(H, W)`` the backbone runs on in the call in progress, or ``None``."""
         call = self._call()
         return None if call is None else call[1]
 
-    def set(self, weights: torch.Tensor, gate: torch.Tensor | None = None) -> Token | None:
-        """Make ``weights`` and ``gate`` current until ``reset`` is called with the returned
-        token."""
+    @property
+    def gate(self) -> torch.Tensor | None:
+        """The gate of the call in progress (``None``: apply every unit fully)."""
+        call = self._call()
+        return None if call is None else call[2]
+
+    def set(
+        self, weights: torch.Tensor, image_size: tuple[int, int], gate: torch.Tensor | None = None
+    ) -> Token | None:
+        """Make ``weights`` (with ``image_size`` and ``gate``) current until ``reset`` is called
+        with the returned token."""
         if torch.compiler.is_compiling():
-            self._traced = (weights, gate)
+            self._traced = (weights, image_size, gate)
             return None
-        return self._current.set((weights, gate))
+        return self._current.set((weights, image_size, gate))
 
     def reset(self, token: Token | None) -> None:
         """Restore the weights that were current before the matching ``set``."""
@@ -108,6 +123,19 @@ class StageHook:
         self.layout = layout
         self.channels = channels
 
+    def _grid(self, length: int, args: tuple, kwargs: Mapping[str, Any]) -> tuple[int, int]:
+        """``(h, w)`` of a token sequence: from the module's arguments, else from the image."""
+        grid = find_spatial_size(length, args, kwargs)
+        if grid is None and self.conditioning.image_size is not None:
+            grid = token_grid(length, self.conditioning.image_size)
+        if grid is None:
+            raise ValueError(
+                f"cannot tell the (height, width) of {length} tokens for an image of "
+                f"{self.conditioning.image_size}; the backbone resized its features in a way "
+                "the dry run did not show (pad the input as model.size_requirements says)"
+            )
+        return grid
+
     def _gated(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The unit's output, moved back towards ``x`` by ``1 - gate`` (``torch.lerp`` is exact
         at both ends: gate 0 returns ``x``, gate 1 the unit's output, bit for bit)."""
@@ -121,8 +149,10 @@ class StageHook:
         self, feature: torch.Tensor, weights: torch.Tensor, args: tuple, kwargs: Mapping[str, Any]
     ) -> torch.Tensor:
         if self.layout == "tokens":
-            height, width = find_spatial_size(feature.shape[1], args, kwargs)
+            height, width = self._grid(feature.shape[1], args, kwargs)
             x = rearrange(feature, "b (h w) c -> b c h w", h=height, w=width)
+        elif self.layout == "channels_last":
+            x = rearrange(feature, "b h w c -> b c h w")
         else:
             x = feature
         start, stop = self.channels
@@ -132,7 +162,9 @@ class StageHook:
             modulated = self._gated(x[:, start:stop], weights)
             x = torch.cat([x[:, :start], modulated, x[:, stop:]], dim=1)
         if self.layout == "tokens":
-            return rearrange(x, "b c h w -> b (h w) c")
+            return rearrange(x, "b c h w -> b (h w) c").contiguous()
+        if self.layout == "channels_last":
+            return rearrange(x, "b c h w -> b h w c").contiguous()
         return x
 
     def __call__(self, module: nn.Module, args: tuple, kwargs: dict, *output: Any):

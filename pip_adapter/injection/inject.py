@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+from spandrel import ModelBase
 from torch import nn
 
+from pip_adapter.architectures import architecture_id
 from pip_adapter.config import PIPConfig, StageEntry
+from pip_adapter.injection.auto import auto_stages
 from pip_adapter.injection.hooks import has_pip_hooks
 from pip_adapter.injection.model import PIPModel, unit_key
-from pip_adapter.injection.plan import PlannedStage, build_units, locate_stages, resolve_config
-from pip_adapter.injection.presets import PRESETS, required_multiple
+from pip_adapter.injection.plan import (
+    PlannedStage,
+    build_units,
+    dry_run,
+    input_rule,
+    locate_stages,
+    match_stages,
+    resolve_config,
+)
+from pip_adapter.injection.presets import CALL_FIELDS, preset_for
 from pip_adapter.injection.serialization import (
     CONFIG_NAME,
     SENSOR_CONFIG_NAME,
@@ -26,6 +38,13 @@ from pip_adapter.unit import PromptInPrompt
 from pip_adapter.weights import check_same_tensors, load_weights
 
 __all__ = ["inject_pip", "load_adapter"]
+
+logger = logging.getLogger("pip_adapter")
+
+
+def _unwrap(backbone: Any) -> Any:
+    """The network of a spandrel descriptor (what ``spandrel.ModelLoader`` returns)."""
+    return backbone.model if isinstance(backbone, ModelBase) else backbone
 
 
 def _check_backbone(backbone: nn.Module) -> None:
@@ -50,15 +69,10 @@ def _device_dtype(backbone: nn.Module) -> tuple[torch.device, torch.dtype]:
     return param.device, param.dtype
 
 
-def _preset(backbone: nn.Module) -> dict[str, Any]:
-    name = type(backbone).__name__
-    if name not in PRESETS:
-        raise ValueError(
-            f"no stage preset for {name}; presets exist for {sorted(PRESETS)}. Pass "
-            "stages=[module names or regular expressions]; pip_adapter.list_stages(model, x) "
-            "shows the candidates"
-        )
-    return PRESETS[name]
+def _owner(backbone: nn.Module) -> str:
+    """The backbone's name in messages: its class, and spandrel's id if it differs."""
+    name, identity = type(backbone).__name__, architecture_id(backbone)
+    return name if identity in (None, name) else f"{name} (spandrel {identity})"
 
 
 def _config(config: PIPConfig | str | Sequence[StageEntry] | None, options: dict) -> PIPConfig:
@@ -75,17 +89,36 @@ def _config(config: PIPConfig | str | Sequence[StageEntry] | None, options: dict
 
 def _prepare(
     backbone: nn.Module, config: PIPConfig, sample_input: torch.Tensor | None
-) -> tuple[list[PlannedStage], list[PromptInPrompt], PIPConfig]:
+) -> tuple[list[PlannedStage], list[PromptInPrompt], PIPConfig, str]:
     """Plan (find the stages, size the units) and build the units, without touching the
-    backbone: ``(plan, units, resolved config)``."""
-    entries = _preset(backbone)["stages"] if config.stages == "auto" else config.stages
-    located = locate_stages(backbone, entries, sample_input)
-    multiple = config.size_multiple or required_multiple(backbone)
-    resolved = resolve_config(config, located, multiple)
+    backbone: ``(plan, units, resolved config, how the stages were chosen)``."""
+    owner = _owner(backbone)
+    preset = preset_for(backbone)
+    if preset is not None:
+        data = preset[1]
+        filled = {k: data[k] for k in CALL_FIELDS if k in data and getattr(config, k) is None}
+        config = config.replace(**filled)
+    trace = None
+    if config.stages != "auto":
+        entries, placement = config.stages, "given stages"
+    elif preset is not None:
+        entries, placement = preset[1]["stages"], f"preset {preset[0]}: {preset[1]['reason']}"
+    else:  # automatic placement: a traced dry run of every module
+        trace, sample = dry_run(backbone, config, sample_input)
+        chosen = auto_stages(trace, owner)
+        entries, placement = chosen.stages, chosen.description
+        logger.info("inject_pip: no preset for %s; %s", owner, placement)
+    matched = match_stages(backbone, entries)
+    if trace is None:  # a dry run watching the stages alone
+        watched = [(name, stage.at) for name, stage in matched]
+        trace, sample = dry_run(backbone, config, sample_input, watched)
+    located = locate_stages(matched, trace)
+    rule = input_rule(backbone, config)
+    resolved = resolve_config(config, located, rule, trace, sample, owner)
     plan = [planned for planned, _ in located]
     device, dtype = _device_dtype(backbone)
     units = [unit.to(device=device, dtype=dtype) for unit in build_units(plan, resolved)]
-    return plan, units, resolved
+    return plan, units, resolved, placement
 
 
 def inject_pip(
@@ -98,25 +131,37 @@ def inject_pip(
     """Attach PIP units to ``backbone`` without editing its source; returns a ``PIPModel``.
 
     Args:
-        backbone: any restoration network taking ``B×C×H×W`` images.
-        config: a ``PIPConfig`` (default: ``PIPConfig()``, the preset stages and the five
+        backbone: any restoration network taking ``B×C×H×W`` images (or a spandrel model
+            descriptor, whose network is used).
+        config: a ``PIPConfig`` (default: ``PIPConfig()``: automatic stages and the five
             default degradations). The stages alone (``"auto"`` or a list) are accepted here
             too, as ``stages=``.
-        sample_input: input for the one dry run that finds each stage's feature shape
-            (default ``1×3×64×64`` on the backbone's device).
+        sample_input: input for the dry runs that find each stage's feature (default: a
+            ``1×C×64×64`` image of a size the backbone accepts, on its device); the backbone
+            also runs on a slightly larger copy where one run cannot tell a layout.
         options: ``PIPConfig`` fields (``stages``, ``degradations``, ``prompt_dim``,
-            ``prompt_size``, ``heads``, ``ffn_expansion``, ``topm_ratios``,
-            ``size_multiple``), replacing those of ``config``.
+            ``prompt_size``, ``heads``, ``ffn_expansion``, ``topm_ratios``, ``size_multiple``,
+            ``size_minimum``, ``size_square``, ``output``, ``noise_level_map``,
+            ``value_range``), replacing those of ``config``.
+
+    ``stages="auto"`` uses the preset of the backbone's spandrel architecture
+    (``pip_adapter.PRESETS``, found by spandrel's architecture id), else places units
+    automatically from one traced dry run (the decoder inputs that receive skip
+    connections; for a single-resolution network, the second half of its body), else
+    refuses with the best candidates; ``model.placement`` says which. The input sizes come
+    from spandrel's ``SizeRequirements`` unless the ``size_*`` fields say otherwise.
 
     ``model.config`` is the resolved config (stages as exact module names with their hook
     points, channel spans and unit sizes), from which ``load_adapter`` rebuilds the model.
     A failed call raises before touching the backbone: no hook, no parameter is added. The
-    units start as the identity, so the model's outputs equal the backbone's until trained.
-    Inject before ``torch.compile``; compiled modules are refused.
+    units start as the identity, so the model's outputs equal the backbone's until trained,
+    at every input size the backbone accepts. Inject before ``torch.compile``; compiled
+    modules are refused.
     """
+    backbone = _unwrap(backbone)
     _check_backbone(backbone)
-    plan, units, resolved = _prepare(backbone, _config(config, options), sample_input)
-    return PIPModel(backbone, plan, units, resolved)
+    plan, units, resolved, placement = _prepare(backbone, _config(config, options), sample_input)
+    return PIPModel(backbone, plan, units, resolved, placement)
 
 
 def _load_sensor(
@@ -161,6 +206,11 @@ def _check_saved_stages(backbone: nn.Module, saved: SavedAdapter, directory) -> 
     if isinstance(stages, str):
         raise ValueError(f"{CONFIG_NAME} in {directory} must list its stages, not {stages!r}")
     for stage in stages:
+        if stage.module_type is not None:
+            raise ValueError(
+                f"stage {stage.pattern!r}: {CONFIG_NAME} in {directory} names its modules "
+                f"exactly, without module_type (got {stage.module_type!r})"
+            )
         if stage.pattern not in names:
             raise ValueError(
                 f"stage {stage.pattern!r} matches no module of {type(backbone).__name__} "
@@ -197,6 +247,7 @@ def load_adapter(
     or have other shapes, and corrupt or mismatched files. On any failure the backbone is left
     untouched.
     """
+    backbone = _unwrap(backbone)
     _check_backbone(backbone)
     saved = read_adapter(directory)
     if type(backbone).__name__ != saved.backbone_class:
@@ -206,10 +257,10 @@ def load_adapter(
         )
     _check_saved_stages(backbone, saved, directory)
     sensor = _load_sensor(directory, saved.config.degradations)
-    plan, units, resolved = _prepare(backbone, saved.config, sample_input)
+    plan, units, resolved, _ = _prepare(backbone, saved.config, sample_input)
     _check_features(plan, saved, directory)
     modules = nn.ModuleDict({unit_key(s.name): u for s, u in zip(plan, units, strict=True)})
     load_weights(modules, saved.tensors, f"adapter weights in {directory} do not match its config")
-    model = PIPModel(backbone, plan, units, resolved)
+    model = PIPModel(backbone, plan, units, resolved, f"loaded from {directory}")
     model.sensor = sensor
     return model

@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from spandrel import SizeRequirements
 from torch import nn
 
 from pip_adapter._version import __version__
 from pip_adapter.conditioning import DegradationSpec, check_weights, degradation_weights
 from pip_adapter.config import PIPConfig
+from pip_adapter.injection.calling import call_backbone, restored_image
 from pip_adapter.injection.growth import GrowthMode, grow
 from pip_adapter.injection.hooks import Conditioning, StageHook, attach_hook, detach_hook
 from pip_adapter.injection.plan import PlannedStage
 from pip_adapter.injection.serialization import write_adapter, write_sensor
-from pip_adapter.padding import crop_to, pad_to_multiple
+from pip_adapter.padding import crop_to, pad_to_requirements
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
 
@@ -41,12 +43,16 @@ class PIPModel(nn.Module):
     ``model(x, degradation=...)`` runs the backbone with every unit conditioned on the given
     degradation (a name, one name per sample, ids, a ``{name: weight}`` mixture, ``B×T``
     weights, or ``None`` to ask ``model.sensor``). The weights are checked once here, then
-    handed to every unit. Inputs are reflect-padded to ``size_multiple`` and outputs cropped
-    back, so any size works.
+    handed to every unit. An input the backbone does not accept as it is (see
+    ``size_requirements``) is reflect-padded to the nearest size it accepts and the output
+    cropped back, so any size works, and one it accepts is passed unchanged. The backbone is
+    called as ``config`` says (``noise_level_map``, ``value_range``); when it returns a
+    tuple, list or dict, the model returns the restored image (``config.output``).
 
     ``model.config`` is the resolved ``PIPConfig``; ``model.plan`` says where each unit sits
-    (``PlannedStage``). The units are submodules (``pip_units``) and follow ``.to()``,
-    ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
+    (``PlannedStage``) and ``model.placement`` how the stages were chosen (a preset, the
+    automatic placement, given stages). The units are submodules (``pip_units``) and follow
+    ``.to()``, ``.half()``, DDP, deepcopy and pickling. The backbone's own ``state_dict`` keys are
     unchanged. Calling the backbone object directly (not through this model) runs it exactly
     as before injection: the hooks pass features through untouched when no ``degradation`` is
     in effect.
@@ -74,6 +80,7 @@ class PIPModel(nn.Module):
         plan: Sequence[PlannedStage],
         units: Sequence[nn.Module],
         config: PIPConfig,
+        placement: str = "given stages",
     ) -> None:
         super().__init__()
         names = [stage.name for stage in plan]
@@ -92,6 +99,7 @@ class PIPModel(nn.Module):
         self.pip_units = nn.ModuleDict({unit_key(n): u for n, u in zip(names, units, strict=True)})
         self.plan = list(plan)
         self.config = config
+        self.placement = placement
         self.sensor: nn.Module | None = None
         self._conditioning = Conditioning()
         self._requires_grad = {n: p.requires_grad for n, p in backbone.named_parameters()}
@@ -114,9 +122,20 @@ class PIPModel(nn.Module):
 
     @property
     def size_multiple(self) -> int:
-        """Inputs are padded to a multiple of this (``config.size_multiple``)."""
-        assert self.config.size_multiple is not None  # a resolved config has it (__init__)
-        return self.config.size_multiple
+        """Input sides are padded to a multiple of this (``config.size_multiple``)."""
+        return self.size_requirements.multiple_of
+
+    @property
+    def size_requirements(self) -> SizeRequirements:
+        """The input sizes the backbone accepts (spandrel's ``SizeRequirements``: minimum
+        side, multiple, square), from the resolved config."""
+        config = self.config
+        assert config.size_multiple is not None  # a resolved config has it (__init__)
+        return SizeRequirements(
+            minimum=config.size_minimum or 0,
+            multiple_of=config.size_multiple,
+            square=bool(config.size_square),
+        )
 
     @property
     def stages(self) -> list[str]:
@@ -154,13 +173,14 @@ class PIPModel(nn.Module):
             raise ValueError(f"x must be a B×C×H×W image tensor, got {shape}")
         weights = self.degradation_weights(x, degradation)
         height, width = x.shape[-2:]
-        padded = pad_to_multiple(x, self.size_multiple)
-        token = self._conditioning.set(*self._unit_weights(weights))
+        padded = pad_to_requirements(x, self.size_requirements)
+        unit_weights, gate = self._unit_weights(weights)
+        token = self._conditioning.set(unit_weights, (padded.shape[-2], padded.shape[-1]), gate)
         try:
-            out = self.backbone(padded, **kwargs)
+            out = call_backbone(self.backbone, padded, self.config, **kwargs)
         finally:
             self._conditioning.reset(token)
-        return crop_to(out, padded, height, width)
+        return crop_to(restored_image(out, self.config), padded, height, width)
 
     def _unit_weights(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Split checked ``B×T`` weights into the units' weights (over the adapted

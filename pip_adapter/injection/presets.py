@@ -1,53 +1,236 @@
-"""Where PIP goes in known architectures: plain data, keyed by the backbone's class name.
+"""Where PIP goes in spandrel's restoration architectures: plain data, keyed by spandrel's
+architecture id (``pip_adapter.architectures.architecture_id``).
 
-The paper places PIP on the features the decoder receives from the encoder's skip connections,
-at every level but the bottleneck. Each preset says which modules receive those features, and
-how large an input the backbone needs (``size_multiple``; PIPModel pads to it).
-
-* **Restormer** (spandrel_extra_arches): the decoder concatenates ``[upsampled, skip]`` and, at
-  levels 3 and 2, reduces it with a 1×1 conv; at level 1 the concatenation goes straight into
-  ``decoder_level1``. The units modulate exactly the skip half of those inputs. With the
-  default prompt width ``min(C, 64)`` the units add about 1.7% to the full-size model's 26.1M
-  parameters.
-* **NAFNet** (spandrel): the decoder adds ``upsampled + skip`` before each ``decoders.i``; the
-  units modulate that sum, at every decoder level.
-* **SwinIR** (spandrel) has no encoder-decoder: a stack of residual Swin groups (``layers.i``,
-  token sequences) at one resolution feeds the reconstruction head. The units modulate the
-  input of the second half of the groups, the stretch nearest to reconstruction that still
-  leaves several transformer blocks after each prompt for it to act through; the first half
-  extracts degradation-agnostic features, as an encoder does.
+The paper places PIP on the features the decoder receives from the encoder's skip
+connections, at every level but the bottleneck. Each preset names the modules that receive
+those features (``stages``, as ``Stage`` fields), says why (``reason``), and, where the
+network needs it, how to call it (``output``, ``noise_level_map``, ``value_range``: see
+``PIPConfig``). Networks without an encoder-decoder get units on the second half of their
+body. The input sizes come from spandrel (``size_requirements``), not from here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PRESETS", "required_multiple"]
+from torch import nn
+
+from pip_adapter.architectures import architecture_id, size_requirements
+
+__all__ = ["CALL_FIELDS", "PRESETS", "WITHOUT_PRESET", "preset_for", "required_multiple"]
+
+# the PIPConfig fields a preset may fill (where the user left them None)
+CALL_FIELDS = ("output", "noise_level_map", "value_range")
+
+
+def _body(pattern: str, reason: str, module_type: str | None = None) -> dict[str, Any]:
+    """A preset for a network without skip connections: the inputs of the second half of its
+    body blocks (``pattern``, optionally only modules of class ``module_type``)."""
+    stage: dict[str, Any] = {"pattern": pattern, "portion": [0.5, 1.0]}
+    if module_type is not None:
+        stage["module_type"] = module_type
+    return {"stages": [stage], "reason": reason}
+
+
+def _skip_halves(*patterns: str, reason: str) -> dict[str, Any]:
+    """A preset for modules that receive ``cat([upsampled, skip])``: the skip half."""
+    stages = [{"pattern": p, "channel_fraction": [0.5, 1.0]} for p in patterns]
+    return {"stages": stages, "reason": reason}
+
+
+def _sums(*patterns: str, reason: str) -> dict[str, Any]:
+    """A preset for modules that receive ``upsampled + skip``: the whole sum."""
+    return {"stages": [{"pattern": p} for p in patterns], "reason": reason}
+
+
+_SECOND_HALF = "one resolution throughout: the inputs of the second half of the {what}"
 
 PRESETS: dict[str, dict[str, Any]] = {
-    "Restormer": {
-        "stages": [
-            {"pattern": "reduce_chan_level3", "channel_fraction": [0.5, 1.0]},
-            {"pattern": "reduce_chan_level2", "channel_fraction": [0.5, 1.0]},
-            {"pattern": "decoder_level1", "channel_fraction": [0.5, 1.0]},
-        ],
-        "size_multiple": 8,
+    # U-shaped networks: the features the decoder receives through its skip connections
+    "NAFNet": _sums(
+        r"decoders\.\d+",
+        reason="the decoder adds upsampled + skip before each decoders.i: the units modulate "
+        "that sum at every decoder level",
+    ),
+    "KBNet": {
+        "variants": {
+            "KBNet_s": _sums(
+                r"decoders\.\d+",
+                reason="NAFNet-style decoder: decoders.i receive upsampled + skip",
+            ),
+            "KBNet_l": _skip_halves(
+                "reduce_chan_level3",
+                "reduce_chan_level2",
+                "decoder_level1",
+                reason="Restormer-style decoder: the skip half of each [upsampled, skip] "
+                "concatenation",
+            ),
+        }
     },
-    "NAFNet": {
-        "stages": [{"pattern": r"decoders\.\d+"}],
-        "size_multiple": 1,
+    "M3SNet": _sums(
+        r"decoders\.\d+",
+        reason="NAFNet-style decoder (decoders.i receive upsampled + skip); the nested "
+        "multi-scale middle path feeds those skips",
+    ),
+    "Restormer": _skip_halves(
+        "reduce_chan_level3",
+        "reduce_chan_level2",
+        "decoder_level1",
+        reason="the decoder concatenates [upsampled, skip] (reduced by a 1×1 conv at levels 3 "
+        "and 2): the units modulate exactly the skip half",
+    ),
+    "FFTformer": _skip_halves(
+        r"fuse2\.conv",
+        r"fuse1\.conv",
+        reason="each decoder level fuses cat([upsampled, skip]) with a 1×1 conv: the skip half",
+    ),
+    "Uformer": _skip_halves(
+        r"decoderlayer_\d+",
+        reason="each decoder layer receives cat([upsampled, skip]) as tokens (their grid comes "
+        "from the image size): the skip half",
+    ),
+    "RetinexFormer": _skip_halves(
+        r"body\.\d+\.denoiser\.decoder_layers\.\d+\.1",
+        reason="the denoiser's decoder fuses cat([upsampled, skip]) with a 1×1 conv at each "
+        "level: the skip half",
+    ),
+    "HVICIDNet": _skip_halves(
+        r"(HVD|ID)_block[1-3]\.up",
+        reason="both branches' decoders (HV and intensity) fuse cat([upsampled, skip]) in "
+        "NormUpsample: the skip half",
+    ),
+    "SCUNet": _sums(
+        "m_up2",
+        "m_up1",
+        "m_tail",
+        reason="the decoder adds x + skip before m_up2, m_up1 and m_tail (m_up3's is at the "
+        "bottleneck): the units modulate those sums",
+    ),
+    "DRUNet": {
+        **_sums(
+            "m_up2",
+            "m_up1",
+            "m_tail",
+            reason="the decoder adds x + skip before m_up2, m_up1 and m_tail (m_up3's is at "
+            "the bottleneck); the noise-level map spandrel appends (15/255) is kept",
+        ),
+        "noise_level_map": 15 / 255,
     },
-    "SwinIR": {
-        "stages": [{"pattern": r"layers\.\d+", "portion": [0.5, 1.0]}],
-        "size_multiple": 1,
+    "FBCNN": {
+        **_sums(
+            r"m_up2\.0",
+            r"m_up1\.0",
+            "m_tail",
+            reason="the decoder adds x + skip before each upsampling level (m_up3's is at the "
+            "bottleneck); the restored image is the first output (the second is the "
+            "predicted JPEG quality)",
+        ),
+        "output": 0,
     },
+    "MixDehazeNet": {
+        **_sums(
+            "skip2",
+            "skip1",
+            reason="the encoder features reach the decoder through the 1×1 convs skip2 and "
+            "skip1 (then SK fusion): the units modulate those skip features; the network works "
+            "in [-1, 1], as the authors' code feeds it",
+        ),
+        "value_range": [-1.0, 1.0],
+    },
+    "RealCUGAN": _sums(
+        r"unet1\.conv3",
+        r"unet2\.conv4",
+        r"unet2\.conv5",
+        reason="two cascaded U-Nets whose decoders add the (cropped) skip: the units modulate "
+        "those sums",
+    ),
+    "MPRNet": {
+        **_sums(
+            r"stage2_decoder\.decoder_level[12]",
+            r"stage3_orsnet\.orb[23]",
+            reason="stage 1 runs on four patches (its modules run several times per pass); "
+            "stage 2's U-Net decoder receives upsampled + skip at levels 2 and 1, and stage 3's "
+            "ORBs 2 and 3 receive stage 2's encoder and decoder features; the restored image "
+            "is the first output (stage 3's)",
+        ),
+        "output": 0,
+    },
+    "MIRNet2": _body(
+        r"body\.\d+",
+        _SECOND_HALF.format(what="recursive residual groups (each one multi-scale inside)"),
+    ),
+    # one resolution throughout: the second half of the body
+    **{
+        identity: _body(
+            r"layers\.\d+",
+            _SECOND_HALF.format(what="residual transformer groups (layers.i)"),
+        )
+        for identity in (
+            "SwinIR",
+            "Swin2SR",
+            "HAT",
+            "GRL",
+            "RGT",
+            "DAT",
+            "CRAFT",
+            "ATD",
+            "DRCT",
+            "SRFormer",
+        )
+    },
+    "OmniSR": _body(r"residual_layer\.\d+", _SECOND_HALF.format(what="OSAG groups")),
+    "DITN": _body(r"UFONE\.\d+", _SECOND_HALF.format(what="UFONE groups")),
+    "SPAN": _body(r"block_\d+", _SECOND_HALF.format(what="SPAB blocks")),
+    "SAFMN": _body(r"feats\.\d+", _SECOND_HALF.format(what="attention blocks")),
+    "SAFMNBCIE": _body(r"feats\.\d+", _SECOND_HALF.format(what="feature layers")),
+    "DCTLSA": _body(r"B\d+", _SECOND_HALF.format(what="LSAB blocks")),
+    "PLKSR": _body(r"feats\.\d+", _SECOND_HALF.format(what="PLK blocks"), "PLKBlock"),
+    "SeemoRe": _body(r"body\.\d+", _SECOND_HALF.format(what="residual groups")),
+    "MoSR": _body(r"gblocks\.\d+", _SECOND_HALF.format(what="gated CNN blocks"), "GatedCNNBlock"),
+    "MoESR": _body(r"blocks\.\d+", _SECOND_HALF.format(what="block groups")),
+    "RCAN": _body(r"body\.\d+", _SECOND_HALF.format(what="residual groups"), "ResidualGroup"),
+    "FDAT": _body(r"groups\.\d+", _SECOND_HALF.format(what="residual groups")),
+    "ESRGAN": _body(r"model\.1\.sub\.\d+", _SECOND_HALF.format(what="RRDB trunk"), "RRDB"),
+    "MMRealSR": {
+        **_body(r"body\.\d+", _SECOND_HALF.format(what="RRDB trunk")),
+        "output": 0,
+    },
+    "Compact": _body(r"body\.\d+", _SECOND_HALF.format(what="convolutions"), "Conv2d"),
+    "SwiftSRGAN": _body(r"residual\.\d+", _SECOND_HALF.format(what="residual blocks")),
+    "DnCNN": _body(r"model\.\d+", _SECOND_HALF.format(what="convolutions"), "Conv2d"),
+}
+
+# spandrel architectures without a preset, and why (inject_pip still accepts stages=)
+WITHOUT_PRESET: dict[str, str] = {
+    "FeMaSR": "a VQ codebook prior: the encoder's features are replaced by codebook entries and "
+    "no skip connection reaches the decoder, so the paper's location does not exist; pass "
+    r"stages=[r'decoder_group\.\d+'] to prompt the decoder",
+    "AdaCode": "a VQ codebook prior (FeMaSR with several codebooks): no skip connection reaches "
+    r"the decoder; pass stages=[r'decoder_group\.\d+'] to prompt the decoder",
+    "LaMa": "inpainting: takes an image and a mask",
+    "MAT": "inpainting: takes an image and a mask",
+    "DDColor": "colourisation of grayscale images, not the removal of a degradation",
+    "GFPGAN": "face restoration of aligned 512×512 face crops by a generative StyleGAN2 prior",
+    "RestoreFormer": "face restoration of aligned face crops from a learned face codebook",
+    "CodeFormer": "face restoration of aligned 512×512 face crops from a learned face codebook",
+    "AuraSR": "a GAN upsampler that draws random noise on every call (not deterministic)",
+    "IPT": "a multi-task pre-trained transformer run on 48×48 patches with a head and tail "
+    "chosen per call (spandrel wraps it in its own patch-by-patch caller)",
 }
 
 
-def required_multiple(model) -> int:
-    """Side multiple the model's input needs: its own ``size_multiple`` (a PIPModel's), else its
-    class's preset, else 1."""
-    multiple = getattr(model, "size_multiple", None)
-    if multiple is None:
-        multiple = PRESETS.get(type(model).__name__, {}).get("size_multiple", 1)
-    return int(multiple)
+def preset_for(backbone: nn.Module) -> tuple[str, dict[str, Any]] | None:
+    """``(architecture id, preset)`` for a network of a spandrel architecture with a preset
+    (for architectures with several classes, the preset of the backbone's class)."""
+    identity = architecture_id(backbone)
+    preset = PRESETS.get(identity) if identity is not None else None
+    if preset is not None and "variants" in preset:
+        preset = preset["variants"].get(type(backbone).__name__)
+    return (identity, preset) if preset is not None else None
+
+
+def required_multiple(model: Any) -> int:
+    """The side multiple ``model``'s input needs: ``size_requirements(model).multiple_of``
+    (spandrel's rule, or a ``PIPModel``'s); see ``size_requirements`` for the minimum side
+    and squareness too."""
+    return size_requirements(model).multiple_of
