@@ -1,14 +1,18 @@
-"""Degradation sensor: held-out accuracy, blind vs oracle restoration, and mixtures.
+"""Degradation sensor: held-out accuracy, confidence, blind vs oracle restoration, mixtures.
 
-Trains a DegradationSensor on the bundled training photos (CPU, a few minutes), then measures it
-on the held-out photos it never saw (``sample_images("test")``): accuracy and confusion matrix
-over many random crops and degradation draws (fixed seeds), its cost next to the restoration
-network's, PSNR of blind restoration (the sensor's soft weights) against the oracle label, and
+Trains a DegradationSensor for the five degradations and "clean" (an image that needs nothing)
+on the bundled training photos (CPU, a few minutes), then measures it on two held-out sets it
+never saw: the bundled held-out photos (``sample_images("test")``) and the out-of-domain ones
+(``sample_images("ood")``): accuracy and confusion matrix over many random crops and
+degradation draws (fixed seeds), how confidence relates to accuracy (what ``pip-adapter
+restore`` reports as unsure), its cost next to the restoration network's, PSNR of blind
+restoration (the sensor's soft weights) against the oracle label, clean images included, and
 what it makes of a composite degradation (rain + noise).
 
-Run:  python benchmarks/sensor_accuracy.py [--threads 1] [--adapter runs/demo/pip/adapter]
-Without ``--adapter`` (a folder written by ``pip-adapter demo`` or ``train``) a small
-NAFNet + PIP is trained here first. Writes docs/benchmarks/sensor.md (the tables printed here).
+Run:  python benchmarks/sensor_accuracy.py [--threads 1] [--adapter runs/quality/pip/adapter]
+Without ``--adapter`` (a bundle of a model that knows "clean", e.g. the quality benchmark's or
+one written by ``pip-adapter train``) a small NAFNet + PIP is trained here first. Writes
+docs/benchmarks/sensor.md (the tables printed here).
 """
 
 from __future__ import annotations
@@ -27,14 +31,18 @@ from machine import describe_machine
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
 from pip_adapter.bundle import load_bundle
+from pip_adapter.conditioning import CLEAN, SURE_AT
 from pip_adapter.data import SyntheticAllInOne, build_eval_set, degrade, sample_images
 from pip_adapter.evaluation import evaluate
+from pip_adapter.files import write_text
 from pip_adapter.metrics import psnr, ssim
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, crop_grid
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
 
 ROOT = Path(__file__).resolve().parents[1]
-DEGRADATIONS = pa.DEFAULT_DEGRADATIONS
+RESTORED = pa.DEFAULT_DEGRADATIONS
+DEGRADATIONS = (*RESTORED, CLEAN)  # the sensor's classes
+SETS = {"test": "bundled held-out photos", "ood": "out-of-domain held-out photos"}
 
 
 def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -45,17 +53,29 @@ def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> t
 
 
 @torch.no_grad()
-def confusion(sensor, photos, size: int | None, draws: int, seed: int) -> torch.Tensor:
-    """Counts[true, predicted] over every photo × degradation × draw; ``size=None``: the whole
-    photo, else a random ``size``² crop of it, degraded with a generator seeded per draw."""
-    counts = torch.zeros(len(DEGRADATIONS), len(DEGRADATIONS), dtype=torch.long)
+def predictions(
+    sensor, photos, size: int | None, draws: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sensor's weights (N×T) and the true classes (N) over every photo × class × draw;
+    ``size=None``: the whole photo, else a random ``size``² crop of it, degraded with a
+    generator seeded per draw."""
+    weights, truth = [], []
     for p, photo in enumerate(photos):
         for t, degradation in enumerate(DEGRADATIONS):
             for d in range(draws):
                 g = torch.Generator().manual_seed(seed * 1_000_003 + p * 10_007 + t * 101 + d)
                 clean = photo if size is None else random_crop(photo, size, g)
-                predicted = sensor(degrade(clean[None], degradation, generator=g)).argmax(-1).item()
-                counts[t, predicted] += 1
+                weights.append(
+                    sensor.predict_weights(degrade(clean[None], degradation, generator=g))[0]
+                )
+                truth.append(t)
+    return torch.stack(weights), torch.tensor(truth)
+
+
+def confusion(weights: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Counts[true, predicted]."""
+    counts = torch.zeros(len(DEGRADATIONS), len(DEGRADATIONS), dtype=torch.long)
+    counts.index_put_((truth, weights.argmax(-1)), torch.tensor(1), accumulate=True)
     return counts
 
 
@@ -75,6 +95,48 @@ def confusion_table(counts: torch.Tensor) -> str:
     return "\n".join(lines)
 
 
+def calibration_error(top: torch.Tensor, right: torch.Tensor, bins: int = 10) -> float:
+    """Expected calibration error: |accuracy − mean top weight| per bin of the top weight,
+    weighted by the share of images in the bin."""
+    index = (top * bins).ceil().clamp(1, bins).long() - 1
+    error = 0.0
+    for b in index.unique():
+        members = index == b
+        gap = right[members].float().mean() - top[members].mean()
+        error += members.float().mean().item() * gap.abs().item()
+    return error
+
+
+def share(mask: torch.Tensor, of: torch.Tensor) -> str:
+    """The share of ``of`` that is true among ``mask``, or a dash if ``mask`` is empty."""
+    return f"{100 * of[mask].float().mean():.1f}%" if mask.any() else "–"
+
+
+def median(values: torch.Tensor) -> str:
+    return f"{values.median():.2f}" if values.numel() else "–"
+
+
+def confidence_table(samples: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> str:
+    """Accuracy of sure and unsure predictions (the top weight against ``SURE_AT``), the weight
+    the true class keeps when the prediction is wrong, and the expected calibration error."""
+    lines = [
+        f"| images | sure (top weight ≥ {SURE_AT}) | accuracy when sure | accuracy when unsure "
+        "| wrong predictions: top weight (median) | wrong: weight of the true class (median) "
+        "| calibration error (ECE) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, (weights, truth) in samples.items():
+        top, predicted = weights.max(-1)
+        right, sure = predicted == truth, top >= SURE_AT
+        kept = weights[torch.arange(len(truth)), truth]
+        lines.append(
+            f"| {label} | {100 * sure.float().mean():.1f}% | {share(sure, right)} | "
+            f"{share(~sure, right)} | {median(top[~right])} | {median(kept[~right])} | "
+            f"{calibration_error(top, right):.3f} |"
+        )
+    return "\n".join(lines)
+
+
 @torch.no_grad()
 def seconds(fn, x: torch.Tensor, repeats: int = 3) -> float:
     fn(x)
@@ -90,20 +152,28 @@ def restoration_model(args: argparse.Namespace) -> tuple[pa.PIPModel, str]:
     if args.adapter is not None:
         model = load_bundle(args.adapter)
         if model.degradations != DEGRADATIONS:
-            raise SystemExit(f"{args.adapter} restores {model.degradations}, not {DEGRADATIONS}")
+            raise SystemExit(f"{args.adapter} knows {model.degradations}, not {DEGRADATIONS}")
         return model, f"the adapter in `{args.adapter}`"
     torch.manual_seed(args.seed)
     model = pa.inject_pip(build_backbone("nafnet", "small"), degradations=DEGRADATIONS)
     data = SyntheticAllInOne(
-        degradations=DEGRADATIONS, patch_size=64, samples_per_degradation=64, seed=args.seed
+        degradations=RESTORED,
+        patch_size=64,
+        samples_per_degradation=64,
+        seed=args.seed,
+        context=16,
     )
-    config = TrainConfig(steps=args.restoration_steps, batch_size=8, lr=2e-3, seed=args.seed)
+    config = TrainConfig(
+        steps=args.restoration_steps, batch_size=8, lr=2e-3, loss="psnr", seed=args.seed
+    )
     Trainer(model, data, config, run_name="NAFNet-small + PIP").fit()
     return model, f"NAFNet-small + PIP trained here for {args.restoration_steps} steps"
 
 
-def blind_vs_oracle(model, sensor, args) -> tuple[str, float]:
-    photos = sample_images("test")
+def blind_vs_oracle(model, sensor, split: str, args) -> tuple[str, float]:
+    """Oracle labels against the sensor's weights on ``split``, clean images included (an image
+    that needs nothing: the oracle returns it unchanged)."""
+    photos = sample_images(split)
     sets = [
         build_eval_set(photos, DEGRADATIONS, seed=args.seed + s, crop=args.eval_crop)
         for s in range(args.eval_seeds)
@@ -124,13 +194,22 @@ def blind_vs_oracle(model, sensor, args) -> tuple[str, float]:
         "| blind − oracle | sensor accuracy |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for degradation in (*DEGRADATIONS, "average"):
+    for degradation in (*RESTORED, "average", CLEAN):
         o, b = oracle[degradation], blind[degradation]
         if degradation == "average":
-            rate = sum(sum(h) for h in hits.values()) / sum(len(h) for h in hits.values())
+            counted = [h for d, h in hits.items() if d != CLEAN]
+            rate = sum(map(sum, counted)) / sum(map(len, counted))
         else:
             rate = sum(hits[degradation]) / len(hits[degradation])
-        name = "**average**" if degradation == "average" else degradation
+        name = {"average": "**average**", CLEAN: "clean (not in the average)"}.get(
+            degradation, degradation
+        )
+        if degradation == CLEAN:  # the input is the clean image, the oracle returns it
+            lines.append(
+                f"| {name} | identical | identical | {b['psnr']:.2f} / {b['ssim']:.4f} | – | "
+                f"{100 * rate:.1f}% |"
+            )
+            continue
         lines.append(
             f"| {name} | {o['input_psnr']:.2f} | {o['psnr']:.2f} / {o['ssim']:.4f} | "
             f"{b['psnr']:.2f} / {b['ssim']:.4f} | {b['psnr'] - o['psnr']:+.3f} dB | "
@@ -219,7 +298,7 @@ def main() -> None:
     command = " ".join(["python", "benchmarks/sensor_accuracy.py", *sys.argv[1:]])
 
     torch.manual_seed(args.seed)
-    sensor = pa.DegradationSensor(DEGRADATIONS, backbone=args.backbone)
+    sensor = pa.DegradationSensor(DEGRADATIONS, backbone=args.backbone)  # "clean" included
     started = time.perf_counter()
     train_sensor(
         sensor, steps=args.sensor_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed
@@ -227,27 +306,34 @@ def main() -> None:
     train_seconds = time.perf_counter() - started
     print(f"sensor ({args.backbone}) trained in {train_seconds:.0f} s")
 
-    photos = sample_images("test")
-    settings = [(f"random {s}×{s} crops", s, args.draws) for s in (128, 256)]
-    settings.append(("whole photos", None, max(1, args.draws // 4)))
     accuracy_lines = [
         "| held-out images | images | sensor crops per image | accuracy |",
         "| --- | ---: | ---: | ---: |",
     ]
-    matrices = []
-    for label, size, draws in settings:
-        counts = confusion(sensor, photos, size, draws, args.seed)
-        shapes = {(size, size) if size else tuple(p.shape[-2:]) for p in photos}
-        crops = {
-            crop_grid(torch.zeros(1, 3, *hw), sensor.crop_size, sensor.crops_per_side).shape[1]
-            for hw in shapes
-        }
-        rate = f"**{100 * accuracy(counts):.1f}%**"
-        crops_text = ", ".join(str(n) for n in sorted(crops))
-        accuracy_lines.append(f"| {label} | {counts.sum().item()} | {crops_text} | {rate} |")
-        matrices.append((label, counts))
-        print(f"{label}: accuracy {100 * accuracy(counts):.1f}%")
+    matrices, samples = [], {}
+    for split, title in SETS.items():
+        photos = sample_images(split)
+        # about as many images for each set: fewer draws per photo for the larger set
+        draws = max(1, round(args.draws * 3 / len(photos)))
+        settings = [(f"random {s}×{s} crops", s, draws) for s in (128, 256)]
+        settings.append(("whole photos", None, max(1, draws // 4)))
+        for label, size, count in settings:
+            weights, truth = predictions(sensor, photos, size, count, args.seed)
+            counts = confusion(weights, truth)
+            shapes = {(size, size) if size else tuple(p.shape[-2:]) for p in photos}
+            crops = {
+                crop_grid(torch.zeros(1, 3, *hw), sensor.crop_size, sensor.crops_per_side).shape[1]
+                for hw in shapes
+            }
+            rate = f"**{100 * accuracy(counts):.1f}%**"
+            crops_text = ", ".join(str(n) for n in sorted(crops))
+            name = f"{title}, {label}"
+            accuracy_lines.append(f"| {name} | {counts.sum().item()} | {crops_text} | {rate} |")
+            matrices.append((name, counts))
+            samples[name] = (weights, truth)
+            print(f"{name}: accuracy {100 * accuracy(counts):.1f}%")
     accuracy_table = "\n".join(accuracy_lines)
+    confidence = confidence_table(samples)
 
     model, model_text = restoration_model(args)
     model.eval()
@@ -267,30 +353,46 @@ def main() -> None:
             f"{1000 * o:.0f} ms | {100 * s / o:.1f}% |"
         )
     cost_table = "\n".join(cost_lines)
-    restoration_table, gap = blind_vs_oracle(model, sensor, args)
+    restorations = {split: blind_vs_oracle(model, sensor, split, args) for split in SETS}
     mixture_table, weight_text, mixture_summary = mixture(model, sensor, args)
 
     matrix_text = "\n\n".join(
         f"{label}:\n\n{confusion_table(counts)}" for label, counts in matrices
     )
+    restoration_text = "\n\n".join(
+        f"{SETS[split].capitalize()}: average blind − oracle **{gap:+.3f} dB**.\n\n{table}"
+        for split, (table, gap) in restorations.items()
+    )
+    test_names = ", ".join(pa.data.sample_image_names("test"))
     report = f"""# Degradation sensor (blind mode)
 
 `{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}, timm {timm.__version__}.
 
 A `DegradationSensor` ({args.backbone}, {sum(p.numel() for p in sensor.parameters()):,d}
 parameters, crops of {sensor.crop_size} px, at most {sensor.crops_per_side}×{sensor.crops_per_side}
-per image) trained with `train_sensor` for {args.sensor_steps} steps of {args.batch_size} crops on
-the six bundled training photos: **{train_seconds:.0f} s** on this CPU. Everything below is
-measured on the three held-out photos ({", ".join(n for n in pa.data.sample_image_names("test"))}),
-which the sensor never saw, with a fresh degradation draw (fixed seeds) for every image.
+per image) for the five degradations and `"clean"` (an image that needs nothing), trained with
+`train_sensor` for {args.sensor_steps} steps of {args.batch_size} crops on the six bundled
+training photos: **{train_seconds:.0f} s** on this CPU. Everything below is measured on two
+held-out sets the sensor never saw, with a fresh degradation draw (fixed seeds) for every image:
+the three bundled held-out photos ({test_names}) and the eight out-of-domain photos (animals,
+flowers, a regatta, ruins, a city at night, a micrograph). A clean image is a photo as it is.
 
 ## Accuracy on held-out photos
 
 {accuracy_table}
 
-Confusion matrices (rows: true degradation, columns: prediction):
+Confusion matrices (rows: true class, columns: prediction):
 
 {matrix_text}
+
+## Confidence
+
+The sensor's weights are a softmax over its classes, and blind restoration uses them as they
+are: an unsure prediction steers a mixture, not a hard label (`pip-adapter restore` prints
+each image's prediction and, below a top weight of {SURE_AT}, calls it unsure). How the top
+weight relates to accuracy on the images above:
+
+{confidence}
 
 ## Cost
 
@@ -303,17 +405,18 @@ as a realistically sized network to steer:
 ## Blind vs oracle restoration
 
 {model_text}; {args.eval_seeds} draws of every degradation on the centred
-{args.eval_crop}×{args.eval_crop} crop of each held-out photo. *Oracle* passes the true label,
-*blind* calls `model(x)`, which asks the sensor for soft weights. Average blind − oracle:
-**{gap:+.3f} dB**.
+{args.eval_crop}×{args.eval_crop} crop of each held-out photo. *Oracle* passes the true label
+(`"clean"` for a clean image, which then comes back identical), *blind* calls `model(x)`, which
+asks the sensor for soft weights. The clean row gives the PSNR of what blind mode returns for a
+clean image, against the image itself.
 
-{restoration_table}
+{restoration_text}
 
 ## Mixtures: rain + noise
 
 `degrade(x, "rain+noise")` (streaks, then Gaussian noise) on {args.eval_seeds} random
-{args.eval_crop}×{args.eval_crop} crops of each held-out photo; no model saw composites in
-training. The sensor's weights on these images, {weight_text}.
+{args.eval_crop}×{args.eval_crop} crops of each bundled held-out photo; no model saw composites
+in training. The sensor's weights on these images, {weight_text}.
 
 {mixture_table}
 
@@ -324,8 +427,7 @@ prompts of its parts; the same weights come from `--degradation rain:0.5,noise:0
 command line, from `model(x, degradation={{"rain": 0.5, "noise": 0.5}})`, or, in blind mode,
 from the sensor.
 """
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sensor.md").write_text(report)
+    write_text(args.out / "sensor.md", report)
     print()
     print(report)
 

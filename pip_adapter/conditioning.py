@@ -3,6 +3,10 @@
 PIP is steered by per-sample weights over the degradation types (``B×T``, rows summing to 1).
 Users express them as a name, one name per sample, integer ids, a ``{name: weight}`` mixture,
 a ``B×T`` tensor, or, on the command line, ``"rain:0.7,noise:0.3"`` / ``"auto"``.
+
+``"clean"`` (``CLEAN``) is the reserved name of an image that needs nothing. A model or a
+sensor opts in by having it among its degradations: the model then leaves a clean image exactly
+as it is, and softens its restoration by the clean weight of a mixture (``split_clean``).
 """
 
 from __future__ import annotations
@@ -15,15 +19,21 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "CLEAN",
     "DEFAULT_DEGRADATIONS",
     "DegradationSpec",
     "check_degradation_names",
     "check_weights",
     "degradation_weights",
+    "describe_weights",
     "parse_degradation",
+    "restorable_degradations",
+    "split_clean",
 ]
 
 DEFAULT_DEGRADATIONS: tuple[str, ...] = ("noise", "rain", "haze", "blur", "lowlight")
+# the degradation of an image that needs nothing: a model maps it to the identity
+CLEAN = "clean"
 
 DegradationSpec = str | Sequence[str] | Mapping[str, float] | torch.Tensor | int
 
@@ -41,6 +51,30 @@ def check_degradation_names(degradations: Sequence[str]) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise ValueError(f"degradations must be unique, got {names!r}")
     return names
+
+
+def restorable_degradations(degradations: Sequence[str]) -> tuple[str, ...]:
+    """The degradations a model restores: all but ``"clean"``, in order. A vocabulary of
+    ``"clean"`` alone is a ValueError (there would be nothing to restore)."""
+    names = tuple(d for d in degradations if d != CLEAN)
+    if not names:
+        raise ValueError(
+            f"degradations {list(degradations)} name nothing to restore: {CLEAN!r} is the "
+            "identity and needs at least one other degradation beside it"
+        )
+    return names
+
+
+def split_clean(weights: torch.Tensor, clean: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split ``B×T`` weights (rows summing to 1) at the column ``clean`` of ``"clean"``:
+    returns the clean weight of each sample (``B``) and the weights of the other degradations
+    (``B×(T-1)``), renormalised to sum to 1. A sample that is clean alone gets uniform weights
+    over the others: whatever they restore is then discarded (its clean weight is 1)."""
+    keep = weights[:, clean]
+    others = torch.cat([weights[:, :clean], weights[:, clean + 1 :]], dim=1)
+    total = others.sum(dim=1, keepdim=True)
+    uniform = torch.full_like(others, 1.0 / others.shape[1])
+    return keep, torch.where(total > 0, others / total.clamp_min(1e-12), uniform)
 
 
 def check_weights(weights: torch.Tensor, batch: int, num_degradations: int) -> torch.Tensor:
@@ -204,3 +238,25 @@ def parse_degradation(text: str, names: Sequence[str]) -> str | dict[str, float]
         mixture[name] = weight
     row = _mixture(mixture, names)
     return {name: row[names.index(name)].item() for name in mixture}
+
+
+# a sensor's prediction below this weight is reported as unsure (see describe_weights)
+SURE_AT = 0.9
+
+
+def describe_weights(weights: torch.Tensor, names: Sequence[str], sure_at: float = SURE_AT) -> str:
+    """One sample's ``T`` weights in words, as ``pip-adapter restore`` prints a sensor's
+    prediction: ``"rain (0.97)"`` when one degradation has at least ``sure_at`` of the weight,
+    else ``"unsure: rain 0.55 + noise 0.40 (restored as this mixture)"``, listing the
+    degradations with at least 0.05, largest first."""
+    if weights.dim() != 1 or weights.numel() != len(names):
+        raise ValueError(
+            f"weights must be one sample's {len(names)} weights, got shape {tuple(weights.shape)}"
+        )
+    values = weights.float().tolist()
+    order = sorted(range(len(names)), key=lambda i: values[i], reverse=True)
+    best = order[0]
+    if values[best] >= sure_at:
+        return f"{names[best]} ({values[best]:.2f})"
+    parts = [f"{names[i]} {values[i]:.2f}" for i in order if values[i] >= 0.05]
+    return f"unsure: {' + '.join(parts)} (restored as this mixture)"

@@ -17,7 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, check_degradation_names
+from pip_adapter.conditioning import (
+    DEFAULT_DEGRADATIONS,
+    check_degradation_names,
+    restorable_degradations,
+)
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
 from pip_adapter.layers import FFN_EXPANSION
 from pip_adapter.unit import DEFAULT_PROMPT_SIZE
@@ -217,21 +221,24 @@ def _ratios(value: Any) -> tuple[float, ...] | None:
 
 
 def _native(value: Any, degradations: tuple[str, ...]) -> tuple[str, ...]:
+    """Checked native degradations: distinct names among the restorable ``degradations``
+    (not ``"clean"``, which is the identity), leaving at least one for the units."""
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise ValueError(
             "PIPConfig.native_degradations must be a sequence of names such as ('noise',), "
             f"got {value!r}"
         )
     names = tuple(value)
-    unknown = [name for name in names if name not in degradations]
+    restorable = restorable_degradations(degradations)
+    unknown = [name for name in names if name not in restorable]
     if unknown:
         raise ValueError(
-            f"PIPConfig.native_degradations {unknown} are not among the degradations "
-            f"{list(degradations)}"
+            f"PIPConfig.native_degradations {unknown} are not among the degradations the "
+            f"model restores {list(restorable)}"
         )
     if len(set(names)) != len(names):
         raise ValueError(f"PIPConfig.native_degradations must be distinct, got {list(names)}")
-    if len(names) == len(degradations):
+    if len(names) == len(restorable):
         raise ValueError(
             f"PIPConfig.native_degradations {list(names)} cover every degradation; leave at "
             "least one for the PIP units to learn"
@@ -293,7 +300,9 @@ class PIPConfig:
             of body blocks); or a list of exact module names / regular expressions
             (``re.fullmatch``) / ``Stage`` specs (or dicts of their fields). Every entry must
             match something.
-        degradations: the degradation vocabulary, in prompt order.
+        degradations: the degradation vocabulary, in prompt order. ``"clean"`` among them makes
+            the model leave clean images exactly as they are (units are built for the others;
+            see ``PIPModel``).
         prompt_dim: ``d`` of every unit (at least 2); default: the stage width within
             ``[2, 64]``.
         prompt_size: ``s``, the side of the basic restoration prompt.
@@ -364,6 +373,7 @@ class PIPConfig:
             "noise_level_map": _level(self.noise_level_map),
             "value_range": _value_range(self.value_range),
         }
+        restorable_degradations(normalised["degradations"])  # not "clean" alone: a ValueError
         normalised["native_degradations"] = _native(
             self.native_degradations, normalised["degradations"]
         )
@@ -372,8 +382,11 @@ class PIPConfig:
 
     @property
     def adapted_degradations(self) -> tuple[str, ...]:
-        """The degradations the units learn (and hold prompts for): all but the native ones."""
-        return tuple(d for d in self.degradations if d not in self.native_degradations)
+        """The degradations the units learn and hold prompts for (in prompt order): all but
+        ``"clean"``, which the model maps to the identity, and the native ones, for which the
+        model is the backbone itself."""
+        restorable = restorable_degradations(self.degradations)
+        return tuple(d for d in restorable if d not in self.native_degradations)
 
     @classmethod
     def _check_names(cls, names: Sequence[str]) -> None:

@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from pip_adapter.architectures import size_requirements
+from pip_adapter.conditioning import CLEAN
 from pip_adapter.metrics import psnr, ssim
 from pip_adapter.padding import crop_to, pad_to_requirements
 
@@ -42,10 +43,13 @@ def evaluate(
     """Mean PSNR / SSIM of ``model`` on ``(degraded, clean, degradation_id)`` items, per
     degradation.
 
-    ``conditioned`` passes each item's degradation id as ``degradation=`` (a PIPModel steered by
-    labels); otherwise the model is called on the image alone (a plain backbone, or a PIPModel
-    in blind mode). Returns ``{degradation: {"psnr", "ssim", "input_psnr", "input_ssim"}}`` plus an
-    ``"average"`` entry over degradations. The model is put in eval mode and restored afterwards.
+    ``conditioned`` passes each item's degradation name as ``degradation=`` (a PIPModel steered
+    by labels; names, not ids, so that the model may know more, e.g. ``"clean"``); otherwise the
+    model is called on the image alone (a plain backbone, or a PIPModel in blind mode). Returns
+    ``{degradation: {"psnr", "ssim", "input_psnr", "input_ssim"}}`` plus an ``"average"`` entry
+    over degradations. A ``"clean"`` entry (images that need nothing, whose input PSNR is
+    infinite) says how much the model changes them and is left out of the average. The model
+    is put in eval mode and restored afterwards.
     """
     degradations = tuple(
         degradations if degradations is not None else getattr(dataset, "degradations", ())
@@ -64,8 +68,8 @@ def evaluate(
         for index in range(len(dataset)):
             degraded, clean, degradation_id = dataset[index]
             degraded, clean = degraded[None].to(device), clean[None].to(device)
-            ids = torch.tensor([degradation_id], device=device) if conditioned else None
-            output = restore(model, degraded, ids).float().clamp(0, 1)
+            label = degradations[degradation_id] if conditioned else None
+            output = restore(model, degraded, label).float().clamp(0, 1)
             entry = scores[degradations[degradation_id]]
             entry["psnr"].append(psnr(output, clean).item())
             entry["ssim"].append(ssim(output, clean).item())
@@ -78,5 +82,7 @@ def evaluate(
         for degradation in degradations
         if degradation in scores
     }
-    report["average"] = {m: sum(r[m] for r in report.values()) / len(report) for m in METRICS}
+    # "clean" measures what a model does to images that need nothing: not part of the average
+    averaged = [r for d, r in report.items() if d != CLEAN] or list(report.values())
+    report["average"] = {m: sum(r[m] for r in averaged) / len(averaged) for m in METRICS}
     return report

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from pip_adapter.backbones import BACKBONES, build_backbone, load_backbone
 from pip_adapter.bundle import load_bundle, read_recipe, save_bundle
+from pip_adapter.conditioning import CLEAN, restorable_degradations
 from pip_adapter.config import PIPConfig
 from pip_adapter.data import SyntheticAllInOne
 from pip_adapter.data.merged import MergedDegradations
@@ -39,6 +40,10 @@ class FinetuneRecipe:
     and the sensor) and ``train`` the trainer's; the other fields say which backbone, which
     data, and what to do around training. Without ``checkpoint`` the backbone of size ``size``
     is trained from scratch with the adapter; with one, the adapter alone (``full`` trains both).
+
+    ``clean`` (the default) adds ``"clean"`` to the degradations of the model and its sensor:
+    the sensor learns to recognise images that need nothing, and blind restoration leaves them
+    exactly as they are (``pip-adapter train --no-clean`` leaves it out).
     An ``out`` that holds a previous run is refused unless ``resume`` (continue it, with the
     same settings) or ``overwrite`` (replace it).
     """
@@ -53,6 +58,7 @@ class FinetuneRecipe:
     overwrite: bool = False
     sensor_steps: int = 300
     sensor_backbone: str = DEFAULT_SENSOR_BACKBONE
+    clean: bool = True
     out: Path = Path("runs/train")
     pip: PIPConfig = field(default_factory=PIPConfig)
     # long runs: a resumable checkpoint every 500 steps
@@ -67,10 +73,21 @@ class FinetuneRecipe:
             )
         if self.sensor_steps < 0:
             raise ValueError(f"sensor_steps must be >= 0, got {self.sensor_steps}")
+        if not self.clean and CLEAN in self.pip.degradations:
+            raise ValueError(
+                f"clean=False (--no-clean), but {CLEAN!r} is among the degradations "
+                f"{list(self.pip.degradations)}; drop one of the two"
+            )
         if self.resume and self.overwrite:
             raise ValueError(
                 "resume and overwrite exclude each other: continue the run or replace it"
             )
+
+    def model_config(self) -> PIPConfig:
+        """``pip``, with ``"clean"`` added to its degradations when ``clean`` asks for it."""
+        if self.clean and CLEAN not in self.pip.degradations:
+            return self.pip.replace(degradations=(*self.pip.degradations, CLEAN))
+        return self.pip
 
     def settings(self) -> dict[str, Any]:
         """What defines the run besides the trainer's settings: saved in its checkpoints, and
@@ -83,7 +100,7 @@ class FinetuneRecipe:
             "data": self.data if self.data == "samples" else str(Path(self.data).resolve()),
             "patch_size": self.patch_size,
             "full": self.full,
-            "pip": self.pip.to_dict(),
+            "pip": self.model_config().to_dict(),
         }
 
     def smoke(self) -> FinetuneRecipe:
@@ -96,13 +113,15 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     """Run the recipe; returns the trained model and its per-degradation validation report
     (``None`` on ranks other than 0 under torchrun). The bundle goes to ``recipe.out/adapter``."""
     check_run_folder(recipe.out, resume=recipe.resume, overwrite=recipe.overwrite)
-    degradations, seed = recipe.pip.degradations, recipe.train.seed
+    config, seed = recipe.model_config(), recipe.train.seed
+    # the data holds the degradations to restore; "clean" needs no training of the model
+    degradations = restorable_degradations(config.degradations)
     train_set, val_set = training_data(recipe.data, degradations, recipe.patch_size, seed)
     if recipe.checkpoint is not None:
         backbone = load_backbone(recipe.checkpoint, expected=recipe.backbone)
     else:
         backbone = build_backbone(recipe.backbone, recipe.size)
-    model = inject_pip(backbone, recipe.pip)
+    model = inject_pip(backbone, config)
     train_backbone = recipe.full or recipe.checkpoint is None
     if not train_backbone:
         model.freeze_backbone()
@@ -125,7 +144,7 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
         return model, None
     if recipe.sensor_steps:
         sensor = DegradationSensor(
-            degradations, recipe.sensor_backbone, crop_size=recipe.patch_size
+            model.degradations, recipe.sensor_backbone, crop_size=recipe.patch_size
         )
         # synthetic data: the sensor draws its own (recoloured) crops from the same photos
         source = train_set.sources if isinstance(train_set, SyntheticAllInOne) else train_set
@@ -218,6 +237,9 @@ def _growth_sets(
     vocabulary ``degradations``: the new degradations, with replay of the old ones in light
     mode (always for the sensor)."""
     seed = recipe.train.seed
+    # "clean" has no data: the datasets hold what is restored (matched to the model's and the
+    # sensor's degradations by name; a sensor with "clean" learns it from the clean images)
+    old, degradations = restorable_degradations(old), restorable_degradations(degradations)
     new_set, _ = training_data(recipe.data, recipe.degradations, recipe.patch_size, seed)
     old_set, _ = training_data(recipe.data, old, recipe.patch_size, seed + 1)
     replay = [old_set] if recipe.mode == "light" else []

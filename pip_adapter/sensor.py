@@ -77,7 +77,8 @@ class DegradationSensor(nn.Module):
     """Classifies the degradation of images: ``sensor(x)`` gives logits ``B×T``.
 
     Args:
-        degradations: names, in the order of the logits (and of a PIPModel's prompts).
+        degradations: names, in the order of the logits (and of a PIPModel's prompts);
+            ``"clean"`` among them is a class like the others, for images that need nothing.
         backbone: a timm model name; built with ``pretrained=False`` (no download).
         crop_size: side of the native-resolution crops that are classified.
         crops_per_side: at most this many crops along each axis (so at most its square).

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pip_adapter import PIPConfig
+from pip_adapter import DegradationSensor, PIPConfig
+from pip_adapter.bundle import load_bundle, save_bundle
 from pip_adapter.cli import build_parser, main
 from pip_adapter.cli.options import recipe_from_args
 from pip_adapter.data import read_image, write_image
@@ -154,7 +155,10 @@ def test_demo_runs_end_to_end(tmp_path):
     )
     for name in ("results.md", "comparison.png", "interactive_control.png", "training_curves.png"):
         assert (out / name).stat().st_size > 0
-    assert "NAFNet + PIP" in (out / "results.md").read_text()
+    results = (out / "results.md").read_text()
+    assert "NAFNet + PIP" in results
+    # each table says which held-out set its numbers come from
+    assert "Bundled held-out photos" in results and "Out-of-domain held-out photos" in results
 
 
 def test_train_and_eval_on_the_standard_layout(layout, tmp_path, capsys):
@@ -172,3 +176,29 @@ def test_console_script_under_torchrun(tmp_path, torchrun):
     script = Path(sys.executable).with_name("pip-adapter")
     torchrun("--no-python", script, "train", *TRAIN, "--steps", "4", "--out", tmp_path)
     assert (tmp_path / "adapter" / "adapter.safetensors").is_file()
+
+
+def test_restore_leaves_a_clean_image_exactly_as_it_was(adapter, tmp_path, capsys):
+    """`pip-adapter train` adds "clean" by default: --degradation clean is the identity, and so
+    is auto on an image the sensor calls clean (a sensor whose classifier says clean always)."""
+    image = torch.rand(3, 21, 34)
+    write_image(image, tmp_path / "in" / "photo.png")
+    original = read_image(tmp_path / "in" / "photo.png")
+    args = ["restore", str(tmp_path / "in"), "--adapter", str(adapter)]
+    assert main([*args, "-o", str(tmp_path / "label"), "--degradation", "clean"]) == 0
+    assert torch.equal(read_image(tmp_path / "label" / "photo.png"), original)
+
+    model = load_bundle(adapter)
+    assert model.degradations[-1] == "clean"
+    model.sensor = DegradationSensor(model.degradations, backbone="test_resnet", crop_size=16)
+    head = model.sensor.network.get_classifier()
+    torch.nn.init.zeros_(head.weight)
+    head.bias.data = torch.tensor([0.0] * (len(model.degradations) - 1) + [20.0])
+    blind = save_bundle(
+        model, tmp_path / "blind", backbone="nafnet", size="tiny", save_backbone_weights=True
+    )
+    args = ["restore", str(tmp_path / "in"), "--adapter", str(blind)]
+    capsys.readouterr()
+    assert main([*args, "-o", str(tmp_path / "auto"), "--degradation", "auto"]) == 0
+    assert torch.equal(read_image(tmp_path / "auto" / "photo.png"), original)
+    assert "[sensor: clean (1.00)]" in capsys.readouterr().out

@@ -103,6 +103,29 @@ def test_images_from_a_folder_or_tensors_and_small_images_are_padded(tmp_path):
     assert degradation_id == 0 and torch.allclose(degraded, 1 - clean)
 
 
+def test_context_degrades_a_larger_crop_and_cuts_the_patch_out():
+    seen = []
+
+    def shift(clean, generator=None):  # depends on the neighbours: a one-pixel shift
+        seen.append(tuple(clean.shape[-2:]))
+        return torch.roll(clean, 1, dims=-1)
+
+    image = torch.rand(3, 80, 90)
+    custom = {"shift": shift}
+    wide = SyntheticAllInOne(
+        [image], ("shift",), patch_size=32, augment=False, context=8, custom=custom
+    )
+    degraded, clean, _ = wide[0]
+    assert seen == [(48, 48)] and degraded.shape == clean.shape == (3, 32, 32)
+    windows = image.unfold(1, 32, 1).unfold(2, 32, 1)  # every 32×32 crop of the image
+    assert (windows == clean[:, None, None]).all(dim=0).all(dim=-1).all(dim=-1).any()
+    # the patch's left column comes from the real pixel beside it, not from a wrap-around
+    assert torch.equal(degraded[:, :, 1:], clean[:, :, :-1])
+    assert not torch.equal(degraded[:, :, 0], clean[:, :, -1])
+    with pytest.raises(ValueError, match="context must be >= 0"):
+        SyntheticAllInOne([image], ("noise",), patch_size=32, context=-1)
+
+
 def test_errors(tmp_path):
     with pytest.raises(ValueError, match="valid degradations"):
         SyntheticAllInOne(degradations=("noise", "hail"))

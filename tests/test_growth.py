@@ -201,6 +201,8 @@ def test_sensor_grows_keeping_its_old_classes():
 # the command line, end to end on a tiny NAFNet: train on two degradations, add two, restore
 TRAIN = ["--steps", "2", "--batch-size", "2", "--patch-size", "32", "--checkpoint-every", "0"]
 ADDED = ",".join(NEW)
+# 'pip-adapter train' adds "clean" (no prompt rows); the new degradations follow it
+GROWN = (*OLD, "clean", *NEW)
 
 
 @pytest.fixture(scope="module")
@@ -217,9 +219,9 @@ def grown(tmp_path_factory):
 def test_cli_growth_writes_a_new_bundle_and_keeps_the_old_one(grown):
     old, new = grown
     config = json.loads((new / "adapter_config.json").read_text())
-    assert config["degradations"] == [*OLD, *NEW]
-    assert json.loads((new / "sensor_config.json").read_text())["degradations"] == [*OLD, *NEW]
-    assert json.loads((old / "adapter_config.json").read_text())["degradations"] == list(OLD)
+    assert config["degradations"] == list(GROWN)
+    assert json.loads((new / "sensor_config.json").read_text())["degradations"] == list(GROWN)
+    assert json.loads((old / "adapter_config.json").read_text())["degradations"] == [*OLD, "clean"]
     before, after = load_bundle(old).eval(), load_bundle(new).eval()
     x = image()
     # prompts mode (the default): the old degradations' outputs are bit-exact
@@ -241,7 +243,7 @@ def test_cli_light_mode_trains_with_replay(grown, tmp_path):
     grow = ["train", "--adapter", str(grown[0]), "--add-tasks", ADDED, "--mode", "light"]
     assert main([*grow, *TRAIN, "--sensor-steps", "0", "--out", str(tmp_path)]) == 0
     before, after = load_bundle(grown[0]).eval(), load_bundle(tmp_path / "adapter").eval()
-    assert after.degradations == OLD + NEW and after.sensor is not None
+    assert after.degradations == GROWN and after.sensor is not None
     pairs = zip(outputs(before, image(), OLD), outputs(after, image(), OLD), strict=True)
     assert any(not torch.equal(a, b) for a, b in pairs)  # light mode trains shared parameters
 
@@ -284,7 +286,7 @@ def test_cli_growth_keeps_a_previous_run_unless_overwrite(grown, tmp_path, capsy
     assert {p.name: p.read_bytes() for p in (run / "adapter").iterdir()} == files
     assert main([*grow, "--sensor-steps", "0", "--overwrite"]) == 0
     config = json.loads((run / "adapter" / "adapter_config.json").read_text())
-    assert config["degradations"] == [*OLD, "jpeg"]
+    assert config["degradations"] == [*OLD, "clean", "jpeg"]
 
 
 def test_cli_needs_a_backbone_or_an_adapter(tmp_path, capsys):

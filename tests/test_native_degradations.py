@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from backbones import build
+from backbones import build, train_conditioning
 
 import pip_adapter as pa
 from pip_adapter.data import SyntheticAllInOne
@@ -145,3 +145,22 @@ def test_growing_a_model_with_a_native_degradation_keeps_it_exact(tmp_path):
         assert torch.allclose(model(x, degradation="snow"), rain, atol=1e-6)
     with pytest.raises(ValueError):
         model.add_degradations(["jpeg"], init={"jpeg": "noise"})
+
+
+def test_clean_and_native_degradations_combine():
+    """One notion of what the units see: neither 'clean' (the identity) nor a native
+    degradation (the backbone itself) has a prompt row."""
+    backbone = build("nafnet")
+    names = ("clean", "noise", "rain", "haze")
+    model = pa.inject_pip(backbone, degradations=names, native_degradations=("noise",))
+    assert model.config.adapted_degradations == ("rain", "haze")
+    assert all(unit.num_degradations == 2 for unit in model.pip_units.values())
+    train_conditioning(model, steps=2)  # units away from the identity
+    model.eval()
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(model(x, degradation="clean"), x)
+        assert torch.equal(model(x, degradation="noise"), backbone_output(backbone, x))
+        assert not torch.equal(model(x, degradation="rain"), backbone_output(backbone, x))
+    with pytest.raises(ValueError, match="not among the degradations the model restores"):
+        pa.inject_pip(build("nafnet"), degradations=names, native_degradations=("clean",))

@@ -151,6 +151,34 @@ def test_auto_reproduces_the_preset_when_it_is_removed(identity, monkeypatch):
     assert model.config.stages == preset_stages
 
 
+def test_deep_bodies_get_at_most_four_units_spread_over_their_second_half():
+    """A stack of light blocks (DnCNN's convolutions) does not get a unit on every block of its
+    second half: four at most, evenly spaced, ending at the last, by preset or automatically."""
+    from spandrel.architectures.DnCNN import DnCNN
+
+    dncnn = DnCNN(in_nc=3, out_nc=3, nc=4, nb=17).eval()
+    convs = [name for name, m in dncnn.named_modules() if isinstance(m, nn.Conv2d)]
+    model = pa.inject_pip(dncnn)
+    assert [p.name for p in model.plan] == [convs[i] for i in (8, 11, 13, 16)]
+
+    class Deep(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = nn.Conv2d(3, 8, 3, padding=1)
+            self.body = nn.Sequential(*(ConvBlock(8, 8) for _ in range(12)))
+            self.tail = nn.Conv2d(8, 3, 3, padding=1)
+
+        def forward(self, x):
+            return x + self.tail(self.body(self.head(x)))
+
+    model = pa.inject_pip(Deep())
+    assert [p.name for p in model.plan] == ["body.6", "body.8", "body.9", "body.11"]
+    assert model.placement == (
+        "automatic: no skip connections; the inputs of 4 blocks over the second half of the "
+        "body (12 blocks body.N)"
+    )
+
+
 def test_auto_refuses_what_it_cannot_place_and_lists_candidates(untouched):
     class Plain(nn.Module):  # no skip connection, no stack of blocks
         def __init__(self):

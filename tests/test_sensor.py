@@ -125,7 +125,7 @@ def test_bad_settings_are_refused(kwargs, message):
 
 def test_training_checks_its_inputs():
     sensor = pa.DegradationSensor(**TINY)
-    with pytest.raises(ValueError, match=r"degradations \['clean', 'noise'\] differ"):
+    with pytest.raises(ValueError, match=r"degradations \['clean'\] are not among the sensor's"):
         train_sensor(sensor, toy_set([torch.rand(3, 40, 40)], 0), steps=1)
     with pytest.raises(ValueError, match="steps and batch_size must be positive"):
         train_sensor(sensor, steps=0)
@@ -258,3 +258,24 @@ def test_recolouring_is_reproducible_and_stays_in_range():
     for image, source in zip(first, clean, strict=True):
         grey, source_grey = image.mean(0).flatten(), source.mean(0).flatten()
         assert torch.corrcoef(torch.stack([grey, source_grey]))[0, 1] > 0.5
+
+
+def test_a_sensor_learns_clean_from_a_restoration_dataset_without_it():
+    """The clean images of a dataset's items become the sensor's "clean" class."""
+    torch.manual_seed(0)
+    sensor = pa.DegradationSensor(("noise", "clean"), **TINY)
+    noisy = SyntheticAllInOne(
+        sample_images("train"),
+        ("noise",),
+        patch_size=32,
+        samples_per_degradation=64,
+        params={"noise": {"sigma": 50}},
+    )
+    train_sensor(sensor, noisy, steps=60, progress=False)
+    held_out = toy_set(sample_images("test"), seed=1, augment=False)  # ids: clean 0, noise 1
+    with torch.no_grad():
+        predicted = [sensor.predict(held_out[i][0][None])[0] for i in range(len(held_out))]
+    truth = [TOY_DEGRADATIONS[held_out[i][2]] for i in range(len(held_out))]
+    hits = sum(p == t for p, t in zip(predicted, truth, strict=True))
+    assert hits / len(truth) >= 0.9
+    assert sensor.predict_weights(held_out[0][0][None]).shape == (1, 2)  # clean is a class

@@ -87,12 +87,27 @@ def test_plain_backbones_train_too(tmp_path):
     assert (tmp_path / "model.safetensors").is_file()
 
 
-def test_degradation_order_must_match_the_model():
+def test_dataset_degradations_are_matched_to_the_model_by_name():
     swapped = SyntheticAllInOne(
         degradations=("rain", "noise"), patch_size=32, samples_per_degradation=2
     )
-    with pytest.raises(ValueError, match=r"differ from the model's \['noise'"):
-        Trainer(model(), swapped, config())
+    trainer = Trainer(model(), swapped, config())
+    assert trainer.prompt_ids.tolist() == [1, 0]  # the model's ("noise", "rain") ids
+    # with a degradation the model has no prompt for, training is refused
+    two = pa.inject_pip(build_backbone("nafnet", "tiny"), degradations=("noise", "rain"))
+    other = SyntheticAllInOne(degradations=("haze",), patch_size=32, samples_per_degradation=2)
+    with pytest.raises(ValueError, match=r"\['haze'\] are not among the model's"):
+        Trainer(two, other, config())
+
+
+def test_psnr_loss_is_minus_the_mean_psnr():
+    from pip_adapter.metrics import psnr
+    from pip_adapter.training import psnr_loss
+
+    a, b = torch.rand(3, 3, 16, 16), torch.rand(3, 3, 16, 16)
+    torch.testing.assert_close(psnr_loss(a, b), -psnr(a, b).mean(), rtol=0, atol=1e-4)
+    trained = model()
+    Trainer(trained, data(), config(loss="psnr", steps=2)).fit()
 
 
 def test_bad_configs():

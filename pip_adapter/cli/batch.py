@@ -141,12 +141,13 @@ def _refusal(target: Path, source: Path, overwrite: bool) -> str | None:
 def restore_files(
     inputs: Sequence[Path],
     output: Path,
-    restore_file: Callable[[Path, Path], None],
+    restore_file: Callable[[Path, Path], str | None],
     overwrite: bool = False,
     name: str = "pip-adapter restore",
 ) -> int:
     """``restore_file(source, target)`` for every input, with the targets of ``output_names``
-    in ``output``; returns the number restored. Prints ``INPUT -> OUTPUT`` per image and one
+    in ``output``; returns the number restored. Prints ``INPUT -> OUTPUT`` per image (followed
+    by ``[note]`` when ``restore_file`` returns a note, such as a sensor's prediction) and one
     line per failure on stderr, then a summary; raises ``SomeInputsFailed`` if any failed.
 
     ``restore_file`` reads ``source``, restores it and writes ``target`` atomically (creating
@@ -160,14 +161,14 @@ def restore_files(
             refusal = _refusal(target, source, overwrite)
             if refusal is not None:
                 raise ValueError(refusal)
-            restore_file(source, target)
+            note = restore_file(source, target)
         except INPUT_ERRORS as err:
             failed += 1
             reason = " ".join(str(err).split()) or type(err).__name__
             print(f"{name}: {source}: {reason}", file=sys.stderr)
             continue
         restored += 1
-        print(f"{source} -> {target}")
+        print(f"{source} -> {target}" + (f"  [{note}]" if note else ""))
     summary = f"{restored} restored, {failed} failed, of {len(inputs)} images (into {output})"
     if failed:
         raise SomeInputsFailed(summary)

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     model = load_bundle(args.adapter, args.checkpoint)
-    dataset = eval_data(args.data, model.degradations, args.seed)
-    report = evaluate(model, dataset, model.degradations, conditioned=not args.blind)
+    # "clean" is the identity: there is nothing to measure for it with labels
+    degradations = model.restorable_degradations
+    dataset = eval_data(args.data, degradations, args.seed)
+    report = evaluate(model, dataset, degradations, conditioned=not args.blind)
     print(format_metrics_table({"blind" if args.blind else "PIP": report}))

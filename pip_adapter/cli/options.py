@@ -109,6 +109,15 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
         help="timm model name of the sensor (%(default)s)",
     )
     parser.add_argument(
+        "--no-clean",
+        dest="clean",
+        action="store_false",
+        default=recipe["clean"],
+        help="leave 'clean' out of the model's and the sensor's degradations (by default the "
+        "sensor learns to recognise images that need nothing, and blind restoration leaves "
+        "them as they are)",
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="continue OUT/checkpoint.pt (with the same settings)"
     )
     parser.add_argument(

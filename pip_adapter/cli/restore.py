@@ -10,7 +10,7 @@ import torch
 
 from pip_adapter.bundle import load_bundle
 from pip_adapter.cli.batch import check_output_folder, collect_inputs, restore_files
-from pip_adapter.conditioning import parse_degradation
+from pip_adapter.conditioning import describe_weights, parse_degradation
 from pip_adapter.data import read_image, write_image
 from pip_adapter.devices import resolve_device
 from pip_adapter.tiling import restore_tiled
@@ -48,8 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: best)")
 
 
-def _model_restorer(args: argparse.Namespace) -> Callable[[Path, Path], None]:
-    """Restore one file into another with the adapter's model, steered by ``--degradation``."""
+def _model_restorer(args: argparse.Namespace) -> Callable[[Path, Path], str | None]:
+    """Restore one file into another with the adapter's model, steered by ``--degradation``;
+    in blind mode it returns what the sensor saw and how sure it was."""
     device = resolve_device(args.device, "--device")
     model = load_bundle(args.adapter, args.checkpoint)
     degradation = parse_degradation(args.degradation, model.degradations)
@@ -62,7 +63,7 @@ def _model_restorer(args: argparse.Namespace) -> Callable[[Path, Path], None]:
     model.to(device).eval()
 
     @torch.no_grad()
-    def restore_file(source: Path, target: Path) -> None:
+    def restore_file(source: Path, target: Path) -> str | None:
         image = read_image(source)[None].to(device)
         # blind: the sensor judges the whole image once, not each tile on its own
         steer = model.degradation_weights(image, degradation)
@@ -77,6 +78,9 @@ def _model_restorer(args: argparse.Namespace) -> Callable[[Path, Path], None]:
                 "the model's output is not finite (NaN or infinity); its weights may be damaged"
             )
         write_image(restored[0], target)  # atomically
+        if degradation is None:  # blind: the sensor's prediction and confidence
+            return f"sensor: {describe_weights(steer[0], model.degradations)}"
+        return None
 
     return restore_file
 

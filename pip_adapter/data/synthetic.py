@@ -138,6 +138,10 @@ class SyntheticAllInOne(DegradationBalancedPatches):
         augment: apply a random flip / 90° rotation.
         params: fixed parameters per degradation, e.g. ``{"noise": {"sigma": 25}}``.
         custom: extra degradations by name, ``fn(clean_batch, generator=g) -> degraded``.
+        context: pixels of real image around the patch that the degradation sees: it degrades
+            a crop this much larger on every side, then the patch is cut out of it, so that
+            blur kernels and streaks near the patch border spread real content, as they do in
+            a whole photo, instead of the reflected border of a small crop.
 
     Items are ``(degraded, clean, degradation_id)`` with 3×P×P float tensors and an int id.
     """
@@ -152,7 +156,10 @@ class SyntheticAllInOne(DegradationBalancedPatches):
         augment: bool = True,
         params: Mapping[str, Mapping[str, Any]] | None = None,
         custom: Mapping[str, DegradeFn] | None = None,
+        context: int = 0,
     ) -> None:
+        if context < 0:
+            raise ValueError(f"context must be >= 0 pixels, got {context}")
         if patch_size < 1 or samples_per_degradation < 1:
             raise ValueError(
                 f"patch_size and samples_per_degradation must be positive, got {patch_size} "
@@ -163,16 +170,20 @@ class SyntheticAllInOne(DegradationBalancedPatches):
         _check_training_images(self.sources, patch_size)
         self.degradations, self._functions = _resolve_degradations(degradations, params, custom)
         self.patch_size = patch_size
+        self.context = context
 
     def make_item(
         self, degradation_id: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         source = self.sources[randint(len(self.sources), generator)]
         image = source if isinstance(source, torch.Tensor) else read_image(source)
-        (clean,) = paired_crop((image.float(),), self.patch_size, generator)
+        margin, size = self.context, self.patch_size
+        (clean,) = paired_crop((image.float(),), size + 2 * margin, generator)
         if self.augment:
             (clean,) = paired_dihedral((clean,), generator)
-        return self._functions[degradation_id](clean.unsqueeze(0), generator=generator)[0], clean
+        degraded = self._functions[degradation_id](clean.unsqueeze(0), generator=generator)[0]
+        inner = (slice(None), slice(margin, margin + size), slice(margin, margin + size))
+        return degraded[inner], clean[inner]
 
 
 class PairedImages(Dataset):

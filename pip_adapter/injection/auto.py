@@ -7,21 +7,29 @@ one made after); a unit goes on each of them, on the skip's channels of a concat
 A network that never drops its resolution (SwinIR, RCAN, ESRGAN's RRDB trunk) has a body:
 the heaviest stack of same-type blocks that receive the same feature; units go on the inputs
 of its second half, after the first half has extracted degradation-agnostic features, as an
-encoder would. Anything else is refused with the best candidates.
+encoder would: on at most ``BODY_UNITS`` blocks spread evenly over it, ending at the last, so
+that a deep stack of light blocks (DnCNN's twenty convolutions) does not get a unit heavier
+than itself on each. Anything else is refused with the best candidates.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pip_adapter.config import Stage
 from pip_adapter.injection.trace import ModuleTrace, Trace
 
-__all__ = ["BODY_SHARE", "Placement", "auto_stages"]
+__all__ = ["BODY_SHARE", "BODY_UNITS", "Placement", "auto_stages", "spread"]
 
 # a body holds at least this share of the network's parameters (not a block's inner branches)
 BODY_SHARE = 0.25
+# at most this many units on a body, as many as the paper puts on a decoder (one per level)
+BODY_UNITS = 4
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,14 @@ class Placement:
 
     stages: tuple[Stage, ...]
     description: str
+
+
+def spread(items: Sequence[T], most: int) -> list[T]:
+    """At most ``most`` of ``items``, evenly spaced, the last one always among them."""
+    if len(items) <= most:
+        return list(items)
+    last = len(items) - 1
+    return [items[last - round(i * last / (most - 1))] for i in reversed(range(most))]
 
 
 def _usable(record: ModuleTrace) -> bool:
@@ -113,11 +129,11 @@ def auto_stages(trace: Trace, owner: str) -> Placement:
                 f"two equal stacks of blocks ({tied[0]} and {tied[1]}); pass stages= (see "
                 "pip_adapter.list_stages)"
             )
-        second_half = best[len(best) // 2 :]
+        chosen = spread(best[len(best) // 2 :], BODY_UNITS)
         return Placement(
-            tuple(Stage(r.name) for r in second_half),
-            f"automatic: no skip connections; the inputs of the second half of the body "
-            f"({len(second_half)} of the {len(best)} blocks {_stem(best[0].name)}N)",
+            tuple(Stage(r.name) for r in chosen),
+            f"automatic: no skip connections; the inputs of {len(chosen)} blocks over the "
+            f"second half of the body ({len(best)} blocks {_stem(best[0].name)}N)",
         )
     raise ValueError(
         f"cannot place PIP units on {owner} automatically: its dry run shows no skip "

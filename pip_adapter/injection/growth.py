@@ -136,8 +136,10 @@ def grow(
             f"model.sensor is a {type(sensor).__name__}, which cannot learn new degradations; "
             "set model.sensor = None first (and train a sensor for the grown model)"
         )
-    prompted = model.config.adapted_degradations  # those with prompt rows: not the native ones
-    weights = _starting_weights(names, prompted, init)
+    # the units hold prompts for the adapted degradations ("clean" and the native ones have
+    # none): new rows start from a mixture of those, and go after them
+    adapted = model.config.adapted_degradations
+    weights = _starting_weights(names, adapted, init)
     config = model.config.replace(degradations=(*existing, *names))
     if sensor is not None:
         sensor.add_degradations(names)
@@ -145,7 +147,7 @@ def grow(
     for unit in model.pip_units.values():
         prompts = unit.degradation_prompt
         with torch.no_grad():
-            start = degradation_weights(weights, prompted, len(names), prompts.prompts.device)
+            start = degradation_weights(weights, adapted, len(names), prompts.prompts.device)
             block = unit.add_degradations(prompts(start))
         block.requires_grad_(True)
         if mode == "light":

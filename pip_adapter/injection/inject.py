@@ -13,7 +13,7 @@ from torch import nn
 
 from pip_adapter.architectures import architecture_id
 from pip_adapter.config import PIPConfig, StageEntry
-from pip_adapter.injection.auto import auto_stages
+from pip_adapter.injection.auto import auto_stages, spread
 from pip_adapter.injection.hooks import has_pip_hooks
 from pip_adapter.injection.model import PIPModel, unit_key
 from pip_adapter.injection.plan import (
@@ -109,6 +109,8 @@ def _prepare(
         entries, placement = chosen.stages, chosen.description
         logger.info("inject_pip: no preset for %s; %s", owner, placement)
     matched = match_stages(backbone, entries)
+    if config.stages == "auto" and preset is not None and "most_units" in preset[1]:
+        matched = spread(matched, preset[1]["most_units"])
     if trace is None:  # a dry run watching the stages alone
         watched = [(name, stage.at) for name, stage in matched]
         trace, sample = dry_run(backbone, config, sample_input, watched)
@@ -147,9 +149,10 @@ def inject_pip(
     ``stages="auto"`` uses the preset of the backbone's spandrel architecture
     (``pip_adapter.PRESETS``, found by spandrel's architecture id), else places units
     automatically from one traced dry run (the decoder inputs that receive skip
-    connections; for a single-resolution network, the second half of its body), else
-    refuses with the best candidates; ``model.placement`` says which. The input sizes come
-    from spandrel's ``SizeRequirements`` unless the ``size_*`` fields say otherwise.
+    connections; for a single-resolution network, up to four blocks over the second half
+    of its body), else refuses with the best candidates; ``model.placement`` says which.
+    The input sizes come from spandrel's ``SizeRequirements`` unless the ``size_*`` fields
+    say otherwise.
 
     ``model.config`` is the resolved config (stages as exact module names with their hook
     points, channel spans and unit sizes), from which ``load_adapter`` rebuilds the model.

@@ -12,7 +12,14 @@ from spandrel import SizeRequirements
 from torch import nn
 
 from pip_adapter._version import __version__
-from pip_adapter.conditioning import DegradationSpec, check_weights, degradation_weights
+from pip_adapter.conditioning import (
+    CLEAN,
+    DegradationSpec,
+    check_weights,
+    degradation_weights,
+    restorable_degradations,
+    split_clean,
+)
 from pip_adapter.config import PIPConfig
 from pip_adapter.injection.calling import call_backbone, restored_image
 from pip_adapter.injection.growth import GrowthMode, grow
@@ -62,12 +69,20 @@ class PIPModel(nn.Module):
     do, each get the restoration their own ``degradation=`` asks for. Training one model from
     several threads at once is not supported (the optimiser state is shared anyway).
 
+    With ``"clean"`` among the degradations (an image that needs nothing), the units are built
+    for the other degradations, and the output is ``torch.lerp(x, f(x), 1 - w_clean)``, where
+    ``f`` is the network steered by the other weights renormalised: exactly ``x`` for a clean
+    image (the backbone is not even run when every image of the batch is clean), exactly
+    ``f(x)`` for an image without clean weight, and a softened restoration for a mixture, such
+    as a sensor's unsure prediction. The backbone's output must then have the input's shape.
+
     ``config.native_degradations`` are those the backbone already restores (e.g.
     ``("noise",)`` for a pretrained denoiser). Every unit's change is scaled by
     ``1 - w_native``, the sample's total weight on them (through ``torch.lerp``, exact at both
     ends): with a native label the model computes exactly what the backbone computes, however
     long the adapter trains; a mixture moves between the two. The units hold prompts only for
-    the other degradations, their weights renormalised over them.
+    the other degradations, their weights renormalised over them. ``"clean"`` and native
+    degradations combine: ``config.adapted_degradations`` are those with prompts (neither).
 
     ``units`` may be other blocks with the same ``modulate(feature, weights)`` method as
     ``PromptInPrompt`` (e.g. ``pip_adapter.baselines.PromptIRBlock``), placed by the plan and
@@ -121,6 +136,11 @@ class PIPModel(nn.Module):
         return self.config.degradations
 
     @property
+    def restorable_degradations(self) -> tuple[str, ...]:
+        """The degradations the units restore: all but ``"clean"``, in prompt order."""
+        return restorable_degradations(self.degradations)
+
+    @property
     def size_multiple(self) -> int:
         """Input sides are padded to a multiple of this (``config.size_multiple``)."""
         return self.size_requirements.multiple_of
@@ -172,6 +192,27 @@ class PIPModel(nn.Module):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must be a B×C×H×W image tensor, got {shape}")
         weights = self.degradation_weights(x, degradation)
+        if CLEAN not in self.degradations:
+            return self._restore(x, weights, kwargs)
+        keep, weights = split_clean(weights, self.degradations.index(CLEAN))
+        if not torch.compiler.is_compiling() and bool((keep == 1).all()):
+            return x.clone()  # every image is clean: nothing to run
+        restored = self._restore(x, weights, kwargs)
+        if restored.shape != x.shape:
+            raise ValueError(
+                f"{CLEAN!r} blends the input with the output, but this backbone turns a "
+                f"{tuple(x.shape)} input into a {tuple(restored.shape)} output; leave "
+                f"{CLEAN!r} out of its degradations"
+            )
+        dtype = torch.promote_types(x.dtype, restored.dtype)
+        amount = (1 - keep).to(dtype).view(-1, 1, 1, 1)
+        # torch.lerp is exact at both ends: x where amount is 0, restored where it is 1
+        return torch.lerp(x.to(dtype), restored.to(dtype), amount)
+
+    def _restore(self, x: torch.Tensor, weights: torch.Tensor, kwargs: dict) -> torch.Tensor:
+        """The backbone on ``x`` (padded, then cropped back) with every unit steered by
+        ``weights`` (``B×T'`` over the degradations it restores, all but ``"clean"``; the native
+        ones among them set the gate, see ``_unit_weights``)."""
         height, width = x.shape[-2:]
         padded = pad_to_requirements(x, self.size_requirements)
         unit_weights, gate = self._unit_weights(weights)
@@ -189,7 +230,8 @@ class PIPModel(nn.Module):
         native_names = self.config.native_degradations
         if not native_names:
             return weights, None
-        native = torch.tensor([d in native_names for d in self.degradations], device=weights.device)
+        names = self.restorable_degradations  # the columns of weights ("clean" split off)
+        native = torch.tensor([d in native_names for d in names], device=weights.device)
         gate = (1 - weights[:, native].sum(dim=1)).clamp(0, 1)
         adapted = weights[:, ~native]
         total = adapted.sum(dim=1, keepdim=True)
@@ -280,7 +322,9 @@ class PIPModel(nn.Module):
 
     def save_adapter(self, directory: str | os.PathLike) -> Path:
         """Write the adapter alone (config + PIP unit weights), not the backbone, and
-        ``self.sensor`` if set (``sensor_config.json`` + ``sensor.safetensors``)."""
+        ``self.sensor`` if set (``sensor_config.json`` + ``sensor.safetensors``). ``"clean"``
+        is stored among the degradations like any name (the units have no prompt for it), and
+        ``load_adapter`` rebuilds the same model."""
         hosted = [u for u in self.pip_units.values() if not isinstance(u, PromptInPrompt)]
         if hosted:
             raise TypeError(

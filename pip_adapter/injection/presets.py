@@ -6,7 +6,8 @@ connections, at every level but the bottleneck. Each preset names the modules th
 those features (``stages``, as ``Stage`` fields), says why (``reason``), and, where the
 network needs it, how to call it (``output``, ``noise_level_map``, ``value_range``: see
 ``PIPConfig``). Networks without an encoder-decoder get units on the second half of their
-body. The input sizes come from spandrel (``size_requirements``), not from here.
+body (``most_units``: at most that many, spread evenly over it; see ``auto.spread``). The
+input sizes come from spandrel (``size_requirements``), not from here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from torch import nn
 
 from pip_adapter.architectures import architecture_id, size_requirements
+from pip_adapter.injection.auto import BODY_UNITS
 
 __all__ = ["CALL_FIELDS", "PRESETS", "WITHOUT_PRESET", "preset_for", "required_multiple"]
 
@@ -24,12 +26,13 @@ CALL_FIELDS = ("output", "noise_level_map", "value_range")
 
 
 def _body(pattern: str, reason: str, module_type: str | None = None) -> dict[str, Any]:
-    """A preset for a network without skip connections: the inputs of the second half of its
-    body blocks (``pattern``, optionally only modules of class ``module_type``)."""
+    """A preset for a network without skip connections: the inputs of up to ``BODY_UNITS``
+    blocks spread over the second half of its body (``pattern``, optionally only modules of
+    class ``module_type``)."""
     stage: dict[str, Any] = {"pattern": pattern, "portion": [0.5, 1.0]}
     if module_type is not None:
         stage["module_type"] = module_type
-    return {"stages": [stage], "reason": reason}
+    return {"stages": [stage], "most_units": BODY_UNITS, "reason": reason}
 
 
 def _skip_halves(*patterns: str, reason: str) -> dict[str, Any]:
@@ -43,7 +46,10 @@ def _sums(*patterns: str, reason: str) -> dict[str, Any]:
     return {"stages": [{"pattern": p} for p in patterns], "reason": reason}
 
 
-_SECOND_HALF = "one resolution throughout: the inputs of the second half of the {what}"
+_SECOND_HALF = (
+    f"one resolution throughout: the inputs of up to {BODY_UNITS} of its {{what}}, spread "
+    "evenly over the second half and ending at the last"
+)
 
 PRESETS: dict[str, dict[str, Any]] = {
     # U-shaped networks: the features the decoder receives through its skip connections

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pip_adapter._extras import needs_extra
+from pip_adapter.conditioning import CLEAN
 from pip_adapter.files import atomic_write, write_text
 
 __all__ = ["JsonLinesLog", "format_metrics_table", "plot_curves"]
@@ -72,7 +74,9 @@ def plot_curves(
     for name, run in runs.items():
         loss_axis.plot(run["step"], run["loss"], label=name or None)
         psnr_axis.plot(run["vstep"], run["psnr"], marker="o", label=name or None)
-    loss_axis.set(xlabel="step", ylabel="training loss", yscale="log", title="loss")
+    # a PSNR loss is negative: a linear axis then
+    scale = "log" if all(v > 0 for run in runs.values() for v in run["loss"]) else "linear"
+    loss_axis.set(xlabel="step", ylabel="training loss", yscale=scale, title="loss")
     psnr_axis.set(
         xlabel="step", ylabel="PSNR (dB)", title="validation PSNR, average over degradations"
     )
@@ -93,7 +97,8 @@ def format_metrics_table(
     reports: Mapping[str, Mapping[str, Mapping[str, float]]], with_input: bool = True
 ) -> str:
     """A Markdown table, one row per degradation plus the average, one PSNR / SSIM column pair per
-    report (e.g. ``{"plain": ..., "PIP": ...}``), after the degraded input's."""
+    report (e.g. ``{"plain": ..., "PIP": ...}``), after the degraded input's. A ``"clean"`` row
+    (not in the average) comes last; an output identical to its target reads "identical"."""
     names = list(reports)
     first = reports[names[0]]
     header = ["degradation"]
@@ -101,15 +106,18 @@ def format_metrics_table(
         header.append("input PSNR / SSIM")
     header += [f"{name} PSNR / SSIM" for name in names]
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
-    for degradation in first:
-        cells = [degradation if degradation != "average" else "**average**"]
+    rows = [d for d in first if d not in ("average", CLEAN)] + ["average"]
+    rows += [CLEAN] if CLEAN in first else []
+    labels = {"average": "**average**", CLEAN: "clean (not in the average)"}
+    for degradation in rows:
+        cells = [labels.get(degradation, degradation)]
         if with_input:
-            cells.append(
-                f"{first[degradation]['input_psnr']:.2f} / {first[degradation]['input_ssim']:.4f}"
-            )
-        cells += [
-            f"{reports[name][degradation]['psnr']:.2f} / {reports[name][degradation]['ssim']:.4f}"
-            for name in names
-        ]
+            cells.append(_pair(first[degradation], "input_"))
+        cells += [_pair(reports[name][degradation]) for name in names]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _pair(entry: Mapping[str, float], prefix: str = "") -> str:
+    psnr, ssim = entry[f"{prefix}psnr"], entry[f"{prefix}ssim"]
+    return "identical" if math.isinf(psnr) else f"{psnr:.2f} / {ssim:.4f}"

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from pip_adapter.conditioning import CLEAN
 from pip_adapter.data import SyntheticAllInOne, build_degradation
 from pip_adapter.data.degradations.compose import DegradeFn
 from pip_adapter.data.synthetic import Images
@@ -39,6 +40,39 @@ class _Recoloured:
         return self.degradation(x, generator=generator)
 
 
+class _SensorLabels(Dataset):
+    """A restoration dataset as a sensor sees it: each item's id mapped (by name) to the
+    sensor's class, and, when the sensor knows ``"clean"`` and the dataset does not, one more
+    share of items: the clean images of the dataset's items, labelled ``"clean"``."""
+
+    def __init__(self, data: Dataset, degradations: tuple[str, ...], classes: tuple[str, ...]):
+        unknown = [d for d in degradations if d not in classes]
+        if unknown:
+            raise ValueError(
+                f"the dataset's degradations {unknown} are not among the sensor's "
+                f"{list(classes)}; it has no class for them"
+            )
+        self.data, self.classes = data, classes
+        self.ids = [classes.index(d) for d in degradations]
+        self.stride = len(degradations)  # one clean item per this many items
+        with_clean = CLEAN in classes and CLEAN not in degradations
+        self.extra = len(data) // self.stride if with_clean else 0
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.data, "set_epoch"):
+            self.data.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.data) + self.extra
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        if index < len(self.data):
+            degraded, clean, label = self.data[index]
+            return degraded, clean, self.ids[label]
+        _, clean, _ = self.data[(index - len(self.data)) * self.stride]
+        return clean, clean, self.classes.index(CLEAN)
+
+
 def _dataset(
     sensor: DegradationSensor, data: Dataset | Images, seed: int, recolour: bool
 ) -> Dataset:
@@ -55,12 +89,9 @@ def _dataset(
             custom=custom,
         )
     degradations = getattr(data, "degradations", None)
-    if degradations is not None and tuple(degradations) != sensor.degradations:
-        raise ValueError(
-            f"the dataset's degradations {list(degradations)} differ from the sensor's "
-            f"{list(sensor.degradations)}; its labels would point at the wrong classes"
-        )
-    return data
+    if degradations is None or tuple(degradations) == sensor.degradations:
+        return data
+    return _SensorLabels(data, tuple(degradations), sensor.degradations)
 
 
 def train_sensor(
@@ -84,8 +115,10 @@ def train_sensor(
     ``data`` is a source of clean images (``None``: the bundled training photos, a folder, or a
     list of paths / 3×H×W tensors), degraded on the fly with the synthetic degradations named
     by ``sensor.degradations`` (see ``SyntheticAllInOne``, crops of
-    ``sensor.crop_size``), or any dataset of ``(degraded, clean, degradation_id)`` items whose ids
-    index ``sensor.degradations`` (e.g. the one a restoration model was trained on). With an
+    ``sensor.crop_size``), or any dataset of ``(degraded, clean, degradation_id)`` items (e.g.
+    the one a restoration model was trained on) whose ``degradations`` are among the sensor's,
+    matched by name; a sensor that knows ``"clean"`` then also learns it from the items' clean
+    images. With an
     image source, ``recolour`` first changes the colours of each clean crop at random (channel
     order, saturation, gamma, contrast): with few training photos, this is what makes the sensor
     judge the degradation rather than recognise the photos, and hold up on photos it never saw.

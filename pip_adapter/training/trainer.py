@@ -37,9 +37,19 @@ from pip_adapter.training.run_folder import check_resumable, check_run_folder
 from pip_adapter.training.schedule import warmup_cosine
 from pip_adapter.weights import check_same_tensors
 
-__all__ = ["TrainConfig", "Trainer", "TrainingDiverged"]
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "psnr_loss"]
 
-LOSSES = {"l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
+
+def psnr_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """Minus the mean PSNR of the images in dB (NAFNet's loss): each image's error counts by
+    its logarithm, so a small error (blur, a mild degradation, an image with little to repair)
+    weighs as much as a large one (low light, haze), where an L1 loss lets the large ones
+    dominate and the model learns to damage what it cannot repair."""
+    mse = (restored - clean).square().flatten(1).mean(dim=1)
+    return 10 / math.log(10) * torch.log(mse + 1e-8).mean()
+
+
+LOSSES = {"l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss, "psnr": psnr_loss}
 # TrainConfig fields that may change when a run is resumed (more steps, other logging)
 RESUMABLE_CHANGES = (
     "steps",
@@ -61,7 +71,9 @@ class TrainingDiverged(FloatingPointError):
 class TrainConfig:
     """Hyperparameters of ``Trainer``; the defaults suit adapter fine-tuning.
 
-    ``prompt_reg_weight`` multiplies the prompt regulariser (the authors' 0.01 × 0.002).
+    ``loss``: ``"l1"``, ``"smooth_l1"`` or ``"psnr"`` (``psnr_loss``: minus the images' mean
+    PSNR; the all-in-one recipe's, see docs/benchmarks/quality.md). ``prompt_reg_weight``
+    multiplies the prompt regulariser (the authors' 0.01 × 0.002).
     ``warmup_steps=None`` warms up over 5% of the steps. ``amp`` needs CUDA for ``"fp16"``.
     ``val_every`` / ``checkpoint_every`` of 0 validate / checkpoint only at the end.
     ``grad_clip=None`` does not clip; ``min_lr_ratio`` is the final learning rate as a fraction
@@ -75,7 +87,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int | None = None
     min_lr_ratio: float = 0.01
-    loss: Literal["l1", "smooth_l1"] = "l1"
+    loss: Literal["l1", "smooth_l1", "psnr"] = "l1"
     prompt_reg_weight: float = 2e-5
     grad_clip: float | None = 1.0
     amp: Literal["bf16", "fp16"] | None = None
@@ -156,7 +168,9 @@ def _check_number(name: str, value: object, lowest: str, alternative: str = "") 
 class Trainer:
     """Train a PIPModel (steered by each sample's degradation id) or a plain backbone.
 
-    Items of ``train_set`` / ``val_set`` are ``(degraded, clean, degradation_id)``. Only parameters
+    Items of ``train_set`` / ``val_set`` are ``(degraded, clean, degradation_id)``; the ids index
+    the dataset's ``degradations``, which must all be among the model's: they are matched by name
+    (a model that also knows ``"clean"`` trains on data without it). Only parameters
     that require gradients are optimised: call ``model.freeze_backbone()`` first to train the
     adapter alone. Under ``torchrun`` the model is wrapped in DistributedDataParallel, batches
     come from a DistributedSampler, and only rank 0 logs, validates and writes files.
@@ -192,11 +206,19 @@ class Trainer:
         self.train_set, self.val_set = train_set, val_set
         self.conditioned = isinstance(model, PIPModel)
         self.degradations = tuple(getattr(train_set, "degradations", ()))
-        if self.conditioned and self.degradations and self.degradations != model.degradations:
-            raise ValueError(
-                f"the training set's degradations {list(self.degradations)} differ from the "
-                f"model's {list(model.degradations)}; ids would point at the wrong prompts"
-            )
+        # the model's id of each of the dataset's degradations, when they differ
+        self.prompt_ids: torch.Tensor | None = None
+        if self.conditioned and self.degradations:
+            unknown = [d for d in self.degradations if d not in model.degradations]
+            if unknown:
+                raise ValueError(
+                    f"the training set's degradations {unknown} are not among the model's "
+                    f"{list(model.degradations)}; it has no prompts for them"
+                )
+            if self.degradations != model.degradations:
+                self.prompt_ids = torch.tensor(
+                    [model.degradations.index(d) for d in self.degradations]
+                )
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.run_name = run_name
         self.save_model = save_model
@@ -318,6 +340,8 @@ class Trainer:
             self.context.device.type, dtype=AMP_DTYPES.get(amp), enabled=amp is not None
         ):
             if self.conditioned:
+                if self.prompt_ids is not None:
+                    ids = self.prompt_ids.to(ids.device)[ids]
                 restored = self.network(degraded, degradation=ids)
             else:
                 restored = self.network(degraded)
