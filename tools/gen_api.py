@@ -90,6 +90,9 @@ def render() -> str:
                 lines.append("")
             elif callable(obj):
                 lines += [f"### `{name}{_signature(obj)}`", "", _doc(obj), ""]
+            elif isinstance(obj, dict) and len(repr(obj)) > 3000:  # PRESETS: its keys
+                keys = ", ".join(f"`{key}`" for key in sorted(obj, key=str.lower))
+                lines += [f"### `{name}`", "", f"A dict of {len(obj)} entries: {keys}.", ""]
             else:
                 lines += [f"### `{name}`", "", f"`{obj!r}`", ""]
     return check_markup("\n".join(line.rstrip() for line in lines).rstrip() + "\n")
