@@ -454,7 +454,14 @@ def fingerprint(name: str, ctx: Context) -> dict[str, Any]:
     torch.manual_seed(0)
     model = variant.build(ctx)
     config = model.config.to_dict() if isinstance(model, PIPModel) else {}
-    return {"trainable": trainable(model), "config": config, "version": pa.__version__}
+    return {"trainable": trainable(model), "config": essential(config), "version": pa.__version__}
+
+
+def essential(config: dict[str, Any]) -> dict[str, Any]:
+    """A config without the settings that impose nothing (unset, or resolved to their no-op
+    value 0 / False / empty), so that a library that starts resolving an unset option to its
+    no-op value does not retrain the same model."""
+    return {k: v for k, v in config.items() if v not in (None, 0, False, [], ())}
 
 
 def settings(args: argparse.Namespace, name: str) -> dict[str, Any]:
@@ -476,7 +483,10 @@ def settings(args: argparse.Namespace, name: str) -> dict[str, Any]:
 def cached(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     if path.is_file():
         saved = json.loads(path.read_text())
-        if saved.get("settings") == key:
+        stored = saved.get("settings", {})
+        if "config" in stored:
+            stored = {**stored, "config": essential(stored["config"])}
+        if stored == key:
             return saved["results"]
     return None
 
@@ -653,7 +663,8 @@ def write_page(results: dict[str, Any], costs: dict[str, Any], args, command: st
         "",
         f"Time per step and peak memory (resident set above the process before the model was "
         f"built) over {args.probe_steps} training steps after two warm-up steps, one thread, "
-        "each variant in a fresh process.",
+        "each variant in a fresh process, while other jobs shared the 2 cores (times are noisy; "
+        "compare them within this table).",
         "",
         *cost_table(results, costs, headline),
         "",
