@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint dist clean
+.PHONY: demo test lint dist min-versions clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,5 +26,9 @@ lint: $(BIN)/.installed
 dist: $(BIN)/.installed
 	$(BIN)/python -m build --outdir dist .
 
+# every dependency at its floor in a new environment (minutes; downloads into .cache/wheelhouse)
+min-versions: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -rP -m min_versions tests/test_min_versions.py
+
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist
+	rm -rf $(VENV) .cache *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis build dist

@@ -493,7 +493,7 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
     if missing:
         lines += [
             "",
-            f"Not in this run (rerun with `--variants` to add them): {', '.join(missing)}.",
+            f"Not in this run (rerun with `--variants` to add them): {'; '.join(missing)}.",
         ]
     for split, title in EVAL_SETS.items():
         lines += [

@@ -10,6 +10,7 @@ restoration (the sensor's soft weights) against the oracle label, clean images i
 what it makes of a composite degradation (rain + noise).
 
 Run:  python benchmarks/sensor_accuracy.py [--threads 1] [--adapter runs/quality/pip/adapter]
+[--sensor-from-adapter]
 Without ``--adapter`` (a bundle of a model that knows "clean", e.g. the quality benchmark's or
 one written by ``pip-adapter train``) a small NAFNet + PIP is trained here first. Writes
 docs/benchmarks/sensor.md (the tables printed here).
@@ -146,6 +147,18 @@ def seconds(fn, x: torch.Tensor, repeats: int = 3) -> float:
         fn(x)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def adapter_sensor(args: argparse.Namespace) -> pa.DegradationSensor:
+    """The sensor attached to ``--adapter``, checked against the settings it stands for."""
+    if args.adapter is None:
+        raise SystemExit("--sensor-from-adapter needs --adapter")
+    sensor = load_bundle(args.adapter).sensor
+    if sensor is None or sensor.degradations != DEGRADATIONS:
+        raise SystemExit(f"{args.adapter} has no sensor for {DEGRADATIONS}")
+    if sensor.config()["backbone"] != args.backbone:
+        raise SystemExit(f"the sensor of {args.adapter} is not a {args.backbone}")
+    return sensor.eval()
 
 
 def restoration_model(args: argparse.Namespace) -> tuple[pa.PIPModel, str]:
@@ -286,6 +299,12 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3, help="sensor peak learning rate")
     parser.add_argument("--draws", type=int, default=40, help="draws per photo and degradation")
     parser.add_argument("--adapter", type=Path, help="trained NAFNet/... adapter bundle folder")
+    parser.add_argument(
+        "--sensor-from-adapter",
+        action="store_true",
+        help="use the sensor of --adapter (trained with the same settings, e.g. by "
+        "benchmarks/quality.py) instead of training one here",
+    )
     parser.add_argument("--restoration-steps", type=int, default=600, help="without --adapter")
     parser.add_argument("--eval-crop", type=int, default=256, help="restoration crop side (256)")
     parser.add_argument(
@@ -297,14 +316,21 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     command = " ".join(["python", "benchmarks/sensor_accuracy.py", *sys.argv[1:]])
 
-    torch.manual_seed(args.seed)
-    sensor = pa.DegradationSensor(DEGRADATIONS, backbone=args.backbone)  # "clean" included
-    started = time.perf_counter()
-    train_sensor(
-        sensor, steps=args.sensor_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed
-    )
-    train_seconds = time.perf_counter() - started
-    print(f"sensor ({args.backbone}) trained in {train_seconds:.0f} s")
+    if args.sensor_from_adapter:
+        sensor = adapter_sensor(args)
+        trained_text = (
+            f"the sensor of `{args.adapter}`, which `benchmarks/quality.py` trained with these "
+            "settings (its training time is not measured here)"
+        )
+    else:
+        torch.manual_seed(args.seed)
+        sensor = pa.DegradationSensor(DEGRADATIONS, backbone=args.backbone)  # "clean" included
+        started = time.perf_counter()
+        train_sensor(
+            sensor, steps=args.sensor_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed
+        )
+        trained_text = f"**{time.perf_counter() - started:.0f} s** on this CPU"
+    print(f"sensor ({args.backbone}): {trained_text}")
 
     accuracy_lines = [
         "| held-out images | images | sensor crops per image | accuracy |",
@@ -372,7 +398,7 @@ A `DegradationSensor` ({args.backbone}, {sum(p.numel() for p in sensor.parameter
 parameters, crops of {sensor.crop_size} px, at most {sensor.crops_per_side}×{sensor.crops_per_side}
 per image) for the five degradations and `"clean"` (an image that needs nothing), trained with
 `train_sensor` for {args.sensor_steps} steps of {args.batch_size} crops on the six bundled
-training photos: **{train_seconds:.0f} s** on this CPU. Everything below is measured on two
+training photos: {trained_text}. Everything below is measured on two
 held-out sets the sensor never saw, with a fresh degradation draw (fixed seeds) for every image:
 the three bundled held-out photos ({test_names}) and the eight out-of-domain photos (animals,
 flowers, a regatta, ruins, a city at night, a micrograph). A clean image is a photo as it is.

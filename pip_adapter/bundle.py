@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pip_adapter.backbones import BACKBONES, build_backbone, load_backbone
+from pip_adapter.backbones import BACKBONES, Size, build_backbone, load_backbone
 from pip_adapter.files import write_json, write_safetensors
 from pip_adapter.injection import PIPModel, load_adapter
 from pip_adapter.weights import load_weights, read_safetensors
@@ -130,7 +130,7 @@ def load_bundle(
         if name is None:
             raise ValueError(f'{recipe_path}: "weights" needs "name", the backbone they are for')
         weights = _inside(directory, recipe["weights"], recipe_path)
-        size = recipe.get("size") or "official"
+        size: Size = recipe.get("size") or "official"
         backbone = build_backbone(name, size)  # both checked by read_recipe
         load_weights(
             backbone,

@@ -167,7 +167,9 @@ class Stage:
             unknown = set(entry) - set(known)
             if unknown:
                 raise ValueError(f"unknown stage fields {sorted(unknown)}; valid: {known}")
-            values = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
+            values: dict[str, Any] = {
+                k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()
+            }
             return cls(**values)
         raise ValueError(
             f"a stage must be a module name, a regular expression, a Stage or a dict, "
@@ -209,7 +211,8 @@ def _ratios(value: Any) -> tuple[float, ...] | None:
         and not isinstance(value, str)
         and len(value) > 0
         and all(
-            isinstance(r, numbers.Real) and not isinstance(r, bool) and 0 < r <= 1 for r in value
+            isinstance(r, numbers.Real) and not isinstance(r, bool) and 0 < float(r) <= 1
+            for r in value
         )
     )
     if not valid:
@@ -358,9 +361,11 @@ class PIPConfig:
                 f"{LIMITS['ffn_expansion']}, got {expansion!r}"
             )
         stages = self.stages
+        degradations = check_degradation_names(self.degradations)
+        restorable_degradations(degradations)  # not "clean" alone: a ValueError
         normalised = {
             "stages": stages if stages == "auto" else check_stage_entries(stages),
-            "degradations": check_degradation_names(self.degradations),
+            "degradations": degradations,
             "prompt_dim": _integer("prompt_dim", self.prompt_dim, 2, optional=True),
             "prompt_size": _integer("prompt_size", self.prompt_size, 1, optional=False),
             "heads": _integer("heads", self.heads, 1, optional=True),
@@ -373,7 +378,6 @@ class PIPConfig:
             "noise_level_map": _level(self.noise_level_map),
             "value_range": _value_range(self.value_range),
         }
-        restorable_degradations(normalised["degradations"])  # not "clean" alone: a ValueError
         normalised["native_degradations"] = _native(
             self.native_degradations, normalised["degradations"]
         )

@@ -4,7 +4,8 @@ averaged per degradation, then over degradations."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
+from typing import cast
 
 import torch
 from torch import nn
@@ -65,7 +66,7 @@ def evaluate(
     model.eval()
     scores: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     try:
-        for index in range(len(dataset)):
+        for index in range(len(cast(Sized, dataset))):
             degraded, clean, degradation_id = dataset[index]
             degraded, clean = degraded[None].to(device), clean[None].to(device)
             label = degradations[degradation_id] if conditioned else None

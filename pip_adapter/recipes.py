@@ -15,7 +15,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from pip_adapter.backbones import BACKBONES, build_backbone, load_backbone
+from pip_adapter.backbones import BACKBONES, Size, build_backbone, load_backbone
 from pip_adapter.bundle import load_bundle, read_recipe, save_bundle
 from pip_adapter.conditioning import CLEAN, restorable_degradations
 from pip_adapter.config import PIPConfig
@@ -50,7 +50,7 @@ class FinetuneRecipe:
 
     backbone: str
     checkpoint: Path | None = None
-    size: str = "official"
+    size: Size = "official"
     data: str = "samples"
     patch_size: int = 128
     full: bool = False
@@ -232,7 +232,7 @@ class GrowRecipe:
 
 def _growth_sets(
     recipe: GrowRecipe, old: tuple[str, ...], degradations: tuple[str, ...]
-) -> tuple[Dataset, Dataset, Dataset]:
+) -> tuple[Dataset, MergedDegradations, Dataset]:
     """(restoration training set, sensor training set, evaluation set) over the grown
     vocabulary ``degradations``: the new degradations, with replay of the old ones in light
     mode (always for the sensor)."""
@@ -256,6 +256,12 @@ def grow_adapter(recipe: GrowRecipe) -> tuple[PIPModel, dict | None]:
     check_run_folder(recipe.out, resume=recipe.resume, overwrite=recipe.overwrite)
     model = load_bundle(recipe.adapter, recipe.checkpoint)
     backbone = read_recipe(recipe.adapter)
+    name = backbone.get("name")
+    if name is None:  # the grown bundle could not name its backbone either
+        raise ValueError(
+            f"{recipe.adapter} names no backbone (backbone.json with a name): grow takes the "
+            "bundle of a pip-adapter train run"
+        )
     checkpoint = recipe.checkpoint
     if checkpoint is None and backbone.get("checkpoint"):
         # stored relative to the bundle (an absolute path, from older bundles, stays as it is)
@@ -279,7 +285,7 @@ def grow_adapter(recipe: GrowRecipe) -> tuple[PIPModel, dict | None]:
     report = trainer.fit()
     if not trainer.context.is_main:
         return model, None
-    if model.sensor is not None and recipe.sensor_steps:
+    if isinstance(model.sensor, DegradationSensor) and recipe.sensor_steps:
         source = getattr(sensor_set.datasets[0], "sources", None)
         train_sensor(
             model.sensor,
@@ -293,7 +299,7 @@ def grow_adapter(recipe: GrowRecipe) -> tuple[PIPModel, dict | None]:
     save_bundle(
         model,
         recipe.out / "adapter",
-        backbone=backbone.get("name"),
+        backbone=name,
         size=backbone.get("size"),
         checkpoint=checkpoint,
         save_backbone_weights=bool(backbone.get("weights")),

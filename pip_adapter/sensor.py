@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 import timm
 import torch
@@ -73,6 +73,16 @@ def crop_grid(x: torch.Tensor, crop_size: int, crops_per_side: int) -> torch.Ten
     return torch.stack(crops, dim=1)
 
 
+class _TimmClassifier(Protocol):
+    """What the sensor uses of a timm classification model besides calling it."""
+
+    pretrained_cfg: dict[str, Any]
+
+    def get_classifier(self) -> nn.Module: ...
+
+    def reset_classifier(self, num_classes: int) -> None: ...
+
+
 class DegradationSensor(nn.Module):
     """Classifies the degradation of images: ``sensor(x)`` gives logits ``B×T``.
 
@@ -87,6 +97,9 @@ class DegradationSensor(nn.Module):
     called without ``degradation=``. Train it with ``pip_adapter.training.train_sensor``.
     Inputs are float RGB images in [0, 1], ``B×3×H×W``, of any size.
     """
+
+    mean: torch.Tensor  # the classifier's input normalisation (buffers)
+    std: torch.Tensor
 
     def __init__(
         self,
@@ -109,7 +122,7 @@ class DegradationSensor(nn.Module):
         self.crop_size = crop_size
         self.crops_per_side = crops_per_side
         self.network = timm.create_model(backbone, pretrained=False, num_classes=len(names))
-        cfg = self.network.pretrained_cfg
+        cfg = cast(_TimmClassifier, self.network).pretrained_cfg
         mean = torch.tensor(cfg.get("mean", (0.5, 0.5, 0.5)), dtype=torch.float32)
         std = torch.tensor(cfg.get("std", (0.5, 0.5, 0.5)), dtype=torch.float32)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
@@ -143,12 +156,13 @@ class DegradationSensor(nn.Module):
         """
         names = tuple(names)
         vocabulary = check_degradation_names((*self.degradations, *names))
-        old = self.network.get_classifier()
+        network = cast(_TimmClassifier, self.network)
+        old = network.get_classifier()
         if not isinstance(old, nn.Module) or not old.state_dict():
             raise TypeError(f"cannot grow the classifier of {self.backbone_name}: {old!r}")
         reference = next(iter(old.state_dict().values()))
-        self.network.reset_classifier(len(vocabulary))
-        head = self.network.get_classifier().to(reference)
+        network.reset_classifier(len(vocabulary))
+        head = network.get_classifier().to(reference)
         with torch.no_grad():
             for key, value in old.state_dict().items():
                 grown = head.state_dict()[key]

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
-from venvs import requirements_of, run, sdist_files, wheel_files, wheel_metadata
+from venvs import (
+    CORE_SCRIPT,
+    requirements_of,
+    run,
+    sdist_files,
+    wheel_files,
+    wheel_metadata,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -40,54 +47,6 @@ def test_core_requirements_leave_training_to_the_extra(dist):
     assert core == {"torch", "einops", "timm", "safetensors", "spandrel"}
     assert train >= TRAIN_ONLY | {"pillow", "tqdm", "numpy"}
     assert "train" in wheel_metadata(wheel)["Provides-Extra"]
-
-
-CORE_SCRIPT = """
-import importlib.util, json, sys, tempfile
-import torch
-import pip_adapter as pa
-
-class Net(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.encoder = torch.nn.Conv2d(3, 8, 3, padding=1)
-        self.decoder = torch.nn.Conv2d(8, 3, 3, padding=1)
-
-    def forward(self, x):
-        return x + self.decoder(self.encoder(x))
-
-torch.manual_seed(0)
-x = torch.rand(2, 3, 16, 16)
-model = pa.inject_pip(Net(), stages=["decoder"], degradations=("noise", "rain"),
-                      prompt_dim=8, prompt_size=4, sample_input=x)
-with torch.no_grad():
-    for unit in model.pip_units.values():
-        for p in unit.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    y = model(x, degradation="rain")
-with tempfile.TemporaryDirectory() as folder:
-    model.save_adapter(folder)
-    again = pa.load_adapter(Net(), folder)
-    again.backbone.load_state_dict(model.backbone.state_dict())
-    with torch.no_grad():
-        same = torch.equal(again(x, degradation="rain"), y)
-sensor = pa.DegradationSensor(degradations=("noise", "rain"))
-try:
-    pa.data
-    data_error = None
-except ImportError as error:
-    data_error = str(error)
-print(json.dumps({
-    "package": pa.__file__,
-    "reloaded_equal": same,
-    "sensor_logits": list(sensor(x).shape),
-    "psnr": float(pa.metrics.psnr(x, x.clamp(0.1, 0.9)).mean()),
-    "unit": list(pa.PromptInPrompt(8, 2, prompt_dim=8, prompt_size=4)(
-        torch.rand(1, 8, 8, 8), torch.tensor([[1.0, 0.0]])).shape),
-    "train_only_present": [m for m in %s if importlib.util.find_spec(m)],
-    "data_error": data_error,
-}))
-"""
 
 
 def test_core_install_runs_the_adapter_without_the_train_extra(core_env, tmp_path):

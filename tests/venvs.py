@@ -14,6 +14,7 @@ linked distribution, it removes links, never the files they point to.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -25,9 +26,59 @@ from importlib import metadata
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# what a core install is for: inject, run, save and load an adapter, the sensor, metrics;
+# prints a JSON summary. Format with the list of train-only modules to look for.
+CORE_SCRIPT = """
+import importlib.util, json, sys, tempfile
+import torch
+import pip_adapter as pa
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.decoder = torch.nn.Conv2d(8, 3, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.decoder(self.encoder(x))
+
+torch.manual_seed(0)
+x = torch.rand(2, 3, 16, 16)
+model = pa.inject_pip(Net(), stages=["decoder"], degradations=("noise", "rain"),
+                      prompt_dim=8, prompt_size=4, sample_input=x)
+with torch.no_grad():
+    for unit in model.pip_units.values():
+        for p in unit.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    y = model(x, degradation="rain")
+with tempfile.TemporaryDirectory() as folder:
+    model.save_adapter(folder)
+    again = pa.load_adapter(Net(), folder)
+    again.backbone.load_state_dict(model.backbone.state_dict())
+    with torch.no_grad():
+        same = torch.equal(again(x, degradation="rain"), y)
+sensor = pa.DegradationSensor(degradations=("noise", "rain"))
+try:
+    pa.data
+    data_error = None
+except ImportError as error:
+    data_error = str(error)
+print(json.dumps({
+    "package": pa.__file__,
+    "reloaded_equal": same,
+    "sensor_logits": list(sensor(x).shape),
+    "psnr": float(pa.metrics.psnr(x, x.clamp(0.1, 0.9)).mean()),
+    "unit": list(pa.PromptInPrompt(8, 2, prompt_dim=8, prompt_size=4)(
+        torch.rand(1, 8, 8, 8), torch.tensor([[1.0, 0.0]])).shape),
+    "train_only_present": [m for m in %s if importlib.util.find_spec(m)],
+    "data_error": data_error,
+}))
+"""
 
 
 def build_dist(out_dir: Path) -> tuple[Path, Path]:
@@ -80,6 +131,21 @@ def floors(wheel: Path, extras: Sequence[str] = ()) -> dict[str, str]:
             raise ValueError(f"{requirement} states no single floor (>=)")
         pins[canonicalize_name(requirement.name)] = bounds[0]
     return pins
+
+
+def oldest_python(wheel: Path) -> Path:
+    """An interpreter of the oldest Python minor version the wheel supports (its
+    ``Requires-Python`` floor), found on PATH or among pyenv's versions; the running one if
+    neither has it."""
+    (spec,) = wheel_metadata(wheel)["Requires-Python"]
+    (floor,) = [s.version for s in SpecifierSet(spec) if s.operator == ">="]
+    name = "python" + ".".join(floor.split(".")[:2])
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = [shutil.which(name), *sorted(pyenv.glob(f"{floor}*/bin/{name}"))]
+    for candidate in filter(None, candidates):
+        if run([candidate, "--version"], check=False).returncode == 0:
+            return Path(candidate)
+    return Path(sys.executable)
 
 
 def _applies(requirement: Requirement, extras: Iterable[str]) -> bool:

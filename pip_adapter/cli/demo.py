@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import time
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -26,7 +27,7 @@ from pip_adapter.visualize import save_image_grid
 HELP = "train a small NAFNet with and without PIP on the bundled photos and compare them"
 
 # the held-out sets the demo reports, by split name: what its tables call them
-EVAL_SETS = {
+EVAL_SETS: dict[Literal["test", "ood"], str] = {
     "test": "Bundled held-out photos (3, like the training ones)",
     "ood": "Out-of-domain held-out photos (8, of other kinds)",
 }
@@ -77,7 +78,7 @@ DEMO_OUTPUTS = (
 )
 
 
-def _train(name, model, train_set, val_set, args, out: Path, save_model: bool) -> dict:
+def _train(name, model, train_set, val_set, args, out: Path, save_model: bool) -> None:
     config = dataclasses.replace(
         DEMO_TRAINING,
         steps=args.steps,
@@ -97,7 +98,7 @@ def _train(name, model, train_set, val_set, args, out: Path, save_model: bool) -
         save_model=save_model,
         overwrite=args.overwrite,
     )
-    return trainer.fit()
+    trainer.fit()
 
 
 @torch.no_grad()

@@ -38,7 +38,7 @@ class MergedDegradations(Dataset):
                     f"{list(self.degradations)}"
                 )
             self._ids.append([self.degradations.index(n) for n in names])
-        self._concat = ConcatDataset(self.datasets)
+        self._concat: ConcatDataset = ConcatDataset(self.datasets)
 
     def __len__(self) -> int:
         return len(self._concat)

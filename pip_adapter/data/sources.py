@@ -19,6 +19,15 @@ TEST_SET_FOR_DEGRADATION = {d: name for name, (d, _, _) in STANDARD_TEST_SETS.it
 BSD68_SIGMA = 25
 
 
+class _TestSets(ConcatDataset):
+    """The paper's test sets of several degradations, one after another, with their names
+    (``evaluate`` reads ``.degradations``)."""
+
+    def __init__(self, sets: list[StandardTestSet], degradations: tuple[str, ...]) -> None:
+        super().__init__(sets)
+        self.degradations = degradations
+
+
 def _is_standard_layout(root: Path) -> bool:
     return (root / "data" / "Train").is_dir() or (root / "Train").is_dir()
 
@@ -52,9 +61,7 @@ def eval_data(spec: str, degradations: tuple[str, ...], seed: int = 0) -> Datase
             )
             for t in degradations
         ]
-        dataset = ConcatDataset(sets)
-        dataset.degradations = degradations
-        return dataset
+        return _TestSets(sets, degradations)
     _, test = _folder_split(root)
     check_images(test)  # one error listing every unreadable file
     images = [read_image(p) for p in test]
@@ -65,6 +72,7 @@ def training_data(
     spec: str, degradations: tuple[str, ...], patch_size: int, seed: int = 0
 ) -> tuple[Dataset, Dataset]:
     """(training set, evaluation set) for ``--data``."""
+    train: Dataset
     if spec == "samples":
         train = SyntheticAllInOne(degradations=degradations, patch_size=patch_size, seed=seed)
     else:

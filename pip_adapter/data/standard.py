@@ -369,6 +369,8 @@ class StandardTestSet(Dataset):
         degraded_path, clean_path = self.pairs[index]
         clean = read_image(clean_path)
         if degraded_path is None:
+            # only bsd68 lists no degraded files, and it requires sigma
+            assert self._noise is not None and self.sigma is not None
             generator = item_generator(self.seed, index, round(float(self.sigma) * 1000))
             degraded = self._noise(clean, generator=generator)
         else:

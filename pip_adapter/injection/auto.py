@@ -103,8 +103,9 @@ def _candidates(trace: Trace, count: int = 8) -> list[str]:
     usable = [r for r in trace.modules.values() if _usable(r) and r.name.count(".") <= 2]
     usable.sort(key=lambda r: r.parameters, reverse=True)
     return [
-        f"{r.name} ({r.type}, {r.input.layout} {r.input.channels}ch)"  # type: ignore[union-attr]
+        f"{r.name} ({r.type}, {r.input.layout} {r.input.channels}ch)"
         for r in usable[:count]
+        if r.input is not None
     ]
 
 

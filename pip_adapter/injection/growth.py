@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from pip_adapter.conditioning import degradation_weights
+from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
 
 if TYPE_CHECKING:
@@ -127,11 +128,12 @@ def grow(
         raise ValueError(f"mode must be one of {list(GROWTH_MODES)}, got {mode!r}")
     existing = model.degradations
     names = check_new_degradations(names, existing)
+    units = [u for u in model.pip_units.values() if type(u) is PromptInPrompt]
     hosted = sorted({type(u).__name__ for u in model.pip_units.values()} - {"PromptInPrompt"})
     if hosted:
         raise TypeError(f"add_degradations grows PromptInPrompt units, this model hosts {hosted}")
     sensor = model.sensor
-    if sensor is not None and not hasattr(sensor, "add_degradations"):
+    if sensor is not None and not isinstance(sensor, DegradationSensor):
         raise TypeError(
             f"model.sensor is a {type(sensor).__name__}, which cannot learn new degradations; "
             "set model.sensor = None first (and train a sensor for the grown model)"
@@ -144,7 +146,7 @@ def grow(
     if sensor is not None:
         sensor.add_degradations(names)
     model.requires_grad_(False)
-    for unit in model.pip_units.values():
+    for unit in units:
         prompts = unit.degradation_prompt
         with torch.no_grad():
             start = degradation_weights(weights, adapted, len(names), prompts.prompts.device)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 from einops import rearrange
@@ -14,7 +14,7 @@ from torch.utils.hooks import RemovableHandle
 from pip_adapter.config import HookPoint
 from pip_adapter.injection.trace import Layout, find_feature, find_spatial_size, token_grid
 
-__all__ = ["Conditioning", "StageHook", "attach_hook", "detach_hook", "has_pip_hooks"]
+__all__ = ["Conditioning", "HostedUnit", "StageHook", "attach_hook", "detach_hook", "has_pip_hooks"]
 
 # set on every module that carries a StageHook (as accelerate marks its hooked modules), so that
 # a second injection is refused; copies and pickles of the module carry it with the hook
@@ -100,6 +100,15 @@ class Conditioning:
         self._traced = None
 
 
+class HostedUnit(Protocol):
+    """What a stage hosts: a module (a ``PromptInPrompt``, or a baseline block) applied to the
+    feature with weights the model checked, and the penalty that keeps its prompts apart."""
+
+    def modulate(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor: ...
+
+    def prompt_regularization(self, angle_degrees: float = 90.0) -> torch.Tensor: ...
+
+
 class StageHook:
     """Applies one PIP unit to the input (pre-hook) or output (hook) of one module.
 
@@ -139,7 +148,7 @@ class StageHook:
     def _gated(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The unit's output, moved back towards ``x`` by ``1 - gate`` (``torch.lerp`` is exact
         at both ends: gate 0 returns ``x``, gate 1 the unit's output, bit for bit)."""
-        y = self.unit.modulate(x, weights)
+        y = cast(HostedUnit, self.unit).modulate(x, weights)
         gate = self.conditioning.gate
         if gate is None:
             return y
@@ -172,7 +181,10 @@ class StageHook:
         if weights is None:
             return None
         if self.at == "input":
-            key, feature = find_feature(args, kwargs)
+            found = find_feature(args, kwargs)
+            if found is None:
+                raise ValueError(f"a PIP stage ({type(module).__name__}) received no tensor")
+            key, feature = found
             feature = self._transform(feature, weights, args, kwargs)
             if isinstance(key, int):
                 return (*args[:key], feature, *args[key + 1 :]), kwargs

@@ -12,7 +12,7 @@ from spandrel import ModelBase
 from torch import nn
 
 from pip_adapter.architectures import architecture_id
-from pip_adapter.config import PIPConfig, StageEntry
+from pip_adapter.config import PIPConfig, StageEntry, check_stage_entries
 from pip_adapter.injection.auto import auto_stages, spread
 from pip_adapter.injection.hooks import has_pip_hooks
 from pip_adapter.injection.model import PIPModel, unit_key
@@ -84,7 +84,8 @@ def _config(config: PIPConfig | str | Sequence[StageEntry] | None, options: dict
         raise ValueError(
             "stages given twice: as the second argument and as stages=; pass one of them"
         )
-    return PIPConfig(stages=config).replace(**options)
+    stages = config if isinstance(config, str) else check_stage_entries(config)
+    return PIPConfig(stages=stages).replace(**options)
 
 
 def _prepare(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 from spandrel import SizeRequirements
@@ -23,7 +23,13 @@ from pip_adapter.conditioning import (
 from pip_adapter.config import PIPConfig
 from pip_adapter.injection.calling import call_backbone, restored_image
 from pip_adapter.injection.growth import GrowthMode, grow
-from pip_adapter.injection.hooks import Conditioning, StageHook, attach_hook, detach_hook
+from pip_adapter.injection.hooks import (
+    Conditioning,
+    HostedUnit,
+    StageHook,
+    attach_hook,
+    detach_hook,
+)
 from pip_adapter.injection.plan import PlannedStage
 from pip_adapter.injection.serialization import write_adapter, write_sensor
 from pip_adapter.padding import crop_to, pad_to_requirements
@@ -42,6 +48,13 @@ def _is_frozen(module: nn.Module) -> bool:
     """True when the module has parameters and none of them requires gradients."""
     flags = [p.requires_grad for p in module.parameters()]
     return bool(flags) and not any(flags)
+
+
+class WeightSensor(Protocol):
+    """What ``model.sensor`` gives a blind call (a ``DegradationSensor`` does): soft weights
+    ``B×T`` over the model's degradations."""
+
+    def predict_weights(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 class PIPModel(nn.Module):
@@ -101,7 +114,7 @@ class PIPModel(nn.Module):
         names = [stage.name for stage in plan]
         resolved = (
             isinstance(config, PIPConfig)
-            and config.stages != "auto"
+            and isinstance(config.stages, tuple)
             and config.size_multiple is not None
             and names == [stage.pattern for stage in config.stages]
         )
@@ -181,7 +194,8 @@ class PIPModel(nn.Module):
                 f"model.sensor predicts {list(names)} but this model's degradations are "
                 f"{list(self.degradations)}"
             )
-        return check_weights(self.sensor.predict_weights(x), x.shape[0], len(self.degradations))
+        weights = cast(WeightSensor, self.sensor).predict_weights(x)
+        return check_weights(weights, x.shape[0], len(self.degradations))
 
     def forward(
         self, x: torch.Tensor, degradation: DegradationSpec | None = None, **kwargs
@@ -305,7 +319,10 @@ class PIPModel(nn.Module):
     def prompt_regularization(self, angle_degrees: float = 90.0) -> torch.Tensor:
         """Sum over units of the angle penalty that keeps degradation prompts apart."""
         return sum(
-            (unit.prompt_regularization(angle_degrees) for unit in self.pip_units.values()),
+            (
+                cast(HostedUnit, unit).prompt_regularization(angle_degrees)
+                for unit in self.pip_units.values()
+            ),
             torch.zeros((), device=next(self.pip_units.parameters()).device),
         )
 

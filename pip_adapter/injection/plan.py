@@ -246,6 +246,8 @@ def resolve_config(
 def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptInPrompt]:
     """One unit per planned stage, sized by the matching stage of the resolved ``config``
     (see ``resolve_config``), with one degradation prompt per ``config.adapted_degradations``."""
+    if isinstance(config.stages, str):
+        raise ValueError(f"build_units needs a resolved config (see resolve_config), got {config}")
     units = []
     for planned, stage in zip(plan, config.stages, strict=True):
         start, stop = planned.channels

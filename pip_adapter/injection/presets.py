@@ -229,7 +229,9 @@ def preset_for(backbone: nn.Module) -> tuple[str, dict[str, Any]] | None:
     """``(architecture id, preset)`` for a network of a spandrel architecture with a preset
     (for architectures with several classes, the preset of the backbone's class)."""
     identity = architecture_id(backbone)
-    preset = PRESETS.get(identity) if identity is not None else None
+    if identity is None:
+        return None
+    preset = PRESETS.get(identity)
     if preset is not None and "variants" in preset:
         preset = preset["variants"].get(type(backbone).__name__)
     return (identity, preset) if preset is not None else None

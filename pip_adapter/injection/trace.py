@@ -386,19 +386,24 @@ def _candidates(
     if any(len(s) != len(shapes[0]) or s[0] != batch for s in shapes):
         return found
     if len(shapes[0]) == 4:
-        for layout, grid_dims, channel_dim in (("image", (2, 3), 1), ("channels_last", (1, 2), 3)):
+        layouts: tuple[tuple[Layout, tuple[int, int], int], ...] = (
+            ("image", (2, 3), 1),
+            ("channels_last", (1, 2), 3),
+        )
+        for layout, grid_dims, channel_dim in layouts:
             channels = {s[channel_dim] for s in shapes}
             spatial = [(s[grid_dims[0]], s[grid_dims[1]]) for s in shapes]
             if len(channels) == 1 and _follows(spatial, sizes):
                 found.append((layout, channels.pop(), spatial[0], "image"))
     elif len(shapes[0]) == 3 and len({s[2] for s in shapes}) == 1:
-        if all(g is not None for g in grids):
-            source, spatial = "argument", list(grids)
-        else:
+        source = "argument"
+        token_grids = list(grids)
+        if any(g is None for g in grids):
             source = "input"
-            spatial = [token_grid(s[1], size) for s, size in zip(shapes, sizes, strict=True)]
-        if all(g is not None for g in spatial) and _follows(spatial, sizes):  # type: ignore[arg-type]
-            found.append(("tokens", shapes[0][2], spatial[0], source))
+            token_grids = [token_grid(s[1], size) for s, size in zip(shapes, sizes, strict=True)]
+        known = [g for g in token_grids if g is not None]
+        if len(known) == len(token_grids) and _follows(known, sizes):
+            found.append(("tokens", shapes[0][2], known[0], source))
     return found
 
 
@@ -412,9 +417,10 @@ def _feature(
     when the tensor does not follow the input (or was missing in a run)."""
     if not shapes or shapes[0] is None:
         return None
-    if any(s is None for s in shapes):
+    seen = [s for s in shapes if s is not None]
+    if len(seen) < len(shapes):
         return Feature(shapes[0])
-    candidates = _candidates(shapes, grids, sizes, batch)  # type: ignore[arg-type]
+    candidates = _candidates(seen, grids, sizes, batch)
     if not candidates:
         return Feature(shapes[0])
     if len(candidates) > 1:
@@ -425,7 +431,9 @@ def _feature(
             "differ from the channel count",
         )
     layout, channels, grid, source = candidates[0]
-    size_from = ("argument" if source == "argument" else "input") if layout == "tokens" else None
+    size_from: Literal["argument", "input"] | None = None
+    if layout == "tokens":
+        size_from = "argument" if source == "argument" else "input"
     return Feature(shapes[0], layout, channels, grid, size_from)
 
 
@@ -448,7 +456,9 @@ def _skip_span(
     area = _area(feature)
     if feature is None or not feature.usable or area is None or feature.channels is None:
         return None
-    channel_dim = {"image": 1, "channels_last": 3, "tokens": 2}[feature.layout]  # type: ignore[index]
+    if feature.layout is None:
+        return None
+    channel_dim = {"image": 1, "channels_last": 3, "tokens": 2}[feature.layout]
     if merge.kind == "cat" and merge.dim != channel_dim:
         return None
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
+from typing import cast
+
 import kornia
 import torch
 import torch.nn.functional as F
@@ -53,23 +56,24 @@ class _SensorLabels(Dataset):
                 f"{list(classes)}; it has no class for them"
             )
         self.data, self.classes = data, classes
+        self.items = len(cast(Sized, data))
         self.ids = [classes.index(d) for d in degradations]
         self.stride = len(degradations)  # one clean item per this many items
         with_clean = CLEAN in classes and CLEAN not in degradations
-        self.extra = len(data) // self.stride if with_clean else 0
+        self.extra = self.items // self.stride if with_clean else 0
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.data, "set_epoch"):
             self.data.set_epoch(epoch)
 
     def __len__(self) -> int:
-        return len(self.data) + self.extra
+        return self.items + self.extra
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        if index < len(self.data):
+        if index < self.items:
             degraded, clean, label = self.data[index]
             return degraded, clean, self.ids[label]
-        _, clean, _ = self.data[(index - len(self.data)) * self.stride]
+        _, clean, _ = self.data[(index - self.items) * self.stride]
         return clean, clean, self.classes.index(CLEAN)
 
 
@@ -129,8 +133,9 @@ def train_sensor(
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
     dataset = _dataset(sensor, data, seed, recolour)
-    if len(dataset) < batch_size:
-        raise ValueError(f"the dataset ({len(dataset)} items) is smaller than one batch")
+    size = len(cast(Sized, dataset))
+    if size < batch_size:
+        raise ValueError(f"the dataset ({size} items) is smaller than one batch")
     if device is None:
         device = next(sensor.parameters()).device
     sensor.to(device).train().requires_grad_(True)

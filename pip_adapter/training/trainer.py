@@ -7,10 +7,10 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sized
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import torch
 import torch.distributed as dist
@@ -49,7 +49,11 @@ def psnr_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     return 10 / math.log(10) * torch.log(mse + 1e-8).mean()
 
 
-LOSSES = {"l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss, "psnr": psnr_loss}
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "l1": F.l1_loss,
+    "smooth_l1": F.smooth_l1_loss,
+    "psnr": psnr_loss,
+}
 # TrainConfig fields that may change when a run is resumed (more steps, other logging)
 RESUMABLE_CHANGES = (
     "steps",
@@ -208,7 +212,7 @@ class Trainer:
         self.degradations = tuple(getattr(train_set, "degradations", ()))
         # the model's id of each of the dataset's degradations, when they differ
         self.prompt_ids: torch.Tensor | None = None
-        if self.conditioned and self.degradations:
+        if isinstance(model, PIPModel) and self.degradations:
             unknown = [d for d in self.degradations if d not in model.degradations]
             if unknown:
                 raise ValueError(
@@ -246,7 +250,7 @@ class Trainer:
         if self.context.enabled:
             device_ids = [self.context.device] if self.context.device.type == "cuda" else None
             self.network = DistributedDataParallel(self.model, device_ids=device_ids)
-        self.sampler = DistributedSampler(
+        self.sampler: DistributedSampler[Any] = DistributedSampler(
             train_set,
             num_replicas=self.context.world_size,
             rank=self.context.rank,
@@ -256,8 +260,9 @@ class Trainer:
         )
         self.batches_per_epoch = len(self.sampler) // self.config.batch_size
         if self.batches_per_epoch == 0:
+            items = len(cast(Sized, train_set))
             raise ValueError(
-                f"the training set ({len(train_set)} items over {self.context.world_size} "
+                f"the training set ({items} items over {self.context.world_size} "
                 f"processes) is smaller than one batch of {self.config.batch_size}"
             )
         self.step = 0
@@ -337,7 +342,9 @@ class Trainer:
     def _loss(self, degraded: torch.Tensor, clean: torch.Tensor, ids: torch.Tensor):
         amp = self.config.amp
         with torch.autocast(
-            self.context.device.type, dtype=AMP_DTYPES.get(amp), enabled=amp is not None
+            self.context.device.type,
+            dtype=AMP_DTYPES[amp] if amp else None,
+            enabled=amp is not None,
         ):
             if self.conditioned:
                 if self.prompt_ids is not None:
@@ -346,7 +353,7 @@ class Trainer:
             else:
                 restored = self.network(degraded)
         loss = LOSSES[self.config.loss](restored.float(), clean)
-        if self.conditioned and self.config.prompt_reg_weight:
+        if isinstance(self.model, PIPModel) and self.config.prompt_reg_weight:
             loss = loss + self.config.prompt_reg_weight * self.model.prompt_regularization()
         return loss
 
@@ -455,7 +462,7 @@ class Trainer:
     def _finish(self) -> dict | None:
         report = self.validate()
         self.save_checkpoint()
-        if self.out_dir is not None and self.context.is_main:
+        if self.out_dir is not None and self.log is not None and self.context.is_main:
             if self.save_model and isinstance(self.model, PIPModel):
                 self.model.save_adapter(self.out_dir / "adapter")
             elif self.save_model:
