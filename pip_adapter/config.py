@@ -377,10 +377,8 @@ class PIPConfig:
             "output": _output(self.output),
             "noise_level_map": _level(self.noise_level_map),
             "value_range": _value_range(self.value_range),
+            "native_degradations": _native(self.native_degradations, degradations),
         }
-        normalised["native_degradations"] = _native(
-            self.native_degradations, normalised["degradations"]
-        )
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
 
