@@ -44,6 +44,12 @@ def unit_key(stage: str) -> str:
     return stage.replace(".", "/")
 
 
+# layers whose training mode moves state or adds noise: kept in eval mode in a frozen part.
+# Other layers keep their training mode: some networks (e.g. PLKSR) switch to in-place
+# inference paths in eval mode, through which the units' gradients could not flow back.
+_STATEFUL = (nn.modules.batchnorm._NormBase, nn.modules.dropout._DropoutNd)
+
+
 def _is_frozen(module: nn.Module) -> bool:
     """True when the module has parameters and none of them requires gradients."""
     flags = [p.requires_grad for p in module.parameters()]
@@ -254,11 +260,11 @@ class PIPModel(nn.Module):
         return adapted, gate
 
     def freeze_backbone(self) -> PIPModel:
-        """Train only the adapter: the backbone's parameters stop requiring gradients and the
-        backbone stays in eval mode through ``train()`` calls, so that adapter training leaves
-        every backbone tensor, parameters and buffers (BatchNorm running statistics) alike,
-        bit-exact. Dropout and drop-path in a frozen backbone are therefore off as well: the
-        adapter learns on the network the backbone is at inference."""
+        """Train only the adapter: the backbone's parameters stop requiring gradients and its
+        normalisation layers with running statistics (BatchNorm, ...) and dropout layers stay
+        in eval mode through ``train()`` calls, so that adapter training leaves every backbone
+        tensor, parameters and buffers alike, bit-exact, and the adapter learns on the
+        network the backbone is at inference (without dropout)."""
         self.backbone.requires_grad_(False)
         self.pip_units.requires_grad_(True)
         return self.train(self.training)
@@ -269,13 +275,16 @@ class PIPModel(nn.Module):
         return self.train(self.training)
 
     def train(self, mode: bool = True) -> PIPModel:
-        """Set training mode, except for frozen parts, which stay in eval mode: the backbone
-        when none of its parameters requires gradients (after ``freeze_backbone``), and a
-        sensor likewise frozen. Their batch statistics and dropout never move."""
+        """Set training mode, except in frozen parts (the backbone when none of its parameters
+        requires gradients, after ``freeze_backbone``; a sensor likewise frozen), whose
+        normalisation layers with running statistics and dropout layers stay in eval mode:
+        their batch statistics never move and their dropout is off."""
         super().train(mode)
         for part in (self.backbone, self.sensor):
             if mode and part is not None and _is_frozen(part):
-                part.eval()
+                for module in part.modules():
+                    if isinstance(module, _STATEFUL):
+                        module.eval()
         return self
 
     def add_degradations(
