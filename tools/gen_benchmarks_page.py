@@ -19,6 +19,7 @@ SECTIONS = [  # (file, what it shows)
         "Adapter mode: a pretrained network turned all-in-one (`benchmarks/transfer.py`)",
     ),
     ("no_harm.md", "Do no harm: the blur failure, the training recipe (`benchmarks/no_harm.py`)"),
+    ("grow.md", "Teaching a trained model new degradations (`benchmarks/grow.py`)"),
     ("demo.md", "The demo (`benchmarks/demo.sh`)"),
     ("overhead.md", "What PIP costs on a CPU (`benchmarks/overhead.py`)"),
     ("overhead_cuda.md", "What PIP costs on a GPU (`benchmarks/overhead.py --device cuda`)"),
