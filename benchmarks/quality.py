@@ -481,9 +481,9 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
         f"Recipe: {LOSSES[args.loss]}; each patch degraded with {args.context} px of the photo "
         "around it, then cut out (blur, rain streaks and haze see real content beyond the "
         "patch border, as in a whole photo). It was chosen on a validation split of the "
-        "training photos (the out-of-domain photos play no part in it): "
-        "[no_harm.md](no_harm.md) has the diagnosis of the blur failure and the recipes tried, "
-        "against the former recipe (L1 loss, each patch degraded alone). "
+        "training photos (the out-of-domain photos play no part in it) by "
+        "`benchmarks/no_harm.py`, which diagnoses the blur failure and compares the recipes "
+        "tried with the former one (L1 loss, each patch degraded alone). "
         'The PIP models know `"clean"` (an image that needs nothing): '
         "the clean row gives the PSNR / SSIM of a clean photo "
         "restored against itself ('identical' when it comes back unchanged, as it does with "
