@@ -214,6 +214,11 @@ VARIANTS: dict[str, Variant] = {
         ablated(drop_basic_prompt(lambda block: ContentOnly())),
     ),
     "dense": Variant("dense attention", "ablation", lambda: pip(topm_ratios=None)),
+    "paper_design": Variant(
+        "paper design (prompt-to-feature at full resolution)",
+        "ablation",
+        lambda: pip(design="paper"),
+    ),
     "authors_init": Variant("authors' init", "ablation", ablated(authors_init)),
     "coarse_only": Variant(
         "two coarser decoder levels only", "ablation", lambda: pip(stages=[r"decoders\.[01]"])

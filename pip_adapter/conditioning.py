@@ -53,6 +53,11 @@ def check_degradation_names(degradations: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
+def _capturing(t: torch.Tensor) -> bool:
+    """Whether ``t``'s device is recording a CUDA graph (where no value may be read back)."""
+    return t.is_cuda and torch.cuda.is_current_stream_capturing()
+
+
 def restorable_degradations(degradations: Sequence[str]) -> tuple[str, ...]:
     """The degradations a model restores: all but ``"clean"``, in order. A vocabulary of
     ``"clean"`` alone is a ValueError (there would be nothing to restore)."""
@@ -81,8 +86,8 @@ def check_weights(weights: torch.Tensor, batch: int, num_degradations: int) -> t
     """Validate ``B×T`` degradation weights and normalise each row to sum to 1.
 
     Raises ValueError for a wrong shape or a non-floating dtype, and (outside ``torch.compile``
-    tracing, where data-dependent checks would break the graph) for negative or non-finite
-    entries and all-zero rows.
+    tracing and CUDA graph capture, where data-dependent checks would break the graph) for
+    negative or non-finite entries and all-zero rows.
     """
     if not isinstance(weights, torch.Tensor):
         raise TypeError(f"weights must be a torch.Tensor, got {type(weights).__name__}")
@@ -94,7 +99,7 @@ def check_weights(weights: torch.Tensor, batch: int, num_degradations: int) -> t
     if not weights.is_floating_point():
         raise ValueError(f"weights must be a floating-point tensor, got dtype {weights.dtype}")
     total = weights.sum(dim=1, keepdim=True)
-    if not torch.compiler.is_compiling():
+    if not torch.compiler.is_compiling() and not _capturing(weights):
         if not torch.isfinite(weights).all():
             raise ValueError("weights contain NaN or infinite values")
         if (weights < 0).any():
@@ -178,7 +183,7 @@ def degradation_weights(
                 f"degradation ids must be one id or a 1-D tensor of {batch} ids (one per sample), "
                 f"got shape {tuple(degradation.shape)}"
             )
-        if not torch.compiler.is_compiling():
+        if not torch.compiler.is_compiling() and not _capturing(ids):
             bad = ids[(ids < 0) | (ids >= len(names))]
             if bad.numel():
                 raise ValueError(

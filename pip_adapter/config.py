@@ -24,7 +24,7 @@ from pip_adapter.conditioning import (
 )
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
 from pip_adapter.layers import FFN_EXPANSION
-from pip_adapter.unit import DEFAULT_PROMPT_SIZE
+from pip_adapter.unit import DEFAULT_PROMPT_SIZE, DESIGNS
 
 __all__ = [
     "HOOK_POINTS",
@@ -203,6 +203,18 @@ def _integer(name: str, value: Any, minimum: int, optional: bool) -> int | None:
     return int(value)
 
 
+def _expansion(name: str, value: Any, optional: bool) -> float | None:
+    """A feed-forward expansion: a positive number within ``LIMITS["ffn_expansion"]``."""
+    if value is None and optional:
+        return None
+    if not (_is_real(value) and 0 < value <= LIMITS["ffn_expansion"]):
+        allowed = ("None or " if optional else "") + (
+            f"a positive number of at most {LIMITS['ffn_expansion']}"
+        )
+        raise ValueError(f"PIPConfig.{name} must be {allowed}, got {value!r}")
+    return float(value)
+
+
 def _ratios(value: Any) -> tuple[float, ...] | None:
     if value is None:
         return None
@@ -327,6 +339,11 @@ class PIPConfig:
         value_range: ``(low, high)``, the range of the backbone's images when it is not
             [0, 1] (MixDehazeNet works in [-1, 1]); inputs are mapped to it and outputs back.
             Default: the preset's, else [0, 1].
+        design: ``"compact"`` (default: the universal prompt and the prompt-to-feature attention
+            on the prompt's ``s×s`` grid, a narrow feed-forward at full resolution) or
+            ``"paper"`` (the authors' unit, all of it at full resolution); see ``PromptInPrompt``.
+        feature_ffn_expansion: hidden width of the prompt-to-feature feed-forward as a multiple
+            of ``d``; default 1 for the compact design, ``ffn_expansion`` for the paper design.
         native_degradations: degradations the backbone already restores (e.g. ``("noise",)``
             for a pretrained denoiser). With their label every unit passes its feature through
             exactly, so the model is the backbone itself; the units hold prompts only for the
@@ -351,15 +368,13 @@ class PIPConfig:
     output: int | str | None = None
     noise_level_map: float | None = None
     value_range: tuple[float, float] | None = None
+    design: str = "compact"
+    feature_ffn_expansion: float | None = None
     native_degradations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        expansion = self.ffn_expansion
-        if not (_is_real(expansion) and 0 < expansion <= LIMITS["ffn_expansion"]):
-            raise ValueError(
-                f"PIPConfig.ffn_expansion must be a positive number of at most "
-                f"{LIMITS['ffn_expansion']}, got {expansion!r}"
-            )
+        if self.design not in DESIGNS:
+            raise ValueError(f"PIPConfig.design must be one of {DESIGNS}, got {self.design!r}")
         stages = self.stages
         degradations = check_degradation_names(self.degradations)
         restorable_degradations(degradations)  # not "clean" alone: a ValueError
@@ -369,7 +384,10 @@ class PIPConfig:
             "prompt_dim": _integer("prompt_dim", self.prompt_dim, 2, optional=True),
             "prompt_size": _integer("prompt_size", self.prompt_size, 1, optional=False),
             "heads": _integer("heads", self.heads, 1, optional=True),
-            "ffn_expansion": float(expansion),
+            "ffn_expansion": _expansion("ffn_expansion", self.ffn_expansion, optional=False),
+            "feature_ffn_expansion": _expansion(
+                "feature_ffn_expansion", self.feature_ffn_expansion, optional=True
+            ),
             "topm_ratios": _ratios(self.topm_ratios),
             "size_multiple": _integer("size_multiple", self.size_multiple, 1, optional=True),
             "size_minimum": _integer("size_minimum", self.size_minimum, 0, optional=True),

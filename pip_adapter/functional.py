@@ -133,13 +133,13 @@ def topm_channel_attention(
     # softmax is invariant to it, hence no gradient needs to flow through it.
     exp_sorted = (sorted_logits - sorted_logits[..., :1].detach()).exp()
     cumulative = exp_sorted.cumsum(dim=-1)
-    keep_index = torch.tensor([m - 1 for m in keep], device=logits.device)
-    normalisers = cumulative.index_select(-1, keep_index)  # B×heads×c×R
-    # rank_masks[r, j] = 1 when rank j is inside ratio r's top-m set.
-    ranks = torch.arange(c, device=logits.device)
-    rank_masks = (ranks[None, :] < torch.tensor(keep, device=logits.device)[:, None]).to(
-        logits.dtype
-    )
+    # Built from Python ints by slicing: no host-to-device copy, so nothing waits for the
+    # device and the pass stays capturable in a CUDA graph.
+    normalisers = torch.stack([cumulative[..., m - 1] for m in keep], dim=-1)  # B×heads×c×R
+    # rank_masks[r, j] = 1 when rank j is inside ratio r's top-m set: row m_r - 1 of the
+    # lower-triangular matrix of ones.
+    lower = torch.ones(c, c, dtype=logits.dtype, device=logits.device).tril_()
+    rank_masks = torch.stack([lower[m - 1] for m in keep])
     rank_coefficients = (weights / normalisers) @ rank_masks  # B×heads×c×c, by rank
     probs_sorted = exp_sorted * rank_coefficients
     probs = torch.zeros_like(probs_sorted).scatter(-1, order, probs_sorted)

@@ -58,6 +58,8 @@ def test_option_defaults_are_the_recipes():
     assert recipe.patch_size == 64
     same = parser.parse_args(["train", "--backbone", "nafnet", "--degradations", "rain,noise"])
     assert recipe_from_args(same).pip == recipe.pip
+    paper = parser.parse_args(["train", "--backbone", "nafnet", "--design", "paper"])
+    assert recipe_from_args(paper).pip == PIPConfig(design="paper")
 
 
 def test_train_writes_a_complete_bundle(adapter):

@@ -26,6 +26,7 @@ CONFIGS = [
         stages=[{"pattern": "a", "channel_fraction": [0.5, 1.0], "portion": [0, 0.5]}],
         topm_ratios=[0.5, 0.75],
     ),
+    pa.PIPConfig(design="paper", feature_ffn_expansion=1.5),
     pa.PIPConfig(
         stages=[{"pattern": r"body\.\d+", "module_type": "Conv2d", "portion": [0.5, 1.0]}],
         size_minimum=16,
@@ -74,6 +75,8 @@ def test_defaults_are_the_units_and_lists_are_normalised():
         ({"ffn_expansion": -1}, "PIPConfig.ffn_expansion must be a positive number"),
         ({"topm_ratios": [0.5, 1.5]}, r"PIPConfig.topm_ratios must be None .* ratios in \(0, 1\]"),
         ({"topm_ratios": "dense"}, "PIPConfig.topm_ratios"),
+        ({"design": "fast"}, r"PIPConfig.design must be one of \('compact', 'paper'\), got 'fast'"),
+        ({"feature_ffn_expansion": 0}, "PIPConfig.feature_ffn_expansion must be None or a posi"),
         ({"degradations": "rain"}, "degradations must be a sequence of names"),
         ({"stages": "decoders.0"}, "stages must be 'auto' or a non-empty list"),
         ({"stages": [{"pattern": "a", "hoook": "x"}]}, r"unknown stage fields \['hoook'\]"),

@@ -16,6 +16,7 @@ from pip_adapter.config import PIPConfig
 from pip_adapter.injection.growth import GROWTH_MODES
 from pip_adapter.recipes import FinetuneRecipe, GrowRecipe
 from pip_adapter.training import TrainConfig
+from pip_adapter.unit import DESIGNS
 
 __all__ = [
     "add_data_arguments",
@@ -109,6 +110,13 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
         help="timm model name of the sensor (%(default)s)",
     )
     parser.add_argument(
+        "--design",
+        choices=DESIGNS,
+        default=RECIPE_PIP.design,
+        help="PIP unit design: compact (cheap at high resolution) or paper (the authors' unit) "
+        "(%(default)s)",
+    )
+    parser.add_argument(
         "--no-clean",
         dest="clean",
         action="store_false",
@@ -184,7 +192,9 @@ def recipe_from_args(args: argparse.Namespace, smoke: bool = False) -> FinetuneR
     """The recipe for parsed options; ``smoke`` makes it tiny (``FinetuneRecipe.smoke``)."""
     native = tuple(t.strip() for t in args.native_degradations.split(",") if t.strip())
     pip = RECIPE_PIP.replace(
-        degradations=parse_degradations(args.degradations), native_degradations=native
+        degradations=parse_degradations(args.degradations),
+        native_degradations=native,
+        design=args.design,
     )
     train = dataclasses.replace(RECIPE_TRAINING, **_values(TrainConfig, args))
     values = {k: v for k, v in _values(FinetuneRecipe, args).items() if k not in ("pip", "train")}

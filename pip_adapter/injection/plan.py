@@ -260,6 +260,8 @@ def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptI
                 heads=stage.heads,
                 ffn_expansion=config.ffn_expansion,
                 topm_ratios=config.topm_ratios,
+                design=config.design,
+                feature_ffn_expansion=config.feature_ffn_expansion,
             )
         )
     return units

@@ -178,6 +178,8 @@ def read_adapter(directory: str | os.PathLike) -> SavedAdapter:
         _require(config_path, backbone, ("features",))
         fields = {key: value for key, value in data.items() if key not in METADATA_KEYS}
         features = backbone["features"]
+    # files written before the unit had designs hold the authors' (paper) units
+    fields.setdefault("design", "paper")
     try:
         config = PIPConfig.from_dict(fields)
     except (TypeError, ValueError) as err:

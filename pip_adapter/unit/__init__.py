@@ -3,6 +3,7 @@
 from pip_adapter.unit.alignment import ContentAlignment
 from pip_adapter.unit.prompt_in_prompt import (
     DEFAULT_PROMPT_SIZE,
+    DESIGNS,
     PromptInPrompt,
     default_heads,
     default_prompt_dim,
@@ -13,6 +14,7 @@ from pip_adapter.unit.prompts import BasicRestorationPrompt, DegradationAwarePro
 
 __all__ = [
     "DEFAULT_PROMPT_SIZE",
+    "DESIGNS",
     "BasicRestorationPrompt",
     "ContentAlignment",
     "DegradationAwarePrompt",

@@ -16,9 +16,16 @@ from pip_adapter.unit.prompt_to_feature import SelectivePromptToFeature
 from pip_adapter.unit.prompt_to_prompt import PromptToPromptInteraction
 from pip_adapter.unit.prompts import BasicRestorationPrompt, DegradationAwarePrompt
 
-__all__ = ["DEFAULT_PROMPT_SIZE", "PromptInPrompt", "default_heads", "default_prompt_dim"]
+__all__ = [
+    "DEFAULT_PROMPT_SIZE",
+    "DESIGNS",
+    "PromptInPrompt",
+    "default_heads",
+    "default_prompt_dim",
+]
 
 DEFAULT_PROMPT_SIZE = 16  # s, the side of the basic restoration prompt
+DESIGNS = ("compact", "paper")
 
 
 def default_prompt_dim(channels: int) -> int:
@@ -44,7 +51,20 @@ class PromptInPrompt(nn.Module):
     Steps: the degradation-aware prompt ``p = w @ D`` scales the aligned content
     ``S = p ⊙ align(x)``; the basic prompt ``P`` queries ``S`` (prompt-to-prompt interaction)
     giving ``U0`` (``d×s×s``); ``U = conv3×3(resize(U0, H×W))`` is the universal prompt, which the
-    feature queries through top-m sparse attention (selective prompt-to-feature interaction).
+    feature queries through top-m sparse attention (selective prompt-to-feature interaction),
+    followed by a dual-gated feed-forward.
+
+    Two designs, with the same parts:
+
+    * ``"paper"``: as above, as the authors do: the universal prompt's 3×3 conv, the
+      prompt-to-feature attention and its feed-forward (expansion ``ffn_expansion``) all run at
+      every pixel of the feature.
+    * ``"compact"`` (default): the feature is averaged onto the prompt's ``s×s`` grid (also for
+      the content alignment); the universal prompt ``conv3×3(U0)`` and the attention are
+      computed on that grid, and the attention's output is resized (bilinear) and added to the
+      feature; only the dual-gated feed-forward (expansion ``feature_ffn_expansion``, 1 by
+      default) runs at every pixel. On light backbones this removes most of PIP's cost at high
+      resolution (docs/benchmarks/overhead.md) at equal quality in the quality benchmark.
 
     Args:
         channels: ``C``, channels of the feature this unit modulates.
@@ -54,14 +74,19 @@ class PromptInPrompt(nn.Module):
         prompt_size: ``s``, side of the basic prompt and of ``U0``.
         heads: attention heads of both interactions; default ``default_heads``
             (about 32 channels per head).
-        ffn_expansion: hidden width of the feed-forwards as a multiple of ``d``.
+        ffn_expansion: hidden width of the prompt-to-prompt feed-forward as a multiple of ``d``.
         topm_ratios: ratios of the top-m attention; ``None`` makes it dense.
+        design: ``"compact"`` or ``"paper"`` (see above).
+        feature_ffn_expansion: hidden width of the prompt-to-feature feed-forward as a multiple
+            of ``d``; default 1 for the compact design, ``ffn_expansion`` for the paper design.
 
-    Parameter count, with ``h = int(ffn_expansion · d)``, ``k`` heads and ``R`` ratios::
+    Parameter count, with ``h = int(ffn_expansion · d)``, ``f = int(feature_ffn_expansion · d)``,
+    ``k`` heads and ``R`` ratios::
 
-        T·d + d·s² + C·d + 17·d² + 6·h·d + 66·d + 36·h + 2·k + R   (+ C·d when C < d)
+        T·d + d·s² + C·d + 17·d² + 3·(h + f)·d + 66·d + 18·(h + f) + 2·k + R   (+ C·d if C < d)
 
-    e.g. 98,322 for ``(C, d, s, T) = (48, 48, 16, 5)``.
+    e.g. 98,322 for ``(C, d, s, T) = (48, 48, 16, 5)`` with the paper design, 85,524 with the
+    compact design.
     """
 
     def __init__(
@@ -73,8 +98,14 @@ class PromptInPrompt(nn.Module):
         heads: int | None = None,
         ffn_expansion: float = FFN_EXPANSION,
         topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
+        design: str = "compact",
+        feature_ffn_expansion: float | None = None,
     ) -> None:
         super().__init__()
+        if design not in DESIGNS:
+            raise ValueError(f"design must be one of {DESIGNS}, got {design!r}")
+        if feature_ffn_expansion is None:
+            feature_ffn_expansion = 1.0 if design == "compact" else ffn_expansion
         for name, value in (
             ("channels", channels),
             ("num_degradations", num_degradations),
@@ -96,19 +127,23 @@ class PromptInPrompt(nn.Module):
         self.prompt_dim = dim
         self.prompt_size = prompt_size
         self.heads = heads
+        self.design = design
         self.degradation_prompt = DegradationAwarePrompt(num_degradations, dim)
         self.basic_prompt = BasicRestorationPrompt(dim, prompt_size)
-        self.align = ContentAlignment(channels, dim, prompt_size)
+        self.align = ContentAlignment(
+            channels, dim, prompt_size, resample="area" if design == "compact" else "bilinear"
+        )
         self.prompt_to_prompt = PromptToPromptInteraction(dim, heads, ffn_expansion)
         self.to_universal = nn.Conv2d(dim, dim, kernel_size=3, padding=1, bias=False)
         self.prompt_to_feature = SelectivePromptToFeature(
-            channels, dim, heads, topm_ratios, ffn_expansion
+            channels, dim, heads, topm_ratios, feature_ffn_expansion
         )
 
     def extra_repr(self) -> str:
         return (
             f"channels={self.channels}, num_degradations={self.num_degradations}, "
-            f"prompt_dim={self.prompt_dim}, prompt_size={self.prompt_size}, heads={self.heads}"
+            f"prompt_dim={self.prompt_dim}, prompt_size={self.prompt_size}, heads={self.heads}, "
+            f"design={self.design!r}"
         )
 
     def _check_feature(self, x: torch.Tensor) -> None:
@@ -121,18 +156,27 @@ class PromptInPrompt(nn.Module):
                 f"{self.channels}"
             )
 
+    def _compact_prompt(self, small: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The universal prompt on the ``s×s`` grid, from the feature already on that grid."""
+        prompt = self.degradation_prompt(weights).to(small.dtype)
+        content = prompt[:, :, None, None] * self.align.project(small)
+        compact = self.prompt_to_prompt(self.basic_prompt().to(small.dtype), content)
+        return self.to_universal(compact)
+
     def _universal_prompt(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``U`` at the feature's ``H×W`` (``"paper"``) or the prompt's ``s×s`` (``"compact"``)."""
+        if self.design == "compact":
+            return self._compact_prompt(self.align.downsample(x), weights)
         prompt = self.degradation_prompt(weights).to(x.dtype)
         content = prompt[:, :, None, None] * self.align(x)
         compact = self.prompt_to_prompt(self.basic_prompt().to(x.dtype), content)
-        resized = F.interpolate(compact, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return self.to_universal(resized)
+        return self.to_universal(_resize(compact, x.shape[-2:]))
 
     def universal_prompt(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The universal restoration prompt ``U`` (``B×d×H×W``) for ``x``, for inspection."""
         self._check_feature(x)
         weights = check_weights(weights, x.shape[0], self.num_degradations)
-        return self._universal_prompt(x, weights)
+        return _resize(self._universal_prompt(x, weights), x.shape[-2:])
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Check ``x`` and ``weights`` (normalising the rows), then ``modulate``."""
@@ -143,7 +187,15 @@ class PromptInPrompt(nn.Module):
         """The unit's computation on weights the caller has already checked (``B×T`` floats,
         rows summing to 1): a PIPModel checks them once per forward pass, not once per unit,
         which spares each unit the device-to-host synchronisations of the checks."""
-        return self.prompt_to_feature(x, self._universal_prompt(x, weights))
+        interaction = self.prompt_to_feature
+        if self.design == "paper":
+            return interaction(x, self._universal_prompt(x, weights))
+        small = self.align.downsample(x)
+        attended = interaction.attend(
+            interaction.select(small), self._compact_prompt(small, weights)
+        )
+        modulated = _resize(attended, x.shape[-2:]) + interaction.select(x)
+        return interaction.merge(x, interaction.feed_forward(modulated))
 
     def add_degradations(self, prompts: torch.Tensor) -> nn.Parameter:
         """Learn ``k`` more degradations, whose prompts start at ``prompts`` (``k×d``): new
@@ -156,3 +208,9 @@ class PromptInPrompt(nn.Module):
     def prompt_regularization(self, angle_degrees: float = 90.0) -> torch.Tensor:
         """Penalty keeping the degradation prompts at least ``angle_degrees`` apart."""
         return self.degradation_prompt.regularization(angle_degrees)
+
+
+def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resize of a ``B×d×h×w`` map to ``size`` (exact copy when already that size; no
+    branch on shapes, so that exports keep the height and width dynamic)."""
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)

@@ -24,6 +24,9 @@ class SelectivePromptToFeature(nn.Module):
     * ``C > d``: only the first ``d`` channels take part; the other ``C−d`` pass through.
     * ``C < d``: the feature is zero-padded to ``d`` channels and a 1×1 conv maps back to ``C``.
 
+    The steps are also available alone (``select``, ``attend``, ``feed_forward``,
+    ``merge``), so that the attention can run on a smaller grid than the feature.
+
     Identity at initialisation: both output projections start at zero and the map back to
     ``C`` starts as the identity slice, so a freshly built block returns its input unchanged.
     ``topm_ratios=None`` uses dense attention instead (for ablations).
@@ -54,14 +57,30 @@ class SelectivePromptToFeature(nn.Module):
                 self.to_channels.weight.zero_()
                 self.to_channels.weight[:, :channels, 0, 0].copy_(torch.eye(channels))
 
-    def forward(self, x: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
-        selected = x[:, : self.dim] if self.channels > self.dim else x
-        if self.channels < self.dim:
-            selected = F.pad(selected, (0, 0, 0, 0, 0, self.dim - self.channels))
-        y = selected + self.attention(self.norm_feature(selected), self.norm_prompt(prompt))
-        y = y + self.ffn(self.norm_ffn(y))
+    def select(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``d`` channels of ``x`` that take part: the first ``d``, or ``x`` zero-padded."""
         if self.channels > self.dim:
-            return torch.cat([y, x[:, self.dim :]], dim=1)
+            return x[:, : self.dim]
+        if self.channels < self.dim:
+            return F.pad(x, (0, 0, 0, 0, 0, self.dim - self.channels))
+        return x
+
+    def attend(self, selected: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+        """What the attention adds to the selected channels (zero at initialisation)."""
+        return self.attention(self.norm_feature(selected), self.norm_prompt(prompt))
+
+    def feed_forward(self, y: torch.Tensor) -> torch.Tensor:
+        """``y`` plus the dual-gated feed-forward of its normalised self (``y`` at init)."""
+        return y + self.ffn(self.norm_ffn(y))
+
+    def merge(self, x: torch.Tensor, modulated: torch.Tensor) -> torch.Tensor:
+        """Back to ``C`` channels: the pass-through channels of ``x`` appended, or the 1×1 map."""
+        if self.channels > self.dim:
+            return torch.cat([modulated, x[:, self.dim :]], dim=1)
         if self.to_channels is not None:
-            return self.to_channels(y)
-        return y
+            return self.to_channels(modulated)
+        return modulated
+
+    def forward(self, x: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+        selected = self.select(x)
+        return self.merge(x, self.feed_forward(selected + self.attend(selected, prompt)))

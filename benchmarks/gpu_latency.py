@@ -1,0 +1,213 @@
+"""PIP's latency overhead on a GPU at batch 1, in each way of running the model.
+
+At batch 1 a GPU forward pass of NAFNet is bound by kernel launches, and the PIP units add
+small kernels. This measures, for each backbone (official configurations) and input size, the
+plain network and the network with PIP (default preset) in the same mode:
+
+* ``eager``: fp32 (TF32 matmuls), as the model comes;
+* ``eager-bf16``: under ``torch.autocast(dtype=torch.bfloat16)``;
+* ``cudagraph`` / ``cudagraph-bf16``: the eager pass recorded once in a CUDA graph
+  (``torch.cuda.graph``) and replayed: one launch for the whole pass, no compilation;
+* ``compile``: ``torch.compile(model, mode="reduce-overhead", dynamic=False)``: inductor's fused
+  kernels, replayed as CUDA graphs; fp32; only for ``--compile-backbones`` (compiling takes
+  about a minute per network).
+
+Times are the best of ``--repeats`` interleaved runs after warm-up (which includes compiling
+or recording, whose time is reported too). Writes docs/benchmarks/gpu_latency_DEVICE.md (and
+.json) after every row, so a run cut short keeps what it measured.
+
+Run:  python benchmarks/gpu_latency.py [--device cuda] [--sizes 256] [--modes eager,...]
+      python benchmarks/gpu_latency.py --device cpu --size tiny --modes eager,compile (smoke)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from contextlib import nullcontext
+from datetime import date
+from pathlib import Path
+
+import torch
+
+import pip_adapter as pa
+from pip_adapter.backbones import build_backbone
+from pip_adapter.evaluation import restore
+
+ROOT = Path(__file__).resolve().parents[1]
+MODES = ("eager", "eager-bf16", "cudagraph", "cudagraph-bf16", "compile")
+GOAL = 1.10  # issue 14: at most 1.10x the plain network's latency at 256², batch 1
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def runner(network, x: torch.Tensor, weights: torch.Tensor | None, mode: str):
+    """A no-argument callable running one forward pass of ``network`` in ``mode``."""
+    if mode == "compile":
+        torch._dynamo.reset()  # each network compiles from scratch, within the recompile limit
+        network = torch.compile(network, mode="reduce-overhead", dynamic=False)
+    bf16 = mode.endswith("bf16")
+
+    def run():
+        with (
+            torch.inference_mode(),
+            torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else nullcontext(),
+        ):
+            if weights is None:
+                return restore(network, x)
+            return network(x, degradation=weights)
+
+    if not mode.startswith("cudagraph"):
+        return run
+    # the CUDA graph recipe: warm up on a side stream, record one pass, replay it
+    stream = torch.cuda.Stream(x.device)
+    stream.wait_stream(torch.cuda.current_stream(x.device))
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            run()
+    torch.cuda.current_stream(x.device).wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        run()
+    return graph.replay
+
+
+def measure(name: str, size: int, mode: str, args, device: torch.device) -> dict:
+    torch.manual_seed(0)
+    backbone = build_backbone(name, args.size).eval().to(device)
+    model = pa.inject_pip(backbone).eval().to(device)
+    x = torch.rand(1, 3, size, size, device=device)
+    weights = torch.nn.functional.one_hot(torch.tensor([1]), len(model.degradations)).float()
+    weights = weights.to(device)
+    runs, compile_s = {}, {}
+    for key, network, w in (("plain", backbone, None), ("pip", model, weights)):
+        start = time.perf_counter()
+        runs[key] = runner(network, x, w, mode)
+        for _ in range(3):  # compiles (compiled modes), records the CUDA graph, warms up
+            runs[key]()
+        sync(device)
+        compile_s[key] = time.perf_counter() - start
+    best = dict.fromkeys(runs, float("inf"))
+    done, repeats = 0, args.repeats
+    while done < repeats:
+        for key, run in runs.items():
+            sync(device)
+            start = time.perf_counter()
+            run()
+            sync(device)
+            best[key] = min(best[key], time.perf_counter() - start)
+        done += 1
+        repeats = min(repeats, max(3, int(5.0 / sum(best.values()))))  # slow networks: fewer
+    return {
+        "seconds": [best["plain"], best["pip"]],
+        "warmup_seconds": compile_s,
+        "repeats": done,
+    }
+
+
+def render(results: list[dict], args, machine: str) -> str:
+    lines = [
+        f"# PIP latency on a GPU, batch 1 ({machine})",
+        "",
+        f"torch {torch.__version__}; {date.today()}. Command: `python benchmarks/gpu_latency.py "
+        f"--device {args.device} --sizes {args.sizes} --modes {args.modes} --repeats "
+        f"{args.repeats}`. Official configurations, default presets; plain and PIP timed "
+        f"interleaved in the same mode, best of {args.repeats} (of at least 3 where a pass takes "
+        "over 80 ms); warm-up = compile (compiled "
+        "modes) or recording (CUDA graphs) and three passes. TF32 on. Goal (issue 14): PIP ≤ "
+        f"{GOAL:.2f}x the plain network at 256² in the best mode.",
+        "",
+        "| backbone | input | mode | plain | + PIP | ratio | warm-up (plain / PIP) |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        if "error" in r:
+            lines.append(
+                f"| {r['backbone']} | {r['size']}² | {r['mode']} | failed: {r['error']} | | | |"
+            )
+            continue
+        plain, pip = r["seconds"]
+        warm = r["warmup_seconds"]
+        lines.append(
+            f"| {r['backbone']} | {r['size']}² | {r['mode']} | {plain * 1e3:.2f} ms | "
+            f"{pip * 1e3:.2f} ms | **{pip / plain:.3f}x** | "
+            f"{warm['plain']:.0f} s / {warm['pip']:.0f} s |"
+        )
+    best: dict[tuple[str, int], tuple[float, str]] = {}
+    for r in results:
+        if "error" not in r:
+            key = (r["backbone"], r["size"])
+            pip = r["seconds"][1]
+            if key not in best or pip < best[key][0]:
+                best[key] = (pip, r["mode"])
+    summary = []
+    for (name, size), (_, mode) in best.items():
+        row = next(
+            r
+            for r in results
+            if (r["backbone"], r["size"], r["mode"]) == (name, size, mode) and "error" not in r
+        )
+        ratio = row["seconds"][1] / row["seconds"][0]
+        ok = "met" if ratio <= GOAL else "**not met**"
+        summary.append(
+            f"- {name} {size}²: fastest PIP mode {mode}, {ratio:.3f}x its plain network"
+            + (f" (goal ≤ {GOAL:.2f}x: {ok})" if size == 256 else "")
+            + "."
+        )
+    return "\n".join([*lines, "", *summary]) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--size", default="official", choices=("official", "small", "tiny"))
+    parser.add_argument("--backbones", default="nafnet,restormer,swinir")
+    parser.add_argument("--sizes", default="256")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument(
+        "--compile-backbones",
+        default="nafnet",
+        help="backbones measured in the compile mode, at the largest size only",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    args = parser.parse_args()
+    modes = args.modes.split(",")
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        parser.error(f"unknown modes {unknown}; choose from {', '.join(MODES)}")
+    device = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    args.out.mkdir(parents=True, exist_ok=True)
+    target = args.out / f"gpu_latency_{device.type}.md"
+    sizes = [int(s) for s in args.sizes.split(",")]
+    tasks = [
+        (name, size, mode)
+        for name in args.backbones.split(",")
+        for size in sizes
+        for mode in modes
+        if mode != "compile" or (name in args.compile_backbones.split(",") and size == max(sizes))
+    ]
+    tasks.sort(key=lambda task: task[2] == "compile")  # compiling is slow: last
+    results: list[dict] = []
+    for name, size, mode in tasks:
+        row = {"backbone": name, "size": size, "mode": mode}
+        try:
+            row |= measure(name, size, mode, args, device)
+        except Exception as err:  # a failed mode is reported, the others still run
+            row["error"] = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+        results.append(row)
+        print(row, flush=True)
+        target.write_text(render(results, args, machine))
+        target.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    print(render(results, args, machine))
+
+
+if __name__ == "__main__":
+    main()

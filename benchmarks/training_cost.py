@@ -1,0 +1,178 @@
+"""What PIP costs in training: one optimiser step on the official NAFNet, plain or with PIP.
+
+Configurations, each a real training step (forward, L1 loss, backward, AdamW step) on a batch
+of 8 random 128² patches: the plain network fine-tuned in full; NAFNet + PIP with only the
+adapter trained (backbone frozen); NAFNet + PIP trained in full; the last two also with the
+paper design of the unit. Time: best of several steps per configuration, all configurations
+interleaved in one process. Memory: peak of one step above the memory before it (weights,
+gradients and optimiser state already allocated by a warm-up step), in a fresh process (CPU:
+Linux's VmHWM; CUDA: peak allocated).
+
+Run:  python benchmarks/training_cost.py [--device cpu|cuda] [--threads 2] [--repeats 3]
+Writes docs/benchmarks/training_cost[_DEVICE].md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from machine import describe_machine
+
+import pip_adapter as pa
+from pip_adapter.backbones import build_backbone
+
+ROOT = Path(__file__).resolve().parents[1]
+# label -> (PIP design or None for the plain network, adapter only)
+CONFIGS: dict[str, tuple[str | None, bool]] = {
+    "plain NAFNet, full fine-tuning": (None, False),
+    "+ PIP, adapter only": ("compact", True),
+    "+ PIP, full": ("compact", False),
+    "+ PIP (paper design), adapter only": ("paper", True),
+    "+ PIP (paper design), full": ("paper", False),
+}
+PLAIN = "plain NAFNet, full fine-tuning"
+
+
+class Step:
+    """One configuration's model, optimiser and fixed batch; calling it runs one step."""
+
+    def __init__(self, label: str, batch: int, patch: int, device: torch.device) -> None:
+        design, adapter_only = CONFIGS[label]
+        torch.manual_seed(0)
+        backbone = build_backbone("nafnet", "official")
+        self.model = backbone if design is None else pa.inject_pip(backbone, design=design)
+        if adapter_only:
+            self.model.freeze_backbone()
+        self.model.to(device).train()
+        self.conditioned = design is not None
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.trainable = sum(p.numel() for p in params)
+        self.optimizer = torch.optim.AdamW(params, lr=1e-4)
+        generator = torch.Generator().manual_seed(0)
+        self.x = torch.rand(batch, 3, patch, patch, generator=generator).to(device)
+        self.target = torch.rand(batch, 3, patch, patch, generator=generator).to(device)
+        self.ids = (torch.arange(batch) % len(pa.DEFAULT_DEGRADATIONS)).to(device)
+        self.device = device
+
+    def __call__(self) -> float:
+        """Seconds of one step."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = self.model(self.x, degradation=self.ids) if self.conditioned else self.model(self.x)
+        loss = F.l1_loss(out, self.target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+
+def _status_kib(field: str) -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith(field)))
+
+
+def step_memory(label: str, args, device: torch.device) -> float:
+    """MiB at the peak of one step above the memory before it, after a warm-up step."""
+    if device.type == "cuda":
+        step = Step(label, args.batch_size, args.patch, device)
+        step()
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        step()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    command = [sys.executable, __file__, "--memory-probe", label, "--threads", str(args.threads)]
+    command += ["--batch-size", str(args.batch_size), "--patch", str(args.patch)]
+    # a fixed mmap threshold makes glibc return every large tensor to the OS when it is freed
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    return int(out.stdout.split()[-1]) / 1024
+
+
+def memory_probe(label: str, args) -> None:
+    step = Step(label, args.batch_size, args.patch, torch.device("cpu"))
+    step()
+    before = _status_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM)
+    step()
+    print(_status_kib("VmHWM") - before)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per configuration")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--patch", type=int, default=128)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.memory_probe:
+        memory_probe(args.memory_probe, args)
+        return
+    device = torch.device(args.device)
+    steps = {label: Step(label, args.batch_size, args.patch, device) for label in CONFIGS}
+    seconds = {label: float("inf") for label in CONFIGS}
+    for step in steps.values():  # warm-up
+        step()
+    for _ in range(args.repeats):
+        for label, step in steps.items():
+            seconds[label] = min(seconds[label], step())
+    memory = {label: step_memory(label, args, device) for label in CONFIGS}
+    trainable = {label: step.trainable for label, step in steps.items()}
+    results = {"seconds": seconds, "step_mib": memory, "trainable": trainable}
+    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    machine = machine or describe_machine(args.threads)
+    plain_s, plain_mib = seconds[PLAIN], memory[PLAIN]
+    rows = [
+        f"| {label} | {trainable[label] / 1e6:.2f}M | {seconds[label]:.2f} s "
+        f"({seconds[label] / plain_s:.2f}x) | {memory[label]:.0f} MiB "
+        f"({memory[label] / plain_mib:.2f}x) |"
+        for label in CONFIGS
+    ]
+    adapter = seconds["+ PIP, adapter only"] / plain_s
+    full = seconds["+ PIP, full"] / plain_s
+    lines = [
+        f"# PIP training cost ({device.type})",
+        "",
+        f"`python benchmarks/training_cost.py --device {args.device} --threads {args.threads} "
+        f"--repeats {args.repeats}` — {date.today().isoformat()}, {machine}.",
+        "",
+        f"Official NAFNet (width 32, 29.2M parameters), one AdamW step on a batch of "
+        f"{args.batch_size} random {args.patch}² patches (forward, L1 loss, backward, update). "
+        f"Time: the best of {args.repeats} steps per configuration, configurations interleaved "
+        "in one process, after one warm-up step each. Memory: the peak of one step above the "
+        "memory held before it (weights, gradients and optimiser state), in a fresh process.",
+        "",
+        "| configuration | trained parameters | time per step | step memory |",
+        "| --- | ---: | ---: | ---: |",
+        *rows,
+        "",
+        f"- Adapter-only step vs a full fine-tuning step of the plain network: {adapter:.2f}x "
+        f"(goal ≤ 1.00x): {'met' if adapter <= 1.0 else '**not met**'}.",
+        f"- Full step with PIP vs a plain step: {full:.2f}x (goal ≤ 1.25x): "
+        f"{'met' if full <= 1.25 else '**not met**'}.",
+    ]
+    args.out.mkdir(parents=True, exist_ok=True)
+    suffix = "" if device.type == "cpu" else f"_{device.type}"
+    (args.out / f"training_cost{suffix}.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"training_cost{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
