@@ -11,12 +11,19 @@ as it is, and softens its restoration by the clean weight of a mixture (``split_
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
+
+from pip_adapter.vocabulary import (
+    DEFAULT_DEGRADATIONS,
+    check_degradation_names,
+    degradation_index,
+    mixture_weights,
+    parse_degradation,
+)
 
 __all__ = [
     "CLEAN",
@@ -31,26 +38,10 @@ __all__ = [
     "split_clean",
 ]
 
-DEFAULT_DEGRADATIONS: tuple[str, ...] = ("noise", "rain", "haze", "blur", "lowlight")
 # the degradation of an image that needs nothing: a model maps it to the identity
 CLEAN = "clean"
 
 DegradationSpec = str | Sequence[str] | Mapping[str, float] | torch.Tensor | int
-
-
-def check_degradation_names(degradations: Sequence[str]) -> tuple[str, ...]:
-    """Validate a degradation vocabulary: a sequence of distinct, non-empty names."""
-    if isinstance(degradations, str) or not isinstance(degradations, Sequence):
-        raise ValueError(
-            f"degradations must be a sequence of names such as {DEFAULT_DEGRADATIONS}, "
-            f"got {degradations!r}"
-        )
-    names = tuple(degradations)
-    if not names or not all(isinstance(n, str) and n.strip() for n in names):
-        raise ValueError(f"degradations must be non-empty strings, got {names!r}")
-    if len(set(names)) != len(names):
-        raise ValueError(f"degradations must be unique, got {names!r}")
-    return names
 
 
 def _capturing(t: torch.Tensor) -> bool:
@@ -117,27 +108,8 @@ def check_weights(weights: torch.Tensor, batch: int, num_degradations: int) -> t
     )
 
 
-def _index(name: object, names: Sequence[str]) -> int:
-    if not isinstance(name, str) or name not in names:
-        raise ValueError(f"unknown degradation {name!r}; valid names: {list(names)}")
-    return names.index(name)
-
-
 def _mixture(mixture: Mapping[str, float], names: Sequence[str]) -> torch.Tensor:
-    row = torch.zeros(len(names), dtype=torch.float64)
-    for name, weight in mixture.items():
-        if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
-            raise ValueError(f"mixture weight for {name!r} must be a number, got {weight!r}")
-        weight = float(weight)
-        if not math.isfinite(weight) or weight < 0:
-            raise ValueError(f"mixture weight for {name!r} must be finite and >= 0, got {weight}")
-        row[_index(name, names)] += weight
-    if row.max() <= 0:
-        raise ValueError(
-            f"mixture {dict(mixture)} has no positive weight; valid names: {list(names)}"
-        )
-    row = row / row.max()  # first by the largest: 1e308 + 1e308 would overflow the sum
-    return row / row.sum()
+    return torch.tensor(mixture_weights(mixture, names), dtype=torch.float64)
 
 
 def degradation_weights(
@@ -156,7 +128,7 @@ def degradation_weights(
     names = list(names)
     valid = f"valid names: {names}"
     if isinstance(degradation, str):
-        rows = torch.eye(len(names))[[_index(degradation, names)] * batch]
+        rows = torch.eye(len(names))[[degradation_index(degradation, names)] * batch]
     elif isinstance(degradation, Mapping):
         rows = _mixture(degradation, names).expand(batch, -1)
     elif isinstance(degradation, bool):
@@ -197,52 +169,13 @@ def degradation_weights(
                 f"got {len(degradation)} degradation names for a batch of {batch}; give one name "
                 f"per sample or a single name; {valid}"
             )
-        rows = torch.eye(len(names))[[_index(name, names) for name in degradation]]
+        rows = torch.eye(len(names))[[degradation_index(name, names) for name in degradation]]
     else:
         raise ValueError(
             f"degradation must be a name, a list of names, ids, a {{name: weight}} mixture or "
             f"B×T weights, got {type(degradation).__name__}; {valid}"
         )
     return rows.to(device=device, dtype=torch.float32)
-
-
-def parse_degradation(text: str, names: Sequence[str]) -> str | dict[str, float] | None:
-    """Parse the command-line syntax: ``"rain"``, ``"rain:0.7,noise:0.3"`` or ``"auto"``.
-
-    Returns the name, a normalised ``{name: weight}`` mixture, or ``None`` for ``"auto"``
-    (blind restoration with the sensor). Raises ValueError on unknown names, malformed,
-    negative or all-zero weights, and repeated names.
-    """
-    if not isinstance(text, str):
-        raise ValueError(f"the degradation must be given as text, got {type(text).__name__}")
-    text = text.strip()
-    if text == "auto":
-        return None
-    if ":" not in text and "," not in text:
-        if text not in names:
-            raise ValueError(
-                f"unknown degradation {text!r}; valid names: {list(names)}, or 'auto', or a "
-                "mixture such as 'rain:0.7,noise:0.3'"
-            )
-        return text
-    mixture: dict[str, float] = {}
-    for part in text.split(","):
-        name, sep, value = (s.strip() for s in part.partition(":"))
-        if not sep or not name or not value:
-            raise ValueError(
-                f"malformed degradation mixture {text!r}: expected name:weight pairs separated "
-                f"by commas, e.g. 'rain:0.7,noise:0.3'; valid names: {list(names)}"
-            )
-        try:
-            weight = float(value)
-        except ValueError:
-            raise ValueError(f"weight {value!r} for {name!r} in {text!r} is not a number") from None
-        if name in mixture:
-            raise ValueError(f"degradation {name!r} appears twice in {text!r}")
-        _index(name, names)
-        mixture[name] = weight
-    row = _mixture(mixture, names)
-    return {name: row[names.index(name)].item() for name in mixture}
 
 
 # a sensor's prediction below this weight is reported as unsure (see describe_weights)

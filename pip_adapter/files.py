@@ -15,10 +15,10 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from safetensors.torch import save_file
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["atomic_write", "write_json", "write_safetensors", "write_text", "write_torch"]
 
@@ -80,6 +80,16 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def save_file(
+    tensors: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str] | None
+) -> None:
+    """``safetensors.torch.save_file``, imported on first use: writing images (this module's
+    other use) must not load PyTorch."""
+    from safetensors.torch import save_file as save
+
+    save(dict(tensors), path, metadata)
+
+
 def write_safetensors(
     path: str | os.PathLike,
     tensors: Mapping[str, torch.Tensor],
@@ -92,4 +102,6 @@ def write_safetensors(
 
 def write_torch(path: str | os.PathLike, obj: Any) -> Path:
     """``torch.save`` atomically (for training checkpoints of tensors and plain data)."""
+    import torch
+
     return atomic_write(path, lambda p: torch.save(obj, p))

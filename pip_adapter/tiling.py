@@ -3,54 +3,41 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from spandrel import SizeRequirements
 
 from pip_adapter._extras import needs_extra
 from pip_adapter.architectures import size_requirements
+from pip_adapter.blending import blend_tiles, plan_tiles
 from pip_adapter.padding import pad_to_size
 
-__all__ = ["restore_tiled"]
+__all__ = ["TORCH_OPS", "restore_tiled"]
 
 
-def _accepted(side: int, rule: SizeRequirements) -> int:
-    """The smallest side from ``side`` up that ``rule`` accepts."""
-    side = max(side, rule.minimum)
-    return math.ceil(side / rule.multiple_of) * rule.multiple_of
+class _TorchOps:
+    """``pip_adapter.blending.ArrayOps`` for torch tensors."""
+
+    def pad(self, image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return pad_to_size(image, height, width)
+
+    def concat(self, arrays: Sequence[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(list(arrays))
+
+    def zeros(self, like: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.zeros(shape, device=like.device)
+
+    def constant(self, values: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(values).to(like.device)
+
+    def finish(self, blended: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return blended.to(like.dtype)
 
 
-def _tile_offsets(size: int, tile: int, stride: int) -> list[int]:
-    """Tile offsets along one axis: every ``stride`` pixels, the last one flush with the end."""
-    if size <= tile:
-        return [0]
-    starts = list(range(0, size - tile, stride))
-    return [*starts, size - tile]
-
-
-def _ramp(length: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.Tensor:
-    """1-D blending weights of a tile: ramps at its inner edges, 1 elsewhere.
-
-    Over the ``overlap`` pixels at an inner edge the weight is 0 for the outer quarter (pixels
-    whose receptive field hits the tile border, where the model sees padding instead of the
-    neighbouring content), then rises linearly to 1. The ramps of two tiles that overlap by
-    ``overlap`` pixels sum to 1, and edges on the image border keep weight 1.
-    """
-    weights = torch.ones(length)
-    if overlap == 0:
-        return weights
-    margin = overlap // 4
-    positions = torch.arange(overlap, dtype=torch.float32)
-    ramp = ((positions - margin + 0.5) / (overlap - 2 * margin)).clamp(0, 1)
-    if ramp_start:
-        weights[:overlap] = torch.minimum(weights[:overlap], ramp)
-    if ramp_end:
-        weights[-overlap:] = torch.minimum(weights[-overlap:], ramp.flip(0))
-    return weights
+TORCH_OPS = _TorchOps()
 
 
 def _per_sample_names(kwargs: dict[str, Any], batch: int) -> set[str]:
@@ -91,27 +78,6 @@ def _tile_counter(total: int, progress: bool) -> Iterator[Callable[[int], object
         from tqdm.auto import tqdm
     with tqdm(total=total, desc="tiles", unit="tile") as bar:
         yield bar.update
-
-
-def _forward_tiles(
-    model: Callable[..., torch.Tensor],
-    image: torch.Tensor,
-    chunk: list[tuple[int, int]],
-    size: tuple[int, int],
-    kwargs: dict[str, Any],
-    update: Callable[[int], object],
-) -> torch.Tensor:
-    """Run ``model`` on the tiles of ``image`` (1×C×H×W) at the ``chunk`` offsets."""
-    tile_h, tile_w = size
-    tiles = torch.cat([image[..., t : t + tile_h, c : c + tile_w] for t, c in chunk])
-    result = model(tiles, **kwargs)
-    if result.shape[0] != len(chunk) or result.shape[-2:] != size:
-        raise ValueError(
-            "model must keep the batch and spatial size of its input: tiles of shape "
-            f"{tuple(tiles.shape)} gave {tuple(result.shape)}"
-        )
-    update(len(chunk))
-    return result
 
 
 @torch.no_grad()
@@ -161,62 +127,23 @@ def restore_tiled(
     if multiple is not None and (not isinstance(multiple, int) or multiple < 1):
         raise ValueError(f"multiple must be a positive integer, got {multiple}")
     rule = size_requirements(model) if multiple is None else SizeRequirements(multiple_of=multiple)
-    if tile < 1 or batch_size < 1:
-        raise ValueError(f"tile and batch_size must be positive, got {tile} and {batch_size}")
-    if not 0 <= overlap < tile:
-        raise ValueError(f"overlap must satisfy 0 <= overlap < tile ({tile}), got {overlap}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
     unbatched = x.dim() == 3
     images = x.unsqueeze(0) if unbatched else x
     batch, _, height, width = images.shape
+    grid = plan_tiles(height, width, tile, overlap, rule.multiple_of, rule.minimum, rule.square)
     output_device = torch.device(output_device) if output_device is not None else x.device
-    tile = _accepted(tile, rule)
-    tile_h = tile if height >= tile else _accepted(height, rule)
-    tile_w = tile if width >= tile else _accepted(width, rule)
-    if rule.square:
-        tile_h = tile_w = max(tile_h, tile_w)
-    overlap_h, overlap_w = min(overlap, tile_h - 1), min(overlap, tile_w - 1)
-    padded_h, padded_w = max(height, tile_h), max(width, tile_w)
-    rows = _tile_offsets(padded_h, tile_h, tile_h - overlap_h)
-    cols = _tile_offsets(padded_w, tile_w, tile_w - overlap_w)
-    boxes = [(top, left) for top in rows for left in cols]
-    # which tile edges are inner edges (ramped); tiles with the same edges share a window
-    edges = {
-        (top, left): (top > 0, top + tile_h < padded_h, left > 0, left + tile_w < padded_w)
-        for top, left in boxes
-    }
-    windows = {
-        flags: torch.outer(
-            _ramp(tile_h, overlap_h, flags[0], flags[1]),
-            _ramp(tile_w, overlap_w, flags[2], flags[3]),
-        ).to(output_device)
-        for flags in set(edges.values())
-    }
-    weight_sum = torch.zeros(padded_h, padded_w, device=output_device)
-    for (top, left), flags in edges.items():
-        weight_sum[top : top + tile_h, left : left + tile_w] += windows[flags]
     per_sample = _per_sample_names(forward_kwargs, batch)
-    chunks = [boxes[i : i + batch_size] for i in range(0, len(boxes), batch_size)]
-    outputs: list[torch.Tensor] = []
-    with _tile_counter(batch * len(boxes), progress) as update:
+    outputs = []
+    with _tile_counter(batch * len(grid.boxes), progress) as update:
         for index in range(batch):
-            image = pad_to_size(images[index : index + 1], padded_h, padded_w)
-            results = (
-                _forward_tiles(
-                    model,
-                    image,
-                    chunk,
-                    (tile_h, tile_w),
-                    _kwargs_for(forward_kwargs, per_sample, index, len(chunk)),
-                    update,
-                ).to(output_device)
-                for chunk in chunks
-            )
-            first = next(results)
-            accumulated = torch.zeros(first.shape[1], padded_h, padded_w, device=output_device)
-            for chunk, result in zip(chunks, itertools.chain([first], results), strict=True):
-                for (top, left), tile_out in zip(chunk, result, strict=True):
-                    window = windows[edges[(top, left)]]
-                    accumulated[:, top : top + tile_h, left : left + tile_w] += tile_out * window
-            outputs.append((accumulated / weight_sum)[:, :height, :width].to(first.dtype))
+
+            def run(tiles: torch.Tensor, index: int = index) -> torch.Tensor:
+                kwargs = _kwargs_for(forward_kwargs, per_sample, index, tiles.shape[0])
+                return model(tiles, **kwargs).to(output_device)
+
+            image = images[index : index + 1]
+            outputs.append(blend_tiles(run, image, grid, TORCH_OPS, batch_size, update))
     out = torch.stack(outputs)
     return out[0] if unbatched else out

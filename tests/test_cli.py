@@ -29,7 +29,7 @@ def adapter(tmp_path_factory):
 def test_every_option_is_documented_in_help():
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command").choices
-    assert set(subparsers) == {"demo", "train", "eval", "restore"}
+    assert set(subparsers) == {"demo", "train", "eval", "restore", "export"}
     for name, sub in subparsers.items():
         text = sub.format_help()
         for action in sub._actions:

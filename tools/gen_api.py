@@ -24,6 +24,7 @@ MODULES = [
     ("pip_adapter.training", "Training the restoration model and the sensor."),
     ("pip_adapter.backbones", "Backbones by name or from checkpoints."),
     ("pip_adapter.bundle", "An adapter with the recipe for its backbone."),
+    ("pip_adapter.export", "Export to ONNX and torch.export, checked against the model."),
     ("pip_adapter.recipes", "The fine-tuning recipe of `pip-adapter train` and the examples."),
     ("pip_adapter.baselines", "Other prompt designs, for comparisons with PIP at the same stages."),
 ]

@@ -26,10 +26,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from timm.layers import LayerNorm2d
 from torch import nn
 
-from pip_adapter.layers import FFN_EXPANSION, ChannelCrossAttention, GatedDconvFeedForward
+from pip_adapter.layers import (
+    FFN_EXPANSION,
+    ChannelCrossAttention,
+    GatedDconvFeedForward,
+    LayerNorm2d,
+)
 from pip_adapter.unit.prompt_in_prompt import DEFAULT_PROMPT_SIZE, default_heads, default_prompt_dim
 
 __all__ = ["PromptIRBlock"]

@@ -1,4 +1,4 @@
-"""The ``pip-adapter`` command line: demo, train, eval, restore."""
+"""The ``pip-adapter`` command line: demo, train, eval, restore, export."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from pip_adapter._version import __version__
 from pip_adapter.cli.errors import run_reporting_errors
 
 # command -> its module in pip_adapter.cli (HELP, add_arguments, run)
-COMMANDS = {"demo": "demo", "train": "train", "eval": "evaluate", "restore": "restore"}
+COMMANDS = {
+    "demo": "demo",
+    "train": "train",
+    "eval": "evaluate",
+    "restore": "restore",
+    "export": "export",
+}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pip_adapter.cli.errors import SomeInputsFailed
-from pip_adapter.data.io import list_images
+from pip_adapter.image_files import list_images
 
 __all__ = ["check_output_folder", "collect_inputs", "output_names", "restore_files"]
 

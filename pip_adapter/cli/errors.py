@@ -8,7 +8,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-USER_ERRORS = (ValueError, FileNotFoundError, ImportError, FloatingPointError)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    ImportError,
+    FloatingPointError,
+)
 
 
 class SomeInputsFailed(Exception):

@@ -1,34 +1,41 @@
-"""``pip-adapter restore``: restore image files with a trained adapter."""
+"""``pip-adapter restore``: restore image files with an adapter, or with an exported ONNX graph.
+
+Both backends share this command's file handling, output naming, tiling and errors; they differ
+only in how an image is read, steered and run (``Backend``). The ONNX backend uses
+onnxruntime and numpy alone: nothing on its path imports PyTorch.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
-import torch
+import numpy as np
 
-from pip_adapter.bundle import load_bundle
+from pip_adapter.blending import NUMPY_OPS, ArrayOps, blend_tiles, plan_tiles
 from pip_adapter.cli.batch import check_output_folder, collect_inputs, restore_files
-from pip_adapter.conditioning import describe_weights, parse_degradation
-from pip_adapter.data import read_image, write_image
-from pip_adapter.devices import resolve_device
-from pip_adapter.tiling import restore_tiled
+from pip_adapter.image_files import read_rgb, write_rgb
 
 HELP = (
-    "restore images (files or folders) with an adapter; writes PNGs of the same size, "
-    "never replacing a file without --overwrite"
+    "restore images (files or folders) with an adapter or an ONNX graph; writes PNGs of the "
+    "same size, never replacing a file without --overwrite"
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
-    parser.add_argument("--adapter", type=Path, required=True, help="adapter folder")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--adapter", type=Path, help="adapter folder (runs with PyTorch)")
+    source.add_argument(
+        "--onnx", type=Path, help="ONNX graph from 'pip-adapter export' (runs with onnxruntime)"
+    )
     parser.add_argument("--checkpoint", type=Path, help="backbone weights, if not in the folder")
     parser.add_argument(
         "--degradation",
-        default="auto",
-        help="a name (rain), a mixture (rain:0.7,noise:0.3), or auto (the adapter's sensor)",
+        help="a name (rain), a mixture (rain:0.7,noise:0.3), or auto (the sensor; the default "
+        "for an adapter); an ONNX graph takes one only if exported with weights as an input",
     )
     parser.add_argument("--tile", type=int, help="process in tiles of this side (bounded memory)")
     parser.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (32)")
@@ -45,42 +52,148 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replace outputs that exist (also an input, when -o is its folder)",
     )
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: best)")
+    parser.add_argument("--device", default=None, help="adapter: cpu, cuda, ... (default: best)")
+    parser.add_argument("--threads", type=int, help="ONNX: onnxruntime threads (default: all)")
 
 
-def _model_restorer(args: argparse.Namespace) -> Callable[[Path, Path], str | None]:
-    """Restore one file into another with the adapter's model, steered by ``--degradation``;
-    in blind mode it returns what the sensor saw and how sure it was."""
-    device = resolve_device(args.device, "--device")
-    model = load_bundle(args.adapter, args.checkpoint)
-    degradation = parse_degradation(args.degradation, model.degradations)
-    if degradation is None and model.sensor is None:  # an error for every input: say it once
-        raise ValueError(
-            f"--degradation auto asks the adapter's sensor, but no sensor is attached to the "
-            f"adapter in {args.adapter} (train one with --sensor-steps); pass one of "
-            f"{list(model.degradations)} or a mixture such as rain:0.7,noise:0.3"
-        )
-    model.to(device).eval()
+class Backend(Protocol):
+    """What restoring needs from a model runtime; images are ``1×3×H×W`` arrays of its kind."""
 
-    @torch.no_grad()
-    def restore_file(source: Path, target: Path) -> str | None:
-        image = read_image(source)[None].to(device)
-        # blind: the sensor judges the whole image once, not each tile on its own
-        steer = model.degradation_weights(image, degradation)
-        if args.tile:
-            restored = restore_tiled(
-                model, image, tile=args.tile, overlap=args.overlap, degradation=steer
+    size_rule: tuple[int, int, bool]  # the sizes the model takes: multiple, minimum, square
+    ops: ArrayOps
+
+    def read(self, path: Path) -> Any:
+        """The image file as a ``1×3×H×W`` array in [0, 1]."""
+
+    def to_numpy(self, image: Any) -> np.ndarray:
+        """A restored ``3×H×W`` image as a float32 numpy array."""
+
+    def steering(self, image: Any) -> Any:
+        """What steers this image (its weights; the sensor judges the whole image once)."""
+
+    def forward(self, images: Any, steering: Any) -> Any:
+        """Restored ``images`` (a batch of one image or of its tiles)."""
+
+    def note(self, steering: Any) -> str | None:
+        """What to print beside the image's name (blind: what the sensor saw), or None."""
+
+
+class _TorchBackend:
+    """The adapter, rebuilt with its backbone and run with PyTorch."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        import torch  # here, not at the top: the ONNX backend must not load PyTorch
+
+        from pip_adapter.bundle import load_bundle
+        from pip_adapter.devices import resolve_device
+        from pip_adapter.tiling import TORCH_OPS
+        from pip_adapter.vocabulary import parse_degradation
+
+        if args.threads is not None:
+            raise ValueError("--threads goes with --onnx (PyTorch takes OMP_NUM_THREADS)")
+        self.torch = torch
+        self.device = resolve_device(args.device, "--device")
+        self.model = load_bundle(args.adapter, args.checkpoint)
+        self.degradation = parse_degradation(args.degradation or "auto", self.model.degradations)
+        if self.degradation is None and self.model.sensor is None:  # say it once, not per input
+            raise ValueError(
+                f"--degradation auto asks the adapter's sensor, but no sensor is attached to the "
+                f"adapter in {args.adapter} (train one with --sensor-steps); pass one of "
+                f"{list(self.model.degradations)} or a mixture such as rain:0.7,noise:0.3"
             )
-        else:
-            restored = model(image, degradation=steer)
-        if not restored.isfinite().all():  # would be written as black pixels
+        self.model.to(self.device).eval()
+        rule = self.model.size_requirements
+        self.size_rule: tuple[int, int, bool] = (rule.multiple_of, rule.minimum, rule.square)
+        self.ops: ArrayOps = TORCH_OPS
+
+    def read(self, path: Path) -> Any:
+        return self.torch.from_numpy(read_rgb(path))[None].to(self.device)
+
+    def to_numpy(self, image: Any) -> np.ndarray:
+        return image.float().cpu().numpy()
+
+    def steering(self, image: Any) -> Any:
+        with self.torch.no_grad():
+            return self.model.degradation_weights(image, self.degradation)
+
+    def forward(self, images: Any, steering: Any) -> Any:
+        with self.torch.no_grad():
+            return self.model(images, degradation=steering.expand(images.shape[0], -1))
+
+    def note(self, steering: Any) -> str | None:
+        from pip_adapter.conditioning import describe_weights
+
+        if self.degradation is not None:
+            return None
+        return f"sensor: {describe_weights(steering[0], self.model.degradations)}"
+
+
+class _OnnxBackend:
+    """An exported ONNX graph run with onnxruntime, on numpy arrays."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from pip_adapter.onnx_graph import OnnxGraph
+        from pip_adapter.vocabulary import parse_degradation
+
+        for option in ("checkpoint", "device"):
+            if getattr(args, option) is not None:
+                raise ValueError(f"--{option} goes with --adapter, not with --onnx")
+        self.graph = OnnxGraph(args.onnx, threads=args.threads)
+        degradation = None
+        if args.degradation is not None:
+            degradation = parse_degradation(args.degradation, self.graph.degradations)
+        self.weights = self.graph.steering(degradation)  # refuses what the graph cannot take
+        self.size_rule: tuple[int, int, bool] = (
+            self.graph.size_multiple,
+            self.graph.min_side,
+            False,
+        )
+        self.ops: ArrayOps = NUMPY_OPS
+
+    def read(self, path: Path) -> Any:
+        return read_rgb(path)[None]
+
+    def to_numpy(self, image: Any) -> np.ndarray:
+        return np.asarray(image, dtype=np.float32)
+
+    def steering(self, image: Any) -> Any:
+        return self.weights
+
+    def forward(self, images: Any, steering: Any) -> Any:
+        return self.graph.restore(images, steering)
+
+    def note(self, steering: Any) -> str | None:
+        return None  # a blind graph's sensor choice stays inside it (its weights output)
+
+
+def restore_image(
+    backend: Backend, image: Any, steering: Any, tile: int | None = None, overlap: int = 32
+) -> Any:
+    """One image (``1×3×H×W``) restored whole or in overlapping tiles, all steered by
+    ``steering`` (blind: the sensor judges the whole image once, not each tile on its own)."""
+    if not tile:
+        return backend.forward(image, steering)
+    height, width = image.shape[-2:]
+    grid = plan_tiles(height, width, tile, overlap, *backend.size_rule)
+    blended = blend_tiles(lambda tiles: backend.forward(tiles, steering), image, grid, backend.ops)
+    return blended[None]
+
+
+def file_restorer(backend: Backend, args: argparse.Namespace) -> Callable[[Path, Path], str | None]:
+    """Restore one file into another with ``backend`` (for ``batch.restore_files``); returns
+    the backend's note (blind: the sensor's prediction and confidence)."""
+
+    def restore_file(source: Path, target: Path) -> str | None:
+        image = backend.read(source)
+        steering = backend.steering(image)
+        restored = restore_image(backend, image, steering, args.tile, args.overlap)
+        output = backend.to_numpy(restored[0])
+        if not np.isfinite(output).all():  # would be written as black pixels
             raise ValueError(
                 "the model's output is not finite (NaN or infinity); its weights may be damaged"
             )
-        write_image(restored[0], target)  # atomically
-        if degradation is None:  # blind: the sensor's prediction and confidence
-            return f"sensor: {describe_weights(steer[0], model.degradations)}"
-        return None
+        write_rgb(output, target)  # atomically
+        return backend.note(steering)
 
     return restore_file
 
@@ -99,4 +212,5 @@ def run(args: argparse.Namespace) -> None:
     _check_tiles(args)
     inputs = collect_inputs(args.inputs)
     check_output_folder(args.output)
-    restore_files(inputs, args.output, _model_restorer(args), overwrite=args.overwrite)
+    backend: Backend = _OnnxBackend(args) if args.onnx is not None else _TorchBackend(args)
+    restore_files(inputs, args.output, file_restorer(backend, args), overwrite=args.overwrite)

@@ -65,7 +65,7 @@ def find_spatial_size(
             and all(isinstance(v, int | torch.SymInt) for v in value)
             and value[0] * value[1] == length
         ):
-            return int(value[0]), int(value[1])
+            return value[0], value[1]  # kept symbolic under torch.export (no specialising)
     return None
 
 

@@ -6,10 +6,12 @@ from pip_adapter.layers.feedforward import (
     DualGatedFeedForward,
     GatedDconvFeedForward,
 )
+from pip_adapter.layers.norm import LayerNorm2d
 
 __all__ = [
     "FFN_EXPANSION",
     "ChannelCrossAttention",
     "DualGatedFeedForward",
     "GatedDconvFeedForward",
+    "LayerNorm2d",
 ]

@@ -53,9 +53,16 @@ class ChannelCrossAttention(nn.Module):
 
     def forward(self, query_source: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         height, width = context.shape[-2:]
-        q = self.to_q(query_source).expand(context.shape[0], -1, -1, -1)
-        k, v = self.to_kv(context).chunk(2, dim=1)
-        q, k, v = (rearrange(t, "b (h c) x y -> b h c (x y)", h=self.heads) for t in (q, k, v))
+        q = rearrange(self.to_q(query_source), "b (h c) x y -> b h c (x y)", h=self.heads)
+        kv = rearrange(
+            self.to_kv(context), "b (two h c) x y -> b two h c (x y)", two=2, h=self.heads
+        )
+        k, v = kv[:, 0], kv[:, 1]
+        q = q.expand(context.shape[0], -1, -1, -1)
+        if torch.compiler.is_compiling():
+            # traced (torch.export), products of views of the batch make the tracer guard on
+            # the batch size, and an exported graph would refuse batch 1
+            q, k, v = (t.clone(memory_format=torch.contiguous_format) for t in (q, k, v))
         if self.topm_ratios is None:
             out = channel_attention(q, k, v, self.temperature)
         else:

@@ -6,11 +6,15 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from timm.layers import LayerNorm2d
 from torch import nn
 
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
-from pip_adapter.layers import FFN_EXPANSION, ChannelCrossAttention, DualGatedFeedForward
+from pip_adapter.layers import (
+    FFN_EXPANSION,
+    ChannelCrossAttention,
+    DualGatedFeedForward,
+    LayerNorm2d,
+)
 
 __all__ = ["SelectivePromptToFeature"]
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import torch
-from timm.layers import LayerNorm2d
 from torch import nn
 
-from pip_adapter.layers import FFN_EXPANSION, ChannelCrossAttention, GatedDconvFeedForward
+from pip_adapter.layers import (
+    FFN_EXPANSION,
+    ChannelCrossAttention,
+    GatedDconvFeedForward,
+    LayerNorm2d,
+)
 
 __all__ = ["PromptToPromptInteraction"]
 
