@@ -4,7 +4,7 @@ included, with the torchvision that pip pairs with it), the built wheel installs
 (inject, forward, save and load an adapter) and the tests of each dependency pass.
 
 Minutes and about 3 GB of wheels (PyPI has only CUDA builds of torch for Linux), so not part of
-``make test``: ``make min-versions`` runs it, and CI runs that (.ci/run). The wheels are
+``make test`` nor of CI (.ci/run): ``make min-versions`` runs it before a release. The wheels are
 downloaded once into a wheelhouse (``$PIP_ADAPTER_WHEELHOUSE``, default ``.cache/wheelhouse``)
 and installed from it with ``--no-index``. The test ids name the versions checked.
 """
