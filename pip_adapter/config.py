@@ -235,6 +235,32 @@ def _ratios(value: Any) -> tuple[float, ...] | None:
     return tuple(float(r) for r in value)
 
 
+def _native(value: Any, degradations: tuple[str, ...]) -> tuple[str, ...]:
+    """Checked native degradations: distinct names among the restorable ``degradations``
+    (not ``"clean"``, which is the identity), leaving at least one for the units."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValueError(
+            "PIPConfig.native_degradations must be a sequence of names such as ('noise',), "
+            f"got {value!r}"
+        )
+    names = tuple(value)
+    restorable = restorable_degradations(degradations)
+    unknown = [name for name in names if name not in restorable]
+    if unknown:
+        raise ValueError(
+            f"PIPConfig.native_degradations {unknown} are not among the degradations the "
+            f"model restores {list(restorable)}"
+        )
+    if len(set(names)) != len(names):
+        raise ValueError(f"PIPConfig.native_degradations must be distinct, got {list(names)}")
+    if len(names) == len(restorable):
+        raise ValueError(
+            f"PIPConfig.native_degradations {list(names)} cover every degradation; leave at "
+            "least one for the PIP units to learn"
+        )
+    return names
+
+
 def _flag(name: str, value: Any) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise ValueError(f"PIPConfig.{name} must be None, True or False, got {value!r}")
@@ -318,6 +344,10 @@ class PIPConfig:
             ``"paper"`` (the authors' unit, all of it at full resolution); see ``PromptInPrompt``.
         feature_ffn_expansion: hidden width of the prompt-to-feature feed-forward as a multiple
             of ``d``; default 1 for the compact design, ``ffn_expansion`` for the paper design.
+        native_degradations: degradations the backbone already restores (e.g. ``("noise",)``
+            for a pretrained denoiser). With their label every unit passes its feature through
+            exactly, so the model is the backbone itself; the units hold prompts only for the
+            other degradations (``adapted_degradations``). See ``PIPModel``.
 
     ``Stage`` entries override ``prompt_dim``, ``prompt_size`` and ``heads`` per stage. Lists
     are stored as tuples and stage entries as ``Stage`` objects, so that equal settings compare
@@ -340,6 +370,7 @@ class PIPConfig:
     value_range: tuple[float, float] | None = None
     design: str = "compact"
     feature_ffn_expansion: float | None = None
+    native_degradations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -364,15 +395,18 @@ class PIPConfig:
             "output": _output(self.output),
             "noise_level_map": _level(self.noise_level_map),
             "value_range": _value_range(self.value_range),
+            "native_degradations": _native(self.native_degradations, degradations),
         }
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
 
     @property
     def adapted_degradations(self) -> tuple[str, ...]:
-        """The degradations the units hold prompts for (in prompt order): all but ``"clean"``,
-        which the model maps to the identity without them."""
-        return restorable_degradations(self.degradations)
+        """The degradations the units learn and hold prompts for (in prompt order): all but
+        ``"clean"``, which the model maps to the identity, and the native ones, for which the
+        model is the backbone itself."""
+        restorable = restorable_degradations(self.degradations)
+        return tuple(d for d in restorable if d not in self.native_degradations)
 
     @classmethod
     def _check_names(cls, names: Sequence[str]) -> None:

@@ -14,9 +14,10 @@ import pip_adapter as pa
 DEGRADATIONS = ["noise", "rain", "haze", {"rain": 0.3, "blur": 0.7}, torch.tensor([4, 1])]
 
 
-@pytest.fixture(scope="module")
-def model():
-    model = pa.inject_pip(build("nafnet"))
+@pytest.fixture(scope="module", params=[(), ("noise",)], ids=["plain", "native-noise"])
+def model(request):
+    """The model, also with a native degradation: its gate travels with each call's weights."""
+    model = pa.inject_pip(build("nafnet"), native_degradations=request.param)
     train_conditioning(model, steps=2)  # units away from the identity: outputs differ
     return model.eval()
 

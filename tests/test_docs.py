@@ -18,7 +18,7 @@ def tool(name):
     return module
 
 
-@pytest.mark.parametrize("page", ["custom-networks.md"])
+@pytest.mark.parametrize("page", ["custom-networks.md", "finetune-pretrained.md"])
 def test_python_blocks_run(page, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     blocks = FENCE.findall((DOCS / page).read_text())

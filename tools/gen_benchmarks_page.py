@@ -14,6 +14,10 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 SECTIONS = [  # (file, what it shows)
     ("quality.md", "Quality at equal budget, and ablations (`benchmarks/quality.py`)"),
+    (
+        "transfer.md",
+        "Adapter mode: a pretrained network turned all-in-one (`benchmarks/transfer.py`)",
+    ),
     ("no_harm.md", "Do no harm: the blur failure, the training recipe (`benchmarks/no_harm.py`)"),
     ("grow.md", "Teaching a trained model new degradations (`benchmarks/grow.py`)"),
     ("demo.md", "The demo (`benchmarks/demo.sh`)"),

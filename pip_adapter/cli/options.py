@@ -87,6 +87,12 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_data_arguments(parser)
     parser.add_argument(
+        "--native-degradations",
+        default=",".join(RECIPE_PIP.native_degradations),
+        help="comma-separated degradations the checkpoint already restores (e.g. noise for "
+        "NAFNet-SIDD): with their label the model stays exactly the checkpoint (none)",
+    )
+    parser.add_argument(
         "--full",
         action="store_true",
         help="also fine-tune the backbone (default with --checkpoint: adapter only)",
@@ -184,8 +190,10 @@ def _values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
 
 def recipe_from_args(args: argparse.Namespace, smoke: bool = False) -> FinetuneRecipe:
     """The recipe for parsed options; ``smoke`` makes it tiny (``FinetuneRecipe.smoke``)."""
+    native = tuple(t.strip() for t in args.native_degradations.split(",") if t.strip())
     pip = RECIPE_PIP.replace(
         degradations=parse_degradations(args.degradations),
+        native_degradations=native,
         design=args.design,
     )
     train = dataclasses.replace(RECIPE_TRAINING, **_values(TrainConfig, args))

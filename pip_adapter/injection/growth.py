@@ -138,8 +138,8 @@ def grow(
             f"model.sensor is a {type(sensor).__name__}, which cannot learn new degradations; "
             "set model.sensor = None first (and train a sensor for the grown model)"
         )
-    # the units hold prompts for the adapted degradations ("clean" has none): new rows start
-    # from a mixture of those, and go after them
+    # the units hold prompts for the adapted degradations ("clean" and the native ones have
+    # none): new rows start from a mixture of those, and go after them
     adapted = model.config.adapted_degradations
     weights = _starting_weights(names, adapted, init)
     config = model.config.replace(degradations=(*existing, *names))

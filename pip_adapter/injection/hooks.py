@@ -21,8 +21,9 @@ __all__ = ["Conditioning", "HostedUnit", "StageHook", "attach_hook", "detach_hoo
 _MARK = "_pip_stage_hook"
 
 
-# the weights of one forward pass, with the (H, W) of the image the backbone runs on
-_Call = tuple[torch.Tensor, tuple[int, int]]
+# the weights of one forward pass, with the (H, W) of the image the backbone runs on and the
+# gate of native degradations (None: every unit applies fully)
+_Call = tuple[torch.Tensor, tuple[int, int], torch.Tensor | None]
 
 
 class Conditioning:
@@ -32,7 +33,9 @@ class Conditioning:
     duration of its backbone call (``token = set(weights, image_size)`` ... ``reset(token)``);
     ``weights`` is ``None`` outside a call, and the hooks then pass features through unchanged.
     ``image_size`` is the ``(H, W)`` of the image the backbone runs on, from which token stages
-    that do not receive their own ``(H, W)`` infer their grid.
+    that do not receive their own ``(H, W)`` infer their grid. ``gate`` (``B``, or ``None`` for
+    all ones) is how much of each unit's change to apply: 0 for a native degradation, whose
+    feature stays exactly what the backbone computes.
 
     The weights are held per call, not on this shared object: in a ``contextvars.ContextVar``,
     so that threads (each has its own context) and asyncio tasks (each runs in a copy of the
@@ -66,13 +69,21 @@ class Conditioning:
         call = self._call()
         return None if call is None else call[1]
 
-    def set(self, weights: torch.Tensor, image_size: tuple[int, int]) -> Token | None:
-        """Make ``weights`` (and ``image_size``) current until ``reset`` is called with the
-        returned token."""
+    @property
+    def gate(self) -> torch.Tensor | None:
+        """The gate of the call in progress (``None``: apply every unit fully)."""
+        call = self._call()
+        return None if call is None else call[2]
+
+    def set(
+        self, weights: torch.Tensor, image_size: tuple[int, int], gate: torch.Tensor | None = None
+    ) -> Token | None:
+        """Make ``weights`` (with ``image_size`` and ``gate``) current until ``reset`` is called
+        with the returned token."""
         if torch.compiler.is_compiling():
-            self._traced = (weights, image_size)
+            self._traced = (weights, image_size, gate)
             return None
-        return self._current.set((weights, image_size))
+        return self._current.set((weights, image_size, gate))
 
     def reset(self, token: Token | None) -> None:
         """Restore the weights that were current before the matching ``set``."""
@@ -134,6 +145,15 @@ class StageHook:
             )
         return grid
 
+    def _gated(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The unit's output, moved back towards ``x`` by ``1 - gate`` (``torch.lerp`` is exact
+        at both ends: gate 0 returns ``x``, gate 1 the unit's output, bit for bit)."""
+        y = cast(HostedUnit, self.unit).modulate(x, weights)
+        gate = self.conditioning.gate
+        if gate is None:
+            return y
+        return torch.lerp(x.to(y.dtype), y, gate.to(y.dtype)[:, None, None, None])
+
     def _transform(
         self, feature: torch.Tensor, weights: torch.Tensor, args: tuple, kwargs: Mapping[str, Any]
     ) -> torch.Tensor:
@@ -144,12 +164,11 @@ class StageHook:
             x = rearrange(feature, "b h w c -> b c h w")
         else:
             x = feature
-        unit = cast(HostedUnit, self.unit)
         start, stop = self.channels
         if start == 0 and stop == x.shape[1]:
-            x = unit.modulate(x, weights)
+            x = self._gated(x, weights)
         else:
-            modulated = unit.modulate(x[:, start:stop], weights)
+            modulated = self._gated(x[:, start:stop], weights)
             x = torch.cat([x[:, :start], modulated, x[:, stop:]], dim=1)
         if self.layout == "tokens":
             return rearrange(x, "b c h w -> b (h w) c").contiguous()

@@ -44,6 +44,18 @@ def unit_key(stage: str) -> str:
     return stage.replace(".", "/")
 
 
+# layers whose training mode moves state or adds noise: kept in eval mode in a frozen part.
+# Other layers keep their training mode: some networks (e.g. PLKSR) switch to in-place
+# inference paths in eval mode, through which the units' gradients could not flow back.
+_STATEFUL = (nn.modules.batchnorm._NormBase, nn.modules.dropout._DropoutNd)
+
+
+def _is_frozen(module: nn.Module) -> bool:
+    """True when the module has parameters and none of them requires gradients."""
+    flags = [p.requires_grad for p in module.parameters()]
+    return bool(flags) and not any(flags)
+
+
 class WeightSensor(Protocol):
     """What ``model.sensor`` gives a blind call (a ``DegradationSensor`` does): soft weights
     ``B×T`` over the model's degradations."""
@@ -82,6 +94,14 @@ class PIPModel(nn.Module):
     image (the backbone is not even run when every image of the batch is clean), exactly
     ``f(x)`` for an image without clean weight, and a softened restoration for a mixture, such
     as a sensor's unsure prediction. The backbone's output must then have the input's shape.
+
+    ``config.native_degradations`` are those the backbone already restores (e.g.
+    ``("noise",)`` for a pretrained denoiser). Every unit's change is scaled by
+    ``1 - w_native``, the sample's total weight on them (through ``torch.lerp``, exact at both
+    ends): with a native label the model computes exactly what the backbone computes, however
+    long the adapter trains; a mixture moves between the two. The units hold prompts only for
+    the other degradations, their weights renormalised over them. ``"clean"`` and native
+    degradations combine: ``config.adapted_degradations`` are those with prompts (neither).
 
     ``units`` may be other blocks with the same ``modulate(feature, weights)`` method as
     ``PromptInPrompt`` (e.g. ``pip_adapter.baselines.PromptIRBlock``), placed by the plan and
@@ -211,20 +231,60 @@ class PIPModel(nn.Module):
 
     def _restore(self, x: torch.Tensor, weights: torch.Tensor, kwargs: dict) -> torch.Tensor:
         """The backbone on ``x`` (padded, then cropped back) with every unit steered by
-        ``weights`` (``B×T'`` over ``config.adapted_degradations``)."""
+        ``weights`` (``B×T'`` over the degradations it restores, all but ``"clean"``; the native
+        ones among them set the gate, see ``_unit_weights``)."""
         height, width = x.shape[-2:]
         padded = pad_to_requirements(x, self.size_requirements)
-        token = self._conditioning.set(weights, (padded.shape[-2], padded.shape[-1]))
+        unit_weights, gate = self._unit_weights(weights)
+        token = self._conditioning.set(unit_weights, (padded.shape[-2], padded.shape[-1]), gate)
         try:
             out = call_backbone(self.backbone, padded, self.config, **kwargs)
         finally:
             self._conditioning.reset(token)
         return crop_to(restored_image(out, self.config), padded, height, width)
 
+    def _unit_weights(self, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Split checked ``B×T`` weights into the units' weights (over the adapted
+        degradations, rows summing to 1) and the gate ``1 - w_native`` (``None`` when no
+        degradation is native)."""
+        native_names = self.config.native_degradations
+        if not native_names:
+            return weights, None
+        names = self.restorable_degradations  # the columns of weights ("clean" split off)
+        native = torch.tensor([d in native_names for d in names], device=weights.device)
+        gate = (1 - weights[:, native].sum(dim=1)).clamp(0, 1)
+        adapted = weights[:, ~native]
+        total = adapted.sum(dim=1, keepdim=True)
+        # an all-native sample: its units' output is discarded (gate 0); any valid weights do
+        adapted = torch.where(total > 0, adapted / total.clamp_min(1e-12), 1 / adapted.shape[1])
+        return adapted, gate
+
     def freeze_backbone(self) -> PIPModel:
-        """Train only the adapter: backbone parameters stop requiring gradients."""
+        """Train only the adapter: the backbone's parameters stop requiring gradients and its
+        normalisation layers with running statistics (BatchNorm, ...) and dropout layers stay
+        in eval mode through ``train()`` calls, so that adapter training leaves every backbone
+        tensor, parameters and buffers alike, bit-exact, and the adapter learns on the
+        network the backbone is at inference (without dropout)."""
         self.backbone.requires_grad_(False)
         self.pip_units.requires_grad_(True)
+        return self.train(self.training)
+
+    def unfreeze_backbone(self) -> PIPModel:
+        """Train the backbone too (full fine-tuning): undoes ``freeze_backbone``."""
+        self.backbone.requires_grad_(True)
+        return self.train(self.training)
+
+    def train(self, mode: bool = True) -> PIPModel:
+        """Set training mode, except in frozen parts (the backbone when none of its parameters
+        requires gradients, after ``freeze_backbone``; a sensor likewise frozen), whose
+        normalisation layers with running statistics and dropout layers stay in eval mode:
+        their batch statistics never move and their dropout is off."""
+        super().train(mode)
+        for part in (self.backbone, self.sensor):
+            if mode and part is not None and _is_frozen(part):
+                for module in part.modules():
+                    if isinstance(module, _STATEFUL):
+                        module.eval()
         return self
 
     def add_degradations(

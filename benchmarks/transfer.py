@@ -1,0 +1,770 @@
+"""Adapter mode: a pretrained single-degradation network turned all-in-one, against what a user
+would otherwise do.
+
+Starting point: a NAFNet of the official family (width 32, the official block counts halved)
+pretrained on noise only, on the bundled training photos, with the library's data pipeline,
+saved once in the official BasicSR format (``{"params": state_dict}``) under
+``runs/transfer/pretrained/`` and reused. ``--checkpoint FILE`` starts from a real official
+checkpoint instead (NAFNet-SIDD, Restormer, SwinIR: anything ``load_backbone`` reads; say what it
+restores with ``--native``; a GPU is then advisable).
+
+Every variant then trains for the same steps on the same batches (same seed) under the five
+degradations and is evaluated per degradation on 256² centre crops of the held-out bundled
+photos and of the out-of-domain held-out photos. Variants:
+
+* ``pretrained``: the network as is;
+* ``full_low`` / ``full_high``: full fine-tuning of the plain network at two learning rates
+  (the table shows the better one);
+* ``pip``: PIP with the backbone frozen, the adapter alone (the library's defaults);
+* ``pip_full``: PIP with the backbone fine-tuned as well;
+* ``lora``: LoRA (``peft``) on the backbone's 1×1 convolutions / linear layers, its rank chosen
+  so that its trainable count matches PIP's; blind, like the plain network;
+* ``lora_per_degradation``: one such LoRA per degradation, switched by the label (PEFT's
+  multi-adapter API, ``set_adapter`` per group of the batch), the backbone alone for the
+  degradations it already restores: the per-task adapters of AdaIR / ABAIR;
+* ``promptir``: the PromptIR-style block (:class:`pip_adapter.baselines.PromptIRBlock`) in
+  adapter mode, at PIP's stages, sized to PIP's trainable count;
+* further ``pip_*`` variants: what was tried to make PIP win (``--variants all``).
+
+Time per step and peak training memory come from short probes, each in a fresh process
+(``--costs`` measures them alone: run it under ``slot -x`` for numbers free of other load).
+Each finished variant is kept in ``runs/transfer/<variant>/result.json`` (costs in
+``cost.json``) and reused by a rerun with the same settings; ``--fresh`` retrains.
+
+Run:  python benchmarks/transfer.py [--jobs 2]   (writes docs/benchmarks/transfer.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import torch
+from machine import describe_machine
+from spandrel.architectures.NAFNet import NAFNet
+from torch import nn
+
+import pip_adapter as pa
+from pip_adapter.backbones import load_backbone
+from pip_adapter.baselines import PromptIRBlock
+from pip_adapter.conditioning import degradation_weights
+from pip_adapter.data import SyntheticAllInOne, build_eval_set, sample_image_names
+from pip_adapter.evaluation import evaluate
+from pip_adapter.injection import PIPModel
+from pip_adapter.training import TrainConfig, Trainer
+from pip_adapter.unit import default_prompt_dim
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs" / "transfer"
+TASKS = pa.DEFAULT_DEGRADATIONS
+EVAL_CROP = 256
+# NAFNet-width32 as released for SIDD has enc [2, 2, 4, 8], middle 12, dec [2, 2, 2, 2]: halved
+PRETRAIN_ARCH = dict(
+    width=32, enc_blk_nums=[1, 1, 2, 4], middle_blk_num=6, dec_blk_nums=[1, 1, 1, 1]
+)
+PRETRAIN = dict(steps=1500, batch_size=8, patch_size=64, lr=1e-3, seed=1)
+
+
+# --- the pretrained starting point --------------------------------------------------------------
+
+
+def pretrained_checkpoint(runs: Path) -> Path:
+    """The noise-only NAFNet, trained once and saved as BasicSR does (``{"params": ...}``)."""
+    folder = runs / "pretrained"
+    path = folder / "nafnet32_noise.pth"
+    stamp = folder / "settings.json"
+    settings = {"arch": PRETRAIN_ARCH, **PRETRAIN}
+    if path.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == settings:
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(PRETRAIN["seed"])
+    network = NAFNet(**PRETRAIN_ARCH)
+    train_set = SyntheticAllInOne(
+        degradations=("noise",),
+        patch_size=PRETRAIN["patch_size"],
+        samples_per_degradation=256,
+        seed=PRETRAIN["seed"],
+    )
+    val_set = build_eval_set(degradations=("noise",), seed=PRETRAIN["seed"], crop=128)
+    config = TrainConfig(
+        steps=PRETRAIN["steps"],
+        batch_size=PRETRAIN["batch_size"],
+        lr=PRETRAIN["lr"],
+        val_every=PRETRAIN["steps"] // 5,
+        seed=PRETRAIN["seed"],
+    )
+    started = time.perf_counter()
+    Trainer(
+        network,
+        train_set,
+        config,
+        out_dir=folder,
+        val_set=val_set,
+        run_name="pretrain",
+        overwrite=True,  # a changed pretraining setting retrains in the same folder
+    ).fit()
+    seconds = time.perf_counter() - started
+    (folder / "checkpoint.pt").unlink(missing_ok=True)
+    torch.save({"params": network.state_dict()}, path)
+    load_backbone(path, expected="nafnet")  # spandrel reads it back, as an official file
+    stamp.write_text(json.dumps(settings, indent=2))
+    (folder / "time.json").write_text(json.dumps({"train_seconds": seconds}))
+    return path
+
+
+# --- the variants --------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What every variant builder needs: a fresh copy of the pretrained backbone, the names
+    it already restores, and PIP's trainable count (the size the other adapters match)."""
+
+    checkpoint: Path
+    native: tuple[str, ...]
+    _pip_size: int | None = field(default=None, repr=False)
+
+    def backbone(self) -> nn.Module:
+        return load_backbone(self.checkpoint).train()
+
+    def pip_size(self) -> int:
+        if self._pip_size is None:
+            self._pip_size = trainable(build_pip(self))
+        return self._pip_size
+
+
+def trainable(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def build_pip(ctx: Context, frozen: bool = True, **options: Any) -> PIPModel:
+    options = {"native_degradations": ctx.native, **options}
+    model = pa.inject_pip(ctx.backbone(), degradations=TASKS, **options)
+    return model.freeze_backbone() if frozen else model
+
+
+def lora_targets(network: nn.Module) -> list[str]:
+    """The layers a LoRA adapts: linear layers and ungrouped 1×1 convolutions (the channel
+    mixers of NAFNet, Restormer and SwinIR; peft cannot adapt depthwise convolutions)."""
+    return [
+        name
+        for name, module in network.named_modules()
+        if isinstance(module, nn.Linear)
+        or (isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1) and module.groups == 1)
+    ]
+
+
+def lora_rank(ctx: Context) -> int:
+    """The rank whose LoRA has the trainable count closest to PIP's."""
+    modules = dict(ctx.backbone().named_modules())
+    per_rank = 0
+    for name in lora_targets(modules[""]):
+        layer = modules[name]
+        per_rank += (
+            layer.in_features + layer.out_features
+            if isinstance(layer, nn.Linear)
+            else layer.in_channels + layer.out_channels
+        )
+    return max(1, round(ctx.pip_size() / per_rank))
+
+
+def lora_config(ctx: Context, network: nn.Module):
+    from peft import LoraConfig
+
+    rank = lora_rank(ctx)
+    return LoraConfig(r=rank, lora_alpha=rank, target_modules=lora_targets(network))
+
+
+def build_lora(ctx: Context) -> nn.Module:
+    from peft import get_peft_model
+
+    network = ctx.backbone()
+    return get_peft_model(network, lora_config(ctx, network))
+
+
+class LoRAPerDegradation(nn.Module):
+    """One LoRA per degradation on one backbone (PEFT's multi-adapter API), picked by each
+    sample's label; the degradations the backbone already restores run it without a LoRA.
+
+    ``forward(x, degradation=ids)`` groups the batch by label and runs each group with its
+    adapter (``set_adapter``), so that a batch of mixed degradations trains them all at once.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        from peft import get_peft_model
+
+        super().__init__()
+        self.degradations = TASKS
+        self.native = ctx.native
+        network = ctx.backbone()
+        config = lora_config(ctx, network)
+        adapters = [name for name in TASKS if name not in ctx.native]
+        self.network = get_peft_model(network, config, adapter_name=adapters[0])
+        for name in adapters[1:]:
+            self.network.add_adapter(name, config)
+        self.lora = [p for n, p in self.network.named_parameters() if ".lora_" in n]
+        self._train_all_adapters()
+
+    def _train_all_adapters(self) -> None:
+        # set_adapter freezes the inactive adapters; they must stay in the optimiser
+        for param in self.lora:
+            param.requires_grad_(True)
+
+    def forward(self, x: torch.Tensor, degradation: Any) -> torch.Tensor:
+        ids = degradation_weights(degradation, TASKS, x.shape[0], x.device).argmax(dim=1)
+        outputs, order = [], []
+        for task in ids.unique().tolist():
+            index = (ids == task).nonzero().flatten()
+            if TASKS[task] in self.native:
+                with self.network.disable_adapter():
+                    outputs.append(self.network(x[index]))
+            else:
+                self.network.set_adapter(TASKS[task])
+                self._train_all_adapters()
+                outputs.append(self.network(x[index]))
+            order.append(index)
+        return torch.cat(outputs)[torch.argsort(torch.cat(order))]
+
+
+def build_promptir(ctx: Context) -> PIPModel:
+    """PromptIR-style blocks at PIP's stages, in adapter mode, their prompt width chosen so
+    that their trainable count is closest to PIP's (as benchmarks/quality.py does). Blind by
+    design, so without native degradations."""
+    reference = build_pip(ctx)
+    target = trainable(reference)
+    backbone = reference.unload()
+
+    def blocks(divisor: int) -> list[PromptIRBlock]:
+        return [
+            PromptIRBlock(
+                stop - start,
+                prompt_dim=max(2, default_prompt_dim(stop - start) // divisor),
+                prompt_size=stage.prompt_size,
+            )
+            for stage in reference.config.stages
+            for start, stop in [stage.channels]
+        ]
+
+    divisor = min(range(1, 9), key=lambda k: abs(sum(map(trainable, blocks(k))) - target))
+    config = reference.config.replace(native_degradations=())
+    model = PIPModel(backbone, reference.plan, blocks(divisor), config)
+    return model.freeze_backbone()
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    build: Callable[[Context], nn.Module] | None  # None: the pretrained network, untrained
+    lr: float = 0.0
+    labelled: bool = False  # steered by the degradation label
+    group: str = "headline"  # "headline" or "tried"
+    note: str = ""
+
+
+FULL_LRS = {"full_low": 2e-4, "full_high": 1e-3}
+VARIANTS: dict[str, Variant] = {
+    "pretrained": Variant("pretrained (noise only)", None),
+    "full_low": Variant(
+        f"full fine-tuning, lr {FULL_LRS['full_low']:g}", Context.backbone, FULL_LRS["full_low"]
+    ),
+    "full_high": Variant(
+        f"full fine-tuning, lr {FULL_LRS['full_high']:g}", Context.backbone, FULL_LRS["full_high"]
+    ),
+    "pip": Variant("PIP, backbone frozen", build_pip, 2e-3, labelled=True),
+    "pip_full": Variant(
+        "PIP + backbone fine-tuned",
+        lambda ctx: build_pip(ctx, frozen=False),
+        5e-4,
+        labelled=True,
+    ),
+    "lora": Variant("LoRA (equal size)", build_lora, 2e-3),
+    "lora_per_degradation": Variant(
+        "one LoRA per degradation", LoRAPerDegradation, 2e-3, labelled=True
+    ),
+    "promptir": Variant("PromptIR-style block, frozen", build_promptir, 2e-3, labelled=True),
+    # what was tried to make frozen-backbone PIP win (--variants all)
+    "pip_lr5e-4": Variant(
+        "PIP, lr 5e-4",
+        build_pip,
+        5e-4,
+        labelled=True,
+        group="tried",
+        note="the learning rate the recipe used for adapters before",
+    ),
+    "pip_no_native": Variant(
+        "PIP, no native degradation",
+        lambda ctx: build_pip(ctx, native_degradations=()),
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="the units also learn noise, as before native_degradations existed",
+    ),
+    "pip_encoders": Variant(
+        "PIP at encoder and decoder levels, d = 32",
+        lambda ctx: build_pip(ctx, stages=[r"encoders\.\d+", r"decoders\.\d+"], prompt_dim=32),
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="adapter-mode placement: the frozen encoder was trained for noise only, so the "
+        "units also modulate what each encoder level receives; eight units of width 32",
+    ),
+}
+
+
+# --- training, evaluation, costs -----------------------------------------------------------------
+
+
+class LabelledTrainer(Trainer):
+    """The library's Trainer for a model steered by ``degradation=`` that is not a PIPModel."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conditioned = True
+
+
+def training_set(args: argparse.Namespace) -> SyntheticAllInOne:
+    return SyntheticAllInOne(
+        degradations=TASKS, patch_size=args.patch_size, samples_per_degradation=64, seed=args.seed
+    )
+
+
+def make_trainer(
+    variant: Variant,
+    model: nn.Module,
+    args: argparse.Namespace,
+    steps: int,
+    out: Path | None,
+    train_set: SyntheticAllInOne,
+) -> Trainer:
+    config = TrainConfig(
+        steps=steps,
+        batch_size=args.batch_size,
+        lr=variant.lr,
+        seed=args.seed,
+        prompt_reg_weight=2e-5 if isinstance(model, PIPModel) else 0.0,
+        progress=False,
+        log_every=max(1, steps // 50),
+    )
+    cls = LabelledTrainer if variant.labelled and not isinstance(model, PIPModel) else Trainer
+    return cls(
+        model,
+        train_set,
+        config,
+        out_dir=out,
+        run_name=variant.label,
+        save_model=False,
+        overwrite=True,  # the benchmark's own folder: a rerun replaces the variant's run
+    )
+
+
+def eval_sets(seed: int) -> dict[str, Any]:
+    """The held-out bundled photos and, when the library has them, the out-of-domain ones."""
+    sets = {"held-out photos": build_eval_set(degradations=TASKS, seed=seed, crop=EVAL_CROP)}
+    try:
+        sample_image_names("ood")  # type: ignore[arg-type]
+    except ValueError:
+        return sets  # this version of the library has no out-of-domain set yet
+    sets["out-of-domain photos"] = build_eval_set(
+        "ood", degradations=TASKS, seed=seed, crop=EVAL_CROP
+    )
+    return sets
+
+
+def run_variant(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Train (unless it is the pretrained network) and evaluate one variant."""
+    variant = VARIANTS[name]
+    ctx = Context(args.checkpoint, args.native)
+    torch.manual_seed(args.seed)
+    out = args.runs / name
+    if variant.build is None:
+        model, seconds = ctx.backbone(), 0.0
+    else:
+        model = variant.build(ctx)
+        started = time.perf_counter()
+        make_trainer(variant, model, args, args.steps, out, training_set(args)).fit()
+        seconds = time.perf_counter() - started
+        (out / "checkpoint.pt").unlink(missing_ok=True)  # optimiser state: not needed here
+    reports = {
+        label: evaluate(model, dataset, conditioned=variant.labelled)
+        for label, dataset in eval_sets(args.seed).items()
+    }
+    return {
+        "trainable": trainable(model) if variant.build else 0,
+        "total": sum(p.numel() for p in model.parameters()),
+        "storage": storage_per_degradation(name, model),
+        "train_seconds": seconds,
+        "reports": reports,
+    }
+
+
+def storage_per_degradation(name: str, model: nn.Module) -> int:
+    """Bytes to store (float32) when one more degradation is added: the whole network for full
+    fine-tuning, one LoRA for per-degradation LoRAs, the whole shared adapter otherwise."""
+    if name == "pretrained":
+        return 0
+    if name.startswith(("full", "pip_full")):
+        return 4 * sum(p.numel() for p in model.parameters())
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if isinstance(model, LoRAPerDegradation):  # one adapter's share
+        adapter = next(t for t in TASKS if t not in model.native)
+        named = [(n, p) for n, p in named if f".{adapter}." in n]
+    return 4 * sum(p.numel() for _, p in named)
+
+
+def probe_cost(name: str, args: argparse.Namespace) -> dict[str, float]:
+    """Seconds per training step and peak resident memory of a few steps (in this process)."""
+    variant = VARIANTS[name]
+    ctx = Context(args.checkpoint, args.native)
+    torch.manual_seed(args.seed)
+    status = Path("/proc/self/status")
+
+    def kib(field: str) -> int:
+        line = next(x for x in status.read_text().splitlines() if x.startswith(field))
+        return int(line.split()[1])
+
+    train_set = training_set(args)
+    ctx.pip_size()  # the sizes the baselines match, computed before the measurement
+    before = kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak
+    model = variant.build(ctx)
+    trainer = make_trainer(variant, model, args, args.probe_steps + 2, None, train_set)
+    trainer.fit(stop_at=2)  # warm-up; the optimiser state exists from here on
+    started = time.perf_counter()
+    trainer.fit()
+    seconds = (time.perf_counter() - started) / args.probe_steps
+    return {"seconds_per_step": seconds, "peak_mib": (kib("VmHWM") - before) / 1024}
+
+
+def fingerprint(name: str, ctx: Context) -> dict[str, Any]:
+    """What the current library builds for a variant (trainable count, PIP placement and
+    sizes), so that a change of the library's defaults retrains it."""
+    variant = VARIANTS[name]
+    if variant.build is None:
+        return {}
+    torch.manual_seed(0)
+    model = variant.build(ctx)
+    config = model.config.to_dict() if isinstance(model, PIPModel) else {}
+    return {"trainable": trainable(model), "config": essential(config), "version": pa.__version__}
+
+
+def essential(config: dict[str, Any]) -> dict[str, Any]:
+    """A config without the settings that impose nothing (unset, or resolved to their no-op
+    value 0 / False / empty), so that a library that starts resolving an unset option to its
+    no-op value does not retrain the same model."""
+    return {k: v for k, v in config.items() if v not in (None, 0, False, [], ())}
+
+
+def settings(args: argparse.Namespace, name: str) -> dict[str, Any]:
+    if name not in args.settings:
+        keys = ("steps", "batch_size", "patch_size", "seed", "threads")
+        args.settings[name] = {
+            **{key: getattr(args, key) for key in keys},
+            "checkpoint": str(args.checkpoint),
+            "native": list(args.native),
+            "lr": VARIANTS[name].lr,
+            "eval_crop": EVAL_CROP,
+            "eval_sets": list(eval_sets(args.seed)),
+            **fingerprint(name, Context(args.checkpoint, args.native)),
+        }
+        args.settings[name] = json.loads(json.dumps(args.settings[name]))  # as stored
+    return args.settings[name]
+
+
+def cached(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        stored = saved.get("settings", {})
+        if "config" in stored:
+            stored = {**stored, "config": essential(stored["config"])}
+        if stored == key:
+            return saved["results"]
+    return None
+
+
+def child(args: argparse.Namespace, flag: str, name: str) -> None:
+    """Run this script on one variant in a fresh process (one thread, own memory)."""
+    command = [sys.executable, __file__, flag, name, *args.passthrough]
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}  # RSS follows freed tensors
+    log = args.runs / name / f"{flag.strip('-')}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as handle:
+        subprocess.run(command, check=True, env=env, stdout=handle, stderr=subprocess.STDOUT)
+
+
+def train_all(args: argparse.Namespace, names: list[str]) -> None:
+    """Train ``names`` in ``args.jobs`` processes at once; the first failure stops the rest."""
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = [pool.submit(child, args, "--train", name) for name in names]
+        try:
+            for future in as_completed(futures):
+                future.result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+
+def fmt_params(n: int) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.0f}K"
+
+
+def fmt_bytes(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
+
+
+def best_full(results: dict[str, Any], eval_set: str) -> str:
+    names = [n for n in FULL_LRS if n in results]
+    return max(names, key=lambda n: results[n]["reports"][eval_set]["average"]["psnr"])
+
+
+def quality_table(results: dict[str, Any], names: list[str], eval_set: str) -> list[str]:
+    pretrained = results["pretrained"]["reports"][eval_set]
+    header = ["variant", *TASKS, "average", "forgetting (noise)"]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    inputs = ["degraded input"] + [f"{pretrained[t]['input_psnr']:.2f}" for t in TASKS]
+    inputs += [f"{pretrained['average']['input_psnr']:.2f}", ""]
+    lines.append("| " + " | ".join(inputs) + " |")
+    for name in names:
+        report = results[name]["reports"][eval_set]
+        cells = [VARIANTS[name].label]
+        cells += [f"{report[t]['psnr']:.2f} / {report[t]['ssim']:.3f}" for t in TASKS]
+        cells.append(f"**{report['average']['psnr']:.2f}** / {report['average']['ssim']:.3f}")
+        forgetting = report["noise"]["psnr"] - pretrained["noise"]["psnr"]
+        cells.append("" if name == "pretrained" else f"{forgetting:+.2f} dB")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def cost_table(results: dict[str, Any], costs: dict[str, Any], names: list[str]) -> list[str]:
+    lines = [
+        "| variant | trainable | peak training memory | time per step | stored per added "
+        "degradation |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name in names:
+        if name == "pretrained":
+            continue
+        entry, cost = results[name], costs.get(name)
+        memory = f"{cost['peak_mib']:.0f} MiB" if cost else "n/a"
+        step = f"{cost['seconds_per_step']:.2f} s" if cost else "n/a"
+        percent = 100 * entry["trainable"] / entry["total"]
+        share = f"{fmt_params(entry['trainable'])} ({percent:.1f}%)"
+        lines.append(
+            f"| {VARIANTS[name].label} | {share} | {memory} | {step} | "
+            f"{fmt_bytes(entry['storage'])} |"
+        )
+    return lines
+
+
+def goals(results: dict[str, Any], costs: dict[str, Any], eval_set: str) -> list[str]:
+    """The issue's goals for frozen-backbone PIP, each checked against the numbers above."""
+    if not {"pretrained", "pip"} <= results.keys() or not set(FULL_LRS) & results.keys():
+        return ["- Not measured: the pretrained network, PIP and full fine-tuning are needed."]
+
+    def avg(name: str) -> float:
+        return results[name]["reports"][eval_set]["average"]["psnr"]
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    full = best_full(results, eval_set)
+    pip = results["pip"]["reports"][eval_set]
+    pretrained = results["pretrained"]["reports"][eval_set]
+    share = results["pip"]["trainable"] / results["pip"]["total"]
+    forgetting = pip["noise"]["psnr"] - pretrained["noise"]["psnr"]
+    below = [t for t in TASKS if pip[t]["psnr"] < pip[t]["input_psnr"]]
+    gain = avg("pip") - avg(full)
+    lines = [
+        f"- PIP vs full fine-tuning ({VARIANTS[full].label}) on average: {gain:+.2f} dB "
+        f"(goal ≥ +0.50): {verdict(gain >= 0.5)}.",
+        f"- Trainable share: {100 * share:.1f}% (goal ≤ 5%): {verdict(share <= 0.05)}.",
+    ]
+    for name, bar in (("lora", 0.5), ("lora_per_degradation", 0.0)):
+        label = VARIANTS[name].label
+        if name not in results:
+            lines.append(f"- PIP vs {label}: not measured ({label} not run).")
+            continue
+        diff = avg("pip") - avg(name)
+        goal = f"≥ +{bar:.2f}" if bar else "> 0"
+        lines.append(
+            f"- PIP vs {label}: {diff:+.2f} dB (goal {goal}): {verdict(diff > 0 and diff >= bar)}."
+        )
+    lines += [
+        f"- Pretrained task (noise, with its label) vs the pretrained network: "
+        f"{forgetting:+.2f} dB (goal ≥ −0.10): {verdict(forgetting >= -0.1)}.",
+        f"- Degradations below their degraded input: {', '.join(below) or 'none'}: "
+        f"{verdict(not below)}.",
+    ]
+    if "pip" in costs and full in costs:
+        memory = costs["pip"]["peak_mib"] / costs[full]["peak_mib"]
+        step = costs["pip"]["seconds_per_step"] / costs[full]["seconds_per_step"]
+        lines += [
+            f"- Peak training memory: {100 * memory:.0f}% of full fine-tuning's (goal ≤ 60%): "
+            f"{verdict(memory <= 0.6)}.",
+            f"- Time per step: {step:.2f}× full fine-tuning's (goal ≤ 1.00×): "
+            f"{verdict(step <= 1.0)}.",
+        ]
+    return lines
+
+
+def write_page(results: dict[str, Any], costs: dict[str, Any], args, command: str) -> str:
+    sets = list(results["pretrained"]["reports"])
+    full = best_full(results, sets[0]) if any(n in results for n in FULL_LRS) else None
+    headline = [
+        n
+        for n, v in VARIANTS.items()
+        if v.group == "headline" and n in results and (n not in FULL_LRS or n == full)
+    ]
+    tried = [n for n, v in VARIANTS.items() if v.group == "tried" and n in results]
+    pretrain = args.runs / "pretrained" / "time.json"
+    seconds = json.loads(pretrain.read_text())["train_seconds"] if pretrain.is_file() else 0
+    minutes = (seconds + sum(r["train_seconds"] for r in results.values())) / 60
+    lines = [
+        "# Adapter mode: a pretrained denoiser turned all-in-one",
+        "",
+        f"`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)} per "
+        f"process; {minutes:.0f} min of training in all (pretraining included).",
+        "",
+        f"Starting point: NAFNet, width 32, the official SIDD block counts halved "
+        f"({fmt_params(results['pretrained']['total'])} parameters), pretrained on noise only "
+        f"({PRETRAIN['steps']} steps) on the bundled training photos and saved as an official "
+        "BasicSR checkpoint. Then every variant trains "
+        f"{args.steps} steps (batch {args.batch_size}, {args.patch_size}² patches, the same "
+        "batches) under the five degradations; PSNR (dB) / SSIM on 256² centre crops, "
+        "per degradation. Forgetting: noise, restored with its label (plain networks: blind), "
+        "against the pretrained network.",
+        "",
+    ]
+    not_run = [
+        VARIANTS[n].label for n, v in VARIANTS.items() if v.group == "headline" and n not in results
+    ]
+    if not_run:
+        lines += [
+            f"Not run yet (the CPU time of this run ran out): {', '.join(not_run)}. Rerunning "
+            "the script trains them and adds them here; the finished variants are kept.",
+            "",
+        ]
+    for eval_set in sets:
+        lines += [f"## {eval_set}", "", *quality_table(results, headline, eval_set), ""]
+    lines += [
+        "## Cost",
+        "",
+        f"Time per step and peak memory (resident set above the process before the model was "
+        f"built) over {args.probe_steps} training steps after two warm-up steps, one thread, "
+        "each variant in a fresh process, while other jobs shared the 2 cores (times are noisy; "
+        "compare them within this table).",
+        "",
+        *cost_table(results, costs, headline),
+        "",
+        "## Goals (held-out photos)",
+        "",
+        *goals(results, costs, sets[0]),
+    ]
+    if tried:
+        lines += [
+            "",
+            "## What was tried",
+            "",
+            *quality_table(results, ["pip", *tried], sets[0]),
+            "",
+            *[f"- {VARIANTS[n].label}: {VARIANTS[n].note}" for n in tried if VARIANTS[n].note],
+        ]
+    page = "\n".join(lines) + "\n"
+    (ROOT / "docs" / "benchmarks" / "transfer.md").write_text(page)
+    return page
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, help="an official checkpoint to start from")
+    parser.add_argument(
+        "--native", default="noise", help="degradations the checkpoint restores (noise)"
+    )
+    parser.add_argument("--steps", type=int, default=600, help="fine-tuning steps (600)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--patch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process (1)")
+    parser.add_argument("--jobs", type=int, default=2, help="variants trained at once (2)")
+    parser.add_argument("--probe-steps", type=int, default=8)
+    parser.add_argument(
+        "--variants", default="headline", help="'headline', 'all' or comma-separated names"
+    )
+    parser.add_argument("--runs", type=Path, default=RUNS)
+    parser.add_argument("--fresh", action="store_true", help="retrain finished variants")
+    parser.add_argument("--costs", action="store_true", help="measure the costs only")
+    parser.add_argument(
+        "--page", action="store_true", help="write the page from the finished variants only"
+    )
+    parser.add_argument("--train", help=argparse.SUPPRESS)
+    parser.add_argument("--probe", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.native = tuple(n for n in args.native.split(",") if n)
+    args.passthrough = [a for a in sys.argv[1:] if a not in ("--fresh", "--costs", "--page")]
+    args.settings = {}
+    torch.set_num_threads(args.threads)
+    if args.checkpoint is None:
+        args.checkpoint = pretrained_checkpoint(args.runs)
+    if args.train or args.probe:
+        name = args.train or args.probe
+        key = settings(args, name)
+        if args.train:
+            results = run_variant(name, args)
+            path = args.runs / name / "result.json"
+        else:
+            results = probe_cost(name, args)
+            path = args.runs / name / "cost.json"
+        path.write_text(json.dumps({"settings": key, "results": results}, indent=2))
+        return
+    if args.variants in ("headline", "all"):
+        names = [n for n, v in VARIANTS.items() if args.variants == "all" or v.group == "headline"]
+    else:
+        names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    unknown = sorted(set(names) - VARIANTS.keys())
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    names = ["pretrained", *[n for n in names if n != "pretrained"]]
+
+    def missing(file: str) -> list[str]:
+        return [n for n in names if cached(args.runs / n / file, settings(args, n)) is None]
+
+    trained = [n for n in names if VARIANTS[n].build is not None]
+    to_train = [] if args.costs or args.page else names if args.fresh else missing("result.json")
+    to_probe = [] if args.page else trained if args.costs else missing("cost.json")
+    if args.jobs == 1:  # each variant trained, then probed: a run cut short keeps both
+        for name in names:
+            if name in to_train:
+                child(args, "--train", name)
+            if name in to_probe and name in trained:
+                child(args, "--probe", name)
+    else:
+        train_all(args, to_train)
+        for name in [n for n in to_probe if n in trained]:
+            child(args, "--probe", name)  # one at a time: the timings share no core
+    if args.costs:
+        return
+    results = {n: cached(args.runs / n / "result.json", settings(args, n)) for n in VARIANTS}
+    results = {n: r for n, r in results.items() if r is not None}
+    costs = {n: cached(args.runs / n / "cost.json", settings(args, n)) for n in VARIANTS}
+    costs = {n: c for n, c in costs.items() if c is not None}
+    command = " ".join(["python", "benchmarks/transfer.py", *sys.argv[1:]])
+    print(write_page(results, costs, args, command))
+
+
+if __name__ == "__main__":
+    main()
