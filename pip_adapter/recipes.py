@@ -126,20 +126,7 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     if not train_backbone:
         model.freeze_backbone()
     model.print_trainable_parameters()
-    # the model is written once, as the bundle below (with the sensor and the backbone recipe)
-    trainer = Trainer(
-        model,
-        train_set,
-        recipe.train,
-        out_dir=recipe.out,
-        val_set=val_set,
-        save_model=False,
-        overwrite=recipe.overwrite,
-        settings=recipe.settings(),
-    )
-    if recipe.resume:
-        trainer.resume()
-    report = trainer.fit()
+    trainer, report = _fit(model, train_set, val_set, recipe)
     if not trainer.context.is_main:
         return model, None
     if recipe.sensor_steps:
@@ -250,6 +237,29 @@ def _growth_sets(
     return train_set, sensor_set, val_set
 
 
+def _fit(
+    model: PIPModel,
+    train_set: Dataset,
+    val_set: Dataset | None,
+    recipe: FinetuneRecipe | GrowRecipe,
+) -> tuple[Trainer, dict | None]:
+    """Train with a recipe's settings into its run folder, resumed when it asks; the model is
+    written once, afterwards, as a bundle with the sensor and the backbone recipe."""
+    trainer = Trainer(
+        model,
+        train_set,
+        recipe.train,
+        out_dir=recipe.out,
+        val_set=val_set,
+        save_model=False,
+        overwrite=recipe.overwrite,
+        settings=recipe.settings(),
+    )
+    if recipe.resume:
+        trainer.resume()
+    return trainer, trainer.fit()
+
+
 def grow_adapter(recipe: GrowRecipe) -> tuple[PIPModel, dict | None]:
     """Run the recipe; returns the grown model and its per-degradation validation report
     (``None`` on ranks other than 0). The bundle goes to ``recipe.out/adapter``; the bundle
@@ -271,19 +281,7 @@ def grow_adapter(recipe: GrowRecipe) -> tuple[PIPModel, dict | None]:
     model.add_degradations(recipe.degradations, mode=recipe.mode)
     model.print_trainable_parameters()
     train_set, sensor_set, val_set = _growth_sets(recipe, old, model.degradations)
-    trainer = Trainer(
-        model,
-        train_set,
-        recipe.train,
-        out_dir=recipe.out,
-        val_set=val_set,
-        save_model=False,
-        overwrite=recipe.overwrite,
-        settings=recipe.settings(),
-    )
-    if recipe.resume:
-        trainer.resume()
-    report = trainer.fit()
+    trainer, report = _fit(model, train_set, val_set, recipe)
     if not trainer.context.is_main:
         return model, None
     if isinstance(model.sensor, DegradationSensor) and recipe.sensor_steps:
