@@ -23,17 +23,9 @@ __all__ = ["IMAGE_EXTENSIONS", "check_images", "list_images", "read_image", "wri
 
 
 def read_image(path: str | os.PathLike[str]) -> torch.Tensor:
-    """Read an image file as a float32 RGB tensor of shape 3×H×W with values in [0, 1].
-
-    EXIF orientation is applied (phone photos), grey and palette images are expanded to RGB and
-    alpha is dropped. 8-bit files are scaled by 1/255 and 16-bit ones by 1/65535 (16-bit colour
-    PNGs are decoded at 8-bit precision, Pillow's limit; 16-bit TIFFs at full precision);
-    floating-point TIFFs are taken as values in [0, 1]. Values are clamped to [0, 1].
-
-    Raises FileNotFoundError for a missing file and a one-line ValueError naming the file for
-    anything that is not a readable image: an empty, truncated or corrupt file, a decompression
-    bomb (more pixels than ``PIL.Image.MAX_IMAGE_PIXELS``), 32-bit integer or non-finite samples.
-    """
+    """Read an image file as a float32 RGB tensor of shape 3×H×W with values in [0, 1]:
+    ``pip_adapter.image_files.read_rgb`` (the torch-free reader, whose decoding rules and
+    one-line errors it shares) as a tensor."""
     return torch.from_numpy(read_rgb(path))
 
 
