@@ -23,6 +23,7 @@ import torch
 
 import pip_adapter as pa
 from pip_adapter.architectures import registered_architectures, spandrel_info
+from pip_adapter.backbones import BACKBONES
 from pip_adapter.files import write_json
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "architectures.json"
@@ -30,11 +31,7 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "architectur
 # architecture id -> (class name, constructor arguments, which release). Empty arguments:
 # spandrel's defaults, which are the released configuration named.
 RELEASED: dict[str, tuple[str, dict[str, Any], str]] = {
-    "NAFNet": (
-        "NAFNet",
-        dict(width=32, enc_blk_nums=[2, 2, 4, 8], middle_blk_num=12, dec_blk_nums=[2, 2, 2, 2]),
-        "NAFNet-SIDD-width32",
-    ),
+    "NAFNet": ("NAFNet", BACKBONES["nafnet"].configs["official"], "NAFNet-SIDD-width32"),
     "KBNet": ("KBNet_s", {}, "KBNet-s (spandrel's defaults)"),
     "M3SNet": ("M3SNet", {}, "M3SNet-32 (spandrel's defaults)"),
     "Restormer": ("Restormer", {}, "Restormer (spandrel's defaults)"),
