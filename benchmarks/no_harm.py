@@ -138,13 +138,14 @@ def mild_to_strong(power: float, blur_min: float) -> dict:
     return {"noise": noise, "rain": rain, "haze": haze, "blur": blur, "lowlight": lowlight}
 
 
-def build_model(seed: int) -> PIPModel:
+def build_model(seed: int, design: str) -> PIPModel:
     torch.manual_seed(seed)
-    return pa.inject_pip(build_backbone("nafnet", "small"), degradations=DEGRADATIONS)
+    backbone = build_backbone("nafnet", "small")
+    return pa.inject_pip(backbone, degradations=DEGRADATIONS, design=design)
 
 
 def train(recipe: Recipe, args: argparse.Namespace, out: Path) -> PIPModel:
-    model = build_model(args.seed)
+    model = build_model(args.seed, args.design)
     custom = None
     if recipe.mild_power is not None:
         custom = mild_to_strong(recipe.mild_power, recipe.blur_min)
@@ -256,7 +257,8 @@ def diagnose(model: PIPModel, images: list[torch.Tensor], seed: int) -> dict:
 
 
 def settings(args: argparse.Namespace, recipe: Recipe) -> dict:
-    return {"steps": args.steps, "seed": args.seed, "threads": args.threads, **asdict(recipe)}
+    keys = ("steps", "seed", "threads", "design")
+    return {**{key: getattr(args, key) for key in keys}, **asdict(recipe)}
 
 
 def load_or_train(name: str, args: argparse.Namespace) -> dict:
@@ -268,7 +270,7 @@ def load_or_train(name: str, args: argparse.Namespace) -> dict:
             print(f"{name}: reusing {path}")
             return saved["results"]
     if (out / "model.safetensors").is_file() and not args.fresh:
-        model = build_model(args.seed)  # trained by an earlier run, measured again
+        model = build_model(args.seed, args.design)  # trained by an earlier run, measured again
         model.load_state_dict(load_file(out / "model.safetensors"))
     else:
         model = train(recipe, args, out)
@@ -322,7 +324,8 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
         "",
         f"`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.",
         "",
-        f"NAFNet-small + PIP trained from scratch ({args.steps} steps, batch 8, 64² patches, "
+        f"NAFNet-small + PIP (the {args.design} design of the unit) trained from scratch "
+        f"({args.steps} steps, batch 8, 64² patches, "
         f"peak learning rate 2e-3, seed {args.seed}) on four of the six training photos "
         f"({', '.join(FIT)}) and measured, whole, on the other two ({', '.join(VALIDATION)}: "
         "the validation split every choice below was made on) and on the three bundled "
@@ -353,6 +356,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500, help="training steps (1500)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
+    parser.add_argument(
+        "--design",
+        default="paper",
+        choices=("paper", "compact"),
+        help="the unit's design (paper: the default when the recipes were chosen)",
+    )
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "no_harm")
     parser.add_argument("--fresh", action="store_true", help="retrain cached recipes")
     args = parser.parse_args()

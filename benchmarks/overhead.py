@@ -13,7 +13,8 @@ Run:  python benchmarks/overhead.py [--device cpu|cuda] [--threads 2] [--repeats
       [--backbones restormer,nafnet,swinir]
 Writes docs/benchmarks/overhead[_cuda].md and .json. ``--backbones`` remeasures only those
 backbones and keeps the other rows of the existing .json (each row records its date and
-settings), so that slow backbones can be measured in separate, shorter runs.
+settings), so that slow backbones can be measured in separate, shorter runs;
+``--backbones "" --no-tried`` refreshes the operator counts alone.
 """
 
 from __future__ import annotations
@@ -206,34 +207,28 @@ def memory_probe(spec: str) -> None:
 
 def operator_counts(model, x) -> dict[str, dict[str, float]]:
     """Per unit: operators called (torch.profiler, aliasing views excluded), the distinct
-    ones, and the unit's CPU time in ms, over one forward pass."""
-    scopes = {}
+    ones, and the unit's CPU time in ms, over one forward pass. A PIPModel calls its units
+    through ``modulate`` (not ``__call__``, so module hooks never fire): each unit's
+    ``modulate`` is wrapped in a profiler scope for the measurement."""
+    units = dict(model.pip_units.items())
 
-    def enter(key):
-        def hook(module, args):
-            scopes[key] = record_function(f"unit {key}")
-            scopes[key].__enter__()
+    def scoped(key: str, modulate: Callable) -> Callable:
+        def run(*args, **kwargs):
+            with record_function(f"unit {key}"):
+                return modulate(*args, **kwargs)
 
-        return hook
+        return run
 
-    def leave(key):
-        def hook(module, args, output):
-            scopes[key].__exit__(None, None, None)
-
-        return hook
-
-    handles = []
-    for key, unit in model.pip_units.items():
-        handles.append(unit.register_forward_pre_hook(enter(key)))
-        handles.append(unit.register_forward_hook(leave(key)))
+    for key, unit in units.items():
+        unit.modulate = scoped(key, unit.modulate)  # an instance attribute, deleted below
     try:
         with torch.inference_mode():
             call(model, x, True)
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 call(model, x, True)
     finally:
-        for handle in handles:
-            handle.remove()
+        for unit in units.values():
+            del unit.modulate
     events = prof.events()
     counts: dict[str, dict[str, float]] = {}
     for scope in (e for e in events if e.name.startswith("unit ")):
@@ -247,6 +242,8 @@ def operator_counts(model, x) -> dict[str, dict[str, float]]:
             "distinct": len(calls),
             "ms": scope.cpu_time_total / 1e3,
         }
+    if counts.keys() != units.keys():
+        raise RuntimeError(f"profiled units {sorted(counts)}, expected {sorted(units)}")
     return counts
 
 
@@ -455,8 +452,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--backbones", default=",".join(BACKBONES))
+    parser.add_argument("--no-tried", action="store_true", help="skip the NAFNet designs")
     parser.add_argument(
-        "--no-tried", action="store_true", help="skip the NAFNet designs and operator counts"
+        "--no-operators", action="store_true", help="skip the operator counts per unit"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
@@ -482,6 +480,7 @@ def main() -> None:
         results["authors_restormer"] = sum(p.numel() for p in authors.pip_units.parameters())
     if not args.no_tried:
         results["tried"] = measure_tried(args, device)
+    if not args.no_operators:
         results["operators"] = measure_operators(device)
     args.out.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2) + "\n")
