@@ -388,9 +388,9 @@ def render(results: dict, device: torch.device, args) -> str:
     lines = [
         f"# PIP overhead, default presets ({device.type})",
         "",
-        f"Command: `python benchmarks/overhead.py --device {args.device} --threads "
-        f"{args.threads} --repeats {args.repeats}` (a row can be remeasured alone with "
-        "`--backbones NAME`; each row says when and how it was measured). Times are the best "
+        f"Command: `python benchmarks/overhead.py --device {args.device} --threads 2 "
+        "--repeats 5` (a row can be remeasured alone with `--backbones NAME`; each row and "
+        "table says when, with how many threads and repeats it was measured). Times are the best "
         "of interleaved runs of one forward pass (batch 1, inference mode), plain and with "
         "PIP; FLOPs count a multiply-add as 2; forward memory is the peak above the memory "
         "before the pass, after a warm-up pass. Goals from issue 14.",
