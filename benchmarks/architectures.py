@@ -50,21 +50,7 @@ RELEASED: dict[str, tuple[str, dict[str, Any], str]] = {
     "RealCUGAN": ("UpCunet2x", {}, "up2x"),
     "MPRNet": ("MPRNet", {}, "MPRNet deraining (spandrel's defaults)"),
     "MIRNet2": ("MIRNet_v2", {}, "MIRNetv2 (spandrel's defaults)"),
-    "SwinIR": (
-        "SwinIR",
-        dict(
-            img_size=128,
-            window_size=8,
-            depths=[6] * 6,
-            embed_dim=180,
-            num_heads=[6] * 6,
-            mlp_ratio=2.0,
-            upscale=1,
-            upsampler="",
-            resi_connection="1conv",
-        ),
-        "colour denoising, SwinIR-M",
-    ),
+    "SwinIR": ("SwinIR", BACKBONES["swinir"].configs["official"], "colour denoising, SwinIR-M"),
     "Swin2SR": (
         "Swin2SR",
         dict(
