@@ -3,6 +3,7 @@ onnxruntime, real files; and ``pip-adapter export`` / ``restore --onnx`` on imag
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,9 @@ from torch import nn
 import pip_adapter as pa
 from pip_adapter import export
 from pip_adapter.blending import NUMPY_OPS
-from pip_adapter.bundle import save_bundle
+from pip_adapter.bundle import load_bundle, save_bundle
 from pip_adapter.cli import main
+from pip_adapter.conditioning import describe_weights
 from pip_adapter.data import read_image, write_image
 from pip_adapter.padding import pad_to_size
 
@@ -55,26 +57,7 @@ def assert_close(got, expected) -> None:
     assert (got - expected).abs().max().item() <= TOLERANCE
 
 
-# Known open bugs (issue 16 follow-ups), marked so that they show in every test report:
-# Restormer: tracing adds a "batch > 1" guard inside torch's convolution backend choice, so its
-# program keeps a fixed batch of 1; SwinIR: its own padding to the window size branches on the
-# image size, and its preset no longer pads to a multiple of 8 outside the graph.
-KNOWN_EXPORT_BUGS = {
-    "restormer": "the exported program keeps a fixed batch of 1 (a batch guard in torch's conv)",
-    "swinir": "the exported program branches on the image size (window padding inside SwinIR)",
-}
-
-
-@pytest.fixture(
-    scope="module",
-    params=[
-        "nafnet",
-        *(
-            pytest.param(name, marks=pytest.mark.xfail(run=False, strict=True, reason=reason))
-            for name, reason in KNOWN_EXPORT_BUGS.items()
-        ),
-    ],
-)
+@pytest.fixture(scope="module", params=["nafnet", "restormer", "swinir"])
 def exported(request, tmp_path_factory):
     """Each backbone exported once per format, weights as an input."""
     model = adapted(request.param)
@@ -138,11 +121,6 @@ def test_baked_degradation_leaves_one_input(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    run=False,
-    strict=True,
-    reason="known bug (issue 16 follow-up): the blind graph differs from eager by 7e-3",
-)
 def test_blind_graph_runs_the_sensor_inside(tmp_path):
     model = adapted("nafnet")
     model.sensor = pa.DegradationSensor(crop_size=16, crops_per_side=2).eval()
@@ -151,6 +129,9 @@ def test_blind_graph_runs_the_sensor_inside(tmp_path):
     assert [i.name for i in session.get_inputs()] == ["image"]
     assert export.read_metadata(path)["sensor"]["crop_size"] == 16
     program = export.to_torch_export(model, sensor=model.sensor)
+    # the graph holds the sensor twice: every module keeps its mode (a sensor left training
+    # would judge by batch statistics and update them)
+    assert not any(m.training for m in model.modules())
     for batch, height, width in [*SIZES, (1, 9, 50)]:  # shorter than a crop, more than two
         x = torch.rand(batch, 3, height, width)
         with torch.no_grad():
@@ -364,7 +345,20 @@ def test_cli_blind_export_and_refusals(bundle, tmp_path, capsys):
     assert json.loads(json.dumps(export.read_metadata(graph)))["steering"] == "sensor"
     assert restore(bundle / "images", "--onnx", graph, "-o", tmp_path / "o") == 0
     assert read_image(tmp_path / "o" / "small.png").shape == (3, 24, 30)
-    assert "2 restored, 0 failed, of 2 images" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 restored, 0 failed, of 2 images" in out
+    # the sensor's choice beside each file, as the PyTorch path prints it
+    model = load_bundle(bundle / "adapter")
+    image = read_image(bundle / "images" / "odd.png")[None]
+    with torch.no_grad():
+        words = describe_weights(model.sensor.predict_weights(image)[0], model.degradations)
+    assert f"odd.png  [sensor: {words}]" in out
+    assert sum("[sensor: " in line for line in out.splitlines()) == 2
+    tiles = ["--tile", "16", "--overlap", "4"]
+    assert (
+        restore(bundle / "images" / "odd.png", "--onnx", graph, "-o", tmp_path / "t", *tiles) == 0
+    )
+    assert re.search(r"odd\.png  \[sensor, mean of \d+ tiles: ", capsys.readouterr().out)
     # the shared batch loop: outputs that exist are kept unless --overwrite
     before = (tmp_path / "o" / "odd.png").read_bytes()
     assert restore(bundle / "images", "--onnx", graph, "-o", tmp_path / "o") == 1
