@@ -28,6 +28,7 @@ import json
 import os
 import re
 import sys
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,8 +329,8 @@ def _traceable_swin(network: nn.Module) -> Iterator[None]:
     size at hand (eager SwinIR reuses the mask stored for its training size, which equals
     it; the size comparison would fix the graph to one of its outcomes), and its windows are
     merged back without ``int()`` (``_window_reverse``). Everything is put back after."""
-    code = sys.modules[type(network).__module__]
-    blocks = [m for m in network.modules() if hasattr(m, "calculate_mask")]
+    code: Any = sys.modules[type(network).__module__]  # SwinIR's source module
+    blocks: list[Any] = [m for m in network.modules() if hasattr(m, "calculate_mask")]
     sizes = [block.input_resolution for block in blocks]
     merge = code.window_reverse
     try:
@@ -453,12 +454,12 @@ def _trace(graph: _Graph, multiple: int, atol: float) -> _Traced:
     (``_admit_single_image``); where the model's code turns the batch size into a number,
     the graph is traced again for a fixed batch of 1."""
     program = _export(graph, multiple, dynamic_batch=True)
-    module: nn.Module | None = program.module()
+    module: nn.Module = program.module()
     size = (2 * max(multiple, 16) + 1, 2 * max(multiple, 16) + 1 + multiple)
     if not _accepts(module, graph, 1, *size) and _accepts(module, graph, 3, *size):
-        module = _admit_single_image(program, graph, size, atol)
+        module = _admit_single_image(program, graph, size, atol) or module
     batch: int | None = None
-    if module is None or not all(_accepts(module, graph, b, *size) for b in (1, 3)):
+    if not all(_accepts(module, graph, b, *size) for b in (1, 3)):
         program, batch = _export(graph, multiple, dynamic_batch=False), 1
         module = program.module()
     lower = max(multiple, 1)
@@ -588,13 +589,25 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     if path.suffix.lower() == ".pt2":
-        extra = {f"{METADATA_KEY}.json": ""}
-        torch.export.load(path, extra_files=extra)
-        text = extra[f"{METADATA_KEY}.json"]
-        if not text:
-            raise ValueError(f"{path} was not written by pip_adapter.export.to_torch_export")
-        return json.loads(text)
+        return _pt2_metadata(path)
     return OnnxGraph(path).metadata
+
+
+def _pt2_metadata(path: Path) -> dict[str, Any]:
+    """The description saved as the extra file ``pip_adapter.json`` of a ``.pt2`` archive
+    (a zip holding it as ``*/extra/pip_adapter.json``), read without loading the program."""
+    member = f"/extra/{METADATA_KEY}.json"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith(member)]
+            text = archive.read(names[0]).decode() if names else ""
+    except zipfile.BadZipFile:
+        raise ValueError(
+            f"{path} is not a .pt2 archive (torch.export.save writes zip files)"
+        ) from None
+    if not text:
+        raise ValueError(f"{path} was not written by pip_adapter.export.to_torch_export")
+    return json.loads(text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -657,7 +670,7 @@ def _as_tuple(outputs: Any) -> tuple[Any, ...]:
     return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
 
 
-def _onnx_program(graph: _Graph, traced: _Traced, opset: int | None) -> Any:
+def _onnx_program(graph: _Graph, traced: _Traced, opset: int | None, optimize: bool) -> Any:
     """The ONNX translation of a traced graph."""
     inputs = graph.example_inputs(_sample(graph, 1, traced.batch or 2))
     try:
@@ -670,7 +683,7 @@ def _onnx_program(graph: _Graph, traced: _Traced, opset: int | None) -> Any:
                 output_names=list(graph.output_names),
                 opset_version=opset,
                 verbose=False,
-                optimize=True,
+                optimize=optimize,
             )
     except Exception as err:
         raise _failure("ONNX conversion", err) from err
@@ -712,6 +725,7 @@ def to_onnx(
     check: bool = True,
     atol: float = DEFAULT_ATOL,
     overwrite: bool = False,
+    optimize: bool = True,
 ) -> Path:
     """Export ``model`` (a PIPModel) to one ONNX file with dynamic batch, height and width.
 
@@ -727,7 +741,9 @@ def to_onnx(
     Padding to the backbone's size multiple and the crop back are in the graph. The file
     carries its description (``read_metadata``). ``check`` runs the written file with
     onnxruntime on several image sizes, odd ones included, and compares it with the eager
-    model (``atol``). Raises ExportError (a ValueError) naming the operator when a part cannot
+    model (``atol``). ``optimize`` runs onnxscript's graph optimizer (constant folding, shape
+    arithmetic simplified, fusions): a smaller graph; ``False`` halves the export time of a
+    large network. Raises ExportError (a ValueError) naming the operator when a part cannot
     be exported, or the size where the file disagrees; FileExistsError for an existing
     ``path`` without ``overwrite``. On any failure no file is left and the model is unchanged.
     Returns the path written.
@@ -739,7 +755,7 @@ def to_onnx(
 
     def build(temporary: Path) -> None:
         traced = _trace(graph, multiple, atol)
-        onnx_program = _onnx_program(graph, traced, opset)
+        onnx_program = _onnx_program(graph, traced, opset, optimize)
         _name_dimensions(onnx_program, traced)
         description = _metadata(graph, multiple, traced)
         onnx_program.model.metadata_props[METADATA_KEY] = json.dumps(description)
