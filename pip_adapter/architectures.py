@@ -131,7 +131,6 @@ SELF_PADDED_WINDOW = {
     "SwinIR": "window_size",
     "Swin2SR": "window_size",
     "HAT": "window_size",
-    "DCTLSA": "window_size",
 }
 
 

@@ -332,14 +332,16 @@ def _traceable_swin(network: nn.Module) -> Iterator[None]:
     code: Any = sys.modules[type(network).__module__]  # SwinIR's source module
     blocks: list[Any] = [m for m in network.modules() if hasattr(m, "calculate_mask")]
     sizes = [block.input_resolution for block in blocks]
-    merge = code.window_reverse
+    merge = getattr(code, "window_reverse", None)
     try:
         for block in blocks:
             block.input_resolution = None
-        code.window_reverse = _window_reverse
+        if merge is not None:
+            code.window_reverse = _window_reverse
         yield
     finally:
-        code.window_reverse = merge
+        if merge is not None:
+            code.window_reverse = merge
         for block, size in zip(blocks, sizes, strict=True):
             block.input_resolution = size
 
