@@ -316,8 +316,8 @@ def _dynamic_shapes(graph: _Graph, multiple: int, dynamic_batch: bool) -> dict[s
 def _window_reverse(
     windows: torch.Tensor, window_size: int, height: int, width: int
 ) -> torch.Tensor:
-    """SwinIR's ``window_reverse`` (``(B·n)×s×s×C`` windows back to ``B×H×W×C``) with the batch
-    left to the reshape: SwinIR computes it with ``int()``, which fixes a traced batch."""
+    """Swin's ``window_reverse`` (``(B·n)×s×s×C`` windows back to ``B×H×W×C``) with the batch
+    left to the reshape: the networks compute it with ``int()``, which fixes a traced batch."""
     rows, cols, channels = height // window_size, width // window_size, windows.shape[-1]
     grid = windows.view(-1, rows, cols, window_size, window_size, channels)
     return grid.permute(0, 1, 3, 2, 4, 5).reshape(-1, height, width, channels)
@@ -325,12 +325,17 @@ def _window_reverse(
 
 @contextlib.contextmanager
 def _traceable_swin(network: nn.Module) -> Iterator[None]:
-    """SwinIR while it is traced: each transformer block computes its attention mask for the
-    size at hand (eager SwinIR reuses the mask stored for its training size, which equals
-    it; the size comparison would fix the graph to one of its outcomes), and its windows are
-    merged back without ``int()`` (``_window_reverse``). Everything is put back after."""
-    code: Any = sys.modules[type(network).__module__]  # SwinIR's source module
-    blocks: list[Any] = [m for m in network.modules() if hasattr(m, "calculate_mask")]
+    """A Swin network (SwinIR, Swin2SR, HAT) while it is traced: each transformer block that
+    keeps the mask of its training size computes its attention mask for the size at hand
+    (eager, it reuses the stored one when the sizes are equal, and the mask is the same; the
+    size comparison would fix the graph to one of its outcomes), and windows are merged back
+    without ``int()`` (``_window_reverse``). Everything is put back after."""
+    code: Any = sys.modules[type(network).__module__]  # the network's source module
+    blocks: list[Any] = [
+        m
+        for m in network.modules()
+        if hasattr(m, "calculate_mask") and hasattr(m, "input_resolution")
+    ]
     sizes = [block.input_resolution for block in blocks]
     merge = getattr(code, "window_reverse", None)
     try:
@@ -350,6 +355,8 @@ def _traceable_swin(network: nn.Module) -> Iterator[None]:
 # spandrel's architecture id: how to trace them in an equivalent form
 TRACEABLE_FORMS: dict[str, Callable[[nn.Module], contextlib.AbstractContextManager]] = {
     "SwinIR": _traceable_swin,
+    "Swin2SR": _traceable_swin,
+    "HAT": _traceable_swin,
 }
 
 

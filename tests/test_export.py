@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from architectures import build_tiny
 from backbones import build, injection_kwargs
 from torch import nn
 
@@ -105,6 +106,23 @@ def test_files_describe_themselves(exported):
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     image = session.get_inputs()[0]
     assert image.shape == ["batch", 3, "height", "width"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("identity", ["Swin2SR", "HAT"])
+def test_other_swin_networks_take_every_size_and_batch(identity):
+    """Swin2SR and HAT (SwinIR's code: a mask kept for one size, the batch computed with
+    int()) are traced in the same equivalent form: one program for every batch and size."""
+    model = pa.inject_pip(build_tiny(identity)).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in model.pip_units.parameters():
+            param.add_(0.1 * torch.randn(param.shape, generator=generator))
+    program = export.to_torch_export(model).module()
+    for batch, height, width in [(2, 37, 43), (1, 64, 64), (3, 19, 70)]:
+        x, w = torch.rand(batch, 3, height, width), weights_for(batch)
+        with torch.no_grad():
+            assert_close(program(x, w), model(x, degradation=w))
 
 
 @pytest.mark.parametrize("crops_per_side", [1, 2, 3, 4])
