@@ -12,6 +12,7 @@ spandrel's own loader, run on its state dict.
 from __future__ import annotations
 
 import logging
+import math
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -121,13 +122,41 @@ def _info_of(descriptor: ModelBase) -> SpandrelInfo:
     )
 
 
+# Networks that reflect-pad their input to a multiple of their attention window themselves,
+# so spandrel asks for no multiple: the attribute holding the window, keyed by spandrel's
+# architecture id. Padding to it first (reflect, as they do) gives the same output and makes
+# their own padding a no-op for every size, which a traced graph (export) needs: their
+# ``if pad_h or pad_w`` would otherwise fix the graph to one case of the size.
+SELF_PADDED_WINDOW = {
+    "SwinIR": "window_size",
+    "Swin2SR": "window_size",
+    "HAT": "window_size",
+}
+
+
+def _with_window(model: nn.Module, info: SpandrelInfo) -> SizeRequirements:
+    """spandrel's requirements, with the multiple widened to the network's window where it
+    pads to one itself (``SELF_PADDED_WINDOW``)."""
+    rule = info.size_requirements
+    window = getattr(model, SELF_PADDED_WINDOW.get(info.id, ""), None)
+    if not isinstance(window, int) or window <= 1:
+        return rule
+    return SizeRequirements(
+        minimum=rule.minimum,
+        multiple_of=math.lcm(rule.multiple_of, window),
+        square=rule.square,
+    )
+
+
 def size_requirements(model: Any) -> SizeRequirements:
     """The input sizes ``model`` accepts, as spandrel's ``SizeRequirements`` (``minimum``
     side, sides a ``multiple_of``, ``square``): the one answer used for padding by
     ``PIPModel``, ``restore_tiled``, ``evaluate`` and export.
 
     In order: the model's own ``size_requirements`` (a ``PIPModel``'s, from its config; a
-    spandrel descriptor's), spandrel's for a network of one of its classes, an integer
+    spandrel descriptor's), spandrel's for a network of one of its classes (with the
+    multiple widened to its window where it pads to one itself: ``SELF_PADDED_WINDOW``), an
+    integer
     ``size_multiple`` attribute (any callable), else no requirement.
     """
     own = getattr(model, "size_requirements", None)
@@ -136,7 +165,7 @@ def size_requirements(model: Any) -> SizeRequirements:
     if isinstance(model, nn.Module):
         info = spandrel_info(model)
         if info is not None:
-            return info.size_requirements
+            return _with_window(model, info)
     multiple = getattr(model, "size_multiple", None)
     if isinstance(multiple, int) and multiple >= 1:
         return SizeRequirements(multiple_of=multiple)

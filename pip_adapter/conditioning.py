@@ -19,8 +19,10 @@ import torch.nn.functional as F
 
 from pip_adapter.vocabulary import (
     DEFAULT_DEGRADATIONS,
+    SURE_AT,
     check_degradation_names,
     degradation_index,
+    describe_mixture,
     mixture_weights,
     parse_degradation,
 )
@@ -178,23 +180,13 @@ def degradation_weights(
     return rows.to(device=device, dtype=torch.float32)
 
 
-# a sensor's prediction below this weight is reported as unsure (see describe_weights)
-SURE_AT = 0.9
-
-
 def describe_weights(weights: torch.Tensor, names: Sequence[str], sure_at: float = SURE_AT) -> str:
     """One sample's ``T`` weights in words, as ``pip-adapter restore`` prints a sensor's
-    prediction: ``"rain (0.97)"`` when one degradation has at least ``sure_at`` of the weight,
-    else ``"unsure: rain 0.55 + noise 0.40 (restored as this mixture)"``, listing the
-    degradations with at least 0.05, largest first."""
+    prediction (``pip_adapter.vocabulary.describe_mixture``): ``"rain (0.97)"`` when one
+    degradation has at least ``sure_at`` of the weight, else ``"unsure: rain 0.55 + noise 0.40
+    (restored as this mixture)"``."""
     if weights.dim() != 1 or weights.numel() != len(names):
         raise ValueError(
             f"weights must be one sample's {len(names)} weights, got shape {tuple(weights.shape)}"
         )
-    values = weights.float().tolist()
-    order = sorted(range(len(names)), key=lambda i: values[i], reverse=True)
-    best = order[0]
-    if values[best] >= sure_at:
-        return f"{names[best]} ({values[best]:.2f})"
-    parts = [f"{names[i]} {values[i]:.2f}" for i in order if values[i] >= 0.05]
-    return f"unsure: {' + '.join(parts)} (restored as this mixture)"
+    return describe_mixture(weights.float().tolist(), names, sure_at)

@@ -27,6 +27,8 @@ import contextlib
 import json
 import os
 import re
+import sys
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ import torch
 from torch import nn
 
 from pip_adapter._version import __version__
+from pip_adapter.architectures import architecture_id
 from pip_adapter.conditioning import DegradationSpec, degradation_weights
 from pip_adapter.files import atomic_write
 from pip_adapter.injection import PIPModel
@@ -253,14 +256,16 @@ def _graph_for(
 
 @contextlib.contextmanager
 def _evaluating(module: nn.Module) -> Iterator[None]:
-    """Eval mode inside, and every submodule's own mode restored after."""
+    """Eval mode inside, and every submodule's own mode restored after: each flag is set on
+    its module alone, since ``train()`` recurses and a wrapper restored after a module it
+    shares (the blind graph holds the sensor twice) would put that module in training mode."""
     modes = [(m, m.training) for m in module.modules()]
     module.eval()
     try:
         yield
     finally:
         for m, training in modes:
-            m.train(training)
+            m.training = training
 
 
 # --------------------------------------------------------------------------------------------
@@ -308,6 +313,59 @@ def _dynamic_shapes(graph: _Graph, multiple: int, dynamic_batch: bool) -> dict[s
     return shapes
 
 
+def _window_reverse(
+    windows: torch.Tensor, window_size: int, height: int, width: int
+) -> torch.Tensor:
+    """Swin's ``window_reverse`` (``(B·n)×s×s×C`` windows back to ``B×H×W×C``) with the batch
+    left to the reshape: the networks compute it with ``int()``, which fixes a traced batch."""
+    rows, cols, channels = height // window_size, width // window_size, windows.shape[-1]
+    grid = windows.view(-1, rows, cols, window_size, window_size, channels)
+    return grid.permute(0, 1, 3, 2, 4, 5).reshape(-1, height, width, channels)
+
+
+@contextlib.contextmanager
+def _traceable_swin(network: nn.Module) -> Iterator[None]:
+    """A Swin network (SwinIR, Swin2SR, HAT) while it is traced: each transformer block that
+    keeps the mask of its training size computes its attention mask for the size at hand
+    (eager, it reuses the stored one when the sizes are equal, and the mask is the same; the
+    size comparison would fix the graph to one of its outcomes), and windows are merged back
+    without ``int()`` (``_window_reverse``). Everything is put back after."""
+    code: Any = sys.modules[type(network).__module__]  # the network's source module
+    blocks: list[Any] = [
+        m
+        for m in network.modules()
+        if hasattr(m, "calculate_mask") and hasattr(m, "input_resolution")
+    ]
+    sizes = [block.input_resolution for block in blocks]
+    merge = getattr(code, "window_reverse", None)
+    try:
+        for block in blocks:
+            block.input_resolution = None
+        if merge is not None:
+            code.window_reverse = _window_reverse
+        yield
+    finally:
+        if merge is not None:
+            code.window_reverse = merge
+        for block, size in zip(blocks, sizes, strict=True):
+            block.input_resolution = size
+
+
+# spandrel networks whose code tracing would fix to one image size or batch, keyed by
+# spandrel's architecture id: how to trace them in an equivalent form
+TRACEABLE_FORMS: dict[str, Callable[[nn.Module], contextlib.AbstractContextManager]] = {
+    "SwinIR": _traceable_swin,
+    "Swin2SR": _traceable_swin,
+    "HAT": _traceable_swin,
+}
+
+
+def _traceable(backbone: nn.Module) -> contextlib.AbstractContextManager:
+    """The backbone's traceable form while tracing (``TRACEABLE_FORMS``), if it needs one."""
+    form = TRACEABLE_FORMS.get(architecture_id(backbone) or "")
+    return form(backbone) if form is not None else contextlib.nullcontext()
+
+
 def _size_oblivious() -> contextlib.AbstractContextManager:
     """Trace without guarding on sizes being 0 or 1 (memory-format and contiguity checks would
     otherwise restrict the program to the sizes' classes seen in tracing). A private switch of
@@ -321,7 +379,7 @@ def _export(graph: _Graph, multiple: int, dynamic_batch: bool) -> torch.export.E
     inputs = graph.example_inputs(_sample(graph, multiple, 2 if dynamic_batch else 1))
     shapes = _dynamic_shapes(graph, multiple, dynamic_batch)
     try:
-        with torch.no_grad(), _size_oblivious():
+        with torch.no_grad(), _size_oblivious(), _traceable(graph.model.backbone):
             program = torch.export.export(graph, inputs, dynamic_shapes=shapes)
     except Exception as err:
         raise _failure("torch.export", err) from err
@@ -354,15 +412,63 @@ def _accepts(module: nn.Module, graph: _Graph, batch: int, height: int, width: i
     return True
 
 
-def _trace(graph: _Graph, multiple: int) -> _Traced:
-    """``torch.export`` of ``graph`` with dynamic batch, height and width, and the sizes the
-    program really takes, probed on its guards: the smallest side, and a fixed batch of 1
-    where the model's code turns the batch size into a number (SwinIR's window merge does)."""
-    program = _export(graph, multiple, dynamic_batch=True)
+_SIZE_SOURCE = re.compile(r"L\['\w+'\]\.size\(\)\[\d+\]")
+
+
+def _admit_single_image(
+    program: torch.export.ExportedProgram, graph: _Graph, size: tuple[int, int], atol: float
+) -> nn.Module | None:
+    """``program``, traced on a batch of two, made to take a single image too where only
+    guards on the batch size alone refuse one, if it then gives the eager model's result;
+    else None.
+
+    Such guards (``batch != 1``, ``batch > 1``) record memory layout, not values: whether a
+    tensor is contiguous (a chunk of channels, as in Restormer's attention, is contiguous for
+    one image only) or which memory format a convolution's input has (torch infers it from
+    strides, ambiguous for one image: SwinIR's transposed feature maps), so tracing notes the
+    case it saw. The operations are the same for one image: the program's batch range is
+    widened to 1 and those guards are dropped, then its result on one image is compared with
+    the eager model (as the file check does again).
+    """
+    image = graph.input_names[0]
+    node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == image)
+    batch = node.meta["val"].shape[0]
+    if not isinstance(batch, torch.SymInt) or batch.node.expr not in program.range_constraints:
+        return None
+    symbol = batch.node.expr
+    from torch.utils._sympy.value_ranges import ValueRanges
+
+    program.range_constraints[symbol] = ValueRanges(1, program.range_constraints[symbol].upper)
+    batch_size = f"L['{image}'].size()[0]"
+    guards = getattr(program, "_guards_code", None)  # checked by program.module()
+    if guards is not None:
+        program._guards_code = [g for g in guards if set(_SIZE_SOURCE.findall(g)) != {batch_size}]
     module = program.module()
-    probe = 2 * max(multiple, 16) + 1
+    if not _accepts(module, graph, 1, *size):
+        return None
+    device = next(graph.parameters()).device
+    inputs = graph.example_inputs(torch.rand(1, 3, *size, device=device))
+    with torch.no_grad():
+        expected = graph.reference(*inputs)
+        got = _as_tuple(module(*inputs))
+    if any((a - b).abs().max().item() > atol for a, b in zip(got, expected, strict=True)):
+        return None
+    return module
+
+
+def _trace(graph: _Graph, multiple: int, atol: float) -> _Traced:
+    """``torch.export`` of ``graph`` with dynamic batch, height and width, and the sizes the
+    program really takes, probed on its guards: the smallest side, and the batch. A program
+    refused a single image by layout guards alone is widened to take it
+    (``_admit_single_image``); where the model's code turns the batch size into a number,
+    the graph is traced again for a fixed batch of 1."""
+    program = _export(graph, multiple, dynamic_batch=True)
+    module: nn.Module = program.module()
+    size = (2 * max(multiple, 16) + 1, 2 * max(multiple, 16) + 1 + multiple)
+    if not _accepts(module, graph, 1, *size) and _accepts(module, graph, 3, *size):
+        module = _admit_single_image(program, graph, size, atol) or module
     batch: int | None = None
-    if not all(_accepts(module, graph, b, probe, probe + multiple) for b in (1, 3)):
+    if not all(_accepts(module, graph, b, *size) for b in (1, 3)):
         program, batch = _export(graph, multiple, dynamic_batch=False), 1
         module = program.module()
     lower = max(multiple, 1)
@@ -492,13 +598,25 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
     if path.suffix.lower() == ".pt2":
-        extra = {f"{METADATA_KEY}.json": ""}
-        torch.export.load(path, extra_files=extra)
-        text = extra[f"{METADATA_KEY}.json"]
-        if not text:
-            raise ValueError(f"{path} was not written by pip_adapter.export.to_torch_export")
-        return json.loads(text)
+        return _pt2_metadata(path)
     return OnnxGraph(path).metadata
+
+
+def _pt2_metadata(path: Path) -> dict[str, Any]:
+    """The description saved as the extra file ``pip_adapter.json`` of a ``.pt2`` archive
+    (a zip holding it as ``*/extra/pip_adapter.json``), read without loading the program."""
+    member = f"/extra/{METADATA_KEY}.json"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith(member)]
+            text = archive.read(names[0]).decode() if names else ""
+    except zipfile.BadZipFile:
+        raise ValueError(
+            f"{path} is not a .pt2 archive (torch.export.save writes zip files)"
+        ) from None
+    if not text:
+        raise ValueError(f"{path} was not written by pip_adapter.export.to_torch_export")
+    return json.loads(text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -536,7 +654,7 @@ def to_torch_export(
     programs: list[torch.export.ExportedProgram] = []
 
     def build(temporary: Path | None) -> None:
-        traced = _trace(graph, multiple)
+        traced = _trace(graph, multiple, atol)
         programs.append(traced.program)
         program = traced.program
         if temporary is not None:
@@ -561,7 +679,7 @@ def _as_tuple(outputs: Any) -> tuple[Any, ...]:
     return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
 
 
-def _onnx_program(graph: _Graph, traced: _Traced, opset: int | None) -> Any:
+def _onnx_program(graph: _Graph, traced: _Traced, opset: int | None, optimize: bool) -> Any:
     """The ONNX translation of a traced graph."""
     inputs = graph.example_inputs(_sample(graph, 1, traced.batch or 2))
     try:
@@ -574,7 +692,7 @@ def _onnx_program(graph: _Graph, traced: _Traced, opset: int | None) -> Any:
                 output_names=list(graph.output_names),
                 opset_version=opset,
                 verbose=False,
-                optimize=True,
+                optimize=optimize,
             )
     except Exception as err:
         raise _failure("ONNX conversion", err) from err
@@ -616,6 +734,7 @@ def to_onnx(
     check: bool = True,
     atol: float = DEFAULT_ATOL,
     overwrite: bool = False,
+    optimize: bool = True,
 ) -> Path:
     """Export ``model`` (a PIPModel) to one ONNX file with dynamic batch, height and width.
 
@@ -631,7 +750,9 @@ def to_onnx(
     Padding to the backbone's size multiple and the crop back are in the graph. The file
     carries its description (``read_metadata``). ``check`` runs the written file with
     onnxruntime on several image sizes, odd ones included, and compares it with the eager
-    model (``atol``). Raises ExportError (a ValueError) naming the operator when a part cannot
+    model (``atol``). ``optimize`` runs onnxscript's graph optimizer (constant folding, shape
+    arithmetic simplified, fusions): a smaller graph; ``False`` halves the export time of a
+    large network. Raises ExportError (a ValueError) naming the operator when a part cannot
     be exported, or the size where the file disagrees; FileExistsError for an existing
     ``path`` without ``overwrite``. On any failure no file is left and the model is unchanged.
     Returns the path written.
@@ -642,8 +763,8 @@ def to_onnx(
     target = _target(path, overwrite, ".onnx")
 
     def build(temporary: Path) -> None:
-        traced = _trace(graph, multiple)
-        onnx_program = _onnx_program(graph, traced, opset)
+        traced = _trace(graph, multiple, atol)
+        onnx_program = _onnx_program(graph, traced, opset, optimize)
         _name_dimensions(onnx_program, traced)
         description = _metadata(graph, multiple, traced)
         onnx_program.model.metadata_props[METADATA_KEY] = json.dumps(description)

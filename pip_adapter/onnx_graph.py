@@ -144,9 +144,14 @@ class OnnxGraph:
             )
         return None
 
-    def restore(self, image: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-        """The restored images for ``B×3×H×W`` ``image``; sides shorter than ``min_side`` are
-        padded up to it (as the model pads to its size multiple) and cropped back."""
+    def restore(
+        self, image: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The restored images for ``B×3×H×W`` ``image`` and, for a graph with a sensor, the
+        ``B×T`` weights it chose (else None). Sides shorter than ``min_side`` are padded up to
+        it (as the model pads to its size multiple) and cropped back."""
         height, width = image.shape[-2:]
         padded = NUMPY_OPS.pad(image, max(height, self.min_side), max(width, self.min_side))
-        return self(padded, weights)[0][..., :height, :width]
+        outputs = self(padded, weights)
+        sensed = outputs[1] if self.steering_mode == "sensor" else None
+        return outputs[0][..., :height, :width], sensed

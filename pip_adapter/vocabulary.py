@@ -14,11 +14,15 @@ __all__ = [
     "DEFAULT_DEGRADATIONS",
     "check_degradation_names",
     "degradation_index",
+    "describe_mixture",
     "mixture_weights",
     "parse_degradation",
 ]
 
 DEFAULT_DEGRADATIONS: tuple[str, ...] = ("noise", "rain", "haze", "blur", "lowlight")
+
+# a sensor's prediction below this weight is reported as unsure (see describe_mixture)
+SURE_AT = 0.9
 
 
 def check_degradation_names(degradations: Sequence[str]) -> tuple[str, ...]:
@@ -100,3 +104,21 @@ def parse_degradation(text: str, names: Sequence[str]) -> str | dict[str, float]
         mixture[name] = weight
     row = mixture_weights(mixture, names)
     return {name: row[list(names).index(name)] for name in mixture}
+
+
+def describe_mixture(
+    values: Sequence[float], names: Sequence[str], sure_at: float = SURE_AT
+) -> str:
+    """One image's weights (one per name) in words, as ``pip-adapter restore`` prints a sensor's
+    prediction: ``"rain (0.97)"`` when one degradation has at least ``sure_at`` of the weight,
+    else ``"unsure: rain 0.55 + noise 0.40 (restored as this mixture)"``, listing the
+    degradations with at least 0.05, largest first."""
+    values = [float(v) for v in values]
+    if len(values) != len(names):
+        raise ValueError(f"need one weight per degradation ({len(names)}), got {len(values)}")
+    order = sorted(range(len(names)), key=lambda i: values[i], reverse=True)
+    best = order[0]
+    if values[best] >= sure_at:
+        return f"{names[best]} ({values[best]:.2f})"
+    parts = [f"{names[i]} {values[i]:.2f}" for i in order if values[i] >= 0.05]
+    return f"unsure: {' + '.join(parts)} (restored as this mixture)"

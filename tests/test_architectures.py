@@ -8,7 +8,11 @@ import torch.nn.functional as F
 from architectures import TINY, build_tiny, call
 
 import pip_adapter as pa
-from pip_adapter.architectures import architecture_id, registered_architectures
+from pip_adapter.architectures import (
+    SELF_PADDED_WINDOW,
+    architecture_id,
+    registered_architectures,
+)
 from pip_adapter.injection.presets import WITHOUT_PRESET
 
 # the tiny configurations that still take a few seconds (fixed widths, internal padding)
@@ -90,3 +94,16 @@ def test_preset_architecture(identity, tmp_path):
         reference(identity, original, sample, requirements),
         reference(identity, other, sample, requirements),
     )
+
+
+@pytest.mark.parametrize("identity", sorted(SELF_PADDED_WINDOW))
+def test_networks_that_pad_to_their_window_are_padded_to_it_first(identity):
+    """PIP pads a network that pads its input to its attention window itself to that window
+    first (reflect, as it does), so its own padding never branches on the size (export):
+    at an odd size the adapted model at injection gives exactly the network's own output."""
+    backbone = build_tiny(identity)
+    model = pa.inject_pip(backbone)
+    assert model.size_multiple % backbone.window_size == 0
+    x = torch.rand(1, 3, 37, 43)
+    with torch.no_grad():
+        assert torch.equal(model(x.clone(), degradation="rain"), call(identity, backbone, x))

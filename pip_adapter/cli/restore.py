@@ -149,6 +149,7 @@ class _OnnxBackend:
             False,
         )
         self.ops: ArrayOps = NUMPY_OPS
+        self.sensed: list[np.ndarray] = []  # a blind graph's weights for the current image
 
     def read(self, path: Path) -> Any:
         return read_rgb(path)[None]
@@ -157,13 +158,27 @@ class _OnnxBackend:
         return np.asarray(image, dtype=np.float32)
 
     def steering(self, image: Any) -> Any:
+        self.sensed = []  # a new image: what the graph's sensor will say about it
         return self.weights
 
     def forward(self, images: Any, steering: Any) -> Any:
-        return self.graph.restore(images, steering)
+        restored, sensed = self.graph.restore(images, steering)
+        if sensed is not None:
+            self.sensed.append(sensed)
+        return restored
 
     def note(self, steering: Any) -> str | None:
-        return None  # a blind graph's sensor choice stays inside it (its weights output)
+        """A blind graph's choice (its ``weights`` output): for the image, or with ``--tile``
+        the mean over the tiles, each of which its sensor judged on its own."""
+        from pip_adapter.vocabulary import describe_mixture
+
+        if not self.sensed:
+            return None
+        rows = np.concatenate(self.sensed)
+        words = describe_mixture(rows.mean(axis=0).tolist(), self.graph.degradations)
+        return (
+            f"sensor: {words}" if len(rows) == 1 else f"sensor, mean of {len(rows)} tiles: {words}"
+        )
 
 
 def restore_image(
