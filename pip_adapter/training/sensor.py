@@ -102,7 +102,7 @@ def train_sensor(
     sensor: DegradationSensor,
     data: Dataset | Images = None,
     *,
-    steps: int = 300,
+    steps: int = 1200,
     batch_size: int = 16,
     lr: float = 2e-3,
     weight_decay: float = 0.05,
