@@ -427,7 +427,8 @@ def render(results: dict, device: torch.device, args) -> str:
             "(the feature averaged onto it) and adds the bilinearly resized update to the "
             "feature; its cost no longer grows with the image beyond resampling. Lighter "
             "feed-forwards, the channels-last layout, and dropping the full-resolution unit "
-            "(which cost 0.16 dB in the placement ablation of the quality benchmark) each "
+            "(0.16 dB lower in an earlier placement ablation of the quality benchmark, with "
+            "the paper design and the L1 recipe; not rerun since) each "
             "recover only part of the cost.",
             "",
             *tried_rows(tried),
