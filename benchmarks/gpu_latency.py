@@ -30,6 +30,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
+from machine import prepare_device
 
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
@@ -181,9 +182,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown modes {unknown}; choose from {', '.join(MODES)}")
     device = torch.device(args.device)
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    machine = prepare_device(device)
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / f"gpu_latency_{device.type}.md"
     sizes = [int(s) for s in args.sizes.split(",")]

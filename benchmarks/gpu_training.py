@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from machine import prepare_device
 
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
@@ -119,9 +120,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = parser.parse_args()
     device = torch.device(args.device)
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
-    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    machine = prepare_device(device)
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / f"gpu_training_{device.type}.md"
     lines = [
