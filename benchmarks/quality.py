@@ -61,6 +61,7 @@ from pip_adapter.training import (
     train_sensor,
 )
 from pip_adapter.training.report import JsonLinesLog
+from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
 from pip_adapter.unit import PromptInPrompt, default_prompt_dim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -578,7 +579,12 @@ def main() -> None:
         default=16,
         help="pixels around each patch that its degradation sees (16; 0: the patch alone)",
     )
-    parser.add_argument("--sensor-steps", type=int, default=1200, help="sensor steps (1200)")
+    parser.add_argument(
+        "--sensor-steps",
+        type=int,
+        default=DEFAULT_SENSOR_STEPS,
+        help=f"sensor steps ({DEFAULT_SENSOR_STEPS})",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
     parser.add_argument(

@@ -39,6 +39,7 @@ from pip_adapter.files import write_text
 from pip_adapter.metrics import psnr, ssim
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, crop_grid
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
+from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESTORED = pa.DEFAULT_DEGRADATIONS
@@ -294,7 +295,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
     parser.add_argument("--backbone", default=DEFAULT_SENSOR_BACKBONE, help="timm model name")
-    parser.add_argument("--sensor-steps", type=int, default=1200, help="sensor training steps")
+    parser.add_argument(
+        "--sensor-steps", type=int, default=DEFAULT_SENSOR_STEPS, help="sensor training steps"
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="sensor batch size (16)")
     parser.add_argument("--lr", type=float, default=2e-3, help="sensor peak learning rate")
     parser.add_argument("--draws", type=int, default=40, help="draws per photo and degradation")

@@ -27,6 +27,7 @@ from pip_adapter.injection.growth import GROWTH_MODES, GrowthMode
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, DegradationSensor
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
 from pip_adapter.training.run_folder import check_run_folder
+from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
 
 __all__ = ["FinetuneRecipe", "GrowRecipe", "finetune", "grow_adapter"]
 
@@ -56,8 +57,7 @@ class FinetuneRecipe:
     full: bool = False
     resume: bool = False
     overwrite: bool = False
-    # benchmarks/sensor_accuracy.py: 1200 steps named 4-5 points more held-out photos than 400
-    sensor_steps: int = 1200
+    sensor_steps: int = DEFAULT_SENSOR_STEPS
     sensor_backbone: str = DEFAULT_SENSOR_BACKBONE
     clean: bool = True
     out: Path = Path("runs/train")
