@@ -349,13 +349,13 @@ VARIANTS: dict[str, Variant] = {
         "encoder level receives (within 5% of the parameters)",
     ),
     "pip_wide": Variant(
-        "PIP, d = stage width (up to 256)",
+        "PIP, d = stage width (up to 256), 2 heads",
         build_pip_wide,
         2e-3,
         labelled=True,
         group="tried",
         note="the per-degradation LoRAs' budget: every unit as wide as its stage (d = C, "
-        "not capped at 64), 2.7M trainable against their 4 × 496K",
+        "not capped at 64; the default's heads), 2.7M trainable against their 4 × 496K",
     ),
     "pip_s32": Variant(
         "PIP, s = 32",
@@ -723,7 +723,11 @@ def write_page(results: dict[str, Any], costs: dict[str, Any], args, command: st
         f"Time per step and peak memory (resident set above the process before the model was "
         f"built) over {args.probe_steps} training steps after two warm-up steps, one thread, "
         "each variant in a fresh process, while other jobs shared the 2 cores (times are noisy; "
-        "compare them within this table).",
+        "compare them within this table). The units on a frozen backbone (PIP, the "
+        "PromptIR-style block) train as the library's Trainer does by default "
+        "(`TrainConfig.recompute_units`): each unit runs again in the backward pass instead of "
+        "keeping its intermediate tensors (the same gradients); full fine-tuning and the LoRAs "
+        "keep everything, as torch and peft do by default.",
         "",
         *cost_table(results, costs, headline),
         "",
@@ -732,14 +736,10 @@ def write_page(results: dict[str, Any], costs: dict[str, Any], args, command: st
         *goals(results, costs, sets[0]),
     ]
     if tried:
-        lines += [
-            "",
-            "## What was tried",
-            "",
-            *quality_table(results, ["pip", *tried], sets[0]),
-            "",
-            *[f"- {VARIANTS[n].label}: {VARIANTS[n].note}" for n in tried if VARIANTS[n].note],
-        ]
+        lines += ["", "## What was tried", ""]
+        for eval_set in sets:
+            lines += [f"### {eval_set}", "", *quality_table(results, ["pip", *tried], eval_set), ""]
+        lines += [f"- {VARIANTS[n].label}: {VARIANTS[n].note}" for n in tried if VARIANTS[n].note]
     page = "\n".join(lines) + "\n"
     (ROOT / "docs" / "benchmarks" / "transfer.md").write_text(page)
     return page

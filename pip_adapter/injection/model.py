@@ -268,9 +268,9 @@ class PIPModel(nn.Module):
         When ``True``, a forward pass that records gradients keeps only each unit's input and
         runs the unit again during the backward pass (``torch.utils.checkpoint``), instead of
         keeping every intermediate tensor of the unit until then. With a frozen backbone the
-        units hold most of what a training step keeps (docs/benchmarks/transfer.md: the peak
-        memory of an adapter step on NAFNet falls from 71% to about 45% of full fine-tuning's)
-        for one more forward pass of the units alone. Outputs and gradients are unchanged.
+        units hold most of what a training step keeps, so this cuts the step's peak memory
+        by a large share (docs/benchmarks/transfer.md, "Cost") for one more forward pass of
+        the units alone. Outputs and gradients are unchanged.
         """
         return any(hook.recompute for hook in self._hooks)
 
