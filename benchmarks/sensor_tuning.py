@@ -73,13 +73,13 @@ def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationS
     """The sensor of recipe ``name``, trained here or reused from ``runs/``; its training time."""
     settings = {"steps": DEFAULT_SENSOR_STEPS, "seed": args.seed, **VARIANTS[name][1]}
     folder = args.runs / name
+    torch.manual_seed(args.seed)  # the same initial weights for every recipe
     sensor = pa.DegradationSensor(DEGRADATIONS)
     stored = folder / "settings.json"
     key = json.loads(json.dumps(settings))  # tuples as lists, as stored
     if stored.is_file() and json.loads(stored.read_text())["settings"] == key:
         sensor.load_state_dict(load_file(folder / "sensor.safetensors"))
         return sensor.eval(), json.loads(stored.read_text())["seconds"]
-    torch.manual_seed(args.seed)
     started = time.perf_counter()
     train_sensor(sensor, progress=False, **settings)
     seconds = time.perf_counter() - started

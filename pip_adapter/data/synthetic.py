@@ -199,7 +199,11 @@ class SyntheticAllInOne(DegradationBalancedPatches):
         self, image: torch.Tensor, side: int, generator: torch.Generator
     ) -> torch.Tensor:
         """A random ``side``² crop of ``image`` at one of ``scales`` (drawn only if several)."""
-        scale = self.scales[randint(len(self.scales), generator)] if len(self.scales) > 1 else 1.0
+        scale = (
+            self.scales[randint(len(self.scales), generator)]
+            if len(self.scales) > 1
+            else self.scales[0]
+        )
         region = min(round(side / scale), *image.shape[-2:]) if scale < 1 else side
         (clean,) = paired_crop((image,), max(region, side), generator)
         if clean.shape[-1] == side:
