@@ -43,10 +43,6 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "32 px of context, zoom 1 / 0.7 / 0.5",
         {"context": 32, "scales": (1.0, 0.7, 0.5)},
     ),
-    "context_scales_2400": (
-        "32 px of context, zoom 1 / 0.7 / 0.5, 2400 steps",
-        {"context": 32, "scales": (1.0, 0.7, 0.5), "steps": 2400},
-    ),
 }
 # skimage.data loaders of the validation photos (grey ones are used as grey RGB)
 VALIDATION = ("camera", "brick", "grass", "gravel", "coins", "moon", "page")
