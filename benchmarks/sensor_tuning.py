@@ -43,6 +43,10 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "32 px of context, zoom 1 / 0.7 / 0.5",
         {"context": 32, "scales": (1.0, 0.7, 0.5)},
     ),
+    "context_scales_1800": (
+        "the same, 1800 steps",
+        {"context": 32, "scales": (1.0, 0.7, 0.5), "steps": 1800},
+    ),
 }
 # skimage.data loaders of the validation photos (grey ones are used as grey RGB)
 VALIDATION = ("camera", "brick", "grass", "gravel", "coins", "moon", "page")
@@ -148,8 +152,8 @@ Each recipe trains a `DegradationSensor` (resnet10t, the five degradations and `
 of **validation photos** that are in no split of the bundled ones: eight photos from
 scikit-image {skimage.__version__} (`skimage.data`: the left view of `stereo_motorcycle`,
 {", ".join(f"`{n}`" for n in VALIDATION)}; grey ones as grey RGB; longer side at most 512),
-each clean and under every degradation, 8 draws each (whole photos: 384 images; random 128×128
-crops: 384 crops). The bundled held-out and out-of-domain photos play no part in this choice:
+each clean and under every degradation, 8 draws each (whole photos: 384 images, a clean photo
+being the same in every draw; random 128×128 crops: 384 crops). The bundled held-out and out-of-domain photos play no part in this choice:
 `benchmarks/sensor_accuracy.py` measures the chosen recipe on them.
 
 {chr(10).join(lines)}
