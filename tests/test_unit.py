@@ -6,6 +6,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import compact_unit_reference
 from torch.utils.flop_counter import FlopCounterMode
 
 from pip_adapter import (
@@ -311,3 +312,43 @@ def test_exported_unit_keeps_height_and_width_dynamic(design):
             torch.testing.assert_close(
                 program.module()(x, weights), unit(x, weights), rtol=1e-3, atol=1e-4
             )
+
+
+# (channels, prompt dim, heads, prompt size, batch, height, width): wider and narrower features
+# than the prompt, features already on the prompt grid, integer multiples of it and other sizes
+PINNED = [
+    (24, 16, 2, 8, 1, 8, 8),
+    (24, 16, 2, 8, 2, 32, 16),
+    (16, 16, 1, 8, 1, 40, 40),
+    (12, 16, 2, 4, 2, 37, 53),
+    (16, 16, 4, 6, 1, 5, 9),
+]
+
+
+@pytest.mark.parametrize(("channels", "dim", "heads", "size", "batch", "height", "width"), PINNED)
+def test_compact_unit_computes_the_reference_formula(
+    channels, dim, heads, size, batch, height, width
+):
+    # What the default unit computes is pinned to the formula written out with plain torch
+    # operations (tests/reference.py): however the unit is made faster, its outputs stay those
+    # of the formula (float32 to 1e-5, float64 to 1e-10), and so do its gradients.
+    torch.manual_seed(channels + height)
+    unit = PromptInPrompt(channels, 3, prompt_dim=dim, prompt_size=size, heads=heads)
+    perturb(unit, 0.3)
+    x = torch.randn(batch, channels, height, width)
+    weights = torch.tensor([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]])[:batch]
+    with torch.no_grad():
+        expected = compact_unit_reference(unit, x, weights)
+        torch.testing.assert_close(unit(x, weights), expected, rtol=1e-5, atol=1e-5)
+    with torch.inference_mode():
+        torch.testing.assert_close(unit(x, weights), expected, rtol=1e-5, atol=1e-5)
+    unit, x = unit.double(), x.double().requires_grad_()
+    y = unit(x, weights.double())
+    expected = compact_unit_reference(unit, x, weights.double())
+    torch.testing.assert_close(y, expected, rtol=1e-10, atol=1e-10)
+    upstream = torch.randn_like(y)
+    leaves = [x, *unit.parameters()]
+    grads = torch.autograd.grad(y, leaves, upstream, allow_unused=True)
+    expected_grads = torch.autograd.grad(expected, leaves, upstream, allow_unused=True)
+    for a, b in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-8)
