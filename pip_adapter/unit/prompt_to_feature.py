@@ -15,6 +15,7 @@ from pip_adapter.layers import (
     DualGatedFeedForward,
     LayerNorm2d,
 )
+from pip_adapter.unit.resampling import resize_add
 
 __all__ = ["SelectivePromptToFeature"]
 
@@ -76,6 +77,31 @@ class SelectivePromptToFeature(nn.Module):
     def feed_forward(self, y: torch.Tensor) -> torch.Tensor:
         """``y`` plus the dual-gated feed-forward of its normalised self (``y`` at init)."""
         return y + self.ffn(self.norm_ffn(y))
+
+    def add_resized(self, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """``merge(x, feed_forward(select(x) + resize(attended)))``, with ``attended`` on a
+        smaller grid resized (bilinear) to ``x``'s: the compact design's per-pixel step.
+
+        The same values as that step-by-step form (to rounding), in fewer passes over the
+        full-resolution tensors: the resize adds into ``select(x)`` within a matrix product;
+        the feed-forward runs channels-last, where the layer norm and the depth-wise
+        convolution read contiguous channels; its output projection adds the residual and
+        writes ``x``'s layout back within one matrix product.
+        """
+        ffn, norm = self.ffn, self.norm_ffn
+        modulated = resize_add(self.select(x), attended)  # B×d×H×W
+        batch, dim, height, width = modulated.shape
+        tokens = modulated.permute(0, 2, 3, 1)  # B×H×W×d
+        normed = F.layer_norm(tokens, (dim,), norm.weight, norm.bias, norm.eps)
+        hidden = F.linear(normed, ffn.project_in.weight.flatten(1))
+        hidden = ffn.dwconv(hidden.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        gated = ffn.gate(*hidden.chunk(2, dim=-1))  # B×H×W×hidden
+        out = torch.baddbmm(
+            modulated.reshape(batch, dim, height * width),
+            ffn.project_out.weight.flatten(1).expand(batch, -1, -1),
+            gated.reshape(batch, height * width, -1).transpose(1, 2),
+        )
+        return self.merge(x, out.view(batch, dim, height, width))
 
     def merge(self, x: torch.Tensor, modulated: torch.Tensor) -> torch.Tensor:
         """Back to ``C`` channels: the pass-through channels of ``x`` appended, or the 1×1 map."""
