@@ -90,14 +90,16 @@ class SelectivePromptToFeature(nn.Module):
         full-resolution tensors: the resize adds into ``select(x)`` within a matrix product;
         the feed-forward runs channels-last, where the layer norm and the depth-wise
         convolution read contiguous channels; its output projection adds the residual and
-        writes ``x``'s layout back within one matrix product. Without autograd (inference),
-        large features are processed in bands of rows whose intermediates stay in the CPU's
-        cache (bit-identical results).
+        writes ``x``'s layout back within one matrix product. In inference on the CPU, large
+        features are processed in bands of rows whose intermediates stay in the cache
+        (bit-identical results).
         """
         modulated = resize_add(self.select(x), attended)  # B×d×H×W
         height = modulated.shape[2]
         rows = height
-        if not (torch.is_grad_enabled() or torch.compiler.is_compiling()):
+        if x.device.type == "cpu" and not (
+            torch.is_grad_enabled() or torch.compiler.is_compiling()
+        ):
             rows = max(1, BAND_ELEMENTS // modulated[0, :, 0].numel())
         if rows >= height:
             return self.merge(x, self._feed_forward_rows(modulated, 0, height))
