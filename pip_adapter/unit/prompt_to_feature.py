@@ -34,7 +34,8 @@ class SelectivePromptToFeature(nn.Module):
     * ``C < d``: the feature is zero-padded to ``d`` channels and a 1×1 conv maps back to ``C``.
 
     The steps are also available alone (``select``, ``attend``, ``feed_forward``,
-    ``merge``), so that the attention can run on a smaller grid than the feature.
+    ``merge``, and ``add_resized``: the feed-forward on the feature plus a resized update),
+    so that the attention can run on a smaller grid than the feature.
 
     Identity at initialisation: both output projections start at zero and the map back to
     ``C`` starts as the identity slice, so a freshly built block returns its input unchanged.
@@ -121,7 +122,7 @@ class SelectivePromptToFeature(nn.Module):
         normed = F.layer_norm(tokens, (dim,), norm.weight, norm.bias, norm.eps)
         hidden = F.linear(normed, ffn.project_in.weight.flatten(1))
         hidden = ffn.dwconv(hidden.permute(0, 3, 1, 2))[:, :, start - first : stop - first]
-        gated = ffn.gate(*hidden.permute(0, 2, 3, 1).chunk(2, dim=-1))  # B×h×W×hidden
+        gated = ffn.gate(hidden.permute(0, 2, 3, 1), dim=-1)  # B×h×W×hidden
         pixels = (stop - start) * width
         result = torch.baddbmm(
             y[:, :, start:stop].reshape(batch, dim, pixels),
