@@ -54,8 +54,7 @@ def _cached(
 
 def _matrix(build, length: int, size: int, like: torch.Tensor) -> torch.Tensor:
     # traced, sizes may be symbolic; captured in a CUDA graph, the matrix is part of the graph
-    capturing = like.is_cuda and torch.cuda.is_current_stream_capturing()
-    if torch.compiler.is_compiling() or capturing:
+    if torch.compiler.is_compiling() or (like.is_cuda and torch.cuda.is_current_stream_capturing()):
         return build(length, size, like)
     return _cached(build, length, size, like.device, like.dtype)
 
