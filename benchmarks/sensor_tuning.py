@@ -153,8 +153,9 @@ of **validation photos** that are in no split of the bundled ones: eight photos 
 scikit-image {skimage.__version__} (`skimage.data`: the left view of `stereo_motorcycle`,
 {", ".join(f"`{n}`" for n in VALIDATION)}; grey ones as grey RGB; longer side at most 512),
 each clean and under every degradation, 8 draws each (whole photos: 384 images, a clean photo
-being the same in every draw; random 128×128 crops: 384 crops). The bundled held-out and out-of-domain photos play no part in this choice:
-`benchmarks/sensor_accuracy.py` measures the chosen recipe on them.
+being the same in every draw; random 128×128 crops: 384 crops). The bundled held-out and
+out-of-domain photos play no part in this choice: `benchmarks/sensor_accuracy.py` measures the
+chosen recipe on them.
 
 {chr(10).join(lines)}
 
