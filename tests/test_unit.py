@@ -6,6 +6,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import compact_unit_reference
 from torch.utils.flop_counter import FlopCounterMode
 
 from pip_adapter import (
@@ -15,8 +16,8 @@ from pip_adapter import (
     PromptToPromptInteraction,
     SelectivePromptToFeature,
 )
-from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim
-from pip_adapter.unit.alignment import area_pool
+from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim, prompt_to_feature
+from pip_adapter.unit.resampling import area_pool
 
 # at the torch floor (2.4) the FLOP counter and torch.export behave differently: follow-up
 RECENT_TORCH = pytest.mark.skipif(
@@ -169,18 +170,30 @@ def _flops(module, *inputs):
     return counter.get_total_flops()
 
 
+def _resampling_flops(channels, dim, size, height, width):
+    """Multiply-adds (×2) of the compact unit's resampling matrix products: area pooling of
+    the feature onto the s×s grid, bilinear resizing of the d-channel update back."""
+    pool = channels * size * (height * width + width * size)
+    resize = dim * height * (size * size + size * width)
+    return 2 * (pool + resize)
+
+
 @RECENT_TORCH
-def test_compact_design_runs_only_its_feed_forward_per_pixel():
-    # Every convolution and matmul of the compact unit but its feed-forward runs on the s×s
-    # grid: growing the feature adds exactly the feed-forward's FLOPs; the paper unit's grow
-    # by far more.
+def test_compact_design_runs_only_its_feed_forward_per_pixel(monkeypatch):
+    # Every convolution and matmul of the compact unit but its feed-forward and the
+    # resampling (pooling onto the grid, resizing back) runs on the s×s grid: growing the
+    # feature adds exactly those FLOPs; the paper unit's grow by far more. (Counted in one
+    # band: inference in bands recomputes two rows of the feed-forward's input per band.)
+    monkeypatch.setattr(prompt_to_feature, "BAND_ELEMENTS", 1 << 40)
     weights = torch.eye(3)[:1]
     small, large = torch.randn(1, 24, 32, 32), torch.randn(1, 24, 128, 128)
     compact = PromptInPrompt(24, 3, prompt_dim=16, prompt_size=8)
     paper = PromptInPrompt(24, 3, prompt_dim=16, prompt_size=8, design="paper")
     ffn = compact.prompt_to_feature.ffn
     per_pixel = _flops(ffn, large[:, :16]) - _flops(ffn, small[:, :16])
-    assert _flops(compact, large, weights) - _flops(compact, small, weights) == per_pixel
+    resampling = _resampling_flops(24, 16, 8, 128, 128) - _resampling_flops(24, 16, 8, 32, 32)
+    growth = _flops(compact, large, weights) - _flops(compact, small, weights)
+    assert growth == per_pixel + resampling
     assert _flops(paper, large, weights) - _flops(paper, small, weights) > 5 * per_pixel
 
 
@@ -194,7 +207,8 @@ def test_compact_attention_runs_on_the_prompt_grid():
     resized = torch.nn.functional.interpolate(attended, size=(16, 16), mode="bilinear")
     expected = interaction.feed_forward(x[:, :8] + resized)
     y = unit(x, weights)
-    torch.testing.assert_close(y[:, :8], expected)
+    # the unit's fused form rounds differently: ~1e-6 of values up to ~50 here
+    torch.testing.assert_close(y[:, :8], expected, rtol=1e-5, atol=1e-4)
     assert torch.equal(y[:, 8:], x[:, 8:])
 
 
@@ -311,3 +325,48 @@ def test_exported_unit_keeps_height_and_width_dynamic(design):
             torch.testing.assert_close(
                 program.module()(x, weights), unit(x, weights), rtol=1e-3, atol=1e-4
             )
+
+
+# (channels, prompt dim, heads, prompt size, batch, height, width): wider and narrower features
+# than the prompt, features already on the prompt grid, integer multiples of it and other sizes
+PINNED = [
+    (24, 16, 2, 8, 1, 8, 8),
+    (24, 16, 2, 8, 2, 32, 16),
+    (16, 16, 1, 8, 1, 40, 40),
+    (12, 16, 2, 4, 2, 37, 53),
+    (16, 16, 4, 6, 1, 5, 9),
+]
+
+
+@pytest.mark.parametrize(("channels", "dim", "heads", "size", "batch", "height", "width"), PINNED)
+def test_compact_unit_computes_the_reference_formula(
+    channels, dim, heads, size, batch, height, width, monkeypatch
+):
+    # What the default unit computes is pinned to the formula written out with plain torch
+    # operations (tests/reference.py): however the unit is made faster, its outputs stay those
+    # of the formula (float32 to 1e-5, float64 to 1e-10), and so do its gradients.
+    torch.manual_seed(channels + height)
+    unit = PromptInPrompt(channels, 3, prompt_dim=dim, prompt_size=size, heads=heads)
+    perturb(unit, 0.3)
+    x = torch.randn(batch, channels, height, width)
+    weights = torch.tensor([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]])[:batch]
+    with torch.no_grad():
+        expected = compact_unit_reference(unit, x, weights)
+        torch.testing.assert_close(unit(x, weights), expected, rtol=1e-5, atol=1e-5)
+    with torch.inference_mode():
+        torch.testing.assert_close(unit(x, weights), expected, rtol=1e-5, atol=1e-5)
+        # in bands of rows (inference on large features): a band of one row, of a few rows
+        for band_rows in (1, 3):
+            monkeypatch.setattr(prompt_to_feature, "BAND_ELEMENTS", band_rows * dim * width)
+            torch.testing.assert_close(unit(x, weights), expected, rtol=1e-5, atol=1e-5)
+        monkeypatch.undo()
+    unit, x = unit.double(), x.double().requires_grad_()
+    y = unit(x, weights.double())
+    expected = compact_unit_reference(unit, x, weights.double())
+    torch.testing.assert_close(y, expected, rtol=1e-10, atol=1e-10)
+    upstream = torch.randn_like(y)
+    leaves = [x, *unit.parameters()]
+    grads = torch.autograd.grad(y, leaves, upstream, allow_unused=True)
+    expected_grads = torch.autograd.grad(expected, leaves, upstream, allow_unused=True)
+    for a, b in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-8)

@@ -32,16 +32,21 @@ class GatedDconvFeedForward(nn.Module):
         if zero_init_output:
             nn.init.zeros_(self.project_out.weight)
 
-    def gate(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def gate(self, hidden: torch.Tensor, dim: int = 1) -> torch.Tensor:
+        """``gelu(a) * b`` for the halves ``a, b`` of ``hidden`` along ``dim``."""
+        a, b = hidden.chunk(2, dim=dim)
         return F.gelu(a) * b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, b = self.dwconv(self.project_in(x)).chunk(2, dim=1)
-        return self.project_out(self.gate(a, b))
+        return self.project_out(self.gate(self.dwconv(self.project_in(x))))
 
 
 class DualGatedFeedForward(GatedDconvFeedForward):
     """PIP's dual-gated feed-forward: the gate is ``gelu(a) * b + gelu(b) * a``."""
 
-    def gate(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(F.gelu(a) * b, F.gelu(b), a)  # one kernel fewer than `+ gelu(b) * a`
+    def gate(self, hidden: torch.Tensor, dim: int = 1) -> torch.Tensor:
+        """``gelu(a) * b + gelu(b) * a`` for the halves ``a, b`` of ``hidden`` along ``dim``,
+        in three kernels (one gelu over both halves, a product, a fused multiply-add)."""
+        a, b = hidden.chunk(2, dim=dim)
+        gelu_a, gelu_b = F.gelu(hidden).chunk(2, dim=dim)
+        return torch.addcmul(gelu_a * b, gelu_b, a)

@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ContentAlignment", "area_pool"]
+from pip_adapter.unit.resampling import area_pool
+
+__all__ = ["ContentAlignment"]
 
 RESAMPLING = ("bilinear", "area")
 
@@ -34,28 +36,7 @@ class ContentAlignment(nn.Module):
             return F.interpolate(
                 x, size=(self.size, self.size), mode="bilinear", align_corners=False
             )
-        if torch.compiler.is_compiling():  # torch.compile, torch.export and ONNX export
-            return area_pool(x, self.size)
-        return F.adaptive_avg_pool2d(x, self.size)
+        return area_pool(x, self.size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.project(self.downsample(x))
-
-
-def _bin_means(length: int, size: int, like: torch.Tensor) -> torch.Tensor:
-    """``size×length`` matrix whose row ``i`` averages the inputs of adaptive pooling's bin
-    ``i``: ``[floor(i·length/size), ceil((i+1)·length/size))``."""
-    i = torch.arange(size, device=like.device)[:, None]
-    j = torch.arange(length, device=like.device)[None, :]
-    inside = (j >= (i * length) // size) & (j < ((i + 1) * length + size - 1) // size)
-    weights = inside.to(like.dtype)
-    return weights / weights.sum(dim=1, keepdim=True)
-
-
-def area_pool(x: torch.Tensor, size: int) -> torch.Tensor:
-    """``adaptive_avg_pool2d(x, size)`` as two matrix products, whose sizes follow the input's:
-    exported graphs keep the height and width dynamic (adaptive pooling exports with the
-    example's fixed windows)."""
-    rows = _bin_means(x.shape[-2], size, x)
-    cols = _bin_means(x.shape[-1], size, x)
-    return rows @ x @ cols.T

@@ -194,8 +194,7 @@ class PromptInPrompt(nn.Module):
         attended = interaction.attend(
             interaction.select(small), self._compact_prompt(small, weights)
         )
-        modulated = _resize(attended, x.shape[-2:]) + interaction.select(x)
-        return interaction.merge(x, interaction.feed_forward(modulated))
+        return interaction.add_resized(x, attended)
 
     def add_degradations(self, prompts: torch.Tensor) -> nn.Parameter:
         """Learn ``k`` more degradations, whose prompts start at ``prompts`` (``k×d``): new

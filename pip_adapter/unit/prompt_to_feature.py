@@ -15,8 +15,13 @@ from pip_adapter.layers import (
     DualGatedFeedForward,
     LayerNorm2d,
 )
+from pip_adapter.unit.resampling import resize_add
 
-__all__ = ["SelectivePromptToFeature"]
+__all__ = ["BAND_ELEMENTS", "SelectivePromptToFeature"]
+
+# elements of a band of rows of the d-channel feature in the compact per-pixel step (512 KiB
+# in float32): with the feed-forward's intermediates, a band stays within a 2 MiB L2 cache
+BAND_ELEMENTS = 1 << 17
 
 
 class SelectivePromptToFeature(nn.Module):
@@ -29,7 +34,8 @@ class SelectivePromptToFeature(nn.Module):
     * ``C < d``: the feature is zero-padded to ``d`` channels and a 1×1 conv maps back to ``C``.
 
     The steps are also available alone (``select``, ``attend``, ``feed_forward``,
-    ``merge``), so that the attention can run on a smaller grid than the feature.
+    ``merge``, and ``add_resized``: the feed-forward on the feature plus a resized update),
+    so that the attention can run on a smaller grid than the feature.
 
     Identity at initialisation: both output projections start at zero and the map back to
     ``C`` starts as the identity slice, so a freshly built block returns its input unchanged.
@@ -76,6 +82,55 @@ class SelectivePromptToFeature(nn.Module):
     def feed_forward(self, y: torch.Tensor) -> torch.Tensor:
         """``y`` plus the dual-gated feed-forward of its normalised self (``y`` at init)."""
         return y + self.ffn(self.norm_ffn(y))
+
+    def add_resized(self, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
+        """``merge(x, feed_forward(select(x) + resize(attended)))``, with ``attended`` on a
+        smaller grid resized (bilinear) to ``x``'s: the compact design's per-pixel step.
+
+        The same values as that step-by-step form (to rounding), in fewer passes over the
+        full-resolution tensors: the resize adds into ``select(x)`` within a matrix product;
+        the feed-forward runs channels-last, where the layer norm and the depth-wise
+        convolution read contiguous channels; its output projection adds the residual and
+        writes ``x``'s layout back within one matrix product. In inference on the CPU, large
+        features are processed in bands of rows whose intermediates stay in the cache
+        (bit-identical results).
+        """
+        modulated = resize_add(self.select(x), attended)  # B×d×H×W
+        height = modulated.shape[2]
+        rows = height
+        if x.device.type == "cpu" and not (
+            torch.is_grad_enabled() or torch.compiler.is_compiling()
+        ):
+            rows = max(1, BAND_ELEMENTS // modulated[0, :, 0].numel())
+        if rows >= height:
+            return self.merge(x, self._feed_forward_rows(modulated, 0, height))
+        out = torch.empty_like(modulated)
+        for start in range(0, height, rows):
+            self._feed_forward_rows(modulated, start, min(start + rows, height), out)
+        return self.merge(x, out)
+
+    def _feed_forward_rows(
+        self, y: torch.Tensor, start: int, stop: int, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Rows ``[start, stop)`` of ``feed_forward(y)`` for a ``B×d×H×W`` ``y`` (written
+        into the same rows of ``out`` when given), computed channels-last."""
+        ffn, norm = self.ffn, self.norm_ffn
+        batch, dim, height, width = y.shape
+        # one row more on each side, for the 3×3 depth-wise convolution
+        first, last = max(start - 1, 0), min(stop + 1, height)
+        tokens = y[:, :, first:last].permute(0, 2, 3, 1)  # B×h×W×d
+        normed = F.layer_norm(tokens, (dim,), norm.weight, norm.bias, norm.eps)
+        hidden = F.linear(normed, ffn.project_in.weight.flatten(1))
+        hidden = ffn.dwconv(hidden.permute(0, 3, 1, 2))[:, :, start - first : stop - first]
+        gated = ffn.gate(hidden.permute(0, 2, 3, 1), dim=-1)  # B×h×W×hidden
+        pixels = (stop - start) * width
+        result = torch.baddbmm(
+            y[:, :, start:stop].reshape(batch, dim, pixels),
+            ffn.project_out.weight.flatten(1).expand(batch, -1, -1),
+            gated.reshape(batch, pixels, -1).transpose(1, 2),
+            out=None if out is None else out[:, :, start:stop].view(batch, dim, pixels),
+        )
+        return result.view(batch, dim, stop - start, width)
 
     def merge(self, x: torch.Tensor, modulated: torch.Tensor) -> torch.Tensor:
         """Back to ``C`` channels: the pass-through channels of ``x`` appended, or the 1×1 map."""
