@@ -279,6 +279,16 @@ class Variant:
     labelled: bool = False  # steered by the degradation label
     group: str = "headline"  # "headline" or "tried"
     note: str = ""
+    loss: str = "l1"  # the trainer's pixel loss
+    context: int = 0  # pixels around each training patch that its degradation sees
+
+    def recipe(self) -> dict[str, Any]:
+        """The training choices that differ from every headline variant's (L1, no context)."""
+        return {
+            key: value
+            for key, value, default in (("loss", self.loss, "l1"), ("context", self.context, 0))
+            if value != default
+        }
 
 
 FULL_LRS = {"full_low": 2e-4, "full_high": 1e-3}
@@ -361,6 +371,29 @@ VARIANTS: dict[str, Variant] = {
         note="the per-degradation LoRAs' budget: every unit as wide as its stage (d = C, "
         "not capped at 64; the default's heads), 2.7M trainable against their 4 × 496K",
     ),
+    "pip_psnr_context": Variant(
+        "PIP, PSNR loss, 16 px context",
+        build_pip,
+        2e-3,
+        labelled=True,
+        group="tried",
+        loss="psnr",
+        context=16,
+        note="for blur: the all-in-one recipe of the quality benchmark (docs/benchmarks/"
+        "no_harm.md), a loss in which every image's error counts by its PSNR and training "
+        "patches degraded with 16 px of the photo around them",
+    ),
+    "pip_deep_encoders": Variant(
+        "PIP at decoder levels, and at the two deepest encoder levels with d = 32",
+        lambda ctx: build_pip(
+            ctx, stages=[{"pattern": r"encoders\.[23]", "prompt_dim": 32}, r"decoders\.\d+"]
+        ),
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="the encoder units that helped, only where the feature is small: the gradients "
+        "stop at the third encoder level instead of running back to the input",
+    ),
     "pip_s32": Variant(
         "PIP, s = 32",
         lambda ctx: build_pip(ctx, prompt_size=32),
@@ -384,9 +417,13 @@ class LabelledTrainer(Trainer):
         self.conditioned = True
 
 
-def training_set(args: argparse.Namespace) -> SyntheticAllInOne:
+def training_set(args: argparse.Namespace, variant: Variant) -> SyntheticAllInOne:
     return SyntheticAllInOne(
-        degradations=TASKS, patch_size=args.patch_size, samples_per_degradation=64, seed=args.seed
+        degradations=TASKS,
+        patch_size=args.patch_size,
+        samples_per_degradation=64,
+        seed=args.seed,
+        context=variant.context,
     )
 
 
@@ -402,6 +439,7 @@ def make_trainer(
         steps=steps,
         batch_size=args.batch_size,
         lr=variant.lr,
+        loss=variant.loss,
         seed=args.seed,
         prompt_reg_weight=2e-5 if isinstance(model, PIPModel) else 0.0,
         progress=False,
@@ -443,7 +481,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict[str, Any]:
     else:
         model = variant.build(ctx)
         started = time.perf_counter()
-        make_trainer(variant, model, args, args.steps, out, training_set(args)).fit()
+        make_trainer(variant, model, args, args.steps, out, training_set(args, variant)).fit()
         seconds = time.perf_counter() - started
         (out / "checkpoint.pt").unlink(missing_ok=True)  # optimiser state: not needed here
     reports = {
@@ -484,7 +522,7 @@ def probe_cost(name: str, args: argparse.Namespace) -> dict[str, float]:
         line = next(x for x in status.read_text().splitlines() if x.startswith(field))
         return int(line.split()[1])
 
-    train_set = training_set(args)
+    train_set = training_set(args, variant)
     ctx.pip_size()  # the sizes the baselines match, computed before the measurement
     before = kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak
@@ -535,6 +573,7 @@ def settings(args: argparse.Namespace, name: str) -> dict[str, Any]:
             "checkpoint": checkpoint_key(args),
             "native": list(args.native),
             "lr": VARIANTS[name].lr,
+            **VARIANTS[name].recipe(),
             "eval_crop": EVAL_CROP,
             "eval_sets": list(eval_sets(args.seed)),
             **fingerprint(name, Context(args.checkpoint, args.native)),
