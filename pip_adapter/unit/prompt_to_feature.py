@@ -92,8 +92,8 @@ class SelectivePromptToFeature(nn.Module):
         the feed-forward runs channels-last, where the layer norm and the depth-wise
         convolution read contiguous channels; its output projection adds the residual and
         writes ``x``'s layout back within one matrix product. In inference on the CPU, large
-        features are processed in bands of rows whose intermediates stay in the cache
-        (bit-identical results).
+        features are processed in bands of rows whose intermediates stay in the cache (the
+        same results as in one band).
         """
         modulated = resize_add(self.select(x), attended)  # B×d×H×W
         height = modulated.shape[2]
