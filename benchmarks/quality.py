@@ -61,7 +61,11 @@ from pip_adapter.training import (
     train_sensor,
 )
 from pip_adapter.training.report import JsonLinesLog
-from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
+from pip_adapter.training.sensor import (
+    DEFAULT_SENSOR_CONTEXT,
+    DEFAULT_SENSOR_SCALES,
+    DEFAULT_SENSOR_STEPS,
+)
 from pip_adapter.unit import PromptInPrompt, default_prompt_dim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +74,9 @@ DEGRADATIONS = pa.DEFAULT_DEGRADATIONS  # what the models are trained to restore
 # and the held-out sets have a clean row, which says what each model does to such images
 WITH_CLEAN = (*DEGRADATIONS, CLEAN)
 SMALL = BACKBONES["nafnet"].configs["small"]
+# what the blind run's sensor depends on besides its steps: train_sensor's crop recipe
+SENSOR_RECIPE = {"context": DEFAULT_SENSOR_CONTEXT, "scales": list(DEFAULT_SENSOR_SCALES)}
+SENSOR_KEYS = ("sensor_steps", "sensor_recipe")
 
 
 def nafnet(width: int = SMALL["width"]) -> nn.Module:
@@ -244,10 +251,14 @@ WEIGHTS = "model.safetensors"
 
 
 def settings(args: argparse.Namespace, name: str) -> dict:
-    """What a variant's cached result depends on (the sensor's steps: PIP's blind run only)."""
+    """What a variant's cached result depends on (the sensor's steps and recipe: PIP's blind
+    run only)."""
     keys = ("steps", "batch_size", "patch_size", "lr", "seed", "threads", "loss", "context")
-    keys += ("sensor_steps",) if name == "pip" else ()
-    return {key: getattr(args, key) for key in keys}
+    current = {key: getattr(args, key) for key in keys}
+    if name == "pip":
+        current["sensor_steps"] = args.sensor_steps
+        current["sensor_recipe"] = SENSOR_RECIPE
+    return current
 
 
 def same_settings(stored: dict, current: dict) -> bool:
@@ -366,11 +377,13 @@ def load_or_train(name: str, args: argparse.Namespace, data, eval_sets: dict) ->
 
 
 def retrain_sensor(args: argparse.Namespace, saved: dict, key: dict, eval_sets: dict) -> bool:
-    """When only the sensor's steps changed, train a new sensor for the cached PIP network
-    (``saved["results"]`` updated in place) rather than the network again; False otherwise."""
+    """When only the sensor's settings (steps, recipe) changed, train a new sensor for the
+    cached PIP network (``saved["results"]`` updated in place) rather than the network again;
+    False otherwise."""
     stored, adapter = saved["settings"], args.runs / "pip" / "adapter"
-    network = {k: v for k, v in key.items() if k != "sensor_steps"}
-    if stored.get("sensor_steps") == key["sensor_steps"] or not same_settings(stored, network):
+    sensor = {k: v for k, v in key.items() if k in SENSOR_KEYS}
+    network = {k: v for k, v in key.items() if k not in SENSOR_KEYS}
+    if same_settings(stored, sensor) or not same_settings(stored, network):
         return False
     if not adapter.is_dir():
         return False
@@ -511,8 +524,10 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
         "PromptIR-style blocks are sized to the "
         f"parameter count closest to PIP's{promptir_widths()}. The blind model is the PIP "
         "model steered by a sensor trained for "
-        f"{args.sensor_steps} steps on the same training photos (its parameters are listed "
-        "after the '+').",
+        f"{args.sensor_steps} steps on the same training photos (`train_sensor`'s crops: "
+        f"degraded with {DEFAULT_SENSOR_CONTEXT} px of context, zoom "
+        f"{' / '.join(f'{s:g}' for s in DEFAULT_SENSOR_SCALES)}, chosen on validation photos "
+        "in [sensor_tuning.md](sensor_tuning.md); its parameters are listed after the '+').",
         "",
         f"Recipe: {LOSSES[args.loss]}; each patch degraded with {args.context} px of the photo "
         "around it, then cut out (blur, rain streaks and haze see real content beyond the "

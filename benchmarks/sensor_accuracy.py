@@ -39,7 +39,11 @@ from pip_adapter.files import write_text
 from pip_adapter.metrics import psnr, ssim
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, crop_grid
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
-from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
+from pip_adapter.training.sensor import (
+    DEFAULT_SENSOR_CONTEXT,
+    DEFAULT_SENSOR_SCALES,
+    DEFAULT_SENSOR_STEPS,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESTORED = pa.DEFAULT_DEGRADATIONS
@@ -401,7 +405,10 @@ A `DegradationSensor` ({args.backbone}, {sum(p.numel() for p in sensor.parameter
 parameters, crops of {sensor.crop_size} px, at most {sensor.crops_per_side}×{sensor.crops_per_side}
 per image) for the five degradations and `"clean"` (an image that needs nothing), trained with
 `train_sensor` for {args.sensor_steps} steps of {args.batch_size} crops on the six bundled
-training photos: {trained_text}. Everything below is measured on two
+training photos (each crop degraded with {DEFAULT_SENSOR_CONTEXT} px of the photo around it, at
+zoom {" / ".join(f"{s:g}" for s in DEFAULT_SENSOR_SCALES)}: the defaults, chosen on validation
+photos that are in no split of the bundled ones, [sensor_tuning.md](sensor_tuning.md)):
+{trained_text}. Everything below is measured on two
 held-out sets the sensor never saw, with a fresh degradation draw (fixed seeds) for every image:
 the three bundled held-out photos ({test_names}) and the eight out-of-domain photos (animals,
 flowers, a regatta, ruins, a city at night, a micrograph). A clean image is a photo as it is.

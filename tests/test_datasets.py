@@ -126,6 +126,28 @@ def test_context_degrades_a_larger_crop_and_cuts_the_patch_out():
         SyntheticAllInOne([image], ("noise",), patch_size=32, context=-1)
 
 
+def test_scales_cut_a_larger_region_and_downscale_it():
+    # a horizontal ramp: at zoom 0.5 each patch spans twice the image width per pixel
+    ramp = torch.linspace(0, 1, 200).expand(3, 120, 200).contiguous()
+    native = SyntheticAllInOne([ramp], ("clean",), patch_size=32, augment=False)
+    zoomed = SyntheticAllInOne([ramp], ("clean",), patch_size=32, augment=False, scales=(0.5,))
+    step = 1 / 199
+    for dataset, factor in ((native, 1), (zoomed, 2)):
+        _, clean, _ = dataset[0]
+        assert clean.shape == (3, 32, 32)
+        slope = (clean[0, 16, 24] - clean[0, 16, 8]).item() / 16
+        assert slope == pytest.approx(factor * step, rel=0.02)
+    # several scales: each item draws one, reproducibly; an image too small for the zoom is
+    # zoomed only as far as its shorter side allows (no padding)
+    mixed = SyntheticAllInOne([ramp], ("clean",), patch_size=32, scales=(1.0, 0.5), seed=3)
+    assert same(items(mixed, range(8)), items(mixed, range(8)))
+    small = SyntheticAllInOne([ramp[:, :40, :50]], ("clean",), patch_size=32, scales=(0.25,))
+    assert small[0][1].shape == (3, 32, 32) and small[0][1].std() > 0
+    for bad in ((), (0.0,), (1.5,), ("1",)):
+        with pytest.raises(ValueError, match="scales must be numbers in"):
+            SyntheticAllInOne([ramp], ("clean",), patch_size=32, scales=bad)
+
+
 def test_errors(tmp_path):
     with pytest.raises(ValueError, match="valid degradations"):
         SyntheticAllInOne(degradations=("noise", "hail"))

@@ -11,7 +11,12 @@ import pip_adapter as pa
 from pip_adapter.data import SyntheticAllInOne, sample_images
 from pip_adapter.sensor import crop_grid
 from pip_adapter.training import train_sensor
-from pip_adapter.training.sensor import _Recoloured
+from pip_adapter.training.sensor import (
+    DEFAULT_SENSOR_CONTEXT,
+    DEFAULT_SENSOR_SCALES,
+    _dataset,
+    _Recoloured,
+)
 
 TOY_DEGRADATIONS = ("clean", "noise")
 TINY = {"backbone": "test_resnet", "crop_size": 32}
@@ -258,6 +263,17 @@ def test_recolouring_is_reproducible_and_stays_in_range():
     for image, source in zip(first, clean, strict=True):
         grey, source_grey = image.mean(0).flatten(), source.mean(0).flatten()
         assert torch.corrcoef(torch.stack([grey, source_grey]))[0, 1] > 0.5
+
+
+def test_sensor_crops_from_photos_use_the_default_context_and_zoom():
+    """An image source becomes recoloured crops degraded with context, at several zooms."""
+    sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY)
+    data = _dataset(sensor, sample_images("train"), 0, True, DEFAULT_SENSOR_CONTEXT, (1.0, 0.5))
+    assert isinstance(data, SyntheticAllInOne) and data.degradations == TOY_DEGRADATIONS
+    assert (data.context, data.scales, data.patch_size) == (DEFAULT_SENSOR_CONTEXT, (1.0, 0.5), 32)
+    assert DEFAULT_SENSOR_CONTEXT > 0 and len(DEFAULT_SENSOR_SCALES) > 1
+    degraded, _, _ = data[0]
+    assert degraded.shape == (3, 32, 32)
 
 
 def test_a_sensor_learns_clean_from_a_restoration_dataset_without_it():

@@ -30,6 +30,10 @@ SECTIONS = [  # (file, what it shows)
     ("topm_attention_cuda.md", "Top-m attention, fast vs naive, GPU"),
     ("gpu_training_cuda.md", "Training throughput on a GPU (`benchmarks/gpu_training.py`)"),
     ("sensor.md", "Blind mode: the degradation sensor (`benchmarks/sensor_accuracy.py`)"),
+    (
+        "sensor_tuning.md",
+        "Blind mode: choosing the sensor's training recipe (`benchmarks/sensor_tuning.py`)",
+    ),
     ("export.md", "Deployment: onnxruntime vs PyTorch on a CPU (`benchmarks/export.py`)"),
 ]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from pip_adapter.conditioning import DEFAULT_DEGRADATIONS
@@ -142,6 +143,10 @@ class SyntheticAllInOne(DegradationBalancedPatches):
             a crop this much larger on every side, then the patch is cut out of it, so that
             blur kernels and streaks near the patch border spread real content, as they do in
             a whole photo, instead of the reflected border of a small crop.
+        scales: zoom factors, one drawn per item (uniformly): a region ``1 / scale`` times the
+            crop's side is cut and downscaled (antialiased) to it, so the patches show the
+            photos' content at several sizes, as other photos would (at most as much as the
+            image's shorter side allows). ``(1.0,)``: native resolution only.
 
     Items are ``(degraded, clean, degradation_id)`` with 3×P×P float tensors and an int id.
     """
@@ -157,9 +162,13 @@ class SyntheticAllInOne(DegradationBalancedPatches):
         params: Mapping[str, Mapping[str, Any]] | None = None,
         custom: Mapping[str, DegradeFn] | None = None,
         context: int = 0,
+        scales: Sequence[float] = (1.0,),
     ) -> None:
         if context < 0:
             raise ValueError(f"context must be >= 0 pixels, got {context}")
+        scales = tuple(scales)
+        if not scales or not all(isinstance(s, (int, float)) and 0 < s <= 1 for s in scales):
+            raise ValueError(f"scales must be numbers in (0, 1], got {scales}")
         if patch_size < 1 or samples_per_degradation < 1:
             raise ValueError(
                 f"patch_size and samples_per_degradation must be positive, got {patch_size} "
@@ -171,6 +180,7 @@ class SyntheticAllInOne(DegradationBalancedPatches):
         self.degradations, self._functions = _resolve_degradations(degradations, params, custom)
         self.patch_size = patch_size
         self.context = context
+        self.scales = tuple(float(s) for s in scales)
 
     def make_item(
         self, degradation_id: int, generator: torch.Generator
@@ -178,12 +188,29 @@ class SyntheticAllInOne(DegradationBalancedPatches):
         source = self.sources[randint(len(self.sources), generator)]
         image = source if isinstance(source, torch.Tensor) else read_image(source)
         margin, size = self.context, self.patch_size
-        (clean,) = paired_crop((image.float(),), size + 2 * margin, generator)
+        clean = self._zoomed_crop(image.float(), size + 2 * margin, generator)
         if self.augment:
             (clean,) = paired_dihedral((clean,), generator)
         degraded = self._functions[degradation_id](clean.unsqueeze(0), generator=generator)[0]
         inner = (slice(None), slice(margin, margin + size), slice(margin, margin + size))
         return degraded[inner], clean[inner]
+
+    def _zoomed_crop(
+        self, image: torch.Tensor, side: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """A random ``side``² crop of ``image`` at one of ``scales`` (drawn only if several)."""
+        scale = (
+            self.scales[randint(len(self.scales), generator)]
+            if len(self.scales) > 1
+            else self.scales[0]
+        )
+        region = min(round(side / scale), *image.shape[-2:]) if scale < 1 else side
+        (clean,) = paired_crop((image,), max(region, side), generator)
+        if clean.shape[-1] == side:
+            return clean
+        return F.interpolate(
+            clean[None], size=(side, side), mode="bilinear", antialias=True, align_corners=False
+        )[0].clamp(0, 1)
 
 
 class PairedImages(Dataset):

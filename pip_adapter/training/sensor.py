@@ -18,11 +18,21 @@ from pip_adapter.data.synthetic import Images
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.training.schedule import warmup_cosine
 
-__all__ = ["DEFAULT_SENSOR_STEPS", "train_sensor"]
+__all__ = [
+    "DEFAULT_SENSOR_CONTEXT",
+    "DEFAULT_SENSOR_SCALES",
+    "DEFAULT_SENSOR_STEPS",
+    "train_sensor",
+]
 
 # benchmarks/sensor_accuracy.py: 1200 steps named 4-5 points more held-out photos than 400
 # (the same data and seed)
 DEFAULT_SENSOR_STEPS = 1200
+# crops from an image source: degraded with this many pixels of real image around them (as a
+# crop of a whole degraded photo is), and cut at these zoom factors (benchmarks/sensor_tuning.py,
+# on validation photos that are in no split of the bundled ones)
+DEFAULT_SENSOR_CONTEXT = 32
+DEFAULT_SENSOR_SCALES = (1.0, 0.7, 0.5)
 
 
 class _Recoloured:
@@ -82,7 +92,12 @@ class _SensorLabels(Dataset):
 
 
 def _dataset(
-    sensor: DegradationSensor, data: Dataset | Images, seed: int, recolour: bool
+    sensor: DegradationSensor,
+    data: Dataset | Images,
+    seed: int,
+    recolour: bool,
+    context: int,
+    scales: tuple[float, ...],
 ) -> Dataset:
     if not isinstance(data, Dataset):
         custom = None
@@ -95,6 +110,8 @@ def _dataset(
             samples_per_degradation=256,
             seed=seed,
             custom=custom,
+            context=context,
+            scales=scales,
         )
     degradations = getattr(data, "degradations", None)
     if degradations is None or tuple(degradations) == sensor.degradations:
@@ -115,6 +132,8 @@ def train_sensor(
     num_workers: int = 0,
     progress: bool = True,
     recolour: bool = True,
+    context: int = DEFAULT_SENSOR_CONTEXT,
+    scales: tuple[float, ...] = DEFAULT_SENSOR_SCALES,
     device: torch.device | str | None = None,
 ) -> DegradationSensor:
     """Train ``sensor`` to name the degradation of an image; returns it frozen and in eval mode,
@@ -129,14 +148,16 @@ def train_sensor(
     images. With an
     image source, ``recolour`` first changes the colours of each clean crop at random (channel
     order, saturation, gamma, contrast): with few training photos, this is what makes the sensor
-    judge the degradation rather than recognise the photos, and hold up on photos it never saw.
+    judge the degradation rather than recognise the photos, and hold up on photos it never saw;
+    ``context`` (pixels of real image the degradation sees around each crop, as in a whole
+    degraded photo) and ``scales`` (zoom factors, see ``SyntheticAllInOne``) shape the crops.
 
     AdamW with linear warm-up (default 5% of ``steps``) and cosine decay, a tqdm progress bar
     showing the loss and the running accuracy. Every epoch draws fresh crops and degradations.
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
-    dataset = _dataset(sensor, data, seed, recolour)
+    dataset = _dataset(sensor, data, seed, recolour, context, tuple(scales))
     size = len(cast(Sized, dataset))
     if size < batch_size:
         raise ValueError(f"the dataset ({size} items) is smaller than one batch")

@@ -1,0 +1,171 @@
+"""Degradation sensor: training recipes compared on validation photos (choosing the defaults).
+
+Each recipe trains a DegradationSensor (five degradations and "clean") with ``train_sensor`` on
+the six bundled training photos, then names the degradation of validation photos: eight
+photographs that ship with scikit-image (a motorcycle, a photographer, coins, the moon, a page,
+brick, grass and gravel textures, most of them grey) that are in no split of the bundled
+photos. The held-out sets (``sample_images("test")`` and ``"ood"``) play no part here: they
+measure the chosen recipe in ``benchmarks/sensor_accuracy.py``.
+
+Run:  python benchmarks/sensor_tuning.py [--variants NAME,...] [--threads 1]
+Each recipe's sensor is kept in ``runs/sensor_tuning/<name>/`` and reused while its settings are
+unchanged. Writes docs/benchmarks/sensor_tuning.md with every recipe measured so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import skimage
+import skimage.data
+import torch
+import torch.nn.functional as F
+from machine import describe_machine
+from safetensors.torch import load_file
+from sensor_accuracy import DEGRADATIONS, accuracy, confusion, confusion_table, predictions
+
+import pip_adapter as pa
+from pip_adapter.files import write_json, write_safetensors, write_text
+from pip_adapter.training import train_sensor
+from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
+
+ROOT = Path(__file__).resolve().parents[1]
+# name -> (what it changes, train_sensor's settings); "before" is the recipe of main before the
+# context and zoom defaults
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "before": ("crops degraded alone, native scale", {"context": 0, "scales": (1.0,)}),
+    "context_scales": (
+        "32 px of context, zoom 1 / 0.7 / 0.5",
+        {"context": 32, "scales": (1.0, 0.7, 0.5)},
+    ),
+    "context_scales_1800": (
+        "the same, 1800 steps",
+        {"context": 32, "scales": (1.0, 0.7, 0.5), "steps": 1800},
+    ),
+}
+# skimage.data loaders of the validation photos (grey ones are used as grey RGB)
+VALIDATION = ("camera", "brick", "grass", "gravel", "coins", "moon", "page")
+
+
+def as_photo(array) -> torch.Tensor:
+    """An HxW or HxWx3 uint8 array as a 3×H×W float photo, longer side at most 512 pixels (as
+    the bundled photos)."""
+    image = torch.as_tensor(array.copy()).float() / 255
+    image = image.expand(3, *image.shape) if image.dim() == 2 else image[..., :3].permute(2, 0, 1)
+    scale = 512 / max(image.shape[-2:])
+    if scale < 1:
+        size = [round(side * scale) for side in image.shape[-2:]]
+        image = F.interpolate(image[None], size=size, mode="bilinear", antialias=True)[0]
+    return image.clamp(0, 1).contiguous()
+
+
+def validation_photos() -> list[torch.Tensor]:
+    left, _, _ = skimage.data.stereo_motorcycle()
+    return [as_photo(left)] + [as_photo(getattr(skimage.data, name)()) for name in VALIDATION]
+
+
+def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationSensor, float]:
+    """The sensor of recipe ``name``, trained here or reused from ``runs/``; its training time."""
+    settings = {"steps": DEFAULT_SENSOR_STEPS, "seed": args.seed, **VARIANTS[name][1]}
+    folder = args.runs / name
+    torch.manual_seed(args.seed)  # the same initial weights for every recipe
+    sensor = pa.DegradationSensor(DEGRADATIONS)
+    stored = folder / "settings.json"
+    key = json.loads(json.dumps(settings))  # tuples as lists, as stored
+    if stored.is_file() and json.loads(stored.read_text())["settings"] == key:
+        sensor.load_state_dict(load_file(folder / "sensor.safetensors"))
+        return sensor.eval(), json.loads(stored.read_text())["seconds"]
+    started = time.perf_counter()
+    train_sensor(sensor, progress=False, **settings)
+    seconds = time.perf_counter() - started
+    write_safetensors(folder / "sensor.safetensors", sensor.state_dict())
+    write_json(stored, {"settings": key, "seconds": seconds})
+    return sensor, seconds
+
+
+def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], seed: int) -> dict:
+    """Accuracy on whole validation photos and on random 128² crops of them (8 draws each)."""
+    results = {}
+    for label, size in (("whole", None), ("crops", 128)):
+        weights, truth = predictions(sensor, photos, size, 8, seed)
+        counts = confusion(weights, truth)
+        results[label] = {"accuracy": accuracy(counts), "confusion": counts.tolist()}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="recipes to measure")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "sensor_tuning")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    unknown = set(args.variants.split(",")) - set(VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
+    photos = validation_photos()
+    for name in args.variants.split(","):
+        sensor, seconds = trained_sensor(name, args)
+        result = {"seconds": seconds, **measure(sensor, photos, seed=args.seed + 1)}
+        write_json(args.runs / name / "validation.json", result)
+        print(
+            f"{name}: whole {100 * result['whole']['accuracy']:.1f}%, "
+            f"crops {100 * result['crops']['accuracy']:.1f}%",
+            flush=True,
+        )
+
+    lines = [
+        "| recipe | what it changes | steps | training | whole photos | 128² crops "
+        "| clean recall (whole) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    matrices = []
+    for name, (text, settings) in VARIANTS.items():
+        path = args.runs / name / "validation.json"
+        if not path.is_file():
+            continue
+        result = json.loads(path.read_text())
+        whole = torch.tensor(result["whole"]["confusion"])
+        clean = DEGRADATIONS.index("clean")
+        lines.append(
+            f"| {name} | {text} | {settings.get('steps', DEFAULT_SENSOR_STEPS)} | "
+            f"{result['seconds']:.0f} s | {100 * result['whole']['accuracy']:.1f}% | "
+            f"{100 * result['crops']['accuracy']:.1f}% | "
+            f"{100 * whole[clean, clean].item() / whole[clean].sum().item():.1f}% |"
+        )
+        matrices.append(f"{name}, whole photos:\n\n{confusion_table(whole)}")
+    command = " ".join(["python", "benchmarks/sensor_tuning.py", *sys.argv[1:]])
+    matrix_text = "\n\n".join(matrices)
+    report = f"""# Degradation sensor: choosing the training recipe
+
+`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.
+
+Each recipe trains a `DegradationSensor` (resnet10t, the five degradations and `"clean"`) with
+`train_sensor` on the six bundled training photos (seed {args.seed}), then names the degradation
+of **validation photos** that are in no split of the bundled ones: eight photos from
+scikit-image {skimage.__version__} (`skimage.data`: the left view of `stereo_motorcycle`,
+{", ".join(f"`{n}`" for n in VALIDATION)}; grey ones as grey RGB; longer side at most 512),
+each clean and under every degradation, 8 draws each (whole photos: 384 images, a clean photo
+being the same in every draw; random 128×128 crops: 384 crops). The bundled held-out and
+out-of-domain photos play no part in this choice: `benchmarks/sensor_accuracy.py` measures the
+chosen recipe on them.
+
+{chr(10).join(lines)}
+
+Confusion matrices (rows: true class, columns: prediction):
+
+{matrix_text}
+"""
+    write_text(args.out / "sensor_tuning.md", report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
