@@ -9,6 +9,7 @@ from typing import Any, Protocol, cast
 import torch
 from einops import rearrange
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 from torch.utils.hooks import RemovableHandle
 
 from pip_adapter.config import HookPoint
@@ -115,7 +116,8 @@ class StageHook:
     A plain picklable object holding its unit and the shared ``Conditioning``, so that a
     ``copy.deepcopy`` or pickle of the PIPModel carries working hooks that point at the copies.
     The unit is called through ``unit.modulate(feature, weights)``: the weights were checked
-    once by the model.
+    once by the model. ``recompute`` (``PIPModel.recompute_units``): while gradients are
+    recorded, keep only the unit's input and run the unit again in the backward pass.
     """
 
     def __init__(
@@ -131,6 +133,7 @@ class StageHook:
         self.at = at
         self.layout = layout
         self.channels = channels
+        self.recompute = False
 
     def _grid(self, length: int, args: tuple, kwargs: Mapping[str, Any]) -> tuple[int, int]:
         """``(h, w)`` of a token sequence: from the module's arguments, else from the image."""
@@ -148,7 +151,11 @@ class StageHook:
     def _gated(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The unit's output, moved back towards ``x`` by ``1 - gate`` (``torch.lerp`` is exact
         at both ends: gate 0 returns ``x``, gate 1 the unit's output, bit for bit)."""
-        y = cast(HostedUnit, self.unit).modulate(x, weights)
+        modulate = cast(HostedUnit, self.unit).modulate
+        if self.recompute and torch.is_grad_enabled():
+            y = checkpoint(modulate, x, weights, use_reentrant=False)
+        else:
+            y = modulate(x, weights)
         gate = self.conditioning.gate
         if gate is None:
             return y

@@ -141,12 +141,13 @@ class PIPModel(nn.Module):
         modules = dict(backbone.named_modules())
         # the handles survive deepcopy and pickling along with the modules: they refer to the
         # modules' hook dicts, which are copied with them (see test_injection)
-        self._handles = [
-            attach_hook(
-                modules[stage.name],
-                StageHook(unit, self._conditioning, stage.at, stage.layout, stage.channels),
-            )
+        self._hooks = [
+            StageHook(unit, self._conditioning, stage.at, stage.layout, stage.channels)
             for stage, unit in zip(plan, units, strict=True)
+        ]
+        self._handles = [
+            attach_hook(modules[stage.name], hook)
+            for stage, hook in zip(plan, self._hooks, strict=True)
         ]
 
     @property
@@ -258,6 +259,27 @@ class PIPModel(nn.Module):
         # an all-native sample: its units' output is discarded (gate 0); any valid weights do
         adapted = torch.where(total > 0, adapted / total.clamp_min(1e-12), 1 / adapted.shape[1])
         return adapted, gate
+
+    @property
+    def recompute_units(self) -> bool:
+        """Activation checkpointing of the units (``False`` by default; ``Trainer`` turns it on
+        for adapter training, see ``TrainConfig.recompute_units``).
+
+        When ``True``, a forward pass that records gradients keeps only each unit's input and
+        runs the unit again during the backward pass (``torch.utils.checkpoint``), instead of
+        keeping every intermediate tensor of the unit until then. With a frozen backbone the
+        units hold most of what a training step keeps, so this cuts the step's peak memory
+        by a large share (docs/benchmarks/transfer.md, "Cost") for one more forward pass of
+        the units alone. Outputs and gradients are unchanged.
+        """
+        return any(hook.recompute for hook in self._hooks)
+
+    @recompute_units.setter
+    def recompute_units(self, enabled: bool) -> None:
+        if not isinstance(enabled, bool):
+            raise TypeError(f"recompute_units must be True or False, got {enabled!r}")
+        for hook in self._hooks:
+            hook.recompute = enabled
 
     def freeze_backbone(self) -> PIPModel:
         """Train only the adapter: the backbone's parameters stop requiring gradients and its
@@ -375,7 +397,7 @@ class PIPModel(nn.Module):
         modules = dict(self.backbone.named_modules())
         for stage, handle in zip(self.plan, self._handles, strict=True):
             detach_hook(modules[stage.name], handle)
-        self._handles = []
+        self._handles, self._hooks = [], []
         for name, param in self.backbone.named_parameters():
             param.requires_grad_(self._requires_grad.get(name, param.requires_grad))
         self._unloaded = True

@@ -63,6 +63,7 @@ RESUMABLE_CHANGES = (
     "num_workers",
     "progress",
     "device",
+    "recompute_units",
 )
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -81,8 +82,12 @@ class TrainConfig:
     ``warmup_steps=None`` warms up over 5% of the steps. ``amp`` needs CUDA for ``"fp16"``.
     ``val_every`` / ``checkpoint_every`` of 0 validate / checkpoint only at the end.
     ``grad_clip=None`` does not clip; ``min_lr_ratio`` is the final learning rate as a fraction
-    of ``lr``. Every field is checked when the config is made: a wrong value is a one-line
-    ValueError naming the field and what it accepts.
+    of ``lr``. ``recompute_units`` sets ``PIPModel.recompute_units`` (activation checkpointing
+    of the units: less memory, the same gradients, one more forward pass of the units);
+    ``None`` turns it on when the model's backbone is frozen (adapter training, where the units
+    hold most of a step's memory) and otherwise leaves the model's setting.
+    Every field is checked when the config is made: a wrong value is a one-line ValueError
+    naming the field and what it accepts.
     """
 
     steps: int = 2000
@@ -102,6 +107,7 @@ class TrainConfig:
     seed: int = 0
     progress: bool = True
     device: str | None = None
+    recompute_units: bool | None = None
 
     def __post_init__(self) -> None:
         for name, minimum in _INTEGER_FIELDS.items():
@@ -134,6 +140,11 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.progress must be True or False, got {self.progress!r}")
         if self.device is not None:
             check_device_name(self.device, "TrainConfig.device")
+        if self.recompute_units is not None and not isinstance(self.recompute_units, bool):
+            raise ValueError(
+                "TrainConfig.recompute_units must be None (on for a frozen backbone), True or "
+                f"False, got {self.recompute_units!r}"
+            )
 
 
 # integer fields and their smallest valid value
@@ -209,6 +220,13 @@ class Trainer:
         self.model = model.to(self.context.device)
         self.train_set, self.val_set = train_set, val_set
         self.conditioned = isinstance(model, PIPModel)
+        if isinstance(model, PIPModel):
+            recompute = self.config.recompute_units
+            if recompute is None:
+                recompute = model.recompute_units or not any(
+                    p.requires_grad for p in model.backbone.parameters()
+                )
+            model.recompute_units = recompute
         self.degradations = tuple(getattr(train_set, "degradations", ()))
         # the model's id of each of the dataset's degradations, when they differ
         self.prompt_ids: torch.Tensor | None = None
