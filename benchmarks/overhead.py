@@ -39,7 +39,6 @@ from torch.utils.flop_counter import FlopCounterMode
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
 from pip_adapter.evaluation import restore
-from pip_adapter.unit import prompt_to_feature
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (128, 256)
@@ -210,24 +209,7 @@ def operator_counts(model, x) -> dict[str, dict[str, float]]:
     """Per unit: operators called (torch.profiler, aliasing views excluded), the distinct
     ones, and the unit's CPU time in ms, over one forward pass. A PIPModel calls its units
     through ``modulate`` (not ``__call__``, so module hooks never fire): each unit's
-    ``modulate`` is wrapped in a profiler scope for the measurement. The operators are
-    counted with the compact unit's per-pixel step in one band of rows, as a GPU runs it
-    (CPU inference splits large features into bands, each a few operators more); the time
-    is that of the CPU's way."""
-    counts = _profile_units(model, x)
-    saved = prompt_to_feature.BAND_ELEMENTS
-    prompt_to_feature.BAND_ELEMENTS = 1 << 62
-    try:
-        one_band = _profile_units(model, x)
-    finally:
-        prompt_to_feature.BAND_ELEMENTS = saved
-    for key, entry in counts.items():
-        entry.update(operators=one_band[key]["operators"], distinct=one_band[key]["distinct"])
-    return counts
-
-
-def _profile_units(model, x) -> dict[str, dict[str, float]]:
-    """``operator_counts`` of one profiled forward pass, as it runs."""
+    ``modulate`` is wrapped in a profiler scope for the measurement."""
     units = dict(model.pip_units.items())
 
     def scoped(key: str, modulate: Callable) -> Callable:
@@ -449,8 +431,7 @@ def render(results: dict, device: torch.device, args) -> str:
             "by tests/test_unit.py to the formula written with plain torch operations): "
             "pooling onto the grid and resizing back are cached matrix products (the resize "
             "adds into the feature in the product), the feed-forward runs channels-last with "
-            "its output projection adding the residual and writing the feature's layout back, "
-            "and CPU inference takes large features in bands of rows that stay in the cache. "
+            "its output projection adding the residual and writing the feature's layout back. "
             "Lighter "
             "feed-forwards, the channels-last layout, and dropping the full-resolution unit "
             "(0.16 dB lower in an earlier placement ablation of the quality benchmark, with "
@@ -465,9 +446,8 @@ def render(results: dict, device: torch.device, args) -> str:
             "## Operators per unit (NAFNet, 128², one forward pass, torch.profiler)",
             "",
             "Operators the unit calls directly (aliasing views excluded; each is at least one "
-            "kernel on a GPU, where at batch 1 their launches dominate; counted with the "
-            "per-pixel step in one band, as a GPU runs it), paper design → compact design, and "
-            "the unit's CPU time under the profiler (on the CPU's way, in bands of rows).",
+            "kernel on a GPU, where at batch 1 their launches dominate), paper design → compact "
+            "design, and the unit's CPU time under the profiler.",
             "",
             *operator_rows(results["operators"]),
         ]

@@ -17,11 +17,7 @@ from pip_adapter.layers import (
 )
 from pip_adapter.unit.resampling import resize_add
 
-__all__ = ["BAND_ELEMENTS", "SelectivePromptToFeature"]
-
-# elements of a band of rows of the d-channel feature in the compact per-pixel step (512 KiB
-# in float32): with the feed-forward's intermediates, a band stays within a 2 MiB L2 cache
-BAND_ELEMENTS = 1 << 17
+__all__ = ["SelectivePromptToFeature"]
 
 
 class SelectivePromptToFeature(nn.Module):
@@ -91,46 +87,22 @@ class SelectivePromptToFeature(nn.Module):
         full-resolution tensors: the resize adds into ``select(x)`` within a matrix product;
         the feed-forward runs channels-last, where the layer norm and the depth-wise
         convolution read contiguous channels; its output projection adds the residual and
-        writes ``x``'s layout back within one matrix product. In inference on the CPU, large
-        features are processed in bands of rows whose intermediates stay in the cache
-        (bit-identical results).
+        writes ``x``'s layout back within one matrix product.
         """
-        modulated = resize_add(self.select(x), attended)  # B×d×H×W
-        height = modulated.shape[2]
-        rows = height
-        if x.device.type == "cpu" and not (
-            torch.is_grad_enabled() or torch.compiler.is_compiling()
-        ):
-            rows = max(1, BAND_ELEMENTS // modulated[0, :, 0].numel())
-        if rows >= height:
-            return self.merge(x, self._feed_forward_rows(modulated, 0, height))
-        out = torch.empty_like(modulated)
-        for start in range(0, height, rows):
-            self._feed_forward_rows(modulated, start, min(start + rows, height), out)
-        return self.merge(x, out)
-
-    def _feed_forward_rows(
-        self, y: torch.Tensor, start: int, stop: int, out: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Rows ``[start, stop)`` of ``feed_forward(y)`` for a ``B×d×H×W`` ``y`` (written
-        into the same rows of ``out`` when given), computed channels-last."""
         ffn, norm = self.ffn, self.norm_ffn
-        batch, dim, height, width = y.shape
-        # one row more on each side, for the 3×3 depth-wise convolution
-        first, last = max(start - 1, 0), min(stop + 1, height)
-        tokens = y[:, :, first:last].permute(0, 2, 3, 1)  # B×h×W×d
+        modulated = resize_add(self.select(x), attended)  # B×d×H×W
+        batch, dim, height, width = modulated.shape
+        tokens = modulated.permute(0, 2, 3, 1)  # B×H×W×d
         normed = F.layer_norm(tokens, (dim,), norm.weight, norm.bias, norm.eps)
         hidden = F.linear(normed, ffn.project_in.weight.flatten(1))
-        hidden = ffn.dwconv(hidden.permute(0, 3, 1, 2))[:, :, start - first : stop - first]
-        gated = ffn.gate(hidden.permute(0, 2, 3, 1), dim=-1)  # B×h×W×hidden
-        pixels = (stop - start) * width
-        result = torch.baddbmm(
-            y[:, :, start:stop].reshape(batch, dim, pixels),
+        hidden = ffn.dwconv(hidden.permute(0, 3, 1, 2))
+        gated = ffn.gate(hidden.permute(0, 2, 3, 1), dim=-1)  # B×H×W×hidden
+        out = torch.baddbmm(
+            modulated.reshape(batch, dim, height * width),
             ffn.project_out.weight.flatten(1).expand(batch, -1, -1),
-            gated.reshape(batch, pixels, -1).transpose(1, 2),
-            out=None if out is None else out[:, :, start:stop].view(batch, dim, pixels),
+            gated.reshape(batch, height * width, -1).transpose(1, 2),
         )
-        return result.view(batch, dim, stop - start, width)
+        return self.merge(x, out.view(batch, dim, height, width))
 
     def merge(self, x: torch.Tensor, modulated: torch.Tensor) -> torch.Tensor:
         """Back to ``C`` channels: the pass-through channels of ``x`` appended, or the 1×1 map."""
