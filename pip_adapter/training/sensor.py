@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from pip_adapter.conditioning import CLEAN
-from pip_adapter.data import SyntheticAllInOne, build_degradation
+from pip_adapter.data import SyntheticAllInOne, build_degradation, degrade
 from pip_adapter.data.degradations.compose import DegradeFn
 from pip_adapter.data.synthetic import Images
 from pip_adapter.sensor import DegradationSensor
@@ -20,8 +20,10 @@ from pip_adapter.training.schedule import warmup_cosine
 
 __all__ = [
     "DEFAULT_SENSOR_CONTEXT",
+    "DEFAULT_SENSOR_FAINT",
     "DEFAULT_SENSOR_SCALES",
     "DEFAULT_SENSOR_STEPS",
+    "FAINT_RANGES",
     "train_sensor",
 ]
 
@@ -33,6 +35,16 @@ DEFAULT_SENSOR_STEPS = 1200
 # on validation photos that are in no split of the bundled ones)
 DEFAULT_SENSOR_CONTEXT = 32
 DEFAULT_SENSOR_SCALES = (1.0, 0.7, 0.5)
+# the share of crops of each degradation in FAINT_RANGES drawn faint (benchmarks/sensor_tuning.py)
+DEFAULT_SENSOR_FAINT = 0.25
+# faint versions of the degradations whose mildest draws a sensor takes for "clean": their main
+# parameters from below the default range up to its mild end (the others drawn as by default)
+FAINT_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "rain": {"density": (0.001, 0.002), "intensity": (0.3, 0.5)},
+    "haze": {"beta": (0.02, 0.04)},
+    "blur": {"length": (5.0, 7.0)},
+    "lowlight": {"gamma": (1.2, 1.5), "scale": (0.4, 0.6)},
+}
 
 
 class _Recoloured:
@@ -55,6 +67,29 @@ class _Recoloured:
         x = kornia.enhance.adjust_gamma(x, 0.7 + 0.7 * gamma)
         x = kornia.enhance.adjust_contrast_with_mean_subtraction(x, 0.6 + 0.6 * contrast)
         return self.degradation(x, generator=generator)
+
+
+class _Faint:
+    """A degradation drawn faint (parameters from ``FAINT_RANGES``) for a ``share`` of the
+    crops, as by default for the others, so that the sensor sees its mildest forms and does
+    not call them clean. Draws come from the item's generator."""
+
+    def __init__(self, degradation: str, share: float) -> None:
+        self.degradation, self.share = degradation, share
+        self.default = build_degradation(degradation)
+
+    def __call__(
+        self, clean: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        if torch.rand((), generator=generator).item() >= self.share:
+            return self.default(clean, generator=generator)
+        ranges = FAINT_RANGES[self.degradation]
+        draws = torch.rand(len(ranges), generator=generator).tolist()
+        params = {
+            name: low + (high - low) * u
+            for (name, (low, high)), u in zip(ranges.items(), draws, strict=True)
+        }
+        return degrade(clean, self.degradation, generator=generator, **params)
 
 
 class _SensorLabels(Dataset):
@@ -98,11 +133,15 @@ def _dataset(
     recolour: bool,
     context: int,
     scales: tuple[float, ...],
+    faint: float,
 ) -> Dataset:
     if not isinstance(data, Dataset):
-        custom = None
-        if recolour:
-            custom = {t: _Recoloured(build_degradation(t)) for t in sensor.degradations}
+        custom: dict[str, DegradeFn] = {}
+        for t in sensor.degradations:
+            fn: DegradeFn = build_degradation(t)
+            if faint > 0 and t in FAINT_RANGES:
+                fn = _Faint(t, faint)
+            custom[t] = _Recoloured(fn) if recolour else fn
         return SyntheticAllInOne(
             data,
             sensor.degradations,
@@ -134,6 +173,8 @@ def train_sensor(
     recolour: bool = True,
     context: int = DEFAULT_SENSOR_CONTEXT,
     scales: tuple[float, ...] = DEFAULT_SENSOR_SCALES,
+    faint: float = DEFAULT_SENSOR_FAINT,
+    label_smoothing: float = 0.0,
     device: torch.device | str | None = None,
 ) -> DegradationSensor:
     """Train ``sensor`` to name the degradation of an image; returns it frozen and in eval mode,
@@ -150,14 +191,22 @@ def train_sensor(
     order, saturation, gamma, contrast): with few training photos, this is what makes the sensor
     judge the degradation rather than recognise the photos, and hold up on photos it never saw;
     ``context`` (pixels of real image the degradation sees around each crop, as in a whole
-    degraded photo) and ``scales`` (zoom factors, see ``SyntheticAllInOne``) shape the crops.
+    degraded photo) and ``scales`` (zoom factors, see ``SyntheticAllInOne``) shape the crops;
+    ``faint`` is the share of the crops of each degradation in ``FAINT_RANGES`` (rain, haze,
+    blur, low light) drawn fainter than by default, so that a faint one is not called clean.
+    ``label_smoothing`` (cross-entropy's) spreads that much of each target over the classes.
 
     AdamW with linear warm-up (default 5% of ``steps``) and cosine decay, a tqdm progress bar
     showing the loss and the running accuracy. Every epoch draws fresh crops and degradations.
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
-    dataset = _dataset(sensor, data, seed, recolour, context, tuple(scales))
+    if not 0 <= faint <= 1 or not 0 <= label_smoothing < 1:
+        raise ValueError(
+            f"faint must be in [0, 1] and label_smoothing in [0, 1), got {faint} and "
+            f"{label_smoothing}"
+        )
+    dataset = _dataset(sensor, data, seed, recolour, context, tuple(scales), faint)
     size = len(cast(Sized, dataset))
     if size < batch_size:
         raise ValueError(f"the dataset ({size} items) is smaller than one batch")
@@ -184,7 +233,7 @@ def train_sensor(
             for degraded, _, ids in loader:
                 ids = ids.to(device)
                 logits = sensor.classify(degraded.to(device))
-                loss = F.cross_entropy(logits, ids)
+                loss = F.cross_entropy(logits, ids, label_smoothing=label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
