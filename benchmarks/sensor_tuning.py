@@ -1,15 +1,17 @@
 """Degradation sensor: training recipes compared on validation photos (choosing the defaults).
 
 Each recipe trains a DegradationSensor (five degradations and "clean") with ``train_sensor`` on
-the six bundled training photos, then names the degradation of validation photos: eight
+the six bundled training photos, then names the degradation of validation photos: nine
 photographs that ship with scikit-image (a motorcycle, a photographer, coins, the moon, a page,
-brick, grass and gravel textures, most of them grey) that are in no split of the bundled
-photos. The held-out sets (``sample_images("test")`` and ``"ood"``) play no part here: they
-measure the chosen recipe in ``benchmarks/sensor_accuracy.py``.
+cells, brick, grass and gravel textures, most of them grey) that are in no split of the bundled
+photos, whole and as random 256² and 128² crops. The held-out sets (``sample_images("test")``
+and ``"ood"``) play no part here: they measure the chosen recipe in
+``benchmarks/sensor_accuracy.py`` and ``benchmarks/quality.py``.
 
 Run:  python benchmarks/sensor_tuning.py [--variants NAME,...] [--threads 1]
-Each recipe's sensor is kept in ``runs/sensor_tuning/<name>/`` and reused while its settings are
-unchanged. Writes docs/benchmarks/sensor_tuning.md with every recipe measured so far.
+Each recipe's sensor is kept in ``runs/sensor_tuning/<name>/seed<seed>/`` and reused while its
+settings are unchanged; ``--seed`` trains another one. Writes docs/benchmarks/sensor_tuning.md
+with every recipe and seed measured so far.
 """
 
 from __future__ import annotations
@@ -33,9 +35,16 @@ import pip_adapter as pa
 from pip_adapter.conditioning import SURE_AT
 from pip_adapter.files import write_json, write_safetensors, write_text
 from pip_adapter.training import train_sensor
-from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
+from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS, FAINT_RANGES
 
 ROOT = Path(__file__).resolve().parents[1]
+# faint draws below the default ranges (up to their mild end)
+BELOW = {
+    "rain": {"density": (0.001, 0.002), "intensity": (0.3, 0.5)},
+    "haze": {"beta": (0.02, 0.04)},
+    "blur": {"length": (5.0, 7.0)},
+    "lowlight": {"gamma": (1.2, 1.5), "scale": (0.4, 0.6)},
+}
 # name -> (what it changes, train_sensor's settings); "before" is the recipe of main before the
 # context and zoom defaults
 VARIANTS: dict[str, tuple[str, dict]] = {
@@ -49,12 +58,13 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0, "steps": 1800},
     ),
     "faint": (
-        "context and zoom, a quarter of rain / haze / blur / low-light crops faint",
-        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25},
+        "context and zoom, a quarter of rain / haze / blur / low-light crops fainter than the "
+        "default range (below its mild end)",
+        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": BELOW},
     ),
-    "faint_smooth": (
-        "the same, label smoothing 0.1",
-        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "label_smoothing": 0.1},
+    "mild_end": (
+        "context and zoom, a quarter of those crops from the mild end of the default range",
+        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": FAINT_RANGES},
     ),
 }
 # skimage.data loaders of the validation photos (grey ones are used as grey RGB)
@@ -62,6 +72,7 @@ VALIDATION = ("camera", "brick", "grass", "gravel", "coins", "moon", "page", "ce
 # views of each validation photo: (label, crop side or None for the whole photo)
 VIEWS = (("whole", None), ("256", 256), ("128", 128))
 DRAWS = 12  # degradation draws per photo, class and view
+DRAW_SEED = 1  # the same draws for every recipe and training seed
 
 
 def as_photo(array) -> torch.Tensor:
@@ -84,7 +95,7 @@ def validation_photos() -> list[torch.Tensor]:
 def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationSensor, float]:
     """The sensor of recipe ``name``, trained here or reused from ``runs/``; its training time."""
     settings = {"steps": DEFAULT_SENSOR_STEPS, "seed": args.seed, **VARIANTS[name][1]}
-    folder = args.runs / name
+    folder = args.runs / name / f"seed{args.seed}"
     torch.manual_seed(args.seed)  # the same initial weights for every recipe
     sensor = pa.DegradationSensor(DEGRADATIONS)
     stored = folder / "settings.json"
@@ -112,7 +123,7 @@ def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], seed: int)
     return results
 
 
-def row(name: str, text: str, settings: dict, result: dict) -> str:
+def row(name: str, seed: int, text: str, settings: dict, result: dict) -> str:
     """A recipe's line: accuracy per view, their mean, and on whole photos the clean recall, the
     degraded photos called clean and the wrong predictions made with confidence (a hard label
     rather than a mixture)."""
@@ -123,7 +134,7 @@ def row(name: str, text: str, settings: dict, result: dict) -> str:
     missed = whole[:clean, clean].sum().item()
     cells = [f"{v:.1f}%" for v in (*scores, sum(scores) / len(scores), recall)]
     return (
-        f"| {name} | {text} | {settings.get('steps', DEFAULT_SENSOR_STEPS)} | "
+        f"| {name} | {text} | {seed} | {settings.get('steps', DEFAULT_SENSOR_STEPS)} | "
         f"{result['seconds']:.0f} s | "
         + " | ".join(cells)
         + f" | {missed} | {result['sure_and_wrong']['whole']} |"
@@ -138,42 +149,42 @@ def main() -> None:
     photos = validation_photos()
     for name in names:
         sensor, seconds = trained_sensor(name, args)
-        result = {"seconds": seconds, **measure(sensor, photos, seed=args.seed + 1)}
-        write_json(args.runs / name / "validation.json", result)
-        print(f"{name}: {row(name, VARIANTS[name][0], {}, result)}", flush=True)
+        result = {"seconds": seconds, **measure(sensor, photos, seed=DRAW_SEED)}
+        write_json(args.runs / name / f"seed{args.seed}" / "validation.json", result)
+        print(row(name, args.seed, VARIANTS[name][0], {}, result), flush=True)
 
     lines = [
-        "| recipe | what it changes | steps | training | whole photos | 256² crops | 128² crops "
-        "| mean | clean recall (whole) | degraded called clean (whole) | wrong and sure (whole) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| recipe | what it changes | seed | steps | training | whole photos | 256² crops "
+        "| 128² crops | mean | clean recall (whole) | degraded called clean (whole) "
+        "| wrong and sure (whole) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     matrices = []
     for name, (text, settings) in VARIANTS.items():
-        path = args.runs / name / "validation.json"
-        result = json.loads(path.read_text()) if path.is_file() else {}
-        if not isinstance(result.get("whole"), list):  # not measured, or before VIEWS
-            continue
-        lines.append(row(name, text, settings, result))
-        matrices.append(
-            f"{name}, whole photos:\n\n{confusion_table(torch.tensor(result['whole']))}"
-        )
+        for path in sorted((args.runs / name).glob("seed*/validation.json")):
+            result, seed = json.loads(path.read_text()), int(path.parent.name[4:])
+            lines.append(row(name, seed, text, settings, result))
+            whole = confusion_table(torch.tensor(result["whole"]))
+            matrices.append(f"{name}, seed {seed}, whole photos:\n\n{whole}")
     command = " ".join(["python", "benchmarks/sensor_tuning.py", *sys.argv[1:]])
     matrix_text = "\n\n".join(matrices)
+    loaders = ", ".join(f"`{n}`" for n in VALIDATION)
     report = f"""# Degradation sensor: choosing the training recipe
 
 `{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.
 
 Each recipe trains a `DegradationSensor` (resnet10t, the five degradations and `"clean"`) with
-`train_sensor` on the six bundled training photos (seed {args.seed}), then names the degradation
-of **validation photos** that are in no split of the bundled ones: {len(VALIDATION) + 1} photos
-from scikit-image {skimage.__version__} (`skimage.data`: the left view of `stereo_motorcycle`,
-{", ".join(f"`{n}`" for n in VALIDATION)}; grey ones as grey RGB; longer side at most 512),
-each clean and under every degradation, {DRAWS} draws each, seen whole and as random 256² and
-128² crops ({(len(VALIDATION) + 1) * len(DEGRADATIONS) * DRAWS} images per view; a clean whole
-photo is the same in every draw). No other photos that are in no split ship with the installed
-packages: the colour ones that do are the training and held-out photos (scikit-image,
-scikit-learn, matplotlib), and sporco, scipy and Kivy, which hold more, are the out-of-domain
-set's sources. The bundled held-out and out-of-domain photos play no part in this choice:
+`train_sensor` on the six bundled training photos (with the seed in the table: it draws the
+initial weights, crops and degradations), then names the degradation of **validation photos**
+that are in no split of the bundled ones: {len(VALIDATION) + 1} photos from scikit-image
+{skimage.__version__} (`skimage.data`: the left view of `stereo_motorcycle`, {loaders}; grey
+ones as grey RGB; longer side at most 512), each clean and under every degradation,
+{DRAWS} draws each, seen whole and as random 256² and 128² crops
+({(len(VALIDATION) + 1) * len(DEGRADATIONS) * DRAWS} images per view; a clean whole photo is the
+same in every draw). No other photos that are in no split ship with the installed packages: the
+colour ones that do are the training and held-out photos (scikit-image, scikit-learn,
+matplotlib), and sporco, scipy and Kivy, which hold more, are the out-of-domain set's sources.
+The bundled held-out and out-of-domain photos play no part in this choice:
 `benchmarks/sensor_accuracy.py` measures the chosen recipe on them. *Degraded called clean*:
 degraded whole photos the sensor names clean (the most common miss on the out-of-domain set).
 *Wrong and sure*: whole photos named wrongly with a top weight of at least {SURE_AT} (blind

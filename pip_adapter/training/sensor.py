@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sized
+from collections.abc import Mapping, Sized
 from typing import cast
 
 import kornia
@@ -37,13 +37,14 @@ DEFAULT_SENSOR_CONTEXT = 32
 DEFAULT_SENSOR_SCALES = (1.0, 0.7, 0.5)
 # the share of crops of each degradation in FAINT_RANGES drawn faint (benchmarks/sensor_tuning.py)
 DEFAULT_SENSOR_FAINT = 0.25
-# faint versions of the degradations whose mildest draws a sensor takes for "clean": their main
-# parameters from below the default range up to its mild end (the others drawn as by default)
-FAINT_RANGES: dict[str, dict[str, tuple[float, float]]] = {
-    "rain": {"density": (0.001, 0.002), "intensity": (0.3, 0.5)},
-    "haze": {"beta": (0.02, 0.04)},
-    "blur": {"length": (5.0, 7.0)},
-    "lowlight": {"gamma": (1.2, 1.5), "scale": (0.4, 0.6)},
+# faint draws of the degradations whose mildest draws a sensor takes for "clean": their main
+# parameters from the mild end of the default range (the others drawn as by default)
+FaintRanges = Mapping[str, Mapping[str, tuple[float, float]]]
+FAINT_RANGES: FaintRanges = {
+    "rain": {"density": (0.002, 0.003), "intensity": (0.5, 0.6)},
+    "haze": {"beta": (0.04, 0.07)},
+    "blur": {"length": (7.0, 9.0)},
+    "lowlight": {"gamma": (1.5, 1.7), "scale": (0.3, 0.4)},
 }
 
 
@@ -70,12 +71,14 @@ class _Recoloured:
 
 
 class _Faint:
-    """A degradation drawn faint (parameters from ``FAINT_RANGES``) for a ``share`` of the
+    """A degradation drawn faint (its main parameters from ``ranges``) for a ``share`` of the
     crops, as by default for the others, so that the sensor sees its mildest forms and does
     not call them clean. Draws come from the item's generator."""
 
-    def __init__(self, degradation: str, share: float) -> None:
-        self.degradation, self.share = degradation, share
+    def __init__(
+        self, degradation: str, share: float, ranges: Mapping[str, tuple[float, float]]
+    ) -> None:
+        self.degradation, self.share, self.ranges = degradation, share, dict(ranges)
         self.default = build_degradation(degradation)
 
     def __call__(
@@ -83,11 +86,10 @@ class _Faint:
     ) -> torch.Tensor:
         if torch.rand((), generator=generator).item() >= self.share:
             return self.default(clean, generator=generator)
-        ranges = FAINT_RANGES[self.degradation]
-        draws = torch.rand(len(ranges), generator=generator).tolist()
+        draws = torch.rand(len(self.ranges), generator=generator).tolist()
         params = {
             name: low + (high - low) * u
-            for (name, (low, high)), u in zip(ranges.items(), draws, strict=True)
+            for (name, (low, high)), u in zip(self.ranges.items(), draws, strict=True)
         }
         return degrade(clean, self.degradation, generator=generator, **params)
 
@@ -134,13 +136,14 @@ def _dataset(
     context: int,
     scales: tuple[float, ...],
     faint: float,
+    faint_ranges: FaintRanges,
 ) -> Dataset:
     if not isinstance(data, Dataset):
         custom: dict[str, DegradeFn] = {}
         for t in sensor.degradations:
             fn: DegradeFn = build_degradation(t)
-            if faint > 0 and t in FAINT_RANGES:
-                fn = _Faint(t, faint)
+            if faint > 0 and t in faint_ranges:
+                fn = _Faint(t, faint, faint_ranges[t])
             custom[t] = _Recoloured(fn) if recolour else fn
         return SyntheticAllInOne(
             data,
@@ -174,7 +177,7 @@ def train_sensor(
     context: int = DEFAULT_SENSOR_CONTEXT,
     scales: tuple[float, ...] = DEFAULT_SENSOR_SCALES,
     faint: float = DEFAULT_SENSOR_FAINT,
-    label_smoothing: float = 0.0,
+    faint_ranges: FaintRanges = FAINT_RANGES,
     device: torch.device | str | None = None,
 ) -> DegradationSensor:
     """Train ``sensor`` to name the degradation of an image; returns it frozen and in eval mode,
@@ -192,21 +195,18 @@ def train_sensor(
     judge the degradation rather than recognise the photos, and hold up on photos it never saw;
     ``context`` (pixels of real image the degradation sees around each crop, as in a whole
     degraded photo) and ``scales`` (zoom factors, see ``SyntheticAllInOne``) shape the crops;
-    ``faint`` is the share of the crops of each degradation in ``FAINT_RANGES`` (rain, haze,
-    blur, low light) drawn fainter than by default, so that a faint one is not called clean.
-    ``label_smoothing`` (cross-entropy's) spreads that much of each target over the classes.
+    ``faint`` is the share of the crops of each degradation in ``faint_ranges`` (default
+    ``FAINT_RANGES``: rain, haze, blur, low light) drawn with its main parameters in those
+    ranges (the mild end of the default ones), so that a faint one is not called clean.
 
     AdamW with linear warm-up (default 5% of ``steps``) and cosine decay, a tqdm progress bar
     showing the loss and the running accuracy. Every epoch draws fresh crops and degradations.
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
-    if not 0 <= faint <= 1 or not 0 <= label_smoothing < 1:
-        raise ValueError(
-            f"faint must be in [0, 1] and label_smoothing in [0, 1), got {faint} and "
-            f"{label_smoothing}"
-        )
-    dataset = _dataset(sensor, data, seed, recolour, context, tuple(scales), faint)
+    if not 0 <= faint <= 1:
+        raise ValueError(f"faint must be a share in [0, 1], got {faint}")
+    dataset = _dataset(sensor, data, seed, recolour, context, tuple(scales), faint, faint_ranges)
     size = len(cast(Sized, dataset))
     if size < batch_size:
         raise ValueError(f"the dataset ({size} items) is smaller than one batch")
@@ -233,7 +233,7 @@ def train_sensor(
             for degraded, _, ids in loader:
                 ids = ids.to(device)
                 logits = sensor.classify(degraded.to(device))
-                loss = F.cross_entropy(logits, ids, label_smoothing=label_smoothing)
+                loss = F.cross_entropy(logits, ids)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
