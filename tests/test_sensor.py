@@ -287,7 +287,7 @@ def test_sensor_crops_from_photos_use_the_default_context_zoom_and_faint_draws()
     assert isinstance(data, SyntheticAllInOne) and data.degradations == TOY_DEGRADATIONS
     assert (data.context, data.scales, data.patch_size) == (DEFAULT_SENSOR_CONTEXT, (1.0, 0.5), 32)
     assert DEFAULT_SENSOR_CONTEXT > 0 and len(DEFAULT_SENSOR_SCALES) > 1
-    assert 0 < DEFAULT_SENSOR_FAINT < 1
+    assert 0 <= DEFAULT_SENSOR_FAINT < 1
     degraded, _, _ = data[0]
     assert degraded.shape == (3, 32, 32)
 
