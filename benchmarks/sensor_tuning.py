@@ -35,7 +35,13 @@ import pip_adapter as pa
 from pip_adapter.conditioning import SURE_AT
 from pip_adapter.files import write_json, write_safetensors, write_text
 from pip_adapter.training import train_sensor
-from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS, FAINT_RANGES
+from pip_adapter.training.sensor import (
+    DEFAULT_SENSOR_CONTEXT,
+    DEFAULT_SENSOR_FAINT,
+    DEFAULT_SENSOR_SCALES,
+    DEFAULT_SENSOR_STEPS,
+    FAINT_RANGES,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # faint draws below the default ranges (up to their mild end)
@@ -195,6 +201,9 @@ The bundled held-out and out-of-domain photos play no part in this choice:
 degraded whole photos the sensor names clean (the most common miss on the out-of-domain set).
 *Wrong and sure*: whole photos named wrongly with a top weight of at least {SURE_AT} (blind
 restoration then steers by a wrong label rather than by a mixture).
+
+`train_sensor`'s defaults: {DEFAULT_SENSOR_STEPS} steps, {DEFAULT_SENSOR_CONTEXT} px of context,
+zoom {" / ".join(f"{s:g}" for s in DEFAULT_SENSOR_SCALES)}, faint share {DEFAULT_SENSOR_FAINT:g}.
 
 {chr(10).join(lines)}
 

@@ -179,7 +179,7 @@ def train_sensor(
     context: int = DEFAULT_SENSOR_CONTEXT,
     scales: tuple[float, ...] = DEFAULT_SENSOR_SCALES,
     faint: float = DEFAULT_SENSOR_FAINT,
-    faint_ranges: FaintRanges = FAINT_RANGES,
+    faint_ranges: FaintRanges | None = None,
     device: torch.device | str | None = None,
 ) -> DegradationSensor:
     """Train ``sensor`` to name the degradation of an image; returns it frozen and in eval mode,
@@ -197,8 +197,8 @@ def train_sensor(
     judge the degradation rather than recognise the photos, and hold up on photos it never saw;
     ``context`` (pixels of real image the degradation sees around each crop, as in a whole
     degraded photo) and ``scales`` (zoom factors, see ``SyntheticAllInOne``) shape the crops;
-    ``faint`` is the share of the crops of each degradation in ``faint_ranges`` (default
-    ``FAINT_RANGES``: rain, haze, blur, low light) drawn with its main parameters in those
+    ``faint`` is the share of the crops of each degradation in ``faint_ranges`` (``None``:
+    ``FAINT_RANGES``, for rain, haze, blur, low light) drawn with its main parameters in those
     ranges (the mild end of the default ones), to teach the sensor not to call a faint one
     clean; it is 0 by default, since on validation photos it made the sensor call more clean
     photos degraded (benchmarks/sensor_tuning.py).
@@ -210,7 +210,8 @@ def train_sensor(
         raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
     if not 0 <= faint <= 1:
         raise ValueError(f"faint must be a share in [0, 1], got {faint}")
-    dataset = _dataset(sensor, data, seed, recolour, context, tuple(scales), faint, faint_ranges)
+    ranges = FAINT_RANGES if faint_ranges is None else faint_ranges
+    dataset = _dataset(sensor, data, seed, recolour, context, tuple(scales), faint, ranges)
     size = len(cast(Sized, dataset))
     if size < batch_size:
         raise ValueError(f"the dataset ({size} items) is smaller than one batch")
