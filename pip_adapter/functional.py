@@ -16,6 +16,7 @@ from pip_adapter.caching import constant
 
 __all__ = [
     "DEFAULT_TOPM_RATIOS",
+    "cast",
     "channel_attention",
     "check_topm_ratios",
     "query_scales",
@@ -46,10 +47,21 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         )
 
 
+def cast(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t.to(dtype)``, without calling into torch when ``t`` already has that dtype (each
+    call costs a dispatch, and the unit makes many on small tensors)."""
+    return t if t.dtype == dtype else t.to(dtype)
+
+
+def _at_least_float32(dtype: torch.dtype) -> torch.dtype:
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
 def _precise(t: torch.Tensor) -> AbstractContextManager:
-    """Autocast switched off on ``t``'s device (where autocast exists)."""
-    if t.device.type in ("cpu", "cuda", "xpu", "mps"):
-        return torch.autocast(t.device.type, enabled=False)
+    """Autocast switched off on ``t``'s device, where it is on."""
+    device = t.device.type
+    if device in ("cpu", "cuda", "xpu", "mps") and torch.is_autocast_enabled(device):
+        return torch.autocast(device, enabled=False)
     return nullcontext()
 
 
@@ -58,7 +70,7 @@ def query_scales(q: torch.Tensor, temperature: torch.Tensor | float) -> torch.Te
     factor that makes the raw products ``q kᵀ`` the logits' query side (``scaled_logits``).
     Depends on the queries alone, so it is computed once where the queries are fixed."""
     with _precise(q):
-        q = q.to(torch.promote_types(q.dtype, torch.float32))
+        q = cast(q, _at_least_float32(q.dtype))
         return temperature / torch.linalg.vector_norm(q, dim=-1, keepdim=True).clamp_min(1e-12)
 
 
@@ -71,9 +83,9 @@ def scaled_logits(q: torch.Tensor, scales: torch.Tensor, k: torch.Tensor) -> tor
     product rather than the ``c×N`` inputs: the same value as normalising first, with far fewer
     passes over the large tensors in forward and backward (the clamp is ``F.normalize``'s eps).
     """
-    dtype = torch.promote_types(q.dtype, torch.float32)
+    dtype = _at_least_float32(q.dtype)
     with _precise(q):
-        q, k = q.to(dtype), k.to(dtype)
+        q, k = cast(q, dtype), cast(k, dtype)
         k_norm = torch.linalg.vector_norm(k, dim=-1).clamp_min(1e-12)
         return (q @ k.transpose(-2, -1)) * scales / k_norm[..., None, :]
 
@@ -93,7 +105,7 @@ def channel_attention(
     """
     _check_qkv(q, k, v)
     attn = _logits(q, k, temperature).softmax(dim=-1)
-    return attn.to(v.dtype) @ v
+    return cast(attn, v.dtype) @ v
 
 
 def topm_keep_counts(channels: int, ratios: Sequence[float]) -> list[int]:
@@ -156,7 +168,7 @@ def topm_channel_attention(
             f"got shape {tuple(weights.shape)}"
         )
 
-    return topm_probabilities(logits, ratios, weights).to(v.dtype) @ v
+    return cast(topm_probabilities(logits, ratios, weights), v.dtype) @ v
 
 
 def _rank_masks(channels: int, keep: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from pip_adapter.functional import (
+    cast,
     check_topm_ratios,
     query_scales,
     scaled_logits,
@@ -86,7 +87,7 @@ class ChannelCrossAttention(nn.Module):
             probs = logits.softmax(dim=-1)
         else:
             probs = topm_probabilities(logits, self.topm_ratios, self.topm_weights)
-        out = probs.to(v.dtype) @ v
+        out = cast(probs, v.dtype) @ v
         return self.project_out(out.reshape(batch, -1, height, width))
 
     def forward(self, query_source: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
