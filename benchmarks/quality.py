@@ -63,8 +63,10 @@ from pip_adapter.training import (
 from pip_adapter.training.report import JsonLinesLog
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_CONTEXT,
+    DEFAULT_SENSOR_FAINT,
     DEFAULT_SENSOR_SCALES,
     DEFAULT_SENSOR_STEPS,
+    FAINT_RANGES,
 )
 from pip_adapter.unit import PromptInPrompt, default_prompt_dim
 
@@ -75,7 +77,17 @@ DEGRADATIONS = pa.DEFAULT_DEGRADATIONS  # what the models are trained to restore
 WITH_CLEAN = (*DEGRADATIONS, CLEAN)
 SMALL = BACKBONES["nafnet"].configs["small"]
 # what the blind run's sensor depends on besides its steps: train_sensor's crop recipe
-SENSOR_RECIPE = {"context": DEFAULT_SENSOR_CONTEXT, "scales": list(DEFAULT_SENSOR_SCALES)}
+# train_sensor's defaults, as stored in result.json (tuples as lists)
+SENSOR_RECIPE = json.loads(
+    json.dumps(
+        {
+            "context": DEFAULT_SENSOR_CONTEXT,
+            "scales": DEFAULT_SENSOR_SCALES,
+            "faint": DEFAULT_SENSOR_FAINT,
+            "faint_ranges": FAINT_RANGES,
+        }
+    )
+)
 SENSOR_KEYS = ("sensor_steps", "sensor_recipe")
 
 
@@ -526,7 +538,9 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
         "model steered by a sensor trained for "
         f"{args.sensor_steps} steps on the same training photos (`train_sensor`'s crops: "
         f"degraded with {DEFAULT_SENSOR_CONTEXT} px of context, zoom "
-        f"{' / '.join(f'{s:g}' for s in DEFAULT_SENSOR_SCALES)}, chosen on validation photos "
+        f"{' / '.join(f'{s:g}' for s in DEFAULT_SENSOR_SCALES)}, a share of "
+        f"{DEFAULT_SENSOR_FAINT:g} of the {' / '.join(FAINT_RANGES)} crops faint, chosen on "
+        "validation photos "
         "in [sensor_tuning.md](sensor_tuning.md); its parameters are listed after the '+').",
         "",
         f"Recipe: {LOSSES[args.loss]}; each patch degraded with {args.context} px of the photo "

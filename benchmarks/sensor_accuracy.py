@@ -41,8 +41,10 @@ from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, crop_grid
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_CONTEXT,
+    DEFAULT_SENSOR_FAINT,
     DEFAULT_SENSOR_SCALES,
     DEFAULT_SENSOR_STEPS,
+    FAINT_RANGES,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -407,7 +409,8 @@ parameters, crops of {sensor.crop_size} px, at most {sensor.crops_per_side}×{se
 per image) for the five degradations and `"clean"` (an image that needs nothing), trained with
 `train_sensor` for {args.sensor_steps} steps of {args.batch_size} crops on the six bundled
 training photos (each crop degraded with {DEFAULT_SENSOR_CONTEXT} px of the photo around it, at
-zoom {" / ".join(f"{s:g}" for s in DEFAULT_SENSOR_SCALES)}: the defaults, chosen on validation
+zoom {" / ".join(f"{s:g}" for s in DEFAULT_SENSOR_SCALES)}, a share of {DEFAULT_SENSOR_FAINT:g} of
+the {" / ".join(FAINT_RANGES)} crops faint: the defaults, chosen on validation
 photos that are in no split of the bundled ones, [sensor_tuning.md](sensor_tuning.md)):
 {trained_text}. Everything below is measured on two
 held-out sets the sensor never saw, with a fresh degradation draw (fixed seeds) for every image:

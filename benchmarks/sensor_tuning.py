@@ -51,8 +51,8 @@ BELOW = {
     "blur": {"length": (5.0, 7.0)},
     "lowlight": {"gamma": (1.2, 1.5), "scale": (0.4, 0.6)},
 }
-# faint draws from the mild end of the default ranges (train_sensor's), without haze
-NO_HAZE = {name: ranges for name, ranges in FAINT_RANGES.items() if name != "haze"}
+# faint draws from the mild end of the default ranges: train_sensor's, and haze's
+MILD_END = {**FAINT_RANGES, "haze": {"beta": (0.04, 0.07)}}
 # name -> (what it changes, train_sensor's settings); "before" is the recipe of main before the
 # context and zoom defaults
 VARIANTS: dict[str, tuple[str, dict]] = {
@@ -72,11 +72,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     ),
     "mild_end": (
         "context and zoom, a quarter of those crops from the mild end of the default range",
-        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": FAINT_RANGES},
+        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": MILD_END},
     ),
     "mild_end_no_haze": (
         "the same for rain / blur / low light only (haze as by default)",
-        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": NO_HAZE},
+        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": FAINT_RANGES},
     ),
 }
 # skimage.data loaders of the validation photos (grey ones are used as grey RGB)

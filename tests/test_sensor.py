@@ -287,7 +287,7 @@ def test_sensor_crops_from_photos_use_the_default_context_zoom_and_faint_draws()
     assert isinstance(data, SyntheticAllInOne) and data.degradations == TOY_DEGRADATIONS
     assert (data.context, data.scales, data.patch_size) == (DEFAULT_SENSOR_CONTEXT, (1.0, 0.5), 32)
     assert DEFAULT_SENSOR_CONTEXT > 0 and len(DEFAULT_SENSOR_SCALES) > 1
-    assert 0 <= DEFAULT_SENSOR_FAINT < 1
+    assert 0 < DEFAULT_SENSOR_FAINT < 1
     degraded, _, _ = data[0]
     assert degraded.shape == (3, 32, 32)
 
@@ -295,10 +295,10 @@ def test_sensor_crops_from_photos_use_the_default_context_zoom_and_faint_draws()
         return [fn.degradation for fn in data._functions]
 
     assert isinstance(inner(data)[TOY_DEGRADATIONS.index("noise")], torch.nn.Module)  # not faint
-    haze = pa.DegradationSensor(("haze", "clean"), **TINY)
-    faint = inner(_dataset(haze, None, 0, True, 0, (1.0,), 0.5, FAINT_RANGES))[0]
+    rain = pa.DegradationSensor(("rain", "clean"), **TINY)
+    faint = inner(_dataset(rain, None, 0, True, 0, (1.0,), 0.5, FAINT_RANGES))[0]
     assert isinstance(faint, _Faint) and faint.share == 0.5
-    never = inner(_dataset(haze, None, 0, True, 0, (1.0,), 0, FAINT_RANGES))[0]
+    never = inner(_dataset(rain, None, 0, True, 0, (1.0,), 0, FAINT_RANGES))[0]
     assert isinstance(never, torch.nn.Module)
 
 

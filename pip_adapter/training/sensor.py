@@ -35,16 +35,14 @@ DEFAULT_SENSOR_STEPS = 1200
 # on validation photos that are in no split of the bundled ones)
 DEFAULT_SENSOR_CONTEXT = 32
 DEFAULT_SENSOR_SCALES = (1.0, 0.7, 0.5)
-# the share of crops of each degradation in FAINT_RANGES drawn faint: none by default, as faint
-# draws made the sensor call more clean validation photos degraded than they let it catch faint
-# ones (benchmarks/sensor_tuning.py)
-DEFAULT_SENSOR_FAINT = 0.0
+# the share of crops of each degradation in FAINT_RANGES drawn faint (benchmarks/sensor_tuning.py)
+DEFAULT_SENSOR_FAINT = 0.25
 # faint draws of the degradations whose mildest draws a sensor takes for "clean": their main
-# parameters from the mild end of the default range (the others drawn as by default)
+# parameters from the mild end of the default range (the others drawn as by default). Not haze:
+# faint haze draws made the sensor take clean photos for hazy ones (sensor_tuning.py)
 FaintRanges = Mapping[str, Mapping[str, tuple[float, float]]]
 FAINT_RANGES: FaintRanges = {
     "rain": {"density": (0.002, 0.003), "intensity": (0.5, 0.6)},
-    "haze": {"beta": (0.04, 0.07)},
     "blur": {"length": (7.0, 9.0)},
     "lowlight": {"gamma": (1.5, 1.7), "scale": (0.3, 0.4)},
 }
@@ -198,10 +196,9 @@ def train_sensor(
     ``context`` (pixels of real image the degradation sees around each crop, as in a whole
     degraded photo) and ``scales`` (zoom factors, see ``SyntheticAllInOne``) shape the crops;
     ``faint`` is the share of the crops of each degradation in ``faint_ranges`` (``None``:
-    ``FAINT_RANGES``, for rain, haze, blur, low light) drawn with its main parameters in those
-    ranges (the mild end of the default ones), to teach the sensor not to call a faint one
-    clean; it is 0 by default, since on validation photos it made the sensor call more clean
-    photos degraded (benchmarks/sensor_tuning.py).
+    ``FAINT_RANGES``, for rain, blur and low light) drawn with its main parameters in those
+    ranges (the mild end of the default ones), so that the sensor does not call a faint one
+    clean.
 
     AdamW with linear warm-up (default 5% of ``steps``) and cosine decay, a tqdm progress bar
     showing the loss and the running accuracy. Every epoch draws fresh crops and degradations.
