@@ -75,7 +75,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": MILD_END},
     ),
     "mild_end_no_haze": (
-        "the same for rain / blur / low light only (haze as by default)",
+        "the same for rain / blur / low light only (haze as by default): the defaults",
         {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": FAINT_RANGES},
     ),
 }
