@@ -149,16 +149,35 @@ def trainable(module: nn.Module) -> int:
 
 
 def build_pip(ctx: Context, frozen: bool = True, **options: Any) -> PIPModel:
-    options = {"native_degradations": ctx.native, **options}
+    """PIP as the library's recipe builds it on a checkpoint: the native degradations kept,
+    and the adapter-mode placement (``stages="adapter"``) when the backbone stays frozen."""
+    options = {
+        "native_degradations": ctx.native,
+        "stages": "adapter" if frozen else "auto",
+        **options,
+    }
     model = pa.inject_pip(ctx.backbone(), degradations=TASKS, **options)
     return model.freeze_backbone() if frozen else model
 
 
+def build_pip_decoders(ctx: Context, **options: Any) -> PIPModel:
+    """Frozen-backbone PIP at the paper's placement (decoder levels only), the adapter-mode
+    default before the encoder units."""
+    return build_pip(ctx, stages="auto", **options)
+
+
+def build_pip_encoders(ctx: Context) -> PIPModel:
+    """The adapter-mode placement with its narrow encoder units (d = 32) at every encoder
+    level instead of the deeper half."""
+    stages = [{"pattern": r"encoders\.\d+", "prompt_dim": 32}, r"decoders\.\d+"]
+    return build_pip(ctx, stages=stages)
+
+
 def build_pip_wide(ctx: Context) -> PIPModel:
-    """PIP at the default stages with every unit as wide as its stage (``d = C``)."""
+    """PIP at the paper's placement with every unit as wide as its stage (``d = C``)."""
     stages = [
         dataclasses.replace(stage, prompt_dim=stage.channels[1] - stage.channels[0])
-        for stage in build_pip(ctx).config.stages
+        for stage in build_pip_decoders(ctx).config.stages
     ]
     return build_pip(ctx, stages=stages)
 
@@ -277,18 +296,22 @@ class Variant:
     build: Callable[[Context], nn.Module] | None  # None: the pretrained network, untrained
     lr: float = 0.0
     labelled: bool = False  # steered by the degradation label
-    group: str = "headline"  # "headline" or "tried"
+    group: str = "headline"  # "headline", "tried" or "seeds"
     note: str = ""
     loss: str = "l1"  # the trainer's pixel loss
     context: int = 0  # pixels around each training patch that its degradation sees
+    train_seed: int | None = None  # None: --seed; the evaluation sets always keep --seed
 
     def recipe(self) -> dict[str, Any]:
-        """The training choices that differ from every headline variant's (L1, no context)."""
-        return {
-            key: value
-            for key, value, default in (("loss", self.loss, "l1"), ("context", self.context, 0))
-            if value != default
-        }
+        """The training choices that differ from every headline variant's (L1, no context,
+        the run's seed)."""
+        choices = (("loss", self.loss, "l1"), ("context", self.context, 0))
+        choices += (("train_seed", self.train_seed, None),)
+        return {key: value for key, value, default in choices if value != default}
+
+    def seed(self, args: argparse.Namespace) -> int:
+        """The seed of the initialisation, the training patches and the batch order."""
+        return args.seed if self.train_seed is None else self.train_seed
 
 
 FULL_LRS = {"full_low": 2e-4, "full_high": 1e-3}
@@ -313,17 +336,27 @@ VARIANTS: dict[str, Variant] = {
     ),
     "promptir": Variant("PromptIR-style block, frozen", build_promptir, 2e-3, labelled=True),
     # what was tried to make frozen-backbone PIP win (--variants all)
+    "pip_decoders": Variant(
+        "PIP at decoder levels only",
+        build_pip_decoders,
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="the paper's placement, and the adapter-mode default before the encoder units "
+        "(490K trainable, 3.1%; 44% of full fine-tuning's peak memory); the variants below "
+        "up to the encoder units start from it",
+    ),
     "pip_lr5e-4": Variant(
-        "PIP, lr 5e-4",
-        build_pip,
+        "PIP at decoder levels, lr 5e-4",
+        build_pip_decoders,
         5e-4,
         labelled=True,
         group="tried",
         note="the learning rate the recipe used for adapters before",
     ),
     "pip_lr5e-3": Variant(
-        "PIP, lr 5e-3",
-        build_pip,
+        "PIP at decoder levels, lr 5e-3",
+        build_pip_decoders,
         5e-3,
         labelled=True,
         group="tried",
@@ -331,39 +364,15 @@ VARIANTS: dict[str, Variant] = {
         "steps) stays above the per-degradation LoRAs' (0.043)",
     ),
     "pip_no_native": Variant(
-        "PIP, no native degradation",
-        lambda ctx: build_pip(ctx, native_degradations=()),
+        "PIP at decoder levels, no native degradation",
+        lambda ctx: build_pip_decoders(ctx, native_degradations=()),
         2e-3,
         labelled=True,
         group="tried",
         note="the units also learn noise, as before native_degradations existed",
     ),
-    "pip_encoders": Variant(
-        "PIP at encoder and decoder levels, d = 32",
-        lambda ctx: build_pip(ctx, stages=[r"encoders\.\d+", r"decoders\.\d+"], prompt_dim=32),
-        2e-3,
-        labelled=True,
-        group="tried",
-        note="adapter-mode placement: the frozen encoder was trained for noise only, so the "
-        "units also modulate what each encoder level receives; eight units of width 32",
-    ),
-    "pip_enc32": Variant(
-        "PIP at decoder levels, and at encoder levels with d = 32",
-        lambda ctx: build_pip(
-            ctx, stages=[{"pattern": r"encoders\.\d+", "prompt_dim": 32}, r"decoders\.\d+"]
-        ),
-        2e-3,
-        labelled=True,
-        group="tried",
-        note="the default decoder units kept whole, plus narrow units on what each frozen "
-        "encoder level receives (670K, 4.2% of the parameters): better (lowlight above all), "
-        "but the gradients then run back through the whole frozen network, as in full "
-        "fine-tuning: its probe kept 386 MiB at the peak, 77% of full fine-tuning's (the "
-        "default: 44%), and its steps are slower than full fine-tuning's, so it is not the "
-        "default",
-    ),
     "pip_wide": Variant(
-        "PIP, d = stage width (up to 256), 2 heads",
+        "PIP at decoder levels, d = stage width (up to 256), 2 heads",
         build_pip_wide,
         2e-3,
         labelled=True,
@@ -371,9 +380,18 @@ VARIANTS: dict[str, Variant] = {
         note="the per-degradation LoRAs' budget: every unit as wide as its stage (d = C, "
         "not capped at 64; the default's heads), 2.7M trainable against their 4 × 496K",
     ),
+    "pip_s32": Variant(
+        "PIP at decoder levels, s = 32",
+        lambda ctx: build_pip_decoders(ctx, prompt_size=32),
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="a basic prompt of 32×32 instead of 16×16: a finer universal prompt and "
+        "attention grid, within 5% of the parameters",
+    ),
     "pip_psnr_context": Variant(
-        "PIP, PSNR loss, 16 px context",
-        build_pip,
+        "PIP at decoder levels, PSNR loss, 16 px context",
+        build_pip_decoders,
         2e-3,
         labelled=True,
         group="tried",
@@ -384,29 +402,54 @@ VARIANTS: dict[str, Variant] = {
         "patches degraded with 16 px of the photo around them: blur comes closer to its input "
         "(0.11 dB under it, against 0.24) at the same average, but stays under it",
     ),
-    "pip_deep_encoders": Variant(
-        "PIP at decoder levels, and at the two deepest encoder levels with d = 32",
-        lambda ctx: build_pip(
-            ctx, stages=[{"pattern": r"encoders\.[23]", "prompt_dim": 32}, r"decoders\.\d+"]
-        ),
+    "pip_encoders": Variant(
+        "PIP at encoder and decoder levels, d = 32",
+        lambda ctx: build_pip(ctx, stages=[r"encoders\.\d+", r"decoders\.\d+"], prompt_dim=32),
         2e-3,
         labelled=True,
         group="tried",
-        note="the encoder units that helped, only where the feature is small: the gradients "
-        "stop at the third encoder level instead of running back to the input. 584K "
-        "trainable (3.8%), the best PIP here on both sets, above the per-degradation LoRAs "
-        "out of domain; its probe kept 300 MiB at the peak (60% of full fine-tuning's). One "
-        "seed: a candidate for the adapter-mode default once a second seed confirms it",
+        note="the frozen encoder was trained for noise only, so the units also modulate what "
+        "each encoder level receives; eight units of width 32",
     ),
-    "pip_s32": Variant(
-        "PIP, s = 32",
-        lambda ctx: build_pip(ctx, prompt_size=32),
+    "pip_enc32": Variant(
+        "PIP at decoder levels, and at every encoder level with d = 32",
+        build_pip_encoders,
         2e-3,
         labelled=True,
         group="tried",
-        note="a basic prompt of 32×32 instead of 16×16: a finer universal prompt and "
-        "attention grid, within 5% of the parameters",
+        note="the decoder units kept whole, plus narrow units on what each frozen encoder "
+        "level receives (670K, 4.2% of the parameters): better (lowlight above all), but the "
+        "gradients then run back through the whole frozen network, as in full fine-tuning: "
+        "its probe kept 386 MiB at the peak, 77% of full fine-tuning's, and its steps are "
+        "slower than full fine-tuning's. The adapter-mode default keeps the units at the "
+        "deeper half of the encoder levels only, where the backward pass stops at low "
+        "resolution",
     ),
+    "pip_adapter_psnr_context": Variant(
+        "PIP, PSNR loss, 16 px context",
+        build_pip,
+        2e-3,
+        labelled=True,
+        group="tried",
+        loss="psnr",
+        context=16,
+        note="for blur, the recipe that brought it closest on the decoder units, on the "
+        "adapter-mode placement",
+    ),
+}
+# the same training under another seed (initialisation, patches, batch order): the noise of a
+# single-seed comparison, for the adapter-mode placement and the decoder units alone
+SEEDS = {"pip": (1,), "pip_decoders": (1,)}
+VARIANTS |= {
+    f"{name}_seed{seed}": dataclasses.replace(
+        VARIANTS[name],
+        label=f"{VARIANTS[name].label}, training seed {seed}",
+        group="seeds",
+        note="",
+        train_seed=seed,
+    )
+    for name, seeds in SEEDS.items()
+    for seed in seeds
 }
 
 
@@ -426,7 +469,7 @@ def training_set(args: argparse.Namespace, variant: Variant) -> SyntheticAllInOn
         degradations=TASKS,
         patch_size=args.patch_size,
         samples_per_degradation=64,
-        seed=args.seed,
+        seed=variant.seed(args),
         context=variant.context,
     )
 
@@ -444,7 +487,7 @@ def make_trainer(
         batch_size=args.batch_size,
         lr=variant.lr,
         loss=variant.loss,
-        seed=args.seed,
+        seed=variant.seed(args),
         prompt_reg_weight=2e-5 if isinstance(model, PIPModel) else 0.0,
         progress=False,
         log_every=max(1, steps // 50),
@@ -478,7 +521,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Train (unless it is the pretrained network) and evaluate one variant."""
     variant = VARIANTS[name]
     ctx = Context(args.checkpoint, args.native)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(variant.seed(args))
     out = args.runs / name
     if variant.build is None:
         model, seconds = ctx.backbone(), 0.0
@@ -519,7 +562,7 @@ def probe_cost(name: str, args: argparse.Namespace) -> dict[str, float]:
     """Seconds per training step and peak resident memory of a few steps (in this process)."""
     variant = VARIANTS[name]
     ctx = Context(args.checkpoint, args.native)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(variant.seed(args))
     status = Path("/proc/self/status")
 
     def kib(field: str) -> int:
@@ -674,6 +717,33 @@ def cost_table(results: dict[str, Any], costs: dict[str, Any], names: list[str])
     return lines
 
 
+def seed_table(results: dict[str, Any], sets: list[str]) -> list[str]:
+    """Average and blur PSNR of each variant of ``SEEDS`` per training seed, and their mean."""
+    header = ["variant", "training seed"]
+    header += [f"{what}, {eval_set}" for eval_set in sets for what in ("average", "blur")]
+    lines = ["| " + " | ".join(header) + " |", "| --- | ---: |" + " ---: |" * (len(header) - 2)]
+    for name, seeds in SEEDS.items():
+        runs = {0: name, **{seed: f"{name}_seed{seed}" for seed in seeds}}
+        runs = {seed: run for seed, run in runs.items() if run in results}
+        if len(runs) < 2:
+            continue
+        rows = {seed: seed_cells(results[run], sets) for seed, run in runs.items()}
+        mean = [sum(row[i] for row in rows.values()) / len(rows) for i in range(2 * len(sets))]
+        for seed, cells in [*rows.items(), ("mean", mean)]:
+            text = [f"{v:.2f}" if seed != "mean" else f"**{v:.2f}**" for v in cells]
+            lines.append(f"| {VARIANTS[name].label} | {seed} | " + " | ".join(text) + " |")
+    return lines
+
+
+def seed_cells(result: dict[str, Any], sets: list[str]) -> list[float]:
+    reports = result["reports"]
+    return [
+        value
+        for eval_set in sets
+        for value in (reports[eval_set]["average"]["psnr"], reports[eval_set]["blur"]["psnr"])
+    ]
+
+
 def goals(results: dict[str, Any], costs: dict[str, Any], eval_set: str) -> list[str]:
     """The issue's goals for frozen-backbone PIP, each checked against the numbers above."""
     if not {"pretrained", "pip"} <= results.keys() or not set(FULL_LRS) & results.keys():
@@ -764,6 +834,18 @@ def write_page(results: dict[str, Any], costs: dict[str, Any], args, command: st
         ]
     for eval_set in sets:
         lines += [f"## {eval_set}", "", *quality_table(results, headline, eval_set), ""]
+    seeds = seed_table(results, sets)
+    if len(seeds) > 2:
+        lines += [
+            "## Training seeds",
+            "",
+            "The same variant trained again under another seed (its initialisation, training "
+            "patches and batch order; the same pretrained network and evaluation photos): "
+            "how far a single-seed comparison can be trusted.",
+            "",
+            *seeds,
+            "",
+        ]
     lines += [
         "## Cost",
         "",
