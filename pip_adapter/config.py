@@ -29,17 +29,12 @@ from pip_adapter.unit import DEFAULT_PROMPT_SIZE, DESIGNS
 __all__ = [
     "HOOK_POINTS",
     "LIMITS",
-    "PLACEMENTS",
     "HookPoint",
     "PIPConfig",
     "Stage",
     "StageEntry",
     "check_stage_entries",
 ]
-
-# the placements inject_pip chooses itself: the paper's ("auto"), and the one for a pretrained
-# backbone that stays frozen ("adapter"; see PIPConfig.stages)
-PLACEMENTS = ("auto", "adapter")
 
 HookPoint = Literal["input", "output"]
 HOOK_POINTS: tuple[HookPoint, ...] = ("input", "output")
@@ -189,8 +184,8 @@ def check_stage_entries(stages: Sequence[StageEntry]) -> tuple[Stage, ...]:
     """A non-empty list of stage entries as ``Stage`` objects; anything else is a ValueError."""
     if isinstance(stages, str | Stage) or not isinstance(stages, Sequence) or not stages:
         raise ValueError(
-            "stages must be 'auto', 'adapter' or a non-empty list of module names / regular "
-            f"expressions, got {stages!r}"
+            "stages must be 'auto' or a non-empty list of module names / regular expressions, "
+            f"got {stages!r}"
         )
     if len(stages) > LIMITS["stages"]:
         raise ValueError(f"at most {LIMITS['stages']} stage entries, got {len(stages)}")
@@ -317,11 +312,9 @@ class PIPConfig:
         stages: ``"auto"``: the preset of the backbone's spandrel architecture (see
             ``pip_adapter.PRESETS``), else a placement found by one dry run (the inputs of
             decoder modules that receive skip connections, else the second half of a stack
-            of body blocks); ``"adapter"``: the same, plus the preset's adapter-mode units
-            (``adapter_stages``) where it has them, for a pretrained backbone that stays frozen
-            (``FinetuneRecipe`` uses it when it trains the adapter alone); or a list of exact
-            module names / regular expressions (``re.fullmatch``) / ``Stage`` specs (or dicts
-            of their fields). Every entry must match something.
+            of body blocks); or a list of exact module names / regular expressions
+            (``re.fullmatch``) / ``Stage`` specs (or dicts of their fields). Every entry must
+            match something.
         degradations: the degradation vocabulary, in prompt order. ``"clean"`` among them makes
             the model leave clean images exactly as they are (units are built for the others;
             see ``PIPModel``).
@@ -386,7 +379,7 @@ class PIPConfig:
         degradations = check_degradation_names(self.degradations)
         restorable_degradations(degradations)  # not "clean" alone: a ValueError
         normalised = {
-            "stages": stages if stages in PLACEMENTS else check_stage_entries(stages),
+            "stages": stages if stages == "auto" else check_stage_entries(stages),
             "degradations": degradations,
             "prompt_dim": _integer("prompt_dim", self.prompt_dim, 2, optional=True),
             "prompt_size": _integer("prompt_size", self.prompt_size, 1, optional=False),

@@ -84,22 +84,11 @@ class FinetuneRecipe:
                 "resume and overwrite exclude each other: continue the run or replace it"
             )
 
-    @property
-    def trains_backbone(self) -> bool:
-        """Whether the backbone trains too: from scratch, or with ``full``; a checkpoint
-        otherwise stays frozen and the adapter alone trains."""
-        return self.full or self.checkpoint is None
-
     def model_config(self) -> PIPConfig:
-        """``pip``, with ``"clean"`` added to its degradations when ``clean`` asks for it, and
-        with the adapter-mode placement (``stages="adapter"``) in place of ``"auto"`` when the
-        backbone stays frozen."""
-        config = self.pip
-        if self.clean and CLEAN not in config.degradations:
-            config = config.replace(degradations=(*config.degradations, CLEAN))
-        if config.stages == "auto" and not self.trains_backbone:
-            config = config.replace(stages="adapter")
-        return config
+        """``pip``, with ``"clean"`` added to its degradations when ``clean`` asks for it."""
+        if self.clean and CLEAN not in self.pip.degradations:
+            return self.pip.replace(degradations=(*self.pip.degradations, CLEAN))
+        return self.pip
 
     def settings(self) -> dict[str, Any]:
         """What defines the run besides the trainer's settings: saved in its checkpoints, and
@@ -134,7 +123,8 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     else:
         backbone = build_backbone(recipe.backbone, recipe.size)
     model = inject_pip(backbone, config)
-    if not recipe.trains_backbone:
+    train_backbone = recipe.full or recipe.checkpoint is None
+    if not train_backbone:
         model.freeze_backbone()
     model.print_trainable_parameters()
     trainer, report = _fit(model, train_set, val_set, recipe)
@@ -160,7 +150,7 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
         backbone=recipe.backbone,
         size=None if recipe.checkpoint else recipe.size,
         checkpoint=recipe.checkpoint,
-        save_backbone_weights=recipe.trains_backbone,
+        save_backbone_weights=train_backbone,
     )
     return model, report
 

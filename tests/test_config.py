@@ -78,7 +78,7 @@ def test_defaults_are_the_units_and_lists_are_normalised():
         ({"design": "fast"}, r"PIPConfig.design must be one of \('compact', 'paper'\), got 'fast'"),
         ({"feature_ffn_expansion": 0}, "PIPConfig.feature_ffn_expansion must be None or a posi"),
         ({"degradations": "rain"}, "degradations must be a sequence of names"),
-        ({"stages": "decoders.0"}, "stages must be 'auto', 'adapter' or a non-empty list"),
+        ({"stages": "decoders.0"}, "stages must be 'auto' or a non-empty list"),
         ({"stages": [{"pattern": "a", "hoook": "x"}]}, r"unknown stage fields \['hoook'\]"),
         ({"stages": [{"pattern": "a", "at": "inside"}]}, "at must be 'input' or 'output'"),
         ({"stages": [{"pattern": "a", "heads": 0}]}, "stage 'a': heads must be a positive"),

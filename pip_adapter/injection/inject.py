@@ -25,7 +25,7 @@ from pip_adapter.injection.plan import (
     match_stages,
     resolve_config,
 )
-from pip_adapter.injection.presets import CALL_FIELDS, preset_for, preset_stages
+from pip_adapter.injection.presets import CALL_FIELDS, preset_for
 from pip_adapter.injection.serialization import (
     CONFIG_NAME,
     SENSOR_CONFIG_NAME,
@@ -100,18 +100,17 @@ def _prepare(
         filled = {k: data[k] for k in CALL_FIELDS if k in data and getattr(config, k) is None}
         config = config.replace(**filled)
     trace = None
-    if not isinstance(config.stages, str):
+    if config.stages != "auto":
         entries, placement = config.stages, "given stages"
     elif preset is not None:
-        entries, reason = preset_stages(preset[1], adapter=config.stages == "adapter")
-        placement = f"preset {preset[0]}: {reason}"
+        entries, placement = preset[1]["stages"], f"preset {preset[0]}: {preset[1]['reason']}"
     else:  # automatic placement: a traced dry run of every module
         trace, sample = dry_run(backbone, config, sample_input)
         chosen = auto_stages(trace, owner)
         entries, placement = chosen.stages, chosen.description
         logger.info("inject_pip: no preset for %s; %s", owner, placement)
     matched = match_stages(backbone, entries)
-    if isinstance(config.stages, str) and preset is not None and "most_units" in preset[1]:
+    if config.stages == "auto" and preset is not None and "most_units" in preset[1]:
         matched = spread(matched, preset[1]["most_units"])
     if trace is None:  # a dry run watching the stages alone
         watched = [(name, stage.at) for name, stage in matched]
@@ -153,9 +152,6 @@ def inject_pip(
     automatically from one traced dry run (the decoder inputs that receive skip
     connections; for a single-resolution network, up to four blocks over the second half
     of its body), else refuses with the best candidates; ``model.placement`` says which.
-    ``stages="adapter"`` is the placement for a pretrained backbone that will stay frozen
-    (``freeze_backbone``): the same, plus the preset's adapter-mode units where it has them
-    (NAFNet: narrow units on its deeper encoder levels).
     The input sizes come from spandrel's ``SizeRequirements`` unless the ``size_*`` fields
     say otherwise.
 

@@ -8,12 +8,6 @@ network needs it, how to call it (``output``, ``noise_level_map``, ``value_range
 ``PIPConfig``). Networks without an encoder-decoder get units on the second half of their
 body (``most_units``: at most that many, spread evenly over it; see ``auto.spread``). The
 input sizes come from spandrel (``size_requirements``), not from here.
-
-Adapter mode (``stages="adapter"``: a pretrained backbone that stays frozen, as
-``FinetuneRecipe`` trains a checkpoint) adds the preset's ``adapter_stages``, where it has
-them, to its stages, for the reason in ``adapter_reason``: a frozen encoder was trained for
-the pretrained degradation only, and units on what it receives can adapt it without
-touching it. Architectures without them place the same units in both modes.
 """
 
 from __future__ import annotations
@@ -25,14 +19,7 @@ from torch import nn
 from pip_adapter.architectures import architecture_id, size_requirements
 from pip_adapter.injection.auto import BODY_UNITS
 
-__all__ = [
-    "CALL_FIELDS",
-    "PRESETS",
-    "WITHOUT_PRESET",
-    "preset_for",
-    "preset_stages",
-    "required_multiple",
-]
+__all__ = ["CALL_FIELDS", "PRESETS", "WITHOUT_PRESET", "preset_for", "required_multiple"]
 
 # the PIPConfig fields a preset may fill (where the user left them None)
 CALL_FIELDS = ("output", "noise_level_map", "value_range")
@@ -66,18 +53,11 @@ _SECOND_HALF = (
 
 PRESETS: dict[str, dict[str, Any]] = {
     # U-shaped networks: the features the decoder receives through its skip connections
-    "NAFNet": {
-        **_sums(
-            r"decoders\.\d+",
-            reason="the decoder adds upsampled + skip before each decoders.i: the units modulate "
-            "that sum at every decoder level",
-        ),
-        # measured by benchmarks/transfer.py against the decoder units alone (two seeds)
-        "adapter_stages": [{"pattern": r"encoders\.\d+", "portion": [0.5, 1.0], "prompt_dim": 32}],
-        "adapter_reason": "narrow units (d = 32) on what the deeper half of the encoder levels "
-        "receives adapt the frozen encoder's features too; the backward pass still stops at "
-        "the low-resolution levels",
-    },
+    "NAFNet": _sums(
+        r"decoders\.\d+",
+        reason="the decoder adds upsampled + skip before each decoders.i: the units modulate "
+        "that sum at every decoder level",
+    ),
     "KBNet": {
         "variants": {
             "KBNet_s": _sums(
@@ -255,14 +235,6 @@ def preset_for(backbone: nn.Module) -> tuple[str, dict[str, Any]] | None:
     if preset is not None and "variants" in preset:
         preset = preset["variants"].get(type(backbone).__name__)
     return (identity, preset) if preset is not None else None
-
-
-def preset_stages(preset: dict[str, Any], adapter: bool) -> tuple[list[Any], str]:
-    """A preset's stage entries and why, with its ``adapter_stages`` first in adapter mode."""
-    if adapter and "adapter_stages" in preset:
-        reason = f"{preset['reason']}; adapter mode: {preset['adapter_reason']}"
-        return [*preset["adapter_stages"], *preset["stages"]], reason
-    return list(preset["stages"]), preset["reason"]
 
 
 def required_multiple(model: Any) -> int:
