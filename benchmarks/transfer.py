@@ -425,6 +425,18 @@ VARIANTS: dict[str, Variant] = {
         note="for blur: the PSNR-loss recipe with milder blur in training (lengths 3-21 px "
         "instead of 7-21; evaluated on 7-21 as every variant)",
     ),
+    "pip_psnr_context_blur1": Variant(
+        "PIP, PSNR loss, 16 px context, blur from 1 px",
+        build_pip,
+        2e-3,
+        labelled=True,
+        group="tried",
+        loss="psnr",
+        context=16,
+        blur_from=1.0,
+        note="the same down to no blur at all (1 px): training also sees blurred patches "
+        "that need next to nothing",
+    ),
     "pip_s32": Variant(
         "PIP, s = 32",
         lambda ctx: build_pip(ctx, prompt_size=32),
