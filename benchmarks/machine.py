@@ -1,9 +1,12 @@
-"""The one-line description of the machine that every benchmark's output carries."""
+"""What the benchmarks share: the one-line description of the machine that every output
+carries, and the command line of the scripts that compare named variants or recipes."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
+from collections.abc import Collection
 from pathlib import Path
 
 import torch
@@ -29,3 +32,35 @@ def describe_machine(threads: int) -> str:
         ]
         cpu = names[0] if names else cpu
     return f"{cpu} ({os.cpu_count()} cores), {threads} thread(s), torch {torch.__version__}"
+
+
+def comparison_parser(
+    doc: str, option: str, choices: Collection[str], threads: int = 1
+) -> argparse.ArgumentParser:
+    """A parser for a script that compares named variants: ``--<option>`` (comma-separated names
+    from ``choices``, all by default), ``--seed`` and ``--threads``; the script adds its own."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument(
+        f"--{option}",
+        default=",".join(choices),
+        help=f"comma-separated, from: {', '.join(choices)}",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads", type=int, default=threads, help=f"torch CPU threads ({threads})"
+    )
+    return parser
+
+
+def parse_comparison(
+    parser: argparse.ArgumentParser, option: str, choices: Collection[str]
+) -> tuple[argparse.Namespace, list[str]]:
+    """The parsed command line and the names chosen with ``--<option>`` (an unknown one is a
+    usage error naming the choices); sets torch's thread count."""
+    args = parser.parse_args()
+    names = [n.strip() for n in getattr(args, option).split(",") if n.strip()]
+    unknown = sorted(set(names) - set(choices))
+    if unknown:
+        parser.error(f"unknown {option} {unknown}; choose from {', '.join(choices)}")
+    torch.set_num_threads(args.threads)
+    return args, names

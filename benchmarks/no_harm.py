@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 from kornia.filters import gaussian_blur2d
-from machine import describe_machine
+from machine import comparison_parser, describe_machine, parse_comparison
 from safetensors.torch import load_file
 
 import pip_adapter as pa
@@ -351,11 +351,8 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated names")
+    parser = comparison_parser(__doc__, "recipes", RECIPES)
     parser.add_argument("--steps", type=int, default=1500, help="training steps (1500)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
     parser.add_argument(
         "--design",
         default="paper",
@@ -364,12 +361,7 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "no_harm")
     parser.add_argument("--fresh", action="store_true", help="retrain cached recipes")
-    args = parser.parse_args()
-    names = [n.strip() for n in args.recipes.split(",") if n.strip()]
-    unknown = sorted(set(names) - RECIPES.keys())
-    if unknown:
-        parser.error(f"unknown recipes {unknown}; choose from {', '.join(RECIPES)}")
-    torch.set_num_threads(args.threads)
+    args, names = parse_comparison(parser, "recipes", RECIPES)
     command = " ".join(["python", "benchmarks/no_harm.py", *sys.argv[1:]])
     results = {}
     for name in names:

@@ -10,7 +10,7 @@ benchmarks/quality.py measured it), and the operators each unit runs (torch.prof
 paper design against the default compact design.
 
 Run:  python benchmarks/overhead.py [--device cpu|cuda] [--threads 2] [--repeats 5]
-      [--backbones restormer,nafnet,swinir]
+      [--backbones restormer,nafnet,swinir] [--compile]
 Writes docs/benchmarks/overhead[_cuda].md and .json. ``--backbones`` remeasures only those
 backbones and keeps the other rows of the existing .json (each row records its date and
 settings), so that slow backbones can be measured in separate, shorter runs;
@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
+from pip_adapter.caching import ParameterCache
 from pip_adapter.evaluation import restore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +73,20 @@ def _channels_last(model: torch.nn.Module) -> torch.nn.Module:
     return model.to(memory_format=torch.channels_last)
 
 
+class _NoCache(ParameterCache):
+    """An inference cache that never keeps a value: the unit as before the cache."""
+
+    @staticmethod
+    def usable(tensors: Sequence[torch.Tensor]) -> bool:
+        return False
+
+
+def _without_inference_cache(model: pa.PIPModel) -> pa.PIPModel:
+    for unit in model.pip_units.values():
+        unit.prompt_to_prompt.inference_cache = _NoCache()
+    return model
+
+
 # What was tried on NAFNet: label -> (inject_pip keywords, edit of the PIPModel or None).
 # "default" is the preset.
 TRIED: dict[str, tuple[dict, Callable | None]] = {
@@ -86,6 +101,7 @@ TRIED: dict[str, tuple[dict, Callable | None]] = {
         None,
     ),
     "compact design, no full-resolution unit": ({"stages": COARSE_NAFNET}, None),
+    "compact design, without the inference cache": ({}, _without_inference_cache),
     "compact design (default)": ({}, None),
 }
 VIEWS = {  # aliasing operators: no kernel of their own
@@ -111,6 +127,7 @@ VIEWS = {  # aliasing operators: no kernel of their own
     "aten::empty",
     "aten::empty_like",
     "aten::narrow",
+    "aten::numpy_T",
 }
 
 
@@ -294,6 +311,23 @@ def measure_tried(args, device: torch.device) -> dict:
     return {"settings": settings(args), "rows": tried}
 
 
+def measure_compiled(args, device: torch.device) -> dict:
+    """NAFNet plain and with PIP, each compiled the way docs/deploy.md recommends
+    (``torch.compile(model, dynamic=False)``, inductor), timed interleaved after compiling."""
+    _, model = build("nafnet")
+    plain, _ = build("nafnet")  # a backbone of its own: the PIPModel's one carries its hooks
+    plain.to(device)
+    compiled_plain = torch.compile(plain, dynamic=False)
+    compiled = {"pip": torch.compile(model.to(device), dynamic=False)}
+    sizes = {}
+    for size in SIZES:
+        x = torch.rand(1, 3, size, size, device=device)
+        seconds = timing(compiled_plain, compiled, x, args.repeats, device)
+        sizes[str(size)] = {"seconds": [seconds["plain"], seconds["pip"]]}
+        print("compiled", size, sizes[str(size)], flush=True)
+    return {"settings": settings(args), "sizes": sizes}
+
+
 def measure_operators(device: torch.device) -> dict:
     """Operators per unit on NAFNet at 128², paper design against the default."""
     x = torch.rand(1, 3, 128, 128, device=device)
@@ -369,6 +403,14 @@ def tried_rows(tried: dict) -> list[str]:
     return rows
 
 
+def compiled_rows(compiled: dict) -> list[str]:
+    rows = ["| input | plain NAFNet | NAFNet + PIP | time |", "| --- | ---: | ---: | ---: |"]
+    for size, m in compiled["sizes"].items():
+        t0, t1 = m["seconds"]
+        rows.append(f"| {size}² | {t0 * 1e3:.0f} ms | {t1 * 1e3:.0f} ms | **{t1 / t0:.3f}x** |")
+    return rows
+
+
 def operator_rows(operators: dict) -> list[str]:
     rows = [
         "| unit (stage) | operators, paper → compact | distinct operators | CPU time |",
@@ -432,6 +474,10 @@ def render(results: dict, device: torch.device, args) -> str:
             "pooling onto the grid and resizing back are cached matrix products (the resize "
             "adds into the feature in the product), the feed-forward runs channels-last with "
             "its output projection adding the residual and writing the feature's layout back. "
+            "At inference (gradients off) each unit reuses what depends on its parameters "
+            "alone, the prompt-to-prompt queries of the basic prompt, for as long as those "
+            "parameters keep their values (compared bit by bit at every call; "
+            "`pip_adapter.caching.ParameterCache`); the top-m rank masks are cached per size. "
             "Lighter "
             "feed-forwards, the channels-last layout, and dropping the full-resolution unit "
             "(0.16 dB lower in an earlier placement ablation of the quality benchmark, with "
@@ -440,6 +486,20 @@ def render(results: dict, device: torch.device, args) -> str:
             "",
             *tried_rows(tried),
         ]
+    if "compiled" in results:
+        compiled = results["compiled"]
+        lines += [
+            "",
+            "## Compiled (NAFNet, official width-32)",
+            "",
+            "Both networks compiled with `torch.compile(model, dynamic=False)` (inductor), the "
+            "one-liner of docs/deploy.md, timed interleaved after their first (compiling) call "
+            f"({compiled['settings']['machine']}; {compiled['settings']['date']}, best of "
+            f"{compiled['settings']['repeats']}; `--compile`). Compiling takes minutes per "
+            "input size on this CPU (benchmarks/export.md).",
+            "",
+            *compiled_rows(compiled),
+        ]
     if "operators" in results:
         lines += [
             "",
@@ -447,7 +507,9 @@ def render(results: dict, device: torch.device, args) -> str:
             "",
             "Operators the unit calls directly (aliasing views excluded; each is at least one "
             "kernel on a GPU, where at batch 1 their launches dominate), paper design → compact "
-            "design, and the unit's CPU time under the profiler.",
+            "design, and the unit's CPU time under the profiler. Inference mode: each unit's "
+            "prompt-to-prompt queries come from its inference cache (two operators check it: "
+            "one concatenation and one comparison of the parameters they depend on).",
             "",
             *operator_rows(results["operators"]),
         ]
@@ -463,6 +525,9 @@ def main() -> None:
     parser.add_argument("--no-tried", action="store_true", help="skip the NAFNet designs")
     parser.add_argument(
         "--no-operators", action="store_true", help="skip the operator counts per unit"
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="also time NAFNet compiled, plain and with PIP"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
@@ -488,6 +553,8 @@ def main() -> None:
         results["authors_restormer"] = sum(p.numel() for p in authors.pip_units.parameters())
     if not args.no_tried:
         results["tried"] = measure_tried(args, device)
+    if args.compile:
+        results["compiled"] = measure_compiled(args, device)
     if not args.no_operators:
         results["operators"] = measure_operators(device)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from machine import describe_machine
+from machine import comparison_parser, describe_machine, parse_comparison
 from safetensors.torch import load_file
 from spandrel.architectures.NAFNet import NAFNet
 from torch import nn
@@ -580,7 +580,7 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = comparison_parser(__doc__, "variants", VARIANTS, threads=2)
     parser.add_argument("--steps", type=int, default=1500, help="training steps (1500)")
     parser.add_argument("--batch-size", type=int, default=8, help="patches per step (8)")
     parser.add_argument("--patch-size", type=int, default=64, help="training patch side (64)")
@@ -600,21 +600,9 @@ def main() -> None:
         default=DEFAULT_SENSOR_STEPS,
         help=f"sensor steps ({DEFAULT_SENSOR_STEPS})",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (2)")
-    parser.add_argument(
-        "--variants",
-        default=",".join(VARIANTS),
-        help=f"comma-separated, from: {', '.join(VARIANTS)} (pip includes the blind run)",
-    )
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "quality")
     parser.add_argument("--fresh", action="store_true", help="retrain finished variants")
-    args = parser.parse_args()
-    names = [n.strip() for n in args.variants.split(",") if n.strip()]
-    unknown = sorted(set(names) - VARIANTS.keys())
-    if unknown:
-        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
-    torch.set_num_threads(args.threads)
+    args, names = parse_comparison(parser, "variants", VARIANTS)
     command = " ".join(["python", "benchmarks/quality.py", *sys.argv[1:]])
     train_set = SyntheticAllInOne(
         degradations=DEGRADATIONS,

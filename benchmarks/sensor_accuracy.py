@@ -52,10 +52,11 @@ SETS = {"test": "bundled held-out photos", "ood": "out-of-domain held-out photos
 
 
 def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    height, width = image.shape[-2:]
-    top = int(torch.randint(height - size + 1, (1,), generator=generator))
-    left = int(torch.randint(width - size + 1, (1,), generator=generator))
-    return image[:, top : top + size, left : left + size]
+    """A random ``size``² crop (a side shorter than ``size`` is kept whole)."""
+    height, width = (min(side, size) for side in image.shape[-2:])
+    top = int(torch.randint(image.shape[-2] - height + 1, (1,), generator=generator))
+    left = int(torch.randint(image.shape[-1] - width + 1, (1,), generator=generator))
+    return image[:, top : top + height, left : left + width]
 
 
 @torch.no_grad()

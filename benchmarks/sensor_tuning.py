@@ -1,15 +1,17 @@
 """Degradation sensor: training recipes compared on validation photos (choosing the defaults).
 
 Each recipe trains a DegradationSensor (five degradations and "clean") with ``train_sensor`` on
-the six bundled training photos, then names the degradation of validation photos: eight
+the six bundled training photos, then names the degradation of validation photos: nine
 photographs that ship with scikit-image (a motorcycle, a photographer, coins, the moon, a page,
-brick, grass and gravel textures, most of them grey) that are in no split of the bundled
-photos. The held-out sets (``sample_images("test")`` and ``"ood"``) play no part here: they
-measure the chosen recipe in ``benchmarks/sensor_accuracy.py``.
+cells, brick, grass and gravel textures, most of them grey) that are in no split of the bundled
+photos, whole and as random 256² and 128² crops. The held-out sets (``sample_images("test")``
+and ``"ood"``) play no part here: they measure the chosen recipe in
+``benchmarks/sensor_accuracy.py`` and ``benchmarks/quality.py``.
 
 Run:  python benchmarks/sensor_tuning.py [--variants NAME,...] [--threads 1]
-Each recipe's sensor is kept in ``runs/sensor_tuning/<name>/`` and reused while its settings are
-unchanged. Writes docs/benchmarks/sensor_tuning.md with every recipe measured so far.
+Each recipe's sensor is kept in ``runs/sensor_tuning/<name>/seed<seed>/`` and reused while its
+settings are unchanged; ``--seed`` trains another one. Writes docs/benchmarks/sensor_tuning.md
+with every recipe and seed measured so far.
 """
 
 from __future__ import annotations
@@ -25,31 +27,64 @@ import skimage
 import skimage.data
 import torch
 import torch.nn.functional as F
-from machine import describe_machine
+from machine import comparison_parser, describe_machine, parse_comparison
 from safetensors.torch import load_file
 from sensor_accuracy import DEGRADATIONS, accuracy, confusion, confusion_table, predictions
 
 import pip_adapter as pa
+from pip_adapter.conditioning import SURE_AT
 from pip_adapter.files import write_json, write_safetensors, write_text
 from pip_adapter.training import train_sensor
-from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
+from pip_adapter.training.sensor import (
+    DEFAULT_SENSOR_CONTEXT,
+    DEFAULT_SENSOR_FAINT,
+    DEFAULT_SENSOR_SCALES,
+    DEFAULT_SENSOR_STEPS,
+    FAINT_RANGES,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
+# faint draws below the default ranges (up to their mild end)
+BELOW = {
+    "rain": {"density": (0.001, 0.002), "intensity": (0.3, 0.5)},
+    "haze": {"beta": (0.02, 0.04)},
+    "blur": {"length": (5.0, 7.0)},
+    "lowlight": {"gamma": (1.2, 1.5), "scale": (0.4, 0.6)},
+}
+# faint draws from the mild end of the default ranges (train_sensor's), without haze
+NO_HAZE = {name: ranges for name, ranges in FAINT_RANGES.items() if name != "haze"}
 # name -> (what it changes, train_sensor's settings); "before" is the recipe of main before the
 # context and zoom defaults
 VARIANTS: dict[str, tuple[str, dict]] = {
-    "before": ("crops degraded alone, native scale", {"context": 0, "scales": (1.0,)}),
+    "before": ("crops degraded alone, native scale", {"context": 0, "scales": (1.0,), "faint": 0}),
     "context_scales": (
         "32 px of context, zoom 1 / 0.7 / 0.5",
-        {"context": 32, "scales": (1.0, 0.7, 0.5)},
+        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0},
     ),
     "context_scales_1800": (
         "the same, 1800 steps",
-        {"context": 32, "scales": (1.0, 0.7, 0.5), "steps": 1800},
+        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0, "steps": 1800},
+    ),
+    "faint": (
+        "context and zoom, a quarter of rain / haze / blur / low-light crops fainter than the "
+        "default range (below its mild end)",
+        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": BELOW},
+    ),
+    "mild_end": (
+        "context and zoom, a quarter of those crops from the mild end of the default range",
+        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": FAINT_RANGES},
+    ),
+    "mild_end_no_haze": (
+        "the same for rain / blur / low light only (haze as by default)",
+        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": NO_HAZE},
     ),
 }
 # skimage.data loaders of the validation photos (grey ones are used as grey RGB)
-VALIDATION = ("camera", "brick", "grass", "gravel", "coins", "moon", "page")
+VALIDATION = ("camera", "brick", "grass", "gravel", "coins", "moon", "page", "cell")
+# views of each validation photo: (label, crop side or None for the whole photo)
+VIEWS = (("whole", None), ("256", 256), ("128", 128))
+DRAWS = 12  # degradation draws per photo, class and view
+DRAW_SEED = 1  # the same draws for every recipe and training seed
 
 
 def as_photo(array) -> torch.Tensor:
@@ -72,7 +107,7 @@ def validation_photos() -> list[torch.Tensor]:
 def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationSensor, float]:
     """The sensor of recipe ``name``, trained here or reused from ``runs/``; its training time."""
     settings = {"steps": DEFAULT_SENSOR_STEPS, "seed": args.seed, **VARIANTS[name][1]}
-    folder = args.runs / name
+    folder = args.runs / name / f"seed{args.seed}"
     torch.manual_seed(args.seed)  # the same initial weights for every recipe
     sensor = pa.DegradationSensor(DEGRADATIONS)
     stored = folder / "settings.json"
@@ -89,73 +124,86 @@ def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationS
 
 
 def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], seed: int) -> dict:
-    """Accuracy on whole validation photos and on random 128² crops of them (8 draws each)."""
-    results = {}
-    for label, size in (("whole", None), ("crops", 128)):
-        weights, truth = predictions(sensor, photos, size, 8, seed)
-        counts = confusion(weights, truth)
-        results[label] = {"accuracy": accuracy(counts), "confusion": counts.tolist()}
+    """Confusion counts on whole validation photos and on random 256² and 128² crops of them."""
+    results: dict = {"sure_and_wrong": {}}
+    for label, size in VIEWS:
+        weights, truth = predictions(sensor, photos, size, DRAWS, seed)
+        results[label] = confusion(weights, truth).tolist()
+        top, predicted = weights.max(dim=-1)
+        wrong_and_sure = (predicted != truth) & (top >= SURE_AT)
+        results["sure_and_wrong"][label] = int(wrong_and_sure.sum())
     return results
 
 
+def row(name: str, seed: int, text: str, settings: dict, result: dict) -> str:
+    """A recipe's line: accuracy per view, their mean, and on whole photos the clean recall, the
+    degraded photos called clean and the wrong predictions made with confidence (a hard label
+    rather than a mixture)."""
+    counts = {label: torch.tensor(result[label]) for label, _ in VIEWS}
+    scores = [100 * accuracy(c) for c in counts.values()]
+    whole, clean = counts["whole"], DEGRADATIONS.index("clean")
+    recall = 100 * whole[clean, clean].item() / whole[clean].sum().item()
+    missed = whole[:clean, clean].sum().item()
+    cells = [f"{v:.1f}%" for v in (*scores, sum(scores) / len(scores), recall)]
+    return (
+        f"| {name} | {text} | {seed} | {settings.get('steps', DEFAULT_SENSOR_STEPS)} | "
+        f"{result['seconds']:.0f} s | "
+        + " | ".join(cells)
+        + f" | {missed} | {result['sure_and_wrong']['whole']} |"
+    )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="recipes to measure")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = comparison_parser(__doc__, "variants", VARIANTS)
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "sensor_tuning")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    unknown = set(args.variants.split(",")) - set(VARIANTS)
-    if unknown:
-        raise SystemExit(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
+    args, names = parse_comparison(parser, "variants", VARIANTS)
     photos = validation_photos()
-    for name in args.variants.split(","):
+    for name in names:
         sensor, seconds = trained_sensor(name, args)
-        result = {"seconds": seconds, **measure(sensor, photos, seed=args.seed + 1)}
-        write_json(args.runs / name / "validation.json", result)
-        print(
-            f"{name}: whole {100 * result['whole']['accuracy']:.1f}%, "
-            f"crops {100 * result['crops']['accuracy']:.1f}%",
-            flush=True,
-        )
+        result = {"seconds": seconds, **measure(sensor, photos, seed=DRAW_SEED)}
+        write_json(args.runs / name / f"seed{args.seed}" / "validation.json", result)
+        print(row(name, args.seed, VARIANTS[name][0], {}, result), flush=True)
 
     lines = [
-        "| recipe | what it changes | steps | training | whole photos | 128² crops "
-        "| clean recall (whole) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| recipe | what it changes | seed | steps | training | whole photos | 256² crops "
+        "| 128² crops | mean | clean recall (whole) | degraded called clean (whole) "
+        "| wrong and sure (whole) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     matrices = []
     for name, (text, settings) in VARIANTS.items():
-        path = args.runs / name / "validation.json"
-        if not path.is_file():
-            continue
-        result = json.loads(path.read_text())
-        whole = torch.tensor(result["whole"]["confusion"])
-        clean = DEGRADATIONS.index("clean")
-        lines.append(
-            f"| {name} | {text} | {settings.get('steps', DEFAULT_SENSOR_STEPS)} | "
-            f"{result['seconds']:.0f} s | {100 * result['whole']['accuracy']:.1f}% | "
-            f"{100 * result['crops']['accuracy']:.1f}% | "
-            f"{100 * whole[clean, clean].item() / whole[clean].sum().item():.1f}% |"
-        )
-        matrices.append(f"{name}, whole photos:\n\n{confusion_table(whole)}")
+        for path in sorted((args.runs / name).glob("seed*/validation.json")):
+            result, seed = json.loads(path.read_text()), int(path.parent.name[4:])
+            lines.append(row(name, seed, text, settings, result))
+            whole = confusion_table(torch.tensor(result["whole"]))
+            matrices.append(f"{name}, seed {seed}, whole photos:\n\n{whole}")
     command = " ".join(["python", "benchmarks/sensor_tuning.py", *sys.argv[1:]])
     matrix_text = "\n\n".join(matrices)
+    loaders = ", ".join(f"`{n}`" for n in VALIDATION)
     report = f"""# Degradation sensor: choosing the training recipe
 
 `{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.
 
 Each recipe trains a `DegradationSensor` (resnet10t, the five degradations and `"clean"`) with
-`train_sensor` on the six bundled training photos (seed {args.seed}), then names the degradation
-of **validation photos** that are in no split of the bundled ones: eight photos from
-scikit-image {skimage.__version__} (`skimage.data`: the left view of `stereo_motorcycle`,
-{", ".join(f"`{n}`" for n in VALIDATION)}; grey ones as grey RGB; longer side at most 512),
-each clean and under every degradation, 8 draws each (whole photos: 384 images, a clean photo
-being the same in every draw; random 128×128 crops: 384 crops). The bundled held-out and
-out-of-domain photos play no part in this choice: `benchmarks/sensor_accuracy.py` measures the
-chosen recipe on them.
+`train_sensor` on the six bundled training photos (with the seed in the table: it draws the
+initial weights, crops and degradations), then names the degradation of **validation photos**
+that are in no split of the bundled ones: {len(VALIDATION) + 1} photos from scikit-image
+{skimage.__version__} (`skimage.data`: the left view of `stereo_motorcycle`, {loaders}; grey
+ones as grey RGB; longer side at most 512), each clean and under every degradation,
+{DRAWS} draws each, seen whole and as random 256² and 128² crops
+({(len(VALIDATION) + 1) * len(DEGRADATIONS) * DRAWS} images per view; a clean whole photo is the
+same in every draw). No other photos that are in no split ship with the installed packages: the
+colour ones that do are the training and held-out photos (scikit-image, scikit-learn,
+matplotlib), and sporco, scipy and Kivy, which hold more, are the out-of-domain set's sources.
+The bundled held-out and out-of-domain photos play no part in this choice:
+`benchmarks/sensor_accuracy.py` measures the chosen recipe on them. *Degraded called clean*:
+degraded whole photos the sensor names clean (the most common miss on the out-of-domain set).
+*Wrong and sure*: whole photos named wrongly with a top weight of at least {SURE_AT} (blind
+restoration then steers by a wrong label rather than by a mixture).
+
+`train_sensor`'s defaults: {DEFAULT_SENSOR_STEPS} steps, {DEFAULT_SENSOR_CONTEXT} px of context,
+zoom {" / ".join(f"{s:g}" for s in DEFAULT_SENSOR_SCALES)}, faint share {DEFAULT_SENSOR_FAINT:g}.
 
 {chr(10).join(lines)}
 

@@ -8,15 +8,22 @@ attention map is ``c×c`` per head, and its cost grows linearly with the number 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
+from pip_adapter.caching import constant
+
 __all__ = [
     "DEFAULT_TOPM_RATIOS",
+    "cast",
     "channel_attention",
+    "check_topm_ratios",
+    "query_scales",
+    "scaled_logits",
     "topm_channel_attention",
     "topm_keep_counts",
+    "topm_probabilities",
 ]
 
 DEFAULT_TOPM_RATIOS: tuple[float, ...] = (1 / 2, 2 / 3, 3 / 4, 4 / 5)
@@ -40,22 +47,51 @@ def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         )
 
 
-def _logits(q: torch.Tensor, k: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
-    """Cosine-similarity logits ``q̂ k̂ᵀ · temperature`` of shape ``B×heads×c×c``.
+def cast(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t.to(dtype)``, without calling into torch when ``t`` already has that dtype (each
+    call costs a dispatch, and the unit makes many on small tensors)."""
+    return t if t.dtype == dtype else t.to(dtype)
+
+
+def _at_least_float32(dtype: torch.dtype) -> torch.dtype:
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
+def _precise(t: torch.Tensor) -> AbstractContextManager:
+    """Autocast switched off on ``t``'s device, where it is on."""
+    device = t.device.type
+    if device in ("cpu", "cuda", "xpu", "mps") and torch.is_autocast_enabled(device):
+        return torch.autocast(device, enabled=False)
+    return nullcontext()
+
+
+def query_scales(q: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
+    """``temperature / ‖q‖`` for every query row (``B×heads×c×1``, at least float32): the
+    factor that makes the raw products ``q kᵀ`` the logits' query side (``scaled_logits``).
+    Depends on the queries alone, so it is computed once where the queries are fixed."""
+    with _precise(q):
+        q = cast(q, _at_least_float32(q.dtype))
+        return temperature / torch.linalg.vector_norm(q, dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def scaled_logits(q: torch.Tensor, scales: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Cosine-similarity logits ``q̂ k̂ᵀ · temperature`` (``B×heads×c×c``) from the queries
+    and their ``query_scales``.
 
     Computed in at least float32, also under autocast: top-m keeps or drops a logit by its rank,
-    and half-precision rounding would flip near-ties. The L2 norms divide the small ``c×c``
+    and half-precision rounding would flip near-ties. The L2 norms scale the small ``c×c``
     product rather than the ``c×N`` inputs: the same value as normalising first, with far fewer
-    passes over the large tensors in forward and backward.
+    passes over the large tensors in forward and backward (the clamp is ``F.normalize``'s eps).
     """
-    dtype = torch.promote_types(q.dtype, torch.float32)
-    autocast_capable = q.device.type in ("cpu", "cuda", "xpu", "mps")
-    with torch.autocast(q.device.type, enabled=False) if autocast_capable else nullcontext():
-        q, k = q.to(dtype), k.to(dtype)
-        q_norm = torch.linalg.vector_norm(q, dim=-1).clamp_min(1e-12)  # eps as in F.normalize
+    dtype = _at_least_float32(q.dtype)
+    with _precise(q):
+        q, k = cast(q, dtype), cast(k, dtype)
         k_norm = torch.linalg.vector_norm(k, dim=-1).clamp_min(1e-12)
-        logits = q @ k.transpose(-2, -1)
-        return logits / (q_norm[..., :, None] * k_norm[..., None, :]) * temperature
+        return (q @ k.transpose(-2, -1)) * scales / k_norm[..., None, :]
+
+
+def _logits(q: torch.Tensor, k: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
+    return scaled_logits(q, query_scales(q, temperature), k)
 
 
 def channel_attention(
@@ -69,7 +105,7 @@ def channel_attention(
     """
     _check_qkv(q, k, v)
     attn = _logits(q, k, temperature).softmax(dim=-1)
-    return attn.to(v.dtype) @ v
+    return cast(attn, v.dtype) @ v
 
 
 def topm_keep_counts(channels: int, ratios: Sequence[float]) -> list[int]:
@@ -79,6 +115,16 @@ def topm_keep_counts(channels: int, ratios: Sequence[float]) -> list[int]:
     authors' reference code would select nothing.
     """
     return [max(1, int(r * channels)) for r in ratios]
+
+
+def check_topm_ratios(ratios: Sequence[float]) -> tuple[float, ...]:
+    """``ratios`` as a tuple, or a ValueError unless it is a non-empty sequence of values in
+    ``(0, 1]``."""
+    if len(ratios) == 0:
+        raise ValueError("ratios must contain at least one value in (0, 1]")
+    if any(not 0 < r <= 1 for r in ratios):
+        raise ValueError(f"every ratio must lie in (0, 1], got {list(ratios)}")
+    return tuple(ratios)
 
 
 def topm_channel_attention(
@@ -95,9 +141,9 @@ def topm_channel_attention(
     ``max(1, floor(ρ·c))`` largest entries, is softmax-normalised over those, and multiplies
     ``v``; the results are summed with ``weights`` (one per ratio; ``None`` averages them).
 
-    Computed in one pass: the masked softmaxes share one ``exp(A - rowmax)`` and one sort, their
-    normalisers are read off a cumulative sum, and the weighted sum of the sparse attention maps
-    is formed before a single matmul with ``v``. Equal to the four-``topk`` formulation (ties
+    Computed in one pass (``topm_probabilities``): the masked softmaxes share one
+    ``exp(A - rowmax)`` and one sort, and the weighted sum of the sparse attention maps is
+    formed before a single matmul with ``v``. Equal to the four-``topk`` formulation (ties
     between equal logits are broken as ``torch.sort`` does).
 
     Args:
@@ -110,11 +156,7 @@ def topm_channel_attention(
         ``B×heads×c×N`` tensor of ``v``'s dtype.
     """
     _check_qkv(q, k, v)
-    if len(ratios) == 0:
-        raise ValueError("ratios must contain at least one value in (0, 1]")
-    bad = [r for r in ratios if not 0 < r <= 1]
-    if bad:
-        raise ValueError(f"every ratio must lie in (0, 1], got {list(ratios)}")
+    ratios = check_topm_ratios(ratios)
     logits = _logits(q, k, temperature)
     if weights is None:
         weights = logits.new_full((len(ratios),), 1.0 / len(ratios))
@@ -126,21 +168,34 @@ def topm_channel_attention(
             f"got shape {tuple(weights.shape)}"
         )
 
+    return cast(topm_probabilities(logits, ratios, weights), v.dtype) @ v
+
+
+def _rank_masks(channels: int, keep: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """``R×c`` matrix whose row ``r`` is 1 at the ranks inside ratio ``r``'s top-m set
+    (``j < keep[r]``): rows of the lower-triangular matrix of ones."""
+    lower = torch.ones(channels, channels, dtype=like.dtype, device=like.device).tril_()
+    return torch.stack([lower[m - 1] for m in keep])
+
+
+def topm_probabilities(
+    logits: torch.Tensor, ratios: Sequence[float], weights: torch.Tensor
+) -> torch.Tensor:
+    """The weighted sum of the top-m masked softmaxes of ``logits`` (``...×c×c``), one per
+    ratio, weighted by ``weights`` (a tensor with one value per ratio; arguments unchecked).
+
+    The masked softmaxes share one ``exp(A - rowmax)`` and one sort; each one's normaliser is
+    the sum of the sorted exponentials over its ranks, and the weighted sum of the sparse
+    maps is formed in sorted order, then put back in the logits' order.
+    """
     c = logits.shape[-1]
-    keep = topm_keep_counts(c, ratios)
+    rank_masks = constant(_rank_masks, c, tuple(topm_keep_counts(c, ratios)), like=logits)
     sorted_logits, order = logits.sort(dim=-1, descending=True)
     # The row maximum sits inside every top-m set, so one shift serves all masked softmaxes;
     # softmax is invariant to it, hence no gradient needs to flow through it.
     exp_sorted = (sorted_logits - sorted_logits[..., :1].detach()).exp()
-    cumulative = exp_sorted.cumsum(dim=-1)
-    # Built from Python ints by slicing: no host-to-device copy, so nothing waits for the
-    # device and the pass stays capturable in a CUDA graph.
-    normalisers = torch.stack([cumulative[..., m - 1] for m in keep], dim=-1)  # B×heads×c×R
-    # rank_masks[r, j] = 1 when rank j is inside ratio r's top-m set: row m_r - 1 of the
-    # lower-triangular matrix of ones.
-    lower = torch.ones(c, c, dtype=logits.dtype, device=logits.device).tril_()
-    rank_masks = torch.stack([lower[m - 1] for m in keep])
-    rank_coefficients = (weights / normalisers) @ rank_masks  # B×heads×c×c, by rank
+    normalisers = exp_sorted @ rank_masks.T  # ...×c×R: each ratio's sum over its top ranks
+    rank_coefficients = (weights / normalisers) @ rank_masks  # ...×c×c, by rank
     probs_sorted = exp_sorted * rank_coefficients
-    probs = torch.zeros_like(probs_sorted).scatter(-1, order, probs_sorted)
-    return probs.to(v.dtype) @ v
+    # every position is written: ``order`` is a permutation of each row
+    return torch.empty_like(probs_sorted).scatter_(-1, order, probs_sorted)

@@ -8,13 +8,16 @@ from backbones import build
 from safetensors.torch import load_file, save_file
 
 import pip_adapter as pa
-from pip_adapter.data import SyntheticAllInOne, sample_images
+from pip_adapter.data import SyntheticAllInOne, degrade, sample_images
 from pip_adapter.sensor import crop_grid
 from pip_adapter.training import train_sensor
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_CONTEXT,
+    DEFAULT_SENSOR_FAINT,
     DEFAULT_SENSOR_SCALES,
+    FAINT_RANGES,
     _dataset,
+    _Faint,
     _Recoloured,
 )
 
@@ -134,6 +137,8 @@ def test_training_checks_its_inputs():
         train_sensor(sensor, toy_set([torch.rand(3, 40, 40)], 0), steps=1)
     with pytest.raises(ValueError, match="steps and batch_size must be positive"):
         train_sensor(sensor, steps=0)
+    with pytest.raises(ValueError, match=r"faint must be a share in \[0, 1\], got 1.5"):
+        train_sensor(sensor, faint=1.5)
     with pytest.raises(ValueError, match="smaller than one batch"):
         train_sensor(
             pa.DegradationSensor(TOY_DEGRADATIONS, **TINY),
@@ -265,15 +270,48 @@ def test_recolouring_is_reproducible_and_stays_in_range():
         assert torch.corrcoef(torch.stack([grey, source_grey]))[0, 1] > 0.5
 
 
-def test_sensor_crops_from_photos_use_the_default_context_and_zoom():
-    """An image source becomes recoloured crops degraded with context, at several zooms."""
+def test_sensor_crops_from_photos_use_the_default_context_zoom_and_faint_draws():
+    """An image source becomes recoloured crops degraded with context, at several zooms, with
+    faint draws of the degradations that have a faint range."""
     sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY)
-    data = _dataset(sensor, sample_images("train"), 0, True, DEFAULT_SENSOR_CONTEXT, (1.0, 0.5))
+    data = _dataset(
+        sensor,
+        sample_images("train"),
+        0,
+        True,
+        DEFAULT_SENSOR_CONTEXT,
+        (1.0, 0.5),
+        0.5,
+        FAINT_RANGES,
+    )
     assert isinstance(data, SyntheticAllInOne) and data.degradations == TOY_DEGRADATIONS
     assert (data.context, data.scales, data.patch_size) == (DEFAULT_SENSOR_CONTEXT, (1.0, 0.5), 32)
     assert DEFAULT_SENSOR_CONTEXT > 0 and len(DEFAULT_SENSOR_SCALES) > 1
+    assert 0 <= DEFAULT_SENSOR_FAINT < 1
     degraded, _, _ = data[0]
     assert degraded.shape == (3, 32, 32)
+
+    def inner(data):  # each degradation is recoloured first
+        return [fn.degradation for fn in data._functions]
+
+    assert isinstance(inner(data)[TOY_DEGRADATIONS.index("noise")], torch.nn.Module)  # not faint
+    haze = pa.DegradationSensor(("haze", "clean"), **TINY)
+    faint = inner(_dataset(haze, None, 0, True, 0, (1.0,), 0.5, FAINT_RANGES))[0]
+    assert isinstance(faint, _Faint) and faint.share == 0.5
+    never = inner(_dataset(haze, None, 0, True, 0, (1.0,), 0, FAINT_RANGES))[0]
+    assert isinstance(never, torch.nn.Module)
+
+
+@pytest.mark.parametrize("degradation", sorted(FAINT_RANGES))
+def test_faint_draws_change_an_image_less_than_default_ones(degradation):
+    """A faint draw is still a degradation, milder on average than a default one; reproducible."""
+    clean = sample_images("train")[0][None, :, :96, :96].expand(8, -1, -1, -1).contiguous()
+    faint = _Faint(degradation, share=1.0, ranges=FAINT_RANGES[degradation])
+    first = faint(clean, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(first, faint(clean, generator=torch.Generator().manual_seed(3)))
+    change = (first - clean).abs().mean().item()
+    default = degrade(clean, degradation, generator=torch.Generator().manual_seed(3))
+    assert 0 < change < (default - clean).abs().mean().item()
 
 
 def test_a_sensor_learns_clean_from_a_restoration_dataset_without_it():

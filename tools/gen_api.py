@@ -18,6 +18,7 @@ MODULES = [
     ("pip_adapter", "The package: the PIP unit, injection, steering, evaluation."),
     ("pip_adapter.functional", "Functional forms of PIP's attention."),
     ("pip_adapter.layers", "Building blocks of the unit."),
+    ("pip_adapter.caching", "Reuse of values that do not depend on the input."),
     ("pip_adapter.data", "Photos, degradations, datasets, image files."),
     ("pip_adapter.data.sources", "Data sources by name (command line, recipes)."),
     ("pip_adapter.metrics", "PSNR and SSIM."),

@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from einops import rearrange
 from torch import nn
 
-from pip_adapter.functional import channel_attention, topm_channel_attention
+from pip_adapter.functional import (
+    cast,
+    check_topm_ratios,
+    query_scales,
+    scaled_logits,
+    topm_probabilities,
+)
 
 __all__ = ["ChannelCrossAttention"]
 
@@ -28,6 +33,10 @@ class ChannelCrossAttention(nn.Module):
     then broadcast). Logits are cosine similarities scaled by a learned per-head temperature.
     With ``topm_ratios`` the softmax is PIP's top-m sparse mixture (``topm_channel_attention``)
     whose per-ratio weights are learned scalars initialised to 0.2; without, it is dense.
+
+    The two halves are available alone: ``queries(query_source)`` and
+    ``attend(queries, context)``, so that queries of a fixed source (a learned prompt) can be
+    computed once and reused.
     """
 
     def __init__(
@@ -44,30 +53,42 @@ class ChannelCrossAttention(nn.Module):
         self.to_q = _conv_dw(dim, dim)
         self.to_kv = _conv_dw(dim, 2 * dim)
         self.temperature = nn.Parameter(torch.ones(heads, 1, 1))
-        self.topm_ratios = tuple(topm_ratios) if topm_ratios is not None else None
+        self.topm_ratios = check_topm_ratios(topm_ratios) if topm_ratios is not None else None
         if self.topm_ratios is not None:
             self.topm_weights = nn.Parameter(torch.full((len(self.topm_ratios),), 0.2))
         self.project_out = nn.Conv2d(dim, dim, kernel_size=1, bias=False)
         if zero_init_output:
             nn.init.zeros_(self.project_out.weight)
 
-    def forward(self, query_source: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        height, width = context.shape[-2:]
-        q = rearrange(self.to_q(query_source), "b (h c) x y -> b h c (x y)", h=self.heads)
-        kv = rearrange(
-            self.to_kv(context), "b (two h c) x y -> b two h c (x y)", two=2, h=self.heads
-        )
-        k, v = kv[:, 0], kv[:, 1]
-        q = q.expand(context.shape[0], -1, -1, -1)
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        """``B×(heads·c)×H×W`` → ``B×heads×c×(H·W)``."""
+        return t.reshape(t.shape[0], self.heads, -1, t.shape[-2] * t.shape[-1])
+
+    def queries(self, query_source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The queries of ``query_source`` (``B×heads×c×N``) and their ``query_scales``."""
+        q = self._heads(self.to_q(query_source))
+        return q, query_scales(q, self.temperature)
+
+    def attend(
+        self, queries: tuple[torch.Tensor, torch.Tensor], context: torch.Tensor
+    ) -> torch.Tensor:
+        """The attention's output (``B×dim×H×W``) for ``queries`` (from ``queries()``) over
+        the keys and values of ``context``."""
+        q, scales = queries
+        batch, _, height, width = context.shape
+        k, v = (self._heads(t) for t in self.to_kv(context).chunk(2, dim=1))
         if torch.compiler.is_compiling():
             # traced (torch.export), products of views of the batch make the tracer guard on
             # the batch size, and an exported graph would refuse batch 1
+            q = q.expand(batch, -1, -1, -1)
             q, k, v = (t.clone(memory_format=torch.contiguous_format) for t in (q, k, v))
+        logits = scaled_logits(q, scales, k)
         if self.topm_ratios is None:
-            out = channel_attention(q, k, v, self.temperature)
+            probs = logits.softmax(dim=-1)
         else:
-            out = topm_channel_attention(
-                q, k, v, self.temperature, self.topm_ratios, self.topm_weights
-            )
-        out = rearrange(out, "b h c (x y) -> b (h c) x y", x=height, y=width)
-        return self.project_out(out)
+            probs = topm_probabilities(logits, self.topm_ratios, self.topm_weights)
+        out = cast(probs, v.dtype) @ v
+        return self.project_out(out.reshape(batch, -1, height, width))
+
+    def forward(self, query_source: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return self.attend(self.queries(query_source), context)

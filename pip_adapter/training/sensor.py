@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sized
+from collections.abc import Mapping, Sized
 from typing import cast
 
 import kornia
@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from pip_adapter.conditioning import CLEAN
-from pip_adapter.data import SyntheticAllInOne, build_degradation
+from pip_adapter.data import SyntheticAllInOne, build_degradation, degrade
 from pip_adapter.data.degradations.compose import DegradeFn
 from pip_adapter.data.synthetic import Images
 from pip_adapter.sensor import DegradationSensor
@@ -20,8 +20,10 @@ from pip_adapter.training.schedule import warmup_cosine
 
 __all__ = [
     "DEFAULT_SENSOR_CONTEXT",
+    "DEFAULT_SENSOR_FAINT",
     "DEFAULT_SENSOR_SCALES",
     "DEFAULT_SENSOR_STEPS",
+    "FAINT_RANGES",
     "train_sensor",
 ]
 
@@ -33,6 +35,19 @@ DEFAULT_SENSOR_STEPS = 1200
 # on validation photos that are in no split of the bundled ones)
 DEFAULT_SENSOR_CONTEXT = 32
 DEFAULT_SENSOR_SCALES = (1.0, 0.7, 0.5)
+# the share of crops of each degradation in FAINT_RANGES drawn faint: none by default, as faint
+# draws made the sensor call more clean validation photos degraded than they let it catch faint
+# ones (benchmarks/sensor_tuning.py)
+DEFAULT_SENSOR_FAINT = 0.0
+# faint draws of the degradations whose mildest draws a sensor takes for "clean": their main
+# parameters from the mild end of the default range (the others drawn as by default)
+FaintRanges = Mapping[str, Mapping[str, tuple[float, float]]]
+FAINT_RANGES: FaintRanges = {
+    "rain": {"density": (0.002, 0.003), "intensity": (0.5, 0.6)},
+    "haze": {"beta": (0.04, 0.07)},
+    "blur": {"length": (7.0, 9.0)},
+    "lowlight": {"gamma": (1.5, 1.7), "scale": (0.3, 0.4)},
+}
 
 
 class _Recoloured:
@@ -55,6 +70,30 @@ class _Recoloured:
         x = kornia.enhance.adjust_gamma(x, 0.7 + 0.7 * gamma)
         x = kornia.enhance.adjust_contrast_with_mean_subtraction(x, 0.6 + 0.6 * contrast)
         return self.degradation(x, generator=generator)
+
+
+class _Faint:
+    """A degradation drawn faint (its main parameters from ``ranges``) for a ``share`` of the
+    crops, as by default for the others, so that the sensor sees its mildest forms and does
+    not call them clean. Draws come from the item's generator."""
+
+    def __init__(
+        self, degradation: str, share: float, ranges: Mapping[str, tuple[float, float]]
+    ) -> None:
+        self.degradation, self.share, self.ranges = degradation, share, dict(ranges)
+        self.default = build_degradation(degradation)
+
+    def __call__(
+        self, clean: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        if torch.rand((), generator=generator).item() >= self.share:
+            return self.default(clean, generator=generator)
+        draws = torch.rand(len(self.ranges), generator=generator).tolist()
+        params = {
+            name: low + (high - low) * u
+            for (name, (low, high)), u in zip(self.ranges.items(), draws, strict=True)
+        }
+        return degrade(clean, self.degradation, generator=generator, **params)
 
 
 class _SensorLabels(Dataset):
@@ -98,11 +137,16 @@ def _dataset(
     recolour: bool,
     context: int,
     scales: tuple[float, ...],
+    faint: float,
+    faint_ranges: FaintRanges,
 ) -> Dataset:
     if not isinstance(data, Dataset):
-        custom = None
-        if recolour:
-            custom = {t: _Recoloured(build_degradation(t)) for t in sensor.degradations}
+        custom: dict[str, DegradeFn] = {}
+        for t in sensor.degradations:
+            fn: DegradeFn = build_degradation(t)
+            if faint > 0 and t in faint_ranges:
+                fn = _Faint(t, faint, faint_ranges[t])
+            custom[t] = _Recoloured(fn) if recolour else fn
         return SyntheticAllInOne(
             data,
             sensor.degradations,
@@ -134,6 +178,8 @@ def train_sensor(
     recolour: bool = True,
     context: int = DEFAULT_SENSOR_CONTEXT,
     scales: tuple[float, ...] = DEFAULT_SENSOR_SCALES,
+    faint: float = DEFAULT_SENSOR_FAINT,
+    faint_ranges: FaintRanges | None = None,
     device: torch.device | str | None = None,
 ) -> DegradationSensor:
     """Train ``sensor`` to name the degradation of an image; returns it frozen and in eval mode,
@@ -150,14 +196,22 @@ def train_sensor(
     order, saturation, gamma, contrast): with few training photos, this is what makes the sensor
     judge the degradation rather than recognise the photos, and hold up on photos it never saw;
     ``context`` (pixels of real image the degradation sees around each crop, as in a whole
-    degraded photo) and ``scales`` (zoom factors, see ``SyntheticAllInOne``) shape the crops.
+    degraded photo) and ``scales`` (zoom factors, see ``SyntheticAllInOne``) shape the crops;
+    ``faint`` is the share of the crops of each degradation in ``faint_ranges`` (``None``:
+    ``FAINT_RANGES``, for rain, haze, blur, low light) drawn with its main parameters in those
+    ranges (the mild end of the default ones), to teach the sensor not to call a faint one
+    clean; it is 0 by default, since on validation photos it made the sensor call more clean
+    photos degraded (benchmarks/sensor_tuning.py).
 
     AdamW with linear warm-up (default 5% of ``steps``) and cosine decay, a tqdm progress bar
     showing the loss and the running accuracy. Every epoch draws fresh crops and degradations.
     """
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
-    dataset = _dataset(sensor, data, seed, recolour, context, tuple(scales))
+    if not 0 <= faint <= 1:
+        raise ValueError(f"faint must be a share in [0, 1], got {faint}")
+    ranges = FAINT_RANGES if faint_ranges is None else faint_ranges
+    dataset = _dataset(sensor, data, seed, recolour, context, tuple(scales), faint, ranges)
     size = len(cast(Sized, dataset))
     if size < batch_size:
         raise ValueError(f"the dataset ({size} items) is smaller than one batch")

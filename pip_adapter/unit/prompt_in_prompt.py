@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pip_adapter.conditioning import check_weights
-from pip_adapter.functional import DEFAULT_TOPM_RATIOS
+from pip_adapter.functional import DEFAULT_TOPM_RATIOS, cast
 from pip_adapter.layers import FFN_EXPANSION
 from pip_adapter.unit.alignment import ContentAlignment
 from pip_adapter.unit.prompt_to_feature import SelectivePromptToFeature
@@ -158,18 +158,18 @@ class PromptInPrompt(nn.Module):
 
     def _compact_prompt(self, small: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The universal prompt on the ``s×s`` grid, from the feature already on that grid."""
-        prompt = self.degradation_prompt(weights).to(small.dtype)
+        prompt = cast(self.degradation_prompt(weights), small.dtype)
         content = prompt[:, :, None, None] * self.align.project(small)
-        compact = self.prompt_to_prompt(self.basic_prompt().to(small.dtype), content)
+        compact = self.prompt_to_prompt(cast(self.basic_prompt(), small.dtype), content)
         return self.to_universal(compact)
 
     def _universal_prompt(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """``U`` at the feature's ``H×W`` (``"paper"``) or the prompt's ``s×s`` (``"compact"``)."""
         if self.design == "compact":
             return self._compact_prompt(self.align.downsample(x), weights)
-        prompt = self.degradation_prompt(weights).to(x.dtype)
+        prompt = cast(self.degradation_prompt(weights), x.dtype)
         content = prompt[:, :, None, None] * self.align(x)
-        compact = self.prompt_to_prompt(self.basic_prompt().to(x.dtype), content)
+        compact = self.prompt_to_prompt(cast(self.basic_prompt(), x.dtype), content)
         return self.to_universal(_resize(compact, x.shape[-2:]))
 
     def universal_prompt(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pip_adapter.caching import ParameterCache
 from pip_adapter.layers import (
     FFN_EXPANSION,
     ChannelCrossAttention,
@@ -22,6 +23,9 @@ class PromptToPromptInteraction(nn.Module):
     keys and values from the content ``S = p ⊙ x_aligned`` (``B×d×s×s``), where ``p`` is the
     sample's degradation-aware prompt. Transposed attention and a gated depth-wise feed-forward,
     each pre-normalised and residual.
+
+    The queries depend on ``P`` and parameters only: with gradients off (inference) they are
+    computed once and reused while those keep their values (``ParameterCache``).
     """
 
     def __init__(self, dim: int, heads: int, ffn_expansion: float = FFN_EXPANSION) -> None:
@@ -31,9 +35,28 @@ class PromptToPromptInteraction(nn.Module):
         self.attention = ChannelCrossAttention(dim, heads)
         self.norm_ffn = LayerNorm2d(dim)
         self.ffn = GatedDconvFeedForward(dim, ffn_expansion)
+        self.inference_cache = ParameterCache()
+
+    def train(self, mode: bool = True) -> PromptToPromptInteraction:
+        self.inference_cache.clear()
+        return super().train(mode)
+
+    def queries(self, basic_prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attention's queries from ``P`` and their scales (``ChannelCrossAttention``)."""
+        attention, norm = self.attention, self.norm_query
+        sources = [
+            basic_prompt,
+            norm.weight,
+            norm.bias,
+            *attention.to_q.parameters(),
+            attention.temperature,
+        ]
+        return self.inference_cache.get(
+            "queries", sources, lambda: attention.queries(norm(basic_prompt))
+        )
 
     def forward(self, basic_prompt: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-        prompt = basic_prompt + self.attention(
-            self.norm_query(basic_prompt), self.norm_context(content)
+        prompt = basic_prompt + self.attention.attend(
+            self.queries(basic_prompt), self.norm_context(content)
         )
         return prompt + self.ffn(self.norm_ffn(prompt))

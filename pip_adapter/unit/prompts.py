@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pip_adapter.functional import cast
+
 __all__ = ["BasicRestorationPrompt", "DegradationAwarePrompt"]
 
 
@@ -64,7 +66,7 @@ class DegradationAwarePrompt(nn.Module):
         return block
 
     def forward(self, weights: torch.Tensor) -> torch.Tensor:
-        weights = weights.to(self.prompts.dtype)
+        weights = cast(weights, self.prompts.dtype)
         if not self.added:
             return weights @ self.prompts
         start = self.prompts.shape[0]

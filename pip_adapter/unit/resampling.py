@@ -10,9 +10,9 @@ exports with the example's fixed windows). Outside tracing the matrices are cach
 
 from __future__ import annotations
 
-import functools
-
 import torch
+
+from pip_adapter.caching import constant
 
 __all__ = ["area_pool", "resize_add"]
 
@@ -44,29 +44,14 @@ def _bilinear(length: int, size: int, like: torch.Tensor) -> torch.Tensor:
     return matrix.to(like.dtype)
 
 
-@functools.lru_cache(maxsize=128)
-def _cached(
-    build, length: int, size: int, device: torch.device, dtype: torch.dtype
-) -> torch.Tensor:
-    with torch.inference_mode(False):  # usable later with autograd too
-        return build(length, size, torch.empty(0, device=device, dtype=dtype))
-
-
-def _matrix(build, length: int, size: int, like: torch.Tensor) -> torch.Tensor:
-    # traced, sizes may be symbolic; captured in a CUDA graph, the matrix is part of the graph
-    if torch.compiler.is_compiling() or (like.is_cuda and torch.cuda.is_current_stream_capturing()):
-        return build(length, size, like)
-    return _cached(build, length, size, like.device, like.dtype)
-
-
 def area_pool(x: torch.Tensor, size: int) -> torch.Tensor:
     """``adaptive_avg_pool2d(x, size)`` as two matrix products (``x`` itself when it is
     already ``size×size``, outside tracing)."""
     height, width = x.shape[-2:]
     if not torch.compiler.is_compiling() and (height, width) == (size, size):
         return x
-    rows = _matrix(_bin_means, height, size, x)
-    cols = _matrix(_bin_means, width, size, x)
+    rows = constant(_bin_means, height, size, like=x)
+    cols = constant(_bin_means, width, size, like=x)
     return rows @ x @ cols.T
 
 
@@ -74,8 +59,8 @@ def resize_add(x: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
     """``x + F.interpolate(small, x's size, mode="bilinear")`` for ``B×d×H×W`` ``x`` and
     ``B×d×h×w`` ``small``, as two matrix products, the second adding into ``x``."""
     batch, dim, height, width = x.shape
-    rows = _matrix(_bilinear, height, small.shape[-2], small) @ small  # B×d×H×w
-    cols = _matrix(_bilinear, width, small.shape[-1], small).T  # w×W
+    rows = constant(_bilinear, height, small.shape[-2], like=small) @ small  # B×d×H×w
+    cols = constant(_bilinear, width, small.shape[-1], like=small).T  # w×W
     out = torch.baddbmm(
         x.reshape(batch, dim * height, width),
         rows.reshape(batch, dim * height, -1),

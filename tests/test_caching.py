@@ -1,0 +1,150 @@
+"""The inference cache: values of the parameters alone are reused at inference, never stale."""
+
+import pytest
+import torch
+from reference import compact_unit_reference
+
+from pip_adapter import PromptInPrompt
+from pip_adapter.caching import ParameterCache
+
+WEIGHTS = torch.tensor([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]])
+
+
+def _unit(seed: int = 0) -> PromptInPrompt:
+    torch.manual_seed(seed)
+    unit = PromptInPrompt(12, 3, prompt_dim=8, prompt_size=4, heads=2)
+    with torch.no_grad():
+        for p in unit.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return unit.eval()
+
+
+class QueryCount:
+    """How many times a unit computed its prompt-to-prompt queries (the cached value)."""
+
+    def __init__(self, unit: PromptInPrompt) -> None:
+        self.calls = 0
+        unit.prompt_to_prompt.norm_query.register_forward_hook(self._count)
+
+    def _count(self, *_) -> None:
+        self.calls += 1
+
+
+def _check_formula(unit: PromptInPrompt, x: torch.Tensor) -> None:
+    weights = WEIGHTS.to(x.dtype)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            unit(x, weights), compact_unit_reference(unit, x, weights), rtol=1e-5, atol=1e-5
+        )
+
+
+def test_queries_are_computed_once_at_inference():
+    unit, x = _unit(), torch.randn(2, 12, 9, 7)
+    count = QueryCount(unit)
+    with torch.inference_mode():
+        first = unit(x, WEIGHTS)
+    with torch.no_grad():  # a value kept in inference mode serves plain no_grad too
+        assert torch.equal(unit(x, WEIGHTS), first)
+        assert torch.equal(unit(x, WEIGHTS), first)
+    assert count.calls == 1
+    _check_formula(unit, x)
+    assert count.calls == 1
+
+
+def _optimizer_step(unit, x):
+    optimizer = torch.optim.AdamW(unit.parameters(), lr=1e-2)
+    unit(x, WEIGHTS).square().mean().backward()
+    optimizer.step()
+
+
+def _load_other_weights(unit, x):
+    unit.load_state_dict(_unit(seed=1).state_dict())
+
+
+def _edit_through_data(unit, x):
+    unit.basic_prompt.prompt.data[0, 0, 0, 0] += 1.0  # no version counter sees this
+
+
+def _edit_temperature_in_place(unit, x):
+    with torch.no_grad():
+        unit.prompt_to_prompt.attention.temperature.mul_(2.0)
+
+
+def _swap_a_tensor(unit, x):
+    norm = unit.prompt_to_prompt.norm_query
+    norm.weight = torch.nn.Parameter(norm.weight.detach() * -1.0)
+
+
+EDITS = [
+    _optimizer_step,
+    _load_other_weights,
+    _edit_through_data,
+    _edit_temperature_in_place,
+    _swap_a_tensor,
+]
+
+
+@pytest.mark.parametrize("edit", EDITS, ids=lambda f: f.__name__.strip("_"))
+def test_any_change_of_the_parameters_computes_afresh(edit):
+    unit, x = _unit(), torch.randn(2, 12, 9, 7)
+    count = QueryCount(unit)
+    _check_formula(unit, x)
+    edit(unit, x)
+    calls = count.calls
+    _check_formula(unit, x)  # the reference never uses the cache
+    assert count.calls == calls + 1
+    _check_formula(unit, x)
+    assert count.calls == calls + 1
+
+
+def test_dtype_move_and_train_mode():
+    unit, x = _unit(), torch.randn(2, 12, 8, 8)
+    count = QueryCount(unit)
+    _check_formula(unit, x)
+    unit.double()
+    _check_formula(unit, x.double())
+    assert count.calls == 2
+    unit.train()
+    assert len(unit.prompt_to_prompt.inference_cache) == 0
+
+
+def test_training_never_uses_the_cache():
+    unit, x = _unit(), torch.randn(2, 12, 9, 7)
+    count = QueryCount(unit)
+    _check_formula(unit, x)
+    unit(x, WEIGHTS).sum().backward()  # gradients on: computed again, with its graph
+    assert count.calls == 2
+    assert unit.basic_prompt.prompt.grad is not None
+    assert unit.prompt_to_prompt.norm_query.weight.grad is not None
+
+
+def test_autocast_keeps_its_own_value():
+    unit = _unit()
+    p2p, prompt = unit.prompt_to_prompt, unit.basic_prompt.prompt
+    with torch.no_grad():
+        full = p2p.queries(prompt)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = p2p.queries(prompt)
+            expected = p2p.attention.queries(p2p.norm_query(prompt))
+        assert p2p.queries(prompt) is full
+    assert full[0].dtype == torch.float32 and mixed[0].dtype == torch.bfloat16
+    for a, b in zip(mixed, expected, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_values_are_compared_bit_by_bit():
+    cache = ParameterCache()
+    calls = []
+
+    def get(t):
+        return cache.get("key", [t], lambda: calls.append(1) or t.clone())
+
+    t = torch.tensor([0.0, float("nan")])
+    with torch.no_grad():
+        get(t), get(t.clone())
+        assert len(calls) == 1  # the same bits, NaN included
+        get(torch.tensor([-0.0, float("nan")]))  # -0.0 == 0.0, but its bits differ
+        get(t.double())
+        assert len(calls) == 3
+    get(t)  # gradients on: never kept
+    assert len(calls) == 4
