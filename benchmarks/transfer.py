@@ -308,6 +308,22 @@ class Variant:
         return args.seed if self.train_seed is None else self.train_seed
 
 
+def psnr_context(label: str, note: str, blur_from: float | None = None) -> Variant:
+    """A tried variant for blur: frozen-backbone PIP trained with the no-harm recipe of the
+    quality benchmark (PSNR loss, 16 px of context), optionally with milder training blur."""
+    return Variant(
+        label,
+        build_pip,
+        2e-3,
+        labelled=True,
+        group="tried",
+        note=note,
+        loss="psnr",
+        context=16,
+        blur_from=blur_from,
+    )
+
+
 FULL_LRS = {"full_low": 2e-4, "full_high": 1e-3}
 VARIANTS: dict[str, Variant] = {
     "pretrained": Variant("pretrained (noise only)", None),
@@ -386,14 +402,8 @@ VARIANTS: dict[str, Variant] = {
         note="the per-degradation LoRAs' budget: every unit as wide as its stage (d = C, "
         "not capped at 64; the default's heads), 2.7M trainable against their 4 × 496K",
     ),
-    "pip_psnr_context": Variant(
+    "pip_psnr_context": psnr_context(
         "PIP, PSNR loss, 16 px context",
-        build_pip,
-        2e-3,
-        labelled=True,
-        group="tried",
-        loss="psnr",
-        context=16,
         note="for blur: the all-in-one recipe of the quality benchmark (docs/benchmarks/"
         "no_harm.md), a loss in which every image's error counts by its PSNR and training "
         "patches degraded with 16 px of the photo around them: over two training seeds blur "
@@ -415,28 +425,16 @@ VARIANTS: dict[str, Variant] = {
         "default (see Training seeds), the two-seed means are level on the held-out photos, so "
         "it is not the adapter-mode default",
     ),
-    "pip_psnr_context_blur3": Variant(
+    "pip_psnr_context_blur3": psnr_context(
         "PIP, PSNR loss, 16 px context, blur from 3 px",
-        build_pip,
-        2e-3,
-        labelled=True,
-        group="tried",
-        loss="psnr",
-        context=16,
         blur_from=3.0,
         note="for blur: the PSNR-loss recipe with milder blur in training (lengths 3-21 px "
         "instead of 7-21; evaluated on 7-21 as every variant): the closest blur came to its "
         "input (0.07 dB under it, 0.13 out of domain; one seed, within the seeds' spread), "
         "still under it",
     ),
-    "pip_psnr_context_blur1": Variant(
+    "pip_psnr_context_blur1": psnr_context(
         "PIP, PSNR loss, 16 px context, blur from 1 px",
-        build_pip,
-        2e-3,
-        labelled=True,
-        group="tried",
-        loss="psnr",
-        context=16,
         blur_from=1.0,
         note="the same down to no blur at all (1 px): training also sees blurred patches "
         "that need next to nothing",
