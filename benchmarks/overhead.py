@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
+from pip_adapter.caching import ParameterCache
 from pip_adapter.evaluation import restore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +73,20 @@ def _channels_last(model: torch.nn.Module) -> torch.nn.Module:
     return model.to(memory_format=torch.channels_last)
 
 
+class _NoCache(ParameterCache):
+    """An inference cache that never keeps a value: the unit as before the cache."""
+
+    @staticmethod
+    def usable(tensors: Sequence[torch.Tensor]) -> bool:
+        return False
+
+
+def _without_inference_cache(model: pa.PIPModel) -> pa.PIPModel:
+    for unit in model.pip_units.values():
+        unit.prompt_to_prompt.inference_cache = _NoCache()
+    return model
+
+
 # What was tried on NAFNet: label -> (inject_pip keywords, edit of the PIPModel or None).
 # "default" is the preset.
 TRIED: dict[str, tuple[dict, Callable | None]] = {
@@ -86,6 +101,7 @@ TRIED: dict[str, tuple[dict, Callable | None]] = {
         None,
     ),
     "compact design, no full-resolution unit": ({"stages": COARSE_NAFNET}, None),
+    "compact design, without the inference cache": ({}, _without_inference_cache),
     "compact design (default)": ({}, None),
 }
 VIEWS = {  # aliasing operators: no kernel of their own

@@ -1,0 +1,49 @@
+"""benchmarks/transfer.py's training seed and milder-blur options: they change the training
+data they name, and enter the cache key only when set (the results cached before them stay
+valid)."""
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import transfer  # benchmarks/ is not a package: found through the path above
+
+
+def args(seed: int = 0) -> argparse.Namespace:
+    return argparse.Namespace(seed=seed, patch_size=32)
+
+
+def first_items(dataset, count: int = 5) -> list[torch.Tensor]:
+    return [dataset[index][0] for index in range(count)]
+
+
+def test_a_second_seed_changes_the_training_data_and_nothing_else():
+    base = transfer.VARIANTS["pip"]
+    second = transfer.VARIANTS["pip_seed1"]
+    assert base.recipe() == {}  # the cache keys of seed-0 results stay as they were
+    assert second.recipe() == {"train_seed": 1}
+    assert dataclasses.replace(second, label=base.label, group=base.group, train_seed=None) == base
+    assert (base.seed(args()), second.seed(args())) == (0, 1)
+
+    seed0, seed1 = (transfer.training_set(args(), v) for v in (base, second))
+    again = transfer.training_set(args(), base)
+    assert all(map(torch.equal, first_items(seed0), first_items(again)))
+    assert not all(map(torch.equal, first_items(seed0), first_items(seed1)))
+
+
+def test_milder_blur_changes_the_blurred_training_patches_only():
+    base = transfer.VARIANTS["pip_psnr_context"]
+    milder = transfer.VARIANTS["pip_psnr_context_blur3"]
+    assert milder.recipe() == {**base.recipe(), "blur_from": 3.0}
+    default, mild = (transfer.training_set(args(), v) for v in (base, milder))
+    blur = transfer.TASKS.index("blur")
+    changed = {
+        default[index][2]: not torch.equal(default[index][0], mild[index][0])
+        for index in range(0, len(default), 16)
+    }
+    assert changed.pop(blur) and set(changed) == set(range(len(transfer.TASKS))) - {blur}
+    assert not any(changed.values())
