@@ -437,7 +437,8 @@ VARIANTS: dict[str, Variant] = {
         "PIP, PSNR loss, 16 px context, blur from 1 px",
         blur_from=1.0,
         note="the same down to no blur at all (1 px): training also sees blurred patches "
-        "that need next to nothing",
+        "that need next to nothing; no closer than from 3 px (0.09 dB under the input, 0.18 "
+        "out of domain; one seed)",
     ),
     "pip_s32": Variant(
         "PIP, s = 32",
