@@ -122,11 +122,13 @@ def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationS
     started = time.perf_counter()
     train_sensor(sensor, progress=False, **settings)
     seconds = time.perf_counter() - started
+    (folder / LOGITS).unlink(missing_ok=True)  # measured on the sensor this replaces
     write_safetensors(folder / "sensor.safetensors", sensor.state_dict())
     write_json(stored, {"settings": key, "seconds": seconds})
     return sensor, seconds
 
 
+LOGITS = "logits.safetensors"  # a run's validation logits, per view of the photos
 ALL_VIEWS = "flips"  # the test-time views measured: every other set is a subset of them
 
 
@@ -162,17 +164,22 @@ def counts(weights: torch.Tensor, truth: torch.Tensor) -> dict:
 
 def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], folder: Path) -> dict:
     """Confusion counts on whole validation photos and on random 256² and 128² crops of them,
-    as the sensor sees them by default (no views, temperature 1); the logits of every view
-    kept in ``folder/logits.safetensors`` (for ``views_table``)."""
+    as the sensor was trained to see them (no views, temperature 1), from the logits of every
+    view, kept in ``folder`` (for ``views_table``; reused while the sensor is)."""
+    if (folder / LOGITS).is_file():
+        tensors = load_file(folder / LOGITS)
+    else:
+        tensors = {}
+        for label, size in VIEWS:
+            logits, truth = view_logits(sensor, photos, size)
+            tensors[f"{label}.logits"], tensors[f"{label}.truth"] = logits, truth
+        write_safetensors(folder / LOGITS, tensors)
     results: dict = {"sure_and_wrong": {}}
-    tensors = {}
-    for label, size in VIEWS:
-        logits, truth = view_logits(sensor, photos, size)
-        tensors[f"{label}.logits"], tensors[f"{label}.truth"] = logits, truth
-        plain = counts(pooled(logits, "none").softmax(dim=-1), truth)
-        results[label] = plain["confusion"]
-        results["sure_and_wrong"][label] = plain["sure_and_wrong"]
-    write_safetensors(folder / "logits.safetensors", tensors)
+    for label, _ in VIEWS:
+        plain = pooled(tensors[f"{label}.logits"], "none").softmax(dim=-1)
+        measured = counts(plain, tensors[f"{label}.truth"])
+        results[label] = measured["confusion"]
+        results["sure_and_wrong"][label] = measured["sure_and_wrong"]
     return results
 
 
@@ -217,7 +224,7 @@ def view_scores(logits: dict, truth: dict, views: str, temperature: float) -> di
 def kept_logits(runs: Path, recipe: str) -> dict[int, tuple[dict, dict]]:
     """Seed -> (logits, true classes) by view of the photos, of ``recipe``'s measured runs."""
     kept = {}
-    for path in sorted((runs / recipe).glob("seed*/logits.safetensors")):
+    for path in sorted((runs / recipe).glob(f"seed*/{LOGITS}")):
         tensors = load_file(path)
         kept[int(path.parent.name[4:])] = tuple(
             {label: tensors[f"{label}.{part}"] for label, _ in VIEWS}
