@@ -216,6 +216,8 @@ def view_scores(logits: dict, truth: dict, views: str, temperature: float) -> di
         "clean_recall": 100 * whole[clean, clean].item() / whole[clean].sum().item(),
         "called_clean": whole[:clean, clean].sum().item(),
         "sure_and_wrong": measured["whole"]["sure_and_wrong"],
+        # what blind mode restores of a clean photo: the weight it gives the other classes
+        "clean_given": 1 - weights["whole"][truth["whole"] == clean, clean].mean().item(),
         "nll": -every[torch.arange(len(classes)), classes].clamp_min(1e-12).log().mean().item(),
         "ece": calibration_error(top, predicted == classes),
     }
@@ -251,8 +253,8 @@ def views_table(runs: Path, recipe: str) -> str:
     lines = [
         "| views | seed | whole photos | 256² crops | 128² crops | mean | clean recall (whole) "
         "| degraded called clean (whole) | temperature | wrong and sure (whole) "
-        "| cross-entropy | calibration error (ECE) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+        "| clean photos: weight off clean (whole) | cross-entropy | calibration error (ECE) |",
+        "| --- |" + " ---: |" * 7 + " --- |" + " ---: |" * 4,
     ]
     fits = []
     for views in SENSOR_VIEWS:
@@ -265,7 +267,8 @@ def views_table(runs: Path, recipe: str) -> str:
                 cells = " | ".join(f"{v:.1f}%" for v in (*r["accuracy"], r["clean_recall"]))
                 lines.append(
                     f"| {views} | {seed} | {cells} | {r['called_clean']} | {temperature:.2f} | "
-                    f"{r['sure_and_wrong']} | {r['nll']:.3f} | {r['ece']:.3f} |"
+                    f"{r['sure_and_wrong']} | {r['clean_given']:.3f} | {r['nll']:.3f} | "
+                    f"{r['ece']:.3f} |"
                 )
     return (
         "\n".join(lines)
@@ -338,7 +341,9 @@ set of test-time views of `DegradationSensor` (`views`: the logits of each crop 
 its mirrored views) and at two temperatures of the weights (`softmax(logits / temperature)`):
 1, and the temperature of minimum cross-entropy over every seed's validation images together
 (`fit_temperature`; one number for every image, so it changes no prediction, only how sure
-the weights are: the wrong-and-sure count, the cross-entropy and the calibration error).
+the weights are: the wrong-and-sure count, the cross-entropy and the calibration error;
+*weight off clean*: the mean weight a clean whole photo gives the other classes, the share of
+a restoration that blind mode applies to it).
 
 {views_table(args.runs, DEFAULT_RECIPE)}
 
