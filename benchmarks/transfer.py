@@ -440,6 +440,17 @@ VARIANTS: dict[str, Variant] = {
         "that need next to nothing; no closer than from 3 px (0.09 dB under the input, 0.18 "
         "out of domain; one seed)",
     ),
+    "pip_relative": Variant(
+        "PIP, relative L1 loss",
+        build_pip,
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="for blur: each image's L1 error divided by its degraded input's "
+        "(`relative_l1_loss`), so that every degradation counts by how much it is improved: "
+        "under L1 the large errors of haze and low light take the capacity",
+        loss="relative_l1",
+    ),
     "pip_s32": Variant(
         "PIP, s = 32",
         lambda ctx: build_pip(ctx, prompt_size=32),
@@ -454,7 +465,13 @@ VARIANTS: dict[str, Variant] = {
 
 # the same training under another seed (initialisation, patches, batch order): the noise of a
 # single-seed comparison
-SEEDS = {"pip": (1,), "pip_deep_encoders": (1,), "pip_psnr_context": (1,)}
+SEEDS = {
+    "pip": (1,),
+    "lora_per_degradation": (1,),
+    "pip_deep_encoders": (1,),
+    "pip_psnr_context": (1,),
+    "pip_relative": (1,),
+}
 VARIANTS |= {
     f"{name}_seed{seed}": dataclasses.replace(
         VARIANTS[name],

@@ -37,7 +37,7 @@ from pip_adapter.training.run_folder import check_resumable, check_run_folder
 from pip_adapter.training.schedule import warmup_cosine
 from pip_adapter.weights import check_same_tensors
 
-__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "psnr_loss"]
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "psnr_loss", "relative_l1_loss"]
 
 
 def psnr_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
@@ -49,10 +49,35 @@ def psnr_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     return 10 / math.log(10) * torch.log(mse + 1e-8).mean()
 
 
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "l1": F.l1_loss,
-    "smooth_l1": F.smooth_l1_loss,
-    "psnr": psnr_loss,
+# the degraded input's error below which it counts as this one (one grey level): an image that
+# needs nothing ("clean") then weighs as a lightly degraded one, not without bound
+INPUT_ERROR_FLOOR = 1 / 255
+
+
+def relative_l1_loss(
+    restored: torch.Tensor, clean: torch.Tensor, degraded: torch.Tensor
+) -> torch.Tensor:
+    """The mean over images of each one's L1 error divided by its degraded input's (a constant
+    of the batch, floored at ``INPUT_ERROR_FLOOR``): the fraction of the input's error left, so
+    that every degradation counts by how much it is improved, whatever the size of its error.
+    Under a plain L1 loss the degradations with large errors (low light, haze) take the
+    capacity and those with small ones (blur) are never learned past their input."""
+    if degraded.shape != clean.shape:
+        raise ValueError(
+            f"the relative_l1 loss compares the restored image with its degraded input, which "
+            f"must have the target's shape {tuple(clean.shape)}, got {tuple(degraded.shape)}"
+        )
+    error = (restored - clean).abs().flatten(1).mean(dim=1)
+    input_error = (degraded - clean).abs().flatten(1).mean(dim=1).clamp_min(INPUT_ERROR_FLOOR)
+    return (error / input_error).mean()
+
+
+# every loss sees (restored, clean, degraded)
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "l1": lambda restored, clean, _: F.l1_loss(restored, clean),
+    "smooth_l1": lambda restored, clean, _: F.smooth_l1_loss(restored, clean),
+    "psnr": lambda restored, clean, _: psnr_loss(restored, clean),
+    "relative_l1": relative_l1_loss,
 }
 # TrainConfig fields that may change when a run is resumed (more steps, other logging)
 RESUMABLE_CHANGES = (
@@ -76,9 +101,11 @@ class TrainingDiverged(FloatingPointError):
 class TrainConfig:
     """Hyperparameters of ``Trainer``; the defaults suit adapter fine-tuning.
 
-    ``loss``: ``"l1"``, ``"smooth_l1"`` or ``"psnr"`` (``psnr_loss``: minus the images' mean
-    PSNR; the all-in-one recipe's, see docs/benchmarks/quality.md). ``prompt_reg_weight``
-    multiplies the prompt regulariser (the authors' 0.01 × 0.002).
+    ``loss``: ``"l1"``, ``"smooth_l1"``, ``"psnr"`` (``psnr_loss``: minus the images' mean
+    PSNR; the all-in-one recipe's, see docs/benchmarks/quality.md) or ``"relative_l1"``
+    (``relative_l1_loss``: each image's L1 error over its degraded input's, so that a
+    degradation with a small error, such as blur, weighs as much as one with a large error).
+    ``prompt_reg_weight`` multiplies the prompt regulariser (the authors' 0.01 × 0.002).
     ``warmup_steps=None`` warms up over 5% of the steps. ``amp`` needs CUDA for ``"fp16"``.
     ``val_every`` / ``checkpoint_every`` of 0 validate / checkpoint only at the end.
     ``grad_clip=None`` does not clip; ``min_lr_ratio`` is the final learning rate as a fraction
@@ -96,7 +123,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int | None = None
     min_lr_ratio: float = 0.01
-    loss: Literal["l1", "smooth_l1", "psnr"] = "l1"
+    loss: Literal["l1", "smooth_l1", "psnr", "relative_l1"] = "l1"
     prompt_reg_weight: float = 2e-5
     grad_clip: float | None = 1.0
     amp: Literal["bf16", "fp16"] | None = None
@@ -370,7 +397,7 @@ class Trainer:
                 restored = self.network(degraded, degradation=ids)
             else:
                 restored = self.network(degraded)
-        loss = LOSSES[self.config.loss](restored.float(), clean)
+        loss = LOSSES[self.config.loss](restored.float(), clean, degraded.float())
         if isinstance(self.model, PIPModel) and self.config.prompt_reg_weight:
             loss = loss + self.config.prompt_reg_weight * self.model.prompt_regularization()
         return loss
