@@ -7,7 +7,8 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Mapping, Sized
+from collections.abc import Callable, Iterator, Mapping, Sized
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -113,6 +114,11 @@ class TrainConfig:
     of the units: less memory, the same gradients, one more forward pass of the units);
     ``None`` turns it on when the model's backbone is frozen (adapter training, where the units
     hold most of a step's memory) and otherwise leaves the model's setting.
+    ``ema_decay`` keeps an exponential moving average of the trainable parameters (BasicSR's
+    ``params_ema``): after each step ``average = d * average + (1 - d) * weights`` with
+    ``d = min(ema_decay, (1 + updates) / (10 + updates))``, so that a short run does not average
+    in its start; validation uses the average and the run ends with it in the model (what
+    ``fit`` returns, saves and evaluates). ``None`` keeps the last weights.
     Every field is checked when the config is made: a wrong value is a one-line ValueError
     naming the field and what it accepts.
     """
@@ -135,6 +141,7 @@ class TrainConfig:
     progress: bool = True
     device: str | None = None
     recompute_units: bool | None = None
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
         for name, minimum in _INTEGER_FIELDS.items():
@@ -167,11 +174,26 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.progress must be True or False, got {self.progress!r}")
         if self.device is not None:
             check_device_name(self.device, "TrainConfig.device")
+        if self.ema_decay is not None:
+            valid = isinstance(self.ema_decay, numbers.Real) and not isinstance(
+                self.ema_decay, bool
+            )
+            if not (valid and 0 < self.ema_decay < 1):
+                raise ValueError(
+                    "TrainConfig.ema_decay must be None (the last weights) or a number in (0, 1), "
+                    f"e.g. 0.999, got {self.ema_decay!r}"
+                )
         if self.recompute_units is not None and not isinstance(self.recompute_units, bool):
             raise ValueError(
                 "TrainConfig.recompute_units must be None (on for a frozen backbone), True or "
                 f"False, got {self.recompute_units!r}"
             )
+
+
+@torch.no_grad()
+def _copy(targets: list[torch.Tensor], sources: list[torch.Tensor]) -> None:
+    for target, source in zip(targets, sources, strict=True):
+        target.copy_(source)
 
 
 # integer fields and their smallest valid value
@@ -278,6 +300,11 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the model has no trainable parameters")
+        self.trained = params
+        # the moving average of the trainable parameters (config.ema_decay), or None
+        self.average: list[torch.Tensor] | None = None
+        if self.config.ema_decay is not None:
+            self.average = [p.detach().clone() for p in params]
         self.optimizer = torch.optim.AdamW(
             params, lr=self.config.lr, weight_decay=self.config.weight_decay
         )
@@ -324,6 +351,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
+            "average": self.average,
             "rng": rng_state(),
             "config": asdict(self.config),
             "settings": self.settings,
@@ -345,10 +373,17 @@ class Trainer:
                 f"cannot resume from {path}: it trained other parameters than this model's "
                 "trainable ones (frozen backbone or not?)"
             )
+        if self.average is not None and state.get("average") is None:
+            raise ValueError(
+                f"cannot resume from {path} with ema_decay: it was written without a moving "
+                "average; resume with ema_decay=None, or start again with --overwrite"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        if self.average is not None:
+            _copy(self.average, state["average"])
         self.step = state["step"]
         restore_rng_state(state["rng"])
         self.last_checkpoint = path
@@ -434,15 +469,43 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        self._update_average()
         return value
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        """One step of the moving average, its decay warmed up over the first updates."""
+        if self.average is None or self.config.ema_decay is None:
+            return
+        updates = self.step + 1
+        decay = min(self.config.ema_decay, (1 + updates) / (10 + updates))
+        for average, param in zip(self.average, self.trained, strict=True):
+            average.lerp_(param.detach(), 1 - decay)
+
+    @contextmanager
+    def _averaged_weights(self) -> Iterator[None]:
+        """The moving average in the model for the duration (no-op without ``ema_decay``)."""
+        if self.average is None:
+            yield
+            return
+        last = [p.detach().clone() for p in self.trained]
+        _copy(self.trained, self.average)
+        try:
+            yield
+        finally:
+            _copy(self.trained, last)
 
     def validate(self) -> dict | None:
         """Per-degradation PSNR / SSIM on ``val_set`` (rank 0 only; other ranks return None)."""
         report = None
         if self.val_set is not None and self.context.is_main:
-            report = evaluate(
-                self.model, self.val_set, self.degradations or None, conditioned=self.conditioned
-            )
+            with self._averaged_weights():
+                report = evaluate(
+                    self.model,
+                    self.val_set,
+                    self.degradations or None,
+                    conditioned=self.conditioned,
+                )
             self._record({"step": self.step, "val": report})
         self._barrier()
         return report
@@ -505,6 +568,8 @@ class Trainer:
                 (self.out_dir / name).unlink(missing_ok=True)
 
     def _finish(self) -> dict | None:
+        if self.average is not None:  # the run ends with the average in the model
+            _copy(self.trained, self.average)
         report = self.validate()
         self.save_checkpoint()
         if self.out_dir is not None and self.log is not None and self.context.is_main:
