@@ -295,12 +295,14 @@ class Variant:
     context: int = 0  # pixels around each training patch that its degradation sees
     train_seed: int | None = None  # None: --seed; the evaluation sets always keep --seed
     blur_from: float | None = None  # training blur lengths from this (px) instead of 7
+    ema_decay: float | None = None  # evaluate a moving average of the weights (TrainConfig)
 
     def recipe(self) -> dict[str, Any]:
         """The training choices that differ from every headline variant's (L1, no context,
         the run's seed)."""
         choices = (("loss", self.loss, "l1"), ("context", self.context, 0))
         choices += (("train_seed", self.train_seed, None), ("blur_from", self.blur_from, None))
+        choices += (("ema_decay", self.ema_decay, None),)
         return {key: value for key, value, default in choices if value != default}
 
     def seed(self, args: argparse.Namespace) -> int:
@@ -451,6 +453,16 @@ VARIANTS: dict[str, Variant] = {
         "under L1 the large errors of haze and low light take the capacity",
         loss="relative_l1",
     ),
+    "pip_ema": Variant(
+        "PIP, moving average of the weights",
+        build_pip,
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="the adapter evaluated with an exponential moving average of its weights "
+        "(`TrainConfig.ema_decay` 0.999, warmed up: about the last 70 steps at the end)",
+        ema_decay=0.999,
+    ),
     "pip_s32": Variant(
         "PIP, s = 32",
         lambda ctx: build_pip(ctx, prompt_size=32),
@@ -471,6 +483,7 @@ SEEDS = {
     "pip_deep_encoders": (1,),
     "pip_psnr_context": (1,),
     "pip_relative": (1,),
+    "pip_ema": (1,),
 }
 VARIANTS |= {
     f"{name}_seed{seed}": dataclasses.replace(
@@ -534,6 +547,7 @@ def make_trainer(
         lr=variant.lr,
         loss=variant.loss,
         seed=variant.seed(args),
+        ema_decay=variant.ema_decay,
         prompt_reg_weight=2e-5 if isinstance(model, PIPModel) else 0.0,
         progress=False,
         log_every=max(1, steps // 50),
