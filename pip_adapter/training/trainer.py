@@ -7,7 +7,7 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sized
+from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -191,7 +191,7 @@ class TrainConfig:
 
 
 @torch.no_grad()
-def _copy(targets: list[torch.Tensor], sources: list[torch.Tensor]) -> None:
+def _copy(targets: Sequence[torch.Tensor], sources: Sequence[torch.Tensor]) -> None:
     for target, source in zip(targets, sources, strict=True):
         target.copy_(source)
 
