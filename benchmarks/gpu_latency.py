@@ -49,11 +49,12 @@ def sync(device: torch.device) -> None:
 def runner(network, x: torch.Tensor, weights: torch.Tensor | None, mode: str):
     """A no-argument callable running one forward pass of ``network`` in ``mode``."""
     if mode == "compile":
-        torch._dynamo.reset()  # each network compiles from scratch, within the recompile limit
         network = torch.compile(network, mode="reduce-overhead", dynamic=False)
     bf16 = mode.endswith("bf16")
 
     def run():
+        if mode == "compile":  # two compiled networks alternate: each call is a new step
+            torch.compiler.cudagraph_mark_step_begin()
         with (
             torch.inference_mode(),
             torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else nullcontext(),
@@ -85,6 +86,8 @@ def measure(name: str, size: int, mode: str, args, device: torch.device) -> dict
     weights = torch.nn.functional.one_hot(torch.tensor([1]), len(model.degradations)).float()
     weights = weights.to(device)
     runs, compile_s = {}, {}
+    if mode == "compile":  # once for both networks: a reset between them would drop the first
+        torch._dynamo.reset()
     for key, network, w in (("plain", backbone, None), ("pip", model, weights)):
         start = time.perf_counter()
         runs[key] = runner(network, x, w, mode)
@@ -110,16 +113,24 @@ def measure(name: str, size: int, mode: str, args, device: torch.device) -> dict
     }
 
 
+def command(args) -> str:
+    """The command line that measures a row, with the date, for the page's caption."""
+    return (
+        f"`python benchmarks/gpu_latency.py --device {args.device} --backbones {args.backbones} "
+        f"--sizes {args.sizes} --modes {args.modes} --repeats {args.repeats}` "
+        f"(torch {torch.__version__}, {date.today()})"
+    )
+
+
 def render(results: list[dict], args, machine: str) -> str:
+    commands = list(dict.fromkeys(r.get("command", command(args)) for r in results))
     lines = [
         f"# PIP latency on a GPU, batch 1 ({machine})",
         "",
-        f"torch {torch.__version__}; {date.today()}. Command: `python benchmarks/gpu_latency.py "
-        f"--device {args.device} --sizes {args.sizes} --modes {args.modes} --repeats "
-        f"{args.repeats}`. Official configurations, default presets; plain and PIP timed "
-        f"interleaved in the same mode, best of {args.repeats} (of at least 3 where a pass takes "
-        "over 80 ms); warm-up = compile (compiled "
-        "modes) or recording (CUDA graphs) and three passes. TF32 on. Goal (issue 14): PIP ≤ "
+        "Command: " + "; rows re-measured by ".join(commands) + ". Official configurations, "
+        "default presets; plain and PIP timed interleaved in the same mode, best of the repeats "
+        "(of at least 3 where a pass takes over 80 ms); warm-up = compile (compiled modes) or "
+        "recording (CUDA graphs) and three passes. TF32 on. Goal (issue 14): PIP ≤ "
         f"{GOAL:.2f}x the plain network at 256² in the best mode.",
         "",
         "| backbone | input | mode | plain | + PIP | ratio | warm-up (plain / PIP) |",
@@ -139,14 +150,17 @@ def render(results: list[dict], args, machine: str) -> str:
             f"{warm['plain']:.0f} s / {warm['pip']:.0f} s |"
         )
     best: dict[tuple[str, int], tuple[float, str]] = {}
+    best_plain: dict[tuple[str, int], tuple[float, str]] = {}
     for r in results:
         if "error" not in r:
             key = (r["backbone"], r["size"])
-            pip = r["seconds"][1]
+            plain, pip = r["seconds"]
             if key not in best or pip < best[key][0]:
                 best[key] = (pip, r["mode"])
+            if key not in best_plain or plain < best_plain[key][0]:
+                best_plain[key] = (plain, r["mode"])
     summary = []
-    for (name, size), (_, mode) in best.items():
+    for (name, size), (fastest, mode) in best.items():
         row = next(
             r
             for r in results
@@ -157,7 +171,8 @@ def render(results: list[dict], args, machine: str) -> str:
         summary.append(
             f"- {name} {size}²: fastest PIP mode {mode}, {ratio:.3f}x its plain network"
             + (f" (goal ≤ {GOAL:.2f}x: {ok})" if size == 256 else "")
-            + "."
+            + f"; {fastest / best_plain[(name, size)][0]:.3f}x the plain network's fastest mode "
+            f"({best_plain[(name, size)][1]})."
         )
     return "\n".join([*lines, "", *summary]) + "\n"
 
@@ -174,6 +189,11 @@ def main() -> None:
         "--compile-backbones",
         default="nafnet",
         help="backbones measured in the compile mode, at the largest size only",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of the page's JSON at --out that this run does not measure",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = parser.parse_args()
@@ -194,17 +214,23 @@ def main() -> None:
         if mode != "compile" or (name in args.compile_backbones.split(",") and size == max(sizes))
     ]
     tasks.sort(key=lambda task: task[2] == "compile")  # compiling is slow: last
-    results: list[dict] = []
-    for name, size, mode in tasks:
-        row = {"backbone": name, "size": size, "mode": mode}
+    json_path = target.with_suffix(".json")
+    results: list[dict] = json.loads(json_path.read_text()) if args.merge else []
+    for task in tasks:
+        name, size, mode = task
+        row = {"backbone": name, "size": size, "mode": mode, "command": command(args)}
         try:
             row |= measure(name, size, mode, args, device)
         except Exception as err:  # a failed mode is reported, the others still run
             row["error"] = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
-        results.append(row)
+        keys = [(r["backbone"], r["size"], r["mode"]) for r in results]
+        if task in keys:
+            results[keys.index(task)] = row
+        else:
+            results.append(row)
         print(row, flush=True)
         target.write_text(render(results, args, machine))
-        target.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
     print(render(results, args, machine))
 
 
