@@ -479,7 +479,6 @@ VARIANTS: dict[str, Variant] = {
 # single-seed comparison
 SEEDS = {
     "pip": (1,),
-    "full_low": (1,),
     "lora_per_degradation": (1,),
     "pip_deep_encoders": (1,),
     "pip_psnr_context": (1,),
