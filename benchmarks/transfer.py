@@ -449,8 +449,12 @@ VARIANTS: dict[str, Variant] = {
         labelled=True,
         group="tried",
         note="for blur: each image's L1 error divided by its degraded input's "
-        "(`relative_l1_loss`), so that every degradation counts by how much it is improved: "
-        "under L1 the large errors of haze and low light take the capacity",
+        '(`TrainConfig(loss="relative_l1")`), so that every degradation counts by how much it '
+        "is improved (under L1 the large errors of haze and low light take the capacity). Over "
+        "two training seeds it moves capacity as meant: rain +0.75 dB (+0.77 out of domain), "
+        "blur +0.07 (+0.05), but haze -1.60 (-1.08) and low light -2.22 (-1.06) against the "
+        "default's means; blur stays under its input (0.11 dB, 0.15 out of domain) and the "
+        "average falls 0.60 dB (0.26 out of domain), so the recipe keeps L1 (see Training seeds)",
         loss="relative_l1",
     ),
     "pip_ema": Variant(
