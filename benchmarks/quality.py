@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 from machine import comparison_parser, describe_machine, parse_comparison
 from safetensors.torch import load_file
+from sensor_recipe import SENSOR_RECIPE, SENSOR_USE, describe_sensor_recipe
 from spandrel.architectures.NAFNet import NAFNet
 from torch import nn
 
@@ -61,13 +62,7 @@ from pip_adapter.training import (
     train_sensor,
 )
 from pip_adapter.training.report import JsonLinesLog
-from pip_adapter.training.sensor import (
-    DEFAULT_SENSOR_CONTEXT,
-    DEFAULT_SENSOR_FAINT,
-    DEFAULT_SENSOR_SCALES,
-    DEFAULT_SENSOR_STEPS,
-    FAINT_RANGES,
-)
+from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
 from pip_adapter.unit import PromptInPrompt, default_prompt_dim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,19 +71,9 @@ DEGRADATIONS = pa.DEFAULT_DEGRADATIONS  # what the models are trained to restore
 # and the held-out sets have a clean row, which says what each model does to such images
 WITH_CLEAN = (*DEGRADATIONS, CLEAN)
 SMALL = BACKBONES["nafnet"].configs["small"]
-# what the blind run's sensor depends on besides its steps: train_sensor's crop recipe
-# train_sensor's defaults, as stored in result.json (tuples as lists)
-SENSOR_RECIPE = json.loads(
-    json.dumps(
-        {
-            "context": DEFAULT_SENSOR_CONTEXT,
-            "scales": DEFAULT_SENSOR_SCALES,
-            "faint": DEFAULT_SENSOR_FAINT,
-            "faint_ranges": FAINT_RANGES,
-        }
-    )
-)
-SENSOR_KEYS = ("sensor_steps", "sensor_recipe")
+# what the blind run depends on besides the network: the sensor's training, then its use
+SENSOR_TRAINING = ("sensor_steps", "sensor_recipe")
+SENSOR_KEYS = (*SENSOR_TRAINING, "sensor_use")
 
 
 def nafnet(width: int = SMALL["width"]) -> nn.Module:
@@ -239,6 +224,16 @@ VARIANTS: dict[str, Variant] = {
         "ablation",
         lambda: pip(design="paper"),
     ),
+    "ffn_stride2": Variant(
+        "prompt-to-feature feed-forward on the 2×-pooled feature",
+        "ablation",
+        lambda: pip(feature_ffn_stride=2),
+    ),
+    "ffn_stride2_s8": Variant(
+        "feed-forward on the 2×-pooled feature, 8×8 prompts",
+        "ablation",
+        lambda: pip(feature_ffn_stride=2, prompt_size=8),
+    ),
     "authors_init": Variant("authors' init", "ablation", ablated(authors_init)),
     "coarse_only": Variant(
         "two coarser decoder levels only", "ablation", lambda: pip(stages=[r"decoders\.[01]"])
@@ -263,13 +258,14 @@ WEIGHTS = "model.safetensors"
 
 
 def settings(args: argparse.Namespace, name: str) -> dict:
-    """What a variant's cached result depends on (the sensor's steps and recipe: PIP's blind
-    run only)."""
+    """What a variant's cached result depends on (the sensor's steps, recipe and use: PIP's
+    blind run only)."""
     keys = ("steps", "batch_size", "patch_size", "lr", "seed", "threads", "loss", "context")
     current = {key: getattr(args, key) for key in keys}
     if name == "pip":
         current["sensor_steps"] = args.sensor_steps
         current["sensor_recipe"] = SENSOR_RECIPE
+        current["sensor_use"] = SENSOR_USE
     return current
 
 
@@ -372,7 +368,7 @@ def load_or_train(name: str, args: argparse.Namespace, data, eval_sets: dict) ->
     if path.is_file() and not args.fresh:
         saved = json.loads(path.read_text())
         results = saved["results"]
-        if name == "pip" and retrain_sensor(args, saved, key, eval_sets):
+        if name == "pip" and refresh_sensor(args, saved, key, eval_sets):
             write_json(path, {"settings": key, "results": results})
             return results
         complete = all(eval_sets.keys() <= r.get("reports", {}).keys() for r in results.values())
@@ -388,9 +384,10 @@ def load_or_train(name: str, args: argparse.Namespace, data, eval_sets: dict) ->
     return results
 
 
-def retrain_sensor(args: argparse.Namespace, saved: dict, key: dict, eval_sets: dict) -> bool:
-    """When only the sensor's settings (steps, recipe) changed, train a new sensor for the
-    cached PIP network (``saved["results"]`` updated in place) rather than the network again;
+def refresh_sensor(args: argparse.Namespace, saved: dict, key: dict, eval_sets: dict) -> bool:
+    """When only the sensor's settings changed, keep the cached PIP network and evaluate blind
+    again (``saved["results"]`` updated in place): with a new sensor if its training (steps,
+    recipe) changed, else with the cached one set to the current use (views, temperature);
     False otherwise."""
     stored, adapter = saved["settings"], args.runs / "pip" / "adapter"
     sensor = {k: v for k, v in key.items() if k in SENSOR_KEYS}
@@ -399,10 +396,19 @@ def retrain_sensor(args: argparse.Namespace, saved: dict, key: dict, eval_sets: 
         return False
     if not adapter.is_dir():
         return False
-    print(f"pip: reusing the network of {adapter}, training a new sensor")
     model = load_bundle(adapter)
-    seconds = saved["results"]["pip"]["train_seconds"]
-    saved["results"][BLIND] = train_blind(model, args, args.runs / "pip", eval_sets, seconds)
+    results = saved["results"]
+    if not all(stored.get(k) == key[k] for k in SENSOR_TRAINING):
+        print(f"pip: reusing the network of {adapter}, training a new sensor")
+        seconds = results["pip"]["train_seconds"]
+        results[BLIND] = train_blind(model, args, args.runs / "pip", eval_sets, seconds)
+        return True
+    print(f"pip: reusing the network and sensor of {adapter}, used with {SENSOR_USE}")
+    if not isinstance(model.sensor, pa.DegradationSensor):
+        return False
+    model.sensor.views, model.sensor.temperature = SENSOR_USE["views"], SENSOR_USE["temperature"]
+    save_bundle(model, adapter, backbone="nafnet", size="small", save_backbone_weights=True)
+    results[BLIND]["reports"] = evaluate_sets(model, eval_sets, conditioned=False)
     return True
 
 
@@ -535,13 +541,9 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
         "micrograph; never used for training or tuning). The widened network and the "
         "PromptIR-style blocks are sized to the "
         f"parameter count closest to PIP's{promptir_widths()}. The blind model is the PIP "
-        "model steered by a sensor trained for "
-        f"{args.sensor_steps} steps on the same training photos (`train_sensor`'s crops: "
-        f"degraded with {DEFAULT_SENSOR_CONTEXT} px of context, zoom "
-        f"{' / '.join(f'{s:g}' for s in DEFAULT_SENSOR_SCALES)}, a share of "
-        f"{DEFAULT_SENSOR_FAINT:g} of the {' / '.join(FAINT_RANGES)} crops faint, chosen on "
-        "validation photos "
-        "in [sensor_tuning.md](sensor_tuning.md); its parameters are listed after the '+').",
+        "model steered by a sensor trained on the same training photos "
+        f"({describe_sensor_recipe(args.sensor_steps)}; its parameters are listed after the "
+        "'+').",
         "",
         f"Recipe: {LOSSES[args.loss]}; each patch degraded with {args.context} px of the photo "
         "around it, then cut out (blur, rain streaks and haze see real content beyond the "

@@ -22,12 +22,14 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import timm
 import torch
 from machine import describe_machine
+from sensor_recipe import describe_sensor_recipe, describe_views
 
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
@@ -39,13 +41,7 @@ from pip_adapter.files import write_text
 from pip_adapter.metrics import psnr, ssim
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, crop_grid
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
-from pip_adapter.training.sensor import (
-    DEFAULT_SENSOR_CONTEXT,
-    DEFAULT_SENSOR_FAINT,
-    DEFAULT_SENSOR_SCALES,
-    DEFAULT_SENSOR_STEPS,
-    FAINT_RANGES,
-)
+from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESTORED = pa.DEFAULT_DEGRADATIONS
@@ -61,23 +57,29 @@ def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> t
     return image[:, top : top + height, left : left + width]
 
 
-@torch.no_grad()
-def predictions(
-    sensor, photos, size: int | None, draws: int, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The sensor's weights (N×T) and the true classes (N) over every photo × class × draw;
+def labelled_images(
+    photos, size: int | None, draws: int, seed: int
+) -> Iterator[tuple[torch.Tensor, int]]:
+    """Every photo × class × draw as a ``1×3×H×W`` degraded image and its true class;
     ``size=None``: the whole photo, else a random ``size``² crop of it, degraded with a
     generator seeded per draw."""
-    weights, truth = [], []
     for p, photo in enumerate(photos):
         for t, degradation in enumerate(DEGRADATIONS):
             for d in range(draws):
                 g = torch.Generator().manual_seed(seed * 1_000_003 + p * 10_007 + t * 101 + d)
                 clean = photo if size is None else random_crop(photo, size, g)
-                weights.append(
-                    sensor.predict_weights(degrade(clean[None], degradation, generator=g))[0]
-                )
-                truth.append(t)
+                yield degrade(clean[None], degradation, generator=g), t
+
+
+@torch.no_grad()
+def predictions(
+    sensor, photos, size: int | None, draws: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sensor's weights (N×T) and the true classes (N) over ``labelled_images``."""
+    weights, truth = [], []
+    for image, t in labelled_images(photos, size, draws, seed):
+        weights.append(sensor.predict_weights(image)[0])
+        truth.append(t)
     return torch.stack(weights), torch.tensor(truth)
 
 
@@ -407,15 +409,13 @@ def main() -> None:
 A `DegradationSensor` ({args.backbone}, {sum(p.numel() for p in sensor.parameters()):,d}
 parameters, crops of {sensor.crop_size} px, at most {sensor.crops_per_side}×{sensor.crops_per_side}
 per image) for the five degradations and `"clean"` (an image that needs nothing), trained with
-`train_sensor` for {args.sensor_steps} steps of {args.batch_size} crops on the six bundled
-training photos (each crop degraded with {DEFAULT_SENSOR_CONTEXT} px of the photo around it, at
-zoom {" / ".join(f"{s:g}" for s in DEFAULT_SENSOR_SCALES)}, a share of {DEFAULT_SENSOR_FAINT:g} of
-the {" / ".join(FAINT_RANGES)} crops faint: the defaults, chosen on validation
-photos that are in no split of the bundled ones, [sensor_tuning.md](sensor_tuning.md)):
-{trained_text}. Everything below is measured on two
-held-out sets the sensor never saw, with a fresh degradation draw (fixed seeds) for every image:
-the three bundled held-out photos ({test_names}) and the eight out-of-domain photos (animals,
-flowers, a regatta, ruins, a city at night, a micrograph). A clean image is a photo as it is.
+`train_sensor` with batches of {args.batch_size} crops on the six bundled training photos
+({describe_sensor_recipe(args.sensor_steps)}; used here with test-time views
+{describe_views(sensor.views)} and temperature {sensor.temperature:.3g}): {trained_text}.
+Everything below is measured on two held-out sets the sensor never saw, with a fresh
+degradation draw (fixed seeds) for every image: the three bundled held-out photos
+({test_names}) and the eight out-of-domain photos (animals, flowers, a regatta, ruins, a city
+at night, a micrograph). A clean image is a photo as it is.
 
 ## Accuracy on held-out photos
 

@@ -29,19 +29,22 @@ import torch
 import torch.nn.functional as F
 from machine import comparison_parser, describe_machine, parse_comparison
 from safetensors.torch import load_file
-from sensor_accuracy import DEGRADATIONS, accuracy, confusion, confusion_table, predictions
+from sensor_accuracy import (
+    DEGRADATIONS,
+    accuracy,
+    calibration_error,
+    confusion,
+    confusion_table,
+    labelled_images,
+)
+from sensor_recipe import describe_sensor_recipe, describe_views
 
 import pip_adapter as pa
 from pip_adapter.conditioning import SURE_AT
 from pip_adapter.files import write_json, write_safetensors, write_text
-from pip_adapter.training import train_sensor
-from pip_adapter.training.sensor import (
-    DEFAULT_SENSOR_CONTEXT,
-    DEFAULT_SENSOR_FAINT,
-    DEFAULT_SENSOR_SCALES,
-    DEFAULT_SENSOR_STEPS,
-    FAINT_RANGES,
-)
+from pip_adapter.sensor import SENSOR_VIEWS, crop_grid, crop_views
+from pip_adapter.training import fit_temperature, train_sensor
+from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS, FAINT_RANGES
 
 ROOT = Path(__file__).resolve().parents[1]
 # faint draws below the default ranges (up to their mild end)
@@ -79,6 +82,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": FAINT_RANGES},
     ),
 }
+DEFAULT_RECIPE = "mild_end_no_haze"  # train_sensor's defaults
 # skimage.data loaders of the validation photos (grey ones are used as grey RGB)
 VALIDATION = ("camera", "brick", "grass", "gravel", "coins", "moon", "page", "cell")
 # views of each validation photo: (label, crop side or None for the whole photo)
@@ -118,20 +122,64 @@ def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationS
     started = time.perf_counter()
     train_sensor(sensor, progress=False, **settings)
     seconds = time.perf_counter() - started
+    (folder / LOGITS).unlink(missing_ok=True)  # measured on the sensor this replaces
     write_safetensors(folder / "sensor.safetensors", sensor.state_dict())
     write_json(stored, {"settings": key, "seconds": seconds})
     return sensor, seconds
 
 
-def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], seed: int) -> dict:
-    """Confusion counts on whole validation photos and on random 256² and 128² crops of them."""
+LOGITS = "logits.safetensors"  # a run's validation logits, per view of the photos
+ALL_VIEWS = "flips"  # the test-time views measured: every other set is a subset of them
+
+
+@torch.no_grad()
+def view_logits(
+    sensor: pa.DegradationSensor, photos: list[torch.Tensor], size: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits of every validation image (mean over its crops) in each test-time view of
+    ``ALL_VIEWS``, ``N×V×T``, and the true classes ``N``."""
+    logits, truth = [], []
+    for image, t in labelled_images(photos, size, DRAWS, DRAW_SEED):
+        crops = crop_views(crop_grid(image, sensor.crop_size, sensor.crops_per_side)[0], ALL_VIEWS)
+        logits.append(sensor.classify(crops.flatten(0, 1)).unflatten(0, crops.shape[:2]).mean(1))
+        truth.append(t)
+    return torch.stack(logits), torch.tensor(truth)
+
+
+def pooled(logits: torch.Tensor, views: str) -> torch.Tensor:
+    """The sensor's logits (``N×T``) with the test-time views ``views``, from ``view_logits``'
+    per-view ones: their mean over those views (as ``DegradationSensor.classify_views``)."""
+    index = [SENSOR_VIEWS[ALL_VIEWS].index(view) for view in SENSOR_VIEWS[views]]
+    return logits[:, index].mean(dim=1)
+
+
+def counts(weights: torch.Tensor, truth: torch.Tensor) -> dict:
+    """Confusion counts and the wrong predictions made with a top weight of at least SURE_AT."""
+    top, predicted = weights.max(dim=-1)
+    return {
+        "confusion": confusion(weights, truth).tolist(),
+        "sure_and_wrong": int(((predicted != truth) & (top >= SURE_AT)).sum()),
+    }
+
+
+def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], folder: Path) -> dict:
+    """Confusion counts on whole validation photos and on random 256² and 128² crops of them,
+    as the sensor was trained to see them (no views, temperature 1), from the logits of every
+    view, kept in ``folder`` (for ``views_table``; reused while the sensor is)."""
+    if (folder / LOGITS).is_file():
+        tensors = load_file(folder / LOGITS)
+    else:
+        tensors = {}
+        for label, size in VIEWS:
+            logits, truth = view_logits(sensor, photos, size)
+            tensors[f"{label}.logits"], tensors[f"{label}.truth"] = logits, truth
+        write_safetensors(folder / LOGITS, tensors)
     results: dict = {"sure_and_wrong": {}}
-    for label, size in VIEWS:
-        weights, truth = predictions(sensor, photos, size, DRAWS, seed)
-        results[label] = confusion(weights, truth).tolist()
-        top, predicted = weights.max(dim=-1)
-        wrong_and_sure = (predicted != truth) & (top >= SURE_AT)
-        results["sure_and_wrong"][label] = int(wrong_and_sure.sum())
+    for label, _ in VIEWS:
+        plain = pooled(tensors[f"{label}.logits"], "none").softmax(dim=-1)
+        measured = counts(plain, tensors[f"{label}.truth"])
+        results[label] = measured["confusion"]
+        results["sure_and_wrong"][label] = measured["sure_and_wrong"]
     return results
 
 
@@ -153,6 +201,82 @@ def row(name: str, seed: int, text: str, settings: dict, result: dict) -> str:
     )
 
 
+def view_scores(logits: dict, truth: dict, views: str, temperature: float) -> dict:
+    """A run's validation scores with the test-time views ``views`` and ``temperature``:
+    accuracy per view of the photos (and their mean), clean recall, degraded photos called
+    clean and wrong-and-sure on whole photos, cross-entropy and calibration error over all."""
+    weights = {k: (pooled(v, views) / temperature).softmax(dim=-1) for k, v in logits.items()}
+    measured = {k: counts(weights[k], truth[k]) for k in logits}
+    scores = [100 * accuracy(torch.tensor(m["confusion"])) for m in measured.values()]
+    whole, clean = torch.tensor(measured["whole"]["confusion"]), DEGRADATIONS.index("clean")
+    every, classes = torch.cat(list(weights.values())), torch.cat(list(truth.values()))
+    top, predicted = every.max(dim=-1)
+    return {
+        "accuracy": [*scores, sum(scores) / len(scores)],
+        "clean_recall": 100 * whole[clean, clean].item() / whole[clean].sum().item(),
+        "called_clean": whole[:clean, clean].sum().item(),
+        "sure_and_wrong": measured["whole"]["sure_and_wrong"],
+        # what blind mode restores of a clean photo: the weight it gives the other classes
+        "clean_given": 1 - weights["whole"][truth["whole"] == clean, clean].mean().item(),
+        "nll": -every[torch.arange(len(classes)), classes].clamp_min(1e-12).log().mean().item(),
+        "ece": calibration_error(top, predicted == classes),
+    }
+
+
+def kept_logits(runs: Path, recipe: str) -> dict[int, tuple[dict, dict]]:
+    """Seed -> (logits, true classes) by view of the photos, of ``recipe``'s measured runs."""
+    kept = {}
+    for path in sorted((runs / recipe).glob(f"seed*/{LOGITS}")):
+        tensors = load_file(path)
+        kept[int(path.parent.name[4:])] = tuple(
+            {label: tensors[f"{label}.{part}"] for label, _ in VIEWS}
+            for part in ("logits", "truth")
+        )
+    return kept
+
+
+def fitted_temperature(kept: dict, seeds, views: str) -> float:
+    """The temperature of minimum cross-entropy over the validation images of ``seeds``' runs
+    (every view of the photos), with the test-time views ``views``."""
+    logits = [pooled(kept[s][0][label], views) for s in seeds for label, _ in VIEWS]
+    truth = [kept[s][1][label] for s in seeds for label, _ in VIEWS]
+    return fit_temperature(torch.cat(logits), torch.cat(truth))
+
+
+def views_table(runs: Path, recipe: str) -> str:
+    """Test-time views and temperatures on ``recipe``'s runs (every seed with kept logits):
+    the scores at temperature 1 and at the temperature fitted on every seed's validation
+    images together, and the one each seed alone would get."""
+    kept = kept_logits(runs, recipe)
+    if not kept:
+        return "(no run of this recipe has its logits kept yet)"
+    lines = [
+        "| views | seed | whole photos | 256² crops | 128² crops | mean | clean recall (whole) "
+        "| degraded called clean (whole) | temperature | wrong and sure (whole) "
+        "| clean photos: weight off clean (whole) | cross-entropy | calibration error (ECE) |",
+        "| --- |" + " ---: |" * 7 + " --- |" + " ---: |" * 4,
+    ]
+    fits = []
+    for views in SENSOR_VIEWS:
+        common = fitted_temperature(kept, kept, views)
+        alone = ", ".join(f"{fitted_temperature(kept, [s], views):.3f}" for s in kept)
+        fits.append(f"{describe_views(views)}: {common:.3f} (each seed alone: {alone})")
+        for seed, (logits, truth) in kept.items():
+            for temperature in (1.0, common):
+                r = view_scores(logits, truth, views, temperature)
+                cells = " | ".join(f"{v:.1f}%" for v in (*r["accuracy"], r["clean_recall"]))
+                lines.append(
+                    f"| {views} | {seed} | {cells} | {r['called_clean']} | {temperature:.2f} | "
+                    f"{r['sure_and_wrong']} | {r['clean_given']:.3f} | {r['nll']:.3f} | "
+                    f"{r['ece']:.3f} |"
+                )
+    return (
+        "\n".join(lines)
+        + "\n\nTemperatures fitted on every seed's runs together:\n"
+        + "\n".join(f"- {fit}" for fit in fits)
+    )
+
+
 def main() -> None:
     parser = comparison_parser(__doc__, "variants", VARIANTS)
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "sensor_tuning")
@@ -161,8 +285,9 @@ def main() -> None:
     photos = validation_photos()
     for name in names:
         sensor, seconds = trained_sensor(name, args)
-        result = {"seconds": seconds, **measure(sensor, photos, seed=DRAW_SEED)}
-        write_json(args.runs / name / f"seed{args.seed}" / "validation.json", result)
+        folder = args.runs / name / f"seed{args.seed}"
+        result = {"seconds": seconds, **measure(sensor, photos, folder)}
+        write_json(folder / "validation.json", result)
         print(row(name, args.seed, VARIANTS[name][0], {}, result), flush=True)
 
     lines = [
@@ -202,10 +327,25 @@ degraded whole photos the sensor names clean (the most common miss on the out-of
 *Wrong and sure*: whole photos named wrongly with a top weight of at least {SURE_AT} (blind
 restoration then steers by a wrong label rather than by a mixture).
 
-`train_sensor`'s defaults: {DEFAULT_SENSOR_STEPS} steps, {DEFAULT_SENSOR_CONTEXT} px of context,
-zoom {" / ".join(f"{s:g}" for s in DEFAULT_SENSOR_SCALES)}, faint share {DEFAULT_SENSOR_FAINT:g}.
+{describe_sensor_recipe()}.
+
+The recipes below are measured as trained: each crop seen once (no test-time views), weights
+at temperature 1.
 
 {chr(10).join(lines)}
+
+## Test-time views and temperature (the default recipe)
+
+The sensors of the default recipe ({DEFAULT_RECIPE}) on the same validation images, with each
+set of test-time views of `DegradationSensor` (`views`: the logits of each crop averaged over
+its mirrored views) and at two temperatures of the weights (`softmax(logits / temperature)`):
+1, and the temperature of minimum cross-entropy over every seed's validation images together
+(`fit_temperature`; one number for every image, so it changes no prediction, only how sure
+the weights are: the wrong-and-sure count, the cross-entropy and the calibration error;
+*weight off clean*: the mean weight a clean whole photo gives the other classes, the share of
+a restoration that blind mode applies to it).
+
+{views_table(args.runs, DEFAULT_RECIPE)}
 
 Confusion matrices (rows: true class, columns: prediction):
 

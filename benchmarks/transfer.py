@@ -658,11 +658,20 @@ def fingerprint(name: str, ctx: Context) -> dict[str, Any]:
     return {"trainable": trainable(model), "config": essential(config), "version": pa.__version__}
 
 
+# settings whose no-op value is not 0 / False / empty: the stride 1 runs the compact unit's
+# feed-forward on the whole feature, as it ran before the option existed
+NO_OP = {"feature_ffn_stride": 1}
+
+
 def essential(config: dict[str, Any]) -> dict[str, Any]:
     """A config without the settings that impose nothing (unset, or resolved to their no-op
-    value 0 / False / empty), so that a library that starts resolving an unset option to its
-    no-op value does not retrain the same model."""
-    return {k: v for k, v in config.items() if v not in (None, 0, False, [], ())}
+    value: 0 / False / empty, or the one ``NO_OP`` names), so that a library that starts
+    resolving an unset option to its no-op value does not retrain the same model."""
+    return {
+        k: v
+        for k, v in config.items()
+        if v not in (None, 0, False, [], ()) and not (k in NO_OP and v == NO_OP[k])
+    }
 
 
 def checkpoint_key(args: argparse.Namespace) -> str:

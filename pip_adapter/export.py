@@ -114,7 +114,7 @@ class _GridSensor(nn.Module):
         crops = x.index_select(2, rows.flatten()).index_select(3, cols.flatten())
         crops = crops.unflatten(2, (n, crop)).unflatten(4, (n, crop))  # B×C×n×s×n×s
         crops = crops.permute(0, 2, 4, 1, 3, 5).flatten(0, 2)  # (B·n·n)×C×s×s
-        logits = self.sensor.classify(crops).unflatten(0, (x.shape[0], n, n))
+        logits = self.sensor.classify_views(crops).unflatten(0, (x.shape[0], n, n))
         weights = row_weights[:, None] * col_weights[None, :]
         return (logits * weights[None, :, :, None].to(logits.dtype)).sum(dim=(1, 2))
 
@@ -199,7 +199,7 @@ class _BlindGraph(_Graph):
         self.grid_sensor = _GridSensor(sensor)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        weights = self.grid_sensor(image).float().softmax(dim=-1)
+        weights = self.sensor.weights_from_logits(self.grid_sensor(image))
         return self.model(image, degradation=weights), weights
 
     def reference(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -5,12 +5,17 @@ light), and downscaling an image would erase the local ones. The sensor therefor
 it classifies a few fixed crops at native resolution (an evenly spaced grid of up to
 ``crops_per_side``² crops of ``crop_size`` pixels) and averages their logits. Any input size
 works: a side shorter than a crop is mirrored out to the crop size (which keeps local
-statistics), so the network always sees ``crop_size``² inputs, as in training.
+statistics), so the network always sees ``crop_size``² inputs, as in training. Each crop can
+also be judged in a few mirrored views (test-time augmentation, ``views``), and the weights a
+PIPModel gets are a softmax of the mean logits divided by a ``temperature`` fitted on labelled
+validation images (``pip_adapter.training.calibrate_sensor``), so that a wrong prediction is
+more often an unsure one, which steers a mixture rather than a hard label.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, cast
 
@@ -21,7 +26,14 @@ from torch import nn
 
 from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, check_degradation_names
 
-__all__ = ["DEFAULT_SENSOR_BACKBONE", "DegradationSensor", "crop_grid"]
+__all__ = [
+    "DEFAULT_SENSOR_BACKBONE",
+    "DEFAULT_SENSOR_VIEWS",
+    "SENSOR_VIEWS",
+    "DegradationSensor",
+    "crop_grid",
+    "crop_views",
+]
 
 DEFAULT_SENSOR_BACKBONE = "resnet10t"
 SUGGESTED_BACKBONES = ("resnet10t", "regnetx_002", "mobilenetv3_small_100", "resnet18")
@@ -29,6 +41,17 @@ SUGGESTED_BACKBONES = ("resnet10t", "regnetx_002", "mobilenetv3_small_100", "res
 # absurd work: every image is mirrored out to crop_size and cut into crops_per_side² crops
 MAX_CROP_SIZE = 1024
 MAX_CROPS_PER_SIDE = 16
+# the temperatures a sensor accepts (also from a file): softmax(logits / temperature)
+TEMPERATURE_RANGE = (0.01, 100.0)
+# test-time views of a crop whose logits the sensor averages, as (quarter turns, mirrored left
+# to right); no quarter turn on its own, which would lay rain streaks (drawn within 25° of
+# vertical, as real rain falls) on their side
+SENSOR_VIEWS: dict[str, tuple[tuple[int, bool], ...]] = {
+    "none": ((0, False),),
+    "hflip": ((0, False), (0, True)),
+    "flips": ((0, False), (0, True), (2, False), (2, True)),  # with upside down, both ways
+}
+DEFAULT_SENSOR_VIEWS = "none"
 
 
 def _check_backbone_name(name: str) -> None:
@@ -73,6 +96,17 @@ def crop_grid(x: torch.Tensor, crop_size: int, crops_per_side: int) -> torch.Ten
     return torch.stack(crops, dim=1)
 
 
+def crop_views(crops: torch.Tensor, views: str) -> torch.Tensor:
+    """The test-time views named ``views`` (see ``SENSOR_VIEWS``) of square crops
+    ``N×C×s×s``: ``V×N×C×s×s``, the crops as they are first."""
+    return torch.stack(
+        [
+            torch.rot90(crops.flip(-1) if mirrored else crops, turns, dims=(-2, -1))
+            for turns, mirrored in SENSOR_VIEWS[views]
+        ]
+    )
+
+
 class _TimmClassifier(Protocol):
     """What the sensor uses of a timm classification model besides calling it."""
 
@@ -92,10 +126,18 @@ class DegradationSensor(nn.Module):
         backbone: a timm model name; built with ``pretrained=False`` (no download).
         crop_size: side of the native-resolution crops that are classified.
         crops_per_side: at most this many crops along each axis (so at most its square).
+        views: test-time views of each crop whose logits are averaged, a name from
+            ``SENSOR_VIEWS`` (``"none"``, ``"hflip"``, ``"flips"``); each view costs one more
+            pass of the network.
+        temperature: the logits are divided by it before the softmax of ``predict_weights``
+            (above 1: softer weights); ``train_sensor`` sets the default, ``calibrate_sensor``
+            fits one on labelled images.
 
     ``predict_weights(x)`` gives soft weights (``B×T``, rows sum to 1) that a PIPModel uses when
     called without ``degradation=``. Train it with ``pip_adapter.training.train_sensor``.
-    Inputs are float RGB images in [0, 1], ``B×3×H×W``, of any size.
+    Inputs are float RGB images in [0, 1], ``B×3×H×W``, of any size. ``views`` and
+    ``temperature`` are saved with the sensor; a sensor file without them loads with
+    ``DEFAULT_SENSOR_VIEWS`` and temperature 1 (what it was trained with).
     """
 
     mean: torch.Tensor  # the classifier's input normalisation (buffers)
@@ -107,6 +149,8 @@ class DegradationSensor(nn.Module):
         backbone: str = DEFAULT_SENSOR_BACKBONE,
         crop_size: int = 128,
         crops_per_side: int = 3,
+        views: str = DEFAULT_SENSOR_VIEWS,
+        temperature: float = 1.0,
     ) -> None:
         super().__init__()
         names = check_degradation_names(degradations)
@@ -121,12 +165,42 @@ class DegradationSensor(nn.Module):
         self.backbone_name = backbone
         self.crop_size = crop_size
         self.crops_per_side = crops_per_side
+        self.views = views
+        self.temperature = temperature
         self.network = timm.create_model(backbone, pretrained=False, num_classes=len(names))
         cfg = cast(_TimmClassifier, self.network).pretrained_cfg
         mean = torch.tensor(cfg.get("mean", (0.5, 0.5, 0.5)), dtype=torch.float32)
         std = torch.tensor(cfg.get("std", (0.5, 0.5, 0.5)), dtype=torch.float32)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
+
+    @property
+    def views(self) -> str:
+        """The test-time views averaged per crop (a name from ``SENSOR_VIEWS``)."""
+        return self._views
+
+    @views.setter
+    def views(self, name: str) -> None:
+        if not isinstance(name, str) or name not in SENSOR_VIEWS:
+            raise ValueError(f"views must be one of {list(SENSOR_VIEWS)}, got {name!r}")
+        self._views = name
+
+    @property
+    def temperature(self) -> float:
+        """What the logits are divided by before ``predict_weights``' softmax."""
+        return self._temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        low, high = TEMPERATURE_RANGE
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not low <= value <= high
+        ):
+            raise ValueError(f"temperature must be a number from {low} to {high}, got {value!r}")
+        self._temperature = float(value)
 
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild this sensor (saved as ``sensor_config.json``)."""
@@ -135,16 +209,21 @@ class DegradationSensor(nn.Module):
             "backbone": self.backbone_name,
             "crop_size": self.crop_size,
             "crops_per_side": self.crops_per_side,
+            "views": self.views,
+            "temperature": self.temperature,
         }
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DegradationSensor:
-        """A freshly initialised sensor from ``config``'s output."""
+        """A freshly initialised sensor from ``config``'s output (one written before ``views``
+        and ``temperature`` existed gets the default views and temperature 1)."""
         return cls(
             config["degradations"],
             config["backbone"],
             config["crop_size"],
             config["crops_per_side"],
+            config.get("views", DEFAULT_SENSOR_VIEWS),
+            config.get("temperature", 1.0),
         )
 
     def add_degradations(self, names: Sequence[str]) -> DegradationSensor:
@@ -176,8 +255,19 @@ class DegradationSensor(nn.Module):
         """Logits of each crop as it is (no cropping): ``N×3×h×w`` -> ``N×T``; for training."""
         return self.network((crops - self.mean.to(crops.dtype)) / self.std.to(crops.dtype))
 
+    def classify_views(self, crops: torch.Tensor) -> torch.Tensor:
+        """Logits of each square crop, the mean over its test-time ``views``: ``N×3×s×s`` ->
+        ``N×T``."""
+        views = crop_views(crops, self.views)
+        return self.classify(views.flatten(0, 1)).unflatten(0, views.shape[:2]).mean(dim=0)
+
+    def weights_from_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """Soft weights (float32, rows sum to 1) from this sensor's logits: their softmax at
+        ``temperature``."""
+        return (logits.float() / self.temperature).softmax(dim=-1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``B×T``: the mean over each image's fixed crops."""
+        """Logits ``B×T``: the mean over each image's fixed crops (and their views)."""
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"the sensor takes B×3×H×W image tensors, got {shape}")
@@ -190,12 +280,12 @@ class DegradationSensor(nn.Module):
                 f"the sensor needs images of at least 1×1 pixels, got {tuple(x.shape)}"
             )
         crops = crop_grid(x, self.crop_size, self.crops_per_side)
-        logits = self.classify(crops.flatten(0, 1))
+        logits = self.classify_views(crops.flatten(0, 1))
         return logits.unflatten(0, crops.shape[:2]).mean(dim=1)
 
     def predict_weights(self, x: torch.Tensor) -> torch.Tensor:
         """Soft degradation weights ``B×T`` (float32, rows sum to 1) for a PIPModel."""
-        return self(x).float().softmax(dim=-1)
+        return self.weights_from_logits(self(x))
 
     def predict(self, x: torch.Tensor) -> list[str]:
         """The most likely degradation name of each image."""
@@ -204,5 +294,6 @@ class DegradationSensor(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"degradations={self.degradations}, backbone={self.backbone_name!r}, "
-            f"crop_size={self.crop_size}, crops_per_side={self.crops_per_side}"
+            f"crop_size={self.crop_size}, crops_per_side={self.crops_per_side}, "
+            f"views={self.views!r}, temperature={self.temperature:g}"
         )

@@ -125,10 +125,13 @@ def test_other_swin_networks_take_every_size_and_batch(identity):
             assert_close(program(x, w), model(x, degradation=w))
 
 
-@pytest.mark.parametrize("crops_per_side", [1, 2, 3, 4])
-def test_traceable_sensor_takes_the_eager_crops(crops_per_side):
-    """The sensor in a blind graph averages the same crops as DegradationSensor at any size."""
-    sensor = pa.DegradationSensor(crop_size=8, crops_per_side=crops_per_side).eval()
+@pytest.mark.parametrize(
+    ("crops_per_side", "views"), [(1, "none"), (2, "flips"), (3, "none"), (4, "hflip")]
+)
+def test_traceable_sensor_takes_the_eager_crops(crops_per_side, views):
+    """The sensor in a blind graph averages the same crops (and views) as DegradationSensor at
+    any size."""
+    sensor = pa.DegradationSensor(crop_size=8, crops_per_side=crops_per_side, views=views).eval()
     grid = export._GridSensor(sensor)
     with torch.no_grad():
         for height in (1, 2, 5, 8, 9, 15, 16, 17, 23, 24, 25, 31, 40):
@@ -255,7 +258,10 @@ def test_numpy_padding_follows_the_torch_rule():
 def bundle(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bundle")
     model = adapted("nafnet")
-    model.sensor = pa.DegradationSensor(crop_size=16, crops_per_side=2).eval()
+    # judged in mirrored views, at a temperature: the graph must do both
+    model.sensor = pa.DegradationSensor(
+        crop_size=16, crops_per_side=2, views="flips", temperature=1.7
+    ).eval()
     save_bundle(
         model, folder / "adapter", backbone="nafnet", size="tiny", save_backbone_weights=True
     )
@@ -311,7 +317,8 @@ def test_blind_graph_runs_the_sensor_inside(bundle, blind_graph):
     model = load_bundle(bundle / "adapter").eval()
     session = ort.InferenceSession(str(blind_graph), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["image"]
-    assert export.read_metadata(blind_graph)["sensor"]["crop_size"] == 16
+    sensor_config = export.read_metadata(blind_graph)["sensor"]
+    assert (sensor_config["crop_size"], sensor_config["views"]) == (16, "flips")
     program = export.to_torch_export(model, sensor=True)
     # the graph holds the sensor twice: every module keeps its mode (a sensor left training
     # would judge by batch statistics and update them)

@@ -1,5 +1,6 @@
 """DegradationSensor: native-resolution crops, real training, blind mode, adapter files."""
 
+import copy
 import json
 
 import pytest
@@ -9,8 +10,8 @@ from safetensors.torch import load_file, save_file
 
 import pip_adapter as pa
 from pip_adapter.data import SyntheticAllInOne, degrade, sample_images
-from pip_adapter.sensor import crop_grid
-from pip_adapter.training import train_sensor
+from pip_adapter.sensor import DEFAULT_SENSOR_VIEWS, crop_grid
+from pip_adapter.training import calibrate_sensor, fit_temperature, train_sensor
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_CONTEXT,
     DEFAULT_SENSOR_FAINT,
@@ -139,6 +140,8 @@ def test_training_checks_its_inputs():
         train_sensor(sensor, steps=0)
     with pytest.raises(ValueError, match=r"faint must be a share in \[0, 1\], got 1.5"):
         train_sensor(sensor, faint=1.5)
+    with pytest.raises(ValueError, match="temperature must be a number from 0.01"):
+        train_sensor(sensor, temperature=-1.0)
     with pytest.raises(ValueError, match="smaller than one batch"):
         train_sensor(
             pa.DegradationSensor(TOY_DEGRADATIONS, **TINY),
@@ -333,3 +336,114 @@ def test_a_sensor_learns_clean_from_a_restoration_dataset_without_it():
     hits = sum(p == t for p, t in zip(predicted, truth, strict=True))
     assert hits / len(truth) >= 0.9
     assert sensor.predict_weights(held_out[0][0][None]).shape == (1, 2)  # clean is a class
+
+
+def test_flip_views_make_the_sensor_blind_to_mirroring():
+    """ "flips" averages each crop with its mirror images: a mirrored photo (whose crops are
+    the mirrored crops, on this symmetric grid) gets the same logits; one view does not."""
+    torch.manual_seed(0)
+    sensor = pa.DegradationSensor(**TINY, crops_per_side=2).eval()
+    x = torch.rand(2, 3, 64, 96)
+    mirrors = (x.flip(-1), x.flip(-2), x.flip(-1, -2))
+    with torch.no_grad():
+        plain = [sensor(m) for m in (x, *mirrors)]
+        assert all((p - plain[0]).abs().max() > 1e-3 for p in plain[1:])
+        sensor.views = "flips"
+        logits = sensor(x)
+        for mirrored in mirrors:
+            torch.testing.assert_close(sensor(mirrored), logits, atol=1e-5, rtol=1e-5)
+        assert (logits - plain[0]).abs().max() > 1e-3
+        torch.testing.assert_close(logits, torch.stack(plain).mean(dim=0), atol=1e-5, rtol=1e-5)
+        sensor.views = "hflip"
+        torch.testing.assert_close(sensor(x), (plain[0] + plain[1]) / 2, atol=1e-5, rtol=1e-5)
+
+
+def test_temperature_softens_the_weights_without_changing_the_prediction():
+    torch.manual_seed(0)
+    sensor = pa.DegradationSensor(**TINY).eval()
+    x = torch.rand(3, 3, 40, 40)
+    with torch.no_grad():
+        sure = sensor.predict_weights(x)
+        sensor.temperature = 2.5
+        soft = sensor.predict_weights(x)
+        torch.testing.assert_close(soft, (sensor(x) / 2.5).softmax(dim=-1))
+    assert torch.equal(soft.argmax(-1), sure.argmax(-1))
+    assert (soft.max(-1).values < sure.max(-1).values - 1e-4).all()
+    assert "temperature=2.5" in repr(sensor)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"views": "rot90"}, r"views must be one of \['none', 'hflip', 'flips'\], got 'rot90'"),
+        ({"temperature": 0}, "temperature must be a number from 0.01 to 100.0, got 0"),
+        ({"temperature": float("nan")}, "temperature must be a number"),
+        ({"temperature": True}, "temperature must be a number"),
+        ({"temperature": "2"}, "temperature must be a number"),
+    ],
+)
+def test_bad_views_and_temperatures_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pa.DegradationSensor(**{**TINY, **kwargs})
+    sensor = pa.DegradationSensor(**TINY)
+    with pytest.raises(ValueError, match=message):
+        setattr(sensor, *next(iter(kwargs.items())))
+    assert (sensor.views, sensor.temperature) == (DEFAULT_SENSOR_VIEWS, 1.0)
+
+
+def test_fit_temperature_recovers_the_scale_of_overconfident_logits():
+    """Labels drawn from softmax(z): logits 3·z are three times too sure, and the fit says 3."""
+    generator = torch.Generator().manual_seed(0)
+    z = 2 * torch.randn(4000, 6, generator=generator)
+    truth = torch.multinomial(z.softmax(-1), 1, generator=generator)[:, 0]
+    assert fit_temperature(3 * z, truth) == pytest.approx(3, rel=0.1)
+    assert fit_temperature(z, truth) == pytest.approx(1, rel=0.1)
+    with pytest.raises(ValueError, match=r"N×T logits and N class ids, got \(4, 6\) and \(3,\)"):
+        fit_temperature(z[:4], truth[:3])
+
+
+def test_calibrate_sensor_fits_its_temperature_on_labelled_images(toy_sensor):
+    sensor = copy.deepcopy(toy_sensor[0])
+    photos = sample_images("test")
+    generator = torch.Generator().manual_seed(3)
+    images, names = [], []
+    for photo in photos:
+        for name in ("clean", "noise"):
+            sigma = {"sigma": 5} if name == "noise" else {}
+            images.append(degrade(photo[:, :48, :64], name, generator=generator, **sigma))
+            names.append(name)
+    truth = torch.tensor([TOY_DEGRADATIONS.index(n) for n in names])
+
+    def nll():
+        with torch.no_grad():
+            weights = torch.cat([sensor.predict_weights(i[None]) for i in images])
+        return -weights[torch.arange(len(truth)), truth].log().mean().item()
+
+    before = nll()
+    assert calibrate_sensor(sensor, images, names) is sensor
+    assert sensor.temperature != 1.0 and nll() < before - 1e-3
+    # ids work as names do; unknown names and a length mismatch are refused
+    fitted = sensor.temperature
+    assert calibrate_sensor(sensor, images, truth.tolist()).temperature == pytest.approx(fitted)
+    with pytest.raises(ValueError, match=r"unknown degradation 'rain'; the sensor knows"):
+        calibrate_sensor(sensor, images[:1], ["rain"])
+    with pytest.raises(ValueError, match="as many images as degradations"):
+        calibrate_sensor(sensor, images, names[:1])
+
+
+def test_saved_sensor_carries_views_and_temperature(toy_sensor, tmp_path):
+    sensor = copy.deepcopy(toy_sensor[0])
+    sensor.views, sensor.temperature = "flips", 1.7
+    model = with_sensor(sensor).eval()
+    out = model.save_adapter(tmp_path / "adapter")
+    loaded = pa.load_adapter(build("nafnet"), out).sensor
+    assert (loaded.views, loaded.temperature) == ("flips", 1.7)
+    x = torch.rand(1, 3, 40, 33)
+    with torch.no_grad():
+        assert torch.equal(loaded.predict_weights(x), sensor.predict_weights(x))
+    # a sensor saved before views and temperature existed: the defaults, temperature 1
+    config = json.loads((out / "sensor_config.json").read_text())
+    del config["views"], config["temperature"]
+    (out / "sensor_config.json").write_text(json.dumps(config))
+    old = pa.load_adapter(build("nafnet"), out).sensor
+    assert (old.views, old.temperature) == (DEFAULT_SENSOR_VIEWS, 1.0)

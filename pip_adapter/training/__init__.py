@@ -8,7 +8,7 @@ with needs_extra("train", "pip_adapter.training"):
     from pip_adapter.training.distributed import DistributedContext, setup_distributed
     from pip_adapter.training.report import JsonLinesLog, format_metrics_table, plot_curves
     from pip_adapter.training.schedule import warmup_cosine
-    from pip_adapter.training.sensor import train_sensor
+    from pip_adapter.training.sensor import calibrate_sensor, fit_temperature, train_sensor
     from pip_adapter.training.trainer import (
         TrainConfig,
         Trainer,
@@ -23,6 +23,8 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "TrainingDiverged",
+    "calibrate_sensor",
+    "fit_temperature",
     "format_metrics_table",
     "load_checkpoint",
     "plot_curves",

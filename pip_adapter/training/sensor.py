@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sized
+import math
+from collections.abc import Mapping, Sequence, Sized
 from typing import cast
 
 import kornia
@@ -13,9 +14,12 @@ from tqdm.auto import tqdm
 
 from pip_adapter.conditioning import CLEAN
 from pip_adapter.data import SyntheticAllInOne, build_degradation, degrade
+from pip_adapter.data.degradations.blur import BLUR_PARAMETERS
 from pip_adapter.data.degradations.compose import DegradeFn
+from pip_adapter.data.degradations.lowlight import LOWLIGHT_PARAMETERS
+from pip_adapter.data.degradations.rain import RAIN_PARAMETERS
 from pip_adapter.data.synthetic import Images
-from pip_adapter.sensor import DegradationSensor
+from pip_adapter.sensor import TEMPERATURE_RANGE, DegradationSensor
 from pip_adapter.training.schedule import warmup_cosine
 
 __all__ = [
@@ -23,7 +27,10 @@ __all__ = [
     "DEFAULT_SENSOR_FAINT",
     "DEFAULT_SENSOR_SCALES",
     "DEFAULT_SENSOR_STEPS",
+    "DEFAULT_SENSOR_TEMPERATURE",
     "FAINT_RANGES",
+    "calibrate_sensor",
+    "fit_temperature",
     "train_sensor",
 ]
 
@@ -41,11 +48,30 @@ DEFAULT_SENSOR_FAINT = 0.25
 # parameters from the mild end of the default range (the others drawn as by default). Not haze:
 # faint haze draws made the sensor take clean photos for hazy ones (sensor_tuning.py)
 FaintRanges = Mapping[str, Mapping[str, tuple[float, float]]]
-FAINT_RANGES: FaintRanges = {
-    "rain": {"density": (0.002, 0.003), "intensity": (0.5, 0.6)},
-    "blur": {"length": (7.0, 9.0)},
-    "lowlight": {"gamma": (1.5, 1.7), "scale": (0.3, 0.4)},
+# degradation -> (its default ranges, {parameter: width of the faint draws at the mild end});
+# a negative width takes the upper end (low light's brightness scale is mildest at its top)
+FAINT_WIDTHS = {
+    "rain": (RAIN_PARAMETERS, {"density": 0.001, "intensity": 0.1}),
+    "blur": (BLUR_PARAMETERS, {"length": 2.0}),
+    "lowlight": (LOWLIGHT_PARAMETERS, {"gamma": 0.2, "scale": -0.1}),
 }
+
+
+def _mild_end(default: tuple[float, float], width: float) -> tuple[float, float]:
+    """The ``|width|`` at the lower end (``width > 0``) or the upper end of ``default``."""
+    low, high = default
+    # rounded: a range written down from a decimal end and width, as 0.4 - 0.1 = 0.3
+    return (low, round(low + width, 9)) if width > 0 else (round(high + width, 9), high)
+
+
+FAINT_RANGES: FaintRanges = {
+    degradation: {name: _mild_end(ranges[name][0], width) for name, width in widths.items()}
+    for degradation, (ranges, widths) in FAINT_WIDTHS.items()
+}
+# the temperature train_sensor gives the sensors it trains (see DegradationSensor): the one of
+# minimum cross-entropy for two training seeds of the default recipe on the validation photos
+# of benchmarks/sensor_tuning.py (1.30 and 1.38 apart); fewer wrong predictions made sure
+DEFAULT_SENSOR_TEMPERATURE = 1.34
 
 
 class _Recoloured:
@@ -178,6 +204,7 @@ def train_sensor(
     scales: tuple[float, ...] = DEFAULT_SENSOR_SCALES,
     faint: float = DEFAULT_SENSOR_FAINT,
     faint_ranges: FaintRanges | None = None,
+    temperature: float = DEFAULT_SENSOR_TEMPERATURE,
     device: torch.device | str | None = None,
 ) -> DegradationSensor:
     """Train ``sensor`` to name the degradation of an image; returns it frozen and in eval mode,
@@ -198,7 +225,8 @@ def train_sensor(
     ``faint`` is the share of the crops of each degradation in ``faint_ranges`` (``None``:
     ``FAINT_RANGES``, for rain, blur and low light) drawn with its main parameters in those
     ranges (the mild end of the default ones), so that the sensor does not call a faint one
-    clean.
+    clean. ``temperature`` is set on the trained sensor (see ``calibrate_sensor`` to fit one
+    on labelled images of your own).
 
     AdamW with linear warm-up (default 5% of ``steps``) and cosine decay, a tqdm progress bar
     showing the loss and the running accuracy. Every epoch draws fresh crops and degradations.
@@ -207,6 +235,7 @@ def train_sensor(
         raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}")
     if not 0 <= faint <= 1:
         raise ValueError(f"faint must be a share in [0, 1], got {faint}")
+    sensor.temperature = temperature  # checked before training, set for the trained sensor
     ranges = FAINT_RANGES if faint_ranges is None else faint_ranges
     dataset = _dataset(sensor, data, seed, recolour, context, tuple(scales), faint, ranges)
     size = len(cast(Sized, dataset))
@@ -250,3 +279,61 @@ def train_sensor(
                     break
             epoch += 1
     return sensor.requires_grad_(False).eval()
+
+
+def fit_temperature(logits: torch.Tensor, truth: torch.Tensor) -> float:
+    """The temperature ``t`` that minimises the cross-entropy (negative log-likelihood) of
+    ``softmax(logits / t)`` for the true classes ``truth`` (``N×T`` logits, ``N`` ids): one
+    number, so the predicted class never changes, only how sure the weights are. Fitted on
+    images the sensor was not trained on (over-confident on its own training crops, it would
+    come out too low)."""
+    if logits.dim() != 2 or truth.shape != logits.shape[:1] or not len(truth):
+        raise ValueError(
+            f"fit_temperature takes N×T logits and N class ids, got {tuple(logits.shape)} and "
+            f"{tuple(truth.shape)}"
+        )
+    logits, truth = logits.detach().double(), truth.long()
+    low, high = (math.log(t) for t in TEMPERATURE_RANGE)
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(logits / log_t.clamp(low, high).exp(), truth)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return math.exp(log_t.detach().clamp(low, high).item())
+
+
+@torch.no_grad()
+def calibrate_sensor(
+    sensor: DegradationSensor,
+    images: Sequence[torch.Tensor],
+    degradations: Sequence[str | int],
+) -> DegradationSensor:
+    """Set ``sensor.temperature`` to the one that best fits labelled images it was not trained
+    on (``fit_temperature``): ``images`` are 3×H×W or 1×3×H×W tensors of any sizes (whole
+    photos, as in use), ``degradations`` the true name (or class id) of each. Saved with the
+    sensor; returns it."""
+    if len(images) != len(degradations) or not len(images):
+        raise ValueError(
+            f"calibrate_sensor takes as many images as degradations (at least one), got "
+            f"{len(images)} and {len(degradations)}"
+        )
+    ids = []
+    for name in degradations:
+        if isinstance(name, str) and name in sensor.degradations:
+            ids.append(sensor.degradations.index(name))
+        elif isinstance(name, int) and not isinstance(name, bool):
+            if not 0 <= name < len(sensor.degradations):
+                raise ValueError(f"class id {name} is not in [0, {len(sensor.degradations)})")
+            ids.append(name)
+        else:
+            raise ValueError(
+                f"unknown degradation {name!r}; the sensor knows {list(sensor.degradations)}"
+            )
+    logits = torch.cat([sensor(image.reshape(-1, *image.shape[-3:])) for image in images])
+    sensor.temperature = fit_temperature(logits, torch.tensor(ids, device=logits.device))
+    return sensor
