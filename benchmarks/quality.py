@@ -224,6 +224,16 @@ VARIANTS: dict[str, Variant] = {
         "ablation",
         lambda: pip(design="paper"),
     ),
+    "ffn_stride2": Variant(
+        "prompt-to-feature feed-forward on the 2×-pooled feature",
+        "ablation",
+        lambda: pip(feature_ffn_stride=2),
+    ),
+    "ffn_stride2_s8": Variant(
+        "feed-forward on the 2×-pooled feature, 8×8 prompts",
+        "ablation",
+        lambda: pip(feature_ffn_stride=2, prompt_size=8),
+    ),
     "authors_init": Variant("authors' init", "ablation", ablated(authors_init)),
     "coarse_only": Variant(
         "two coarser decoder levels only", "ablation", lambda: pip(stages=[r"decoders\.[01]"])

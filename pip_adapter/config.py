@@ -51,6 +51,7 @@ LIMITS = {
     "size_multiple": 512,
     "size_minimum": 2048,
     "ffn_expansion": 8,
+    "feature_ffn_stride": 16,
     "stages": 1024,
 }
 
@@ -344,6 +345,9 @@ class PIPConfig:
             ``"paper"`` (the authors' unit, all of it at full resolution); see ``PromptInPrompt``.
         feature_ffn_expansion: hidden width of the prompt-to-feature feed-forward as a multiple
             of ``d``; default 1 for the compact design, ``ffn_expansion`` for the paper design.
+        feature_ffn_stride: compact design: run that feed-forward on the feature average-pooled
+            by this factor, its update resized back (1: at every pixel); default: the preset's,
+            else 1. See ``PromptInPrompt``.
         native_degradations: degradations the backbone already restores (e.g. ``("noise",)``
             for a pretrained denoiser). With their label every unit passes its feature through
             exactly, so the model is the backbone itself; the units hold prompts only for the
@@ -370,11 +374,17 @@ class PIPConfig:
     value_range: tuple[float, float] | None = None
     design: str = "compact"
     feature_ffn_expansion: float | None = None
+    feature_ffn_stride: int | None = None
     native_degradations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
             raise ValueError(f"PIPConfig.design must be one of {DESIGNS}, got {self.design!r}")
+        if self.feature_ffn_stride not in (None, 1) and self.design != "compact":
+            raise ValueError(
+                f"PIPConfig.feature_ffn_stride needs design='compact', got "
+                f"{self.feature_ffn_stride!r} with design={self.design!r}"
+            )
         stages = self.stages
         degradations = check_degradation_names(self.degradations)
         restorable_degradations(degradations)  # not "clean" alone: a ValueError
@@ -387,6 +397,9 @@ class PIPConfig:
             "ffn_expansion": _expansion("ffn_expansion", self.ffn_expansion, optional=False),
             "feature_ffn_expansion": _expansion(
                 "feature_ffn_expansion", self.feature_ffn_expansion, optional=True
+            ),
+            "feature_ffn_stride": _integer(
+                "feature_ffn_stride", self.feature_ffn_stride, 1, optional=True
             ),
             "topm_ratios": _ratios(self.topm_ratios),
             "size_multiple": _integer("size_multiple", self.size_multiple, 1, optional=True),

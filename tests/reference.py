@@ -87,11 +87,18 @@ def compact_unit_reference(unit, x, weights):
         _layer_norm(select(small), p2f.norm_feature),
         _layer_norm(universal, p2f.norm_prompt),
     )
-    resized = F.interpolate(attended, size=x.shape[-2:], mode="bilinear", align_corners=False)
-    modulated = select(x) + resized
-    modulated = modulated + _gated_feed_forward(
-        _layer_norm(modulated, p2f.norm_ffn), p2f.ffn, dual=True
+    # the feed-forward's resolution: every pixel, or the feature average-pooled by the stride
+    # (windows past the border averaging what they hold), its update resized back
+    selected = select(x)
+    stride = p2f.ffn_stride
+    base = selected if stride == 1 else F.avg_pool2d(selected, stride, ceil_mode=True)
+    resized = F.interpolate(attended, size=base.shape[-2:], mode="bilinear", align_corners=False)
+    update = resized + _gated_feed_forward(
+        _layer_norm(base + resized, p2f.norm_ffn), p2f.ffn, dual=True
     )
+    if stride > 1:
+        update = F.interpolate(update, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    modulated = selected + update
     channels = x.shape[1]
     if channels > dim:
         return torch.cat([modulated, x[:, dim:]], dim=1)

@@ -173,6 +173,7 @@ def test_version_1_files_load_and_give_the_same_outputs(tmp_path):
         size_minimum=0,
         size_square=False,
         design="paper",  # files from before the compact design hold the authors' units
+        feature_ffn_stride=1,
     )
     with torch.no_grad():
         rain = model(expected["input"], degradation="rain")
@@ -202,18 +203,19 @@ def test_version_1_files_with_foreign_stage_keys_are_refused(tmp_path):
 
 
 def test_files_that_name_no_design_hold_paper_units(tmp_path):
-    """Adapter files written before ``PIPConfig.design`` existed rebuild the authors' units."""
+    """Adapter files written before ``PIPConfig.design`` existed rebuild the authors' units
+    (and those from before ``feature_ffn_stride``, feed-forwards at every pixel)."""
     model = pa.inject_pip(build("nafnet"), **injection_kwargs("nafnet"), design="paper")
     model.freeze_backbone()
     train_conditioning(model, steps=2)
     model.save_adapter(tmp_path / "adapter")
     path = tmp_path / "adapter" / "adapter_config.json"
     config = json.loads(path.read_text())
-    assert config["design"] == "paper"
-    del config["design"]
+    assert (config["design"], config["feature_ffn_stride"]) == ("paper", 1)
+    del config["design"], config["feature_ffn_stride"]
     path.write_text(json.dumps(config))
     loaded = pa.load_adapter(build("nafnet"), tmp_path / "adapter")
-    assert loaded.config.design == "paper"
+    assert (loaded.config.design, loaded.config.feature_ffn_stride) == ("paper", 1)
     x = torch.rand(1, 3, 20, 20)
     with torch.no_grad():
         assert torch.equal(loaded(x, degradation="rain"), model(x, degradation="rain"))

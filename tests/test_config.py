@@ -27,6 +27,7 @@ CONFIGS = [
         topm_ratios=[0.5, 0.75],
     ),
     pa.PIPConfig(design="paper", feature_ffn_expansion=1.5),
+    pa.PIPConfig(feature_ffn_stride=3),
     pa.PIPConfig(
         stages=[{"pattern": r"body\.\d+", "module_type": "Conv2d", "portion": [0.5, 1.0]}],
         size_minimum=16,
@@ -77,6 +78,11 @@ def test_defaults_are_the_units_and_lists_are_normalised():
         ({"topm_ratios": "dense"}, "PIPConfig.topm_ratios"),
         ({"design": "fast"}, r"PIPConfig.design must be one of \('compact', 'paper'\), got 'fast'"),
         ({"feature_ffn_expansion": 0}, "PIPConfig.feature_ffn_expansion must be None or a posi"),
+        ({"feature_ffn_stride": 0}, "PIPConfig.feature_ffn_stride must be None or an integer"),
+        (
+            {"design": "paper", "feature_ffn_stride": 2},
+            "PIPConfig.feature_ffn_stride needs design='compact', got 2 with design='paper'",
+        ),
         ({"degradations": "rain"}, "degradations must be a sequence of names"),
         ({"stages": "decoders.0"}, "stages must be 'auto' or a non-empty list"),
         ({"stages": [{"pattern": "a", "hoook": "x"}]}, r"unknown stage fields \['hoook'\]"),

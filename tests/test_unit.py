@@ -325,6 +325,31 @@ def test_exported_unit_keeps_height_and_width_dynamic(design):
             )
 
 
+def test_feature_ffn_stride_runs_the_feed_forward_on_the_pooled_feature():
+    # the same parameters with and without the stride: the outputs differ (the option is not
+    # ignored); a feature the size of one pooling window gets one update for all its pixels
+    torch.manual_seed(0)
+    per_pixel = PromptInPrompt(16, 3, prompt_dim=16, prompt_size=4)
+    perturb(per_pixel, 0.3)
+    pooled = PromptInPrompt(16, 3, prompt_dim=16, prompt_size=4, feature_ffn_stride=2)
+    pooled.load_state_dict(per_pixel.state_dict())
+    assert pooled.prompt_to_feature.ffn_stride == 2
+    x, weights = torch.randn(2, 16, 24, 20), torch.tensor([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]])
+    with torch.no_grad():
+        a, b = per_pixel(x, weights), pooled(x, weights)
+        assert not torch.allclose(a, b, atol=1e-3)
+        one_window = torch.randn(1, 16, 2, 2)
+        update = pooled(one_window, weights[:1]) - one_window
+        torch.testing.assert_close(update, update[..., :1, :1].expand_as(update))
+
+
+def test_feature_ffn_stride_is_checked():
+    with pytest.raises(ValueError, match="ffn_stride must be a positive integer, got 0"):
+        PromptInPrompt(8, 2, feature_ffn_stride=0)
+    with pytest.raises(ValueError, match="feature_ffn_stride needs the compact design"):
+        PromptInPrompt(8, 2, design="paper", feature_ffn_stride=2)
+
+
 # (channels, prompt dim, heads, prompt size, batch, height, width): wider and narrower features
 # than the prompt, features already on the prompt grid, integer multiples of it and other sizes
 PINNED = [
@@ -336,23 +361,40 @@ PINNED = [
 ]
 
 
-@pytest.mark.parametrize(("channels", "dim", "heads", "size", "batch", "height", "width"), PINNED)
+# the same with the feed-forward on a pooled feature: even and odd sides (partial windows),
+# a pooled feature smaller than the prompt grid, one side shorter than the stride
+PINNED_STRIDED = [
+    (24, 16, 2, 8, 2, 32, 16, 2),
+    (12, 16, 2, 4, 2, 37, 53, 2),
+    (16, 16, 4, 6, 1, 5, 9, 2),
+    (16, 16, 1, 4, 1, 23, 2, 3),
+]
+
+
+@pytest.mark.parametrize(
+    ("channels", "dim", "heads", "size", "batch", "height", "width", "stride"),
+    [(*case, 1) for case in PINNED] + PINNED_STRIDED,
+)
 def test_compact_unit_computes_the_reference_formula(
-    channels, dim, heads, size, batch, height, width
+    channels, dim, heads, size, batch, height, width, stride
 ):
     # What the default unit computes is pinned to the formula written out with plain torch
     # operations (tests/reference.py): however the unit is made faster, its outputs stay those
     # of the formula (float32 to 1e-5, float64 to 1e-10), and so do its gradients.
     torch.manual_seed(channels + height)
-    unit = PromptInPrompt(channels, 3, prompt_dim=dim, prompt_size=size, heads=heads)
+    unit = PromptInPrompt(
+        channels, 3, prompt_dim=dim, prompt_size=size, heads=heads, feature_ffn_stride=stride
+    )
     perturb(unit, 0.3)
     x = torch.randn(batch, channels, height, width)
     weights = torch.tensor([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]])[:batch]
     with torch.no_grad():
         expected = compact_unit_reference(unit, x, weights)
-        torch.testing.assert_close(unit(x, weights), expected, rtol=1e-5, atol=1e-5)
+        # float32 rounding of the larger terms, where they cancel
+        atol = max(1e-5, 1e-6 * expected.abs().max().item())
+        torch.testing.assert_close(unit(x, weights), expected, rtol=1e-5, atol=atol)
     with torch.inference_mode():
-        torch.testing.assert_close(unit(x, weights), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(unit(x, weights), expected, rtol=1e-5, atol=atol)
     unit, x = unit.double(), x.double().requires_grad_()
     y = unit(x, weights.double())
     expected = compact_unit_reference(unit, x, weights.double())

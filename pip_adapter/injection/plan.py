@@ -240,6 +240,7 @@ def resolve_config(
         size_minimum=rule.minimum,
         size_square=rule.square,
         output=resolve_output(trace.output, config.output, sample, owner),
+        feature_ffn_stride=config.feature_ffn_stride or 1,
     )
 
 
@@ -262,6 +263,7 @@ def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptI
                 topm_ratios=config.topm_ratios,
                 design=config.design,
                 feature_ffn_expansion=config.feature_ffn_expansion,
+                feature_ffn_stride=config.feature_ffn_stride or 1,
             )
         )
     return units

@@ -180,6 +180,8 @@ def read_adapter(directory: str | os.PathLike) -> SavedAdapter:
         features = backbone["features"]
     # files written before the unit had designs hold the authors' (paper) units
     fields.setdefault("design", "paper")
+    # and before the feed-forward could run on a pooled feature, at every pixel
+    fields.setdefault("feature_ffn_stride", 1)
     try:
         config = PIPConfig.from_dict(fields)
     except (TypeError, ValueError) as err:

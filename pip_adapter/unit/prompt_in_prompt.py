@@ -79,6 +79,9 @@ class PromptInPrompt(nn.Module):
         design: ``"compact"`` or ``"paper"`` (see above).
         feature_ffn_expansion: hidden width of the prompt-to-feature feed-forward as a multiple
             of ``d``; default 1 for the compact design, ``ffn_expansion`` for the paper design.
+        feature_ffn_stride: compact design: ``k > 1`` runs that feed-forward on the feature
+            average-pooled by ``k`` and adds its update resized (bilinear) back, which divides
+            its per-pixel cost by ``k²``; 1 runs it at every pixel.
 
     Parameter count, with ``h = int(ffn_expansion · d)``, ``f = int(feature_ffn_expansion · d)``,
     ``k`` heads and ``R`` ratios::
@@ -100,10 +103,17 @@ class PromptInPrompt(nn.Module):
         topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
         design: str = "compact",
         feature_ffn_expansion: float | None = None,
+        feature_ffn_stride: int = 1,
     ) -> None:
         super().__init__()
         if design not in DESIGNS:
             raise ValueError(f"design must be one of {DESIGNS}, got {design!r}")
+        if feature_ffn_stride != 1 and design != "compact":
+            raise ValueError(
+                f"feature_ffn_stride needs the compact design (the paper design's feed-forward "
+                f"takes its attention's output at every pixel), got {feature_ffn_stride} with "
+                f"design {design!r}"
+            )
         if feature_ffn_expansion is None:
             feature_ffn_expansion = 1.0 if design == "compact" else ffn_expansion
         for name, value in (
@@ -136,14 +146,14 @@ class PromptInPrompt(nn.Module):
         self.prompt_to_prompt = PromptToPromptInteraction(dim, heads, ffn_expansion)
         self.to_universal = nn.Conv2d(dim, dim, kernel_size=3, padding=1, bias=False)
         self.prompt_to_feature = SelectivePromptToFeature(
-            channels, dim, heads, topm_ratios, feature_ffn_expansion
+            channels, dim, heads, topm_ratios, feature_ffn_expansion, feature_ffn_stride
         )
 
     def extra_repr(self) -> str:
         return (
             f"channels={self.channels}, num_degradations={self.num_degradations}, "
             f"prompt_dim={self.prompt_dim}, prompt_size={self.prompt_size}, heads={self.heads}, "
-            f"design={self.design!r}"
+            f"design={self.design!r}, feature_ffn_stride={self.prompt_to_feature.ffn_stride}"
         )
 
     def _check_feature(self, x: torch.Tensor) -> None:

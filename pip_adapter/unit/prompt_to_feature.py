@@ -45,10 +45,14 @@ class SelectivePromptToFeature(nn.Module):
         heads: int,
         topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
         ffn_expansion: float = FFN_EXPANSION,
+        ffn_stride: int = 1,
     ) -> None:
         super().__init__()
+        if ffn_stride < 1:
+            raise ValueError(f"ffn_stride must be a positive integer, got {ffn_stride}")
         self.channels = channels
         self.dim = dim
+        self.ffn_stride = ffn_stride
         self.norm_feature = LayerNorm2d(dim)
         self.norm_prompt = LayerNorm2d(dim)
         self.attention = ChannelCrossAttention(
@@ -83,26 +87,37 @@ class SelectivePromptToFeature(nn.Module):
         """``merge(x, feed_forward(select(x) + resize(attended)))``, with ``attended`` on a
         smaller grid resized (bilinear) to ``x``'s: the compact design's per-pixel step.
 
-        The same values as that step-by-step form (to rounding), in fewer passes over the
-        full-resolution tensors: the resize adds into ``select(x)`` within a matrix product;
-        the feed-forward runs channels-last, where the layer norm and the depth-wise
-        convolution read contiguous channels; its output projection adds the residual and
-        writes ``x``'s layout back within one matrix product.
+        With ``ffn_stride`` ``k > 1`` that step runs on ``select(x)`` average-pooled by ``k``
+        (``ceil_mode``), and what it adds there is resized (bilinear) back and added to
+        ``select(x)``: the feed-forward then costs ``1/k²`` of its per-pixel price.
         """
+        selected = self.select(x)
+        if self.ffn_stride == 1:
+            modulated = resize_add(selected, attended)
+            return self.merge(x, self.feed_forward_fast(modulated, modulated))
+        pooled = F.avg_pool2d(selected, self.ffn_stride, ceil_mode=True)
+        resized = resize_add(torch.zeros_like(pooled), attended)
+        update = self.feed_forward_fast(pooled + resized, resized)
+        return self.merge(x, resize_add(selected, update))
+
+    def feed_forward_fast(self, y: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """``residual + ffn(norm_ffn(y))`` (``feed_forward(y)`` for ``residual=y``, to rounding)
+        in fewer passes over ``y``: the feed-forward runs channels-last, where the layer norm and
+        the depth-wise convolution read contiguous channels; its output projection adds the
+        residual and writes its layout back within one matrix product."""
         ffn, norm = self.ffn, self.norm_ffn
-        modulated = resize_add(self.select(x), attended)  # B×d×H×W
-        batch, dim, height, width = modulated.shape
-        tokens = modulated.permute(0, 2, 3, 1)  # B×H×W×d
+        batch, dim, height, width = y.shape
+        tokens = y.permute(0, 2, 3, 1)  # B×H×W×d
         normed = F.layer_norm(tokens, (dim,), norm.weight, norm.bias, norm.eps)
         hidden = F.linear(normed, ffn.project_in.weight.flatten(1))
         hidden = ffn.dwconv(hidden.permute(0, 3, 1, 2))
         gated = ffn.gate(hidden.permute(0, 2, 3, 1), dim=-1)  # B×H×W×hidden
         out = torch.baddbmm(
-            modulated.reshape(batch, dim, height * width),
+            residual.reshape(batch, dim, height * width),
             ffn.project_out.weight.flatten(1).expand(batch, -1, -1),
             gated.reshape(batch, height * width, -1).transpose(1, 2),
         )
-        return self.merge(x, out.view(batch, dim, height, width))
+        return out.view(batch, dim, height, width)
 
     def merge(self, x: torch.Tensor, modulated: torch.Tensor) -> torch.Tensor:
         """Back to ``C`` channels: the pass-through channels of ``x`` appended, or the 1×1 map."""
