@@ -43,6 +43,12 @@ from pip_adapter.data import SyntheticAllInOne, build_eval_set, degrade, sample_
 from pip_adapter.data.merged import MergedDegradations
 from pip_adapter.evaluation import evaluate
 from pip_adapter.files import write_json, write_safetensors, write_text
+from pip_adapter.injection.serialization import (
+    SENSOR_CONFIG_NAME,
+    SENSOR_WEIGHTS_NAME,
+    read_sensor,
+    write_sensor,
+)
 from pip_adapter.metrics import psnr
 from pip_adapter.training import TrainConfig, Trainer, load_checkpoint, train_sensor
 
@@ -108,17 +114,39 @@ def base_provenance(args: argparse.Namespace) -> str:
     )
 
 
+def save_sensor(sensor: pa.DegradationSensor, directory: Path) -> None:
+    """Cache a sensor with its config (views, temperature), as an adapter directory keeps it."""
+    write_sensor(directory, (sensor.config(), sensor.state_dict()))
+
+
+def cached_sensor(directory: Path, degradations: tuple[str, ...]) -> pa.DegradationSensor | None:
+    """The sensor ``save_sensor`` cached in ``directory`` (None if there is none); one cached as
+    weights alone, before sensors had a temperature, gets temperature 1, as it was used."""
+    weights_only = not (directory / SENSOR_CONFIG_NAME).is_file()
+    if weights_only and (directory / SENSOR_WEIGHTS_NAME).is_file():
+        sensor = pa.DegradationSensor(degradations, temperature=1.0)
+        sensor.load_state_dict(load_file(directory / SENSOR_WEIGHTS_NAME))
+        return sensor.requires_grad_(False).eval()
+    saved = read_sensor(directory)
+    if saved is None:
+        return None
+    config, tensors = saved
+    sensor = pa.DegradationSensor.from_config(config)
+    sensor.load_state_dict(tensors)
+    return sensor.requires_grad_(False).eval()
+
+
 def five_degradation_sensor(args: argparse.Namespace) -> pa.DegradationSensor:
     """The quality benchmark's sensor (same class, steps and seed), cached in runs/grow."""
     base = quality_args(args)
-    path = args.runs / "sensor5" / "sensor.safetensors"
+    directory = args.runs / "sensor5"
+    cached = None if args.fresh else cached_sensor(directory, OLD)
+    if cached is not None:
+        return cached
     torch.manual_seed(base.seed)
     sensor = pa.DegradationSensor(OLD)
-    if path.is_file() and not args.fresh:
-        sensor.load_state_dict(load_file(path))
-        return sensor.requires_grad_(False).eval()
     train_sensor(sensor, steps=base.sensor_steps, seed=base.seed, progress=False)
-    write_safetensors(path, sensor.state_dict())
+    save_sensor(sensor, directory)
     return sensor
 
 
@@ -276,7 +304,7 @@ def sensor_results(args: argparse.Namespace) -> dict:
                 "before": sensor_accuracy(sensor, split, OLD, crop, draws),
                 "after": sensor_accuracy(grown, split, ALL, crop, draws),
             }
-    write_safetensors(args.runs / "sensor" / "sensor.safetensors", grown.state_dict())
+    save_sensor(grown, args.runs / "sensor")
     return results
 
 
@@ -323,8 +351,7 @@ def blind_results(args: argparse.Namespace, cache: dict) -> dict:
         cache["base"] = five_degradation_model(args)
     model = copy.deepcopy(cache["base"]).add_degradations(NEW, mode="prompts")
     model.pip_units.load_state_dict(load_file(args.runs / "prompts" / "units.safetensors"))
-    model.sensor = pa.DegradationSensor(ALL)
-    model.sensor.load_state_dict(load_file(args.runs / "sensor" / "sensor.safetensors"))
+    model.sensor = cached_sensor(args.runs / "sensor", ALL)
     model.eval()
     sets = eval_sets(args.seed)
     return {"reports": {split: psnr_report(model, sets[split], False) for split in SPLITS}}

@@ -222,7 +222,7 @@ class DegradationSensor(nn.Module):
             config["backbone"],
             config["crop_size"],
             config["crops_per_side"],
-            config.get("views", DEFAULT_SENSOR_VIEWS),
+            config.get("views", "none"),  # what it was judged with before views existed
             config.get("temperature", 1.0),
         )
 

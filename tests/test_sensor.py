@@ -441,9 +441,10 @@ def test_saved_sensor_carries_views_and_temperature(toy_sensor, tmp_path):
     x = torch.rand(1, 3, 40, 33)
     with torch.no_grad():
         assert torch.equal(loaded.predict_weights(x), sensor.predict_weights(x))
-    # a sensor saved before views and temperature existed: the defaults, temperature 1
+    # a sensor saved before views and temperature existed (format 1): one view, temperature 1
     config = json.loads((out / "sensor_config.json").read_text())
+    assert config["format_version"] == 2
     del config["views"], config["temperature"]
-    (out / "sensor_config.json").write_text(json.dumps(config))
+    (out / "sensor_config.json").write_text(json.dumps(config | {"format_version": 1}))
     old = pa.load_adapter(build("nafnet"), out).sensor
-    assert (old.views, old.temperature) == (DEFAULT_SENSOR_VIEWS, 1.0)
+    assert (old.views, old.temperature) == ("none", 1.0)

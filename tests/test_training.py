@@ -148,14 +148,19 @@ def test_trainer_relative_l1_loss_divides_by_the_degraded_input(tmp_path):
     assert first["loss"] == pytest.approx(1.0)  # the input returned as is: its whole error left
 
 
-def test_ema_ends_with_the_moving_average_of_the_weights():
+def test_ema_ends_with_the_moving_average_of_the_weights(tmp_path):
     # the weights after each step of a run without the average
     weights, plain = [], Trainer(Gain(), data(), config(steps=4))
     for step in range(1, 5):
         plain.fit(stop_at=step)
         weights.append(plain.model.gain.item())
-    trainer = Trainer(Gain(), data(), config(steps=4, ema_decay=0.5))
+    trainer = Trainer(Gain(), data(), config(steps=4, ema_decay=0.5), tmp_path)
     trainer.fit()
+    # the final checkpoint keeps the trained weights (a resume with more steps goes on from
+    # them) and the average beside them
+    state = pa.training.load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["model"]["gain"].item() == pytest.approx(weights[-1], rel=1e-6)
+    assert torch.equal(state["average"][0], trainer.model.gain.detach())
     average = 1.0  # the initial gain
     for updates, weight in enumerate(weights, start=1):
         decay = min(0.5, (1 + updates) / (10 + updates))
@@ -180,6 +185,12 @@ def test_resuming_keeps_the_moving_average(tmp_path):
     with pytest.raises(ValueError, match="written with ema_decay None"):
         Trainer(model(), data(), config(ema_decay=0.9), tmp_path / "plain").resume()
     again.resume()
+    # one from before ema_decay existed (no such key, no average) cannot continue one either
+    old = pa.training.load_checkpoint(tmp_path / "plain" / "checkpoint.pt")
+    del old["config"]["ema_decay"], old["average"]
+    torch.save(old, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="written without a moving average"):
+        Trainer(model(), data(), config(ema_decay=0.9)).resume(tmp_path / "old.pt")
 
 
 def test_bad_configs():

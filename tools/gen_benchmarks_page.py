@@ -54,7 +54,11 @@ def render() -> str:
         body = path.read_text().strip()
         body = re.sub(r"^# .*\n+", "", body)  # the section title replaces the file's own
         body = re.sub(r"^(#+) ", r"#\1 ", body, flags=re.M)  # one level deeper
-        body = body.replace("](../", "](")  # links were relative to docs/benchmarks/
+        # links were relative to docs/benchmarks/: a sibling page moves down, a parent's up
+        body = re.sub(
+            r"\]\((?![a-z]+:|/|#|\.\./)([^)/]+\.md(?:#[^)]*)?)\)", r"](benchmarks/\1)", body
+        )
+        body = body.replace("](../", "](")
         lines += [
             f"## {title}",
             "",

@@ -46,7 +46,9 @@ METADATA_KEYS = ("format", "format_version", "library_version", "backbone")
 SENSOR_CONFIG_NAME = "sensor_config.json"
 SENSOR_WEIGHTS_NAME = "sensor.safetensors"
 SENSOR_FORMAT = "pip-adapter-sensor"
-SENSOR_FORMAT_VERSION = 1
+# 2: views and temperature saved (a reader of 1 would ignore them and weigh differently);
+# files of version 1 load with no views and temperature 1, as they were used
+SENSOR_FORMAT_VERSION = 2
 SENSOR_KEYS = ("degradations", "backbone", "crop_size", "crops_per_side")
 
 
@@ -240,6 +242,6 @@ def read_sensor(
     if not all(present):
         have, lack = (config_path, weights_path) if present[0] else (weights_path, config_path)
         raise ValueError(f"{directory} has {have.name} but not {lack.name}; save the adapter again")
-    config = _read_json(config_path, SENSOR_FORMAT, (SENSOR_FORMAT_VERSION,))
+    config = _read_json(config_path, SENSOR_FORMAT, (1, SENSOR_FORMAT_VERSION))
     _require(config_path, config, SENSOR_KEYS)
     return config, read_safetensors(weights_path, "sensor")

@@ -225,8 +225,9 @@ def train_sensor(
     ``faint`` is the share of the crops of each degradation in ``faint_ranges`` (``None``:
     ``FAINT_RANGES``, for rain, blur and low light) drawn with its main parameters in those
     ranges (the mild end of the default ones), so that the sensor does not call a faint one
-    clean. ``temperature`` is set on the trained sensor (see ``calibrate_sensor`` to fit one
-    on labelled images of your own).
+    clean. ``temperature`` is set on the trained sensor, replacing the one it had (the default
+    was fitted for ``views="none"``; see ``calibrate_sensor`` to fit one for other views or on
+    labelled images of your own).
 
     AdamW with linear warm-up (default 5% of ``steps``) and cosine decay, a tqdm progress bar
     showing the loss and the running accuracy. Every epoch draws fresh crops and degradations.
@@ -334,6 +335,11 @@ def calibrate_sensor(
             raise ValueError(
                 f"unknown degradation {name!r}; the sensor knows {list(sensor.degradations)}"
             )
-    logits = torch.cat([sensor(image.reshape(-1, *image.shape[-3:])) for image in images])
+    training = sensor.training
+    sensor.eval()  # its own statistics, and none of them moved by the calibration images
+    try:
+        logits = torch.cat([sensor(image.reshape(-1, *image.shape[-3:])) for image in images])
+    finally:
+        sensor.train(training)
     sensor.temperature = fit_temperature(logits, torch.tensor(ids, device=logits.device))
     return sensor

@@ -114,10 +114,11 @@ class TrainConfig:
     of the units: less memory, the same gradients, one more forward pass of the units);
     ``None`` turns it on when the model's backbone is frozen (adapter training, where the units
     hold most of a step's memory) and otherwise leaves the model's setting.
-    ``ema_decay`` keeps an exponential moving average of the trainable parameters (BasicSR's
+    ``ema_decay`` keeps an exponential moving average of the trainable parameters (as BasicSR's
     ``params_ema``): after each step ``average = d * average + (1 - d) * weights`` with
-    ``d = min(ema_decay, (1 + updates) / (10 + updates))``, so that a short run does not average
-    in its start; validation uses the average and the run ends with it in the model (what
+    ``d = min(ema_decay, (1 + updates) / (10 + updates))`` (the warm-up of TensorFlow's and
+    timm's averages), so that a short run does not average in its start; validation uses the
+    average and the run ends with it in the model (what
     ``fit`` returns, saves and evaluates). ``None`` keeps the last weights.
     Every field is checked when the config is made: a wrong value is a one-line ValueError
     naming the field and what it accepts.
@@ -240,7 +241,8 @@ class Trainer:
     come from a DistributedSampler, and only rank 0 logs, validates and writes files.
 
     Everything goes to ``out_dir``: ``log.jsonl``, ``curves.png``, ``checkpoint.pt`` (model,
-    optimizer, scheduler, step, RNG states; resuming reproduces an uninterrupted run), and at
+    optimizer, scheduler, step, RNG states and the moving average of ``ema_decay``; the trained
+    weights, also at the end; resuming reproduces an uninterrupted run), and at
     the end, unless ``save_model=False`` (when the caller saves the model itself, e.g. as a
     bundle), the adapter (``adapter/``) or the plain model (``model.safetensors``). Files are
     written atomically.
@@ -301,10 +303,6 @@ class Trainer:
         if not params:
             raise ValueError("the model has no trainable parameters")
         self.trained = params
-        # the moving average of the trainable parameters (config.ema_decay), or None
-        self.average: list[torch.Tensor] | None = None
-        if self.config.ema_decay is not None:
-            self.average = [p.detach().clone() for p in params]
         self.optimizer = torch.optim.AdamW(
             params, lr=self.config.lr, weight_decay=self.config.weight_decay
         )
@@ -322,6 +320,11 @@ class Trainer:
         if self.context.enabled:
             device_ids = [self.context.device] if self.context.device.type == "cuda" else None
             self.network = DistributedDataParallel(self.model, device_ids=device_ids)
+        # the moving average of the trainable parameters (config.ema_decay), or None; taken
+        # after the wrapper has given every rank rank 0's weights
+        self.average: list[torch.Tensor] | None = None
+        if self.config.ema_decay is not None:
+            self.average = [p.detach().clone() for p in params]
         self.sampler: DistributedSampler[Any] = DistributedSampler(
             train_set,
             num_replicas=self.context.world_size,
@@ -568,10 +571,10 @@ class Trainer:
                 (self.out_dir / name).unlink(missing_ok=True)
 
     def _finish(self) -> dict | None:
+        report = self.validate()
+        self.save_checkpoint()  # the trained weights: a resume with more steps goes on from them
         if self.average is not None:  # the run ends with the average in the model
             _copy(self.trained, self.average)
-        report = self.validate()
-        self.save_checkpoint()
         if self.out_dir is not None and self.log is not None and self.context.is_main:
             if self.save_model and isinstance(self.model, PIPModel):
                 self.model.save_adapter(self.out_dir / "adapter")
