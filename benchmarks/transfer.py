@@ -295,12 +295,14 @@ class Variant:
     context: int = 0  # pixels around each training patch that its degradation sees
     train_seed: int | None = None  # None: --seed; the evaluation sets always keep --seed
     blur_from: float | None = None  # training blur lengths from this (px) instead of 7
+    ema_decay: float | None = None  # evaluate a moving average of the weights (TrainConfig)
 
     def recipe(self) -> dict[str, Any]:
         """The training choices that differ from every headline variant's (L1, no context,
         the run's seed)."""
         choices = (("loss", self.loss, "l1"), ("context", self.context, 0))
         choices += (("train_seed", self.train_seed, None), ("blur_from", self.blur_from, None))
+        choices += (("ema_decay", self.ema_decay, None),)
         return {key: value for key, value, default in choices if value != default}
 
     def seed(self, args: argparse.Namespace) -> int:
@@ -440,6 +442,35 @@ VARIANTS: dict[str, Variant] = {
         "that need next to nothing; no closer than from 3 px (0.09 dB under the input, 0.18 "
         "out of domain; one seed)",
     ),
+    "pip_relative": Variant(
+        "PIP, relative L1 loss",
+        build_pip,
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="for blur: each image's L1 error divided by its degraded input's "
+        '(`TrainConfig(loss="relative_l1")`), so that every degradation counts by how much it '
+        "is improved (under L1 the large errors of haze and low light take the capacity). Over "
+        "two training seeds it moves capacity as meant: rain +0.75 dB (+0.77 out of domain), "
+        "blur +0.07 (+0.05), but haze -1.60 (-1.08) and low light -2.22 (-1.06) against the "
+        "default's means; blur stays under its input (0.11 dB, 0.15 out of domain) and the "
+        "average falls 0.60 dB (0.26 out of domain), so the recipe keeps L1 (see Training seeds)",
+        loss="relative_l1",
+    ),
+    "pip_ema": Variant(
+        "PIP, moving average of the weights",
+        build_pip,
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="for the gap to the per-degradation LoRAs and the seed spread: the adapter "
+        "evaluated with an exponential moving average of its weights (`TrainConfig(ema_decay="
+        "0.999)`, warmed up: about the last 70 steps at the end). Over two training seeds "
+        "-0.18 dB on average (-0.01 out of domain) against the default's means, and the seeds "
+        "spread no less (0.42 dB apart on average, haze 2.06 dB; the default: 0.25 and 0.60): "
+        "at the end of a cosine schedule the average adds nothing, so it is not the default",
+        ema_decay=0.999,
+    ),
     "pip_s32": Variant(
         "PIP, s = 32",
         lambda ctx: build_pip(ctx, prompt_size=32),
@@ -454,7 +485,14 @@ VARIANTS: dict[str, Variant] = {
 
 # the same training under another seed (initialisation, patches, batch order): the noise of a
 # single-seed comparison
-SEEDS = {"pip": (1,), "pip_deep_encoders": (1,), "pip_psnr_context": (1,)}
+SEEDS = {
+    "pip": (1,),
+    "lora_per_degradation": (1,),
+    "pip_deep_encoders": (1,),
+    "pip_psnr_context": (1,),
+    "pip_relative": (1,),
+    "pip_ema": (1,),
+}
 VARIANTS |= {
     f"{name}_seed{seed}": dataclasses.replace(
         VARIANTS[name],
@@ -517,6 +555,7 @@ def make_trainer(
         lr=variant.lr,
         loss=variant.loss,
         seed=variant.seed(args),
+        ema_decay=variant.ema_decay,
         prompt_reg_weight=2e-5 if isinstance(model, PIPModel) else 0.0,
         progress=False,
         log_every=max(1, steps // 50),
@@ -623,11 +662,20 @@ def fingerprint(name: str, ctx: Context) -> dict[str, Any]:
     return {"trainable": trainable(model), "config": essential(config), "version": pa.__version__}
 
 
+# settings whose no-op value is not 0 / False / empty: the stride 1 runs the compact unit's
+# feed-forward on the whole feature, as it ran before the option existed
+NO_OP = {"feature_ffn_stride": 1}
+
+
 def essential(config: dict[str, Any]) -> dict[str, Any]:
     """A config without the settings that impose nothing (unset, or resolved to their no-op
-    value 0 / False / empty), so that a library that starts resolving an unset option to its
-    no-op value does not retrain the same model."""
-    return {k: v for k, v in config.items() if v not in (None, 0, False, [], ())}
+    value: 0 / False / empty, or the one ``NO_OP`` names), so that a library that starts
+    resolving an unset option to its no-op value does not retrain the same model."""
+    return {
+        k: v
+        for k, v in config.items()
+        if v not in (None, 0, False, [], ()) and not (k in NO_OP and v == NO_OP[k])
+    }
 
 
 def checkpoint_key(args: argparse.Namespace) -> str:
@@ -751,9 +799,8 @@ def seed_table(results: dict[str, Any], sets: list[str]) -> list[str]:
     header = ["variant", "training seed"]
     header += [f"{what}, {eval_set}" for eval_set in sets for what in ("average", "blur")]
     lines = ["| " + " | ".join(header) + " |", "| --- | ---: |" + " ---: |" * (len(header) - 2)]
-    for name, seeds in SEEDS.items():
-        runs = {0: name, **{seed: f"{name}_seed{seed}" for seed in seeds}}
-        rows = {s: seed_cells(results[run], sets) for s, run in runs.items() if run in results}
+    for name in SEEDS:
+        rows = {s: seed_cells(results[run], sets) for s, run in seed_runs(name, results).items()}
         if len(rows) < 2:
             continue
         mean = [sum(column) / len(rows) for column in zip(*rows.values(), strict=True)]
@@ -764,6 +811,18 @@ def seed_table(results: dict[str, Any], sets: list[str]) -> list[str]:
             f"| {VARIANTS[name].label} | mean | " + " | ".join(f"**{v:.2f}**" for v in mean) + " |"
         )
     return lines
+
+
+def seed_runs(name: str, results: dict[str, Any]) -> dict[int, str]:
+    """The finished runs of a variant by training seed: itself (seed 0) and its ``SEEDS``."""
+    runs = {0: name, **{seed: f"{name}_seed{seed}" for seed in SEEDS.get(name, ())}}
+    return {seed: run for seed, run in runs.items() if run in results}
+
+
+def seed_mean(results: dict[str, Any], name: str, eval_set: str, key: str) -> float:
+    """The PSNR of ``key`` (a degradation or "average") over the variant's training seeds."""
+    runs = seed_runs(name, results).values()
+    return sum(results[run]["reports"][eval_set][key]["psnr"] for run in runs) / len(runs)
 
 
 def seed_cells(result: dict[str, Any], sets: list[str]) -> list[float]:
@@ -789,10 +848,28 @@ def goals(results: dict[str, Any], costs: dict[str, Any], eval_set: str) -> list
     share = results["pip"]["trainable"] / results["pip"]["total"]
     forgetting = pip["noise"]["psnr"] - pretrained["noise"]["psnr"]
     below = [t for t in TASKS if pip[t]["psnr"] < pip[t]["input_psnr"]]
-    gain = avg("pip") - avg(full)
+    gaps = [f"{t} ({pip[t]['psnr'] - pip[t]['input_psnr']:+.2f} dB" for t in below]
+    if len(seed_runs("pip", results)) > 1:
+        gaps = [
+            f"{gap}; over both training seeds (mean) "
+            f"{seed_mean(results, 'pip', eval_set, t) - pip[t]['input_psnr']:+.2f} dB"
+            for gap, t in zip(gaps, below, strict=True)
+        ]
+    gaps = [f"{gap})" for gap in gaps]
+
+    def versus(name: str, what: str, bar: float) -> str:
+        """PIP against variant ``name`` on average, and over the training seeds of both."""
+        diff = avg("pip") - avg(name)
+        goal = f"≥ +{bar:.2f}" if bar else "> 0"
+        line = f"- PIP vs {what}: {diff:+.2f} dB (goal {goal}): {verdict(diff > 0 and diff >= bar)}"
+        if len(seed_runs("pip", results)) > 1 and len(seed_runs(name, results)) > 1:
+            mean = seed_mean(results, "pip", eval_set, "average")
+            mean -= seed_mean(results, name, eval_set, "average")
+            line += f"; over both training seeds (means): {mean:+.2f} dB"
+        return line + "."
+
     lines = [
-        f"- PIP vs full fine-tuning ({VARIANTS[full].label}) on average: {gain:+.2f} dB "
-        f"(goal ≥ +0.50): {verdict(gain >= 0.5)}.",
+        versus(full, f"full fine-tuning ({VARIANTS[full].label}) on average", 0.5),
         f"- Trainable share: {100 * share:.1f}% (goal ≤ 5%): {verdict(share <= 0.05)}.",
     ]
     for name, bar in (("lora", 0.5), ("lora_per_degradation", 0.0)):
@@ -800,15 +877,11 @@ def goals(results: dict[str, Any], costs: dict[str, Any], eval_set: str) -> list
         if name not in results:
             lines.append(f"- PIP vs {label}: not measured ({label} not run).")
             continue
-        diff = avg("pip") - avg(name)
-        goal = f"≥ +{bar:.2f}" if bar else "> 0"
-        lines.append(
-            f"- PIP vs {label}: {diff:+.2f} dB (goal {goal}): {verdict(diff > 0 and diff >= bar)}."
-        )
+        lines.append(versus(name, label, bar))
     lines += [
         f"- Pretrained task (noise, with its label) vs the pretrained network: "
         f"{forgetting:+.2f} dB (goal ≥ −0.10): {verdict(forgetting >= -0.1)}.",
-        f"- Degradations below their degraded input: {', '.join(below) or 'none'}: "
+        f"- Degradations below their degraded input: {', '.join(gaps) or 'none'}: "
         f"{verdict(not below)}.",
     ]
     if "pip" in costs and full in costs:

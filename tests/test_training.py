@@ -110,11 +110,86 @@ def test_psnr_loss_is_minus_the_mean_psnr():
     Trainer(trained, data(), config(loss="psnr", steps=2)).fit()
 
 
+def test_relative_l1_loss_counts_each_image_by_its_input_error():
+    from pip_adapter.training import relative_l1_loss
+
+    clean = torch.zeros(2, 3, 8, 8)
+    degraded = torch.stack([torch.full((3, 8, 8), 0.02), torch.full((3, 8, 8), 0.4)])
+    # an image restored no better than its input counts 1, whatever its error
+    assert relative_l1_loss(degraded, clean, degraded).item() == pytest.approx(1.0)
+    restored = (degraded / 2).requires_grad_(True)
+    loss = relative_l1_loss(restored, clean, degraded)
+    assert loss.item() == pytest.approx(0.5)
+    loss.backward()
+    # each image's gradient scales with 1 / its input's error: the small error weighs 20x more
+    small, large = restored.grad.abs().flatten(1).mean(dim=1)
+    assert (small / large).item() == pytest.approx(20.0)
+    # an input without error (a clean image) counts against a floor of one grey level
+    floored = relative_l1_loss(clean + 2 / 255, clean, clean)
+    assert floored.item() == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="must have the target's shape"):
+        relative_l1_loss(clean, clean, clean[..., :4, :4])
+
+
+class Gain(torch.nn.Module):
+    """A network that scales its input: at gain 1 it returns the degraded image itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return x * self.gain
+
+
+def test_trainer_relative_l1_loss_divides_by_the_degraded_input(tmp_path):
+    Trainer(Gain(), data(), config(loss="relative_l1", steps=1, log_every=1), tmp_path).fit()
+    first = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[0])
+    assert first["loss"] == pytest.approx(1.0)  # the input returned as is: its whole error left
+
+
+def test_ema_ends_with_the_moving_average_of_the_weights():
+    # the weights after each step of a run without the average
+    weights, plain = [], Trainer(Gain(), data(), config(steps=4))
+    for step in range(1, 5):
+        plain.fit(stop_at=step)
+        weights.append(plain.model.gain.item())
+    trainer = Trainer(Gain(), data(), config(steps=4, ema_decay=0.5))
+    trainer.fit()
+    average = 1.0  # the initial gain
+    for updates, weight in enumerate(weights, start=1):
+        decay = min(0.5, (1 + updates) / (10 + updates))
+        average = decay * average + (1 - decay) * weight
+    assert trainer.model.gain.item() == pytest.approx(average, rel=1e-6)
+    moved = abs(weights[-1] - 1.0)
+    assert abs(trainer.model.gain.item() - weights[-1]) > 0.03 * moved > 0  # not the last one
+
+
+def test_resuming_keeps_the_moving_average(tmp_path):
+    straight = Trainer(model(), data(), config(ema_decay=0.9))
+    straight.fit()
+    first = Trainer(model(), data(), config(ema_decay=0.9, checkpoint_every=2), tmp_path)
+    first.fit(stop_at=3)
+    resumed = Trainer(model(), data(), config(ema_decay=0.9, checkpoint_every=2), tmp_path)
+    resumed.resume().fit()
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    # a checkpoint written without the average cannot continue one
+    Trainer(model(), data(), config(checkpoint_every=2), tmp_path / "plain").fit(stop_at=2)
+    again = Trainer(model(), data(), config(checkpoint_every=2), tmp_path / "plain")
+    with pytest.raises(ValueError, match="written with ema_decay None"):
+        Trainer(model(), data(), config(ema_decay=0.9), tmp_path / "plain").resume()
+    again.resume()
+
+
 def test_bad_configs():
     with pytest.raises(ValueError, match="loss must be one of"):
         TrainConfig(loss="l3")
     with pytest.raises(ValueError, match="amp must be"):
         TrainConfig(amp="fp8")
+    for decay in (0, 1, True, "0.9"):
+        with pytest.raises(ValueError, match="ema_decay must be None"):
+            TrainConfig(ema_decay=decay)
     with pytest.raises(ValueError, match="needs a CUDA device"):
         Trainer(model(), data(), config(amp="fp16", device="cpu"))
     with pytest.raises(ValueError, match="smaller than one batch"):

@@ -1,6 +1,6 @@
-"""benchmarks/transfer.py's training seed and milder-blur options: they change the training
-data they name, and enter the cache key only when set (the results cached before them stay
-valid)."""
+"""benchmarks/transfer.py's training options (seed, milder blur, loss, moving average): they
+change what they name, reach the trainer, and enter the cache key only when set (the results
+cached before them stay valid)."""
 
 import argparse
 import dataclasses
@@ -47,3 +47,27 @@ def test_milder_blur_changes_the_blurred_training_patches_only():
     }
     assert changed.pop(blur) and set(changed) == set(range(len(transfer.TASKS))) - {blur}
     assert not any(changed.values())
+
+
+def test_the_loss_and_the_moving_average_reach_the_trainer():
+    import pip_adapter as pa
+    from pip_adapter.backbones import build_backbone
+
+    options = argparse.Namespace(seed=0, patch_size=32, batch_size=2)
+    for name, choice in (
+        ("pip_relative", {"loss": "relative_l1"}),
+        ("pip_ema", {"ema_decay": 0.999}),
+    ):
+        variant = transfer.VARIANTS[name]
+        assert variant.recipe() == choice  # in the cache key
+        model = pa.inject_pip(build_backbone("nafnet", "tiny"))
+        train_set = transfer.training_set(options, variant)
+        trainer = transfer.make_trainer(variant, model, options, 2, None, train_set)
+        assert {key: getattr(trainer.config, key) for key in choice} == choice
+
+
+def test_the_cache_key_leaves_out_settings_at_their_no_op_value():
+    # a stride of 1 is the compact unit as it ran before the option: the cached results hold
+    config = {"design": "compact", "size_multiple": 1, "feature_ffn_stride": 1, "heads": None}
+    assert transfer.essential(config) == {"design": "compact", "size_multiple": 1}
+    assert transfer.essential({"feature_ffn_stride": 2}) == {"feature_ffn_stride": 2}

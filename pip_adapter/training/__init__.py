@@ -9,7 +9,13 @@ with needs_extra("train", "pip_adapter.training"):
     from pip_adapter.training.report import JsonLinesLog, format_metrics_table, plot_curves
     from pip_adapter.training.schedule import warmup_cosine
     from pip_adapter.training.sensor import calibrate_sensor, fit_temperature, train_sensor
-    from pip_adapter.training.trainer import TrainConfig, Trainer, TrainingDiverged, psnr_loss
+    from pip_adapter.training.trainer import (
+        TrainConfig,
+        Trainer,
+        TrainingDiverged,
+        psnr_loss,
+        relative_l1_loss,
+    )
 
 __all__ = [
     "DistributedContext",
@@ -23,6 +29,7 @@ __all__ = [
     "load_checkpoint",
     "plot_curves",
     "psnr_loss",
+    "relative_l1_loss",
     "save_checkpoint",
     "setup_distributed",
     "train_sensor",

@@ -7,7 +7,8 @@ import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Mapping, Sized
+from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -37,7 +38,7 @@ from pip_adapter.training.run_folder import check_resumable, check_run_folder
 from pip_adapter.training.schedule import warmup_cosine
 from pip_adapter.weights import check_same_tensors
 
-__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "psnr_loss"]
+__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "psnr_loss", "relative_l1_loss"]
 
 
 def psnr_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
@@ -49,10 +50,35 @@ def psnr_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     return 10 / math.log(10) * torch.log(mse + 1e-8).mean()
 
 
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "l1": F.l1_loss,
-    "smooth_l1": F.smooth_l1_loss,
-    "psnr": psnr_loss,
+# the degraded input's error below which it counts as this one (one grey level): an image that
+# needs nothing ("clean") then weighs as a lightly degraded one, not without bound
+INPUT_ERROR_FLOOR = 1 / 255
+
+
+def relative_l1_loss(
+    restored: torch.Tensor, clean: torch.Tensor, degraded: torch.Tensor
+) -> torch.Tensor:
+    """The mean over images of each one's L1 error divided by its degraded input's (a constant
+    of the batch, floored at ``INPUT_ERROR_FLOOR``): the fraction of the input's error left, so
+    that every degradation counts by how much it is improved, whatever the size of its error.
+    Under a plain L1 loss the degradations with large errors (low light, haze) take the
+    capacity and those with small ones (blur) are never learned past their input."""
+    if degraded.shape != clean.shape:
+        raise ValueError(
+            f"the relative_l1 loss compares the restored image with its degraded input, which "
+            f"must have the target's shape {tuple(clean.shape)}, got {tuple(degraded.shape)}"
+        )
+    error = (restored - clean).abs().flatten(1).mean(dim=1)
+    input_error = (degraded - clean).abs().flatten(1).mean(dim=1).clamp_min(INPUT_ERROR_FLOOR)
+    return (error / input_error).mean()
+
+
+# every loss sees (restored, clean, degraded)
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "l1": lambda restored, clean, _: F.l1_loss(restored, clean),
+    "smooth_l1": lambda restored, clean, _: F.smooth_l1_loss(restored, clean),
+    "psnr": lambda restored, clean, _: psnr_loss(restored, clean),
+    "relative_l1": relative_l1_loss,
 }
 # TrainConfig fields that may change when a run is resumed (more steps, other logging)
 RESUMABLE_CHANGES = (
@@ -76,9 +102,11 @@ class TrainingDiverged(FloatingPointError):
 class TrainConfig:
     """Hyperparameters of ``Trainer``; the defaults suit adapter fine-tuning.
 
-    ``loss``: ``"l1"``, ``"smooth_l1"`` or ``"psnr"`` (``psnr_loss``: minus the images' mean
-    PSNR; the all-in-one recipe's, see docs/benchmarks/quality.md). ``prompt_reg_weight``
-    multiplies the prompt regulariser (the authors' 0.01 × 0.002).
+    ``loss``: ``"l1"``, ``"smooth_l1"``, ``"psnr"`` (``psnr_loss``: minus the images' mean
+    PSNR; the all-in-one recipe's, see docs/benchmarks/quality.md) or ``"relative_l1"``
+    (``relative_l1_loss``: each image's L1 error over its degraded input's, so that a
+    degradation with a small error, such as blur, weighs as much as one with a large error).
+    ``prompt_reg_weight`` multiplies the prompt regulariser (the authors' 0.01 × 0.002).
     ``warmup_steps=None`` warms up over 5% of the steps. ``amp`` needs CUDA for ``"fp16"``.
     ``val_every`` / ``checkpoint_every`` of 0 validate / checkpoint only at the end.
     ``grad_clip=None`` does not clip; ``min_lr_ratio`` is the final learning rate as a fraction
@@ -86,6 +114,11 @@ class TrainConfig:
     of the units: less memory, the same gradients, one more forward pass of the units);
     ``None`` turns it on when the model's backbone is frozen (adapter training, where the units
     hold most of a step's memory) and otherwise leaves the model's setting.
+    ``ema_decay`` keeps an exponential moving average of the trainable parameters (BasicSR's
+    ``params_ema``): after each step ``average = d * average + (1 - d) * weights`` with
+    ``d = min(ema_decay, (1 + updates) / (10 + updates))``, so that a short run does not average
+    in its start; validation uses the average and the run ends with it in the model (what
+    ``fit`` returns, saves and evaluates). ``None`` keeps the last weights.
     Every field is checked when the config is made: a wrong value is a one-line ValueError
     naming the field and what it accepts.
     """
@@ -96,7 +129,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int | None = None
     min_lr_ratio: float = 0.01
-    loss: Literal["l1", "smooth_l1", "psnr"] = "l1"
+    loss: Literal["l1", "smooth_l1", "psnr", "relative_l1"] = "l1"
     prompt_reg_weight: float = 2e-5
     grad_clip: float | None = 1.0
     amp: Literal["bf16", "fp16"] | None = None
@@ -108,6 +141,7 @@ class TrainConfig:
     progress: bool = True
     device: str | None = None
     recompute_units: bool | None = None
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
         for name, minimum in _INTEGER_FIELDS.items():
@@ -140,11 +174,26 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.progress must be True or False, got {self.progress!r}")
         if self.device is not None:
             check_device_name(self.device, "TrainConfig.device")
+        if self.ema_decay is not None:
+            valid = isinstance(self.ema_decay, numbers.Real) and not isinstance(
+                self.ema_decay, bool
+            )
+            if not (valid and 0 < self.ema_decay < 1):
+                raise ValueError(
+                    "TrainConfig.ema_decay must be None (the last weights) or a number in (0, 1), "
+                    f"e.g. 0.999, got {self.ema_decay!r}"
+                )
         if self.recompute_units is not None and not isinstance(self.recompute_units, bool):
             raise ValueError(
                 "TrainConfig.recompute_units must be None (on for a frozen backbone), True or "
                 f"False, got {self.recompute_units!r}"
             )
+
+
+@torch.no_grad()
+def _copy(targets: Sequence[torch.Tensor], sources: Sequence[torch.Tensor]) -> None:
+    for target, source in zip(targets, sources, strict=True):
+        target.copy_(source)
 
 
 # integer fields and their smallest valid value
@@ -251,6 +300,11 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the model has no trainable parameters")
+        self.trained = params
+        # the moving average of the trainable parameters (config.ema_decay), or None
+        self.average: list[torch.Tensor] | None = None
+        if self.config.ema_decay is not None:
+            self.average = [p.detach().clone() for p in params]
         self.optimizer = torch.optim.AdamW(
             params, lr=self.config.lr, weight_decay=self.config.weight_decay
         )
@@ -297,6 +351,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
+            "average": self.average,
             "rng": rng_state(),
             "config": asdict(self.config),
             "settings": self.settings,
@@ -318,10 +373,17 @@ class Trainer:
                 f"cannot resume from {path}: it trained other parameters than this model's "
                 "trainable ones (frozen backbone or not?)"
             )
+        if self.average is not None and state.get("average") is None:
+            raise ValueError(
+                f"cannot resume from {path} with ema_decay: it was written without a moving "
+                "average; resume with ema_decay=None, or start again with --overwrite"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        if self.average is not None:
+            _copy(self.average, state["average"])
         self.step = state["step"]
         restore_rng_state(state["rng"])
         self.last_checkpoint = path
@@ -370,7 +432,7 @@ class Trainer:
                 restored = self.network(degraded, degradation=ids)
             else:
                 restored = self.network(degraded)
-        loss = LOSSES[self.config.loss](restored.float(), clean)
+        loss = LOSSES[self.config.loss](restored.float(), clean, degraded.float())
         if isinstance(self.model, PIPModel) and self.config.prompt_reg_weight:
             loss = loss + self.config.prompt_reg_weight * self.model.prompt_regularization()
         return loss
@@ -407,15 +469,43 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        self._update_average()
         return value
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        """One step of the moving average, its decay warmed up over the first updates."""
+        if self.average is None or self.config.ema_decay is None:
+            return
+        updates = self.step + 1
+        decay = min(self.config.ema_decay, (1 + updates) / (10 + updates))
+        for average, param in zip(self.average, self.trained, strict=True):
+            average.lerp_(param.detach(), 1 - decay)
+
+    @contextmanager
+    def _averaged_weights(self) -> Iterator[None]:
+        """The moving average in the model for the duration (no-op without ``ema_decay``)."""
+        if self.average is None:
+            yield
+            return
+        last = [p.detach().clone() for p in self.trained]
+        _copy(self.trained, self.average)
+        try:
+            yield
+        finally:
+            _copy(self.trained, last)
 
     def validate(self) -> dict | None:
         """Per-degradation PSNR / SSIM on ``val_set`` (rank 0 only; other ranks return None)."""
         report = None
         if self.val_set is not None and self.context.is_main:
-            report = evaluate(
-                self.model, self.val_set, self.degradations or None, conditioned=self.conditioned
-            )
+            with self._averaged_weights():
+                report = evaluate(
+                    self.model,
+                    self.val_set,
+                    self.degradations or None,
+                    conditioned=self.conditioned,
+                )
             self._record({"step": self.step, "val": report})
         self._barrier()
         return report
@@ -478,6 +568,8 @@ class Trainer:
                 (self.out_dir / name).unlink(missing_ok=True)
 
     def _finish(self) -> dict | None:
+        if self.average is not None:  # the run ends with the average in the model
+            _copy(self.trained, self.average)
         report = self.validate()
         self.save_checkpoint()
         if self.out_dir is not None and self.log is not None and self.context.is_main:
