@@ -505,7 +505,10 @@ def render(results: dict, device: torch.device, args) -> str:
             f"{tried['settings']['machine']}; {tried['settings']['date']}. Time and forward "
             "memory relative to the plain NAFNet, all rows timed interleaved in one process "
             f"(best of {tried['settings']['repeats']}). The quality of the two designs is "
-            "compared by `python benchmarks/quality.py --variants pip,paper_design`.",
+            "compared by `python benchmarks/quality.py --variants pip,paper_design`. On this "
+            "shared 2-core machine the ratios of the same code move by several hundredths "
+            "(at 256² by more) between runs minutes apart, as the plain network's own best "
+            "time does: rows closer than that are not ranked by one run.",
             "",
             "The paper design spends most of its time on the full-resolution stage: there the "
             "universal prompt's 3×3 convolution, the prompt-to-feature attention (q, k, v "
