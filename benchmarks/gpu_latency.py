@@ -122,6 +122,17 @@ def command(args) -> str:
     )
 
 
+def fastest_pip_rows(results: list[dict]) -> dict[tuple[str, int], dict]:
+    """Per ``(backbone, size)``: the measured row whose pass with PIP was the fastest."""
+    best: dict[tuple[str, int], dict] = {}
+    for r in results:
+        if "error" not in r:
+            key = (r["backbone"], r["size"])
+            if key not in best or r["seconds"][1] < best[key]["seconds"][1]:
+                best[key] = r
+    return best
+
+
 def render(results: list[dict], args, machine: str) -> str:
     commands = list(dict.fromkeys(r.get("command", command(args)) for r in results))
     lines = [
@@ -149,23 +160,16 @@ def render(results: list[dict], args, machine: str) -> str:
             f"{pip * 1e3:.2f} ms | **{pip / plain:.3f}x** | "
             f"{warm['plain']:.0f} s / {warm['pip']:.0f} s |"
         )
-    best: dict[tuple[str, int], tuple[float, str]] = {}
+    best = fastest_pip_rows(results)
     best_plain: dict[tuple[str, int], tuple[float, str]] = {}
     for r in results:
         if "error" not in r:
-            key = (r["backbone"], r["size"])
-            plain, pip = r["seconds"]
-            if key not in best or pip < best[key][0]:
-                best[key] = (pip, r["mode"])
+            key, plain = (r["backbone"], r["size"]), r["seconds"][0]
             if key not in best_plain or plain < best_plain[key][0]:
                 best_plain[key] = (plain, r["mode"])
     summary = []
-    for (name, size), (fastest, mode) in best.items():
-        row = next(
-            r
-            for r in results
-            if (r["backbone"], r["size"], r["mode"]) == (name, size, mode) and "error" not in r
-        )
+    for (name, size), row in best.items():
+        fastest, mode = row["seconds"][1], row["mode"]
         ratio = row["seconds"][1] / row["seconds"][0]
         ok = "met" if ratio <= GOAL else "**not met**"
         summary.append(

@@ -31,6 +31,8 @@ from datetime import date
 from pathlib import Path
 
 import torch
+from gpu_latency import GOAL as GPU_GOAL
+from gpu_latency import fastest_pip_rows
 from machine import describe_machine
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
@@ -102,6 +104,15 @@ TRIED: dict[str, tuple[dict, Callable | None]] = {
     ),
     "compact design, no full-resolution unit": ({"stages": COARSE_NAFNET}, None),
     "compact design, without the inference cache": ({}, _without_inference_cache),
+    "compact design, 8×8 basic prompts (quality: `prompt8`)": ({"prompt_size": 8}, None),
+    "compact design, 8×8 basic prompts, per-pixel feed-forward of half width (quality: `light`)": (
+        {"prompt_size": 8, "feature_ffn_expansion": 0.5},
+        None,
+    ),
+    "compact design, feed-forward on the 2×-pooled feature (quality: `ffn_stride2`)": (
+        {"feature_ffn_stride": 2},
+        None,
+    ),
     "compact design (default)": ({}, None),
 }
 VIEWS = {  # aliasing operators: no kernel of their own
@@ -426,6 +437,41 @@ def operator_rows(operators: dict) -> list[str]:
     return rows
 
 
+def gpu_lines(out: Path) -> list[str]:
+    """The GPU goal: each backbone's fastest mode with PIP, from benchmarks/gpu_latency.py's
+    results in ``out`` (none when it has not run)."""
+    path = out / "gpu_latency_cuda.json"
+    if not path.is_file():
+        return []
+    heading = (out / "gpu_latency_cuda.md").read_text().splitlines()[0]
+    gpu = heading.rsplit("(", 1)[-1].rstrip(")")
+    lines = [
+        "",
+        "## On a GPU (batch 1)",
+        "",
+        f"From `python benchmarks/gpu_latency.py --device cuda` on an {gpu} "
+        "([gpu_latency_cuda.md](gpu_latency_cuda.md): every mode, plain and with PIP timed "
+        "interleaved in the same mode; eager times in [overhead_cuda.md](overhead_cuda.md)). "
+        "Eager PyTorch pays for each small kernel of the units at batch 1; the fastest mode "
+        "with PIP for each backbone, how to use it in [deploy.md](../deploy.md#on-a-gpu). "
+        f"Goal (issue 14): ≤ {GPU_GOAL:.2f}x at 256² in the best mode.",
+        "",
+        "| backbone | input | fastest mode with PIP | plain | + PIP | ratio |",
+        "| --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    best = fastest_pip_rows(json.loads(path.read_text()))
+    for (name, size), row in sorted(best.items(), key=lambda item: (item[0][1], item[0][0])):
+        plain, pip = row["seconds"]
+        goal = ""
+        if size == 256:
+            goal = ": met" if pip / plain <= GPU_GOAL else ": **not met**"
+        lines.append(
+            f"| {name} | {size}² | {row['mode']} | {plain * 1e3:.2f} ms | {pip * 1e3:.2f} ms | "
+            f"**{pip / plain:.3f}x**{goal} |"
+        )
+    return lines
+
+
 def render(results: dict, device: torch.device, args) -> str:
     lines = [
         f"# PIP overhead, default presets ({device.type})",
@@ -459,7 +505,10 @@ def render(results: dict, device: torch.device, args) -> str:
             f"{tried['settings']['machine']}; {tried['settings']['date']}. Time and forward "
             "memory relative to the plain NAFNet, all rows timed interleaved in one process "
             f"(best of {tried['settings']['repeats']}). The quality of the two designs is "
-            "compared by `python benchmarks/quality.py --variants pip,paper_design`.",
+            "compared by `python benchmarks/quality.py --variants pip,paper_design`. On this "
+            "shared 2-core machine the ratios of the same code move by several hundredths "
+            "(at 256² by more) between runs minutes apart, as the plain network's own best "
+            "time does: rows closer than that are not ranked by one run.",
             "",
             "The paper design spends most of its time on the full-resolution stage: there the "
             "universal prompt's 3×3 convolution, the prompt-to-feature attention (q, k, v "
@@ -482,7 +531,14 @@ def render(results: dict, device: torch.device, args) -> str:
             "feed-forwards, the channels-last layout, and dropping the full-resolution unit "
             "(0.16 dB lower in an earlier placement ablation of the quality benchmark, with "
             "the paper design and the L1 recipe; not rerun since) each "
-            "recover only part of the cost.",
+            "recover only part of the cost. Cheaper compact units were measured for quality "
+            "too (rows marked with their `benchmarks/quality.py` variant; results in the "
+            "ablation table of [quality.md](quality.md)): 8×8 basic prompts (a quarter of "
+            "the grid work), the same with a per-pixel feed-forward of half width, and the "
+            "per-pixel feed-forward on the feature average-pooled by 2 with its update resized "
+            "back (`feature_ffn_stride=2`: a quarter of the per-pixel work, but a pixel's "
+            "update then follows its neighbourhood's mean, and low light, whose tone mapping "
+            "is a per-pixel curve, lost most).",
             "",
             *tried_rows(tried),
         ]
@@ -500,6 +556,8 @@ def render(results: dict, device: torch.device, args) -> str:
             "",
             *compiled_rows(compiled),
         ]
+    if device.type == "cpu":
+        lines += gpu_lines(args.out)
     if "operators" in results:
         lines += [
             "",

@@ -229,10 +229,13 @@ VARIANTS: dict[str, Variant] = {
         "ablation",
         lambda: pip(feature_ffn_stride=2),
     ),
-    "ffn_stride2_s8": Variant(
-        "feed-forward on the 2×-pooled feature, 8×8 prompts",
+    "prompt8": Variant(
+        "8×8 basic prompts (16×16 by default)", "ablation", lambda: pip(prompt_size=8)
+    ),
+    "light": Variant(
+        "8×8 basic prompts, per-pixel feed-forward of half width",
         "ablation",
-        lambda: pip(feature_ffn_stride=2, prompt_size=8),
+        lambda: pip(prompt_size=8, feature_ffn_expansion=0.5),
     ),
     "authors_init": Variant("authors' init", "ablation", ablated(authors_init)),
     "coarse_only": Variant(
