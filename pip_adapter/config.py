@@ -346,8 +346,8 @@ class PIPConfig:
         feature_ffn_expansion: hidden width of the prompt-to-feature feed-forward as a multiple
             of ``d``; default 1 for the compact design, ``ffn_expansion`` for the paper design.
         feature_ffn_stride: compact design: run that feed-forward on the feature average-pooled
-            by this factor, its update resized back (1: at every pixel); default: the preset's,
-            else 1. See ``PromptInPrompt``.
+            by this factor, its update resized back (1, the default: at every pixel). See
+            ``PromptInPrompt``.
         native_degradations: degradations the backbone already restores (e.g. ``("noise",)``
             for a pretrained denoiser). With their label every unit passes its feature through
             exactly, so the model is the backbone itself; the units hold prompts only for the

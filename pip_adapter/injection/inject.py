@@ -98,8 +98,6 @@ def _prepare(
     if preset is not None:
         data = preset[1]
         filled = {k: data[k] for k in CALL_FIELDS if k in data and getattr(config, k) is None}
-        if config.design != "compact":  # a pooled feed-forward is a compact-design option
-            filled.pop("feature_ffn_stride", None)
         config = config.replace(**filled)
     trace = None
     if config.stages != "auto":

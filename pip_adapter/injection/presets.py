@@ -22,7 +22,7 @@ from pip_adapter.injection.auto import BODY_UNITS
 __all__ = ["CALL_FIELDS", "PRESETS", "WITHOUT_PRESET", "preset_for", "required_multiple"]
 
 # the PIPConfig fields a preset may fill (where the user left them None)
-CALL_FIELDS = ("output", "noise_level_map", "value_range", "feature_ffn_stride")
+CALL_FIELDS = ("output", "noise_level_map", "value_range")
 
 
 def _body(pattern: str, reason: str, module_type: str | None = None) -> dict[str, Any]:
