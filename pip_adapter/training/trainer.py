@@ -176,10 +176,8 @@ class TrainConfig:
         if self.device is not None:
             check_device_name(self.device, "TrainConfig.device")
         if self.ema_decay is not None:
-            valid = isinstance(self.ema_decay, numbers.Real) and not isinstance(
-                self.ema_decay, bool
-            )
-            if not (valid and 0 < self.ema_decay < 1):
+            _check_number("ema_decay", self.ema_decay, "> 0", "None (the last weights) or ")
+            if self.ema_decay >= 1:
                 raise ValueError(
                     "TrainConfig.ema_decay must be None (the last weights) or a number in (0, 1), "
                     f"e.g. 0.999, got {self.ema_decay!r}"
