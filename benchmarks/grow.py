@@ -125,13 +125,12 @@ def cached_sensor(directory: Path, degradations: tuple[str, ...]) -> pa.Degradat
     weights_only = not (directory / SENSOR_CONFIG_NAME).is_file()
     if weights_only and (directory / SENSOR_WEIGHTS_NAME).is_file():
         sensor = pa.DegradationSensor(degradations, temperature=1.0)
-        sensor.load_state_dict(load_file(directory / SENSOR_WEIGHTS_NAME))
-        return sensor.requires_grad_(False).eval()
-    saved = read_sensor(directory)
-    if saved is None:
-        return None
-    config, tensors = saved
-    sensor = pa.DegradationSensor.from_config(config)
+        tensors = load_file(directory / SENSOR_WEIGHTS_NAME)
+    else:
+        saved = read_sensor(directory)
+        if saved is None:
+            return None
+        sensor, tensors = pa.DegradationSensor.from_config(saved[0]), saved[1]
     sensor.load_state_dict(tensors)
     return sensor.requires_grad_(False).eval()
 

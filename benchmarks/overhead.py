@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 from gpu_latency import GOAL as GPU_GOAL
-from gpu_latency import fastest_pip_rows
+from gpu_latency import fastest_rows
 from machine import describe_machine
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
@@ -459,7 +459,7 @@ def gpu_lines(out: Path) -> list[str]:
         "| backbone | input | fastest mode with PIP | plain | + PIP | ratio |",
         "| --- | --- | --- | ---: | ---: | ---: |",
     ]
-    best = fastest_pip_rows(json.loads(path.read_text()))
+    best = fastest_rows(json.loads(path.read_text()))
     for (name, size), row in sorted(best.items(), key=lambda item: (item[0][1], item[0][0])):
         plain, pip = row["seconds"]
         goal = ""

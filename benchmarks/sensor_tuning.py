@@ -56,30 +56,32 @@ BELOW = {
 }
 # faint draws from the mild end of the default ranges: train_sensor's, and haze's
 MILD_END = {**FAINT_RANGES, "haze": {"beta": (0.04, 0.07)}}
+# the context and zoom of every recipe after "before" (session 4's, kept as it was tried)
+CONTEXT_ZOOM = {"context": 32, "scales": (1.0, 0.7, 0.5)}
 # name -> (what it changes, train_sensor's settings); "before" is the recipe of main before the
 # context and zoom defaults
 VARIANTS: dict[str, tuple[str, dict]] = {
     "before": ("crops degraded alone, native scale", {"context": 0, "scales": (1.0,), "faint": 0}),
     "context_scales": (
         "32 px of context, zoom 1 / 0.7 / 0.5",
-        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0},
+        {**CONTEXT_ZOOM, "faint": 0},
     ),
     "context_scales_1800": (
         "the same, 1800 steps",
-        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0, "steps": 1800},
+        {**CONTEXT_ZOOM, "faint": 0, "steps": 1800},
     ),
     "faint": (
         "context and zoom, a quarter of rain / haze / blur / low-light crops fainter than the "
         "default range (below its mild end)",
-        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": BELOW},
+        {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": BELOW},
     ),
     "mild_end": (
         "context and zoom, a quarter of those crops from the mild end of the default range",
-        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": MILD_END},
+        {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": MILD_END},
     ),
     "mild_end_no_haze": (
         "the same for rain / blur / low light only (haze as by default): the defaults",
-        {"context": 32, "scales": (1.0, 0.7, 0.5), "faint": 0.25, "faint_ranges": FAINT_RANGES},
+        {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": FAINT_RANGES},
     ),
 }
 DEFAULT_RECIPE = "mild_end_no_haze"  # train_sensor's defaults
@@ -183,15 +185,21 @@ def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], folder: Pa
     return results
 
 
+def confusion_scores(confusions: dict[str, torch.Tensor]) -> tuple[list[float], float, int]:
+    """From the confusion counts of each view: the accuracy per view (%), and on whole photos
+    the clean recall (%) and the number of degraded photos called clean."""
+    scores = [100 * accuracy(c) for c in confusions.values()]
+    whole, clean = confusions["whole"], DEGRADATIONS.index("clean")
+    recall = 100 * whole[clean, clean].item() / whole[clean].sum().item()
+    return scores, recall, int(whole[:clean, clean].sum().item())
+
+
 def row(name: str, seed: int, text: str, settings: dict, result: dict) -> str:
     """A recipe's line: accuracy per view, their mean, and on whole photos the clean recall, the
     degraded photos called clean and the wrong predictions made with confidence (a hard label
     rather than a mixture)."""
-    counts = {label: torch.tensor(result[label]) for label, _ in VIEWS}
-    scores = [100 * accuracy(c) for c in counts.values()]
-    whole, clean = counts["whole"], DEGRADATIONS.index("clean")
-    recall = 100 * whole[clean, clean].item() / whole[clean].sum().item()
-    missed = whole[:clean, clean].sum().item()
+    confusions = {label: torch.tensor(result[label]) for label, _ in VIEWS}
+    scores, recall, missed = confusion_scores(confusions)
     cells = [f"{v:.1f}%" for v in (*scores, sum(scores) / len(scores), recall)]
     return (
         f"| {name} | {text} | {seed} | {settings.get('steps', DEFAULT_SENSOR_STEPS)} | "
@@ -207,14 +215,16 @@ def view_scores(logits: dict, truth: dict, views: str, temperature: float) -> di
     clean and wrong-and-sure on whole photos, cross-entropy and calibration error over all."""
     weights = {k: (pooled(v, views) / temperature).softmax(dim=-1) for k, v in logits.items()}
     measured = {k: counts(weights[k], truth[k]) for k in logits}
-    scores = [100 * accuracy(torch.tensor(m["confusion"])) for m in measured.values()]
-    whole, clean = torch.tensor(measured["whole"]["confusion"]), DEGRADATIONS.index("clean")
+    scores, recall, called = confusion_scores(
+        {k: torch.tensor(m["confusion"]) for k, m in measured.items()}
+    )
+    clean = DEGRADATIONS.index("clean")
     every, classes = torch.cat(list(weights.values())), torch.cat(list(truth.values()))
     top, predicted = every.max(dim=-1)
     return {
         "accuracy": [*scores, sum(scores) / len(scores)],
-        "clean_recall": 100 * whole[clean, clean].item() / whole[clean].sum().item(),
-        "called_clean": whole[:clean, clean].sum().item(),
+        "clean_recall": recall,
+        "called_clean": called,
         "sure_and_wrong": measured["whole"]["sure_and_wrong"],
         # what blind mode restores of a clean photo: the weight it gives the other classes
         "clean_given": 1 - weights["whole"][truth["whole"] == clean, clean].mean().item(),
@@ -288,7 +298,7 @@ def main() -> None:
         folder = args.runs / name / f"seed{args.seed}"
         result = {"seconds": seconds, **measure(sensor, photos, folder)}
         write_json(folder / "validation.json", result)
-        print(row(name, args.seed, VARIANTS[name][0], {}, result), flush=True)
+        print(row(name, args.seed, *VARIANTS[name], result), flush=True)
 
     lines = [
         "| recipe | what it changes | seed | steps | training | whole photos | 256² crops "
