@@ -686,12 +686,13 @@ NO_OP = {"feature_ffn_stride": 1}
 
 def essential(config: dict[str, Any]) -> dict[str, Any]:
     """A config without the settings that impose nothing (unset, or resolved to their no-op
-    value: 0 / False / empty, or the one ``NO_OP`` names), so that a library that starts
-    resolving an unset option to its no-op value does not retrain the same model."""
+    value: 0 / False / empty, e.g. no output strengths, or the one ``NO_OP`` names), so that a
+    library that starts resolving an unset option to its no-op value does not retrain the same
+    model."""
     return {
         k: v
         for k, v in config.items()
-        if v not in (None, 0, False, [], ()) and not (k in NO_OP and v == NO_OP[k])
+        if v not in (None, 0, False, [], (), {}) and not (k in NO_OP and v == NO_OP[k])
     }
 
 

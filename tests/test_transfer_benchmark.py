@@ -69,5 +69,6 @@ def test_the_loss_and_the_moving_average_reach_the_trainer():
 def test_the_cache_key_leaves_out_settings_at_their_no_op_value():
     # a stride of 1 is the compact unit as it ran before the option: the cached results hold
     config = {"design": "compact", "size_multiple": 1, "feature_ffn_stride": 1, "heads": None}
+    config["output_strength"] = {}  # none set: full strength, as before strengths existed
     assert transfer.essential(config) == {"design": "compact", "size_multiple": 1}
     assert transfer.essential({"feature_ffn_stride": 2}) == {"feature_ffn_stride": 2}
