@@ -443,19 +443,26 @@ def strength_table(results: dict, strength: dict, split: str) -> list[str]:
         header += [f"PIP ({label})", "with strengths"]
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
     first = results["pip"]["reports"][split]
-    for key in (*[d for d in DEGRADATIONS if d in first], "average"):
-        strength_cell = f"{strength['strengths'][key]:.2f}" if key != "average" else ""
-        cells = [key, f"{first[key]['input_psnr']:.2f}", strength_cell]
+    for key in (*[d for d in DEGRADATIONS if d in first], "average", CLEAN):
+        if key not in first:
+            continue
+        strength_cell = f"{strength['strengths'][key]:.2f}" if key in DEGRADATIONS else ""
+        label = f"{key} (not in the average)" if key == CLEAN else key
+        cells = [label, "" if key == CLEAN else f"{first[key]['input_psnr']:.2f}", strength_cell]
         for name, _ in runs:
             full = results[name]["reports"][split][key]["psnr"]
             fitted = strength["reports"][name][split][key]["psnr"]
+            if key == CLEAN and full == fitted == float("inf"):
+                cells += ["identical", "identical"]
+                continue
             cells += [f"{full:.2f}", f"{fitted:.2f} ({fitted - full:+.2f})"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def strength_goals(strength: dict, split: str) -> list[str]:
-    """Degradations still below their degraded input with the fitted strengths."""
+def strength_goals(results: dict, strength: dict, split: str) -> list[str]:
+    """Degradations still below their degraded input with the fitted strengths, and what the
+    strengths do to the average."""
     lines = []
     for name, label in (("pip", "labels"), (BLIND, "blind")):
         report = strength["reports"][name][split]
@@ -465,9 +472,10 @@ def strength_goals(strength: dict, split: str) -> list[str]:
             if d in report and report[d]["psnr"] < report[d]["input_psnr"]
         ]
         verdict = "met" if not below else "**not met**"
+        change = report["average"]["psnr"] - results[name]["reports"][split]["average"]["psnr"]
         lines.append(
-            f"- With the fitted strengths, degradations below their degraded input ({label}): "
-            f"{', '.join(below) or 'none'}: {verdict}."
+            f"- With the fitted strengths ({label}): degradations below their degraded input: "
+            f"{', '.join(below) or 'none'}: {verdict}; the average {change:+.2f} dB."
         )
     return lines
 
@@ -648,7 +656,7 @@ def write_page(results: dict, args: argparse.Namespace, command: str, strength: 
                 "",
                 *strength_table(results, strength, split),
                 "",
-                *strength_goals(strength, split),
+                *strength_goals(results, strength, split),
             ]
     ablations = ablation_table(results)
     if ablations:
