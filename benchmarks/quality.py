@@ -467,7 +467,7 @@ def strength_goals(results: dict, strength: dict, split: str) -> list[str]:
     for name, label in (("pip", "labels"), (BLIND, "blind")):
         report = strength["reports"][name][split]
         below = [
-            f"{d} ({report[d]['psnr'] - report[d]['input_psnr']:+.2f} dB)"
+            f"{d} ({report[d]['psnr'] - report[d]['input_psnr']:+.3f} dB)"
             for d in DEGRADATIONS
             if d in report and report[d]["psnr"] < report[d]["input_psnr"]
         ]
@@ -647,7 +647,8 @@ def write_page(results: dict, args: argparse.Namespace, command: str, strength: 
             "The PIP model's output as `x + a · (model(x) − x)` with one strength `a` in [0, 1] "
             f"per degradation (`PIPConfig.output_strength`), {STRENGTH_PHOTOS}, by least squares "
             "(`pip_adapter.training.calibrate_output_strength`); blind, the sensor's weights "
-            "mix the strengths. The same trained network and sensor as above, no retraining.",
+            "mix the strengths. The same trained network and sensor as above, no retraining. "
+            "Not the page's default: the rows above are at full strength.",
         ]
         for split, title in EVAL_SETS.items():
             lines += [
