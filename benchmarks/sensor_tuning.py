@@ -83,7 +83,14 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "the same for rain / blur / low light only (haze as by default): the defaults",
         {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": FAINT_RANGES},
     ),
+    "statistics": (
+        "the defaults, and the sensor also reads physical statistics of each crop "
+        "(`DegradationSensor(statistics=True)`)",
+        {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": FAINT_RANGES, "statistics": True},
+    ),
 }
+# the settings of a recipe that build the sensor rather than train it
+SENSOR_OPTIONS = ("statistics",)
 DEFAULT_RECIPE = "mild_end_no_haze"  # train_sensor's defaults
 # skimage.data loaders of the validation photos (grey ones are used as grey RGB)
 VALIDATION = ("camera", "brick", "grass", "gravel", "coins", "moon", "page", "cell")
@@ -114,10 +121,11 @@ def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationS
     """The sensor of recipe ``name``, trained here or reused from ``runs/``; its training time."""
     settings = {"steps": DEFAULT_SENSOR_STEPS, "seed": args.seed, **VARIANTS[name][1]}
     folder = args.runs / name / f"seed{args.seed}"
+    options = {k: settings.pop(k) for k in SENSOR_OPTIONS if k in settings}
     torch.manual_seed(args.seed)  # the same initial weights for every recipe
-    sensor = pa.DegradationSensor(DEGRADATIONS)
+    sensor = pa.DegradationSensor(DEGRADATIONS, **options)
     stored = folder / "settings.json"
-    key = json.loads(json.dumps(settings))  # tuples as lists, as stored
+    key = json.loads(json.dumps({**settings, **options}))  # tuples as lists, as stored
     if stored.is_file() and json.loads(stored.read_text())["settings"] == key:
         sensor.load_state_dict(load_file(folder / "sensor.safetensors"))
         return sensor.eval(), json.loads(stored.read_text())["seconds"]
