@@ -47,6 +47,7 @@ from pip_adapter.training import fit_temperature, train_sensor
 from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS, FAINT_RANGES
 
 ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs" / "sensor_tuning"
 # faint draws below the default ranges (up to their mild end)
 BELOW = {
     "rain": {"density": (0.001, 0.002), "intensity": (0.3, 0.5)},
@@ -117,24 +118,50 @@ def validation_photos() -> list[torch.Tensor]:
     return [as_photo(left)] + [as_photo(getattr(skimage.data, name)()) for name in VALIDATION]
 
 
-def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationSensor, float]:
-    """The sensor of recipe ``name``, trained here or reused from ``runs/``; its training time."""
-    settings = {"steps": DEFAULT_SENSOR_STEPS, "seed": args.seed, **VARIANTS[name][1]}
-    folder = args.runs / name / f"seed{args.seed}"
-    options = {k: settings.pop(k) for k in SENSOR_OPTIONS if k in settings}
-    torch.manual_seed(args.seed)  # the same initial weights for every recipe
-    sensor = pa.DegradationSensor(DEGRADATIONS, **options)
+def recipe_settings(name: str, seed: int) -> tuple[dict, dict]:
+    """``train_sensor``'s settings for recipe ``name`` and ``seed``, and the sensor's options."""
+    settings = {"steps": DEFAULT_SENSOR_STEPS, "seed": seed, **VARIANTS[name][1]}
+    return settings, {k: settings.pop(k) for k in SENSOR_OPTIONS if k in settings}
+
+
+def new_sensor(options: dict, seed: int) -> pa.DegradationSensor:
+    torch.manual_seed(seed)  # the same initial weights for every recipe
+    return pa.DegradationSensor(DEGRADATIONS, **options)
+
+
+def kept_sensor(
+    name: str, seed: int, runs: Path = RUNS
+) -> tuple[pa.DegradationSensor, float] | None:
+    """The sensor of recipe ``name`` and ``seed`` kept in ``runs`` and its training time, or
+    ``None`` if it is not there or was trained with other settings. ``benchmarks/quality.py``
+    takes the default recipe's from here: it trains its sensor just so (same photos, settings,
+    seed and initial weights), so the two are the same sensor."""
+    settings, options = recipe_settings(name, seed)
+    folder = runs / name / f"seed{seed}"
     stored = folder / "settings.json"
     key = json.loads(json.dumps({**settings, **options}))  # tuples as lists, as stored
-    if stored.is_file() and json.loads(stored.read_text())["settings"] == key:
-        sensor.load_state_dict(load_file(folder / "sensor.safetensors"))
-        return sensor.eval(), json.loads(stored.read_text())["seconds"]
+    if not stored.is_file() or json.loads(stored.read_text())["settings"] != key:
+        return None
+    sensor = new_sensor(options, seed)
+    sensor.load_state_dict(load_file(folder / "sensor.safetensors"))
+    return sensor.eval(), json.loads(stored.read_text())["seconds"]
+
+
+def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationSensor, float]:
+    """The sensor of recipe ``name``, trained here or reused from ``runs/``; its training time."""
+    kept = kept_sensor(name, args.seed, args.runs)
+    if kept is not None:
+        return kept
+    settings, options = recipe_settings(name, args.seed)
+    sensor = new_sensor(options, args.seed)
+    folder = args.runs / name / f"seed{args.seed}"
     started = time.perf_counter()
     train_sensor(sensor, progress=False, **settings)
     seconds = time.perf_counter() - started
     (folder / LOGITS).unlink(missing_ok=True)  # measured on the sensor this replaces
     write_safetensors(folder / "sensor.safetensors", sensor.state_dict())
-    write_json(stored, {"settings": key, "seconds": seconds})
+    key = json.loads(json.dumps({**settings, **options}))
+    write_json(folder / "settings.json", {"settings": key, "seconds": seconds})
     return sensor, seconds
 
 
@@ -253,11 +280,14 @@ def kept_logits(runs: Path, recipe: str) -> dict[int, tuple[dict, dict]]:
     return kept
 
 
-def fitted_temperature(kept: dict, seeds, views: str) -> float:
+def fitted_temperature(
+    kept: dict, seeds, views: str, photos=tuple(label for label, _ in VIEWS)
+) -> float:
     """The temperature of minimum cross-entropy over the validation images of ``seeds``' runs
-    (every view of the photos), with the test-time views ``views``."""
-    logits = [pooled(kept[s][0][label], views) for s in seeds for label, _ in VIEWS]
-    truth = [kept[s][1][label] for s in seeds for label, _ in VIEWS]
+    (by default every view of the photos, else those named in ``photos``), with the test-time
+    views ``views``."""
+    logits = [pooled(kept[s][0][label], views) for s in seeds for label in photos]
+    truth = [kept[s][1][label] for s in seeds for label in photos]
     return fit_temperature(torch.cat(logits), torch.cat(truth))
 
 
@@ -297,7 +327,7 @@ def views_table(runs: Path, recipe: str) -> str:
 
 def main() -> None:
     parser = comparison_parser(__doc__, "variants", VARIANTS)
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "sensor_tuning")
+    parser.add_argument("--runs", type=Path, default=RUNS)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args, names = parse_comparison(parser, "variants", VARIANTS)
     photos = validation_photos()
