@@ -97,6 +97,7 @@ DEFAULT_RECIPE = "mild_end_no_haze"  # train_sensor's defaults
 VALIDATION = ("camera", "brick", "grass", "gravel", "coins", "moon", "page", "cell")
 # views of each validation photo: (label, crop side or None for the whole photo)
 VIEWS = (("whole", None), ("256", 256), ("128", 128))
+ALL_PHOTOS = tuple(label for label, _ in VIEWS)
 DRAWS = 12  # degradation draws per photo, class and view
 DRAW_SEED = 1  # the same draws for every recipe and training seed
 
@@ -244,6 +245,11 @@ def row(name: str, seed: int, text: str, settings: dict, result: dict) -> str:
     )
 
 
+def cross_entropy(weights: torch.Tensor, truth: torch.Tensor) -> float:
+    """The mean negative log of the weight each image gives its true class."""
+    return -weights[torch.arange(len(truth)), truth].clamp_min(1e-12).log().mean().item()
+
+
 def view_scores(logits: dict, truth: dict, views: str, temperature: float) -> dict:
     """A run's validation scores with the test-time views ``views`` and ``temperature``:
     accuracy per view of the photos (and their mean), clean recall, degraded photos called
@@ -263,7 +269,8 @@ def view_scores(logits: dict, truth: dict, views: str, temperature: float) -> di
         "sure_and_wrong": measured["whole"]["sure_and_wrong"],
         # what blind mode restores of a clean photo: the weight it gives the other classes
         "clean_given": 1 - weights["whole"][truth["whole"] == clean, clean].mean().item(),
-        "nll": -every[torch.arange(len(classes)), classes].clamp_min(1e-12).log().mean().item(),
+        "nll": cross_entropy(every, classes),
+        "nll_whole": cross_entropy(weights["whole"], truth["whole"]),
         "ece": calibration_error(top, predicted == classes),
     }
 
@@ -280,9 +287,7 @@ def kept_logits(runs: Path, recipe: str) -> dict[int, tuple[dict, dict]]:
     return kept
 
 
-def fitted_temperature(
-    kept: dict, seeds, views: str, photos=tuple(label for label, _ in VIEWS)
-) -> float:
+def fitted_temperature(kept: dict, seeds, views: str, photos=ALL_PHOTOS) -> float:
     """The temperature of minimum cross-entropy over the validation images of ``seeds``' runs
     (by default every view of the photos, else those named in ``photos``), with the test-time
     views ``views``."""
@@ -293,35 +298,40 @@ def fitted_temperature(
 
 def views_table(runs: Path, recipe: str) -> str:
     """Test-time views and temperatures on ``recipe``'s runs (every seed with kept logits):
-    the scores at temperature 1 and at the temperature fitted on every seed's validation
-    images together, and the one each seed alone would get."""
+    the scores at temperature 1 and at the temperatures fitted on every seed's validation
+    images together (every view of the photos, or whole photos only, as blind mode sees them),
+    and the ones each seed alone would get."""
     kept = kept_logits(runs, recipe)
     if not kept:
         return "(no run of this recipe has its logits kept yet)"
     lines = [
         "| views | seed | whole photos | 256² crops | 128² crops | mean | clean recall (whole) "
         "| degraded called clean (whole) | temperature | wrong and sure (whole) "
-        "| clean photos: weight off clean (whole) | cross-entropy | calibration error (ECE) |",
-        "| --- |" + " ---: |" * 7 + " --- |" + " ---: |" * 4,
+        "| clean photos: weight off clean (whole) | cross-entropy | cross-entropy (whole) "
+        "| calibration error (ECE) |",
+        "| --- |" + " ---: |" * 7 + " --- |" + " ---: |" * 5,
     ]
     fits = []
     for views in SENSOR_VIEWS:
-        common = fitted_temperature(kept, kept, views)
-        alone = ", ".join(f"{fitted_temperature(kept, [s], views):.3f}" for s in kept)
-        fits.append(f"{describe_views(views)}: {common:.3f} (each seed alone: {alone})")
+        temperatures = [1.0]
+        for photos, text in ((ALL_PHOTOS, "every view"), (("whole",), "whole photos")):
+            common = fitted_temperature(kept, kept, views, photos)
+            alone = ", ".join(f"{fitted_temperature(kept, [s], views, photos):.3f}" for s in kept)
+            fits.append(f"{describe_views(views)}, {text}: {common:.3f} (each seed alone: {alone})")
+            temperatures.append(common)
         for seed, (logits, truth) in kept.items():
-            for temperature in (1.0, common):
+            for temperature in temperatures:
                 r = view_scores(logits, truth, views, temperature)
                 cells = " | ".join(f"{v:.1f}%" for v in (*r["accuracy"], r["clean_recall"]))
                 lines.append(
                     f"| {views} | {seed} | {cells} | {r['called_clean']} | {temperature:.2f} | "
                     f"{r['sure_and_wrong']} | {r['clean_given']:.3f} | {r['nll']:.3f} | "
-                    f"{r['ece']:.3f} |"
+                    f"{r['nll_whole']:.3f} | {r['ece']:.3f} |"
                 )
     return (
         "\n".join(lines)
-        + "\n\nTemperatures fitted on every seed's runs together:\n"
-        + "\n".join(f"- {fit}" for fit in fits)
+        + "\n\nTemperatures fitted on every seed's runs together (on every view of the photos, "
+        "or on whole photos only):\n" + "\n".join(f"- {fit}" for fit in fits)
     )
 
 
@@ -386,12 +396,13 @@ at temperature 1.
 
 The sensors of the default recipe ({DEFAULT_RECIPE}) on the same validation images, with each
 set of test-time views of `DegradationSensor` (`views`: the logits of each crop averaged over
-its mirrored views) and at two temperatures of the weights (`softmax(logits / temperature)`):
-1, and the temperature of minimum cross-entropy over every seed's validation images together
-(`fit_temperature`; one number for every image, so it changes no prediction, only how sure
-the weights are: the wrong-and-sure count, the cross-entropy and the calibration error;
-*weight off clean*: the mean weight a clean whole photo gives the other classes, the share of
-a restoration that blind mode applies to it).
+its mirrored views) and at three temperatures of the weights (`softmax(logits / temperature)`):
+1, and the temperatures of minimum cross-entropy over every seed's validation images together,
+fitted on every view of the photos (whole, 256², 128²) or on whole photos only, as blind mode
+sees images: the default, `DEFAULT_SENSOR_TEMPERATURE` (`fit_temperature`; one number for every
+image, so it changes no prediction, only how sure the weights are: the wrong-and-sure count,
+the cross-entropy and the calibration error; *weight off clean*: the mean weight a clean whole
+photo gives the other classes, the share of a restoration that blind mode applies to it).
 
 {views_table(args.runs, DEFAULT_RECIPE)}
 
