@@ -399,10 +399,11 @@ set of test-time views of `DegradationSensor` (`views`: the logits of each crop 
 its mirrored views) and at three temperatures of the weights (`softmax(logits / temperature)`):
 1, and the temperatures of minimum cross-entropy over every seed's validation images together,
 fitted on every view of the photos (whole, 256², 128²) or on whole photos only, as blind mode
-sees images: the default, `DEFAULT_SENSOR_TEMPERATURE` (`fit_temperature`; one number for every
-image, so it changes no prediction, only how sure the weights are: the wrong-and-sure count,
-the cross-entropy and the calibration error; *weight off clean*: the mean weight a clean whole
-photo gives the other classes, the share of a restoration that blind mode applies to it).
+sees images (the default, `DEFAULT_SENSOR_TEMPERATURE`). `fit_temperature` gives one number for
+every image, so it changes no prediction, only how sure the weights are: the wrong-and-sure
+count, the cross-entropies and the calibration error (*weight off clean*: the mean weight a
+clean whole photo gives the other classes, the share of a restoration that blind mode applies
+to it).
 
 {views_table(args.runs, DEFAULT_RECIPE)}
 
