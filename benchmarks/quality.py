@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 from machine import comparison_parser, describe_machine, parse_comparison
 from output_strength import DESCRIPTION as STRENGTH_PHOTOS
-from output_strength import cached, files_digest, fit_strengths, validation_pairs
+from output_strength import cached, files_digest, fit_strengths, sets_digest, validation_pairs
 from safetensors.torch import load_file
 from sensor_recipe import SENSOR_RECIPE, SENSOR_USE, describe_sensor_recipe
 from sensor_tuning import DEFAULT_RECIPE, kept_sensor
@@ -455,7 +455,8 @@ def strength_results(args: argparse.Namespace, eval_sets: dict) -> dict:
         reports = {key: evaluate_sets(model, eval_sets, key == "pip") for key in ("pip", BLIND)}
         return {"strengths": strengths, "reports": reports}
 
-    return cached(args.runs / "pip" / "strength.json", {"adapter": files_digest(adapter)}, measure)
+    key = {"adapter": files_digest(adapter), "eval_sets": sets_digest(eval_sets)}
+    return cached(args.runs / "pip" / "strength.json", key, measure)
 
 
 def strength_table(results: dict, strength: dict, split: str) -> list[str]:

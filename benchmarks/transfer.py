@@ -54,7 +54,7 @@ import torch
 from machine import describe_machine
 from output_strength import DESCRIPTION as STRENGTH_PHOTOS
 from output_strength import cached as cached_strength
-from output_strength import files_digest, fit_strengths, validation_pairs
+from output_strength import files_digest, fit_strengths, sets_digest, validation_pairs
 from spandrel.architectures.NAFNet import NAFNet
 from torch import nn
 
@@ -775,7 +775,7 @@ def strength_results(name: str, args: argparse.Namespace) -> dict[str, Any] | No
         return {"strengths": strengths, "full": full, "reports": fitted}
 
     key = {"adapter": files_digest(adapter), "checkpoint": checkpoint_key(args)}
-    key["eval_seed"] = args.seed
+    key["eval_sets"] = sets_digest(eval_sets(args.seed))
     return cached_strength(args.runs / name / "strength.json", key, measure)
 
 
