@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import sys
 import time
@@ -198,8 +199,13 @@ def authors_init(unit: PromptInPrompt) -> None:
 @dataclass(frozen=True)
 class Variant:
     label: str
-    group: str  # "headline" or "ablation"
+    group: str  # "headline", "ablation" or "seeds"
     build: Callable[[], nn.Module]
+    train_seed: int | None = None  # None: --seed; the held-out sets always keep --seed
+
+    def seed(self, args: argparse.Namespace) -> int:
+        """The seed of the initialisation, the training patches and the batch order."""
+        return args.seed if self.train_seed is None else self.train_seed
 
 
 VARIANTS: dict[str, Variant] = {
@@ -247,6 +253,19 @@ VARIANTS: dict[str, Variant] = {
         lambda: pip(stages=[r"decoders\.\d+", "middle_blks"]),
     ),
 }
+# the same training under another seed (initialisation, training patches, batch order): the
+# noise of a single-seed comparison, for the choices made on a fraction of a dB
+SEEDS: dict[str, tuple[int, ...]] = {"pip": (1,), "light": (1,)}
+VARIANTS |= {
+    f"{name}_seed{seed}": dataclasses.replace(
+        VARIANTS[name],
+        label=f"{VARIANTS[name].label}, training seed {seed}",
+        group="seeds",
+        train_seed=seed,
+    )
+    for name, seeds in SEEDS.items()
+    for seed in seeds
+}
 BLIND = "pip_blind"
 LOSSES = {
     "psnr": "the PSNR loss (minus the mean PSNR of a batch's images, `psnr_loss`)",
@@ -265,6 +284,8 @@ def settings(args: argparse.Namespace, name: str) -> dict:
     blind run only)."""
     keys = ("steps", "batch_size", "patch_size", "lr", "seed", "threads", "loss", "context")
     current = {key: getattr(args, key) for key in keys}
+    if VARIANTS[name].train_seed is not None:
+        current["train_seed"] = VARIANTS[name].train_seed
     if name == "pip":
         current["sensor_steps"] = args.sensor_steps
         current["sensor_recipe"] = SENSOR_RECIPE
@@ -285,10 +306,22 @@ def evaluate_sets(model: nn.Module, eval_sets: dict, conditioned: bool) -> dict:
     }
 
 
-def train(name: str, args: argparse.Namespace, train_set, val_set, eval_sets: dict) -> dict:
+def training_set(args: argparse.Namespace, seed: int) -> SyntheticAllInOne:
+    """The training patches of a run with training seed ``seed``."""
+    return SyntheticAllInOne(
+        degradations=DEGRADATIONS,
+        patch_size=args.patch_size,
+        samples_per_degradation=64,
+        seed=seed,
+        context=args.context,
+    )
+
+
+def train(name: str, args: argparse.Namespace, val_set, eval_sets: dict) -> dict:
     """Train one variant (and, for PIP, its sensor), keep its weights and evaluate it."""
     variant = VARIANTS[name]
-    torch.manual_seed(args.seed)
+    seed = variant.seed(args)
+    torch.manual_seed(seed)
     model = variant.build()
     config = TrainConfig(
         steps=args.steps,
@@ -296,7 +329,7 @@ def train(name: str, args: argparse.Namespace, train_set, val_set, eval_sets: di
         lr=args.lr,
         loss=args.loss,
         val_every=max(1, args.steps // 5),
-        seed=args.seed,
+        seed=seed,
     )
     started = time.perf_counter()
     out = args.runs / name
@@ -304,7 +337,7 @@ def train(name: str, args: argparse.Namespace, train_set, val_set, eval_sets: di
     # saved below: the whole model's state, and PIP's as a bundle with its sensor
     Trainer(
         model,
-        train_set,
+        training_set(args, seed),
         config,
         out_dir=out,
         val_set=val_set,
@@ -366,7 +399,7 @@ def reevaluate(name: str, args: argparse.Namespace, results: dict, eval_sets: di
     return True
 
 
-def load_or_train(name: str, args: argparse.Namespace, data, eval_sets: dict) -> dict:
+def load_or_train(name: str, args: argparse.Namespace, val_set, eval_sets: dict) -> dict:
     path, key = args.runs / name / "result.json", settings(args, name)
     if path.is_file() and not args.fresh:
         saved = json.loads(path.read_text())
@@ -382,7 +415,7 @@ def load_or_train(name: str, args: argparse.Namespace, data, eval_sets: dict) ->
             if not complete:
                 write_json(path, {"settings": key, "results": results})
             return results
-    results = train(name, args, *data, eval_sets)
+    results = train(name, args, val_set, eval_sets)
     write_json(path, {"settings": key, "results": results})
     return results
 
@@ -623,19 +656,12 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="retrain finished variants")
     args, names = parse_comparison(parser, "variants", VARIANTS)
     command = " ".join(["python", "benchmarks/quality.py", *sys.argv[1:]])
-    train_set = SyntheticAllInOne(
-        degradations=DEGRADATIONS,
-        patch_size=args.patch_size,
-        samples_per_degradation=64,
-        seed=args.seed,
-        context=args.context,
-    )
     val_set = build_eval_set(degradations=DEGRADATIONS, seed=args.seed, crop=128)
     eval_sets = {split: build_eval_set(split, WITH_CLEAN, seed=args.seed) for split in EVAL_SETS}
     results: dict = {}
     for name in names:
         (args.runs / name).mkdir(parents=True, exist_ok=True)
-        results.update(load_or_train(name, args, (train_set, val_set), eval_sets))
+        results.update(load_or_train(name, args, val_set, eval_sets))
     print(write_page(results, args, command))
 
 

@@ -480,6 +480,15 @@ VARIANTS: dict[str, Variant] = {
         note="a basic prompt of 32×32 instead of 16×16: a finer universal prompt and "
         "attention grid, within 5% of the parameters",
     ),
+    "pip_light": Variant(
+        "PIP, light units",
+        lambda ctx: build_pip(ctx, prompt_size=8, feature_ffn_expansion=0.5),
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="8×8 basic prompts and a per-pixel feed-forward of half width (the quality "
+        "benchmark's light units), for a cheaper NAFNet preset",
+    ),
 }
 
 
@@ -487,6 +496,7 @@ VARIANTS: dict[str, Variant] = {
 # single-seed comparison
 SEEDS = {
     "pip": (1,),
+    "pip_light": (1,),
     "lora_per_degradation": (1,),
     "pip_deep_encoders": (1,),
     "pip_psnr_context": (1,),
