@@ -545,6 +545,54 @@ def ablation_table(results: dict) -> list[str]:
     return lines
 
 
+def seed_runs(name: str, results: dict) -> dict[int, str]:
+    """The finished runs of a variant by training seed: itself (``--seed``) and its ``SEEDS``."""
+    runs = {VARIANTS[name].train_seed or 0: name}
+    runs |= {seed: f"{name}_seed{seed}" for seed in SEEDS.get(name, ())}
+    return {seed: run for seed, run in runs.items() if run in results}
+
+
+def seed_mean(results: dict, name: str, split: str) -> float:
+    """The average PSNR on ``split`` over the variant's training seeds."""
+    runs = seed_runs(name, results).values()
+    return sum(results[r]["reports"][split]["average"]["psnr"] for r in runs) / len(runs)
+
+
+def set_name(split: str) -> str:
+    """A held-out set's short name: its description without the parenthesis."""
+    return EVAL_SETS[split].split(" (")[0]
+
+
+def seed_table(results: dict) -> list[str]:
+    """The average PSNR on each held-out set of every ``SEEDS`` variant per training seed, their
+    mean, and each mean against PIP's (the default's)."""
+    names = [n for n in SEEDS if len(seed_runs(n, results)) > 1]
+    if "pip" not in names:
+        return []
+    header = ["variant", "training seed", *(f"average, {set_name(s)}" for s in EVAL_SETS)]
+    lines = ["| " + " | ".join(header) + " |", "| --- | ---: |" + " ---: |" * len(EVAL_SETS)]
+    for name in names:
+        label = "PIP (default)" if name == "pip" else VARIANTS[name].label
+        for seed, run in seed_runs(name, results).items():
+            cells = [f"{results[run]['reports'][s]['average']['psnr']:.2f}" for s in EVAL_SETS]
+            lines.append(f"| {label} | {seed} | " + " | ".join(cells) + " |")
+        means = [f"**{seed_mean(results, name, s):.2f}**" for s in EVAL_SETS]
+        lines.append(f"| {label} | mean | " + " | ".join(means) + " |")
+    lines.append("")
+    for name in names:
+        if name != "pip":
+            gaps = [
+                f"{seed_mean(results, name, s) - seed_mean(results, 'pip', s):+.2f} dB "
+                f"({set_name(s)})"
+                for s in EVAL_SETS
+            ]
+            lines.append(
+                f"- {VARIANTS[name].label} against PIP (default), two-seed means: "
+                f"{', '.join(gaps)}."
+            )
+    return lines
+
+
 def training_minutes(results: dict) -> float:
     """Total training time; the blind variant's includes its PIP model's, counted once."""
     seconds = sum(r["train_seconds"] for r in results.values())
@@ -617,6 +665,18 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
             "bundled held-out photos, and the average PSNR on each held-out set.",
             "",
             *ablations,
+        ]
+    seeds = seed_table(results)
+    if seeds:
+        lines += [
+            "",
+            "## Training seeds",
+            "",
+            "Variants trained again under another seed (their initialisation, training patches "
+            "and batch order; the same held-out photos): PSNR average (labels) per training seed "
+            "and the mean.",
+            "",
+            *seeds,
         ]
     lines += [
         "",
