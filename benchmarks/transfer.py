@@ -64,7 +64,7 @@ from pip_adapter.data.degradations.blur import BLUR_PARAMETERS, motion_blur
 from pip_adapter.evaluation import evaluate
 from pip_adapter.injection import PIPModel
 from pip_adapter.training import TrainConfig, Trainer
-from pip_adapter.unit import default_prompt_dim
+from pip_adapter.unit import PromptInPrompt, default_prompt_dim
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "transfer"
@@ -595,6 +595,17 @@ def eval_sets(seed: int) -> dict[str, Any]:
     return sets
 
 
+def saves_adapter(model: nn.Module) -> bool:
+    """Whether a trained variant is kept as an adapter file (``runs/NAME/adapter``): PIP on the
+    frozen backbone, which the adapter and the pretrained checkpoint rebuild, so that what is
+    fitted after training (the output strengths) needs no retraining."""
+    return (
+        isinstance(model, PIPModel)
+        and not trainable(model.backbone)
+        and all(isinstance(unit, PromptInPrompt) for unit in model.pip_units.values())
+    )
+
+
 def run_variant(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Train (unless it is the pretrained network) and evaluate one variant."""
     variant = VARIANTS[name]
@@ -609,6 +620,8 @@ def run_variant(name: str, args: argparse.Namespace) -> dict[str, Any]:
         make_trainer(variant, model, args, args.steps, out, training_set(args, variant)).fit()
         seconds = time.perf_counter() - started
         (out / "checkpoint.pt").unlink(missing_ok=True)  # optimiser state: not needed here
+        if saves_adapter(model):
+            model.save_adapter(out / "adapter")
     reports = {
         label: evaluate(model, dataset, conditioned=variant.labelled)
         for label, dataset in eval_sets(args.seed).items()
