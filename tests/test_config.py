@@ -67,7 +67,8 @@ def test_defaults_are_the_units_and_lists_are_normalised():
         ({"prompt_sise": 8}, r"unknown PIPConfig fields \['prompt_sise'\]; valid: \['stages'"),
         (
             {"prompt_size": "8"},
-            "PIPConfig.prompt_size must be None or an integer of at least 1 and at most 128, got '8'",
+            "PIPConfig.prompt_size must be None or an integer of at least 1 and at most 128, "
+            "got '8'",
         ),
         ({"prompt_size": True}, "PIPConfig.prompt_size must be None or an integer"),
         ({"prompt_dim": 1}, "PIPConfig.prompt_dim must be None or an integer of at least 2"),
