@@ -41,6 +41,8 @@ from pathlib import Path
 
 import torch
 from machine import comparison_parser, describe_machine, parse_comparison
+from output_strength import DESCRIPTION as STRENGTH_PHOTOS
+from output_strength import cached, files_digest, fit_strengths, validation_pairs
 from safetensors.torch import load_file
 from sensor_recipe import SENSOR_RECIPE, SENSOR_USE, describe_sensor_recipe
 from spandrel.architectures.NAFNet import NAFNet
@@ -448,6 +450,69 @@ def refresh_sensor(args: argparse.Namespace, saved: dict, key: dict, eval_sets: 
     return True
 
 
+def strength_results(args: argparse.Namespace, eval_sets: dict) -> dict:
+    """PIP's bundle (``runs/quality/pip/adapter``) with output strengths fitted on the
+    validation photos (whole, as the held-out photos are used), evaluated steered by labels and
+    blind; cached in ``runs/quality/pip/strength.json`` while the bundle's files are the same."""
+    adapter = args.runs / "pip" / "adapter"
+    if not adapter.is_dir():
+        return {}
+
+    def measure() -> dict:
+        model = load_bundle(adapter)
+        strengths = fit_strengths(model, validation_pairs(DEGRADATIONS))
+        print(f"pip: output strengths {strengths}")
+        reports = {key: evaluate_sets(model, eval_sets, key == "pip") for key in ("pip", BLIND)}
+        return {"strengths": strengths, "reports": reports}
+
+    return cached(args.runs / "pip" / "strength.json", {"adapter": files_digest(adapter)}, measure)
+
+
+def strength_table(results: dict, strength: dict, split: str) -> list[str]:
+    """PSNR per degradation at full strength and with the fitted strengths, labels and blind."""
+    runs = [(n, label) for n, label in (("pip", "labels"), (BLIND, "blind")) if n in results]
+    header = ["degradation", "input", "fitted strength"]
+    for _, label in runs:
+        header += [f"PIP ({label})", "with strengths"]
+    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
+    first = results["pip"]["reports"][split]
+    for key in (*[d for d in DEGRADATIONS if d in first], "average", CLEAN):
+        if key not in first:
+            continue
+        strength_cell = f"{strength['strengths'][key]:.2f}" if key in DEGRADATIONS else ""
+        label = f"{key} (not in the average)" if key == CLEAN else key
+        cells = [label, "" if key == CLEAN else f"{first[key]['input_psnr']:.2f}", strength_cell]
+        for name, _ in runs:
+            full = results[name]["reports"][split][key]["psnr"]
+            fitted = strength["reports"][name][split][key]["psnr"]
+            if key == CLEAN and full == fitted == float("inf"):
+                cells += ["identical", "identical"]
+                continue
+            cells += [f"{full:.2f}", f"{fitted:.2f} ({fitted - full:+.2f})"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def strength_goals(results: dict, strength: dict, split: str) -> list[str]:
+    """Degradations still below their degraded input with the fitted strengths, and what the
+    strengths do to the average."""
+    lines = []
+    for name, label in (("pip", "labels"), (BLIND, "blind")):
+        report = strength["reports"][name][split]
+        below = [
+            f"{d} ({report[d]['psnr'] - report[d]['input_psnr']:+.2f} dB)"
+            for d in DEGRADATIONS
+            if d in report and report[d]["psnr"] < report[d]["input_psnr"]
+        ]
+        verdict = "met" if not below else "**not met**"
+        change = report["average"]["psnr"] - results[name]["reports"][split]["average"]["psnr"]
+        lines.append(
+            f"- With the fitted strengths ({label}): degradations below their degraded input: "
+            f"{', '.join(below) or 'none'}: {verdict}; the average {change:+.2f} dB."
+        )
+    return lines
+
+
 def psnr_ssim(entry: dict) -> str:
     return f"{entry['psnr']:.2f} / {entry['ssim']:.4f}"
 
@@ -601,7 +666,7 @@ def training_minutes(results: dict) -> float:
     return seconds / 60
 
 
-def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
+def write_page(results: dict, args: argparse.Namespace, command: str, strength: dict) -> str:
     records = []
     for name in ("plain", "widened", "promptir", "pip"):
         log = args.runs / name / "log.jsonl"
@@ -655,6 +720,25 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
             "",
             *goals(results, split),
         ]
+    if strength and "pip" in results:
+        lines += [
+            "",
+            "## Output strength per degradation",
+            "",
+            "The PIP model's output as `x + a · (model(x) − x)` with one strength `a` in [0, 1] "
+            f"per degradation (`PIPConfig.output_strength`), {STRENGTH_PHOTOS}, by least squares "
+            "(`pip_adapter.training.calibrate_output_strength`); blind, the sensor's weights "
+            "mix the strengths. The same trained network and sensor as above, no retraining.",
+        ]
+        for split, title in EVAL_SETS.items():
+            lines += [
+                "",
+                f"### {title[0].upper()}{title[1:]}",
+                "",
+                *strength_table(results, strength, split),
+                "",
+                *strength_goals(results, strength, split),
+            ]
     ablations = ablation_table(results)
     if ablations:
         lines += [
@@ -725,7 +809,8 @@ def main() -> None:
     for name in names:
         (args.runs / name).mkdir(parents=True, exist_ok=True)
         results.update(load_or_train(name, args, val_set, eval_sets))
-    print(write_page(results, args, command))
+    strength = strength_results(args, eval_sets) if "pip" in results else {}
+    print(write_page(results, args, command, strength))
 
 
 if __name__ == "__main__":

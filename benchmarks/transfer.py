@@ -52,6 +52,9 @@ from typing import Any
 
 import torch
 from machine import describe_machine
+from output_strength import DESCRIPTION as STRENGTH_PHOTOS
+from output_strength import cached as cached_strength
+from output_strength import files_digest, fit_strengths, validation_pairs
 from spandrel.architectures.NAFNet import NAFNet
 from torch import nn
 
@@ -500,6 +503,7 @@ VARIANTS: dict[str, Variant] = {
 # single-seed comparison
 SEEDS = {
     "pip": (1,),
+    "full_low": (1,),
     "pip_light": (1,),
     "lora_per_degradation": (1,),
     "pip_deep_encoders": (1,),
@@ -696,12 +700,13 @@ NO_OP = {"feature_ffn_stride": 1}
 
 def essential(config: dict[str, Any]) -> dict[str, Any]:
     """A config without the settings that impose nothing (unset, or resolved to their no-op
-    value: 0 / False / empty, or the one ``NO_OP`` names), so that a library that starts
-    resolving an unset option to its no-op value does not retrain the same model."""
+    value: 0 / False / empty, e.g. no output strengths, or the one ``NO_OP`` names), so that a
+    library that starts resolving an unset option to its no-op value does not retrain the same
+    model."""
     return {
         k: v
         for k, v in config.items()
-        if v not in (None, 0, False, [], ()) and not (k in NO_OP and v == NO_OP[k])
+        if v not in (None, 0, False, [], (), {}) and not (k in NO_OP and v == NO_OP[k])
     }
 
 
@@ -764,6 +769,26 @@ def train_all(args: argparse.Namespace, names: list[str]) -> None:
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def strength_results(name: str, args: argparse.Namespace) -> dict[str, Any] | None:
+    """Variant ``name``'s saved adapter with output strengths fitted on the validation photos
+    (256² centre crops, cut as the evaluation photos are), evaluated with labels; cached in
+    ``runs/transfer/NAME/strength.json``. None when the variant kept no adapter."""
+    adapter = args.runs / name / "adapter"
+    if not adapter.is_dir():
+        return None
+
+    def measure() -> dict[str, Any]:
+        model = pa.load_adapter(Context(args.checkpoint, args.native).backbone(), adapter)
+        strengths = fit_strengths(model, validation_pairs(TASKS, crop=EVAL_CROP))
+        print(f"{name}: output strengths {strengths}")
+        sets = eval_sets(args.seed).items()
+        return {"strengths": strengths, "reports": {s: evaluate(model, d) for s, d in sets}}
+
+    key = {"adapter": files_digest(adapter), "checkpoint": checkpoint_key(args)}
+    key["eval_seed"] = args.seed
+    return cached_strength(args.runs / name / "strength.json", key, measure)
 
 
 # --- the page -----------------------------------------------------------------------------------
@@ -858,6 +883,17 @@ def seed_cells(result: dict[str, Any], sets: list[str]) -> list[float]:
     return [reports[eval_set][key]["psnr"] for eval_set in sets for key in ("average", "blur")]
 
 
+def input_gap(results: dict[str, Any], eval_set: str, degradation: str) -> str:
+    """PIP's PSNR against the degraded input's for ``degradation``: training seed 0's, and
+    the training seeds' mean when there are several."""
+    report = results["pip"]["reports"][eval_set][degradation]
+    text = f"{degradation} ({report['psnr'] - report['input_psnr']:+.2f} dB"
+    if len(seed_runs("pip", results)) > 1:
+        mean = seed_mean(results, "pip", eval_set, degradation)
+        text += f"; over both training seeds (mean) {mean - report['input_psnr']:+.2f} dB"
+    return text + ")"
+
+
 def goals(results: dict[str, Any], costs: dict[str, Any], eval_set: str) -> list[str]:
     """The issue's goals for frozen-backbone PIP, each checked against the numbers above."""
     if not {"pretrained", "pip"} <= results.keys() or not set(FULL_LRS) & results.keys():
@@ -875,14 +911,7 @@ def goals(results: dict[str, Any], costs: dict[str, Any], eval_set: str) -> list
     share = results["pip"]["trainable"] / results["pip"]["total"]
     forgetting = pip["noise"]["psnr"] - pretrained["noise"]["psnr"]
     below = [t for t in TASKS if pip[t]["psnr"] < pip[t]["input_psnr"]]
-    gaps = [f"{t} ({pip[t]['psnr'] - pip[t]['input_psnr']:+.2f} dB" for t in below]
-    if len(seed_runs("pip", results)) > 1:
-        gaps = [
-            f"{gap}; over both training seeds (mean) "
-            f"{seed_mean(results, 'pip', eval_set, t) - pip[t]['input_psnr']:+.2f} dB"
-            for gap, t in zip(gaps, below, strict=True)
-        ]
-    gaps = [f"{gap})" for gap in gaps]
+    gaps = [input_gap(results, eval_set, t) for t in below]
 
     def versus(name: str, what: str, bar: float) -> str:
         """PIP against variant ``name`` on average, and over the training seeds of both."""
@@ -923,7 +952,69 @@ def goals(results: dict[str, Any], costs: dict[str, Any], eval_set: str) -> list
     return lines
 
 
-def write_page(results: dict[str, Any], costs: dict[str, Any], args, command: str) -> str:
+def strength_rows(
+    results: dict[str, Any], strengths: dict[str, Any], eval_set: str
+) -> dict[str, list[float]]:
+    """PSNR per degradation and on average of PIP's runs, at full strength and with the fitted
+    strengths, by row label (with the training seeds' means when there are several)."""
+    rows: dict[str, list[float]] = {}
+    seeds = {s: run for s, run in seed_runs("pip", results).items() if run in strengths}
+    for what, source in (("full strength", results), ("fitted strengths", strengths)):
+        per_seed = {
+            seed: [source[run]["reports"][eval_set][k]["psnr"] for k in (*TASKS, "average")]
+            for seed, run in seeds.items()
+        }
+        rows |= {f"{what} | {seed}": cells for seed, cells in per_seed.items()}
+        if len(per_seed) > 1:
+            columns = zip(*per_seed.values(), strict=True)
+            rows[f"{what} | mean"] = [sum(c) / len(per_seed) for c in columns]
+    return rows
+
+
+def strength_table(results: dict[str, Any], strengths: dict[str, Any], eval_set: str) -> list[str]:
+    """The strengths fitted for each training seed of PIP, then PSNR per degradation at full
+    strength and with them."""
+    header = ["PIP, backbone frozen", "training seed", *TASKS, "average"]
+    lines = ["| " + " | ".join(header) + " |", "| --- | ---: |" + " ---: |" * (len(header) - 2)]
+    pretrained = results["pretrained"]["reports"][eval_set]
+    inputs = [f"{pretrained[k]['input_psnr']:.2f}" for k in (*TASKS, "average")]
+    lines.append("| degraded input | | " + " | ".join(inputs) + " |")
+    for seed, run in seed_runs("pip", results).items():
+        if run in strengths:
+            fitted = strengths[run]["strengths"]
+            cells = " | ".join(f"{fitted[t]:.2f}" for t in TASKS)
+            lines.append(f"| strengths fitted | {seed} | {cells} | |")
+    for label, cells in strength_rows(results, strengths, eval_set).items():
+        text = " | ".join(f"{v:.2f}" for v in cells[:-1]) + f" | **{cells[-1]:.2f}**"
+        lines.append(f"| {label} | {text} |")
+    return lines
+
+
+def strength_goals(results: dict[str, Any], strengths: dict[str, Any], eval_set: str) -> list[str]:
+    """Blur against its input, and the average, with the fitted strengths against without."""
+    rows = strength_rows(results, strengths, eval_set)
+    which = "mean" if "fitted strengths | mean" in rows else "0"
+    full, fitted = rows[f"full strength | {which}"], rows[f"fitted strengths | {which}"]
+    pretrained = results["pretrained"]["reports"][eval_set]
+    blur = TASKS.index("blur")
+    below = [
+        f"{t} ({fitted[i] - pretrained[t]['input_psnr']:+.2f} dB)"
+        for i, t in enumerate(TASKS)
+        if fitted[i] < pretrained[t]["input_psnr"]
+    ]
+    seeds = "over the training seeds (mean)" if which == "mean" else "training seed 0"
+    return [
+        f"- With the fitted strengths, {seeds}: blur {fitted[blur]:.2f} dB against its input's "
+        f"{pretrained['blur']['input_psnr']:.2f} (without them {full[blur]:.2f}); the average "
+        f"{fitted[-1] - full[-1]:+.2f} dB against full strength.",
+        f"- Degradations below their degraded input with the fitted strengths: "
+        f"{', '.join(below) or 'none'}: {'met' if not below else '**not met**'}.",
+    ]
+
+
+def write_page(
+    results: dict[str, Any], costs: dict[str, Any], args, command: str, strengths: dict[str, Any]
+) -> str:
     sets = list(results["pretrained"]["reports"])
     full = best_full(results, sets[0]) if any(n in results for n in FULL_LRS) else None
     headline = [
@@ -979,6 +1070,26 @@ def write_page(results: dict[str, Any], costs: dict[str, Any], args, command: st
             *seeds,
             "",
         ]
+    if strengths:
+        lines += [
+            "## Output strength per degradation",
+            "",
+            "PIP's output as `x + a · (model(x) − x)` with one strength `a` in [0, 1] per "
+            f"degradation (`PIPConfig.output_strength`), {STRENGTH_PHOTOS}, by least squares "
+            "(`pip_adapter.training.calibrate_output_strength`), on 256² centre crops as "
+            "the evaluation photos. The trained adapters as above (kept in `runs/transfer/NAME/"
+            "adapter`), no retraining.",
+            "",
+        ]
+        for eval_set in sets:
+            lines += [
+                f"### {eval_set}",
+                "",
+                *strength_table(results, strengths, eval_set),
+                "",
+                *strength_goals(results, strengths, eval_set),
+                "",
+            ]
     lines += [
         "## Cost",
         "",
@@ -1083,8 +1194,10 @@ def main() -> None:
     results = {n: r for n, r in results.items() if r is not None}
     costs = {n: cached(args.runs / n / "cost.json", settings(args, n)) for n in VARIANTS}
     costs = {n: c for n, c in costs.items() if c is not None}
+    strengths = {run: strength_results(run, args) for run in seed_runs("pip", results).values()}
+    strengths = {run: s for run, s in strengths.items() if s is not None}
     command = " ".join(["python", "benchmarks/transfer.py", *sys.argv[1:]])
-    print(write_page(results, costs, args, command))
+    print(write_page(results, costs, args, command, strengths))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pip_adapter.conditioning import (
+    CLEAN,
     DEFAULT_DEGRADATIONS,
     check_degradation_names,
     restorable_degradations,
@@ -262,6 +263,32 @@ def _native(value: Any, degradations: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
+def _strengths(value: Any, degradations: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """Checked output strengths: a ``{name: strength}`` mapping (or its ``(name, strength)``
+    pairs) over restorable degradations, each strength in [0, 1]. Stored as pairs in prompt
+    order, without the strengths of 1 (the default), so that equal settings compare equal."""
+    try:
+        strengths = dict(value.items() if isinstance(value, Mapping) else value)
+    except (TypeError, ValueError):
+        strengths = None
+    if strengths is None or isinstance(value, str):
+        raise ValueError(
+            "PIPConfig.output_strength must be a {degradation: strength} mapping such as "
+            f"{{'blur': 0.5}}, got {value!r}"
+        )
+    restorable = restorable_degradations(degradations)
+    unknown = [name for name in strengths if name not in restorable]
+    if unknown:
+        raise ValueError(
+            f"PIPConfig.output_strength names {unknown}, which the model does not restore; "
+            f"valid: {list(restorable)} (an image labelled 'clean' always comes back as it is)"
+        )
+    bad = {name: a for name, a in strengths.items() if not (_real(a) and 0 <= a <= 1)}
+    if bad:
+        raise ValueError(f"PIPConfig.output_strength values must be in [0, 1], got {bad}")
+    return tuple((d, float(strengths[d])) for d in restorable if strengths.get(d, 1) != 1)
+
+
 def _flag(name: str, value: Any) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise ValueError(f"PIPConfig.{name} must be None, True or False, got {value!r}")
@@ -354,6 +381,14 @@ class PIPConfig:
             for a pretrained denoiser). With their label every unit passes its feature through
             exactly, so the model is the backbone itself; the units hold prompts only for the
             other degradations (``adapted_degradations``). See ``PIPModel``.
+        output_strength: ``{degradation: a}`` with ``a`` in [0, 1]: the model returns
+            ``x + a · (f(x) − x)`` for that degradation, ``f`` being the network; left out: 1
+            (the network's output). A do-no-harm fallback for degradations the model cannot
+            improve on unseen photos: ``pip_adapter.training.calibrate_output_strength`` fits
+            them on labelled photos after training. Blind or mixed weights mix the strengths;
+            ``"clean"`` is always 0. Stored as ``(name, a)`` pairs in prompt order, without
+            the 1s (``dict(config.output_strength)`` gives the mapping). Only for networks
+            whose output has the input's size.
 
     A preset fills ``output``, ``noise_level_map``, ``value_range`` and, for the compact design,
     ``prompt_size`` and ``feature_ffn_expansion`` where they are left None; ``model.config``
@@ -382,6 +417,7 @@ class PIPConfig:
     feature_ffn_expansion: float | None = None
     feature_ffn_stride: int | None = None
     native_degradations: tuple[str, ...] = ()
+    output_strength: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -415,6 +451,7 @@ class PIPConfig:
             "noise_level_map": _level(self.noise_level_map),
             "value_range": _value_range(self.value_range),
             "native_degradations": _native(self.native_degradations, degradations),
+            "output_strength": _strengths(self.output_strength, degradations),
         }
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
@@ -426,6 +463,12 @@ class PIPConfig:
         model is the backbone itself."""
         restorable = restorable_degradations(self.degradations)
         return tuple(d for d in restorable if d not in self.native_degradations)
+
+    def strengths(self) -> tuple[float, ...]:
+        """The output strength of every degradation, in prompt order: ``output_strength``'s,
+        else 1, and 0 for ``"clean"`` (the input itself)."""
+        given = dict(self.output_strength)
+        return tuple(0.0 if d == CLEAN else given.get(d, 1.0) for d in self.degradations)
 
     @classmethod
     def _check_names(cls, names: Sequence[str]) -> None:
@@ -446,6 +489,8 @@ class PIPConfig:
             value = getattr(self, field.name)
             if field.name == "stages" and not isinstance(value, str):
                 value = [stage.to_dict() for stage in value]
+            elif field.name == "output_strength":
+                value = dict(value)
             elif isinstance(value, tuple):
                 value = list(value)
             data[field.name] = value

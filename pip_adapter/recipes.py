@@ -19,17 +19,24 @@ from pip_adapter.backbones import BACKBONES, Size, build_backbone, load_backbone
 from pip_adapter.bundle import load_bundle, read_recipe, save_bundle
 from pip_adapter.conditioning import CLEAN, restorable_degradations
 from pip_adapter.config import PIPConfig
-from pip_adapter.data import SyntheticAllInOne
+from pip_adapter.data import (
+    PairedImages,
+    SyntheticAllInOne,
+    build_eval_set,
+    check_images,
+    list_images,
+    read_image,
+)
 from pip_adapter.data.merged import MergedDegradations
 from pip_adapter.data.sources import training_data
 from pip_adapter.injection import PIPModel, inject_pip
 from pip_adapter.injection.growth import GROWTH_MODES, GrowthMode
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, DegradationSensor
-from pip_adapter.training import TrainConfig, Trainer, train_sensor
+from pip_adapter.training import TrainConfig, Trainer, calibrate_output_strength, train_sensor
 from pip_adapter.training.run_folder import check_run_folder
 from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
 
-__all__ = ["FinetuneRecipe", "GrowRecipe", "finetune", "grow_adapter"]
+__all__ = ["FinetuneRecipe", "GrowRecipe", "finetune", "grow_adapter", "strength_pairs"]
 
 
 @dataclass
@@ -47,6 +54,11 @@ class FinetuneRecipe:
     exactly as they are (``pip-adapter train --no-clean`` leaves it out).
     An ``out`` that holds a previous run is refused unless ``resume`` (continue it, with the
     same settings) or ``overwrite`` (replace it).
+
+    ``strength_photos``: a folder of clean photos that are neither training nor test photos;
+    after training, every degradation gets the output strength that fits them best
+    (``calibrate_output_strength`` on ``strength_pairs``): one the model cannot improve on
+    unseen photos is restored softly, or not at all, instead of made worse.
     """
 
     backbone: str
@@ -60,6 +72,7 @@ class FinetuneRecipe:
     sensor_steps: int = DEFAULT_SENSOR_STEPS
     sensor_backbone: str = DEFAULT_SENSOR_BACKBONE
     clean: bool = True
+    strength_photos: Path | None = None
     out: Path = Path("runs/train")
     pip: PIPConfig = field(default_factory=PIPConfig)
     # long runs: a resumable checkpoint every 500 steps
@@ -68,6 +81,9 @@ class FinetuneRecipe:
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         self.checkpoint = Path(self.checkpoint) if self.checkpoint is not None else None
+        if self.strength_photos is not None:
+            self.strength_photos = Path(self.strength_photos)
+            list_images(self.strength_photos)  # a missing folder: refused before training
         if self.backbone not in BACKBONES:
             raise ValueError(
                 f"unknown backbone {self.backbone!r}; choose one of {sorted(BACKBONES)}"
@@ -118,6 +134,9 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     # the data holds the degradations to restore; "clean" needs no training of the model
     degradations = restorable_degradations(config.degradations)
     train_set, val_set = training_data(recipe.data, degradations, recipe.patch_size, seed)
+    strength_set = None
+    if recipe.strength_photos is not None:  # read before training: bad files fail early
+        strength_set = strength_pairs(recipe.strength_photos, degradations, seed)
     if recipe.checkpoint is not None:
         backbone = load_backbone(recipe.checkpoint, expected=recipe.backbone)
     else:
@@ -144,6 +163,10 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
             num_workers=recipe.train.num_workers,
             device=trainer.context.device,
         )
+    if strength_set is not None:
+        names = [strength_set.degradations[i] for i in strength_set.degradation_ids]
+        calibrate_output_strength(model, strength_set.degraded, strength_set.clean, names)
+        print(f"output strengths fitted on {recipe.strength_photos}: {model.config.strengths()}")
     save_bundle(
         model,
         recipe.out / "adapter",
@@ -153,6 +176,18 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
         save_backbone_weights=train_backbone,
     )
     return model, report
+
+
+def strength_pairs(folder: Path, degradations: tuple[str, ...], seed: int) -> PairedImages:
+    """The photos of ``folder`` (256² centre crops, as the evaluation cuts them) under every
+    degradation, for fitting output strengths (``FinetuneRecipe.strength_photos``)."""
+    paths = list_images(folder)
+    if not paths:
+        raise ValueError(f"--strength-photos {folder}: no image files in it")
+    check_images(paths)  # one error listing every unreadable file
+    images = [read_image(path) for path in paths]
+    names = [path.stem for path in paths]
+    return build_eval_set(images, degradations, seed=seed, crop=256, names=names)
 
 
 @dataclass

@@ -12,8 +12,8 @@ from pip_adapter.bundle import load_bundle, save_bundle
 from pip_adapter.cli import build_parser, main
 from pip_adapter.cli.options import recipe_from_args
 from pip_adapter.data import read_image, write_image
-from pip_adapter.recipes import FinetuneRecipe
-from pip_adapter.training import TrainConfig
+from pip_adapter.recipes import FinetuneRecipe, strength_pairs
+from pip_adapter.training import TrainConfig, calibrate_output_strength
 
 TRAIN = ["--backbone", "nafnet", "--size", "tiny", "--steps", "2", "--batch-size", "2"]
 TRAIN += ["--patch-size", "32", "--checkpoint-every", "0", "--sensor-steps", "0"]
@@ -114,9 +114,20 @@ def test_restore_errors_are_one_line(adapter, tmp_path, capsys, args, message):
 
 def test_train_with_a_sensor_then_restore_and_eval_blind(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", *TRAIN, "--sensor-steps", "3", "--out", str(out)]) == 0
+    write_image(torch.rand(3, 40, 30), tmp_path / "strength" / "photo.png")
+    strength = ["--strength-photos", str(tmp_path / "strength")]
+    assert main(["train", *TRAIN, "--sensor-steps", "3", *strength, "--out", str(out)]) == 0
     names = {p.name for p in (out / "adapter").iterdir()}
     assert {"sensor_config.json", "sensor.safetensors", "adapter.safetensors"} <= names
+    # the output strengths were fitted on those photos after training, and saved
+    model = load_bundle(out / "adapter")
+    fitted = model.config.output_strength
+    assert fitted
+    pairs = strength_pairs(tmp_path / "strength", model.restorable_degradations, seed=0)
+    names = [pairs.degradations[i] for i in pairs.degradation_ids]
+    model.config = model.config.replace(output_strength={})
+    calibrate_output_strength(model, pairs.degraded, pairs.clean, names)
+    assert dict(model.config.output_strength) == pytest.approx(dict(fitted))
     write_image(torch.rand(3, 37, 53), tmp_path / "in" / "odd.png")
     args = ["restore", str(tmp_path / "in"), "--adapter", str(out / "adapter")]
     assert main([*args, "-o", str(tmp_path / "o"), "--degradation", "auto"]) == 0
@@ -135,6 +146,9 @@ def test_missing_inputs_and_adapters(tmp_path, capsys):
     assert "does not say which backbone" in capsys.readouterr().err
     assert main(["train", *TRAIN, "--data", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     assert "no such folder" in capsys.readouterr().err
+    none = ["--strength-photos", str(tmp_path / "none"), "--out", str(tmp_path)]
+    assert main(["train", *TRAIN, *none]) == 2
+    assert "does not exist" in capsys.readouterr().err
     assert main(["train", *TRAIN, "--degradations", "noise,fog", "--out", str(tmp_path)]) == 2
     assert "fog" in capsys.readouterr().err
 

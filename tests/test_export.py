@@ -30,6 +30,7 @@ onnx = pytest.importorskip("onnx")
 
 SIZES = [(1, 23, 37), (2, 32, 40), (1, 41, 19)]  # odd sides, a batch of two
 TOLERANCE = 1e-4
+STRENGTHS = {"rain": 0.4, "haze": 0.0}  # the bundle's output strengths
 
 
 def adapted(name: str, seed: int = 0) -> pa.PIPModel:
@@ -258,6 +259,8 @@ def test_numpy_padding_follows_the_torch_rule():
 def bundle(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bundle")
     model = adapted("nafnet")
+    # output strengths below 1: every graph below must blend as the eager model does
+    model.config = model.config.replace(output_strength=STRENGTHS)
     # judged in mirrored views, at a temperature: the graph must do both
     model.sensor = pa.DegradationSensor(
         crop_size=16, crops_per_side=2, views="flips", temperature=1.7
@@ -305,11 +308,16 @@ def test_baked_degradation_leaves_one_input(bundle, baked_graph):
     assert [i.name for i in session.get_inputs()] == ["image"]
     assert export.read_metadata(baked_graph)["baked"] == pytest.approx(MIXTURE)
     program = export.to_torch_export(model, degradation="haze")
+    full = load_bundle(bundle / "adapter").eval()
+    full.config = full.config.replace(output_strength={})
     for batch, height, width in SIZES:
         x = torch.rand(batch, 3, height, width)
         with torch.no_grad():
-            assert_close(run_onnx(baked_graph, x)[0], model(x, degradation=MIXTURE))
-            assert_close(program.module()(x), model(x, degradation="haze"))
+            restored = run_onnx(baked_graph, x)[0]
+            assert_close(restored, model(x, degradation=MIXTURE))
+            # the graph honours the strengths: 0.7 · 0.4 + 0.3 · 1 of the network's change
+            assert_close(restored, x + 0.58 * (full(x, degradation=MIXTURE) - x))
+            assert_close(program.module()(x), x)  # haze at strength 0: the input
 
 
 @pytest.mark.slow

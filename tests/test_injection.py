@@ -182,6 +182,10 @@ def test_torch_compile_matches_eager():
             torch.testing.assert_close(
                 compiled(x, degradation=degradation), model(x, degradation=degradation)
             )
+        # output strengths set afterwards: the compiled model follows (one graph, no break)
+        full = model(x, degradation="rain")
+        model.config = model.config.replace(output_strength={"rain": 0.5})
+        torch.testing.assert_close(compiled(x, degradation="rain"), x + 0.5 * (full - x))
 
 
 @pytest.mark.slow

@@ -69,5 +69,43 @@ def test_the_loss_and_the_moving_average_reach_the_trainer():
 def test_the_cache_key_leaves_out_settings_at_their_no_op_value():
     # a stride of 1 is the compact unit as it ran before the option: the cached results hold
     config = {"design": "compact", "size_multiple": 1, "feature_ffn_stride": 1, "heads": None}
+    config["output_strength"] = {}  # none set: full strength, as before strengths existed
     assert transfer.essential(config) == {"design": "compact", "size_multiple": 1}
     assert transfer.essential({"feature_ffn_stride": 2}) == {"feature_ffn_stride": 2}
+
+
+def test_frozen_pip_variants_keep_their_adapter_for_fitting_strengths(tmp_path):
+    import pip_adapter as pa
+    from pip_adapter.backbones import build_backbone
+    from pip_adapter.baselines import PromptIRBlock
+
+    frozen = pa.inject_pip(build_backbone("nafnet", "tiny")).freeze_backbone()
+    assert transfer.saves_adapter(frozen)
+    assert not transfer.saves_adapter(pa.inject_pip(build_backbone("nafnet", "tiny")))  # full
+    assert not transfer.saves_adapter(build_backbone("nafnet", "tiny"))
+    units = [PromptIRBlock(unit.channels, 5, 8, 4) for unit in frozen.pip_units.values()]
+    hosted = pa.PIPModel(frozen.backbone, frozen.plan, units, frozen.config)
+    assert not transfer.saves_adapter(hosted)  # save_adapter stores PromptInPrompt units only
+
+
+def test_fitted_strengths_are_cached_per_adapter(tmp_path):
+    import output_strength
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter.safetensors").write_bytes(b"first")
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return {"strengths": {"blur": 0.5}}
+
+    def fitted():
+        key = {"adapter": output_strength.files_digest(adapter)}
+        return output_strength.cached(tmp_path / "strength.json", key, measure)
+
+    assert fitted() == fitted() == {"strengths": {"blur": 0.5}}
+    assert len(calls) == 1  # measured once, then read back
+    (adapter / "adapter.safetensors").write_bytes(b"retrained")
+    fitted()
+    assert len(calls) == 2  # another adapter: measured again

@@ -126,6 +126,14 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "them as they are)",
     )
     parser.add_argument(
+        "--strength-photos",
+        type=Path,
+        metavar="DIR",
+        help="after training, fit each degradation's output strength on these clean photos "
+        "(neither training nor test photos): where the model cannot improve a degradation on "
+        "them, it restores it softly or returns the input (default: full strength)",
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="continue OUT/checkpoint.pt (with the same settings)"
     )
     parser.add_argument(

@@ -94,6 +94,10 @@ class PIPModel(nn.Module):
     image (the backbone is not even run when every image of the batch is clean), exactly
     ``f(x)`` for an image without clean weight, and a softened restoration for a mixture, such
     as a sensor's unsure prediction. The backbone's output must then have the input's shape.
+    ``config.output_strength`` generalises this: the share of ``f(x)`` is ``Σ_d w_d a_d``
+    over the sample's weights, with ``a_d`` the strength of degradation ``d`` (1 unless set,
+    0 for ``"clean"``), so that a degradation the network cannot improve can be restored
+    softly or not at all (fit them with ``pip_adapter.training.calibrate_output_strength``).
 
     ``config.native_degradations`` are those the backbone already restores (e.g.
     ``("noise",)`` for a pretrained denoiser). Every unit's change is scaled by
@@ -213,22 +217,32 @@ class PIPModel(nn.Module):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"x must be a B×C×H×W image tensor, got {shape}")
         weights = self.degradation_weights(x, degradation)
-        if CLEAN not in self.degradations:
-            return self._restore(x, weights, kwargs)
-        keep, weights = split_clean(weights, self.degradations.index(CLEAN))
-        if not torch.compiler.is_compiling() and bool((keep == 1).all()):
-            return x.clone()  # every image is clean: nothing to run
+        strengths = self.config.strengths()
+        if all(a == 1 for a in strengths):
+            return self._restore(x, weights, kwargs)  # no "clean", no output strength below 1
+        amount = self._blend_amount(weights, strengths)
+        if CLEAN in self.degradations:
+            _, weights = split_clean(weights, self.degradations.index(CLEAN))
+        if not torch.compiler.is_compiling() and bool((amount == 0).all()):
+            return x.clone()  # every image is clean (or at strength 0): nothing to run
         restored = self._restore(x, weights, kwargs)
         if restored.shape != x.shape:
             raise ValueError(
-                f"{CLEAN!r} blends the input with the output, but this backbone turns a "
-                f"{tuple(x.shape)} input into a {tuple(restored.shape)} output; leave "
-                f"{CLEAN!r} out of its degradations"
+                f"{CLEAN!r} and output_strength blend the input with the output, but this "
+                f"backbone turns a {tuple(x.shape)} input into a {tuple(restored.shape)} "
+                f"output; leave {CLEAN!r} out of its degradations and output_strength unset"
             )
         dtype = torch.promote_types(x.dtype, restored.dtype)
-        amount = (1 - keep).to(dtype).view(-1, 1, 1, 1)
         # torch.lerp is exact at both ends: x where amount is 0, restored where it is 1
-        return torch.lerp(x.to(dtype), restored.to(dtype), amount)
+        return torch.lerp(x.to(dtype), restored.to(dtype), amount.to(dtype).view(-1, 1, 1, 1))
+
+    @staticmethod
+    def _blend_amount(weights: torch.Tensor, strengths: Sequence[float]) -> torch.Tensor:
+        """Each sample's share of the network's output in the model's: its weights times the
+        degradations' output strengths (``config.strengths()``: 0 for ``"clean"``). A row
+        with all its weight on one degradation gets that strength exactly."""
+        table = torch.tensor(strengths, dtype=weights.dtype, device=weights.device)
+        return (weights * table).sum(dim=1)
 
     def _restore(self, x: torch.Tensor, weights: torch.Tensor, kwargs: dict) -> torch.Tensor:
         """The backbone on ``x`` (padded, then cropped back) with every unit steered by
