@@ -758,7 +758,8 @@ def write_page(results: dict, args: argparse.Namespace, command: str, strength: 
             "",
             "Variants trained again under another seed (their initialisation, training patches "
             "and batch order; the same held-out photos): PSNR average (labels) per training seed "
-            "and the mean. The smaller units kept the default's two-seed average on both sets "
+            "and the mean. The smaller units (8×8 basic prompts, per-pixel feed-forward of half "
+            "width) kept the default's two-seed average on both sets "
             "(the rule, fixed before the second seed ran: within 0.10 dB or above); they are "
             "not NAFNet's default because as a frozen-backbone adapter they missed the "
             "adapter-mode goal ([transfer.md](transfer.md), What was tried).",

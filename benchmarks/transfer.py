@@ -491,7 +491,7 @@ VARIANTS: dict[str, Variant] = {
         group="tried",
         note="8×8 basic prompts and a per-pixel feed-forward of half width (the quality "
         "benchmark's light units, which kept its two-seed average), for a cheaper NAFNet "
-        "default: 425K trainable, cheaper per step, but over two training seeds 0.55 dB under "
+        "default: 425K trainable, but over two training seeds 0.55 dB under "
         "the default on the held-out photos (0.12 out of domain), and only +0.25 dB over full "
         "fine-tuning on the first seed (the goal is +0.50), so not the default (see Training "
         "seeds)",
