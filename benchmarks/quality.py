@@ -45,6 +45,8 @@ from output_strength import DESCRIPTION as STRENGTH_PHOTOS
 from output_strength import cached, files_digest, fit_strengths, validation_pairs
 from safetensors.torch import load_file
 from sensor_recipe import SENSOR_RECIPE, SENSOR_USE, describe_sensor_recipe
+from sensor_tuning import DEFAULT_RECIPE, kept_sensor
+from sensor_tuning import VARIANTS as SENSOR_TUNING_VARIANTS
 from spandrel.architectures.NAFNet import NAFNet
 from torch import nn
 
@@ -365,18 +367,39 @@ def train(name: str, args: argparse.Namespace, val_set, eval_sets: dict) -> dict
 def train_blind(
     model: PIPModel, args: argparse.Namespace, out: Path, eval_sets: dict, seconds: float
 ) -> dict:
-    """Train the sensor of a trained PIP model, keep both as a bundle, evaluate blind."""
-    torch.manual_seed(args.seed)
-    sensor = pa.DegradationSensor(WITH_CLEAN)
-    started = time.perf_counter()
-    train_sensor(sensor, steps=args.sensor_steps, seed=args.seed)
+    """Train the sensor of a trained PIP model (or take the very same one from
+    ``benchmarks/sensor_tuning.py``'s runs), keep both as a bundle, evaluate blind."""
+    kept = tuned_sensor(args)
+    if kept is not None:
+        sensor, sensor_seconds = kept
+        print(f"pip: the sensor of sensor_tuning.py's {DEFAULT_RECIPE} recipe, seed {args.seed}")
+    else:
+        torch.manual_seed(args.seed)
+        sensor = pa.DegradationSensor(WITH_CLEAN)
+        started = time.perf_counter()
+        train_sensor(sensor, steps=args.sensor_steps, seed=args.seed)
+        sensor_seconds = time.perf_counter() - started
+    sensor.views, sensor.temperature = SENSOR_USE["views"], SENSOR_USE["temperature"]
     model.sensor = sensor
     save_bundle(model, out / "adapter", backbone="nafnet", size="small", save_backbone_weights=True)
     return {
         "params": count(model) + sum(p.numel() for p in sensor.parameters()),
-        "train_seconds": seconds + time.perf_counter() - started,
+        "train_seconds": seconds + sensor_seconds,
         "reports": evaluate_sets(model, eval_sets, conditioned=False),
     }
+
+
+def tuned_sensor(args: argparse.Namespace) -> tuple[pa.DegradationSensor, float] | None:
+    """The sensor ``sensor_tuning.py`` trained for its default recipe (``train_sensor``'s
+    defaults) with this seed and step count, if it kept one: this benchmark would train the
+    same one (same photos, settings, seed and initial weights); and its training time."""
+    recipe = json.loads(json.dumps(SENSOR_TUNING_VARIANTS[DEFAULT_RECIPE][1]))
+    if recipe != SENSOR_RECIPE or args.sensor_steps != DEFAULT_SENSOR_STEPS:
+        return None
+    kept = kept_sensor(DEFAULT_RECIPE, args.seed, args.runs.parent / "sensor_tuning")
+    if kept is None or kept[0].degradations != WITH_CLEAN:
+        return None
+    return kept
 
 
 def reevaluate(name: str, args: argparse.Namespace, results: dict, eval_sets: dict) -> bool:

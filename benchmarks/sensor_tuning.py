@@ -47,6 +47,7 @@ from pip_adapter.training import fit_temperature, train_sensor
 from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS, FAINT_RANGES
 
 ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs" / "sensor_tuning"
 # faint draws below the default ranges (up to their mild end)
 BELOW = {
     "rain": {"density": (0.001, 0.002), "intensity": (0.3, 0.5)},
@@ -83,12 +84,20 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "the same for rain / blur / low light only (haze as by default): the defaults",
         {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": FAINT_RANGES},
     ),
+    "statistics": (
+        "the defaults, and the sensor also reads physical statistics of each crop "
+        "(`DegradationSensor(statistics=True)`)",
+        {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": FAINT_RANGES, "statistics": True},
+    ),
 }
+# the settings of a recipe that build the sensor rather than train it
+SENSOR_OPTIONS = ("statistics",)
 DEFAULT_RECIPE = "mild_end_no_haze"  # train_sensor's defaults
 # skimage.data loaders of the validation photos (grey ones are used as grey RGB)
 VALIDATION = ("camera", "brick", "grass", "gravel", "coins", "moon", "page", "cell")
 # views of each validation photo: (label, crop side or None for the whole photo)
 VIEWS = (("whole", None), ("256", 256), ("128", 128))
+ALL_PHOTOS = tuple(label for label, _ in VIEWS)
 DRAWS = 12  # degradation draws per photo, class and view
 DRAW_SEED = 1  # the same draws for every recipe and training seed
 
@@ -110,23 +119,50 @@ def validation_photos() -> list[torch.Tensor]:
     return [as_photo(left)] + [as_photo(getattr(skimage.data, name)()) for name in VALIDATION]
 
 
+def recipe_settings(name: str, seed: int) -> tuple[dict, dict]:
+    """``train_sensor``'s settings for recipe ``name`` and ``seed``, and the sensor's options."""
+    settings = {"steps": DEFAULT_SENSOR_STEPS, "seed": seed, **VARIANTS[name][1]}
+    return settings, {k: settings.pop(k) for k in SENSOR_OPTIONS if k in settings}
+
+
+def new_sensor(options: dict, seed: int) -> pa.DegradationSensor:
+    torch.manual_seed(seed)  # the same initial weights for every recipe
+    return pa.DegradationSensor(DEGRADATIONS, **options)
+
+
+def kept_sensor(
+    name: str, seed: int, runs: Path = RUNS
+) -> tuple[pa.DegradationSensor, float] | None:
+    """The sensor of recipe ``name`` and ``seed`` kept in ``runs`` and its training time, or
+    ``None`` if it is not there or was trained with other settings. ``benchmarks/quality.py``
+    takes the default recipe's from here: it trains its sensor just so (same photos, settings,
+    seed and initial weights), so the two are the same sensor."""
+    settings, options = recipe_settings(name, seed)
+    folder = runs / name / f"seed{seed}"
+    stored = folder / "settings.json"
+    key = json.loads(json.dumps({**settings, **options}))  # tuples as lists, as stored
+    if not stored.is_file() or json.loads(stored.read_text())["settings"] != key:
+        return None
+    sensor = new_sensor(options, seed)
+    sensor.load_state_dict(load_file(folder / "sensor.safetensors"))
+    return sensor.eval(), json.loads(stored.read_text())["seconds"]
+
+
 def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationSensor, float]:
     """The sensor of recipe ``name``, trained here or reused from ``runs/``; its training time."""
-    settings = {"steps": DEFAULT_SENSOR_STEPS, "seed": args.seed, **VARIANTS[name][1]}
+    kept = kept_sensor(name, args.seed, args.runs)
+    if kept is not None:
+        return kept
+    settings, options = recipe_settings(name, args.seed)
+    sensor = new_sensor(options, args.seed)
     folder = args.runs / name / f"seed{args.seed}"
-    torch.manual_seed(args.seed)  # the same initial weights for every recipe
-    sensor = pa.DegradationSensor(DEGRADATIONS)
-    stored = folder / "settings.json"
-    key = json.loads(json.dumps(settings))  # tuples as lists, as stored
-    if stored.is_file() and json.loads(stored.read_text())["settings"] == key:
-        sensor.load_state_dict(load_file(folder / "sensor.safetensors"))
-        return sensor.eval(), json.loads(stored.read_text())["seconds"]
     started = time.perf_counter()
     train_sensor(sensor, progress=False, **settings)
     seconds = time.perf_counter() - started
     (folder / LOGITS).unlink(missing_ok=True)  # measured on the sensor this replaces
     write_safetensors(folder / "sensor.safetensors", sensor.state_dict())
-    write_json(stored, {"settings": key, "seconds": seconds})
+    key = json.loads(json.dumps({**settings, **options}))
+    write_json(folder / "settings.json", {"settings": key, "seconds": seconds})
     return sensor, seconds
 
 
@@ -209,6 +245,11 @@ def row(name: str, seed: int, text: str, settings: dict, result: dict) -> str:
     )
 
 
+def cross_entropy(weights: torch.Tensor, truth: torch.Tensor) -> float:
+    """The mean negative log of the weight each image gives its true class."""
+    return -weights[torch.arange(len(truth)), truth].clamp_min(1e-12).log().mean().item()
+
+
 def view_scores(logits: dict, truth: dict, views: str, temperature: float) -> dict:
     """A run's validation scores with the test-time views ``views`` and ``temperature``:
     accuracy per view of the photos (and their mean), clean recall, degraded photos called
@@ -228,7 +269,8 @@ def view_scores(logits: dict, truth: dict, views: str, temperature: float) -> di
         "sure_and_wrong": measured["whole"]["sure_and_wrong"],
         # what blind mode restores of a clean photo: the weight it gives the other classes
         "clean_given": 1 - weights["whole"][truth["whole"] == clean, clean].mean().item(),
-        "nll": -every[torch.arange(len(classes)), classes].clamp_min(1e-12).log().mean().item(),
+        "nll": cross_entropy(every, classes),
+        "nll_whole": cross_entropy(weights["whole"], truth["whole"]),
         "ece": calibration_error(top, predicted == classes),
     }
 
@@ -245,51 +287,57 @@ def kept_logits(runs: Path, recipe: str) -> dict[int, tuple[dict, dict]]:
     return kept
 
 
-def fitted_temperature(kept: dict, seeds, views: str) -> float:
+def fitted_temperature(kept: dict, seeds, views: str, photos=ALL_PHOTOS) -> float:
     """The temperature of minimum cross-entropy over the validation images of ``seeds``' runs
-    (every view of the photos), with the test-time views ``views``."""
-    logits = [pooled(kept[s][0][label], views) for s in seeds for label, _ in VIEWS]
-    truth = [kept[s][1][label] for s in seeds for label, _ in VIEWS]
+    (by default every view of the photos, else those named in ``photos``), with the test-time
+    views ``views``."""
+    logits = [pooled(kept[s][0][label], views) for s in seeds for label in photos]
+    truth = [kept[s][1][label] for s in seeds for label in photos]
     return fit_temperature(torch.cat(logits), torch.cat(truth))
 
 
 def views_table(runs: Path, recipe: str) -> str:
     """Test-time views and temperatures on ``recipe``'s runs (every seed with kept logits):
-    the scores at temperature 1 and at the temperature fitted on every seed's validation
-    images together, and the one each seed alone would get."""
+    the scores at temperature 1 and at the temperatures fitted on every seed's validation
+    images together (every view of the photos, or whole photos only, as blind mode sees them),
+    and the ones each seed alone would get."""
     kept = kept_logits(runs, recipe)
     if not kept:
         return "(no run of this recipe has its logits kept yet)"
     lines = [
         "| views | seed | whole photos | 256² crops | 128² crops | mean | clean recall (whole) "
         "| degraded called clean (whole) | temperature | wrong and sure (whole) "
-        "| clean photos: weight off clean (whole) | cross-entropy | calibration error (ECE) |",
-        "| --- |" + " ---: |" * 7 + " --- |" + " ---: |" * 4,
+        "| clean photos: weight off clean (whole) | cross-entropy | cross-entropy (whole) "
+        "| calibration error (ECE) |",
+        "| --- |" + " ---: |" * 7 + " --- |" + " ---: |" * 5,
     ]
     fits = []
     for views in SENSOR_VIEWS:
-        common = fitted_temperature(kept, kept, views)
-        alone = ", ".join(f"{fitted_temperature(kept, [s], views):.3f}" for s in kept)
-        fits.append(f"{describe_views(views)}: {common:.3f} (each seed alone: {alone})")
+        temperatures = [1.0]
+        for photos, text in ((ALL_PHOTOS, "every view"), (("whole",), "whole photos")):
+            common = fitted_temperature(kept, kept, views, photos)
+            alone = ", ".join(f"{fitted_temperature(kept, [s], views, photos):.3f}" for s in kept)
+            fits.append(f"{describe_views(views)}, {text}: {common:.3f} (each seed alone: {alone})")
+            temperatures.append(common)
         for seed, (logits, truth) in kept.items():
-            for temperature in (1.0, common):
+            for temperature in temperatures:
                 r = view_scores(logits, truth, views, temperature)
                 cells = " | ".join(f"{v:.1f}%" for v in (*r["accuracy"], r["clean_recall"]))
                 lines.append(
                     f"| {views} | {seed} | {cells} | {r['called_clean']} | {temperature:.2f} | "
                     f"{r['sure_and_wrong']} | {r['clean_given']:.3f} | {r['nll']:.3f} | "
-                    f"{r['ece']:.3f} |"
+                    f"{r['nll_whole']:.3f} | {r['ece']:.3f} |"
                 )
     return (
         "\n".join(lines)
-        + "\n\nTemperatures fitted on every seed's runs together:\n"
-        + "\n".join(f"- {fit}" for fit in fits)
+        + "\n\nTemperatures fitted on every seed's runs together (on every view of the photos, "
+        "or on whole photos only):\n" + "\n".join(f"- {fit}" for fit in fits)
     )
 
 
 def main() -> None:
     parser = comparison_parser(__doc__, "variants", VARIANTS)
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "sensor_tuning")
+    parser.add_argument("--runs", type=Path, default=RUNS)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args, names = parse_comparison(parser, "variants", VARIANTS)
     photos = validation_photos()
@@ -348,12 +396,14 @@ at temperature 1.
 
 The sensors of the default recipe ({DEFAULT_RECIPE}) on the same validation images, with each
 set of test-time views of `DegradationSensor` (`views`: the logits of each crop averaged over
-its mirrored views) and at two temperatures of the weights (`softmax(logits / temperature)`):
-1, and the temperature of minimum cross-entropy over every seed's validation images together
-(`fit_temperature`; one number for every image, so it changes no prediction, only how sure
-the weights are: the wrong-and-sure count, the cross-entropy and the calibration error;
-*weight off clean*: the mean weight a clean whole photo gives the other classes, the share of
-a restoration that blind mode applies to it).
+its mirrored views) and at three temperatures of the weights (`softmax(logits / temperature)`):
+1, and the temperatures of minimum cross-entropy over every seed's validation images together,
+fitted on every view of the photos (whole, 256², 128²) or on whole photos only, as blind mode
+sees images (the default, `DEFAULT_SENSOR_TEMPERATURE`). `fit_temperature` gives one number for
+every image, so it changes no prediction, only how sure the weights are: the wrong-and-sure
+count, the cross-entropies and the calibration error (*weight off clean*: the mean weight a
+clean whole photo gives the other classes, the share of a restoration that blind mode applies
+to it).
 
 {views_table(args.runs, DEFAULT_RECIPE)}
 

@@ -9,7 +9,10 @@ statistics), so the network always sees ``crop_size``² inputs, as in training. 
 also be judged in a few mirrored views (test-time augmentation, ``views``), and the weights a
 PIPModel gets are a softmax of the mean logits divided by a ``temperature`` fitted on labelled
 validation images (``pip_adapter.training.calibrate_sensor``), so that a wrong prediction is
-more often an unsure one, which steers a mixture rather than a hard label.
+more often an unsure one, which steers a mixture rather than a hard label. With
+``statistics=True`` the sensor also reads a few physical statistics of each crop (noise level,
+sharpness across scales, streak orientation, dark channel, brightness: ``image_statistics``),
+which depend less on what a photo shows than features learned from a few training photos do.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, cast
 
+import kornia
 import timm
 import torch
 import torch.nn.functional as F
@@ -29,10 +33,12 @@ from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, check_degradation_nam
 __all__ = [
     "DEFAULT_SENSOR_BACKBONE",
     "DEFAULT_SENSOR_VIEWS",
+    "SENSOR_STATISTICS",
     "SENSOR_VIEWS",
     "DegradationSensor",
     "crop_grid",
     "crop_views",
+    "image_statistics",
 ]
 
 DEFAULT_SENSOR_BACKBONE = "resnet10t"
@@ -52,6 +58,24 @@ SENSOR_VIEWS: dict[str, tuple[tuple[int, bool], ...]] = {
     "flips": ((0, False), (0, True), (2, False), (2, True)),  # with upside down, both ways
 }
 DEFAULT_SENSOR_VIEWS = "none"
+# what image_statistics measures of a crop, in the order of its columns
+SENSOR_STATISTICS = (
+    "noise level",  # Immerkaer's estimate: what survives a filter that cancels smooth content
+    "gradient, 1x",  # mean gradient magnitude at full resolution, and of the 2x / 4x pooled
+    "gradient, 2x",  # image: blur removes the fine scale first
+    "gradient, 4x",
+    "across / along columns",  # gradient energy across vs along columns: vertical streaks
+    "bright / dark detail",  # energy of detail above vs below its surroundings: rain adds light
+    "dark channel",  # mean of the local minimum over channels and a 7x7 window: haze lifts it
+    "contrast",  # standard deviation of the luminance
+    "saturation",
+    "brightness",  # mean luminance, and the share of dark pixels: low light
+    "dark share",
+    "highlight",  # the brightest luminance: a dim photo has none
+)
+_EPS = 1e-4  # keeps the logarithms of flat crops finite
+# Immerkaer (1996): the difference of two Laplacians, blind to content up to second order
+_NOISE_KERNEL = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
 
 
 def _check_backbone_name(name: str) -> None:
@@ -107,6 +131,85 @@ def crop_views(crops: torch.Tensor, views: str) -> torch.Tensor:
     )
 
 
+def _log_mean(x: torch.Tensor) -> torch.Tensor:
+    """``log(mean + eps)`` over all but the batch axis."""
+    return (x.flatten(1).mean(dim=1) + _EPS).log()
+
+
+def _gradient_magnitude(grey: torch.Tensor) -> torch.Tensor:
+    return kornia.filters.sobel(grey)
+
+
+def image_statistics(crops: torch.Tensor) -> torch.Tensor:
+    """Physical statistics of each crop (``N×3×h×w`` in [0, 1]): ``N×len(SENSOR_STATISTICS)``,
+    mostly logarithms, so that scaling an image's content moves them by a shift. Each is a
+    mean over the crop, differentiable and traceable (the sensor is exported with them)."""
+    grey = kornia.color.rgb_to_grayscale(crops)
+    kernel = _NOISE_KERNEL.to(grey)[None]
+    residual = kornia.filters.filter2d(grey, kernel, border_type="reflect").abs()
+    noise = _log_mean(residual * (math.sqrt(math.pi / 2) / 6))
+    scales = [
+        _log_mean(_gradient_magnitude(F.avg_pool2d(grey, k) if k > 1 else grey)) for k in (1, 2, 4)
+    ]
+    gradient = kornia.filters.spatial_gradient(grey, mode="diff")[:, 0]  # N×2×h×w: d/dx, d/dy
+    across = _log_mean(gradient[:, 0].square()) - _log_mean(gradient[:, 1].square())
+    detail = grey - kornia.filters.box_blur(grey, (5, 5), border_type="reflect")
+    bright = _log_mean(detail.clamp(min=0).square()) - _log_mean(detail.clamp(max=0).square())
+    lowest = crops.amin(dim=1, keepdim=True)
+    dark_channel = -F.max_pool2d(-lowest, 7, stride=1, padding=3)
+    flat = grey.flatten(1)
+    highest = crops.amax(dim=1)
+    saturation = ((highest - lowest[:, 0]) / (highest + _EPS)).flatten(1).mean(dim=1)
+    return torch.stack(
+        [
+            noise,
+            *scales,
+            across,
+            bright,
+            _log_mean(dark_channel),
+            (flat.std(dim=1) + _EPS).log(),
+            saturation,
+            _log_mean(grey),
+            torch.sigmoid((0.1 - flat) * 50).mean(dim=1),
+            (flat.amax(dim=1) + _EPS).log(),
+        ],
+        dim=1,
+    )
+
+
+class _StatisticsHead(nn.Module):
+    """Logits from ``image_statistics``: normalised (batch norm: their scales differ), then a
+    small perceptron; added to the learned network's logits."""
+
+    def __init__(self, classes: int, hidden: int = 64) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(len(SENSOR_STATISTICS))
+        self.hidden = nn.Linear(len(SENSOR_STATISTICS), hidden)
+        self.classifier = nn.Linear(hidden, classes)
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        features = image_statistics(crops.float())
+        if self.training and features.shape[0] == 1:  # no batch statistics of one crop
+            norm = self.norm
+            features = F.batch_norm(
+                features, norm.running_mean, norm.running_var, norm.weight, norm.bias, False
+            )
+        else:
+            features = self.norm(features)
+        return self.classifier(F.gelu(self.hidden(features))).to(crops.dtype)
+
+
+def _grow_classes(old: nn.Module, new: nn.Module, count: int) -> None:
+    """Copy ``old``'s rows (one per class, ``count`` of them) into ``new`` and start every
+    further row at their mean, so a new class's logit is the mean of the old logits."""
+    with torch.no_grad():
+        for key, value in old.state_dict().items():
+            grown = new.state_dict()[key]
+            grown[:count] = value
+            grown[count:] = value.mean(dim=0, keepdim=True)
+    new.requires_grad_(next(old.parameters()).requires_grad)
+
+
 class _TimmClassifier(Protocol):
     """What the sensor uses of a timm classification model besides calling it."""
 
@@ -132,12 +235,15 @@ class DegradationSensor(nn.Module):
         temperature: the logits are divided by it before the softmax of ``predict_weights``
             (above 1: softer weights); ``train_sensor`` sets the default, ``calibrate_sensor``
             fits one on labelled images.
+        statistics: also classify each crop by its ``image_statistics`` (a small perceptron
+            whose logits are added to the network's), trained with it by ``train_sensor``.
 
     ``predict_weights(x)`` gives soft weights (``B×T``, rows sum to 1) that a PIPModel uses when
     called without ``degradation=``. Train it with ``pip_adapter.training.train_sensor``.
     Inputs are float RGB images in [0, 1], ``B×3×H×W``, of any size. ``views`` and
     ``temperature`` are saved with the sensor; a sensor file without them loads with
-    ``DEFAULT_SENSOR_VIEWS`` and temperature 1 (what it was trained with).
+    ``DEFAULT_SENSOR_VIEWS`` and temperature 1 (what it was trained with), and without
+    statistics.
     """
 
     mean: torch.Tensor  # the classifier's input normalisation (buffers)
@@ -151,6 +257,7 @@ class DegradationSensor(nn.Module):
         crops_per_side: int = 3,
         views: str = DEFAULT_SENSOR_VIEWS,
         temperature: float = 1.0,
+        statistics: bool = False,
     ) -> None:
         super().__init__()
         names = check_degradation_names(degradations)
@@ -161,6 +268,8 @@ class DegradationSensor(nn.Module):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
                 raise ValueError(f"{key} must be an integer from 1 to {most}, got {value!r}")
         _check_backbone_name(backbone)
+        if not isinstance(statistics, bool):
+            raise ValueError(f"statistics must be True or False, got {statistics!r}")
         self.degradations = names
         self.backbone_name = backbone
         self.crop_size = crop_size
@@ -173,6 +282,7 @@ class DegradationSensor(nn.Module):
         std = torch.tensor(cfg.get("std", (0.5, 0.5, 0.5)), dtype=torch.float32)
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
+        self.statistics = _StatisticsHead(len(names)) if statistics else None
 
     @property
     def views(self) -> str:
@@ -211,12 +321,14 @@ class DegradationSensor(nn.Module):
             "crops_per_side": self.crops_per_side,
             "views": self.views,
             "temperature": self.temperature,
+            "statistics": self.statistics is not None,
         }
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DegradationSensor:
         """A freshly initialised sensor from ``config``'s output (one written before ``views``
-        and ``temperature`` existed gets the default views and temperature 1)."""
+        and ``temperature`` existed gets the default views and temperature 1, and one written
+        before ``statistics`` existed none)."""
         return cls(
             config["degradations"],
             config["backbone"],
@@ -224,6 +336,7 @@ class DegradationSensor(nn.Module):
             config["crops_per_side"],
             config.get("views", "none"),  # what it was judged with before views existed
             config.get("temperature", 1.0),
+            config.get("statistics", False),
         )
 
     def add_degradations(self, names: Sequence[str]) -> DegradationSensor:
@@ -241,19 +354,18 @@ class DegradationSensor(nn.Module):
             raise TypeError(f"cannot grow the classifier of {self.backbone_name}: {old!r}")
         reference = next(iter(old.state_dict().values()))
         network.reset_classifier(len(vocabulary))
-        head = network.get_classifier().to(reference)
-        with torch.no_grad():
-            for key, value in old.state_dict().items():
-                grown = head.state_dict()[key]
-                grown[: len(self.degradations)] = value
-                grown[len(self.degradations) :] = value.mean(dim=0, keepdim=True)
-        head.requires_grad_(next(old.parameters()).requires_grad)
+        _grow_classes(old, network.get_classifier().to(reference), len(self.degradations))
+        if self.statistics is not None:
+            old = self.statistics.classifier
+            self.statistics.classifier = nn.Linear(old.in_features, len(vocabulary)).to(old.weight)
+            _grow_classes(old, self.statistics.classifier, len(self.degradations))
         self.degradations = vocabulary
         return self
 
     def classify(self, crops: torch.Tensor) -> torch.Tensor:
         """Logits of each crop as it is (no cropping): ``N×3×h×w`` -> ``N×T``; for training."""
-        return self.network((crops - self.mean.to(crops.dtype)) / self.std.to(crops.dtype))
+        logits = self.network((crops - self.mean.to(crops.dtype)) / self.std.to(crops.dtype))
+        return logits if self.statistics is None else logits + self.statistics(crops)
 
     def classify_views(self, crops: torch.Tensor) -> torch.Tensor:
         """Logits of each square crop, the mean over its test-time ``views``: ``N×3×s×s`` ->
@@ -295,5 +407,6 @@ class DegradationSensor(nn.Module):
         return (
             f"degradations={self.degradations}, backbone={self.backbone_name!r}, "
             f"crop_size={self.crop_size}, crops_per_side={self.crops_per_side}, "
-            f"views={self.views!r}, temperature={self.temperature:g}"
+            f"views={self.views!r}, temperature={self.temperature:g}, "
+            f"statistics={self.statistics is not None}"
         )

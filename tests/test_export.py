@@ -127,12 +127,15 @@ def test_other_swin_networks_take_every_size_and_batch(identity):
 
 
 @pytest.mark.parametrize(
-    ("crops_per_side", "views"), [(1, "none"), (2, "flips"), (3, "none"), (4, "hflip")]
+    ("crops_per_side", "views", "statistics"),
+    [(1, "none", False), (2, "flips", True), (3, "none", False), (4, "hflip", False)],
 )
-def test_traceable_sensor_takes_the_eager_crops(crops_per_side, views):
+def test_traceable_sensor_takes_the_eager_crops(crops_per_side, views, statistics):
     """The sensor in a blind graph averages the same crops (and views) as DegradationSensor at
     any size."""
-    sensor = pa.DegradationSensor(crop_size=8, crops_per_side=crops_per_side, views=views).eval()
+    sensor = pa.DegradationSensor(
+        crop_size=8, crops_per_side=crops_per_side, views=views, statistics=statistics
+    ).eval()
     grid = export._GridSensor(sensor)
     with torch.no_grad():
         for height in (1, 2, 5, 8, 9, 15, 16, 17, 23, 24, 25, 31, 40):
@@ -261,9 +264,9 @@ def bundle(tmp_path_factory):
     model = adapted("nafnet")
     # output strengths below 1: every graph below must blend as the eager model does
     model.config = model.config.replace(output_strength=STRENGTHS)
-    # judged in mirrored views, at a temperature: the graph must do both
+    # judged in mirrored views, with image statistics, at a temperature: the graph must do all
     model.sensor = pa.DegradationSensor(
-        crop_size=16, crops_per_side=2, views="flips", temperature=1.7
+        crop_size=16, crops_per_side=2, views="flips", temperature=1.7, statistics=True
     ).eval()
     save_bundle(
         model, folder / "adapter", backbone="nafnet", size="tiny", save_backbone_weights=True
@@ -327,6 +330,7 @@ def test_blind_graph_runs_the_sensor_inside(bundle, blind_graph):
     assert [i.name for i in session.get_inputs()] == ["image"]
     sensor_config = export.read_metadata(blind_graph)["sensor"]
     assert (sensor_config["crop_size"], sensor_config["views"]) == (16, "flips")
+    assert sensor_config["statistics"] is True
     program = export.to_torch_export(model, sensor=True)
     # the graph holds the sensor twice: every module keeps its mode (a sensor left training
     # would judge by batch statistics and update them)

@@ -181,9 +181,12 @@ def test_bad_requests_are_refused_and_leave_the_model_untouched(names, kwargs, m
     assert model.degradations == OLD
 
 
-def test_sensor_grows_keeping_its_old_classes():
+@pytest.mark.parametrize("statistics", [False, True])
+def test_sensor_grows_keeping_its_old_classes(statistics):
     torch.manual_seed(0)
-    sensor = pa.DegradationSensor(OLD, backbone="test_resnet", crop_size=32).eval()
+    sensor = pa.DegradationSensor(
+        OLD, backbone="test_resnet", crop_size=32, statistics=statistics
+    ).eval()
     x = torch.rand(4, 3, 40, 40)
     with torch.no_grad():
         before = sensor(x)

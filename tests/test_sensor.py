@@ -10,7 +10,13 @@ from safetensors.torch import load_file, save_file
 
 import pip_adapter as pa
 from pip_adapter.data import SyntheticAllInOne, degrade, sample_images
-from pip_adapter.sensor import DEFAULT_SENSOR_VIEWS, crop_grid
+from pip_adapter.injection.serialization import SENSOR_FORMAT_VERSION
+from pip_adapter.sensor import (
+    DEFAULT_SENSOR_VIEWS,
+    SENSOR_STATISTICS,
+    crop_grid,
+    image_statistics,
+)
 from pip_adapter.training import calibrate_sensor, fit_temperature, train_sensor
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_CONTEXT,
@@ -125,6 +131,7 @@ def test_bad_images_are_refused(x, message):
         ({"degradations": ("rain", "rain")}, "unique"),
         ({"crop_size": 0}, "crop_size must be an integer from 1 to 1024"),
         ({"crops_per_side": 1.5}, "crops_per_side must be an integer from 1 to 16"),
+        ({"statistics": "yes"}, "statistics must be True or False, got 'yes'"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, message):
@@ -425,8 +432,9 @@ def test_calibrate_sensor_fits_its_temperature_on_labelled_images(toy_sensor):
     # ids work as names do; unknown names and a length mismatch are refused
     fitted = sensor.temperature
     assert calibrate_sensor(sensor, images, truth.tolist()).temperature == pytest.approx(fitted)
-    with pytest.raises(ValueError, match=r"unknown degradation 'rain'; the sensor knows"):
-        calibrate_sensor(sensor, images[:1], ["rain"])
+    for unknown in ("rain", len(TOY_DEGRADATIONS), True):
+        with pytest.raises(ValueError, match=rf"unknown degradation {unknown!r}; valid names: \["):
+            calibrate_sensor(sensor, images[:1], [unknown])
     with pytest.raises(ValueError, match="as many images as degradations"):
         calibrate_sensor(sensor, images, names[:1])
 
@@ -443,8 +451,62 @@ def test_saved_sensor_carries_views_and_temperature(toy_sensor, tmp_path):
         assert torch.equal(loaded.predict_weights(x), sensor.predict_weights(x))
     # a sensor saved before views and temperature existed (format 1): one view, temperature 1
     config = json.loads((out / "sensor_config.json").read_text())
-    assert config["format_version"] == 2
+    assert config["format_version"] == SENSOR_FORMAT_VERSION
     del config["views"], config["temperature"]
     (out / "sensor_config.json").write_text(json.dumps(config | {"format_version": 1}))
     old = pa.load_adapter(build("nafnet"), out).sensor
     assert (old.views, old.temperature) == ("none", 1.0)
+
+
+def test_image_statistics_move_with_each_degradation():
+    """Each statistic moves the way the physics of its degradation says, on a held-out photo."""
+    photo = sample_images("test")[2][None, :, :128, :128]
+
+    def statistics(degradation):
+        x = degrade(photo, degradation, generator=torch.Generator().manual_seed(0))
+        return dict(zip(SENSOR_STATISTICS, image_statistics(x)[0].tolist(), strict=True))
+
+    clean = statistics("clean")
+    noise, rain, haze = statistics("noise"), statistics("rain"), statistics("haze")
+    blur, dark = statistics("blur"), statistics("lowlight")
+    assert noise["noise level"] > clean["noise level"] + 2  # logarithms
+    assert blur["noise level"] < clean["noise level"]
+
+    def fine_to_coarse(s):
+        return s["gradient, 1x"] - s["gradient, 4x"]
+
+    assert fine_to_coarse(blur) < fine_to_coarse(clean) - 0.1
+    assert rain["across / along columns"] > clean["across / along columns"] + 0.5
+    assert rain["bright / dark detail"] > clean["bright / dark detail"] + 0.5
+    assert haze["dark channel"] > clean["dark channel"] + 1
+    assert haze["saturation"] < clean["saturation"] - 0.2
+    assert dark["brightness"] < clean["brightness"] - 1
+    assert dark["dark share"] > clean["dark share"] + 0.5
+    assert dark["highlight"] < clean["highlight"] - 1
+
+
+def test_statistics_add_trained_logits_and_are_saved(tmp_path):
+    torch.manual_seed(0)
+    sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY, statistics=True)
+    head = copy.deepcopy(sensor.statistics.state_dict())
+    train_sensor(sensor, toy_set(sample_images("train"), seed=0), steps=2, progress=False)
+    assert any(not torch.equal(v, sensor.statistics.state_dict()[k]) for k, v in head.items())
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        learned = sensor.network((x - sensor.mean) / sensor.std)
+        assert torch.allclose(sensor.classify(x), learned + sensor.statistics(x))
+        assert not torch.allclose(sensor.classify(x), learned, atol=1e-3)
+    out = with_sensor(sensor).eval().save_adapter(tmp_path / "adapter")
+    assert json.loads((out / "sensor_config.json").read_text())["statistics"] is True
+    loaded = pa.load_adapter(build("nafnet"), out).sensor
+    assert loaded.statistics is not None
+    x = torch.rand(2, 3, 45, 38)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), sensor(x))
+    # a sensor saved before statistics existed has none
+    assert (
+        pa.DegradationSensor.from_config({**sensor.config(), "statistics": False}).statistics
+        is None
+    )
+    old = {k: v for k, v in sensor.config().items() if k != "statistics"}
+    assert pa.DegradationSensor.from_config(old).statistics is None

@@ -47,8 +47,9 @@ SENSOR_CONFIG_NAME = "sensor_config.json"
 SENSOR_WEIGHTS_NAME = "sensor.safetensors"
 SENSOR_FORMAT = "pip-adapter-sensor"
 # 2: views and temperature saved (a reader of 1 would ignore them and weigh differently);
-# files of version 1 load with no views and temperature 1, as they were used
-SENSOR_FORMAT_VERSION = 2
+# files of version 1 load with no views and temperature 1, as they were used; 3: statistics
+# saved (a reader of 2 would build the sensor without them); older files load without them
+SENSOR_FORMAT_VERSION = 3
 SENSOR_KEYS = ("degradations", "backbone", "crop_size", "crops_per_side")
 
 
@@ -242,6 +243,6 @@ def read_sensor(
     if not all(present):
         have, lack = (config_path, weights_path) if present[0] else (weights_path, config_path)
         raise ValueError(f"{directory} has {have.name} but not {lack.name}; save the adapter again")
-    config = _read_json(config_path, SENSOR_FORMAT, (1, SENSOR_FORMAT_VERSION))
+    config = _read_json(config_path, SENSOR_FORMAT, tuple(range(1, SENSOR_FORMAT_VERSION + 1)))
     _require(config_path, config, SENSOR_KEYS)
     return config, read_safetensors(weights_path, "sensor")
