@@ -142,15 +142,27 @@ VIEWS = {  # aliasing operators: no kernel of their own
 }
 
 
+def official(name: str) -> torch.nn.Module:
+    """The official backbone, plain (the same weights at every call)."""
+    torch.manual_seed(0)
+    return build_backbone(name, "official").eval()
+
+
 def build(name: str, variant: str = "default") -> tuple[torch.nn.Module, torch.nn.Module]:
     """The official backbone and the backbone with PIP (a TRIED label, or the preset)."""
-    torch.manual_seed(0)
-    backbone = build_backbone(name, "official").eval()
+    backbone = official(name)
     if variant == "authors":
         return backbone, pa.inject_pip(backbone, AUTHORS_RESTORMER).eval()
     options, edit = TRIED.get(variant, ({}, None))
     model = pa.inject_pip(backbone, **options).eval()
     return backbone, (edit(model) if edit else model)
+
+
+def network(name: str, variant: str) -> tuple[torch.nn.Module, bool]:
+    """``(network, injected)``: the plain backbone for ``variant="plain"``, else the model."""
+    if variant == "plain":
+        return official(name), False
+    return build(name, variant)[1], True
 
 
 def call(model, x, injected: bool):
@@ -190,17 +202,16 @@ def timing(backbone, models: dict, x, repeats: int, device: torch.device) -> dic
 def peak_memory(name: str, size: int, variant: str, device: torch.device, threads: int) -> float:
     """MiB at the peak of one forward pass of the backbone (``variant="plain"``) or a model."""
     if device.type == "cuda":
-        backbone, model = build(name, "default" if variant == "plain" else variant)
-        network = backbone if variant == "plain" else model
-        network.to(device)
+        model, injected = network(name, variant)
+        model.to(device)
         x = torch.rand(1, 3, size, size, device=device)
         with torch.inference_mode():
-            call(network, x, variant != "plain")
+            call(model, x, injected)
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
         with torch.inference_mode():
-            call(network, x, variant != "plain")
+            call(model, x, injected)
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - before) / 2**20
     command = [sys.executable, __file__, "--memory-probe", f"{name},{size},{variant}"]
@@ -220,16 +231,14 @@ def _status_kib(field: str) -> int:
 def memory_probe(spec: str) -> None:
     """Child process of peak_memory(): warm up, then measure one forward pass."""
     name, size, variant = spec.split(",", 2)
-    backbone, model = build(name, "default" if variant == "plain" else variant)
-    injected = variant != "plain"
-    network = model if injected else backbone
+    model, injected = network(name, variant)
     with torch.inference_mode():  # first-call costs (code pages, kernel caches) on a small input
-        call(network, torch.rand(1, 3, 64, 64), injected)
+        call(model, torch.rand(1, 3, 64, 64), injected)
     x = torch.rand(1, 3, int(size), int(size))
     before = _status_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM)
     with torch.inference_mode():
-        call(network, x, injected)
+        call(model, x, injected)
     print(_status_kib("VmHWM") - before)
 
 
@@ -302,9 +311,8 @@ def measure_backbone(name: str, args, device: torch.device) -> dict:
 
 def measure_tried(args, device: torch.device) -> dict:
     """Every TRIED configuration on NAFNet, timed interleaved with the plain backbone."""
-    backbone, _ = build("nafnet")
+    backbone = official("nafnet").to(device)
     models = {label: build("nafnet", label)[1].to(device) for label in TRIED}
-    backbone.to(device)
     tried: dict = {label: {"sizes": {}} for label in TRIED}
     for size in SIZES:
         x = torch.rand(1, 3, size, size, device=device)
@@ -326,8 +334,7 @@ def measure_compiled(args, device: torch.device) -> dict:
     """NAFNet plain and with PIP, each compiled the way docs/deploy.md recommends
     (``torch.compile(model, dynamic=False)``, inductor), timed interleaved after compiling."""
     _, model = build("nafnet")
-    plain, _ = build("nafnet")  # a backbone of its own: the PIPModel's one carries its hooks
-    plain.to(device)
+    plain = official("nafnet").to(device)  # a backbone of its own: the PIPModel's has its hooks
     compiled_plain = torch.compile(plain, dynamic=False)
     compiled = {"pip": torch.compile(model.to(device), dynamic=False)}
     sizes = {}
