@@ -510,3 +510,14 @@ def test_statistics_add_trained_logits_and_are_saved(tmp_path):
     )
     old = {k: v for k, v in sensor.config().items() if k != "statistics"}
     assert pa.DegradationSensor.from_config(old).statistics is None
+
+
+def test_statistics_of_a_single_crop_in_training_use_the_running_normalisation():
+    """Batch norm has no batch statistics for one crop: the head then normalises as in eval."""
+    torch.manual_seed(0)
+    head = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY, statistics=True).statistics
+    head.norm.running_mean.uniform_(-3, 0)
+    head.norm.running_var.uniform_(0.5, 2)
+    crop = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(head.train()(crop), head.eval()(crop))
