@@ -690,6 +690,14 @@ def training_minutes(results: dict) -> float:
     return seconds / 60
 
 
+def per_set(section: Callable[[str], list[str]]) -> list[str]:
+    """A heading for each held-out set, followed by ``section(split)``'s lines."""
+    lines = []
+    for split, title in EVAL_SETS.items():
+        lines += ["", f"### {title[0].upper()}{title[1:]}", "", *section(split)]
+    return lines
+
+
 def write_page(results: dict, args: argparse.Namespace, command: str, strength: dict) -> str:
     records = []
     for name in ("plain", "widened", "promptir", "pip"):
@@ -735,15 +743,7 @@ def write_page(results: dict, args: argparse.Namespace, command: str, strength: 
             "",
             f"Not in this run (rerun with `--variants` to add them): {'; '.join(missing)}.",
         ]
-    for split, title in EVAL_SETS.items():
-        lines += [
-            "",
-            f"### {title[0].upper()}{title[1:]}",
-            "",
-            *headline_table(results, split),
-            "",
-            *goals(results, split),
-        ]
+    lines += per_set(lambda split: [*headline_table(results, split), "", *goals(results, split)])
     if strength and "pip" in results:
         lines += [
             "",
@@ -755,15 +755,13 @@ def write_page(results: dict, args: argparse.Namespace, command: str, strength: 
             "mix the strengths. The same trained network and sensor as above, no retraining. "
             "Not the page's default: the rows above are at full strength.",
         ]
-        for split, title in EVAL_SETS.items():
-            lines += [
-                "",
-                f"### {title[0].upper()}{title[1:]}",
-                "",
+        lines += per_set(
+            lambda split: [
                 *strength_table(results, strength, split),
                 "",
                 *strength_goals(results, strength, split),
             ]
+        )
     ablations = ablation_table(results)
     if ablations:
         lines += [

@@ -13,7 +13,7 @@ import dataclasses
 import math
 import numbers
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -237,6 +237,19 @@ def _ratios(value: Any) -> tuple[float, ...] | None:
     return tuple(float(r) for r in value)
 
 
+def _restorable(field: str, names: Iterable[str], degradations: tuple[str, ...]) -> tuple[str, ...]:
+    """The degradations the model restores (all but ``"clean"``); a ValueError naming those of
+    ``names`` (the entries of ``field``) that are not among them."""
+    restorable = restorable_degradations(degradations)
+    unknown = [name for name in names if name not in restorable]
+    if unknown:
+        raise ValueError(
+            f"PIPConfig.{field} {unknown} are not among the degradations the model restores "
+            f"{list(restorable)} ({CLEAN!r} needs nothing: it is the input itself)"
+        )
+    return restorable
+
+
 def _native(value: Any, degradations: tuple[str, ...]) -> tuple[str, ...]:
     """Checked native degradations: distinct names among the restorable ``degradations``
     (not ``"clean"``, which is the identity), leaving at least one for the units."""
@@ -246,13 +259,7 @@ def _native(value: Any, degradations: tuple[str, ...]) -> tuple[str, ...]:
             f"got {value!r}"
         )
     names = tuple(value)
-    restorable = restorable_degradations(degradations)
-    unknown = [name for name in names if name not in restorable]
-    if unknown:
-        raise ValueError(
-            f"PIPConfig.native_degradations {unknown} are not among the degradations the "
-            f"model restores {list(restorable)}"
-        )
+    restorable = _restorable("native_degradations", names, degradations)
     if len(set(names)) != len(names):
         raise ValueError(f"PIPConfig.native_degradations must be distinct, got {list(names)}")
     if len(names) == len(restorable):
@@ -276,13 +283,7 @@ def _strengths(value: Any, degradations: tuple[str, ...]) -> tuple[tuple[str, fl
             "PIPConfig.output_strength must be a {degradation: strength} mapping such as "
             f"{{'blur': 0.5}}, got {value!r}"
         )
-    restorable = restorable_degradations(degradations)
-    unknown = [name for name in strengths if name not in restorable]
-    if unknown:
-        raise ValueError(
-            f"PIPConfig.output_strength names {unknown}, which the model does not restore; "
-            f"valid: {list(restorable)} (an image labelled 'clean' always comes back as it is)"
-        )
+    restorable = _restorable("output_strength", strengths, degradations)
     bad = {name: a for name, a in strengths.items() if not (_real(a) and 0 <= a <= 1)}
     if bad:
         raise ValueError(f"PIPConfig.output_strength values must be in [0, 1], got {bad}")
