@@ -3,6 +3,7 @@ with the same settings; logs survive crashes; --device and TrainConfig are check
 
 import hashlib
 import json
+import shutil
 
 import pytest
 import torch
@@ -50,7 +51,7 @@ def test_train_refuses_a_folder_holding_a_run(run, capsys):
     [
         (["--size", "small"], "size 'tiny' (now 'small')"),
         (["--backbone", "swinir"], "backbone 'nafnet' (now 'swinir')"),
-        (["--tasks", "noise,rain"], "pip {"),
+        (["--tasks", "noise,rain"], "pip.degradations ["),
         (["--patch-size", "48"], "patch_size 32 (now 48)"),
         (["--lr", "0.123"], "(now 0.123)"),
         (["--batch-size", "4"], "batch_size 2 (now 4)"),
@@ -63,6 +64,21 @@ def test_resume_with_other_settings_is_refused(run, capsys, change, message):
     assert f"cannot resume from {run / 'checkpoint.pt'}: it was written with" in err
     assert message in err and "\n" not in err
     assert snapshot(run) == before
+
+
+def test_a_checkpoint_written_before_a_config_field_existed_resumes(run, tmp_path, capsys):
+    # older versions wrote the model's config without fields added since (output_strength);
+    # the missing field is not a changed setting, a changed field inside it still is
+    old = tmp_path / "run"
+    shutil.copytree(run, old)
+    state = torch.load(old / "checkpoint.pt", weights_only=True)
+    del state["settings"]["pip"]["output_strength"]
+    torch.save(state, old / "checkpoint.pt")
+    assert main([*TRAIN, "--out", str(old), "--resume", "--steps", "3"]) == 0
+    assert [r["step"] for r in JsonLinesLog(old / "log.jsonl").read() if "loss" in r] == [2, 3]
+    capsys.readouterr()
+    assert main([*TRAIN, "--out", str(old), "--resume", "--steps", "4", "--tasks", "noise"]) == 2
+    assert "pip.degradations [" in capsys.readouterr().err
 
 
 @pytest.mark.slow

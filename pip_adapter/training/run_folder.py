@@ -8,7 +8,7 @@ against those saved in its checkpoint) or overwrite it.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +57,26 @@ def check_resumable(
     path: str | os.PathLike, saved: Mapping[str, Any], current: Mapping[str, Any]
 ) -> None:
     """Refuse to resume the checkpoint at ``path`` with settings that differ from those it was
-    written with (``saved``; settings it does not record are not compared)."""
-    changed = [
-        f"{key} {saved[key]!r} (now {current[key]!r})"
-        for key in current
-        if key in saved and saved[key] != current[key]
-    ]
+    written with (``saved``). Settings it does not record are not compared, at any depth: a
+    checkpoint written before a config gained a field resumes with that field at its value."""
+    changed = list(_differences(saved, current))
     if changed:
         raise ValueError(
             f"cannot resume from {path}: it was written with {', '.join(changed)}; resume with "
             "the same settings, or start again with --overwrite"
         )
+
+
+def _differences(
+    saved: Mapping[str, Any], current: Mapping[str, Any], prefix: str = ""
+) -> Iterator[str]:
+    """``"name saved (now current)"`` for each setting recorded in both that differs; nested
+    mappings are compared key by key, named ``outer.inner``."""
+    for key in current:
+        if key not in saved:
+            continue
+        old, new, name = saved[key], current[key], f"{prefix}{key}"
+        if isinstance(old, Mapping) and isinstance(new, Mapping):
+            yield from _differences(old, new, f"{name}.")
+        elif old != new:
+            yield f"{name} {old!r} (now {new!r})"
