@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from sensor_tuning import VALIDATION, validation_photos
 
 from pip_adapter.data import PairedImages, build_eval_set
@@ -20,11 +21,11 @@ from pip_adapter.injection import PIPModel
 from pip_adapter.training import calibrate_output_strength
 
 VALIDATION_SEED = 0  # the degradation draws on the validation photos
-PHOTOS = ("stereo_motorcycle", *VALIDATION)  # validation_photos(), in order
 DESCRIPTION = (
-    "fitted after training on validation photos (scikit-image's sample photos "
-    f"{', '.join(PHOTOS)}: the photos the sensor's settings were chosen on, in no split of the "
-    "bundled photos; the held-out and out-of-domain photos play no part)"
+    "fitted after training on validation photos (`sensor_tuning.validation_photos()`: "
+    f"scikit-image's sample photos, a stereo pair's left view and {', '.join(VALIDATION)}; "
+    "the photos the sensor's settings were chosen on, in no split of the bundled photos; the "
+    "held-out and out-of-domain photos play no part)"
 )
 
 
@@ -37,10 +38,29 @@ def validation_pairs(degradations: Sequence[str], crop: int | None = None) -> Pa
 def fit_strengths(model: PIPModel, pairs: PairedImages) -> dict[str, float]:
     """Set ``model``'s output strengths to those fitted on ``pairs``; returns every restorable
     degradation's strength (1 where the fit reached it)."""
-    names = [pairs.degradations[i] for i in pairs.degradation_ids]
-    calibrate_output_strength(model, pairs.degraded, pairs.clean, names)
+    calibrate_output_strength(model, pairs.degraded, pairs.clean, pairs.labels)
     strengths = dict(zip(model.degradations, model.config.strengths(), strict=True))
     return {name: strengths[name] for name in model.restorable_degradations}
+
+
+def tensors_digest(tensors: Iterable[torch.Tensor]) -> str:
+    """A digest of tensors' shapes and values, in order."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def sets_digest(sets: Mapping[str, PairedImages]) -> str:
+    """The identity of a page's evaluation sets: their names and every image pair."""
+    pairs = [
+        t
+        for dataset in sets.values()
+        for pair in zip(dataset.degraded, dataset.clean, strict=True)
+        for t in pair
+    ]
+    return f"{sorted(sets)}:{tensors_digest(pairs)}"
 
 
 def files_digest(folder: Path) -> str:
@@ -54,7 +74,8 @@ def files_digest(folder: Path) -> str:
 
 def cached(path: Path, key: dict[str, Any], measure: Callable[[], dict]) -> dict:
     """``measure()``'s results, stored in ``path`` under ``key`` and reused while it holds."""
-    key = {**json.loads(json.dumps(key)), "validation": list(PHOTOS), "seed": VALIDATION_SEED}
+    validation = tensors_digest(validation_photos())
+    key = {**json.loads(json.dumps(key)), "validation": validation, "seed": VALIDATION_SEED}
     if path.is_file():
         saved = json.loads(path.read_text())
         if saved.get("settings") == key:

@@ -43,7 +43,7 @@ from pathlib import Path
 import torch
 from machine import comparison_parser, describe_machine, parse_comparison
 from output_strength import DESCRIPTION as STRENGTH_PHOTOS
-from output_strength import cached, files_digest, fit_strengths, validation_pairs
+from output_strength import cached, files_digest, fit_strengths, sets_digest, validation_pairs
 from safetensors.torch import load_file
 from sensor_recipe import SENSOR_RECIPE, SENSOR_USE, describe_sensor_recipe
 from sensor_tuning import DEFAULT_RECIPE, kept_sensor
@@ -512,7 +512,8 @@ def strength_results(args: argparse.Namespace, eval_sets: dict) -> dict:
         reports = {key: evaluate_sets(model, eval_sets, key == "pip") for key in ("pip", BLIND)}
         return {"strengths": strengths, "reports": reports}
 
-    return cached(args.runs / "pip" / "strength.json", {"adapter": files_digest(adapter)}, measure)
+    key = {"adapter": files_digest(adapter), "eval_sets": sets_digest(eval_sets)}
+    return cached(args.runs / "pip" / "strength.json", key, measure)
 
 
 def strength_table(results: dict, strength: dict, split: str) -> list[str]:
@@ -547,7 +548,7 @@ def strength_goals(results: dict, strength: dict, split: str) -> list[str]:
     for name, label in (("pip", "labels"), (BLIND, "blind")):
         report = strength["reports"][name][split]
         below = [
-            f"{d} ({report[d]['psnr'] - report[d]['input_psnr']:+.2f} dB)"
+            f"{d} ({report[d]['psnr'] - report[d]['input_psnr']:+.3f} dB)"
             for d in DEGRADATIONS
             if d in report and report[d]["psnr"] < report[d]["input_psnr"]
         ]
@@ -775,7 +776,8 @@ def write_page(results: dict, args: argparse.Namespace, command: str, strength: 
             "The PIP model's output as `x + a · (model(x) − x)` with one strength `a` in [0, 1] "
             f"per degradation (`PIPConfig.output_strength`), {STRENGTH_PHOTOS}, by least squares "
             "(`pip_adapter.training.calibrate_output_strength`); blind, the sensor's weights "
-            "mix the strengths. The same trained network and sensor as above, no retraining.",
+            "mix the strengths. The same trained network and sensor as above, no retraining. "
+            "Not the page's default: the rows above are at full strength.",
         ]
         for split, title in EVAL_SETS.items():
             lines += [

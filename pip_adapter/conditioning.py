@@ -31,6 +31,7 @@ __all__ = [
     "CLEAN",
     "DEFAULT_DEGRADATIONS",
     "DegradationSpec",
+    "capturing",
     "check_degradation_names",
     "check_weights",
     "degradation_weights",
@@ -46,7 +47,7 @@ CLEAN = "clean"
 DegradationSpec = str | Sequence[str] | Mapping[str, float] | torch.Tensor | int
 
 
-def _capturing(t: torch.Tensor) -> bool:
+def capturing(t: torch.Tensor) -> bool:
     """Whether ``t``'s device is recording a CUDA graph (where no value may be read back)."""
     return t.is_cuda and torch.cuda.is_current_stream_capturing()
 
@@ -63,16 +64,15 @@ def restorable_degradations(degradations: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def split_clean(weights: torch.Tensor, clean: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split ``B×T`` weights (rows summing to 1) at the column ``clean`` of ``"clean"``:
-    returns the clean weight of each sample (``B``) and the weights of the other degradations
-    (``B×(T-1)``), renormalised to sum to 1. A sample that is clean alone gets uniform weights
-    over the others: whatever they restore is then discarded (its clean weight is 1)."""
-    keep = weights[:, clean]
+def split_clean(weights: torch.Tensor, clean: int) -> torch.Tensor:
+    """The weights ``B×T`` (rows summing to 1) of every degradation but ``"clean"`` (column
+    ``clean``), renormalised to sum to 1 (``B×(T-1)``): what steers the network, while the
+    clean weight only blends its output with the input. A sample that is clean alone gets
+    uniform weights over the others: whatever they restore is then discarded."""
     others = torch.cat([weights[:, :clean], weights[:, clean + 1 :]], dim=1)
     total = others.sum(dim=1, keepdim=True)
     uniform = torch.full_like(others, 1.0 / others.shape[1])
-    return keep, torch.where(total > 0, others / total.clamp_min(1e-12), uniform)
+    return torch.where(total > 0, others / total.clamp_min(1e-12), uniform)
 
 
 def check_weights(weights: torch.Tensor, batch: int, num_degradations: int) -> torch.Tensor:
@@ -92,7 +92,7 @@ def check_weights(weights: torch.Tensor, batch: int, num_degradations: int) -> t
     if not weights.is_floating_point():
         raise ValueError(f"weights must be a floating-point tensor, got dtype {weights.dtype}")
     total = weights.sum(dim=1, keepdim=True)
-    if not torch.compiler.is_compiling() and not _capturing(weights):
+    if not torch.compiler.is_compiling() and not capturing(weights):
         if not torch.isfinite(weights).all():
             raise ValueError("weights contain NaN or infinite values")
         if (weights < 0).any():
@@ -157,7 +157,7 @@ def degradation_weights(
                 f"degradation ids must be one id or a 1-D tensor of {batch} ids (one per sample), "
                 f"got shape {tuple(degradation.shape)}"
             )
-        if not torch.compiler.is_compiling() and not _capturing(ids):
+        if not torch.compiler.is_compiling() and not capturing(ids):
             bad = ids[(ids < 0) | (ids >= len(names))]
             if bad.numel():
                 raise ValueError(

@@ -582,6 +582,8 @@ def _metadata(graph: _Graph, multiple: int, traced: _Traced) -> dict[str, Any]:
         "format_version": GRAPH_FORMAT_VERSION,
         "library_version": __version__,
         "degradations": list(graph.model.degradations),
+        # baked into the graph: what it blends of the network's output, per degradation
+        "output_strength": dict(graph.model.config.output_strength),
         "steering": graph.steering,
         "inputs": list(graph.input_names),
         "outputs": list(graph.output_names),

@@ -128,7 +128,9 @@ class FinetuneRecipe:
 
 def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     """Run the recipe; returns the trained model and its per-degradation validation report
-    (``None`` on ranks other than 0 under torchrun). The bundle goes to ``recipe.out/adapter``."""
+    (``None`` on ranks other than 0 under torchrun), measured at full strength, before any
+    output strengths are fitted (``strength_photos``). The bundle goes to
+    ``recipe.out/adapter``."""
     check_run_folder(recipe.out, resume=recipe.resume, overwrite=recipe.overwrite)
     config, seed = recipe.model_config(), recipe.train.seed
     # the data holds the degradations to restore; "clean" needs no training of the model
@@ -164,8 +166,8 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
             device=trainer.context.device,
         )
     if strength_set is not None:
-        names = [strength_set.degradations[i] for i in strength_set.degradation_ids]
-        calibrate_output_strength(model, strength_set.degraded, strength_set.clean, names)
+        labels = strength_set.labels
+        calibrate_output_strength(model, strength_set.degraded, strength_set.clean, labels)
         print(f"output strengths fitted on {recipe.strength_photos}: {model.config.strengths()}")
     save_bundle(
         model,
@@ -296,6 +298,21 @@ def _fit(
     return trainer, trainer.fit()
 
 
+def _keep_strengths(model: PIPModel, strengths: tuple[tuple[str, float], ...], mode: str) -> None:
+    """After growth: the old output strengths back in prompts mode (the old degradations'
+    outputs are bit-exact, so their fits hold; the new ones are at full strength), dropped in
+    light mode (the units changed), with a note."""
+    if not strengths:
+        return
+    if mode == "prompts":
+        model.config = model.config.replace(output_strength=dict(strengths))
+        return
+    print(
+        f"output strengths {dict(strengths)} dropped: light mode changed the units they were "
+        "fitted for; fit them again with pip_adapter.training.calibrate_output_strength"
+    )
+
+
 def grow_adapter(recipe: GrowRecipe) -> tuple[PIPModel, dict | None]:
     """Run the recipe; returns the grown model and its per-degradation validation report
     (``None`` on ranks other than 0). The bundle goes to ``recipe.out/adapter``; the bundle
@@ -317,7 +334,12 @@ def grow_adapter(recipe: GrowRecipe) -> tuple[PIPModel, dict | None]:
     model.add_degradations(recipe.degradations, mode=recipe.mode)
     model.print_trainable_parameters()
     train_set, sensor_set, val_set = _growth_sets(recipe, old, model.degradations)
+    # train the network's own output: at a strength below 1 a replayed sample's gradient would
+    # shrink with it (to none at 0)
+    strengths = model.config.output_strength
+    model.config = model.config.replace(output_strength={})
     trainer, report = _fit(model, train_set, val_set, recipe)
+    _keep_strengths(model, strengths, recipe.mode)
     if not trainer.context.is_main:
         return model, None
     if isinstance(model.sensor, DegradationSensor) and recipe.sensor_steps:

@@ -124,9 +124,8 @@ def test_train_with_a_sensor_then_restore_and_eval_blind(tmp_path, capsys):
     fitted = model.config.output_strength
     assert fitted
     pairs = strength_pairs(tmp_path / "strength", model.restorable_degradations, seed=0)
-    names = [pairs.degradations[i] for i in pairs.degradation_ids]
     model.config = model.config.replace(output_strength={})
-    calibrate_output_strength(model, pairs.degraded, pairs.clean, names)
+    calibrate_output_strength(model, pairs.degraded, pairs.clean, pairs.labels)
     assert dict(model.config.output_strength) == pytest.approx(dict(fitted))
     write_image(torch.rand(3, 37, 53), tmp_path / "in" / "odd.png")
     args = ["restore", str(tmp_path / "in"), "--adapter", str(out / "adapter")]

@@ -310,6 +310,7 @@ def test_baked_degradation_leaves_one_input(bundle, baked_graph):
     session = ort.InferenceSession(str(baked_graph), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["image"]
     assert export.read_metadata(baked_graph)["baked"] == pytest.approx(MIXTURE)
+    assert export.read_metadata(baked_graph)["output_strength"] == STRENGTHS
     program = export.to_torch_export(model, degradation="haze")
     full = load_bundle(bundle / "adapter").eval()
     full.config = full.config.replace(output_strength={})

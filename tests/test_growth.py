@@ -206,6 +206,7 @@ TRAIN = ["--steps", "2", "--batch-size", "2", "--patch-size", "32", "--checkpoin
 ADDED = ",".join(NEW)
 # 'pip-adapter train' adds "clean" (no prompt rows); the new degradations follow it
 GROWN = (*OLD, "clean", *NEW)
+STRENGTHS = {OLD[0]: 0.5}
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +215,10 @@ def grown(tmp_path_factory):
     root = tmp_path_factory.mktemp("grow")
     first = ["train", "--backbone", "nafnet", "--size", "tiny", "--degradations", ",".join(OLD)]
     assert main([*first, *TRAIN, "--sensor-steps", "2", "--out", str(root / "a")]) == 0
+    # with output strengths fitted (by hand here): growth keeps them (prompts mode)
+    config_path = root / "a" / "adapter" / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config_path.write_text(json.dumps({**config, "output_strength": STRENGTHS}))
     grow = ["train", "--adapter", str(root / "a" / "adapter"), "--add-tasks", ADDED]
     assert main([*grow, *TRAIN, "--sensor-steps", "2", "--out", str(root / "b")]) == 0
     return root / "a" / "adapter", root / "b" / "adapter"
@@ -225,6 +230,7 @@ def test_cli_growth_writes_a_new_bundle_and_keeps_the_old_one(grown):
     assert config["degradations"] == list(GROWN)
     assert json.loads((new / "sensor_config.json").read_text())["degradations"] == list(GROWN)
     assert json.loads((old / "adapter_config.json").read_text())["degradations"] == [*OLD, "clean"]
+    assert config["output_strength"] == STRENGTHS  # kept: the old outputs are unchanged
     before, after = load_bundle(old).eval(), load_bundle(new).eval()
     x = image()
     # prompts mode (the default): the old degradations' outputs are bit-exact
@@ -247,6 +253,7 @@ def test_cli_light_mode_trains_with_replay(grown, tmp_path):
     assert main([*grow, *TRAIN, "--sensor-steps", "0", "--out", str(tmp_path)]) == 0
     before, after = load_bundle(grown[0]).eval(), load_bundle(tmp_path / "adapter").eval()
     assert after.degradations == GROWN and after.sensor is not None
+    assert after.config.output_strength == ()  # fitted for the units light mode changed
     pairs = zip(outputs(before, image(), OLD), outputs(after, image(), OLD), strict=True)
     assert any(not torch.equal(a, b) for a, b in pairs)  # light mode trains shared parameters
 
@@ -258,6 +265,7 @@ def test_cli_light_mode_trains_with_replay(grown, tmp_path):
         (["--add-tasks", "clean"], "needs no prompt"),
         (["--add-tasks", "jpeg", "--backbone", "nafnet"], "--backbone cannot be combined"),
         (["--add-tasks", "jpeg", "--degradations", "noise,jpeg"], "--degradations cannot be"),
+        (["--add-tasks", "jpeg", "--strength-photos", "."], "--strength-photos cannot be"),
         ([], "--adapter needs --add-degradations"),
     ],
 )

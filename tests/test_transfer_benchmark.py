@@ -74,7 +74,7 @@ def test_the_cache_key_leaves_out_settings_at_their_no_op_value():
     assert transfer.essential({"feature_ffn_stride": 2}) == {"feature_ffn_stride": 2}
 
 
-def test_frozen_pip_variants_keep_their_adapter_for_fitting_strengths(tmp_path):
+def test_frozen_pip_variants_keep_their_adapter_for_fitting_strengths():
     import pip_adapter as pa
     from pip_adapter.backbones import build_backbone
     from pip_adapter.baselines import PromptIRBlock

@@ -246,6 +246,7 @@ def grow_recipe_from_args(args: argparse.Namespace, smoke: bool = False) -> Grow
             ("--backbone", args.backbone is not None),
             ("--degradations", args.degradations != ",".join(RECIPE_PIP.degradations)),
             ("--full", args.full),
+            ("--strength-photos", args.strength_photos is not None),
         )
         if given
     ]
@@ -253,7 +254,8 @@ def grow_recipe_from_args(args: argparse.Namespace, smoke: bool = False) -> Grow
         raise ValueError(
             f"{', '.join(conflicts)} cannot be combined with --adapter: the adapter's bundle "
             "fixes the backbone and its degradations, and growth trains the new prompts (and "
-            "in light mode a small part of the units) only"
+            "in light mode a small part of the units) only (fit output strengths on the grown "
+            "bundle with pip_adapter.training.calibrate_output_strength)"
         )
     train = dataclasses.replace(RECIPE_TRAINING, **_values(TrainConfig, args))
     values = {k: v for k, v in _values(GrowRecipe, args).items() if k not in ("train",)}

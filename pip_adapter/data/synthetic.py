@@ -239,6 +239,11 @@ class PairedImages(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         return self.degraded[index], self.clean[index], self.degradation_ids[index]
 
+    @property
+    def labels(self) -> list[str]:
+        """The degradation name of each item (e.g. for ``calibrate_output_strength``)."""
+        return [self.degradations[i] for i in self.degradation_ids]
+
 
 def build_eval_set(
     images: Sequence[torch.Tensor] | Literal["test", "ood"] | None = None,

@@ -15,6 +15,7 @@ from pip_adapter._version import __version__
 from pip_adapter.conditioning import (
     CLEAN,
     DegradationSpec,
+    capturing,
     check_weights,
     degradation_weights,
     restorable_degradations,
@@ -36,7 +37,18 @@ from pip_adapter.padding import crop_to, pad_to_requirements
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
 
-__all__ = ["PIPModel", "unit_key"]
+__all__ = ["PIPModel", "check_blendable", "unit_key"]
+
+
+def check_blendable(x: torch.Tensor, restored: torch.Tensor) -> None:
+    """A ValueError unless the network's output has the input's shape: ``"clean"`` and output
+    strengths blend the two."""
+    if restored.shape != x.shape:
+        raise ValueError(
+            f"{CLEAN!r} and output strengths blend the input with the output, but this "
+            f"backbone turns a {tuple(x.shape)} input into a {tuple(restored.shape)} output; "
+            f"leave {CLEAN!r} out of its degradations and output_strength unset"
+        )
 
 
 def unit_key(stage: str) -> str:
@@ -140,6 +152,7 @@ class PIPModel(nn.Module):
         self.placement = placement
         self.sensor: nn.Module | None = None
         self._conditioning = Conditioning()
+        self._strength_tables: dict[tuple, torch.Tensor] = {}
         self._requires_grad = {n: p.requires_grad for n, p in backbone.named_parameters()}
         self._unloaded = False
         modules = dict(backbone.named_modules())
@@ -220,29 +233,30 @@ class PIPModel(nn.Module):
         strengths = self.config.strengths()
         if all(a == 1 for a in strengths):
             return self._restore(x, weights, kwargs)  # no "clean", no output strength below 1
-        amount = self._blend_amount(weights, strengths)
+        amount = (weights * self._strength_table(strengths, weights)).sum(dim=1)
         if CLEAN in self.degradations:
-            _, weights = split_clean(weights, self.degradations.index(CLEAN))
-        if not torch.compiler.is_compiling() and bool((amount == 0).all()):
+            weights = split_clean(weights, self.degradations.index(CLEAN))
+        tracing = torch.compiler.is_compiling() or capturing(x)  # no value may be read back
+        if not tracing and bool((amount == 0).all()):
             return x.clone()  # every image is clean (or at strength 0): nothing to run
         restored = self._restore(x, weights, kwargs)
-        if restored.shape != x.shape:
-            raise ValueError(
-                f"{CLEAN!r} and output_strength blend the input with the output, but this "
-                f"backbone turns a {tuple(x.shape)} input into a {tuple(restored.shape)} "
-                f"output; leave {CLEAN!r} out of its degradations and output_strength unset"
-            )
+        check_blendable(x, restored)
         dtype = torch.promote_types(x.dtype, restored.dtype)
         # torch.lerp is exact at both ends: x where amount is 0, restored where it is 1
         return torch.lerp(x.to(dtype), restored.to(dtype), amount.to(dtype).view(-1, 1, 1, 1))
 
-    @staticmethod
-    def _blend_amount(weights: torch.Tensor, strengths: Sequence[float]) -> torch.Tensor:
-        """Each sample's share of the network's output in the model's: its weights times the
-        degradations' output strengths (``config.strengths()``: 0 for ``"clean"``). A row
-        with all its weight on one degradation gets that strength exactly."""
-        table = torch.tensor(strengths, dtype=weights.dtype, device=weights.device)
-        return (weights * table).sum(dim=1)
+    def _strength_table(self, strengths: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
+        """``config.strengths()`` as a tensor on ``like``'s device and dtype: each sample's
+        share of the network's output is its weights times it (a row with all its weight on one
+        degradation gets that strength exactly). Made once per strengths, device and dtype, so
+        that a call recorded into a CUDA graph copies nothing from the host."""
+        if torch.compiler.is_compiling():
+            return torch.tensor(strengths, dtype=like.dtype, device=like.device)
+        key = (strengths, like.device, like.dtype)
+        if key not in self._strength_tables:
+            table = torch.tensor(strengths, dtype=like.dtype, device=like.device)
+            self._strength_tables = {key: table}  # only the current strengths are kept
+        return self._strength_tables[key]
 
     def _restore(self, x: torch.Tensor, weights: torch.Tensor, kwargs: dict) -> torch.Tensor:
         """The backbone on ``x`` (padded, then cropped back) with every unit steered by

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import torch
 
 from pip_adapter.injection import PIPModel
+from pip_adapter.injection.model import check_blendable
+from pip_adapter.vocabulary import degradation_index
 
 __all__ = ["calibrate_output_strength", "fit_output_strength"]
 
@@ -53,12 +55,8 @@ def _label(name: str | int, model: PIPModel) -> str:
     names = model.degradations
     if isinstance(name, int) and not isinstance(name, bool) and 0 <= name < len(names):
         name = names[name]
-    if not isinstance(name, str) or name not in model.restorable_degradations:
-        raise ValueError(
-            f"unknown degradation {name!r} for an output strength; valid: "
-            f"{list(model.restorable_degradations)} (or their ids in {list(names)})"
-        )
-    return name
+    degradation_index(name, model.restorable_degradations)  # a clear error if it is none
+    return str(name)
 
 
 @torch.no_grad()
@@ -93,11 +91,7 @@ def calibrate_output_strength(
         for x, y, label in zip(degraded, clean, labels, strict=True):
             x = x.reshape(-1, *x.shape[-3:]).to(device)
             restored = model(x, degradation=label)
-            if restored.shape != x.shape:
-                raise ValueError(
-                    "output strengths blend the input with the output, but this backbone turns "
-                    f"a {tuple(x.shape)} input into a {tuple(restored.shape)} output"
-                )
+            check_blendable(x, restored)
             pairs[label].append((x, restored, y.reshape(-1, *y.shape[-3:]).to(device)))
     finally:
         model.config = config
