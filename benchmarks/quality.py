@@ -19,8 +19,9 @@ photos (``sample_images("test")``, like the training ones) and the eight out-of-
 Run:  python benchmarks/quality.py [--steps 1500] [--variants plain,pip,...]
 (about 75 minutes on two CPU cores for all variants).
 Each finished variant is kept in ``runs/quality/<variant>/``: ``result.json`` (its numbers,
-reused by a rerun with the same settings; ``--fresh`` retrains) and ``model.safetensors`` (the
-trained model's state dict, from which a rerun evaluates a held-out set the cache lacks). The
+reused by a rerun with the same settings whose cached weights fit the network the variant
+builds now; ``--fresh`` retrains) and ``model.safetensors`` (the trained model's state dict,
+from which a rerun evaluates a held-out set the cache lacks). The
 PIP model is also saved as a bundle with its sensor, ``runs/quality/pip/adapter/``
 (``pip_adapter.bundle.load_bundle``), for benchmarks that start from it. Writes
 docs/benchmarks/quality.md and docs/images/quality_curves.png.
@@ -69,6 +70,7 @@ from pip_adapter.training import (
 from pip_adapter.training.report import JsonLinesLog
 from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
 from pip_adapter.unit import PromptInPrompt, default_prompt_dim
+from pip_adapter.weights import check_same_tensors
 
 ROOT = Path(__file__).resolve().parents[1]
 DEGRADATIONS = pa.DEFAULT_DEGRADATIONS  # what the models are trained to restore
@@ -281,13 +283,15 @@ EVAL_SETS: dict[str, str] = {
     "ood": "out-of-domain held-out photos (8, of other kinds)",
 }
 WEIGHTS = "model.safetensors"
+# the settings that define a trained network: the command line's, and the seed variants' own
+TRAINING_KEYS = ("steps", "batch_size", "patch_size", "lr", "seed", "threads", "loss", "context")
+MODEL_KEYS = (*TRAINING_KEYS, "train_seed")
 
 
 def settings(args: argparse.Namespace, name: str) -> dict:
     """What a variant's cached result depends on (the sensor's steps, recipe and use: PIP's
     blind run only)."""
-    keys = ("steps", "batch_size", "patch_size", "lr", "seed", "threads", "loss", "context")
-    current = {key: getattr(args, key) for key in keys}
+    current = {key: getattr(args, key) for key in TRAINING_KEYS}
     if VARIANTS[name].train_seed is not None:
         current["train_seed"] = VARIANTS[name].train_seed
     if name == "pip":
@@ -300,6 +304,24 @@ def settings(args: argparse.Namespace, name: str) -> dict:
 def same_settings(stored: dict, current: dict) -> bool:
     """``current`` as stored; a stored key that no longer matters to the variant is ignored."""
     return all(stored.get(key) == value for key, value in current.items())
+
+
+def same_model(name: str, args: argparse.Namespace, stored: dict, current: dict) -> bool:
+    """Whether the cached run of ``name`` is of the network the variant builds now: the
+    settings that define it are equal both ways (a training seed stored but no longer set
+    differs), and its cached weights have the names and shapes of the current build (a changed
+    default that resizes the units, changes the design or the stages trains it again)."""
+    if any(stored.get(key) != current.get(key) for key in MODEL_KEYS):
+        return False
+    path = args.runs / name / WEIGHTS
+    if not path.is_file():
+        return False
+    try:
+        check_same_tensors(VARIANTS[name].build(), load_file(path), f"{path}")
+    except ValueError as err:
+        print(f"{name}: not reusing the cached run ({err})")
+        return False
+    return True
 
 
 def evaluate_sets(model: nn.Module, eval_sets: dict, conditioned: bool) -> dict:
@@ -433,8 +455,10 @@ def load_or_train(name: str, args: argparse.Namespace, val_set, eval_sets: dict)
             write_json(path, {"settings": key, "results": results})
             return results
         complete = all(eval_sets.keys() <= r.get("reports", {}).keys() for r in results.values())
-        if same_settings(saved["settings"], key) and (
-            complete or reevaluate(name, args, results, eval_sets)
+        if (
+            same_settings(saved["settings"], key)
+            and same_model(name, args, saved["settings"], key)
+            and (complete or reevaluate(name, args, results, eval_sets))
         ):
             print(f"{name}: reusing {path}")
             if not complete:
@@ -453,7 +477,7 @@ def refresh_sensor(args: argparse.Namespace, saved: dict, key: dict, eval_sets: 
     stored, adapter = saved["settings"], args.runs / "pip" / "adapter"
     sensor = {k: v for k, v in key.items() if k in SENSOR_KEYS}
     network = {k: v for k, v in key.items() if k not in SENSOR_KEYS}
-    if same_settings(stored, sensor) or not same_settings(stored, network):
+    if same_settings(stored, sensor) or not same_model("pip", args, stored, network):
         return False
     if not adapter.is_dir():
         return False

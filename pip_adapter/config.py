@@ -25,7 +25,7 @@ from pip_adapter.conditioning import (
 )
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
 from pip_adapter.layers import FFN_EXPANSION
-from pip_adapter.unit import DESIGNS
+from pip_adapter.unit import DEFAULT_PROMPT_SIZE, DESIGNS
 
 __all__ = [
     "HOOK_POINTS",
@@ -349,8 +349,7 @@ class PIPConfig:
             see ``PIPModel``).
         prompt_dim: ``d`` of every unit (at least 2); default: the stage width within
             ``[2, 64]``.
-        prompt_size: ``s``, the side of the basic restoration prompt; default: the preset's
-            (``compact_unit``; see ``pip_adapter.PRESETS``), else 16.
+        prompt_size: ``s``, the side of the basic restoration prompt.
         heads: attention heads of the units; default: about 32 channels per head.
         ffn_expansion: hidden width of the units' feed-forwards, as a multiple of ``d``.
         topm_ratios: ratios of the top-m attention; ``None`` makes it dense.
@@ -373,8 +372,7 @@ class PIPConfig:
             on the prompt's ``s×s`` grid, a narrow feed-forward at full resolution) or
             ``"paper"`` (the authors' unit, all of it at full resolution); see ``PromptInPrompt``.
         feature_ffn_expansion: hidden width of the prompt-to-feature feed-forward as a multiple
-            of ``d``; default: the preset's (compact design), else 1 for the compact design and
-            ``ffn_expansion`` for the paper design.
+            of ``d``; default 1 for the compact design, ``ffn_expansion`` for the paper design.
         feature_ffn_stride: compact design: run that feed-forward on the feature average-pooled
             by this factor, its update resized back (1, the default: at every pixel). See
             ``PromptInPrompt``.
@@ -391,11 +389,7 @@ class PIPConfig:
             the 1s (``dict(config.output_strength)`` gives the mapping). Only for networks
             whose output has the input's size.
 
-    A preset fills ``output``, ``noise_level_map``, ``value_range`` and, for the compact design,
-    ``prompt_size`` and ``feature_ffn_expansion`` where they are left None; ``model.config``
-    holds the values used, and ``load_adapter`` rebuilds a saved config as it is (no preset
-    fills it again). ``Stage`` entries override ``prompt_dim``, ``prompt_size`` and ``heads``
-    per stage. Lists
+    ``Stage`` entries override ``prompt_dim``, ``prompt_size`` and ``heads`` per stage. Lists
     are stored as tuples and stage entries as ``Stage`` objects, so that equal settings compare
     equal. The config is frozen: derive variants with ``replace``. ``to_dict`` /
     ``from_dict`` convert to and from plain JSON data.
@@ -404,7 +398,7 @@ class PIPConfig:
     stages: str | tuple[Stage, ...] = "auto"
     degradations: tuple[str, ...] = DEFAULT_DEGRADATIONS
     prompt_dim: int | None = None
-    prompt_size: int | None = None
+    prompt_size: int = DEFAULT_PROMPT_SIZE
     heads: int | None = None
     ffn_expansion: float = FFN_EXPANSION
     topm_ratios: tuple[float, ...] | None = DEFAULT_TOPM_RATIOS
@@ -435,7 +429,7 @@ class PIPConfig:
             "stages": stages if stages == "auto" else check_stage_entries(stages),
             "degradations": degradations,
             "prompt_dim": _integer("prompt_dim", self.prompt_dim, 2, optional=True),
-            "prompt_size": _integer("prompt_size", self.prompt_size, 1, optional=True),
+            "prompt_size": _integer("prompt_size", self.prompt_size, 1, optional=False),
             "heads": _integer("heads", self.heads, 1, optional=True),
             "ffn_expansion": _expansion("ffn_expansion", self.ffn_expansion, optional=False),
             "feature_ffn_expansion": _expansion(

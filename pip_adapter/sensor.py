@@ -46,6 +46,8 @@ SUGGESTED_BACKBONES = ("resnet10t", "regnetx_002", "mobilenetv3_small_100", "res
 # bounds that keep a sensor config (also one read from an untrusted file) from asking for
 # absurd work: every image is mirrored out to crop_size and cut into crops_per_side² crops
 MAX_CROP_SIZE = 1024
+# image_statistics pools a crop by 4: smaller crops have nothing left to measure
+MIN_STATISTICS_CROP = 4
 MAX_CROPS_PER_SIDE = 16
 # the temperatures a sensor accepts (also from a file): softmax(logits / temperature)
 TEMPERATURE_RANGE = (0.01, 100.0)
@@ -270,6 +272,11 @@ class DegradationSensor(nn.Module):
         _check_backbone_name(backbone)
         if not isinstance(statistics, bool):
             raise ValueError(f"statistics must be True or False, got {statistics!r}")
+        if statistics and crop_size < MIN_STATISTICS_CROP:
+            raise ValueError(
+                f"statistics need a crop_size of at least {MIN_STATISTICS_CROP} (they pool the "
+                f"crop by 4), got {crop_size}"
+            )
         self.degradations = names
         self.backbone_name = backbone
         self.crop_size = crop_size

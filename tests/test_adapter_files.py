@@ -107,7 +107,7 @@ def corrupt(directory, how):
         ("future version", ValueError, "format_version 99"),
         ("missing key", ValueError, r"lacks the keys \['stages'\]"),
         ("unknown field", ValueError, r"unknown PIPConfig fields \['colour'\]"),
-        ("bad field", ValueError, "PIPConfig.prompt_size must be None or an integer"),
+        ("bad field", ValueError, "PIPConfig.prompt_size must be an integer"),
         ("missing weights", FileNotFoundError, r"lacks \['adapter.safetensors'\]"),
         ("wrong tensor shape", ValueError, "do not match its config.*size mismatch"),
         ("missing tensor", ValueError, "do not match its config.*Missing key"),
@@ -169,7 +169,6 @@ def test_version_1_files_load_and_give_the_same_outputs(tmp_path):
             pa.Stage("decoder", "input", (8, 16), prompt_dim=8, prompt_size=8, heads=1),
         ],
         degradations=("noise", "rain", "haze"),
-        prompt_size=16,  # the unit's default, as resolved (each stage has its own size)
         size_multiple=2,
         size_minimum=0,
         size_square=False,

@@ -49,10 +49,10 @@ def test_dict_round_trip_through_json(config):
 def test_defaults_are_the_units_and_lists_are_normalised():
     config = pa.PIPConfig()
     assert config.ffn_expansion == FFN_EXPANSION
-    assert config.prompt_size is None  # filled at injection: the preset's, else the unit's
+    assert config.prompt_size == DEFAULT_PROMPT_SIZE
     assert config.degradations == pa.DEFAULT_DEGRADATIONS
     unit = pa.PromptInPrompt(8, 5)
-    assert unit.prompt_size == DEFAULT_PROMPT_SIZE
+    assert unit.prompt_size == config.prompt_size
     assert unit.prompt_to_feature.attention.topm_ratios == config.topm_ratios
     same = pa.PIPConfig(stages=["a", {"pattern": "b"}], degradations=["noise", "rain"])
     assert same == pa.PIPConfig(
@@ -67,10 +67,9 @@ def test_defaults_are_the_units_and_lists_are_normalised():
         ({"prompt_sise": 8}, r"unknown PIPConfig fields \['prompt_sise'\]; valid: \['stages'"),
         (
             {"prompt_size": "8"},
-            "PIPConfig.prompt_size must be None or an integer of at least 1 and at most 128, "
-            "got '8'",
+            "PIPConfig.prompt_size must be an integer of at least 1 and at most 128, got '8'",
         ),
-        ({"prompt_size": True}, "PIPConfig.prompt_size must be None or an integer"),
+        ({"prompt_size": True}, "PIPConfig.prompt_size must be an integer"),
         ({"prompt_dim": 1}, "PIPConfig.prompt_dim must be None or an integer of at least 2"),
         ({"heads": 0}, "PIPConfig.heads must be None or an integer of at least 1"),
         ({"size_multiple": 2.0}, "PIPConfig.size_multiple must be None or an integer"),
@@ -118,7 +117,7 @@ def test_the_legacy_hook_key_is_read_as_at():
 def test_replace_checks_its_fields():
     config = pa.PIPConfig()
     assert config.replace(prompt_size=8).prompt_size == 8
-    assert config.prompt_size is None  # frozen: a copy changed
+    assert config.prompt_size == DEFAULT_PROMPT_SIZE  # frozen: a copy changed
     with pytest.raises(ValueError, match="unknown PIPConfig fields"):
         config.replace(prompt_sise=8)
     with pytest.raises(AttributeError):
@@ -187,52 +186,3 @@ def test_per_stage_sizes_override_the_config():
     first, second = model.pip_units.values()
     assert (first.prompt_dim, first.heads, first.prompt_size) == (4, 2, 8)
     assert (second.prompt_dim, second.heads, second.prompt_size) == (8, 1, 4)
-
-
-def ffn_widths(model):
-    """The hidden width of each unit's per-pixel (prompt-to-feature) feed-forward."""
-    return [unit.prompt_to_feature.ffn.project_in.out_channels for unit in model.pip_units.values()]
-
-
-@pytest.fixture
-def sized_preset(monkeypatch):
-    """The NAFNet preset with compact unit sizes of its own (whatever the library ships)."""
-    preset = {
-        **pa.PRESETS["NAFNet"],
-        "compact_unit": {"prompt_size": 4, "feature_ffn_expansion": 0.5},
-    }
-    monkeypatch.setitem(pa.PRESETS, "NAFNet", preset)
-
-
-def test_a_preset_sizes_the_compact_unit_where_the_user_did_not(sized_preset):
-    library = {"prompt_size": DEFAULT_PROMPT_SIZE, "feature_ffn_expansion": 1.0}
-    sized = pa.inject_pip(build("nafnet"))
-    assert (sized.config.prompt_size, sized.config.feature_ffn_expansion) == (4, 0.5)
-    assert {unit.prompt_size for unit in sized.pip_units.values()} == {4}
-    unsized = pa.inject_pip(build("nafnet"), **library)
-    assert {unit.prompt_size for unit in unsized.pip_units.values()} == {DEFAULT_PROMPT_SIZE}
-    assert [2 * w for w in ffn_widths(sized)] == ffn_widths(unsized)
-    # one field given: the preset fills the other; given stages are sized by the preset too
-    mixed = pa.inject_pip(build("nafnet"), ["decoders.0"], prompt_size=8)
-    assert (mixed.config.prompt_size, mixed.config.feature_ffn_expansion) == (8, 0.5)
-    # the paper design keeps the authors' unit
-    paper = pa.inject_pip(build("nafnet"), design="paper")
-    assert paper.config.prompt_size == DEFAULT_PROMPT_SIZE
-    assert paper.config.feature_ffn_expansion is None
-
-
-def test_a_saved_adapter_loads_with_its_own_sizes_whatever_the_preset_says(tmp_path, monkeypatch):
-    model = perturb(pa.inject_pip(build("nafnet")))  # sized as the library shipped it
-    model.save_adapter(tmp_path / "adapter")
-    widths, x = ffn_widths(model), torch.rand(1, 3, 16, 16)
-    preset = {
-        **pa.PRESETS["NAFNet"],
-        "compact_unit": {"prompt_size": 4, "feature_ffn_expansion": 2},
-    }
-    monkeypatch.setitem(pa.PRESETS, "NAFNet", preset)
-    loaded = pa.load_adapter(build("nafnet"), tmp_path / "adapter")
-    assert loaded.config == model.config and ffn_widths(loaded) == widths
-    assert all(
-        torch.equal(a, b) for a, b in zip(outputs(loaded, x), outputs(model, x), strict=True)
-    )
-    assert pa.inject_pip(build("nafnet")).config.prompt_size == 4  # a new injection: the preset's

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import quality  # benchmarks/ is not a package: found through the path above
@@ -62,3 +63,17 @@ def test_the_seed_table_averages_each_variant_over_its_seeds():
         "+0.05 dB (bundled held-out photos), -0.10 dB (out-of-domain held-out photos)."
     )
     assert quality.seed_table({"pip": results["pip"], "light": results["light"]}) == []  # one seed
+
+
+def test_a_cached_run_is_reused_only_for_the_network_the_variant_builds_now(tmp_path):
+    run = args()
+    run.runs = tmp_path
+    key = quality.settings(run, "light")
+    (tmp_path / "light").mkdir()
+    assert not quality.same_model("light", run, key, key)  # no cached weights
+    save_file(quality.VARIANTS["pip"].build().state_dict(), tmp_path / "light" / quality.WEIGHTS)
+    assert not quality.same_model("light", run, key, key)  # another unit size
+    save_file(quality.VARIANTS["light"].build().state_dict(), tmp_path / "light" / quality.WEIGHTS)
+    assert quality.same_model("light", run, key, key)
+    assert not quality.same_model("light", run, {**key, "train_seed": 1}, key)  # a seed run
+    assert not quality.same_model("light", run, {**key, "steps": 5}, key)

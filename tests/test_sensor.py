@@ -132,6 +132,7 @@ def test_bad_images_are_refused(x, message):
         ({"crop_size": 0}, "crop_size must be an integer from 1 to 1024"),
         ({"crops_per_side": 1.5}, "crops_per_side must be an integer from 1 to 16"),
         ({"statistics": "yes"}, "statistics must be True or False, got 'yes'"),
+        ({"statistics": True, "crop_size": 3}, "statistics need a crop_size of at least 4"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, message):
@@ -451,7 +452,7 @@ def test_saved_sensor_carries_views_and_temperature(toy_sensor, tmp_path):
         assert torch.equal(loaded.predict_weights(x), sensor.predict_weights(x))
     # a sensor saved before views and temperature existed (format 1): one view, temperature 1
     config = json.loads((out / "sensor_config.json").read_text())
-    assert config["format_version"] == SENSOR_FORMAT_VERSION
+    assert config["format_version"] == 2  # readers of 2 rebuild a sensor without statistics
     del config["views"], config["temperature"]
     (out / "sensor_config.json").write_text(json.dumps(config | {"format_version": 1}))
     old = pa.load_adapter(build("nafnet"), out).sensor
@@ -497,7 +498,8 @@ def test_statistics_add_trained_logits_and_are_saved(tmp_path):
         assert torch.allclose(sensor.classify(x), learned + sensor.statistics(x))
         assert not torch.allclose(sensor.classify(x), learned, atol=1e-3)
     out = with_sensor(sensor).eval().save_adapter(tmp_path / "adapter")
-    assert json.loads((out / "sensor_config.json").read_text())["statistics"] is True
+    saved = json.loads((out / "sensor_config.json").read_text())
+    assert saved["statistics"] is True and saved["format_version"] == SENSOR_FORMAT_VERSION == 3
     loaded = pa.load_adapter(build("nafnet"), out).sensor
     assert loaded.statistics is not None
     x = torch.rand(2, 3, 45, 38)

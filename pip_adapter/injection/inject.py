@@ -25,7 +25,7 @@ from pip_adapter.injection.plan import (
     match_stages,
     resolve_config,
 )
-from pip_adapter.injection.presets import preset_fields, preset_for
+from pip_adapter.injection.presets import CALL_FIELDS, preset_for
 from pip_adapter.injection.serialization import (
     CONFIG_NAME,
     SENSOR_CONFIG_NAME,
@@ -89,18 +89,16 @@ def _config(config: PIPConfig | str | Sequence[StageEntry] | None, options: dict
 
 
 def _prepare(
-    backbone: nn.Module,
-    config: PIPConfig,
-    sample_input: torch.Tensor | None,
-    preset_units: bool = True,
+    backbone: nn.Module, config: PIPConfig, sample_input: torch.Tensor | None
 ) -> tuple[list[PlannedStage], list[PromptInPrompt], PIPConfig, str]:
     """Plan (find the stages, size the units) and build the units, without touching the
-    backbone: ``(plan, units, resolved config, how the stages were chosen)``. Without
-    ``preset_units`` the preset does not size the units (a saved config is complete)."""
+    backbone: ``(plan, units, resolved config, how the stages were chosen)``."""
     owner = _owner(backbone)
     preset = preset_for(backbone)
     if preset is not None:
-        config = config.replace(**preset_fields(preset[1], config, units=preset_units))
+        data = preset[1]
+        filled = {k: data[k] for k in CALL_FIELDS if k in data and getattr(config, k) is None}
+        config = config.replace(**filled)
     trace = None
     if config.stages != "auto":
         entries, placement = config.stages, "given stages"
@@ -147,13 +145,10 @@ def inject_pip(
         options: ``PIPConfig`` fields (``stages``, ``degradations``, ``prompt_dim``,
             ``prompt_size``, ``heads``, ``ffn_expansion``, ``topm_ratios``, ``size_multiple``,
             ``size_minimum``, ``size_square``, ``output``, ``noise_level_map``,
-            ``value_range``, ``design``, ``feature_ffn_expansion``, ...), replacing those of
-            ``config``.
+            ``value_range``), replacing those of ``config``.
 
     ``stages="auto"`` uses the preset of the backbone's spandrel architecture
-    (``pip_adapter.PRESETS``, found by spandrel's architecture id; whatever the stages, the
-    preset also fills the fields it sets that are left None, its compact unit's sizes
-    included), else places units
+    (``pip_adapter.PRESETS``, found by spandrel's architecture id), else places units
     automatically from one traced dry run (the decoder inputs that receive skip
     connections; for a single-resolution network, up to four blocks over the second half
     of its body), else refuses with the best candidates; ``model.placement`` says which.
@@ -266,8 +261,7 @@ def load_adapter(
         )
     _check_saved_stages(backbone, saved, directory)
     sensor = _load_sensor(directory, saved.config.degradations)
-    # as saved: a None unit size there was the library's, whatever the preset says now
-    plan, units, resolved, _ = _prepare(backbone, saved.config, sample_input, preset_units=False)
+    plan, units, resolved, _ = _prepare(backbone, saved.config, sample_input)
     _check_features(plan, saved, directory)
     modules = nn.ModuleDict({unit_key(s.name): u for s, u in zip(plan, units, strict=True)})
     load_weights(modules, saved.tensors, f"adapter weights in {directory} do not match its config")

@@ -17,12 +17,7 @@ from pip_adapter.architectures import size_requirements, spandrel_info
 from pip_adapter.config import HookPoint, PIPConfig, Stage, StageEntry, check_stage_entries
 from pip_adapter.injection.calling import call_backbone, resolve_output
 from pip_adapter.injection.trace import Layout, Trace, trace_backbone
-from pip_adapter.unit import (
-    DEFAULT_PROMPT_SIZE,
-    PromptInPrompt,
-    default_heads,
-    default_prompt_dim,
-)
+from pip_adapter.unit import PromptInPrompt, default_heads, default_prompt_dim
 
 __all__ = [
     "PlannedStage",
@@ -225,7 +220,7 @@ def resolve_config(
     """Step (b): ``config`` with every stage written out as an exact module name with its hook
     point, channel span and unit sizes (per-stage values, else the config's, else the
     defaults), the input size rule, and which output is the restored image."""
-    stages, size = [], config.prompt_size or DEFAULT_PROMPT_SIZE
+    stages = []
     for planned, entry in located:
         start, stop = planned.channels
         dim = entry.prompt_dim or config.prompt_dim or default_prompt_dim(stop - start)
@@ -235,13 +230,12 @@ def resolve_config(
                 at=planned.at,
                 channels=planned.channels,
                 prompt_dim=dim,
-                prompt_size=entry.prompt_size or size,
+                prompt_size=entry.prompt_size or config.prompt_size,
                 heads=entry.heads or config.heads or default_heads(dim),
             )
         )
     return config.replace(
         stages=tuple(stages),
-        prompt_size=size,
         size_multiple=rule.multiple_of,
         size_minimum=rule.minimum,
         size_square=rule.square,
@@ -263,7 +257,7 @@ def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptI
                 stop - start,
                 len(config.adapted_degradations),
                 prompt_dim=stage.prompt_dim,
-                prompt_size=stage.prompt_size or config.prompt_size or DEFAULT_PROMPT_SIZE,
+                prompt_size=stage.prompt_size or config.prompt_size,
                 heads=stage.heads,
                 ffn_expansion=config.ffn_expansion,
                 topm_ratios=config.topm_ratios,

@@ -8,12 +8,6 @@ network needs it, how to call it (``output``, ``noise_level_map``, ``value_range
 ``PIPConfig``). Networks without an encoder-decoder get units on the second half of their
 body (``most_units``: at most that many, spread evenly over it; see ``auto.spread``). The
 input sizes come from spandrel (``size_requirements``), not from here.
-
-A preset may also size the compact unit for its network (``compact_unit``: values of
-``UNIT_FIELDS``), where the library's sizes cost too much next to a light network; they
-apply to ``design="compact"`` and only where the user left the field None, so the
-library's sizes stay one argument away (``prompt_size=16, feature_ffn_expansion=1``), and
-``design="paper"`` keeps the authors' unit.
 """
 
 from __future__ import annotations
@@ -23,23 +17,12 @@ from typing import Any
 from torch import nn
 
 from pip_adapter.architectures import architecture_id, size_requirements
-from pip_adapter.config import PIPConfig
 from pip_adapter.injection.auto import BODY_UNITS
 
-__all__ = [
-    "CALL_FIELDS",
-    "PRESETS",
-    "UNIT_FIELDS",
-    "WITHOUT_PRESET",
-    "preset_fields",
-    "preset_for",
-    "required_multiple",
-]
+__all__ = ["CALL_FIELDS", "PRESETS", "WITHOUT_PRESET", "preset_for", "required_multiple"]
 
-# the PIPConfig fields a preset may fill (where the user left them None): how to call the
-# network, and (under "compact_unit") the compact unit's sizes
+# the PIPConfig fields a preset may fill (where the user left them None)
 CALL_FIELDS = ("output", "noise_level_map", "value_range")
-UNIT_FIELDS = ("prompt_size", "feature_ffn_expansion")
 
 
 def _body(pattern: str, reason: str, module_type: str | None = None) -> dict[str, Any]:
@@ -252,15 +235,6 @@ def preset_for(backbone: nn.Module) -> tuple[str, dict[str, Any]] | None:
     if preset is not None and "variants" in preset:
         preset = preset["variants"].get(type(backbone).__name__)
     return (identity, preset) if preset is not None else None
-
-
-def preset_fields(preset: dict[str, Any], config: PIPConfig, units: bool = True) -> dict[str, Any]:
-    """The fields ``preset`` fills in ``config``: those it sets that ``config`` leaves None
-    (its compact unit's sizes only for ``design="compact"``, and only with ``units``)."""
-    values = {k: preset[k] for k in CALL_FIELDS if k in preset}
-    if units and config.design == "compact":
-        values |= preset.get("compact_unit", {})
-    return {k: v for k, v in values.items() if getattr(config, k) is None}
 
 
 def required_multiple(model: Any) -> int:

@@ -226,7 +226,9 @@ def write_sensor(
         return
     config, tensors = sensor
     write_safetensors(directory / SENSOR_WEIGHTS_NAME, tensors, {"format": SENSOR_FORMAT})
-    header = {"format": SENSOR_FORMAT, "format_version": SENSOR_FORMAT_VERSION}
+    # the oldest version whose readers rebuild this sensor as it is: 3 only for statistics
+    version = SENSOR_FORMAT_VERSION if config.get("statistics") else 2
+    header = {"format": SENSOR_FORMAT, "format_version": version}
     write_json(directory / SENSOR_CONFIG_NAME, {**header, **config})
 
 

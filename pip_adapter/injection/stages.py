@@ -10,7 +10,7 @@ from torch import nn
 
 from pip_adapter.config import PIPConfig, Stage
 from pip_adapter.injection.plan import dry_run, refusal
-from pip_adapter.injection.presets import preset_fields, preset_for
+from pip_adapter.injection.presets import CALL_FIELDS, preset_for
 from pip_adapter.injection.trace import Layout, ModuleTrace
 
 __all__ = ["Stage", "StageInfo", "list_stages"]
@@ -118,7 +118,7 @@ def list_stages(
     config = PIPConfig()
     preset = preset_for(model)
     if preset is not None:
-        config = config.replace(**preset_fields(preset[1], config, units=False))
+        config = config.replace(**{k: preset[1][k] for k in CALL_FIELDS if k in preset[1]})
     trace, _ = dry_run(model, config, sample_input)
     regex = re.compile(pattern) if pattern is not None else None
     rows = [
