@@ -20,14 +20,15 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 from typing import Any, Protocol, cast
 
-import kornia
 import timm
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pip_adapter._extras import needs_extra
 from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, check_degradation_names
 
 __all__ = [
@@ -138,20 +139,25 @@ def _log_mean(x: torch.Tensor) -> torch.Tensor:
     return (x.flatten(1).mean(dim=1) + _EPS).log()
 
 
-def _gradient_magnitude(grey: torch.Tensor) -> torch.Tensor:
-    return kornia.filters.sobel(grey)
+def _kornia() -> ModuleType:
+    """kornia, which the statistics are computed with: it comes with the ``train`` extra, so it
+    is imported when statistics are asked for and the core install loads the sensor without it."""
+    with needs_extra("train", "DegradationSensor(statistics=True)"):
+        import kornia
+    return kornia
 
 
 def image_statistics(crops: torch.Tensor) -> torch.Tensor:
     """Physical statistics of each crop (``N×3×h×w`` in [0, 1]): ``N×len(SENSOR_STATISTICS)``,
     mostly logarithms, so that scaling an image's content moves them by a shift. Each is a
     mean over the crop, differentiable and traceable (the sensor is exported with them)."""
+    kornia = _kornia()
     grey = kornia.color.rgb_to_grayscale(crops)
     kernel = _NOISE_KERNEL.to(grey)[None]
     residual = kornia.filters.filter2d(grey, kernel, border_type="reflect").abs()
     noise = _log_mean(residual * (math.sqrt(math.pi / 2) / 6))
     scales = [
-        _log_mean(_gradient_magnitude(F.avg_pool2d(grey, k) if k > 1 else grey)) for k in (1, 2, 4)
+        _log_mean(kornia.filters.sobel(F.avg_pool2d(grey, k) if k > 1 else grey)) for k in (1, 2, 4)
     ]
     gradient = kornia.filters.spatial_gradient(grey, mode="diff")[:, 0]  # N×2×h×w: d/dx, d/dy
     across = _log_mean(gradient[:, 0].square()) - _log_mean(gradient[:, 1].square())
@@ -272,6 +278,8 @@ class DegradationSensor(nn.Module):
         _check_backbone_name(backbone)
         if not isinstance(statistics, bool):
             raise ValueError(f"statistics must be True or False, got {statistics!r}")
+        if statistics:
+            _kornia()  # a missing extra is named before anything is built
         if statistics and crop_size < MIN_STATISTICS_CROP:
             raise ValueError(
                 f"statistics need a crop_size of at least {MIN_STATISTICS_CROP} (they pool the "

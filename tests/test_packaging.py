@@ -59,6 +59,8 @@ def test_core_install_runs_the_adapter_without_the_train_extra(core_env, tmp_pat
     assert out["unit"] == [1, 8, 8, 8]
     assert out["psnr"] > 0
     assert "pip install 'pip-adapter[train]'" in out["data_error"]
+    assert "DegradationSensor(statistics=True) needs kornia" in out["statistics_error"]
+    assert "pip install 'pip-adapter[train]'" in out["statistics_error"]
 
 
 def test_core_install_command_line_names_the_extra(core_env, tmp_path):

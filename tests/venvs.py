@@ -68,6 +68,11 @@ try:
     data_error = None
 except ImportError as error:
     data_error = str(error)
+try:
+    pa.DegradationSensor(degradations=("noise", "rain"), statistics=True)
+    statistics_error = None
+except ImportError as error:
+    statistics_error = str(error)
 print(json.dumps({
     "package": pa.__file__,
     "reloaded_equal": same,
@@ -77,6 +82,7 @@ print(json.dumps({
         torch.rand(1, 8, 8, 8), torch.tensor([[1.0, 0.0]])).shape),
     "train_only_present": [m for m in %s if importlib.util.find_spec(m)],
     "data_error": data_error,
+    "statistics_error": statistics_error,
 }))
 """
 
