@@ -19,16 +19,9 @@ from pip_adapter.backbones import BACKBONES, Size, build_backbone, load_backbone
 from pip_adapter.bundle import load_bundle, read_recipe, save_bundle
 from pip_adapter.conditioning import CLEAN, restorable_degradations
 from pip_adapter.config import PIPConfig
-from pip_adapter.data import (
-    PairedImages,
-    SyntheticAllInOne,
-    build_eval_set,
-    check_images,
-    list_images,
-    read_image,
-)
+from pip_adapter.data import PairedImages, SyntheticAllInOne, list_images
 from pip_adapter.data.merged import MergedDegradations
-from pip_adapter.data.sources import training_data
+from pip_adapter.data.sources import photo_pairs, training_data
 from pip_adapter.injection import PIPModel, inject_pip
 from pip_adapter.injection.growth import GROWTH_MODES, GrowthMode
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, DegradationSensor
@@ -186,10 +179,7 @@ def strength_pairs(folder: Path, degradations: tuple[str, ...], seed: int) -> Pa
     paths = list_images(folder)
     if not paths:
         raise ValueError(f"--strength-photos {folder}: no image files in it")
-    check_images(paths)  # one error listing every unreadable file
-    images = [read_image(path) for path in paths]
-    names = [path.stem for path in paths]
-    return build_eval_set(images, degradations, seed=seed, crop=256, names=names)
+    return photo_pairs(paths, degradations, seed)
 
 
 @dataclass

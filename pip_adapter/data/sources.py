@@ -3,6 +3,7 @@ bundled photos), a folder of clean images, or the root of the AirNet / PromptIR 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from torch.utils.data import ConcatDataset, Dataset
@@ -10,9 +11,14 @@ from torch.utils.data import ConcatDataset, Dataset
 from pip_adapter.data.io import check_images, list_images, read_image
 from pip_adapter.data.photos import split_train_test
 from pip_adapter.data.standard import STANDARD_TEST_SETS, StandardTestSet, StandardTrainSet
-from pip_adapter.data.synthetic import SyntheticAllInOne, build_eval_set, min_training_side
+from pip_adapter.data.synthetic import (
+    PairedImages,
+    SyntheticAllInOne,
+    build_eval_set,
+    min_training_side,
+)
 
-__all__ = ["eval_data", "training_data"]
+__all__ = ["eval_data", "photo_pairs", "training_data"]
 
 # the paper's test set for each degradation; BSD68 is evaluated at the middle noise level
 TEST_SET_FOR_DEGRADATION = {d: name for name, (d, _, _) in STANDARD_TEST_SETS.items()}
@@ -63,9 +69,15 @@ def eval_data(spec: str, degradations: tuple[str, ...], seed: int = 0) -> Datase
         ]
         return _TestSets(sets, degradations)
     _, test = _folder_split(root)
-    check_images(test)  # one error listing every unreadable file
-    images = [read_image(p) for p in test]
-    return build_eval_set(images, degradations, seed=seed, crop=256, names=[p.stem for p in test])
+    return photo_pairs(test, degradations, seed)
+
+
+def photo_pairs(paths: Sequence[Path], degradations: tuple[str, ...], seed: int) -> PairedImages:
+    """The photos at ``paths`` (one error listing every unreadable file) as evaluation pairs:
+    256² centre crops under every degradation, named by their file stems."""
+    check_images(paths)
+    images = [read_image(p) for p in paths]
+    return build_eval_set(images, degradations, seed=seed, crop=256, names=[p.stem for p in paths])
 
 
 def training_data(
