@@ -753,7 +753,7 @@ def write_page(results: dict, args: argparse.Namespace, command: str, strength: 
         "micrograph; never used for training or tuning). The widened network and the "
         "PromptIR-style blocks are sized to the "
         f"parameter count closest to PIP's{promptir_widths()}. The blind model is the PIP "
-        "model steered by a sensor trained on the same training photos "
+        "model steered by a sensor "
         f"({describe_sensor_recipe(args.sensor_steps)}; its parameters are listed after the "
         "'+').",
         "",
