@@ -63,12 +63,13 @@ def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> t
 
 
 def labelled_images(
-    photos, size: int | None, draws: int, seed: int
+    photos, size: int | None, draws: int, seed: int, first: int = 0
 ) -> Iterator[tuple[torch.Tensor, int]]:
     """Every photo × class × draw as a ``1×3×H×W`` degraded image and its true class;
     ``size=None``: the whole photo, else a random ``size``² crop of it, degraded with a
-    generator seeded per draw."""
-    for p, photo in enumerate(photos):
+    generator seeded per draw (and per photo, counted from ``first``: the photos after the
+    ``first`` ones of a longer list are drawn as in it)."""
+    for p, photo in enumerate(photos, start=first):
         for t, degradation in enumerate(DEGRADATIONS):
             for d in range(draws):
                 g = torch.Generator().manual_seed(seed * 1_000_003 + p * 10_007 + t * 101 + d)

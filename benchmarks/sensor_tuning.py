@@ -207,12 +207,12 @@ ALL_VIEWS = "flips"  # the test-time views measured: every other set is a subset
 
 @torch.no_grad()
 def view_logits(
-    sensor: pa.DegradationSensor, photos: list[torch.Tensor], size: int | None
+    sensor: pa.DegradationSensor, photos: list[torch.Tensor], size: int | None, first: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The logits of every validation image (mean over its crops) in each test-time view of
     ``ALL_VIEWS``, ``N×V×T``, and the true classes ``N``."""
     logits, truth = [], []
-    for image, t in labelled_images(photos, size, DRAWS, DRAW_SEED):
+    for image, t in labelled_images(photos, size, DRAWS, DRAW_SEED, first):
         crops = crop_views(crop_grid(image, sensor.crop_size, sensor.crops_per_side)[0], ALL_VIEWS)
         logits.append(sensor.classify(crops.flatten(0, 1)).unflatten(0, crops.shape[:2]).mean(1))
         truth.append(t)
@@ -239,13 +239,19 @@ def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], folder: Pa
     """Confusion counts on whole validation photos and on random 256² and 128² crops of them,
     as the sensor was trained to see them (no views, temperature 1), from the logits of every
     view, kept in ``folder`` (for ``views_table``; reused while the sensor and the validation
-    photos are)."""
-    if kept_photos(folder) == list(VALIDATION_NAMES):
+    photos are; kept for the first photos only, those of the others are added)."""
+    kept = kept_photos(folder)
+    if kept == list(VALIDATION_NAMES):
         tensors = load_file(folder / LOGITS)
     else:
+        first = len(kept) if kept == list(VALIDATION_NAMES[: len(kept or [])]) else 0
+        before = load_file(folder / LOGITS) if first else {}
         tensors = {}
         for label, size in VIEWS:
-            logits, truth = view_logits(sensor, photos, size)
+            logits, truth = view_logits(sensor, photos[first:], size, first)
+            if first:
+                logits = torch.cat([before[f"{label}.logits"], logits])
+                truth = torch.cat([before[f"{label}.truth"], truth])
             tensors[f"{label}.logits"], tensors[f"{label}.truth"] = logits, truth
         photo_names = json.dumps(VALIDATION_NAMES)
         write_safetensors(folder / LOGITS, tensors, metadata={"photos": photo_names})
