@@ -270,14 +270,15 @@ def memory_probe(spec: str) -> None:
     print(_status_kib("VmHWM") - before)
 
 
-def instruction_probe(name: str) -> None:
-    """Child process of measure_instructions(), run under callgrind: for every size, the
-    instructions of one forward pass of the plain backbone and of the model, each after a
-    warm-up pass (printed as JSON)."""
+def instruction_probe(spec: str) -> None:
+    """Child process of measure_instructions(), run under callgrind (``spec``: the backbone
+    and the sizes, comma-separated): for every size, the instructions of one forward pass of
+    the plain backbone and of the model, each after a warm-up pass (printed as JSON)."""
+    name, *sizes = spec.split(",")
     backbone, model = build(name)
     prefix = os.environ["PIP_CALLGRIND_PREFIX"]
     counts = {}
-    for size in SIZES:
+    for size in map(int, sizes):
         x = torch.rand(1, 3, size, size)
         pair = []
         for net, injected in ((backbone, False), (model, True)):
@@ -289,13 +290,14 @@ def instruction_probe(name: str) -> None:
     print(json.dumps(counts))
 
 
-def measure_instructions(name: str) -> dict:
-    """Instructions executed by one forward pass, plain and with PIP, at every size."""
-    sizes = count_instructions([__file__, "--instruction-probe", name, "--threads", "1"])
-    print("instructions", name, sizes, flush=True)
+def measure_instructions(name: str, sizes: Sequence[int]) -> dict:
+    """Instructions executed by one forward pass, plain and with PIP, at each of ``sizes``."""
+    spec = ",".join([name, *map(str, sizes)])
+    counts = count_instructions([__file__, "--instruction-probe", spec, "--threads", "1"])
+    print("instructions", name, counts, flush=True)
     return {
         "measured": {"date": date.today().isoformat(), "torch": torch.__version__},
-        "sizes": sizes,
+        "sizes": counts,
     }
 
 
@@ -623,7 +625,9 @@ def render(results: dict, device: torch.device, args) -> str:
             "by tests/test_unit.py to the formula written with plain torch operations): "
             "pooling onto the grid and resizing back are cached matrix products (the resize "
             "adds into the feature in the product), the feed-forward runs channels-last with "
-            "its output projection adding the residual and writing the feature's layout back. "
+            "its output projection adding the residual and writing the feature's layout back "
+            "(at inference into the residual's own memory, and the dual gate's second product "
+            "into its first: no copies, no further full-resolution tensors). "
             "At inference (gradients off) each unit reuses what depends on its parameters "
             "alone, the prompt-to-prompt queries of the basic prompt, for as long as those "
             "parameters keep their values (compared bit by bit at every call; "
@@ -689,7 +693,10 @@ def main() -> None:
         "--instructions",
         default="",
         help="comma-separated backbones whose forward passes are also counted in executed "
-        "instructions (callgrind, 1 thread; minutes per backbone and size), e.g. nafnet",
+        "instructions (callgrind, 1 thread; many minutes per backbone and size), e.g. nafnet",
+    )
+    parser.add_argument(
+        "--instruction-sizes", default="128", help="input sizes to count instructions at"
     )
     parser.add_argument("--backbones", default=",".join(BACKBONES))
     parser.add_argument("--no-tried", action="store_true", help="skip the NAFNet designs")
@@ -724,7 +731,8 @@ def main() -> None:
     for name in names:
         results["backbones"][name] = measure_backbone(name, args, device)
     for name in counted:
-        results.setdefault("instructions", {})[name] = measure_instructions(name)
+        sizes = [int(size) for size in args.instruction_sizes.split(",")]
+        results.setdefault("instructions", {})[name] = measure_instructions(name, sizes)
     if "restormer" in names:
         _, authors = build("restormer", "authors")
         results["authors_restormer"] = sum(p.numel() for p in authors.pip_units.parameters())
