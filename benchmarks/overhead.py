@@ -2,17 +2,17 @@
 
 For each backbone: parameters added (% of the backbone), FLOPs (torch.utils.flop_counter),
 forward time injected / plain at 128×128 and 256×256 (rounds of interleaved runs in one
-process: median ratio and its range, benchmarks/timing.py), optionally the instructions one
-forward pass executes (callgrind: independent of the machine's load), and the memory one
-forward pass needs (CUDA: peak allocated above the weights; CPU: peak resident set above the
-one before the forward, in a fresh process after a warm-up forward, from Linux's VmHWM).
+process: median ratio and its range, benchmarks/timing.py), and the memory one forward
+pass needs (CUDA: peak allocated above the weights; CPU: peak resident set above the one
+before the forward, in a fresh process after a warm-up forward, from Linux's VmHWM).
 Then, on NAFNet (the light backbone, where PIP's cost shows): the unit designs and
 placements that were tried, with their cost (and their quality where benchmarks/quality.py
-measured it), and the operators each unit runs (torch.profiler), paper design against the
-default compact design.
+measured it), the operators each unit runs (torch.profiler), paper design against the
+default compact design, and optionally the instructions each unit executes (callgrind:
+independent of the machine's load).
 
 Run:  python benchmarks/overhead.py [--device cpu|cuda] [--threads 2] [--rounds 7]
-      [--repeats 5] [--instructions nafnet]
+      [--repeats 5] [--instructions nafnet --instruction-sizes 128,256]
       [--backbones restormer,nafnet,swinir] [--compile]
 Writes docs/benchmarks/overhead[_cuda].md and .json. ``--backbones`` remeasures only those
 backbones and keeps the other rows of the existing .json (each row records its date and
@@ -29,6 +29,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -39,6 +40,7 @@ import torch
 from gpu_latency import GOAL as GPU_GOAL
 from gpu_latency import fastest_rows
 from machine import describe_machine
+from safetensors.torch import load_file, save_file
 from timing import Spread, count_instructions, interleaved_rounds, ratio_spread, run_counted
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
@@ -270,30 +272,87 @@ def memory_probe(spec: str) -> None:
     print(_status_kib("VmHWM") - before)
 
 
-def instruction_probe(spec: str) -> None:
-    """Child process of measure_instructions(), run under callgrind (``spec``: the backbone
-    and the sizes, comma-separated): for every size, the instructions of one forward pass of
-    the plain backbone and of the model, each after a warm-up pass (printed as JSON)."""
-    name, *sizes = spec.split(",")
-    backbone, model = build(name)
+def unit_inputs(model: pa.PIPModel, x: torch.Tensor) -> dict[str, list[int]]:
+    """The shape of the feature each unit of ``model`` modulates in a forward pass of ``x``."""
+    shapes: dict[str, list[int]] = {}
+    units = dict(model.pip_units.items())
+
+    def recorded(key: str, modulate: Callable) -> Callable:
+        def run(feature, weights):
+            shapes[key] = list(feature.shape)
+            return modulate(feature, weights)
+
+        return run
+
+    for key, unit in units.items():
+        unit.modulate = recorded(key, unit.modulate)  # an instance attribute, deleted below
+    try:
+        with torch.inference_mode():
+            call(model, x, True)
+    finally:
+        for unit in units.values():
+            del unit.modulate
+    return shapes
+
+
+def unit_spec(model: pa.PIPModel, key: str) -> dict:
+    """How to rebuild unit ``key`` of ``model`` alone: its constructor's arguments."""
+    unit, config = model.pip_units[key], model.config
+    return {
+        "channels": unit.channels,
+        "num_degradations": unit.num_degradations,
+        "prompt_dim": unit.prompt_dim,
+        "prompt_size": unit.prompt_size,
+        "heads": unit.heads,
+        "ffn_expansion": config.ffn_expansion,
+        "topm_ratios": config.topm_ratios,
+        "design": unit.design,
+        "feature_ffn_expansion": config.feature_ffn_expansion,
+        "feature_ffn_stride": unit.prompt_to_feature.ffn_stride,
+    }
+
+
+def instruction_probe(spec_file: str) -> None:
+    """Child process of measure_instructions(), run under callgrind: each unit rebuilt alone
+    with the model's weights (building the backbone there would take most of the hour), and
+    the instructions of one ``modulate`` of its stage's feature after a warm-up call, per
+    size (printed as JSON)."""
+    spec = json.loads(Path(spec_file).read_text())
     prefix = os.environ["PIP_CALLGRIND_PREFIX"]
-    counts = {}
-    for size in map(int, sizes):
-        x = torch.rand(1, 3, size, size)
-        pair = []
-        for net, injected in ((backbone, False), (model, True)):
+    counts: dict[str, dict[str, int]] = {}
+    for key, entry in spec["units"].items():
+        unit = pa.PromptInPrompt(**entry["unit"]).eval()
+        unit.load_state_dict(load_file(entry["weights"]))
+        weights = torch.eye(unit.num_degradations)[1:2]  # "rain"
+        for size, shape in entry["inputs"].items():
+            feature = torch.rand(shape, generator=torch.Generator().manual_seed(0))
             with torch.inference_mode():
-                call(net, x, injected)
-                pair.append(run_counted(functools.partial(call, net, x, injected), prefix))
-        counts[str(size)] = pair
-        print(name, size, pair, file=sys.stderr, flush=True)
+                unit.modulate(feature, weights)
+                run = functools.partial(unit.modulate, feature, weights)
+                counts.setdefault(size, {})[key] = run_counted(run, prefix)
+            print(key, size, counts[size][key], file=sys.stderr, flush=True)
     print(json.dumps(counts))
 
 
 def measure_instructions(name: str, sizes: Sequence[int]) -> dict:
-    """Instructions executed by one forward pass, plain and with PIP, at each of ``sizes``."""
-    spec = ",".join([name, *map(str, sizes)])
-    counts = count_instructions([__file__, "--instruction-probe", spec, "--threads", "1"])
+    """Instructions each unit of ``name``'s preset executes per forward pass at each of
+    ``sizes`` (callgrind, 1 thread, in a child process)."""
+    _, model = build(name)
+    inputs = {str(size): unit_inputs(model, torch.rand(1, 3, size, size)) for size in sizes}
+    with tempfile.TemporaryDirectory() as folder:
+        units = {}
+        for index, (key, unit) in enumerate(model.pip_units.items()):
+            weights_file = str(Path(folder) / f"unit{index}.safetensors")
+            save_file(unit.state_dict(), weights_file)
+            units[key] = {
+                "unit": unit_spec(model, key),
+                "weights": weights_file,
+                "inputs": {size: shapes[key] for size, shapes in inputs.items()},
+            }
+        spec_file = Path(folder) / "units.json"
+        spec_file.write_text(json.dumps({"units": units}))
+        argv = [__file__, "--instruction-probe", str(spec_file), "--threads", "1"]
+        counts = count_instructions(argv)
     print("instructions", name, counts, flush=True)
     return {
         "measured": {"date": date.today().isoformat(), "torch": torch.__version__},
@@ -465,13 +524,6 @@ def protocol(measured: dict) -> str:
     return f"{rounds} rounds, {best} each" if rounds else best
 
 
-def instruction_cell(counts: list[int] | None) -> str:
-    if counts is None:
-        return "-"
-    plain, pip = counts
-    return f"{plain / 1e9:.2f}G → {pip / 1e9:.2f}G ({pip / plain:.3f}x)"
-
-
 def backbone_rows(results: dict) -> list[str]:
     rows = []
     for name in BACKBONES:
@@ -480,13 +532,11 @@ def backbone_rows(results: dict) -> list[str]:
             continue
         label = {"nafnet": "NAFNet", "restormer": "Restormer", "swinir": "SwinIR"}[name]
         n, extra = entry["backbone_params"], entry["adapter_params"]
-        counted = results.get("instructions", {}).get(name, {}).get("sizes", {})
         for size, m in entry["sizes"].items():
             (f0, f1), (t0, t1), (m0, m1) = m["gflops"], m["seconds"], m["peak_mib"]
             rows.append(
                 f"| {label} | {size}² | {n / 1e6:.2f}M | +{extra / 1e3:.0f}K "
                 f"({100 * extra / n:.2f}%) | {f0:.1f} → {f1:.1f} ({f1 / f0:.3f}x) | "
-                f"{instruction_cell(counted.get(size))} | "
                 f"{t0 * 1e3:.0f} → {t1 * 1e3:.0f} ms, {time_cell(m)} | "
                 f"{m0:.0f} → {m1:.0f} MiB ({m1 / m0:.2f}x) | {verdict(name, m)} | "
                 f"{entry['measured']['date']}, {entry['measured']['threads']} threads, "
@@ -515,6 +565,21 @@ def compiled_rows(compiled: dict) -> list[str]:
     for size, m in compiled["sizes"].items():
         t0, t1 = m["seconds"]
         rows.append(f"| {size}² | {t0 * 1e3:.0f} ms | {t1 * 1e3:.0f} ms | {time_cell(m)} |")
+    return rows
+
+
+def instruction_rows(counted: dict) -> list[str]:
+    sizes = list(counted["sizes"])
+    rows = [
+        "| unit (stage) | " + " | ".join(f"instructions {s}²" for s in sizes) + " |",
+        "| --- |" + " ---: |" * len(sizes),
+    ]
+    keys = list(counted["sizes"][sizes[0]])
+    for key in keys:
+        cells = [f"{counted['sizes'][s][key] / 1e6:.1f}M" for s in sizes]
+        rows.append(f"| {key.replace('/', '.')} | " + " | ".join(cells) + " |")
+    totals = [f"**{sum(counted['sizes'][s].values()) / 1e6:.1f}M**" for s in sizes]
+    rows.append("| all units | " + " | ".join(totals) + " |")
     return rows
 
 
@@ -573,22 +638,19 @@ def render(results: dict, device: torch.device, args) -> str:
         f"# PIP overhead, default presets ({device.type})",
         "",
         f"Command: `python benchmarks/overhead.py --device {args.device} --threads 2 "
-        "--rounds 7 --repeats 5 --instructions nafnet` (a row can be remeasured alone with "
+        "--rounds 7 --repeats 5` (a row can be remeasured alone with "
         "`--backbones NAME`; each row and table says when, with how many threads, rounds and "
         "repeats it was measured). Time: one forward pass (batch 1, inference mode), plain and "
         "with PIP interleaved in one process, in rounds: each round keeps each network's best "
         "of its repeats, the times shown are the median round's, and the ratio is the median "
         "of the rounds' ratios with the lowest and highest round beside it (a goal inside that "
-        "range is not settled by the run). Instructions: the same forward pass under "
-        "Valgrind's callgrind at one thread, counted alone after a warm-up pass; unlike the "
-        "time it does not move with the machine's load (it weighs a memory-bound operation "
-        "by its instructions, not its memory traffic). FLOPs count a multiply-add as 2; "
+        "range is not settled by the run). FLOPs count a multiply-add as 2; "
         "forward memory is the peak above the memory before the pass, after a warm-up pass. "
         "Goals from issue 14.",
         "",
-        "| backbone | input | params | PIP adds | GFLOPs | instructions | time | "
-        "forward memory | goal | measured |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| backbone | input | params | PIP adds | GFLOPs | time | forward memory | goal | "
+        "measured |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
         *backbone_rows(results),
     ]
     if "authors_restormer" in results:
@@ -665,6 +727,25 @@ def render(results: dict, device: torch.device, args) -> str:
         ]
     if device.type == "cpu":
         lines += gpu_lines(args.out)
+    counted = results.get("instructions", {}).get("nafnet")
+    if counted is not None:
+        lines += [
+            "",
+            "## Instructions per unit (NAFNet, callgrind)",
+            "",
+            "What each unit of the default preset executes per forward pass at inference, "
+            "counted by Valgrind's callgrind at one thread (`--instructions nafnet "
+            "--instruction-sizes 128,256`; each unit rebuilt alone with the model's weights, "
+            "its stage's feature as input, counted after a warm-up call; "
+            f"{counted['measured']['date']}, torch {counted['measured']['torch']}). Unlike "
+            "the time, the count does not move with the machine's load, so it ranks changes "
+            "to the unit whatever else runs; it weighs an operation by its instructions, not "
+            "by its memory traffic or its page faults (which it does not see). The whole "
+            "networks are not counted: under callgrind on this machine the plain NAFNet alone "
+            "takes hours.",
+            "",
+            *instruction_rows(counted),
+        ]
     if "operators" in results:
         lines += [
             "",
@@ -692,11 +773,11 @@ def main() -> None:
     parser.add_argument(
         "--instructions",
         default="",
-        help="comma-separated backbones whose forward passes are also counted in executed "
-        "instructions (callgrind, 1 thread; many minutes per backbone and size), e.g. nafnet",
+        help="comma-separated backbones whose preset's units are also counted in executed "
+        "instructions (callgrind, 1 thread; minutes per unit and size), e.g. nafnet",
     )
     parser.add_argument(
-        "--instruction-sizes", default="128", help="input sizes to count instructions at"
+        "--instruction-sizes", default="128,256", help="input sizes to count instructions at"
     )
     parser.add_argument("--backbones", default=",".join(BACKBONES))
     parser.add_argument("--no-tried", action="store_true", help="skip the NAFNet designs")
