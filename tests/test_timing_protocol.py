@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import overhead  # benchmarks/ is not a package: found through the path above
@@ -84,3 +85,28 @@ def test_counting_instructions_needs_valgrind(monkeypatch):
     monkeypatch.setattr(timing.shutil, "which", lambda name: None)
     with pytest.raises(FileNotFoundError, match="valgrind"):
         timing.count_instructions(["-c", "pass"])
+
+
+def test_units_counted_alone_are_the_models_units():
+    # --instructions rebuilds each unit of the model alone from unit_spec and its weights,
+    # fed a feature of the shape unit_inputs recorded: the same unit, computing the same
+    # outputs as inside the model
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from backbones import build
+
+    import pip_adapter as pa
+
+    model = pa.inject_pip(build("nafnet")).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():  # outputs that depend on every weight (the unit starts as identity)
+        for parameter in model.pip_units.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    shapes = overhead.unit_inputs(model, torch.rand(1, 3, 32, 32))
+    assert shapes.keys() == dict(model.pip_units.items()).keys()
+    weights = torch.eye(len(pa.DEFAULT_DEGRADATIONS))[1:2]
+    for key, unit in model.pip_units.items():
+        alone = pa.PromptInPrompt(**overhead.unit_spec(model, key)).eval()
+        alone.load_state_dict(unit.state_dict())
+        feature = torch.rand(shapes[key])
+        with torch.no_grad():
+            torch.testing.assert_close(alone.modulate(feature, weights), unit(feature, weights))
