@@ -23,6 +23,7 @@ settings), so that slow backbones can be measured in separate, shorter runs;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -32,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -272,10 +273,23 @@ def memory_probe(spec: str) -> None:
     print(_status_kib("VmHWM") - before)
 
 
+@contextlib.contextmanager
+def wrapped_units(model: pa.PIPModel, wrap: Callable[[str, Callable], Callable]) -> Iterator[None]:
+    """Within the block, each unit's ``modulate`` is ``wrap(key, modulate)`` (an instance
+    attribute, deleted after): a PIPModel calls its units through ``modulate``."""
+    units = dict(model.pip_units.items())
+    for key, unit in units.items():
+        unit.modulate = wrap(key, unit.modulate)
+    try:
+        yield
+    finally:
+        for unit in units.values():
+            del unit.modulate
+
+
 def unit_inputs(model: pa.PIPModel, x: torch.Tensor) -> dict[str, list[int]]:
     """The shape of the feature each unit of ``model`` modulates in a forward pass of ``x``."""
     shapes: dict[str, list[int]] = {}
-    units = dict(model.pip_units.items())
 
     def recorded(key: str, modulate: Callable) -> Callable:
         def run(feature, weights):
@@ -284,14 +298,8 @@ def unit_inputs(model: pa.PIPModel, x: torch.Tensor) -> dict[str, list[int]]:
 
         return run
 
-    for key, unit in units.items():
-        unit.modulate = recorded(key, unit.modulate)  # an instance attribute, deleted below
-    try:
-        with torch.inference_mode():
-            call(model, x, True)
-    finally:
-        for unit in units.values():
-            del unit.modulate
+    with wrapped_units(model, recorded), torch.inference_mode():
+        call(model, x, True)
     return shapes
 
 
@@ -374,16 +382,10 @@ def operator_counts(model, x) -> dict[str, dict[str, float]]:
 
         return run
 
-    for key, unit in units.items():
-        unit.modulate = scoped(key, unit.modulate)  # an instance attribute, deleted below
-    try:
-        with torch.inference_mode():
+    with wrapped_units(model, scoped), torch.inference_mode():
+        call(model, x, True)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
             call(model, x, True)
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
-                call(model, x, True)
-    finally:
-        for unit in units.values():
-            del unit.modulate
     events = prof.events()
     counts: dict[str, dict[str, float]] = {}
     for scope in (e for e in events if e.name.startswith("unit ")):
