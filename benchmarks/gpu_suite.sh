@@ -18,7 +18,7 @@ step() {  # step SECONDS NAME COMMAND...: run with a time limit, report how it e
 step 240 latency python3 benchmarks/gpu_latency.py --device cuda --sizes 128,256 \
   --modes eager,eager-bf16,cudagraph,cudagraph-bf16,compile --out "$out"
 # the default-preset overhead table, the NAFNet designs tried, operators per unit
-step 120 overhead python3 benchmarks/overhead.py --device cuda --repeats 20 --out "$out"
+step 120 overhead python3 benchmarks/overhead.py --device cuda --rounds 4 --repeats 5 --out "$out"
 # one training step: plain / adapter only / full, compact and paper designs, with peak memory
 step 60 training-cost python3 benchmarks/training_cost.py --device cuda --repeats 10 --out "$out"
 # training throughput, Restormer and NAFNet (fp32, bf16); the compiled step is left out: it

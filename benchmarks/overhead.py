@@ -209,8 +209,9 @@ def timing(backbone, models: dict, x, args, device: torch.device) -> dict[str, l
 
 
 def summary(plain: list[float], model: list[float]) -> dict:
-    """A network pair's per-round bests as stored: the median round's seconds of each, and
-    the ratio's median, lowest and highest over the rounds."""
+    """A network pair's per-round bests as stored: each network's median seconds over the
+    rounds, and the ratio's median, lowest and highest over the rounds (the ratio is taken
+    round by round, so it can differ a little from the quotient of the two medians)."""
     spread = ratio_spread(model, plain)
     return {
         "seconds": [statistics.median(plain), statistics.median(model)],
@@ -644,9 +645,10 @@ def render(results: dict, device: torch.device, args) -> str:
         "`--backbones NAME`; each row and table says when, with how many threads, rounds and "
         "repeats it was measured). Time: one forward pass (batch 1, inference mode), plain and "
         "with PIP interleaved in one process, in rounds: each round keeps each network's best "
-        "of its repeats, the times shown are the median round's, and the ratio is the median "
-        "of the rounds' ratios with the lowest and highest round beside it (a goal inside that "
-        "range is not settled by the run). FLOPs count a multiply-add as 2; "
+        "of its repeats, the times shown are each network's median over the rounds, and the "
+        "ratio is the median of the rounds' ratios (taken round by round, so it can differ a "
+        "little from the quotient of the times shown) with the lowest and highest round beside "
+        "it (a goal inside that range is not settled by the run). FLOPs count a multiply-add as 2; "
         "forward memory is the peak above the memory before the pass, after a warm-up pass. "
         "Goals from issue 14.",
         "",
@@ -775,8 +777,8 @@ def main() -> None:
     parser.add_argument(
         "--instructions",
         default="",
-        help="comma-separated backbones whose preset's units are also counted in executed "
-        "instructions (callgrind, 1 thread; minutes per unit and size), e.g. nafnet",
+        help="nafnet: also count its preset's units in executed instructions (callgrind, "
+        "1 thread; minutes per unit and size)",
     )
     parser.add_argument(
         "--instruction-sizes", default="128,256", help="input sizes to count instructions at"
@@ -806,6 +808,8 @@ def main() -> None:
     unknown = sorted(set(names + counted) - set(BACKBONES))
     if unknown:
         parser.error(f"unknown backbones {unknown}; choose from {', '.join(BACKBONES)}")
+    if set(counted) - {"nafnet"}:
+        parser.error(f"--instructions counts the NAFNet preset's units only; got {counted}")
     suffix = "" if device.type == "cpu" else f"_{device.type}"
     json_path = args.out / f"overhead{suffix}.json"
     results = json.loads(json_path.read_text()) if json_path.is_file() else {}
