@@ -109,3 +109,79 @@ def test_fitted_strengths_are_cached_per_adapter(tmp_path):
     (adapter / "adapter.safetensors").write_bytes(b"retrained")
     fitted()
     assert len(calls) == 2  # another adapter: measured again
+
+
+def test_every_trained_variant_is_rebuilt_from_what_it_keeps(tmp_path):
+    from pip_adapter.backbones import build_backbone
+
+    checkpoint = tmp_path / "tiny.pth"
+    torch.save({"params": build_backbone("nafnet", "tiny").state_dict()}, checkpoint)
+    options = argparse.Namespace(runs=tmp_path, checkpoint=checkpoint, native=("noise",))
+    ctx = transfer.Context(checkpoint, options.native)
+    x, labels = torch.rand(5, 3, 16, 16), list(transfer.TASKS)
+    kept = {}
+    for name in ("full_low", "pip", "lora", "lora_per_degradation", "promptir"):
+        torch.manual_seed(1)
+        model = transfer.VARIANTS[name].build(ctx)
+        with torch.no_grad():  # as if trained: every trainable tensor moved
+            for param in model.parameters():
+                if param.requires_grad:
+                    param.add_(0.01 * torch.randn_like(param))
+        kept[name] = transfer.keep_weights(model, tmp_path / name).name
+        labelled = transfer.VARIANTS[name].labelled
+        call = (lambda m: m(x, degradation=labels)) if labelled else (lambda m: m(x))
+        torch.manual_seed(2)  # another initialisation: only the kept tensors make them equal
+        again = transfer.load_trained(name, options)
+        with torch.no_grad():
+            assert torch.equal(call(model.eval()), call(again)), name
+    assert kept == {
+        "full_low": "weights.safetensors",
+        "pip": "adapter",
+        "lora": "lora",
+        "lora_per_degradation": "lora",
+        "promptir": "units.safetensors",
+    }
+    assert transfer.load_trained("pip_seed1", options) is None  # nothing kept
+
+
+def test_every_variant_is_blended_as_pip_is():
+    import output_strength
+    from backbones import train_conditioning
+
+    import pip_adapter as pa
+    from pip_adapter.backbones import build_backbone
+    from pip_adapter.training import calibrate_output_strength
+
+    generator = torch.Generator().manual_seed(0)
+    degraded = [torch.rand(3, 16, 16, generator=generator) for _ in range(4)]
+    clean = [x.flip(-1) for x in degraded]
+    pairs = argparse.Namespace(
+        degraded=degraded, clean=clean, labels=["rain", "rain", "blur", "haze"]
+    )
+    pip = pa.inject_pip(build_backbone("nafnet", "tiny")).freeze_backbone()
+    train_conditioning(pip)
+    pip.eval()
+    for objective in ("mse", "psnr"):
+        groups = output_strength.restorations(pip, pairs, labelled=True)
+        strengths = output_strength.fit_blend(groups, objective)
+        assert strengths.keys() == {"rain", "blur", "haze"}
+        blended = output_strength.Blended(pip, strengths)  # around the network at full strength
+        with torch.no_grad():
+            outputs = [
+                blended(x[None], name) for x, name in zip(degraded, pairs.labels, strict=True)
+            ]
+        calibrate_output_strength(pip, degraded, clean, pairs.labels, objective=objective)
+        assert dict(pip.config.output_strength) == {k: v for k, v in strengths.items() if v < 1}
+        with torch.no_grad():  # what the page reports for PIP is what the library gives
+            for x, name, output in zip(degraded, pairs.labels, outputs, strict=True):
+                assert torch.equal(output, pip(x[None], degradation=name))
+        pip.config = pip.config.replace(output_strength={})
+    # a blind network: one strength for every image, however it is labelled
+    plain = build_backbone("nafnet", "tiny").eval()
+    groups = output_strength.restorations(plain, pairs, labelled=False)
+    assert list(groups) == [output_strength.ALL] and len(groups[output_strength.ALL]) == 4
+    (strength,) = output_strength.fit_blend(groups).values()
+    blended = output_strength.Blended(plain, {output_strength.ALL: strength})
+    with torch.no_grad():
+        x = degraded[0][None]
+        assert torch.allclose(blended(x), x + strength * (plain(x) - x), atol=1e-6)
