@@ -29,7 +29,10 @@ photos and of the out-of-domain held-out photos. Variants:
 Time per step and peak training memory come from short probes, each in a fresh process
 (``--costs`` measures them alone: run it under ``slot -x`` for numbers free of other load).
 Each finished variant is kept in ``runs/transfer/<variant>/result.json`` (costs in
-``cost.json``) and reused by a rerun with the same settings; ``--fresh`` retrains.
+``cost.json``) and reused by a rerun with the same settings; ``--fresh`` retrains (the result it
+replaces is kept as ``previous.json``). Every trained variant also keeps its weights
+(``keep_weights``), from which the page measures it at full strength and at fitted output
+strengths (``strength.json``, see the page's "Output strength").
 
 Run:  python benchmarks/transfer.py [--jobs 2]   (writes docs/benchmarks/transfer.md)
 """
@@ -1343,7 +1346,7 @@ def main() -> None:
         key = settings(args, name)
         if args.train:
             path = args.runs / name / "result.json"
-            if path.is_file():  # kept beside the new run: reruns here are not bit-reproducible
+            if path.is_file() and VARIANTS[name].build is not None:  # kept beside the new run
                 path.replace(path.with_name("previous.json"))
             results = run_variant(name, args)
         else:

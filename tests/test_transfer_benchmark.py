@@ -185,3 +185,40 @@ def test_every_variant_is_blended_as_pip_is():
     with torch.no_grad():
         x = degraded[0][None]
         assert torch.allclose(blended(x), x + strength * (plain(x) - x), atol=1e-6)
+
+
+def reports(psnr: float, blur: float) -> dict:
+    """Per-degradation reports on one set: every degradation at ``psnr``, blur at ``blur``,
+    every degraded input at 20 dB."""
+    cells = {t: {"psnr": psnr, "ssim": 0.5, "input_psnr": 20.0} for t in transfer.TASKS}
+    cells["blur"] = {**cells["blur"], "psnr": blur}
+    average = sum(c["psnr"] for c in cells.values()) / len(cells)
+    return {**cells, "average": {"psnr": average, "ssim": 0.5, "input_psnr": 20.0}}
+
+
+def test_the_strength_section_measures_every_kept_variant_each_way():
+    sets = ["held-out photos"]
+    names = ("pretrained", "full_low", "pip", "pip_seed1", "lora", "lora_per_degradation")
+    results = {n: {"reports": {sets[0]: reports(22.0, 19.0)}} for n in names}
+    results["pretrained"]["reports"][sets[0]]["noise"]["psnr"] = 22.0
+    strengths = {
+        name: {
+            "full": {sets[0]: reports(full, 19.5)},
+            "mse": {"strengths": {"all": 0.9}, "reports": {sets[0]: reports(full + 0.1, 19.9)}},
+            "psnr": {"strengths": {"all": 0.8}, "reports": {sets[0]: reports(full + 0.1, 20.1)}},
+        }
+        for name, full in (("full_low", 22.0), ("pip", 23.0), ("pip_seed1", 23.2))
+    }
+    for name in ("pip", "pip_seed1"):
+        for objective in ("mse", "psnr"):
+            strengths[name][objective]["strengths"] = dict.fromkeys(transfer.TASKS, 0.5)
+    page = "\n".join(transfer.strength_section(results, strengths, sets))
+    assert "PIP, backbone frozen (0 and 1)" in page
+    assert "| LoRA" not in page and "PIP vs LoRA" not in page  # only variants with kept weights
+    assert "| full fine-tuning, lr 0.0002 | 0 | least squares (blind: one for all) | 0.90 |" in page
+    assert "| PIP, backbone frozen | mean | per-image PSNR | 23.20 |" in page
+    # PIP's means over seeds 0 and 1 against full fine-tuning's seed 0, each way
+    assert "| PIP vs full fine-tuning, average (goal ≥ +0.50) | +0.880 met | +0.880 met |" in page
+    # blur: under its input at full strength and by least squares, above it by PSNR
+    blur = "| PIP's blur vs its degraded input (goal ≥ 0) | -0.500 **not met** | -0.100 **not met"
+    assert blur + "** | +0.100 met |" in page
