@@ -76,10 +76,11 @@ def restorations(model: nn.Module, pairs: PairedImages, labelled: bool) -> dict[
 
 def fit_blend(groups: Mapping[str, Sequence[Triple]], objective: str = "mse") -> dict[str, float]:
     """The strength of each group of ``restorations`` (``fit_output_strength``)."""
-    return {
-        group: fit_output_strength(*zip(*triples, strict=True), objective=objective)
-        for group, triples in groups.items()
-    }
+    fitted = {}
+    for group, triples in groups.items():
+        inputs, outputs, targets = zip(*triples, strict=True)
+        fitted[group] = fit_output_strength(inputs, outputs, targets, objective=objective)
+    return fitted
 
 
 class Blended(nn.Module):

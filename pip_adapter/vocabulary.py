@@ -52,8 +52,8 @@ def degradation_name(label: object, names: Sequence[str]) -> str:
     """The name of a degradation given by name or by id (its position in ``names``);
     ValueError naming the valid names otherwise."""
     is_id = isinstance(label, numbers.Integral) and not isinstance(label, bool)
-    if is_id and 0 <= label < len(names):  # type: ignore[operator]
-        return names[label]  # type: ignore[index]
+    if is_id and 0 <= int(label) < len(names):  # type: ignore[call-overload]
+        return names[int(label)]  # type: ignore[call-overload]
     degradation_index(label, names)  # a name, else a clear error
     return str(label)
 

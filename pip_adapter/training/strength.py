@@ -152,9 +152,9 @@ def calibrate_output_strength(
     finally:
         model.config = config
         model.train(training)
-    fitted = {
-        name: fit_output_strength(*zip(*items, strict=True), objective=objective)
-        for name, items in pairs.items()
-    }
+    fitted = {}
+    for name, items in pairs.items():
+        inputs, outputs, targets = zip(*items, strict=True)
+        fitted[name] = fit_output_strength(inputs, outputs, targets, objective=objective)
     model.config = config.replace(output_strength={**dict(config.output_strength), **fitted})
     return model
