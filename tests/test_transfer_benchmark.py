@@ -218,7 +218,8 @@ def test_the_strength_section_measures_every_kept_variant_each_way():
     assert "| full fine-tuning, lr 0.0002 | 0 | least squares (blind: one for all) | 0.90 |" in page
     assert "| PIP, backbone frozen | mean | per-image PSNR | 23.20 |" in page
     # PIP's means over seeds 0 and 1 against full fine-tuning's seed 0, each way
-    assert "| PIP vs full fine-tuning, average (goal ≥ +0.50) | +0.880 met | +0.880 met |" in page
+    versus = "| PIP vs full fine-tuning, average (goal ≥ +0.50) | +0.880 met | +0.880 met; "
+    assert versus + "+1.040 met against it at full strength | +0.880 met; +1.080 met" in page
     # blur: under its input at full strength and by least squares, above it by PSNR
     blur = "| PIP's blur vs its degraded input (goal ≥ 0) | -0.500 **not met** | -0.100 **not met"
     assert blur + "** | +0.100 met |" in page
