@@ -34,7 +34,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from machine import describe_machine
+from machine import comparison_parser, describe_machine, parse_comparison
 from safetensors.torch import load_file
 
 import pip_adapter as pa
@@ -63,6 +63,7 @@ VARIANTS = {
     "light": "+ jpeg, snow (light)",
     "retrain": "retrained on all seven",
 }
+CHOICES = ("five", "prompts", "light", "retrain", "sensor", "blind")
 
 
 # ---------------------------------------------------------------- the starting point
@@ -533,7 +534,7 @@ def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = comparison_parser(__doc__, "variants", CHOICES)
     parser.add_argument("--steps", type=int, default=300, help="growth steps (300)")
     parser.add_argument("--lr", type=float, default=2e-3, help="growth learning rate (2e-3)")
     parser.add_argument("--weight-decay", type=float, default=0.0, help="growth AdamW decay (0)")
@@ -543,26 +544,13 @@ def main() -> None:
     parser.add_argument(
         "--base-steps", type=int, default=1500, help="the quality benchmark's steps (1500)"
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
-    parser.add_argument(
-        "--variants",
-        default="five,prompts,light,retrain,sensor,blind",
-        help="comma-separated, from: five, sensor, prompts, blind, light, retrain",
-    )
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "grow")
     parser.add_argument("--quality-runs", type=Path, default=ROOT / "runs" / "quality")
     parser.add_argument("--fresh", action="store_true", help="recompute finished variants")
-    args = parser.parse_args()
-    names = [n.strip() for n in args.variants.split(",") if n.strip()]
-    valid = ["five", "sensor", "prompts", "blind", "light", "retrain"]
-    unknown = sorted(set(names) - set(valid))
-    if unknown:
-        parser.error(f"unknown variants {unknown}; choose from {', '.join(valid)}")
+    args, names = parse_comparison(parser, "variants", CHOICES)
     if "blind" in names:  # it uses the grown sensor and the prompts-only units
         missing = [n for n in ("sensor", "prompts") if n not in names]
         names[names.index("blind") : names.index("blind")] = missing
-    torch.set_num_threads(args.threads)
     command = " ".join(["python", "benchmarks/grow.py", *sys.argv[1:]])
     results: dict = {}
     cache: dict = {}
