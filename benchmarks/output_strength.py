@@ -1,13 +1,13 @@
 """Output strengths (``PIPConfig.output_strength``) fitted for the benchmark pages after
-training, on validation photos: the photos ``sensor_tuning.py`` tunes the sensor on
-(scikit-image's sample photos). They are in no split of the bundled photos: the training photos
-would fit strengths too close to 1 (a model restores them better than unseen ones), and the
-held-out and out-of-domain sets are what the pages report.
+training, on validation photos: scikit-image's sample photos, the first of those
+``sensor_tuning.py`` tunes the sensor on. They are in no split of the bundled photos: the
+training photos would fit strengths too close to 1 (a model restores them better than unseen
+ones), and the held-out and out-of-domain sets are what the pages report.
 
-``fit_blend`` and ``Blended`` give every model the same treatment as PIP's option, so that
+``restorations`` and ``Blended`` give every model the same treatment as PIP's option, so that
 baselines are compared at fitted strength too: ``x + a · (model(x) − x)``, one strength per
 degradation for a model steered by labels, one for all (``ALL``) for a blind one, fitted by the
-library's ``fit_output_strength``."""
+library's ``fit_output_strengths``."""
 
 from __future__ import annotations
 
@@ -26,26 +26,31 @@ from pip_adapter.data import PairedImages, build_eval_set
 from pip_adapter.evaluation import restore
 from pip_adapter.files import write_json
 from pip_adapter.injection import PIPModel
-from pip_adapter.training import calibrate_output_strength, fit_output_strength
+from pip_adapter.training import calibrate_output_strength
+from pip_adapter.training.strength import Triple
 
 VALIDATION_SEED = 0  # the degradation draws on the validation photos
 DESCRIPTION = (
-    "fitted after training on validation photos (`sensor_tuning.validation_photos()`: "
+    "fitted after training on validation photos (`output_strength.strength_photos()`: "
     f"scikit-image's sample photos, a stereo pair's left view and {', '.join(VALIDATION)}; "
-    "the photos the sensor's settings were chosen on, in no split of the bundled photos; the "
-    "held-out and out-of-domain photos play no part)"
+    "the first of the photos the sensor's settings are chosen on, in no split of the bundled "
+    "photos; the held-out and out-of-domain photos play no part)"
 )
+
+
+def strength_photos() -> list[torch.Tensor]:
+    """The photos strengths are fitted on: scikit-image's, with which the sensor's validation
+    photos begin (a stereo pair's left view, then ``VALIDATION``)."""
+    return validation_photos()[: 1 + len(VALIDATION)]
 
 
 def validation_pairs(degradations: Sequence[str], crop: int | None = None) -> PairedImages:
     """Every validation photo under every degradation (``crop``: centre crops, cut as the
     page's held-out photos are)."""
-    return build_eval_set(validation_photos(), degradations, seed=VALIDATION_SEED, crop=crop)
+    return build_eval_set(strength_photos(), degradations, seed=VALIDATION_SEED, crop=crop)
 
 
 ALL = "all"  # the strength of a blind model: one for every image
-
-Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def fit_strengths(model: PIPModel, pairs: PairedImages, objective: str = "mse") -> dict[str, float]:
@@ -72,15 +77,6 @@ def restorations(model: nn.Module, pairs: PairedImages, labelled: bool) -> dict[
     finally:
         model.train(training)
     return dict(groups)
-
-
-def fit_blend(groups: Mapping[str, Sequence[Triple]], objective: str = "mse") -> dict[str, float]:
-    """The strength of each group of ``restorations`` (``fit_output_strength``)."""
-    fitted = {}
-    for group, triples in groups.items():
-        inputs, outputs, targets = zip(*triples, strict=True)
-        fitted[group] = fit_output_strength(inputs, outputs, targets, objective=objective)
-    return fitted
 
 
 class Blended(nn.Module):
@@ -130,7 +126,7 @@ def files_digest(path: Path) -> str:
 
 def cached(path: Path, key: dict[str, Any], measure: Callable[[], dict]) -> dict:
     """``measure()``'s results, stored in ``path`` under ``key`` and reused while it holds."""
-    validation = tensors_digest(validation_photos())
+    validation = tensors_digest(strength_photos())
     key = {**json.loads(json.dumps(key)), "validation": validation, "seed": VALIDATION_SEED}
     if path.is_file():
         saved = json.loads(path.read_text())

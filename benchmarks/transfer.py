@@ -59,7 +59,6 @@ from output_strength import (
     ALL,
     Blended,
     files_digest,
-    fit_blend,
     restorations,
     sets_digest,
     validation_pairs,
@@ -79,7 +78,7 @@ from pip_adapter.data.degradations.blur import BLUR_PARAMETERS, motion_blur
 from pip_adapter.evaluation import evaluate
 from pip_adapter.files import write_safetensors
 from pip_adapter.injection import PIPModel
-from pip_adapter.training import STRENGTH_OBJECTIVES, TrainConfig, Trainer
+from pip_adapter.training import STRENGTH_OBJECTIVES, TrainConfig, Trainer, fit_output_strengths
 from pip_adapter.unit import PromptInPrompt, default_prompt_dim
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -839,7 +838,7 @@ def train_all(args: argparse.Namespace, names: list[str]) -> None:
 
 # the ways each kept variant is measured: at full strength, then at the strengths each objective
 # of ``fit_output_strength`` fits on the validation photos
-WAYS = {"full": "full strength", "mse": "least squares", "psnr": "per-image PSNR"}
+WAYS = {"full": "full strength", **STRENGTH_OBJECTIVES}
 
 
 def strength_results(name: str, args: argparse.Namespace) -> dict[str, Any] | None:
@@ -859,7 +858,7 @@ def strength_results(name: str, args: argparse.Namespace) -> dict[str, Any] | No
         measured = {"full": {s: evaluate(model, d, conditioned=labelled) for s, d in sets}}
         groups = restorations(model, validation_pairs(TASKS, crop=EVAL_CROP), labelled)
         for objective in STRENGTH_OBJECTIVES:
-            strengths = fit_blend(groups, objective)
+            strengths = fit_output_strengths(groups, objective)
             print(f"{name}: output strengths ({objective}) {strengths}")
             blended = Blended(model, strengths)
             reports = {s: evaluate(blended, d, conditioned=labelled) for s, d in sets}
@@ -871,14 +870,26 @@ def strength_results(name: str, args: argparse.Namespace) -> dict[str, Any] | No
     return cached_strength(args.runs / name / "strength.json", key, measure)
 
 
+def keep_previous(path: Path, key: dict[str, Any]) -> None:
+    """Before a finished retraining replaces the result at ``path``: keep it beside as
+    ``previous.json`` when it was made with the same settings ``key`` (the page says how far
+    the rerun moved it), else drop any ``previous.json`` (of other settings)."""
+    previous = path.with_name("previous.json")
+    if path.is_file() and json.loads(path.read_text()).get("settings") == key:
+        path.replace(previous)
+    else:
+        previous.unlink(missing_ok=True)
+
+
 def earlier_run(name: str, args: argparse.Namespace, result: dict, kept: dict) -> dict | None:
     """The reports of the run before the one whose weights are kept (``kept``: their reports):
     ``previous.json``, where a retraining moved the result it replaced, else the cached
     ``result`` when it differs from ``kept`` (the weights were kept by a later run of the same
-    settings; reruns here are not all bit-reproducible). None when there was no earlier run."""
-    previous = args.runs / name / "previous.json"
-    if previous.is_file():
-        return json.loads(previous.read_text())["results"]["reports"]
+    settings; reruns here are not all bit-reproducible). Only runs of the current settings;
+    None when there was no earlier one."""
+    previous = cached(args.runs / name / "previous.json", settings(args, name))
+    if previous is not None:
+        return previous["reports"]
     return result["reports"] if result["reports"] != kept else None
 
 
@@ -1345,9 +1356,8 @@ def main() -> None:
         key = settings(args, name)
         if args.train:
             path = args.runs / name / "result.json"
-            if path.is_file() and VARIANTS[name].build is not None:  # kept beside the new run
-                path.replace(path.with_name("previous.json"))
             results = run_variant(name, args)
+            keep_previous(path, key)
         else:
             results = probe_cost(name, args)
             path = args.runs / name / "cost.json"

@@ -150,7 +150,7 @@ def test_every_variant_is_blended_as_pip_is():
 
     import pip_adapter as pa
     from pip_adapter.backbones import build_backbone
-    from pip_adapter.training import calibrate_output_strength
+    from pip_adapter.training import calibrate_output_strength, fit_output_strengths
 
     generator = torch.Generator().manual_seed(0)
     degraded = [torch.rand(3, 16, 16, generator=generator) for _ in range(4)]
@@ -163,7 +163,7 @@ def test_every_variant_is_blended_as_pip_is():
     pip.eval()
     for objective in ("mse", "psnr"):
         groups = output_strength.restorations(pip, pairs, labelled=True)
-        strengths = output_strength.fit_blend(groups, objective)
+        strengths = fit_output_strengths(groups, objective)
         assert strengths.keys() == {"rain", "blur", "haze"}
         blended = output_strength.Blended(pip, strengths)  # around the network at full strength
         with torch.no_grad():
@@ -180,7 +180,7 @@ def test_every_variant_is_blended_as_pip_is():
     plain = build_backbone("nafnet", "tiny").eval()
     groups = output_strength.restorations(plain, pairs, labelled=False)
     assert list(groups) == [output_strength.ALL] and len(groups[output_strength.ALL]) == 4
-    (strength,) = output_strength.fit_blend(groups).values()
+    (strength,) = fit_output_strengths(groups).values()
     blended = output_strength.Blended(plain, {output_strength.ALL: strength})
     with torch.no_grad():
         x = degraded[0][None]
@@ -223,3 +223,16 @@ def test_the_strength_section_measures_every_kept_variant_each_way():
     # blur: under its input at full strength and by least squares, above it by PSNR
     blur = "| PIP's blur vs its degraded input (goal ≥ 0) | -0.500 **not met** | -0.100 **not met"
     assert blur + "** | +0.100 met |" in page
+
+
+def test_a_retraining_keeps_the_result_it_replaces_only_for_the_same_settings(tmp_path):
+    import json
+
+    path, previous = tmp_path / "result.json", tmp_path / "previous.json"
+    path.write_text(json.dumps({"settings": {"lr": 1}, "results": {"reports": "old"}}))
+    transfer.keep_previous(path, {"lr": 1})
+    assert json.loads(previous.read_text())["results"] == {"reports": "old"}
+    assert not path.exists()  # the new result is written there next
+    path.write_text(json.dumps({"settings": {"lr": 2}, "results": {"reports": "other"}}))
+    transfer.keep_previous(path, {"lr": 1})  # made with other settings: nothing to compare
+    assert not previous.exists() and path.exists()

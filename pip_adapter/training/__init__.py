@@ -13,6 +13,7 @@ with needs_extra("train", "pip_adapter.training"):
         STRENGTH_OBJECTIVES,
         calibrate_output_strength,
         fit_output_strength,
+        fit_output_strengths,
     )
     from pip_adapter.training.trainer import (
         TrainConfig,
@@ -32,6 +33,7 @@ __all__ = [
     "calibrate_output_strength",
     "calibrate_sensor",
     "fit_output_strength",
+    "fit_output_strengths",
     "fit_temperature",
     "format_metrics_table",
     "load_checkpoint",

@@ -13,7 +13,7 @@ its input rather than something worse. With strength ``a`` the model returns
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
@@ -22,11 +22,20 @@ from pip_adapter.injection.model import check_blendable
 from pip_adapter.metrics import psnr
 from pip_adapter.vocabulary import degradation_index, degradation_name
 
-__all__ = ["STRENGTH_OBJECTIVES", "calibrate_output_strength", "fit_output_strength"]
+__all__ = [
+    "STRENGTH_OBJECTIVES",
+    "calibrate_output_strength",
+    "fit_output_strength",
+    "fit_output_strengths",
+]
 
-STRENGTH_OBJECTIVES = ("mse", "psnr")
+# what each objective of ``fit_output_strength`` fits, in words
+STRENGTH_OBJECTIVES = {"mse": "least squares", "psnr": "per-image PSNR"}
 GRID = 100  # the "psnr" search: the best of a grid of this step over [0, 1], then refined
 REFINED = 1e-4  # ... by golden-section search around it to this width
+PSNR_CAP = 100.0  # dB: a blend equal to its clean photo counts as this, not as infinity
+
+Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # degraded, restored, clean
 
 
 def check_objective(objective: object) -> str:
@@ -58,10 +67,11 @@ def fit_output_strength(
             f"one), got {len(degraded)}, {len(restored)} and {len(clean)}"
         )
     for x, f, y in zip(degraded, restored, clean, strict=True):
-        if not x.shape == f.shape == y.shape:
+        if not x.shape == f.shape == y.shape or (objective == "psnr" and x.dim() < 3):
             raise ValueError(
-                "each degraded, restored and clean image must have the same shape, got "
-                f"{tuple(x.shape)}, {tuple(f.shape)} and {tuple(y.shape)}"
+                "each degraded, restored and clean image must have the same shape (C×H×W or "
+                f"B×C×H×W for objective='psnr'), got {tuple(x.shape)}, {tuple(f.shape)} and "
+                f"{tuple(y.shape)}"
             )
     if all(torch.equal(x, f) for x, f in zip(degraded, restored, strict=True)):
         return 1.0
@@ -80,17 +90,19 @@ def _highest_mean_psnr(
     restored: Sequence[torch.Tensor],
     clean: Sequence[torch.Tensor],
 ) -> float:
-    """The ``a`` in [0, 1] of the highest mean PSNR of ``clip(x + a · (f − x))`` per image:
-    the best point of a grid, then golden-section search between its neighbours (the mean of
-    several images' PSNR curves need not have one peak; the grid finds the highest)."""
-    triples = [
-        tuple(t.double().reshape(1, *t.shape[-3:]) for t in images)
+    """The ``a`` in [0, 1] of the highest mean PSNR of ``clip(x + a · (f − x))`` per image
+    (each capped at ``PSNR_CAP``; a B×C×H×W tensor counts as B images): the best point of a
+    grid, then golden-section search between its neighbours (the mean of several images' PSNR
+    curves need not have one peak; the grid finds the highest)."""
+    batches = [
+        tuple(t.double().reshape(-1, *t.shape[-3:]) for t in images)
         for images in zip(degraded, restored, clean, strict=True)
     ]
+    count = sum(x.shape[0] for x, _, _ in batches)
 
     def mean_psnr(a: float) -> float:
-        scores = [psnr(torch.lerp(x, f, a).clamp(0, 1), y).item() for x, f, y in triples]
-        return sum(scores) / len(scores)
+        scores = [psnr(torch.lerp(x, f, a).clamp(0, 1), y) for x, f, y in batches]
+        return sum(float(s.clamp(max=PSNR_CAP).sum()) for s in scores) / count
 
     grid = [step / GRID for step in range(GRID + 1)]
     best = max(grid, key=mean_psnr)
@@ -104,6 +116,18 @@ def _highest_mean_psnr(
             low = left
     middle = (low + high) / 2
     return max((best, middle), key=mean_psnr)
+
+
+def fit_output_strengths(
+    groups: Mapping[str, Sequence[Triple]], objective: str = "mse"
+) -> dict[str, float]:
+    """``fit_output_strength`` of each group of ``(degraded, restored, clean)`` images, by
+    group name (a degradation, or any name for a group of several)."""
+    fitted = {}
+    for name, triples in groups.items():
+        inputs, outputs, targets = zip(*triples, strict=True)
+        fitted[name] = fit_output_strength(inputs, outputs, targets, objective=objective)
+    return fitted
 
 
 def _label(label: str | int, model: PIPModel) -> str:
@@ -140,7 +164,7 @@ def calibrate_output_strength(
     labels = [_label(name, model) for name in degradations]
     config, training = model.config, model.training
     device = next(model.parameters()).device
-    pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = defaultdict(list)
+    pairs: dict[str, list[Triple]] = defaultdict(list)
     model.config = config.replace(output_strength={})  # the network's own output
     model.eval()
     try:
@@ -152,9 +176,6 @@ def calibrate_output_strength(
     finally:
         model.config = config
         model.train(training)
-    fitted = {}
-    for name, items in pairs.items():
-        inputs, outputs, targets = zip(*items, strict=True)
-        fitted[name] = fit_output_strength(inputs, outputs, targets, objective=objective)
+    fitted = fit_output_strengths(pairs, objective)
     model.config = config.replace(output_strength={**dict(config.output_strength), **fitted})
     return model
