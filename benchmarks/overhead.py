@@ -1,15 +1,18 @@
 """What PIP costs on the full-size official Restormer, NAFNet and SwinIR (default presets).
 
 For each backbone: parameters added (% of the backbone), FLOPs (torch.utils.flop_counter),
-forward time injected / plain at 128×128 and 256×256 (best of several interleaved runs in one
-process), and the memory one forward pass needs (CUDA: peak allocated above the weights; CPU:
-peak resident set above the one before the forward, in a fresh process after a warm-up
-forward, from Linux's VmHWM). Then, on NAFNet (the light backbone, where PIP's cost shows):
-the unit designs and placements that were tried, with their cost (and their quality where
-benchmarks/quality.py measured it), and the operators each unit runs (torch.profiler),
-paper design against the default compact design.
+forward time injected / plain at 128×128 and 256×256 (rounds of interleaved runs in one
+process: median ratio and its range, benchmarks/timing.py), and the memory one forward
+pass needs (CUDA: peak allocated above the weights; CPU: peak resident set above the one
+before the forward, in a fresh process after a warm-up forward, from Linux's VmHWM).
+Then, on NAFNet (the light backbone, where PIP's cost shows): the unit designs and
+placements that were tried, with their cost (and their quality where benchmarks/quality.py
+measured it), the operators each unit runs (torch.profiler), paper design against the
+default compact design, and optionally the instructions each unit executes (callgrind:
+independent of the machine's load).
 
-Run:  python benchmarks/overhead.py [--device cpu|cuda] [--threads 2] [--repeats 5]
+Run:  python benchmarks/overhead.py [--device cpu|cuda] [--threads 2] [--rounds 7]
+      [--repeats 5] [--instructions nafnet --instruction-sizes 128,256]
       [--backbones restormer,nafnet,swinir] [--compile]
 Writes docs/benchmarks/overhead[_cuda].md and .json. ``--backbones`` remeasures only those
 backbones and keeps the other rows of the existing .json (each row records its date and
@@ -20,13 +23,17 @@ settings), so that slow backbones can be measured in separate, shorter runs;
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -34,6 +41,8 @@ import torch
 from gpu_latency import GOAL as GPU_GOAL
 from gpu_latency import fastest_rows
 from machine import describe_machine
+from safetensors.torch import load_file, save_file
+from timing import Spread, count_instructions, interleaved_rounds, ratio_spread, run_counted
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
@@ -175,28 +184,50 @@ def flops(model, x, injected: bool) -> int:
     return counter.get_total_flops()
 
 
-def timing(backbone, models: dict, x, repeats: int, device: torch.device) -> dict[str, float]:
-    """Best-of-``repeats`` seconds per forward of the backbone ("plain") and each model, all
-    interleaved in one process."""
+def timing(backbone, models: dict, x, args, device: torch.device) -> dict[str, list[float]]:
+    """Per network (the backbone as "plain", and each model), its best seconds per forward in
+    each of ``args.rounds`` rounds of ``args.repeats`` interleaved runs, in one process
+    (``timing.interleaved_rounds``)."""
 
-    def once(model, injected: bool) -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        call(model, x, injected)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-    runs = {"plain": (backbone, False), **{k: (m, True) for k, m in models.items()}}
-    best = dict.fromkeys(runs, float("inf"))
-    with torch.inference_mode():
-        for model, injected in runs.values():
+    def once(model, injected: bool) -> Callable[[], float]:
+        def run() -> float:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
             call(model, x, injected)
-        for _ in range(repeats):
-            for key, (model, injected) in runs.items():
-                best[key] = min(best[key], once(model, injected))
-    return best
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            return time.perf_counter() - start
+
+        return run
+
+    runs = {"plain": once(backbone, False), **{k: once(m, True) for k, m in models.items()}}
+    with torch.inference_mode():
+        for run in runs.values():
+            run()
+        return interleaved_rounds(runs, args.rounds, args.repeats)
+
+
+def summary(plain: list[float], model: list[float]) -> dict:
+    """A network pair's per-round bests as stored: the median round's seconds of each, and
+    the ratio's median, lowest and highest over the rounds."""
+    spread = ratio_spread(model, plain)
+    return {
+        "seconds": [statistics.median(plain), statistics.median(model)],
+        "time_ratio": [spread.median, spread.low, spread.high],
+    }
+
+
+def time_spread(measured: dict) -> Spread:
+    """The time ratio of a stored measurement (rows written before rounds: one best, no
+    spread)."""
+    stored = measured.get("time_ratio")
+    if isinstance(stored, list):
+        return Spread(*stored)
+    if stored is None:
+        plain, model = measured["seconds"]
+        stored = model / plain
+    return Spread(stored, stored, stored)
 
 
 def peak_memory(name: str, size: int, variant: str, device: torch.device, threads: int) -> float:
@@ -242,6 +273,101 @@ def memory_probe(spec: str) -> None:
     print(_status_kib("VmHWM") - before)
 
 
+@contextlib.contextmanager
+def wrapped_units(model: pa.PIPModel, wrap: Callable[[str, Callable], Callable]) -> Iterator[None]:
+    """Within the block, each unit's ``modulate`` is ``wrap(key, modulate)`` (an instance
+    attribute, deleted after): a PIPModel calls its units through ``modulate``."""
+    units = dict(model.pip_units.items())
+    for key, unit in units.items():
+        unit.modulate = wrap(key, unit.modulate)
+    try:
+        yield
+    finally:
+        for unit in units.values():
+            del unit.modulate
+
+
+def unit_inputs(model: pa.PIPModel, x: torch.Tensor) -> dict[str, list[int]]:
+    """The shape of the feature each unit of ``model`` modulates in a forward pass of ``x``."""
+    shapes: dict[str, list[int]] = {}
+
+    def recorded(key: str, modulate: Callable) -> Callable:
+        def run(feature, weights):
+            shapes[key] = list(feature.shape)
+            return modulate(feature, weights)
+
+        return run
+
+    with wrapped_units(model, recorded), torch.inference_mode():
+        call(model, x, True)
+    return shapes
+
+
+def unit_spec(model: pa.PIPModel, key: str) -> dict:
+    """How to rebuild unit ``key`` of ``model`` alone: its constructor's arguments."""
+    unit, config = model.pip_units[key], model.config
+    return {
+        "channels": unit.channels,
+        "num_degradations": unit.num_degradations,
+        "prompt_dim": unit.prompt_dim,
+        "prompt_size": unit.prompt_size,
+        "heads": unit.heads,
+        "ffn_expansion": config.ffn_expansion,
+        "topm_ratios": config.topm_ratios,
+        "design": unit.design,
+        "feature_ffn_expansion": config.feature_ffn_expansion,
+        "feature_ffn_stride": unit.prompt_to_feature.ffn_stride,
+    }
+
+
+def instruction_probe(spec_file: str) -> None:
+    """Child process of measure_instructions(), run under callgrind: each unit rebuilt alone
+    with the model's weights (building the backbone there would take most of the hour), and
+    the instructions of one ``modulate`` of its stage's feature after a warm-up call, per
+    size (printed as JSON)."""
+    spec = json.loads(Path(spec_file).read_text())
+    prefix = os.environ["PIP_CALLGRIND_PREFIX"]
+    counts: dict[str, dict[str, int]] = {}
+    for key, entry in spec["units"].items():
+        unit = pa.PromptInPrompt(**entry["unit"]).eval()
+        unit.load_state_dict(load_file(entry["weights"]))
+        weights = torch.eye(unit.num_degradations)[1:2]  # "rain"
+        for size, shape in entry["inputs"].items():
+            feature = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+            with torch.inference_mode():
+                unit.modulate(feature, weights)
+                run = functools.partial(unit.modulate, feature, weights)
+                counts.setdefault(size, {})[key] = run_counted(run, prefix)
+            print(key, size, counts[size][key], file=sys.stderr, flush=True)
+    print(json.dumps(counts))
+
+
+def measure_instructions(name: str, sizes: Sequence[int]) -> dict:
+    """Instructions each unit of ``name``'s preset executes per forward pass at each of
+    ``sizes`` (callgrind, 1 thread, in a child process)."""
+    _, model = build(name)
+    inputs = {str(size): unit_inputs(model, torch.rand(1, 3, size, size)) for size in sizes}
+    with tempfile.TemporaryDirectory() as folder:
+        units = {}
+        for index, (key, unit) in enumerate(model.pip_units.items()):
+            weights_file = str(Path(folder) / f"unit{index}.safetensors")
+            save_file(unit.state_dict(), weights_file)
+            units[key] = {
+                "unit": unit_spec(model, key),
+                "weights": weights_file,
+                "inputs": {size: shapes[key] for size, shapes in inputs.items()},
+            }
+        spec_file = Path(folder) / "units.json"
+        spec_file.write_text(json.dumps({"units": units}))
+        argv = [__file__, "--instruction-probe", str(spec_file), "--threads", "1"]
+        counts = count_instructions(argv)
+    print("instructions", name, counts, flush=True)
+    return {
+        "measured": {"date": date.today().isoformat(), "torch": torch.__version__},
+        "sizes": counts,
+    }
+
+
 def operator_counts(model, x) -> dict[str, dict[str, float]]:
     """Per unit: operators called (torch.profiler, aliasing views excluded), the distinct
     ones, and the unit's CPU time in ms, over one forward pass. A PIPModel calls its units
@@ -256,16 +382,10 @@ def operator_counts(model, x) -> dict[str, dict[str, float]]:
 
         return run
 
-    for key, unit in units.items():
-        unit.modulate = scoped(key, unit.modulate)  # an instance attribute, deleted below
-    try:
-        with torch.inference_mode():
+    with wrapped_units(model, scoped), torch.inference_mode():
+        call(model, x, True)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
             call(model, x, True)
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
-                call(model, x, True)
-    finally:
-        for unit in units.values():
-            del unit.modulate
     events = prof.events()
     counts: dict[str, dict[str, float]] = {}
     for scope in (e for e in events if e.name.startswith("unit ")):
@@ -296,10 +416,10 @@ def measure_backbone(name: str, args, device: torch.device) -> dict:
     for size in SIZES:
         x = torch.rand(1, 3, size, size, device=device)
         f_plain, f_pip = flops(backbone, x, False), flops(model, x, True)
-        seconds = timing(backbone, {"pip": model}, x, args.repeats, device)
+        seconds = timing(backbone, {"pip": model}, x, args, device)
         entry["sizes"][str(size)] = {
             "gflops": [f_plain / 1e9, f_pip / 1e9],
-            "seconds": [seconds["plain"], seconds["pip"]],
+            **summary(seconds["plain"], seconds["pip"]),
             "peak_mib": [
                 peak_memory(name, size, "plain", device, args.threads),
                 peak_memory(name, size, "default", device, args.threads),
@@ -316,12 +436,12 @@ def measure_tried(args, device: torch.device) -> dict:
     tried: dict = {label: {"sizes": {}} for label in TRIED}
     for size in SIZES:
         x = torch.rand(1, 3, size, size, device=device)
-        seconds = timing(backbone, models, x, args.repeats, device)
+        seconds = timing(backbone, models, x, args, device)
         plain_mib = peak_memory("nafnet", size, "plain", device, args.threads)
         for label in TRIED:
             mib = peak_memory("nafnet", size, label, device, args.threads)
             tried[label]["sizes"][str(size)] = {
-                "time_ratio": seconds[label] / seconds["plain"],
+                "time_ratio": summary(seconds["plain"], seconds[label])["time_ratio"],
                 "memory_ratio": mib / plain_mib,
             }
         print("tried", size, {k: v["sizes"][str(size)] for k, v in tried.items()}, flush=True)
@@ -340,8 +460,8 @@ def measure_compiled(args, device: torch.device) -> dict:
     sizes = {}
     for size in SIZES:
         x = torch.rand(1, 3, size, size, device=device)
-        seconds = timing(compiled_plain, compiled, x, args.repeats, device)
-        sizes[str(size)] = {"seconds": [seconds["plain"], seconds["pip"]]}
+        seconds = timing(compiled_plain, compiled, x, args, device)
+        sizes[str(size)] = summary(seconds["plain"], seconds["pip"])
         print("compiled", size, sizes[str(size)], flush=True)
     return {"settings": settings(args), "sizes": sizes}
 
@@ -366,6 +486,7 @@ def settings(args) -> dict:
         else torch.cuda.get_device_name(),
         "threads": args.threads,
         "repeats": args.repeats,
+        "rounds": args.rounds,
         "torch": torch.__version__,
     }
 
@@ -374,15 +495,35 @@ def ratio(pair: list[float]) -> float:
     return pair[1] / pair[0]
 
 
+def judged(value: float, goal: float) -> str:
+    return "met" if value <= goal else f"**not met** (by {value - goal:.3f})"
+
+
 def verdict(name: str, size: dict) -> str:
+    """Each goal met or not by the median (time) or the one measurement (memory); a time goal
+    inside the rounds' spread is said so: this run cannot settle it."""
     time_goal, memory_goal = GOALS[name]
-    checks = [ratio(size["seconds"]) <= time_goal]
+    spread = time_spread(size)
+    goals = [f"≤ {time_goal:.2f}x time: {judged(spread.median, time_goal)}"]
+    if spread.low < spread.high and spread.contains(time_goal):
+        goals[0] += ", inside the spread"
     if memory_goal is not None:
-        checks.append(ratio(size["peak_mib"]) <= memory_goal)
-    goal = f"≤ {time_goal:.2f}x time" + (
-        f", ≤ {memory_goal:.2f}x memory" if memory_goal is not None else ""
-    )
-    return f"{goal}: {'met' if all(checks) else '**not met**'}"
+        goals.append(f"≤ {memory_goal:.2f}x memory: {judged(ratio(size['peak_mib']), memory_goal)}")
+    return "; ".join(goals)
+
+
+def time_cell(measured: dict) -> str:
+    """``median ratio`` in bold with the rounds' range beside it."""
+    spread = time_spread(measured)
+    if spread.low == spread.high:
+        return f"**{spread.median:.3f}x**"
+    return f"**{spread.median:.3f}x** ({spread.low:.3f}-{spread.high:.3f})"
+
+
+def protocol(measured: dict) -> str:
+    rounds = measured.get("rounds")
+    best = f"best of {measured['repeats']}"
+    return f"{rounds} rounds, {best} each" if rounds else best
 
 
 def backbone_rows(results: dict) -> list[str]:
@@ -398,10 +539,10 @@ def backbone_rows(results: dict) -> list[str]:
             rows.append(
                 f"| {label} | {size}² | {n / 1e6:.2f}M | +{extra / 1e3:.0f}K "
                 f"({100 * extra / n:.2f}%) | {f0:.1f} → {f1:.1f} ({f1 / f0:.3f}x) | "
-                f"{t0 * 1e3:.0f} → {t1 * 1e3:.0f} ms (**{t1 / t0:.3f}x**) | "
+                f"{t0 * 1e3:.0f} → {t1 * 1e3:.0f} ms, {time_cell(m)} | "
                 f"{m0:.0f} → {m1:.0f} MiB ({m1 / m0:.2f}x) | {verdict(name, m)} | "
-                f"{entry['measured']['date']}, {entry['measured']['threads']} threads, best of "
-                f"{entry['measured']['repeats']} |"
+                f"{entry['measured']['date']}, {entry['measured']['threads']} threads, "
+                f"{protocol(entry['measured'])} |"
             )
     return rows
 
@@ -415,7 +556,7 @@ def tried_rows(tried: dict) -> list[str]:
         row = tried["rows"].get(label)
         if row is None:
             continue
-        cells = [f"{row['sizes'][str(s)]['time_ratio']:.3f}x" for s in SIZES]
+        cells = [time_cell(row["sizes"][str(s)]) for s in SIZES]
         cells += [f"{row['sizes'][str(s)]['memory_ratio']:.2f}x" for s in SIZES]
         rows.append(f"| {label} | {row['adapter_params'] / 1e3:.0f}K | " + " | ".join(cells) + " |")
     return rows
@@ -425,7 +566,22 @@ def compiled_rows(compiled: dict) -> list[str]:
     rows = ["| input | plain NAFNet | NAFNet + PIP | time |", "| --- | ---: | ---: | ---: |"]
     for size, m in compiled["sizes"].items():
         t0, t1 = m["seconds"]
-        rows.append(f"| {size}² | {t0 * 1e3:.0f} ms | {t1 * 1e3:.0f} ms | **{t1 / t0:.3f}x** |")
+        rows.append(f"| {size}² | {t0 * 1e3:.0f} ms | {t1 * 1e3:.0f} ms | {time_cell(m)} |")
+    return rows
+
+
+def instruction_rows(counted: dict) -> list[str]:
+    sizes = list(counted["sizes"])
+    rows = [
+        "| unit (stage) | " + " | ".join(f"instructions {s}²" for s in sizes) + " |",
+        "| --- |" + " ---: |" * len(sizes),
+    ]
+    keys = list(counted["sizes"][sizes[0]])
+    for key in keys:
+        cells = [f"{counted['sizes'][s][key] / 1e6:.1f}M" for s in sizes]
+        rows.append(f"| {key.replace('/', '.')} | " + " | ".join(cells) + " |")
+    totals = [f"**{sum(counted['sizes'][s].values()) / 1e6:.1f}M**" for s in sizes]
+    rows.append("| all units | " + " | ".join(totals) + " |")
     return rows
 
 
@@ -484,11 +640,15 @@ def render(results: dict, device: torch.device, args) -> str:
         f"# PIP overhead, default presets ({device.type})",
         "",
         f"Command: `python benchmarks/overhead.py --device {args.device} --threads 2 "
-        "--repeats 5` (a row can be remeasured alone with `--backbones NAME`; each row and "
-        "table says when, with how many threads and repeats it was measured). Times are the best "
-        "of interleaved runs of one forward pass (batch 1, inference mode), plain and with "
-        "PIP; FLOPs count a multiply-add as 2; forward memory is the peak above the memory "
-        "before the pass, after a warm-up pass. Goals from issue 14.",
+        "--rounds 7 --repeats 5` (a row can be remeasured alone with "
+        "`--backbones NAME`; each row and table says when, with how many threads, rounds and "
+        "repeats it was measured). Time: one forward pass (batch 1, inference mode), plain and "
+        "with PIP interleaved in one process, in rounds: each round keeps each network's best "
+        "of its repeats, the times shown are the median round's, and the ratio is the median "
+        "of the rounds' ratios with the lowest and highest round beside it (a goal inside that "
+        "range is not settled by the run). FLOPs count a multiply-add as 2; "
+        "forward memory is the peak above the memory before the pass, after a warm-up pass. "
+        "Goals from issue 14.",
         "",
         "| backbone | input | params | PIP adds | GFLOPs | time | forward memory | goal | "
         "measured |",
@@ -511,11 +671,11 @@ def render(results: dict, device: torch.device, args) -> str:
             "",
             f"{tried['settings']['machine']}; {tried['settings']['date']}. Time and forward "
             "memory relative to the plain NAFNet, all rows timed interleaved in one process "
-            f"(best of {tried['settings']['repeats']}). The quality of the two designs is "
-            "compared by `python benchmarks/quality.py --variants pip,paper_design`. On this "
-            "shared 2-core machine the ratios of the same code move by several hundredths "
-            "(at 256² by more) between runs minutes apart, as the plain network's own best "
-            "time does: rows closer than that are not ranked by one run.",
+            f"({protocol(tried['settings'])}; median ratio, lowest-highest round). The quality "
+            "of the two designs is compared by `python benchmarks/quality.py --variants "
+            "pip,paper_design`. On this shared 2-core machine single best-of runs of the same "
+            "code moved by up to 0.17x between runs minutes apart: rows whose ranges overlap "
+            "are not ranked by this run.",
             "",
             "The paper design spends most of its time on the full-resolution stage: there the "
             "universal prompt's 3×3 convolution, the prompt-to-feature attention (q, k, v "
@@ -529,7 +689,9 @@ def render(results: dict, device: torch.device, args) -> str:
             "by tests/test_unit.py to the formula written with plain torch operations): "
             "pooling onto the grid and resizing back are cached matrix products (the resize "
             "adds into the feature in the product), the feed-forward runs channels-last with "
-            "its output projection adding the residual and writing the feature's layout back. "
+            "its output projection adding the residual and writing the feature's layout back "
+            "(at inference into the residual's own memory, and the dual gate's second product "
+            "into its first: no copies, no further full-resolution tensors). "
             "At inference (gradients off) each unit reuses what depends on its parameters "
             "alone, the prompt-to-prompt queries of the basic prompt, for as long as those "
             "parameters keep their values (compared bit by bit at every call; "
@@ -559,14 +721,33 @@ def render(results: dict, device: torch.device, args) -> str:
             "",
             "Both networks compiled with `torch.compile(model, dynamic=False)` (inductor), the "
             "one-liner of docs/deploy.md, timed interleaved after their first (compiling) call "
-            f"({compiled['settings']['machine']}; {compiled['settings']['date']}, best of "
-            f"{compiled['settings']['repeats']}; `--compile`). Compiling takes minutes per "
+            f"({compiled['settings']['machine']}; {compiled['settings']['date']}, "
+            f"{protocol(compiled['settings'])}; `--compile`). Compiling takes minutes per "
             "input size on this CPU (benchmarks/export.md).",
             "",
             *compiled_rows(compiled),
         ]
     if device.type == "cpu":
         lines += gpu_lines(args.out)
+    counted = results.get("instructions", {}).get("nafnet")
+    if counted is not None:
+        lines += [
+            "",
+            "## Instructions per unit (NAFNet, callgrind)",
+            "",
+            "What each unit of the default preset executes per forward pass at inference, "
+            "counted by Valgrind's callgrind at one thread (`--instructions nafnet "
+            "--instruction-sizes 128,256`; each unit rebuilt alone with the model's weights, "
+            "its stage's feature as input, counted after a warm-up call; "
+            f"{counted['measured']['date']}, torch {counted['measured']['torch']}). Unlike "
+            "the time, the count does not move with the machine's load, so it ranks changes "
+            "to the unit whatever else runs; it weighs an operation by its instructions, not "
+            "by its memory traffic or its page faults (which it does not see). The whole "
+            "networks are not counted: under callgrind on this machine the plain NAFNet alone "
+            "takes hours.",
+            "",
+            *instruction_rows(counted),
+        ]
     if "operators" in results:
         lines += [
             "",
@@ -587,7 +768,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="runs per round, best kept")
+    parser.add_argument(
+        "--rounds", type=int, default=7, help="rounds; ratios: median and range over them"
+    )
+    parser.add_argument(
+        "--instructions",
+        default="",
+        help="comma-separated backbones whose preset's units are also counted in executed "
+        "instructions (callgrind, 1 thread; minutes per unit and size), e.g. nafnet",
+    )
+    parser.add_argument(
+        "--instruction-sizes", default="128,256", help="input sizes to count instructions at"
+    )
     parser.add_argument("--backbones", default=",".join(BACKBONES))
     parser.add_argument("--no-tried", action="store_true", help="skip the NAFNet designs")
     parser.add_argument(
@@ -598,14 +791,19 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
+    parser.add_argument("--instruction-probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.memory_probe:
         memory_probe(args.memory_probe)
         return
+    if args.instruction_probe:
+        instruction_probe(args.instruction_probe)
+        return
     device = torch.device(args.device)
     names = [n for n in args.backbones.split(",") if n]
-    unknown = sorted(set(names) - set(BACKBONES))
+    counted = [n for n in args.instructions.split(",") if n]
+    unknown = sorted(set(names + counted) - set(BACKBONES))
     if unknown:
         parser.error(f"unknown backbones {unknown}; choose from {', '.join(BACKBONES)}")
     suffix = "" if device.type == "cpu" else f"_{device.type}"
@@ -615,6 +813,9 @@ def main() -> None:
         results = {"backbones": {}}
     for name in names:
         results["backbones"][name] = measure_backbone(name, args, device)
+    for name in counted:
+        sizes = [int(size) for size in args.instruction_sizes.split(",")]
+        results.setdefault("instructions", {})[name] = measure_instructions(name, sizes)
     if "restormer" in names:
         _, authors = build("restormer", "authors")
         results["authors_restormer"] = sum(p.numel() for p in authors.pip_units.parameters())

@@ -45,7 +45,13 @@ from machine import comparison_parser, describe_machine, parse_comparison
 from output_strength import DESCRIPTION as STRENGTH_PHOTOS
 from output_strength import cached, files_digest, fit_strengths, sets_digest, validation_pairs
 from safetensors.torch import load_file
-from sensor_recipe import SENSOR_RECIPE, SENSOR_USE, describe_sensor_recipe
+from sensor_recipe import (
+    SENSOR_RECIPE,
+    SENSOR_USE,
+    describe_sensor_recipe,
+    recipe_key,
+    sensor_photos,
+)
 from sensor_tuning import DEFAULT_RECIPE, kept_sensor
 from sensor_tuning import VARIANTS as SENSOR_TUNING_VARIANTS
 from spandrel.architectures.NAFNet import NAFNet
@@ -296,7 +302,7 @@ def settings(args: argparse.Namespace, name: str) -> dict:
         current["train_seed"] = VARIANTS[name].train_seed
     if name == "pip":
         current["sensor_steps"] = args.sensor_steps
-        current["sensor_recipe"] = SENSOR_RECIPE
+        current["sensor_recipe"] = recipe_key(SENSOR_RECIPE)
         current["sensor_use"] = SENSOR_USE
     return current
 
@@ -399,7 +405,8 @@ def train_blind(
         torch.manual_seed(args.seed)
         sensor = pa.DegradationSensor(WITH_CLEAN)
         started = time.perf_counter()
-        train_sensor(sensor, steps=args.sensor_steps, seed=args.seed)
+        photos = sensor_photos(SENSOR_RECIPE["photos"])
+        train_sensor(sensor, photos, steps=args.sensor_steps, seed=args.seed)
         sensor_seconds = time.perf_counter() - started
     sensor.views, sensor.temperature = SENSOR_USE["views"], SENSOR_USE["temperature"]
     model.sensor = sensor
@@ -412,11 +419,11 @@ def train_blind(
 
 
 def tuned_sensor(args: argparse.Namespace) -> tuple[pa.DegradationSensor, float] | None:
-    """The sensor ``sensor_tuning.py`` trained for its default recipe (``train_sensor``'s
-    defaults) with this seed and step count, if it kept one: this benchmark would train the
-    same one (same photos, settings, seed and initial weights); and its training time."""
-    recipe = json.loads(json.dumps(SENSOR_TUNING_VARIANTS[DEFAULT_RECIPE][1]))
-    if recipe != SENSOR_RECIPE or args.sensor_steps != DEFAULT_SENSOR_STEPS:
+    """The sensor ``sensor_tuning.py`` trained for its default recipe (``SENSOR_RECIPE``) with
+    this seed and step count, if it kept one: this benchmark would train the same one (same
+    photos, settings, seed and initial weights); and its training time."""
+    recipe = recipe_key(json.loads(json.dumps(SENSOR_TUNING_VARIANTS[DEFAULT_RECIPE][1])))
+    if recipe != recipe_key(SENSOR_RECIPE) or args.sensor_steps != DEFAULT_SENSOR_STEPS:
         return None
     kept = kept_sensor(DEFAULT_RECIPE, args.seed, args.runs.parent / "sensor_tuning")
     if kept is None or kept[0].degradations != WITH_CLEAN:
@@ -746,7 +753,7 @@ def write_page(results: dict, args: argparse.Namespace, command: str, strength: 
         "micrograph; never used for training or tuning). The widened network and the "
         "PromptIR-style blocks are sized to the "
         f"parameter count closest to PIP's{promptir_widths()}. The blind model is the PIP "
-        "model steered by a sensor trained on the same training photos "
+        "model steered by a sensor "
         f"({describe_sensor_recipe(args.sensor_steps)}; its parameters are listed after the "
         "'+').",
         "",

@@ -1,13 +1,13 @@
 """Degradation sensor: held-out accuracy, confidence, blind vs oracle restoration, mixtures.
 
 Trains a DegradationSensor for the five degradations and "clean" (an image that needs nothing)
-on the bundled training photos (CPU, a few minutes), then measures it on two held-out sets it
-never saw: the bundled held-out photos (``sample_images("test")``) and the out-of-domain ones
-(``sample_images("ood")``): accuracy and confusion matrix over many random crops and
-degradation draws (fixed seeds), how confidence relates to accuracy (what ``pip-adapter
-restore`` reports as unsure), its cost next to the restoration network's, PSNR of blind
-restoration (the sensor's soft weights) against the oracle label, clean images included, and
-what it makes of a composite degradation (rain + noise).
+on the photos of the benchmarks' sensor recipe (``SENSOR_RECIPE``; CPU, a few minutes), then
+measures it on two held-out sets it never saw: the bundled held-out photos
+(``sample_images("test")``) and the out-of-domain ones (``sample_images("ood")``): accuracy
+and confusion matrix over many random crops and degradation draws (fixed seeds), how confidence
+relates to accuracy (what ``pip-adapter restore`` reports as unsure), its cost next to the
+restoration network's, PSNR of blind restoration (the sensor's soft weights) against the oracle
+label, clean images included, and what it makes of a composite degradation (rain + noise).
 
 Run:  python benchmarks/sensor_accuracy.py [--threads 1] [--adapter runs/quality/pip/adapter]
 [--sensor-from-adapter]
@@ -29,7 +29,12 @@ from pathlib import Path
 import timm
 import torch
 from machine import describe_machine
-from sensor_recipe import describe_sensor_recipe, describe_views
+from sensor_recipe import (
+    SENSOR_RECIPE,
+    describe_sensor_recipe,
+    describe_views,
+    sensor_photos,
+)
 
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
@@ -58,12 +63,13 @@ def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> t
 
 
 def labelled_images(
-    photos, size: int | None, draws: int, seed: int
+    photos, size: int | None, draws: int, seed: int, first: int = 0
 ) -> Iterator[tuple[torch.Tensor, int]]:
     """Every photo × class × draw as a ``1×3×H×W`` degraded image and its true class;
     ``size=None``: the whole photo, else a random ``size``² crop of it, degraded with a
-    generator seeded per draw."""
-    for p, photo in enumerate(photos):
+    generator seeded per draw (and per photo, counted from ``first``: the photos after the
+    ``first`` ones of a longer list are drawn as in it)."""
+    for p, photo in enumerate(photos, start=first):
         for t, degradation in enumerate(DEGRADATIONS):
             for d in range(draws):
                 g = torch.Generator().manual_seed(seed * 1_000_003 + p * 10_007 + t * 101 + d)
@@ -339,7 +345,12 @@ def main() -> None:
         sensor = pa.DegradationSensor(DEGRADATIONS, backbone=args.backbone)  # "clean" included
         started = time.perf_counter()
         train_sensor(
-            sensor, steps=args.sensor_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed
+            sensor,
+            sensor_photos(SENSOR_RECIPE["photos"]),
+            steps=args.sensor_steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
         )
         trained_text = f"**{time.perf_counter() - started:.0f} s** on this CPU"
     print(f"sensor ({args.backbone}): {trained_text}")
@@ -409,7 +420,7 @@ def main() -> None:
 A `DegradationSensor` ({args.backbone}, {sum(p.numel() for p in sensor.parameters()):,d}
 parameters, crops of {sensor.crop_size} px, at most {sensor.crops_per_side}×{sensor.crops_per_side}
 per image) for the five degradations and `"clean"` (an image that needs nothing), trained with
-`train_sensor` with batches of {args.batch_size} crops on the six bundled training photos
+`train_sensor` with batches of {args.batch_size} crops
 ({describe_sensor_recipe(args.sensor_steps)}; used here with test-time views
 {describe_views(sensor.views)} and temperature {sensor.temperature:.3g}): {trained_text}.
 Everything below is measured on two held-out sets the sensor never saw, with a fresh

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 
+import torch
+from wallpaper_photos import wallpaper_photos
+
+from pip_adapter.data import sample_images
 from pip_adapter.sensor import DEFAULT_SENSOR_VIEWS, SENSOR_VIEWS
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_CONTEXT,
@@ -15,11 +19,20 @@ from pip_adapter.training.sensor import (
     FAINT_RANGES,
 )
 
-# what a trained sensor depends on besides its steps: train_sensor's crop recipe (its
-# defaults, tuples as lists, as a cache stores them in JSON)
+# the photos a sensor can be trained on: name -> what they are (train_sensor's default is the
+# first; the others add benchmarks/wallpapers' training photos, see wallpaper_photos.py)
+SENSOR_PHOTOS: dict[str, str] = {
+    "bundled": "the six bundled training photos",
+    "bundled+wallpapers": "the six bundled training photos and the 26 wallpaper training photos",
+}
+BUNDLED = "bundled"
+
+# what a trained sensor depends on besides its steps: the photos it is trained on and
+# train_sensor's crop recipe (its defaults, tuples as lists, as a cache stores them in JSON)
 SENSOR_RECIPE: dict = json.loads(
     json.dumps(
         {
+            "photos": BUNDLED,
             "context": DEFAULT_SENSOR_CONTEXT,
             "scales": DEFAULT_SENSOR_SCALES,
             "faint": DEFAULT_SENSOR_FAINT,
@@ -32,6 +45,23 @@ SENSOR_RECIPE: dict = json.loads(
 SENSOR_USE: dict = {"views": DEFAULT_SENSOR_VIEWS, "temperature": DEFAULT_SENSOR_TEMPERATURE}
 
 
+def sensor_photos(name: str) -> list[torch.Tensor] | None:
+    """The training photos of photo set ``name`` as ``train_sensor``'s ``data`` (``None``: its
+    default, the bundled training photos)."""
+    if name not in SENSOR_PHOTOS:
+        raise ValueError(f"unknown sensor photo set {name!r}; valid names: {list(SENSOR_PHOTOS)}")
+    if name == BUNDLED:
+        return None
+    return sample_images("train") + wallpaper_photos("train")
+
+
+def recipe_key(recipe: dict) -> dict:
+    """``recipe`` as caches store it: without the photo set when it is the bundled photos, as
+    every sensor trained before the set was a field of the recipe was (their caches stay
+    valid)."""
+    return {k: v for k, v in recipe.items() if not (k == "photos" and v == BUNDLED)}
+
+
 def describe_views(views: str) -> str:
     """``views`` in words, e.g. "flips (4 views)"."""
     count = len(SENSOR_VIEWS[views])
@@ -39,9 +69,10 @@ def describe_views(views: str) -> str:
 
 
 def describe_sensor_recipe(steps: int = DEFAULT_SENSOR_STEPS) -> str:
-    """The default recipe in words, for a page: training crops, then use."""
+    """The benchmarks' recipe in words, for a page: training photos and crops, then use."""
     zoom = " / ".join(f"{s:g}" for s in DEFAULT_SENSOR_SCALES)
     return (
+        f"trained on {SENSOR_PHOTOS[SENSOR_RECIPE['photos']]}, otherwise with "
         f"`train_sensor`'s defaults: {steps} steps; each crop degraded with "
         f"{DEFAULT_SENSOR_CONTEXT} px of the photo around it, at zoom {zoom}, a share of "
         f"{DEFAULT_SENSOR_FAINT:g} of the {' / '.join(FAINT_RANGES)} crops faint (the mild end "

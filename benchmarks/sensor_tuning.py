@@ -28,6 +28,7 @@ import skimage.data
 import torch
 import torch.nn.functional as F
 from machine import comparison_parser, describe_machine, parse_comparison
+from safetensors import safe_open
 from safetensors.torch import load_file
 from sensor_accuracy import (
     DEGRADATIONS,
@@ -37,7 +38,14 @@ from sensor_accuracy import (
     confusion_table,
     labelled_images,
 )
-from sensor_recipe import describe_sensor_recipe, describe_views
+from sensor_recipe import (
+    BUNDLED,
+    describe_sensor_recipe,
+    describe_views,
+    recipe_key,
+    sensor_photos,
+)
+from wallpaper_photos import WALLPAPERS, wallpaper_names, wallpaper_photos
 
 import pip_adapter as pa
 from pip_adapter.conditioning import SURE_AT
@@ -89,12 +97,25 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "(`DegradationSensor(statistics=True)`)",
         {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": FAINT_RANGES, "statistics": True},
     ),
+    "wallpapers": (
+        "the defaults, trained on the six bundled training photos and the 26 wallpaper "
+        "training photos (landscapes, close-ups, objects, indoors, dusk: more kinds of photos)",
+        {
+            **CONTEXT_ZOOM,
+            "faint": 0.25,
+            "faint_ranges": FAINT_RANGES,
+            "photos": "bundled+wallpapers",
+        },
+    ),
 }
 # the settings of a recipe that build the sensor rather than train it
 SENSOR_OPTIONS = ("statistics",)
 DEFAULT_RECIPE = "mild_end_no_haze"  # train_sensor's defaults
-# skimage.data loaders of the validation photos (grey ones are used as grey RGB)
+# skimage.data loaders of the validation photos (grey ones are used as grey RGB), and the
+# colour validation photos of benchmarks/wallpapers
 VALIDATION = ("camera", "brick", "grass", "gravel", "coins", "moon", "page", "cell")
+COLOUR_VALIDATION = tuple(wallpaper_names("validation"))
+VALIDATION_NAMES = ("stereo_motorcycle", *VALIDATION, *COLOUR_VALIDATION)
 # views of each validation photo: (label, crop side or None for the whole photo)
 VIEWS = (("whole", None), ("256", 256), ("128", 128))
 ALL_PHOTOS = tuple(label for label, _ in VIEWS)
@@ -115,14 +136,23 @@ def as_photo(array) -> torch.Tensor:
 
 
 def validation_photos() -> list[torch.Tensor]:
+    """The validation photos, in the order of ``VALIDATION_NAMES``: scikit-image's, then the
+    colour ones of benchmarks/wallpapers."""
     left, _, _ = skimage.data.stereo_motorcycle()
-    return [as_photo(left)] + [as_photo(getattr(skimage.data, name)()) for name in VALIDATION]
+    grey = [as_photo(left)] + [as_photo(getattr(skimage.data, name)()) for name in VALIDATION]
+    return grey + wallpaper_photos("validation")
 
 
 def recipe_settings(name: str, seed: int) -> tuple[dict, dict]:
-    """``train_sensor``'s settings for recipe ``name`` and ``seed``, and the sensor's options."""
+    """``train_sensor``'s settings for recipe ``name`` and ``seed`` (with the name of its photo
+    set, ``"photos"``, if not the bundled photos), and the sensor's options."""
     settings = {"steps": DEFAULT_SENSOR_STEPS, "seed": seed, **VARIANTS[name][1]}
     return settings, {k: settings.pop(k) for k in SENSOR_OPTIONS if k in settings}
+
+
+def settings_key(settings: dict, options: dict) -> dict:
+    """A run's settings and options as ``settings.json`` stores them (tuples as lists)."""
+    return recipe_key(json.loads(json.dumps({**settings, **options})))
 
 
 def new_sensor(options: dict, seed: int) -> pa.DegradationSensor:
@@ -140,8 +170,9 @@ def kept_sensor(
     settings, options = recipe_settings(name, seed)
     folder = runs / name / f"seed{seed}"
     stored = folder / "settings.json"
-    key = json.loads(json.dumps({**settings, **options}))  # tuples as lists, as stored
-    if not stored.is_file() or json.loads(stored.read_text())["settings"] != key:
+    if not stored.is_file() or json.loads(stored.read_text())["settings"] != settings_key(
+        settings, options
+    ):
         return None
     sensor = new_sensor(options, seed)
     sensor.load_state_dict(load_file(folder / "sensor.safetensors"))
@@ -156,13 +187,17 @@ def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationS
     settings, options = recipe_settings(name, args.seed)
     sensor = new_sensor(options, args.seed)
     folder = args.runs / name / f"seed{args.seed}"
+    photos = sensor_photos(settings.get("photos", BUNDLED))
     started = time.perf_counter()
-    train_sensor(sensor, progress=False, **settings)
+    train_sensor(
+        sensor, photos, progress=False, **{k: v for k, v in settings.items() if k != "photos"}
+    )
     seconds = time.perf_counter() - started
     (folder / LOGITS).unlink(missing_ok=True)  # measured on the sensor this replaces
     write_safetensors(folder / "sensor.safetensors", sensor.state_dict())
-    key = json.loads(json.dumps({**settings, **options}))
-    write_json(folder / "settings.json", {"settings": key, "seconds": seconds})
+    write_json(
+        folder / "settings.json", {"settings": settings_key(settings, options), "seconds": seconds}
+    )
     return sensor, seconds
 
 
@@ -172,12 +207,12 @@ ALL_VIEWS = "flips"  # the test-time views measured: every other set is a subset
 
 @torch.no_grad()
 def view_logits(
-    sensor: pa.DegradationSensor, photos: list[torch.Tensor], size: int | None
+    sensor: pa.DegradationSensor, photos: list[torch.Tensor], size: int | None, first: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The logits of every validation image (mean over its crops) in each test-time view of
     ``ALL_VIEWS``, ``N×V×T``, and the true classes ``N``."""
     logits, truth = [], []
-    for image, t in labelled_images(photos, size, DRAWS, DRAW_SEED):
+    for image, t in labelled_images(photos, size, DRAWS, DRAW_SEED, first):
         crops = crop_views(crop_grid(image, sensor.crop_size, sensor.crops_per_side)[0], ALL_VIEWS)
         logits.append(sensor.classify(crops.flatten(0, 1)).unflatten(0, crops.shape[:2]).mean(1))
         truth.append(t)
@@ -203,22 +238,45 @@ def counts(weights: torch.Tensor, truth: torch.Tensor) -> dict:
 def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], folder: Path) -> dict:
     """Confusion counts on whole validation photos and on random 256² and 128² crops of them,
     as the sensor was trained to see them (no views, temperature 1), from the logits of every
-    view, kept in ``folder`` (for ``views_table``; reused while the sensor is)."""
-    if (folder / LOGITS).is_file():
+    view, kept in ``folder`` (for ``views_table``; reused while the sensor and the validation
+    photos are; kept for the first photos only, those of the others are added)."""
+    kept = kept_photos(folder)
+    if kept == list(VALIDATION_NAMES):
         tensors = load_file(folder / LOGITS)
     else:
+        first = len(kept) if kept == list(VALIDATION_NAMES[: len(kept or [])]) else 0
+        before = load_file(folder / LOGITS) if first else {}
         tensors = {}
         for label, size in VIEWS:
-            logits, truth = view_logits(sensor, photos, size)
+            logits, truth = view_logits(sensor, photos[first:], size, first)
+            if first:
+                logits = torch.cat([before[f"{label}.logits"], logits])
+                truth = torch.cat([before[f"{label}.truth"], truth])
             tensors[f"{label}.logits"], tensors[f"{label}.truth"] = logits, truth
-        write_safetensors(folder / LOGITS, tensors)
-    results: dict = {"sure_and_wrong": {}}
+        photo_names = json.dumps(VALIDATION_NAMES)
+        write_safetensors(folder / LOGITS, tensors, metadata={"photos": photo_names})
+    # the scikit-image photos come first: their counts compare with every run before the
+    # colour photos joined (the same images, drawn alike); the colour ones are kept apart
+    grey = (len(VALIDATION) + 1) * len(DEGRADATIONS) * DRAWS
+    results: dict = {"sure_and_wrong": {}, "colour": {"sure_and_wrong": {}}}
     for label, _ in VIEWS:
         plain = pooled(tensors[f"{label}.logits"], "none").softmax(dim=-1)
-        measured = counts(plain, tensors[f"{label}.truth"])
-        results[label] = measured["confusion"]
-        results["sure_and_wrong"][label] = measured["sure_and_wrong"]
+        truth = tensors[f"{label}.truth"]
+        for part, rows in ((results, slice(None, grey)), (results["colour"], slice(grey, None))):
+            measured = counts(plain[rows], truth[rows])
+            part[label] = measured["confusion"]
+            part["sure_and_wrong"][label] = measured["sure_and_wrong"]
     return results
+
+
+def kept_photos(folder: Path) -> list[str] | None:
+    """The validation photos of the logits kept in ``folder`` (the nine scikit-image ones for
+    logits kept before the colour ones joined), or ``None`` if none are kept."""
+    if not (folder / LOGITS).is_file():
+        return None
+    with safe_open(folder / LOGITS, "pt") as kept:
+        names = (kept.metadata() or {}).get("photos")
+    return json.loads(names) if names else ["stereo_motorcycle", *VALIDATION]
 
 
 def confusion_scores(confusions: dict[str, torch.Tensor]) -> tuple[list[float], float, int]:
@@ -242,6 +300,26 @@ def row(name: str, seed: int, text: str, settings: dict, result: dict) -> str:
         f"{result['seconds']:.0f} s | "
         + " | ".join(cells)
         + f" | {missed} | {result['sure_and_wrong']['whole']} |"
+    )
+
+
+def colour_row(name: str, seed: int, result: dict) -> str:
+    """A run's line on the enlarged validation: the mean accuracy on the scikit-image photos,
+    the accuracy per view and mean on the colour photos, then the same and the whole-photo
+    counts over all of them."""
+    grey = {label: torch.tensor(result[label]) for label, _ in VIEWS}
+    colour = {label: torch.tensor(result["colour"][label]) for label, _ in VIEWS}
+    every = {label: grey[label] + colour[label] for label in grey}
+    (grey_scores, _, _), (colour_scores, _, _) = confusion_scores(grey), confusion_scores(colour)
+    scores, recall, missed = confusion_scores(every)
+    mean = sum(grey_scores) / len(grey_scores)
+    cells = [mean, *colour_scores, sum(colour_scores) / len(colour_scores), *scores]
+    cells += [sum(scores) / len(scores), recall]
+    wrong = result["sure_and_wrong"]["whole"] + result["colour"]["sure_and_wrong"]["whole"]
+    return (
+        f"| {name} | {seed} | "
+        + " | ".join(f"{v:.1f}%" for v in cells)
+        + f" | {missed} | {wrong} |"
     )
 
 
@@ -354,13 +432,25 @@ def main() -> None:
         "| wrong and sure (whole) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    colour_lines = [
+        "| recipe | seed | scikit-image photos: mean | colour photos: whole | 256² crops "
+        "| 128² crops | mean | all photos: whole | 256² crops | 128² crops | mean "
+        "| clean recall (whole) | degraded called clean (whole) | wrong and sure (whole) |",
+        "| --- | ---: |" + " ---: |" * 12,
+    ]
     matrices = []
     for name, (text, settings) in VARIANTS.items():
         for path in sorted((args.runs / name).glob("seed*/validation.json")):
             result, seed = json.loads(path.read_text()), int(path.parent.name[4:])
             lines.append(row(name, seed, text, settings, result))
-            whole = confusion_table(torch.tensor(result["whole"]))
-            matrices.append(f"{name}, seed {seed}, whole photos:\n\n{whole}")
+            whole = torch.tensor(result["whole"])
+            if "colour" in result:
+                colour_lines.append(colour_row(name, seed, result))
+                whole = whole + torch.tensor(result["colour"]["whole"])
+            label = "all" if "colour" in result else "scikit-image"
+            matrices.append(
+                f"{name}, seed {seed}, whole photos ({label}):\n\n{confusion_table(whole)}"
+            )
     command = " ".join(["python", "benchmarks/sensor_tuning.py", *sys.argv[1:]])
     matrix_text = "\n\n".join(matrices)
     loaders = ", ".join(f"`{n}`" for n in VALIDATION)
@@ -369,16 +459,27 @@ def main() -> None:
 `{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.
 
 Each recipe trains a `DegradationSensor` (resnet10t, the five degradations and `"clean"`) with
-`train_sensor` on the six bundled training photos (with the seed in the table: it draws the
-initial weights, crops and degradations), then names the degradation of **validation photos**
-that are in no split of the bundled ones: {len(VALIDATION) + 1} photos from scikit-image
-{skimage.__version__} (`skimage.data`: the left view of `stereo_motorcycle`, {loaders}; grey
-ones as grey RGB; longer side at most 512), each clean and under every degradation,
-{DRAWS} draws each, seen whole and as random 256² and 128² crops
-({(len(VALIDATION) + 1) * len(DEGRADATIONS) * DRAWS} images per view; a clean whole photo is the
-same in every draw). No other photos that are in no split ship with the installed packages: the
-colour ones that do are the training and held-out photos (scikit-image, scikit-learn,
-matplotlib), and sporco, scipy and Kivy, which hold more, are the out-of-domain set's sources.
+`train_sensor` on the six bundled training photos (the `wallpapers` recipe: and the
+{len(wallpaper_names("train"))} training photos of `benchmarks/wallpapers/`, see below; with the
+seed in the table: it draws the initial weights, crops and degradations), then names the
+degradation of **validation photos** that are in no split of the bundled ones and that no
+recipe trains on: {len(VALIDATION) + 1} photos from scikit-image {skimage.__version__}
+(`skimage.data`: the left view of `stereo_motorcycle`, {loaders}; grey ones as grey RGB; longer
+side at most 512) and, since session 8, {len(COLOUR_VALIDATION)} colour photos of other kinds
+(the validation split of `benchmarks/wallpapers/`: {", ".join(COLOUR_VALIDATION)}), each clean
+and under every degradation, {DRAWS} draws each, seen whole and as random 256² and 128² crops
+({len(VALIDATION_NAMES) * len(DEGRADATIONS) * DRAWS} images per view; a clean whole photo is
+the same in every draw). The first table scores the scikit-image photos alone, as every recipe
+was measured before the colour ones joined (the same images, drawn alike); the second adds the
+colour photos for the runs measured on them.
+
+`benchmarks/wallpapers/` holds {len(WALLPAPERS)} photographs (landscapes, close-ups of plants
+and objects, indoor scenes, an animal, dusk and night, textures; longer side 512, JPEG) from
+Debian's desktop-wallpaper packages (lomiri-wallpapers, mate-backgrounds,
+plasma-workspace-wallpapers; CC0, CC BY, CC BY-SA, GPL and LGPL, each file's author and licence
+in its ATTRIBUTION.md), none from the packages of the bundled photos (scikit-image,
+scikit-learn, matplotlib) or of the out-of-domain set (sporco, scipy, Kivy): until then the
+sensor had only ever seen the six bundled training photos.
 The bundled held-out and out-of-domain photos play no part in this choice:
 `benchmarks/sensor_accuracy.py` measures the chosen recipe on them. *Degraded called clean*:
 degraded whole photos the sensor names clean (the most common miss on the out-of-domain set).
@@ -391,6 +492,10 @@ The recipes below are measured as trained: each crop seen once (no test-time vie
 at temperature 1.
 
 {chr(10).join(lines)}
+
+On the enlarged validation (scikit-image and colour photos):
+
+{chr(10).join(colour_lines)}
 
 ## Test-time views and temperature (the default recipe)
 

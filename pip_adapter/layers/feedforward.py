@@ -46,7 +46,8 @@ class DualGatedFeedForward(GatedDconvFeedForward):
 
     def gate(self, hidden: torch.Tensor, dim: int = 1) -> torch.Tensor:
         """``gelu(a) * b + gelu(b) * a`` for the halves ``a, b`` of ``hidden`` along ``dim``,
-        in three kernels (one gelu over both halves, a product, a fused multiply-add)."""
+        in three kernels (one gelu over both halves, a product, a fused multiply-add into the
+        product: no further tensor)."""
         a, b = hidden.chunk(2, dim=dim)
         gelu_a, gelu_b = F.gelu(hidden).chunk(2, dim=dim)
-        return torch.addcmul(gelu_a * b, gelu_b, a)
+        return (gelu_a * b).addcmul_(gelu_b, a)

@@ -94,17 +94,25 @@ class SelectivePromptToFeature(nn.Module):
         selected = self.select(x)
         if self.ffn_stride == 1:
             modulated = resize_add(selected, attended)
-            return self.merge(x, self.feed_forward_fast(modulated, modulated))
+            return self.merge(x, self.feed_forward_fast(modulated, modulated, in_place=True))
         pooled = F.avg_pool2d(selected, self.ffn_stride, ceil_mode=True)
         resized = resize_add(torch.zeros_like(pooled), attended)
-        update = self.feed_forward_fast(pooled + resized, resized)
+        update = self.feed_forward_fast(pooled + resized, resized, in_place=True)
         return self.merge(x, resize_add(selected, update))
 
-    def feed_forward_fast(self, y: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    def feed_forward_fast(
+        self, y: torch.Tensor, residual: torch.Tensor, in_place: bool = False
+    ) -> torch.Tensor:
         """``residual + ffn(norm_ffn(y))`` (``feed_forward(y)`` for ``residual=y``, to rounding)
         in fewer passes over ``y``: the feed-forward runs channels-last, where the layer norm and
         the depth-wise convolution read contiguous channels; its output projection adds the
-        residual and writes its layout back within one matrix product."""
+        residual and writes its layout back within one matrix product.
+
+        ``in_place=True`` (for a contiguous ``residual`` of the caller's own, as the unit's
+        intermediates are): with gradients off, the product adds into ``residual`` itself
+        (``out=``, which FLOP counting still sees), sparing a copy of it and a full-resolution
+        tensor; with gradients on (whose backward needs ``y`` unchanged, and ``y`` may be
+        ``residual``) or while traced, it is left alone."""
         ffn, norm = self.ffn, self.norm_ffn
         batch, dim, height, width = y.shape
         tokens = y.permute(0, 2, 3, 1)  # B×H×W×d
@@ -112,11 +120,13 @@ class SelectivePromptToFeature(nn.Module):
         hidden = F.linear(normed, ffn.project_in.weight.flatten(1))
         hidden = ffn.dwconv(hidden.permute(0, 3, 1, 2))
         gated = ffn.gate(hidden.permute(0, 2, 3, 1), dim=-1)  # B×H×W×hidden
-        out = torch.baddbmm(
-            residual.reshape(batch, dim, height * width),
-            ffn.project_out.weight.flatten(1).expand(batch, -1, -1),
-            gated.reshape(batch, height * width, -1).transpose(1, 2),
-        )
+        residual = residual.reshape(batch, dim, height * width)
+        weight = ffn.project_out.weight.flatten(1).expand(batch, -1, -1)
+        tokens = gated.reshape(batch, height * width, -1).transpose(1, 2)
+        if in_place and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            out = torch.baddbmm(residual, weight, tokens, out=residual)
+        else:
+            out = torch.baddbmm(residual, weight, tokens)
         return out.view(batch, dim, height, width)
 
     def merge(self, x: torch.Tensor, modulated: torch.Tensor) -> torch.Tensor:

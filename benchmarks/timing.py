@@ -1,0 +1,112 @@
+"""Timing ratios that can be read to a few hundredths on a shared machine, and a count of
+executed instructions that does not depend on the machine's load at all.
+
+Timing: one process, several rounds; in every round each network runs ``repeats`` times,
+all networks interleaved, and a round keeps each network's best time. The ratio of a round
+compares bests taken minutes apart at most, under the same load; over the rounds the median
+ratio is reported with its spread (the lowest and highest round), so that a reader sees
+whether a goal lies inside the noise.
+
+Instructions: the same forward pass under Valgrind's callgrind (at one thread, in a process
+of its own), counting only the pass itself (``torch._C._valgrind_toggle``): the same code on
+the same inputs executes the same instructions whatever else runs on the machine.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["Spread", "count_instructions", "interleaved_rounds", "ratio_spread", "run_counted"]
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The median of per-round ratios and the lowest and highest of them."""
+
+    median: float
+    low: float
+    high: float
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies within the rounds' range (one run cannot decide it)."""
+        return self.low <= value <= self.high
+
+    def __str__(self) -> str:
+        return f"{self.median:.3f}x ({self.low:.3f}-{self.high:.3f})"
+
+
+def interleaved_rounds(
+    runs: Mapping[str, Callable[[], float]], rounds: int, repeats: int
+) -> dict[str, list[float]]:
+    """Per run, its best seconds in each of ``rounds`` rounds; in a round every run is called
+    ``repeats`` times, the runs interleaved (each call returns the seconds it took)."""
+    if rounds < 1 or repeats < 1:
+        raise ValueError(f"rounds and repeats must be at least 1, got {rounds} and {repeats}")
+    bests: dict[str, list[float]] = {key: [] for key in runs}
+    for _ in range(rounds):
+        best = dict.fromkeys(runs, float("inf"))
+        for _ in range(repeats):
+            for key, run in runs.items():
+                best[key] = min(best[key], run())
+        for key, seconds in best.items():
+            bests[key].append(seconds)
+    return bests
+
+
+def ratio_spread(seconds: Sequence[float], base: Sequence[float]) -> Spread:
+    """The median, lowest and highest of the per-round ratios ``seconds[i] / base[i]``."""
+    if len(seconds) != len(base) or not seconds:
+        raise ValueError(f"need one time per round in both, got {len(seconds)} and {len(base)}")
+    ratios = [a / b for a, b in zip(seconds, base, strict=True)]
+    return Spread(statistics.median(ratios), min(ratios), max(ratios))
+
+
+def run_counted(run: Callable[[], object], dump_prefix: str) -> int:
+    """Inside a process started by ``count_instructions``: instructions executed by ``run()``
+    (callgrind counts only between the two toggles; the dump is read back at once)."""
+    torch._C._valgrind_toggle()
+    run()
+    torch._C._valgrind_toggle_and_dump_stats()
+    newest = max(glob.glob(dump_prefix + ".*"), key=os.path.getmtime)
+    with open(newest) as dump:
+        for line in dump:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError(f"no instruction total in callgrind's dump {newest}")
+
+
+def count_instructions(argv: Sequence[str], timeout: float = 3600) -> dict:
+    """Run ``python argv...`` under callgrind (collection off until the script toggles it, see
+    ``run_counted``; the script receives the dump prefix in ``PIP_CALLGRIND_PREFIX``) and
+    return the JSON object it prints last."""
+    if shutil.which("valgrind") is None:
+        raise FileNotFoundError("valgrind is not installed (needed to count instructions)")
+    with tempfile.TemporaryDirectory() as folder:
+        prefix = os.path.join(folder, "callgrind.out")
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--collect-atstart=no",
+            f"--callgrind-out-file={prefix}",
+            sys.executable,
+            *argv,
+        ]
+        env = {**os.environ, "PIP_CALLGRIND_PREFIX": prefix, "OMP_NUM_THREADS": "1"}
+        start = time.perf_counter()
+        out = subprocess.run(
+            command, capture_output=True, text=True, check=True, env=env, timeout=timeout
+        )
+        print(f"callgrind: {time.perf_counter() - start:.0f} s", flush=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
