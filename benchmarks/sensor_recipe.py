@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import torch
-from wallpaper_photos import wallpaper_photos
+from wallpaper_photos import wallpaper_names, wallpaper_photos, wallpapers_digest
 
-from pip_adapter.data import sample_images
+from pip_adapter.data import sample_image_names, sample_images
 from pip_adapter.sensor import DEFAULT_SENSOR_VIEWS, SENSOR_VIEWS
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_CONTEXT,
@@ -21,9 +21,12 @@ from pip_adapter.training.sensor import (
 
 # the photos a sensor can be trained on: name -> what they are (train_sensor's default is the
 # first; the others add benchmarks/wallpapers' training photos, see wallpaper_photos.py)
+BUNDLED_TEXT = f"the {len(sample_image_names('train'))} bundled training photos"
 SENSOR_PHOTOS: dict[str, str] = {
-    "bundled": "the six bundled training photos",
-    "bundled+wallpapers": "the six bundled training photos and the 26 wallpaper training photos",
+    "bundled": BUNDLED_TEXT,
+    "bundled+wallpapers": (
+        f"{BUNDLED_TEXT} and the {len(wallpaper_names('train'))} wallpaper training photos"
+    ),
 }
 BUNDLED = "bundled"
 
@@ -58,8 +61,13 @@ def sensor_photos(name: str) -> list[torch.Tensor] | None:
 def recipe_key(recipe: dict) -> dict:
     """``recipe`` as caches store it: without the photo set when it is the bundled photos, as
     every sensor trained before the set was a field of the recipe was (their caches stay
-    valid)."""
-    return {k: v for k, v in recipe.items() if not (k == "photos" and v == BUNDLED)}
+    valid), else with a digest of the wallpaper training files (rebuilt or re-split photos
+    train a new sensor)."""
+    photos = recipe.get("photos", BUNDLED)
+    key = {k: v for k, v in recipe.items() if k != "photos"}
+    if photos == BUNDLED:
+        return key
+    return {"photos": photos, "photos_digest": wallpapers_digest("train"), **key}
 
 
 def describe_views(views: str) -> str:

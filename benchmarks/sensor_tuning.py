@@ -1,10 +1,12 @@
 """Degradation sensor: training recipes compared on validation photos (choosing the defaults).
 
 Each recipe trains a DegradationSensor (five degradations and "clean") with ``train_sensor`` on
-the six bundled training photos, then names the degradation of validation photos: nine
-photographs that ship with scikit-image (a motorcycle, a photographer, coins, the moon, a page,
-cells, brick, grass and gravel textures, most of them grey) that are in no split of the bundled
-photos, whole and as random 256² and 128² crops. The held-out sets (``sample_images("test")``
+the six bundled training photos (one recipe adds the training photos of benchmarks/wallpapers),
+then names the degradation of validation photos: nine photographs that ship with scikit-image
+(a motorcycle, a photographer, coins, the moon, a page, cells, brick, grass and gravel
+textures, most of them grey) that are in no split of the bundled photos, and eight colour
+photos of other kinds (the validation split of benchmarks/wallpapers), whole and as random
+256² and 128² crops. The held-out sets (``sample_images("test")``
 and ``"ood"``) play no part here: they measure the chosen recipe in
 ``benchmarks/sensor_accuracy.py`` and ``benchmarks/quality.py``.
 
@@ -40,12 +42,13 @@ from sensor_accuracy import (
 )
 from sensor_recipe import (
     BUNDLED,
+    SENSOR_PHOTOS,
     describe_sensor_recipe,
     describe_views,
     recipe_key,
     sensor_photos,
 )
-from wallpaper_photos import WALLPAPERS, wallpaper_names, wallpaper_photos
+from wallpaper_photos import WALLPAPERS, wallpaper_names, wallpaper_photos, wallpapers_digest
 
 import pip_adapter as pa
 from pip_adapter.conditioning import SURE_AT
@@ -98,8 +101,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": FAINT_RANGES, "statistics": True},
     ),
     "wallpapers": (
-        "the defaults, trained on the six bundled training photos and the 26 wallpaper "
-        "training photos (landscapes, close-ups, objects, indoors, dusk: more kinds of photos)",
+        f"the defaults, trained on {SENSOR_PHOTOS['bundled+wallpapers']} (landscapes, "
+        "close-ups, objects, indoors, dusk: more kinds of photos)",
         {
             **CONTEXT_ZOOM,
             "faint": 0.25,
@@ -254,7 +257,10 @@ def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], folder: Pa
                 truth = torch.cat([before[f"{label}.truth"], truth])
             tensors[f"{label}.logits"], tensors[f"{label}.truth"] = logits, truth
         photo_names = json.dumps(VALIDATION_NAMES)
-        write_safetensors(folder / LOGITS, tensors, metadata={"photos": photo_names})
+        digest = wallpapers_digest("validation")
+        write_safetensors(
+            folder / LOGITS, tensors, metadata={"photos": photo_names, "digest": digest}
+        )
     # the scikit-image photos come first: their counts compare with every run before the
     # colour photos joined (the same images, drawn alike); the colour ones are kept apart
     grey = (len(VALIDATION) + 1) * len(DEGRADATIONS) * DRAWS
@@ -270,13 +276,18 @@ def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], folder: Pa
 
 
 def kept_photos(folder: Path) -> list[str] | None:
-    """The validation photos of the logits kept in ``folder`` (the nine scikit-image ones for
-    logits kept before the colour ones joined), or ``None`` if none are kept."""
+    """The validation photos of the logits kept in ``folder`` (the scikit-image ones for logits
+    kept before the colour ones joined), or ``None`` if none are kept or the colour photos'
+    files changed since."""
     if not (folder / LOGITS).is_file():
         return None
     with safe_open(folder / LOGITS, "pt") as kept:
-        names = (kept.metadata() or {}).get("photos")
-    return json.loads(names) if names else ["stereo_motorcycle", *VALIDATION]
+        metadata = kept.metadata() or {}
+    if "photos" not in metadata:
+        return ["stereo_motorcycle", *VALIDATION]
+    if metadata.get("digest") != wallpapers_digest("validation"):
+        return None
+    return json.loads(metadata["photos"])
 
 
 def confusion_scores(confusions: dict[str, torch.Tensor]) -> tuple[list[float], float, int]:
@@ -459,13 +470,13 @@ def main() -> None:
 `{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.
 
 Each recipe trains a `DegradationSensor` (resnet10t, the five degradations and `"clean"`) with
-`train_sensor` on the six bundled training photos (the `wallpapers` recipe: and the
+`train_sensor` on {SENSOR_PHOTOS[BUNDLED]} (the `wallpapers` recipe: and the
 {len(wallpaper_names("train"))} training photos of `benchmarks/wallpapers/`, see below; with the
 seed in the table: it draws the initial weights, crops and degradations), then names the
 degradation of **validation photos** that are in no split of the bundled ones and that no
 recipe trains on: {len(VALIDATION) + 1} photos from scikit-image {skimage.__version__}
 (`skimage.data`: the left view of `stereo_motorcycle`, {loaders}; grey ones as grey RGB; longer
-side at most 512) and, since session 8, {len(COLOUR_VALIDATION)} colour photos of other kinds
+side at most 512) and {len(COLOUR_VALIDATION)} colour photos of other kinds
 (the validation split of `benchmarks/wallpapers/`: {", ".join(COLOUR_VALIDATION)}), each clean
 and under every degradation, {DRAWS} draws each, seen whole and as random 256² and 128² crops
 ({len(VALIDATION_NAMES) * len(DEGRADATIONS) * DRAWS} images per view; a clean whole photo is
@@ -478,8 +489,8 @@ and objects, indoor scenes, an animal, dusk and night, textures; longer side 512
 Debian's desktop-wallpaper packages (lomiri-wallpapers, mate-backgrounds,
 plasma-workspace-wallpapers; CC0, CC BY, CC BY-SA, GPL and LGPL, each file's author and licence
 in its ATTRIBUTION.md), none from the packages of the bundled photos (scikit-image,
-scikit-learn, matplotlib) or of the out-of-domain set (sporco, scipy, Kivy): until then the
-sensor had only ever seen the six bundled training photos.
+scikit-learn, matplotlib) or of the out-of-domain set (sporco, scipy, Kivy); every recipe
+before `wallpapers` was trained on {SENSOR_PHOTOS[BUNDLED]} alone.
 The bundled held-out and out-of-domain photos play no part in this choice:
 `benchmarks/sensor_accuracy.py` measures the chosen recipe on them. *Degraded called clean*:
 degraded whole photos the sensor names clean (the most common miss on the out-of-domain set).

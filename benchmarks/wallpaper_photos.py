@@ -10,6 +10,7 @@ matplotlib) or of the out-of-domain held-out set (scipy, sporco, Kivy).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -245,6 +246,16 @@ def wallpaper_names(split: Split) -> list[str]:
 def wallpaper_paths(split: Split) -> list[Path]:
     """The JPEG files of the wallpaper photos in ``split``."""
     return [WALLPAPER_DIR / f"{name}.jpg" for name in wallpaper_names(split)]
+
+
+def wallpapers_digest(split: Split) -> str:
+    """A digest of the files of ``split`` (names and bytes): what a sensor trained or measured
+    on them depends on, for the caches' keys."""
+    digest = hashlib.sha256()
+    for path in wallpaper_paths(split):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def wallpaper_photos(split: Split) -> list[torch.Tensor]:

@@ -405,3 +405,26 @@ def test_compact_unit_computes_the_reference_formula(
     expected_grads = torch.autograd.grad(expected, leaves, upstream, allow_unused=True)
     for a, b in zip(grads, expected_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-8)
+
+
+def test_unit_runs_under_autocast_and_when_traced_without_gradients():
+    # The inference path that adds into the unit's own intermediate must step aside where an
+    # in-place product is wrong: under autocast (bf16 activations, float32 weights) and in a
+    # graph recorded without gradients that is later run with them.
+    torch.manual_seed(0)
+    unit = PromptInPrompt(16, 3, prompt_dim=16, prompt_size=4, heads=2).eval()
+    perturb(unit, 0.3)
+    x = torch.randn(1, 16, 12, 12)
+    weights = torch.tensor([[0.2, 0.3, 0.5]])
+    with torch.no_grad():
+        expected = unit(x, weights)
+        with torch.autocast("cpu", torch.bfloat16):
+            mixed = unit(x, weights)
+    assert mixed.dtype == torch.bfloat16
+    torch.testing.assert_close(mixed.float(), expected, rtol=0.1, atol=0.1)
+    with torch.no_grad():
+        traced = torch.jit.trace(unit, (x, weights), check_trace=False)
+    y = traced(x.requires_grad_(), weights)
+    y.sum().backward()
+    torch.testing.assert_close(y.detach(), expected, rtol=1e-5, atol=1e-5)
+    assert x.grad is not None and x.grad.abs().sum() > 0

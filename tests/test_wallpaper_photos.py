@@ -29,6 +29,16 @@ def test_the_splits_hold_every_photo_once():
         wp.wallpaper_names("test")  # type: ignore[arg-type]
 
 
+def test_the_gnu_licences_ship_beside_the_files_under_them():
+    licences = {photo.licence for photo in wp.WALLPAPERS.values()}
+    assert {"GPL-2+", "LGPL-3"} <= licences
+    for text in ("GPL-2", "GPL-3", "LGPL-3"):
+        assert "GNU" in (wp.WALLPAPER_DIR / "LICENSES" / text).read_text()
+    assert (
+        "not under pip-adapter's MIT licence" in (wp.WALLPAPER_DIR / "ATTRIBUTION.md").read_text()
+    )
+
+
 def test_the_files_are_small_downscaled_jpegs_that_load_as_photos():
     files = sorted(wp.WALLPAPER_DIR.glob("*.jpg"))
     assert [f.stem for f in files] == sorted(wp.WALLPAPERS)
@@ -65,8 +75,15 @@ def test_the_photo_set_keys_the_caches_only_when_it_is_not_the_bundled_photos():
     # every cache written before the photo set was a field (bundled photos) stays valid
     recipe = {**sensor_recipe.SENSOR_RECIPE, "photos": "bundled"}
     assert "photos" not in sensor_recipe.recipe_key(recipe)
+    # another set keys them with its name and its files' contents
     wider = sensor_recipe.recipe_key({**recipe, "photos": "bundled+wallpapers"})
-    assert wider == {**sensor_recipe.recipe_key(recipe), "photos": "bundled+wallpapers"}
+    digest = wp.wallpapers_digest("train")
+    assert wider == {
+        **sensor_recipe.recipe_key(recipe),
+        "photos": "bundled+wallpapers",
+        "photos_digest": digest,
+    }
+    assert digest != wp.wallpapers_digest("validation") and len(digest) == 64
     args = argparse.Namespace(
         steps=10, batch_size=2, patch_size=32, lr=1e-3, seed=0, threads=1, loss="psnr",
         context=0, sensor_steps=1,
@@ -89,6 +106,7 @@ def test_the_wallpapers_recipe_trains_the_sensor_on_its_photos(tmp_path, monkeyp
     assert len(data) == 32 and "photos" not in settings and settings["context"] == 32
     stored = json.loads((tmp_path / "wallpapers" / "seed0" / "settings.json").read_text())
     assert stored["settings"]["photos"] == "bundled+wallpapers"
+    assert stored["settings"]["photos_digest"] == wp.wallpapers_digest("train")
     assert sensor_tuning.kept_sensor("wallpapers", 0, tmp_path) is not None
     # the same sensor is not taken for a recipe on other photos
     (tmp_path / "wallpapers").rename(tmp_path / "mild_end_no_haze")

@@ -45,6 +45,14 @@ pip-adapter package (not in the wheel). Authors and licences as each package's
 `/usr/share/doc/PACKAGE/copyright` file gives them (plasma-workspace-wallpapers: the licence and
 author in each wallpaper's `metadata.json`).
 
+**These files are not under pip-adapter's MIT licence**: each is under its own licence, in
+the table (CC0 1.0, CC BY 4.0, CC BY-SA 3.0 / 4.0, GPL-2+ or LGPL-3). The texts of the GNU
+licences are in `LICENSES/` (GPL-2, and LGPL-3 with the GPL-3 it extends, copied from Debian's
+`/usr/share/common-licenses`); the Creative Commons ones are at the links. The full-size
+originals (for the GPL and LGPL files, their preferred form for modification) are in the Debian
+source packages `lomiri-wallpapers` 20.04.0-2, `mate-backgrounds` 1.26.0-1 and
+`plasma-workspace-wallpapers` 4:5.27.5-2, kept at <https://snapshot.debian.org/package/NAME/VERSION/>.
+
 Modifications (by the pip-adapter developers, released under the same licence as each
 original): downscaled with a Lanczos filter to 512 pixels on the longer side and re-encoded as
 8-bit RGB JPEG (quality 90) by `tools/make_wallpaper_photos.py`.

@@ -112,7 +112,9 @@ class SelectivePromptToFeature(nn.Module):
         intermediates are): with gradients off, the product adds into ``residual`` itself
         (``out=``, which FLOP counting still sees), sparing a copy of it and a full-resolution
         tensor; with gradients on (whose backward needs ``y`` unchanged, and ``y`` may be
-        ``residual``) or while traced, it is left alone."""
+        ``residual``), while compiled or traced (a recorded ``out=`` would also run with
+        gradients on), or when the operands' dtypes differ (autocast does not cast ``out=``
+        calls), it is left alone."""
         ffn, norm = self.ffn, self.norm_ffn
         batch, dim, height, width = y.shape
         tokens = y.permute(0, 2, 3, 1)  # B×H×W×d
@@ -123,7 +125,7 @@ class SelectivePromptToFeature(nn.Module):
         residual = residual.reshape(batch, dim, height * width)
         weight = ffn.project_out.weight.flatten(1).expand(batch, -1, -1)
         tokens = gated.reshape(batch, height * width, -1).transpose(1, 2)
-        if in_place and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+        if in_place and _may_write(residual, weight, tokens):
             out = torch.baddbmm(residual, weight, tokens, out=residual)
         else:
             out = torch.baddbmm(residual, weight, tokens)
@@ -140,3 +142,11 @@ class SelectivePromptToFeature(nn.Module):
     def forward(self, x: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
         selected = self.select(x)
         return self.merge(x, self.feed_forward(selected + self.attend(selected, prompt)))
+
+
+def _may_write(out: torch.Tensor, *operands: torch.Tensor) -> bool:
+    """Whether an inference product may write into ``out``: gradients off, eager (not compiled
+    or traced), and every operand of ``out``'s dtype (under autocast they differ)."""
+    eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+    same = all(t.dtype == out.dtype for t in operands)
+    return eager and same and not torch.is_grad_enabled()
