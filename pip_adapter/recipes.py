@@ -28,6 +28,7 @@ from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, DegradationSensor
 from pip_adapter.training import TrainConfig, Trainer, calibrate_output_strength, train_sensor
 from pip_adapter.training.run_folder import check_run_folder
 from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
+from pip_adapter.training.strength import check_objective
 
 __all__ = ["FinetuneRecipe", "GrowRecipe", "finetune", "grow_adapter", "strength_pairs"]
 
@@ -52,6 +53,8 @@ class FinetuneRecipe:
     after training, every degradation gets the output strength that fits them best
     (``calibrate_output_strength`` on ``strength_pairs``): one the model cannot improve on
     unseen photos is restored softly, or not at all, instead of made worse.
+    ``strength_objective`` says what fits best: ``"mse"`` (least squares over every pixel) or
+    ``"psnr"`` (the highest mean PSNR per photo; see ``fit_output_strength``).
     """
 
     backbone: str
@@ -66,6 +69,7 @@ class FinetuneRecipe:
     sensor_backbone: str = DEFAULT_SENSOR_BACKBONE
     clean: bool = True
     strength_photos: Path | None = None
+    strength_objective: str = "mse"
     out: Path = Path("runs/train")
     pip: PIPConfig = field(default_factory=PIPConfig)
     # long runs: a resumable checkpoint every 500 steps
@@ -74,6 +78,7 @@ class FinetuneRecipe:
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         self.checkpoint = Path(self.checkpoint) if self.checkpoint is not None else None
+        check_objective(self.strength_objective)
         if self.strength_photos is not None:
             self.strength_photos = Path(self.strength_photos)
             list_images(self.strength_photos)  # a missing folder: refused before training
@@ -159,8 +164,8 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
             device=trainer.context.device,
         )
     if strength_set is not None:
-        labels = strength_set.labels
-        calibrate_output_strength(model, strength_set.degraded, strength_set.clean, labels)
+        pairs, objective = strength_set, recipe.strength_objective
+        calibrate_output_strength(model, pairs.degraded, pairs.clean, pairs.labels, objective)
         print(f"output strengths fitted on {recipe.strength_photos}: {model.config.strengths()}")
     save_bundle(
         model,

@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_DEGRADATIONS",
     "check_degradation_names",
     "degradation_index",
+    "degradation_name",
     "describe_mixture",
     "mixture_weights",
     "parse_degradation",
@@ -45,6 +46,16 @@ def degradation_index(name: object, names: Sequence[str]) -> int:
     if not isinstance(name, str) or name not in names:
         raise ValueError(f"unknown degradation {name!r}; valid names: {list(names)}")
     return list(names).index(name)
+
+
+def degradation_name(label: object, names: Sequence[str]) -> str:
+    """The name of a degradation given by name or by id (its position in ``names``);
+    ValueError naming the valid names otherwise."""
+    is_id = isinstance(label, numbers.Integral) and not isinstance(label, bool)
+    if is_id and 0 <= int(label) < len(names):  # type: ignore[call-overload]
+        return names[int(label)]  # type: ignore[call-overload]
+    degradation_index(label, names)  # a name, else a clear error
+    return str(label)
 
 
 def mixture_weights(mixture: Mapping[str, float], names: Sequence[str]) -> list[float]:

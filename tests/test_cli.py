@@ -58,6 +58,10 @@ def test_option_defaults_are_the_recipes():
     assert recipe.patch_size == 64
     same = parser.parse_args(["train", "--backbone", "nafnet", "--degradations", "rain,noise"])
     assert recipe_from_args(same).pip == recipe.pip
+    psnr = parser.parse_args(["train", "--backbone", "nafnet", "--strength-objective", "psnr"])
+    assert recipe_from_args(psnr).strength_objective == "psnr"
+    with pytest.raises(ValueError, match="unknown objective 'l1'; choose from mse, psnr"):
+        FinetuneRecipe("nafnet", strength_objective="l1")
     paper = parser.parse_args(["train", "--backbone", "nafnet", "--design", "paper"])
     assert recipe_from_args(paper).pip == PIPConfig(design="paper")
 
@@ -115,17 +119,17 @@ def test_restore_errors_are_one_line(adapter, tmp_path, capsys, args, message):
 def test_train_with_a_sensor_then_restore_and_eval_blind(tmp_path, capsys):
     out = tmp_path / "run"
     write_image(torch.rand(3, 40, 30), tmp_path / "strength" / "photo.png")
-    strength = ["--strength-photos", str(tmp_path / "strength")]
+    strength = ["--strength-photos", str(tmp_path / "strength"), "--strength-objective", "psnr"]
     assert main(["train", *TRAIN, "--sensor-steps", "3", *strength, "--out", str(out)]) == 0
     names = {p.name for p in (out / "adapter").iterdir()}
     assert {"sensor_config.json", "sensor.safetensors", "adapter.safetensors"} <= names
-    # the output strengths were fitted on those photos after training, and saved
+    # the output strengths were fitted on those photos after training, by PSNR, and saved
     model = load_bundle(out / "adapter")
     fitted = model.config.output_strength
     assert fitted
     pairs = strength_pairs(tmp_path / "strength", model.restorable_degradations, seed=0)
     model.config = model.config.replace(output_strength={})
-    calibrate_output_strength(model, pairs.degraded, pairs.clean, pairs.labels)
+    calibrate_output_strength(model, pairs.degraded, pairs.clean, pairs.labels, "psnr")
     assert dict(model.config.output_strength) == pytest.approx(dict(fitted))
     write_image(torch.rand(3, 37, 53), tmp_path / "in" / "odd.png")
     args = ["restore", str(tmp_path / "in"), "--adapter", str(out / "adapter")]
@@ -148,6 +152,9 @@ def test_missing_inputs_and_adapters(tmp_path, capsys):
     none = ["--strength-photos", str(tmp_path / "none"), "--out", str(tmp_path)]
     assert main(["train", *TRAIN, *none]) == 2
     assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", *TRAIN, "--strength-objective", "ssim", "--out", str(tmp_path)])
+    assert "invalid choice: 'ssim' (choose from 'mse', 'psnr')" in capsys.readouterr().err
     assert main(["train", *TRAIN, "--degradations", "noise,fog", "--out", str(tmp_path)]) == 2
     assert "fog" in capsys.readouterr().err
 

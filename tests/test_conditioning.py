@@ -18,6 +18,16 @@ def one_hot(*ids):
     return torch.eye(len(NAMES))[list(ids)]
 
 
+def test_a_degradation_is_named_by_name_or_id():
+    from pip_adapter.vocabulary import degradation_name
+
+    assert degradation_name("haze", NAMES) == degradation_name(2, NAMES) == "haze"
+    assert degradation_name(np.int64(4), NAMES) == "lowlight"
+    for bad in (5, -1, True, "snow", 2.0):
+        with pytest.raises(ValueError, match=rf"unknown degradation {bad!r}; valid names: \["):
+            degradation_name(bad, NAMES)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

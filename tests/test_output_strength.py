@@ -138,6 +138,59 @@ def test_fit_is_the_least_squares_strength_clipped_to_0_1():
         fit_output_strength([x], [f], [])
 
 
+def test_psnr_objective_maximises_the_mean_psnr_per_image():
+    generator = torch.Generator().manual_seed(1)
+    y = torch.rand(2, 3, 8, 8, generator=generator)
+    x = y + 0.05 * torch.randn(2, 3, 8, 8, generator=generator)
+    # the network helps the first image a little and hurts the second a lot: least squares
+    # follows the large error, the PSNR per image weighs both alike
+    f = torch.stack([y[0] + 0.6 * (x[0] - y[0]), x[1] + 0.4 * (x[1] - y[1])])
+    grid = torch.linspace(0, 1, 1001)
+    scores = torch.stack([pa.metrics.psnr(torch.lerp(x, f, a).clamp(0, 1), y).mean() for a in grid])
+    fitted = fit_output_strength(list(x), list(f), list(y), objective="psnr")
+    assert fitted == pytest.approx(grid[scores.argmax()].item(), abs=2e-3)
+    assert fitted != pytest.approx(fit_output_strength(list(x), list(f), list(y)), abs=0.05)
+    assert fit_output_strength([x[0]], [x[0]], [y[0]], objective="psnr") == 1.0  # no change
+    with pytest.raises(ValueError, match="unknown objective 'ssim'; choose from mse, psnr"):
+        fit_output_strength(list(x), list(f), list(y), objective="ssim")
+
+
+def test_calibration_takes_the_objective(untouched):
+    model = trained()
+    generator = torch.Generator().manual_seed(4)
+    degraded = [torch.rand(3, 16, 16, generator=generator) for _ in range(2)]
+    restored = [at_full_strength(model, x[None], "blur")[0] for x in degraded]
+    # clean photos near strengths 0.1 and 0.9 of the network's output, with a little noise
+    clean = [
+        (x + c * (f - x) + 0.01 * torch.randn(x.shape, generator=generator)).clamp(0, 1)
+        for x, f, c in zip(degraded, restored, (0.1, 0.9), strict=True)
+    ]
+    fitted = {}
+    for objective in ("mse", "psnr"):
+        expected = fit_output_strength(degraded, restored, clean, objective=objective)
+        calibrate_output_strength(model, degraded, clean, ["blur"] * 2, objective=objective)
+        fitted[objective] = dict(model.config.output_strength).get("blur", 1.0)
+        assert fitted[objective] == pytest.approx(expected, abs=1e-6)
+        model.config = model.config.replace(output_strength={})
+    assert fitted["mse"] != pytest.approx(fitted["psnr"], abs=1e-3)  # the option acts
+    with untouched(model), pytest.raises(ValueError, match="unknown objective"):
+        calibrate_output_strength(model, degraded, clean, ["blur"] * 2, objective="l1")
+
+
+def test_psnr_fit_caps_exact_photos_and_takes_batches():
+    generator = torch.Generator().manual_seed(2)
+    x, f = torch.rand(4, 3, 8, 8, generator=generator), torch.rand(4, 3, 8, 8, generator=generator)
+    # three photos best near a = 0.2; the first one's clean image is its restoration exactly
+    # (infinite PSNR at a = 1): capped, it does not decide alone
+    y = x + 0.2 * (f - x) + 0.003 * torch.randn(x.shape, generator=generator)
+    y[0] = f[0]
+    fitted = fit_output_strength([x], [f], [y], objective="psnr")  # one B×C×H×W batch
+    assert fitted == fit_output_strength(list(x), list(f), list(y), objective="psnr")
+    assert fitted == pytest.approx(0.2, abs=0.05)
+    with pytest.raises(ValueError, match="C×H×W or B×C×H×W for objective='psnr'"):
+        fit_output_strength([x[0, 0]], [f[0, 0]], [y[0, 0]], objective="psnr")
+
+
 def test_calibration_recovers_known_strengths_and_saves_them(tmp_path):
     model = trained()
     model.config = model.config.replace(output_strength={"noise": 0.5})

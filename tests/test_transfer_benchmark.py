@@ -109,3 +109,135 @@ def test_fitted_strengths_are_cached_per_adapter(tmp_path):
     (adapter / "adapter.safetensors").write_bytes(b"retrained")
     fitted()
     assert len(calls) == 2  # another adapter: measured again
+
+
+def test_every_trained_variant_is_rebuilt_from_what_it_keeps(tmp_path):
+    from pip_adapter.backbones import build_backbone
+
+    checkpoint = tmp_path / "tiny.pth"
+    torch.save({"params": build_backbone("nafnet", "tiny").state_dict()}, checkpoint)
+    options = argparse.Namespace(runs=tmp_path, checkpoint=checkpoint, native=("noise",))
+    ctx = transfer.Context(checkpoint, options.native)
+    x, labels = torch.rand(5, 3, 16, 16), list(transfer.TASKS)
+    kept = {}
+    for name in ("full_low", "pip", "lora", "lora_per_degradation", "promptir"):
+        torch.manual_seed(1)
+        model = transfer.VARIANTS[name].build(ctx)
+        with torch.no_grad():  # as if trained: every trainable tensor moved
+            for param in model.parameters():
+                if param.requires_grad:
+                    param.add_(0.01 * torch.randn_like(param))
+        kept[name] = transfer.keep_weights(model, tmp_path / name).name
+        labelled = transfer.VARIANTS[name].labelled
+        call = (lambda m: m(x, degradation=labels)) if labelled else (lambda m: m(x))
+        torch.manual_seed(2)  # another initialisation: only the kept tensors make them equal
+        again = transfer.load_trained(name, options)
+        with torch.no_grad():
+            assert torch.equal(call(model.eval()), call(again)), name
+    assert kept == {
+        "full_low": "weights.safetensors",
+        "pip": "adapter",
+        "lora": "lora",
+        "lora_per_degradation": "lora",
+        "promptir": "units.safetensors",
+    }
+    assert transfer.load_trained("pip_seed1", options) is None  # nothing kept
+
+
+def test_every_variant_is_blended_as_pip_is():
+    import output_strength
+    from backbones import train_conditioning
+
+    import pip_adapter as pa
+    from pip_adapter.backbones import build_backbone
+    from pip_adapter.training import calibrate_output_strength, fit_output_strengths
+
+    generator = torch.Generator().manual_seed(0)
+    degraded = [torch.rand(3, 16, 16, generator=generator) for _ in range(4)]
+    clean = [x.flip(-1) for x in degraded]
+    pairs = argparse.Namespace(
+        degraded=degraded, clean=clean, labels=["rain", "rain", "blur", "haze"]
+    )
+    pip = pa.inject_pip(build_backbone("nafnet", "tiny")).freeze_backbone()
+    train_conditioning(pip)
+    pip.eval()
+    for objective in ("mse", "psnr"):
+        groups = output_strength.restorations(pip, pairs, labelled=True)
+        strengths = fit_output_strengths(groups, objective)
+        assert strengths.keys() == {"rain", "blur", "haze"}
+        blended = output_strength.Blended(pip, strengths)  # around the network at full strength
+        with torch.no_grad():
+            outputs = [
+                blended(x[None], name) for x, name in zip(degraded, pairs.labels, strict=True)
+            ]
+        calibrate_output_strength(pip, degraded, clean, pairs.labels, objective=objective)
+        assert dict(pip.config.output_strength) == {k: v for k, v in strengths.items() if v < 1}
+        with torch.no_grad():  # what the page reports for PIP is what the library gives
+            for x, name, output in zip(degraded, pairs.labels, outputs, strict=True):
+                assert torch.equal(output, pip(x[None], degradation=name))
+        pip.config = pip.config.replace(output_strength={})
+    # a blind network: one strength for every image, however it is labelled
+    plain = build_backbone("nafnet", "tiny").eval()
+    groups = output_strength.restorations(plain, pairs, labelled=False)
+    assert list(groups) == [output_strength.ALL] and len(groups[output_strength.ALL]) == 4
+    (strength,) = fit_output_strengths(groups).values()
+    blended = output_strength.Blended(plain, {output_strength.ALL: strength})
+    with torch.no_grad():
+        x = degraded[0][None]
+        assert torch.allclose(blended(x), x + strength * (plain(x) - x), atol=1e-6)
+
+
+def reports(psnr: float, blur: float) -> dict:
+    """Per-degradation reports on one set: every degradation at ``psnr``, blur at ``blur``,
+    every degraded input at 20 dB."""
+    cells = {t: {"psnr": psnr, "ssim": 0.5, "input_psnr": 20.0} for t in transfer.TASKS}
+    cells["blur"] = {**cells["blur"], "psnr": blur}
+    average = sum(c["psnr"] for c in cells.values()) / len(cells)
+    return {**cells, "average": {"psnr": average, "ssim": 0.5, "input_psnr": 20.0}}
+
+
+def test_the_strength_section_measures_every_kept_variant_each_way():
+    sets = ["held-out photos"]
+    names = ("pretrained", "full_low", "pip", "pip_seed1", "lora", "lora_per_degradation")
+    results = {n: {"reports": {sets[0]: reports(22.0, 19.0)}} for n in names}
+    results["pretrained"]["reports"][sets[0]]["noise"]["psnr"] = 22.0
+    strengths = {
+        name: {
+            "full": {sets[0]: reports(full, 19.5)},
+            "mse": {"strengths": {"all": 0.9}, "reports": {sets[0]: reports(full + 0.1, 19.9)}},
+            "psnr": {"strengths": {"all": 0.8}, "reports": {sets[0]: reports(full + 0.1, 20.1)}},
+        }
+        for name, full in (("full_low", 22.0), ("pip", 23.0), ("pip_seed1", 23.2))
+    }
+    for name in ("pip", "pip_seed1"):
+        for objective in ("mse", "psnr"):
+            strengths[name][objective]["strengths"] = dict.fromkeys(transfer.TASKS, 0.5)
+    page = "\n".join(transfer.strength_section(results, strengths, sets))
+    assert "PIP, backbone frozen (0 and 1)" in page
+    assert "| LoRA" not in page and "PIP vs LoRA" not in page  # only variants with kept weights
+    assert "| full fine-tuning, lr 0.0002 | 0 | least squares (blind: one for all) | 0.90 |" in page
+    assert "| PIP, backbone frozen | mean | per-image PSNR | 23.20 |" in page
+    # PIP's means over seeds 0 and 1 against full fine-tuning's seed 0, each way
+    versus = "| PIP vs full fine-tuning, average (goal ≥ +0.50) | +0.880 met | +0.880 met; "
+    assert versus + "+1.040 met against it at full strength | +0.880 met; +1.080 met" in page
+    # blur: under its input at full strength and by least squares, above it by PSNR
+    blur = "| PIP's blur vs its degraded input (goal ≥ 0) | -0.500 **not met** | -0.100 **not met"
+    assert blur + "** | +0.100 met |" in page
+    note = " ".join(transfer.headline_note(results, strengths, sets, "psnr"))
+    assert "at fitted output strength** (per-image PSNR" in note
+    wanted = "held-out photos: PIP 22.58 dB (22.38 at full strength) against 21.70 for full "
+    wanted += "fine-tuning, lr 0.0002 (+0.88; 21.50 at full strength); blur +0.100 dB"
+    assert wanted in note
+
+
+def test_a_retraining_keeps_the_result_it_replaces_only_for_the_same_settings(tmp_path):
+    import json
+
+    path, previous = tmp_path / "result.json", tmp_path / "previous.json"
+    path.write_text(json.dumps({"settings": {"lr": 1}, "results": {"reports": "old"}}))
+    transfer.keep_previous(path, {"lr": 1})
+    assert json.loads(previous.read_text())["results"] == {"reports": "old"}
+    assert not path.exists()  # the new result is written there next
+    path.write_text(json.dumps({"settings": {"lr": 2}, "results": {"reports": "other"}}))
+    transfer.keep_previous(path, {"lr": 1})  # made with other settings: nothing to compare
+    assert not previous.exists() and path.exists()

@@ -15,7 +15,7 @@ from pip_adapter.backbones import BACKBONES
 from pip_adapter.config import PIPConfig
 from pip_adapter.injection.growth import GROWTH_MODES
 from pip_adapter.recipes import FinetuneRecipe, GrowRecipe
-from pip_adapter.training import TrainConfig
+from pip_adapter.training import STRENGTH_OBJECTIVES, TrainConfig
 from pip_adapter.unit import DESIGNS
 
 __all__ = [
@@ -132,6 +132,13 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
         help="after training, fit each degradation's output strength on these clean photos "
         "(neither training nor test photos): where the model cannot improve a degradation on "
         "them, it restores it softly or returns the input (default: full strength)",
+    )
+    parser.add_argument(
+        "--strength-objective",
+        default=recipe["strength_objective"],
+        choices=STRENGTH_OBJECTIVES,
+        help="what the --strength-photos fit maximises: mse (least squares over every pixel) or "
+        "psnr (the mean PSNR per photo) (%(default)s)",
     )
     parser.add_argument(
         "--resume", action="store_true", help="continue OUT/checkpoint.pt (with the same settings)"

@@ -152,7 +152,7 @@ class PIPModel(nn.Module):
         self.placement = placement
         self.sensor: nn.Module | None = None
         self._conditioning = Conditioning()
-        self._strength_tables: dict[tuple, torch.Tensor] = {}
+        self._strength_cache: tuple[tuple, torch.Tensor] | None = None  # (key, table)
         self._requires_grad = {n: p.requires_grad for n, p in backbone.named_parameters()}
         self._unloaded = False
         modules = dict(backbone.named_modules())
@@ -253,10 +253,10 @@ class PIPModel(nn.Module):
         if torch.compiler.is_compiling():
             return torch.tensor(strengths, dtype=like.dtype, device=like.device)
         key = (strengths, like.device, like.dtype)
-        if key not in self._strength_tables:
+        if self._strength_cache is None or self._strength_cache[0] != key:
             table = torch.tensor(strengths, dtype=like.dtype, device=like.device)
-            self._strength_tables = {key: table}  # only the current strengths are kept
-        return self._strength_tables[key]
+            self._strength_cache = (key, table)  # only the current strengths are kept
+        return self._strength_cache[1]
 
     def _restore(self, x: torch.Tensor, weights: torch.Tensor, kwargs: dict) -> torch.Tensor:
         """The backbone on ``x`` (padded, then cropped back) with every unit steered by

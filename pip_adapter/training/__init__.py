@@ -9,7 +9,12 @@ with needs_extra("train", "pip_adapter.training"):
     from pip_adapter.training.report import JsonLinesLog, format_metrics_table, plot_curves
     from pip_adapter.training.schedule import warmup_cosine
     from pip_adapter.training.sensor import calibrate_sensor, fit_temperature, train_sensor
-    from pip_adapter.training.strength import calibrate_output_strength, fit_output_strength
+    from pip_adapter.training.strength import (
+        STRENGTH_OBJECTIVES,
+        calibrate_output_strength,
+        fit_output_strength,
+        fit_output_strengths,
+    )
     from pip_adapter.training.trainer import (
         TrainConfig,
         Trainer,
@@ -19,6 +24,7 @@ with needs_extra("train", "pip_adapter.training"):
     )
 
 __all__ = [
+    "STRENGTH_OBJECTIVES",
     "DistributedContext",
     "JsonLinesLog",
     "TrainConfig",
@@ -27,6 +33,7 @@ __all__ = [
     "calibrate_output_strength",
     "calibrate_sensor",
     "fit_output_strength",
+    "fit_output_strengths",
     "fit_temperature",
     "format_metrics_table",
     "load_checkpoint",

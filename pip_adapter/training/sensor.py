@@ -21,7 +21,7 @@ from pip_adapter.data.degradations.rain import RAIN_PARAMETERS
 from pip_adapter.data.synthetic import Images
 from pip_adapter.sensor import TEMPERATURE_RANGE, DegradationSensor
 from pip_adapter.training.schedule import warmup_cosine
-from pip_adapter.vocabulary import degradation_index
+from pip_adapter.vocabulary import degradation_index, degradation_name
 
 __all__ = [
     "DEFAULT_SENSOR_CONTEXT",
@@ -325,13 +325,8 @@ def calibrate_sensor(
             f"calibrate_sensor takes as many images as degradations (at least one), got "
             f"{len(images)} and {len(degradations)}"
         )
-    classes = range(len(sensor.degradations))
-    ids = [
-        name
-        if isinstance(name, int) and not isinstance(name, bool) and name in classes
-        else degradation_index(name, sensor.degradations)  # a name, else a clear error
-        for name in degradations
-    ]
+    names = sensor.degradations
+    ids = [degradation_index(degradation_name(name, names), names) for name in degradations]
     training = sensor.training
     sensor.eval()  # its own statistics, and none of them moved by the calibration images
     try:

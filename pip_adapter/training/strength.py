@@ -3,60 +3,138 @@ labelled photos the model was not trained on.
 
 A model that cannot improve a degradation on unseen photos should hand back something close to
 its input rather than something worse. With strength ``a`` the model returns
-``x + a · (f(x) − x)``; the ``a`` of least squared error against the clean photos has a closed
-form, computed per degradation and clipped to [0, 1].
+``x + a · (f(x) − x)``, one ``a`` in [0, 1] per degradation, chosen by one of two objectives:
+
+* ``"mse"``: the least squared error over every pixel of every photo (a closed form, clipped);
+* ``"psnr"``: the highest mean PSNR per photo (as benchmarks report it: each photo counts
+  alike, however large its error), searched on [0, 1].
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
 from pip_adapter.injection import PIPModel
 from pip_adapter.injection.model import check_blendable
-from pip_adapter.vocabulary import degradation_index
+from pip_adapter.metrics import psnr
+from pip_adapter.vocabulary import degradation_index, degradation_name
 
-__all__ = ["calibrate_output_strength", "fit_output_strength"]
+__all__ = [
+    "STRENGTH_OBJECTIVES",
+    "calibrate_output_strength",
+    "fit_output_strength",
+    "fit_output_strengths",
+]
+
+# what each objective of ``fit_output_strength`` fits, in words
+STRENGTH_OBJECTIVES = {"mse": "least squares", "psnr": "per-image PSNR"}
+GRID = 100  # the "psnr" search: the best of a grid of this step over [0, 1], then refined
+REFINED = 1e-4  # ... by golden-section search around it to this width
+PSNR_CAP = 100.0  # dB: a blend equal to its clean photo counts as this, not as infinity
+
+Triple = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # degraded, restored, clean
+
+
+def check_objective(objective: object) -> str:
+    """``objective`` if it is one of ``STRENGTH_OBJECTIVES``, else a ValueError naming them."""
+    if objective not in STRENGTH_OBJECTIVES:
+        choices = ", ".join(STRENGTH_OBJECTIVES)
+        raise ValueError(f"unknown objective {objective!r}; choose from {choices}")
+    return str(objective)
 
 
 def fit_output_strength(
     degraded: Sequence[torch.Tensor],
     restored: Sequence[torch.Tensor],
     clean: Sequence[torch.Tensor],
+    objective: str = "mse",
 ) -> float:
-    """The strength ``a`` in [0, 1] whose ``x + a · (f − x)`` is closest (squared error over
-    every pixel of every image) to the clean images: ``Σ⟨f − x, y − x⟩ / Σ‖f − x‖²``, clipped.
-    ``degraded`` (``x``), ``restored`` (``f``) and ``clean`` (``y``) are matching images of any
-    sizes; 1 when the restorations equal their inputs (any strength then gives the same)."""
+    """The strength ``a`` in [0, 1] whose ``x + a · (f − x)`` is closest to the clean images.
+
+    ``"mse"``: least squared error over every pixel of every image, ``Σ⟨f − x, y − x⟩ /
+    Σ‖f − x‖²`` clipped; ``"psnr"``: the highest mean PSNR per image of the blend clipped to
+    [0, 1] (as an image is saved and measured), by a grid search refined with golden-section
+    steps. ``degraded`` (``x``), ``restored`` (``f``) and ``clean`` (``y``) are matching images
+    of any sizes; 1 when the restorations equal their inputs (any strength then gives the same).
+    """
+    check_objective(objective)
     if not len(degraded) == len(restored) == len(clean) or not len(degraded):
         raise ValueError(
             "fit_output_strength takes as many degraded, restored and clean images (at least "
             f"one), got {len(degraded)}, {len(restored)} and {len(clean)}"
         )
+    for x, f, y in zip(degraded, restored, clean, strict=True):
+        if not x.shape == f.shape == y.shape or (objective == "psnr" and x.dim() < 3):
+            raise ValueError(
+                "each degraded, restored and clean image must have the same shape (C×H×W or "
+                f"B×C×H×W for objective='psnr'), got {tuple(x.shape)}, {tuple(f.shape)} and "
+                f"{tuple(y.shape)}"
+            )
+    if all(torch.equal(x, f) for x, f in zip(degraded, restored, strict=True)):
+        return 1.0
+    if objective == "psnr":
+        return _highest_mean_psnr(degraded, restored, clean)
     numerator = denominator = 0.0
     for x, f, y in zip(degraded, restored, clean, strict=True):
-        if not x.shape == f.shape == y.shape:
-            raise ValueError(
-                "each degraded, restored and clean image must have the same shape, got "
-                f"{tuple(x.shape)}, {tuple(f.shape)} and {tuple(y.shape)}"
-            )
         change, wanted = (f - x).double(), (y - x).double()
         numerator += float((change * wanted).sum())
         denominator += float((change * change).sum())
-    if denominator == 0:
-        return 1.0
     return min(1.0, max(0.0, numerator / denominator))
 
 
-def _label(name: str | int, model: PIPModel) -> str:
+def _highest_mean_psnr(
+    degraded: Sequence[torch.Tensor],
+    restored: Sequence[torch.Tensor],
+    clean: Sequence[torch.Tensor],
+) -> float:
+    """The ``a`` in [0, 1] of the highest mean PSNR of ``clip(x + a · (f − x))`` per image
+    (each capped at ``PSNR_CAP``; a B×C×H×W tensor counts as B images): the best point of a
+    grid, then golden-section search between its neighbours (the mean of several images' PSNR
+    curves need not have one peak; the grid finds the highest)."""
+    batches = [
+        tuple(t.double().reshape(-1, *t.shape[-3:]) for t in images)
+        for images in zip(degraded, restored, clean, strict=True)
+    ]
+    count = sum(x.shape[0] for x, _, _ in batches)
+
+    def mean_psnr(a: float) -> float:
+        scores = [psnr(torch.lerp(x, f, a).clamp(0, 1), y) for x, f, y in batches]
+        return sum(float(s.clamp(max=PSNR_CAP).sum()) for s in scores) / count
+
+    grid = [step / GRID for step in range(GRID + 1)]
+    best = max(grid, key=mean_psnr)
+    low, high = max(0.0, best - 1 / GRID), min(1.0, best + 1 / GRID)
+    ratio = (5**0.5 - 1) / 2
+    while high - low > REFINED:
+        left, right = high - ratio * (high - low), low + ratio * (high - low)
+        if mean_psnr(left) >= mean_psnr(right):
+            high = right
+        else:
+            low = left
+    middle = (low + high) / 2
+    return max((best, middle), key=mean_psnr)
+
+
+def fit_output_strengths(
+    groups: Mapping[str, Sequence[Triple]], objective: str = "mse"
+) -> dict[str, float]:
+    """``fit_output_strength`` of each group of ``(degraded, restored, clean)`` images, by
+    group name (a degradation, or any name for a group of several)."""
+    fitted = {}
+    for name, triples in groups.items():
+        inputs, outputs, targets = zip(*triples, strict=True)
+        fitted[name] = fit_output_strength(inputs, outputs, targets, objective=objective)
+    return fitted
+
+
+def _label(label: str | int, model: PIPModel) -> str:
     """A restorable degradation of ``model`` given by name or id, else a ValueError."""
-    names = model.degradations
-    if isinstance(name, int) and not isinstance(name, bool) and 0 <= name < len(names):
-        name = names[name]
-    degradation_index(name, model.restorable_degradations)  # a clear error if it is none
-    return str(name)
+    name = degradation_name(label, model.degradations)
+    degradation_index(name, model.restorable_degradations)  # a clear error if it is "clean"
+    return name
 
 
 @torch.no_grad()
@@ -65,6 +143,7 @@ def calibrate_output_strength(
     degraded: Sequence[torch.Tensor],
     clean: Sequence[torch.Tensor],
     degradations: Sequence[str | int],
+    objective: str = "mse",
 ) -> PIPModel:
     """Fit ``model.config.output_strength`` on labelled photos it was not trained on.
 
@@ -81,10 +160,11 @@ def calibrate_output_strength(
             f"degradations (at least one), got {len(degraded)}, {len(clean)} and "
             f"{len(degradations)}"
         )
+    check_objective(objective)
     labels = [_label(name, model) for name in degradations]
     config, training = model.config, model.training
     device = next(model.parameters()).device
-    pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = defaultdict(list)
+    pairs: dict[str, list[Triple]] = defaultdict(list)
     model.config = config.replace(output_strength={})  # the network's own output
     model.eval()
     try:
@@ -96,6 +176,6 @@ def calibrate_output_strength(
     finally:
         model.config = config
         model.train(training)
-    fitted = {name: fit_output_strength(*zip(*items, strict=True)) for name, items in pairs.items()}
+    fitted = fit_output_strengths(pairs, objective)
     model.config = config.replace(output_strength={**dict(config.output_strength), **fitted})
     return model
