@@ -633,11 +633,10 @@ def keep_weights(model: nn.Module, folder: Path) -> Path:
     (``adapter/``), the LoRAs their peft adapters (``lora/``), other units on a frozen backbone
     (the PromptIR-style block) their weights (``units.safetensors``), anything else every
     weight (``weights.safetensors``). Returns the path written."""
-    from peft import PeftModel
-
+    peft = sys.modules.get("peft")  # a LoRA variant was built with it, so it is imported
     if saves_adapter(model):
         return model.save_adapter(folder / "adapter")
-    if isinstance(model, LoRAPerDegradation | PeftModel):
+    if isinstance(model, LoRAPerDegradation) or (peft and isinstance(model, peft.PeftModel)):
         network = model.network if isinstance(model, LoRAPerDegradation) else model
         network.save_pretrained(folder / "lora")  # one subfolder per named adapter
         return folder / "lora"
