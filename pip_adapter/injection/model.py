@@ -55,9 +55,11 @@ def blend_output(
     x: torch.Tensor, restored: torch.Tensor, strength: torch.Tensor | float
 ) -> torch.Tensor:
     """``x + a · (restored − x)``, the output at strength ``a`` (one number, or a tensor with
-    one per sample of a B×C×H×W batch), in the dtype ``x`` and ``restored`` promote to: the
-    one blend of ``PIPModel`` (output strengths, ``"clean"``), of the strength fits and of the
-    benchmarks. ``torch.lerp`` is exact at both ends: ``x`` at 0, ``restored`` at 1."""
+    one per sample of a B×C×H×W batch), in the dtype ``x`` and ``restored`` promote to: how a
+    model's output is blended with its input, by ``PIPModel`` (output strengths, ``"clean"``),
+    the strength fits and the benchmarks (a unit's native-degradation gate, in hooks.py, blends
+    features in the unit's dtype instead). ``torch.lerp`` is exact at both ends: ``x`` at 0,
+    ``restored`` at 1."""
     dtype = torch.promote_types(x.dtype, restored.dtype)
     if isinstance(strength, torch.Tensor):
         strength = strength.to(dtype).view(-1, 1, 1, 1)
