@@ -141,8 +141,8 @@ def topm_channel_attention(
     ``max(1, floor(ρ·c))`` largest entries, is softmax-normalised over those, and multiplies
     ``v``; the results are summed with ``weights`` (one per ratio; ``None`` averages them).
 
-    Computed in one pass (``topm_probabilities``): the masked softmaxes share one
-    ``exp(A - rowmax)`` and one sort, and the weighted sum of the sparse attention maps is
+    Computed in one pass (``topm_probabilities``): the masked softmaxes share one sort and
+    one softmax over the whole row, and the weighted sum of the sparse attention maps is
     formed before a single matmul with ``v``. Equal to the four-``topk`` formulation (ties
     between equal logits are broken as ``torch.sort`` does).
 

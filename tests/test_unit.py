@@ -457,3 +457,21 @@ def test_pointwise_products_equal_the_convolution_and_its_residual_or_scale(layo
             strict=True,
         ):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_pointwise_products_keep_the_residual_dtype_under_autocast():
+    # under bf16 autocast the fused product would turn the float32 residual stream bf16; the
+    # sum it replaces keeps float32 (a float32 residual plus a bf16 convolution)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 4, kernel_size=1, bias=False)
+    x, residual, scale = torch.randn(2, 6, 5, 7), torch.randn(1, 4, 5, 7), torch.randn(2, 4)
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+        added, expected_added = project_add(conv, x, residual), residual + conv(x)
+        scaled, expected_scaled = project_scaled(conv, x, scale), scale[:, :, None, None] * conv(x)
+        p2p = PromptToPromptInteraction(8, 2)
+        prompt = p2p(torch.randn(1, 8, 4, 4), torch.randn(2, 8, 4, 4))
+    assert added.dtype == expected_added.dtype == torch.float32
+    assert scaled.dtype == expected_scaled.dtype
+    torch.testing.assert_close(added, expected_added)
+    torch.testing.assert_close(scaled, expected_scaled)
+    assert prompt.dtype == torch.float32

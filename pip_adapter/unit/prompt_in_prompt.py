@@ -180,7 +180,9 @@ class PromptInPrompt(nn.Module):
         prompt = cast(self.degradation_prompt(weights), x.dtype)
         content = prompt[:, :, None, None] * self.align(x)
         compact = self.prompt_to_prompt(cast(self.basic_prompt(), x.dtype), content)
-        return self.to_universal(_resize(compact, x.shape[-2:]))
+        # U0 comes channels-last; at full resolution the convolutions and the attention's
+        # head split read the usual layout
+        return self.to_universal(_resize(compact.contiguous(), x.shape[-2:]))
 
     def universal_prompt(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The universal restoration prompt ``U`` (``B×d×H×W``) for ``x``, for inspection."""
