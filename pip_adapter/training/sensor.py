@@ -21,7 +21,6 @@ from pip_adapter.data import (
     degrade,
     synthetic_depth,
 )
-from pip_adapter.data._patches import randint
 from pip_adapter.data.degradations.blur import BLUR_PARAMETERS
 from pip_adapter.data.degradations.compose import DegradeFn
 from pip_adapter.data.degradations.lowlight import LOWLIGHT_PARAMETERS
@@ -128,7 +127,10 @@ class _HazeField:
         zoom = 1 + (self.field - 1) * torch.rand((), generator=generator).item()
         tall, wide = round(height * zoom), round(width * zoom)
         depth = synthetic_depth(n, tall, wide, generator, clean.device)
-        top, left = randint(tall - height + 1, generator), randint(wide - width + 1, generator)
+        top, left = (
+            int(torch.randint(extent + 1, (), generator=generator))
+            for extent in (tall - height, wide - width)
+        )
         window = depth[..., top : top + height, left : left + width]
         return atmospheric_haze(clean, depth=window, generator=generator, **params)
 
