@@ -53,9 +53,13 @@ from wallpaper_photos import WALLPAPERS, wallpaper_names, wallpaper_photos, wall
 import pip_adapter as pa
 from pip_adapter.conditioning import SURE_AT
 from pip_adapter.files import write_json, write_safetensors, write_text
-from pip_adapter.sensor import SENSOR_VIEWS, crop_grid, crop_views
+from pip_adapter.sensor import DEFAULT_SENSOR_VIEWS, SENSOR_VIEWS, crop_grid, crop_views
 from pip_adapter.training import fit_temperature, train_sensor
-from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS, FAINT_RANGES
+from pip_adapter.training.sensor import (
+    DEFAULT_SENSOR_STEPS,
+    DEFAULT_SENSOR_TEMPERATURE,
+    FAINT_RANGES,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "sensor_tuning"
@@ -444,6 +448,8 @@ def views_table(runs: Path, recipe: str) -> str:
             alone = ", ".join(f"{fitted_temperature(kept, [s], views, photos):.3f}" for s in kept)
             fits.append(f"{describe_views(views)}, {text}: {common:.3f} (each seed alone: {alone})")
             temperatures.append(common)
+        if views == DEFAULT_SENSOR_VIEWS:  # and the one train_sensor gives its sensors
+            temperatures.append(DEFAULT_SENSOR_TEMPERATURE)
         for seed, (logits, truth) in kept.items():
             for temperature in temperatures:
                 r = view_scores(logits, truth, views, temperature)
@@ -548,10 +554,12 @@ On the enlarged validation (scikit-image and colour photos):
 
 The sensors of the default recipe ({DEFAULT_RECIPE}) on the same validation images, with each
 set of test-time views of `DegradationSensor` (`views`: the logits of each crop averaged over
-its mirrored views) and at three temperatures of the weights (`softmax(logits / temperature)`):
-1, and the temperatures of minimum cross-entropy over every seed's validation images together,
+its mirrored views) and at several temperatures of the weights (`softmax(logits / temperature)`):
+1, the temperatures of minimum cross-entropy over every seed's validation images together,
 fitted on every view of the photos (whole, 256², 128²) or on whole photos only, as blind mode
-sees images (the default, `DEFAULT_SENSOR_TEMPERATURE`). `fit_temperature` gives one number for
+sees images, and with the default views the one `train_sensor` gives its sensors
+(`DEFAULT_SENSOR_TEMPERATURE`, {DEFAULT_SENSOR_TEMPERATURE:g}: fitted the same way on whole
+photos, on the scikit-image photos alone). `fit_temperature` gives one number for
 every image, so it changes no prediction, only how sure the weights are: the wrong-and-sure
 count, the cross-entropies and the calibration error (*weight off clean*: the mean weight a
 clean whole photo gives the other classes, the share of a restoration that blind mode applies
