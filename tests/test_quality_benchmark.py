@@ -77,3 +77,42 @@ def test_a_cached_run_is_reused_only_for_the_network_the_variant_builds_now(tmp_
     assert quality.same_model("light", run, key, key)
     assert not quality.same_model("light", run, {**key, "train_seed": 1}, key)  # a seed run
     assert not quality.same_model("light", run, {**key, "steps": 5}, key)
+
+
+def test_the_strength_section_shows_each_objective_and_its_goals():
+    def report(blur: float, average: float, clean: float = float("inf")) -> dict:
+        return {
+            "test": {
+                "blur": {"psnr": blur, "input_psnr": 26.64},
+                "average": {"psnr": average, "input_psnr": 17.69},
+                "clean": {"psnr": clean, "input_psnr": float("inf")},
+            }
+        }
+
+    results = {"pip": {"reports": report(26.49, 24.69)}}
+    results[quality.BLIND] = {"reports": report(26.62, 24.35, 43.07)}
+
+    def fitted(blur: float, blind_blur: float, average: float) -> dict:
+        return {
+            "strengths": {"blur": 0.5},
+            "reports": {
+                "pip": report(blur, average),
+                quality.BLIND: report(blind_blur, average, 47.0),
+            },
+        }
+
+    strength = {"mse": fitted(26.62, 26.66, 24.29), "psnr": fitted(26.65, 26.66, 24.70)}
+    lines = quality.strength_table(results, strength, "test")
+    assert lines[0].count("with strengths, least squares") == 2
+    assert lines[0].count("with strengths, per-image PSNR") == 2
+    assert "| blur | 26.64 | 0.50 | 0.50 | 26.49 | 26.62 (+0.13) | 26.65 (+0.16) |" in lines[2]
+    assert lines[-1].startswith("| clean (not in the average) |  |  |  | identical | identical |")
+    assert lines[-1].endswith("| 43.07 | 47.00 (+3.93) | 47.00 (+3.93) |")
+    goals = quality.strength_goals(results, strength, "test")
+    assert goals[0] == (
+        "- Strengths by least squares (labels): degradations below their degraded input: "
+        "blur (-0.020 dB): **not met**; the average -0.40 dB."
+    )
+    assert goals[2].startswith("- Strengths by per-image PSNR (labels): degradations below")
+    assert goals[2].endswith("input: none: met; the average +0.01 dB.")
+    assert len(goals) == 4  # each objective, labels and blind
