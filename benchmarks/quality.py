@@ -38,7 +38,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -68,7 +67,6 @@ from pip_adapter.evaluation import evaluate
 from pip_adapter.files import write_json, write_safetensors
 from pip_adapter.injection import PIPModel
 from pip_adapter.training import (
-    STRENGTH_OBJECTIVES,
     TrainConfig,
     Trainer,
     format_metrics_table,
@@ -508,80 +506,65 @@ def refresh_sensor(args: argparse.Namespace, saved: dict, key: dict, eval_sets: 
 
 def strength_results(args: argparse.Namespace, eval_sets: dict) -> dict:
     """PIP's bundle (``runs/quality/pip/adapter``) with output strengths fitted on the
-    validation photos (whole, as the held-out photos are used) by each objective of
-    ``STRENGTH_OBJECTIVES``, evaluated steered by labels and blind: objective -> strengths and
-    reports. Cached in ``runs/quality/pip/strength_OBJECTIVE.json`` while the bundle's files
-    are the same."""
+    validation photos (whole, as the held-out photos are used), evaluated steered by labels and
+    blind; cached in ``runs/quality/pip/strength.json`` while the bundle's files are the same."""
     adapter = args.runs / "pip" / "adapter"
     if not adapter.is_dir():
         return {}
 
-    def measure(objective: str) -> dict:
+    def measure() -> dict:
         model = load_bundle(adapter)
-        strengths = fit_strengths(model, validation_pairs(DEGRADATIONS), objective)
-        print(f"pip: output strengths ({objective}) {strengths}")
+        strengths = fit_strengths(model, validation_pairs(DEGRADATIONS))
+        print(f"pip: output strengths {strengths}")
         reports = {key: evaluate_sets(model, eval_sets, key == "pip") for key in ("pip", BLIND)}
         return {"strengths": strengths, "reports": reports}
 
     key = {"adapter": files_digest(adapter), "eval_sets": sets_digest(eval_sets)}
-    return {
-        objective: cached(
-            args.runs / "pip" / f"strength_{objective}.json", key, partial(measure, objective)
-        )
-        for objective in STRENGTH_OBJECTIVES
-    }
+    return cached(args.runs / "pip" / "strength.json", key, measure)
 
 
 def strength_table(results: dict, strength: dict, split: str) -> list[str]:
-    """PSNR per degradation at full strength and with the strengths each objective fitted,
-    labels and blind."""
+    """PSNR per degradation at full strength and with the fitted strengths, labels and blind."""
     runs = [(n, label) for n, label in (("pip", "labels"), (BLIND, "blind")) if n in results]
-    ways = [f"with strengths, {STRENGTH_OBJECTIVES[o]}" for o in strength]
-    header = ["degradation", "input", *(f"strength, {STRENGTH_OBJECTIVES[o]}" for o in strength)]
+    header = ["degradation", "input", "fitted strength"]
     for _, label in runs:
-        header += [f"PIP ({label})", *ways]
+        header += [f"PIP ({label})", "with strengths"]
     lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
     first = results["pip"]["reports"][split]
     for key in (*[d for d in DEGRADATIONS if d in first], "average", CLEAN):
         if key not in first:
             continue
-        fitted_strengths = [
-            f"{fit['strengths'][key]:.2f}" if key in DEGRADATIONS else ""
-            for fit in strength.values()
-        ]
+        strength_cell = f"{strength['strengths'][key]:.2f}" if key in DEGRADATIONS else ""
         label = f"{key} (not in the average)" if key == CLEAN else key
-        input_cell = "" if key == CLEAN else f"{first[key]['input_psnr']:.2f}"
-        cells = [label, input_cell, *fitted_strengths]
+        cells = [label, "" if key == CLEAN else f"{first[key]['input_psnr']:.2f}", strength_cell]
         for name, _ in runs:
             full = results[name]["reports"][split][key]["psnr"]
-            fitted = [fit["reports"][name][split][key]["psnr"] for fit in strength.values()]
-            if key == CLEAN and full == float("inf") and set(fitted) == {full}:
-                cells += ["identical"] * (1 + len(fitted))
+            fitted = strength["reports"][name][split][key]["psnr"]
+            if key == CLEAN and full == fitted == float("inf"):
+                cells += ["identical", "identical"]
                 continue
-            cells += [f"{full:.2f}", *(f"{psnr:.2f} ({psnr - full:+.2f})" for psnr in fitted)]
+            cells += [f"{full:.2f}", f"{fitted:.2f} ({fitted - full:+.2f})"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def strength_goals(results: dict, strength: dict, split: str) -> list[str]:
-    """For each objective: the degradations still below their degraded input with its fitted
-    strengths, and what they do to the average."""
+    """Degradations still below their degraded input with the fitted strengths, and what the
+    strengths do to the average."""
     lines = []
-    for objective, fit in strength.items():
-        for name, label in (("pip", "labels"), (BLIND, "blind")):
-            report = fit["reports"][name][split]
-            below = [
-                f"{d} ({report[d]['psnr'] - report[d]['input_psnr']:+.3f} dB)"
-                for d in DEGRADATIONS
-                if d in report and report[d]["psnr"] < report[d]["input_psnr"]
-            ]
-            verdict = "met" if not below else "**not met**"
-            full = results[name]["reports"][split]["average"]["psnr"]
-            lines.append(
-                f"- Strengths by {STRENGTH_OBJECTIVES[objective]} ({label}): degradations below "
-                f"their degraded input: {', '.join(below) or 'none'}: {verdict}; the average "
-                f"{report['average']['psnr'] - full:+.2f} dB."
-            )
+    for name, label in (("pip", "labels"), (BLIND, "blind")):
+        report = strength["reports"][name][split]
+        below = [
+            f"{d} ({report[d]['psnr'] - report[d]['input_psnr']:+.3f} dB)"
+            for d in DEGRADATIONS
+            if d in report and report[d]["psnr"] < report[d]["input_psnr"]
+        ]
+        verdict = "met" if not below else "**not met**"
+        change = report["average"]["psnr"] - results[name]["reports"][split]["average"]["psnr"]
+        lines.append(
+            f"- With the fitted strengths ({label}): degradations below their degraded input: "
+            f"{', '.join(below) or 'none'}: {verdict}; the average {change:+.2f} dB."
+        )
     return lines
 
 
@@ -798,13 +781,10 @@ def write_page(results: dict, args: argparse.Namespace, command: str, strength: 
             "## Output strength per degradation",
             "",
             "The PIP model's output as `x + a · (model(x) − x)` with one strength `a` in [0, 1] "
-            f"per degradation (`PIPConfig.output_strength`), {STRENGTH_PHOTOS}, by "
-            "`pip_adapter.training.calibrate_output_strength` with each of its objectives: "
-            'least squares over every pixel (`objective="mse"`, the default) and the highest '
-            'mean PSNR per photo (`objective="psnr"`, as these tables average PSNR; the '
-            "transfer page's headline uses it); blind, the sensor's weights mix the strengths. "
-            "The same trained network and sensor as above, no retraining. Not the page's "
-            "default: the rows above are at full strength.",
+            f"per degradation (`PIPConfig.output_strength`), {STRENGTH_PHOTOS}, by least squares "
+            "(`pip_adapter.training.calibrate_output_strength`); blind, the sensor's weights "
+            "mix the strengths. The same trained network and sensor as above, no retraining. "
+            "Not the page's default: the rows above are at full strength.",
         ]
         lines += per_set(
             lambda split: [
