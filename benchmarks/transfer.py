@@ -498,7 +498,9 @@ VARIANTS: dict[str, Variant] = {
         "1/16 of the resolution, three fifths), where the frozen network sees the whole patch, "
         "and PIP had no unit there; one more unit (d = 64) on what the middle blocks receive "
         "(662K trainable, 4.3%): the gradients run back only through the middle blocks, at "
-        "1/16 of the resolution",
+        "1/16 of the resolution. At the 64² training patches that input is 4×4, below the "
+        "16×16 prompt grid: there the unit's grid work runs on 16 copies of each pixel (at "
+        "the 256² evaluation crops the grid matches the feature)",
     ),
     "pip_s32": Variant(
         "PIP, s = 32",
@@ -1281,11 +1283,12 @@ def retrained_note(moved: dict[str, Any], results: dict[str, Any], sets: list[st
     return [
         "Rows retrained to keep their weights: the tables show what the kept weights give. "
         "Training is bit-reproducible for one version of the library on one machine and "
-        "thread count (tested), but PIP's earlier runs were made before a change of the "
-        "order in which the unit sums (commit 1349bef): the losses differ in the 8th digit "
-        "by step 24, and 600 steps grow that into what a change of seed does (PIP, training "
-        "seed 1: haze 19.04 → 17.11 dB held out). Full fine-tuning and the LoRAs run no PIP "
-        "code and retrained bit for bit. "
+        "thread count (tested), but PIP's earlier runs were made by earlier versions of the "
+        "unit, changed since in ways equal only to rounding (the same maths summed in "
+        "another order; for one, commit 1349bef makes the losses differ in the 8th digit by "
+        "step 24), and 600 steps grow such differences into what a change of seed does (PIP, "
+        "training seed 1: haze 19.04 → 17.11 dB held out). Full fine-tuning and the LoRAs "
+        "run no PIP code and retrained bit for bit. "
         f"Average PSNR of the earlier run → the kept one ({', '.join(sets)}): {changes}.",
         "",
     ]
