@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe_machine
+from timing import interleaved_rounds
 
 import pip_adapter as pa
 from pip_adapter import export
@@ -53,26 +54,6 @@ def timed(action: Callable[[], object]) -> tuple[object, float]:
     return result, time.perf_counter() - start
 
 
-def cpu_seconds(action: Callable[[], object]) -> float:
-    """The CPU time ``action`` takes (all threads of this process): unlike the wall-clock
-    time, it does not count the time other processes hold the cores."""
-    start = time.process_time()
-    action()
-    return time.process_time() - start
-
-
-def interleaved_best(runners: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Best CPU time (seconds) of each runner over ``rounds``, the runners taking turns within
-    each round (in a rotating order), so that a busy machine slows them alike."""
-    best = dict.fromkeys(runners, float("inf"))
-    names = list(runners)
-    for round_index in range(rounds):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            best[name] = min(best[name], cpu_seconds(runners[name]))
-    return best
-
-
 def measure(
     model: pa.PIPModel, graph: OnnxGraph, size: int, rounds: int, compile_too: bool
 ) -> dict[str, float]:
@@ -93,7 +74,10 @@ def measure(
             out, row["compile_first"] = timed(lambda: compiled(x, weights))
             row["compile_error"] = float((out - expected).abs().max())
             runners["compile"] = lambda: compiled(x, weights)
-        row |= interleaved_best(runners, rounds)
+        # CPU time: unlike the wall-clock time, it leaves out the time other processes hold
+        # the cores; the order rotates each round so that no backend always follows another
+        measured = interleaved_rounds(runners, rounds, 1, clock=time.process_time, rotate=True)
+        row |= {name: min(bests) for name, bests in measured.best.items()}
     print(row, file=sys.stderr, flush=True)
     return row
 

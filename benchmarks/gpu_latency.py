@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 from machine import prepare_device
+from timing import interleaved_rounds, synchronizer
 
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
@@ -39,11 +40,6 @@ from pip_adapter.evaluation import restore
 ROOT = Path(__file__).resolve().parents[1]
 MODES = ("eager", "eager-bf16", "cudagraph", "cudagraph-bf16", "compile")
 GOAL = 1.10  # issue 14: at most 1.10x the plain network's latency at 256², batch 1
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def runner(network, x: torch.Tensor, weights: torch.Tensor | None, mode: str):
@@ -86,6 +82,7 @@ def measure(name: str, size: int, mode: str, args, device: torch.device) -> dict
     weights = torch.nn.functional.one_hot(torch.tensor([1]), len(model.degradations)).float()
     weights = weights.to(device)
     runs, compile_s = {}, {}
+    synchronize = synchronizer(device)
     if mode == "compile":  # once for both networks: a reset between them would drop the first
         torch._dynamo.reset()
     for key, network, w in (("plain", backbone, None), ("pip", model, weights)):
@@ -93,23 +90,14 @@ def measure(name: str, size: int, mode: str, args, device: torch.device) -> dict
         runs[key] = runner(network, x, w, mode)
         for _ in range(3):  # compiles (compiled modes), records the CUDA graph, warms up
             runs[key]()
-        sync(device)
+        synchronize()
         compile_s[key] = time.perf_counter() - start
-    best = dict.fromkeys(runs, float("inf"))
-    done, repeats = 0, args.repeats
-    while done < repeats:
-        for key, run in runs.items():
-            sync(device)
-            start = time.perf_counter()
-            run()
-            sync(device)
-            best[key] = min(best[key], time.perf_counter() - start)
-        done += 1
-        repeats = min(repeats, max(3, int(5.0 / sum(best.values()))))  # slow networks: fewer
+    # one round of up to --repeats, cut so that a round takes about 5 s (slow networks: fewer)
+    measured = interleaved_rounds(runs, 1, args.repeats, synchronize=synchronize, budget=5.0)
     return {
-        "seconds": [best["plain"], best["pip"]],
+        "seconds": [measured.best["plain"][0], measured.best["pip"][0]],
         "warmup_seconds": compile_s,
-        "repeats": done,
+        "repeats": measured.repeats[0],
     }
 
 

@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
@@ -42,7 +41,14 @@ from gpu_latency import GOAL as GPU_GOAL
 from gpu_latency import fastest_rows
 from machine import describe_machine
 from safetensors.torch import load_file, save_file
-from timing import Spread, count_instructions, interleaved_rounds, ratio_spread, run_counted
+from timing import (
+    Spread,
+    count_instructions,
+    interleaved_rounds,
+    ratio_spread,
+    run_counted,
+    synchronizer,
+)
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
@@ -188,24 +194,17 @@ def timing(backbone, models: dict, x, args, device: torch.device) -> dict[str, l
     """Per network (the backbone as "plain", and each model), its best seconds per forward in
     each of ``args.rounds`` rounds of ``args.repeats`` interleaved runs, in one process
     (``timing.interleaved_rounds``)."""
-
-    def once(model, injected: bool) -> Callable[[], float]:
-        def run() -> float:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            call(model, x, injected)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            return time.perf_counter() - start
-
-        return run
-
-    runs = {"plain": once(backbone, False), **{k: once(m, True) for k, m in models.items()}}
+    runs = {
+        "plain": functools.partial(call, backbone, x, False),
+        **{key: functools.partial(call, model, x, True) for key, model in models.items()},
+    }
     with torch.inference_mode():
         for run in runs.values():
             run()
-        return interleaved_rounds(runs, args.rounds, args.repeats)
+        measured = interleaved_rounds(
+            runs, args.rounds, args.repeats, synchronize=synchronizer(device)
+        )
+    return measured.best
 
 
 def summary(plain: list[float], model: list[float]) -> dict:

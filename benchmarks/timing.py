@@ -5,7 +5,9 @@ Timing: one process, several rounds; in every round each network runs ``repeats`
 all networks interleaved, and a round keeps each network's best time. The ratio of a round
 compares bests taken minutes apart at most, under the same load; over the rounds the median
 ratio is reported with its spread (the lowest and highest round), so that a reader sees
-whether a goal lies inside the noise.
+whether a goal lies inside the noise. The one loop serves every timing script: overhead.py
+(wall time, rounds), export.py (CPU time, the order rotated each round) and gpu_latency.py (the
+GPU synchronised around each call, repeats cut to a time budget).
 
 Instructions: the same forward pass under Valgrind's callgrind (at one thread, in a process
 of its own), counting only the pass itself (``torch._C._valgrind_toggle``): the same code on
@@ -28,7 +30,15 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Spread", "count_instructions", "interleaved_rounds", "ratio_spread", "run_counted"]
+__all__ = [
+    "Rounds",
+    "Spread",
+    "count_instructions",
+    "interleaved_rounds",
+    "ratio_spread",
+    "run_counted",
+    "synchronizer",
+]
 
 
 @dataclass(frozen=True)
@@ -47,22 +57,66 @@ class Spread:
         return f"{self.median:.3f}x ({self.low:.3f}-{self.high:.3f})"
 
 
+@dataclass(frozen=True)
+class Rounds:
+    """What ``interleaved_rounds`` measured: per run, its best seconds in each round, and how
+    many times each run was called in each round."""
+
+    best: dict[str, list[float]]
+    repeats: list[int]
+
+
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    """What waits for ``device`` to finish its queued work before a clock is read (a GPU runs
+    asynchronously; a CPU pass is done when its call returns)."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
 def interleaved_rounds(
-    runs: Mapping[str, Callable[[], float]], rounds: int, repeats: int
-) -> dict[str, list[float]]:
-    """Per run, its best seconds in each of ``rounds`` rounds; in a round every run is called
-    ``repeats`` times, the runs interleaved (each call returns the seconds it took)."""
+    runs: Mapping[str, Callable[[], object]],
+    rounds: int,
+    repeats: int,
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+    synchronize: Callable[[], object] = lambda: None,
+    rotate: bool = False,
+    budget: float | None = None,
+) -> Rounds:
+    """Time each of ``runs`` (no-argument callables) in ``rounds`` rounds; in a round every run
+    is called ``repeats`` times, the runs interleaved, and the round keeps each run's best.
+
+    A call is timed by ``clock`` (wall time by default; ``time.process_time`` leaves out the
+    time other processes hold the cores) between two calls of ``synchronize`` (see
+    ``synchronizer``). ``rotate``: round ``r`` starts with run ``r`` (modulo their number), so
+    that no run always follows the same other. ``budget``: seconds a round should take; after
+    each repeat the round's repeats are cut to what the budget allows at the bests so far (at
+    least 3), so slow networks run fewer times."""
     if rounds < 1 or repeats < 1:
         raise ValueError(f"rounds and repeats must be at least 1, got {rounds} and {repeats}")
-    bests: dict[str, list[float]] = {key: [] for key in runs}
-    for _ in range(rounds):
-        best = dict.fromkeys(runs, float("inf"))
-        for _ in range(repeats):
-            for key, run in runs.items():
-                best[key] = min(best[key], run())
-        for key, seconds in best.items():
-            bests[key].append(seconds)
-    return bests
+    names = list(runs)
+    measured = Rounds({name: [] for name in names}, [])
+    for index in range(rounds):
+        shift = index % len(names) if rotate else 0
+        order = names[shift:] + names[:shift]
+        best = dict.fromkeys(names, float("inf"))
+        done, limit = 0, repeats
+        while done < limit:
+            for name in order:
+                synchronize()
+                start = clock()
+                runs[name]()
+                synchronize()
+                best[name] = min(best[name], clock() - start)
+            done += 1
+            total = sum(best.values())
+            if budget is not None and total > 0:
+                limit = min(limit, max(3, int(budget / total)))
+        for name, seconds in best.items():
+            measured.best[name].append(seconds)
+        measured.repeats.append(done)
+    return measured
 
 
 def ratio_spread(seconds: Sequence[float], base: Sequence[float]) -> Spread:

@@ -13,31 +13,84 @@ import overhead  # benchmarks/ is not a package: found through the path above
 import timing
 
 
-def scripted(times: list[float], calls: list[str], key: str):
-    """A run that returns the next of ``times`` and records that ``key`` ran."""
-    remaining = iter(times)
+class Machine:
+    """A fake clock and fake runs: each run advances the clock by its next scripted duration
+    and records its name (and so does ``synchronize``), so the timing loop can be checked
+    exactly on a CPU."""
 
-    def run() -> float:
-        calls.append(key)
-        return next(remaining)
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.calls: list[str] = []
 
-    return run
+    def clock(self) -> float:
+        return self.now
+
+    def synchronize(self) -> None:
+        self.calls.append("sync")
+
+    def run(self, key: str, durations: list[float]):
+        remaining = iter(durations)
+
+        def run() -> None:
+            self.calls.append(key)
+            self.now += next(remaining)
+
+        return run
 
 
 def test_rounds_keep_each_rounds_best_and_interleave_the_runs():
-    calls: list[str] = []
+    machine = Machine()
     runs = {
-        "plain": scripted([3, 1, 2, 5, 4, 6], calls, "plain"),
-        "pip": scripted([4, 2, 3, 6, 7, 5], calls, "pip"),
+        "plain": machine.run("plain", [3, 1, 2, 5, 4, 6]),
+        "pip": machine.run("pip", [4, 2, 3, 6, 7, 5]),
     }
-    bests = timing.interleaved_rounds(runs, rounds=2, repeats=3)
-    assert bests == {"plain": [1, 4], "pip": [2, 5]}
-    assert calls == ["plain", "pip"] * 6
+    measured = timing.interleaved_rounds(runs, rounds=2, repeats=3, clock=machine.clock)
+    assert measured.best == {"plain": [1, 4], "pip": [2, 5]}
+    assert measured.repeats == [3, 3]
+    assert machine.calls == ["plain", "pip"] * 6
+
+
+def test_every_timed_call_sits_between_two_synchronizations():
+    # a GPU runs asynchronously: the clock is read only once its queue is drained
+    machine = Machine()
+    runs = {"plain": machine.run("plain", [1, 1]), "pip": machine.run("pip", [2, 2])}
+    timing.interleaved_rounds(
+        runs, rounds=1, repeats=2, clock=machine.clock, synchronize=machine.synchronize
+    )
+    assert machine.calls == ["sync", "plain", "sync", "sync", "pip", "sync"] * 2
+    assert timing.synchronizer(torch.device("cpu"))() is None  # a CPU has nothing to wait for
+
+
+def test_rotation_starts_each_round_with_the_next_run():
+    machine = Machine()
+    runs = {key: machine.run(key, [1.0] * 3) for key in ("eager", "onnx", "compile")}
+    measured = timing.interleaved_rounds(
+        runs, rounds=3, repeats=1, clock=machine.clock, rotate=True
+    )
+    assert machine.calls == [
+        *("eager", "onnx", "compile"),
+        *("onnx", "compile", "eager"),
+        *("compile", "eager", "onnx"),
+    ]
+    assert list(measured.best) == ["eager", "onnx", "compile"]
+
+
+def test_a_budget_cuts_the_repeats_of_slow_runs_but_keeps_three():
+    # 2 s per repeat of both runs against a 5 s budget: cut to max(3, int(5 / 2)) = 3 repeats
+    machine = Machine()
+    slow = {key: machine.run(key, [1.0] * 30) for key in ("plain", "pip")}
+    measured = timing.interleaved_rounds(slow, 2, 30, clock=machine.clock, budget=5.0)
+    assert measured.repeats == [3, 3]
+    # 0.5 s per repeat: 10 repeats fit the budget; fewer asked for stay fewer
+    fast = {key: machine.run(key, [0.25] * 30) for key in ("plain", "pip")}
+    assert timing.interleaved_rounds(fast, 1, 30, clock=machine.clock, budget=5.0).repeats == [10]
+    fast = {key: machine.run(key, [0.25] * 30) for key in ("plain", "pip")}
+    assert timing.interleaved_rounds(fast, 1, 4, clock=machine.clock, budget=5.0).repeats == [4]
 
 
 def test_rounds_and_repeats_are_checked():
     with pytest.raises(ValueError, match="at least 1"):
-        timing.interleaved_rounds({"plain": lambda: 1.0}, rounds=0, repeats=3)
+        timing.interleaved_rounds({"plain": lambda: None}, rounds=0, repeats=3)
 
 
 def test_ratio_spread_is_the_median_and_range_of_the_round_ratios():
