@@ -53,9 +53,13 @@ from wallpaper_photos import WALLPAPERS, wallpaper_names, wallpaper_photos, wall
 import pip_adapter as pa
 from pip_adapter.conditioning import SURE_AT
 from pip_adapter.files import write_json, write_safetensors, write_text
-from pip_adapter.sensor import SENSOR_VIEWS, crop_grid, crop_views
+from pip_adapter.sensor import DEFAULT_SENSOR_VIEWS, SENSOR_VIEWS, crop_grid, crop_views
 from pip_adapter.training import fit_temperature, train_sensor
-from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS, FAINT_RANGES
+from pip_adapter.training.sensor import (
+    DEFAULT_SENSOR_STEPS,
+    DEFAULT_SENSOR_TEMPERATURE,
+    FAINT_RANGES,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "sensor_tuning"
@@ -109,6 +113,12 @@ VARIANTS: dict[str, tuple[str, dict]] = {
             "faint_ranges": FAINT_RANGES,
             "photos": "bundled+wallpapers",
         },
+    ),
+    "haze_field": (
+        "the defaults, and haze's depth map drawn over a field up to 3 times the side of the "
+        "region degraded for a crop, of which the crop sees a random window, as a crop of a "
+        "whole hazy photo sees part of one depth map (`train_sensor(haze_field=3)`)",
+        {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": FAINT_RANGES, "haze_field": 3.0},
     ),
 }
 # the settings of a recipe that build the sensor rather than train it
@@ -205,18 +215,29 @@ def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationS
 
 
 LOGITS = "logits.safetensors"  # a run's validation logits, per view of the photos
-ALL_VIEWS = "flips"  # the test-time views measured: every other set is a subset of them
+ALL_VIEWS = "flips"  # the test-time views compared: every other set is a subset of them
+
+
+def measured_views(name: str) -> str:
+    """The test-time views whose logits are kept for recipe ``name``: every one for the default
+    recipe (``views_table`` compares them), the crop as it is for the others (a quarter of the
+    work; the recipes are compared without views)."""
+    return ALL_VIEWS if name == DEFAULT_RECIPE else "none"
 
 
 @torch.no_grad()
 def view_logits(
-    sensor: pa.DegradationSensor, photos: list[torch.Tensor], size: int | None, first: int = 0
+    sensor: pa.DegradationSensor,
+    photos: list[torch.Tensor],
+    size: int | None,
+    first: int = 0,
+    views: str = ALL_VIEWS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The logits of every validation image (mean over its crops) in each test-time view of
-    ``ALL_VIEWS``, ``N×V×T``, and the true classes ``N``."""
+    ``views``, ``N×V×T``, and the true classes ``N``."""
     logits, truth = [], []
     for image, t in labelled_images(photos, size, DRAWS, DRAW_SEED, first):
-        crops = crop_views(crop_grid(image, sensor.crop_size, sensor.crops_per_side)[0], ALL_VIEWS)
+        crops = crop_views(crop_grid(image, sensor.crop_size, sensor.crops_per_side)[0], views)
         logits.append(sensor.classify(crops.flatten(0, 1)).unflatten(0, crops.shape[:2]).mean(1))
         truth.append(t)
     return torch.stack(logits), torch.tensor(truth)
@@ -224,7 +245,8 @@ def view_logits(
 
 def pooled(logits: torch.Tensor, views: str) -> torch.Tensor:
     """The sensor's logits (``N×T``) with the test-time views ``views``, from ``view_logits``'
-    per-view ones: their mean over those views (as ``DegradationSensor.classify_views``)."""
+    per-view ones (of ``ALL_VIEWS``, or of the first of them alone, ``"none"``): their mean
+    over those views (as ``DegradationSensor.classify_views``)."""
     index = [SENSOR_VIEWS[ALL_VIEWS].index(view) for view in SENSOR_VIEWS[views]]
     return logits[:, index].mean(dim=1)
 
@@ -238,12 +260,19 @@ def counts(weights: torch.Tensor, truth: torch.Tensor) -> dict:
     }
 
 
-def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], folder: Path) -> dict:
+def measure(
+    sensor: pa.DegradationSensor, photos: list[torch.Tensor], folder: Path, views: str
+) -> dict:
     """Confusion counts on whole validation photos and on random 256² and 128² crops of them,
-    as the sensor was trained to see them (no views, temperature 1), from the logits of every
-    view, kept in ``folder`` (for ``views_table``; reused while the sensor and the validation
-    photos are; kept for the first photos only, those of the others are added)."""
-    kept = kept_photos(folder)
+    as the sensor was trained to see them (no views, temperature 1), from the logits of the
+    test-time views ``views``, kept in ``folder`` (for ``views_table``; reused while the sensor
+    and the validation photos are and they hold those views; kept for the first photos only,
+    those of the others are added)."""
+    kept, stored = kept_photos(folder), kept_views(folder)
+    if stored is not None and set(SENSOR_VIEWS[views]) <= set(SENSOR_VIEWS[stored]):
+        views = stored  # the kept logits hold every view asked for
+    else:
+        kept = None
     if kept == list(VALIDATION_NAMES):
         tensors = load_file(folder / LOGITS)
     else:
@@ -251,7 +280,7 @@ def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], folder: Pa
         before = load_file(folder / LOGITS) if first else {}
         tensors = {}
         for label, size in VIEWS:
-            logits, truth = view_logits(sensor, photos[first:], size, first)
+            logits, truth = view_logits(sensor, photos[first:], size, first, views)
             if first:
                 logits = torch.cat([before[f"{label}.logits"], logits])
                 truth = torch.cat([before[f"{label}.truth"], truth])
@@ -259,7 +288,9 @@ def measure(sensor: pa.DegradationSensor, photos: list[torch.Tensor], folder: Pa
         photo_names = json.dumps(VALIDATION_NAMES)
         digest = wallpapers_digest("validation")
         write_safetensors(
-            folder / LOGITS, tensors, metadata={"photos": photo_names, "digest": digest}
+            folder / LOGITS,
+            tensors,
+            metadata={"photos": photo_names, "digest": digest, "views": views},
         )
     # the scikit-image photos come first: their counts compare with every run before the
     # colour photos joined (the same images, drawn alike); the colour ones are kept apart
@@ -288,6 +319,15 @@ def kept_photos(folder: Path) -> list[str] | None:
     if metadata.get("digest") != wallpapers_digest("validation"):
         return None
     return json.loads(metadata["photos"])
+
+
+def kept_views(folder: Path) -> str | None:
+    """The test-time views of the logits kept in ``folder`` (``ALL_VIEWS`` for logits kept
+    before other views were measured), or ``None`` if none are kept."""
+    if not (folder / LOGITS).is_file():
+        return None
+    with safe_open(folder / LOGITS, "pt") as kept:
+        return (kept.metadata() or {}).get("views", ALL_VIEWS)
 
 
 def confusion_scores(confusions: dict[str, torch.Tensor]) -> tuple[list[float], float, int]:
@@ -408,6 +448,8 @@ def views_table(runs: Path, recipe: str) -> str:
             alone = ", ".join(f"{fitted_temperature(kept, [s], views, photos):.3f}" for s in kept)
             fits.append(f"{describe_views(views)}, {text}: {common:.3f} (each seed alone: {alone})")
             temperatures.append(common)
+        if views == DEFAULT_SENSOR_VIEWS:  # and the one train_sensor gives its sensors
+            temperatures.append(DEFAULT_SENSOR_TEMPERATURE)
         for seed, (logits, truth) in kept.items():
             for temperature in temperatures:
                 r = view_scores(logits, truth, views, temperature)
@@ -433,7 +475,7 @@ def main() -> None:
     for name in names:
         sensor, seconds = trained_sensor(name, args)
         folder = args.runs / name / f"seed{args.seed}"
-        result = {"seconds": seconds, **measure(sensor, photos, folder)}
+        result = {"seconds": seconds, **measure(sensor, photos, folder, measured_views(name))}
         write_json(folder / "validation.json", result)
         print(row(name, args.seed, *VARIANTS[name], result), flush=True)
 
@@ -512,10 +554,12 @@ On the enlarged validation (scikit-image and colour photos):
 
 The sensors of the default recipe ({DEFAULT_RECIPE}) on the same validation images, with each
 set of test-time views of `DegradationSensor` (`views`: the logits of each crop averaged over
-its mirrored views) and at three temperatures of the weights (`softmax(logits / temperature)`):
-1, and the temperatures of minimum cross-entropy over every seed's validation images together,
+its mirrored views) and at several temperatures of the weights (`softmax(logits / temperature)`):
+1, the temperatures of minimum cross-entropy over every seed's validation images together,
 fitted on every view of the photos (whole, 256², 128²) or on whole photos only, as blind mode
-sees images (the default, `DEFAULT_SENSOR_TEMPERATURE`). `fit_temperature` gives one number for
+sees images, and with the default views the one `train_sensor` gives its sensors
+(`DEFAULT_SENSOR_TEMPERATURE`, {DEFAULT_SENSOR_TEMPERATURE:g}: fitted the same way on whole
+photos, on the scikit-image photos alone). `fit_temperature` gives one number for
 every image, so it changes no prediction, only how sure the weights are: the wrong-and-sure
 count, the cross-entropies and the calibration error (*weight off clean*: the mean weight a
 clean whole photo gives the other classes, the share of a restoration that blind mode applies

@@ -25,6 +25,7 @@ from pip_adapter.training.sensor import (
     FAINT_RANGES,
     _dataset,
     _Faint,
+    _HazeField,
     _Recoloured,
 )
 
@@ -294,6 +295,7 @@ def test_sensor_crops_from_photos_use_the_default_context_zoom_and_faint_draws()
         (1.0, 0.5),
         0.5,
         FAINT_RANGES,
+        1.0,
     )
     assert isinstance(data, SyntheticAllInOne) and data.degradations == TOY_DEGRADATIONS
     assert (data.context, data.scales, data.patch_size) == (DEFAULT_SENSOR_CONTEXT, (1.0, 0.5), 32)
@@ -307,10 +309,42 @@ def test_sensor_crops_from_photos_use_the_default_context_zoom_and_faint_draws()
 
     assert isinstance(inner(data)[TOY_DEGRADATIONS.index("noise")], torch.nn.Module)  # not faint
     rain = pa.DegradationSensor(("rain", "clean"), **TINY)
-    faint = inner(_dataset(rain, None, 0, True, 0, (1.0,), 0.5, FAINT_RANGES))[0]
+    faint = inner(_dataset(rain, None, 0, True, 0, (1.0,), 0.5, FAINT_RANGES, 1.0))[0]
     assert isinstance(faint, _Faint) and faint.share == 0.5
-    never = inner(_dataset(rain, None, 0, True, 0, (1.0,), 0, FAINT_RANGES))[0]
+    never = inner(_dataset(rain, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 1.0))[0]
     assert isinstance(never, torch.nn.Module)
+    haze = pa.DegradationSensor(("haze", "clean"), **TINY)
+    wide = inner(_dataset(haze, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 3.0))[0]
+    assert isinstance(wide, _HazeField) and wide.field == 3.0
+    both = inner(
+        _dataset(haze, None, 0, True, 0, (1.0,), 0.5, {"haze": {"beta": (0.04, 0.05)}}, 3.0)
+    )
+    assert isinstance(both[0], _Faint) and isinstance(both[0].draw, _HazeField)
+
+
+def test_haze_over_a_wider_field_shows_a_window_of_its_depth_map():
+    """A crop given a window of a depth map drawn over a larger field sees less of the scene's
+    depth range than one given a whole map (which always holds near ground and far sky): the
+    haze over a flat grey crop varies less across it. Reproducible with the same generator."""
+    grey = torch.full((16, 3, 48, 48), 0.4)
+
+    def spread(field: float) -> float:
+        hazy = _HazeField(field)(grey, generator=torch.Generator().manual_seed(0), beta=0.2)
+        return (hazy.amax(dim=(1, 2, 3)) - hazy.amin(dim=(1, 2, 3))).mean().item()
+
+    first = _HazeField(4.0)(grey, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(first, _HazeField(4.0)(grey, generator=torch.Generator().manual_seed(1)))
+    assert first.shape == grey.shape and (first > grey).all()  # airlight above the grey
+    assert spread(6.0) < 0.8 * spread(1.0)
+
+
+@pytest.mark.parametrize("field", [0.5, 9, True, "2"])
+def test_train_sensor_refuses_a_haze_field_out_of_range(field):
+    sensor = pa.DegradationSensor(("haze", "clean"), **TINY)
+    before = {k: v.clone() for k, v in sensor.state_dict().items()}
+    with pytest.raises(ValueError, match="haze_field must be a number from 1 to 8"):
+        train_sensor(sensor, steps=1, haze_field=field, progress=False)
+    assert all(torch.equal(v, sensor.state_dict()[k]) for k, v in before.items())
 
 
 @pytest.mark.parametrize("degradation", sorted(FAINT_RANGES))
