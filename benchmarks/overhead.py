@@ -676,7 +676,10 @@ def render(results: dict, device: torch.device, args) -> str:
             "of the two designs is compared by `python benchmarks/quality.py --variants "
             "pip,paper_design`. On this shared 2-core machine single best-of runs of the same "
             "code moved by up to 0.17x between runs minutes apart: rows whose ranges overlap "
-            "are not ranked by this run.",
+            "are not ranked by this run. The default row is a timing of its own, with every "
+            "design interleaved, separate from the table above (the default alone against the "
+            "plain network, in another process): the two differ by the run-to-run spread, and "
+            "the table above holds the goal's measurement.",
             "",
             "The paper design spends most of its time on the full-resolution stage: there the "
             "universal prompt's 3×3 convolution, the prompt-to-feature attention (q, k, v "
@@ -693,6 +696,13 @@ def render(results: dict, device: torch.device, args) -> str:
             "its output projection adding the residual and writing the feature's layout back "
             "(at inference into the residual's own memory, and the dual gate's second product "
             "into its first: no copies, no further full-resolution tensors). "
+            "On the grid, the same outputs to rounding in fewer operators: the "
+            "prompt-to-prompt block's two output projections add their residuals in their "
+            "own products and write "
+            "channels-last (the layer norms after them then read contiguous memory instead of "
+            "copying it), the content projection takes the degradation-aware prompt folded "
+            "into its weight, and top-m attention shares one softmax (`pip_adapter.layers."
+            "pointwise`; 3 operators fewer per unit, see the operator table). "
             "At inference (gradients off) each unit reuses what depends on its parameters "
             "alone, the prompt-to-prompt queries of the basic prompt, for as long as those "
             "parameters keep their values (compared bit by bit at every call; "

@@ -13,6 +13,7 @@ from pip_adapter.sensor import DEFAULT_SENSOR_VIEWS, SENSOR_VIEWS
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_CONTEXT,
     DEFAULT_SENSOR_FAINT,
+    DEFAULT_SENSOR_HAZE_FIELD,
     DEFAULT_SENSOR_SCALES,
     DEFAULT_SENSOR_STEPS,
     DEFAULT_SENSOR_TEMPERATURE,
@@ -30,19 +31,20 @@ SENSOR_PHOTOS: dict[str, str] = {
 }
 BUNDLED = "bundled"
 
+# train_sensor's crop recipe: its defaults, as keywords
+DEFAULT_TRAINING: dict = {
+    "context": DEFAULT_SENSOR_CONTEXT,
+    "scales": DEFAULT_SENSOR_SCALES,
+    "faint": DEFAULT_SENSOR_FAINT,
+    "faint_ranges": FAINT_RANGES,
+    "haze_field": DEFAULT_SENSOR_HAZE_FIELD,
+}
 # what a trained sensor depends on besides its steps: the photos it is trained on and
-# train_sensor's crop recipe (its defaults, tuples as lists, as a cache stores them in JSON)
-SENSOR_RECIPE: dict = json.loads(
-    json.dumps(
-        {
-            "photos": BUNDLED,
-            "context": DEFAULT_SENSOR_CONTEXT,
-            "scales": DEFAULT_SENSOR_SCALES,
-            "faint": DEFAULT_SENSOR_FAINT,
-            "faint_ranges": FAINT_RANGES,
-        }
-    )
-)
+# train_sensor's crop recipe (tuples as lists, as a cache stores them in JSON)
+SENSOR_RECIPE: dict = json.loads(json.dumps({"photos": BUNDLED, **DEFAULT_TRAINING}))
+# recipe fields that came after sensors were kept, and the value every sensor had before: a key
+# leaves them out at that value, so those sensors' caches stay valid (and name them otherwise)
+BEFORE_FIELDS = {"haze_field": 1.0}
 # how a trained sensor is used, which needs no retraining to change: its test-time views and
 # the temperature of its weights
 SENSOR_USE: dict = {"views": DEFAULT_SENSOR_VIEWS, "temperature": DEFAULT_SENSOR_TEMPERATURE}
@@ -62,9 +64,13 @@ def recipe_key(recipe: dict) -> dict:
     """``recipe`` as caches store it: without the photo set when it is the bundled photos, as
     every sensor trained before the set was a field of the recipe was (their caches stay
     valid), else with a digest of the wallpaper training files (rebuilt or re-split photos
-    train a new sensor)."""
+    train a new sensor); without a field of ``BEFORE_FIELDS`` at its value there."""
     photos = recipe.get("photos", BUNDLED)
-    key = {k: v for k, v in recipe.items() if k != "photos"}
+    key = {
+        k: v
+        for k, v in recipe.items()
+        if k != "photos" and not (k in BEFORE_FIELDS and v == BEFORE_FIELDS[k])
+    }
     if photos == BUNDLED:
         return key
     return {"photos": photos, "photos_digest": wallpapers_digest("train"), **key}

@@ -42,6 +42,7 @@ from sensor_accuracy import (
 )
 from sensor_recipe import (
     BUNDLED,
+    DEFAULT_TRAINING,
     SENSOR_PHOTOS,
     describe_sensor_recipe,
     describe_views,
@@ -97,28 +98,23 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     ),
     "mild_end_no_haze": (
         "the same for rain / blur / low light only (haze as by default): the defaults",
-        {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": FAINT_RANGES},
+        DEFAULT_TRAINING,
     ),
     "statistics": (
         "the defaults, and the sensor also reads physical statistics of each crop "
         "(`DegradationSensor(statistics=True)`)",
-        {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": FAINT_RANGES, "statistics": True},
+        {**DEFAULT_TRAINING, "statistics": True},
     ),
     "wallpapers": (
         f"the defaults, trained on {SENSOR_PHOTOS['bundled+wallpapers']} (landscapes, "
         "close-ups, objects, indoors, dusk: more kinds of photos)",
-        {
-            **CONTEXT_ZOOM,
-            "faint": 0.25,
-            "faint_ranges": FAINT_RANGES,
-            "photos": "bundled+wallpapers",
-        },
+        {**DEFAULT_TRAINING, "photos": "bundled+wallpapers"},
     ),
     "haze_field": (
         "the defaults, and haze's depth map drawn over a field up to 3 times the side of the "
         "region degraded for a crop, of which the crop sees a random window, as a crop of a "
         "whole hazy photo sees part of one depth map (`train_sensor(haze_field=3)`)",
-        {**CONTEXT_ZOOM, "faint": 0.25, "faint_ranges": FAINT_RANGES, "haze_field": 3.0},
+        {**DEFAULT_TRAINING, "haze_field": 3.0},
     ),
 }
 # the settings of a recipe that build the sensor rather than train it
@@ -134,6 +130,8 @@ VIEWS = (("whole", None), ("256", 256), ("128", 128))
 ALL_PHOTOS = tuple(label for label, _ in VIEWS)
 DRAWS = 12  # degradation draws per photo, class and view
 DRAW_SEED = 1  # the same draws for every recipe and training seed
+# the validation images of the scikit-image photos, per view of the photos: the first ones
+GREY_IMAGES = (len(VALIDATION) + 1) * len(DEGRADATIONS) * DRAWS
 
 
 def as_photo(array) -> torch.Tensor:
@@ -269,14 +267,15 @@ def measure(
     and the validation photos are and they hold those views; kept for the first photos only,
     those of the others are added)."""
     kept, stored = kept_photos(folder), kept_views(folder)
-    if stored is not None and set(SENSOR_VIEWS[views]) <= set(SENSOR_VIEWS[stored]):
-        views = stored  # the kept logits hold every view asked for
+    reused = kept is not None and kept == list(VALIDATION_NAMES[: len(kept)])
+    if reused and stored is not None and set(SENSOR_VIEWS[views]) <= set(SENSOR_VIEWS[stored]):
+        views = stored  # the kept logits hold every view asked for: theirs, for the others
     else:
         kept = None
     if kept == list(VALIDATION_NAMES):
         tensors = load_file(folder / LOGITS)
     else:
-        first = len(kept) if kept == list(VALIDATION_NAMES[: len(kept or [])]) else 0
+        first = len(kept or [])
         before = load_file(folder / LOGITS) if first else {}
         tensors = {}
         for label, size in VIEWS:
@@ -294,7 +293,7 @@ def measure(
         )
     # the scikit-image photos come first: their counts compare with every run before the
     # colour photos joined (the same images, drawn alike); the colour ones are kept apart
-    grey = (len(VALIDATION) + 1) * len(DEGRADATIONS) * DRAWS
+    grey = GREY_IMAGES
     results: dict = {"sure_and_wrong": {}, "colour": {"sure_and_wrong": {}}}
     for label, _ in VIEWS:
         plain = pooled(tensors[f"{label}.logits"], "none").softmax(dim=-1)
@@ -416,12 +415,14 @@ def kept_logits(runs: Path, recipe: str) -> dict[int, tuple[dict, dict]]:
     return kept
 
 
-def fitted_temperature(kept: dict, seeds, views: str, photos=ALL_PHOTOS) -> float:
+def fitted_temperature(
+    kept: dict, seeds, views: str, photos=ALL_PHOTOS, rows: slice = slice(None)
+) -> float:
     """The temperature of minimum cross-entropy over the validation images of ``seeds``' runs
-    (by default every view of the photos, else those named in ``photos``), with the test-time
-    views ``views``."""
-    logits = [pooled(kept[s][0][label], views) for s in seeds for label in photos]
-    truth = [kept[s][1][label] for s in seeds for label in photos]
+    (by default every view of the photos, else those named in ``photos``; ``rows``: of the
+    images of each view, those), with the test-time views ``views``."""
+    logits = [pooled(kept[s][0][label][rows], views) for s in seeds for label in photos]
+    truth = [kept[s][1][label][rows] for s in seeds for label in photos]
     return fit_temperature(torch.cat(logits), torch.cat(truth))
 
 
@@ -450,6 +451,16 @@ def views_table(runs: Path, recipe: str) -> str:
             temperatures.append(common)
         if views == DEFAULT_SENSOR_VIEWS:  # and the one train_sensor gives its sensors
             temperatures.append(DEFAULT_SENSOR_TEMPERATURE)
+            grey = slice(None, GREY_IMAGES)
+            common = fitted_temperature(kept, kept, views, ("whole",), grey)
+            alone = ", ".join(
+                f"{fitted_temperature(kept, [s], views, ('whole',), grey):.3f}" for s in kept
+            )
+            fits.append(
+                f"{describe_views(views)}, whole scikit-image photos alone (as "
+                f"`DEFAULT_SENSOR_TEMPERATURE` was fitted): {common:.3f} (each seed alone: "
+                f"{alone})"
+            )
         for seed, (logits, truth) in kept.items():
             for temperature in temperatures:
                 r = view_scores(logits, truth, views, temperature)

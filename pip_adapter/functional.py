@@ -141,8 +141,8 @@ def topm_channel_attention(
     ``max(1, floor(ρ·c))`` largest entries, is softmax-normalised over those, and multiplies
     ``v``; the results are summed with ``weights`` (one per ratio; ``None`` averages them).
 
-    Computed in one pass (``topm_probabilities``): the masked softmaxes share one
-    ``exp(A - rowmax)`` and one sort, and the weighted sum of the sparse attention maps is
+    Computed in one pass (``topm_probabilities``): the masked softmaxes share one sort and
+    one softmax over the whole row, and the weighted sum of the sparse attention maps is
     formed before a single matmul with ``v``. Equal to the four-``topk`` formulation (ties
     between equal logits are broken as ``torch.sort`` does).
 
@@ -184,18 +184,19 @@ def topm_probabilities(
     """The weighted sum of the top-m masked softmaxes of ``logits`` (``...×c×c``), one per
     ratio, weighted by ``weights`` (a tensor with one value per ratio; arguments unchecked).
 
-    The masked softmaxes share one ``exp(A - rowmax)`` and one sort; each one's normaliser is
-    the sum of the sorted exponentials over its ranks, and the weighted sum of the sparse
-    maps is formed in sorted order, then put back in the logits' order.
+    The masked softmaxes share one sort and one softmax over the whole row: each masked
+    softmax is that softmax renormalised over its top ranks (its normaliser is the sum of the
+    sorted probabilities over those ranks), and the weighted sum of the sparse maps is formed
+    in sorted order, then put back in the logits' order.
     """
     c = logits.shape[-1]
     rank_masks = constant(_rank_masks, c, tuple(topm_keep_counts(c, ratios)), like=logits)
     sorted_logits, order = logits.sort(dim=-1, descending=True)
-    # The row maximum sits inside every top-m set, so one shift serves all masked softmaxes;
-    # softmax is invariant to it, hence no gradient needs to flow through it.
-    exp_sorted = (sorted_logits - sorted_logits[..., :1].detach()).exp()
-    normalisers = exp_sorted @ rank_masks.T  # ...×c×R: each ratio's sum over its top ranks
+    # the row's softmax is exp(A - rowmax) over a common sum, which every renormalisation
+    # cancels: one kernel instead of a shift and an exponential
+    probs_all = sorted_logits.softmax(dim=-1)
+    normalisers = probs_all @ rank_masks.T  # ...×c×R: each ratio's share of its top ranks
     rank_coefficients = (weights / normalisers) @ rank_masks  # ...×c×c, by rank
-    probs_sorted = exp_sorted * rank_coefficients
+    probs_sorted = probs_all * rank_coefficients
     # every position is written: ``order`` is a permutation of each row
     return torch.empty_like(probs_sorted).scatter_(-1, order, probs_sorted)

@@ -1,5 +1,5 @@
-"""benchmarks/sensor_tuning.py's kept validation logits: the test-time views measured per
-recipe, and logits reused when they hold the views asked for."""
+"""benchmarks/sensor_tuning.py: the test-time views measured per recipe, kept logits reused
+when they hold the views asked for, and the default recipe keyed on train_sensor's defaults."""
 
 import sys
 from pathlib import Path
@@ -10,6 +10,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import sensor_tuning  # benchmarks/ is not a package: found through the path above
 
 from pip_adapter.sensor import SENSOR_VIEWS
+from pip_adapter.training.sensor import (
+    DEFAULT_SENSOR_CONTEXT,
+    DEFAULT_SENSOR_FAINT,
+    DEFAULT_SENSOR_HAZE_FIELD,
+    DEFAULT_SENSOR_SCALES,
+    DEFAULT_SENSOR_STEPS,
+    FAINT_RANGES,
+)
 
 
 def test_the_default_recipe_keeps_every_view_and_the_others_the_crop_as_it_is():
@@ -49,3 +57,32 @@ def test_kept_logits_are_reused_when_they_hold_the_views_asked_for(tmp_path, mon
     assert measure("flips") == ["flips"] * labels  # the kept ones lack views: measured again
     assert measure("none") == [] and measure("hflip") == []  # every view is kept
     assert sensor_tuning.kept_views(tmp_path) == "flips"
+    # other colour photos: nothing kept is reused, and only the views asked for are measured
+    monkeypatch.setattr(sensor_tuning, "wallpapers_digest", lambda split: "other files")
+    assert measure("none") == ["none"] * labels
+    assert sensor_tuning.kept_views(tmp_path) == "none"
+
+
+def test_the_default_recipe_is_train_sensors_defaults_and_keys_its_sensors_on_them():
+    settings, options = sensor_tuning.recipe_settings(sensor_tuning.DEFAULT_RECIPE, 0)
+    assert options == {} and settings.pop("seed") == 0
+    assert settings.pop("steps") == DEFAULT_SENSOR_STEPS
+    assert settings == {
+        "context": DEFAULT_SENSOR_CONTEXT,
+        "scales": DEFAULT_SENSOR_SCALES,
+        "faint": DEFAULT_SENSOR_FAINT,
+        "faint_ranges": FAINT_RANGES,
+        "haze_field": DEFAULT_SENSOR_HAZE_FIELD,
+    }
+    # a field that came later is left out of a key at the value every older sensor had, and
+    # named otherwise: another default would not reuse the sensors kept under the old one
+    key = sensor_tuning.settings_key(settings, options)
+    assert "haze_field" not in key and key["faint"] == DEFAULT_SENSOR_FAINT
+    wider = sensor_tuning.settings_key({**settings, "haze_field": 3.0}, options)
+    assert wider == {**key, "haze_field": 3.0}
+    haze, _ = sensor_tuning.recipe_settings("haze_field", 0)
+    assert sensor_tuning.settings_key(haze, {}) == {
+        **wider,
+        "seed": 0,
+        "steps": DEFAULT_SENSOR_STEPS,
+    }

@@ -16,6 +16,7 @@ from pip_adapter import (
     PromptToPromptInteraction,
     SelectivePromptToFeature,
 )
+from pip_adapter.layers import project_add, project_scaled
 from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim
 from pip_adapter.unit.resampling import area_pool
 
@@ -428,3 +429,49 @@ def test_unit_runs_under_autocast_and_when_traced_without_gradients():
     y.sum().backward()
     torch.testing.assert_close(y.detach(), expected, rtol=1e-5, atol=1e-5)
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_pointwise_products_equal_the_convolution_and_its_residual_or_scale(layout):
+    # The unit's grid work folds a residual add and a per-channel scale into the products of
+    # its 1×1 convolutions: same values and gradients (float64), broadcast residual included,
+    # and the results come channels-last (what the next layer norm reads contiguous).
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 4, kernel_size=1, bias=False).double()
+    x = torch.randn(3, 6, 5, 7, dtype=torch.float64).contiguous(memory_format=layout)
+    x.requires_grad_()
+    residual = torch.randn(1, 4, 5, 7, dtype=torch.float64, requires_grad=True)
+    scale = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    cases = (
+        (project_add(conv, x, residual), residual + conv(x), residual),
+        (project_scaled(conv, x, scale), scale[:, :, None, None] * conv(x), scale),
+    )
+    for got, expected, other in cases:
+        assert got.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+        upstream = torch.randn_like(expected)
+        leaves = [x, other, conv.weight]
+        for a, b in zip(
+            torch.autograd.grad(got, leaves, upstream),
+            torch.autograd.grad(expected, leaves, upstream),
+            strict=True,
+        ):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_pointwise_products_keep_the_residual_dtype_under_autocast():
+    # under bf16 autocast the fused product would turn the float32 residual stream bf16; the
+    # sum it replaces keeps float32 (a float32 residual plus a bf16 convolution)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 4, kernel_size=1, bias=False)
+    x, residual, scale = torch.randn(2, 6, 5, 7), torch.randn(1, 4, 5, 7), torch.randn(2, 4)
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+        added, expected_added = project_add(conv, x, residual), residual + conv(x)
+        scaled, expected_scaled = project_scaled(conv, x, scale), scale[:, :, None, None] * conv(x)
+        p2p = PromptToPromptInteraction(8, 2)
+        prompt = p2p(torch.randn(1, 8, 4, 4), torch.randn(2, 8, 4, 4))
+    assert added.dtype == expected_added.dtype == torch.float32
+    assert scaled.dtype == expected_scaled.dtype
+    torch.testing.assert_close(added, expected_added)
+    torch.testing.assert_close(scaled, expected_scaled)
+    assert prompt.dtype == torch.float32

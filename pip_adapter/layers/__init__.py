@@ -7,6 +7,7 @@ from pip_adapter.layers.feedforward import (
     GatedDconvFeedForward,
 )
 from pip_adapter.layers.norm import LayerNorm2d
+from pip_adapter.layers.pointwise import project_add, project_scaled
 
 __all__ = [
     "FFN_EXPANSION",
@@ -14,4 +15,6 @@ __all__ = [
     "DualGatedFeedForward",
     "GatedDconvFeedForward",
     "LayerNorm2d",
+    "project_add",
+    "project_scaled",
 ]

@@ -73,7 +73,14 @@ class ChannelCrossAttention(nn.Module):
         self, queries: tuple[torch.Tensor, torch.Tensor], context: torch.Tensor
     ) -> torch.Tensor:
         """The attention's output (``B×dim×H×W``) for ``queries`` (from ``queries()``) over
-        the keys and values of ``context``."""
+        the keys and values of ``context``: ``project_out(mix(queries, context))``."""
+        return self.project_out(self.mix(queries, context))
+
+    def mix(
+        self, queries: tuple[torch.Tensor, torch.Tensor], context: torch.Tensor
+    ) -> torch.Tensor:
+        """The heads' attention-weighted values of ``context`` (``B×dim×H×W``), before the
+        output projection (which a caller may fuse with its residual, ``project_add``)."""
         q, scales = queries
         batch, _, height, width = context.shape
         k, v = (self._heads(t) for t in self.to_kv(context).chunk(2, dim=1))
@@ -88,7 +95,7 @@ class ChannelCrossAttention(nn.Module):
         else:
             probs = topm_probabilities(logits, self.topm_ratios, self.topm_weights)
         out = cast(probs, v.dtype) @ v
-        return self.project_out(out.reshape(batch, -1, height, width))
+        return out.reshape(batch, -1, height, width)
 
     def forward(self, query_source: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         return self.attend(self.queries(query_source), context)

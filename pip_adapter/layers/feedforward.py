@@ -37,8 +37,13 @@ class GatedDconvFeedForward(nn.Module):
         a, b = hidden.chunk(2, dim=dim)
         return F.gelu(a) * b
 
+    def gated(self, x: torch.Tensor) -> torch.Tensor:
+        """The gated hidden features of ``x``, before the output projection (which a caller may
+        fuse with its residual, ``project_add``)."""
+        return self.gate(self.dwconv(self.project_in(x)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project_out(self.gate(self.dwconv(self.project_in(x))))
+        return self.project_out(self.gated(x))
 
 
 class DualGatedFeedForward(GatedDconvFeedForward):

@@ -83,10 +83,10 @@ FAINT_RANGES: FaintRanges = {
 }
 # the temperature train_sensor gives the sensors it trains (see DegradationSensor): the one of
 # minimum cross-entropy for two training seeds of the default recipe on the whole scikit-image
-# validation photos of benchmarks/sensor_tuning.py (1.16 and 1.31 apart), as blind mode sees
-# whole images (1.34 fitted on their 256² and 128² crops too); fewer wrong predictions made
-# sure. With the colour validation photos too the fit is 1.15, within 0.002 of its whole-photo
-# cross-entropy at 1.24 on both seeds and with a larger calibration error on one: kept
+# validation photos of benchmarks/sensor_tuning.py (1.16 and 1.31 apart; the page prints the
+# fit), as blind mode sees whole images; fewer wrong predictions made sure. With the colour
+# validation photos too the fit is 1.15, within 0.002 of its whole-photo cross-entropy at 1.24
+# on both seeds and with a larger calibration error on one: kept
 DEFAULT_SENSOR_TEMPERATURE = 1.24
 
 
@@ -114,9 +114,11 @@ class _Recoloured:
 
 class _HazeField:
     """Haze whose depth map spans a field up to ``field`` times the side of the degraded region
-    (drawn per crop from 1 to ``field``), of which the region gets a random window: as a crop
-    of a whole hazy photo sees part of one depth map (near ground, sky, the horizon), where a
-    depth map drawn for the region alone always holds a whole scene. Keyword parameters go to
+    (drawn from 1 to ``field``), of which the region gets a random window: as a crop of a
+    whole hazy photo sees part of one depth map (near ground, sky, the horizon), where a depth
+    map drawn for the region alone always holds a whole scene. The field's size and the window
+    are drawn once per call, for the whole batch (``train_sensor`` degrades each crop alone, so
+    per crop there), each image's depth map its own. Keyword parameters go to
     ``atmospheric_haze``; draws come from the item's generator."""
 
     def __init__(self, field: float) -> None:

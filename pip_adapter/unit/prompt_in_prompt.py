@@ -10,7 +10,7 @@ from torch import nn
 
 from pip_adapter.conditioning import check_weights
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS, cast
-from pip_adapter.layers import FFN_EXPANSION
+from pip_adapter.layers import FFN_EXPANSION, project_scaled
 from pip_adapter.unit.alignment import ContentAlignment
 from pip_adapter.unit.prompt_to_feature import SelectivePromptToFeature
 from pip_adapter.unit.prompt_to_prompt import PromptToPromptInteraction
@@ -169,7 +169,7 @@ class PromptInPrompt(nn.Module):
     def _compact_prompt(self, small: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The universal prompt on the ``s×s`` grid, from the feature already on that grid."""
         prompt = cast(self.degradation_prompt(weights), small.dtype)
-        content = prompt[:, :, None, None] * self.align.project(small)
+        content = project_scaled(self.align.project, small, prompt)
         compact = self.prompt_to_prompt(cast(self.basic_prompt(), small.dtype), content)
         return self.to_universal(compact)
 
@@ -180,7 +180,9 @@ class PromptInPrompt(nn.Module):
         prompt = cast(self.degradation_prompt(weights), x.dtype)
         content = prompt[:, :, None, None] * self.align(x)
         compact = self.prompt_to_prompt(cast(self.basic_prompt(), x.dtype), content)
-        return self.to_universal(_resize(compact, x.shape[-2:]))
+        # U0 comes channels-last; at full resolution the convolutions and the attention's
+        # head split read the usual layout
+        return self.to_universal(_resize(compact.contiguous(), x.shape[-2:]))
 
     def universal_prompt(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The universal restoration prompt ``U`` (``B×d×H×W``) for ``x``, for inspection."""

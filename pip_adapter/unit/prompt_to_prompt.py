@@ -11,6 +11,7 @@ from pip_adapter.layers import (
     ChannelCrossAttention,
     GatedDconvFeedForward,
     LayerNorm2d,
+    project_add,
 )
 
 __all__ = ["PromptToPromptInteraction"]
@@ -56,7 +57,9 @@ class PromptToPromptInteraction(nn.Module):
         )
 
     def forward(self, basic_prompt: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-        prompt = basic_prompt + self.attention.attend(
-            self.queries(basic_prompt), self.norm_context(content)
-        )
-        return prompt + self.ffn(self.norm_ffn(prompt))
+        """``U0``: ``P + attention``, then ``+ ffn``; each output projection adds its residual in
+        its own product (``project_add``), so ``U0`` and the intermediate come channels-last."""
+        attention, ffn = self.attention, self.ffn
+        mixed = attention.mix(self.queries(basic_prompt), self.norm_context(content))
+        prompt = project_add(attention.project_out, mixed, basic_prompt)
+        return project_add(ffn.project_out, ffn.gated(self.norm_ffn(prompt)), prompt)
