@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from machine import prepare_device
+from timing import synchronizer
 
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
@@ -26,11 +27,6 @@ from pip_adapter.data import SyntheticAllInOne
 from pip_adapter.training import TrainConfig, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def throughput(name, size, mode, amp, compiled, args, device) -> float:
@@ -57,13 +53,14 @@ def throughput(name, size, mode, amp, compiled, args, device) -> float:
         loss.backward()
         optimizer.step()
 
+    synchronize = synchronizer(device)
     for _ in range(args.warmup):
         step()
-    sync(device)
+    synchronize()
     start = time.perf_counter()
     for _ in range(args.steps):
         step()
-    sync(device)
+    synchronize()
     return args.steps / (time.perf_counter() - start)
 
 

@@ -26,6 +26,7 @@ from pip_adapter.data import PairedImages, build_eval_set
 from pip_adapter.evaluation import restore
 from pip_adapter.files import write_json
 from pip_adapter.injection import PIPModel
+from pip_adapter.injection.model import blend_output
 from pip_adapter.training import calibrate_output_strength
 from pip_adapter.training.strength import Triple
 
@@ -80,17 +81,17 @@ def restorations(model: nn.Module, pairs: PairedImages, labelled: bool) -> dict[
 
 
 class Blended(nn.Module):
-    """``model``'s output as ``x + a · (model(x) − x)`` (``torch.lerp``, as a PIPModel blends
-    its ``output_strength``): ``strengths`` by degradation name, called with ``degradation=``,
-    or ``{ALL: a}`` for a blind model, called on the image alone."""
+    """``model``'s output as ``x + a · (model(x) − x)`` (the library's ``blend_output``, as a
+    PIPModel blends its ``output_strength``): ``strengths`` by degradation name, called with
+    ``degradation=``, or ``{ALL: a}`` for a blind model, called on the image alone."""
 
     def __init__(self, model: nn.Module, strengths: Mapping[str, float]) -> None:
         super().__init__()
         self.model, self.strengths = model, dict(strengths)
 
     def forward(self, x: torch.Tensor, degradation: str | None = None) -> torch.Tensor:
-        restored = restore(self.model, x, degradation)
-        return torch.lerp(x, restored, self.strengths[ALL if degradation is None else degradation])
+        strength = self.strengths[ALL if degradation is None else degradation]
+        return blend_output(x, restore(self.model, x, degradation), strength)
 
 
 def tensors_digest(tensors: Iterable[torch.Tensor]) -> str:

@@ -19,13 +19,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from machine import describe_machine
+from timing import interleaved_rounds, synchronizer
 
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
@@ -63,19 +63,13 @@ class Step:
         self.ids = (torch.arange(batch) % len(pa.DEFAULT_DEGRADATIONS)).to(device)
         self.device = device
 
-    def __call__(self) -> float:
-        """Seconds of one step."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
+    def __call__(self) -> None:
+        """One training step."""
         out = self.model(self.x, degradation=self.ids) if self.conditioned else self.model(self.x)
         loss = F.l1_loss(out, self.target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
 
 
 def _status_kib(field: str) -> int:
@@ -126,12 +120,11 @@ def main() -> None:
         return
     device = torch.device(args.device)
     steps = {label: Step(label, args.batch_size, args.patch, device) for label in CONFIGS}
-    seconds = {label: float("inf") for label in CONFIGS}
     for step in steps.values():  # warm-up
         step()
-    for _ in range(args.repeats):
-        for label, step in steps.items():
-            seconds[label] = min(seconds[label], step())
+    # each configuration's best of --repeats steps, the configurations interleaved
+    timed = interleaved_rounds(steps, 1, args.repeats, synchronize=synchronizer(device))
+    seconds = {label: bests[0] for label, bests in timed.best.items()}
     memory = {label: step_memory(label, args, device) for label in CONFIGS}
     trainable = {label: step.trainable for label, step in steps.items()}
     results = {"seconds": seconds, "step_mib": memory, "trainable": trainable}

@@ -1,5 +1,6 @@
 """The example scripts run from a clean checkout, also from an official-format checkpoint."""
 
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -13,32 +14,68 @@ from pip_adapter.cli import main
 from pip_adapter.data import read_image, write_image
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+NAMES = ("nafnet", "restormer", "swinir")
+
+# runs each example script given as SCRIPT OUT pairs as ``__main__``, with ``--smoke --out
+# OUT``, in one new interpreter (one start-up and import for all), and prints its exit status
+SMOKE_DRIVER = """
+import runpy, sys
+for script, out in zip(sys.argv[1::2], sys.argv[2::2]):
+    sys.argv = [script, "--smoke", "--out", out]
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except SystemExit as done:
+        print(f"[{script} exited {done.code}]", flush=True)
+"""
 
 
-def run_example(name, *args):
-    command = [sys.executable, str(EXAMPLES / f"finetune_{name}.py"), "--smoke", *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+def example(name: str) -> Path:
+    return EXAMPLES / f"finetune_{name}.py"
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory) -> dict[str, tuple[str, Path]]:
+    """Per example: what its ``--smoke`` run printed and its output folder (all three run by
+    the same new ``python`` process, as scripts)."""
+    outs = {name: tmp_path_factory.mktemp(name) for name in NAMES}
+    pairs = [str(arg) for name in NAMES for arg in (example(name), outs[name])]
+    command = [sys.executable, "-c", SMOKE_DRIVER, *pairs]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+    printed, runs = done.stdout, {}
+    for name in NAMES:
+        mark = f"[{example(name)} exited 0]"
+        assert mark in printed, f"{name}: {done.stdout[-1000:]}{done.stderr[-2000:]}"
+        runs[name], printed = printed.split(mark, 1)
+    return {name: (runs[name], outs[name]) for name in NAMES}
+
+
+def run_example(name: str, *args: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Run examples/finetune_NAME.py with ``--smoke *args`` as ``__main__`` in this process
+    (no new interpreter to start); returns its exit status."""
+    monkeypatch.setattr(sys, "argv", [str(example(name)), "--smoke", *args])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_path(str(example(name)), run_name="__main__")
+    return done.value.code
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["nafnet", "restormer", "swinir"])
-def test_smoke_mode(name, tmp_path):
-    out = run_example(name, "--out", str(tmp_path))
+@pytest.mark.parametrize("name", NAMES)
+def test_smoke_mode(name, smoke_runs):
+    out, folder = smoke_runs[name]
     assert f"{name} + PIP PSNR / SSIM" in out and "**average**" in out
-    assert (tmp_path / "adapter" / "adapter.safetensors").is_file()
-    assert (tmp_path / "adapter" / "sensor.safetensors").is_file()
+    assert (folder / "adapter" / "adapter.safetensors").is_file()
+    assert (folder / "adapter" / "sensor.safetensors").is_file()
 
 
-def test_nafnet_from_an_official_basicsr_checkpoint(tmp_path):
+def test_nafnet_from_an_official_basicsr_checkpoint(tmp_path, monkeypatch, capsys):
     torch.manual_seed(0)
     backbone = build_backbone("nafnet", "tiny")
     state = {f"module.{k}": v for k, v in backbone.state_dict().items()}
     torch.save({"params": state}, tmp_path / "NAFNet-tiny.pth")
-    run_example(
-        "nafnet", "--checkpoint", str(tmp_path / "NAFNet-tiny.pth"), "--out", str(tmp_path / "run")
-    )
+    checkpoint, out = str(tmp_path / "NAFNet-tiny.pth"), str(tmp_path / "run")
+    code = run_example("nafnet", "--checkpoint", checkpoint, "--out", out, monkeypatch=monkeypatch)
+    assert code == 0, capsys.readouterr().err[-2000:]
     adapter = tmp_path / "run" / "adapter"
     assert not (adapter / "backbone.safetensors").exists()  # frozen: the checkpoint is enough
     model = pa.load_adapter(build_backbone("nafnet", "tiny"), adapter)
@@ -60,16 +97,11 @@ def test_nafnet_from_an_official_basicsr_checkpoint(tmp_path):
     assert read_image(tmp_path / "restored" / "in.png").shape == (3, 21, 34)
 
 
-def test_bad_arguments_are_one_line_errors(tmp_path):
-    command = [
-        sys.executable,
-        str(EXAMPLES / "finetune_nafnet.py"),
-        "--smoke",
-        "--checkpoint",
-        str(tmp_path / "missing.pth"),
-        "--out",
-        str(tmp_path),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    assert "no checkpoint at" in done.stderr and "Traceback" not in done.stderr
+def test_bad_arguments_are_one_line_errors(tmp_path, monkeypatch, capsys):
+    missing = str(tmp_path / "missing.pth")
+    code = run_example(
+        "nafnet", "--checkpoint", missing, "--out", str(tmp_path), monkeypatch=monkeypatch
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no checkpoint at" in err and "Traceback" not in err

@@ -155,6 +155,27 @@ def test_psnr_objective_maximises_the_mean_psnr_per_image():
         fit_output_strength(list(x), list(f), list(y), objective="ssim")
 
 
+def test_psnr_search_evaluates_each_strength_once(monkeypatch):
+    # the grid, then golden-section steps that keep their surviving point: no strength is
+    # blended twice (the grid's best is not evaluated again at the end either)
+    from pip_adapter.training import strength
+
+    blended: list[float] = []
+    blend = strength.blend_output
+    monkeypatch.setattr(
+        strength, "blend_output", lambda x, f, a: blended.append(a) or blend(x, f, a)
+    )
+    generator = torch.Generator().manual_seed(3)
+    y = torch.rand(3, 8, 8, generator=generator)
+    x = y + 0.1 * torch.randn(y.shape, generator=generator)
+    fitted = fit_output_strength([x], [x + 2 * (y - x)], [y], objective="psnr")
+    assert fitted == pytest.approx(0.5, abs=1e-3)  # the restoration overshoots twofold
+    assert len(blended) == len(set(blended))
+    # from 2 / GRID wide to REFINED: 12 steps, the first with two points, then one each, and
+    # the middle of the last interval (both points every step would take 26)
+    assert len(blended) - (strength.GRID + 1) <= 14
+
+
 def test_calibration_takes_the_objective(untouched):
     model = trained()
     generator = torch.Generator().manual_seed(4)

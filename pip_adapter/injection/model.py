@@ -37,7 +37,7 @@ from pip_adapter.padding import crop_to, pad_to_requirements
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
 
-__all__ = ["PIPModel", "check_blendable", "unit_key"]
+__all__ = ["PIPModel", "blend_output", "check_blendable", "unit_key"]
 
 
 def check_blendable(x: torch.Tensor, restored: torch.Tensor) -> None:
@@ -49,6 +49,21 @@ def check_blendable(x: torch.Tensor, restored: torch.Tensor) -> None:
             f"backbone turns a {tuple(x.shape)} input into a {tuple(restored.shape)} output; "
             f"leave {CLEAN!r} out of its degradations and output_strength unset"
         )
+
+
+def blend_output(
+    x: torch.Tensor, restored: torch.Tensor, strength: torch.Tensor | float
+) -> torch.Tensor:
+    """``x + a · (restored − x)``, the output at strength ``a`` (one number, or a tensor with
+    one per sample of a B×C×H×W batch), in the dtype ``x`` and ``restored`` promote to: how a
+    model's output is blended with its input, by ``PIPModel`` (output strengths, ``"clean"``),
+    the strength fits and the benchmarks (a unit's native-degradation gate, in hooks.py, blends
+    features in the unit's dtype instead). ``torch.lerp`` is exact at both ends: ``x`` at 0,
+    ``restored`` at 1."""
+    dtype = torch.promote_types(x.dtype, restored.dtype)
+    if isinstance(strength, torch.Tensor):
+        strength = strength.to(dtype).view(-1, 1, 1, 1)
+    return torch.lerp(x.to(dtype), restored.to(dtype), strength)
 
 
 def unit_key(stage: str) -> str:
@@ -241,9 +256,7 @@ class PIPModel(nn.Module):
             return x.clone()  # every image is clean (or at strength 0): nothing to run
         restored = self._restore(x, weights, kwargs)
         check_blendable(x, restored)
-        dtype = torch.promote_types(x.dtype, restored.dtype)
-        # torch.lerp is exact at both ends: x where amount is 0, restored where it is 1
-        return torch.lerp(x.to(dtype), restored.to(dtype), amount.to(dtype).view(-1, 1, 1, 1))
+        return blend_output(x, restored, amount)
 
     def _strength_table(self, strengths: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
         """``config.strengths()`` as a tensor on ``like``'s device and dtype: each sample's

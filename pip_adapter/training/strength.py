@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from pip_adapter.injection import PIPModel
-from pip_adapter.injection.model import check_blendable
+from pip_adapter.injection.model import blend_output, check_blendable
 from pip_adapter.metrics import psnr
 from pip_adapter.vocabulary import degradation_index, degradation_name
 
@@ -100,22 +100,26 @@ def _highest_mean_psnr(
     ]
     count = sum(x.shape[0] for x, _, _ in batches)
 
-    def mean_psnr(a: float) -> float:
-        scores = [psnr(torch.lerp(x, f, a).clamp(0, 1), y) for x, f, y in batches]
-        return sum(float(s.clamp(max=PSNR_CAP).sum()) for s in scores) / count
+    known: dict[float, float] = {}  # each point's mean PSNR, evaluated once
 
-    grid = [step / GRID for step in range(GRID + 1)]
-    best = max(grid, key=mean_psnr)
+    def mean_psnr(a: float) -> float:
+        if a not in known:
+            scores = [psnr(blend_output(x, f, a).clamp(0, 1), y) for x, f, y in batches]
+            known[a] = sum(float(s.clamp(max=PSNR_CAP).sum()) for s in scores) / count
+        return known[a]
+
+    best = max((step / GRID for step in range(GRID + 1)), key=mean_psnr)
     low, high = max(0.0, best - 1 / GRID), min(1.0, best + 1 / GRID)
     ratio = (5**0.5 - 1) / 2
-    while high - low > REFINED:
-        left, right = high - ratio * (high - low), low + ratio * (high - low)
+    left, right = high - ratio * (high - low), low + ratio * (high - low)
+    while high - low > REFINED:  # one new point a step: the kept one is the other's next
         if mean_psnr(left) >= mean_psnr(right):
-            high = right
+            high, right = right, left
+            left = high - ratio * (high - low)
         else:
-            low = left
-    middle = (low + high) / 2
-    return max((best, middle), key=mean_psnr)
+            low, left = left, right
+            right = low + ratio * (high - low)
+    return max((best, (low + high) / 2), key=mean_psnr)
 
 
 def fit_output_strengths(
