@@ -9,10 +9,13 @@ degradation, and save a bundle that ``pip-adapter eval`` / ``restore`` and
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch.utils.data import Dataset
 
 from pip_adapter.backbones import BACKBONES, Size, build_backbone, load_backbone
@@ -30,7 +33,14 @@ from pip_adapter.training.run_folder import check_run_folder
 from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
 from pip_adapter.training.strength import check_objective
 
-__all__ = ["FinetuneRecipe", "GrowRecipe", "finetune", "grow_adapter", "strength_pairs"]
+__all__ = [
+    "FinetuneRecipe",
+    "GrowRecipe",
+    "finetune",
+    "grow_adapter",
+    "seeded",
+    "strength_pairs",
+]
 
 
 @dataclass
@@ -46,6 +56,9 @@ class FinetuneRecipe:
     ``clean`` (the default) adds ``"clean"`` to the degradations of the model and its sensor:
     the sensor learns to recognise images that need nothing, and blind restoration leaves them
     exactly as they are (``pip-adapter train --no-clean`` leaves it out).
+    ``train.seed`` also fixes the initial weights of what the run builds (a backbone trained
+    from scratch, the units, the sensor; ``seeded``): a rerun with the same seed, also in
+    the same process, gives the same model bit for bit (one machine, one thread count).
     An ``out`` that holds a previous run is refused unless ``resume`` (continue it, with the
     same settings) or ``overwrite`` (replace it).
 
@@ -124,6 +137,18 @@ class FinetuneRecipe:
         return dataclasses.replace(self, size="tiny", patch_size=32, sensor_steps=2, train=train)
 
 
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """The global CPU random generator seeded with ``seed`` for the duration and restored
+    after: the initial weights of what is built inside (a backbone from scratch, the units,
+    the sensor) depend on the recipe's seed alone, not on what the process drew before (a
+    second run in the same process, a notebook), and the caller's random stream is left as
+    it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
 def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     """Run the recipe; returns the trained model and its per-degradation validation report
     (``None`` on ranks other than 0 under torchrun), measured at full strength, before any
@@ -137,11 +162,12 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     strength_set = None
     if recipe.strength_photos is not None:  # read before training: bad files fail early
         strength_set = strength_pairs(recipe.strength_photos, degradations, seed)
-    if recipe.checkpoint is not None:
-        backbone = load_backbone(recipe.checkpoint, expected=recipe.backbone)
-    else:
-        backbone = build_backbone(recipe.backbone, recipe.size)
-    model = inject_pip(backbone, config)
+    with seeded(seed):
+        if recipe.checkpoint is not None:
+            backbone = load_backbone(recipe.checkpoint, expected=recipe.backbone)
+        else:
+            backbone = build_backbone(recipe.backbone, recipe.size)
+        model = inject_pip(backbone, config)
     train_backbone = recipe.full or recipe.checkpoint is None
     if not train_backbone:
         model.freeze_backbone()
@@ -150,9 +176,10 @@ def finetune(recipe: FinetuneRecipe) -> tuple[PIPModel, dict | None]:
     if not trainer.context.is_main:
         return model, None
     if recipe.sensor_steps:
-        sensor = DegradationSensor(
-            model.degradations, recipe.sensor_backbone, crop_size=recipe.patch_size
-        )
+        with seeded(seed):
+            sensor = DegradationSensor(
+                model.degradations, recipe.sensor_backbone, crop_size=recipe.patch_size
+            )
         # synthetic data: the sensor draws its own (recoloured) crops from the same photos
         source = train_set.sources if isinstance(train_set, SyntheticAllInOne) else train_set
         model.sensor = train_sensor(

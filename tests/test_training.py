@@ -1,5 +1,6 @@
 """The trainer: exact resume, divergence handling, schedule, logs, and DDP with torchrun."""
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -11,6 +12,7 @@ from safetensors.torch import load_file
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
 from pip_adapter.data import SyntheticAllInOne, build_eval_set
+from pip_adapter.recipes import FinetuneRecipe, finetune, seeded
 from pip_adapter.training import TrainConfig, Trainer, TrainingDiverged, warmup_cosine
 
 TESTS = Path(__file__).parent
@@ -41,6 +43,60 @@ def test_resuming_reproduces_the_uninterrupted_run(tmp_path):
     trainer.fit()
     for key, value in straight.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_adapter_training_with_the_same_seed_gives_the_same_adapter():
+    """Adapter training (frozen backbone, units run again in the backward pass) is
+    deterministic on the CPU: the same seed gives the same adapter, bit for bit."""
+    adapters = []
+    for _ in range(2):
+        net = model()
+        start = {k: v.clone() for k, v in net.pip_units.state_dict().items()}
+        net.freeze_backbone()
+        Trainer(net, data(), config()).fit()
+        assert net.recompute_units
+        adapters.append(net.pip_units.state_dict())
+    assert any(not torch.equal(start[k], v) for k, v in adapters[0].items())  # it trained
+    for key, value in adapters[0].items():
+        assert torch.equal(value, adapters[1][key]), key
+
+
+def recipe_run(out, seed, sensor_steps=1):
+    """A tiny ``finetune`` run (one step; ``sensor_steps`` sensor steps) with training seed
+    ``seed``: the tensors of the files it wrote."""
+    recipe = FinetuneRecipe("nafnet", out=out, patch_size=32, sensor_steps=sensor_steps)
+    train = TrainConfig(steps=1, batch_size=2, seed=seed, progress=False)
+    finetune(dataclasses.replace(recipe, size="tiny", train=train))
+    return {path.name: load_file(path) for path in (out / "adapter").glob("*.safetensors")}
+
+
+def test_a_recipe_rerun_with_its_seed_gives_the_same_model(tmp_path, monkeypatch):
+    """``finetune`` builds the backbone, the units and the sensor from its seed, not from
+    whatever the process drew before: a rerun in the same process gives the same files, bit
+    for bit; another seed other ones."""
+    monkeypatch.setattr(Trainer, "validate", lambda self: None)  # not what is tested: time
+    first = recipe_run(tmp_path / "a", seed=0)
+    torch.rand(3)  # the process draws something in between
+    again = recipe_run(tmp_path / "b", seed=0)
+    assert set(first) == {"adapter.safetensors", "sensor.safetensors", "backbone.safetensors"}
+    for name, tensors in first.items():
+        for key, value in tensors.items():
+            assert torch.equal(value, again[name][key]), (name, key)
+    other = recipe_run(tmp_path / "c", seed=1, sensor_steps=0)
+    for name in ("adapter.safetensors", "backbone.safetensors"):
+        assert any(not torch.equal(v, other[name][k]) for k, v in first[name].items()), name
+
+
+def test_seeded_draws_from_its_seed_and_restores_the_callers_stream():
+    state = torch.get_rng_state()
+    with seeded(5):
+        inside = torch.rand(4)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.rand(2)
+    with seeded(5):
+        assert torch.equal(torch.rand(4), inside)
+    with seeded(6):
+        assert not torch.equal(torch.rand(4), inside)
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -120,6 +120,11 @@ class TrainConfig:
     timm's averages), so that a short run does not average in its start; validation uses the
     average and the run ends with it in the model (what
     ``fit`` returns, saves and evaluates). ``None`` keeps the last weights.
+    ``seed`` fixes the training patches and their order (the model's initial weights are
+    whatever it was built with: the recipes build it under the same seed, see
+    ``pip_adapter.recipes.seeded``). A run is bit-reproducible on the CPU for one version of
+    the library, one machine and one thread count; another thread count or version sums in
+    another order, and training grows such last-digit differences as a change of seed does.
     Every field is checked when the config is made: a wrong value is a one-line ValueError
     naming the field and what it accepts.
     """
