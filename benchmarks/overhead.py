@@ -702,11 +702,18 @@ def render(results: dict, device: torch.device, args) -> str:
             "channels-last (the layer norms after them then read contiguous memory instead of "
             "copying it), the content projection takes the degradation-aware prompt folded "
             "into its weight, and top-m attention shares one softmax (`pip_adapter.layers."
-            "pointwise`; 3 operators fewer per unit, see the operator table). "
+            "pointwise`). "
             "At inference (gradients off) each unit reuses what depends on its parameters "
-            "alone, the prompt-to-prompt queries of the basic prompt, for as long as those "
-            "parameters keep their values (compared bit by bit at every call; "
-            "`pip_adapter.caching.ParameterCache`); the top-m rank masks are cached per size. "
+            "alone, the prompt-to-prompt queries of the basic prompt with the logits' scale "
+            "multiplied in, for as long as those parameters keep their values (compared bit by "
+            "bit once per forward pass for all the units, outside them; "
+            "`pip_adapter.caching.ParameterCache` and `CacheGroup`); the top-m rank masks are "
+            "cached per size. The per-pixel layer norm reads the feature channels-last, a "
+            "transposing copy of the stage's width at every pixel (at 256² about as long as the "
+            "layer norm itself): torch's 2-D blocked transpose makes that copy 2-3.5x faster "
+            "than the 4-D copy the layer norm makes, on one thread, but it runs on one thread "
+            "only (the 4-D copy on all), at batch 1 only, and is one operator more; not adopted "
+            "(not timed at 2 threads in a quiet window). "
             "Lighter "
             "feed-forwards, the channels-last layout, and dropping the full-resolution unit "
             "(0.16 dB lower in an earlier placement ablation of the quality benchmark, with "
@@ -766,9 +773,11 @@ def render(results: dict, device: torch.device, args) -> str:
             "",
             "Operators the unit calls directly (aliasing views excluded; each is at least one "
             "kernel on a GPU, where at batch 1 their launches dominate), paper design → compact "
-            "design, and the unit's CPU time under the profiler. Inference mode: each unit's "
-            "prompt-to-prompt queries come from its inference cache (two operators check it: "
-            "one concatenation and one comparison of the parameters they depend on).",
+            "design, and the unit's CPU time under the profiler. Inference mode, after a "
+            "warm-up pass: each unit's prompt-to-prompt queries come from its inference cache, "
+            "which the model checks once per forward pass for all its units, outside them (one "
+            "concatenation and one comparison; a unit called alone checks its own, two "
+            "operators more).",
             "",
             *operator_rows(results["operators"]),
         ]

@@ -5,6 +5,8 @@
 * ``ParameterCache``: values computed from parameters alone (e.g. the prompt-to-prompt
   queries of the learned basic prompt), reused at inference while those parameters keep their
   values.
+* ``CacheGroup``: several such caches (a model's units') checked together, once per forward
+  pass instead of once per value.
 
 Neither caches while a graph is traced (``torch.compile``, ``torch.export``: the graph must
 compute the value from its inputs) or captured (CUDA graphs: the value would live in the
@@ -13,18 +15,24 @@ graph's memory pool).
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
-__all__ = ["ParameterCache", "constant"]
+__all__ = ["CacheGroup", "ParameterCache", "constant"]
 
 T = TypeVar("T")
 _PLAIN = (torch.Tensor, nn.Parameter)  # not fake or otherwise wrapped tensors
+# inside CacheGroup.checked(): the group's verdict, an object that stands for the bits it found
+_CHECKED: ContextVar[object | None] = ContextVar("parameter_cache_checked", default=None)
 
 
 def _tracing(like: torch.Tensor) -> bool:
@@ -51,16 +59,26 @@ def constant(
     return _cached_constant(build, key, like.device, like.dtype)
 
 
+@dataclass
+class _Entry:
+    tensors: tuple[torch.Tensor, ...]  # what the value was computed from
+    layout: tuple
+    bits: dict[int, torch.Tensor]
+    value: Any
+    checked: object | None  # the CacheGroup block that found ``tensors`` holding ``bits``
+
+
 class ParameterCache:
     """Values computed from parameters (and other tensors) only, reused while gradients are off.
 
     ``get(key, tensors, compute)`` returns ``compute()``, a function of ``tensors`` alone.
     With gradients off (``torch.no_grad``, ``torch.inference_mode``), on the CPU, outside
     tracing, the result is kept together with a copy of ``tensors``' bits, and returned again
-    for as long as ``tensors`` hold the same bits (compared at every call): an optimiser step,
-    ``load_state_dict``, an edit through ``.data`` (which no version counter sees), a dtype
-    move or a different autocast setting all make it compute afresh. With gradients on it
-    always computes, so training sees the graph of the computation.
+    for as long as ``tensors`` hold the same bits (compared at every call, or once per forward
+    pass for all the caches of a ``CacheGroup``): an optimiser step, ``load_state_dict``, an
+    edit through ``.data`` (which no version counter sees), a dtype move or a different
+    autocast setting all make it compute afresh. With gradients on it always computes, so
+    training sees the graph of the computation.
 
     The comparison reads the tensors (one concatenation and one comparison per call), which
     is cheap on the CPU; on other devices it would wait for the device at every call, so
@@ -69,7 +87,7 @@ class ParameterCache:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[Hashable, tuple[tuple, dict[int, torch.Tensor], Any]] = {}
+        self._entries: dict[Hashable, _Entry] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -96,14 +114,85 @@ class ParameterCache:
         if not self.usable(tensors):
             return compute()
         key = (key, torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"))
+        checked = _CHECKED.get()
+        entry = self._entries.get(key)
+        if (
+            entry is not None
+            and checked is not None
+            and entry.checked is checked
+            and _same_objects(entry.tensors, tensors)
+        ):
+            return entry.value  # the group found its tensors holding its bits
         layout = tuple((t.dtype, t.shape) for t in tensors)
         bits = _fingerprint(tensors)
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] == layout and _equal(entry[1], bits):
-            return entry[2]
+        if entry is not None and entry.layout == layout and _equal(entry.bits, bits):
+            entry.tensors = tuple(tensors)  # the same bits, maybe in other tensors
+            return entry.value
         value = compute()
-        self._entries[key] = (layout, bits, value)
+        self._entries[key] = _Entry(tuple(tensors), layout, bits, value, checked)
         return value
+
+
+class CacheGroup:
+    """Several ``ParameterCache`` (a model's units') checked together, once per forward pass.
+
+    Within ``with group.checked():`` the tensors every kept value was computed from are
+    compared with the bits kept beside the values, all at once (one concatenation and one
+    comparison); where all still hold them, each cache returns its values within the block
+    without a comparison of its own: one check per forward pass instead of one per unit.
+    Where any differs, each cache compares its own (and computes afresh what changed). A
+    value kept during the block is trusted from the next block on.
+    """
+
+    def __init__(self, caches: Sequence[ParameterCache]) -> None:
+        self.caches = list(caches)
+        # the bits kept beside the values, concatenated: rebuilt when the values change
+        self._kept: tuple[list[dict[int, torch.Tensor]], dict[int, torch.Tensor]] | None = None
+
+    @classmethod
+    def of(cls, module: nn.Module) -> CacheGroup:
+        """The group of the caches that ``module`` and its submodules hold as attributes."""
+        modules = module.modules()
+        return cls([v for m in modules for v in vars(m).values() if isinstance(v, ParameterCache)])
+
+    def checked(self) -> AbstractContextManager[None]:
+        """A block in which the caches rely on one comparison of their bits (nothing while
+        traced, where no cache keeps values and no context variable may be set)."""
+        if torch.compiler.is_compiling():
+            return contextlib.nullcontext()
+        return self._checked()
+
+    @contextlib.contextmanager
+    def _checked(self) -> Iterator[None]:
+        entries = [entry for cache in self.caches for entry in cache._entries.values()]
+        tensors = [t for entry in entries for t in entry.tensors]
+        if not tensors or not ParameterCache.usable(tensors):
+            yield
+            return
+        layout = tuple((t.dtype, t.shape) for t in tensors)
+        verdict = None
+        if layout == tuple(x for e in entries for x in e.layout) and _equal(
+            _fingerprint(tensors), self._kept_bits(entries)
+        ):
+            verdict = object()  # stands for this block: every kept value is current
+            for entry in entries:
+                entry.checked = verdict
+        token = _CHECKED.set(verdict)
+        try:
+            yield
+        finally:
+            _CHECKED.reset(token)
+
+    def _kept_bits(self, entries: list[_Entry]) -> dict[int, torch.Tensor]:
+        """The entries' kept bits concatenated per element width, in the order of
+        ``_fingerprint`` over their tensors."""
+        bits = [entry.bits for entry in entries]
+        kept = self._kept
+        if kept is None or not _same_objects(kept[0], bits):
+            widths = sorted({w for b in bits for w in b})
+            joined = {w: torch.cat([b[w] for b in bits if w in b]) for w in widths}
+            self._kept = kept = (bits, joined)
+        return kept[1]
 
 
 _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
@@ -126,3 +215,7 @@ def _fingerprint(tensors: Sequence[torch.Tensor]) -> dict[int, torch.Tensor]:
 
 def _equal(a: dict[int, torch.Tensor], b: dict[int, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[w], b[w]) for w in a)
+
+
+def _same_objects(a: Sequence[Any], b: Sequence[Any]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))

@@ -74,9 +74,10 @@ def query_scales(q: torch.Tensor, temperature: torch.Tensor | float) -> torch.Te
         return temperature / torch.linalg.vector_norm(q, dim=-1, keepdim=True).clamp_min(1e-12)
 
 
-def scaled_logits(q: torch.Tensor, scales: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+def scaled_logits(q: torch.Tensor, scales: torch.Tensor | None, k: torch.Tensor) -> torch.Tensor:
     """Cosine-similarity logits ``q̂ k̂ᵀ · temperature`` (``B×heads×c×c``) from the queries
-    and their ``query_scales``.
+    and their ``query_scales`` (``None``: ``q`` is already scaled, ``q · scales``, as queries
+    computed once and reused are: one operator fewer per call).
 
     Computed in at least float32, also under autocast: top-m keeps or drops a logit by its rank,
     and half-precision rounding would flip near-ties. The L2 norms scale the small ``c×c``
@@ -87,7 +88,10 @@ def scaled_logits(q: torch.Tensor, scales: torch.Tensor, k: torch.Tensor) -> tor
     with _precise(q):
         q, k = cast(q, dtype), cast(k, dtype)
         k_norm = torch.linalg.vector_norm(k, dim=-1).clamp_min(1e-12)
-        return (q @ k.transpose(-2, -1)) * scales / k_norm[..., None, :]
+        logits = q @ k.transpose(-2, -1)
+        if scales is not None:
+            logits = logits * scales
+        return logits / k_norm[..., None, :]
 
 
 def _logits(q: torch.Tensor, k: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:

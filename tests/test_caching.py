@@ -2,9 +2,11 @@
 
 import pytest
 import torch
+from backbones import nafnet
 from reference import compact_unit_reference
 
-from pip_adapter import PromptInPrompt
+import pip_adapter as pa
+from pip_adapter import PromptInPrompt, caching
 from pip_adapter.caching import ParameterCache
 
 WEIGHTS = torch.tensor([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]])
@@ -125,11 +127,12 @@ def test_autocast_keeps_its_own_value():
         full = p2p.queries(prompt)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             mixed = p2p.queries(prompt)
-            expected = p2p.attention.queries(p2p.norm_query(prompt))
+            expected = p2p.attention.scaled_queries(p2p.norm_query(prompt))
         assert p2p.queries(prompt) is full
-    assert full[0].dtype == torch.float32 and mixed[0].dtype == torch.bfloat16
-    for a, b in zip(mixed, expected, strict=True):
-        assert torch.equal(a, b)
+    # the queries of bf16 products, scaled in float32 (the logits' precision)
+    assert full[0].dtype == mixed[0].dtype == torch.float32
+    assert not torch.equal(mixed[0], full[0])
+    assert torch.equal(mixed[0], expected[0]) and mixed[1] is expected[1] is None
 
 
 def test_values_are_compared_bit_by_bit():
@@ -148,3 +151,67 @@ def test_values_are_compared_bit_by_bit():
         assert len(calls) == 3
     get(t)  # gradients on: never kept
     assert len(calls) == 4
+
+
+def _model() -> pa.PIPModel:
+    torch.manual_seed(0)
+    model = pa.inject_pip(nafnet(), stages="auto")
+    with torch.no_grad():
+        for p in model.pip_units.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return model.eval()
+
+
+def _forward(model: pa.PIPModel, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x, degradation="rain")
+
+
+def test_a_model_checks_its_units_caches_once_per_forward(monkeypatch):
+    model, x = _model(), torch.rand(1, 3, 16, 16)
+    units = list(model.pip_units.values())
+    assert len(units) >= 2
+    counts = [QueryCount(unit) for unit in units]
+    compared = []
+    fingerprint = caching._fingerprint
+    monkeypatch.setattr(caching, "_fingerprint", lambda t: compared.append(1) or fingerprint(t))
+    first = _forward(model, x)  # each unit computes its queries
+    assert len(compared) == len(units)
+    for _ in range(2):
+        compared.clear()
+        assert torch.equal(_forward(model, x), first)
+        assert len(compared) == 1  # one comparison for every unit
+    assert [count.calls for count in counts] == [1] * len(units)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [_edit_through_data, _edit_temperature_in_place, _swap_a_tensor],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_a_model_never_serves_a_stale_value(edit):
+    model, x = _model(), torch.rand(1, 3, 16, 16)
+    for _ in range(2):  # into the path where the units rely on the model's check
+        before = _forward(model, x)
+    edit(next(iter(model.pip_units.values())), x)
+    got = _forward(model, x)
+    with torch.enable_grad():  # nothing is cached with gradients on
+        expected = model(x, degradation="rain").detach()
+    assert not torch.equal(expected, before)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_a_model_does_not_trust_a_value_kept_outside_its_checks():
+    # a unit called alone computes from edited bits, and the edit is undone: the model then
+    # sees the bits of its last check again, but the unit's kept value is the edited one's
+    model, x = _model(), torch.rand(1, 3, 16, 16)
+    for _ in range(2):
+        before = _forward(model, x)
+    unit = next(iter(model.pip_units.values()))
+    prompt = unit.basic_prompt.prompt
+    kept = prompt.detach().clone()
+    prompt.data[0, 0, 0, 0] += 1.0
+    with torch.no_grad():
+        unit(torch.randn(1, unit.channels, 6, 6), torch.eye(unit.num_degradations)[:1])
+    prompt.data.copy_(kept)
+    assert torch.equal(_forward(model, x), before)

@@ -411,7 +411,9 @@ def test_compact_unit_computes_the_reference_formula(
 def test_unit_runs_under_autocast_and_when_traced_without_gradients():
     # The inference path that adds into the unit's own intermediate must step aside where an
     # in-place product is wrong: under autocast (bf16 activations, float32 weights) and in a
-    # graph recorded without gradients that is later run with them.
+    # graph recorded without gradients that is later run with them. Under autocast the unit
+    # returns the float32 of its feature, as its formula does (a float32 feature plus bf16
+    # updates): products that add the residual fall back to the sum there (``add_product``).
     torch.manual_seed(0)
     unit = PromptInPrompt(16, 3, prompt_dim=16, prompt_size=4, heads=2).eval()
     perturb(unit, 0.3)
@@ -421,7 +423,8 @@ def test_unit_runs_under_autocast_and_when_traced_without_gradients():
         expected = unit(x, weights)
         with torch.autocast("cpu", torch.bfloat16):
             mixed = unit(x, weights)
-    assert mixed.dtype == torch.bfloat16
+            formula = compact_unit_reference(unit, x, weights)
+    assert mixed.dtype == formula.dtype == torch.float32
     torch.testing.assert_close(mixed.float(), expected, rtol=0.1, atol=0.1)
     with torch.no_grad():
         traced = torch.jit.trace(unit, (x, weights), check_trace=False)

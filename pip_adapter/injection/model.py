@@ -12,6 +12,7 @@ from spandrel import SizeRequirements
 from torch import nn
 
 from pip_adapter._version import __version__
+from pip_adapter.caching import CacheGroup
 from pip_adapter.conditioning import (
     CLEAN,
     DegradationSpec,
@@ -167,6 +168,7 @@ class PIPModel(nn.Module):
         self.placement = placement
         self.sensor: nn.Module | None = None
         self._conditioning = Conditioning()
+        self._caches = CacheGroup.of(self.pip_units)
         self._strength_cache: tuple[tuple, torch.Tensor] | None = None  # (key, table)
         self._requires_grad = {n: p.requires_grad for n, p in backbone.named_parameters()}
         self._unloaded = False
@@ -280,7 +282,8 @@ class PIPModel(nn.Module):
         unit_weights, gate = self._unit_weights(weights)
         token = self._conditioning.set(unit_weights, (padded.shape[-2], padded.shape[-1]), gate)
         try:
-            out = call_backbone(self.backbone, padded, self.config, **kwargs)
+            with self._caches.checked():  # the units' inference caches, checked once
+                out = call_backbone(self.backbone, padded, self.config, **kwargs)
         finally:
             self._conditioning.reset(token)
         return crop_to(restored_image(out, self.config), padded, height, width)

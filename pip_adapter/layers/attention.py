@@ -15,7 +15,10 @@ from pip_adapter.functional import (
     topm_probabilities,
 )
 
-__all__ = ["ChannelCrossAttention"]
+__all__ = ["ChannelCrossAttention", "Queries"]
+
+# queries (B×heads×c×N) and their scales (B×heads×c×1), or None where the queries hold them
+Queries = tuple[torch.Tensor, torch.Tensor | None]
 
 
 def _conv_dw(dim_in: int, dim_out: int) -> nn.Sequential:
@@ -36,7 +39,7 @@ class ChannelCrossAttention(nn.Module):
 
     The two halves are available alone: ``queries(query_source)`` and
     ``attend(queries, context)``, so that queries of a fixed source (a learned prompt) can be
-    computed once and reused.
+    computed once and reused (``scaled_queries``: with the logits' query scale folded in).
     """
 
     def __init__(
@@ -69,16 +72,19 @@ class ChannelCrossAttention(nn.Module):
         q = self._heads(self.to_q(query_source))
         return q, query_scales(q, self.temperature)
 
-    def attend(
-        self, queries: tuple[torch.Tensor, torch.Tensor], context: torch.Tensor
-    ) -> torch.Tensor:
+    def scaled_queries(self, query_source: torch.Tensor) -> Queries:
+        """``queries(query_source)`` with the scales multiplied in (at least float32), for
+        queries computed once and reused: each use then spares that product
+        (``scaled_logits``)."""
+        q, scales = self.queries(query_source)
+        return q * scales, None
+
+    def attend(self, queries: Queries, context: torch.Tensor) -> torch.Tensor:
         """The attention's output (``B×dim×H×W``) for ``queries`` (from ``queries()``) over
         the keys and values of ``context``: ``project_out(mix(queries, context))``."""
         return self.project_out(self.mix(queries, context))
 
-    def mix(
-        self, queries: tuple[torch.Tensor, torch.Tensor], context: torch.Tensor
-    ) -> torch.Tensor:
+    def mix(self, queries: Queries, context: torch.Tensor) -> torch.Tensor:
         """The heads' attention-weighted values of ``context`` (``B×dim×H×W``), before the
         output projection (which a caller may fuse with its residual, ``project_add``)."""
         q, scales = queries

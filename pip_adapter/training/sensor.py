@@ -143,7 +143,8 @@ class _Faint:
     """A degradation drawn faint (its main parameters from ``ranges``) for a ``share`` of the
     crops, as by default for the others, so that the sensor sees its mildest forms and does
     not call them clean. ``draw(clean, generator=..., **parameters)`` degrades (``None``:
-    ``degrade`` by name). Draws come from the item's generator."""
+    ``degrade`` by name), with its own draws of the parameters when given none. Draws come
+    from the item's generator."""
 
     def __init__(
         self,
@@ -153,14 +154,13 @@ class _Faint:
         draw: DegradeFn | None = None,
     ) -> None:
         self.share, self.ranges = share, dict(ranges)
-        self.default = build_degradation(degradation) if draw is None else draw
         self.draw = partial(degrade, degradation=degradation) if draw is None else draw
 
     def __call__(
         self, clean: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         if torch.rand((), generator=generator).item() >= self.share:
-            return self.default(clean, generator=generator)
+            return self.draw(clean, generator=generator)
         draws = torch.rand(len(self.ranges), generator=generator).tolist()
         params = {
             name: low + (high - low) * u

@@ -14,6 +14,7 @@ from pip_adapter.layers import (
     ChannelCrossAttention,
     DualGatedFeedForward,
     LayerNorm2d,
+    add_product,
 )
 from pip_adapter.unit.resampling import resize_add
 
@@ -106,15 +107,9 @@ class SelectivePromptToFeature(nn.Module):
         """``residual + ffn(norm_ffn(y))`` (``feed_forward(y)`` for ``residual=y``, to rounding)
         in fewer passes over ``y``: the feed-forward runs channels-last, where the layer norm and
         the depth-wise convolution read contiguous channels; its output projection adds the
-        residual and writes its layout back within one matrix product.
-
-        ``in_place=True`` (for a contiguous ``residual`` of the caller's own, as the unit's
-        intermediates are): with gradients off, the product adds into ``residual`` itself
-        (``out=``, which FLOP counting still sees), sparing a copy of it and a full-resolution
-        tensor; with gradients on (whose backward needs ``y`` unchanged, and ``y`` may be
-        ``residual``), while compiled or traced (a recorded ``out=`` would also run with
-        gradients on), or when the operands' dtypes differ (autocast does not cast ``out=``
-        calls), it is left alone."""
+        residual and writes its layout back within one matrix product (``add_product``, whose
+        ``in_place=True``, for a contiguous ``residual`` of the caller's own, as the unit's
+        intermediates are, adds into ``residual`` itself at inference)."""
         ffn, norm = self.ffn, self.norm_ffn
         batch, dim, height, width = y.shape
         tokens = y.permute(0, 2, 3, 1)  # B×H×W×d
@@ -125,10 +120,7 @@ class SelectivePromptToFeature(nn.Module):
         residual = residual.reshape(batch, dim, height * width)
         weight = ffn.project_out.weight.flatten(1).expand(batch, -1, -1)
         tokens = gated.reshape(batch, height * width, -1).transpose(1, 2)
-        if in_place and _may_write(residual, weight, tokens):
-            out = torch.baddbmm(residual, weight, tokens, out=residual)
-        else:
-            out = torch.baddbmm(residual, weight, tokens)
+        out = add_product(residual, weight, tokens, in_place=in_place)
         return out.view(batch, dim, height, width)
 
     def merge(self, x: torch.Tensor, modulated: torch.Tensor) -> torch.Tensor:
@@ -142,11 +134,3 @@ class SelectivePromptToFeature(nn.Module):
     def forward(self, x: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
         selected = self.select(x)
         return self.merge(x, self.feed_forward(selected + self.attend(selected, prompt)))
-
-
-def _may_write(out: torch.Tensor, *operands: torch.Tensor) -> bool:
-    """Whether an inference product may write into ``out``: gradients off, eager (not compiled
-    or traced), and every operand of ``out``'s dtype (under autocast they differ)."""
-    eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
-    same = all(t.dtype == out.dtype for t in operands)
-    return eager and same and not torch.is_grad_enabled()

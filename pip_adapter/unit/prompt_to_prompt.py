@@ -11,6 +11,7 @@ from pip_adapter.layers import (
     ChannelCrossAttention,
     GatedDconvFeedForward,
     LayerNorm2d,
+    Queries,
     project_add,
 )
 
@@ -42,8 +43,9 @@ class PromptToPromptInteraction(nn.Module):
         self.inference_cache.clear()
         return super().train(mode)
 
-    def queries(self, basic_prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The attention's queries from ``P`` and their scales (``ChannelCrossAttention``)."""
+    def queries(self, basic_prompt: torch.Tensor) -> Queries:
+        """The attention's queries from ``P``, their scales multiplied in
+        (``ChannelCrossAttention.scaled_queries``)."""
         attention, norm = self.attention, self.norm_query
         sources = [
             basic_prompt,
@@ -53,7 +55,7 @@ class PromptToPromptInteraction(nn.Module):
             attention.temperature,
         ]
         return self.inference_cache.get(
-            "queries", sources, lambda: attention.queries(norm(basic_prompt))
+            "queries", sources, lambda: attention.scaled_queries(norm(basic_prompt))
         )
 
     def forward(self, basic_prompt: torch.Tensor, content: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from pip_adapter.caching import constant
+from pip_adapter.layers import add_product
 
 __all__ = ["area_pool", "resize_add"]
 
@@ -57,11 +58,12 @@ def area_pool(x: torch.Tensor, size: int) -> torch.Tensor:
 
 def resize_add(x: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
     """``x + F.interpolate(small, x's size, mode="bilinear")`` for ``B×d×H×W`` ``x`` and
-    ``B×d×h×w`` ``small``, as two matrix products, the second adding into ``x``."""
+    ``B×d×h×w`` ``small``, as two matrix products, the second adding ``x`` (``add_product``:
+    under autocast the sum keeps ``x``'s dtype)."""
     batch, dim, height, width = x.shape
     rows = constant(_bilinear, height, small.shape[-2], like=small) @ small  # B×d×H×w
     cols = constant(_bilinear, width, small.shape[-1], like=small).T  # w×W
-    out = torch.baddbmm(
+    out = add_product(
         x.reshape(batch, dim * height, width),
         rows.reshape(batch, dim * height, -1),
         cols.expand(batch, -1, -1),
