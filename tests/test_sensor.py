@@ -161,8 +161,8 @@ def test_training_checks_its_inputs():
         )
 
 
-def with_sensor(sensor):
-    model = pa.inject_pip(build("nafnet"), degradations=sensor.degradations)
+def with_sensor(sensor, **options):
+    model = pa.inject_pip(build("nafnet"), degradations=sensor.degradations, **options)
     with torch.no_grad():
         for unit in model.pip_units.values():
             for param in unit.parameters():
@@ -171,9 +171,11 @@ def with_sensor(sensor):
     return model
 
 
-def test_blind_calls_use_the_sensor(toy_sensor):
+# blind mode mixes the degradations' own feed-forward updates by the sensor's weights too
+@pytest.mark.parametrize("options", [{}, {"degradation_ffn_rank": 2}])
+def test_blind_calls_use_the_sensor(toy_sensor, options):
     sensor, _, _ = toy_sensor
-    model = with_sensor(sensor).eval()
+    model = with_sensor(sensor, **options).eval()
     x = torch.rand(2, 3, 24, 40)
     x[1] = (x[1] + 0.3 * torch.randn_like(x[1])).clamp(0, 1)
     with torch.no_grad():
