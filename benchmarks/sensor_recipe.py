@@ -13,6 +13,7 @@ from pip_adapter.sensor import DEFAULT_SENSOR_VIEWS, SENSOR_VIEWS
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_CONTEXT,
     DEFAULT_SENSOR_FAINT,
+    DEFAULT_SENSOR_GROUP,
     DEFAULT_SENSOR_HAZE_FIELD,
     DEFAULT_SENSOR_SCALES,
     DEFAULT_SENSOR_STEPS,
@@ -38,13 +39,14 @@ DEFAULT_TRAINING: dict = {
     "faint": DEFAULT_SENSOR_FAINT,
     "faint_ranges": FAINT_RANGES,
     "haze_field": DEFAULT_SENSOR_HAZE_FIELD,
+    "group": DEFAULT_SENSOR_GROUP,
 }
 # what a trained sensor depends on besides its steps: the photos it is trained on and
 # train_sensor's crop recipe (tuples as lists, as a cache stores them in JSON)
 SENSOR_RECIPE: dict = json.loads(json.dumps({"photos": BUNDLED, **DEFAULT_TRAINING}))
 # recipe fields that came after sensors were kept, and the value every sensor had before: a key
 # leaves them out at that value, so those sensors' caches stay valid (and name them otherwise)
-BEFORE_FIELDS = {"haze_field": 1.0}
+BEFORE_FIELDS = {"haze_field": 1.0, "group": 1}
 # how a trained sensor is used, which needs no retraining to change: its test-time views and
 # the temperature of its weights
 SENSOR_USE: dict = {"views": DEFAULT_SENSOR_VIEWS, "temperature": DEFAULT_SENSOR_TEMPERATURE}

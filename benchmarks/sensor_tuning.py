@@ -116,6 +116,12 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "whole hazy photo sees part of one depth map (`train_sensor(haze_field=3)`)",
         {**DEFAULT_TRAINING, "haze_field": 3.0},
     ),
+    "groups": (
+        "the defaults, trained on photos rather than crops: each item a 256² patch degraded as "
+        "one, whose loss is that of the mean logits of its 2×2 crops, as the sensor judges a "
+        "photo; 4 items a batch (16 crops, as by default) (`train_sensor(group=2, batch_size=4)`)",
+        {**DEFAULT_TRAINING, "group": 2, "batch_size": 4},
+    ),
 }
 # the settings of a recipe that build the sensor rather than train it
 SENSOR_OPTIONS = ("statistics",)

@@ -528,6 +528,19 @@ VARIANTS: dict[str, Variant] = {
         "fine-tuning on the first seed (the goal is +0.50), so not the default (see Training "
         "seeds)",
     ),
+    "pip_ffn_rank32": Variant(
+        "PIP, each degradation's own feed-forward update (rank 32)",
+        lambda ctx: build_pip(ctx, degradation_ffn_rank=32),
+        2e-3,
+        labelled=True,
+        group="tried",
+        note="for the gap to the per-degradation LoRAs, which give each degradation its own "
+        "weights in every 1×1 layer where PIP's units share everything but the degradation "
+        "prompt: every unit's per-pixel feed-forward gets a rank-32 update of its two 1×1 "
+        "projections per adapted degradation (`PIPConfig(degradation_ffn_rank=32)`), mixed by "
+        "the degradation weights that mix the prompt (633K trainable, 4.0%; the same cost per "
+        "pixel)",
+    ),
 }
 
 
@@ -542,6 +555,7 @@ SEEDS = {
     "pip_psnr_context": (1,),
     "pip_relative": (1,),
     "pip_ema": (1,),
+    "pip_ffn_rank32": (1,),
 }
 VARIANTS |= {
     f"{name}_seed{seed}": dataclasses.replace(

@@ -53,6 +53,7 @@ LIMITS = {
     "size_minimum": 2048,
     "ffn_expansion": 8,
     "feature_ffn_stride": 16,
+    "degradation_ffn_rank": 1024,
     "stages": 1024,
 }
 
@@ -376,6 +377,11 @@ class PIPConfig:
         feature_ffn_stride: compact design: run that feed-forward on the feature average-pooled
             by this factor, its update resized back (1, the default: at every pixel). See
             ``PromptInPrompt``.
+        degradation_ffn_rank: ``r > 0`` gives every adapted degradation its own rank-``r``
+            update of that feed-forward's 1×1 projections in every unit, mixed by the same
+            degradation weights as the prompt (labels, mixtures, a sensor's output); 0 (the
+            default): shared by every degradation. See ``PromptInPrompt``. Models built with
+            it cannot ``add_degradations``.
         native_degradations: degradations the backbone already restores (e.g. ``("noise",)``
             for a pretrained denoiser). With their label every unit passes its feature through
             exactly, so the model is the backbone itself; the units hold prompts only for the
@@ -411,6 +417,7 @@ class PIPConfig:
     design: str = "compact"
     feature_ffn_expansion: float | None = None
     feature_ffn_stride: int | None = None
+    degradation_ffn_rank: int = 0
     native_degradations: tuple[str, ...] = ()
     output_strength: tuple[tuple[str, float], ...] = ()
 
@@ -437,6 +444,9 @@ class PIPConfig:
             ),
             "feature_ffn_stride": _integer(
                 "feature_ffn_stride", self.feature_ffn_stride, 1, optional=True
+            ),
+            "degradation_ffn_rank": _integer(
+                "degradation_ffn_rank", self.degradation_ffn_rank, 0, optional=False
             ),
             "topm_ratios": _ratios(self.topm_ratios),
             "size_multiple": _integer("size_multiple", self.size_multiple, 1, optional=True),

@@ -204,7 +204,8 @@ def test_version_1_files_with_foreign_stage_keys_are_refused(tmp_path):
 
 def test_files_that_name_no_design_hold_paper_units(tmp_path):
     """Adapter files written before ``PIPConfig.design`` existed rebuild the authors' units
-    (and those from before ``feature_ffn_stride``, feed-forwards at every pixel)."""
+    (and those from before ``feature_ffn_stride``, feed-forwards at every pixel; before
+    ``degradation_ffn_rank``, feed-forwards shared by every degradation)."""
     model = pa.inject_pip(build("nafnet"), **injection_kwargs("nafnet"), design="paper")
     model.freeze_backbone()
     train_conditioning(model, steps=2)
@@ -212,10 +213,12 @@ def test_files_that_name_no_design_hold_paper_units(tmp_path):
     path = tmp_path / "adapter" / "adapter_config.json"
     config = json.loads(path.read_text())
     assert (config["design"], config["feature_ffn_stride"]) == ("paper", 1)
-    del config["design"], config["feature_ffn_stride"]
+    assert config["degradation_ffn_rank"] == 0
+    del config["design"], config["feature_ffn_stride"], config["degradation_ffn_rank"]
     path.write_text(json.dumps(config))
     loaded = pa.load_adapter(build("nafnet"), tmp_path / "adapter")
     assert (loaded.config.design, loaded.config.feature_ffn_stride) == ("paper", 1)
+    assert loaded.config.degradation_ffn_rank == 0
     x = torch.rand(1, 3, 20, 20)
     with torch.no_grad():
         assert torch.equal(loaded(x, degradation="rain"), model(x, degradation="rain"))

@@ -28,6 +28,7 @@ CONFIGS = [
     ),
     pa.PIPConfig(design="paper", feature_ffn_expansion=1.5),
     pa.PIPConfig(feature_ffn_stride=3),
+    pa.PIPConfig(degradation_ffn_rank=8, native_degradations=("noise",)),
     pa.PIPConfig(
         stages=[{"pattern": r"body\.\d+", "module_type": "Conv2d", "portion": [0.5, 1.0]}],
         size_minimum=16,
@@ -79,6 +80,8 @@ def test_defaults_are_the_units_and_lists_are_normalised():
         ({"design": "fast"}, r"PIPConfig.design must be one of \('compact', 'paper'\), got 'fast'"),
         ({"feature_ffn_expansion": 0}, "PIPConfig.feature_ffn_expansion must be None or a posi"),
         ({"feature_ffn_stride": 0}, "PIPConfig.feature_ffn_stride must be None or an integer"),
+        ({"degradation_ffn_rank": -1}, "PIPConfig.degradation_ffn_rank must be an integer of at"),
+        ({"degradation_ffn_rank": None}, "PIPConfig.degradation_ffn_rank must be an integer"),
         (
             {"design": "paper", "feature_ffn_stride": 2},
             "PIPConfig.feature_ffn_stride needs design='compact', got 2 with design='paper'",

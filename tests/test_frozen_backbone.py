@@ -95,23 +95,28 @@ def train_with_user_loop(model: pa.PIPModel, tmp_path) -> None:
         optimizer.step()
 
 
+# units whose feed-forward has each degradation's own update: trained, saved and loaded alike
+@pytest.mark.parametrize("options", [{}, {"degradation_ffn_rank": 2}])
 @pytest.mark.parametrize("train", [train_with_trainer, train_with_user_loop])
 @pytest.mark.parametrize("name", list(NETWORKS))
-def test_adapter_training_leaves_the_backbone_bit_exact(name, train, tmp_path):
+def test_adapter_training_leaves_the_backbone_bit_exact(name, train, options, tmp_path):
     backbone, stages = pretrained(name)
     fresh_copy = copy.deepcopy(backbone)
     before = backbone_tensors(backbone)
     x = torch.rand(2, 3, 20, 20)
     with torch.no_grad():
         original_output = backbone(x)
-    model = pa.inject_pip(backbone, stages=stages, degradations=TASKS).freeze_backbone()
+    model = pa.inject_pip(backbone, stages=stages, degradations=TASKS, **options)
+    model.freeze_backbone()
     units_before = {k: v.clone() for k, v in model.pip_units.state_dict().items()}
 
     train(model, tmp_path)
 
     assert_unchanged(backbone, before)
     trained = model.pip_units.state_dict()
-    assert any(not torch.equal(units_before[k], trained[k]) for k in trained)  # it did train
+    moved = {k for k in trained if not torch.equal(units_before[k], trained[k])}
+    assert moved  # it did train
+    assert ("ffn_in_update.up" in " ".join(moved)) == bool(options)  # the updates too
     model.eval()
     with torch.no_grad():
         rain = model(x, degradation="rain")

@@ -181,6 +181,14 @@ def test_bad_requests_are_refused_and_leave_the_model_untouched(names, kwargs, m
     assert model.degradations == OLD
 
 
+def test_units_with_degradation_ffn_updates_refuse_to_grow(untouched):
+    model = pa.inject_pip(build("nafnet"), degradations=OLD, degradation_ffn_rank=2)
+    model.sensor = pa.DegradationSensor(OLD, backbone="test_resnet", crop_size=32)
+    with untouched(model), pytest.raises(ValueError, match="degradation_ffn_rank > 0"):
+        model.add_degradations(NEW)
+    assert model.degradations == OLD and model.sensor.degradations == OLD
+
+
 @pytest.mark.parametrize("statistics", [False, True])
 def test_sensor_grows_keeping_its_old_classes(statistics):
     torch.manual_seed(0)

@@ -26,6 +26,7 @@ from pip_adapter.training.sensor import (
     _dataset,
     _Faint,
     _HazeField,
+    _item_logits,
     _Recoloured,
 )
 
@@ -160,8 +161,8 @@ def test_training_checks_its_inputs():
         )
 
 
-def with_sensor(sensor):
-    model = pa.inject_pip(build("nafnet"), degradations=sensor.degradations)
+def with_sensor(sensor, **options):
+    model = pa.inject_pip(build("nafnet"), degradations=sensor.degradations, **options)
     with torch.no_grad():
         for unit in model.pip_units.values():
             for param in unit.parameters():
@@ -170,9 +171,11 @@ def with_sensor(sensor):
     return model
 
 
-def test_blind_calls_use_the_sensor(toy_sensor):
+# blind mode mixes the degradations' own feed-forward updates by the sensor's weights too
+@pytest.mark.parametrize("options", [{}, {"degradation_ffn_rank": 2}])
+def test_blind_calls_use_the_sensor(toy_sensor, options):
     sensor, _, _ = toy_sensor
-    model = with_sensor(sensor).eval()
+    model = with_sensor(sensor, **options).eval()
     x = torch.rand(2, 3, 24, 40)
     x[1] = (x[1] + 0.3 * torch.randn_like(x[1])).clamp(0, 1)
     with torch.no_grad():
@@ -296,6 +299,7 @@ def test_sensor_crops_from_photos_use_the_default_context_zoom_and_faint_draws()
         0.5,
         FAINT_RANGES,
         1.0,
+        1,
     )
     assert isinstance(data, SyntheticAllInOne) and data.degradations == TOY_DEGRADATIONS
     assert (data.context, data.scales, data.patch_size) == (DEFAULT_SENSOR_CONTEXT, (1.0, 0.5), 32)
@@ -309,15 +313,15 @@ def test_sensor_crops_from_photos_use_the_default_context_zoom_and_faint_draws()
 
     assert isinstance(inner(data)[TOY_DEGRADATIONS.index("noise")], torch.nn.Module)  # not faint
     rain = pa.DegradationSensor(("rain", "clean"), **TINY)
-    faint = inner(_dataset(rain, None, 0, True, 0, (1.0,), 0.5, FAINT_RANGES, 1.0))[0]
+    faint = inner(_dataset(rain, None, 0, True, 0, (1.0,), 0.5, FAINT_RANGES, 1.0, 1))[0]
     assert isinstance(faint, _Faint) and faint.share == 0.5
-    never = inner(_dataset(rain, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 1.0))[0]
+    never = inner(_dataset(rain, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 1.0, 1))[0]
     assert isinstance(never, torch.nn.Module)
     haze = pa.DegradationSensor(("haze", "clean"), **TINY)
-    wide = inner(_dataset(haze, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 3.0))[0]
+    wide = inner(_dataset(haze, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 3.0, 1))[0]
     assert isinstance(wide, _HazeField) and wide.field == 3.0
     both = inner(
-        _dataset(haze, None, 0, True, 0, (1.0,), 0.5, {"haze": {"beta": (0.04, 0.05)}}, 3.0)
+        _dataset(haze, None, 0, True, 0, (1.0,), 0.5, {"haze": {"beta": (0.04, 0.05)}}, 3.0, 1)
     )
     assert isinstance(both[0], _Faint) and isinstance(both[0].draw, _HazeField)
 
@@ -345,6 +349,32 @@ def test_train_sensor_refuses_a_haze_field_out_of_range(field):
     with pytest.raises(ValueError, match="haze_field must be a number from 1 to 8"):
         train_sensor(sensor, steps=1, haze_field=field, progress=False)
     assert all(torch.equal(v, sensor.state_dict()[k]) for k, v in before.items())
+
+
+def test_groups_are_patches_of_crops_judged_as_the_sensor_judges_a_photo():
+    """With ``group=2`` an item is a patch of 2×2 crops degraded as one, and its logits are the
+    sensor's own for that patch (the mean over its crop grid); training on groups moves the
+    weights and gives back a frozen sensor."""
+    torch.manual_seed(0)
+    sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY).eval()
+    data = _dataset(sensor, sample_images("train"), 0, True, 8, (1.0,), 0, FAINT_RANGES, 1.0, 2)
+    patches = torch.stack([data[i][0] for i in range(3)])
+    assert patches.shape == (3, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(_item_logits(sensor, patches, 2), sensor(patches), atol=1e-5)
+        corner = patches[..., :32, :32]
+        assert torch.equal(_item_logits(sensor, corner, 1), sensor.classify(corner))
+    before = {k: v.clone() for k, v in sensor.state_dict().items()}
+    trained = train_sensor(sensor, steps=2, batch_size=2, group=2, progress=False)
+    assert not trained.training and not any(p.requires_grad for p in trained.parameters())
+    assert any(not torch.equal(v, trained.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.parametrize("group", [0, 5, True, 2.0])
+def test_train_sensor_refuses_a_group_out_of_range(group):
+    sensor = pa.DegradationSensor(("haze", "clean"), **TINY)
+    with pytest.raises(ValueError, match="group must be an integer from 1 to 4"):
+        train_sensor(sensor, steps=1, group=group, progress=False)
 
 
 @pytest.mark.parametrize("degradation", sorted(FAINT_RANGES))

@@ -13,6 +13,7 @@ from pip_adapter.sensor import SENSOR_VIEWS
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_CONTEXT,
     DEFAULT_SENSOR_FAINT,
+    DEFAULT_SENSOR_GROUP,
     DEFAULT_SENSOR_HAZE_FIELD,
     DEFAULT_SENSOR_SCALES,
     DEFAULT_SENSOR_STEPS,
@@ -73,16 +74,25 @@ def test_the_default_recipe_is_train_sensors_defaults_and_keys_its_sensors_on_th
         "faint": DEFAULT_SENSOR_FAINT,
         "faint_ranges": FAINT_RANGES,
         "haze_field": DEFAULT_SENSOR_HAZE_FIELD,
+        "group": DEFAULT_SENSOR_GROUP,
     }
     # a field that came later is left out of a key at the value every older sensor had, and
     # named otherwise: another default would not reuse the sensors kept under the old one
     key = sensor_tuning.settings_key(settings, options)
-    assert "haze_field" not in key and key["faint"] == DEFAULT_SENSOR_FAINT
+    assert "haze_field" not in key and "group" not in key and key["faint"] == DEFAULT_SENSOR_FAINT
     wider = sensor_tuning.settings_key({**settings, "haze_field": 3.0}, options)
     assert wider == {**key, "haze_field": 3.0}
     haze, _ = sensor_tuning.recipe_settings("haze_field", 0)
     assert sensor_tuning.settings_key(haze, {}) == {
         **wider,
+        "seed": 0,
+        "steps": DEFAULT_SENSOR_STEPS,
+    }
+    groups, _ = sensor_tuning.recipe_settings("groups", 0)
+    assert sensor_tuning.settings_key(groups, {}) == {
+        **key,
+        "group": 2,
+        "batch_size": 4,
         "seed": 0,
         "steps": DEFAULT_SENSOR_STEPS,
     }

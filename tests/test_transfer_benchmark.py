@@ -74,6 +74,9 @@ def test_the_cache_key_leaves_out_settings_at_their_no_op_value():
     config["output_strength"] = {}  # none set: full strength, as before strengths existed
     assert transfer.essential(config) == {"design": "compact", "size_multiple": 1}
     assert transfer.essential({"feature_ffn_stride": 2}) == {"feature_ffn_stride": 2}
+    # nor does the feed-forward shared by every degradation, as before its updates existed
+    assert transfer.essential({"degradation_ffn_rank": 0}) == {}
+    assert transfer.essential({"degradation_ffn_rank": 32}) == {"degradation_ffn_rank": 32}
 
 
 def test_frozen_pip_variants_keep_their_adapter_for_fitting_strengths():
@@ -122,6 +125,7 @@ KEPT_AS = {
     "lora": "lora",
     "lora_per_degradation": "lora",
     "promptir": "units.safetensors",
+    "pip_ffn_rank32": "adapter",  # the degradations' own feed-forward updates in the adapter
 }
 
 

@@ -151,18 +151,86 @@ def test_mixture_lies_between_its_components_in_prompt_space():
 
 @pytest.mark.parametrize("design", DESIGNS)
 def test_parameter_count_formula(design):
-    def formula(c, d, s, t, heads, ratios=4):
+    def formula(c, d, s, t, heads, ratios=4, r=0):
         h = int(2.66 * d)
         f = h if design == "paper" else d
         n = t * d + d * s * s + c * d + 17 * d * d + 3 * (h + f) * d + 66 * d + 18 * (h + f)
-        return n + 2 * heads + ratios + (c * d if c < d else 0)
+        return n + 2 * heads + ratios + (c * d if c < d else 0) + t * r * (2 * d + 3 * f)
 
-    for c, d, s, t in [(48, 48, 16, 5), (96, 64, 16, 5), (8, 24, 8, 3), (192, 96, 12, 7)]:
-        unit = PromptInPrompt(c, t, prompt_dim=d, prompt_size=s, design=design)
-        assert sum(p.numel() for p in unit.parameters()) == formula(c, d, s, t, unit.heads)
+    for c, d, s, t, r in [
+        (48, 48, 16, 5, 0),
+        (96, 64, 16, 5, 0),
+        (8, 24, 8, 3, 0),
+        (192, 96, 12, 7, 0),
+        (96, 64, 16, 4, 32),
+        (8, 24, 8, 3, 5),
+    ]:
+        unit = PromptInPrompt(
+            c, t, prompt_dim=d, prompt_size=s, design=design, degradation_ffn_rank=r
+        )
+        assert sum(p.numel() for p in unit.parameters()) == formula(c, d, s, t, unit.heads, r=r)
     unit = PromptInPrompt(48, 5, prompt_dim=48, design=design)
     expected = 98_322 if design == "paper" else 85_524
     assert sum(p.numel() for p in unit.parameters()) == expected
+
+
+def shared_twin(unit: PromptInPrompt, weights: torch.Tensor) -> PromptInPrompt:
+    """A unit without per-degradation updates whose feed-forward holds ``unit``'s shared
+    projections plus the updates that ``weights`` (one row) mix: what ``unit`` must compute
+    for a sample with those weights."""
+    twin = PromptInPrompt(
+        unit.channels,
+        unit.num_degradations,
+        prompt_dim=unit.prompt_dim,
+        prompt_size=unit.prompt_size,
+        design=unit.design,
+    )
+    interaction = unit.prompt_to_feature
+    twin.to(unit.prompt_to_feature.ffn_in_update.up.dtype)
+    twin.load_state_dict(unit.state_dict(), strict=False)  # all but the updates
+    with torch.no_grad():
+        ffn = twin.prompt_to_feature.ffn
+        ffn.project_in.weight.add_(interaction.ffn_in_update(weights)[0, :, :, None, None])
+        ffn.project_out.weight.add_(interaction.ffn_out_update(weights)[0, :, :, None, None])
+    return twin
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_degradation_ffn_updates_follow_labels_and_mixtures(design):
+    unit = PromptInPrompt(12, 3, prompt_dim=8, prompt_size=4, design=design, degradation_ffn_rank=2)
+    x = torch.randn(3, 12, 7, 7, dtype=torch.float64)
+    eye = torch.eye(3, dtype=torch.float64)
+    unit.double()  # the twins below run another kernel: compared far below float32 rounding
+    assert torch.equal(unit(x, eye), x)  # the updates start at zero: still the identity
+    perturb(unit)
+    mixture = torch.tensor([[0.2, 0.5, 0.3]], dtype=torch.float64)
+    with torch.no_grad():
+        labelled, mixed = unit(x, eye), unit(x[:1], mixture)
+        # a sample computes what a shared feed-forward holding its own update computes
+        for t in range(3):
+            twin = shared_twin(unit, eye[t : t + 1])
+            torch.testing.assert_close(labelled[t : t + 1], twin(x[t : t + 1], eye[t : t + 1]))
+        torch.testing.assert_close(mixed, shared_twin(unit, mixture)(x[:1], mixture))
+        update = unit.prompt_to_feature.ffn_in_update
+        expected = sum(w * update.up[t] @ update.down[t] for t, w in enumerate(mixture[0]))
+        torch.testing.assert_close(update(mixture)[0], expected)
+        # another degradation's update leaves a label's output bit-exact
+        update.up[2].add_(1.0)
+        update.down[2].add_(1.0)
+        again = unit(x, eye)
+    assert torch.equal(again[:2], labelled[:2])
+    assert not torch.allclose(again[2], labelled[2])
+
+
+def test_degradation_ffn_updates_are_checked_and_need_the_weights():
+    with pytest.raises(ValueError, match="degradation_ffn_rank must be 0 .* got -1"):
+        PromptInPrompt(8, 2, degradation_ffn_rank=-1)
+    unit = PromptInPrompt(8, 2, prompt_size=4, degradation_ffn_rank=2)
+    with pytest.raises(ValueError, match="pass the degradation weights"):
+        unit.prompt_to_feature.feed_forward(torch.randn(1, 8, 4, 4))
+    with pytest.raises(ValueError, match="cannot grow units with degradation_ffn_rank"):
+        unit.add_degradations(torch.zeros(1, 8))
+    assert unit.num_degradations == 2
 
 
 def _flops(module, *inputs):

@@ -31,6 +31,7 @@ from torch import nn
 from pip_adapter.conditioning import degradation_weights
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
+from pip_adapter.unit.prompt_in_prompt import GROWS_NO_FFN_UPDATES
 
 if TYPE_CHECKING:
     from pip_adapter.injection.model import PIPModel
@@ -132,6 +133,8 @@ def grow(
     hosted = sorted({type(u).__name__ for u in model.pip_units.values()} - {"PromptInPrompt"})
     if hosted:
         raise TypeError(f"add_degradations grows PromptInPrompt units, this model hosts {hosted}")
+    if any(unit.degradation_ffn_rank for unit in units):
+        raise ValueError(GROWS_NO_FFN_UPDATES)
     sensor = model.sensor
     if sensor is not None and not isinstance(sensor, DegradationSensor):
         raise TypeError(

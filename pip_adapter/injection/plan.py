@@ -264,6 +264,7 @@ def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptI
                 design=config.design,
                 feature_ffn_expansion=config.feature_ffn_expansion,
                 feature_ffn_stride=config.feature_ffn_stride or 1,
+                degradation_ffn_rank=config.degradation_ffn_rank,
             )
         )
     return units

@@ -26,13 +26,14 @@ from pip_adapter.data.degradations.compose import DegradeFn
 from pip_adapter.data.degradations.lowlight import LOWLIGHT_PARAMETERS
 from pip_adapter.data.degradations.rain import RAIN_PARAMETERS
 from pip_adapter.data.synthetic import Images
-from pip_adapter.sensor import TEMPERATURE_RANGE, DegradationSensor
+from pip_adapter.sensor import TEMPERATURE_RANGE, DegradationSensor, crop_grid
 from pip_adapter.training.schedule import warmup_cosine
 from pip_adapter.vocabulary import degradation_index, degradation_name
 
 __all__ = [
     "DEFAULT_SENSOR_CONTEXT",
     "DEFAULT_SENSOR_FAINT",
+    "DEFAULT_SENSOR_GROUP",
     "DEFAULT_SENSOR_HAZE_FIELD",
     "DEFAULT_SENSOR_SCALES",
     "DEFAULT_SENSOR_STEPS",
@@ -57,6 +58,11 @@ DEFAULT_SENSOR_FAINT = 0.25
 # side, of which the crop sees a window (see _HazeField); at most MAX_HAZE_FIELD (memory)
 DEFAULT_SENSOR_HAZE_FIELD = 1.0
 MAX_HAZE_FIELD = 8.0
+# crops per side of a training item: 1, each item one crop; G, each item a patch of G×G crops
+# degraded as one, judged as the sensor judges a photo (the mean logits of its crops); at most
+# MAX_SENSOR_GROUP (memory: a batch holds G² crops per item)
+DEFAULT_SENSOR_GROUP = 1
+MAX_SENSOR_GROUP = 4
 # faint draws of the degradations whose mildest draws a sensor takes for "clean": their main
 # parameters from the mild end of the default range (the others drawn as by default). Not haze:
 # faint haze draws made the sensor take clean photos for hazy ones (sensor_tuning.py)
@@ -213,6 +219,7 @@ def _dataset(
     faint: float,
     faint_ranges: FaintRanges,
     haze_field: float,
+    group: int,
 ) -> Dataset:
     if not isinstance(data, Dataset):
         custom: dict[str, DegradeFn] = {}
@@ -225,7 +232,7 @@ def _dataset(
         return SyntheticAllInOne(
             data,
             sensor.degradations,
-            patch_size=sensor.crop_size,
+            patch_size=sensor.crop_size * group,
             samples_per_degradation=256,
             seed=seed,
             custom=custom,
@@ -236,6 +243,15 @@ def _dataset(
     if degradations is None or tuple(degradations) == sensor.degradations:
         return data
     return _SensorLabels(data, tuple(degradations), sensor.degradations)
+
+
+def _item_logits(sensor: DegradationSensor, items: torch.Tensor, group: int) -> torch.Tensor:
+    """The logits of a batch of training items: of each item as it is (``group`` 1), or the
+    mean over the ``group``×``group`` crops of each, as ``DegradationSensor`` judges a photo."""
+    if group == 1:
+        return sensor.classify(items)
+    crops = crop_grid(items, sensor.crop_size, group)
+    return sensor.classify(crops.flatten(0, 1)).unflatten(0, crops.shape[:2]).mean(dim=1)
 
 
 def train_sensor(
@@ -256,6 +272,7 @@ def train_sensor(
     faint: float = DEFAULT_SENSOR_FAINT,
     faint_ranges: FaintRanges | None = None,
     haze_field: float = DEFAULT_SENSOR_HAZE_FIELD,
+    group: int = DEFAULT_SENSOR_GROUP,
     temperature: float = DEFAULT_SENSOR_TEMPERATURE,
     device: torch.device | str | None = None,
 ) -> DegradationSensor:
@@ -279,7 +296,12 @@ def train_sensor(
     ranges (the mild end of the default ones), so that the sensor does not call a faint one
     clean; ``haze_field`` (from 1, the default, to 8) draws haze's depth map over a field up to
     this many times the side of the region degraded for a crop, of which the crop sees a random
-    window, as a crop of a whole hazy photo sees part of one depth map. ``temperature`` is set
+    window, as a crop of a whole hazy photo sees part of one depth map. ``group`` (from 1, the
+    default, to 4) trains on photos rather than crops: each item is a patch of ``group``×``group``
+    crops (of an image source: degraded as one), and the loss is that of the mean of their
+    logits, as the sensor judges a whole photo, so a crop that shows nothing of the degradation
+    (a flat sky in a blurred photo) need not name it; ``batch_size`` counts items, so a batch
+    holds ``group``² times as many crops. ``temperature`` is set
     on the trained sensor, replacing the one it had (the default was fitted for
     ``views="none"``; see ``calibrate_sensor`` to fit one for other views or on labelled images
     of your own).
@@ -299,10 +321,21 @@ def train_sensor(
         raise ValueError(
             f"haze_field must be a number from 1 to {MAX_HAZE_FIELD:g}, got {haze_field!r}"
         )
+    if isinstance(group, bool) or not isinstance(group, int) or not 1 <= group <= MAX_SENSOR_GROUP:
+        raise ValueError(f"group must be an integer from 1 to {MAX_SENSOR_GROUP}, got {group!r}")
     sensor.temperature = temperature  # checked before training, set for the trained sensor
     ranges = FAINT_RANGES if faint_ranges is None else faint_ranges
     dataset = _dataset(
-        sensor, data, seed, recolour, context, tuple(scales), faint, ranges, float(haze_field)
+        sensor,
+        data,
+        seed,
+        recolour,
+        context,
+        tuple(scales),
+        faint,
+        ranges,
+        float(haze_field),
+        group,
     )
     size = len(cast(Sized, dataset))
     if size < batch_size:
@@ -329,7 +362,7 @@ def train_sensor(
             )
             for degraded, _, ids in loader:
                 ids = ids.to(device)
-                logits = sensor.classify(degraded.to(device))
+                logits = _item_logits(sensor, degraded.to(device), group)
                 loss = F.cross_entropy(logits, ids)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

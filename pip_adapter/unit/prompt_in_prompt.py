@@ -26,6 +26,10 @@ __all__ = [
 
 DEFAULT_PROMPT_SIZE = 16  # s, the side of the basic restoration prompt
 DESIGNS = ("compact", "paper")
+GROWS_NO_FFN_UPDATES = (
+    "add_degradations cannot grow units with degradation_ffn_rank > 0 (each degradation's own "
+    "feed-forward update has no rows for new ones); use units built with degradation_ffn_rank=0"
+)
 
 
 def default_prompt_dim(channels: int) -> int:
@@ -82,11 +86,17 @@ class PromptInPrompt(nn.Module):
         feature_ffn_stride: compact design: ``k > 1`` runs that feed-forward on the feature
             average-pooled by ``k`` and adds its update resized (bilinear) back, which divides
             its per-pixel cost by ``k²``; 1 runs it at every pixel.
+        degradation_ffn_rank: ``r > 0`` gives every degradation its own rank-``r`` update of
+            that feed-forward's two 1×1 projections, mixed per sample by the same weights that
+            mix the degradation-aware prompt (a label picks one, a mixture or a sensor's
+            output blends them); 0 (default): the feed-forward is shared, and only the prompt
+            tells degradations apart. Its per-pixel cost does not change.
 
     Parameter count, with ``h = int(ffn_expansion · d)``, ``f = int(feature_ffn_expansion · d)``,
-    ``k`` heads and ``R`` ratios::
+    ``k`` heads, ``R`` ratios and ``r = degradation_ffn_rank``::
 
-        T·d + d·s² + C·d + 17·d² + 3·(h + f)·d + 66·d + 18·(h + f) + 2·k + R   (+ C·d if C < d)
+        T·d + d·s² + C·d + 17·d² + 3·(h + f)·d + 66·d + 18·(h + f) + 2·k + R
+            + T·r·(2·d + 3·f)   (+ C·d if C < d)
 
     e.g. 98,322 for ``(C, d, s, T) = (48, 48, 16, 5)`` with the paper design, 85,524 with the
     compact design.
@@ -104,6 +114,7 @@ class PromptInPrompt(nn.Module):
         design: str = "compact",
         feature_ffn_expansion: float | None = None,
         feature_ffn_stride: int = 1,
+        degradation_ffn_rank: int = 0,
     ) -> None:
         super().__init__()
         if design not in DESIGNS:
@@ -123,6 +134,11 @@ class PromptInPrompt(nn.Module):
         ):
             if value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
+        if degradation_ffn_rank < 0:
+            raise ValueError(
+                f"degradation_ffn_rank must be 0 (none) or a positive integer, got "
+                f"{degradation_ffn_rank}"
+            )
         dim = default_prompt_dim(channels) if prompt_dim is None else prompt_dim
         heads = default_heads(dim) if heads is None else heads
         if dim < 2:
@@ -146,15 +162,29 @@ class PromptInPrompt(nn.Module):
         self.prompt_to_prompt = PromptToPromptInteraction(dim, heads, ffn_expansion)
         self.to_universal = nn.Conv2d(dim, dim, kernel_size=3, padding=1, bias=False)
         self.prompt_to_feature = SelectivePromptToFeature(
-            channels, dim, heads, topm_ratios, feature_ffn_expansion, feature_ffn_stride
+            channels,
+            dim,
+            heads,
+            topm_ratios,
+            feature_ffn_expansion,
+            feature_ffn_stride,
+            num_degradations,
+            degradation_ffn_rank,
         )
 
     def extra_repr(self) -> str:
         return (
             f"channels={self.channels}, num_degradations={self.num_degradations}, "
             f"prompt_dim={self.prompt_dim}, prompt_size={self.prompt_size}, heads={self.heads}, "
-            f"design={self.design!r}, feature_ffn_stride={self.prompt_to_feature.ffn_stride}"
+            f"design={self.design!r}, feature_ffn_stride={self.prompt_to_feature.ffn_stride}, "
+            f"degradation_ffn_rank={self.degradation_ffn_rank}"
         )
+
+    @property
+    def degradation_ffn_rank(self) -> int:
+        """``r`` of the degradations' own feed-forward updates (0: none)."""
+        update = self.prompt_to_feature.ffn_in_update
+        return 0 if update is None else update.down.shape[1]
 
     def _check_feature(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
@@ -201,17 +231,20 @@ class PromptInPrompt(nn.Module):
         which spares each unit the device-to-host synchronisations of the checks."""
         interaction = self.prompt_to_feature
         if self.design == "paper":
-            return interaction(x, self._universal_prompt(x, weights))
+            return interaction(x, self._universal_prompt(x, weights), weights)
         small = self.align.downsample(x)
         attended = interaction.attend(
             interaction.select(small), self._compact_prompt(small, weights)
         )
-        return interaction.add_resized(x, attended)
+        return interaction.add_resized(x, attended, weights)
 
     def add_degradations(self, prompts: torch.Tensor) -> nn.Parameter:
         """Learn ``k`` more degradations, whose prompts start at ``prompts`` (``k×d``): new
         rows of ``D``, held as a separate parameter (returned), so that training them alone
-        leaves every old degradation's output bit-exact."""
+        leaves every old degradation's output bit-exact. Not for a unit with per-degradation
+        feed-forward updates (``degradation_ffn_rank``), which has no rows for new ones."""
+        if self.degradation_ffn_rank:
+            raise ValueError(GROWS_NO_FFN_UPDATES)
         block = self.degradation_prompt.add_rows(prompts)
         self.num_degradations += block.shape[0]
         return block

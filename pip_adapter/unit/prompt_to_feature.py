@@ -15,6 +15,7 @@ from pip_adapter.layers import (
     DualGatedFeedForward,
     LayerNorm2d,
 )
+from pip_adapter.unit.lowrank import DegradationLowRank
 from pip_adapter.unit.resampling import resize_add
 
 __all__ = ["SelectivePromptToFeature"]
@@ -36,6 +37,11 @@ class SelectivePromptToFeature(nn.Module):
     Identity at initialisation: both output projections start at zero and the map back to
     ``C`` starts as the identity slice, so a freshly built block returns its input unchanged.
     ``topm_ratios=None`` uses dense attention instead (for ablations).
+
+    ``degradation_rank`` ``r > 0`` gives each of ``num_degradations`` degradations its own
+    rank-``r`` update of the feed-forward's two 1×1 projections (``DegradationLowRank``), mixed
+    per sample by the degradation weights that the feed-forward steps then take; 0 (default):
+    the feed-forward is shared by every degradation, which only the prompt tells apart.
     """
 
     def __init__(
@@ -46,10 +52,17 @@ class SelectivePromptToFeature(nn.Module):
         topm_ratios: Sequence[float] | None = DEFAULT_TOPM_RATIOS,
         ffn_expansion: float = FFN_EXPANSION,
         ffn_stride: int = 1,
+        num_degradations: int = 0,
+        degradation_rank: int = 0,
     ) -> None:
         super().__init__()
         if ffn_stride < 1:
             raise ValueError(f"ffn_stride must be a positive integer, got {ffn_stride}")
+        if degradation_rank < 0 or (degradation_rank and num_degradations < 1):
+            raise ValueError(
+                f"degradation_rank must be 0, or positive with num_degradations >= 1; got "
+                f"{degradation_rank} with num_degradations={num_degradations}"
+            )
         self.channels = channels
         self.dim = dim
         self.ffn_stride = ffn_stride
@@ -60,6 +73,16 @@ class SelectivePromptToFeature(nn.Module):
         )
         self.norm_ffn = LayerNorm2d(dim)
         self.ffn = DualGatedFeedForward(dim, ffn_expansion, zero_init_output=True)
+        self.ffn_in_update: DegradationLowRank | None = None
+        self.ffn_out_update: DegradationLowRank | None = None
+        if degradation_rank:
+            hidden = self.ffn.project_out.in_channels
+            self.ffn_in_update = DegradationLowRank(
+                num_degradations, 2 * hidden, dim, degradation_rank
+            )
+            self.ffn_out_update = DegradationLowRank(
+                num_degradations, dim, hidden, degradation_rank
+            )
         self.to_channels: nn.Conv2d | None = None
         if channels < dim:
             self.to_channels = nn.Conv2d(dim, channels, kernel_size=1, bias=False)
@@ -79,13 +102,18 @@ class SelectivePromptToFeature(nn.Module):
         """What the attention adds to the selected channels (zero at initialisation)."""
         return self.attention(self.norm_feature(selected), self.norm_prompt(prompt))
 
-    def feed_forward(self, y: torch.Tensor) -> torch.Tensor:
-        """``y`` plus the dual-gated feed-forward of its normalised self (``y`` at init)."""
+    def feed_forward(self, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """``y`` plus the dual-gated feed-forward of its normalised self (``y`` at init);
+        ``weights`` (``B×T``) pick the degradations' updates when there are any."""
+        if self.ffn_in_update is not None:
+            return self.feed_forward_fast(y, y, weights=weights)
         return y + self.ffn(self.norm_ffn(y))
 
-    def add_resized(self, x: torch.Tensor, attended: torch.Tensor) -> torch.Tensor:
-        """``merge(x, feed_forward(select(x) + resize(attended)))``, with ``attended`` on a
-        smaller grid resized (bilinear) to ``x``'s: the compact design's per-pixel step.
+    def add_resized(
+        self, x: torch.Tensor, attended: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``merge(x, feed_forward(select(x) + resize(attended), weights))``, with ``attended``
+        on a smaller grid resized (bilinear) to ``x``'s: the compact design's per-pixel step.
 
         With ``ffn_stride`` ``k > 1`` that step runs on ``select(x)`` average-pooled by ``k``
         (``ceil_mode``), and what it adds there is resized (bilinear) back and added to
@@ -94,14 +122,20 @@ class SelectivePromptToFeature(nn.Module):
         selected = self.select(x)
         if self.ffn_stride == 1:
             modulated = resize_add(selected, attended)
-            return self.merge(x, self.feed_forward_fast(modulated, modulated, in_place=True))
+            return self.merge(
+                x, self.feed_forward_fast(modulated, modulated, in_place=True, weights=weights)
+            )
         pooled = F.avg_pool2d(selected, self.ffn_stride, ceil_mode=True)
         resized = resize_add(torch.zeros_like(pooled), attended)
-        update = self.feed_forward_fast(pooled + resized, resized, in_place=True)
+        update = self.feed_forward_fast(pooled + resized, resized, in_place=True, weights=weights)
         return self.merge(x, resize_add(selected, update))
 
     def feed_forward_fast(
-        self, y: torch.Tensor, residual: torch.Tensor, in_place: bool = False
+        self,
+        y: torch.Tensor,
+        residual: torch.Tensor,
+        in_place: bool = False,
+        weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``residual + ffn(norm_ffn(y))`` (``feed_forward(y)`` for ``residual=y``, to rounding)
         in fewer passes over ``y``: the feed-forward runs channels-last, where the layer norm and
@@ -114,16 +148,31 @@ class SelectivePromptToFeature(nn.Module):
         tensor; with gradients on (whose backward needs ``y`` unchanged, and ``y`` may be
         ``residual``), while compiled or traced (a recorded ``out=`` would also run with
         gradients on), or when the operands' dtypes differ (autocast does not cast ``out=``
-        calls), it is left alone."""
+        calls), it is left alone.
+
+        With per-degradation updates, ``weights`` (``B×T``) mix them into each sample's own
+        projection matrices, so the feed-forward costs per pixel what the shared one does."""
         ffn, norm = self.ffn, self.norm_ffn
         batch, dim, height, width = y.shape
         tokens = y.permute(0, 2, 3, 1)  # B×H×W×d
         normed = F.layer_norm(tokens, (dim,), norm.weight, norm.bias, norm.eps)
-        hidden = F.linear(normed, ffn.project_in.weight.flatten(1))
+        project_in = ffn.project_in.weight.flatten(1)
+        project_out = ffn.project_out.weight.flatten(1)
+        if self.ffn_in_update is None or self.ffn_out_update is None:
+            hidden = F.linear(normed, project_in)
+            weight = project_out.expand(batch, -1, -1)
+        else:
+            if weights is None:
+                raise ValueError(
+                    "this feed-forward has per-degradation updates: pass the degradation weights"
+                )
+            project_in = project_in + self.ffn_in_update(weights)  # B×2h×d
+            weight = project_out + self.ffn_out_update(weights)  # B×d×h
+            hidden = torch.matmul(normed.flatten(1, 2), project_in.transpose(1, 2))
+            hidden = hidden.view(batch, height, width, -1)
         hidden = ffn.dwconv(hidden.permute(0, 3, 1, 2))
         gated = ffn.gate(hidden.permute(0, 2, 3, 1), dim=-1)  # B×H×W×hidden
         residual = residual.reshape(batch, dim, height * width)
-        weight = ffn.project_out.weight.flatten(1).expand(batch, -1, -1)
         tokens = gated.reshape(batch, height * width, -1).transpose(1, 2)
         if in_place and _may_write(residual, weight, tokens):
             out = torch.baddbmm(residual, weight, tokens, out=residual)
@@ -139,9 +188,11 @@ class SelectivePromptToFeature(nn.Module):
             return self.to_channels(modulated)
         return modulated
 
-    def forward(self, x: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, prompt: torch.Tensor, weights: torch.Tensor | None = None
+    ) -> torch.Tensor:
         selected = self.select(x)
-        return self.merge(x, self.feed_forward(selected + self.attend(selected, prompt)))
+        return self.merge(x, self.feed_forward(selected + self.attend(selected, prompt), weights))
 
 
 def _may_write(out: torch.Tensor, *operands: torch.Tensor) -> bool:
