@@ -14,8 +14,10 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/pip-adapter demo --overwrite
 
+# two processes (the two cores CI has); each test file stays on one of them, so a module's
+# fixtures (exported graphs, trained runs) are built once
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """Output strength per degradation: ``PIPConfig.output_strength`` (x + a · (f(x) − x)), its
 fitting on labelled photos (``calibrate_output_strength``), and its adapter files. The ONNX
-graphs of tests/test_export.py's bundle carry strengths too (onnxruntime honours them)."""
+graphs of tests/test_export_cli.py's bundle carry strengths too (onnxruntime honours them)."""
 
 import json
 from pathlib import Path
