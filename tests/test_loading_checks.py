@@ -109,9 +109,11 @@ def edit_json(path, change):
 )
 def test_configs_out_of_bounds_are_refused_at_once(bundle, field, value, message):
     edit_json(bundle / "adapter_config.json", lambda c: c.__setitem__(field, value))
-    started = time.perf_counter()
+    # this process's CPU time: what the refusal costs, however busy the cores are (make test
+    # runs two test processes at once)
+    started = time.process_time()
     one_line_error(lambda: load_bundle(bundle), f"adapter_config.json is malformed: .*{message}")
-    assert time.perf_counter() - started < 5
+    assert time.process_time() - started < 5
 
 
 @pytest.mark.parametrize(
@@ -209,12 +211,12 @@ def test_stage_patterns_in_a_file_are_names_never_regular_expressions(bundle):
     edit_json(
         bundle / "adapter_config.json", lambda c: c["stages"][0].__setitem__("pattern", "(.*.*)*z")
     )
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time, as above
     one_line_error(
         lambda: load_bundle(bundle),
         r"stage '\(\.\*\.\*\)\*z' matches no module of NAFNet \(adapter_config.json",
     )
-    assert time.perf_counter() - started < 5
+    assert time.process_time() - started < 5
     edit_json(
         bundle / "adapter_config.json",
         lambda c: c["stages"][0].update(pattern="decoders.0", module_type="(.*.*)*z"),
