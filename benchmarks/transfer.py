@@ -538,8 +538,8 @@ VARIANTS: dict[str, Variant] = {
         "weights in every 1×1 layer where PIP's units share everything but the degradation "
         "prompt: every unit's per-pixel feed-forward gets a rank-32 update of its two 1×1 "
         "projections per adapted degradation (`PIPConfig(degradation_ffn_rank=32)`), mixed by "
-        "the degradation weights that mix the prompt (633K trainable, 4.0%; the same cost per "
-        "pixel)",
+        "the degradation weights that mix the prompt (the same cost per pixel; its trainable "
+        "count is in the cost table)",
     ),
 }
 

@@ -187,7 +187,13 @@ def shared_twin(unit: PromptInPrompt, weights: torch.Tensor) -> PromptInPrompt:
     )
     interaction = unit.prompt_to_feature
     twin.to(unit.prompt_to_feature.ffn_in_update.up.dtype)
-    twin.load_state_dict(unit.state_dict(), strict=False)  # all but the updates
+    loaded = twin.load_state_dict(unit.state_dict(), strict=False)
+    assert not loaded.missing_keys
+    assert sorted(loaded.unexpected_keys) == [  # all but the updates
+        f"prompt_to_feature.ffn_{side}_update.{factor}"
+        for side in ("in", "out")
+        for factor in ("down", "up")
+    ]
     with torch.no_grad():
         ffn = twin.prompt_to_feature.ffn
         ffn.project_in.weight.add_(interaction.ffn_in_update(weights)[0, :, :, None, None])
@@ -476,14 +482,17 @@ def test_compact_unit_computes_the_reference_formula(
         torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-8)
 
 
-def test_unit_runs_under_autocast_and_when_traced_without_gradients():
+# with each degradation's own feed-forward update (rank 2) as well: per-sample matrices
+@pytest.mark.parametrize("rank", [0, 2])
+def test_unit_runs_under_autocast_and_when_traced_without_gradients(rank):
     # The inference path that adds into the unit's own intermediate must step aside where an
     # in-place product is wrong: under autocast (bf16 activations, float32 weights) and in a
     # graph recorded without gradients that is later run with them. Under autocast the unit
     # returns the float32 of its feature, as its formula does (a float32 feature plus bf16
     # updates): products that add the residual fall back to the sum there (``add_product``).
     torch.manual_seed(0)
-    unit = PromptInPrompt(16, 3, prompt_dim=16, prompt_size=4, heads=2).eval()
+    unit = PromptInPrompt(16, 3, prompt_dim=16, prompt_size=4, heads=2, degradation_ffn_rank=rank)
+    unit.eval()
     perturb(unit, 0.3)
     x = torch.randn(1, 16, 12, 12)
     weights = torch.tensor([[0.2, 0.3, 0.5]])
@@ -491,7 +500,8 @@ def test_unit_runs_under_autocast_and_when_traced_without_gradients():
         expected = unit(x, weights)
         with torch.autocast("cpu", torch.bfloat16):
             mixed = unit(x, weights)
-            formula = compact_unit_reference(unit, x, weights)
+            # the reference formula has no per-degradation updates
+            formula = compact_unit_reference(unit, x, weights) if not rank else mixed
     assert mixed.dtype == formula.dtype == torch.float32
     torch.testing.assert_close(mixed.float(), expected, rtol=0.1, atol=0.1)
     with torch.no_grad():
