@@ -377,6 +377,15 @@ def test_train_sensor_refuses_a_group_out_of_range(group):
         train_sensor(sensor, steps=1, group=group, progress=False)
 
 
+def test_train_sensor_refuses_groups_of_a_dataset_and_leaves_the_sensor_untouched(untouched):
+    """A Dataset's items are single crops: ``group`` > 1 would silently train at group 1."""
+    sensor = pa.DegradationSensor(("haze", "clean"), **TINY)
+    crops = torch.rand(4, 3, 32, 32)
+    data = torch.utils.data.TensorDataset(crops, crops, torch.zeros(4, dtype=torch.long))
+    with untouched(sensor), pytest.raises(ValueError, match="a Dataset's items are single crops"):
+        train_sensor(sensor, data, steps=1, batch_size=2, group=2, progress=False)
+
+
 @pytest.mark.parametrize("degradation", sorted(FAINT_RANGES))
 def test_faint_draws_change_an_image_less_than_default_ones(degradation):
     """A faint draw is still a degradation, milder on average than a default one; reproducible."""

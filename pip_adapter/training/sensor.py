@@ -298,9 +298,10 @@ def train_sensor(
     this many times the side of the region degraded for a crop, of which the crop sees a random
     window, as a crop of a whole hazy photo sees part of one depth map. ``group`` (from 1, the
     default, to 4) trains on photos rather than crops: each item is a patch of ``group``×``group``
-    crops (of an image source: degraded as one), and the loss is that of the mean of their
-    logits, as the sensor judges a whole photo, so a crop that shows nothing of the degradation
-    (a flat sky in a blurred photo) need not name it; ``batch_size`` counts items, so a batch
+    crops of an image source (not a ``Dataset``, whose items are single crops), degraded as
+    one, and the loss is that of the mean of their logits, as the sensor judges a whole photo,
+    so a crop that shows nothing of the degradation (a flat sky in a blurred photo) need not
+    name it; ``batch_size`` counts items, so a batch
     holds ``group``² times as many crops. ``temperature`` is set
     on the trained sensor, replacing the one it had (the default was fitted for
     ``views="none"``; see ``calibrate_sensor`` to fit one for other views or on labelled images
@@ -323,6 +324,11 @@ def train_sensor(
         )
     if isinstance(group, bool) or not isinstance(group, int) or not 1 <= group <= MAX_SENSOR_GROUP:
         raise ValueError(f"group must be an integer from 1 to {MAX_SENSOR_GROUP}, got {group!r}")
+    if group > 1 and isinstance(data, Dataset):
+        raise ValueError(
+            f"group={group} cuts each item into {group}x{group} crops, which needs photos "
+            "(None, a folder, files or tensors); a Dataset's items are single crops: use group=1"
+        )
     sensor.temperature = temperature  # checked before training, set for the trained sensor
     ranges = FAINT_RANGES if faint_ranges is None else faint_ranges
     dataset = _dataset(
