@@ -364,6 +364,19 @@ def psnr_context(label: str, note: str, blur_from: float | None = None) -> Varia
     )
 
 
+def ffn_rank(rank: int, note: str) -> Variant:
+    """A tried variant: frozen-backbone PIP whose units give each degradation its own rank-
+    ``rank`` update of the feed-forward (``PIPConfig.degradation_ffn_rank``)."""
+    return Variant(
+        f"PIP, each degradation's own feed-forward update (rank {rank})",
+        lambda ctx: build_pip(ctx, degradation_ffn_rank=rank),
+        2e-3,
+        labelled=True,
+        group="tried",
+        note=note,
+    )
+
+
 FULL_LRS = {"full_low": 2e-4, "full_high": 1e-3}
 VARIANTS: dict[str, Variant] = {
     "pretrained": Variant("pretrained (noise only)", None),
@@ -550,26 +563,18 @@ VARIANTS: dict[str, Variant] = {
         "fine-tuning on the first seed (the goal is +0.50), so not the default (see Training "
         "seeds)",
     ),
-    "pip_ffn_rank32": Variant(
-        "PIP, each degradation's own feed-forward update (rank 32)",
-        lambda ctx: build_pip(ctx, degradation_ffn_rank=32),
-        2e-3,
-        labelled=True,
-        group="tried",
-        note="for the gap to the per-degradation LoRAs, which give each degradation its own "
+    "pip_ffn_rank32": ffn_rank(
+        32,
+        "for the gap to the per-degradation LoRAs, which give each degradation its own "
         "weights in every 1×1 layer where PIP's units share everything but the degradation "
         "prompt: every unit's per-pixel feed-forward gets a rank-32 update of its two 1×1 "
         "projections per adapted degradation (`PIPConfig(degradation_ffn_rank=32)`), mixed by "
         "the degradation weights that mix the prompt (the same cost per pixel; its trainable "
         "count is in the cost table)",
     ),
-    "pip_ffn_rank64": Variant(
-        "PIP, each degradation's own feed-forward update (rank 64)",
-        lambda ctx: build_pip(ctx, degradation_ffn_rank=64),
-        2e-3,
-        labelled=True,
-        group="tried",
-        note="for haze, most of rank 32's held-out gap to the per-degradation LoRAs: the same "
+    "pip_ffn_rank64": ffn_rank(
+        64,
+        "for haze, most of rank 32's held-out gap to the per-degradation LoRAs: the same "
         "updates at rank 64, still within 5% of the parameters (the cost table has the count)",
     ),
 }
