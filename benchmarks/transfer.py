@@ -67,16 +67,6 @@ from typing import Any
 
 import torch
 from machine import describe_machine, prepare_device
-from output_strength import (
-    ALL,
-    Blended,
-    files_digest,
-    restorations,
-    sets_digest,
-    validation_pairs,
-)
-from output_strength import DESCRIPTION as STRENGTH_PHOTOS
-from output_strength import cached as cached_strength
 from safetensors.torch import load_file
 from spandrel.architectures.NAFNet import NAFNet
 from torch import nn
@@ -101,6 +91,9 @@ RUNS_ON = {"cpu": RUNS, "cuda": ROOT / "runs" / "transfer_cuda"}
 PAGE_ON = {
     device: ROOT / "docs" / "benchmarks" / f"{runs.name}.md" for device, runs in RUNS_ON.items()
 }
+# the Trainer plots its curves in its run folder (matplotlib, the "train" extra): where it is
+# missing (a lent GPU machine), runs train without a folder (no loss log; the results are kept)
+PLOTS = importlib.util.find_spec("matplotlib") is not None
 # with --deadline: seconds kept after the last training for the cost probes and the page
 PROBE_RESERVE = 45.0
 TASKS = pa.DEFAULT_DEGRADATIONS
@@ -148,7 +141,7 @@ def pretrained_checkpoint(runs: Path, device: str = "cpu", steps: int = 1500) ->
         network,
         train_set,
         config,
-        out_dir=folder,
+        out_dir=folder if PLOTS else None,
         val_set=val_set,
         run_name="pretrain",
         overwrite=True,  # a changed pretraining setting retrains in the same folder
@@ -667,7 +660,7 @@ def make_trainer(
         model,
         train_set,
         config,
-        out_dir=out,
+        out_dir=out if PLOTS else None,
         run_name=variant.label,
         save_model=False,
         overwrite=True,  # the benchmark's own folder: a rerun replaces the variant's run
@@ -985,6 +978,11 @@ def strength_results(name: str, args: argparse.Namespace) -> dict[str, Any] | No
     the evaluation photos are): one per degradation if it is steered by labels, one for all
     if it is blind. Cached in ``runs/transfer/NAME/strength.json`` while the kept weights are
     the same. None when the variant kept no weights."""
+    # here, not at the top: its validation photos need scikit-image, which a GPU run (no
+    # output strengths) does without
+    from output_strength import Blended, files_digest, restorations, sets_digest, validation_pairs
+    from output_strength import cached as cached_strength
+
     kept = kept_weights(args.runs / name)
     if VARIANTS[name].build is None or kept is None:
         return None
@@ -1215,6 +1213,8 @@ def strength_values(
     results: dict[str, Any], strengths: dict[str, Any], names: list[str]
 ) -> list[str]:
     """The strengths each objective fitted for every kept training seed of ``names``."""
+    from output_strength import ALL
+
     header = ["variant", "training seed", "objective", *TASKS]
     lines = ["| " + " | ".join(header) + " |", "| --- | ---: | --- |" + " ---: |" * len(TASKS)]
     for name in names:
@@ -1351,6 +1351,8 @@ def strength_section(
 ) -> list[str]:
     """Every variant with kept weights at full strength and at the output strengths each
     objective fits, per evaluation set, with the goals measured each way."""
+    from output_strength import DESCRIPTION as STRENGTH_PHOTOS
+
     names = [n for n, v in VARIANTS.items() if v.group == "headline" and n in strengths]
     measured = {way: at_strength(results, strengths, way) for way in WAYS}
     kept = ", ".join(
