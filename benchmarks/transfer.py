@@ -92,7 +92,7 @@ PAGE_ON = {
     device: ROOT / "docs" / "benchmarks" / f"{runs.name}.md" for device, runs in RUNS_ON.items()
 }
 # the Trainer plots its curves in its run folder (matplotlib, the "train" extra): where it is
-# missing (a lent GPU machine), runs train without a folder (no loss log; the results are kept)
+# missing (a lent GPU machine), runs train without a folder: the loss goes to their log (progress)
 PLOTS = importlib.util.find_spec("matplotlib") is not None
 # with --deadline: seconds kept after the last training for the cost probes and the page
 PROBE_RESERVE = 45.0
@@ -652,7 +652,7 @@ def make_trainer(
         ema_decay=variant.ema_decay,
         prompt_reg_weight=2e-5 if isinstance(model, PIPModel) else 0.0,
         device=args.device,
-        progress=False,
+        progress=not PLOTS,  # the step rate and loss in the run's log, where there is no folder
         log_every=max(1, steps // 50),
     )
     cls = LabelledTrainer if variant.labelled and not isinstance(model, PIPModel) else Trainer
