@@ -12,6 +12,12 @@ plain network and the network with PIP (default preset) in the same mode:
   kernels, replayed as CUDA graphs; fp32; only for ``--compile-backbones`` (compiling takes
   about a minute per network).
 
+SwinIR is built for the measured size (``img_size``; its weights do not depend on it). At any
+other size spandrel's SwinIR (as the authors' code) computes the shifted windows' attention mask
+on the host in every block at every pass and copies it to the device: a cost in eager mode and a
+copy that a CUDA graph cannot record ("Cannot copy between CPU and CUDA tensors during CUDA
+graph capture"), with or without PIP. A deployment at a fixed size builds it for that size.
+
 Times are the best of ``--repeats`` interleaved runs after warm-up (which includes compiling
 or recording, whose time is reported too). Writes docs/benchmarks/gpu_latency_DEVICE.md (and
 .json) after every row, so a run cut short keeps what it measured.
@@ -74,9 +80,15 @@ def runner(network, x: torch.Tensor, weights: torch.Tensor | None, mode: str):
     return graph.replay
 
 
+def fitted(name: str, size: int) -> dict[str, int]:
+    """Constructor arguments that fit ``name`` to ``size`` inputs: SwinIR's ``img_size``, so that
+    its attention masks are made once, on the device, not on the host at every pass."""
+    return {"img_size": size} if name == "swinir" else {}
+
+
 def measure(name: str, size: int, mode: str, args, device: torch.device) -> dict:
     torch.manual_seed(0)
-    backbone = build_backbone(name, args.size).eval().to(device)
+    backbone = build_backbone(name, args.size, **fitted(name, size)).eval().to(device)
     model = pa.inject_pip(backbone).eval().to(device)
     x = torch.rand(1, 3, size, size, device=device)
     weights = torch.nn.functional.one_hot(torch.tensor([1]), len(model.degradations)).float()
@@ -131,7 +143,9 @@ def render(results: list[dict], args, machine: str) -> str:
         "Command: " + "; rows re-measured by ".join(commands) + ". Official configurations, "
         "default presets; plain and PIP timed interleaved in the same mode, best of the repeats "
         "(of at least 3 where a pass takes over 80 ms); warm-up = compile (compiled modes) or "
-        "recording (CUDA graphs) and three passes. TF32 on. Goal (issue 14): PIP ≤ "
+        "recording (CUDA graphs) and three passes. TF32 on. SwinIR is built for the input size "
+        "(`img_size`; otherwise spandrel's SwinIR computes its attention masks on the host at "
+        "every pass, which a CUDA graph cannot record). Goal (issue 14): PIP ≤ "
         f"{GOAL:.2f}x the plain network at 256² in the best mode.",
         "",
         "| backbone | input | mode | plain | + PIP | ratio | warm-up (plain / PIP) |",
@@ -204,7 +218,8 @@ def main() -> None:
     ]
     tasks.sort(key=lambda task: task[2] == "compile")  # compiling is slow: last
     json_path = target.with_suffix(".json")
-    results: list[dict] = json.loads(json_path.read_text()) if args.merge else []
+    merging = args.merge and json_path.is_file()  # the first step of a run may have failed
+    results: list[dict] = json.loads(json_path.read_text()) if merging else []
     for task in tasks:
         name, size, mode = task
         row = {"backbone": name, "size": size, "mode": mode, "command": command(args)}
