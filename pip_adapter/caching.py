@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import weakref
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import nn
@@ -31,8 +32,19 @@ __all__ = ["CacheGroup", "ParameterCache", "constant"]
 
 T = TypeVar("T")
 _PLAIN = (torch.Tensor, nn.Parameter)  # not fake or otherwise wrapped tensors
-# inside CacheGroup.checked(): the group's verdict, an object that stands for the bits it found
-_CHECKED: ContextVar[object | None] = ContextVar("parameter_cache_checked", default=None)
+
+
+class _Block:
+    """One ``CacheGroup.checked()`` block: whether the group found every kept value current,
+    and the caches asked for a value within it (the group's members from then on)."""
+
+    def __init__(self, current: bool) -> None:
+        self.current = current
+        self.caches: dict[int, ParameterCache] = {}
+
+
+# the CacheGroup.checked() block in progress in this thread / task
+_BLOCK: ContextVar[_Block | None] = ContextVar("parameter_cache_block", default=None)
 
 
 def _tracing(like: torch.Tensor) -> bool:
@@ -61,11 +73,23 @@ def constant(
 
 @dataclass
 class _Entry:
-    tensors: tuple[torch.Tensor, ...]  # what the value was computed from
+    # what the value was computed from, held weakly: a source made per call is freed with it
+    sources: tuple[weakref.ref[torch.Tensor], ...]
     layout: tuple
     bits: dict[int, torch.Tensor]
     value: Any
-    checked: object | None  # the CacheGroup block that found ``tensors`` holding ``bits``
+    checked: _Block | None  # the CacheGroup block that found the sources holding ``bits``
+
+    def tensors(self) -> list[torch.Tensor] | None:
+        """The sources, or ``None`` once one of them is freed."""
+        tensors = [source() for source in self.sources]
+        return None if any(t is None for t in tensors) else cast(list[torch.Tensor], tensors)
+
+    def same_sources(self, tensors: Sequence[torch.Tensor]) -> bool:
+        """Whether ``tensors`` are the very objects the value was computed from."""
+        return len(self.sources) == len(tensors) and all(
+            source() is t for source, t in zip(self.sources, tensors, strict=True)
+        )
 
 
 class ParameterCache:
@@ -83,7 +107,8 @@ class ParameterCache:
     The comparison reads the tensors (one concatenation and one comparison per call), which
     is cheap on the CPU; on other devices it would wait for the device at every call, so
     there the cache is not used. The cache holds no state of the model: it is left out of
-    ``state_dict`` and rebuilt on demand.
+    ``state_dict`` and rebuilt on demand, and it holds its sources weakly (a source made per
+    call, such as a parameter cast to the feature's dtype, is freed with the call).
     """
 
     def __init__(self) -> None:
@@ -91,6 +116,12 @@ class ParameterCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}  # kept values are no state: a copy or a pickle computes them afresh
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._entries = {}
 
     def clear(self) -> None:
         """Drop every kept value (frees their memory; the next call computes afresh)."""
@@ -111,25 +142,29 @@ class ParameterCache:
     def get(self, key: Hashable, tensors: Sequence[torch.Tensor], compute: Callable[[], T]) -> T:
         """``compute()``, or the value it returned for the same ``key`` and bits of
         ``tensors`` (with gradients off; see the class)."""
+        block = _BLOCK.get()
+        if block is not None:
+            block.caches.setdefault(id(self), self)  # a member of the group from now on
         if not self.usable(tensors):
             return compute()
         key = (key, torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"))
-        checked = _CHECKED.get()
+        checked = block if block is not None and block.current else None
         entry = self._entries.get(key)
         if (
             entry is not None
             and checked is not None
             and entry.checked is checked
-            and _same_objects(entry.tensors, tensors)
+            and entry.same_sources(tensors)
         ):
-            return entry.value  # the group found its tensors holding its bits
+            return entry.value  # the group found its sources holding its bits
         layout = tuple((t.dtype, t.shape) for t in tensors)
         bits = _fingerprint(tensors)
+        sources = tuple(weakref.ref(t) for t in tensors)
         if entry is not None and entry.layout == layout and _equal(entry.bits, bits):
-            entry.tensors = tuple(tensors)  # the same bits, maybe in other tensors
+            entry.sources = sources  # the same bits, maybe in other tensors
             return entry.value
         value = compute()
-        self._entries[key] = _Entry(tuple(tensors), layout, bits, value, checked)
+        self._entries[key] = _Entry(sources, layout, bits, value, checked)
         return value
 
 
@@ -142,18 +177,16 @@ class CacheGroup:
     without a comparison of its own: one check per forward pass instead of one per unit.
     Where any differs, each cache compares its own (and computes afresh what changed). A
     value kept during the block is trusted from the next block on.
+
+    The group's members are the caches asked for a value in its last block, so a unit
+    replaced or added after the group was made joins it in the next forward pass, and one
+    removed leaves it. A value whose sources were freed (made per call) is left to its cache.
     """
 
-    def __init__(self, caches: Sequence[ParameterCache]) -> None:
-        self.caches = list(caches)
+    def __init__(self) -> None:
+        self.caches: list[ParameterCache] = []
         # the bits kept beside the values, concatenated: rebuilt when the values change
         self._kept: tuple[list[dict[int, torch.Tensor]], dict[int, torch.Tensor]] | None = None
-
-    @classmethod
-    def of(cls, module: nn.Module) -> CacheGroup:
-        """The group of the caches that ``module`` and its submodules hold as attributes."""
-        modules = module.modules()
-        return cls([v for m in modules for v in vars(m).values() if isinstance(v, ParameterCache)])
 
     def checked(self) -> AbstractContextManager[None]:
         """A block in which the caches rely on one comparison of their bits (nothing while
@@ -164,24 +197,28 @@ class CacheGroup:
 
     @contextlib.contextmanager
     def _checked(self) -> Iterator[None]:
-        entries = [entry for cache in self.caches for entry in cache._entries.values()]
-        tensors = [t for entry in entries for t in entry.tensors]
-        if not tensors or not ParameterCache.usable(tensors):
-            yield
-            return
-        layout = tuple((t.dtype, t.shape) for t in tensors)
-        verdict = None
-        if layout == tuple(x for e in entries for x in e.layout) and _equal(
-            _fingerprint(tensors), self._kept_bits(entries)
-        ):
-            verdict = object()  # stands for this block: every kept value is current
-            for entry in entries:
-                entry.checked = verdict
-        token = _CHECKED.set(verdict)
+        block = _Block(current=False)
+        entries, tensors = [], []
+        for cache in self.caches:
+            for entry in cache._entries.values():
+                sources = entry.tensors()
+                if sources is not None:
+                    entries.append(entry)
+                    tensors += sources
+        if tensors and ParameterCache.usable(tensors):
+            layout = tuple((t.dtype, t.shape) for t in tensors)
+            if layout == tuple(x for e in entries for x in e.layout) and _equal(
+                _fingerprint(tensors), self._kept_bits(entries)
+            ):
+                block.current = True  # every kept value is current within this block
+                for entry in entries:
+                    entry.checked = block
+        token = _BLOCK.set(block)
         try:
             yield
         finally:
-            _CHECKED.reset(token)
+            _BLOCK.reset(token)
+            self.caches = list(block.caches.values())
 
     def _kept_bits(self, entries: list[_Entry]) -> dict[int, torch.Tensor]:
         """The entries' kept bits concatenated per element width, in the order of

@@ -1,5 +1,10 @@
 """The inference cache: values of the parameters alone are reused at inference, never stale."""
 
+import copy
+import gc
+import pickle
+import weakref
+
 import pytest
 import torch
 from backbones import nafnet
@@ -7,7 +12,7 @@ from reference import compact_unit_reference
 
 import pip_adapter as pa
 from pip_adapter import PromptInPrompt, caching
-from pip_adapter.caching import ParameterCache
+from pip_adapter.caching import CacheGroup, ParameterCache
 
 WEIGHTS = torch.tensor([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]])
 
@@ -215,3 +220,57 @@ def test_a_model_does_not_trust_a_value_kept_outside_its_checks():
         unit(torch.randn(1, unit.channels, 6, 6), torch.eye(unit.num_degradations)[:1])
     prompt.data.copy_(kept)
     assert torch.equal(_forward(model, x), before)
+
+
+def test_a_cache_holds_its_sources_weakly():
+    # a source made per call (a parameter cast to the feature's dtype) is freed with its call,
+    # and the value is still reused for another tensor holding the same bits
+    cache, group, calls = ParameterCache(), CacheGroup(), []
+    bits = torch.randn(4)
+    source = bits.clone()
+    freed = weakref.ref(source)
+    with torch.no_grad(), group.checked():
+        cache.get("key", [source], lambda: calls.append(1) or bits.sum())
+    del source
+    gc.collect()
+    assert freed() is None
+    with torch.no_grad():
+        for _ in range(2):
+            with group.checked():  # the group leaves the freed source to the cache
+                assert cache.get("key", [bits.clone()], bits.sum) == bits.sum()
+    assert calls == [1]
+
+
+def _counting_fingerprints(monkeypatch) -> list[int]:
+    compared: list[int] = []
+    fingerprint = caching._fingerprint
+    monkeypatch.setattr(caching, "_fingerprint", lambda t: compared.append(1) or fingerprint(t))
+    return compared
+
+
+def test_a_part_replaced_after_injection_joins_the_models_check(monkeypatch):
+    model, x = _model(), torch.rand(1, 3, 16, 16)
+    first = _forward(model, x)
+    unit = next(iter(model.pip_units.values()))
+    old = unit.prompt_to_prompt.inference_cache
+    unit.prompt_to_prompt = copy.deepcopy(unit.prompt_to_prompt)  # a new cache, same values
+    new = unit.prompt_to_prompt.inference_cache
+    compared = _counting_fingerprints(monkeypatch)
+    assert torch.equal(_forward(model, x), first)  # the new part computes once, and joins
+    for _ in range(2):
+        compared.clear()
+        assert torch.equal(_forward(model, x), first)
+        assert len(compared) == 1  # one comparison for every unit, the new part's included
+    members = model._caches.caches
+    assert any(c is new for c in members) and not any(c is old for c in members)
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_model_copied_after_inference_computes_its_values_afresh(how):
+    model, x = _model(), torch.rand(1, 3, 16, 16)
+    before = _forward(model, x)
+    clone = copy.deepcopy(model) if how == "deepcopy" else pickle.loads(pickle.dumps(model))
+    caches = [u.prompt_to_prompt.inference_cache for u in clone.pip_units.values()]
+    assert [len(c) for c in caches] == [0] * len(caches)
+    for _ in range(2):
+        assert torch.equal(_forward(clone, x), before)

@@ -168,7 +168,7 @@ class PIPModel(nn.Module):
         self.placement = placement
         self.sensor: nn.Module | None = None
         self._conditioning = Conditioning()
-        self._caches = CacheGroup.of(self.pip_units)
+        self._caches = CacheGroup()  # its members: the caches the last forward pass used
         self._strength_cache: tuple[tuple, torch.Tensor] | None = None  # (key, table)
         self._requires_grad = {n: p.requires_grad for n, p in backbone.named_parameters()}
         self._unloaded = False
