@@ -34,6 +34,16 @@ replaces is kept as ``previous.json``). Every trained variant also keeps its wei
 (``keep_weights``), from which the page measures it at full strength and at fitted output
 strengths (``strength.json``, see the page's "Output strength").
 
+``--device cuda`` runs everything (the pretraining included) on a GPU instead: ``--jobs``
+variants train at once as processes sharing it, in the order ``--variants`` names them; results
+are kept in ``runs/transfer_cuda/`` and the page goes to ``docs/benchmarks/transfer_cuda.md``
+(the GPU and torch version named; costs from CUDA-synchronised step times and
+``torch.cuda.max_memory_allocated``; no output-strength section: the GPU's weights are not kept
+on this machine). ``--deadline SECONDS`` (for a lent machine) starts no variant that would not
+end in time, stops those still training near the end, and writes the page from what finished.
+Every run also writes ``record.json`` in its runs folder (results, costs, wall times), from which
+``--from-record FILE`` writes the page again without training.
+
 Run:  python benchmarks/transfer.py [--jobs 2]   (writes docs/benchmarks/transfer.md)
 """
 
@@ -42,30 +52,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import importlib.metadata
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import torch
-from machine import describe_machine
-from output_strength import (
-    ALL,
-    Blended,
-    files_digest,
-    restorations,
-    sets_digest,
-    validation_pairs,
-)
-from output_strength import DESCRIPTION as STRENGTH_PHOTOS
-from output_strength import cached as cached_strength
+from machine import describe_machine, prepare_device
 from safetensors.torch import load_file
 from spandrel.architectures.NAFNet import NAFNet
 from torch import nn
@@ -76,6 +77,7 @@ from pip_adapter.baselines import PromptIRBlock
 from pip_adapter.conditioning import degradation_weights
 from pip_adapter.data import SyntheticAllInOne, build_eval_set, sample_image_names
 from pip_adapter.data.degradations.blur import BLUR_PARAMETERS, motion_blur
+from pip_adapter.devices import resolve_device
 from pip_adapter.evaluation import evaluate
 from pip_adapter.files import write_safetensors
 from pip_adapter.injection import PIPModel
@@ -84,6 +86,16 @@ from pip_adapter.unit import PromptInPrompt, default_prompt_dim
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "runs" / "transfer"
+# each device keeps its own runs and page: training is reproducible per device, not across them
+RUNS_ON = {"cpu": RUNS, "cuda": ROOT / "runs" / "transfer_cuda"}
+PAGE_ON = {
+    device: ROOT / "docs" / "benchmarks" / f"{runs.name}.md" for device, runs in RUNS_ON.items()
+}
+# the Trainer plots its curves in its run folder (matplotlib, the "train" extra): where it is
+# missing (a lent GPU machine), runs train without a folder: the loss goes to their log (progress)
+PLOTS = importlib.util.find_spec("matplotlib") is not None
+# with --deadline: seconds kept after the last training for the cost probes and the page
+PROBE_RESERVE = 45.0
 TASKS = pa.DEFAULT_DEGRADATIONS
 EVAL_CROP = 256
 # NAFNet-width32 as released for SIDD has enc [2, 2, 4, 8], middle 12, dec [2, 2, 2, 2]: halved
@@ -96,12 +108,14 @@ PRETRAIN = dict(steps=1500, batch_size=8, patch_size=64, lr=1e-3, seed=1)
 # --- the pretrained starting point --------------------------------------------------------------
 
 
-def pretrained_checkpoint(runs: Path) -> Path:
-    """The noise-only NAFNet, trained once and saved as BasicSR does (``{"params": ...}``)."""
+def pretrained_checkpoint(runs: Path, device: str = "cpu", steps: int = 1500) -> Path:
+    """The noise-only NAFNet, trained once on ``device`` and saved as BasicSR does
+    (``{"params": ...}``). ``steps`` other than 1500 only for a quick check of the script."""
     folder = runs / "pretrained"
     path = folder / "nafnet32_noise.pth"
     stamp = folder / "settings.json"
-    settings = {"arch": PRETRAIN_ARCH, **PRETRAIN}
+    settings = {"arch": PRETRAIN_ARCH, **PRETRAIN, "steps": steps}
+    settings |= {} if device == "cpu" else {"device": device}
     if path.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == settings:
         return path
     folder.mkdir(parents=True, exist_ok=True)
@@ -115,18 +129,19 @@ def pretrained_checkpoint(runs: Path) -> Path:
     )
     val_set = build_eval_set(degradations=("noise",), seed=PRETRAIN["seed"], crop=128)
     config = TrainConfig(
-        steps=PRETRAIN["steps"],
+        steps=steps,
         batch_size=PRETRAIN["batch_size"],
         lr=PRETRAIN["lr"],
-        val_every=PRETRAIN["steps"] // 5,
+        val_every=steps // 5,
         seed=PRETRAIN["seed"],
+        device=device,
     )
     started = time.perf_counter()
     Trainer(
         network,
         train_set,
         config,
-        out_dir=folder,
+        out_dir=folder if PLOTS else None,
         val_set=val_set,
         run_name="pretrain",
         overwrite=True,  # a changed pretraining setting retrains in the same folder
@@ -342,6 +357,19 @@ def psnr_context(label: str, note: str, blur_from: float | None = None) -> Varia
     )
 
 
+def ffn_rank(rank: int, note: str) -> Variant:
+    """A tried variant: frozen-backbone PIP whose units give each degradation its own rank-
+    ``rank`` update of the feed-forward (``PIPConfig.degradation_ffn_rank``)."""
+    return Variant(
+        f"PIP, each degradation's own feed-forward update (rank {rank})",
+        lambda ctx: build_pip(ctx, degradation_ffn_rank=rank),
+        2e-3,
+        labelled=True,
+        group="tried",
+        note=note,
+    )
+
+
 FULL_LRS = {"full_low": 2e-4, "full_high": 1e-3}
 VARIANTS: dict[str, Variant] = {
     "pretrained": Variant("pretrained (noise only)", None),
@@ -528,18 +556,19 @@ VARIANTS: dict[str, Variant] = {
         "fine-tuning on the first seed (the goal is +0.50), so not the default (see Training "
         "seeds)",
     ),
-    "pip_ffn_rank32": Variant(
-        "PIP, each degradation's own feed-forward update (rank 32)",
-        lambda ctx: build_pip(ctx, degradation_ffn_rank=32),
-        2e-3,
-        labelled=True,
-        group="tried",
-        note="for the gap to the per-degradation LoRAs, which give each degradation its own "
+    "pip_ffn_rank32": ffn_rank(
+        32,
+        "for the gap to the per-degradation LoRAs, which give each degradation its own "
         "weights in every 1×1 layer where PIP's units share everything but the degradation "
         "prompt: every unit's per-pixel feed-forward gets a rank-32 update of its two 1×1 "
         "projections per adapted degradation (`PIPConfig(degradation_ffn_rank=32)`), mixed by "
         "the degradation weights that mix the prompt (the same cost per pixel; its trainable "
         "count is in the cost table)",
+    ),
+    "pip_ffn_rank64": ffn_rank(
+        64,
+        "for haze, most of rank 32's held-out gap to the per-degradation LoRAs: the same "
+        "updates at rank 64, still within 5% of the parameters (the cost table has the count)",
     ),
 }
 
@@ -547,15 +576,16 @@ VARIANTS: dict[str, Variant] = {
 # the same training under another seed (initialisation, patches, batch order): the noise of a
 # single-seed comparison
 SEEDS = {
-    "pip": (1,),
-    "full_low": (1,),
+    "pip": (1, 2),
+    "full_low": (1, 2),
     "pip_light": (1,),
-    "lora_per_degradation": (1,),
+    "lora_per_degradation": (1, 2),
     "pip_deep_encoders": (1,),
     "pip_psnr_context": (1,),
     "pip_relative": (1,),
     "pip_ema": (1,),
-    "pip_ffn_rank32": (1,),
+    "pip_ffn_rank32": (1, 2),
+    "pip_ffn_rank64": (1, 2),
 }
 VARIANTS |= {
     f"{name}_seed{seed}": dataclasses.replace(
@@ -621,7 +651,8 @@ def make_trainer(
         seed=variant.seed(args),
         ema_decay=variant.ema_decay,
         prompt_reg_weight=2e-5 if isinstance(model, PIPModel) else 0.0,
-        progress=False,
+        device=args.device,
+        progress=not PLOTS,  # the step rate and loss in the run's log, where there is no folder
         log_every=max(1, steps // 50),
     )
     cls = LabelledTrainer if variant.labelled and not isinstance(model, PIPModel) else Trainer
@@ -629,15 +660,17 @@ def make_trainer(
         model,
         train_set,
         config,
-        out_dir=out,
+        out_dir=out if PLOTS else None,
         run_name=variant.label,
         save_model=False,
         overwrite=True,  # the benchmark's own folder: a rerun replaces the variant's run
     )
 
 
+@functools.cache
 def eval_sets(seed: int) -> dict[str, Any]:
-    """The held-out bundled photos and, when the library has them, the out-of-domain ones."""
+    """The held-out bundled photos and, when the library has them, the out-of-domain ones
+    (built once per process: the cache keys name them too)."""
     sets = {"held-out photos": build_eval_set(degradations=TASKS, seed=seed, crop=EVAL_CROP)}
     try:
         sample_image_names("ood")  # type: ignore[arg-type]
@@ -720,7 +753,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(variant.seed(args))
     out = args.runs / name
     if variant.build is None:
-        model, seconds = ctx.backbone(), 0.0
+        model, seconds = ctx.backbone().to(args.device), 0.0
     else:
         model = variant.build(ctx)
         started = time.perf_counter()
@@ -756,7 +789,10 @@ def storage_per_degradation(name: str, model: nn.Module) -> int:
 
 
 def probe_cost(name: str, args: argparse.Namespace) -> dict[str, float]:
-    """Seconds per training step and peak resident memory of a few steps (in this process)."""
+    """Seconds per training step and peak training memory of a few steps (in this process): on
+    the CPU the resident set's peak above the process before the model was built, on a GPU
+    ``torch.cuda.max_memory_allocated`` above what was allocated before (the steps timed
+    between CUDA synchronisations)."""
     variant = VARIANTS[name]
     ctx = Context(args.checkpoint, args.native)
     torch.manual_seed(variant.seed(args))
@@ -768,15 +804,26 @@ def probe_cost(name: str, args: argparse.Namespace) -> dict[str, float]:
 
     train_set = training_set(args, variant)
     ctx.pip_size()  # the sizes the baselines match, computed before the measurement
-    before = kib("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak
+    cuda = args.device == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+    else:
+        before = 1024 * kib("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")  # reset the peak
     model = variant.build(ctx)
     trainer = make_trainer(variant, model, args, args.probe_steps + 2, None, train_set)
     trainer.fit(stop_at=2)  # warm-up; the optimiser state exists from here on
+    if cuda:
+        torch.cuda.synchronize()
     started = time.perf_counter()
     trainer.fit()
+    if cuda:
+        torch.cuda.synchronize()
     seconds = (time.perf_counter() - started) / args.probe_steps
-    return {"seconds_per_step": seconds, "peak_mib": (kib("VmHWM") - before) / 1024}
+    peak = torch.cuda.max_memory_allocated() if cuda else 1024 * kib("VmHWM")
+    return {"seconds_per_step": seconds, "peak_mib": (peak - before) / 2**20}
 
 
 def fingerprint(name: str, ctx: Context) -> dict[str, Any]:
@@ -832,6 +879,10 @@ def settings(args: argparse.Namespace, name: str) -> dict[str, Any]:
             "eval_sets": list(eval_sets(args.seed)),
             **fingerprint(name, Context(args.checkpoint, args.native)),
         }
+        if args.device != "cpu":  # the CPU's keys stay as they were, so its cache stays valid
+            args.settings[name]["device"] = args.device
+        if args.pretrain_steps != PRETRAIN["steps"]:
+            args.settings[name]["pretrain_steps"] = args.pretrain_steps
         args.settings[name] = json.loads(json.dumps(args.settings[name]))  # as stored
     return args.settings[name]
 
@@ -847,26 +898,66 @@ def cached(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def child(args: argparse.Namespace, flag: str, name: str) -> None:
-    """Run this script on one variant in a fresh process (one thread, own memory)."""
+def start_child(args: argparse.Namespace, flag: str, name: str) -> subprocess.Popen:
+    """This script on one variant in a fresh process (one thread, own memory), its output in
+    ``runs/.../NAME/<flag>.log``."""
     command = [sys.executable, __file__, flag, name, *args.passthrough]
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}  # RSS follows freed tensors
     log = args.runs / name / f"{flag.strip('-')}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("w") as handle:
-        subprocess.run(command, check=True, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    with log.open("w") as handle:  # the child holds its own copy of the file
+        return subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT)
 
 
-def train_all(args: argparse.Namespace, names: list[str]) -> None:
-    """Train ``names`` in ``args.jobs`` processes at once; the first failure stops the rest."""
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(child, args, "--train", name) for name in names]
-        try:
-            for future in as_completed(futures):
-                future.result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+def child(args: argparse.Namespace, flag: str, name: str) -> None:
+    """Run this script on one variant in a fresh process and wait for it; a failure raises."""
+    process = start_child(args, flag, name)
+    if process.wait():
+        raise subprocess.CalledProcessError(process.returncode, process.args)
+
+
+def train_all(args: argparse.Namespace, names: list[str]) -> dict[str, float]:
+    """Train ``names`` in ``args.jobs`` processes at once, started in the order given; returns
+    the wall seconds of each that finished (start to end, beside the others), also printed.
+    Without a deadline the first failure stops the rest. With one (``args.stop_at``, a
+    ``time.monotonic()``), a failure is printed and the rest go on, no variant is started
+    that would end after it if it took as long as the slowest finished so far, and those still
+    training at it are stopped (they write no result)."""
+    pending, walls = list(names), {}
+    running: dict[str, tuple[subprocess.Popen, float]] = {}
+    while pending or running:
+        for name, (process, started) in list(running.items()):
+            if process.poll() is None:
+                continue
+            del running[name]
+            if process.returncode:
+                print(f"{name}: FAILED (exit {process.returncode}), see its train.log", flush=True)
+                if args.stop_at is None:
+                    for other, _ in running.values():
+                        other.wait()
+                    raise subprocess.CalledProcessError(process.returncode, process.args)
+                continue
+            walls[name] = time.monotonic() - started
+            print(f"{name}: trained and evaluated in {walls[name]:.0f} s", flush=True)
+        now = time.monotonic()
+        if args.stop_at is not None and now >= args.stop_at:
+            for name, (process, _) in running.items():
+                process.terminate()
+                process.wait()
+                print(f"{name}: stopped at the deadline", flush=True)
+            break
+        while pending and len(running) < args.jobs:
+            if args.stop_at is not None and now + max(walls.values(), default=0) > args.stop_at:
+                break
+            name = pending.pop(0)
+            running[name] = (start_child(args, "--train", name), time.monotonic())
+        if running:
+            time.sleep(0.5)
+        elif pending:
+            break  # none would end before the deadline
+    if pending:
+        print(f"not started (the deadline): {', '.join(pending)}", flush=True)
+    return walls
 
 
 # the ways each kept variant is measured: at full strength, then at the strengths each objective
@@ -887,6 +978,11 @@ def strength_results(name: str, args: argparse.Namespace) -> dict[str, Any] | No
     the evaluation photos are): one per degradation if it is steered by labels, one for all
     if it is blind. Cached in ``runs/transfer/NAME/strength.json`` while the kept weights are
     the same. None when the variant kept no weights."""
+    # here, not at the top: its validation photos need scikit-image, which a GPU run (no
+    # output strengths) does without
+    from output_strength import Blended, files_digest, restorations, sets_digest, validation_pairs
+    from output_strength import cached as cached_strength
+
     kept = kept_weights(args.runs / name)
     if VARIANTS[name].build is None or kept is None:
         return None
@@ -1025,6 +1121,11 @@ def seed_cells(result: dict[str, Any], sets: list[str]) -> list[float]:
     return [reports[eval_set][key]["psnr"] for eval_set in sets for key in ("average", "blur")]
 
 
+def seeds_phrase(count: int) -> str:
+    """How the page names a variant's ``count`` training seeds."""
+    return "both training seeds" if count == 2 else f"the {count} training seeds"
+
+
 def input_gap(results: dict[str, Any], eval_set: str, degradation: str) -> str:
     """PIP's PSNR against the degraded input's for ``degradation``: training seed 0's, and
     the training seeds' mean when there are several."""
@@ -1032,7 +1133,8 @@ def input_gap(results: dict[str, Any], eval_set: str, degradation: str) -> str:
     text = f"{degradation} ({report['psnr'] - report['input_psnr']:+.2f} dB"
     if len(seed_runs("pip", results)) > 1:
         mean = seed_mean(results, "pip", eval_set, degradation)
-        text += f"; over both training seeds (mean) {mean - report['input_psnr']:+.2f} dB"
+        text += f"; over {seeds_phrase(len(seed_runs('pip', results)))} (mean) "
+        text += f"{mean - report['input_psnr']:+.2f} dB"
     return text + ")"
 
 
@@ -1063,7 +1165,9 @@ def goals(results: dict[str, Any], costs: dict[str, Any], eval_set: str) -> list
         if len(seed_runs("pip", results)) > 1 and len(seed_runs(name, results)) > 1:
             mean = seed_mean(results, "pip", eval_set, "average")
             mean -= seed_mean(results, name, eval_set, "average")
-            line += f"; over both training seeds (means): {mean:+.2f} dB"
+            counts = {len(seed_runs(n, results)) for n in ("pip", name)}
+            what = seeds_phrase(*counts) if len(counts) == 1 else "their training seeds"
+            line += f"; over {what} (means): {mean:+.2f} dB"
         return line + "."
 
     lines = [
@@ -1109,6 +1213,8 @@ def strength_values(
     results: dict[str, Any], strengths: dict[str, Any], names: list[str]
 ) -> list[str]:
     """The strengths each objective fitted for every kept training seed of ``names``."""
+    from output_strength import ALL
+
     header = ["variant", "training seed", "objective", *TASKS]
     lines = ["| " + " | ".join(header) + " |", "| --- | ---: | --- |" + " ---: |" * len(TASKS)]
     for name in names:
@@ -1245,6 +1351,8 @@ def strength_section(
 ) -> list[str]:
     """Every variant with kept weights at full strength and at the output strengths each
     objective fits, per evaluation set, with the goals measured each way."""
+    from output_strength import DESCRIPTION as STRENGTH_PHOTOS
+
     names = [n for n, v in VARIANTS.items() if v.group == "headline" and n in strengths]
     measured = {way: at_strength(results, strengths, way) for way in WAYS}
     kept = ", ".join(
@@ -1311,14 +1419,9 @@ def retrained_note(moved: dict[str, Any], results: dict[str, Any], sets: list[st
     ]
 
 
-def write_page(
-    results: dict[str, Any],
-    costs: dict[str, Any],
-    args: argparse.Namespace,
-    command: str,
-    strengths: dict[str, Any],
-    moved: dict[str, Any],
-) -> str:
+def write_page(record: dict[str, Any]) -> str:
+    """The page of a run's ``record`` (see ``run_record``), written to its device's page."""
+    results, costs, strengths = record["results"], record["costs"], record["strengths"]
     sets = list(results["pretrained"]["reports"])
     full = best_full(results, sets[0]) if any(n in results for n in FULL_LRS) else None
     headline = [
@@ -1327,20 +1430,21 @@ def write_page(
         if v.group == "headline" and n in results and (n not in FULL_LRS or n == full)
     ]
     tried = [n for n, v in VARIANTS.items() if v.group == "tried" and n in results]
-    pretrain = args.runs / "pretrained" / "time.json"
-    seconds = json.loads(pretrain.read_text())["train_seconds"] if pretrain.is_file() else 0
-    minutes = (seconds + sum(r["train_seconds"] for r in results.values())) / 60
+    seconds = record["pretrain_seconds"] + sum(r["train_seconds"] for r in results.values())
+    cuda = record["device"] == "cuda"
     lines = [
-        "# Adapter mode: a pretrained denoiser turned all-in-one",
+        "# Adapter mode: a pretrained denoiser turned all-in-one" + (" (GPU)" if cuda else ""),
         "",
-        f"`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)} per "
-        f"process; {minutes:.0f} min of training in all (pretraining included).",
+        f"`{record['command']}` — {record['date']}, {record['machine']}; "
+        f"{seconds / 60:.0f} min of training in all (pretraining included"
+        + (", summed over the processes sharing the GPU)." if cuda else ")."),
         "",
         f"Starting point: NAFNet, width 32, the official SIDD block counts halved "
         f"({fmt_params(results['pretrained']['total'])} parameters), pretrained on noise only "
-        f"({PRETRAIN['steps']} steps) on the bundled training photos and saved as an official "
-        "BasicSR checkpoint. Then every variant trains "
-        f"{args.steps} steps (batch {args.batch_size}, {args.patch_size}² patches, the same "
+        f"({record['pretrain_steps']} steps) on the bundled training photos and saved as an "
+        "official BasicSR checkpoint. Then every variant trains "
+        f"{record['steps']} steps (batch {record['batch_size']}, {record['patch_size']}² "
+        "patches, the same "
         "batches) under the five degradations; PSNR (dB) / SSIM on 256² centre crops, "
         "per degradation. Forgetting: noise, restored with its label (plain networks: blind), "
         "against the pretrained network. The budget is the same for every variant: the one "
@@ -1354,13 +1458,30 @@ def write_page(
     ]
     if not_run:
         lines += [
-            f"Not run yet (the CPU time of this run ran out): {', '.join(not_run)}. Rerunning "
+            f"Not run yet (the time of this run ran out): {', '.join(not_run)}. Rerunning "
             "the script trains them and adds them here; the finished variants are kept.",
             "",
         ]
     if strengths and HEADLINE_STRENGTH != "full":
         lines += headline_note(results, strengths, sets, HEADLINE_STRENGTH)
-    lines += retrained_note(moved, results, sets)
+    if not cuda and PAGE_ON["cuda"].is_file():
+        lines += [
+            "The same benchmark on a GPU, every variant it ran under three training seeds: "
+            f"[{PAGE_ON['cuda'].name}]({PAGE_ON['cuda'].name}).",
+            "",
+        ]
+    if cuda:
+        lines += [
+            "On the GPU (`--device cuda`): the pretraining and every variant trained and were "
+            "evaluated there, up to "
+            f"{record['jobs']} variants at once as processes sharing it, TF32 matmuls and "
+            "convolutions. Training on a GPU is not bit-reproducible and sums in another order "
+            "than the CPU, and the pretrained network is its own: compare these rows with each "
+            "other, not with the CPU page (transfer.md). No output-strength section: it "
+            "measures each variant's kept weights, and the GPU's stay on the GPU's machine.",
+            "",
+        ]
+    lines += retrained_note(record["moved"], results, sets)
     for eval_set in sets:
         lines += [f"## {eval_set}", "", *quality_table(results, headline, eval_set), ""]
     seeds = seed_table(results, sets)
@@ -1368,7 +1489,7 @@ def write_page(
         lines += [
             "## Training seeds",
             "",
-            "Variants trained again under a second seed (their initialisation, training patches "
+            "Variants trained again under other seeds (their initialisation, training patches "
             "and batch order; the same pretrained network and evaluation photos): the noise of "
             "a single-seed comparison. Blur's degraded input: "
             + ", ".join(
@@ -1382,13 +1503,24 @@ def write_page(
         ]
     if strengths:
         lines += strength_section(results, strengths, sets)
+    if cuda:
+        probe = (
+            "Time per step (between CUDA synchronisations) and peak memory "
+            "(`torch.cuda.max_memory_allocated` above what was allocated before the model was "
+            f"built) over {record['probe_steps']} training steps after two warm-up steps, each "
+            "variant in turn in one process after every training had ended (the GPU to itself)."
+        )
+    else:
+        probe = (
+            "Time per step and peak memory (resident set above the process before the model "
+            f"was built) over {record['probe_steps']} training steps after two warm-up steps, "
+            "one thread, each variant in a fresh process, while other jobs shared the 2 cores "
+            "(times are noisy; compare them within this table)."
+        )
     lines += [
         "## Cost",
         "",
-        f"Time per step and peak memory (resident set above the process before the model was "
-        f"built) over {args.probe_steps} training steps after two warm-up steps, one thread, "
-        "each variant in a fresh process, while other jobs shared the 2 cores (times are noisy; "
-        "compare them within this table). The units on a frozen backbone (PIP, the "
+        f"{probe} The units on a frozen backbone (PIP, the "
         "PromptIR-style block) train as the library's Trainer does by default "
         "(`TrainConfig.recompute_units`): each unit runs again in the backward pass instead of "
         "keeping its intermediate tensors (the same gradients); full fine-tuning and the LoRAs "
@@ -1408,23 +1540,126 @@ def write_page(
     if tried:
         lines += ["", "## What was tried", ""]
         for eval_set in sets:
-            lines += [f"### {eval_set}", "", *quality_table(results, ["pip", *tried], eval_set), ""]
+            rows = ["pip", *[n for n in ("lora_per_degradation",) if n in results], *tried]
+            lines += [f"### {eval_set}", "", *quality_table(results, rows, eval_set), ""]
         lines += [f"- {VARIANTS[n].label}: {VARIANTS[n].note}" for n in tried if VARIANTS[n].note]
+    if cuda and record["walls"]:
+        lines += ["", *wall_section(record)]
     page = "\n".join(lines) + "\n"
-    (ROOT / "docs" / "benchmarks" / "transfer.md").write_text(page)
+    PAGE_ON[record["device"]].write_text(page)
     return page
+
+
+def wall_section(record: dict[str, Any]) -> list[str]:
+    """Each variant's wall time in this run (start to end of its process, beside the others),
+    against its training alone: what to plan a run on the same machine with."""
+    lines = [
+        "## Wall time per variant",
+        "",
+        f"This run: pretraining {record['pretrain_seconds']:.0f} s; then up to {record['jobs']} "
+        "variants at once, each in its own process (start, training, evaluation on both photo "
+        "sets, end), in the order the command names them.",
+        "",
+        "| variant | wall | of which training |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, wall in record["walls"].items():
+        train = record["results"].get(name, {}).get("train_seconds", 0.0)
+        lines.append(f"| {name} | {wall:.0f} s | {train:.0f} s |")
+    return lines
 
 
 # --- command line -------------------------------------------------------------------------------
 
 
+def finished(args: argparse.Namespace, name: str, file: str) -> dict[str, Any] | None:
+    """What variant ``name`` keeps in ``file`` under the current settings, if anything (the
+    settings, which build the variant, only for a file that is there)."""
+    path = args.runs / name / file
+    return cached(path, settings(args, name)) if path.is_file() else None
+
+
+def write_result(name: str, args: argparse.Namespace, probe: bool = False) -> None:
+    """Train and evaluate variant ``name`` (or probe its cost) and keep what it gives, with
+    the settings it was made under, in its folder of the runs."""
+    key = settings(args, name)
+    if probe:
+        path, results = args.runs / name / "cost.json", probe_cost(name, args)
+    else:
+        path, results = args.runs / name / "result.json", run_variant(name, args)
+        keep_previous(path, key)
+    path.write_text(json.dumps({"settings": key, "results": results}, indent=2))
+
+
+def machine_line(args: argparse.Namespace) -> str:
+    """The page's description of where the run ran."""
+    if args.device == "cpu":
+        return f"{describe_machine(args.threads)} per process"
+    peft = importlib.util.find_spec("peft")
+    version = importlib.metadata.version("peft") if peft else "not installed"
+    return (
+        f"{torch.cuda.get_device_name(args.device)}, torch {torch.__version__}, peft {version}, "
+        f"{os.cpu_count()} CPU cores ({args.threads} thread(s) per process)"
+    )
+
+
+def run_record(args: argparse.Namespace, command: str, walls: dict[str, float]) -> dict[str, Any]:
+    """What the page is written from, gathered from the runs folder: every finished variant's
+    results and costs under the current settings, its output strengths (CPU only), and this
+    run's wall times; kept as ``record.json`` so that ``--from-record`` rewrites the page."""
+    results, costs = (
+        {n: kept for n in VARIANTS if (kept := finished(args, n, file)) is not None}
+        for file in ("result.json", "cost.json")
+    )
+    headline = [n for n, v in VARIANTS.items() if v.group == "headline"]
+    runs = [run for name in headline for run in seed_runs(name, results).values()]
+    strengths = {run: strength_results(run, args) for run in runs if args.device == "cpu"}
+    strengths = {run: s for run, s in strengths.items() if s is not None}
+    moved = {}
+    for run, measured in strengths.items():  # the tables show what the kept weights give
+        earlier = earlier_run(run, args, results[run], measured["full"])
+        if earlier is not None:
+            moved[run] = earlier
+        results[run] = {**results[run], "reports": measured["full"]}
+    pretrain = args.runs / "pretrained" / "time.json"
+    options = ("steps", "batch_size", "patch_size", "probe_steps", "pretrain_steps", "jobs")
+    return {
+        "command": command,
+        "date": date.today().isoformat(),
+        "device": args.device,
+        "machine": machine_line(args),
+        **{key: getattr(args, key) for key in options},
+        "pretrain_seconds": json.loads(pretrain.read_text())["train_seconds"]
+        if pretrain.is_file()
+        else 0.0,
+        "walls": walls,
+        "results": results,
+        "costs": costs,
+        "strengths": strengths,
+        "moved": moved,
+    }
+
+
 def main() -> None:
+    started = time.monotonic()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, help="an official checkpoint to start from")
     parser.add_argument(
         "--native", default="noise", help="degradations the checkpoint restores (noise)"
     )
+    parser.add_argument(
+        "--device",
+        choices=sorted(RUNS_ON),
+        default="cpu",
+        help="where the pretraining and every variant train and are evaluated (cpu)",
+    )
     parser.add_argument("--steps", type=int, default=600, help="fine-tuning steps (600)")
+    parser.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=PRETRAIN["steps"],
+        help=f"pretraining steps ({PRETRAIN['steps']}; fewer only to check the script)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--patch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
@@ -1432,34 +1667,49 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="variants trained at once (2)")
     parser.add_argument("--probe-steps", type=int, default=8)
     parser.add_argument(
-        "--variants", default="headline", help="'headline', 'all' or comma-separated names"
+        "--variants",
+        default="headline",
+        help="'headline', 'all' or comma-separated names (trained in that order)",
     )
-    parser.add_argument("--runs", type=Path, default=RUNS)
+    parser.add_argument("--runs", type=Path, help="the runs folder (runs/transfer[_cuda])")
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        help=f"seconds from the start to end by (more than {PROBE_RESERVE:.0f}): no variant "
+        "is started that would not end in time, the last "
+        f"{PROBE_RESERVE:.0f} s go to the cost probes and the page",
+    )
     parser.add_argument("--fresh", action="store_true", help="retrain finished variants")
     parser.add_argument("--costs", action="store_true", help="measure the costs only")
     parser.add_argument(
         "--page", action="store_true", help="write the page from the finished variants only"
     )
+    parser.add_argument(
+        "--from-record", type=Path, help="write the page from a run's record.json, no training"
+    )
     parser.add_argument("--train", help=argparse.SUPPRESS)
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.from_record is not None:
+        print(write_page(json.loads(args.from_record.read_text())))
+        return
+    if args.deadline is not None and args.deadline <= PROBE_RESERVE:
+        parser.error(f"--deadline must be more than {PROBE_RESERVE:.0f} s, got {args.deadline:g}")
+    try:
+        prepare_device(resolve_device(args.device, "--device"))
+    except ValueError as error:  # before anything is written
+        parser.error(str(error))
     args.native = tuple(n for n in args.native.split(",") if n)
+    args.runs = RUNS_ON[args.device] if args.runs is None else args.runs
+    args.stop_at = None if args.deadline is None else started + args.deadline - PROBE_RESERVE
     args.passthrough = [a for a in sys.argv[1:] if a not in ("--fresh", "--costs", "--page")]
     args.settings = {}
     torch.set_num_threads(args.threads)
     if args.checkpoint is None:
-        args.checkpoint = pretrained_checkpoint(args.runs)
+        args.checkpoint = pretrained_checkpoint(args.runs, args.device, args.pretrain_steps)
+        print(f"pretrained checkpoint ready at {time.monotonic() - started:.0f} s", flush=True)
     if args.train or args.probe:
-        name = args.train or args.probe
-        key = settings(args, name)
-        if args.train:
-            path = args.runs / name / "result.json"
-            results = run_variant(name, args)
-            keep_previous(path, key)
-        else:
-            results = probe_cost(name, args)
-            path = args.runs / name / "cost.json"
-        path.write_text(json.dumps({"settings": key, "results": results}, indent=2))
+        write_result(args.train or args.probe, args, probe=bool(args.probe))
         return
     if args.variants in ("headline", "all"):
         names = [n for n, v in VARIANTS.items() if args.variants == "all" or v.group == "headline"]
@@ -1471,39 +1721,39 @@ def main() -> None:
     names = ["pretrained", *[n for n in names if n != "pretrained"]]
 
     def missing(file: str) -> list[str]:
-        return [n for n in names if cached(args.runs / n / file, settings(args, n)) is None]
+        return [n for n in names if finished(args, n, file) is None]
 
     trained = [n for n in names if VARIANTS[n].build is not None]
     to_train = [] if args.costs or args.page else names if args.fresh else missing("result.json")
     to_probe = [] if args.page else trained if args.costs else missing("cost.json")
-    if args.jobs == 1:  # each variant trained, then probed: a run cut short keeps both
+    walls: dict[str, float] = {}
+    if args.jobs == 1 and args.stop_at is None:  # each trained, then probed: a cut run keeps both
         for name in names:
             if name in to_train:
                 child(args, "--train", name)
             if name in to_probe and name in trained:
                 child(args, "--probe", name)
     else:
-        train_all(args, to_train)
-        for name in [n for n in to_probe if n in trained]:
-            child(args, "--probe", name)  # one at a time: the timings share no core
+        walls = train_all(args, to_train)
+        done = set(names) - set(missing("result.json"))  # a probe of any other is not shown
+        probes = [n for n in to_probe if n in trained and (args.costs or n in done)]
+        for name in [n for n in probes if VARIANTS[n].group != "seeds"]:
+            if args.deadline is not None and time.monotonic() > started + args.deadline - 10:
+                print(f"cost probes stopped at the deadline, before {name}", flush=True)
+                break
+            if args.device == "cuda":  # in turn in this process: the GPU to itself
+                write_result(name, args, probe=True)
+            else:
+                child(args, "--probe", name)  # one at a time: the timings share no core
+            print(f"{name}: cost probed at {time.monotonic() - started:.0f} s", flush=True)
     if args.costs:
         return
-    results = {n: cached(args.runs / n / "result.json", settings(args, n)) for n in VARIANTS}
-    results = {n: r for n, r in results.items() if r is not None}
-    costs = {n: cached(args.runs / n / "cost.json", settings(args, n)) for n in VARIANTS}
-    costs = {n: c for n, c in costs.items() if c is not None}
-    headline = [n for n, v in VARIANTS.items() if v.group == "headline"]
-    runs = [run for name in headline for run in seed_runs(name, results).values()]
-    strengths = {run: strength_results(run, args) for run in runs}
-    strengths = {run: s for run, s in strengths.items() if s is not None}
-    moved = {}
-    for run, measured in strengths.items():  # the tables show what the kept weights give
-        earlier = earlier_run(run, args, results[run], measured["full"])
-        if earlier is not None:
-            moved[run] = earlier
-        results[run] = {**results[run], "reports": measured["full"]}
     command = " ".join(["python", "benchmarks/transfer.py", *sys.argv[1:]])
-    print(write_page(results, costs, args, command, strengths, moved))
+    record = run_record(args, command, walls)
+    (args.runs / "record.json").write_text(json.dumps(record, indent=1))
+    if "pretrained" not in record["results"]:
+        sys.exit("no page: the pretrained network's evaluation did not finish")
+    print(write_page(record))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ cached before them stay valid)."""
 import argparse
 import dataclasses
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def test_the_loss_and_the_moving_average_reach_the_trainer():
     import pip_adapter as pa
     from pip_adapter.backbones import build_backbone
 
-    options = argparse.Namespace(seed=0, patch_size=32, batch_size=2)
+    options = argparse.Namespace(seed=0, patch_size=32, batch_size=2, device="cpu")
     for name, choice in (
         ("pip_relative", {"loss": "relative_l1"}),
         ("pip_ema", {"ema_decay": 0.999}),
@@ -244,8 +245,6 @@ def test_the_strength_section_measures_every_kept_variant_each_way():
 
 
 def test_a_retraining_keeps_the_result_it_replaces_only_for_the_same_settings(tmp_path):
-    import json
-
     path, previous = tmp_path / "result.json", tmp_path / "previous.json"
     path.write_text(json.dumps({"settings": {"lr": 1}, "results": {"reports": "old"}}))
     transfer.keep_previous(path, {"lr": 1})
@@ -254,3 +253,114 @@ def test_a_retraining_keeps_the_result_it_replaces_only_for_the_same_settings(tm
     path.write_text(json.dumps({"settings": {"lr": 2}, "results": {"reports": "other"}}))
     transfer.keep_previous(path, {"lr": 1})  # made with other settings: nothing to compare
     assert not previous.exists() and path.exists()
+
+
+def run_main(monkeypatch, *options: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["transfer.py", *options])
+    transfer.main()
+
+
+def test_an_unknown_or_missing_device_is_refused_before_anything_is_written(
+    tmp_path, monkeypatch, capsys
+):
+    runs = tmp_path / "runs"
+    with pytest.raises(SystemExit) as refused:
+        run_main(monkeypatch, "--device", "tpu", "--runs", str(runs))
+    assert refused.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # quoting varies by Python
+    assert "--device: invalid choice: 'tpu'" in error and error.replace("'", "").endswith(
+        "(choose from cpu, cuda)"
+    )
+    with pytest.raises(SystemExit):
+        run_main(monkeypatch, "--deadline", "30", "--runs", str(runs))
+    assert "--deadline must be more than 45 s, got 30" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            run_main(monkeypatch, "--device", "cuda", "--runs", str(runs))
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.endswith(
+            "--device 'cuda' is not available on this machine: no CUDA GPU is available (use cpu)"
+        )
+    assert not runs.exists()
+
+
+def test_each_device_keeps_its_runs_and_page_and_the_cpu_keys_stay_as_they_were(tmp_path):
+    from pip_adapter.backbones import build_backbone
+
+    assert transfer.RUNS_ON["cpu"] == transfer.RUNS and transfer.RUNS_ON["cuda"] != transfer.RUNS
+    assert transfer.PAGE_ON["cpu"].name == "transfer.md"
+    assert transfer.PAGE_ON["cuda"].name == "transfer_cuda.md"
+    checkpoint = tmp_path / "tiny.pth"
+    torch.save({"params": build_backbone("nafnet", "tiny").state_dict()}, checkpoint)
+    keys = {}
+    for device, pretrain_steps in (("cpu", 1500), ("cuda", 1500), ("cpu", 3)):
+        options = argparse.Namespace(
+            steps=600,
+            batch_size=8,
+            patch_size=64,
+            seed=0,
+            threads=1,
+            runs=tmp_path,
+            checkpoint=checkpoint,
+            native=("noise",),
+            device=device,
+            pretrain_steps=pretrain_steps,
+            settings={},
+        )
+        keys[device, pretrain_steps] = transfer.settings(options, "pip")
+    cpu = keys["cpu", 1500]
+    assert "device" not in cpu and "pretrain_steps" not in cpu  # results cached before: valid
+    assert keys["cuda", 1500] == {**cpu, "device": "cuda"}
+    assert keys["cpu", 3] == {**cpu, "pretrain_steps": 3}
+
+
+def test_a_gpu_run_s_record_writes_its_own_page_with_three_seeds(tmp_path, monkeypatch):
+    sets = ["held-out photos"]
+    seeded = {"pip": 23.0, "full_low": 22.0, "lora_per_degradation": 23.3, "pip_ffn_rank32": 23.6}
+    pretrained = {"trainable": 0, "total": 1000, "storage": 0, "train_seconds": 0.0}
+    results = {"pretrained": {**pretrained, "reports": {sets[0]: reports(22.0, 19.0)}}}
+    for name, psnr in seeded.items():
+        for seed, run in enumerate((name, f"{name}_seed1", f"{name}_seed2")):
+            results[run] = {
+                "reports": {sets[0]: reports(psnr + 0.3 * seed, 20.0)},
+                "trainable": 40 if "full" not in name else 1000,
+                "total": 1000,
+                "storage": 160,
+                "train_seconds": 30.0 + seed,
+            }
+    costs = {n: {"seconds_per_step": 0.02, "peak_mib": 100.0} for n in ("pip", "full_low")}
+    record = {
+        "command": "python benchmarks/transfer.py --device cuda",
+        "date": "2026-11-28",
+        "device": "cuda",
+        "machine": "NVIDIA H200, torch 2.11.0+cu130, peft 0.17.1, 16 CPU cores",
+        "steps": 600,
+        "batch_size": 8,
+        "patch_size": 64,
+        "probe_steps": 8,
+        "pretrain_steps": 1500,
+        "jobs": 14,
+        "pretrain_seconds": 40.0,
+        "walls": {"pip": 55.4, "pip_seed1": 61.0},
+        "results": results,
+        "costs": costs,
+        "strengths": {},
+        "moved": {},
+    }
+    file = tmp_path / "record.json"
+    file.write_text(json.dumps(record))
+    pages = {"cpu": tmp_path / "transfer.md", "cuda": tmp_path / "transfer_cuda.md"}
+    monkeypatch.setattr(transfer, "PAGE_ON", pages)
+    run_main(monkeypatch, "--from-record", str(file))
+    assert not pages["cpu"].exists()
+    page = pages["cuda"].read_text()
+    assert "NVIDIA H200, torch 2.11.0+cu130, peft 0.17.1" in page
+    not_run = "Not run yet (the time of this run ran out): full fine-tuning, lr 0.001, PIP + "
+    assert not_run + "backbone fine-tuned, LoRA (equal size), PromptIR-style block" in page
+    # averages of seeds 0, 1, 2 (four degradations at 23.0, 23.3, 23.6, blur at 20) and their mean
+    assert "| PIP, backbone frozen | 2 | 22.88 | 20.00 |" in page
+    assert "| PIP, backbone frozen | mean | **22.64** | **20.00** |" in page
+    goal = "- PIP vs one LoRA per degradation: -0.24 dB (goal > 0): **not met**; over the 3 "
+    assert goal + "training seeds (means): -0.24 dB." in page
+    assert "| pip_seed1 | 61 s | 31 s |" in page
+    assert "| PIP, each degradation's own feed-forward update (rank 32) | 23.60" in page

@@ -18,6 +18,10 @@ SECTIONS = [  # (file, what it shows)
         "transfer.md",
         "Adapter mode: a pretrained network turned all-in-one (`benchmarks/transfer.py`)",
     ),
+    (
+        "transfer_cuda.md",
+        "Adapter mode on a GPU, three training seeds (`benchmarks/transfer.py --device cuda`)",
+    ),
     ("no_harm.md", "Do no harm: the blur failure, the training recipe (`benchmarks/no_harm.py`)"),
     ("grow.md", "Teaching a trained model new degradations (`benchmarks/grow.py`)"),
     ("demo.md", "The demo (`benchmarks/demo.sh`)"),
