@@ -20,18 +20,19 @@ def prepare_device(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 
 
-def describe_machine(threads: int) -> str:
-    """CPU model, core count, torch threads and torch version, e.g. for a table's caption."""
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU model, e.g. "AMD EPYC"."""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
-        names = [
-            line.split(":", 1)[1].strip()
-            for line in cpuinfo.read_text().splitlines()
-            if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    return f"{cpu} ({os.cpu_count()} cores), {threads} thread(s), torch {torch.__version__}"
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def describe_machine(threads: int) -> str:
+    """CPU model, core count, torch threads and torch version, e.g. for a table's caption."""
+    return f"{cpu_name()} ({os.cpu_count()} cores), {threads} thread(s), torch {torch.__version__}"
 
 
 def comparison_parser(

@@ -13,13 +13,15 @@ and ``"ood"``) play no part here: they measure the chosen recipe in
 Run:  python benchmarks/sensor_tuning.py [--variants NAME,...] [--threads 1]
 Each recipe's sensor is kept in ``runs/sensor_tuning/<name>/seed<seed>/`` and reused while its
 settings are unchanged; ``--seed`` trains another one. Writes docs/benchmarks/sensor_tuning.md
-with every recipe and seed measured so far.
+with every recipe and seed measured so far, and its numbers to sensor_tuning.json beside it,
+from which ``--variants ''`` renders the page again without training or measuring anything.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from datetime import date
@@ -29,7 +31,7 @@ import skimage
 import skimage.data
 import torch
 import torch.nn.functional as F
-from machine import comparison_parser, describe_machine, parse_comparison
+from machine import comparison_parser, cpu_name, describe_machine, parse_comparison
 from safetensors import safe_open
 from safetensors.torch import load_file
 from sensor_accuracy import (
@@ -54,7 +56,7 @@ from wallpaper_photos import WALLPAPERS, wallpaper_names, wallpaper_photos, wall
 import pip_adapter as pa
 from pip_adapter.conditioning import SURE_AT
 from pip_adapter.files import write_json, write_safetensors, write_text
-from pip_adapter.sensor import DEFAULT_SENSOR_VIEWS, SENSOR_VIEWS, crop_grid, crop_views
+from pip_adapter.sensor import DEFAULT_SENSOR_VIEWS, SENSOR_VIEWS, crop_grid, crop_views, zoom
 from pip_adapter.training import fit_temperature, train_sensor
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_STEPS,
@@ -220,6 +222,11 @@ def trained_sensor(name: str, args: argparse.Namespace) -> tuple[pa.DegradationS
 
 LOGITS = "logits.safetensors"  # a run's validation logits, per view of the photos
 ALL_VIEWS = "flips"  # the test-time views compared: every other set is a subset of them
+# the zoomed copy whose logits are kept beside the native ones for the default recipe (the
+# crops as they are), and the weights it is given beside the native crops' weight of 1 in
+# ``zooms_table`` (``DegradationSensor(scale_weights={1.0: 1.0, ZOOM: w})``)
+ZOOM = 0.5
+ZOOM_WEIGHTS = (0.25, 0.5, 0.75, 1.0)
 
 
 def measured_views(name: str) -> str:
@@ -229,6 +236,11 @@ def measured_views(name: str) -> str:
     return ALL_VIEWS if name == DEFAULT_RECIPE else "none"
 
 
+def zoom_key(label: str) -> str:
+    """The kept logits of the ``ZOOM`` copies of the validation images of view ``label``."""
+    return f"{label}.zoom{ZOOM:g}.logits"
+
+
 @torch.no_grad()
 def view_logits(
     sensor: pa.DegradationSensor,
@@ -236,12 +248,15 @@ def view_logits(
     size: int | None,
     first: int = 0,
     views: str = ALL_VIEWS,
+    scale: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The logits of every validation image (mean over its crops) in each test-time view of
-    ``views``, ``N×V×T``, and the true classes ``N``."""
+    """The logits of every validation image (mean over its crops; of its copy zoomed by
+    ``scale``, as ``DegradationSensor`` crops one) in each test-time view of ``views``,
+    ``N×V×T``, and the true classes ``N``."""
     logits, truth = [], []
     for image, t in labelled_images(photos, size, DRAWS, DRAW_SEED, first):
-        crops = crop_views(crop_grid(image, sensor.crop_size, sensor.crops_per_side)[0], views)
+        grid = crop_grid(zoom(image, scale), sensor.crop_size, sensor.crops_per_side)
+        crops = crop_views(grid[0], views)
         logits.append(sensor.classify(crops.flatten(0, 1)).unflatten(0, crops.shape[:2]).mean(1))
         truth.append(t)
     return torch.stack(logits), torch.tensor(truth)
@@ -265,20 +280,26 @@ def counts(weights: torch.Tensor, truth: torch.Tensor) -> dict:
 
 
 def measure(
-    sensor: pa.DegradationSensor, photos: list[torch.Tensor], folder: Path, views: str
+    sensor: pa.DegradationSensor,
+    photos: list[torch.Tensor],
+    folder: Path,
+    views: str,
+    zoomed: bool = False,
 ) -> dict:
     """Confusion counts on whole validation photos and on random 256² and 128² crops of them,
     as the sensor was trained to see them (no views, temperature 1), from the logits of the
     test-time views ``views``, kept in ``folder`` (for ``views_table``; reused while the sensor
     and the validation photos are and they hold those views; kept for the first photos only,
-    those of the others are added)."""
+    those of the others are added); ``zoomed``: the logits of the images' ``ZOOM`` copies are
+    kept too (for ``zooms_table``)."""
     kept, stored = kept_photos(folder), kept_views(folder)
     reused = kept is not None and kept == list(VALIDATION_NAMES[: len(kept)])
     if reused and stored is not None and set(SENSOR_VIEWS[views]) <= set(SENSOR_VIEWS[stored]):
         views = stored  # the kept logits hold every view asked for: theirs, for the others
     else:
         kept = None
-    if kept == list(VALIDATION_NAMES):
+    changed = kept != list(VALIDATION_NAMES)
+    if not changed:
         tensors = load_file(folder / LOGITS)
     else:
         first = len(kept or [])
@@ -290,6 +311,11 @@ def measure(
                 logits = torch.cat([before[f"{label}.logits"], logits])
                 truth = torch.cat([before[f"{label}.truth"], truth])
             tensors[f"{label}.logits"], tensors[f"{label}.truth"] = logits, truth
+    for label, size in VIEWS:
+        if zoomed and len(tensors.get(zoom_key(label), ())) != len(tensors[f"{label}.truth"]):
+            tensors[zoom_key(label)] = view_logits(sensor, photos, size, 0, "none", ZOOM)[0]
+            changed = True
+    if changed:
         photo_names = json.dumps(VALIDATION_NAMES)
         digest = wallpapers_digest("validation")
         write_safetensors(
@@ -344,38 +370,64 @@ def confusion_scores(confusions: dict[str, torch.Tensor]) -> tuple[list[float], 
     return scores, recall, int(whole[:clean, clean].sum().item())
 
 
-def row(name: str, seed: int, text: str, settings: dict, result: dict) -> str:
-    """A recipe's line: accuracy per view, their mean, and on whole photos the clean recall, the
-    degraded photos called clean and the wrong predictions made with confidence (a hard label
-    rather than a mixture)."""
-    confusions = {label: torch.tensor(result[label]) for label, _ in VIEWS}
-    scores, recall, missed = confusion_scores(confusions)
-    cells = [f"{v:.1f}%" for v in (*scores, sum(scores) / len(scores), recall)]
+def part_summary(confusions: dict[str, torch.Tensor], sure_and_wrong: int) -> dict:
+    """The page's numbers of a set of photos: accuracy per view of the photos and their mean,
+    and on whole photos the clean recall, the degraded photos called clean and the wrong
+    predictions made with confidence (a hard label rather than a mixture)."""
+    accuracies, recall, called = confusion_scores(confusions)
+    return {
+        "accuracy": [*accuracies, sum(accuracies) / len(accuracies)],
+        "clean_recall": recall,
+        "called_clean": called,
+        "sure_and_wrong": sure_and_wrong,
+    }
+
+
+def summary(name: str, seed: int, result: dict, cpu: str) -> dict:
+    """A run's record (what the page shows of it) from its ``validation.json`` (``result``):
+    the scikit-image photos' numbers, and when the colour photos were measured theirs and
+    those of all photos; the whole photos' confusion counts; the CPU it was trained on."""
+    grey = {label: torch.tensor(result[label]) for label, _ in VIEWS}
+    record = {
+        "recipe": name,
+        "seed": seed,
+        "cpu": cpu,
+        "steps": recipe_settings(name, seed)[0]["steps"],
+        "seconds": result["seconds"],
+        "grey": part_summary(grey, result["sure_and_wrong"]["whole"]),
+        "matrix": grey["whole"].tolist(),
+    }
+    if "colour" in result:
+        colour = {label: torch.tensor(result["colour"][label]) for label, _ in VIEWS}
+        every = {label: grey[label] + colour[label] for label in grey}
+        colour_wrong = result["colour"]["sure_and_wrong"]["whole"]
+        record["colour"] = part_summary(colour, colour_wrong)
+        record["all"] = part_summary(every, result["sure_and_wrong"]["whole"] + colour_wrong)
+        record["matrix"] = every["whole"].tolist()
+    return record
+
+
+def row(record: dict) -> str:
+    """A run's line on the scikit-image photos."""
+    grey = record["grey"]
+    cells = " | ".join(f"{v:.1f}%" for v in (*grey["accuracy"], grey["clean_recall"]))
     return (
-        f"| {name} | {text} | {seed} | {settings.get('steps', DEFAULT_SENSOR_STEPS)} | "
-        f"{result['seconds']:.0f} s | "
-        + " | ".join(cells)
-        + f" | {missed} | {result['sure_and_wrong']['whole']} |"
+        f"| {record['recipe']} | {VARIANTS[record['recipe']][0]} | {record['seed']} "
+        f"| {record['cpu']} | {record['steps']} | {record['seconds']:.0f} s | {cells} "
+        f"| {grey['called_clean']} | {grey['sure_and_wrong']} |"
     )
 
 
-def colour_row(name: str, seed: int, result: dict) -> str:
+def colour_row(record: dict) -> str:
     """A run's line on the enlarged validation: the mean accuracy on the scikit-image photos,
     the accuracy per view and mean on the colour photos, then the same and the whole-photo
     counts over all of them."""
-    grey = {label: torch.tensor(result[label]) for label, _ in VIEWS}
-    colour = {label: torch.tensor(result["colour"][label]) for label, _ in VIEWS}
-    every = {label: grey[label] + colour[label] for label in grey}
-    (grey_scores, _, _), (colour_scores, _, _) = confusion_scores(grey), confusion_scores(colour)
-    scores, recall, missed = confusion_scores(every)
-    mean = sum(grey_scores) / len(grey_scores)
-    cells = [mean, *colour_scores, sum(colour_scores) / len(colour_scores), *scores]
-    cells += [sum(scores) / len(scores), recall]
-    wrong = result["sure_and_wrong"]["whole"] + result["colour"]["sure_and_wrong"]["whole"]
+    every = record["all"]
+    cells = [record["grey"]["accuracy"][-1], *record["colour"]["accuracy"], *every["accuracy"]]
     return (
-        f"| {name} | {seed} | "
-        + " | ".join(f"{v:.1f}%" for v in cells)
-        + f" | {missed} | {wrong} |"
+        f"| {record['recipe']} | {record['seed']} | {record['cpu']} | "
+        + " | ".join(f"{v:.1f}%" for v in (*cells, every["clean_recall"]))
+        + f" | {every['called_clean']} | {every['sure_and_wrong']} |"
     )
 
 
@@ -385,19 +437,27 @@ def cross_entropy(weights: torch.Tensor, truth: torch.Tensor) -> float:
 
 
 def view_scores(logits: dict, truth: dict, views: str, temperature: float) -> dict:
-    """A run's validation scores with the test-time views ``views`` and ``temperature``:
-    accuracy per view of the photos (and their mean), clean recall, degraded photos called
-    clean and wrong-and-sure on whole photos, cross-entropy and calibration error over all."""
-    weights = {k: (pooled(v, views) / temperature).softmax(dim=-1) for k, v in logits.items()}
+    """A run's validation scores with the test-time views ``views`` and ``temperature``
+    (``scores``)."""
+    return scores({k: pooled(v, views) for k, v in logits.items()}, truth, temperature)
+
+
+def scores(logits: dict, truth: dict, temperature: float) -> dict:
+    """Validation scores of a sensor's logits (``N×T`` by view of the photos) at
+    ``temperature``: accuracy per view of the photos (and their mean), clean recall, degraded
+    photos called clean and wrong-and-sure on whole photos, cross-entropy and calibration
+    error over all; on whole photos, the recall of each class and the confusion counts."""
+    weights = {k: (v / temperature).softmax(dim=-1) for k, v in logits.items()}
     measured = {k: counts(weights[k], truth[k]) for k in logits}
-    scores, recall, called = confusion_scores(
+    accuracies, recall, called = confusion_scores(
         {k: torch.tensor(m["confusion"]) for k, m in measured.items()}
     )
     clean = DEGRADATIONS.index("clean")
     every, classes = torch.cat(list(weights.values())), torch.cat(list(truth.values()))
     top, predicted = every.max(dim=-1)
+    whole = torch.tensor(measured["whole"]["confusion"])
     return {
-        "accuracy": [*scores, sum(scores) / len(scores)],
+        "accuracy": [*accuracies, sum(accuracies) / len(accuracies)],
         "clean_recall": recall,
         "called_clean": called,
         "sure_and_wrong": measured["whole"]["sure_and_wrong"],
@@ -406,6 +466,8 @@ def view_scores(logits: dict, truth: dict, views: str, temperature: float) -> di
         "nll": cross_entropy(every, classes),
         "nll_whole": cross_entropy(weights["whole"], truth["whole"]),
         "ece": calibration_error(top, predicted == classes),
+        "recall": (100 * whole.diag() / whole.sum(dim=1)).tolist(),
+        "confusion": whole.tolist(),
     }
 
 
@@ -432,23 +494,14 @@ def fitted_temperature(
     return fit_temperature(torch.cat(logits), torch.cat(truth))
 
 
-def views_table(runs: Path, recipe: str) -> str:
+def view_rows(runs: Path, recipe: str) -> dict:
     """Test-time views and temperatures on ``recipe``'s runs (every seed with kept logits):
     the scores at temperature 1 and at the temperatures fitted on every seed's validation
     images together (every view of the photos, or whole photos only, as blind mode sees them),
-    and the ones each seed alone would get."""
+    and, in words, the fits and the ones each seed alone would get."""
     kept = kept_logits(runs, recipe)
-    if not kept:
-        return "(no run of this recipe has its logits kept yet)"
-    lines = [
-        "| views | seed | whole photos | 256² crops | 128² crops | mean | clean recall (whole) "
-        "| degraded called clean (whole) | temperature | wrong and sure (whole) "
-        "| clean photos: weight off clean (whole) | cross-entropy | cross-entropy (whole) "
-        "| calibration error (ECE) |",
-        "| --- |" + " ---: |" * 7 + " --- |" + " ---: |" * 5,
-    ]
-    fits = []
-    for views in SENSOR_VIEWS:
+    rows, fits = [], []
+    for views in SENSOR_VIEWS if kept else ():
         temperatures = [1.0]
         for photos, text in ((ALL_PHOTOS, "every view"), (("whole",), "whole photos")):
             common = fitted_temperature(kept, kept, views, photos)
@@ -470,17 +523,156 @@ def views_table(runs: Path, recipe: str) -> str:
         for seed, (logits, truth) in kept.items():
             for temperature in temperatures:
                 r = view_scores(logits, truth, views, temperature)
-                cells = " | ".join(f"{v:.1f}%" for v in (*r["accuracy"], r["clean_recall"]))
-                lines.append(
-                    f"| {views} | {seed} | {cells} | {r['called_clean']} | {temperature:.2f} | "
-                    f"{r['sure_and_wrong']} | {r['clean_given']:.3f} | {r['nll']:.3f} | "
-                    f"{r['nll_whole']:.3f} | {r['ece']:.3f} |"
-                )
+                del r["recall"], r["confusion"]
+                rows.append({"views": views, "seed": seed, "temperature": temperature, **r})
+    return {"rows": rows, "fits": fits}
+
+
+def views_table(measured: dict) -> str:
+    """``view_rows``' output as a table and a list of the fits."""
+    if not measured["rows"]:
+        return "(no run of this recipe has its logits kept yet)"
+    lines = [
+        "| views | seed | whole photos | 256² crops | 128² crops | mean | clean recall (whole) "
+        "| degraded called clean (whole) | temperature | wrong and sure (whole) "
+        "| clean photos: weight off clean (whole) | cross-entropy | cross-entropy (whole) "
+        "| calibration error (ECE) |",
+        "| --- |" + " ---: |" * 7 + " --- |" + " ---: |" * 5,
+    ]
+    for r in measured["rows"]:
+        cells = " | ".join(f"{v:.1f}%" for v in (*r["accuracy"], r["clean_recall"]))
+        lines.append(
+            f"| {r['views']} | {r['seed']} | {cells} | {r['called_clean']} "
+            f"| {r['temperature']:.2f} | {r['sure_and_wrong']} | {r['clean_given']:.3f} "
+            f"| {r['nll']:.3f} | {r['nll_whole']:.3f} | {r['ece']:.3f} |"
+        )
     return (
         "\n".join(lines)
         + "\n\nTemperatures fitted on every seed's runs together (on every view of the photos, "
-        "or on whole photos only):\n" + "\n".join(f"- {fit}" for fit in fits)
+        "or on whole photos only):\n" + "\n".join(f"- {fit}" for fit in measured["fits"])
     )
+
+
+def kept_zooms(runs: Path, recipe: str) -> dict[int, tuple[dict, dict, dict]]:
+    """Seed -> (native logits of the crops as they are, ``ZOOM`` copies' logits, true classes)
+    by view of the photos, of ``recipe``'s runs whose zoomed copies' logits are kept."""
+    kept = {}
+    for path in sorted((runs / recipe).glob(f"seed*/{LOGITS}")):
+        tensors = load_file(path)
+        if all(zoom_key(label) in tensors for label, _ in VIEWS):
+            kept[int(path.parent.name[4:])] = (
+                {label: tensors[f"{label}.logits"][:, 0] for label, _ in VIEWS},
+                {label: tensors[zoom_key(label)][:, 0] for label, _ in VIEWS},
+                {label: tensors[f"{label}.truth"] for label, _ in VIEWS},
+            )
+    return kept
+
+
+def zoom_rows(runs: Path, recipe: str) -> list[dict]:
+    """The scores of ``recipe``'s runs with each weight of their ``ZOOM`` copies beside the
+    native crops (0: the native crops alone; ``None``: the copies alone), as
+    ``DegradationSensor(scale_weights={1.0: 1.0, ZOOM: w})`` judges a photo, at
+    temperature 1 and at the one fitted on every seed's whole photos together."""
+    kept = kept_zooms(runs, recipe)
+    rows: list[dict] = []
+    for weight in (0.0, *ZOOM_WEIGHTS, None) if kept else ():
+
+        def mixed(native: dict, zoomed: dict, w: float | None = weight) -> dict:
+            if w is None:
+                return zoomed
+            return {k: (native[k] + w * zoomed[k]) / (1 + w) for k in native}
+
+        logits = {seed: mixed(native, zoomed) for seed, (native, zoomed, _) in kept.items()}
+        fitted = fit_temperature(
+            torch.cat([logits[seed]["whole"] for seed in kept]),
+            torch.cat([truth["whole"] for _, _, truth in kept.values()]),
+        )
+        for seed, (_, _, truth) in kept.items():
+            plain = scores(logits[seed], truth, 1.0)
+            calibrated = scores(logits[seed], truth, fitted)
+            rows.append(
+                {
+                    "weight": weight,
+                    "seed": seed,
+                    **{k: plain[k] for k in ("accuracy", "clean_recall", "called_clean")},
+                    "recall": plain["recall"],
+                    "clean_called_blur": plain["confusion"][-1][DEGRADATIONS.index("blur")],
+                    "temperature": fitted,
+                    "sure_and_wrong": calibrated["sure_and_wrong"],
+                    "nll_whole": calibrated["nll_whole"],
+                }
+            )
+    return rows
+
+
+def zooms_table(rows: list[dict]) -> str:
+    """``zoom_rows``' rows as a table, each weight's mean over the seeds after its rows."""
+    if not rows:
+        return "(no run of this recipe has the logits of its zoomed copies kept yet)"
+    haze = DEGRADATIONS.index("haze")
+    lines = [
+        f"| weight of the {ZOOM:g}-scale copy | seed | whole photos | 256² crops | 128² crops "
+        "| mean | haze recall (whole) | clean recall (whole) | degraded called clean (whole) "
+        "| clean called blur (whole) | temperature (fitted, whole) | wrong and sure (whole) "
+        "| cross-entropy (whole) |",
+        "| --- | --- |" + " ---: |" * 11,
+    ]
+
+    def line(weight_text: str, seed: str, r: dict) -> str:
+        cells = [*r["accuracy"], r["recall"][haze], r["clean_recall"]]
+        return (
+            f"| {weight_text} | {seed} | "
+            + " | ".join(f"{v:.1f}%" for v in cells)
+            + f" | {r['called_clean']:g} | {r['clean_called_blur']:g} | {r['temperature']:.2f} "
+            f"| {r['sure_and_wrong']:g} | {r['nll_whole']:.3f} |"
+        )
+
+    weights = list(dict.fromkeys(r["weight"] for r in rows))
+    for weight in weights:
+        text = "alone" if weight is None else f"{weight:g}"
+        group = [r for r in rows if r["weight"] == weight]
+        lines += [line(text, str(r["seed"]), r) for r in group]
+        if len(group) > 1:
+            mean = {
+                key: (
+                    [sum(v) / len(group) for v in zip(*(r[key] for r in group), strict=True)]
+                    if isinstance(group[0][key], list)
+                    else sum(r[key] for r in group) / len(group)
+                )
+                for key in group[0]
+                if key not in ("weight", "seed")
+            }
+            lines.append(line(f"**{text}**", "**mean**", mean))
+    return "\n".join(lines)
+
+
+RECORDS = "sensor_tuning.json"  # the page's numbers, beside it: rendered again without runs/
+
+
+def merged_records(runs: Path, path: Path) -> dict:
+    """The page's numbers: the records kept in ``path`` (runs whose ``runs/`` folders may be
+    gone), updated with every run measured in ``runs`` (a run of the same recipe, seed and
+    CPU replaces its record), and the default recipe's views and zoom tables measured from
+    the logits kept in ``runs`` (else the kept ones)."""
+    kept = json.loads(path.read_text()) if path.is_file() else {"runs": []}
+    records = {(r["recipe"], r["seed"], r["cpu"]): r for r in kept["runs"]}
+    for name in VARIANTS:
+        for result_path in sorted((runs / name).glob("seed*/validation.json")):
+            result, seed = json.loads(result_path.read_text()), int(result_path.parent.name[4:])
+            cpu = result.get("cpu", cpu_name())  # measured here if it does not say
+            records[(name, seed, cpu)] = summary(name, seed, result, cpu)
+    order = list(VARIANTS)
+    views, zooms = view_rows(runs, DEFAULT_RECIPE), zoom_rows(runs, DEFAULT_RECIPE)
+    here = {"cpu": cpu_name()}
+    return {
+        "runs": sorted(
+            records.values(), key=lambda r: (order.index(r["recipe"]), r["cpu"], r["seed"])
+        ),
+        "views": {**views, **here}
+        if views["rows"]
+        else kept.get("views", {"rows": [], "fits": []}),
+        "zooms": {"rows": zooms, **here} if zooms else kept.get("zooms", {"rows": []}),
+    }
 
 
 def main() -> None:
@@ -492,36 +684,40 @@ def main() -> None:
     for name in names:
         sensor, seconds = trained_sensor(name, args)
         folder = args.runs / name / f"seed{args.seed}"
-        result = {"seconds": seconds, **measure(sensor, photos, folder, measured_views(name))}
-        write_json(folder / "validation.json", result)
-        print(row(name, args.seed, *VARIANTS[name], result), flush=True)
+        zoomed = name == DEFAULT_RECIPE
+        result = {
+            "seconds": seconds,
+            **measure(sensor, photos, folder, measured_views(name), zoomed),
+        }
+        write_json(folder / "validation.json", {**result, "cpu": cpu_name()})
+        print(row(summary(name, args.seed, result, cpu_name())), flush=True)
 
+    records = merged_records(args.runs, args.out / RECORDS)
+    write_json(args.out / RECORDS, records)
     lines = [
-        "| recipe | what it changes | seed | steps | training | whole photos | 256² crops "
+        "| recipe | what it changes | seed | CPU | steps | training | whole photos | 256² crops "
         "| 128² crops | mean | clean recall (whole) | degraded called clean (whole) "
         "| wrong and sure (whole) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     colour_lines = [
-        "| recipe | seed | scikit-image photos: mean | colour photos: whole | 256² crops "
+        "| recipe | seed | CPU | scikit-image photos: mean | colour photos: whole | 256² crops "
         "| 128² crops | mean | all photos: whole | 256² crops | 128² crops | mean "
         "| clean recall (whole) | degraded called clean (whole) | wrong and sure (whole) |",
-        "| --- | ---: |" + " ---: |" * 12,
+        "| --- | ---: | --- |" + " ---: |" * 12,
     ]
     matrices = []
-    for name, (text, settings) in VARIANTS.items():
-        for path in sorted((args.runs / name).glob("seed*/validation.json")):
-            result, seed = json.loads(path.read_text()), int(path.parent.name[4:])
-            lines.append(row(name, seed, text, settings, result))
-            whole = torch.tensor(result["whole"])
-            if "colour" in result:
-                colour_lines.append(colour_row(name, seed, result))
-                whole = whole + torch.tensor(result["colour"]["whole"])
-            label = "all" if "colour" in result else "scikit-image"
-            matrices.append(
-                f"{name}, seed {seed}, whole photos ({label}):\n\n{confusion_table(whole)}"
-            )
-    command = " ".join(["python", "benchmarks/sensor_tuning.py", *sys.argv[1:]])
+    for record in records["runs"]:
+        lines.append(row(record))
+        if "colour" in record:
+            colour_lines.append(colour_row(record))
+        label = "all" if "colour" in record else "scikit-image"
+        matrices.append(
+            f"{record['recipe']}, seed {record['seed']}, {record['cpu']}, whole photos "
+            f"({label}):\n\n{confusion_table(torch.tensor(record['matrix']))}"
+        )
+    legacy_cpus = " / ".join(sorted({r["cpu"] for r in records["runs"] if "source" in r})) or "no"
+    command = shlex.join(["python", "benchmarks/sensor_tuning.py", *sys.argv[1:]])
     matrix_text = "\n\n".join(matrices)
     loaders = ", ".join(f"`{n}`" for n in VALIDATION)
     report = f"""# Degradation sensor: choosing the training recipe
@@ -559,7 +755,10 @@ restoration then steers by a wrong label rather than by a mixture).
 {describe_sensor_recipe()}.
 
 The recipes below are measured as trained: each crop seen once (no test-time views), weights
-at temperature 1.
+at temperature 1. Training is bit-reproducible on one CPU and thread count, not across CPUs:
+*CPU* names the one that trained each sensor (the same recipe and seed on another CPU is
+another sample). The page's numbers are kept in [{RECORDS}]({RECORDS}) beside it, so runs
+whose `runs/` folder is gone (every {legacy_cpus} run: lost in a machine reset) stay on it.
 
 {chr(10).join(lines)}
 
@@ -582,7 +781,22 @@ count, the cross-entropies and the calibration error (*weight off clean*: the me
 clean whole photo gives the other classes, the share of a restoration that blind mode applies
 to it).
 
-{views_table(args.runs, DEFAULT_RECIPE)}
+{views_table(records["views"])}
+
+## The photo zoomed out (the default recipe)
+
+A crop of a hazy photo sees part of a depth map, and a whole-photo verdict is the mean of its
+crops' logits. `DegradationSensor(scale_weights={{1.0: 1.0, {ZOOM:g}: w}})` also judges a copy of
+the photo downscaled by {ZOOM:g} (each crop then sees four times the area; the sensor is
+trained on crops zoomed out down to 0.5) and takes the weighted mean of the two scales' mean
+logits, `(native + w · zoomed) / (1 + w)`. On the same validation images (the crops as they
+are; a 256² or 128² crop's copy is one crop, mirrored out when shorter than one), the sensors
+of the default recipe ({records["zooms"].get("cpu", "")}) with each weight `w` of the zoomed copy
+(0: today's default, *alone*: the zoomed copy only); accuracies at temperature 1 (a weight
+changes predictions, not through the temperature), wrong-and-sure and cross-entropy at the
+temperature fitted on both seeds' whole photos for that weight.
+
+{zooms_table(records["zooms"]["rows"])}
 
 Confusion matrices (rows: true class, columns: prediction):
 

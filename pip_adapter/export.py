@@ -251,6 +251,12 @@ def _graph_for(
             f"the sensor predicts {list(sensor.degradations)} but the model's degradations are "
             f"{list(model.degradations)}"
         )
+    if set(sensor.scale_weights) != {1.0}:
+        raise ValueError(
+            "a blind graph traces the sensor's native-scale crops only; this sensor also judges "
+            f"zoomed copies (scale_weights={sensor.scale_weights}): set its scale_weights to "
+            "{1.0: 1.0} to export it, or export with degradation= or without a sensor"
+        )
     return _BlindGraph(model, sensor)
 
 

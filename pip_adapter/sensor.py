@@ -1,12 +1,14 @@
 """DegradationSensor: which degradation does an image have? It steers PIP in blind mode.
 
 Degradations are either local statistics (noise, rain streaks, blur) or global ones (haze, low
-light), and downscaling an image would erase the local ones. The sensor therefore never resizes:
-it classifies a few fixed crops at native resolution (an evenly spaced grid of up to
-``crops_per_side``² crops of ``crop_size`` pixels) and averages their logits. Any input size
-works: a side shorter than a crop is mirrored out to the crop size (which keeps local
-statistics), so the network always sees ``crop_size``² inputs, as in training. Each crop can
-also be judged in a few mirrored views (test-time augmentation, ``views``), and the weights a
+light), and downscaling an image would erase the local ones. The sensor therefore classifies a
+few fixed crops at native resolution (an evenly spaced grid of up to ``crops_per_side``² crops
+of ``crop_size`` pixels) and averages their logits. Any input size works: a side shorter than a
+crop is mirrored out to the crop size (which keeps local statistics), so the network always
+sees ``crop_size``² inputs, as in training. Each crop can also be judged in a few mirrored
+views (test-time augmentation, ``views``), and the image can also be judged zoomed out, beside
+the native crops (``scale_weights``: a downscaled copy's crops see more of a global degradation
+such as haze; their mean logits join the native ones in a weighted mean). The weights a
 PIPModel gets are a softmax of the mean logits divided by a ``temperature`` fitted on labelled
 validation images (``pip_adapter.training.calibrate_sensor``), so that a wrong prediction is
 more often an unsure one, which steers a mixture rather than a hard label. With
@@ -20,7 +22,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping, Sequence
-from types import ModuleType
+from types import MappingProxyType, ModuleType
 from typing import Any, Protocol, cast
 
 import timm
@@ -33,6 +35,7 @@ from pip_adapter.conditioning import DEFAULT_DEGRADATIONS, check_degradation_nam
 
 __all__ = [
     "DEFAULT_SENSOR_BACKBONE",
+    "DEFAULT_SENSOR_SCALE_WEIGHTS",
     "DEFAULT_SENSOR_VIEWS",
     "SENSOR_STATISTICS",
     "SENSOR_VIEWS",
@@ -40,6 +43,7 @@ __all__ = [
     "crop_grid",
     "crop_views",
     "image_statistics",
+    "zoom",
 ]
 
 DEFAULT_SENSOR_BACKBONE = "resnet10t"
@@ -61,6 +65,11 @@ SENSOR_VIEWS: dict[str, tuple[tuple[int, bool], ...]] = {
     "flips": ((0, False), (0, True), (2, False), (2, True)),  # with upside down, both ways
 }
 DEFAULT_SENSOR_VIEWS = "none"
+# the zoom factors a photo is judged at, each with its weight in the mean of their logits: the
+# photo as it is (1.0) by default; at most MAX_SCALES of them, each from MIN_SCALE to 1
+DEFAULT_SENSOR_SCALE_WEIGHTS: Mapping[float, float] = MappingProxyType({1.0: 1.0})
+MAX_SCALES = 4
+MIN_SCALE = 1 / 16
 # what image_statistics measures of a crop, in the order of its columns
 SENSOR_STATISTICS = (
     "noise level",  # Immerkaer's estimate: what survives a filter that cancels smooth content
@@ -121,6 +130,38 @@ def crop_grid(x: torch.Tensor, crop_size: int, crops_per_side: int) -> torch.Ten
     cols = _crop_offsets(width, crop_size, min(crops_per_side, -(-width // crop_size)))
     crops = [x[:, :, t : t + crop_size, c : c + crop_size] for t in rows for c in cols]
     return torch.stack(crops, dim=1)
+
+
+def zoom(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """``x`` (B×C×H×W in [0, 1]) downscaled by ``scale`` (each side rounded, at least 1 pixel),
+    antialiased bilinear as the zoomed training crops of ``SyntheticAllInOne``; ``x`` itself at
+    scale 1."""
+    if scale == 1:
+        return x
+    size = [max(1, round(side * scale)) for side in x.shape[-2:]]
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(
+        0, 1
+    )
+
+
+def _check_scale_weights(weights: Mapping[float, float]) -> dict[float, float]:
+    """``weights`` as a ``{scale: weight}`` dict of floats, or a ValueError naming the rule."""
+    rule = (
+        f"scale_weights must map 1 to {MAX_SCALES} zoom factors from {MIN_SCALE:g} to 1 to "
+        f"positive weights, e.g. {{1.0: 1.0, 0.5: 0.5}}, got {weights!r}"
+    )
+
+    def number(value: Any) -> bool:
+        return (
+            not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+        )
+
+    if not isinstance(weights, Mapping) or not 1 <= len(weights) <= MAX_SCALES:
+        raise ValueError(rule)
+    for scale, weight in weights.items():
+        if not (number(scale) and MIN_SCALE <= scale <= 1 and number(weight) and weight > 0):
+            raise ValueError(rule)
+    return {float(scale): float(weight) for scale, weight in weights.items()}
 
 
 def crop_views(crops: torch.Tensor, views: str) -> torch.Tensor:
@@ -240,6 +281,14 @@ class DegradationSensor(nn.Module):
         views: test-time views of each crop whose logits are averaged, a name from
             ``SENSOR_VIEWS`` (``"none"``, ``"hflip"``, ``"flips"``); each view costs one more
             pass of the network.
+        scale_weights: the zoom factors the image is judged at (``zoom``), each with its
+            weight: the logits are the weighted mean over them of the mean logits of the
+            zoomed image's crops. ``None``: ``DEFAULT_SENSOR_SCALE_WEIGHTS``, ``{1.0: 1.0}``,
+            the image as it is; with ``{1.0: 1.0, 0.5: 0.5}`` a half-scale copy's crops, each
+            seeing four times the area of a native one, also count, half as much (the sensor
+            is trained on crops zoomed out down to 0.5, see ``train_sensor``'s ``scales``).
+            A zoomed copy costs the passes of its own crops; a blind ONNX or
+            ``torch.export`` graph holds the native scale only (export refuses others).
         temperature: the logits are divided by it before the softmax of ``predict_weights``
             (above 1: softer weights); ``train_sensor`` sets the default, ``calibrate_sensor``
             fits one on labelled images.
@@ -248,10 +297,10 @@ class DegradationSensor(nn.Module):
 
     ``predict_weights(x)`` gives soft weights (``B×T``, rows sum to 1) that a PIPModel uses when
     called without ``degradation=``. Train it with ``pip_adapter.training.train_sensor``.
-    Inputs are float RGB images in [0, 1], ``B×3×H×W``, of any size. ``views`` and
-    ``temperature`` are saved with the sensor; a sensor file without them loads with
-    ``DEFAULT_SENSOR_VIEWS`` and temperature 1 (what it was trained with), and without
-    statistics.
+    Inputs are float RGB images in [0, 1], ``B×3×H×W``, of any size. ``views``,
+    ``scale_weights`` and ``temperature`` are settable and saved with the sensor; a sensor file
+    without them loads with ``DEFAULT_SENSOR_VIEWS``, ``{1.0: 1.0}`` and temperature 1 (what it
+    was judged with then), and without statistics.
     """
 
     mean: torch.Tensor  # the classifier's input normalisation (buffers)
@@ -266,6 +315,7 @@ class DegradationSensor(nn.Module):
         views: str = DEFAULT_SENSOR_VIEWS,
         temperature: float = 1.0,
         statistics: bool = False,
+        scale_weights: Mapping[float, float] | None = None,
     ) -> None:
         super().__init__()
         names = check_degradation_names(degradations)
@@ -291,6 +341,9 @@ class DegradationSensor(nn.Module):
         self.crops_per_side = crops_per_side
         self.views = views
         self.temperature = temperature
+        self.scale_weights = (
+            DEFAULT_SENSOR_SCALE_WEIGHTS if scale_weights is None else scale_weights
+        )
         self.network = timm.create_model(backbone, pretrained=False, num_classes=len(names))
         cfg = cast(_TimmClassifier, self.network).pretrained_cfg
         mean = torch.tensor(cfg.get("mean", (0.5, 0.5, 0.5)), dtype=torch.float32)
@@ -309,6 +362,15 @@ class DegradationSensor(nn.Module):
         if not isinstance(name, str) or name not in SENSOR_VIEWS:
             raise ValueError(f"views must be one of {list(SENSOR_VIEWS)}, got {name!r}")
         self._views = name
+
+    @property
+    def scale_weights(self) -> dict[float, float]:
+        """The zoom factors the image is judged at and their weights (a copy)."""
+        return dict(self._scale_weights)
+
+    @scale_weights.setter
+    def scale_weights(self, weights: Mapping[float, float]) -> None:
+        self._scale_weights = _check_scale_weights(weights)
 
     @property
     def temperature(self) -> float:
@@ -337,13 +399,26 @@ class DegradationSensor(nn.Module):
             "views": self.views,
             "temperature": self.temperature,
             "statistics": self.statistics is not None,
+            # [scale, weight] pairs: JSON keys would be strings
+            "scale_weights": [list(pair) for pair in self._scale_weights.items()],
         }
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DegradationSensor:
         """A freshly initialised sensor from ``config``'s output (one written before ``views``
-        and ``temperature`` existed gets the default views and temperature 1, and one written
-        before ``statistics`` existed none)."""
+        and ``temperature`` existed gets the default views and temperature 1, one written
+        before ``statistics`` existed none, and one written before ``scale_weights`` existed
+        the native scale alone)."""
+        pairs = config.get("scale_weights", [[1.0, 1.0]])
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], int | float) for p in pairs
+        ):
+            raise ValueError(
+                f"scale_weights must be a list of [scale, weight] pairs, got {pairs!r}"
+            )
+        scale_weights = dict(map(tuple, pairs))
+        if len(scale_weights) != len(pairs):
+            raise ValueError(f"scale_weights names a scale twice: {pairs!r}")
         return cls(
             config["degradations"],
             config["backbone"],
@@ -352,6 +427,7 @@ class DegradationSensor(nn.Module):
             config.get("views", "none"),  # what it was judged with before views existed
             config.get("temperature", 1.0),
             config.get("statistics", False),
+            scale_weights,
         )
 
     def add_degradations(self, names: Sequence[str]) -> DegradationSensor:
@@ -394,7 +470,8 @@ class DegradationSensor(nn.Module):
         return (logits.float() / self.temperature).softmax(dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``B×T``: the mean over each image's fixed crops (and their views)."""
+        """Logits ``B×T``: the mean over each image's fixed crops (and their views), at each
+        zoom factor of ``scale_weights``, and the weighted mean over those."""
         if not isinstance(x, torch.Tensor) or x.dim() != 4:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"the sensor takes B×3×H×W image tensors, got {shape}")
@@ -406,6 +483,15 @@ class DegradationSensor(nn.Module):
             raise ValueError(
                 f"the sensor needs images of at least 1×1 pixels, got {tuple(x.shape)}"
             )
+        total = sum(self._scale_weights.values())
+        logits = [
+            weight / total * self._grid_logits(zoom(x, scale))
+            for scale, weight in self._scale_weights.items()
+        ]
+        return logits[0] if len(logits) == 1 else torch.stack(logits).sum(dim=0)
+
+    def _grid_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean logits of each image's crops (``crop_grid``) and their views: ``B×T``."""
         crops = crop_grid(x, self.crop_size, self.crops_per_side)
         logits = self.classify_views(crops.flatten(0, 1))
         return logits.unflatten(0, crops.shape[:2]).mean(dim=1)
@@ -423,5 +509,5 @@ class DegradationSensor(nn.Module):
             f"degradations={self.degradations}, backbone={self.backbone_name!r}, "
             f"crop_size={self.crop_size}, crops_per_side={self.crops_per_side}, "
             f"views={self.views!r}, temperature={self.temperature:g}, "
-            f"statistics={self.statistics is not None}"
+            f"statistics={self.statistics is not None}, scale_weights={self._scale_weights}"
         )

@@ -118,6 +118,10 @@ def test_bad_requests_are_refused_before_any_work(tmp_path):
         export.to_onnx(model, target, sensor=True)
     with pytest.raises(ValueError, match="not both"):
         export.to_onnx(model, target, degradation="rain", sensor=True)
+    zoomed = pa.DegradationSensor(model.degradations, backbone="test_resnet", crop_size=16)
+    zoomed.scale_weights = {1.0: 1.0, 0.5: 0.5}
+    with pytest.raises(ValueError, match=r"native-scale crops only.*set its scale_weights to"):
+        export.to_onnx(model, target, sensor=zoomed)
     with pytest.raises(FileNotFoundError, match="output folder .* does not exist"):
         export.to_onnx(model, tmp_path / "missing" / "m.onnx")
     with pytest.raises(ValueError, match=r"must end in \.onnx"):

@@ -12,10 +12,12 @@ import pip_adapter as pa
 from pip_adapter.data import SyntheticAllInOne, degrade, sample_images
 from pip_adapter.injection.serialization import SENSOR_FORMAT_VERSION
 from pip_adapter.sensor import (
+    DEFAULT_SENSOR_SCALE_WEIGHTS,
     DEFAULT_SENSOR_VIEWS,
     SENSOR_STATISTICS,
     crop_grid,
     image_statistics,
+    zoom,
 )
 from pip_adapter.training import calibrate_sensor, fit_temperature, train_sensor
 from pip_adapter.training.sensor import (
@@ -572,7 +574,7 @@ def test_statistics_add_trained_logits_and_are_saved(tmp_path):
         assert not torch.allclose(sensor.classify(x), learned, atol=1e-3)
     out = with_sensor(sensor).eval().save_adapter(tmp_path / "adapter")
     saved = json.loads((out / "sensor_config.json").read_text())
-    assert saved["statistics"] is True and saved["format_version"] == SENSOR_FORMAT_VERSION == 3
+    assert saved["statistics"] is True and saved["format_version"] == 3
     loaded = pa.load_adapter(build("nafnet"), out).sensor
     assert loaded.statistics is not None
     x = torch.rand(2, 3, 45, 38)
@@ -596,3 +598,108 @@ def test_statistics_of_a_single_crop_in_training_use_the_running_normalisation()
     crop = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(head.train()(crop), head.eval()(crop))
+
+
+def test_zoom_downscales_antialiased_and_keeps_at_least_a_pixel():
+    x = torch.rand(2, 3, 65, 40)
+    assert zoom(x, 1.0) is x
+    half = zoom(x, 0.5)
+    assert half.shape == (2, 3, 32, 20) and half.min() >= 0 and half.max() <= 1
+    # a checkerboard averages out (antialiased), instead of aliasing to one of its colours
+    board = ((torch.arange(64)[:, None] + torch.arange(64)[None, :]) % 2).float()
+    inner = zoom(board.expand(1, 3, 64, 64), 0.5)[..., 1:-1, 1:-1]
+    torch.testing.assert_close(inner, torch.full_like(inner, 0.5))
+    assert zoom(torch.rand(1, 3, 1, 3), 0.25).shape == (1, 3, 1, 1)
+
+
+def test_scale_weights_mix_the_mean_logits_of_zoomed_copies():
+    """{1: 1, 0.5: 0.5}: two thirds of the native crops' mean logits and one third of those of
+    the half-scale copy's crops, which the sensor judges like any image."""
+    torch.manual_seed(0)
+    sensor = pa.DegradationSensor(**TINY, crops_per_side=2).eval()
+    assert sensor.scale_weights == dict(DEFAULT_SENSOR_SCALE_WEIGHTS) == {1.0: 1.0}
+    x = torch.rand(2, 3, 90, 61)
+    with torch.no_grad():
+        native, half = sensor(x), sensor(zoom(x, 0.5))
+        sensor.scale_weights = {1.0: 1.0, 0.5: 0.5}
+        mixed = sensor(x)
+        torch.testing.assert_close(mixed, (2 * native + half) / 3, atol=1e-5, rtol=1e-5)
+        assert (mixed - native).abs().max() > 1e-3
+        torch.testing.assert_close(
+            sensor.predict_weights(x), sensor.weights_from_logits(mixed), atol=0, rtol=0
+        )
+        sensor.scale_weights = {0.5: 3}  # the half-scale copy alone
+        torch.testing.assert_close(sensor(x), half, atol=1e-5, rtol=1e-5)
+        # tiny images: the zoomed copy is mirrored out to a crop like any short image
+        assert sensor(torch.rand(1, 3, 1, 1)).shape == (1, 5)
+    assert "scale_weights={0.5: 3.0}" in repr(sensor)
+    copy_of = sensor.scale_weights
+    copy_of[1.0] = 1.0  # a copy: the sensor's own stay as set
+    assert sensor.scale_weights == {0.5: 3.0}
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        {},
+        {1.0: 1.0, 0.5: 1, 0.25: 1, 0.75: 1, 0.6: 1},
+        {2.0: 1.0},
+        {0.01: 1.0},
+        {1.0: 0},
+        {1.0: -1.0},
+        {1.0: float("nan")},
+        {True: 1.0},
+        {1.0: "1"},
+        [(1.0, 1.0)],
+        "1.0",
+    ],
+)
+def test_bad_scale_weights_are_refused_and_leave_the_sensor_as_it_was(weights):
+    message = r"scale_weights must map 1 to 4 zoom factors from 0.0625 to 1 to positive weights"
+    with pytest.raises(ValueError, match=message):
+        pa.DegradationSensor(**TINY, scale_weights=weights)
+    sensor = pa.DegradationSensor(**TINY, scale_weights={1.0: 2.0, 0.5: 1.0})
+    with pytest.raises(ValueError, match=message):
+        sensor.scale_weights = weights
+    assert sensor.scale_weights == {1.0: 2.0, 0.5: 1.0}
+
+
+def test_saved_sensor_carries_its_scale_weights(toy_sensor, tmp_path):
+    sensor = copy.deepcopy(toy_sensor[0])
+    sensor.scale_weights = {1.0: 1.0, 0.5: 0.5}
+    out = with_sensor(sensor).eval().save_adapter(tmp_path / "adapter")
+    config = json.loads((out / "sensor_config.json").read_text())
+    # a reader of format 3 would judge the native crops alone: zoomed copies need 4
+    assert config["scale_weights"] == [[1.0, 1.0], [0.5, 0.5]]
+    assert config["format_version"] == SENSOR_FORMAT_VERSION == 4
+    loaded = pa.load_adapter(build("nafnet"), out).sensor
+    assert loaded.scale_weights == {1.0: 1.0, 0.5: 0.5}
+    x = torch.rand(2, 3, 70, 45)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), sensor(x))
+    # the native scale alone stays readable by format 2 readers; a file without the key
+    # (written before it existed) loads with the native scale alone
+    sensor.scale_weights = {1.0: 1.0}
+    out = with_sensor(sensor).eval().save_adapter(tmp_path / "native")
+    assert json.loads((out / "sensor_config.json").read_text())["format_version"] == 2
+    old = {k: v for k, v in sensor.config().items() if k != "scale_weights"}
+    assert pa.DegradationSensor.from_config(old).scale_weights == {1.0: 1.0}
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        ({"1.0": 1.0}, r"a list of \[scale, weight\] pairs, got \{'1.0': 1.0\}"),
+        ([[1.0]], r"a list of \[scale, weight\] pairs"),
+        ([["1", 1.0]], r"a list of \[scale, weight\] pairs"),
+        ([[1.0, 1.0], [1.0, 2.0]], r"names a scale twice"),
+        ([[3.0, 1.0]], r"scale_weights must map 1 to 4 zoom factors"),
+    ],
+)
+def test_malformed_scale_weights_in_a_sensor_file_are_refused(tmp_path, pairs, message, untouched):
+    out = with_sensor(pa.DegradationSensor(TOY_DEGRADATIONS, **TINY)).save_adapter(tmp_path / "a")
+    config = json.loads((out / "sensor_config.json").read_text())
+    (out / "sensor_config.json").write_text(json.dumps(config | {"scale_weights": pairs}))
+    backbone = build("nafnet")
+    with untouched(backbone), pytest.raises(ValueError, match="is malformed: .*" + message):
+        pa.load_adapter(backbone, out)

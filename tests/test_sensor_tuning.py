@@ -1,9 +1,12 @@
 """benchmarks/sensor_tuning.py: the test-time views measured per recipe, kept logits reused
-when they hold the views asked for, and the default recipe keyed on train_sensor's defaults."""
+when they hold the views asked for, the zoomed copies' logits and their table, the page's
+records kept beside it, and the default recipe keyed on train_sensor's defaults."""
 
+import json
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -34,8 +37,8 @@ def test_kept_logits_are_reused_when_they_hold_the_views_asked_for(tmp_path, mon
     calls = []
     classes = len(sensor_tuning.DEGRADATIONS)
 
-    def fake_logits(sensor, photos, size, first=0, views=sensor_tuning.ALL_VIEWS):
-        calls.append(views)
+    def fake_logits(sensor, photos, size, first=0, views=sensor_tuning.ALL_VIEWS, scale=1.0):
+        calls.append(views if scale == 1 else f"{views} at {scale:g}")
         n = len(photos) * classes * sensor_tuning.DRAWS
         truth = torch.arange(classes).repeat_interleave(sensor_tuning.DRAWS).repeat(len(photos))
         return torch.randn(n, len(SENSOR_VIEWS[views]), classes), truth
@@ -44,9 +47,9 @@ def test_kept_logits_are_reused_when_they_hold_the_views_asked_for(tmp_path, mon
     photos = [None] * len(sensor_tuning.VALIDATION_NAMES)  # only counted by the fake
     assert sensor_tuning.kept_views(tmp_path) is None
 
-    def measure(views):
+    def measure(views, zoomed=False):
         calls.clear()
-        result = sensor_tuning.measure(None, photos, tmp_path, views)
+        result = sensor_tuning.measure(None, photos, tmp_path, views, zoomed)
         whole = torch.tensor(result["whole"]) + torch.tensor(result["colour"]["whole"])
         assert whole.sum() == len(photos) * classes * sensor_tuning.DRAWS
         return list(calls)
@@ -62,6 +65,10 @@ def test_kept_logits_are_reused_when_they_hold_the_views_asked_for(tmp_path, mon
     monkeypatch.setattr(sensor_tuning, "wallpapers_digest", lambda split: "other files")
     assert measure("none") == ["none"] * labels
     assert sensor_tuning.kept_views(tmp_path) == "none"
+    # the zoomed copies' logits: measured once (the crops as they are), then kept
+    assert measure("none", zoomed=True) == ["none at 0.5"] * labels
+    assert measure("none", zoomed=True) == [] and measure("none") == []
+    assert measure("hflip", zoomed=True) == ["hflip"] * labels + ["none at 0.5"] * labels
 
 
 def test_the_default_recipe_is_train_sensors_defaults_and_keys_its_sensors_on_them():
@@ -96,3 +103,73 @@ def test_the_default_recipe_is_train_sensors_defaults_and_keys_its_sensors_on_th
         "seed": 0,
         "steps": DEFAULT_SENSOR_STEPS,
     }
+
+
+def kept_run(runs, seed, native, zoomed, truth):
+    """A default-recipe run's kept logits (every view of the photos and test-time view alike)
+    and results."""
+    views = len(SENSOR_VIEWS[sensor_tuning.ALL_VIEWS])
+    folder = runs / sensor_tuning.DEFAULT_RECIPE / f"seed{seed}"
+    folder.mkdir(parents=True)
+    tensors = {}
+    for label, _ in sensor_tuning.VIEWS:
+        tensors[f"{label}.logits"], tensors[f"{label}.truth"] = (
+            native[:, None].repeat(1, views, 1),
+            truth.clone(),
+        )
+        tensors[sensor_tuning.zoom_key(label)] = zoomed[:, None].clone()
+    sensor_tuning.write_safetensors(folder / sensor_tuning.LOGITS, tensors)
+    confusion = sensor_tuning.confusion(native.softmax(-1), truth).tolist()
+    result = {label: confusion for label, _ in sensor_tuning.VIEWS}
+    result |= {"sure_and_wrong": {"whole": 1}, "seconds": 9.0, "cpu": "CPU A"}
+    (folder / "validation.json").write_text(json.dumps(result))
+
+
+def test_zoom_rows_weigh_the_zoomed_copies_as_the_sensor_does_and_records_survive(tmp_path):
+    """Weight 0 scores the native logits, "alone" the zoomed ones, 1 their mean; the page's
+    records, written beside it, render the same page once runs/ is gone."""
+    classes = len(sensor_tuning.DEGRADATIONS)
+    truth = torch.arange(classes).repeat(4)
+    native = torch.nn.functional.one_hot(truth, classes).float() * 3
+    native[: 2 * classes] = native[: 2 * classes].roll(1, dims=-1)  # half of them wrong
+    zoomed = torch.nn.functional.one_hot(truth, classes).float() * 2  # all right
+    kept_run(tmp_path / "runs", 0, native, zoomed, truth)
+    kept_run(tmp_path / "runs", 1, native, zoomed, truth)
+    rows = sensor_tuning.zoom_rows(tmp_path / "runs", sensor_tuning.DEFAULT_RECIPE)
+    by_weight = {(r["weight"], r["seed"]): r for r in rows}
+    assert by_weight[0.0, 0]["accuracy"] == [50.0, 50.0, 50.0, 50.0]
+    assert by_weight[None, 1]["accuracy"] == [100.0] * 4
+    # (3·wrong + 1·2·right) / 2: the wrong class still wins at weight 1, not at 2
+    assert by_weight[1.0, 0]["accuracy"][0] == 50.0
+    assert [w for w, seed in by_weight if seed == 0] == [0.0, *sensor_tuning.ZOOM_WEIGHTS, None]
+    table = sensor_tuning.zooms_table(rows)
+    assert "| **0.5** | **mean** | 50.0%" in table and "| alone | 1 | 100.0%" in table
+
+    out = tmp_path / "docs" / sensor_tuning.RECORDS
+    out.parent.mkdir()
+    records = sensor_tuning.merged_records(tmp_path / "runs", out)
+    assert [(r["seed"], r["cpu"]) for r in records["runs"]] == [(0, "CPU A"), (1, "CPU A")]
+    assert records["runs"][0]["grey"]["accuracy"] == [50.0] * 4
+    out.write_text(json.dumps(records))
+    # runs/ gone: the kept records give the same numbers; a new run of another CPU joins them
+    kept_run(tmp_path / "other", 0, zoomed, zoomed, truth)
+    result = json.loads(
+        (
+            tmp_path / "other" / sensor_tuning.DEFAULT_RECIPE / "seed0" / "validation.json"
+        ).read_text()
+    )
+    (tmp_path / "other" / sensor_tuning.DEFAULT_RECIPE / "seed0" / "validation.json").write_text(
+        json.dumps(result | {"cpu": "CPU B"})
+    )
+    again = sensor_tuning.merged_records(tmp_path / "missing", out)
+    assert again == records
+    merged = sensor_tuning.merged_records(tmp_path / "other", out)
+    assert [(r["seed"], r["cpu"]) for r in merged["runs"]] == [
+        (0, "CPU A"),
+        (1, "CPU A"),
+        (0, "CPU B"),
+    ]
+    assert merged["runs"][-1]["grey"]["accuracy"] == [100.0] * 4
+    assert merged["zooms"]["cpu"] != "CPU A" and len(merged["zooms"]["rows"]) == len(rows) // 2
+    assert sensor_tuning.views_table({"rows": [], "fits": []}).startswith("(no run")
+    assert pytest.approx(records["zooms"]["rows"][0]["temperature"]) == rows[0]["temperature"]

@@ -48,8 +48,9 @@ SENSOR_WEIGHTS_NAME = "sensor.safetensors"
 SENSOR_FORMAT = "pip-adapter-sensor"
 # 2: views and temperature saved (a reader of 1 would ignore them and weigh differently);
 # files of version 1 load with no views and temperature 1, as they were used; 3: statistics
-# saved (a reader of 2 would build the sensor without them); older files load without them
-SENSOR_FORMAT_VERSION = 3
+# saved (a reader of 2 would build the sensor without them); older files load without them;
+# 4: scale_weights beyond the native scale (a reader of 3 would judge the native crops alone)
+SENSOR_FORMAT_VERSION = 4
 SENSOR_KEYS = ("degradations", "backbone", "crop_size", "crops_per_side")
 
 
@@ -226,8 +227,10 @@ def write_sensor(
         return
     config, tensors = sensor
     write_safetensors(directory / SENSOR_WEIGHTS_NAME, tensors, {"format": SENSOR_FORMAT})
-    # the oldest version whose readers rebuild this sensor as it is: 3 only for statistics
-    version = SENSOR_FORMAT_VERSION if config.get("statistics") else 2
+    # the oldest version whose readers rebuild this sensor as it is: 4 only for zoomed copies,
+    # 3 only for statistics
+    zoomed = [scale for scale, _ in config.get("scale_weights", [[1.0, 1.0]]) if scale != 1]
+    version = 4 if zoomed else 3 if config.get("statistics") else 2
     header = {"format": SENSOR_FORMAT, "format_version": version}
     write_json(directory / SENSOR_CONFIG_NAME, {**header, **config})
 
