@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import gc
 import importlib.metadata
 import importlib.util
 import json
@@ -805,7 +806,8 @@ def probe_cost(name: str, args: argparse.Namespace) -> dict[str, float]:
     train_set = training_set(args, variant)
     ctx.pip_size()  # the sizes the baselines match, computed before the measurement
     cuda = args.device == "cuda"
-    if cuda:
+    if cuda:  # the earlier probes' garbage freed first, or its release would lower the peak
+        gc.collect()
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         before = torch.cuda.memory_allocated()
@@ -1466,7 +1468,7 @@ def write_page(record: dict[str, Any]) -> str:
         lines += headline_note(results, strengths, sets, HEADLINE_STRENGTH)
     if not cuda and PAGE_ON["cuda"].is_file():
         lines += [
-            "The same benchmark on a GPU, every variant it ran under three training seeds: "
+            "The same benchmark on a GPU (`--device cuda`), with more training seeds: "
             f"[{PAGE_ON['cuda'].name}]({PAGE_ON['cuda'].name}).",
             "",
         ]
@@ -1510,6 +1512,12 @@ def write_page(record: dict[str, Any]) -> str:
             f"built) over {record['probe_steps']} training steps after two warm-up steps, each "
             "variant in turn in one process after every training had ended (the GPU to itself)."
         )
+        if not record.get("probes_collect_garbage"):
+            probe += (
+                " This run's probes did not collect the previous probe's garbage first: its "
+                "release during a probe lowers that probe's peak, so a peak here may be "
+                "understated; the script has collected it since."
+            )
     else:
         probe = (
             "Time per step and peak memory (resident set above the process before the model "
@@ -1633,6 +1641,7 @@ def run_record(args: argparse.Namespace, command: str, walls: dict[str, float]) 
         if pretrain.is_file()
         else 0.0,
         "walls": walls,
+        "probes_collect_garbage": True,  # see write_page
         "results": results,
         "costs": costs,
         "strengths": strengths,

@@ -364,3 +364,11 @@ def test_a_gpu_run_s_record_writes_its_own_page_with_three_seeds(tmp_path, monke
     assert goal + "training seeds (means): -0.24 dB." in page
     assert "| pip_seed1 | 61 s | 31 s |" in page
     assert "| PIP, each degradation's own feed-forward update (rank 32) | 23.60" in page
+
+
+def test_the_gpu_page_is_what_its_committed_record_gives(tmp_path, monkeypatch):
+    docs = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+    pages = {"cpu": tmp_path / "transfer.md", "cuda": tmp_path / "transfer_cuda.md"}
+    monkeypatch.setattr(transfer, "PAGE_ON", pages)
+    run_main(monkeypatch, "--from-record", str(docs / "transfer_cuda.json"))
+    assert pages["cuda"].read_text() == (docs / "transfer_cuda.md").read_text()
