@@ -528,6 +528,13 @@ def view_rows(runs: Path, recipe: str) -> dict:
     return {"rows": rows, "fits": fits}
 
 
+def views_tables(by_cpu: dict) -> str:
+    """The views tables of each CPU whose default-recipe runs were measured so."""
+    if not by_cpu:
+        return "(no run of this recipe has its logits kept yet)"
+    return "\n\n".join(f"Trained on {cpu}:\n\n{views_table(m)}" for cpu, m in by_cpu.items())
+
+
 def views_table(measured: dict) -> str:
     """``view_rows``' output as a table and a list of the fits."""
     if not measured["rows"]:
@@ -647,19 +654,21 @@ def zooms_table(rows: list[dict]) -> str:
 
 
 RECORDS = "sensor_tuning.json"  # the page's numbers, beside it: rendered again without runs/
+UNKNOWN_CPU = "unknown CPU"  # a run in runs/ that does not say which CPU trained it
 
 
 def merged_records(runs: Path, path: Path) -> dict:
     """The page's numbers: the records kept in ``path`` (runs whose ``runs/`` folders may be
     gone), updated with every run measured in ``runs`` (a run of the same recipe, seed and
     CPU replaces its record), and the default recipe's views and zoom tables measured from
-    the logits kept in ``runs`` (else the kept ones)."""
+    the logits kept in ``runs`` (the views tables by CPU: one measured here replaces the kept
+    one of this CPU only; the zoom table replaces the kept one)."""
     kept = json.loads(path.read_text()) if path.is_file() else {"runs": []}
     records = {(r["recipe"], r["seed"], r["cpu"]): r for r in kept["runs"]}
     for name in VARIANTS:
         for result_path in sorted((runs / name).glob("seed*/validation.json")):
             result, seed = json.loads(result_path.read_text()), int(result_path.parent.name[4:])
-            cpu = result.get("cpu", cpu_name())  # measured here if it does not say
+            cpu = result.get("cpu", UNKNOWN_CPU)  # written before the CPU was recorded
             records[(name, seed, cpu)] = summary(name, seed, result, cpu)
     order = list(VARIANTS)
     views, zooms = view_rows(runs, DEFAULT_RECIPE), zoom_rows(runs, DEFAULT_RECIPE)
@@ -668,9 +677,7 @@ def merged_records(runs: Path, path: Path) -> dict:
         "runs": sorted(
             records.values(), key=lambda r: (order.index(r["recipe"]), r["cpu"], r["seed"])
         ),
-        "views": {**views, **here}
-        if views["rows"]
-        else kept.get("views", {"rows": [], "fits": []}),
+        "views": kept.get("views", {}) | ({cpu_name(): views} if views["rows"] else {}),
         "zooms": {"rows": zooms, **here} if zooms else kept.get("zooms", {"rows": []}),
     }
 
@@ -717,12 +724,14 @@ def main() -> None:
             f"({label}):\n\n{confusion_table(torch.tensor(record['matrix']))}"
         )
     legacy_cpus = " / ".join(sorted({r["cpu"] for r in records["runs"] if "source" in r})) or "no"
+    zoom_cpu = records["zooms"].get("cpu", "no CPU yet")
     command = shlex.join(["python", "benchmarks/sensor_tuning.py", *sys.argv[1:]])
     matrix_text = "\n\n".join(matrices)
     loaders = ", ".join(f"`{n}`" for n in VALIDATION)
     report = f"""# Degradation sensor: choosing the training recipe
 
-`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.
+`{command}` — {date.today().isoformat()}, rendered on {describe_machine(args.threads)}; each
+run's numbers come from the CPU named with it.
 
 Each recipe trains a `DegradationSensor` (resnet10t, the five degradations and `"clean"`) with
 `train_sensor` on {SENSOR_PHOTOS[BUNDLED]} (the `wallpapers` recipe: and the
@@ -781,7 +790,7 @@ count, the cross-entropies and the calibration error (*weight off clean*: the me
 clean whole photo gives the other classes, the share of a restoration that blind mode applies
 to it).
 
-{views_table(records["views"])}
+{views_tables(records["views"])}
 
 ## The photo zoomed out (the default recipe)
 
@@ -790,11 +799,11 @@ crops' logits. `DegradationSensor(scale_weights={{1.0: 1.0, {ZOOM:g}: w}})` also
 the photo downscaled by {ZOOM:g} (each crop then sees four times the area; the sensor is
 trained on crops zoomed out down to 0.5) and takes the weighted mean of the two scales' mean
 logits, `(native + w · zoomed) / (1 + w)`. On the same validation images (the crops as they
-are; a 256² or 128² crop's copy is one crop, mirrored out when shorter than one), the sensors
-of the default recipe ({records["zooms"].get("cpu", "")}) with each weight `w` of the zoomed copy
-(0: today's default, *alone*: the zoomed copy only); accuracies at temperature 1 (a weight
-changes predictions, not through the temperature), wrong-and-sure and cross-entropy at the
-temperature fitted on both seeds' whole photos for that weight.
+are; a 256² or 128² crop's copy is one crop, mirrored out when shorter than one), the
+sensors of the default recipe ({DEFAULT_RECIPE}, trained on {zoom_cpu}) with each weight `w` of
+the zoomed copy (0: today's default, *alone*: the zoomed copy only); accuracies at
+temperature 1 (a weight changes predictions, not through the temperature), wrong-and-sure and
+cross-entropy at the temperature fitted on both seeds' whole photos for that weight.
 
 {zooms_table(records["zooms"]["rows"])}
 

@@ -418,7 +418,11 @@ class DegradationSensor(nn.Module):
             )
         scale_weights = dict(map(tuple, pairs))
         if len(scale_weights) != len(pairs):
-            raise ValueError(f"scale_weights names a scale twice: {pairs!r}")
+            twice = sorted({p[0] for p in pairs if [q[0] for q in pairs].count(p[0]) > 1})
+            raise ValueError(
+                f"scale_weights names the scale {twice[0]!r} twice; give each scale once, as "
+                f"[[scale, weight], ...], got {pairs!r}"
+            )
         return cls(
             config["degradations"],
             config["backbone"],
@@ -483,12 +487,14 @@ class DegradationSensor(nn.Module):
             raise ValueError(
                 f"the sensor needs images of at least 1×1 pixels, got {tuple(x.shape)}"
             )
+        if len(self._scale_weights) == 1:
+            return self._grid_logits(zoom(x, next(iter(self._scale_weights))))
         total = sum(self._scale_weights.values())
-        logits = [
-            weight / total * self._grid_logits(zoom(x, scale))
+        logits = [  # summed in float32, as weights_from_logits reads them, even under autocast
+            weight / total * self._grid_logits(zoom(x, scale)).float()
             for scale, weight in self._scale_weights.items()
         ]
-        return logits[0] if len(logits) == 1 else torch.stack(logits).sum(dim=0)
+        return torch.stack(logits).sum(dim=0)
 
     def _grid_logits(self, x: torch.Tensor) -> torch.Tensor:
         """The mean logits of each image's crops (``crop_grid``) and their views: ``B×T``."""

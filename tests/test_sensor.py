@@ -624,6 +624,8 @@ def test_scale_weights_mix_the_mean_logits_of_zoomed_copies():
         sensor.scale_weights = {1.0: 1.0, 0.5: 0.5}
         mixed = sensor(x)
         torch.testing.assert_close(mixed, (2 * native + half) / 3, atol=1e-5, rtol=1e-5)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the scales are summed in float32
+            assert sensor(x).dtype == torch.float32
         assert (mixed - native).abs().max() > 1e-3
         torch.testing.assert_close(
             sensor.predict_weights(x), sensor.weights_from_logits(mixed), atol=0, rtol=0
@@ -692,7 +694,7 @@ def test_saved_sensor_carries_its_scale_weights(toy_sensor, tmp_path):
         ({"1.0": 1.0}, r"a list of \[scale, weight\] pairs, got \{'1.0': 1.0\}"),
         ([[1.0]], r"a list of \[scale, weight\] pairs"),
         ([["1", 1.0]], r"a list of \[scale, weight\] pairs"),
-        ([[1.0, 1.0], [1.0, 2.0]], r"names a scale twice"),
+        ([[1.0, 1.0], [0.5, 1.0], [1.0, 2.0]], r"names the scale 1.0 twice; give each scale once"),
         ([[3.0, 1.0]], r"scale_weights must map 1 to 4 zoom factors"),
     ],
 )

@@ -171,5 +171,19 @@ def test_zoom_rows_weigh_the_zoomed_copies_as_the_sensor_does_and_records_surviv
     ]
     assert merged["runs"][-1]["grey"]["accuracy"] == [100.0] * 4
     assert merged["zooms"]["cpu"] != "CPU A" and len(merged["zooms"]["rows"]) == len(rows) // 2
+    # the views tables are kept by CPU: a run measured here adds this CPU's, the others stay
+    assert list(records["views"]) == [sensor_tuning.cpu_name()]
+    older = records | {"views": {"CPU Z": {"rows": [], "fits": ["z"]}}}
+    out.write_text(json.dumps(older))
+    both = sensor_tuning.merged_records(tmp_path / "runs", out)["views"]
+    assert list(both) == ["CPU Z", sensor_tuning.cpu_name()] and both["CPU Z"]["fits"] == ["z"]
+    assert sensor_tuning.views_tables({}).startswith("(no run")
+    # a run that does not say its CPU is kept apart, not taken for this machine's
+    del result["cpu"]
+    (tmp_path / "other" / sensor_tuning.DEFAULT_RECIPE / "seed0" / "validation.json").write_text(
+        json.dumps(result)
+    )
+    unknown = sensor_tuning.merged_records(tmp_path / "other", out)["runs"][-1]
+    assert unknown["cpu"] == sensor_tuning.UNKNOWN_CPU
     assert sensor_tuning.views_table({"rows": [], "fits": []}).startswith("(no run")
     assert pytest.approx(records["zooms"]["rows"][0]["temperature"]) == rows[0]["temperature"]
