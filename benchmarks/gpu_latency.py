@@ -117,18 +117,20 @@ def command(args) -> str:
     """The command line that measures a row, with the date, for the page's caption."""
     return (
         f"`python benchmarks/gpu_latency.py --device {args.device} --backbones {args.backbones} "
-        f"--sizes {args.sizes} --modes {args.modes} --repeats {args.repeats}` "
+        f"--sizes {args.sizes} --modes {args.modes} --repeats {args.repeats}"
+        + (f" --code {args.code}" if args.code else "")
+        + "` "
         f"(torch {torch.__version__}, {date.today()})"
     )
 
 
 def fastest_rows(results: list[dict], network: str = "pip") -> dict[tuple[str, int], dict]:
     """Per ``(backbone, size)``: the measured row whose pass of ``network`` (``"plain"`` or
-    ``"pip"``) was the fastest."""
+    ``"pip"``) was the fastest (rows of other code, ``--code``, left out)."""
     column = ("plain", "pip").index(network)
     best: dict[tuple[str, int], dict] = {}
     for r in results:
-        if "error" not in r:
+        if "error" not in r and "code" not in r:
             key = (r["backbone"], r["size"])
             if key not in best or r["seconds"][column] < best[key]["seconds"][column]:
                 best[key] = r
@@ -148,19 +150,23 @@ def render(results: list[dict], args, machine: str) -> str:
         "every pass, which a CUDA graph cannot record). Goal (issue 14): PIP ≤ "
         f"{GOAL:.2f}x the plain network at 256² in the best mode.",
         "",
+        "A mode marked with a commit measured that code (`--code`), for comparison; the "
+        "summary leaves such rows out.",
+        "",
         "| backbone | input | mode | plain | + PIP | ratio | warm-up (plain / PIP) |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
+        mode = r["mode"] + (f" (code of {r['code']})" if "code" in r else "")
         if "error" in r:
             lines.append(
-                f"| {r['backbone']} | {r['size']}² | {r['mode']} | failed: {r['error']} | | | |"
+                f"| {r['backbone']} | {r['size']}² | {mode} | failed: {r['error']} | | | |"
             )
             continue
         plain, pip = r["seconds"]
         warm = r["warmup_seconds"]
         lines.append(
-            f"| {r['backbone']} | {r['size']}² | {r['mode']} | {plain * 1e3:.2f} ms | "
+            f"| {r['backbone']} | {r['size']}² | {mode} | {plain * 1e3:.2f} ms | "
             f"{pip * 1e3:.2f} ms | **{pip / plain:.3f}x** | "
             f"{warm['plain']:.0f} s / {warm['pip']:.0f} s |"
         )
@@ -196,7 +202,13 @@ def main() -> None:
     parser.add_argument(
         "--merge",
         action="store_true",
-        help="keep the rows of the page's JSON at --out that this run does not measure",
+        help="keep the rows of the page's JSON at --out that this run does not measure "
+        '(with --backbones "": re-render the page from its JSON)',
+    )
+    parser.add_argument(
+        "--code",
+        help="the code measured when it is not the page's (e.g. a commit on PYTHONPATH): its "
+        "rows are kept beside the page's own, marked, and left out of the summary",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = parser.parse_args()
@@ -205,13 +217,13 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown modes {unknown}; choose from {', '.join(MODES)}")
     device = torch.device(args.device)
-    machine = prepare_device(device)
     args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / f"gpu_latency_{device.type}.md"
     sizes = [int(s) for s in args.sizes.split(",")]
     tasks = [
         (name, size, mode)
         for name in args.backbones.split(",")
+        if name
         for size in sizes
         for mode in modes
         if mode != "compile" or (name in args.compile_backbones.split(",") and size == max(sizes))
@@ -220,21 +232,31 @@ def main() -> None:
     json_path = target.with_suffix(".json")
     merging = args.merge and json_path.is_file()  # the first step of a run may have failed
     results: list[dict] = json.loads(json_path.read_text()) if merging else []
+    if tasks:
+        machine = prepare_device(device)
+    elif merging and target.is_file():  # re-rendered, maybe without the device: its heading
+        machine = target.read_text().splitlines()[0].rsplit("(", 1)[-1].rstrip(")")
+    else:
+        parser.error('nothing to measure: --backbones "" re-renders a page with --merge only')
     for task in tasks:
         name, size, mode = task
         row = {"backbone": name, "size": size, "mode": mode, "command": command(args)}
+        if args.code:
+            row["code"] = args.code
         try:
             row |= measure(name, size, mode, args, device)
         except Exception as err:  # a failed mode is reported, the others still run
             row["error"] = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
-        keys = [(r["backbone"], r["size"], r["mode"]) for r in results]
-        if task in keys:
-            results[keys.index(task)] = row
+        keys = [(r["backbone"], r["size"], r["mode"], r.get("code")) for r in results]
+        if (*task, args.code) in keys:
+            results[keys.index((*task, args.code))] = row
         else:
             results.append(row)
         print(row, flush=True)
         target.write_text(render(results, args, machine))
         json_path.write_text(json.dumps(results, indent=2) + "\n")
+    if results:  # also a re-rendered page (no task)
+        target.write_text(render(results, args, machine))
     print(render(results, args, machine))
 
 

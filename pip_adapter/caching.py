@@ -142,11 +142,11 @@ class ParameterCache:
     def get(self, key: Hashable, tensors: Sequence[torch.Tensor], compute: Callable[[], T]) -> T:
         """``compute()``, or the value it returned for the same ``key`` and bits of
         ``tensors`` (with gradients off; see the class)."""
+        if not self.usable(tensors):  # first: a traced graph must not read the context
+            return compute()  # variable (torch.compile would guard on it at every call)
         block = _BLOCK.get()
         if block is not None:
             block.caches.setdefault(id(self), self)  # a member of the group from now on
-        if not self.usable(tensors):
-            return compute()
         key = (key, torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"))
         checked = block if block is not None and block.current else None
         entry = self._entries.get(key)
