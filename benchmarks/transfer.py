@@ -921,12 +921,19 @@ def child(args: argparse.Namespace, flag: str, name: str) -> None:
 def train_all(args: argparse.Namespace, names: list[str]) -> dict[str, float]:
     """Train ``names`` in ``args.jobs`` processes at once, started in the order given; returns
     the wall seconds of each that finished (start to end, beside the others), also printed.
-    Without a deadline the first failure stops the rest. With one (``args.stop_at``, a
-    ``time.monotonic()``), a failure is printed and the rest go on, no variant is started
-    that would end after it if it took as long as the slowest finished so far, and those still
-    training at it are stopped (they write no result)."""
+    Without a deadline the first failure stops the rest (those still training write no
+    result) and raises. With one (``args.stop_at``, a ``time.monotonic()``), a failure is
+    printed and the rest go on, no variant is started that would end after it if it took as
+    long as the slowest finished so far, and those still training at it are stopped."""
     pending, walls = list(names), {}
     running: dict[str, tuple[subprocess.Popen, float]] = {}
+
+    def stop_running(why: str) -> None:
+        for name, (process, _) in running.items():
+            process.terminate()
+            process.wait()
+            print(f"{name}: stopped {why}", flush=True)
+
     while pending or running:
         for name, (process, started) in list(running.items()):
             if process.poll() is None:
@@ -935,18 +942,14 @@ def train_all(args: argparse.Namespace, names: list[str]) -> dict[str, float]:
             if process.returncode:
                 print(f"{name}: FAILED (exit {process.returncode}), see its train.log", flush=True)
                 if args.stop_at is None:
-                    for other, _ in running.values():
-                        other.wait()
+                    stop_running(f"after {name} failed")
                     raise subprocess.CalledProcessError(process.returncode, process.args)
                 continue
             walls[name] = time.monotonic() - started
             print(f"{name}: trained and evaluated in {walls[name]:.0f} s", flush=True)
         now = time.monotonic()
         if args.stop_at is not None and now >= args.stop_at:
-            for name, (process, _) in running.items():
-                process.terminate()
-                process.wait()
-                print(f"{name}: stopped at the deadline", flush=True)
+            stop_running("at the deadline")
             break
         while pending and len(running) < args.jobs:
             if args.stop_at is not None and now + max(walls.values(), default=0) > args.stop_at:
@@ -1516,7 +1519,8 @@ def write_page(record: dict[str, Any]) -> str:
             probe += (
                 " This run's probes did not collect the previous probe's garbage first: its "
                 "release during a probe lowers that probe's peak, so a peak here may be "
-                "understated; the script has collected it since."
+                "understated (a later probe can read below an earlier one that trains fewer "
+                "parameters); the script has collected it since."
             )
     else:
         probe = (
@@ -1534,7 +1538,7 @@ def write_page(record: dict[str, Any]) -> str:
         "keeping its intermediate tensors (the same gradients); full fine-tuning and the LoRAs "
         "keep everything, as torch and peft do by default.",
         "",
-        *cost_table(results, costs, headline),
+        *cost_table(results, costs, headline + [n for n in tried if n in costs]),
         "",
         "## Goals (held-out photos, full strength)",
         "",

@@ -6,7 +6,10 @@ import argparse
 import dataclasses
 import importlib.util
 import json
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -328,7 +331,10 @@ def test_a_gpu_run_s_record_writes_its_own_page_with_three_seeds(tmp_path, monke
                 "storage": 160,
                 "train_seconds": 30.0 + seed,
             }
-    costs = {n: {"seconds_per_step": 0.02, "peak_mib": 100.0} for n in ("pip", "full_low")}
+    costs = {
+        n: {"seconds_per_step": 0.02, "peak_mib": 100.0}
+        for n in ("pip", "full_low", "pip_ffn_rank32")
+    }
     record = {
         "command": "python benchmarks/transfer.py --device cuda",
         "date": "2026-11-28",
@@ -364,6 +370,10 @@ def test_a_gpu_run_s_record_writes_its_own_page_with_three_seeds(tmp_path, monke
     assert goal + "training seeds (means): -0.24 dB." in page
     assert "| pip_seed1 | 61 s | 31 s |" in page
     assert "| PIP, each degradation's own feed-forward update (rank 32) | 23.60" in page
+    # a tried variant with a cost probe: in the cost table, as its note on the page says
+    cost_row = "| PIP, each degradation's own feed-forward update (rank 32) | 0K (4.0%) | 100 MiB |"
+    assert cost_row in page.split("## Cost")[1].split("## Goals")[0]
+    assert "its trainable count is in the cost table" in page
 
 
 def test_the_gpu_page_is_what_its_committed_record_gives(tmp_path, monkeypatch):
@@ -372,3 +382,22 @@ def test_the_gpu_page_is_what_its_committed_record_gives(tmp_path, monkeypatch):
     monkeypatch.setattr(transfer, "PAGE_ON", pages)
     run_main(monkeypatch, "--from-record", str(docs / "transfer_cuda.json"))
     assert pages["cuda"].read_text() == (docs / "transfer_cuda.md").read_text()
+
+
+def test_without_a_deadline_the_first_failure_stops_the_running_trainings(monkeypatch, capsys):
+    started = {}
+
+    def start_child(args, flag, name):  # real processes: one fails at once, one would run on
+        code = "import sys; sys.exit(3)" if name == "fails" else "import time; time.sleep(60)"
+        started[name] = subprocess.Popen([sys.executable, "-c", code])
+        return started[name]
+
+    monkeypatch.setattr(transfer, "start_child", start_child)
+    options = argparse.Namespace(jobs=2, stop_at=None)
+    clock = time.monotonic()
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        transfer.train_all(options, ["runs_on", "fails", "not_started"])
+    assert failed.value.returncode == 3
+    assert started["runs_on"].returncode == -signal.SIGTERM and time.monotonic() - clock < 30
+    assert "not_started" not in started
+    assert "runs_on: stopped after fails failed" in capsys.readouterr().out
