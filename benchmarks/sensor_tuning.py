@@ -449,18 +449,13 @@ def scores(logits: dict, truth: dict, temperature: float) -> dict:
     error over all; on whole photos, the recall of each class and the confusion counts."""
     weights = {k: (v / temperature).softmax(dim=-1) for k, v in logits.items()}
     measured = {k: counts(weights[k], truth[k]) for k in logits}
-    accuracies, recall, called = confusion_scores(
-        {k: torch.tensor(m["confusion"]) for k, m in measured.items()}
-    )
+    confusions = {k: torch.tensor(m["confusion"]) for k, m in measured.items()}
     clean = DEGRADATIONS.index("clean")
     every, classes = torch.cat(list(weights.values())), torch.cat(list(truth.values()))
     top, predicted = every.max(dim=-1)
-    whole = torch.tensor(measured["whole"]["confusion"])
+    whole = confusions["whole"]
     return {
-        "accuracy": [*accuracies, sum(accuracies) / len(accuracies)],
-        "clean_recall": recall,
-        "called_clean": called,
-        "sure_and_wrong": measured["whole"]["sure_and_wrong"],
+        **part_summary(confusions, measured["whole"]["sure_and_wrong"]),
         # what blind mode restores of a clean photo: the weight it gives the other classes
         "clean_given": 1 - weights["whole"][truth["whole"] == clean, clean].mean().item(),
         "nll": cross_entropy(every, classes),
