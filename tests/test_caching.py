@@ -172,14 +172,19 @@ def _forward(model: pa.PIPModel, x: torch.Tensor) -> torch.Tensor:
         return model(x, degradation="rain")
 
 
+def _counting_fingerprints(monkeypatch) -> list[int]:
+    compared: list[int] = []
+    fingerprint = caching._fingerprint
+    monkeypatch.setattr(caching, "_fingerprint", lambda t: compared.append(1) or fingerprint(t))
+    return compared
+
+
 def test_a_model_checks_its_units_caches_once_per_forward(monkeypatch):
     model, x = _model(), torch.rand(1, 3, 16, 16)
     units = list(model.pip_units.values())
     assert len(units) >= 2
     counts = [QueryCount(unit) for unit in units]
-    compared = []
-    fingerprint = caching._fingerprint
-    monkeypatch.setattr(caching, "_fingerprint", lambda t: compared.append(1) or fingerprint(t))
+    compared = _counting_fingerprints(monkeypatch)
     first = _forward(model, x)  # each unit computes its queries
     assert len(compared) == len(units)
     for _ in range(2):
@@ -239,13 +244,6 @@ def test_a_cache_holds_its_sources_weakly():
             with group.checked():  # the group leaves the freed source to the cache
                 assert cache.get("key", [bits.clone()], bits.sum) == bits.sum()
     assert calls == [1]
-
-
-def _counting_fingerprints(monkeypatch) -> list[int]:
-    compared: list[int] = []
-    fingerprint = caching._fingerprint
-    monkeypatch.setattr(caching, "_fingerprint", lambda t: compared.append(1) or fingerprint(t))
-    return compared
 
 
 def test_a_part_replaced_after_injection_joins_the_models_check(monkeypatch):
