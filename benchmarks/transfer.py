@@ -42,7 +42,10 @@ are kept in ``runs/transfer_cuda/`` and the page goes to ``docs/benchmarks/trans
 on this machine). ``--deadline SECONDS`` (for a lent machine) starts no variant that would not
 end in time, stops those still training near the end, and writes the page from what finished.
 Every run also writes ``record.json`` in its runs folder (results, costs, wall times), from which
-``--from-record FILE`` writes the page again without training.
+``--from-record FILE`` writes the page again without training. The CPU page keeps its record in
+``docs/benchmarks/transfer.json``, a section per pretrained network (each CPU pretrains its own):
+a CPU run, or ``--from-record`` of a CPU run's record, adds its section there (or replaces the one
+of the same network), and ``--from-record docs/benchmarks/transfer.json`` rewrites the page.
 
 Run:  python benchmarks/transfer.py [--jobs 2]   (writes docs/benchmarks/transfer.md)
 """
@@ -57,6 +60,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -92,11 +96,17 @@ RUNS_ON = {"cpu": RUNS, "cuda": ROOT / "runs" / "transfer_cuda"}
 PAGE_ON = {
     device: ROOT / "docs" / "benchmarks" / f"{runs.name}.md" for device, runs in RUNS_ON.items()
 }
+# the CPU page's committed record: every CPU run's record, each from the network pretrained on
+# its CPU, beside the pages imported from runs whose records are lost (see render_cpu_page), so
+# that neither a reset of the machine nor a run on another CPU loses a section
+CPU_RECORD = ROOT / "docs" / "benchmarks" / "transfer.json"
 # the Trainer plots its curves in its run folder (matplotlib, the "train" extra): where it is
 # missing (a lent GPU machine), runs train without a folder: the loss goes to their log (progress)
 PLOTS = importlib.util.find_spec("matplotlib") is not None
-# with --deadline: seconds kept after the last training for the cost probes and the page
+# with --deadline: seconds kept after the last training for the cost probes and the page, and
+# after the last cost probe for the page
 PROBE_RESERVE = 45.0
+PAGE_RESERVE = 10.0
 TASKS = pa.DEFAULT_DEGRADATIONS
 EVAL_CROP = 256
 # NAFNet-width32 as released for SIDD has enc [2, 2, 4, 8], middle 12, dec [2, 2, 2, 2]: halved
@@ -922,9 +932,11 @@ def train_all(args: argparse.Namespace, names: list[str]) -> dict[str, float]:
     """Train ``names`` in ``args.jobs`` processes at once, started in the order given; returns
     the wall seconds of each that finished (start to end, beside the others), also printed.
     Without a deadline the first failure stops the rest (those still training write no
-    result) and raises. With one (``args.stop_at``, a ``time.monotonic()``), a failure is
-    printed and the rest go on, no variant is started that would end after it if it took as
-    long as the slowest finished so far, and those still training at it are stopped."""
+    result) and raises. With one (``args.end_at``, a ``time.monotonic()``), trainings must
+    end ``PROBE_RESERVE`` seconds before it: a failure is printed and the rest go on, no variant
+    is started that would end later if it took as long as the slowest finished so far, and
+    those still training then are stopped."""
+    stop_at = None if args.end_at is None else args.end_at - PROBE_RESERVE
     pending, walls = list(names), {}
     running: dict[str, tuple[subprocess.Popen, float]] = {}
 
@@ -941,18 +953,18 @@ def train_all(args: argparse.Namespace, names: list[str]) -> dict[str, float]:
             del running[name]
             if process.returncode:
                 print(f"{name}: FAILED (exit {process.returncode}), see its train.log", flush=True)
-                if args.stop_at is None:
+                if stop_at is None:
                     stop_running(f"after {name} failed")
                     raise subprocess.CalledProcessError(process.returncode, process.args)
                 continue
             walls[name] = time.monotonic() - started
             print(f"{name}: trained and evaluated in {walls[name]:.0f} s", flush=True)
         now = time.monotonic()
-        if args.stop_at is not None and now >= args.stop_at:
+        if stop_at is not None and now >= stop_at:
             stop_running("at the deadline")
             break
         while pending and len(running) < args.jobs:
-            if args.stop_at is not None and now + max(walls.values(), default=0) > args.stop_at:
+            if stop_at is not None and now + max(walls.values(), default=0) > stop_at:
                 break
             name = pending.pop(0)
             running[name] = (start_child(args, "--train", name), time.monotonic())
@@ -963,6 +975,20 @@ def train_all(args: argparse.Namespace, names: list[str]) -> dict[str, float]:
     if pending:
         print(f"not started (the deadline): {', '.join(pending)}", flush=True)
     return walls
+
+
+def probe_all(args: argparse.Namespace, names: list[str], started: float) -> None:
+    """Probe the cost of ``names`` one after another; with a deadline (``args.end_at``, a
+    ``time.monotonic()``) none is started in its last ``PAGE_RESERVE`` seconds."""
+    for name in names:
+        if args.end_at is not None and time.monotonic() > args.end_at - PAGE_RESERVE:
+            print(f"cost probes stopped at the deadline, before {name}", flush=True)
+            break
+        if args.device == "cuda":  # in turn in this process: the GPU to itself
+            write_result(name, args, probe=True)
+        else:
+            child(args, "--probe", name)  # one at a time: the timings share no core
+        print(f"{name}: cost probed at {time.monotonic() - started:.0f} s", flush=True)
 
 
 # the ways each kept variant is measured: at full strength, then at the strengths each objective
@@ -1424,8 +1450,8 @@ def retrained_note(moved: dict[str, Any], results: dict[str, Any], sets: list[st
     ]
 
 
-def write_page(record: dict[str, Any]) -> str:
-    """The page of a run's ``record`` (see ``run_record``), written to its device's page."""
+def render_page(record: dict[str, Any]) -> str:
+    """The page of a run's ``record`` (see ``run_record``)."""
     results, costs, strengths = record["results"], record["costs"], record["strengths"]
     sets = list(results["pretrained"]["reports"])
     full = best_full(results, sets[0]) if any(n in results for n in FULL_LRS) else None
@@ -1557,9 +1583,7 @@ def write_page(record: dict[str, Any]) -> str:
         lines += [f"- {VARIANTS[n].label}: {VARIANTS[n].note}" for n in tried if VARIANTS[n].note]
     if cuda and record["walls"]:
         lines += ["", *wall_section(record)]
-    page = "\n".join(lines) + "\n"
-    PAGE_ON[record["device"]].write_text(page)
-    return page
+    return "\n".join(lines) + "\n"
 
 
 def wall_section(record: dict[str, Any]) -> list[str]:
@@ -1579,6 +1603,66 @@ def wall_section(record: dict[str, Any]) -> list[str]:
         train = record["results"].get(name, {}).get("train_seconds", 0.0)
         lines.append(f"| {name} | {wall:.0f} s | {train:.0f} s |")
     return lines
+
+
+# --- the CPU page: one section per pretrained network -------------------------------------------
+
+
+def same_network(first: dict[str, Any], second: dict[str, Any]) -> bool:
+    """Whether two runs' records start from the same pretrained network: its evaluation (the
+    first row of their tables) equal to the last bit."""
+    return first["results"]["pretrained"]["reports"] == second["results"]["pretrained"]["reports"]
+
+
+def add_run(book: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """The CPU page's record ``book`` with a CPU run's ``record`` in it: in place of the run
+    from the same pretrained network, else after the others."""
+    runs = [record if same_network(run, record) else run for run in book["runs"]]
+    return {**book, "runs": runs if record in runs else [*runs, record]}
+
+
+def as_section(page: str) -> str:
+    """A page as a section of another: its title dropped, every heading one level deeper."""
+    body = page.split("\n", 1)[1].lstrip("\n") if page.startswith("# ") else page
+    return re.sub(r"^(#+) ", r"#\1 ", body, flags=re.M).rstrip("\n")
+
+
+def render_cpu_page(book: dict[str, Any]) -> str:
+    """The CPU page of ``book`` (``CPU_RECORD``): a section per pretrained network, the
+    imported pages first (as published), then every run's page."""
+    lines = [
+        "# Adapter mode: a pretrained denoiser turned all-in-one",
+        "",
+        "`python benchmarks/transfer.py --from-record docs/benchmarks/transfer.json` writes this "
+        "page from its committed record. Each section is one pretrained starting network: the "
+        "benchmark pretrains its noise-only NAFNet on the machine it runs on, and training is "
+        "bit-reproducible on one machine and thread count, not across CPUs, so a run on "
+        "another CPU starts from a network of its own. Compare rows within a section, not "
+        "across sections. A CPU run (`python benchmarks/transfer.py`) adds its section to the "
+        "record and to this page, or replaces the section of the same pretrained network (its "
+        "evaluation equal to the last bit).",
+        "",
+    ]
+    for entry in book["imported"]:
+        lines += [f"## {entry['title']}", "", entry["source"], "", as_section(entry["page"]), ""]
+    for record in book["runs"]:
+        lines += [f"## {record['date']}: {record['machine']}", ""]
+        lines += [as_section(render_page(record)), ""]
+    return "\n".join(lines)
+
+
+def publish(record: dict[str, Any]) -> str:
+    """Write the page of a run's ``record`` and return it: a GPU run's page is its own; a CPU
+    run goes into the CPU page's record (``CPU_RECORD``) beside the runs of other pretrained
+    networks, and the CPU page is written from that."""
+    if record["device"] != "cpu":
+        page = render_page(record)
+    else:
+        book = add_run(json.loads(CPU_RECORD.read_text()), record)
+        CPU_RECORD.write_text(json.dumps(book, indent=1) + "\n")
+        page = render_cpu_page(book)
+    PAGE_ON[record["device"]].write_text(page)
+    return page
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -1645,7 +1729,7 @@ def run_record(args: argparse.Namespace, command: str, walls: dict[str, float]) 
         if pretrain.is_file()
         else 0.0,
         "walls": walls,
-        "probes_collect_garbage": True,  # see write_page
+        "probes_collect_garbage": True,  # see render_page
         "results": results,
         "costs": costs,
         "strengths": strengths,
@@ -1704,7 +1788,12 @@ def main() -> None:
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.from_record is not None:
-        print(write_page(json.loads(args.from_record.read_text())))
+        record = json.loads(args.from_record.read_text())
+        if "runs" in record:  # the CPU page's record
+            PAGE_ON["cpu"].write_text(page := render_cpu_page(record))
+            print(page)
+        else:
+            print(publish(record))
         return
     if args.deadline is not None and args.deadline <= PROBE_RESERVE:
         parser.error(f"--deadline must be more than {PROBE_RESERVE:.0f} s, got {args.deadline:g}")
@@ -1714,7 +1803,7 @@ def main() -> None:
         parser.error(str(error))
     args.native = tuple(n for n in args.native.split(",") if n)
     args.runs = RUNS_ON[args.device] if args.runs is None else args.runs
-    args.stop_at = None if args.deadline is None else started + args.deadline - PROBE_RESERVE
+    args.end_at = None if args.deadline is None else started + args.deadline
     args.passthrough = [a for a in sys.argv[1:] if a not in ("--fresh", "--costs", "--page")]
     args.settings = {}
     torch.set_num_threads(args.threads)
@@ -1740,7 +1829,7 @@ def main() -> None:
     to_train = [] if args.costs or args.page else names if args.fresh else missing("result.json")
     to_probe = [] if args.page else trained if args.costs else missing("cost.json")
     walls: dict[str, float] = {}
-    if args.jobs == 1 and args.stop_at is None:  # each trained, then probed: a cut run keeps both
+    if args.jobs == 1 and args.end_at is None:  # each trained, then probed: a cut run keeps both
         for name in names:
             if name in to_train:
                 child(args, "--train", name)
@@ -1750,15 +1839,7 @@ def main() -> None:
         walls = train_all(args, to_train)
         done = set(names) - set(missing("result.json"))  # a probe of any other is not shown
         probes = [n for n in to_probe if n in trained and (args.costs or n in done)]
-        for name in [n for n in probes if VARIANTS[n].group != "seeds"]:
-            if args.deadline is not None and time.monotonic() > started + args.deadline - 10:
-                print(f"cost probes stopped at the deadline, before {name}", flush=True)
-                break
-            if args.device == "cuda":  # in turn in this process: the GPU to itself
-                write_result(name, args, probe=True)
-            else:
-                child(args, "--probe", name)  # one at a time: the timings share no core
-            print(f"{name}: cost probed at {time.monotonic() - started:.0f} s", flush=True)
+        probe_all(args, [n for n in probes if VARIANTS[n].group != "seeds"], started)
     if args.costs:
         return
     command = " ".join(["python", "benchmarks/transfer.py", *sys.argv[1:]])
@@ -1766,7 +1847,7 @@ def main() -> None:
     (args.runs / "record.json").write_text(json.dumps(record, indent=1))
     if "pretrained" not in record["results"]:
         sys.exit("no page: the pretrained network's evaluation did not finish")
-    print(write_page(record))
+    print(publish(record))
 
 
 if __name__ == "__main__":

@@ -393,7 +393,7 @@ def test_without_a_deadline_the_first_failure_stops_the_running_trainings(monkey
         return started[name]
 
     monkeypatch.setattr(transfer, "start_child", start_child)
-    options = argparse.Namespace(jobs=2, stop_at=None)
+    options = argparse.Namespace(jobs=2, end_at=None)
     clock = time.monotonic()
     with pytest.raises(subprocess.CalledProcessError) as failed:
         transfer.train_all(options, ["runs_on", "fails", "not_started"])
@@ -401,3 +401,76 @@ def test_without_a_deadline_the_first_failure_stops_the_running_trainings(monkey
     assert started["runs_on"].returncode == -signal.SIGTERM and time.monotonic() - clock < 30
     assert "not_started" not in started
     assert "runs_on: stopped after fails failed" in capsys.readouterr().out
+
+
+def test_the_cpu_page_is_what_its_committed_record_gives(tmp_path, monkeypatch):
+    docs = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+    pages = {"cpu": tmp_path / "transfer.md", "cuda": tmp_path / "transfer_cuda.md"}
+    monkeypatch.setattr(transfer, "PAGE_ON", pages)
+    run_main(monkeypatch, "--from-record", str(docs / "transfer.json"))
+    assert pages["cpu"].read_text() == (docs / "transfer.md").read_text()
+    assert not pages["cuda"].exists()
+
+
+def cpu_record(pretrained_psnr: float, pip_psnr: float, machine: str) -> dict:
+    """A CPU run's record: the pretrained network (``pretrained_psnr`` tells networks apart)
+    and PIP."""
+    sets = ["held-out photos"]
+    entry = {"trainable": 40, "total": 1000, "storage": 160, "train_seconds": 30.0}
+    results = {
+        "pretrained": {**entry, "trainable": 0, "reports": {sets[0]: reports(pretrained_psnr, 19)}},
+        "pip": {**entry, "reports": {sets[0]: reports(pip_psnr, 20.0)}},
+    }
+    return {
+        "command": "python benchmarks/transfer.py",
+        "date": "2026-11-28",
+        "device": "cpu",
+        "machine": machine,
+        **{"steps": 600, "batch_size": 8, "patch_size": 64, "probe_steps": 8},
+        **{"pretrain_steps": 1500, "jobs": 2, "pretrain_seconds": 3600.0, "walls": {}},
+        **{"results": results, "costs": {}, "strengths": {}, "moved": {}},
+    }
+
+
+def test_a_cpu_run_adds_its_section_or_replaces_its_own_network_s(tmp_path, monkeypatch):
+    pages = {"cpu": tmp_path / "transfer.md", "cuda": tmp_path / "transfer_cuda.md"}
+    book = tmp_path / "transfer.json"
+    imported = {"title": "Intel", "source": "From the page.", "page": "Intel text.\n\n## Cost\n"}
+    book.write_text(json.dumps({"imported": [imported], "runs": []}))
+    monkeypatch.setattr(transfer, "PAGE_ON", pages)
+    monkeypatch.setattr(transfer, "CPU_RECORD", book)
+    amd = cpu_record(22.0, 23.0, "AMD EPYC (2 cores)")
+    for record in (amd, cpu_record(22.0, 23.5, "AMD EPYC (2 cores)")):  # the second replaces
+        file = tmp_path / "record.json"
+        file.write_text(json.dumps(record))
+        run_main(monkeypatch, "--from-record", str(file))
+    transfer.publish(cpu_record(22.5, 21.0, "Arm (4 cores)"))  # another pretrained network
+    runs = json.loads(book.read_text())["runs"]
+    assert [r["machine"] for r in runs] == ["AMD EPYC (2 cores)", "Arm (4 cores)"]
+    page = pages["cpu"].read_text()
+    assert page == transfer.render_cpu_page(json.loads(book.read_text()))
+    intel, amd_part, arm_part = page.split("\n## ")[1:]
+    assert intel == "Intel\n\nFrom the page.\n\nIntel text.\n\n### Cost\n"
+    assert amd_part.startswith("2026-11-28: AMD EPYC (2 cores)\n")
+    assert "\n### held-out photos\n" in amd_part and "\n# " not in page.split("\n", 1)[1]
+    # each network's PIP against its own pretrained row only: 23.5 replaced 23.0
+    assert "| PIP, backbone frozen | 23.50 / 0.500" in amd_part and "23.00 / 0.500 |" not in page
+    assert "| PIP, backbone frozen | 21.00 / 0.500" in arm_part
+
+
+def test_one_deadline_cuts_the_trainings_then_the_cost_probes(monkeypatch, capsys):
+    started, probed = [], []
+    monkeypatch.setattr(transfer, "start_child", lambda args, flag, name: started.append(name))
+    monkeypatch.setattr(transfer, "child", lambda args, flag, name: probed.append(name))
+    # past the trainings' end (the probes' reserve before the deadline), before the probes'
+    now = time.monotonic()
+    options = argparse.Namespace(jobs=2, device="cpu", end_at=now + transfer.PROBE_RESERVE - 1)
+    assert transfer.train_all(options, ["pip", "lora"]) == {} and started == []
+    transfer.probe_all(options, ["pip", "lora"], now)
+    assert probed == ["pip", "lora"]
+    options.end_at = time.monotonic() + transfer.PAGE_RESERVE - 1  # past the probes' end
+    transfer.probe_all(options, ["full_low"], now)
+    assert probed == ["pip", "lora"]
+    out = capsys.readouterr().out
+    assert "not started (the deadline): pip, lora" in out
+    assert "cost probes stopped at the deadline, before full_low" in out
