@@ -1671,13 +1671,14 @@ def render_cpu_page(book: dict[str, Any]) -> str:
 def publish(record: dict[str, Any]) -> str:
     """Write the page of a run's ``record`` and return it: a GPU run's page is its own; a CPU
     run goes into the CPU page's record (``CPU_RECORD``) beside the runs of other pretrained
-    networks, and the CPU page is written from that."""
+    networks, and the CPU page is written from that. Both are rendered before either file is
+    written: a record that fails to render changes neither."""
     if record["device"] != "cpu":
         page = render_page(record)
     else:
         book = add_run(json.loads(CPU_RECORD.read_text()), record)
-        CPU_RECORD.write_text(json.dumps(book, indent=1) + "\n")
         page = render_cpu_page(book)
+        CPU_RECORD.write_text(json.dumps(book, indent=1) + "\n")
     PAGE_ON[record["device"]].write_text(page)
     return page
 

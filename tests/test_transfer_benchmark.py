@@ -451,6 +451,13 @@ def test_a_cpu_run_adds_its_section_or_replaces_its_own_network_s(tmp_path, monk
     # each network's PIP against its own pretrained row only: 23.5 replaced 23.0
     assert "| PIP, backbone frozen | 23.50 / 0.500" in amd_part and "23.00 / 0.500 |" not in page
     assert "| PIP, backbone frozen | 21.00 / 0.500" in arm_part
+    # a record that fails to render changes neither the record nor the page
+    broken = cpu_record(23.0, 22.0, "Arm (4 cores)")
+    del broken["steps"]
+    before = (book.read_text(), page)
+    with pytest.raises(KeyError):
+        transfer.publish(broken)
+    assert (book.read_text(), pages["cpu"].read_text()) == before
 
 
 def test_one_deadline_cuts_the_trainings_then_the_cost_probes(monkeypatch, capsys):
