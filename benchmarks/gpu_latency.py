@@ -124,23 +124,33 @@ def command(args) -> str:
     )
 
 
-def fastest_rows(results: list[dict], network: str = "pip") -> dict[tuple[str, int], dict]:
+def machines(results: list[dict]) -> list[str]:
+    """The GPUs the rows were measured on, in the order they first appear."""
+    return list(dict.fromkeys(r["machine"] for r in results))
+
+
+def fastest_rows(
+    results: list[dict], network: str = "pip", machine: str | None = None
+) -> dict[tuple[str, int], dict]:
     """Per ``(backbone, size)``: the measured row whose pass of ``network`` (``"plain"`` or
-    ``"pip"``) was the fastest (rows of other code, ``--code``, left out)."""
+    ``"pip"``) was the fastest, among the rows of ``machine`` (default: the last row's; rows
+    of other code, ``--code``, left out)."""
     column = ("plain", "pip").index(network)
+    machine = machine or results[-1]["machine"]
     best: dict[tuple[str, int], dict] = {}
     for r in results:
-        if "error" not in r and "code" not in r:
+        if "error" not in r and "code" not in r and r["machine"] == machine:
             key = (r["backbone"], r["size"])
             if key not in best or r["seconds"][column] < best[key]["seconds"][column]:
                 best[key] = r
     return best
 
 
-def render(results: list[dict], args, machine: str) -> str:
-    commands = list(dict.fromkeys(r.get("command", command(args)) for r in results))
+def render(results: list[dict]) -> str:
+    commands = list(dict.fromkeys(r["command"] for r in results))
+    gpus = machines(results)
     lines = [
-        f"# PIP latency on a GPU, batch 1 ({machine})",
+        f"# PIP latency on a GPU, batch 1 ({'; '.join(gpus)})",
         "",
         "Command: " + "; rows re-measured by ".join(commands) + ". Official configurations, "
         "default presets; plain and PIP timed interleaved in the same mode, best of the repeats "
@@ -158,6 +168,7 @@ def render(results: list[dict], args, machine: str) -> str:
     ]
     for r in results:
         mode = r["mode"] + (f" (code of {r['code']})" if "code" in r else "")
+        mode += f" on {r['machine']}" if len(gpus) > 1 else ""
         if "error" in r:
             lines.append(
                 f"| {r['backbone']} | {r['size']}² | {mode} | failed: {r['error']} | | | |"
@@ -170,19 +181,22 @@ def render(results: list[dict], args, machine: str) -> str:
             f"{pip * 1e3:.2f} ms | **{pip / plain:.3f}x** | "
             f"{warm['plain']:.0f} s / {warm['pip']:.0f} s |"
         )
-    best_plain = fastest_rows(results, "plain")
     summary = []
-    for (name, size), row in fastest_rows(results).items():
-        fastest, mode = row["seconds"][1], row["mode"]
-        ratio = row["seconds"][1] / row["seconds"][0]
-        ok = "met" if ratio <= GOAL else "**not met**"
-        plain = best_plain[(name, size)]
-        summary.append(
-            f"- {name} {size}²: fastest PIP mode {mode}, {ratio:.3f}x its plain network"
-            + (f" (goal ≤ {GOAL:.2f}x: {ok})" if size == 256 else "")
-            + f"; {fastest / plain['seconds'][0]:.3f}x the plain network's fastest mode "
-            f"({plain['mode']})."
-        )
+    for gpu in gpus:
+        best_plain = fastest_rows(results, "plain", gpu)
+        for (name, size), row in fastest_rows(results, "pip", gpu).items():
+            fastest, mode = row["seconds"][1], row["mode"]
+            ratio = row["seconds"][1] / row["seconds"][0]
+            ok = "met" if ratio <= GOAL else "**not met**"
+            plain = best_plain[(name, size)]
+            summary.append(
+                f"- {name} {size}²"
+                + (f" on {gpu}" if len(gpus) > 1 else "")
+                + f": fastest PIP mode {mode}, {ratio:.3f}x its plain network"
+                + (f" (goal ≤ {GOAL:.2f}x: {ok})" if size == 256 else "")
+                + f"; {fastest / plain['seconds'][0]:.3f}x the plain network's fastest mode "
+                f"({plain['mode']})."
+            )
     return "\n".join([*lines, "", *summary]) + "\n"
 
 
@@ -232,15 +246,13 @@ def main() -> None:
     json_path = target.with_suffix(".json")
     merging = args.merge and json_path.is_file()  # the first step of a run may have failed
     results: list[dict] = json.loads(json_path.read_text()) if merging else []
-    if tasks:
-        machine = prepare_device(device)
-    elif merging and target.is_file():  # re-rendered, maybe without the device: its heading
-        machine = target.read_text().splitlines()[0].rsplit("(", 1)[-1].rstrip(")")
-    else:
+    if not tasks and not merging:
         parser.error('nothing to measure: --backbones "" re-renders a page with --merge only')
+    machine = prepare_device(device) if tasks else None
     for task in tasks:
         name, size, mode = task
-        row = {"backbone": name, "size": size, "mode": mode, "command": command(args)}
+        row = {"backbone": name, "size": size, "mode": mode, "machine": machine}
+        row["command"] = command(args)
         if args.code:
             row["code"] = args.code
         try:
@@ -253,11 +265,11 @@ def main() -> None:
         else:
             results.append(row)
         print(row, flush=True)
-        target.write_text(render(results, args, machine))
+        target.write_text(render(results))
         json_path.write_text(json.dumps(results, indent=2) + "\n")
     if results:  # also a re-rendered page (no task)
-        target.write_text(render(results, args, machine))
-    print(render(results, args, machine))
+        target.write_text(render(results))
+    print(render(results))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Every GPU figure in docs/benchmarks/*_cuda.md, in one go: about 7 minutes on an H100 / H200,
-# most important first (issue 14's goals: latency at 256², then the training step), each step
-# with its own time limit and writing its page as it goes.
+# Every GPU figure in docs/benchmarks/*_cuda.md, in one go: about 15 minutes on an H100 / H200,
+# most important first (issue 14's open questions: compiled NAFNet on the current code, the
+# training step, compiled Restormer and SwinIR; then the rest), each step with its own time
+# limit and writing its page as it goes. The latency page is merged into the one in docs/
+# (copied to OUT_DIR first): its rows name their GPU.
 # Usage: bash benchmarks/gpu_suite.sh [OUT_DIR] [BUDGET_S]   (needs the package importable, e.g.
 # PYTHONPATH=.). BUDGET_S caps the whole run: each step's limit is cut to the seconds left, and a
 # step with less than 20 s left is skipped, so a short budget measures the first steps only.
@@ -23,12 +25,23 @@ step() {  # step SECONDS NAME COMMAND...: run within its limit and the budget, r
   echo "== $name: exit $? after $((SECONDS - start)) s"
 }
 latency=(python3 benchmarks/gpu_latency.py --device cuda --out "$out")
-# latency at batch 1, 256² (the issue's goal): eager, CUDA graphs fp32 / bf16; a new page
-step 90 latency-256 "${latency[@]}" --sizes 256 --modes eager,cudagraph,cudagraph-bf16
-# one training step: plain / adapter only / full, compact and paper designs, with peak memory
-step 60 training-cost python3 benchmarks/training_cost.py --device cuda --repeats 10 --out "$out"
-# NAFNet compiled (reduce-overhead, fp32): about a minute of compiling
-step 100 latency-compile "${latency[@]}" --merge --sizes 256 --modes compile
+# the latency page's rows so far (each names its GPU): this run's rows replace or join them
+if [ ! -e "$out/gpu_latency_cuda.json" ]; then
+  cp docs/benchmarks/gpu_latency_cuda.json "$out/"
+fi
+# NAFNet compiled (reduce-overhead, fp32) at 256², the current code: about a minute of compiling
+step 100 compile-nafnet "${latency[@]}" --merge --backbones nafnet --sizes 256 --modes compile
+# one training step: plain / adapter only / full (each also with recompute_units), compact and
+# paper designs, with peak memory
+step 80 training-cost python3 benchmarks/training_cost.py --device cuda --repeats 10 --out "$out"
+# Restormer and SwinIR compiled at 256², one backbone per step (a step cut short keeps the rows
+# measured before it)
+for name in restormer swinir; do
+  step 150 "compile-$name" "${latency[@]}" --merge --backbones "$name" --compile-backbones \
+    "$name" --sizes 256 --modes compile
+done
+# latency at batch 1, 256² (the issue's goal): eager, CUDA graphs fp32 / bf16
+step 90 latency-256 "${latency[@]}" --merge --sizes 256 --modes eager,cudagraph,cudagraph-bf16
 # the same modes at 128², then bf16 autocast without graphs
 step 60 latency-128 "${latency[@]}" --merge --sizes 128 --modes eager,cudagraph,cudagraph-bf16
 step 60 latency-bf16 "${latency[@]}" --merge --sizes 128,256 --modes eager-bf16

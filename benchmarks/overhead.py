@@ -13,7 +13,7 @@ independent of the machine's load).
 
 Run:  python benchmarks/overhead.py [--device cpu|cuda] [--threads 2] [--rounds 7]
       [--repeats 5] [--instructions nafnet --instruction-sizes 128,256]
-      [--backbones restormer,nafnet,swinir] [--compile]
+      [--backbones restormer,nafnet,swinir] [--compile] [--transpose]
 Writes docs/benchmarks/overhead[_cuda].md and .json. ``--backbones`` remeasures only those
 backbones and keeps the other rows of the existing .json (each row records its date and
 settings), so that slow backbones can be measured in separate, shorter runs;
@@ -101,6 +101,25 @@ class _NoCache(ParameterCache):
 def _without_inference_cache(model: pa.PIPModel) -> pa.PIPModel:
     for unit in model.pip_units.values():
         unit.prompt_to_prompt.inference_cache = _NoCache()
+    return model
+
+
+def _blocked_transpose(model: pa.PIPModel) -> pa.PIPModel:
+    """Each unit's per-pixel feed-forward at batch 1 reads its input after torch's 2-D blocked
+    transpose (``y.view(d, -1).t().contiguous()``, the same values in channels-last memory)
+    instead of the 4-D permuted copy its layer norm makes of the channels-first input."""
+    for unit in model.pip_units.values():
+        interaction = unit.prompt_to_feature
+        fast = interaction.feed_forward_fast
+
+        def transposed(y, residual, in_place=False, weights=None, fast=fast):
+            batch, dim, height, width = y.shape
+            if batch == 1:
+                y = y.view(dim, -1).t().contiguous().view(1, height, width, dim)
+                y = y.permute(0, 3, 1, 2)
+            return fast(y, residual, in_place=in_place, weights=weights)
+
+        interaction.feed_forward_fast = transposed
     return model
 
 
@@ -450,6 +469,46 @@ def measure_tried(args, device: torch.device) -> dict:
     return {"settings": settings(args), "rows": tried}
 
 
+def timed_pair(backbone, models: dict, pair: tuple[str, str], args, device: torch.device) -> dict:
+    """At each size, ``models`` timed interleaved with ``backbone`` (as "plain"), and the
+    ``summary`` of the pair's second network against its first."""
+    sizes = {}
+    for size in SIZES:
+        x = torch.rand(1, 3, size, size, device=device)
+        seconds = timing(backbone, models, x, args, device)
+        sizes[str(size)] = summary(seconds[pair[0]], seconds[pair[1]])
+        print(*pair, size, sizes[str(size)], flush=True)
+    return {"settings": settings(args), "sizes": sizes}
+
+
+def measure_transpose(args, device: torch.device) -> dict:
+    """The default NAFNet + PIP against the same with the 2-D blocked transpose
+    (``_blocked_transpose``), timed interleaved with the plain network: ratios of the
+    transposed model to the default."""
+    backbone = official("nafnet").to(device)
+    models = {
+        "default": build("nafnet")[1].to(device),
+        "transposed": _blocked_transpose(build("nafnet")[1]).to(device),
+    }
+    return timed_pair(backbone, models, ("default", "transposed"), args, device)
+
+
+def transpose_sentence(results: dict) -> str:
+    """What the 2-D transpose gave (``--transpose``), or that this script has not timed it."""
+    measured = results.get("transpose")
+    if measured is None:
+        return "not timed by this script (`--transpose`)"
+    run = measured["settings"]
+    cells = [
+        f"{time_cell(measured['sizes'][str(size)]).replace('**', '')} at {size}²" for size in SIZES
+    ]
+    return (
+        f"timed against the default at {run['threads']} threads (`--transpose`, "
+        f"{run['date']}, {protocol(run)}; the transposed model's time over the default's, "
+        f"median and range over the rounds): {' and '.join(cells)}"
+    )
+
+
 def measure_compiled(args, device: torch.device) -> dict:
     """NAFNet plain and with PIP, each compiled the way docs/deploy.md recommends
     (``torch.compile(model, dynamic=False)``, inductor), timed interleaved after compiling."""
@@ -457,13 +516,7 @@ def measure_compiled(args, device: torch.device) -> dict:
     plain = official("nafnet").to(device)  # a backbone of its own: the PIPModel's has its hooks
     compiled_plain = torch.compile(plain, dynamic=False)
     compiled = {"pip": torch.compile(model.to(device), dynamic=False)}
-    sizes = {}
-    for size in SIZES:
-        x = torch.rand(1, 3, size, size, device=device)
-        seconds = timing(compiled_plain, compiled, x, args, device)
-        sizes[str(size)] = summary(seconds["plain"], seconds["pip"])
-        print("compiled", size, sizes[str(size)], flush=True)
-    return {"settings": settings(args), "sizes": sizes}
+    return timed_pair(compiled_plain, compiled, ("plain", "pip"), args, device)
 
 
 def measure_operators(device: torch.device) -> dict:
@@ -606,8 +659,8 @@ def gpu_lines(out: Path) -> list[str]:
     path = out / "gpu_latency_cuda.json"
     if not path.is_file():
         return []
-    heading = (out / "gpu_latency_cuda.md").read_text().splitlines()[0]
-    gpu = heading.rsplit("(", 1)[-1].rstrip(")")
+    rows = json.loads(path.read_text())
+    gpu = rows[-1]["machine"]  # the GPU of the last row measured, whose rows fastest_rows takes
     lines = [
         "",
         "## On a GPU (batch 1)",
@@ -622,7 +675,7 @@ def gpu_lines(out: Path) -> list[str]:
         "| backbone | input | fastest mode with PIP | plain | + PIP | ratio |",
         "| --- | --- | --- | ---: | ---: | ---: |",
     ]
-    best = fastest_rows(json.loads(path.read_text()))
+    best = fastest_rows(rows, machine=gpu)
     for (name, size), row in sorted(best.items(), key=lambda item: (item[0][1], item[0][0])):
         plain, pip = row["seconds"]
         goal = ""
@@ -712,8 +765,8 @@ def render(results: dict, device: torch.device, args) -> str:
             "transposing copy of the stage's width at every pixel (at 256² about as long as the "
             "layer norm itself): torch's 2-D blocked transpose makes that copy 2-3.5x faster "
             "than the 4-D copy the layer norm makes, on one thread, but it runs on one thread "
-            "only (the 4-D copy on all), at batch 1 only, and is one operator more; not adopted "
-            "(not timed at 2 threads in a quiet window). "
+            "only (the 4-D copy on all), at batch 1 only, and is one operator more; not adopted: "
+            f"{transpose_sentence(results)}. "
             "Lighter "
             "feed-forwards, the channels-last layout, and dropping the full-resolution unit "
             "(0.16 dB lower in an earlier placement ablation of the quality benchmark, with "
@@ -809,6 +862,12 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="also time NAFNet compiled, plain and with PIP"
     )
+    parser.add_argument(
+        "--transpose",
+        action="store_true",
+        help="also time NAFNet + PIP with the per-pixel layer norm's input copied by the 2-D "
+        "blocked transpose, against the default",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
     parser.add_argument("--instruction-probe", help=argparse.SUPPRESS)
@@ -845,6 +904,8 @@ def main() -> None:
         results["tried"] = measure_tried(args, device)
     if args.compile:
         results["compiled"] = measure_compiled(args, device)
+    if args.transpose:
+        results["transpose"] = measure_transpose(args, device)
     if not args.no_operators:
         results["operators"] = measure_operators(device)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,12 @@
 Configurations, each a real training step (forward, L1 loss, backward, AdamW step) on a batch
 of 8 random 128² patches: the plain network fine-tuned in full; NAFNet + PIP with only the
 adapter trained (backbone frozen); NAFNet + PIP trained in full; the last two also with the
-paper design of the unit. Time: best of several steps per configuration, all configurations
-interleaved in one process. Memory: peak of one step above the memory before it (weights,
-gradients and optimiser state already allocated by a warm-up step), in a fresh process (CPU:
-Linux's VmHWM; CUDA: peak allocated).
+units recomputed in the backward pass (``recompute_units``: activation checkpointing, on by
+default in ``Trainer`` for adapter training) and with the paper design of the unit. Time: best
+of several steps per configuration, all configurations interleaved in one process. Memory:
+peak of one step above the memory before it (weights, gradients and optimiser state already
+allocated by a warm-up step), in a fresh process (CPU: Linux's VmHWM; CUDA: peak allocated).
+The page also shows the operators of the step (benchmarks/step_operators.py's counts).
 
 Run:  python benchmarks/training_cost.py [--device cpu|cuda] [--threads 2] [--repeats 3]
 Writes docs/benchmarks/training_cost[_DEVICE].md and .json.
@@ -22,6 +24,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import step_operators
 import torch
 import torch.nn.functional as F
 from machine import describe_machine
@@ -31,13 +34,16 @@ import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
-# label -> (PIP design or None for the plain network, adapter only)
-CONFIGS: dict[str, tuple[str | None, bool]] = {
-    "plain NAFNet, full fine-tuning": (None, False),
-    "+ PIP, adapter only": ("compact", True),
-    "+ PIP, full": ("compact", False),
-    "+ PIP (paper design), adapter only": ("paper", True),
-    "+ PIP (paper design), full": ("paper", False),
+# label -> (PIP design or None for the plain network, adapter only, units recomputed in the
+# backward pass: PIPModel.recompute_units, which Trainer turns on for adapter training)
+CONFIGS: dict[str, tuple[str | None, bool, bool]] = {
+    "plain NAFNet, full fine-tuning": (None, False, False),
+    "+ PIP, adapter only": ("compact", True, False),
+    "+ PIP, adapter only, `recompute_units`": ("compact", True, True),
+    "+ PIP, full": ("compact", False, False),
+    "+ PIP, full, `recompute_units`": ("compact", False, True),
+    "+ PIP (paper design), adapter only": ("paper", True, False),
+    "+ PIP (paper design), full": ("paper", False, False),
 }
 PLAIN = "plain NAFNet, full fine-tuning"
 
@@ -46,12 +52,14 @@ class Step:
     """One configuration's model, optimiser and fixed batch; calling it runs one step."""
 
     def __init__(self, label: str, batch: int, patch: int, device: torch.device) -> None:
-        design, adapter_only = CONFIGS[label]
+        design, adapter_only, recompute = CONFIGS[label]
         torch.manual_seed(0)
         backbone = build_backbone("nafnet", "official")
         self.model = backbone if design is None else pa.inject_pip(backbone, design=design)
         if adapter_only:
             self.model.freeze_backbone()
+        if recompute:
+            self.model.recompute_units = True
         self.model.to(device).train()
         self.conditioned = design is not None
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -160,6 +168,11 @@ def main() -> None:
         f"- Full step with PIP vs a plain step: {full:.2f}x (goal ≤ 1.25x): "
         f"{'met' if full <= 1.25 else '**not met**'}.",
     ]
+    operators = ROOT / "docs" / "benchmarks" / "step_operators.json"
+    if operators.is_file():  # counted on the CPU: the same operators on every device
+        counted = json.loads(operators.read_text())
+        lines += ["", "## Operators", "", step_operators.describe(counted), ""]
+        lines += step_operators.tables(counted)
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = "" if device.type == "cpu" else f"_{device.type}"
     (args.out / f"training_cost{suffix}.md").write_text("\n".join(lines) + "\n")

@@ -19,6 +19,7 @@ __all__ = [
     "cast",
     "channel_attention",
     "check_topm_ratios",
+    "cosine_logits",
     "query_scales",
     "scaled_logits",
     "topm_channel_attention",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 DEFAULT_TOPM_RATIOS: tuple[float, ...] = (1 / 2, 2 / 3, 3 / 4, 4 / 5)
+_EPS = 1e-12  # F.normalize's: the norms are clamped to it
 
 
 def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
@@ -71,7 +73,7 @@ def query_scales(q: torch.Tensor, temperature: torch.Tensor | float) -> torch.Te
     Depends on the queries alone, so it is computed once where the queries are fixed."""
     with _precise(q):
         q = cast(q, _at_least_float32(q.dtype))
-        return temperature / torch.linalg.vector_norm(q, dim=-1, keepdim=True).clamp_min(1e-12)
+        return temperature / torch.linalg.vector_norm(q, dim=-1, keepdim=True).clamp_min(_EPS)
 
 
 def scaled_logits(q: torch.Tensor, scales: torch.Tensor | None, k: torch.Tensor) -> torch.Tensor:
@@ -87,15 +89,85 @@ def scaled_logits(q: torch.Tensor, scales: torch.Tensor | None, k: torch.Tensor)
     dtype = _at_least_float32(q.dtype)
     with _precise(q):
         q, k = cast(q, dtype), cast(k, dtype)
-        k_norm = torch.linalg.vector_norm(k, dim=-1).clamp_min(1e-12)
+        k_norm = torch.linalg.vector_norm(k, dim=-1).clamp_min(_EPS)
         logits = q @ k.transpose(-2, -1)
         if scales is not None:
             logits = logits * scales
         return logits / k_norm[..., None, :]
 
 
+def _reduced(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``grad`` summed over the dimensions its input was broadcast along (no call when none
+    was: a call is an operator even where it returns ``grad``)."""
+    return grad if grad.shape == shape else grad.sum_to_size(shape)
+
+
+class _CosineLogits(torch.autograd.Function):
+    """``cosine_logits``'s formula with its backward written out.
+
+    Autograd runs six operators for each quotient of two tensors that need gradients, five
+    for each norm, three for each clamp; this backward runs about half the formula's
+    operators (tests/test_functional.py counts them), with the same gradients to rounding.
+    On a GPU each operator is a kernel launch, and on the units' small tensors the launches
+    are much of the training step's cost (issue 14). Inputs in at least float32, as
+    ``scaled_logits`` computes."""
+
+    @staticmethod
+    def forward(ctx, q, k, temperature):
+        q_norm = torch.linalg.vector_norm(q, dim=-1, keepdim=True)  # ...×c×1
+        q_clamped = q_norm.clamp_min(_EPS)
+        scales = temperature / q_clamped
+        scaled = q * scales
+        k_norm = torch.linalg.vector_norm(k, dim=-1, keepdim=True).transpose(-2, -1)  # ...×1×c
+        k_clamped = k_norm.clamp_min(_EPS)
+        raw = scaled @ k.transpose(-2, -1)
+        ctx.save_for_backward(q, k, q_norm, q_clamped, k_norm, k_clamped, scales, scaled, raw)
+        ctx.temperature_shape = getattr(temperature, "shape", torch.Size())
+        return raw / k_clamped
+
+    @staticmethod
+    def backward(ctx, grad):
+        # logits_ij = (s_i q_i · k_j) / |k_j| = raw_ij / |k_j|, s_i = t / |q_i| (norms clamped
+        # at _EPS, where the clamp stops their gradients)
+        q, k, q_norm, q_clamped, k_norm, k_clamped, scales, scaled, raw = ctx.saved_tensors
+        by_raw = grad / k_clamped  # the gradient of raw
+        by_scaled = by_raw @ k  # the gradient of s_i q_i
+        # the gradient of t, per query: Σ_n by_scaled_in q_in / |q_i|
+        per_query = (by_scaled * q).sum(-1, keepdim=True) / q_clamped
+        grad_q = grad_k = grad_t = None
+        if ctx.needs_input_grad[0]:
+            # s_i by_scaled_i, and through |q_i|: -s_i · per_query_i · q_i / |q_i|
+            coef = torch.where(q_norm >= _EPS, per_query * scales / q_norm, 0)
+            grad_q = _reduced((by_scaled * scales).addcmul_(coef, q, value=-1), q.shape)
+        if ctx.needs_input_grad[1]:
+            # by_rawᵀ scaled, and through |k_j|: -(Σ_i G_ij logits_ij) · k_j / |k_j|²
+            column = (by_raw * raw).sum(-2, keepdim=True)  # Σ_i G_ij logits_ij
+            coef = torch.where(k_norm >= _EPS, column / k_clamped / k_norm, 0)
+            grad_k = by_raw.transpose(-2, -1) @ scaled
+            grad_k = _reduced(grad_k.addcmul_(coef.transpose(-2, -1), k, value=-1), k.shape)
+        if ctx.needs_input_grad[2]:
+            grad_t = _reduced(per_query, ctx.temperature_shape)
+        return grad_q, grad_k, grad_t
+
+
+def cosine_logits(
+    q: torch.Tensor, k: torch.Tensor, temperature: torch.Tensor | float
+) -> torch.Tensor:
+    """The logits of unscaled queries: ``scaled_logits(q · query_scales(q, temperature),
+    None, k)``, the queries scaled first (as queries computed once and kept are). While
+    gradients are recorded (eager), one autograd node whose backward runs fewer operators
+    than the formula's (the same values, and gradients to rounding)."""
+    recording = torch.is_grad_enabled() and not torch.compiler.is_compiling()
+    leaves = (q, k, temperature)
+    if not recording or not any(isinstance(t, torch.Tensor) and t.requires_grad for t in leaves):
+        return scaled_logits(q * query_scales(q, temperature), None, k)
+    dtype = _at_least_float32(q.dtype)
+    with _precise(q):
+        return _CosineLogits.apply(cast(q, dtype), cast(k, dtype), temperature)
+
+
 def _logits(q: torch.Tensor, k: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
-    return scaled_logits(q, query_scales(q, temperature), k)
+    return cosine_logits(q, k, temperature)
 
 
 def channel_attention(

@@ -3,10 +3,14 @@
 import pytest
 import torch
 from reference import naive_topm
+from torch.profiler import ProfilerActivity, profile
 
 from pip_adapter.functional import (
     DEFAULT_TOPM_RATIOS,
     channel_attention,
+    cosine_logits,
+    query_scales,
+    scaled_logits,
     topm_channel_attention,
     topm_keep_counts,
 )
@@ -90,3 +94,50 @@ def test_bad_shapes():
         topm_channel_attention(q, k[..., :2], v, temperature)
     with pytest.raises(ValueError, match="v must match"):
         topm_channel_attention(q, k, v[:, :, :2], temperature)
+
+
+def _formula(q, k, temperature):
+    """The cosine logits step by step, each operation recorded by autograd."""
+    return scaled_logits(q * query_scales(q, temperature), None, k)
+
+
+@pytest.mark.parametrize("query_batch", [1, 2])  # 1: the basic prompt's, shared by the batch
+def test_cosine_logits_backward_is_the_formulas(query_batch):
+    q, k, _, temperature, _ = _inputs(2, 3, 6, 9)
+    q = q[:query_batch].detach().requires_grad_()
+    assert torch.autograd.gradcheck(cosine_logits, (q, k, temperature))
+    with torch.no_grad():  # rows whose norm the clamp replaces: zero, and below its 1e-12
+        q[0, 0, 1] = 0
+        k[1, 2, 3] = 0
+        k[0, 1, 2] = 1e-14
+    fast = cosine_logits(q, k, temperature)
+    slow = _formula(q, k, temperature)
+    assert torch.equal(fast, slow)
+    upstream = torch.randn_like(fast)
+    leaves = (q, k, temperature)
+    for name, a, b in zip(
+        ["q", "k", "temperature"],
+        torch.autograd.grad(fast, leaves, upstream),
+        torch.autograd.grad(slow, leaves, upstream),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=f"gradient of {name}")
+
+
+def _backward_operators(logits):
+    """The aten operators the backward pass of ``logits`` runs (not those they call)."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        logits.backward(torch.ones_like(logits))
+    return sum(
+        1
+        for e in prof.events()
+        if e.name.startswith("aten::")
+        and e.cpu_parent is not None
+        and not e.cpu_parent.name.startswith("aten::")
+    )
+
+
+def test_cosine_logits_backward_runs_fewer_operators():
+    q, k, _, temperature, _ = _inputs(2, 3, 6, 9)
+    fewer = _backward_operators(cosine_logits(q, k, temperature))
+    assert fewer < 0.7 * _backward_operators(_formula(q, k, temperature))

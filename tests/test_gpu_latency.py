@@ -1,7 +1,8 @@
-"""The GPU latency benchmark (benchmarks/gpu_latency.py) builds SwinIR for the measured size:
-at another size spandrel's SwinIR makes its attention masks on the host at every pass, a copy
-that a CUDA graph cannot record."""
+"""The GPU latency benchmark (benchmarks/gpu_latency.py): its rows name their GPU, and it builds
+SwinIR for the measured size: at another size spandrel's SwinIR makes its attention masks on
+the host at every pass, a copy that a CUDA graph cannot record."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -37,3 +38,32 @@ def test_swinir_fitted_to_the_size_makes_no_mask_during_a_pass(fit, monkeypatch)
         backbone(x)
         model(x, degradation="rain")
     assert (made == []) is fit
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+
+
+def test_rows_name_their_gpu_and_the_page_renders_from_them_alone(tmp_path, monkeypatch):
+    rows = json.loads((DOCS / "gpu_latency_cuda.json").read_text())
+    assert all(row["machine"].startswith("NVIDIA") for row in rows)
+    (tmp_path / "gpu_latency_cuda.json").write_text(json.dumps(rows))  # no page to read back
+    argv = ["gpu_latency.py", "--device", "cuda", "--merge", "--backbones", "", "--out"]
+    monkeypatch.setattr(sys, "argv", [*argv, str(tmp_path)])
+    gpu_latency.main()
+    rendered = (tmp_path / "gpu_latency_cuda.md").read_text()
+    assert rendered == (DOCS / "gpu_latency_cuda.md").read_text()
+
+
+def test_rows_of_two_gpus_are_marked_and_summarised_apart():
+    row = {"backbone": "nafnet", "size": 256, "mode": "eager", "command": "`c`"}
+    row |= {"warmup_seconds": {"plain": 0.0, "pip": 0.0}}
+    rows = [
+        {**row, "machine": "GPU A", "seconds": [1.0, 2.0]},
+        {**row, "machine": "GPU B", "seconds": [3.0, 3.0]},
+    ]
+    page = gpu_latency.render(rows)
+    assert page.splitlines()[0] == "# PIP latency on a GPU, batch 1 (GPU A; GPU B)"
+    assert "| nafnet | 256² | eager on GPU A | 1000.00 ms | 2000.00 ms |" in page
+    assert "- nafnet 256² on GPU A: fastest PIP mode eager, 2.000x" in page
+    assert "- nafnet 256² on GPU B: fastest PIP mode eager, 1.000x" in page
+    assert gpu_latency.fastest_rows(rows)[("nafnet", 256)]["machine"] == "GPU B"

@@ -163,3 +163,43 @@ def test_units_counted_alone_are_the_models_units():
         feature = torch.rand(shapes[key])
         with torch.no_grad():
             torch.testing.assert_close(alone.modulate(feature, weights), unit(feature, weights))
+
+
+def test_the_transposed_variant_computes_the_default_bit_for_bit():
+    # --transpose times the default model against the same with the per-pixel feed-forward's
+    # input copied by the 2-D transpose: the same computation, in another memory layout
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from backbones import build
+
+    import pip_adapter as pa
+
+    model = pa.inject_pip(build("nafnet")).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.pip_units.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    x = torch.rand(1, 3, 32, 32)
+    with torch.inference_mode():
+        default = model(x, degradation="rain")
+    layouts = []  # whether each feed-forward's input comes channels-last
+    for unit in model.pip_units.values():
+        fast = unit.prompt_to_feature.feed_forward_fast
+
+        def recorded(y, *args, fast=fast, **kwargs):
+            layouts.append(y.is_contiguous(memory_format=torch.channels_last))
+            return fast(y, *args, **kwargs)
+
+        unit.prompt_to_feature.feed_forward_fast = recorded
+    with torch.inference_mode():
+        transposed = overhead._blocked_transpose(model)(x, degradation="rain")
+    assert layouts == [True] * len(model.pip_units)
+    assert torch.equal(transposed, default)
+    page = overhead.transpose_sentence(
+        {
+            "transpose": {
+                "settings": {"threads": 2, "date": "d", "repeats": 5, "rounds": 7},
+                "sizes": {str(s): {"time_ratio": [1.01, 0.9, 1.03]} for s in overhead.SIZES},
+            }
+        }
+    )
+    assert "1.010x (0.900-1.030) at 128² and 1.010x (0.900-1.030) at 256²" in page

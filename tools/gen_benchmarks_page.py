@@ -30,6 +30,10 @@ SECTIONS = [  # (file, what it shows)
     ("gpu_latency_cuda.md", "Latency on a GPU, each way to run it (`benchmarks/gpu_latency.py`)"),
     ("training_cost.md", "What PIP costs in training, CPU (`benchmarks/training_cost.py`)"),
     ("training_cost_cuda.md", "What PIP costs in training, GPU (`benchmarks/training_cost.py`)"),
+    (
+        "step_operators.md",
+        "Operators of a training step, per unit (`benchmarks/step_operators.py`)",
+    ),
     ("topm_attention.md", "Top-m attention, fast vs naive, CPU (`benchmarks/topm_attention.py`)"),
     ("topm_attention_cuda.md", "Top-m attention, fast vs naive, GPU"),
     ("gpu_training_cuda.md", "Training throughput on a GPU (`benchmarks/gpu_training.py`)"),

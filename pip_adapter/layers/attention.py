@@ -10,6 +10,7 @@ from torch import nn
 from pip_adapter.functional import (
     cast,
     check_topm_ratios,
+    cosine_logits,
     query_scales,
     scaled_logits,
     topm_probabilities,
@@ -17,7 +18,8 @@ from pip_adapter.functional import (
 
 __all__ = ["ChannelCrossAttention", "Queries"]
 
-# queries (B×heads×c×N) and their scales (B×heads×c×1), or None where the queries hold them
+# queries (B×heads×c×N) and the temperature of their logits, or None where the queries hold
+# their logits' scales (``scaled_queries``)
 Queries = tuple[torch.Tensor, torch.Tensor | None]
 
 
@@ -67,17 +69,17 @@ class ChannelCrossAttention(nn.Module):
         """``B×(heads·c)×H×W`` → ``B×heads×c×(H·W)``."""
         return t.reshape(t.shape[0], self.heads, -1, t.shape[-2] * t.shape[-1])
 
-    def queries(self, query_source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The queries of ``query_source`` (``B×heads×c×N``) and their ``query_scales``."""
-        q = self._heads(self.to_q(query_source))
-        return q, query_scales(q, self.temperature)
+    def queries(self, query_source: torch.Tensor) -> Queries:
+        """The queries of ``query_source`` (``B×heads×c×N``) and the temperature of their
+        logits (``cosine_logits``)."""
+        return self._heads(self.to_q(query_source)), self.temperature
 
     def scaled_queries(self, query_source: torch.Tensor) -> Queries:
-        """``queries(query_source)`` with the scales multiplied in (at least float32), for
-        queries computed once and reused: each use then spares that product
+        """The queries with their ``query_scales`` multiplied in (at least float32), for
+        queries computed once and reused: each use then spares the scales and their product
         (``scaled_logits``)."""
-        q, scales = self.queries(query_source)
-        return q * scales, None
+        q = self._heads(self.to_q(query_source))
+        return q * query_scales(q, self.temperature), None
 
     def attend(self, queries: Queries, context: torch.Tensor) -> torch.Tensor:
         """The attention's output (``B×dim×H×W``) for ``queries`` (from ``queries()``) over
@@ -87,7 +89,7 @@ class ChannelCrossAttention(nn.Module):
     def mix(self, queries: Queries, context: torch.Tensor) -> torch.Tensor:
         """The heads' attention-weighted values of ``context`` (``B×dim×H×W``), before the
         output projection (which a caller may fuse with its residual, ``project_add``)."""
-        q, scales = queries
+        q, temperature = queries
         batch, _, height, width = context.shape
         k, v = (self._heads(t) for t in self.to_kv(context).chunk(2, dim=1))
         if torch.compiler.is_compiling():
@@ -95,7 +97,10 @@ class ChannelCrossAttention(nn.Module):
             # the batch size, and an exported graph would refuse batch 1
             q = q.expand(batch, -1, -1, -1)
             q, k, v = (t.clone(memory_format=torch.contiguous_format) for t in (q, k, v))
-        logits = scaled_logits(q, scales, k)
+        if temperature is None:
+            logits = scaled_logits(q, None, k)
+        else:
+            logits = cosine_logits(q, k, temperature)
         if self.topm_ratios is None:
             probs = logits.softmax(dim=-1)
         else:

@@ -44,9 +44,13 @@ class PromptToPromptInteraction(nn.Module):
         return super().train(mode)
 
     def queries(self, basic_prompt: torch.Tensor) -> Queries:
-        """The attention's queries from ``P``, their scales multiplied in
-        (``ChannelCrossAttention.scaled_queries``)."""
+        """The attention's queries from ``P``. With gradients on, as they come: the logits
+        take their scales (``cosine_logits``, whose backward is one node). With gradients
+        off, with their scales multiplied in (``scaled_queries``), kept by the inference
+        cache."""
         attention, norm = self.attention, self.norm_query
+        if torch.is_grad_enabled():
+            return attention.queries(norm(basic_prompt))
         sources = [
             basic_prompt,
             norm.weight,
