@@ -124,6 +124,13 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "photo; 4 items a batch (16 crops, as by default) (`train_sensor(group=2, batch_size=4)`)",
         {**DEFAULT_TRAINING, "group": 2, "batch_size": 4},
     ),
+    "content": (
+        "the defaults, and content the bundled photos never show, in every class: a quarter of "
+        "the crops monochrome (grey photos, scans), a quarter softened by a Gaussian of 0.5 to "
+        "1.5 px (a soft lens, defocus) and a synthetic page of text and line art beside the "
+        "six photos (`train_sensor(grey=0.25, soft=0.25, pages=1)`)",
+        {**DEFAULT_TRAINING, "grey": 0.25, "soft": 0.25, "pages": 1},
+    ),
 }
 # the settings of a recipe that build the sensor rather than train it
 SENSOR_OPTIONS = ("statistics",)

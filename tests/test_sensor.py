@@ -9,8 +9,12 @@ from backbones import build
 from safetensors.torch import load_file, save_file
 
 import pip_adapter as pa
-from pip_adapter.data import SyntheticAllInOne, degrade, sample_images
-from pip_adapter.injection.serialization import SENSOR_FORMAT_VERSION
+from pip_adapter.data import SyntheticAllInOne, degrade, sample_images, synthetic_pages
+from pip_adapter.injection.serialization import (
+    SENSOR_FEATURE_VERSIONS,
+    SENSOR_FORMAT_VERSION,
+    write_sensor,
+)
 from pip_adapter.sensor import (
     DEFAULT_SENSOR_SCALE_WEIGHTS,
     DEFAULT_SENSOR_VIEWS,
@@ -30,6 +34,7 @@ from pip_adapter.training.sensor import (
     _HazeField,
     _item_logits,
     _Recoloured,
+    _Softened,
 )
 
 TOY_DEGRADATIONS = ("clean", "noise")
@@ -705,3 +710,124 @@ def test_malformed_scale_weights_in_a_sensor_file_are_refused(tmp_path, pairs, m
     backbone = build("nafnet")
     with untouched(backbone), pytest.raises(ValueError, match="is malformed: .*" + message):
         pa.load_adapter(backbone, out)
+
+
+def test_a_grey_share_makes_that_share_of_the_crops_monochrome():
+    """``grey=1`` drops every crop's colours (the channels equal), ``grey=0`` none, and the
+    crops are drawn as without the option (the same generator draws); reproducible."""
+    clean = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+
+    def recolour(grey, seed=1):
+        return _Recoloured(keep, grey)(clean, generator=torch.Generator().manual_seed(seed))
+
+    monochrome = recolour(1.0)
+    assert torch.allclose(monochrome, monochrome[:, :1].expand_as(monochrome), atol=1e-6)
+    assert torch.equal(recolour(0.0), _Recoloured(keep)(clean, torch.Generator().manual_seed(1)))
+    assert not torch.allclose(recolour(0.0)[:, 0], recolour(0.0)[:, 1])
+    half = recolour(0.5, seed=3)
+    grey = (half - half[:, :1]).abs().amax(dim=(1, 2, 3)) < 1e-6
+    assert 0 < grey.sum() < len(half) and torch.equal(half, recolour(0.5, seed=3))
+
+
+def test_soft_crops_lose_fine_detail_isotropically_and_keep_their_picture():
+    """A softened crop has less fine detail in both directions than its source (a Gaussian, not
+    a streak), is still the same picture, and ``share`` picks which crops; reproducible."""
+    clean = sample_images("train")[0][None, :, :64, :64].expand(16, -1, -1, -1).contiguous()
+    soft = _Softened(keep, 1.0)(clean, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(soft, _Softened(keep, 1.0)(clean, torch.Generator().manual_seed(0)))
+
+    def detail(x, dim):
+        return x.diff(dim=dim).abs().mean().item()
+
+    for dim in (-1, -2):
+        assert detail(soft, dim) < 0.9 * detail(clean, dim)
+    assert torch.corrcoef(torch.stack([soft[0].flatten(), clean[0].flatten()]))[0, 1] > 0.9
+    assert torch.equal(_Softened(keep, 0.0)(clean, generator=torch.Generator()), clean)
+    some = _Softened(keep, 0.5)(clean, generator=torch.Generator().manual_seed(2))
+    kept = (some == clean).flatten(1).all(dim=1)
+    assert 0 < kept.sum() < len(clean)
+
+
+def test_synthetic_pages_are_dark_strokes_on_light_paper_the_same_for_a_seed():
+    pages = synthetic_pages(2, size=128, seed=3)
+    assert len(pages) == 2 and all(p.shape == (3, 128, 128) for p in pages)
+    assert all(torch.equal(a, b) for a, b in zip(pages, synthetic_pages(2, 128, 3), strict=True))
+    assert not torch.equal(pages[0], synthetic_pages(1, 128, 4)[0])
+    for page in pages:
+        assert page.min() >= 0 and page.max() <= 1
+        assert page.median() > 0.7 and page.amin() < 0.4  # light paper, dark ink
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"count": 0}, "count must be a positive integer, got 0"),
+        ({"count": 1.5}, "count must be a positive integer, got 1.5"),
+        ({"count": 1, "size": 32}, "size must be an integer of at least 64 pixels, got 32"),
+    ],
+)
+def test_synthetic_pages_refuse_bad_sizes(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        synthetic_pages(**kwargs)
+
+
+def test_grey_soft_and_pages_shape_the_crops_of_an_image_source():
+    """``pages`` adds rendered pages to the photos, each as likely as a photo; ``grey`` and
+    ``soft`` wrap every degradation (softened, then recoloured, then degraded); training
+    with them moves the weights."""
+    sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY)
+    plain = _dataset(sensor, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 1.0, 1)
+    data = _dataset(sensor, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 1.0, 1, 0.5, 2, 0.25)
+    assert len(data.sources) == len(plain.sources) + 2
+    assert torch.equal(data.sources[-1], synthetic_pages(2, seed=0)[1])
+    softened = data._functions[0]
+    assert isinstance(softened, _Softened) and softened.share == 0.25
+    assert isinstance(softened.degradation, _Recoloured) and softened.degradation.grey == 0.5
+    assert not isinstance(plain._functions[0], _Softened) and plain._functions[0].grey == 0
+    before = {k: v.clone() for k, v in sensor.state_dict().items()}
+    train_sensor(sensor, steps=2, batch_size=2, grey=0.5, soft=0.5, pages=1, progress=False)
+    assert any(not torch.equal(v, sensor.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"grey": 1.5}, r"grey must be a share in \[0, 1\], got 1.5"),
+        ({"grey": 0.5, "recolour": False}, "grey=0.5 is a colour change of the crops"),
+        ({"soft": -0.1}, r"soft must be a share in \[0, 1\], got -0.1"),
+        ({"pages": 9}, "pages must be an integer from 0 to 8, got 9"),
+        ({"pages": True}, "pages must be an integer from 0 to 8, got True"),
+    ],
+)
+def test_train_sensor_refuses_bad_content_options(untouched, kwargs, message):
+    sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY)
+    with untouched(sensor), pytest.raises(ValueError, match=message):
+        train_sensor(sensor, steps=1, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"grey": 0.5}, {"soft": 0.5}, {"pages": 1}])
+def test_train_sensor_refuses_content_options_for_a_dataset(untouched, kwargs):
+    sensor = pa.DegradationSensor(("haze", "clean"), **TINY)
+    crops = torch.rand(4, 3, 32, 32)
+    data = torch.utils.data.TensorDataset(crops, crops, torch.zeros(4, dtype=torch.long))
+    with untouched(sensor), pytest.raises(ValueError, match="a Dataset's items come made"):
+        train_sensor(sensor, data, steps=1, batch_size=2, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("options", "version"),
+    [
+        ({}, 2),
+        ({"statistics": True}, 3),
+        ({"scale_weights": [[1.0, 1.0], [0.5, 1.0]]}, 4),
+        ({"statistics": True, "scale_weights": [[1.0, 1.0], [0.5, 1.0]]}, 4),
+        ({"scale_weights": [[1.0, 1.0]]}, 2),
+    ],
+)
+def test_a_sensor_file_gets_the_oldest_version_that_reads_it_whole(tmp_path, options, version):
+    """The version written is the newest of those that first saved each feature the sensor
+    uses (``SENSOR_FEATURE_VERSIONS``), so older readers still take the files they can read."""
+    write_sensor(tmp_path, ({"degradations": ["clean"], **options}, {"w": torch.zeros(1)}))
+    written = json.loads((tmp_path / "sensor_config.json").read_text())["format_version"]
+    assert written == version
+    assert SENSOR_FORMAT_VERSION == max(SENSOR_FEATURE_VERSIONS.values()) == 4

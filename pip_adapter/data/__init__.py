@@ -31,6 +31,7 @@ with needs_extra("train", "pip_adapter.data"):
         synthetic_depth,
     )
     from pip_adapter.data.io import check_images, list_images, read_image, write_image
+    from pip_adapter.data.pages import synthetic_pages
     from pip_adapter.data.photos import (
         OOD_PHOTOS,
         SAMPLE_PHOTOS,
@@ -77,5 +78,6 @@ __all__ = [
     "snowfall",
     "split_train_test",
     "synthetic_depth",
+    "synthetic_pages",
     "write_image",
 ]

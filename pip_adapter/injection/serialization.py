@@ -46,11 +46,14 @@ METADATA_KEYS = ("format", "format_version", "library_version", "backbone")
 SENSOR_CONFIG_NAME = "sensor_config.json"
 SENSOR_WEIGHTS_NAME = "sensor.safetensors"
 SENSOR_FORMAT = "pip-adapter-sensor"
-# 2: views and temperature saved (a reader of 1 would ignore them and weigh differently);
-# files of version 1 load with no views and temperature 1, as they were used; 3: statistics
-# saved (a reader of 2 would build the sensor without them); older files load without them;
-# 4: scale_weights beyond the native scale (a reader of 3 would judge the native crops alone)
-SENSOR_FORMAT_VERSION = 4
+# the sensor file version that first saved each feature, the oldest whose readers rebuild a
+# sensor that uses it (write_sensor writes the oldest such version): "views" (and the
+# temperature; a reader of 1 would ignore them and weigh differently; files of version 1 load
+# with no views and temperature 1, as they were used), "statistics" (a reader of 2 would build
+# the sensor without them; older files load without them), "scale_weights" beyond the native
+# scale (a reader of 3 would judge the native crops alone)
+SENSOR_FEATURE_VERSIONS = {"views": 2, "statistics": 3, "scale_weights": 4}
+SENSOR_FORMAT_VERSION = max(SENSOR_FEATURE_VERSIONS.values())
 SENSOR_KEYS = ("degradations", "backbone", "crop_size", "crops_per_side")
 
 
@@ -227,10 +230,10 @@ def write_sensor(
         return
     config, tensors = sensor
     write_safetensors(directory / SENSOR_WEIGHTS_NAME, tensors, {"format": SENSOR_FORMAT})
-    # the oldest version whose readers rebuild this sensor as it is: 4 only for zoomed copies,
-    # 3 only for statistics
+    # the oldest version whose readers rebuild this sensor as it is
     zoomed = [scale for scale, _ in config.get("scale_weights", [[1.0, 1.0]]) if scale != 1]
-    version = 4 if zoomed else 3 if config.get("statistics") else 2
+    used = {"views": True, "statistics": bool(config.get("statistics")), "scale_weights": zoomed}
+    version = max(SENSOR_FEATURE_VERSIONS[feature] for feature, use in used.items() if use)
     header = {"format": SENSOR_FORMAT, "format_version": version}
     write_json(directory / SENSOR_CONFIG_NAME, {**header, **config})
 

@@ -20,6 +20,7 @@ from pip_adapter.data import (
     build_degradation,
     degrade,
     synthetic_depth,
+    synthetic_pages,
 )
 from pip_adapter.data.degradations.blur import BLUR_PARAMETERS
 from pip_adapter.data.degradations.compose import DegradeFn
@@ -33,9 +34,12 @@ from pip_adapter.vocabulary import degradation_index, degradation_name
 __all__ = [
     "DEFAULT_SENSOR_CONTEXT",
     "DEFAULT_SENSOR_FAINT",
+    "DEFAULT_SENSOR_GREY",
     "DEFAULT_SENSOR_GROUP",
     "DEFAULT_SENSOR_HAZE_FIELD",
+    "DEFAULT_SENSOR_PAGES",
     "DEFAULT_SENSOR_SCALES",
+    "DEFAULT_SENSOR_SOFT",
     "DEFAULT_SENSOR_STEPS",
     "DEFAULT_SENSOR_TEMPERATURE",
     "FAINT_RANGES",
@@ -63,6 +67,15 @@ MAX_HAZE_FIELD = 8.0
 # MAX_SENSOR_GROUP (memory: a batch holds G² crops per item)
 DEFAULT_SENSOR_GROUP = 1
 MAX_SENSOR_GROUP = 4
+# the share of clean crops made monochrome, and the synthetic pages added to the photos (see
+# train_sensor); at most MAX_SENSOR_PAGES (each is as likely as a photo: more would outweigh them)
+DEFAULT_SENSOR_GREY = 0.0
+DEFAULT_SENSOR_PAGES = 0
+MAX_SENSOR_PAGES = 8
+# the share of clean crops softened, and the range of the Gaussian's standard deviation (pixels):
+# well below the faintest motion blur (FAINT_RANGES: streaks of 7 pixels and more)
+DEFAULT_SENSOR_SOFT = 0.0
+SOFT_SIGMA = (0.5, 1.5)
 # faint draws of the degradations whose mildest draws a sensor takes for "clean": their main
 # parameters from the mild end of the default range (the others drawn as by default). Not haze:
 # faint haze draws made the sensor take clean photos for hazy ones (sensor_tuning.py)
@@ -99,11 +112,13 @@ DEFAULT_SENSOR_TEMPERATURE = 1.24
 class _Recoloured:
     """A degradation applied after random colour changes of the clean crop (channel order, then
     kornia's saturation, gamma and contrast adjustments), so that the sensor judges the
-    degradation rather than the colours of the few photos it was trained on. The changes are
-    drawn from the item's generator, so items stay reproducible."""
+    degradation rather than the colours of the few photos it was trained on; a ``grey`` share
+    of the crops loses its colours altogether (saturation 0), as a monochrome camera or scan
+    gives them. The changes are drawn from the item's generator, so items stay
+    reproducible (with ``grey`` 0, as they were before it)."""
 
-    def __init__(self, degradation: DegradeFn) -> None:
-        self.degradation = degradation
+    def __init__(self, degradation: DegradeFn, grey: float = 0.0) -> None:
+        self.degradation, self.grey = degradation, grey
 
     def __call__(
         self, clean: torch.Tensor, generator: torch.Generator | None = None
@@ -112,9 +127,36 @@ class _Recoloured:
         order = torch.stack([torch.randperm(3, generator=generator) for _ in range(n)])
         x = clean.gather(1, order.view(n, 3, 1, 1).expand_as(clean).to(clean.device))
         saturation, gamma, contrast = torch.rand(3, n, generator=generator).to(clean)
-        x = kornia.enhance.adjust_saturation(x, 0.3 + 1.2 * saturation)
+        saturation = 0.3 + 1.2 * saturation
+        if self.grey > 0:
+            monochrome = torch.rand(n, generator=generator).to(clean) < self.grey
+            saturation = saturation.masked_fill(monochrome, 0.0)
+        x = kornia.enhance.adjust_saturation(x, saturation)
         x = kornia.enhance.adjust_gamma(x, 0.7 + 0.7 * gamma)
         x = kornia.enhance.adjust_contrast_with_mean_subtraction(x, 0.6 + 0.6 * contrast)
+        return self.degradation(x, generator=generator)
+
+
+class _Softened:
+    """A degradation applied after a ``share`` of the clean crops is softened by a Gaussian of
+    a standard deviation drawn from ``SOFT_SIGMA`` (pixels), as a soft lens, a slight defocus
+    or a photo shown larger than it was taken leave it: isotropic, unlike motion blur's
+    streaks, so that the sensor learns that a soft image is not a blurred one. Draws come
+    from the item's generator."""
+
+    def __init__(self, degradation: DegradeFn, share: float) -> None:
+        self.degradation, self.share = degradation, share
+
+    def __call__(
+        self, clean: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        n = clean.shape[0]
+        low, high = SOFT_SIGMA
+        softened, sigma = torch.rand(2, n, generator=generator).to(clean)
+        sigma = (low + (high - low) * sigma).unsqueeze(-1).expand(n, 2)
+        side = 2 * math.ceil(3 * high) + 1
+        soft = kornia.filters.gaussian_blur2d(clean, (side, side), sigma, border_type="reflect")
+        x = torch.where((softened < self.share).view(n, 1, 1, 1), soft, clean)
         return self.degradation(x, generator=generator)
 
 
@@ -220,6 +262,9 @@ def _dataset(
     faint_ranges: FaintRanges,
     haze_field: float,
     group: int,
+    grey: float = 0.0,
+    pages: int = 0,
+    soft: float = 0.0,
 ) -> Dataset:
     if not isinstance(data, Dataset):
         custom: dict[str, DegradeFn] = {}
@@ -228,8 +273,9 @@ def _dataset(
             fn: DegradeFn = build_degradation(t) if draw is None else draw
             if faint > 0 and t in faint_ranges:
                 fn = _Faint(t, faint, faint_ranges[t], draw)
-            custom[t] = _Recoloured(fn) if recolour else fn
-        return SyntheticAllInOne(
+            fn = _Recoloured(fn, grey) if recolour else fn
+            custom[t] = _Softened(fn, soft) if soft > 0 else fn
+        photos = SyntheticAllInOne(
             data,
             sensor.degradations,
             patch_size=sensor.crop_size * group,
@@ -239,6 +285,9 @@ def _dataset(
             context=context,
             scales=scales,
         )
+        if pages:
+            photos.sources.extend(synthetic_pages(pages, seed=seed))
+        return photos
     degradations = getattr(data, "degradations", None)
     if degradations is None or tuple(degradations) == sensor.degradations:
         return data
@@ -273,6 +322,9 @@ def train_sensor(
     faint_ranges: FaintRanges | None = None,
     haze_field: float = DEFAULT_SENSOR_HAZE_FIELD,
     group: int = DEFAULT_SENSOR_GROUP,
+    grey: float = DEFAULT_SENSOR_GREY,
+    pages: int = DEFAULT_SENSOR_PAGES,
+    soft: float = DEFAULT_SENSOR_SOFT,
     temperature: float = DEFAULT_SENSOR_TEMPERATURE,
     device: torch.device | str | None = None,
 ) -> DegradationSensor:
@@ -302,7 +354,15 @@ def train_sensor(
     one, and the loss is that of the mean of their logits, as the sensor judges a whole photo,
     so a crop that shows nothing of the degradation (a flat sky in a blurred photo) need not
     name it; ``batch_size`` counts items, so a batch
-    holds ``group``² times as many crops. ``temperature`` is set
+    holds ``group``² times as many crops. Content the training photos may lack, seen clean
+    and under every degradation alike (so it teaches what is not a degradation, and moves no
+    class's prior): ``grey`` (a share, default 0) makes that share of the clean crops
+    monochrome before the degradation (with ``recolour``; grey photos, scans); ``soft`` (a
+    share, default 0) softens that share with a Gaussian of 0.5 to 1.5 pixels (a soft lens, a
+    slight defocus: isotropic, unlike motion blur's streaks of 7 pixels and more), so that a
+    soft photo is not taken for a blurred one; ``pages`` (0 to 8, default 0) adds that many
+    ``synthetic_pages`` (printed text and line art, drawn from ``seed``) to the image source,
+    each as likely as a photo. ``temperature`` is set
     on the trained sensor, replacing the one it had (the default was fitted for
     ``views="none"``; see ``calibrate_sensor`` to fit one for other views or on labelled images
     of your own).
@@ -324,6 +384,19 @@ def train_sensor(
         )
     if isinstance(group, bool) or not isinstance(group, int) or not 1 <= group <= MAX_SENSOR_GROUP:
         raise ValueError(f"group must be an integer from 1 to {MAX_SENSOR_GROUP}, got {group!r}")
+    if not 0 <= grey <= 1:
+        raise ValueError(f"grey must be a share in [0, 1], got {grey}")
+    if grey > 0 and not recolour:
+        raise ValueError(f"grey={grey} is a colour change of the crops: it needs recolour=True")
+    if isinstance(pages, bool) or not isinstance(pages, int) or not 0 <= pages <= MAX_SENSOR_PAGES:
+        raise ValueError(f"pages must be an integer from 0 to {MAX_SENSOR_PAGES}, got {pages!r}")
+    if not 0 <= soft <= 1:
+        raise ValueError(f"soft must be a share in [0, 1], got {soft}")
+    if (grey > 0 or pages or soft > 0) and isinstance(data, Dataset):
+        raise ValueError(
+            "grey, pages and soft change the crops of an image source (None, a folder, files "
+            "or tensors); a Dataset's items come made: leave them at 0"
+        )
     if group > 1 and isinstance(data, Dataset):
         raise ValueError(
             f"group={group} cuts each item into {group}x{group} crops, which needs photos "
@@ -342,6 +415,9 @@ def train_sensor(
         ranges,
         float(haze_field),
         group,
+        float(grey),
+        pages,
+        float(soft),
     )
     size = len(cast(Sized, dataset))
     if size < batch_size:
