@@ -124,6 +124,18 @@ def command(args) -> str:
     )
 
 
+def merge(results: list[dict], row: dict) -> None:
+    """``row`` in place of the row of the same backbone, size, mode, code and GPU, or added
+    (a row of another GPU joins the page beside the others)."""
+    fields = ("backbone", "size", "mode", "code", "machine")
+    keys = [tuple(r.get(field) for field in fields) for r in results]
+    key = tuple(row.get(field) for field in fields)
+    if key in keys:
+        results[keys.index(key)] = row
+    else:
+        results.append(row)
+
+
 def machines(results: list[dict]) -> list[str]:
     """The GPUs the rows were measured on, in the order they first appear."""
     return list(dict.fromkeys(r["machine"] for r in results))
@@ -259,11 +271,7 @@ def main() -> None:
             row |= measure(name, size, mode, args, device)
         except Exception as err:  # a failed mode is reported, the others still run
             row["error"] = f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
-        keys = [(r["backbone"], r["size"], r["mode"], r.get("code")) for r in results]
-        if (*task, args.code) in keys:
-            results[keys.index((*task, args.code))] = row
-        else:
-            results.append(row)
+        merge(results, row)
         print(row, flush=True)
         target.write_text(render(results))
         json_path.write_text(json.dumps(results, indent=2) + "\n")

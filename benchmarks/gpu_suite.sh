@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU figure in docs/benchmarks/*_cuda.md, in one go: about 15 minutes on an H100 / H200,
+# Every GPU figure in docs/benchmarks/*_cuda.md, in one go: about 17 minutes on an H100 / H200,
 # most important first (issue 14's open questions: compiled NAFNet on the current code, the
 # training step, compiled Restormer and SwinIR; then the rest), each step with its own time
 # limit and writing its page as it goes. The latency page is merged into the one in docs/
@@ -37,7 +37,7 @@ step 80 training-cost python3 benchmarks/training_cost.py --device cuda --repeat
 # Restormer and SwinIR compiled at 256², one backbone per step (a step cut short keeps the rows
 # measured before it)
 for name in restormer swinir; do
-  step 150 "compile-$name" "${latency[@]}" --merge --backbones "$name" --compile-backbones \
+  step 200 "compile-$name" "${latency[@]}" --merge --backbones "$name" --compile-backbones \
     "$name" --sizes 256 --modes compile
 done
 # latency at batch 1, 256² (the issue's goal): eager, CUDA graphs fp32 / bf16

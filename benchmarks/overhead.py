@@ -149,7 +149,7 @@ TRIED: dict[str, tuple[dict, Callable | None]] = {
     ),
     "compact design (default)": ({}, None),
 }
-VIEWS = {  # aliasing operators: no kernel of their own
+VIEWS = {  # aliasing operators and bare allocations: no kernel of their own
     "aten::view",
     "aten::reshape",
     "aten::_reshape_alias",
@@ -171,6 +171,9 @@ VIEWS = {  # aliasing operators: no kernel of their own
     "aten::lift_fresh",
     "aten::empty",
     "aten::empty_like",
+    "aten::empty_strided",
+    "aten::new_empty",
+    "aten::new_empty_strided",
     "aten::narrow",
     "aten::numpy_T",
 }
@@ -502,10 +505,14 @@ def transpose_sentence(results: dict) -> str:
     cells = [
         f"{time_cell(measured['sizes'][str(size)]).replace('**', '')} at {size}²" for size in SIZES
     ]
+    unsettled = all(time_spread(measured["sizes"][str(size)]).contains(1.0) for size in SIZES)
+    shown = "every range includes 1.000x: no difference this run can show"
+    if not unsettled:
+        shown = "a range excludes 1.000x"
     return (
         f"timed against the default at {run['threads']} threads (`--transpose`, "
         f"{run['date']}, {protocol(run)}; the transposed model's time over the default's, "
-        f"median and range over the rounds): {' and '.join(cells)}"
+        f"median and range over the rounds): {' and '.join(cells)} ({shown})"
     )
 
 
@@ -763,9 +770,9 @@ def render(results: dict, device: torch.device, args) -> str:
             "`pip_adapter.caching.ParameterCache` and `CacheGroup`); the top-m rank masks are "
             "cached per size. The per-pixel layer norm reads the feature channels-last, a "
             "transposing copy of the stage's width at every pixel (at 256² about as long as the "
-            "layer norm itself): torch's 2-D blocked transpose makes that copy 2-3.5x faster "
-            "than the 4-D copy the layer norm makes, on one thread, but it runs on one thread "
-            "only (the 4-D copy on all), at batch 1 only, and is one operator more; not adopted: "
+            "layer norm itself). torch's 2-D blocked transpose can make that copy instead of "
+            "the 4-D copy the layer norm makes, but it runs on one thread only (the 4-D copy on "
+            "all), at batch 1 only, and is one operator more; not adopted: "
             f"{transpose_sentence(results)}. "
             "Lighter "
             "feed-forwards, the channels-last layout, and dropping the full-resolution unit "

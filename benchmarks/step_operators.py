@@ -35,20 +35,10 @@ import torch.nn.functional as F
 from overhead import VIEWS, wrapped_units
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
-
-import pip_adapter as pa
-from pip_adapter.backbones import build_backbone
+from training_cost import CONFIGS, PLAIN, Step
 
 ROOT = Path(__file__).resolve().parents[1]
-# label -> (PIP injected, backbone frozen, units recomputed in the backward pass)
-CONFIGS: dict[str, tuple[bool, bool, bool]] = {
-    "plain NAFNet, full fine-tuning": (False, False, False),
-    "+ PIP, full": (True, False, False),
-    "+ PIP, full, `recompute_units`": (True, False, True),
-    "+ PIP, adapter only": (True, True, False),
-}
 UNITS_OF = "+ PIP, full"  # the configuration whose units are counted one by one
-PLAIN = "plain NAFNet, full fine-tuning"
 CURRENT = "this code"
 PARTS = ("forward", "backward", "total")
 
@@ -75,25 +65,15 @@ def _descendants(event) -> Iterable:
 def count_step(label: str, batch: int, patch: int) -> dict:
     """One step of configuration ``label`` (after a warm-up step), profiled: operators of the
     forward pass (loss included) and of the backward pass, in all and per unit."""
-    injected, frozen, recompute = CONFIGS[label]
-    torch.manual_seed(0)
-    model = build_backbone("nafnet", "official")
-    if injected:
-        model = pa.inject_pip(model)
-        if frozen:
-            model.freeze_backbone()
-        model.recompute_units = recompute
-    model.train()
-    generator = torch.Generator().manual_seed(0)
-    x = torch.rand(batch, 3, patch, patch, generator=generator)
-    target = torch.rand(batch, 3, patch, patch, generator=generator)
-    ids = torch.arange(batch) % len(pa.DEFAULT_DEGRADATIONS)
+    configured = Step(label, batch, patch, torch.device("cpu"))
+    model, injected = configured.model, configured.conditioned
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
         with record_function("forward"):
+            x, ids = configured.x, configured.ids
             out = model(x, degradation=ids) if injected else model(x)
-            loss = F.l1_loss(out, target)
+            loss = F.l1_loss(out, configured.target)
         loss.backward()
 
     def scoped(key: str, modulate: Callable) -> Callable:
@@ -140,6 +120,9 @@ def tables(results: dict) -> list[str]:
         cells = []
         for code in codes:
             steps = rows[code]["steps"]
+            if label not in steps:  # a configuration added after that code was counted
+                cells += ["", "", ""]
+                continue
             step, plain = steps[label], steps[PLAIN]
             total, plain_total = sum(step.values()), sum(plain.values())
             cells += [str(step["forward"]), str(step["backward"])]

@@ -121,7 +121,7 @@ class _CosineLogits(torch.autograd.Function):
         k_norm = torch.linalg.vector_norm(k, dim=-1, keepdim=True).transpose(-2, -1)  # ...×1×c
         k_clamped = k_norm.clamp_min(_EPS)
         raw = scaled @ k.transpose(-2, -1)
-        ctx.save_for_backward(q, k, q_norm, q_clamped, k_norm, k_clamped, scales, scaled, raw)
+        ctx.save_for_backward(q, k, q_norm, q_clamped, k_norm, k_clamped, scales, raw)
         ctx.temperature_shape = getattr(temperature, "shape", torch.Size())
         return raw / k_clamped
 
@@ -129,7 +129,12 @@ class _CosineLogits(torch.autograd.Function):
     def backward(ctx, grad):
         # logits_ij = (s_i q_i · k_j) / |k_j| = raw_ij / |k_j|, s_i = t / |q_i| (norms clamped
         # at _EPS, where the clamp stops their gradients)
-        q, k, q_norm, q_clamped, k_norm, k_clamped, scales, scaled, raw = ctx.saved_tensors
+        with _precise(grad):  # a backward called under autocast still computes in float32
+            return _CosineLogits._gradients(ctx, grad)
+
+    @staticmethod
+    def _gradients(ctx, grad):
+        q, k, q_norm, q_clamped, k_norm, k_clamped, scales, raw = ctx.saved_tensors
         by_raw = grad / k_clamped  # the gradient of raw
         by_scaled = by_raw @ k  # the gradient of s_i q_i
         # the gradient of t, per query: Σ_n by_scaled_in q_in / |q_i|
@@ -140,10 +145,10 @@ class _CosineLogits(torch.autograd.Function):
             coef = torch.where(q_norm >= _EPS, per_query * scales / q_norm, 0)
             grad_q = _reduced((by_scaled * scales).addcmul_(coef, q, value=-1), q.shape)
         if ctx.needs_input_grad[1]:
-            # by_rawᵀ scaled, and through |k_j|: -(Σ_i G_ij logits_ij) · k_j / |k_j|²
+            # by_rawᵀ (s q), and through |k_j|: -(Σ_i G_ij logits_ij) · k_j / |k_j|²
             column = (by_raw * raw).sum(-2, keepdim=True)  # Σ_i G_ij logits_ij
             coef = torch.where(k_norm >= _EPS, column / k_clamped / k_norm, 0)
-            grad_k = by_raw.transpose(-2, -1) @ scaled
+            grad_k = (by_raw * scales).transpose(-2, -1) @ q  # by_rawᵀ (s_i q_i)
             grad_k = _reduced(grad_k.addcmul_(coef.transpose(-2, -1), k, value=-1), k.shape)
         if ctx.needs_input_grad[2]:
             grad_t = _reduced(per_query, ctx.temperature_shape)
@@ -157,7 +162,11 @@ def cosine_logits(
     None, k)``, the queries scaled first (as queries computed once and kept are). While
     gradients are recorded (eager), one autograd node whose backward runs fewer operators
     than the formula's (the same values, and gradients to rounding)."""
-    recording = torch.is_grad_enabled() and not torch.compiler.is_compiling()
+    recording = (
+        torch.is_grad_enabled()
+        and not torch.compiler.is_compiling()
+        and not torch._C._are_functorch_transforms_active()  # torch.func: the formula's graph
+    )
     leaves = (q, k, temperature)
     if not recording or not any(isinstance(t, torch.Tensor) and t.requires_grad for t in leaves):
         return scaled_logits(q * query_scales(q, temperature), None, k)

@@ -141,3 +141,28 @@ def test_cosine_logits_backward_runs_fewer_operators():
     q, k, _, temperature, _ = _inputs(2, 3, 6, 9)
     fewer = _backward_operators(cosine_logits(q, k, temperature))
     assert fewer < 0.7 * _backward_operators(_formula(q, k, temperature))
+
+
+def test_cosine_logits_backward_under_autocast_stays_float32():
+    # a training loop may call backward() inside torch.autocast: the gradients are those of
+    # a float32 backward (the logits' precision), not of bf16 products
+    q, k, _, temperature, _ = _inputs(2, 3, 6, 64)
+    q, k, temperature = (t.detach().float().requires_grad_() for t in (q, k, temperature))
+    leaves = (q, k, temperature)
+    fast = cosine_logits(q, k, temperature)
+    upstream = torch.randn_like(fast)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast_grads = torch.autograd.grad(fast, leaves, upstream)
+    slow_grads = torch.autograd.grad(_formula(q, k, temperature), leaves, upstream)
+    for a, b in zip(fast_grads, slow_grads, strict=True):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_attention_takes_torch_func_gradients():
+    q, k, v, temperature, _ = _inputs(1, 2, 4, 5)
+    q, k, v, temperature = (t.detach() for t in (q, k, v, temperature))
+    grad = torch.func.grad(lambda q: channel_attention(q, k, v, temperature).sum())(q)
+    q = q.requires_grad_()
+    (expected,) = torch.autograd.grad(channel_attention(q, k, v, temperature).sum(), q)
+    torch.testing.assert_close(grad, expected)

@@ -67,3 +67,12 @@ def test_rows_of_two_gpus_are_marked_and_summarised_apart():
     assert "- nafnet 256² on GPU A: fastest PIP mode eager, 2.000x" in page
     assert "- nafnet 256² on GPU B: fastest PIP mode eager, 1.000x" in page
     assert gpu_latency.fastest_rows(rows)[("nafnet", 256)]["machine"] == "GPU B"
+
+
+def test_a_row_replaces_only_the_row_of_its_own_gpu():
+    row = {"backbone": "nafnet", "size": 256, "mode": "compile", "seconds": [1.0, 1.0]}
+    rows = [{**row, "machine": "GPU A"}, {**row, "machine": "GPU A", "code": "abc"}]
+    gpu_latency.merge(rows, {**row, "machine": "GPU B", "seconds": [2.0, 2.0]})
+    assert [r["machine"] for r in rows] == ["GPU A", "GPU A", "GPU B"]
+    gpu_latency.merge(rows, {**row, "machine": "GPU A", "seconds": [3.0, 3.0]})
+    assert [r["seconds"][0] for r in rows] == [3.0, 1.0, 2.0]

@@ -55,7 +55,7 @@ def test_milder_blur_changes_the_blurred_training_patches_only():
     assert not any(changed.values())
 
 
-def test_the_loss_and_the_moving_average_reach_the_trainer():
+def test_the_loss_the_moving_average_and_the_recomputation_reach_the_trainer():
     import pip_adapter as pa
     from pip_adapter.backbones import build_backbone
 
@@ -63,13 +63,15 @@ def test_the_loss_and_the_moving_average_reach_the_trainer():
     for name, choice in (
         ("pip_relative", {"loss": "relative_l1"}),
         ("pip_ema", {"ema_decay": 0.999}),
+        ("pip_units_kept", {"recompute_units": False}),
     ):
         variant = transfer.VARIANTS[name]
         assert variant.recipe() == choice  # in the cache key
-        model = pa.inject_pip(build_backbone("nafnet", "tiny"))
+        model = pa.inject_pip(build_backbone("nafnet", "tiny")).freeze_backbone()
         train_set = transfer.training_set(options, variant)
         trainer = transfer.make_trainer(variant, model, options, 2, None, train_set)
         assert {key: getattr(trainer.config, key) for key in choice} == choice
+        assert model.recompute_units is (name != "pip_units_kept")  # frozen: on by default
 
 
 def test_the_cache_key_leaves_out_settings_at_their_no_op_value():
@@ -376,12 +378,14 @@ def test_a_gpu_run_s_record_writes_its_own_page_with_three_seeds(tmp_path, monke
     assert "its trainable count is in the cost table" in page
 
 
-def test_the_gpu_page_is_what_its_committed_record_gives(tmp_path, monkeypatch):
+@pytest.mark.parametrize("device, other", [("cpu", "cuda"), ("cuda", "cpu")])
+def test_a_page_is_what_its_committed_record_gives(device, other, tmp_path, monkeypatch):
     docs = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
     pages = {"cpu": tmp_path / "transfer.md", "cuda": tmp_path / "transfer_cuda.md"}
     monkeypatch.setattr(transfer, "PAGE_ON", pages)
-    run_main(monkeypatch, "--from-record", str(docs / "transfer_cuda.json"))
-    assert pages["cuda"].read_text() == (docs / "transfer_cuda.md").read_text()
+    run_main(monkeypatch, "--from-record", str(docs / pages[device].with_suffix(".json").name))
+    assert pages[device].read_text() == (docs / pages[device].name).read_text()
+    assert not pages[other].exists()
 
 
 def test_without_a_deadline_the_first_failure_stops_the_running_trainings(monkeypatch, capsys):
@@ -401,15 +405,6 @@ def test_without_a_deadline_the_first_failure_stops_the_running_trainings(monkey
     assert started["runs_on"].returncode == -signal.SIGTERM and time.monotonic() - clock < 30
     assert "not_started" not in started
     assert "runs_on: stopped after fails failed" in capsys.readouterr().out
-
-
-def test_the_cpu_page_is_what_its_committed_record_gives(tmp_path, monkeypatch):
-    docs = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
-    pages = {"cpu": tmp_path / "transfer.md", "cuda": tmp_path / "transfer_cuda.md"}
-    monkeypatch.setattr(transfer, "PAGE_ON", pages)
-    run_main(monkeypatch, "--from-record", str(docs / "transfer.json"))
-    assert pages["cpu"].read_text() == (docs / "transfer.md").read_text()
-    assert not pages["cuda"].exists()
 
 
 def cpu_record(pretrained_psnr: float, pip_psnr: float, machine: str) -> dict:
@@ -456,6 +451,13 @@ def test_a_cpu_run_adds_its_section_or_replaces_its_own_network_s(tmp_path, monk
     # each network's PIP against its own pretrained row only: 23.5 replaced 23.0
     assert "| PIP, backbone frozen | 23.50 / 0.500" in amd_part and "23.00 / 0.500 |" not in page
     assert "| PIP, backbone frozen | 21.00 / 0.500" in arm_part
+    # a record that fails to render changes neither the record nor the page
+    broken = cpu_record(23.0, 22.0, "Arm (4 cores)")
+    del broken["steps"]
+    before = (book.read_text(), page)
+    with pytest.raises(KeyError):
+        transfer.publish(broken)
+    assert (book.read_text(), pages["cpu"].read_text()) == before
 
 
 def test_one_deadline_cuts_the_trainings_then_the_cost_probes(monkeypatch, capsys):
