@@ -795,6 +795,8 @@ def test_grey_soft_and_pages_shape_the_crops_of_an_image_source():
         ({"grey": 1.5}, r"grey must be a share in \[0, 1\], got 1.5"),
         ({"grey": 0.5, "recolour": False}, "grey=0.5 is a colour change of the crops"),
         ({"soft": -0.1}, r"soft must be a share in \[0, 1\], got -0.1"),
+        ({"grey": None}, r"grey must be a share in \[0, 1\], got None"),
+        ({"soft": True}, r"soft must be a share in \[0, 1\], got True"),
         ({"pages": 9}, "pages must be an integer from 0 to 8, got 9"),
         ({"pages": True}, "pages must be an integer from 0 to 8, got True"),
     ],

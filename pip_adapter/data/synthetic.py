@@ -36,7 +36,9 @@ ImageSource = str | os.PathLike[str] | torch.Tensor
 Images = str | os.PathLike[str] | Sequence[ImageSource] | None
 
 
-def _load_sources(images: Images) -> list[ImageSource]:
+def image_sources(images: Images) -> list[ImageSource]:
+    """The training images ``images`` names (None: the bundled training photos; a folder; files
+    or 3×H×W tensors), each checked to exist or to be an image tensor."""
     if images is None:
         return list(sample_images("train"))
     if isinstance(images, (str, os.PathLike)):
@@ -175,7 +177,7 @@ class SyntheticAllInOne(DegradationBalancedPatches):
                 f"and {samples_per_degradation}"
             )
         super().__init__(samples_per_degradation, seed, augment)
-        self.sources = _load_sources(images)
+        self.sources = image_sources(images)
         _check_training_images(self.sources, patch_size)
         self.degradations, self._functions = _resolve_degradations(degradations, params, custom)
         self.patch_size = patch_size

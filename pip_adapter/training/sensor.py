@@ -26,7 +26,7 @@ from pip_adapter.data.degradations.blur import BLUR_PARAMETERS
 from pip_adapter.data.degradations.compose import DegradeFn
 from pip_adapter.data.degradations.lowlight import LOWLIGHT_PARAMETERS
 from pip_adapter.data.degradations.rain import RAIN_PARAMETERS
-from pip_adapter.data.synthetic import Images
+from pip_adapter.data.synthetic import Images, image_sources
 from pip_adapter.sensor import TEMPERATURE_RANGE, DegradationSensor, crop_grid
 from pip_adapter.training.schedule import warmup_cosine
 from pip_adapter.vocabulary import degradation_index, degradation_name
@@ -275,8 +275,9 @@ def _dataset(
                 fn = _Faint(t, faint, faint_ranges[t], draw)
             fn = _Recoloured(fn, grey) if recolour else fn
             custom[t] = _Softened(fn, soft) if soft > 0 else fn
+        images = [*image_sources(data), *synthetic_pages(pages, seed=seed)] if pages else data
         photos = SyntheticAllInOne(
-            data,
+            images,
             sensor.degradations,
             patch_size=sensor.crop_size * group,
             samples_per_degradation=256,
@@ -285,8 +286,6 @@ def _dataset(
             context=context,
             scales=scales,
         )
-        if pages:
-            photos.sources.extend(synthetic_pages(pages, seed=seed))
         return photos
     degradations = getattr(data, "degradations", None)
     if degradations is None or tuple(degradations) == sensor.degradations:
@@ -384,14 +383,13 @@ def train_sensor(
         )
     if isinstance(group, bool) or not isinstance(group, int) or not 1 <= group <= MAX_SENSOR_GROUP:
         raise ValueError(f"group must be an integer from 1 to {MAX_SENSOR_GROUP}, got {group!r}")
-    if not 0 <= grey <= 1:
-        raise ValueError(f"grey must be a share in [0, 1], got {grey}")
+    for name, share in (("grey", grey), ("soft", soft)):
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+            raise ValueError(f"{name} must be a share in [0, 1], got {share!r}")
     if grey > 0 and not recolour:
         raise ValueError(f"grey={grey} is a colour change of the crops: it needs recolour=True")
     if isinstance(pages, bool) or not isinstance(pages, int) or not 0 <= pages <= MAX_SENSOR_PAGES:
         raise ValueError(f"pages must be an integer from 0 to {MAX_SENSOR_PAGES}, got {pages!r}")
-    if not 0 <= soft <= 1:
-        raise ValueError(f"soft must be a share in [0, 1], got {soft}")
     if (grey > 0 or pages or soft > 0) and isinstance(data, Dataset):
         raise ValueError(
             "grey, pages and soft change the crops of an image source (None, a folder, files "
