@@ -175,10 +175,6 @@ def cosine_logits(
         return _CosineLogits.apply(cast(q, dtype), cast(k, dtype), temperature)
 
 
-def _logits(q: torch.Tensor, k: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
-    return cosine_logits(q, k, temperature)
-
-
 def channel_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, temperature: torch.Tensor | float
 ) -> torch.Tensor:
@@ -189,7 +185,7 @@ def channel_attention(
     Returns ``B×heads×c×N``.
     """
     _check_qkv(q, k, v)
-    attn = _logits(q, k, temperature).softmax(dim=-1)
+    attn = cosine_logits(q, k, temperature).softmax(dim=-1)
     return cast(attn, v.dtype) @ v
 
 
@@ -242,7 +238,7 @@ def topm_channel_attention(
     """
     _check_qkv(q, k, v)
     ratios = check_topm_ratios(ratios)
-    logits = _logits(q, k, temperature)
+    logits = cosine_logits(q, k, temperature)
     if weights is None:
         weights = logits.new_full((len(ratios),), 1.0 / len(ratios))
     else:
