@@ -131,6 +131,13 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "six photos (`train_sensor(grey=0.25, soft=0.25, pages=1)`)",
         {**DEFAULT_TRAINING, "grey": 0.25, "soft": 0.25, "pages": 1},
     ),
+    "content_soft3": (
+        "as `content`, with a tenth of the crops monochrome rather than a quarter (grey clean "
+        "crops made hazy grey textures pass for clean) and the softening Gaussian drawn from "
+        "0.5 to 3 px, as soft as the soft validation photos (`train_sensor(grey=0.1, soft=0.25, "
+        "soft_sigma=(0.5, 3.0), pages=1)`)",
+        {**DEFAULT_TRAINING, "grey": 0.1, "soft": 0.25, "soft_sigma": (0.5, 3.0), "pages": 1},
+    ),
 }
 # the settings of a recipe that build the sensor rather than train it
 SENSOR_OPTIONS = ("statistics",)
