@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import torch
 from gpu_latency import GOAL as GPU_GOAL
@@ -185,13 +186,16 @@ def official(name: str) -> torch.nn.Module:
     return build_backbone(name, "official").eval()
 
 
-def build(name: str, variant: str = "default") -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The official backbone and the backbone with PIP (a TRIED label, or the preset)."""
+def build(
+    name: str, variant: str = "default", **options: Any
+) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The official backbone and the backbone with PIP (a TRIED label, or the preset), with
+    ``options`` (``inject_pip`` keywords) on top."""
     backbone = official(name)
     if variant == "authors":
         return backbone, pa.inject_pip(backbone, AUTHORS_RESTORMER).eval()
-    options, edit = TRIED.get(variant, ({}, None))
-    model = pa.inject_pip(backbone, **options).eval()
+    tried, edit = TRIED.get(variant, ({}, None))
+    model = pa.inject_pip(backbone, **tried, **options).eval()
     return backbone, (edit(model) if edit else model)
 
 
@@ -506,9 +510,7 @@ def measure_ffn_rank(args, device: torch.device) -> dict:
     backbone = official("nafnet").to(device)
     models = {
         "default": build("nafnet")[1].to(device),
-        "rank": pa.inject_pip(official("nafnet"), degradation_ffn_rank=args.ffn_rank)
-        .eval()
-        .to(device),
+        "rank": build("nafnet", degradation_ffn_rank=args.ffn_rank)[1].to(device),
     }
     measured = timed_pair(backbone, models, ("default", "rank"), args, device)
     params = [sum(p.numel() for p in m.pip_units.parameters()) for m in models.values()]
@@ -937,6 +939,8 @@ def main() -> None:
     unknown = sorted(set(names + counted) - set(BACKBONES))
     if unknown:
         parser.error(f"unknown backbones {unknown}; choose from {', '.join(BACKBONES)}")
+    if args.ffn_rank < 0:
+        parser.error(f"--ffn-rank must be 0 (not timed) or a positive rank, got {args.ffn_rank}")
     if set(counted) - {"nafnet"}:
         parser.error(f"--instructions counts the NAFNet preset's units only; got {counted}")
     suffix = "" if device.type == "cpu" else f"_{device.type}"

@@ -46,9 +46,8 @@ __all__ = [
 
 
 # The rank of each degradation's own feed-forward update (PIPConfig.degradation_ffn_rank) when
-# only the adapter trains on a pretrained backbone: in the transfer benchmark on an H200, over
-# three training seeds, +0.79 dB (+0.75 dB out of domain) over shared feed-forwards, every seed
-# above every seed, at 4.0% of the parameters trainable (docs/benchmarks/transfer_cuda.md).
+# only the adapter trains on a pretrained backbone: the transfer benchmark's best adapter over
+# three training seeds (docs/benchmarks/transfer_cuda.md, the rank-32 rows).
 ADAPTER_FFN_RANK = 32
 
 
@@ -68,7 +67,9 @@ class FinetuneRecipe:
 
     ``pip`` holds the PIP settings (``pip.degradations`` are also the degradations of the data
     and the sensor; ``None``: ``default_pip``, which gives a frozen pretrained backbone's
-    units each degradation's own feed-forward update) and ``train`` the trainer's; the other
+    units each degradation's own feed-forward update; a given ``pip`` is used as it is, its
+    ``degradation_ffn_rank`` included: start it from ``default_pip(checkpoint, full)`` to keep
+    that default) and ``train`` the trainer's; the other
     fields say which backbone, which data, and what to do around training. Without
     ``checkpoint`` the backbone of size ``size`` is trained from scratch with the adapter; with
     one, the adapter alone (``full`` trains both).

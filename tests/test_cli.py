@@ -13,7 +13,7 @@ from pip_adapter.bundle import load_bundle, save_bundle
 from pip_adapter.cli import build_parser, main
 from pip_adapter.cli.options import recipe_from_args
 from pip_adapter.data import read_image, write_image
-from pip_adapter.recipes import ADAPTER_FFN_RANK, FinetuneRecipe, strength_pairs
+from pip_adapter.recipes import ADAPTER_FFN_RANK, FinetuneRecipe, default_pip, strength_pairs
 from pip_adapter.training import TrainConfig, calibrate_output_strength
 
 TRAIN = ["--backbone", "nafnet", "--size", "tiny", "--steps", "2", "--batch-size", "2"]
@@ -87,6 +87,12 @@ def test_an_adapter_on_a_pretrained_backbone_gets_feed_forward_updates(options, 
     python = FinetuneRecipe("nafnet", checkpoint=recipe.checkpoint, full=recipe.full)
     if "--degradation-ffn-rank" not in options:
         assert python.model_config() == recipe.model_config()
+    # a pip given to the recipe is used as it is; starting it from default_pip keeps the default
+    given = PIPConfig(degradations=("noise", "rain"))
+    assert dataclasses.replace(python, pip=given).pip_config() == given  # rank 0, as given
+    kept = default_pip(recipe.checkpoint, recipe.full).replace(degradations=("noise", "rain"))
+    adapter = ADAPTER_FFN_RANK if recipe.checkpoint is not None and not recipe.full else 0
+    assert dataclasses.replace(python, pip=kept).pip_config().degradation_ffn_rank == adapter
 
 
 def test_train_writes_a_complete_bundle(adapter):

@@ -349,6 +349,7 @@ def test_cli_light_mode_trains_with_replay(grown, tmp_path):
         (["--add-tasks", "jpeg", "--backbone", "nafnet"], "--backbone cannot be combined"),
         (["--add-tasks", "jpeg", "--degradations", "noise,jpeg"], "--degradations cannot be"),
         (["--add-tasks", "jpeg", "--strength-photos", "."], "--strength-photos cannot be"),
+        (["--add-tasks", "jpeg", "--degradation-ffn-rank", "8"], "--degradation-ffn-rank cannot"),
         ([], "--adapter needs --add-degradations"),
     ],
 )

@@ -252,7 +252,8 @@ def add_growth_arguments(parser: argparse.ArgumentParser) -> None:
 
 def grow_recipe_from_args(args: argparse.Namespace, smoke: bool = False) -> GrowRecipe:
     """The growth recipe for ``train --adapter DIR --add-degradations ...``; options that
-    describe a new model (``--backbone``, ``--degradations``, ``--full``) are refused."""
+    describe a new model (``--backbone``, ``--degradations``, ``--full``,
+    ``--degradation-ffn-rank``) are refused."""
     if args.add_degradations is None:
         raise ValueError("--adapter needs --add-degradations (e.g. --add-degradations jpeg,snow)")
     conflicts = [
@@ -261,6 +262,7 @@ def grow_recipe_from_args(args: argparse.Namespace, smoke: bool = False) -> Grow
             ("--backbone", args.backbone is not None),
             ("--degradations", args.degradations != ",".join(RECIPE_PIP.degradations)),
             ("--full", args.full),
+            ("--degradation-ffn-rank", args.degradation_ffn_rank is not None),
             ("--strength-photos", args.strength_photos is not None),
         )
         if given
@@ -268,9 +270,9 @@ def grow_recipe_from_args(args: argparse.Namespace, smoke: bool = False) -> Grow
     if conflicts:
         raise ValueError(
             f"{', '.join(conflicts)} cannot be combined with --adapter: the adapter's bundle "
-            "fixes the backbone and its degradations, and growth trains the new prompts (and "
-            "in light mode a small part of the units) only (fit output strengths on the grown "
-            "bundle with pip_adapter.training.calibrate_output_strength)"
+            "fixes the backbone, its degradations and its units, and growth trains the new "
+            "prompts (and in light mode a small part of the units) only (fit output strengths "
+            "on the grown bundle with pip_adapter.training.calibrate_output_strength)"
         )
     train = dataclasses.replace(RECIPE_TRAINING, **_values(TrainConfig, args))
     values = {k: v for k, v in _values(GrowRecipe, args).items() if k not in ("train",)}
