@@ -165,41 +165,32 @@ def test_units_counted_alone_are_the_models_units():
             torch.testing.assert_close(alone.modulate(feature, weights), unit(feature, weights))
 
 
-def test_the_transposed_variant_computes_the_default_bit_for_bit():
-    # --transpose times the default model against the same with the per-pixel feed-forward's
-    # input copied by the 2-D transpose: the same computation, in another memory layout
+def test_the_transpose_timing_sums_the_copies_of_a_pass_per_round(monkeypatch):
+    # --transpose times, per size, the copies that give every unit's per-pixel layer norm its
+    # tokens (4-D copy of the permuted view against the 2-D transpose), each round summing
+    # the units' copies of one forward pass; the page states the ratio and the milliseconds
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from argparse import Namespace
+
     from backbones import build
 
     import pip_adapter as pa
 
-    model = pa.inject_pip(build("nafnet")).eval()
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for parameter in model.pip_units.parameters():
-            parameter.add_(0.1 * torch.randn_like(parameter))
-    x = torch.rand(1, 3, 32, 32)
-    with torch.inference_mode():
-        default = model(x, degradation="rain")
-    layouts = []  # whether each feed-forward's input comes channels-last
-    for unit in model.pip_units.values():
-        fast = unit.prompt_to_feature.feed_forward_fast
-
-        def recorded(y, *args, fast=fast, **kwargs):
-            layouts.append(y.is_contiguous(memory_format=torch.channels_last))
-            return fast(y, *args, **kwargs)
-
-        unit.prompt_to_feature.feed_forward_fast = recorded
-    with torch.inference_mode():
-        transposed = overhead._blocked_transpose(model)(x, degradation="rain")
-    assert layouts == [True] * len(model.pip_units)
-    assert torch.equal(transposed, default)
-    page = overhead.transpose_sentence(
-        {
-            "transpose": {
-                "settings": {"threads": 2, "date": "d", "repeats": 5, "rounds": 7},
-                "sizes": {str(s): {"time_ratio": [1.01, 0.9, 1.03]} for s in overhead.SIZES},
-            }
-        }
-    )
-    assert "1.010x (0.900-1.030) at 128² and 1.010x (0.900-1.030) at 256² (every range" in page
+    monkeypatch.setattr(overhead, "build", lambda name: (None, pa.inject_pip(build(name))))
+    args = Namespace(rounds=2, repeats=1, threads=1, device="cpu")
+    measured = overhead.measure_transpose(args, torch.device("cpu"))
+    for size in overhead.SIZES:
+        entry = measured["sizes"][str(size)]
+        assert all(seconds > 0 for seconds in entry["seconds"])
+        low, high = entry["time_ratio"][1:]
+        assert low <= entry["time_ratio"][0] <= high
+    stored = {
+        "settings": {"threads": 2, "date": "d", "repeats": 5, "rounds": 7},
+        "sizes": {
+            str(s): {"seconds": [0.002, 0.001], "time_ratio": [0.5, 0.4, 0.6]}
+            for s in overhead.SIZES
+        },
+    }
+    page = overhead.transpose_sentence({"transpose": stored})
+    assert "0.500x (0.400-0.600) at 128² (2.00 → 1.00 ms per forward pass) and" in page
+    assert "not timed" in overhead.transpose_sentence({})

@@ -17,7 +17,7 @@ from pip_adapter import (
     SelectivePromptToFeature,
 )
 from pip_adapter.layers import project_add, project_scaled
-from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim
+from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim, prompt_to_feature
 from pip_adapter.unit.resampling import area_pool
 
 # at the torch floor (2.4) the FLOP counter and torch.export behave differently: follow-up
@@ -480,6 +480,27 @@ def test_compact_unit_computes_the_reference_formula(
     expected_grads = torch.autograd.grad(expected, leaves, upstream, allow_unused=True)
     for a, b in zip(grads, expected_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-8)
+
+
+def test_the_feed_forward_tokens_come_by_the_2d_transpose_at_batch_1(monkeypatch):
+    # At batch 1 on the CPU the per-pixel feed-forward's tokens are a contiguous copy made by
+    # the 2-D transpose, faster than the 4-D copy the layer norm makes of a permuted view
+    # (benchmarks/overhead.py --transpose); a batch keeps the permuted view. The unit's output
+    # is the same bit for bit.
+    y = torch.randn(1, 8, 5, 7)
+    tokens = prompt_to_feature._tokens(y)
+    assert tokens.is_contiguous() and torch.equal(tokens, y.permute(0, 2, 3, 1))
+    batch = torch.randn(2, 8, 5, 7)
+    assert prompt_to_feature._tokens(batch).data_ptr() == batch.data_ptr()
+    torch.manual_seed(0)
+    unit = PromptInPrompt(16, 3, prompt_dim=16, prompt_size=4, heads=2).eval()
+    perturb(unit, 0.3)
+    x, weights = torch.randn(1, 16, 12, 12), torch.tensor([[0.2, 0.3, 0.5]])
+    with torch.inference_mode():
+        copied = unit(x, weights)
+        monkeypatch.setattr(prompt_to_feature, "_tokens", lambda y: y.permute(0, 2, 3, 1))
+        viewed = unit(x, weights)
+    assert torch.equal(copied, viewed)
 
 
 # with each degradation's own feed-forward update (rank 2) as well: per-sample matrices
