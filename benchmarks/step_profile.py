@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from machine import describe_machine
 from overhead import VIEWS, wrapped_units
+from timing import synchronizer
 from torch.autograd import DeviceType
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
@@ -156,7 +157,7 @@ def profile_step(label: str, args, device: torch.device) -> dict:
     """One configuration: wall time per step, then ``tally`` of ``args.steps`` profiled steps."""
     configured = Step(label, args.batch_size, args.patch, device, args.backbone_size)
     model, injected = configured.model, configured.conditioned
-    synchronize = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+    synchronize = synchronizer(device)
 
     def step() -> None:
         with record_function("forward"):
@@ -235,24 +236,25 @@ def unit_rows(result: dict) -> list[str]:
         "| unit | forward | forward kernels | backward | backward kernels | µs per kernel |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    totals = {"forward": [0.0, 0.0], "backward": [0.0, 0.0]}
-    for key, parts in [*result["units"].items(), ("all units", None)]:
-        if parts is None:
-            parts = {part: {"ms": ms, "kernels": n} for part, (ms, n) in totals.items()}
-        else:
-            for part in totals:
-                totals[part][0] += parts[part]["ms"]
-                totals[part][1] += parts[part]["kernels"]
-        ms = parts["forward"]["ms"] + parts["backward"]["ms"]
-        kernels = parts["forward"]["kernels"] + parts["backward"]["kernels"]
+    units = {key.replace("/", "."): parts for key, parts in result["units"].items()}
+    units["all units"] = {
+        part: {
+            measure: sum(unit[part][measure] for unit in result["units"].values())
+            for measure in ("ms", "kernels")
+        }
+        for part in ("forward", "backward")
+    }
+    for key, parts in units.items():
+        forward, backward = parts["forward"], parts["backward"]
+        kernels = forward["kernels"] + backward["kernels"]
         lines.append(
-            f"| {key.replace('/', '.')} | {parts['forward']['ms']:.2f} ms | "
-            f"{parts['forward']['kernels']:.0f} | {parts['backward']['ms']:.2f} ms | "
-            f"{parts['backward']['kernels']:.0f} | {1e3 * ms / max(kernels, 1):.1f} |"
+            f"| {key} | {forward['ms']:.2f} ms | {forward['kernels']:.0f} | "
+            f"{backward['ms']:.2f} ms | {backward['kernels']:.0f} | "
+            f"{1e3 * (forward['ms'] + backward['ms']) / max(kernels, 1):.1f} |"
         )
-    share = sum(ms for ms, _ in totals.values()) / _busy(result)
-    lines += ["", f"The units hold {share:.0%} of the step's busy time with PIP."]
-    return lines
+    total = units["all units"]
+    share = (total["forward"]["ms"] + total["backward"]["ms"]) / _busy(result)
+    return [*lines, "", f"The units hold {share:.0%} of the step's busy time with PIP."]
 
 
 def node_rows(configs: dict) -> list[str]:
