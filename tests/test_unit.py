@@ -7,6 +7,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import compact_unit_reference
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from pip_adapter import (
@@ -16,7 +17,7 @@ from pip_adapter import (
     PromptToPromptInteraction,
     SelectivePromptToFeature,
 )
-from pip_adapter.layers import project_add, project_scaled
+from pip_adapter.layers import DualGatedFeedForward, project_add, project_scaled
 from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim, prompt_to_feature
 from pip_adapter.unit.resampling import area_pool
 
@@ -559,6 +560,51 @@ def test_pointwise_products_equal_the_convolution_and_its_residual_or_scale(layo
             strict=True,
         ):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+NO_KERNEL = {"aten::chunk", "aten::detach", "aten::empty_like"}  # views and allocations
+
+
+def _backward_kernels(output: torch.Tensor) -> int:
+    """The aten operators the backward pass of ``output`` runs (not those they call), views
+    and allocations excluded."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        output.backward(torch.ones_like(output))
+    return sum(
+        1
+        for e in prof.events()
+        if e.name.startswith("aten::")
+        and e.name not in NO_KERNEL
+        and e.cpu_parent is not None
+        and not e.cpu_parent.name.startswith("aten::")
+    )
+
+
+@pytest.mark.parametrize("dim", [1, -1])
+def test_the_dual_gate_is_one_node_with_the_formulas_values_and_gradients(dim):
+    # While gradients are recorded the dual gate gelu(a)·b + gelu(b)·a is one autograd node
+    # whose backward runs fewer operators than the formula's (each a kernel launch on a GPU),
+    # with the formula's values and gradients (float64), also under torch.func
+    torch.manual_seed(0)
+    gate = DualGatedFeedForward(4).gate
+    hidden = torch.randn(2, 6, 5, 6, dtype=torch.float64, requires_grad=True)
+
+    def formula(h):
+        a, b = h.chunk(2, dim=dim)
+        return torch.nn.functional.gelu(a) * b + torch.nn.functional.gelu(b) * a
+
+    gated = gate(hidden, dim)
+    assert type(gated.grad_fn).__name__ == "_DualGateBackward"
+    torch.testing.assert_close(gated, formula(hidden), rtol=1e-12, atol=1e-12)
+    upstream = torch.randn_like(gated)
+    (got,) = torch.autograd.grad(gated, hidden, upstream)
+    (expected,) = torch.autograd.grad(formula(hidden), hidden, upstream)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda h: gate(h, dim), (hidden,))
+    by_func = torch.func.grad(lambda h: (gate(h, dim) * upstream).sum())(hidden.detach())
+    torch.testing.assert_close(by_func, expected, rtol=1e-12, atol=1e-12)
+    # two products, the gelu's derivative and two fused multiply-adds; the formula's: ten
+    assert _backward_kernels(gate(hidden, dim)) == 5 < _backward_kernels(formula(hidden))
 
 
 def test_pointwise_products_keep_the_residual_dtype_under_autocast():
