@@ -131,6 +131,13 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "six photos (`train_sensor(grey=0.25, soft=0.25, pages=1)`)",
         {**DEFAULT_TRAINING, "grey": 0.25, "soft": 0.25, "pages": 1},
     ),
+    "content_soft3": (
+        "as `content`, with a tenth of the crops monochrome rather than a quarter (grey clean "
+        "crops made hazy grey textures pass for clean) and the softening Gaussian drawn from "
+        "0.5 to 3 px, as soft as the soft validation photos (`train_sensor(grey=0.1, soft=0.25, "
+        "soft_sigma=(0.5, 3.0), pages=1)`)",
+        {**DEFAULT_TRAINING, "grey": 0.1, "soft": 0.25, "soft_sigma": (0.5, 3.0), "pages": 1},
+    ),
 }
 # the settings of a recipe that build the sensor rather than train it
 SENSOR_OPTIONS = ("statistics",)
@@ -293,12 +300,12 @@ def measure(
     views: str,
     zoomed: bool = False,
 ) -> dict:
-    """Confusion counts on whole validation photos and on random 256² and 128² crops of them,
-    as the sensor was trained to see them (no views, temperature 1), from the logits of the
-    test-time views ``views``, kept in ``folder`` (for ``views_table``; reused while the sensor
-    and the validation photos are and they hold those views; kept for the first photos only,
-    those of the others are added); ``zoomed``: the logits of the images' ``ZOOM`` copies are
-    kept too (for ``zooms_table``)."""
+    """Confusion counts on whole validation photos (also photo by photo) and on random 256²
+    and 128² crops of them, as the sensor was trained to see them (no views, temperature 1),
+    from the logits of the test-time views ``views``, kept in ``folder`` (for ``views_table``;
+    reused while the sensor and the validation photos are and they hold those views; kept for
+    the first photos only, those of the others are added); ``zoomed``: the logits of the
+    images' ``ZOOM`` copies are kept too (for ``zooms_table``)."""
     kept, stored = kept_photos(folder), kept_views(folder)
     reused = kept is not None and kept == list(VALIDATION_NAMES[: len(kept)])
     if reused and stored is not None and set(SENSOR_VIEWS[views]) <= set(SENSOR_VIEWS[stored]):
@@ -341,7 +348,21 @@ def measure(
             measured = counts(plain[rows], truth[rows])
             part[label] = measured["confusion"]
             part["sure_and_wrong"][label] = measured["sure_and_wrong"]
+    whole = pooled(tensors["whole.logits"], "none")
+    results["photos"] = photo_confusions(whole, tensors["whole.truth"])
     return results
+
+
+def photo_confusions(logits: torch.Tensor, truth: torch.Tensor) -> dict[str, list[list[int]]]:
+    """The confusion counts of each validation photo seen whole (its rows of ``logits`` and
+    ``truth``, which follow ``VALIDATION_NAMES``): which photos a recipe misreads, and as what."""
+    rows = len(DEGRADATIONS) * DRAWS
+    return {
+        name: confusion(
+            logits[i * rows : (i + 1) * rows], truth[i * rows : (i + 1) * rows]
+        ).tolist()
+        for i, name in enumerate(VALIDATION_NAMES)
+    }
 
 
 def kept_photos(folder: Path) -> list[str] | None:
@@ -411,6 +432,8 @@ def summary(name: str, seed: int, result: dict, cpu: str) -> dict:
         record["colour"] = part_summary(colour, colour_wrong)
         record["all"] = part_summary(every, result["sure_and_wrong"]["whole"] + colour_wrong)
         record["matrix"] = every["whole"].tolist()
+    if "photos" in result:
+        record["photos"] = result["photos"]
     return record
 
 
@@ -423,6 +446,38 @@ def row(record: dict) -> str:
         f"| {record['cpu']} | {record['steps']} | {record['seconds']:.0f} s | {cells} "
         f"| {grey['called_clean']} | {grey['sure_and_wrong']} |"
     )
+
+
+def photo_cell(matrix: list[list[int]]) -> str:
+    """A photo's whole-photo verdicts in words: what its clean photo was called, and the
+    degraded photos called clean, by true class (``"blur 12; called clean: haze 3"``)."""
+    counts, clean = torch.tensor(matrix), DEGRADATIONS.index("clean")
+
+    def named(row: torch.Tensor) -> str:
+        order = row.argsort(descending=True, stable=True)
+        return ", ".join(f"{DEGRADATIONS[i]} {row[i]}" for i in order.tolist() if row[i] > 0)
+
+    misread = counts[clean].clone()
+    misread[clean] = 0
+    called = counts[:, clean].clone()
+    called[clean] = 0
+    verdict = named(misread) if misread.any() else "clean"
+    return verdict + (f"; called clean: {named(called)}" if called.any() else "")
+
+
+def photos_table(records: list[dict]) -> str:
+    """Per validation photo seen whole, for each run measured photo by photo (a column each):
+    ``photo_cell``."""
+    runs = [r for r in records if "photos" in r]
+    if not runs:
+        return "No run measured photo by photo yet."
+    head = " | ".join(f"{r['recipe']}, seed {r['seed']}, {r['cpu']}" for r in runs)
+    lines = [f"| photo | {head} |", "| --- |" + " --- |" * len(runs)]
+    for name in VALIDATION_NAMES:
+        lines.append(
+            f"| {name} | " + " | ".join(photo_cell(r["photos"][name]) for r in runs) + " |"
+        )
+    return "\n".join(lines)
 
 
 def colour_row(record: dict) -> str:
@@ -776,6 +831,12 @@ whose `runs/` folder is gone (every {legacy_cpus} run: lost in a machine reset) 
 On the enlarged validation (scikit-image and colour photos):
 
 {chr(10).join(colour_lines)}
+
+Photo by photo (whole photos), for the runs measured so: what the clean photo was called
+(*clean*, or the classes it was taken for, out of its {DRAWS} draws: a clean whole photo is the
+same in each) and, after *called clean*, its degraded draws named clean, by true class.
+
+{photos_table(records["runs"])}
 
 ## Test-time views and temperature (the default recipe)
 

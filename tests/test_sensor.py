@@ -29,6 +29,7 @@ from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_FAINT,
     DEFAULT_SENSOR_SCALES,
     FAINT_RANGES,
+    SOFT_SIGMA,
     _dataset,
     _Faint,
     _HazeField,
@@ -748,6 +749,21 @@ def test_soft_crops_lose_fine_detail_isotropically_and_keep_their_picture():
     assert 0 < kept.sum() < len(clean)
 
 
+def test_a_wider_softness_range_softens_more():
+    """``sigma`` is the range the Gaussian's standard deviation is drawn from: a crop softened
+    at 3 px keeps less fine detail than one at 1 px, and a range draws between its ends."""
+    clean = sample_images("train")[0][None, :, :64, :64].expand(8, -1, -1, -1).contiguous()
+
+    def detail(sigma):
+        soft = _Softened(keep, 1.0, sigma)(clean, generator=torch.Generator().manual_seed(0))
+        return soft.diff(dim=-1).abs().flatten(1).mean(dim=1)
+
+    one, three, between = detail((1.0, 1.0)), detail((3.0, 3.0)), detail((1.0, 3.0))
+    assert (three < 0.8 * one).all()
+    assert (between < one + 1e-6).all() and (between > three - 1e-6).all()
+    assert between.unique().numel() > 1
+
+
 def test_synthetic_pages_are_dark_strokes_on_light_paper_the_same_for_a_seed():
     pages = synthetic_pages(2, size=128, seed=3)
     assert len(pages) == 2 and all(p.shape == (3, 128, 128) for p in pages)
@@ -784,6 +800,8 @@ def test_grey_soft_and_pages_shape_the_crops_of_an_image_source():
     assert isinstance(softened, _Softened) and softened.share == 0.25
     assert isinstance(softened.degradation, _Recoloured) and softened.degradation.grey == 0.5
     assert not isinstance(plain._functions[0], _Softened) and plain._functions[0].grey == 0
+    wide = _dataset(sensor, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 1.0, 1, 0, 0, 1, (1, 3))
+    assert data._functions[0].sigma == SOFT_SIGMA and wide._functions[0].sigma == (1, 3)
     before = {k: v.clone() for k, v in sensor.state_dict().items()}
     train_sensor(sensor, steps=2, batch_size=2, grey=0.5, soft=0.5, pages=1, progress=False)
     assert any(not torch.equal(v, sensor.state_dict()[k]) for k, v in before.items())
@@ -799,6 +817,15 @@ def test_grey_soft_and_pages_shape_the_crops_of_an_image_source():
         ({"soft": True}, r"soft must be a share in \[0, 1\], got True"),
         ({"pages": 9}, "pages must be an integer from 0 to 8, got 9"),
         ({"pages": True}, "pages must be an integer from 0 to 8, got True"),
+        (
+            {"soft_sigma": (0, 1)},
+            r"soft_sigma must be a range \(low, high\) of pixels with 0 < low",
+        ),
+        ({"soft_sigma": (2, 1)}, r"<= high <= 4, got \(2, 1\)"),
+        ({"soft_sigma": (1, 5)}, r"<= high <= 4, got \(1, 5\)"),
+        ({"soft_sigma": (1,)}, r"<= high <= 4, got \(1,\)"),
+        ({"soft_sigma": (True, 2)}, r"<= high <= 4, got \(True, 2\)"),
+        ({"soft_sigma": "12"}, r"<= high <= 4, got '12'"),
     ],
 )
 def test_train_sensor_refuses_bad_content_options(untouched, kwargs, message):

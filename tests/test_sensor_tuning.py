@@ -52,6 +52,8 @@ def test_kept_logits_are_reused_when_they_hold_the_views_asked_for(tmp_path, mon
         result = sensor_tuning.measure(None, photos, tmp_path, views, zoomed)
         whole = torch.tensor(result["whole"]) + torch.tensor(result["colour"]["whole"])
         assert whole.sum() == len(photos) * classes * sensor_tuning.DRAWS
+        assert list(result["photos"]) == list(sensor_tuning.VALIDATION_NAMES)
+        assert sum(torch.tensor(m).sum() for m in result["photos"].values()) == whole.sum()
         return list(calls)
 
     labels = len(sensor_tuning.VIEWS)  # whole photos, 256² and 128² crops
@@ -187,3 +189,29 @@ def test_zoom_rows_weigh_the_zoomed_copies_as_the_sensor_does_and_records_surviv
     assert unknown["cpu"] == sensor_tuning.UNKNOWN_CPU
     assert sensor_tuning.views_table({"rows": [], "fits": []}).startswith("(no run")
     assert pytest.approx(records["zooms"]["rows"][0]["temperature"]) == rows[0]["temperature"]
+
+
+def test_each_photo_keeps_its_whole_photo_counts_and_the_page_says_how_it_was_misread():
+    """A clean photo taken for blur in every draw and two of its hazy draws called clean: its
+    cell says both; a photo read right says clean; runs measured before this have no column."""
+    names, draws = sensor_tuning.VALIDATION_NAMES, sensor_tuning.DRAWS
+    classes = len(sensor_tuning.DEGRADATIONS)
+    truth = torch.arange(classes).repeat_interleave(draws).repeat(len(names))
+    logits = torch.nn.functional.one_hot(truth, classes).float()
+    clean, blur, haze = (sensor_tuning.DEGRADATIONS.index(n) for n in ("clean", "blur", "haze"))
+    photo = classes * draws  # the second photo's first row
+    logits[photo + clean * draws : photo + (clean + 1) * draws] = logits[blur * draws]
+    logits[photo + haze * draws : photo + haze * draws + 2] = logits[clean * draws]
+    photos = sensor_tuning.photo_confusions(logits, truth)
+    assert list(photos) == list(names)
+    assert sensor_tuning.photo_cell(photos[names[0]]) == "clean"
+    assert sensor_tuning.photo_cell(photos[names[1]]) == f"blur {draws}; called clean: haze 2"
+    runs = [
+        {"recipe": "before", "seed": 0, "cpu": "A"},
+        {"recipe": "content", "seed": 1, "cpu": "A", "photos": photos},
+    ]
+    table = sensor_tuning.photos_table(runs)
+    assert table.splitlines()[0] == "| photo | content, seed 1, A |"
+    assert f"| {names[1]} | blur {draws}; called clean: haze 2 |" in table
+    assert len(table.splitlines()) == 2 + len(names)
+    assert sensor_tuning.photos_table(runs[:1]) == "No run measured photo by photo yet."

@@ -72,10 +72,13 @@ MAX_SENSOR_GROUP = 4
 DEFAULT_SENSOR_GREY = 0.0
 DEFAULT_SENSOR_PAGES = 0
 MAX_SENSOR_PAGES = 8
-# the share of clean crops softened, and the range of the Gaussian's standard deviation (pixels):
-# well below the faintest motion blur (FAINT_RANGES: streaks of 7 pixels and more)
+# the share of clean crops softened, and the default range of the Gaussian's standard deviation
+# (pixels): well below the faintest motion blur (FAINT_RANGES: streaks of 7 pixels and more); a
+# range reaches at most MAX_SOFT_SIGMA (a 3-pixel Gaussian spreads about as far as such a streak,
+# but in every direction)
 DEFAULT_SENSOR_SOFT = 0.0
 SOFT_SIGMA = (0.5, 1.5)
+MAX_SOFT_SIGMA = 4.0
 # faint draws of the degradations whose mildest draws a sensor takes for "clean": their main
 # parameters from the mild end of the default range (the others drawn as by default). Not haze:
 # faint haze draws made the sensor take clean photos for hazy ones (sensor_tuning.py)
@@ -139,19 +142,21 @@ class _Recoloured:
 
 class _Softened:
     """A degradation applied after a ``share`` of the clean crops is softened by a Gaussian of
-    a standard deviation drawn from ``SOFT_SIGMA`` (pixels), as a soft lens, a slight defocus
-    or a photo shown larger than it was taken leave it: isotropic, unlike motion blur's
+    a standard deviation drawn from ``sigma`` (a range, pixels), as a soft lens, a slight
+    defocus or a photo shown larger than it was taken leave it: isotropic, unlike motion blur's
     streaks, so that the sensor learns that a soft image is not a blurred one. Draws come
     from the item's generator."""
 
-    def __init__(self, degradation: DegradeFn, share: float) -> None:
-        self.degradation, self.share = degradation, share
+    def __init__(
+        self, degradation: DegradeFn, share: float, sigma: tuple[float, float] = SOFT_SIGMA
+    ) -> None:
+        self.degradation, self.share, self.sigma = degradation, share, sigma
 
     def __call__(
         self, clean: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         n = clean.shape[0]
-        low, high = SOFT_SIGMA
+        low, high = self.sigma
         softened, sigma = torch.rand(2, n, generator=generator).to(clean)
         sigma = (low + (high - low) * sigma).unsqueeze(-1).expand(n, 2)
         side = 2 * math.ceil(3 * high) + 1
@@ -265,6 +270,7 @@ def _dataset(
     grey: float = 0.0,
     pages: int = 0,
     soft: float = 0.0,
+    soft_sigma: tuple[float, float] = SOFT_SIGMA,
 ) -> Dataset:
     if not isinstance(data, Dataset):
         custom: dict[str, DegradeFn] = {}
@@ -274,7 +280,7 @@ def _dataset(
             if faint > 0 and t in faint_ranges:
                 fn = _Faint(t, faint, faint_ranges[t], draw)
             fn = _Recoloured(fn, grey) if recolour else fn
-            custom[t] = _Softened(fn, soft) if soft > 0 else fn
+            custom[t] = _Softened(fn, soft, soft_sigma) if soft > 0 else fn
         images = [*image_sources(data), *synthetic_pages(pages, seed=seed)] if pages else data
         photos = SyntheticAllInOne(
             images,
@@ -324,6 +330,7 @@ def train_sensor(
     grey: float = DEFAULT_SENSOR_GREY,
     pages: int = DEFAULT_SENSOR_PAGES,
     soft: float = DEFAULT_SENSOR_SOFT,
+    soft_sigma: tuple[float, float] = SOFT_SIGMA,
     temperature: float = DEFAULT_SENSOR_TEMPERATURE,
     device: torch.device | str | None = None,
 ) -> DegradationSensor:
@@ -357,9 +364,10 @@ def train_sensor(
     and under every degradation alike (so it teaches what is not a degradation, and moves no
     class's prior): ``grey`` (a share, default 0) makes that share of the clean crops
     monochrome before the degradation (with ``recolour``; grey photos, scans); ``soft`` (a
-    share, default 0) softens that share with a Gaussian of 0.5 to 1.5 pixels (a soft lens, a
-    slight defocus: isotropic, unlike motion blur's streaks of 7 pixels and more), so that a
-    soft photo is not taken for a blurred one; ``pages`` (0 to 8, default 0) adds that many
+    share, default 0) softens that share with a Gaussian whose standard deviation is drawn from
+    ``soft_sigma`` (pixels, default 0.5 to 1.5, at most 4; a soft lens, a slight defocus:
+    isotropic, unlike motion blur's streaks of 7 pixels and more), so that a soft photo is not
+    taken for a blurred one; ``pages`` (0 to 8, default 0) adds that many
     ``synthetic_pages`` (printed text and line art, drawn from ``seed``) to the image source,
     each as likely as a photo. ``temperature`` is set
     on the trained sensor, replacing the one it had (the default was fitted for
@@ -386,6 +394,16 @@ def train_sensor(
     for name, share in (("grey", grey), ("soft", soft)):
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
             raise ValueError(f"{name} must be a share in [0, 1], got {share!r}")
+    if (
+        not isinstance(soft_sigma, tuple | list)
+        or len(soft_sigma) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in soft_sigma)
+        or not 0 < soft_sigma[0] <= soft_sigma[1] <= MAX_SOFT_SIGMA
+    ):
+        raise ValueError(
+            "soft_sigma must be a range (low, high) of pixels with 0 < low <= high <= "
+            f"{MAX_SOFT_SIGMA:g}, got {soft_sigma!r}"
+        )
     if grey > 0 and not recolour:
         raise ValueError(f"grey={grey} is a colour change of the crops: it needs recolour=True")
     if isinstance(pages, bool) or not isinstance(pages, int) or not 0 <= pages <= MAX_SENSOR_PAGES:
@@ -416,6 +434,7 @@ def train_sensor(
         float(grey),
         pages,
         float(soft),
+        (float(soft_sigma[0]), float(soft_sigma[1])),
     )
     size = len(cast(Sized, dataset))
     if size < batch_size:
