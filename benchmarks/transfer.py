@@ -597,18 +597,17 @@ VARIANTS: dict[str, Variant] = {
         "memory, one forward pass of the units fewer (the cost table has both)",
         recompute_units=False,
     ),
-    "pip_ffn_rank32_units_kept": Variant(
-        "PIP, each degradation's own feed-forward update (rank 32), units not recomputed",
-        lambda ctx: build_pip(ctx, degradation_ffn_rank=32),
-        2e-3,
-        labelled=True,
-        group="tried",
-        note="for the time per step on a GPU of the recipe's adapter default "
-        "(`pip_adapter.recipes.ADAPTER_FFN_RANK`): `pip_ffn_rank32` trained with "
-        "`TrainConfig(recompute_units=False)`, as `pip_units_kept` is the default PIP's",
-        recompute_units=False,
-    ),
 }
+# the recipe's adapter default (rank 32) probed without recomputation, as pip_units_kept is the
+# default PIP
+VARIANTS["pip_ffn_rank32_units_kept"] = dataclasses.replace(
+    VARIANTS["pip_ffn_rank32"],
+    label="PIP, each degradation's own feed-forward update (rank 32), units not recomputed",
+    note="for the time per step on a GPU of the recipe's adapter default "
+    "(`pip_adapter.recipes.ADAPTER_FFN_RANK`): `pip_ffn_rank32` trained with "
+    "`TrainConfig(recompute_units=False)`, as `pip_units_kept` is the default PIP's",
+    recompute_units=False,
+)
 
 
 # the same training under another seed (initialisation, patches, batch order): the noise of a
