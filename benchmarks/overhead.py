@@ -57,6 +57,7 @@ import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
 from pip_adapter.caching import ParameterCache
 from pip_adapter.evaluation import restore
+from pip_adapter.unit import prompt_to_feature
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (128, 256)
@@ -465,14 +466,39 @@ def timed_pair(backbone, models: dict, pair: tuple[str, str], args, device: torc
     return {"settings": settings(args), "sizes": sizes}
 
 
+class _PermutedTokens(torch.nn.Module):
+    """``model`` with its units' per-pixel feed-forward reading the permuted view of its
+    input (the layer norm then makes the 4-D copy itself): the units before the 2-D transpose
+    (``prompt_to_feature._tokens``), on the same weights."""
+
+    def __init__(self, model: pa.PIPModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        tokens = prompt_to_feature._tokens
+        prompt_to_feature._tokens = _permuted
+        try:
+            return self.model(x, **kwargs)
+        finally:
+            prompt_to_feature._tokens = tokens
+
+
+def _permuted(y: torch.Tensor) -> torch.Tensor:
+    return y.permute(0, 2, 3, 1)
+
+
 def measure_transpose(args, device: torch.device) -> dict:
     """The copy that gives each unit's per-pixel layer norm its channels-last tokens, at the
     inputs of the NAFNet preset's per-pixel feed-forwards (batch 1): the 4-D copy that
-    ``layer_norm`` makes of the permuted view against the 2-D blocked transpose the unit
-    makes (``prompt_to_feature._tokens``), timed interleaved in rounds; per round, the
-    copies of one forward pass summed over the units."""
+    ``layer_norm`` makes of the permuted view against the 2-D blocked transpose the unit makes
+    (``prompt_to_feature._tokens``). ``copies``: the copies alone, timed interleaved in
+    rounds, per round summed over the units (one forward pass's); ``models``: the whole
+    NAFNet + PIP with the 2-D copies over the same with the 4-D ones (``_PermutedTokens``),
+    interleaved with the plain network."""
     _, model = build("nafnet")
-    sizes = {}
+    models = {"4-D": _PermutedTokens(model), "2-D": model}
+    copies, whole = {}, {}
     for size in SIZES:
         shapes = unit_inputs(model, torch.rand(1, 3, size, size))
         features = [
@@ -492,13 +518,39 @@ def measure_transpose(args, device: torch.device) -> dict:
             ]
             for layout in ("4-D", "2-D")
         }
-        sizes[str(size)] = summary(passes["4-D"], passes["2-D"])
-        print("transpose", size, sizes[str(size)], flush=True)
-    return {"settings": settings(args), "sizes": sizes}
+        copies[str(size)] = summary(passes["4-D"], passes["2-D"])
+        print("transpose copies", size, copies[str(size)], flush=True)
+    whole = timed_pair(official("nafnet").to(device), models, ("4-D", "2-D"), args, device)
+    return {"settings": settings(args), "copies": copies, "models": whole["sizes"]}
 
 
 def _contiguous(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous()
+
+
+def transpose_sentence(results: dict) -> str:
+    """What the 2-D transpose saves (``--transpose``), or that this script has not timed it
+    (an entry of the layout before, whole models only, under ``transpose``, is not read)."""
+    measured = results.get("transposed_tokens")
+    if measured is None:
+        return "not timed by this script on this code yet (`--transpose`)"
+    run = measured["settings"]
+    copies, models = [], []
+    for size in SIZES:
+        entry = measured["copies"][str(size)]
+        four_d, two_d = (1e3 * seconds for seconds in entry["seconds"])
+        copies.append(
+            f"{time_cell(entry).replace('**', '')} at {size}² ({four_d:.2f} → {two_d:.2f} ms "
+            "per forward pass)"
+        )
+        models.append(f"{time_cell(measured['models'][str(size)]).replace('**', '')} at {size}²")
+    return (
+        f"timed at {run['threads']} threads (`--transpose`, {run['date']}, {protocol(run)}; "
+        "the 2-D copies' time over the 4-D copies', median and range over the rounds): the "
+        f"copies of one forward pass alone (every unit's, batch 1) {' and '.join(copies)}; "
+        "the whole NAFNet + PIP with the 2-D copies over the same with the 4-D ones, "
+        f"interleaved with the plain network, {' and '.join(models)}"
+    )
 
 
 def measure_ffn_rank(args, device: torch.device) -> dict:
@@ -534,28 +586,6 @@ def ffn_rank_sentence(measured: dict) -> str:
         f"against the default at {run['threads']} threads (`--ffn-rank {measured['rank']}`, "
         f"{run['date']}, {protocol(run)}; its time over the default's, median and range over "
         f"the rounds): {' and '.join(cells)}."
-    )
-
-
-def transpose_sentence(results: dict) -> str:
-    """What the 2-D transpose saves (``--transpose``), or that this script has not timed it."""
-    measured = results.get("transpose")
-    if measured is None:
-        return "not timed by this script yet (`--transpose`)"
-    run = measured["settings"]
-    cells = []
-    for size in SIZES:
-        entry = measured["sizes"][str(size)]
-        four_d, two_d = (1e3 * seconds for seconds in entry["seconds"])
-        cells.append(
-            f"{time_cell(entry).replace('**', '')} at {size}² ({four_d:.2f} → {two_d:.2f} ms "
-            "per forward pass)"
-        )
-    return (
-        f"the copies of one forward pass (every unit's, batch 1) timed alone at "
-        f"{run['threads']} threads (`--transpose`, {run['date']}, {protocol(run)}; the 2-D "
-        f"copies' time over the 4-D copies', median and range over the rounds): "
-        f"{' and '.join(cells)}"
     )
 
 
@@ -816,7 +846,10 @@ def render(results: dict, device: torch.device, args) -> str:
             "layer norm itself). At batch 1 on the CPU the unit makes that copy with torch's "
             "2-D blocked transpose, not the 4-D copy the layer norm would make of the permuted "
             "view (whose every vector gathers its channels from as many cache lines); the same "
-            f"values; {transpose_sentence(results)}. "
+            "values. The 2-D copy runs on one thread, the 4-D copy on all (on more threads "
+            "than timed here the balance may turn); session 12 timed whole models only, where "
+            "every round's range included 1.000x; "
+            f"{transpose_sentence(results)}. "
             "Lighter "
             "feed-forwards, the channels-last layout, and dropping the full-resolution unit "
             "(0.16 dB lower in an earlier placement ablation of the quality benchmark, with "
@@ -965,8 +998,9 @@ def main() -> None:
         results["tried"] = measure_tried(args, device)
     if args.compile:
         results["compiled"] = measure_compiled(args, device)
+    results.pop("transpose", None)  # whole models only (session 12), before the 2-D copy
     if args.transpose:
-        results["transpose"] = measure_transpose(args, device)
+        results["transposed_tokens"] = measure_transpose(args, device)
     if args.ffn_rank:
         results["ffn_rank"] = measure_ffn_rank(args, device)
     if not args.no_operators:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -43,6 +42,8 @@ from torch.autograd import DeviceType
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
 from training_cost import PLAIN, Step
+
+from pip_adapter.files import write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 WITH_PIP = "+ PIP, full"
@@ -385,9 +386,9 @@ def main() -> None:
     }
     suffix = "" if device.type == "cpu" else f"_{device.type}"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"step_profile{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.out / f"step_profile{suffix}.json", results)
     page = render(results)
-    (args.out / f"step_profile{suffix}.md").write_text(page)
+    write_text(args.out / f"step_profile{suffix}.md", page)
     print(page)
 
 

@@ -165,32 +165,46 @@ def test_units_counted_alone_are_the_models_units():
             torch.testing.assert_close(alone.modulate(feature, weights), unit(feature, weights))
 
 
-def test_the_transpose_timing_sums_the_copies_of_a_pass_per_round(monkeypatch):
+def test_the_transpose_timing_sums_the_copies_of_a_pass_and_times_whole_models(monkeypatch):
     # --transpose times, per size, the copies that give every unit's per-pixel layer norm its
     # tokens (4-D copy of the permuted view against the 2-D transpose), each round summing
-    # the units' copies of one forward pass; the page states the ratio and the milliseconds
+    # the units' copies of one forward pass, and the whole model with either copy (the 4-D
+    # one through _PermutedTokens: the same outputs); the page states both
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from argparse import Namespace
 
     from backbones import build
 
     import pip_adapter as pa
+    from pip_adapter.unit import prompt_to_feature
 
-    monkeypatch.setattr(overhead, "build", lambda name: (None, pa.inject_pip(build(name))))
+    model = pa.inject_pip(build("nafnet")).eval()
+    monkeypatch.setattr(overhead, "build", lambda name: (None, model))
+    monkeypatch.setattr(overhead, "official", lambda name: build(name).eval())
+    x = torch.rand(1, 3, 32, 32)
+    tokens = prompt_to_feature._tokens
+    with torch.inference_mode():
+        permuted = overhead._PermutedTokens(model)(x, degradation="rain")
+        assert torch.equal(permuted, model(x, degradation="rain"))
+    assert prompt_to_feature._tokens is tokens
     args = Namespace(rounds=2, repeats=1, threads=1, device="cpu")
     measured = overhead.measure_transpose(args, torch.device("cpu"))
-    for size in overhead.SIZES:
-        entry = measured["sizes"][str(size)]
-        assert all(seconds > 0 for seconds in entry["seconds"])
-        low, high = entry["time_ratio"][1:]
-        assert low <= entry["time_ratio"][0] <= high
+    for part in ("copies", "models"):
+        for size in overhead.SIZES:
+            entry = measured[part][str(size)]
+            assert all(seconds > 0 for seconds in entry["seconds"])
+            low, high = entry["time_ratio"][1:]
+            assert low <= entry["time_ratio"][0] <= high
+    sizes = {
+        str(s): {"seconds": [0.002, 0.001], "time_ratio": [0.5, 0.4, 0.6]} for s in overhead.SIZES
+    }
     stored = {
         "settings": {"threads": 2, "date": "d", "repeats": 5, "rounds": 7},
-        "sizes": {
-            str(s): {"seconds": [0.002, 0.001], "time_ratio": [0.5, 0.4, 0.6]}
-            for s in overhead.SIZES
-        },
+        "copies": sizes,
+        "models": sizes,
     }
-    page = overhead.transpose_sentence({"transpose": stored})
+    page = overhead.transpose_sentence({"transposed_tokens": stored})
     assert "0.500x (0.400-0.600) at 128² (2.00 → 1.00 ms per forward pass) and" in page
-    assert "not timed" in overhead.transpose_sentence({})
+    assert "the plain network, 0.500x (0.400-0.600) at 128² and" in page
+    # session 12's entry (whole models only, under "transpose") is not read as copies
+    assert "not timed" in overhead.transpose_sentence({"transpose": {"sizes": sizes}})

@@ -59,6 +59,7 @@ class DualGatedFeedForward(GatedDconvFeedForward):
             torch.is_grad_enabled()
             and hidden.requires_grad
             and not torch.compiler.is_compiling()
+            and not torch.jit.is_tracing()  # a traced graph records the formula's operators
             and not torch._C._are_functorch_transforms_active()  # torch.func: the formula
         )
         if recording:
