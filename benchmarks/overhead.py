@@ -13,7 +13,7 @@ independent of the machine's load).
 
 Run:  python benchmarks/overhead.py [--device cpu|cuda] [--threads 2] [--rounds 7]
       [--repeats 5] [--instructions nafnet --instruction-sizes 128,256]
-      [--backbones restormer,nafnet,swinir] [--compile] [--transpose]
+      [--backbones restormer,nafnet,swinir] [--compile] [--transpose] [--ffn-rank 32]
 Writes docs/benchmarks/overhead[_cuda].md and .json. ``--backbones`` remeasures only those
 backbones and keeps the other rows of the existing .json (each row records its date and
 settings), so that slow backbones can be measured in separate, shorter runs;
@@ -496,6 +496,42 @@ def measure_transpose(args, device: torch.device) -> dict:
     return timed_pair(backbone, models, ("default", "transposed"), args, device)
 
 
+def measure_ffn_rank(args, device: torch.device) -> dict:
+    """The default NAFNet + PIP against the same with each degradation's own rank-``r`` update
+    of the units' per-pixel feed-forward (``PIPConfig.degradation_ffn_rank``), timed interleaved
+    with the plain network: ratios of the rank-``r`` model to the default. The update is mixed
+    into each sample's projection matrices once per forward pass (the per-pixel work is the
+    default's), so the ratio's excess over 1.000x is what folding it into the weights for a
+    fixed label would save."""
+    backbone = official("nafnet").to(device)
+    models = {
+        "default": build("nafnet")[1].to(device),
+        "rank": pa.inject_pip(official("nafnet"), degradation_ffn_rank=args.ffn_rank)
+        .eval()
+        .to(device),
+    }
+    measured = timed_pair(backbone, models, ("default", "rank"), args, device)
+    params = [sum(p.numel() for p in m.pip_units.parameters()) for m in models.values()]
+    return {**measured, "rank": args.ffn_rank, "adapter_params": params}
+
+
+def ffn_rank_sentence(measured: dict) -> str:
+    """What each degradation's own feed-forward update costs at inference (``--ffn-rank``)."""
+    run, (default, ranked) = measured["settings"], measured["adapter_params"]
+    cells = [
+        f"{time_cell(measured['sizes'][str(size)]).replace('**', '')} at {size}²" for size in SIZES
+    ]
+    return (
+        f"Each degradation's own rank-{measured['rank']} update of the per-pixel feed-forward "
+        f"(`degradation_ffn_rank={measured['rank']}`, {ranked / 1e3:.0f}K adapter parameters "
+        f"against the default's {default / 1e3:.0f}K) is mixed into each sample's projection "
+        "matrices once per forward pass, so the per-pixel work stays the default's; timed "
+        f"against the default at {run['threads']} threads (`--ffn-rank {measured['rank']}`, "
+        f"{run['date']}, {protocol(run)}; its time over the default's, median and range over "
+        f"the rounds): {' and '.join(cells)}."
+    )
+
+
 def transpose_sentence(results: dict) -> str:
     """What the 2-D transpose gave (``--transpose``), or that this script has not timed it."""
     measured = results.get("transpose")
@@ -791,6 +827,8 @@ def render(results: dict, device: torch.device, args) -> str:
             "",
             *tried_rows(tried),
         ]
+    if "ffn_rank" in results:
+        lines += ["", ffn_rank_sentence(results["ffn_rank"])]
     if "compiled" in results:
         compiled = results["compiled"]
         lines += [
@@ -875,6 +913,13 @@ def main() -> None:
         help="also time NAFNet + PIP with the per-pixel layer norm's input copied by the 2-D "
         "blocked transpose, against the default",
     )
+    parser.add_argument(
+        "--ffn-rank",
+        type=int,
+        default=0,
+        help="also time NAFNet + PIP with each degradation's own feed-forward update of this "
+        "rank (degradation_ffn_rank), against the default",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
     parser.add_argument("--instruction-probe", help=argparse.SUPPRESS)
@@ -913,6 +958,8 @@ def main() -> None:
         results["compiled"] = measure_compiled(args, device)
     if args.transpose:
         results["transpose"] = measure_transpose(args, device)
+    if args.ffn_rank:
+        results["ffn_rank"] = measure_ffn_rank(args, device)
     if not args.no_operators:
         results["operators"] = measure_operators(device)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -598,6 +598,16 @@ VARIANTS: dict[str, Variant] = {
         recompute_units=False,
     ),
 }
+# the recipe's adapter default (rank 32) probed without recomputation, as pip_units_kept is the
+# default PIP
+VARIANTS["pip_ffn_rank32_units_kept"] = dataclasses.replace(
+    VARIANTS["pip_ffn_rank32"],
+    label="PIP, each degradation's own feed-forward update (rank 32), units not recomputed",
+    note="for the time per step on a GPU of the recipe's adapter default "
+    "(`pip_adapter.recipes.ADAPTER_FFN_RANK`): `pip_ffn_rank32` trained with "
+    "`TrainConfig(recompute_units=False)`, as `pip_units_kept` is the default PIP's",
+    recompute_units=False,
+)
 
 
 # the same training under another seed (initialisation, patches, batch order): the noise of a

@@ -380,8 +380,8 @@ class PIPConfig:
         degradation_ffn_rank: ``r > 0`` gives every adapted degradation its own rank-``r``
             update of that feed-forward's 1×1 projections in every unit, mixed by the same
             degradation weights as the prompt (labels, mixtures, a sensor's output); 0 (the
-            default): shared by every degradation. See ``PromptInPrompt``. Models built with
-            it cannot ``add_degradations``.
+            default): shared by every degradation. See ``PromptInPrompt``;
+            ``add_degradations`` gives each new degradation updates of its own.
         native_degradations: degradations the backbone already restores (e.g. ``("noise",)``
             for a pretrained denoiser). With their label every unit passes its feature through
             exactly, so the model is the backbone itself; the units hold prompts only for the

@@ -1,5 +1,6 @@
 """The pip-adapter command line, run for real on tiny models and real files."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from pip_adapter.bundle import load_bundle, save_bundle
 from pip_adapter.cli import build_parser, main
 from pip_adapter.cli.options import recipe_from_args
 from pip_adapter.data import read_image, write_image
-from pip_adapter.recipes import FinetuneRecipe, strength_pairs
+from pip_adapter.recipes import ADAPTER_FFN_RANK, FinetuneRecipe, strength_pairs
 from pip_adapter.training import TrainConfig, calibrate_output_strength
 
 TRAIN = ["--backbone", "nafnet", "--size", "tiny", "--steps", "2", "--batch-size", "2"]
@@ -50,7 +51,9 @@ def test_a_command_imports_only_its_own_module():
 def test_option_defaults_are_the_recipes():
     parser = build_parser()
     args = parser.parse_args(["train", "--backbone", "nafnet"])
-    assert recipe_from_args(args) == FinetuneRecipe("nafnet")
+    recipe = recipe_from_args(args)
+    assert dataclasses.replace(recipe, pip=None) == FinetuneRecipe("nafnet")
+    assert recipe.model_config() == FinetuneRecipe("nafnet").model_config()
     options = ["--tasks", "rain,noise", "--workers", "2", "--lr", "1e-3", "--patch-size", "64"]
     recipe = recipe_from_args(parser.parse_args(["train", "--backbone", "nafnet", *options]))
     assert recipe.pip == PIPConfig(degradations=("rain", "noise"))
@@ -64,6 +67,26 @@ def test_option_defaults_are_the_recipes():
         FinetuneRecipe("nafnet", strength_objective="l1")
     paper = parser.parse_args(["train", "--backbone", "nafnet", "--design", "paper"])
     assert recipe_from_args(paper).pip == PIPConfig(design="paper")
+
+
+@pytest.mark.parametrize(
+    ("options", "rank"),
+    [
+        ([], 0),  # from scratch: the shared feed-forwards the quality benchmark measures
+        (["--checkpoint", "x.pth"], ADAPTER_FFN_RANK),  # only the adapter trains
+        (["--checkpoint", "x.pth", "--full"], 0),
+        (["--checkpoint", "x.pth", "--degradation-ffn-rank", "0"], 0),
+        (["--degradation-ffn-rank", "8"], 8),
+    ],
+)
+def test_an_adapter_on_a_pretrained_backbone_gets_feed_forward_updates(options, rank):
+    args = build_parser().parse_args(["train", "--backbone", "nafnet", *options])
+    recipe = recipe_from_args(args)
+    assert recipe.model_config().degradation_ffn_rank == rank
+    # the recipe in Python: its own default for its checkpoint and ``full``
+    python = FinetuneRecipe("nafnet", checkpoint=recipe.checkpoint, full=recipe.full)
+    if "--degradation-ffn-rank" not in options:
+        assert python.model_config() == recipe.model_config()
 
 
 def test_train_writes_a_complete_bundle(adapter):

@@ -9,6 +9,7 @@ import torch
 from backbones import build, injection_kwargs, train_conditioning
 
 import pip_adapter as pa
+from pip_adapter import export
 from pip_adapter.bundle import load_bundle
 from pip_adapter.cli import main
 from pip_adapter.data import SyntheticAllInOne, read_image, write_image
@@ -20,9 +21,9 @@ NEW = ("jpeg", "snow")
 OLD_SPECS = ["noise", "rain", {"noise": 0.3, "rain": 0.7}, torch.tensor([1, 0])]
 
 
-def trained(name="nafnet", seed=0):
+def trained(name="nafnet", seed=0, **options):
     """A model injected into a tiny real backbone, its two degradations trained apart."""
-    model = pa.inject_pip(build(name, seed), degradations=OLD, **injection_kwargs(name))
+    model = pa.inject_pip(build(name, seed), degradations=OLD, **injection_kwargs(name), **options)
     train_conditioning(model)
     return model.eval()
 
@@ -181,12 +182,86 @@ def test_bad_requests_are_refused_and_leave_the_model_untouched(names, kwargs, m
     assert model.degradations == OLD
 
 
-def test_units_with_degradation_ffn_updates_refuse_to_grow(untouched):
-    model = pa.inject_pip(build("nafnet"), degradations=OLD, degradation_ffn_rank=2)
-    model.sensor = pa.DegradationSensor(OLD, backbone="test_resnet", crop_size=32)
-    with untouched(model), pytest.raises(ValueError, match="degradation_ffn_rank > 0"):
-        model.add_degradations(NEW)
-    assert model.degradations == OLD and model.sensor.degradations == OLD
+# units with each degradation's own feed-forward updates (PIPConfig.degradation_ffn_rank)
+UPDATES = {"degradation_ffn_rank": 2}
+UPDATE_FACTORS = [f"ffn_{side}_update.{f}_0" for side in ("in", "out") for f in ("up", "down")]
+
+
+@pytest.mark.parametrize("optimiser", sorted(OPTIMISERS))
+def test_feed_forward_updates_grow_keeping_old_degradations_bit_exact(optimiser):
+    model = trained(**UPDATES)
+    x = image()
+    before = outputs(model, x, OLD_SPECS)
+    model.add_degradations(list(NEW))
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {
+        f"pip_units.{key}.{name}"
+        for key in model.pip_units
+        for name in [
+            "degradation_prompt.added_0",
+            *(f"prompt_to_feature.{f}" for f in UPDATE_FACTORS),
+        ]
+    }
+    new = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    train_new(model, OPTIMISERS[optimiser]([p for p in model.parameters() if p.requires_grad]), x)
+    after = outputs(model, x, OLD_SPECS)
+    assert all(torch.equal(a, b) for a, b in zip(after, before, strict=True))
+    moved = dict(model.named_parameters())
+    assert all(not torch.equal(moved[n], p) for n, p in new.items()), "an update did not train"
+
+
+def test_new_feed_forward_updates_start_at_the_nearest_to_their_mixture():
+    model = trained(**UPDATES)
+    x = image()
+    rain, uniform = outputs(model, x, ["rain", {"noise": 1, "rain": 1}])
+    updates = [u.prompt_to_feature.ffn_in_update for u in model.pip_units.values()]
+    mixtures = [u(torch.full((1, 2), 0.5))[0] for u in updates]
+    model.add_degradations(list(NEW), init={"snow": "rain"})
+    jpeg, snow = outputs(model, x, NEW)
+    # the prompt and the updates of one old degradation (an exact copy, to rounding)
+    torch.testing.assert_close(snow, rain, rtol=1e-5, atol=1e-6)
+    # a blend of two rank-2 updates: the nearest rank-2 update, close to the blend's output
+    for update, mixture in zip(updates, mixtures, strict=True):
+        grown = update(torch.tensor([[0.0, 0.0, 1.0, 0.0]]))[0].detach()
+        tail = torch.linalg.svdvals(mixture.detach())[2:].square().sum().sqrt()
+        torch.testing.assert_close(torch.linalg.matrix_norm(grown - mixture.detach()), tail)
+    assert 0 < (jpeg - uniform).abs().max() < 0.1 * (rain - uniform).abs().max()
+
+
+def test_grown_feed_forward_updates_save_and_load(tmp_path):
+    model = trained(**UPDATES)
+    model.add_degradations(list(NEW))
+    train_new(model, torch.optim.Adam([p for p in model.parameters() if p.requires_grad]), image())
+    model.save_adapter(tmp_path / "adapter")
+    loaded = pa.load_adapter(build("nafnet"), tmp_path / "adapter").eval()
+    # the file is that of a model built with all four degradations, which loads it as is
+    fresh = pa.inject_pip(
+        build("nafnet"), degradations=OLD + NEW, **injection_kwargs("nafnet"), **UPDATES
+    )
+    fresh.load_state_dict(model.state_dict())
+    # exact for steering within the old or the new degradations; a mixture across both, whose
+    # shares the grown model sums block by block, to rounding
+    within, across = [*OLD_SPECS, *NEW, {"jpeg": 0.3, "snow": 0.7}], {"jpeg": 0.5, "rain": 0.5}
+    *expected, expected_mixed = outputs(model, image(), [*within, across])
+    for other in (loaded, fresh.eval()):
+        other.backbone.load_state_dict(model.backbone.state_dict())
+        *got, mixed = outputs(other, image(), [*within, across])
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+        torch.testing.assert_close(mixed, expected_mixed, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_grown_feed_forward_updates_export(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from exporting import assert_close, run_onnx
+
+    model = trained(**UPDATES)
+    model.add_degradations(list(NEW))
+    train_new(model, torch.optim.Adam([p for p in model.parameters() if p.requires_grad]), image())
+    x, w = image(), torch.tensor([[0.0, 0.2, 0.8, 0.0], [0.1, 0.0, 0.3, 0.6]])
+    (restored,) = run_onnx(export.to_onnx(model, tmp_path / "model.onnx", optimize=False), x, w)
+    with torch.no_grad():
+        assert_close(restored, model(x, degradation=w))
 
 
 @pytest.mark.parametrize("statistics", [False, True])

@@ -72,6 +72,8 @@ def test_the_loss_the_moving_average_and_the_recomputation_reach_the_trainer():
         trainer = transfer.make_trainer(variant, model, options, 2, None, train_set)
         assert {key: getattr(trainer.config, key) for key in choice} == choice
         assert model.recompute_units is (name != "pip_units_kept")  # frozen: on by default
+    # the recipe's adapter default (rank 32) probed without recomputation too
+    assert transfer.VARIANTS["pip_ffn_rank32_units_kept"].recipe() == {"recompute_units": False}
 
 
 def test_the_cache_key_leaves_out_settings_at_their_no_op_value():

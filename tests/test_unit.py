@@ -18,6 +18,7 @@ from pip_adapter import (
 )
 from pip_adapter.layers import project_add, project_scaled
 from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim
+from pip_adapter.unit.lowrank import DegradationLowRank
 from pip_adapter.unit.resampling import area_pool
 
 # at the torch floor (2.4) the FLOP counter and torch.export behave differently: follow-up
@@ -234,9 +235,66 @@ def test_degradation_ffn_updates_are_checked_and_need_the_weights():
     unit = PromptInPrompt(8, 2, prompt_size=4, degradation_ffn_rank=2)
     with pytest.raises(ValueError, match="pass the degradation weights"):
         unit.prompt_to_feature.feed_forward(torch.randn(1, 8, 4, 4))
-    with pytest.raises(ValueError, match="cannot grow units with degradation_ffn_rank"):
-        unit.add_degradations(torch.zeros(1, 8))
-    assert unit.num_degradations == 2
+    with pytest.raises(ValueError, match=r"shape \(batch, num_degradations\) = \(1, 2\)"):
+        unit.add_degradations(torch.ones(1, 8))
+    assert unit.num_degradations == 2 and not unit.degradation_prompt.added
+    with pytest.raises(ValueError, match="start must be k×2 weights"):
+        unit.prompt_to_feature.ffn_in_update.add_rows(torch.ones(3))
+
+
+def low_rank_updates(module: DegradationLowRank) -> torch.Tensor:
+    """Every degradation's ``B_t A_t`` (``T×out×in``), from its one-hot weights."""
+    return module(torch.eye(module.num_degradations, dtype=module.up.dtype))
+
+
+@pytest.mark.parametrize("rank", [2, 7])  # below and above the matrix's smaller side (6)
+def test_low_rank_updates_grow_from_the_nearest_update_and_keep_the_old_ones(rank):
+    torch.manual_seed(0)
+    module = DegradationLowRank(3, 8, 6, rank).double()
+    perturb(module)
+    weights = torch.rand(4, 3, dtype=torch.float64)
+    before, updates = module(weights), low_rank_updates(module)
+    mixture = torch.tensor([[0.2, 0.5, 0.3]], dtype=torch.float64)
+    start = torch.cat([torch.eye(3, dtype=torch.float64)[1:2], mixture])
+    up, down = module.add_rows(start)
+    assert up.shape == (2, 8, rank) and down.shape == (2, rank, 6) and module.num_degradations == 5
+    # weights that are zero on the new degradations: the update of the table before growth
+    assert torch.equal(module(torch.cat([weights, torch.zeros(4, 2).double()], 1)), before)
+    grown = low_rank_updates(module)
+    torch.testing.assert_close(grown[:3], updates, rtol=0, atol=0)
+    torch.testing.assert_close(grown[3], updates[1])  # one old degradation's own update
+    target = torch.einsum("t,toi->oi", mixture[0], updates)
+    tail = torch.linalg.svdvals(target)[rank:]  # what no rank-r update holds (Eckart-Young)
+    error = torch.linalg.matrix_norm(grown[4] - target)
+    torch.testing.assert_close(error, tail.square().sum().sqrt(), rtol=1e-9, atol=1e-9)
+    assert (error < 0.5 * torch.linalg.matrix_norm(target)) and (rank > 6 or error > 1e-3)
+    # the file holds whole tables: a module built with all five degradations loads it
+    state = module.state_dict()
+    assert sorted(state) == ["down", "up"] and state["up"].shape == (5, 8, rank)
+    fresh = DegradationLowRank(5, 8, 6, rank).double()
+    fresh.load_state_dict(state)
+    twin = DegradationLowRank(3, 8, 6, rank).double()
+    twin.add_rows(start)
+    twin.load_state_dict(state)  # split back into the blocks
+    weights = torch.rand(4, 5, dtype=torch.float64)
+    torch.testing.assert_close(fresh(weights), module(weights), rtol=1e-12, atol=1e-12)
+    assert torch.equal(twin(weights), module(weights))
+
+
+def test_low_rank_updates_grown_from_zero_still_train():
+    # untrained updates (B = 0) mix to zero: the new ones start at zero too, with A's rows
+    # orthonormal, so that a gradient reaches B at once (and A once B has moved), as in LoRA
+    module = DegradationLowRank(2, 8, 6, 3)
+    up, down = module.add_rows(torch.ones(1, 2))
+    assert not up.any() and torch.allclose(down[0] @ down[0].T, torch.eye(3), atol=1e-6)
+    target = torch.randn(8, 6)
+    optimizer = torch.optim.SGD([up, down], lr=0.1)
+    for _ in range(2):
+        optimizer.zero_grad()
+        (module(torch.tensor([[0.0, 0.0, 1.0]]))[0] - target).square().sum().backward()
+        assert up.grad.abs().sum() > 0
+        optimizer.step()
+    assert down.grad.abs().sum() > 0
 
 
 def _flops(module, *inputs):

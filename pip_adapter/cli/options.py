@@ -14,7 +14,7 @@ from typing import Any
 from pip_adapter.backbones import BACKBONES
 from pip_adapter.config import PIPConfig
 from pip_adapter.injection.growth import GROWTH_MODES
-from pip_adapter.recipes import FinetuneRecipe, GrowRecipe
+from pip_adapter.recipes import ADAPTER_FFN_RANK, FinetuneRecipe, GrowRecipe, default_pip
 from pip_adapter.training import STRENGTH_OBJECTIVES, TrainConfig
 from pip_adapter.unit import DESIGNS
 
@@ -37,7 +37,7 @@ def field_default(cls: type, name: str) -> Any:
 
 
 RECIPE_TRAINING: TrainConfig = field_default(FinetuneRecipe, "train")
-RECIPE_PIP: PIPConfig = field_default(FinetuneRecipe, "pip")
+RECIPE_PIP: PIPConfig = default_pip(None, full=False)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +96,12 @@ def _recipe_arguments(parser: argparse.ArgumentParser) -> None:
         "--full",
         action="store_true",
         help="also fine-tune the backbone (default with --checkpoint: adapter only)",
+    )
+    parser.add_argument(
+        "--degradation-ffn-rank",
+        type=int,
+        help="rank of each degradation's own update of the units' feed-forward (0: shared; "
+        f"default {ADAPTER_FFN_RANK} with --checkpoint when only the adapter trains, else 0)",
     )
     parser.add_argument(
         "--sensor-steps",
@@ -206,11 +212,13 @@ def _values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
 def recipe_from_args(args: argparse.Namespace, smoke: bool = False) -> FinetuneRecipe:
     """The recipe for parsed options; ``smoke`` makes it tiny (``FinetuneRecipe.smoke``)."""
     native = tuple(t.strip() for t in args.native_degradations.split(",") if t.strip())
-    pip = RECIPE_PIP.replace(
+    pip = default_pip(args.checkpoint, args.full).replace(
         degradations=parse_degradations(args.degradations),
         native_degradations=native,
         design=args.design,
     )
+    if args.degradation_ffn_rank is not None:
+        pip = pip.replace(degradation_ffn_rank=args.degradation_ffn_rank)
     train = dataclasses.replace(RECIPE_TRAINING, **_values(TrainConfig, args))
     values = {k: v for k, v in _values(FinetuneRecipe, args).items() if k not in ("pip", "train")}
     recipe = FinetuneRecipe(**values, pip=pip, train=train)

@@ -1,12 +1,14 @@
 """Teaching a trained PIPModel new degradations: ``PIPModel.add_degradations``.
 
-Each degradation is one row of every unit's degradation-aware prompt ``D``, so a new degradation
-is a new row. The new rows are separate parameters from the old ones; which parameters train
-afterwards depends on the mode:
+Each degradation is one row of every unit's degradation-aware prompt ``D`` (and, in units built
+with ``degradation_ffn_rank`` ``r > 0``, one rank-``r`` update of each of the feed-forward's two
+projections), so a new degradation is a new row (and new updates). The new rows and updates are
+separate parameters from the old ones; which parameters train afterwards depends on the mode:
 
-* ``"prompts"``: the new rows alone. Every other parameter of the model (backbone, units,
-  sensor) stops requiring gradients, and an old degradation's weights are zero on the new rows,
-  so its outputs stay bit-exact whatever optimiser trains what still requires gradients.
+* ``"prompts"``: the new rows (and updates) alone. Every other parameter of the model
+  (backbone, units, sensor) stops requiring gradients, and an old degradation's weights are zero
+  on the new rows, so its outputs stay bit-exact whatever optimiser trains what still requires
+  gradients.
 * ``"light"``: the new rows plus the units' normalisation and attention-scale parameters
   (``light_parameters``), to be trained with replay of the old degradations; old outputs move
   slightly. These parameters set the scale and offset of every feature the unit's attention
@@ -17,7 +19,9 @@ afterwards depends on the mode:
 A new row starts at a mixture of the old rows (by default their mean, the model steered by the
 uniform mixture of the old degradations; ``init`` names another mixture or one old
 degradation per new one), so the new degradation starts from behaviour the model has, rather
-than from a random prompt that the trained units never saw.
+than from a random prompt that the trained units never saw. Its feed-forward updates start at
+the rank-``r`` updates nearest to the same mixture of the old degradations' updates (exactly one
+old degradation's own when ``init`` names one; ``DegradationLowRank.add_rows``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ from torch import nn
 from pip_adapter.conditioning import degradation_weights
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
-from pip_adapter.unit.prompt_in_prompt import GROWS_NO_FFN_UPDATES
 
 if TYPE_CHECKING:
     from pip_adapter.injection.model import PIPModel
@@ -133,8 +136,6 @@ def grow(
     hosted = sorted({type(u).__name__ for u in model.pip_units.values()} - {"PromptInPrompt"})
     if hosted:
         raise TypeError(f"add_degradations grows PromptInPrompt units, this model hosts {hosted}")
-    if any(unit.degradation_ffn_rank for unit in units):
-        raise ValueError(GROWS_NO_FFN_UPDATES)
     sensor = model.sensor
     if sensor is not None and not isinstance(sensor, DegradationSensor):
         raise TypeError(
@@ -150,11 +151,10 @@ def grow(
         sensor.add_degradations(names)
     model.requires_grad_(False)
     for unit in units:
-        prompts = unit.degradation_prompt
-        with torch.no_grad():
-            start = degradation_weights(weights, adapted, len(names), prompts.prompts.device)
-            block = unit.add_degradations(prompts(start))
-        block.requires_grad_(True)
+        device = unit.degradation_prompt.prompts.device
+        start = degradation_weights(weights, adapted, len(names), device)
+        for param in unit.add_degradations(start):
+            param.requires_grad_(True)
         if mode == "light":
             for param in light_parameters(unit):
                 param.requires_grad_(True)

@@ -359,8 +359,9 @@ class PIPModel(nn.Module):
         mode: GrowthMode = "prompts",
         init: Mapping[str, str | Mapping[str, float]] | None = None,
     ) -> PIPModel:
-        """Teach the model new degradations: every unit gets one new prompt row per name
-        (appended to ``degradations``, ``config`` and, if attached, ``sensor``'s classes).
+        """Teach the model new degradations: every unit gets one new prompt row per name, and
+        with ``degradation_ffn_rank`` its own feed-forward updates (appended to
+        ``degradations``, ``config`` and, if attached, ``sensor``'s classes).
 
         ``mode="prompts"``: only the new rows require gradients, every other parameter of the
         model (backbone and sensor included) is frozen; training whatever requires gradients,
@@ -369,9 +370,11 @@ class PIPModel(nn.Module):
         temperatures / top-m weights train too (train with replay of the old degradations;
         their outputs move slightly). A new row starts at the mean of the old rows (the
         uniform mixture of the old degradations), or at ``init[name]``: an old degradation's
-        name or a ``{name: weight}`` mixture of old ones. The sensor's new classes start at
-        the mean of its old ones (its old predictions keep their ranking); fine-tune it on all
-        the degradations (``pip_adapter.training.train_sensor``) before blind use.
+        name or a ``{name: weight}`` mixture of old ones; its feed-forward updates at the
+        rank-``r`` updates nearest to the same mixture of the old ones. The sensor's new
+        classes start at the mean of its old ones (its old predictions keep their ranking);
+        fine-tune it on all the degradations (``pip_adapter.training.train_sensor``) before
+        blind use.
 
         Refuses (ValueError, the model untouched) existing, repeated or malformed names,
         ``"clean"`` (the identity needs no prompt) and ``"auto"``. Returns the model.

@@ -23,6 +23,16 @@ class DegradationLowRank(nn.Module):
 
     ``B`` starts at zero (no update: a layer built with it computes what it computes without)
     and ``A`` as a linear layer's weight, as LoRA starts.
+
+    ``add_rows`` grows it by new degradations, as ``DegradationAwarePrompt.add_rows`` grows
+    the prompt table: their factors are separate parameters (``added_up_0``,
+    ``added_down_0``, ...), each block's share of ``ΔW`` is its own product, so weights that
+    are zero on the new degradations give bit-exactly the update of the table before growth,
+    and ``state_dict`` holds whole ``up`` / ``down`` tables (those of a module built with every
+    degradation), which ``load_state_dict`` splits back into the blocks. A module built with
+    every degradation and loaded from that file computes ``ΔW`` in one product: the same update
+    bit for bit for weights within the old or within the new degradations, and to rounding
+    (another order of the same sum) for a mixture across both.
     """
 
     def __init__(self, num_degradations: int, out_features: int, in_features: int, rank: int):
@@ -33,14 +43,86 @@ class DegradationLowRank(nn.Module):
         self.up = nn.Parameter(torch.zeros(num_degradations, out_features, rank))  # B
         for matrix in self.down:
             nn.init.kaiming_uniform_(matrix, a=math.sqrt(5))
+        self.added: list[str] = []  # suffixes of the blocks add_rows registered, in order
+
+    @property
+    def blocks(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``(up, down)`` of the original degradations, then of each block ``add_rows`` added."""
+        added = [(getattr(self, f"up_{n}"), getattr(self, f"down_{n}")) for n in self.added]
+        return [(self.up, self.down), *added]
+
+    @property
+    def num_degradations(self) -> int:
+        return sum(up.shape[0] for up, _ in self.blocks)
 
     def extra_repr(self) -> str:
-        degradations, rank, in_features = self.down.shape
+        _, rank, in_features = self.down.shape
         return (
-            f"num_degradations={degradations}, out_features={self.up.shape[1]}, "
+            f"num_degradations={self.num_degradations}, out_features={self.up.shape[1]}, "
             f"in_features={in_features}, rank={rank}"
         )
 
+    def add_rows(self, start: torch.Tensor) -> list[nn.Parameter]:
+        """Updates for ``k`` new degradations; returns their two new parameters (up, down).
+
+        Row ``j`` of ``start`` (``k×T``, the mixture of the existing degradations at which the
+        new one's prompt starts) gives the update the new degradation starts at: the rank-``r``
+        update nearest to that mixture's ``Σ_t w_t B_t A_t`` (its truncated SVD, Eckart-Young),
+        so the new degradation starts from weights the model already uses for that mixture:
+        exactly (to rounding) the old degradation's own when ``start`` names one, the closest
+        rank ``r`` can hold to a blend of several. The factors are ``B = U_r Σ_r`` and
+        ``A = V_rᵀ``: ``A``'s rows stay orthonormal, so both factors receive gradients even
+        where the mixture is zero (updates not trained yet), as LoRA's start does. Directions
+        beyond the matrix's smaller side (``r > min(out, in)``) start as a fresh module's."""
+        if start.dim() != 2 or start.shape[1] != self.num_degradations or start.shape[0] < 1:
+            raise ValueError(
+                f"start must be k×{self.num_degradations} weights with k >= 1, got "
+                f"{tuple(start.shape)}"
+            )
+        _, out_features, rank = self.up.shape
+        with torch.no_grad():
+            tables = [torch.cat(t).detach().cpu().double() for t in zip(*self.blocks, strict=True)]
+            mixtures = torch.einsum("kt,tor,tri->koi", start.detach().cpu().double(), *tables)
+            u, s, vh = torch.linalg.svd(mixtures, full_matrices=False)
+            kept = min(rank, s.shape[1])
+            up = torch.zeros(start.shape[0], out_features, rank, dtype=torch.float64)
+            down = torch.empty(start.shape[0], rank, self.down.shape[2], dtype=torch.float64)
+            up[:, :, :kept] = u[:, :, :kept] * s[:, None, :kept]
+            down[:, :kept] = vh[:, :kept]
+            if kept < rank:
+                for matrix in down[:, kept:]:
+                    nn.init.kaiming_uniform_(matrix, a=math.sqrt(5))
+        name = str(len(self.added))
+        params = []
+        for factor, value in (("up", up), ("down", down)):
+            param = nn.Parameter(value.to(self.up))
+            self.register_parameter(f"{factor}_{name}", param)
+            params.append(param)
+        self.added.append(name)
+        return params
+
     def forward(self, weights: torch.Tensor) -> torch.Tensor:
         weights = cast(weights, self.up.dtype)
-        return torch.einsum("bt,tor,tri->boi", weights, self.up, self.down)
+        start = len(self.up)
+        update = torch.einsum("bt,tor,tri->boi", weights[:, :start], self.up, self.down)
+        for up, down in self.blocks[1:]:
+            share = weights[:, start : start + len(up)]
+            update = update + torch.einsum("bt,tor,tri->boi", share, up, down)
+            start += len(up)
+        return update
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
+        for factor, table in zip(("up", "down"), zip(*self.blocks, strict=True), strict=True):
+            whole = torch.cat(table) if self.added else table[0]
+            destination[prefix + factor] = whole if keep_vars else whole.detach()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        sizes = [up.shape[0] for up, _ in self.blocks]
+        for factor in ("up", "down"):
+            table = state_dict.get(prefix + factor)
+            if self.added and table is not None and table.shape[0] == sum(sizes):
+                parts = table.split(sizes)
+                state_dict[prefix + factor] = parts[0]
+                for name, part in zip(self.added, parts[1:], strict=True):
+                    state_dict[f"{prefix}{factor}_{name}"] = part
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -26,10 +26,6 @@ __all__ = [
 
 DEFAULT_PROMPT_SIZE = 16  # s, the side of the basic restoration prompt
 DESIGNS = ("compact", "paper")
-GROWS_NO_FFN_UPDATES = (
-    "add_degradations cannot grow units with degradation_ffn_rank > 0 (each degradation's own "
-    "feed-forward update has no rows for new ones); use units built with degradation_ffn_rank=0"
-)
 
 
 def default_prompt_dim(channels: int) -> int:
@@ -238,16 +234,23 @@ class PromptInPrompt(nn.Module):
         )
         return interaction.add_resized(x, attended, weights)
 
-    def add_degradations(self, prompts: torch.Tensor) -> nn.Parameter:
-        """Learn ``k`` more degradations, whose prompts start at ``prompts`` (``k×d``): new
-        rows of ``D``, held as a separate parameter (returned), so that training them alone
-        leaves every old degradation's output bit-exact. Not for a unit with per-degradation
-        feed-forward updates (``degradation_ffn_rank``), which has no rows for new ones."""
-        if self.degradation_ffn_rank:
-            raise ValueError(GROWS_NO_FFN_UPDATES)
-        block = self.degradation_prompt.add_rows(prompts)
-        self.num_degradations += block.shape[0]
-        return block
+    def add_degradations(self, start: torch.Tensor) -> list[nn.Parameter]:
+        """Learn ``k`` more degradations, each starting at a mixture of the existing ones (a row
+        of ``start``, ``k×T`` weights): its prompt is that mixture of the prompt rows and, with
+        ``degradation_ffn_rank``, its feed-forward updates the rank-``r`` updates nearest to that
+        mixture of theirs (``DegradationLowRank.add_rows``). Returns the new parameters, held
+        apart from the old ones, so that training them alone leaves every old degradation's
+        output bit-exact."""
+        weights = check_weights(start, start.shape[0], self.num_degradations)
+        with torch.no_grad():
+            prompts = self.degradation_prompt(weights)
+        new = [self.degradation_prompt.add_rows(prompts)]
+        interaction = self.prompt_to_feature
+        for update in (interaction.ffn_in_update, interaction.ffn_out_update):
+            if update is not None:
+                new += update.add_rows(weights)
+        self.num_degradations += len(weights)
+        return new
 
     def prompt_regularization(self, angle_degrees: float = 90.0) -> torch.Tensor:
         """Penalty keeping the degradation prompts at least ``angle_degrees`` apart."""
