@@ -762,6 +762,11 @@ def test_a_wider_softness_range_softens_more():
     assert (three < 0.8 * one).all()
     assert (between < one + 1e-6).all() and (between > three - 1e-6).all()
     assert between.unique().numel() > 1
+    # a crop smaller than the kernel: softened within its reflected border, same shape
+    tiny = clean[:, :, :8, :8]
+    small = _Softened(keep, 1.0, (4.0, 4.0))(tiny, generator=torch.Generator().manual_seed(0))
+    assert small.shape == tiny.shape and small.isfinite().all()
+    assert small.diff(dim=-1).abs().mean() < tiny.diff(dim=-1).abs().mean()
 
 
 def test_synthetic_pages_are_dark_strokes_on_light_paper_the_same_for_a_seed():
@@ -826,6 +831,7 @@ def test_grey_soft_and_pages_shape_the_crops_of_an_image_source():
         ({"soft_sigma": (1,)}, r"<= high <= 4, got \(1,\)"),
         ({"soft_sigma": (True, 2)}, r"<= high <= 4, got \(True, 2\)"),
         ({"soft_sigma": "12"}, r"<= high <= 4, got '12'"),
+        ({"soft_sigma": (1, 3)}, r"soft_sigma=\(1, 3\) is the softening of soft's share"),
     ],
 )
 def test_train_sensor_refuses_bad_content_options(untouched, kwargs, message):

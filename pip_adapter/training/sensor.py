@@ -159,7 +159,8 @@ class _Softened:
         low, high = self.sigma
         softened, sigma = torch.rand(2, n, generator=generator).to(clean)
         sigma = (low + (high - low) * sigma).unsqueeze(-1).expand(n, 2)
-        side = 2 * math.ceil(3 * high) + 1
+        # three standard deviations a side, within what a reflected border allows a small crop
+        side = min(2 * math.ceil(3 * high) + 1, 2 * min(clean.shape[-2:]) - 1)
         soft = kornia.filters.gaussian_blur2d(clean, (side, side), sigma, border_type="reflect")
         x = torch.where((softened < self.share).view(n, 1, 1, 1), soft, clean)
         return self.degradation(x, generator=generator)
@@ -407,6 +408,11 @@ def train_sensor(
         raise ValueError(
             "soft_sigma must be a range (low, high) of pixels with 0 < low <= high <= "
             f"{MAX_SOFT_SIGMA:g}, got {soft_sigma!r}"
+        )
+    if soft == 0 and tuple(soft_sigma) != SOFT_SIGMA:
+        raise ValueError(
+            f"soft_sigma={soft_sigma!r} is the softening of soft's share of the crops, and "
+            "soft is 0: give soft a share, or leave soft_sigma out"
         )
     if grey > 0 and not recolour:
         raise ValueError(f"grey={grey} is a colour change of the crops: it needs recolour=True")
