@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Every GPU figure in docs/benchmarks/*_cuda.md, in one go: about 17 minutes on an H100 / H200,
+# Every GPU figure in docs/benchmarks/*_cuda.md, in one go: about 18 minutes on an H100 / H200,
 # most important first (issue 14's open questions: compiled NAFNet on the current code, the
-# training step, compiled Restormer and SwinIR; then the rest), each step with its own time
-# limit and writing its page as it goes. The latency page is merged into the one in docs/
-# (copied to OUT_DIR first): its rows name their GPU.
+# training step and its profile, compiled Restormer and SwinIR; then the rest), each step with
+# its own time limit and writing its page as it goes. The latency page is merged into the one
+# in docs/ (copied to OUT_DIR first): its rows name their GPU.
 # Usage: bash benchmarks/gpu_suite.sh [OUT_DIR] [BUDGET_S]   (needs the package importable, e.g.
 # PYTHONPATH=.). BUDGET_S caps the whole run: each step's limit is cut to the seconds left, and a
 # step with less than 20 s left is skipped, so a short budget measures the first steps only.
@@ -34,6 +34,9 @@ step 100 compile-nafnet "${latency[@]}" --merge --backbones nafnet --sizes 256 -
 # one training step: plain / adapter only / full (each also with recompute_units), compact and
 # paper designs, with peak memory
 step 80 training-cost python3 benchmarks/training_cost.py --device cuda --repeats 10 --out "$out"
+# where the full step's time goes, plain and with PIP: kernel time per unit, per backward node
+# kind and per kernel (about 40 s)
+step 90 step-profile python3 benchmarks/step_profile.py --device cuda --out "$out"
 # Restormer and SwinIR compiled at 256², one backbone per step (a step cut short keeps the rows
 # measured before it)
 for name in restormer swinir; do

@@ -58,6 +58,7 @@ import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
 from pip_adapter.caching import ParameterCache
 from pip_adapter.evaluation import restore
+from pip_adapter.unit import prompt_to_feature
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (128, 256)
@@ -102,25 +103,6 @@ class _NoCache(ParameterCache):
 def _without_inference_cache(model: pa.PIPModel) -> pa.PIPModel:
     for unit in model.pip_units.values():
         unit.prompt_to_prompt.inference_cache = _NoCache()
-    return model
-
-
-def _blocked_transpose(model: pa.PIPModel) -> pa.PIPModel:
-    """Each unit's per-pixel feed-forward at batch 1 reads its input after torch's 2-D blocked
-    transpose (``y.view(d, -1).t().contiguous()``, the same values in channels-last memory)
-    instead of the 4-D permuted copy its layer norm makes of the channels-first input."""
-    for unit in model.pip_units.values():
-        interaction = unit.prompt_to_feature
-        fast = interaction.feed_forward_fast
-
-        def transposed(y, residual, in_place=False, weights=None, fast=fast):
-            batch, dim, height, width = y.shape
-            if batch == 1:
-                y = y.view(dim, -1).t().contiguous().view(1, height, width, dim)
-                y = y.permute(0, 3, 1, 2)
-            return fast(y, residual, in_place=in_place, weights=weights)
-
-        interaction.feed_forward_fast = transposed
     return model
 
 
@@ -488,16 +470,91 @@ def timed_pair(backbone, models: dict, pair: tuple[str, str], args, device: torc
     return {"settings": settings(args), "sizes": sizes}
 
 
+class _PermutedTokens(torch.nn.Module):
+    """``model`` with its units' per-pixel feed-forward reading the permuted view of its
+    input (the layer norm then makes the 4-D copy itself): the units before the 2-D transpose
+    (``prompt_to_feature._tokens``), on the same weights."""
+
+    def __init__(self, model: pa.PIPModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        tokens = prompt_to_feature._tokens
+        prompt_to_feature._tokens = _permuted
+        try:
+            return self.model(x, **kwargs)
+        finally:
+            prompt_to_feature._tokens = tokens
+
+
+def _permuted(y: torch.Tensor) -> torch.Tensor:
+    return y.permute(0, 2, 3, 1)
+
+
 def measure_transpose(args, device: torch.device) -> dict:
-    """The default NAFNet + PIP against the same with the 2-D blocked transpose
-    (``_blocked_transpose``), timed interleaved with the plain network: ratios of the
-    transposed model to the default."""
-    backbone = official("nafnet").to(device)
-    models = {
-        "default": build("nafnet")[1].to(device),
-        "transposed": _blocked_transpose(build("nafnet")[1]).to(device),
-    }
-    return timed_pair(backbone, models, ("default", "transposed"), args, device)
+    """The copy that gives each unit's per-pixel layer norm its channels-last tokens, at the
+    inputs of the NAFNet preset's per-pixel feed-forwards (batch 1): the 4-D copy that
+    ``layer_norm`` makes of the permuted view against the 2-D blocked transpose the unit makes
+    (``prompt_to_feature._tokens``). ``copies``: the copies alone, timed interleaved in
+    rounds, per round summed over the units (one forward pass's); ``models``: the whole
+    NAFNet + PIP with the 2-D copies over the same with the 4-D ones (``_PermutedTokens``),
+    interleaved with the plain network."""
+    _, model = build("nafnet")
+    models = {"4-D": _PermutedTokens(model), "2-D": model}
+    copies, whole = {}, {}
+    for size in SIZES:
+        shapes = unit_inputs(model, torch.rand(1, 3, size, size))
+        features = [
+            torch.rand(1, model.pip_units[key].prompt_dim, *shape[-2:], device=device)
+            for key, shape in shapes.items()
+        ]
+        runs = {}
+        for index, y in enumerate(features):
+            runs[f"4-D {index}"] = functools.partial(_contiguous, y.permute(0, 2, 3, 1))
+            runs[f"2-D {index}"] = functools.partial(_contiguous, y.view(y.shape[1], -1).t())
+        with torch.inference_mode():
+            best = interleaved_rounds(runs, args.rounds, args.repeats).best
+        passes = {  # per round, the copies of one forward pass
+            layout: [
+                sum(best[f"{layout} {index}"][r] for index in range(len(features)))
+                for r in range(args.rounds)
+            ]
+            for layout in ("4-D", "2-D")
+        }
+        copies[str(size)] = summary(passes["4-D"], passes["2-D"])
+        print("transpose copies", size, copies[str(size)], flush=True)
+    whole = timed_pair(official("nafnet").to(device), models, ("4-D", "2-D"), args, device)
+    return {"settings": settings(args), "copies": copies, "models": whole["sizes"]}
+
+
+def _contiguous(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous()
+
+
+def transpose_sentence(results: dict) -> str:
+    """What the 2-D transpose saves (``--transpose``), or that this script has not timed it
+    (an entry of the layout before, whole models only, under ``transpose``, is not read)."""
+    measured = results.get("transposed_tokens")
+    if measured is None:
+        return "not timed by this script on this code yet (`--transpose`)"
+    run = measured["settings"]
+    copies, models = [], []
+    for size in SIZES:
+        entry = measured["copies"][str(size)]
+        four_d, two_d = (1e3 * seconds for seconds in entry["seconds"])
+        copies.append(
+            f"{time_cell(entry).replace('**', '')} at {size}² ({four_d:.2f} → {two_d:.2f} ms "
+            "per forward pass)"
+        )
+        models.append(f"{time_cell(measured['models'][str(size)]).replace('**', '')} at {size}²")
+    return (
+        f"timed at {run['threads']} threads (`--transpose`, {run['date']}, {protocol(run)}; "
+        "the 2-D copies' time over the 4-D copies', median and range over the rounds): the "
+        f"copies of one forward pass alone (every unit's, batch 1) {' and '.join(copies)}; "
+        "the whole NAFNet + PIP with the 2-D copies over the same with the 4-D ones, "
+        f"interleaved with the plain network, {' and '.join(models)}"
+    )
 
 
 def measure_ffn_rank(args, device: torch.device) -> dict:
@@ -531,26 +588,6 @@ def ffn_rank_sentence(measured: dict) -> str:
         f"against the default at {run['threads']} threads (`--ffn-rank {measured['rank']}`, "
         f"{run['date']}, {protocol(run)}; its time over the default's, median and range over "
         f"the rounds): {' and '.join(cells)}."
-    )
-
-
-def transpose_sentence(results: dict) -> str:
-    """What the 2-D transpose gave (``--transpose``), or that this script has not timed it."""
-    measured = results.get("transpose")
-    if measured is None:
-        return "not timed by this script (`--transpose`)"
-    run = measured["settings"]
-    cells = [
-        f"{time_cell(measured['sizes'][str(size)]).replace('**', '')} at {size}²" for size in SIZES
-    ]
-    unsettled = all(time_spread(measured["sizes"][str(size)]).contains(1.0) for size in SIZES)
-    shown = "every range includes 1.000x: no difference this run can show"
-    if not unsettled:
-        shown = "a range excludes 1.000x"
-    return (
-        f"timed against the default at {run['threads']} threads (`--transpose`, "
-        f"{run['date']}, {protocol(run)}; the transposed model's time over the default's, "
-        f"median and range over the rounds): {' and '.join(cells)} ({shown})"
     )
 
 
@@ -808,9 +845,12 @@ def render(results: dict, device: torch.device, args) -> str:
             "`pip_adapter.caching.ParameterCache` and `CacheGroup`); the top-m rank masks are "
             "cached per size. The per-pixel layer norm reads the feature channels-last, a "
             "transposing copy of the stage's width at every pixel (at 256² about as long as the "
-            "layer norm itself). torch's 2-D blocked transpose can make that copy instead of "
-            "the 4-D copy the layer norm makes, but it runs on one thread only (the 4-D copy on "
-            "all), at batch 1 only, and is one operator more; not adopted: "
+            "layer norm itself). At batch 1 on the CPU the unit makes that copy with torch's "
+            "2-D blocked transpose, not the 4-D copy the layer norm would make of the permuted "
+            "view (whose every vector gathers its channels from as many cache lines); the same "
+            "values. The 2-D copy runs on one thread, the 4-D copy on all (on more threads "
+            "than timed here the balance may turn); session 12 timed whole models only, where "
+            "every round's range included 1.000x; "
             f"{transpose_sentence(results)}. "
             "Lighter "
             "feed-forwards, the channels-last layout, and dropping the full-resolution unit "
@@ -912,8 +952,8 @@ def main() -> None:
     parser.add_argument(
         "--transpose",
         action="store_true",
-        help="also time NAFNet + PIP with the per-pixel layer norm's input copied by the 2-D "
-        "blocked transpose, against the default",
+        help="also time the per-pixel layer norms' copies: the 2-D blocked transpose the units "
+        "make against the 4-D copy of the permuted view",
     )
     parser.add_argument(
         "--ffn-rank",
@@ -941,6 +981,8 @@ def main() -> None:
         parser.error(f"unknown backbones {unknown}; choose from {', '.join(BACKBONES)}")
     if args.ffn_rank < 0:
         parser.error(f"--ffn-rank must be 0 (not timed) or a positive rank, got {args.ffn_rank}")
+    if args.transpose and device.type != "cpu":
+        parser.error("--transpose times the CPU's copies (the units make the 2-D one on the CPU)")
     if set(counted) - {"nafnet"}:
         parser.error(f"--instructions counts the NAFNet preset's units only; got {counted}")
     suffix = "" if device.type == "cpu" else f"_{device.type}"
@@ -960,8 +1002,9 @@ def main() -> None:
         results["tried"] = measure_tried(args, device)
     if args.compile:
         results["compiled"] = measure_compiled(args, device)
+    results.pop("transpose", None)  # whole models only (session 12), before the 2-D copy
     if args.transpose:
-        results["transpose"] = measure_transpose(args, device)
+        results["transposed_tokens"] = measure_transpose(args, device)
     if args.ffn_rank:
         results["ffn_rank"] = measure_ffn_rank(args, device)
     if not args.no_operators:

@@ -138,6 +138,12 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "soft_sigma=(0.5, 3.0), pages=1)`)",
         {**DEFAULT_TRAINING, "grey": 0.1, "soft": 0.25, "soft_sigma": (0.5, 3.0), "pages": 1},
     ),
+    "content_offset": (
+        "as `content`, with the clean logit lowered by 0.5 after training, so that a photo is "
+        "called clean only when clean wins by that margin (`train_sensor(grey=0.25, soft=0.25, "
+        "pages=1, clean_offset=-0.5)`)",
+        {**DEFAULT_TRAINING, "grey": 0.25, "soft": 0.25, "pages": 1, "clean_offset": -0.5},
+    ),
 }
 # the settings of a recipe that build the sensor rather than train it
 SENSOR_OPTIONS = ("statistics",)

@@ -37,6 +37,8 @@ from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
 from training_cost import CONFIGS, PLAIN, Step
 
+from pip_adapter.backbones import Size
+
 ROOT = Path(__file__).resolve().parents[1]
 UNITS_OF = "+ PIP, full"  # the configuration whose units are counted one by one
 CURRENT = "this code"
@@ -62,10 +64,10 @@ def _descendants(event) -> Iterable:
         yield from _descendants(child)
 
 
-def count_step(label: str, batch: int, patch: int) -> dict:
+def count_step(label: str, batch: int, patch: int, size: Size = "official") -> dict:
     """One step of configuration ``label`` (after a warm-up step), profiled: operators of the
     forward pass (loss included) and of the backward pass, in all and per unit."""
-    configured = Step(label, batch, patch, torch.device("cpu"))
+    configured = Step(label, batch, patch, torch.device("cpu"), size)
     model, injected = configured.model, configured.conditioned
 
     def step() -> None:

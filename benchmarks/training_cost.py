@@ -30,7 +30,7 @@ from machine import describe_machine
 from timing import interleaved_rounds, synchronizer
 
 import pip_adapter as pa
-from pip_adapter.backbones import build_backbone
+from pip_adapter.backbones import Size, build_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
 # label -> (PIP design or None for the plain network, adapter only, units recomputed in the
@@ -50,10 +50,12 @@ PLAIN = "plain NAFNet, full fine-tuning"
 class Step:
     """One configuration's model, optimiser and fixed batch; calling it runs one step."""
 
-    def __init__(self, label: str, batch: int, patch: int, device: torch.device) -> None:
+    def __init__(
+        self, label: str, batch: int, patch: int, device: torch.device, size: Size = "official"
+    ) -> None:
         design, adapter_only, recompute = CONFIGS[label]
         torch.manual_seed(0)
-        backbone = build_backbone("nafnet", "official")
+        backbone = build_backbone("nafnet", size)
         self.model = backbone if design is None else pa.inject_pip(backbone, design=design)
         if adapter_only:
             self.model.freeze_backbone()

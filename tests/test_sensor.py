@@ -762,6 +762,11 @@ def test_a_wider_softness_range_softens_more():
     assert (three < 0.8 * one).all()
     assert (between < one + 1e-6).all() and (between > three - 1e-6).all()
     assert between.unique().numel() > 1
+    # a crop smaller than the kernel: softened within its reflected border, same shape
+    tiny = clean[:, :, :8, :8]
+    small = _Softened(keep, 1.0, (4.0, 4.0))(tiny, generator=torch.Generator().manual_seed(0))
+    assert small.shape == tiny.shape and small.isfinite().all()
+    assert small.diff(dim=-1).abs().mean() < tiny.diff(dim=-1).abs().mean()
 
 
 def test_synthetic_pages_are_dark_strokes_on_light_paper_the_same_for_a_seed():
@@ -826,6 +831,7 @@ def test_grey_soft_and_pages_shape_the_crops_of_an_image_source():
         ({"soft_sigma": (1,)}, r"<= high <= 4, got \(1,\)"),
         ({"soft_sigma": (True, 2)}, r"<= high <= 4, got \(True, 2\)"),
         ({"soft_sigma": "12"}, r"<= high <= 4, got '12'"),
+        ({"soft_sigma": (1, 3)}, r"soft_sigma=\(1, 3\) is the softening of soft's share"),
     ],
 )
 def test_train_sensor_refuses_bad_content_options(untouched, kwargs, message):
@@ -860,3 +866,35 @@ def test_a_sensor_file_gets_the_oldest_version_that_reads_it_whole(tmp_path, opt
     written = json.loads((tmp_path / "sensor_config.json").read_text())["format_version"]
     assert written == version
     assert SENSOR_FORMAT_VERSION == max(SENSOR_FEATURE_VERSIONS.values()) == 4
+
+
+def test_clean_offset_shifts_the_trained_sensors_clean_logit_and_nothing_else():
+    """The same training with ``clean_offset=-0.5``: every photo's clean logit lower by 0.5
+    (the mean over crops keeps the shift), the other logits equal; saved with the weights."""
+
+    def trained(offset):
+        torch.manual_seed(0)
+        sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY)
+        return train_sensor(sensor, steps=2, batch_size=2, clean_offset=offset, progress=False)
+
+    x = torch.rand(2, 3, 80, 72)
+    plain, shifted = trained(0.0)(x), trained(-0.5)(x)
+    clean = TOY_DEGRADATIONS.index("clean")
+    expected = plain.clone()
+    expected[:, clean] -= 0.5
+    torch.testing.assert_close(shifted, expected)
+
+
+@pytest.mark.parametrize(
+    ("degradations", "offset", "message"),
+    [
+        (TOY_DEGRADATIONS, float("nan"), "clean_offset must be a finite number of logits, got nan"),
+        (TOY_DEGRADATIONS, True, "clean_offset must be a finite number of logits, got True"),
+        (TOY_DEGRADATIONS, "-1", "clean_offset must be a finite number of logits, got '-1'"),
+        (("noise", "rain"), -0.5, r"shifts the 'clean' logit, which this sensor lacks"),
+    ],
+)
+def test_train_sensor_refuses_a_bad_clean_offset(untouched, degradations, offset, message):
+    sensor = pa.DegradationSensor(degradations, **TINY)
+    with untouched(sensor), pytest.raises(ValueError, match=message):
+        train_sensor(sensor, steps=1, progress=False, clean_offset=offset)

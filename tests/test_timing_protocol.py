@@ -165,41 +165,46 @@ def test_units_counted_alone_are_the_models_units():
             torch.testing.assert_close(alone.modulate(feature, weights), unit(feature, weights))
 
 
-def test_the_transposed_variant_computes_the_default_bit_for_bit():
-    # --transpose times the default model against the same with the per-pixel feed-forward's
-    # input copied by the 2-D transpose: the same computation, in another memory layout
+def test_the_transpose_timing_sums_the_copies_of_a_pass_and_times_whole_models(monkeypatch):
+    # --transpose times, per size, the copies that give every unit's per-pixel layer norm its
+    # tokens (4-D copy of the permuted view against the 2-D transpose), each round summing
+    # the units' copies of one forward pass, and the whole model with either copy (the 4-D
+    # one through _PermutedTokens: the same outputs); the page states both
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from argparse import Namespace
+
     from backbones import build
 
     import pip_adapter as pa
+    from pip_adapter.unit import prompt_to_feature
 
     model = pa.inject_pip(build("nafnet")).eval()
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for parameter in model.pip_units.parameters():
-            parameter.add_(0.1 * torch.randn_like(parameter))
+    monkeypatch.setattr(overhead, "build", lambda name: (None, model))
+    monkeypatch.setattr(overhead, "official", lambda name: build(name).eval())
     x = torch.rand(1, 3, 32, 32)
+    tokens = prompt_to_feature._tokens
     with torch.inference_mode():
-        default = model(x, degradation="rain")
-    layouts = []  # whether each feed-forward's input comes channels-last
-    for unit in model.pip_units.values():
-        fast = unit.prompt_to_feature.feed_forward_fast
-
-        def recorded(y, *args, fast=fast, **kwargs):
-            layouts.append(y.is_contiguous(memory_format=torch.channels_last))
-            return fast(y, *args, **kwargs)
-
-        unit.prompt_to_feature.feed_forward_fast = recorded
-    with torch.inference_mode():
-        transposed = overhead._blocked_transpose(model)(x, degradation="rain")
-    assert layouts == [True] * len(model.pip_units)
-    assert torch.equal(transposed, default)
-    page = overhead.transpose_sentence(
-        {
-            "transpose": {
-                "settings": {"threads": 2, "date": "d", "repeats": 5, "rounds": 7},
-                "sizes": {str(s): {"time_ratio": [1.01, 0.9, 1.03]} for s in overhead.SIZES},
-            }
-        }
-    )
-    assert "1.010x (0.900-1.030) at 128² and 1.010x (0.900-1.030) at 256² (every range" in page
+        permuted = overhead._PermutedTokens(model)(x, degradation="rain")
+        assert torch.equal(permuted, model(x, degradation="rain"))
+    assert prompt_to_feature._tokens is tokens
+    args = Namespace(rounds=2, repeats=1, threads=1, device="cpu")
+    measured = overhead.measure_transpose(args, torch.device("cpu"))
+    for part in ("copies", "models"):
+        for size in overhead.SIZES:
+            entry = measured[part][str(size)]
+            assert all(seconds > 0 for seconds in entry["seconds"])
+            low, high = entry["time_ratio"][1:]
+            assert low <= entry["time_ratio"][0] <= high
+    sizes = {
+        str(s): {"seconds": [0.002, 0.001], "time_ratio": [0.5, 0.4, 0.6]} for s in overhead.SIZES
+    }
+    stored = {
+        "settings": {"threads": 2, "date": "d", "repeats": 5, "rounds": 7},
+        "copies": sizes,
+        "models": sizes,
+    }
+    page = overhead.transpose_sentence({"transposed_tokens": stored})
+    assert "0.500x (0.400-0.600) at 128² (2.00 → 1.00 ms per forward pass) and" in page
+    assert "the plain network, 0.500x (0.400-0.600) at 128² and" in page
+    # session 12's entry (whole models only, under "transpose") is not read as copies
+    assert "not timed" in overhead.transpose_sentence({"transpose": {"sizes": sizes}})

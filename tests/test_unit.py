@@ -7,6 +7,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import compact_unit_reference
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from pip_adapter import (
@@ -16,8 +17,8 @@ from pip_adapter import (
     PromptToPromptInteraction,
     SelectivePromptToFeature,
 )
-from pip_adapter.layers import project_add, project_scaled
-from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim
+from pip_adapter.layers import DualGatedFeedForward, project_add, project_scaled
+from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim, prompt_to_feature
 from pip_adapter.unit.lowrank import DegradationLowRank
 from pip_adapter.unit.resampling import area_pool
 
@@ -540,6 +541,27 @@ def test_compact_unit_computes_the_reference_formula(
         torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-8)
 
 
+def test_the_feed_forward_tokens_come_by_the_2d_transpose_at_batch_1(monkeypatch):
+    # At batch 1 on the CPU the per-pixel feed-forward's tokens are a contiguous copy made by
+    # the 2-D transpose, faster than the 4-D copy the layer norm makes of a permuted view
+    # (benchmarks/overhead.py --transpose); a batch keeps the permuted view. The unit's output
+    # is the same bit for bit.
+    y = torch.randn(1, 8, 5, 7)
+    tokens = prompt_to_feature._tokens(y)
+    assert tokens.is_contiguous() and torch.equal(tokens, y.permute(0, 2, 3, 1))
+    batch = torch.randn(2, 8, 5, 7)
+    assert prompt_to_feature._tokens(batch).data_ptr() == batch.data_ptr()
+    torch.manual_seed(0)
+    unit = PromptInPrompt(16, 3, prompt_dim=16, prompt_size=4, heads=2).eval()
+    perturb(unit, 0.3)
+    x, weights = torch.randn(1, 16, 12, 12), torch.tensor([[0.2, 0.3, 0.5]])
+    with torch.inference_mode():
+        copied = unit(x, weights)
+        monkeypatch.setattr(prompt_to_feature, "_tokens", lambda y: y.permute(0, 2, 3, 1))
+        viewed = unit(x, weights)
+    assert torch.equal(copied, viewed)
+
+
 # with each degradation's own feed-forward update (rank 2) as well: per-sample matrices
 @pytest.mark.parametrize("rank", [0, 2])
 def test_unit_runs_under_autocast_and_when_traced_without_gradients(rank):
@@ -596,6 +618,61 @@ def test_pointwise_products_equal_the_convolution_and_its_residual_or_scale(layo
             strict=True,
         ):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+NO_KERNEL = {"aten::chunk", "aten::detach", "aten::empty_like"}  # views and allocations
+
+
+def _backward_kernels(output: torch.Tensor) -> int:
+    """The aten operators the backward pass of ``output`` runs (not those they call), views
+    and allocations excluded."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        output.backward(torch.ones_like(output))
+    return sum(
+        1
+        for e in prof.events()
+        if e.name.startswith("aten::")
+        and e.name not in NO_KERNEL
+        and e.cpu_parent is not None
+        and not e.cpu_parent.name.startswith("aten::")
+    )
+
+
+@pytest.mark.parametrize("dim", [1, -1])
+def test_the_dual_gate_is_one_node_with_the_formulas_values_and_gradients(dim):
+    # While gradients are recorded the dual gate gelu(a)·b + gelu(b)·a is one autograd node
+    # whose backward runs fewer operators than the formula's (each a kernel launch on a GPU),
+    # with the formula's values and gradients (float64), also under torch.func
+    torch.manual_seed(0)
+    gate = DualGatedFeedForward(4).gate
+    hidden = torch.randn(2, 6, 5, 6, dtype=torch.float64, requires_grad=True)
+
+    def formula(h):
+        a, b = h.chunk(2, dim=dim)
+        return torch.nn.functional.gelu(a) * b + torch.nn.functional.gelu(b) * a
+
+    gated = gate(hidden, dim)
+    assert type(gated.grad_fn).__name__ == "_DualGateBackward"
+    torch.testing.assert_close(gated, formula(hidden), rtol=1e-12, atol=1e-12)
+    upstream = torch.randn_like(gated)
+    (got,) = torch.autograd.grad(gated, hidden, upstream)
+    (expected,) = torch.autograd.grad(formula(hidden), hidden, upstream)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda h: gate(h, dim), (hidden,))
+    by_func = torch.func.grad(lambda h: (gate(h, dim) * upstream).sum())(hidden.detach())
+    torch.testing.assert_close(by_func, expected, rtol=1e-12, atol=1e-12)
+    # two products, the gelu's derivative and two fused multiply-adds; the formula's: ten
+    assert _backward_kernels(gate(hidden, dim)) < _backward_kernels(formula(hidden))
+
+
+def test_a_dual_gated_feed_forward_traces_with_gradients_on():
+    # torch.jit.trace records operators: the gate's autograd node would make the traced
+    # graph differ from the checking run; traced, the gate is the formula
+    torch.manual_seed(0)
+    ffn = DualGatedFeedForward(4)
+    x = torch.randn(1, 4, 5, 5)
+    traced = torch.jit.trace(ffn, x)
+    torch.testing.assert_close(traced(x), ffn(x))
 
 
 def test_pointwise_products_keep_the_residual_dtype_under_autocast():

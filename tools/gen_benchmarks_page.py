@@ -34,6 +34,10 @@ SECTIONS = [  # (file, what it shows)
         "step_operators.md",
         "Operators of a training step, per unit (`benchmarks/step_operators.py`)",
     ),
+    (
+        "step_profile_cuda.md",
+        "Where a training step's time goes, GPU (`benchmarks/step_profile.py --device cuda`)",
+    ),
     ("topm_attention.md", "Top-m attention, fast vs naive, CPU (`benchmarks/topm_attention.py`)"),
     ("topm_attention_cuda.md", "Top-m attention, fast vs naive, GPU"),
     ("gpu_training_cuda.md", "Training throughput on a GPU (`benchmarks/gpu_training.py`)"),

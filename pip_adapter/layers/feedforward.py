@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 __all__ = ["FFN_EXPANSION", "DualGatedFeedForward", "GatedDconvFeedForward"]
 
@@ -52,7 +53,54 @@ class DualGatedFeedForward(GatedDconvFeedForward):
     def gate(self, hidden: torch.Tensor, dim: int = 1) -> torch.Tensor:
         """``gelu(a) * b + gelu(b) * a`` for the halves ``a, b`` of ``hidden`` along ``dim``,
         in three kernels (one gelu over both halves, a product, a fused multiply-add into the
-        product: no further tensor)."""
-        a, b = hidden.chunk(2, dim=dim)
-        gelu_a, gelu_b = F.gelu(hidden).chunk(2, dim=dim)
-        return (gelu_a * b).addcmul_(gelu_b, a)
+        product: no further tensor). While gradients are recorded (eager), one autograd node
+        whose backward runs five operators where the formula's runs ten (``_DualGate``)."""
+        recording = (
+            torch.is_grad_enabled()
+            and hidden.requires_grad
+            and not torch.compiler.is_compiling()
+            and not torch.jit.is_tracing()  # a traced graph records the formula's operators
+            and not torch._C._are_functorch_transforms_active()  # torch.func: the formula
+        )
+        if recording:
+            return _DualGate.apply(hidden, dim)
+        return _dual_gate(hidden, F.gelu(hidden), dim)
+
+
+def _dual_gate(hidden: torch.Tensor, gelu: torch.Tensor, dim: int) -> torch.Tensor:
+    """The gate from ``hidden`` and ``gelu(hidden)``."""
+    a, b = hidden.chunk(2, dim=dim)
+    gelu_a, gelu_b = gelu.chunk(2, dim=dim)
+    return (gelu_a * b).addcmul_(gelu_b, a)
+
+
+class _DualGate(torch.autograd.Function):
+    """The dual gate with its backward written out. Autograd runs two products for each of
+    the formula's two products, the gelu's gradient on the joined halves, and the halves'
+    gradients joined and summed; this backward writes each half's gradient in place: the
+    gradient through the gelu (``grad · b``, ``grad · a``), the gelu's derivative applied to
+    both halves at once, then ``grad · gelu(b)`` and ``grad · gelu(a)`` added. On a GPU each
+    operator is a kernel launch (issue 14); the gradients are the formula's to rounding."""
+
+    @staticmethod
+    def forward(ctx, hidden, dim):
+        gelu = F.gelu(hidden)
+        ctx.save_for_backward(hidden, gelu)
+        ctx.dim = dim
+        return _dual_gate(hidden, gelu, dim)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        hidden, gelu = ctx.saved_tensors
+        a, b = hidden.chunk(2, dim=ctx.dim)
+        through = torch.empty_like(hidden)  # the gradient of gelu(hidden)
+        to_a, to_b = through.chunk(2, dim=ctx.dim)
+        torch.mul(grad, b, out=to_a)
+        torch.mul(grad, a, out=to_b)
+        by_hidden = torch.ops.aten.gelu_backward(through, hidden)
+        by_a, by_b = by_hidden.chunk(2, dim=ctx.dim)
+        gelu_a, gelu_b = gelu.chunk(2, dim=ctx.dim)
+        by_a.addcmul_(grad, gelu_b)
+        by_b.addcmul_(grad, gelu_a)
+        return by_hidden, None

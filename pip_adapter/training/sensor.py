@@ -27,7 +27,7 @@ from pip_adapter.data.degradations.compose import DegradeFn
 from pip_adapter.data.degradations.lowlight import LOWLIGHT_PARAMETERS
 from pip_adapter.data.degradations.rain import RAIN_PARAMETERS
 from pip_adapter.data.synthetic import Images, image_sources
-from pip_adapter.sensor import TEMPERATURE_RANGE, DegradationSensor, crop_grid
+from pip_adapter.sensor import TEMPERATURE_RANGE, DegradationSensor, _TimmClassifier, crop_grid
 from pip_adapter.training.schedule import warmup_cosine
 from pip_adapter.vocabulary import degradation_index, degradation_name
 
@@ -159,7 +159,8 @@ class _Softened:
         low, high = self.sigma
         softened, sigma = torch.rand(2, n, generator=generator).to(clean)
         sigma = (low + (high - low) * sigma).unsqueeze(-1).expand(n, 2)
-        side = 2 * math.ceil(3 * high) + 1
+        # three standard deviations a side, within what a reflected border allows a small crop
+        side = min(2 * math.ceil(3 * high) + 1, 2 * min(clean.shape[-2:]) - 1)
         soft = kornia.filters.gaussian_blur2d(clean, (side, side), sigma, border_type="reflect")
         x = torch.where((softened < self.share).view(n, 1, 1, 1), soft, clean)
         return self.degradation(x, generator=generator)
@@ -331,6 +332,7 @@ def train_sensor(
     pages: int = DEFAULT_SENSOR_PAGES,
     soft: float = DEFAULT_SENSOR_SOFT,
     soft_sigma: tuple[float, float] = SOFT_SIGMA,
+    clean_offset: float = 0.0,
     temperature: float = DEFAULT_SENSOR_TEMPERATURE,
     device: torch.device | str | None = None,
 ) -> DegradationSensor:
@@ -369,7 +371,10 @@ def train_sensor(
     isotropic, unlike motion blur's streaks of 7 pixels and more), so that a soft photo is not
     taken for a blurred one; ``pages`` (0 to 8, default 0) adds that many
     ``synthetic_pages`` (printed text and line art, drawn from ``seed``) to the image source,
-    each as likely as a photo. ``temperature`` is set
+    each as likely as a photo. ``clean_offset`` (default 0) is added to the trained sensor's
+    ``"clean"`` logit, through its classifier's bias (so the sensor file and exported graphs
+    carry it): a negative offset calls a photo clean only when "clean" wins by that margin,
+    trading clean photos left alone for fewer degraded ones let through. ``temperature`` is set
     on the trained sensor, replacing the one it had (the default was fitted for
     ``views="none"``; see ``calibrate_sensor`` to fit one for other views or on labelled images
     of your own).
@@ -404,6 +409,11 @@ def train_sensor(
             "soft_sigma must be a range (low, high) of pixels with 0 < low <= high <= "
             f"{MAX_SOFT_SIGMA:g}, got {soft_sigma!r}"
         )
+    if soft == 0 and tuple(soft_sigma) != SOFT_SIGMA:
+        raise ValueError(
+            f"soft_sigma={soft_sigma!r} is the softening of soft's share of the crops, and "
+            "soft is 0: give soft a share, or leave soft_sigma out"
+        )
     if grey > 0 and not recolour:
         raise ValueError(f"grey={grey} is a colour change of the crops: it needs recolour=True")
     if isinstance(pages, bool) or not isinstance(pages, int) or not 0 <= pages <= MAX_SENSOR_PAGES:
@@ -418,6 +428,7 @@ def train_sensor(
             f"group={group} cuts each item into {group}x{group} crops, which needs photos "
             "(None, a folder, files or tensors); a Dataset's items are single crops: use group=1"
         )
+    clean_bias = _clean_bias(sensor, clean_offset)  # checked before training changes anything
     sensor.temperature = temperature  # checked before training, set for the trained sensor
     ranges = FAINT_RANGES if faint_ranges is None else faint_ranges
     dataset = _dataset(
@@ -476,7 +487,32 @@ def train_sensor(
                 if step >= steps:
                     break
             epoch += 1
+    if clean_bias is not None:
+        with torch.no_grad():
+            clean_bias[sensor.degradations.index(CLEAN)] += clean_offset
     return sensor.requires_grad_(False).eval()
+
+
+def _clean_bias(sensor: DegradationSensor, offset: float) -> torch.Tensor | None:
+    """The bias of ``sensor``'s classifier that ``train_sensor``'s ``clean_offset`` shifts:
+    every crop's clean logit moves by the offset, so a photo's (a mean over crops, views and
+    zoomed copies) moves by it too; ``None`` for no offset. Refuses what it cannot shift."""
+    if isinstance(offset, bool) or not isinstance(offset, int | float) or not math.isfinite(offset):
+        raise ValueError(f"clean_offset must be a finite number of logits, got {offset!r}")
+    if offset == 0:
+        return None
+    if CLEAN not in sensor.degradations:
+        raise ValueError(
+            f"clean_offset shifts the {CLEAN!r} logit, which this sensor lacks "
+            f"({list(sensor.degradations)}); leave it at 0"
+        )
+    bias = getattr(cast(_TimmClassifier, sensor.network).get_classifier(), "bias", None)
+    if not isinstance(bias, torch.Tensor):
+        raise ValueError(
+            "clean_offset shifts the bias of the sensor's classifier, and this backbone's has "
+            "none; leave it at 0"
+        )
+    return bias
 
 
 def fit_temperature(logits: torch.Tensor, truth: torch.Tensor) -> float:

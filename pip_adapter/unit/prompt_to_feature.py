@@ -149,8 +149,7 @@ class SelectivePromptToFeature(nn.Module):
         projection matrices, so the feed-forward costs per pixel what the shared one does."""
         ffn, norm = self.ffn, self.norm_ffn
         batch, dim, height, width = y.shape
-        tokens = y.permute(0, 2, 3, 1)  # B×H×W×d
-        normed = F.layer_norm(tokens, (dim,), norm.weight, norm.bias, norm.eps)
+        normed = F.layer_norm(_tokens(y), (dim,), norm.weight, norm.bias, norm.eps)
         project_in = ffn.project_in.weight.flatten(1)
         project_out = ffn.project_out.weight.flatten(1)
         if self.ffn_in_update is None or self.ffn_out_update is None:
@@ -185,3 +184,17 @@ class SelectivePromptToFeature(nn.Module):
     ) -> torch.Tensor:
         selected = self.select(x)
         return self.merge(x, self.feed_forward(selected + self.attend(selected, prompt), weights))
+
+
+def _tokens(y: torch.Tensor) -> torch.Tensor:
+    """``y`` (``B×d×H×W``) as ``B×H×W×d`` tokens, which the layer norm reads in contiguous
+    memory. A contiguous channels-first ``y`` of batch 1 on the CPU, eager, is copied by
+    torch's 2-D blocked transpose (``y.view(d, -1).t()``): several times faster than the 4-D
+    copy the layer norm makes of the permuted view, whose every vector gathers its channels
+    from as many cache lines (benchmarks/overhead.py ``--transpose``). Otherwise the permuted
+    view (no copy where ``y`` is channels-last; traced graphs keep the batch size dynamic)."""
+    batch, dim, height, width = y.shape
+    eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+    if eager and batch == 1 and y.device.type == "cpu" and y.is_contiguous():
+        return y.view(dim, -1).t().contiguous().view(1, height, width, dim)
+    return y.permute(0, 2, 3, 1)
