@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from machine import prepare_device
-from timing import synchronizer
+from timing import seconds_per_call, synchronizer
 
 import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
@@ -53,15 +53,7 @@ def throughput(name, size, mode, amp, compiled, args, device) -> float:
         loss.backward()
         optimizer.step()
 
-    synchronize = synchronizer(device)
-    for _ in range(args.warmup):
-        step()
-    synchronize()
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    synchronize()
-    return args.steps / (time.perf_counter() - start)
+    return 1 / seconds_per_call(step, args.warmup, args.steps, synchronizer(device))
 
 
 def compiled_matches_eager(name, size, device) -> float:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -37,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from machine import describe_machine
 from overhead import VIEWS, wrapped_units
-from timing import synchronizer
+from timing import seconds_per_call, synchronizer
 from torch.autograd import DeviceType
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
@@ -177,14 +176,7 @@ def profile_step(label: str, args, device: torch.device) -> dict:
 
         return run
 
-    for _ in range(args.warmup):
-        step()
-    synchronize()
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    synchronize()
-    wall_ms = (time.perf_counter() - start) / args.steps * 1e3
+    wall_ms = seconds_per_call(step, args.warmup, args.steps, synchronize) * 1e3
     activities = [ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(ProfilerActivity.CUDA)

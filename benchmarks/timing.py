@@ -74,6 +74,26 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
     return lambda: None
 
 
+def seconds_per_call(
+    call: Callable[[], object],
+    warmup: int,
+    calls: int,
+    synchronize: Callable[[], object],
+    *,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Mean seconds of ``call`` over ``calls`` calls in a row, after ``warmup`` untimed ones
+    (they fill caches and pick kernels), the device's queue drained before each clock read."""
+    for _ in range(warmup):
+        call()
+    synchronize()
+    start = clock()
+    for _ in range(calls):
+        call()
+    synchronize()
+    return (clock() - start) / calls
+
+
 def interleaved_rounds(
     runs: Mapping[str, Callable[[], object]],
     rounds: int,

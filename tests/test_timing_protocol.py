@@ -61,6 +61,16 @@ def test_every_timed_call_sits_between_two_synchronizations():
     assert timing.synchronizer(torch.device("cpu"))() is None  # a CPU has nothing to wait for
 
 
+def test_seconds_per_call_times_the_calls_after_the_warmup_between_synchronizations():
+    machine = Machine()
+    step = machine.run("step", [9, 9, 1, 2, 3])
+    seconds = timing.seconds_per_call(
+        step, warmup=2, calls=3, synchronize=machine.synchronize, clock=machine.clock
+    )
+    assert seconds == 2.0  # (1 + 2 + 3) / 3: the two 9 s warm-up calls are not timed
+    assert machine.calls == ["step", "step", "sync", "step", "step", "step", "sync"]
+
+
 def test_rotation_starts_each_round_with_the_next_run():
     machine = Machine()
     runs = {key: machine.run(key, [1.0] * 3) for key in ("eager", "onnx", "compile")}
