@@ -1667,7 +1667,13 @@ def render_cpu_page(book: dict[str, Any]) -> str:
         "another CPU starts from a network of its own. Compare rows within a section, not "
         "across sections. A CPU run (`python benchmarks/transfer.py`) adds its section to the "
         "record and to this page, or replaces the section of the same pretrained network (its "
-        "evaluation equal to the last bit).",
+        'evaluation equal to the last bit). The rows "PIP, backbone frozen" here and on '
+        "the GPU page (transfer_cuda.md) are units with shared feed-forwards "
+        "(`degradation_ffn_rank=0`), the adapter default when they ran; the recipe's adapter "
+        "default is now the rank-32 update per degradation "
+        "(`pip_adapter.recipes.ADAPTER_FFN_RANK`), measured so far on the GPU page only "
+        '(the rows "each degradation\'s own feed-forward update (rank 32)", three training '
+        "seeds).",
         "",
     ]
     for entry in book["imported"]:
