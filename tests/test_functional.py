@@ -2,8 +2,8 @@
 
 import pytest
 import torch
+from operators import backward_operators
 from reference import naive_topm
-from torch.profiler import ProfilerActivity, profile
 
 from pip_adapter.functional import (
     DEFAULT_TOPM_RATIOS,
@@ -124,23 +124,10 @@ def test_cosine_logits_backward_is_the_formulas(query_batch):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12, msg=f"gradient of {name}")
 
 
-def _backward_operators(logits):
-    """The aten operators the backward pass of ``logits`` runs (not those they call)."""
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        logits.backward(torch.ones_like(logits))
-    return sum(
-        1
-        for e in prof.events()
-        if e.name.startswith("aten::")
-        and e.cpu_parent is not None
-        and not e.cpu_parent.name.startswith("aten::")
-    )
-
-
 def test_cosine_logits_backward_runs_fewer_operators():
     q, k, _, temperature, _ = _inputs(2, 3, 6, 9)
-    fewer = _backward_operators(cosine_logits(q, k, temperature))
-    assert fewer < 0.7 * _backward_operators(_formula(q, k, temperature))
+    fewer = backward_operators(cosine_logits(q, k, temperature))
+    assert fewer < 0.7 * backward_operators(_formula(q, k, temperature))
 
 
 def test_cosine_logits_backward_under_autocast_stays_float32():

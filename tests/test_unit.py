@@ -6,8 +6,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from operators import backward_operators
 from reference import compact_unit_reference
-from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from pip_adapter import (
@@ -623,21 +623,6 @@ def test_pointwise_products_equal_the_convolution_and_its_residual_or_scale(layo
 NO_KERNEL = {"aten::chunk", "aten::detach", "aten::empty_like"}  # views and allocations
 
 
-def _backward_kernels(output: torch.Tensor) -> int:
-    """The aten operators the backward pass of ``output`` runs (not those they call), views
-    and allocations excluded."""
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        output.backward(torch.ones_like(output))
-    return sum(
-        1
-        for e in prof.events()
-        if e.name.startswith("aten::")
-        and e.name not in NO_KERNEL
-        and e.cpu_parent is not None
-        and not e.cpu_parent.name.startswith("aten::")
-    )
-
-
 @pytest.mark.parametrize("dim", [1, -1])
 def test_the_dual_gate_is_one_node_with_the_formulas_values_and_gradients(dim):
     # While gradients are recorded the dual gate gelu(a)·b + gelu(b)·a is one autograd node
@@ -662,7 +647,9 @@ def test_the_dual_gate_is_one_node_with_the_formulas_values_and_gradients(dim):
     by_func = torch.func.grad(lambda h: (gate(h, dim) * upstream).sum())(hidden.detach())
     torch.testing.assert_close(by_func, expected, rtol=1e-12, atol=1e-12)
     # two products, the gelu's derivative and two fused multiply-adds; the formula's: ten
-    assert _backward_kernels(gate(hidden, dim)) < _backward_kernels(formula(hidden))
+    assert backward_operators(gate(hidden, dim), NO_KERNEL) < backward_operators(
+        formula(hidden), NO_KERNEL
+    )
 
 
 def test_a_dual_gated_feed_forward_traces_with_gradients_on():
