@@ -86,6 +86,7 @@ from pip_adapter.devices import resolve_device
 from pip_adapter.evaluation import evaluate
 from pip_adapter.files import write_safetensors
 from pip_adapter.injection import PIPModel
+from pip_adapter.recipes import ADAPTER_FFN_RANK
 from pip_adapter.training import STRENGTH_OBJECTIVES, TrainConfig, Trainer, fit_output_strengths
 from pip_adapter.unit import PromptInPrompt, default_prompt_dim
 
@@ -1173,6 +1174,12 @@ def seed_mean(results: dict[str, Any], name: str, eval_set: str, key: str) -> fl
     return sum(results[run]["reports"][eval_set][key]["psnr"] for run in runs) / len(runs)
 
 
+def trained_seeds(name: str, results: dict[str, Any]) -> str:
+    """The training seeds a variant has results of, in words ("training seeds 0 and 1")."""
+    seeds = list(seed_runs(name, results))
+    return f"training seed{'s' * (len(seeds) > 1)} " + " and ".join(map(str, seeds))
+
+
 def seed_cells(result: dict[str, Any], sets: list[str]) -> list[float]:
     """The average and blur PSNR of a result on each evaluation set."""
     reports = result["reports"]
@@ -1511,15 +1518,7 @@ def render_page(record: dict[str, Any]) -> str:
         "the images PIP sees, no more steps.",
         "",
     ]
-    not_run = [
-        VARIANTS[n].label for n, v in VARIANTS.items() if v.group == "headline" and n not in results
-    ]
-    if not_run:
-        lines += [
-            f"Not run yet (the time of this run ran out): {', '.join(not_run)}. Rerunning "
-            "the script trains them and adds them here; the finished variants are kept.",
-            "",
-        ]
+    lines += absent_note(record)
     if strengths and HEADLINE_STRENGTH != "full":
         lines += headline_note(results, strengths, sets, HEADLINE_STRENGTH)
     if not cuda and PAGE_ON["cuda"].is_file():
@@ -1537,6 +1536,15 @@ def render_page(record: dict[str, Any]) -> str:
             "than the CPU, and the pretrained network is its own: compare these rows with each "
             "other, not with the CPU page (transfer.md). No output-strength section: it "
             "measures each variant's kept weights, and the GPU's stay on the GPU's machine.",
+            "",
+        ]
+    if cuda and "pip" in results:
+        lines += [
+            'The rows "PIP, backbone frozen" are units with shared feed-forwards '
+            "(`degradation_ffn_rank=0`: `inject_pip`'s default, and the adapter default when "
+            "they ran); the recipe's adapter default now gives each degradation its own "
+            f"rank-{ADAPTER_FFN_RANK} update (`pip_adapter.recipes.ADAPTER_FFN_RANK`): the rows "
+            f'"each degradation\'s own feed-forward update (rank {ADAPTER_FFN_RANK})".',
             "",
         ]
     lines += retrained_note(record["moved"], results, sets)
@@ -1582,6 +1590,11 @@ def render_page(record: dict[str, Any]) -> str:
             "one thread, each variant in a fresh process, while other jobs shared the 2 cores "
             "(times are noisy; compare them within this table)."
         )
+    if not costs:
+        probe = (
+            "This run probed no costs (`--page` gathers the trained results only): n/a below, "
+            "the trainable counts and storage come from the trained variants."
+        )
     lines += [
         "## Cost",
         "",
@@ -1591,13 +1604,13 @@ def render_page(record: dict[str, Any]) -> str:
         "keeping its intermediate tensors (the same gradients); full fine-tuning and the LoRAs "
         "keep everything, as torch and peft do by default.",
         "",
-        *cost_table(results, costs, headline + [n for n in tried if n in costs]),
+        *cost_table(results, costs, headline + [n for n in tried if n in costs or not costs]),
         "",
         "## Goals (held-out photos, full strength)",
         "",
         *goals(results, costs, sets[0]),
     ]
-    if strengths and HEADLINE_STRENGTH != "full":
+    if "pip" in strengths and HEADLINE_STRENGTH != "full":  # its goal tables need PIP
         lines += [
             f"- At fitted strength ({STRENGTH_OBJECTIVES[HEADLINE_STRENGTH]}, the headline "
             "above): the goal tables of Output strength, both sets.",
@@ -1605,12 +1618,44 @@ def render_page(record: dict[str, Any]) -> str:
     if tried:
         lines += ["", "## What was tried", ""]
         for eval_set in sets:
-            rows = ["pip", *[n for n in ("lora_per_degradation",) if n in results], *tried]
+            rows = [n for n in ("pip", "lora_per_degradation") if n in results] + tried
             lines += [f"### {eval_set}", "", *quality_table(results, rows, eval_set), ""]
         lines += [f"- {VARIANTS[n].label}: {VARIANTS[n].note}" for n in tried if VARIANTS[n].note]
     if cuda and record["walls"]:
         lines += ["", *wall_section(record)]
     return "\n".join(lines) + "\n"
+
+
+def absent_note(record: dict[str, Any]) -> list[str]:
+    """What a record compares when it lacks headline variants: those its run named but did not
+    reach (the time ran out), those it did not name (``--variants``: run elsewhere or not on
+    this pretrained network), and every variant it has with its training seeds. A record
+    from before the run kept its names: every headline variant counts as named."""
+    results = record["results"]
+    named = record.get("variants", list(VARIANTS))
+    absent = [n for n, v in VARIANTS.items() if v.group == "headline" and n not in results]
+    cut = [VARIANTS[n].label for n in absent if n in named]
+    skipped = [VARIANTS[n].label for n in absent if n not in named]
+    lines = []
+    if cut:
+        lines += [
+            f"Not run yet (the time of this run ran out): {', '.join(cut)}. Rerunning "
+            "the script trains them and adds them here; the finished variants are kept.",
+            "",
+        ]
+    if skipped:
+        compared = "; ".join(
+            VARIANTS[n].label + (f" ({trained_seeds(n, results)})" if v.build else "")
+            for n, v in VARIANTS.items()
+            if v.group != "seeds" and n in results
+        )
+        lines += [
+            f"Not run on this pretrained network (this run named other variants): "
+            f"{', '.join(skipped)}; the rows and goals that need them are left out. This "
+            f"section compares: {compared}.",
+            "",
+        ]
+    return lines
 
 
 def wall_section(record: dict[str, Any]) -> list[str]:
@@ -1670,10 +1715,10 @@ def render_cpu_page(book: dict[str, Any]) -> str:
         'evaluation equal to the last bit). The rows "PIP, backbone frozen" here and on '
         "the GPU page (transfer_cuda.md) are units with shared feed-forwards "
         "(`degradation_ffn_rank=0`), the adapter default when they ran; the recipe's adapter "
-        "default is now the rank-32 update per degradation "
-        "(`pip_adapter.recipes.ADAPTER_FFN_RANK`), measured so far on the GPU page only "
-        '(the rows "each degradation\'s own feed-forward update (rank 32)", three training '
-        "seeds).",
+        f"default is now the rank-{ADAPTER_FFN_RANK} update per degradation "
+        "(`pip_adapter.recipes.ADAPTER_FFN_RANK`): the rows \"each degradation's own "
+        f'feed-forward update (rank {ADAPTER_FFN_RANK})", on the GPU page (three training '
+        "seeds) and in the sections that have them.",
         "",
     ]
     for entry in book["imported"]:
@@ -1733,10 +1778,13 @@ def machine_line(args: argparse.Namespace) -> str:
     )
 
 
-def run_record(args: argparse.Namespace, command: str, walls: dict[str, float]) -> dict[str, Any]:
-    """What the page is written from, gathered from the runs folder: every finished variant's
-    results and costs under the current settings, its output strengths (CPU only), and this
-    run's wall times; kept as ``record.json`` so that ``--from-record`` rewrites the page."""
+def run_record(
+    args: argparse.Namespace, command: str, names: list[str], walls: dict[str, float]
+) -> dict[str, Any]:
+    """What the page is written from, gathered from the runs folder: the variants this run
+    named, every finished variant's results and costs under the current settings, its output
+    strengths (CPU only), and this run's wall times; kept as ``record.json`` so that
+    ``--from-record`` rewrites the page."""
     results, costs = (
         {n: kept for n in VARIANTS if (kept := finished(args, n, file)) is not None}
         for file in ("result.json", "cost.json")
@@ -1762,6 +1810,7 @@ def run_record(args: argparse.Namespace, command: str, walls: dict[str, float]) 
         "pretrain_seconds": json.loads(pretrain.read_text())["train_seconds"]
         if pretrain.is_file()
         else 0.0,
+        "variants": names,
         "walls": walls,
         "probes_collect_garbage": True,  # see render_page
         "results": results,
@@ -1877,7 +1926,7 @@ def main() -> None:
     if args.costs:
         return
     command = " ".join(["python", "benchmarks/transfer.py", *sys.argv[1:]])
-    record = run_record(args, command, walls)
+    record = run_record(args, command, names, walls)
     (args.runs / "record.json").write_text(json.dumps(record, indent=1))
     if "pretrained" not in record["results"]:
         sys.exit("no page: the pretrained network's evaluation did not finish")

@@ -365,6 +365,8 @@ def test_a_gpu_run_s_record_writes_its_own_page_with_three_seeds(tmp_path, monke
     assert not pages["cpu"].exists()
     page = pages["cuda"].read_text()
     assert "NVIDIA H200, torch 2.11.0+cu130, peft 0.17.1" in page
+    shared = 'The rows "PIP, backbone frozen" are units with shared feed-forwards '
+    assert shared + "(`degradation_ffn_rank=0`" in page and "own rank-32 update" in page
     not_run = "Not run yet (the time of this run ran out): full fine-tuning, lr 0.001, PIP + "
     assert not_run + "backbone fine-tuned, LoRA (equal size), PromptIR-style block" in page
     # averages of seeds 0, 1, 2 (four degradations at 23.0, 23.3, 23.6, blur at 20) and their mean
@@ -385,9 +387,12 @@ def test_a_page_is_what_its_committed_record_gives(device, other, tmp_path, monk
     docs = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
     pages = {"cpu": tmp_path / "transfer.md", "cuda": tmp_path / "transfer_cuda.md"}
     monkeypatch.setattr(transfer, "PAGE_ON", pages)
+    # the other device's page as committed: the CPU page links the GPU page when it exists
+    before = (docs / pages[other].name).read_text()
+    pages[other].write_text(before)
     run_main(monkeypatch, "--from-record", str(docs / pages[device].with_suffix(".json").name))
     assert pages[device].read_text() == (docs / pages[device].name).read_text()
-    assert not pages[other].exists()
+    assert pages[other].read_text() == before  # only its own page is written
 
 
 def test_without_a_deadline_the_first_failure_stops_the_running_trainings(monkeypatch, capsys):
@@ -460,6 +465,53 @@ def test_a_cpu_run_adds_its_section_or_replaces_its_own_network_s(tmp_path, monk
     with pytest.raises(KeyError):
         transfer.publish(broken)
     assert (book.read_text(), pages["cpu"].read_text()) == before
+
+
+def test_a_run_of_named_variants_shows_the_rows_it_has_and_names_the_others(tmp_path, monkeypatch):
+    # the AMD network's run: no PIP with shared units, no full fine-tuning, no cost probes
+    record = cpu_record(22.0, 23.0, "AMD EPYC (2 cores)")
+    results = record["results"]
+    entry = results.pop("pip")
+    psnr = {"lora_per_degradation": 23.8, "pip_ffn_rank32": 23.4, "pip_ffn_rank64": 23.9}
+    psnr |= {"lora_per_degradation_seed1": 23.4, "pip_ffn_rank64_seed1": 23.5}
+    for name, value in psnr.items():
+        results[name] = {**entry, "reports": {"held-out photos": reports(value, 20.0)}}
+    record["variants"] = ["pretrained", *psnr]
+    fitted = {
+        "strengths": dict.fromkeys(transfer.TASKS, 0.9),
+        "reports": {"held-out photos": reports(23.9, 20.1)},
+    }
+    full = results["lora_per_degradation"]["reports"]
+    record["strengths"] = {"lora_per_degradation": {"full": full, "mse": fitted, "psnr": fitted}}
+    book = tmp_path / "transfer.json"
+    book.write_text(json.dumps({"imported": [], "runs": []}))
+    pages = {"cpu": tmp_path / "transfer.md", "cuda": tmp_path / "transfer_cuda.md"}
+    monkeypatch.setattr(transfer, "PAGE_ON", pages)
+    monkeypatch.setattr(transfer, "CPU_RECORD", book)
+    page = transfer.publish(record)
+    not_run = "Not run on this pretrained network (this run named other variants): full "
+    not_run += "fine-tuning, lr 0.0002, full fine-tuning, lr 0.001, PIP, backbone frozen, PIP + "
+    not_run += "backbone fine-tuned, LoRA (equal size), PromptIR-style block, frozen; the rows"
+    compared = "This section compares: pretrained (noise only); one LoRA per degradation "
+    compared += "(training seeds 0 and 1); PIP, each degradation's own feed-forward update "
+    compared += "(rank 32) (training seed 0); PIP, each degradation's own feed-forward update "
+    compared += "(rank 64) (training seeds 0 and 1)."
+    assert not_run in page and compared in page and "Not run yet" not in page
+    tried = page.split("### What was tried")[1]
+    rows = [line.split(" | ")[0] for line in tried.splitlines() if line.startswith("| ")]
+    rank = "| PIP, each degradation's own feed-forward update (rank "
+    assert rows[:4] == ["| variant", "| ---", "| degraded input", "| one LoRA per degradation"]
+    assert rows[4:] == [rank + "32)", rank + "64)"]
+    # seed means: four degradations at the seed's value, blur at 20.0
+    assert rank + "64) | mean | **22.96** | **20.00** |" in page
+    assert "| one LoRA per degradation | mean | **22.88** | **20.00** |" in page
+    costs = page.split("### Cost")[1].split("### Goals")[0]
+    assert "This run probed no costs" in costs
+    assert rank + "64) | 0K (4.0%) | n/a | n/a | 0 KiB |" in costs
+    assert "- Not measured: the pretrained network, PIP and full fine-tuning are needed." in page
+    assert "At fitted strength" not in page and "at fitted output strength" not in page
+    assert "| one LoRA per degradation | 0 | least squares | 0.90 | 0.90 |" in page
+    assert page == (tmp_path / "transfer.md").read_text()
 
 
 def test_one_deadline_cuts_the_trainings_then_the_cost_probes(monkeypatch, capsys):
