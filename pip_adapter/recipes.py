@@ -29,7 +29,7 @@ from pip_adapter.injection import PIPModel, inject_pip
 from pip_adapter.injection.growth import GROWTH_MODES, GrowthMode
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, DegradationSensor
 from pip_adapter.training import TrainConfig, Trainer, calibrate_output_strength, train_sensor
-from pip_adapter.training.run_folder import check_run_folder
+from pip_adapter.training.run_folder import ChangedSettings, check_run_folder
 from pip_adapter.training.sensor import DEFAULT_SENSOR_STEPS
 from pip_adapter.training.strength import check_objective
 
@@ -344,8 +344,28 @@ def _fit(
         settings=recipe.settings(),
     )
     if recipe.resume:
-        trainer.resume()
+        try:
+            trainer.resume()
+        except ChangedSettings as error:
+            if isinstance(recipe, FinetuneRecipe):
+                raise ChangedSettings(str(error) + _rank_hint(error), error.changed) from None
+            raise
     return trainer, trainer.fit()
+
+
+def _rank_hint(error: ChangedSettings) -> str:
+    """How to resume a fine-tuning run whose units have another feed-forward rank than the
+    recipe now builds: a run started before the adapter default became
+    ``ADAPTER_FFN_RANK`` has 0 and resumes only with it given."""
+    ranks = error.changed.get("pip.degradation_ffn_rank")
+    if ranks is None:
+        return ""
+    return (
+        f"; its units have degradation_ffn_rank {ranks[0]} (a run started before the "
+        f"adapter default became {ADAPTER_FFN_RANK} has 0): resume it with "
+        f"--degradation-ffn-rank {ranks[0]} (in Python: pip=default_pip(checkpoint, "
+        f"full).replace(degradation_ffn_rank={ranks[0]}))"
+    )
 
 
 def _keep_strengths(model: PIPModel, strengths: tuple[tuple[str, float], ...], mode: str) -> None:

@@ -81,6 +81,27 @@ def test_a_checkpoint_written_before_a_config_field_existed_resumes(run, tmp_pat
     assert "pip.degradations [" in capsys.readouterr().err
 
 
+def test_an_adapter_run_from_before_the_rank_default_is_told_how_to_resume(tmp_path, capsys):
+    # a frozen backbone's units had shared feed-forwards (rank 0) before ADAPTER_FFN_RANK
+    checkpoint, out = tmp_path / "denoiser.pth", tmp_path / "run"
+    torch.save({"params": build_backbone("nafnet", "tiny").state_dict()}, checkpoint)
+    adapter = [*TRAIN[:3], "--checkpoint", str(checkpoint), *TRAIN[5:], "--out", str(out)]
+    assert main([*adapter, "--degradation-ffn-rank", "0"]) == 0
+    before = snapshot(out)
+    capsys.readouterr()
+    assert main([*adapter, "--resume", "--steps", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pip.degradation_ffn_rank 0 (now 32)" in err and "\n" not in err
+    assert "resume it with --degradation-ffn-rank 0 (in Python: pip=default_pip(" in err
+    assert snapshot(out) == before
+    assert main([*adapter, "--resume", "--steps", "3", "--degradation-ffn-rank", "0"]) == 0
+    assert [r["step"] for r in JsonLinesLog(out / "log.jsonl").read() if "loss" in r] == [2, 3]
+    capsys.readouterr()
+    shared = ["--degradation-ffn-rank", "0"]
+    assert main([*adapter, "--resume", "--steps", "4", *shared, "--batch-size", "4"]) == 2
+    assert "--degradation-ffn-rank" not in capsys.readouterr().err  # only for a changed rank
+
+
 @pytest.mark.slow
 def test_overwrite_replaces_the_run_and_resume_continues_it(tmp_path, capsys):
     out = tmp_path / "run"

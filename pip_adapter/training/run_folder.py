@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RUN_FILES", "check_resumable", "check_run_folder", "previous_run"]
+__all__ = ["RUN_FILES", "ChangedSettings", "check_resumable", "check_run_folder", "previous_run"]
 
 # what Trainer writes to its out_dir (the recipe's bundle goes to adapter/ too)
 RUN_FILES = ("log.jsonl", "checkpoint.pt", "curves.png", "model.safetensors", "adapter")
@@ -53,24 +53,37 @@ def check_run_folder(
         )
 
 
+class ChangedSettings(ValueError):
+    """A resume refused because settings differ from the checkpoint's: ``changed`` maps each
+    one's name (``outer.inner`` when nested) to its saved and current value, so that a caller
+    that knows how a setting is given can say how to resume with the saved one."""
+
+    def __init__(self, message: str, changed: Mapping[str, tuple[Any, Any]]) -> None:
+        super().__init__(message)
+        self.changed = dict(changed)
+
+
 def check_resumable(
     path: str | os.PathLike, saved: Mapping[str, Any], current: Mapping[str, Any]
 ) -> None:
     """Refuse to resume the checkpoint at ``path`` with settings that differ from those it was
-    written with (``saved``). Settings it does not record are not compared, at any depth: a
-    checkpoint written before a config gained a field resumes with that field at its value."""
-    changed = list(_differences(saved, current))
+    written with (``saved``; ``ChangedSettings``). Settings it does not record are not
+    compared, at any depth: a checkpoint written before a config gained a field resumes with
+    that field at its value."""
+    changed = dict(_differences(saved, current))
     if changed:
-        raise ValueError(
-            f"cannot resume from {path}: it was written with {', '.join(changed)}; resume with "
-            "the same settings, or start again with --overwrite"
+        written = ", ".join(f"{name} {old!r} (now {new!r})" for name, (old, new) in changed.items())
+        raise ChangedSettings(
+            f"cannot resume from {path}: it was written with {written}; resume with the same "
+            "settings, or start again with --overwrite",
+            changed,
         )
 
 
 def _differences(
     saved: Mapping[str, Any], current: Mapping[str, Any], prefix: str = ""
-) -> Iterator[str]:
-    """``"name saved (now current)"`` for each setting recorded in both that differs; nested
+) -> Iterator[tuple[str, tuple[Any, Any]]]:
+    """``(name, (saved, current))`` for each setting recorded in both that differs; nested
     mappings are compared key by key, named ``outer.inner``."""
     for key in current:
         if key not in saved:
@@ -79,4 +92,4 @@ def _differences(
         if isinstance(old, Mapping) and isinstance(new, Mapping):
             yield from _differences(old, new, f"{name}.")
         elif old != new:
-            yield f"{name} {old!r} (now {new!r})"
+            yield name, (old, new)
