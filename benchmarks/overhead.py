@@ -58,6 +58,7 @@ import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
 from pip_adapter.caching import ParameterCache
 from pip_adapter.evaluation import restore
+from pip_adapter.recipes import ADAPTER_FFN_RANK
 from pip_adapter.unit import prompt_to_feature
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -580,9 +581,12 @@ def ffn_rank_sentence(measured: dict) -> str:
     cells = [
         f"{time_cell(measured['sizes'][str(size)]).replace('**', '')} at {size}²" for size in SIZES
     ]
+    default_rank = measured["rank"] == ADAPTER_FFN_RANK
     return (
         f"Each degradation's own rank-{measured['rank']} update of the per-pixel feed-forward "
-        f"(`degradation_ffn_rank={measured['rank']}`, {ranked / 1e3:.0f}K adapter parameters "
+        f"(`degradation_ffn_rank={measured['rank']}`"
+        + (", the recipe's adapter default `recipes.ADAPTER_FFN_RANK`" if default_rank else "")
+        + f", {ranked / 1e3:.0f}K adapter parameters "
         f"against the default's {default / 1e3:.0f}K) is mixed into each sample's projection "
         "matrices once per forward pass, so the per-pixel work stays the default's; timed "
         f"against the default at {run['threads']} threads (`--ffn-rank {measured['rank']}`, "

@@ -218,3 +218,22 @@ def test_the_transpose_timing_sums_the_copies_of_a_pass_and_times_whole_models(m
     assert "the plain network, 0.500x (0.400-0.600) at 128² and" in page
     # session 12's entry (whole models only, under "transpose") is not read as copies
     assert "not timed" in overhead.transpose_sentence({"transpose": {"sizes": sizes}})
+
+
+def test_the_ffn_rank_sentence_says_when_its_rank_is_the_adapter_default():
+    from pip_adapter.recipes import ADAPTER_FFN_RANK
+
+    sizes = {
+        str(s): {"seconds": [0.26, 0.25], "time_ratio": [0.99, 0.96, 1.1]} for s in overhead.SIZES
+    }
+    stored = {
+        "settings": {"threads": 2, "date": "d", "repeats": 5, "rounds": 7},
+        "sizes": sizes,
+        "adapter_params": [490036, 669236],
+    }
+    default = overhead.ffn_rank_sentence({**stored, "rank": ADAPTER_FFN_RANK})
+    wanted = f"(`degradation_ffn_rank={ADAPTER_FFN_RANK}`, the recipe's adapter default "
+    assert wanted + "`recipes.ADAPTER_FFN_RANK`, 669K adapter parameters against" in default
+    assert "0.990x (0.960-1.100) at 128²" in default
+    other = overhead.ffn_rank_sentence({**stored, "rank": ADAPTER_FFN_RANK + 1})
+    assert "adapter default" not in other and f"rank-{ADAPTER_FFN_RANK + 1} update" in other
