@@ -561,10 +561,10 @@ def transpose_sentence(results: dict) -> str:
 def measure_ffn_rank(args, device: torch.device) -> dict:
     """The default NAFNet + PIP against the same with each degradation's own rank-``r`` update
     of the units' per-pixel feed-forward (``PIPConfig.degradation_ffn_rank``), timed interleaved
-    with the plain network: ratios of the rank-``r`` model to the default. The update is mixed
-    into each sample's projection matrices once per forward pass (the per-pixel work is the
-    default's), so the ratio's excess over 1.000x is what folding it into the weights for a
-    fixed label would save."""
+    with the plain network: ratios of the rank-``r`` model to the default. Each degradation's
+    update ``B_t A_t`` is kept by the inference cache and mixed into each sample's projection
+    matrices once per forward pass (one small product per projection; the per-pixel work is
+    the default's)."""
     backbone = official("nafnet").to(device)
     models = {
         "default": build("nafnet")[1].to(device),
@@ -588,7 +588,8 @@ def ffn_rank_sentence(measured: dict) -> str:
         + (", the recipe's adapter default `recipes.ADAPTER_FFN_RANK`" if default_rank else "")
         + f", {ranked / 1e3:.0f}K adapter parameters "
         f"against the default's {default / 1e3:.0f}K) is mixed into each sample's projection "
-        "matrices once per forward pass, so the per-pixel work stays the default's; timed "
+        "matrices once per forward pass, from each degradation's update kept at inference by "
+        "the units' cache, so the per-pixel work stays the default's; timed "
         f"against the default at {run['threads']} threads (`--ffn-rank {measured['rank']}`, "
         f"{run['date']}, {protocol(run)}; its time over the default's, median and range over "
         f"the rounds): {' and '.join(cells)}."

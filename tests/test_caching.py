@@ -13,6 +13,7 @@ from reference import compact_unit_reference
 import pip_adapter as pa
 from pip_adapter import PromptInPrompt, caching
 from pip_adapter.caching import CacheGroup, ParameterCache
+from pip_adapter.unit.lowrank import DegradationLowRank
 
 WEIGHTS = torch.tensor([[0.2, 0.3, 0.5], [0.0, 1.0, 0.0]])
 
@@ -284,3 +285,109 @@ def test_a_traced_model_reads_no_cache_state():
         explained = torch._dynamo.explain(model)(x, degradation="rain")
     assert explained.graph_count == 1 and explained.graph_break_count == 0
     assert [g.name for g in explained.out_guards if "()" in g.name] == []
+
+
+def _ranked_unit(seed: int = 0) -> PromptInPrompt:
+    torch.manual_seed(seed)
+    unit = PromptInPrompt(12, 3, prompt_dim=8, prompt_size=4, heads=2, degradation_ffn_rank=2)
+    with torch.no_grad():
+        for p in unit.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return unit.eval()
+
+
+def _mixed_updates(update: DegradationLowRank, weights: torch.Tensor) -> torch.Tensor:
+    """``Σ_t w_bt B_t A_t`` from the factors as they are now (no cache)."""
+    up, down = (torch.cat(table) for table in zip(*update.blocks, strict=True))
+    return torch.einsum("bt,tor,tri->boi", weights.to(up.dtype), up, down)
+
+
+def _check_updates(update: DegradationLowRank, weights: torch.Tensor) -> None:
+    with torch.no_grad():
+        for mixture in (weights, torch.eye(weights.shape[1])[:1]):  # a mixture, then a label
+            torch.testing.assert_close(update(mixture), _mixed_updates(update, mixture))
+
+
+def test_low_rank_products_are_computed_once_at_inference():
+    update = _ranked_unit().prompt_to_feature.ffn_in_update
+    with torch.inference_mode():
+        kept = update.products()
+    with torch.no_grad():
+        assert update.products() is kept
+    _check_updates(update, WEIGHTS)  # a changed mixture mixes the same products afresh
+    with torch.no_grad():
+        assert update.products() is kept
+
+
+def _step_low_rank(update: DegradationLowRank) -> None:
+    optimizer = torch.optim.AdamW(update.parameters(), lr=1e-2)
+    update(WEIGHTS).square().sum().backward()
+    assert update.up.grad.abs().sum() > 0 and update.down.grad.abs().sum() > 0
+    optimizer.step()
+
+
+def _edit_low_rank_through_data(update: DegradationLowRank) -> None:
+    update.down.data[1, 0, 0] += 1.0  # no version counter sees this
+
+
+def _load_other_low_rank(update: DegradationLowRank) -> None:
+    update.load_state_dict(_ranked_unit(seed=1).prompt_to_feature.ffn_in_update.state_dict())
+
+
+def _grow_low_rank(update: DegradationLowRank) -> None:
+    up, _ = update.add_rows(torch.eye(3)[1:2])
+    with torch.no_grad():
+        up.add_(1.0)  # the new degradation's update differs from its start
+
+
+LOW_RANK_EDITS = [_step_low_rank, _edit_low_rank_through_data, _load_other_low_rank, _grow_low_rank]
+
+
+@pytest.mark.parametrize("edit", LOW_RANK_EDITS, ids=lambda f: f.__name__.strip("_"))
+def test_a_change_of_the_low_rank_factors_computes_the_products_afresh(edit):
+    update = _ranked_unit().prompt_to_feature.ffn_in_update
+    with torch.no_grad():
+        kept = update.products()
+    edit(update)
+    weights = torch.rand(2, update.num_degradations)
+    _check_updates(update, weights)
+    with torch.no_grad():
+        assert update.products() is not kept
+
+
+def test_low_rank_products_follow_dtype_train_mode_and_gradients():
+    update = _ranked_unit().prompt_to_feature.ffn_in_update
+    with torch.no_grad():
+        kept = update.products()
+    update.double()
+    _check_updates(update, WEIGHTS.double())
+    with torch.no_grad():
+        assert update.products()[0].dtype == torch.float64
+    update.train()
+    assert len(update.inference_cache) == 0
+    products = update.products()  # gradients on: computed with its graph, not kept
+    assert products[0].requires_grad and products is not update.products()
+    assert kept[0].dtype == torch.float32
+
+
+def test_a_model_checks_its_low_rank_products_with_its_other_caches(monkeypatch):
+    torch.manual_seed(0)
+    model = pa.inject_pip(nafnet(), stages="auto", degradation_ffn_rank=2)
+    with torch.no_grad():
+        for p in model.pip_units.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    model.eval()
+    x = torch.rand(1, 3, 16, 16)
+    compared = _counting_fingerprints(monkeypatch)
+    first = _forward(model, x)
+    for _ in range(2):
+        compared.clear()
+        assert torch.equal(_forward(model, x), first)
+        assert len(compared) == 1  # one comparison for every unit's queries and products
+    update = next(iter(model.pip_units.values())).prompt_to_feature.ffn_out_update
+    update.up.data[1] += 1.0  # "rain"'s own update, edited through .data
+    got = _forward(model, x)
+    with torch.enable_grad():
+        expected = model(x, degradation="rain").detach()
+    assert not torch.equal(expected, first)
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)

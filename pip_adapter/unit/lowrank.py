@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from pip_adapter.caching import ParameterCache
 from pip_adapter.functional import cast
 
 __all__ = ["DegradationLowRank"]
@@ -44,6 +45,11 @@ class DegradationLowRank(nn.Module):
         for matrix in self.down:
             nn.init.kaiming_uniform_(matrix, a=math.sqrt(5))
         self.added: list[str] = []  # suffixes of the blocks add_rows registered, in order
+        self.inference_cache = ParameterCache()
+
+    def train(self, mode: bool = True) -> DegradationLowRank:
+        self.inference_cache.clear()
+        return super().train(mode)
 
     @property
     def blocks(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -101,15 +107,24 @@ class DegradationLowRank(nn.Module):
         self.added.append(name)
         return params
 
+    def products(self) -> list[torch.Tensor]:
+        """Every degradation's update ``B_t A_t`` (``T_k×out×in``), one tensor per block of
+        ``blocks``; with gradients off, kept by the inference cache."""
+        factors = [factor for block in self.blocks for factor in block]
+        return self.inference_cache.get(
+            "products", factors, lambda: [up @ down for up, down in self.blocks]
+        )
+
     def forward(self, weights: torch.Tensor) -> torch.Tensor:
         weights = cast(weights, self.up.dtype)
-        start = len(self.up)
-        update = torch.einsum("bt,tor,tri->boi", weights[:, :start], self.up, self.down)
-        for up, down in self.blocks[1:]:
-            share = weights[:, start : start + len(up)]
-            update = update + torch.einsum("bt,tor,tri->boi", share, up, down)
-            start += len(up)
-        return update
+        first, *added = self.products()
+        _, out_features, in_features = first.shape
+        update = weights[:, : first.shape[0]] @ first.flatten(1)
+        start = first.shape[0]
+        for products in added:
+            update = update + weights[:, start : start + products.shape[0]] @ products.flatten(1)
+            start += products.shape[0]
+        return update.view(-1, out_features, in_features)
 
     def _save_to_state_dict(self, destination, prefix, keep_vars) -> None:
         for factor, table in zip(("up", "down"), zip(*self.blocks, strict=True), strict=True):
