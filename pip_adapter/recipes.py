@@ -360,11 +360,11 @@ def _rank_hint(error: ChangedSettings) -> str:
     ranks = error.changed.get("pip.degradation_ffn_rank")
     if ranks is None:
         return ""
+    before = f" (a run started before the adapter default became {ADAPTER_FFN_RANK})"
     return (
-        f"; its units have degradation_ffn_rank {ranks[0]} (a run started before the "
-        f"adapter default became {ADAPTER_FFN_RANK} has 0): resume it with "
-        f"--degradation-ffn-rank {ranks[0]} (in Python: pip=default_pip(checkpoint, "
-        f"full).replace(degradation_ffn_rank={ranks[0]}))"
+        f"; its units have degradation_ffn_rank {ranks[0]}{before if ranks[0] == 0 else ''}: "
+        f"resume it with --degradation-ffn-rank {ranks[0]} (in Python: "
+        f"pip=default_pip(checkpoint, full).replace(degradation_ffn_rank={ranks[0]}))"
     )
 
 

@@ -82,6 +82,7 @@ def test_a_checkpoint_written_before_a_config_field_existed_resumes(run, tmp_pat
     assert "pip.degradations [" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_an_adapter_run_from_before_the_rank_default_is_told_how_to_resume(tmp_path, capsys):
     # a frozen backbone's units had shared feed-forwards (rank 0) before ADAPTER_FFN_RANK
     checkpoint, out = tmp_path / "denoiser.pth", tmp_path / "run"
@@ -93,7 +94,8 @@ def test_an_adapter_run_from_before_the_rank_default_is_told_how_to_resume(tmp_p
     assert main([*adapter, "--resume", "--steps", "3"]) == 2
     err = capsys.readouterr().err.strip()
     assert f"pip.degradation_ffn_rank 0 (now {ADAPTER_FFN_RANK})" in err and "\n" not in err
-    assert "resume it with --degradation-ffn-rank 0 (in Python: pip=default_pip(" in err
+    before_default = f"(a run started before the adapter default became {ADAPTER_FFN_RANK}): "
+    assert before_default + "resume it with --degradation-ffn-rank 0 (in Python: pip=" in err
     assert snapshot(out) == before
     assert main([*adapter, "--resume", "--steps", "3", "--degradation-ffn-rank", "0"]) == 0
     assert [r["step"] for r in JsonLinesLog(out / "log.jsonl").read() if "loss" in r] == [2, 3]
@@ -101,6 +103,21 @@ def test_an_adapter_run_from_before_the_rank_default_is_told_how_to_resume(tmp_p
     shared = ["--degradation-ffn-rank", "0"]
     assert main([*adapter, "--resume", "--steps", "4", *shared, "--batch-size", "4"]) == 2
     assert "--degradation-ffn-rank" not in capsys.readouterr().err  # only for a changed rank
+
+
+def test_the_rank_hint_names_the_saved_rank_and_dates_only_a_rank_0_run():
+    from pip_adapter.recipes import _rank_hint
+    from pip_adapter.training.run_folder import ChangedSettings
+
+    def hint(saved: int, current: int) -> str:
+        changed = {"pip.degradation_ffn_rank": (saved, current)}
+        return _rank_hint(ChangedSettings("cannot resume", changed))
+
+    assert "--degradation-ffn-rank 0 " in hint(0, 32) and "before the adapter default" in hint(
+        0, 32
+    )
+    assert "--degradation-ffn-rank 32 " in hint(32, 0) and "before" not in hint(32, 0)
+    assert _rank_hint(ChangedSettings("cannot resume", {"batch_size": (2, 4)})) == ""
 
 
 @pytest.mark.slow
