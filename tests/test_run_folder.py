@@ -13,6 +13,7 @@ from pip_adapter.backbones import build_backbone
 from pip_adapter.cli import main
 from pip_adapter.data import SyntheticAllInOne
 from pip_adapter.devices import resolve_device
+from pip_adapter.recipes import ADAPTER_FFN_RANK
 from pip_adapter.training import JsonLinesLog, TrainConfig, Trainer
 
 TRAIN = ["train", "--backbone", "nafnet", "--size", "tiny", "--steps", "2", "--batch-size", "2"]
@@ -91,7 +92,7 @@ def test_an_adapter_run_from_before_the_rank_default_is_told_how_to_resume(tmp_p
     capsys.readouterr()
     assert main([*adapter, "--resume", "--steps", "3"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "pip.degradation_ffn_rank 0 (now 32)" in err and "\n" not in err
+    assert f"pip.degradation_ffn_rank 0 (now {ADAPTER_FFN_RANK})" in err and "\n" not in err
     assert "resume it with --degradation-ffn-rank 0 (in Python: pip=default_pip(" in err
     assert snapshot(out) == before
     assert main([*adapter, "--resume", "--steps", "3", "--degradation-ffn-rank", "0"]) == 0
