@@ -588,8 +588,14 @@ def ffn_rank_sentence(measured: dict) -> str:
         + (", the recipe's adapter default `recipes.ADAPTER_FFN_RANK`" if default_rank else "")
         + f", {ranked / 1e3:.0f}K adapter parameters "
         f"against the default's {default / 1e3:.0f}K) is mixed into each sample's projection "
-        "matrices once per forward pass, from each degradation's update kept at inference by "
-        "the units' cache, so the per-pixel work stays the default's; timed "
+        "matrices once per forward pass"
+        # the inference cache keeps values on the CPU only (rows stored before 'device': CPU)
+        + (
+            ", from each degradation's update kept at inference by the units' cache"
+            if run.get("device", "cpu") == "cpu"
+            else ""
+        )
+        + ", so the per-pixel work stays the default's; timed "
         f"against the default at {run['threads']} threads (`--ffn-rank {measured['rank']}`, "
         f"{run['date']}, {protocol(run)}; its time over the default's, median and range over "
         f"the rounds): {' and '.join(cells)}."
@@ -624,6 +630,7 @@ def settings(args) -> dict:
         "machine": describe_machine(args.threads)
         if args.device == "cpu"
         else torch.cuda.get_device_name(),
+        "device": args.device,
         "threads": args.threads,
         "repeats": args.repeats,
         "rounds": args.rounds,

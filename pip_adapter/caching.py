@@ -7,6 +7,7 @@
   values.
 * ``CacheGroup``: several such caches (a model's units') checked together, once per forward
   pass instead of once per value.
+* ``InferenceCached``: a module holding such a cache, emptied when its mode is set.
 
 Neither caches while a graph is traced (``torch.compile``, ``torch.export``: the graph must
 compute the value from its inputs) or captured (CUDA graphs: the value would live in the
@@ -28,9 +29,10 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
-__all__ = ["CacheGroup", "ParameterCache", "constant"]
+__all__ = ["CacheGroup", "InferenceCached", "ParameterCache", "constant"]
 
 T = TypeVar("T")
+M = TypeVar("M", bound="InferenceCached")
 _PLAIN = (torch.Tensor, nn.Parameter)  # not fake or otherwise wrapped tensors
 
 
@@ -166,6 +168,20 @@ class ParameterCache:
         value = compute()
         self._entries[key] = _Entry(sources, layout, bits, value, checked)
         return value
+
+
+class InferenceCached(nn.Module):
+    """A module whose values of its parameters alone live in ``inference_cache`` (a
+    ``ParameterCache``), emptied whenever its mode is set (``train()``, ``eval()``): a model put
+    back in training frees them at once instead of at the next inference call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inference_cache = ParameterCache()
+
+    def train(self: M, mode: bool = True) -> M:
+        self.inference_cache.clear()
+        return super().train(mode)
 
 
 class CacheGroup:

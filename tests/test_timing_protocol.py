@@ -237,3 +237,8 @@ def test_the_ffn_rank_sentence_says_when_its_rank_is_the_adapter_default():
     assert "0.990x (0.960-1.100) at 128²" in default
     other = overhead.ffn_rank_sentence({**stored, "rank": ADAPTER_FFN_RANK + 1})
     assert "adapter default" not in other and f"rank-{ADAPTER_FFN_RANK + 1} update" in other
+    # the inference cache keeps the updates on the CPU only: a GPU row does not claim it
+    assert "kept at inference by the units' cache" in default  # stored before 'device': CPU
+    on_gpu = {**stored, "rank": ADAPTER_FFN_RANK}
+    on_gpu["settings"] = {**stored["settings"], "device": "cuda"}
+    assert "cache" not in overhead.ffn_rank_sentence(on_gpu)

@@ -7,13 +7,13 @@ import math
 import torch
 from torch import nn
 
-from pip_adapter.caching import ParameterCache
+from pip_adapter.caching import InferenceCached
 from pip_adapter.functional import cast
 
 __all__ = ["DegradationLowRank"]
 
 
-class DegradationLowRank(nn.Module):
+class DegradationLowRank(InferenceCached):
     """Rank-``r`` updates ``B_t A_t`` of an ``out×in`` weight matrix, one per degradation ``t``.
 
     ``forward(weights)`` (``B×T``, rows summing to 1) returns every sample's update
@@ -34,6 +34,11 @@ class DegradationLowRank(nn.Module):
     every degradation and loaded from that file computes ``ΔW`` in one product: the same update
     bit for bit for weights within the old or within the new degradations, and to rounding
     (another order of the same sum) for a mixture across both.
+
+    ``ΔW_b`` is the weights' mix of every degradation's own ``B_t A_t``, which depend on the
+    parameters alone: at inference on the CPU those products are computed once and reused
+    while the factors keep their values (``InferenceCached``), so that a forward pass costs one
+    small product per sample instead of ``T`` rank-``r`` products.
     """
 
     def __init__(self, num_degradations: int, out_features: int, in_features: int, rank: int):
@@ -45,11 +50,6 @@ class DegradationLowRank(nn.Module):
         for matrix in self.down:
             nn.init.kaiming_uniform_(matrix, a=math.sqrt(5))
         self.added: list[str] = []  # suffixes of the blocks add_rows registered, in order
-        self.inference_cache = ParameterCache()
-
-    def train(self, mode: bool = True) -> DegradationLowRank:
-        self.inference_cache.clear()
-        return super().train(mode)
 
     @property
     def blocks(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -109,7 +109,7 @@ class DegradationLowRank(nn.Module):
 
     def products(self) -> list[torch.Tensor]:
         """Every degradation's update ``B_t A_t`` (``T_k×out×in``), one tensor per block of
-        ``blocks``; with gradients off, kept by the inference cache."""
+        ``blocks``; with gradients off, on the CPU, kept by the inference cache."""
         factors = [factor for block in self.blocks for factor in block]
         return self.inference_cache.get(
             "products", factors, lambda: [up @ down for up, down in self.blocks]

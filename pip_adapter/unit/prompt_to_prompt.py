@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from pip_adapter.caching import ParameterCache
+from pip_adapter.caching import InferenceCached
 from pip_adapter.layers import (
     FFN_EXPANSION,
     ChannelCrossAttention,
@@ -18,7 +17,7 @@ from pip_adapter.layers import (
 __all__ = ["PromptToPromptInteraction"]
 
 
-class PromptToPromptInteraction(nn.Module):
+class PromptToPromptInteraction(InferenceCached):
     """One transformer block fusing the two prompts into the ``s×s`` universal prompt ``U0``.
 
     Queries come from the basic restoration prompt ``P`` (``1×d×s×s``, shared by the batch);
@@ -37,11 +36,6 @@ class PromptToPromptInteraction(nn.Module):
         self.attention = ChannelCrossAttention(dim, heads)
         self.norm_ffn = LayerNorm2d(dim)
         self.ffn = GatedDconvFeedForward(dim, ffn_expansion)
-        self.inference_cache = ParameterCache()
-
-    def train(self, mode: bool = True) -> PromptToPromptInteraction:
-        self.inference_cache.clear()
-        return super().train(mode)
 
     def queries(self, basic_prompt: torch.Tensor) -> Queries:
         """The attention's queries from ``P``. With gradients on, as they come: the logits
