@@ -1581,14 +1581,7 @@ def render_page(record: dict[str, Any]) -> str:
             "",
         ]
     if cuda and "pip" in results:
-        lines += [
-            'The rows "PIP, backbone frozen" are units with shared feed-forwards '
-            "(`degradation_ffn_rank=0`: `inject_pip`'s default, and the adapter default when "
-            "they ran); the recipe's adapter default now gives each degradation its own "
-            f"rank-{ADAPTER_FFN_RANK} update (`pip_adapter.recipes.ADAPTER_FFN_RANK`): the rows "
-            f'"each degradation\'s own feed-forward update (rank {ADAPTER_FFN_RANK})".',
-            "",
-        ]
+        lines += [shared_units_note("", ""), ""]
     lines += retrained_note(record["moved"], results, sets)
     for eval_set in sets:
         lines += [f"## {eval_set}", "", *quality_table(results, headline, eval_set), ""]
@@ -1741,6 +1734,19 @@ def as_section(page: str) -> str:
     return re.sub(r"^(#+) ", r"#\1 ", body, flags=re.M).rstrip("\n")
 
 
+def shared_units_note(pages: str, rows_where: str) -> str:
+    """Which units the "PIP, backbone frozen" rows (on ``pages``) measured, and where the
+    recipe's adapter default, each degradation's own feed-forward update, has its rows
+    (``rows_where``): the one sentence both pages say it with."""
+    return (
+        f'The rows "PIP, backbone frozen"{pages} are units with shared feed-forwards '
+        "(`degradation_ffn_rank=0`: `inject_pip`'s default, and the adapter default when "
+        "they ran); the recipe's adapter default now gives each degradation its own "
+        f"rank-{ADAPTER_FFN_RANK} update (`pip_adapter.recipes.ADAPTER_FFN_RANK`): the rows "
+        f'"each degradation\'s own feed-forward update (rank {ADAPTER_FFN_RANK})"{rows_where}.'
+    )
+
+
 def render_cpu_page(book: dict[str, Any]) -> str:
     """The CPU page of ``book`` (``CPU_RECORD``): a section per pretrained network, the
     imported pages first (as published), then every run's page."""
@@ -1754,13 +1760,11 @@ def render_cpu_page(book: dict[str, Any]) -> str:
         "another CPU starts from a network of its own. Compare rows within a section, not "
         "across sections. A CPU run (`python benchmarks/transfer.py`) adds its section to the "
         "record and to this page, or replaces the section of the same pretrained network (its "
-        'evaluation equal to the last bit). The rows "PIP, backbone frozen" here and on '
-        "the GPU page (transfer_cuda.md) are units with shared feed-forwards "
-        "(`degradation_ffn_rank=0`), the adapter default when they ran; the recipe's adapter "
-        f"default is now the rank-{ADAPTER_FFN_RANK} update per degradation "
-        "(`pip_adapter.recipes.ADAPTER_FFN_RANK`): the rows \"each degradation's own "
-        f'feed-forward update (rank {ADAPTER_FFN_RANK})", on the GPU page (three training '
-        "seeds) and in the sections that have them.",
+        "evaluation equal to the last bit). "
+        + shared_units_note(
+            " here and on the GPU page (transfer_cuda.md)",
+            ", on the GPU page (three training seeds) and in the sections that have them",
+        ),
         "",
     ]
     for entry in book["imported"]:
