@@ -717,6 +717,49 @@ def measure_malloc(args) -> dict:
     return {"settings": settings(args), "env": MALLOC_KEEP, "sizes": sizes}
 
 
+def nafnet_next_lines(results: dict) -> list[str]:
+    """Where NAFNet's time goal was missed, what the sections below tried and what is left
+    (nothing when it is met or not measured)."""
+    entry = results["backbones"].get("nafnet")
+    goal = GOALS["nafnet"][0]
+    missed = [
+        f"{size}²"
+        for size, m in (entry or {}).get("sizes", {}).items()
+        if time_spread(m).median > goal
+    ]
+    if not missed:
+        return []
+    tried = ["the unit designs and placements (What was tried)"]
+    if "compiled" in results:
+        tried.append("compiled inference (Compiled)")
+    if "malloc" in results:
+        tried.append("glibc keeping freed memory (Allocator)")
+    operators = ""
+    if "operators" in results:
+        counts = [unit["operators"] for unit in results["operators"]["compact"].values()]
+        operators = (
+            f" (each unit calls {min(counts):.0f}-{max(counts):.0f} operators per forward pass, "
+            "most of them on the prompt's small grid: Operators per unit)"
+        )
+    left = ""
+    prompt8 = (
+        results.get("tried", {})
+        .get("rows", {})
+        .get("compact design, 8×8 basic prompts (quality: `prompt8`)")
+    )
+    if prompt8 is not None:
+        cell = time_cell(prompt8["sizes"]["128"]).replace("**", "")
+        left = (
+            f"; less work on the prompt grid (8×8 basic prompts: {cell} at 128², but weaker as "
+            "a frozen-backbone adapter, [transfer.md](transfer.md))"
+        )
+    return [
+        "",
+        f"NAFNet's time goal is missed at {' and '.join(missed)}. Tried: {'; '.join(tried)}. "
+        f"Still open: fewer operators per unit call{operators}{left}.",
+    ]
+
+
 def malloc_lines(measured: dict) -> list[str]:
     """The allocator section (``--malloc-keep``): per size and setting, both networks' times,
     the ratio against the goal and the page faults per forward pass; then what keeping freed
@@ -733,7 +776,10 @@ def malloc_lines(measured: dict) -> list[str]:
         f"`{env}` in the environment (read when the process starts), glibc keeps freed memory "
         "for the next pass. Each setting timed in a process of its own started with it, the "
         "two processes taking turns round by round (the first alternating), each round timing "
-        "the plain network and the network with PIP interleaved "
+        "the plain network and the network with PIP interleaved at 128², then at 256² (glibc's "
+        "default adapts to what was freed before: its threshold for mapping a block afresh "
+        "rises to the largest block freed so far, up to 32 MiB, so a 128² pass after 256² ones "
+        "may map nothing fresh) "
         f"({run['machine']}; {run['date']}, {protocol(run)}; `--malloc-keep`); page faults: "
         "minor faults per forward pass (counted around each timed call, median over the "
         "rounds; a count, independent of the machine's load).",
@@ -758,11 +804,27 @@ def malloc_lines(measured: dict) -> list[str]:
             f"at {size}² the plain network {Spread(*kept['plain'])} and the network with PIP "
             f"{Spread(*kept['pip'])}"
         )
+    ratios = {
+        size: [time_spread(measured["sizes"][str(size)][s]) for s in ("default", "kept")]
+        for size in SIZES
+    }
+    compared = " and ".join(
+        f"{kept.median:.3f}x against {default.median:.3f}x at {size}²"
+        for size, (default, kept) in ratios.items()
+    )
+    lowered = [f"{size}²" for size, (default, kept) in ratios.items() if kept.median < default.low]
+    verdict = (
+        f"below every round of the default at {' and '.join(lowered)}"
+        if lowered
+        else "inside the default's range of rounds at every size: keeping freed memory does "
+        "not lower PIP's share of the time"
+    )
     lines += [
         "",
         "Time with freed memory kept over the default's (median and range over the rounds): "
         + "; ".join(speedups)
-        + ".",
+        + f". PIP's ratio with freed memory kept, {compared}: {verdict}. How to set it for "
+        "a deployment: [deploy.md](../deploy.md#on-a-cpu-under-linux-glibc).",
     ]
     return lines
 
@@ -976,6 +1038,7 @@ def render(results: dict, device: torch.device, args) -> str:
             f"prompt sizes 64/32/16, same three stages, our unit) adds {n / 1e3:.0f}K "
             f"parameters; the authors' own release adds 11.96% (3.12M).",
         ]
+    lines += nafnet_next_lines(results)
     if "tried" in results:
         tried = results["tried"]
         lines += [

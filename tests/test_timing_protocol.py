@@ -296,3 +296,23 @@ def test_the_allocator_section_states_both_settings_against_the_goal():
         in page
     )
     assert "at 128² the plain network 0.900x (0.800-1.000) and the network with PIP 0.850x" in page
+    assert "1.080x against 1.160x at 128²" in page and "does not lower PIP's share" in page
+    # a kept ratio below the default's lowest round is said to lower it, at that size
+    sizes["256"]["kept"] = setting([1.01, 1.0, 1.02], [0.0, 0.0])
+    page = "\n".join(overhead.malloc_lines(stored))
+    assert "1.010x against 1.160x at 256²: below every round of the default at 256²." in page
+
+
+def test_a_missed_nafnet_time_goal_names_what_was_tried_and_what_is_left():
+    results = {
+        "backbones": {"nafnet": {"sizes": {"128": measured([1.16, 1.02, 1.36])}}},
+        "operators": {"compact": {"a": {"operators": 54}, "b": {"operators": 56}}},
+        "malloc": {},
+    }
+    text = "\n".join(overhead.nafnet_next_lines(results))
+    assert "NAFNet's time goal is missed at 128². Tried: the unit designs" in text
+    assert "; glibc keeping freed memory (Allocator). Still open: fewer operators" in text
+    assert "each unit calls 54-56 operators per forward pass" in text
+    results["backbones"]["nafnet"]["sizes"]["128"] = measured([1.08, 1.02, 1.36])
+    assert overhead.nafnet_next_lines(results) == []
+    assert overhead.nafnet_next_lines({"backbones": {}}) == []
