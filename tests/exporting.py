@@ -23,12 +23,13 @@ TOLERANCE = 1e-4
 
 
 # smaller than backbones.py's tiny networks, each keeping what its export handles specially:
-# NAFNet with one level (one decoder unit), Restormer without its refinement block (every
+# NAFNet with one level (one decoder unit; the middle block kept, by which spandrel knows a
+# NAFNet checkpoint), Restormer without its refinement block (every
 # level, its three units, the layout guards of a single image), SwinIR with one group (a plain
 # and a shifted-window block, the mask kept for one size). Tracing and the ONNX conversion take
 # time per graph node, not per pixel.
 LEAN: dict[str, Callable[[], nn.Module]] = {
-    "nafnet": lambda: NAFNet(width=8, enc_blk_nums=[1], middle_blk_num=0, dec_blk_nums=[1]),
+    "nafnet": lambda: NAFNet(width=8, enc_blk_nums=[1], middle_blk_num=1, dec_blk_nums=[1]),
     "restormer": lambda: Restormer(
         dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=0, heads=[1, 1, 1, 1]
     ),
