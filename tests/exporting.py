@@ -23,11 +23,11 @@ TOLERANCE = 1e-4
 
 
 # smaller than backbones.py's tiny networks, each keeping what its export handles specially:
-# NAFNet with one level (one decoder unit; the middle block kept, by which spandrel knows a
-# NAFNet checkpoint), Restormer without its refinement block (every
-# level, its three units, the layout guards of a single image), SwinIR with one group (a plain
-# and a shifted-window block, the mask kept for one size). Tracing and the ONNX conversion take
-# time per graph node, not per pixel.
+# NAFNet with one level (one decoder unit; its middle block kept, by which spandrel knows a
+# NAFNet checkpoint), Restormer without its refinement block (every level, its three units, the
+# layout guards of a single image), SwinIR with one group (a plain and a shifted-window block,
+# the mask kept for one size). Tracing and the ONNX conversion take time per graph node, not
+# per pixel.
 LEAN: dict[str, Callable[[], nn.Module]] = {
     "nafnet": lambda: NAFNet(width=8, enc_blk_nums=[1], middle_blk_num=1, dec_blk_nums=[1]),
     "restormer": lambda: Restormer(

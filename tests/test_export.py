@@ -20,10 +20,10 @@ from pip_adapter.padding import pad_to_size
 
 @pytest.fixture(scope="module", params=["nafnet", "restormer", "swinir"])
 def exported(request, tmp_path_factory):
-    """Each backbone exported once per format, weights as an input, without onnxscript's
-    optimizer (a third to a half of the export time): ``pip-adapter export`` runs it, and
-    test_export_cli.py checks its files (NAFNet, weights, a baked mixture, the sensor) against
-    the eager model; the files here are compared with it too."""
+    """Each backbone (exporting.LEAN's) exported once per format, weights as an input, without
+    onnxscript's optimizer (a third to a half of the export time): ``pip-adapter export`` runs
+    it, and test_export_cli.py checks its files (NAFNet, weights, a baked mixture, the sensor)
+    against the eager model; the files here are compared with it too."""
     model = adapted(request.param, backbone=lean(request.param))
     folder = tmp_path_factory.mktemp(request.param)
     onnx_path = export.to_onnx(model, folder / "model.onnx", optimize=False)
