@@ -52,6 +52,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESTORED = pa.DEFAULT_DEGRADATIONS
 DEGRADATIONS = (*RESTORED, CLEAN)  # the sensor's classes
 SETS = {"test": "bundled held-out photos", "ood": "out-of-domain held-out photos"}
+# issue #19's goals for blind mode: the sensor names the degradation (or "clean") of this share
+# of the out-of-domain whole photos, and blind restoration is this close to the true labels
+ACCURACY_GOAL = 0.95
+BLIND_GOAL_DB = 0.1
 
 
 def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -110,6 +114,31 @@ def confusion_table(counts: torch.Tensor) -> str:
         recall = counts[t, t].item() / counts[t].sum().item()
         lines.append(f"| {degradation} | " + " | ".join(cells) + f" | {100 * recall:.1f}% |")
     return "\n".join(lines)
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def accuracy_goal(rate: float) -> str:
+    """The accuracy goal checked on the out-of-domain whole photos' ``rate``; a miss says by
+    how much and where what was tried for it is."""
+    missed = (
+        f", by {100 * (ACCURACY_GOAL - rate):.1f} points (tried: the training recipes of "
+        "[sensor_tuning.md](sensor_tuning.md))"
+        if rate < ACCURACY_GOAL
+        else ""
+    )
+    return (
+        f'Goal: the out-of-domain whole photos named right ("clean" included) at least '
+        f"{100 * ACCURACY_GOAL:.0f}% of the time: {100 * rate:.1f}%, "
+        f"{verdict(rate >= ACCURACY_GOAL)}{missed}."
+    )
+
+
+def blind_goal(gap: float) -> str:
+    """The blind − oracle average ``gap`` (dB) against the goal."""
+    return f"goal within {BLIND_GOAL_DB:.2f} dB: {verdict(abs(gap) <= BLIND_GOAL_DB)}"
 
 
 def calibration_error(top: torch.Tensor, right: torch.Tensor, bins: int = 10) -> float:
@@ -382,6 +411,7 @@ def main() -> None:
             samples[name] = (weights, truth)
             print(f"{name}: accuracy {100 * accuracy(counts):.1f}%")
     accuracy_table = "\n".join(accuracy_lines)
+    goal = accuracy_goal(accuracy(dict(matrices)[f"{SETS['ood']}, whole photos"]))
     confidence = confidence_table(samples)
 
     model, model_text = restoration_model(args)
@@ -409,7 +439,8 @@ def main() -> None:
         f"{label}:\n\n{confusion_table(counts)}" for label, counts in matrices
     )
     restoration_text = "\n\n".join(
-        f"{SETS[split].capitalize()}: average blind − oracle **{gap:+.3f} dB**.\n\n{table}"
+        f"{SETS[split].capitalize()}: average blind − oracle **{gap:+.3f} dB** "
+        f"({blind_goal(gap)}).\n\n{table}"
         for split, (table, gap) in restorations.items()
     )
     test_names = ", ".join(pa.data.sample_image_names("test"))
@@ -431,6 +462,8 @@ at night, a micrograph). A clean image is a photo as it is.
 ## Accuracy on held-out photos
 
 {accuracy_table}
+
+{goal}
 
 Confusion matrices (rows: true class, columns: prediction):
 

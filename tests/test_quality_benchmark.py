@@ -77,3 +77,55 @@ def test_a_cached_run_is_reused_only_for_the_network_the_variant_builds_now(tmp_
     assert quality.same_model("light", run, key, key)
     assert not quality.same_model("light", run, {**key, "train_seed": 1}, key)  # a seed run
     assert not quality.same_model("light", run, {**key, "steps": 5}, key)
+
+
+def test_pip_is_steered_blind_on_every_training_seed_with_the_sensor_settings_in_its_key():
+    blind = [name for name, variant in quality.VARIANTS.items() if variant.blind]
+    assert blind == ["pip", "pip_seed1"]
+    sensor = {key: quality.settings(args(), "pip")[key] for key in quality.SENSOR_KEYS}
+    assert quality.settings(args(), "pip_seed1") == {
+        **quality.settings(args(), "pip"),
+        **sensor,
+        "train_seed": 1,
+    }
+    assert not quality.SENSOR_KEYS & quality.settings(args(), "light_seed1").keys()
+
+
+def test_the_blind_seed_table_gives_each_seeds_gap_per_degradation_and_their_mean():
+    def report(psnr: dict) -> dict:
+        return {d: {"psnr": v, "input_psnr": 20.0} for d, v in psnr.items()}
+
+    def runs(labels: float, blind: float) -> dict:
+        five = dict.fromkeys(quality.DEGRADATIONS, labels)
+        averages = {"average": labels}
+        off = {**five, "haze": blind, "average": labels + (blind - labels) / 5}
+        return {
+            "labels": {s: report({**five, **averages}) for s in quality.EVAL_SETS},
+            "blind": {s: report(off) for s in quality.EVAL_SETS},
+        }
+
+    seed0, seed1 = runs(24.0, 22.0), runs(23.0, 24.0)  # haze: -2.00 and +1.00 dB
+    results = {
+        "pip": {"reports": seed0["labels"]},
+        "pip_blind": {"reports": seed0["blind"]},
+        "pip_seed1": {"reports": seed1["labels"]},
+    }
+    assert quality.blind_seed_table(results) == []  # seed 1 has no blind run
+    lines = quality.blind_seed_table({**results, "pip_seed1_blind": {"reports": seed1["blind"]}})
+    assert "| bundled held-out photos | haze | -2.00 | +1.00 | -0.50 |" in lines
+    assert "| bundled held-out photos | noise | +0.00 | +0.00 | +0.00 |" in lines
+    average = "| out-of-domain held-out photos | average | **-0.40** | **+0.20** | **-0.10** |"
+    assert average in lines
+    assert lines[-1] == (
+        "- Blind vs labels on average, out-of-domain held-out photos, mean of 2 training seeds: "
+        "-0.10 dB (goal within 0.10 dB): met."
+    )
+
+
+def test_a_degradation_below_its_input_is_named_with_by_how_much():
+    report = {
+        "noise": {"psnr": 25.0, "input_psnr": 20.0},
+        "blur": {"psnr": 26.49, "input_psnr": 26.64},
+    }
+    assert quality.below_input(report) == "blur (-0.150 dB)"
+    assert quality.below_input({"noise": report["noise"]}) == "none"

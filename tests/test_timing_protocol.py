@@ -264,8 +264,10 @@ def test_a_round_counts_the_page_faults_of_each_call():
         run()
         measured = overhead.malloc_round({"fresh": run, "nothing": tuple}, repeats=3)
     seconds, faults = measured["fresh"]
-    assert seconds > 0 and faults >= 0.9 * (64 << 20) / 4096
-    assert measured["nothing"][1] < 16
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    huge = thp.is_file() and "[always]" in thp.read_text()  # then 2 MiB pages fault
+    assert seconds > 0 and faults >= 0.9 * (64 << 20) / ((2 << 20) if huge else 4096)
+    assert measured["nothing"][1] < 16 and faults > 100 * measured["nothing"][1]
 
 
 def test_the_allocator_section_states_both_settings_against_the_goal():
@@ -301,6 +303,12 @@ def test_the_allocator_section_states_both_settings_against_the_goal():
     sizes["256"]["kept"] = setting([1.01, 1.0, 1.02], [0.0, 0.0])
     page = "\n".join(overhead.malloc_lines(stored))
     assert "1.010x against 1.160x at 256²: below every round of the default at 256²." in page
+    # a default process that mapped nothing fresh at a size is no comparison there
+    sizes["128"]["default"] = setting([1.16, 1.02, 1.36], [0.0, 0.0])
+    page = "\n".join(overhead.malloc_lines(stored))
+    assert "against 1.160x at 128²" not in page and "not measured at 128²" in page
+    assert "at 128² the plain network" not in page
+    assert "| 128² | glibc default (thresholds raised by the larger passes" in page
 
 
 def test_a_missed_nafnet_time_goal_names_what_was_tried_and_what_is_left():
