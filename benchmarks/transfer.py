@@ -584,7 +584,10 @@ VARIANTS: dict[str, Variant] = {
     "pip_ffn_rank64": ffn_rank(
         64,
         "for haze, most of rank 32's held-out gap to the per-degradation LoRAs: the same "
-        "updates at rank 64, still within 5% of the parameters (the cost table has the count)",
+        "updates at rank 64, still within 5% of the parameters (the cost table has the count); "
+        "the recipe's adapter default (`pip_adapter.recipes.ADAPTER_FFN_RANK`) since its "
+        "mean over two training seeds came out above the LoRAs' on both sets, the rule fixed "
+        "before the second seed ran",
     ),
     "pip_units_kept": Variant(
         "PIP, units not recomputed",
@@ -599,13 +602,15 @@ VARIANTS: dict[str, Variant] = {
         recompute_units=False,
     ),
 }
-# the recipe's adapter default (rank 32) probed without recomputation, as pip_units_kept is the
-# default PIP
-VARIANTS["pip_ffn_rank32_units_kept"] = dataclasses.replace(
-    VARIANTS["pip_ffn_rank32"],
-    label="PIP, each degradation's own feed-forward update (rank 32), units not recomputed",
+# the recipe's adapter default on a pretrained backbone (the page checks the issue's goals for
+# it), and the same probed without recomputation, as pip_units_kept is the default PIP
+ADAPTER_DEFAULT = f"pip_ffn_rank{ADAPTER_FFN_RANK}"
+VARIANTS[f"{ADAPTER_DEFAULT}_units_kept"] = dataclasses.replace(
+    VARIANTS[ADAPTER_DEFAULT],
+    label=f"PIP, each degradation's own feed-forward update (rank {ADAPTER_FFN_RANK}), "
+    "units not recomputed",
     note="for the time per step on a GPU of the recipe's adapter default "
-    "(`pip_adapter.recipes.ADAPTER_FFN_RANK`): `pip_ffn_rank32` trained with "
+    f"(`pip_adapter.recipes.ADAPTER_FFN_RANK`): `{ADAPTER_DEFAULT}` trained with "
     "`TrainConfig(recompute_units=False)`, as `pip_units_kept` is the default PIP's",
     recompute_units=False,
 )
@@ -1191,14 +1196,14 @@ def seeds_phrase(count: int) -> str:
     return "both training seeds" if count == 2 else f"the {count} training seeds"
 
 
-def input_gap(results: dict[str, Any], eval_set: str, degradation: str) -> str:
-    """PIP's PSNR against the degraded input's for ``degradation``: training seed 0's, and
-    the training seeds' mean when there are several."""
-    report = results["pip"]["reports"][eval_set][degradation]
+def input_gap(results: dict[str, Any], eval_set: str, name: str, degradation: str) -> str:
+    """Variant ``name``'s PSNR against the degraded input's for ``degradation``: training seed
+    0's, and the training seeds' mean when there are several."""
+    report = results[name]["reports"][eval_set][degradation]
     text = f"{degradation} ({report['psnr'] - report['input_psnr']:+.2f} dB"
-    if len(seed_runs("pip", results)) > 1:
-        mean = seed_mean(results, "pip", eval_set, degradation)
-        text += f"; over {seeds_phrase(len(seed_runs('pip', results)))} (mean) "
+    if len(seed_runs(name, results)) > 1:
+        mean = seed_mean(results, name, eval_set, degradation)
+        text += f"; over {seeds_phrase(len(seed_runs(name, results)))} (mean) "
         text += f"{mean - report['input_psnr']:+.2f} dB"
     return text + ")"
 
@@ -1230,79 +1235,87 @@ def versus(
 
 def ranks_versus_loras(results: dict[str, Any], eval_set: str) -> list[str]:
     """The goal "above the per-degradation LoRAs" for PIP with each degradation's own
-    feed-forward update (the recipe's adapter default is the rank ``ADAPTER_FFN_RANK`` one),
-    for a record without the headline PIP."""
+    feed-forward update at the ranks tried besides the recipe's adapter default (which
+    ``adapter_goals`` checks)."""
     loras = "lora_per_degradation"
     if loras not in results:
         return []
-    lines = []
-    for name in [
-        n for n in results if n.startswith("pip_ffn_rank") and VARIANTS[n].group == "tried"
-    ]:
-        default = (
-            " (the recipe's adapter default)" if name == f"pip_ffn_rank{ADAPTER_FFN_RANK}" else ""
+    names = [n for n in results if n.startswith("pip_ffn_rank") and VARIANTS[n].group == "tried"]
+    return [
+        versus(
+            results, eval_set, name, loras, f"{VARIANTS[name].label} vs {VARIANTS[loras].label}", 0
         )
-        what = f"{VARIANTS[name].label}{default} vs {VARIANTS[loras].label}"
-        lines.append(versus(results, eval_set, name, loras, what, 0.0))
-    return lines
+        for name in names
+        if name != ADAPTER_DEFAULT
+    ]
 
 
-def goals(results: dict[str, Any], costs: dict[str, Any], eval_set: str) -> list[str]:
-    """The issue's goals for frozen-backbone PIP, each checked against the numbers above;
-    without PIP or full fine-tuning, what is missing and the goal this record can measure
-    (the feed-forward ranks against the per-degradation LoRAs)."""
-    needed = {
-        "the pretrained network": "pretrained" in results,
-        "PIP, backbone frozen": "pip" in results,
-        "full fine-tuning": bool(set(FULL_LRS) & results.keys()),
-    }
-    missing = [what for what, present in needed.items() if not present]
-    if missing:
-        lines = [
-            f"- Not measured (not run: {'; '.join(missing)}): the goals of PIP, backbone frozen."
-        ]
-        return lines + ranks_versus_loras(results, eval_set)
-    full = best_full(results, eval_set)
-    pip = results["pip"]["reports"][eval_set]
+def adapter_goals(
+    results: dict[str, Any], costs: dict[str, Any], eval_set: str, name: str
+) -> list[str]:
+    """The issue's goals for a frozen-backbone PIP variant ``name``, each checked against the
+    numbers above, or named as not measured with the variants a run needs for it."""
+    pip = results[name]["reports"][eval_set]
     pretrained = results["pretrained"]["reports"][eval_set]
-    share = results["pip"]["trainable"] / results["pip"]["total"]
+    share = results[name]["trainable"] / results[name]["total"]
     forgetting = pip["noise"]["psnr"] - pretrained["noise"]["psnr"]
     below = [t for t in TASKS if pip[t]["psnr"] < pip[t]["input_psnr"]]
-    gaps = [input_gap(results, eval_set, t) for t in below]
-
-    lines = [
-        versus(
-            results,
-            eval_set,
-            "pip",
-            full,
-            f"PIP vs full fine-tuning ({VARIANTS[full].label}) on average",
-            0.5,
-        ),
-        f"- Trainable share: {100 * share:.1f}% (goal ≤ 5%): {verdict(share <= 0.05)}.",
-    ]
-    for name, bar in (("lora", 0.5), ("lora_per_degradation", 0.0)):
-        label = VARIANTS[name].label
-        if name not in results:
-            lines.append(f"- PIP vs {label}: not measured ({label} not run).")
+    gaps = [input_gap(results, eval_set, name, t) for t in below]
+    full = best_full(results, eval_set) if set(FULL_LRS) & results.keys() else None
+    if full is None:
+        names = ",".join(FULL_LRS)
+        lines = [f"- PIP vs full fine-tuning: not measured (not run: `--variants {names}`)."]
+    else:
+        label = f"PIP vs full fine-tuning ({VARIANTS[full].label}) on average"
+        lines = [versus(results, eval_set, name, full, label, 0.5)]
+    lines.append(f"- Trainable share: {100 * share:.1f}% (goal ≤ 5%): {verdict(share <= 0.05)}.")
+    for other, bar in (("lora", 0.5), ("lora_per_degradation", 0.0)):
+        label = VARIANTS[other].label
+        if other == "lora" and name != "pip":  # lora_rank matches the shared units' count
+            label = "LoRA of the shared units' size"
+        if other not in results:
+            lines.append(f"- PIP vs {label}: not measured (not run: `--variants {other}`).")
             continue
-        lines.append(versus(results, eval_set, "pip", name, f"PIP vs {label}", bar))
+        lines.append(versus(results, eval_set, name, other, f"PIP vs {label}", bar))
     lines += [
         f"- Pretrained task (noise, with its label) vs the pretrained network: "
         f"{forgetting:+.2f} dB (goal ≥ −0.10): {verdict(forgetting >= -0.1)}.",
         f"- Degradations below their degraded input: {', '.join(gaps) or 'none'}: "
         f"{verdict(not below)}.",
     ]
-    if "pip" in costs and full in costs:
-        memory = costs["pip"]["peak_mib"] / costs[full]["peak_mib"]
-        step = costs["pip"]["seconds_per_step"] / costs[full]["seconds_per_step"]
+    if name in costs and full in costs:
+        memory = costs[name]["peak_mib"] / costs[full]["peak_mib"]
+        step = costs[name]["seconds_per_step"] / costs[full]["seconds_per_step"]
         lines += [
             f"- Peak training memory: {100 * memory:.0f}% of full fine-tuning's (goal ≤ 60%): "
             f"{verdict(memory <= 0.6)}.",
             f"- Time per step: {step:.2f}× full fine-tuning's (goal ≤ 1.00×): "
             f"{verdict(step <= 1.0)}.",
         ]
+    else:
+        lines.append(
+            "- Peak training memory (goal ≤ 60% of full fine-tuning's) and time per step (goal "
+            "≤ 1.00×): not measured here (no cost probes of both in this run; "
+            "training_cost.md times the recipe's adapter default on the official NAFNet)."
+        )
     return lines
+
+
+def goals(results: dict[str, Any], costs: dict[str, Any], eval_set: str) -> list[str]:
+    """The issue's goals for frozen-backbone PIP (the shared units) and for the recipe's adapter
+    default, for those of the two a record has; then the other feed-forward ranks tried
+    against the per-degradation LoRAs."""
+    subjects = [n for n in ("pip", ADAPTER_DEFAULT) if n in results]
+    if "pretrained" not in results or not subjects:
+        names = ("pretrained", "pip", ADAPTER_DEFAULT)
+        missing = "; ".join(VARIANTS[n].label for n in names if n not in results)
+        lines = [f"- Not measured (not run: {missing}): the goals of the adapter."]
+        return lines + ranks_versus_loras(results, eval_set)
+    lines = adapter_goals(results, costs, eval_set, "pip") if "pip" in results else []
+    if ADAPTER_DEFAULT in results:
+        lines.append(f"- {VARIANTS[ADAPTER_DEFAULT].label} (the recipe's adapter default):")
+        lines += ["  " + line for line in adapter_goals(results, costs, eval_set, ADAPTER_DEFAULT)]
+    return lines + ranks_versus_loras(results, eval_set)
 
 
 def at_strength(results: dict[str, Any], strengths: dict[str, Any], way: str) -> dict[str, Any]:
@@ -1581,7 +1594,8 @@ def render_page(record: dict[str, Any]) -> str:
             "",
         ]
     if cuda and "pip" in results:
-        lines += [shared_units_note("", ""), ""]
+        here = "" if ADAPTER_DEFAULT in results else " (on the CPU page, transfer.md)"
+        lines += [shared_units_note("", here), ""]
     lines += retrained_note(record["moved"], results, sets)
     for eval_set in sets:
         lines += [f"## {eval_set}", "", *quality_table(results, headline, eval_set), ""]
@@ -1747,6 +1761,17 @@ def shared_units_note(pages: str, rows_where: str) -> str:
     )
 
 
+def default_sections(book: dict[str, Any]) -> str:
+    """Where on the CPU page of ``book`` the recipe's adapter default has its rows: the
+    headings of the sections whose run has them."""
+    headings = [
+        f'"{r["date"]}: {r["machine"]}"' for r in book["runs"] if ADAPTER_DEFAULT in r["results"]
+    ]
+    if not headings:
+        return ", in no section of this page yet"
+    return f" in the section{'s' * (len(headings) > 1)} " + " and ".join(headings)
+
+
 def render_cpu_page(book: dict[str, Any]) -> str:
     """The CPU page of ``book`` (``CPU_RECORD``): a section per pretrained network, the
     imported pages first (as published), then every run's page."""
@@ -1761,10 +1786,7 @@ def render_cpu_page(book: dict[str, Any]) -> str:
         "across sections. A CPU run (`python benchmarks/transfer.py`) adds its section to the "
         "record and to this page, or replaces the section of the same pretrained network (its "
         "evaluation equal to the last bit). "
-        + shared_units_note(
-            " here and on the GPU page (transfer_cuda.md)",
-            ", on the GPU page (three training seeds) and in the sections that have them",
-        ),
+        + shared_units_note(" here and on the GPU page (transfer_cuda.md)", default_sections(book)),
         "",
     ]
     for entry in book["imported"]:
