@@ -14,6 +14,7 @@ independent of the machine's load).
 Run:  python benchmarks/overhead.py [--device cpu|cuda] [--threads 2] [--rounds 7]
       [--repeats 5] [--instructions nafnet --instruction-sizes 128,256]
       [--backbones restormer,nafnet,swinir] [--compile] [--transpose] [--ffn-rank 32]
+      [--malloc-keep]
 Writes docs/benchmarks/overhead[_cuda].md and .json. ``--backbones`` remeasures only those
 backbones and keeps the other rows of the existing .json (each row records its date and
 settings), so that slow backbones can be measured in separate, shorter runs;
@@ -27,12 +28,14 @@ import contextlib
 import functools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import astuple
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -87,6 +90,14 @@ AUTHORS_RESTORMER = [  # the authors' release: wide, large prompts at every deco
     },
 ]
 COARSE_NAFNET = [r"decoders\.[012]"]  # every decoder level but the full-resolution one
+# glibc's malloc keeping freed memory for reuse (no mmap per large tensor, no trimming, a
+# pad of 256 MiB per heap growth); by default it hands large freed blocks back to the OS, and
+# the next forward pass zero-fills fresh pages (a page fault per 4 KiB)
+MALLOC_KEEP = {
+    "MALLOC_MMAP_THRESHOLD_": "4294967296",
+    "MALLOC_TRIM_THRESHOLD_": "17179869184",
+    "MALLOC_TOP_PAD_": "268435456",
+}
 
 
 def _channels_last(model: torch.nn.Module) -> torch.nn.Module:
@@ -602,6 +613,234 @@ def ffn_rank_sentence(measured: dict) -> str:
     )
 
 
+def malloc_env(keep: bool) -> dict[str, str]:
+    """This process's environment with glibc's allocator settings removed, plus
+    ``MALLOC_KEEP`` when ``keep``: the environments of ``measure_malloc``'s two processes."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MALLOC_")}
+    return {**env, **MALLOC_KEEP} if keep else env
+
+
+def faulting(run: Callable[[], object], faults: list[int]) -> Callable[[], None]:
+    """``run`` adding its minor page faults (fresh pages the kernel mapped) to ``faults[0]``."""
+
+    def counted() -> None:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        run()
+        faults[0] += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    return counted
+
+
+def malloc_round(runs: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """One round of ``runs`` interleaved (``interleaved_rounds``): per run, its best seconds
+    and its minor page faults per call."""
+    faults = {name: [0] for name in runs}
+    counted = {name: faulting(run, faults[name]) for name, run in runs.items()}
+    measured = interleaved_rounds(counted, 1, repeats)
+    calls = measured.repeats[0]
+    return {name: [measured.best[name][0], faults[name][0] / calls] for name in runs}
+
+
+def malloc_child(repeats: int) -> None:
+    """Child process of measure_malloc(): builds NAFNet plain and with PIP, then for each
+    input size read from stdin times one round of the two (``malloc_round``, after one
+    warm-up call each at a size's first round) and prints it as JSON."""
+    backbone, model = build("nafnet")
+    warm: set[int] = set()
+    for line in sys.stdin:
+        size = int(line)
+        x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(size))
+        runs = {
+            "plain": functools.partial(call, backbone, x, False),
+            "pip": functools.partial(call, model, x, True),
+        }
+        with torch.inference_mode():
+            if size not in warm:
+                for run in runs.values():
+                    run()
+                warm.add(size)
+            print(json.dumps(malloc_round(runs, repeats)), flush=True)
+
+
+def measure_malloc(args) -> dict:
+    """NAFNet plain and with PIP under glibc's default allocator settings and with freed
+    memory kept (``MALLOC_KEEP``), each in a process of its own started with those settings
+    (glibc reads them at start): the two processes take turns round by round, the one that
+    starts alternating, and in each round a process times the two networks interleaved
+    (``malloc_round``), counting the minor page faults of each call."""
+    command = [sys.executable, __file__, "--malloc-child", "--threads", str(args.threads)]
+    command += ["--repeats", str(args.repeats)]
+    children = {
+        setting: subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=malloc_env(keep)
+        )
+        for setting, keep in (("default", False), ("kept", True))
+    }
+    rounds: dict[str, dict[str, list]] = {str(size): {s: [] for s in children} for size in SIZES}
+    try:
+        for index in range(args.rounds):
+            order = list(children) if index % 2 == 0 else list(children)[::-1]
+            for size in SIZES:
+                for setting in order:
+                    child = children[setting]
+                    assert child.stdin is not None and child.stdout is not None
+                    child.stdin.write(f"{size}\n")
+                    child.stdin.flush()
+                    reply = child.stdout.readline()
+                    if not reply:
+                        raise RuntimeError(f"the {setting} allocator's process ended early")
+                    rounds[str(size)][setting].append(json.loads(reply))
+            latest = {key: {s: r[-1] for s, r in runs.items()} for key, runs in rounds.items()}
+            print("malloc round", index, latest, flush=True)
+    finally:
+        for child in children.values():
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait()
+    sizes = {}
+    for key, measured in rounds.items():
+        entry = {}
+        for setting, replies in measured.items():
+            seconds = {name: [reply[name][0] for reply in replies] for name in ("plain", "pip")}
+            faults = [statistics.median(reply[name][1] for reply in replies) for name in seconds]
+            entry[setting] = {**summary(seconds["plain"], seconds["pip"]), "faults": faults}
+            entry[setting]["rounds"] = seconds
+        entry["kept_over_default"] = {
+            name: list(
+                astuple(
+                    ratio_spread(entry["kept"]["rounds"][name], entry["default"]["rounds"][name])
+                )
+            )
+            for name in ("plain", "pip")
+        }
+        sizes[key] = entry
+    return {"settings": settings(args), "env": MALLOC_KEEP, "sizes": sizes}
+
+
+def nafnet_next_lines(results: dict) -> list[str]:
+    """Where NAFNet's time goal was missed, what the sections below tried and what is left
+    (nothing when it is met or not measured)."""
+    entry = results["backbones"].get("nafnet")
+    goal = GOALS["nafnet"][0]
+    missed = [
+        f"{size}²"
+        for size, m in (entry or {}).get("sizes", {}).items()
+        if time_spread(m).median > goal
+    ]
+    if not missed:
+        return []
+    tried = ["the unit designs and placements (What was tried)"]
+    if "compiled" in results:
+        tried.append("compiled inference (Compiled)")
+    if "malloc" in results:
+        tried.append("glibc keeping freed memory (Allocator)")
+    operators = ""
+    if "operators" in results:
+        counts = [unit["operators"] for unit in results["operators"]["compact"].values()]
+        operators = (
+            f" (each unit calls {min(counts):.0f}-{max(counts):.0f} operators per forward pass, "
+            "most of them on the prompt's small grid: Operators per unit)"
+        )
+    left = ""
+    prompt8 = (
+        results.get("tried", {})
+        .get("rows", {})
+        .get("compact design, 8×8 basic prompts (quality: `prompt8`)")
+    )
+    if prompt8 is not None:
+        cell = time_cell(prompt8["sizes"]["128"]).replace("**", "")
+        left = (
+            f"; less work on the prompt grid (8×8 basic prompts: {cell} at 128², but weaker as "
+            "a frozen-backbone adapter, [transfer.md](transfer.md))"
+        )
+    return [
+        "",
+        f"NAFNet's time goal is missed at {' and '.join(missed)}. Tried: {'; '.join(tried)}. "
+        f"Still open: fewer operators per unit call{operators}{left}.",
+    ]
+
+
+def malloc_lines(measured: dict) -> list[str]:
+    """The allocator section (``--malloc-keep``): per size and setting, both networks' times,
+    the ratio against the goal and the page faults per forward pass; then what keeping freed
+    memory changes for each network."""
+    run = measured["settings"]
+    env = " ".join(f"{key}={value}" for key, value in measured["env"].items())
+    lines = [
+        "",
+        "## Allocator: freed memory kept (NAFNet, official width-32)",
+        "",
+        "By default glibc's malloc hands large freed blocks back to the operating system, so "
+        "each forward pass maps fresh memory again and the kernel zero-fills every 4 KiB page "
+        "on its first touch (a minor page fault). With "
+        f"`{env}` in the environment (read when the process starts), glibc keeps freed memory "
+        "for the next pass. Each setting timed in a process of its own started with it, the "
+        "two processes taking turns round by round (the first alternating), each round timing "
+        "the plain network and the network with PIP interleaved at 128², then at 256² (glibc's "
+        "default adapts to what was freed before: its threshold for mapping a block afresh "
+        "rises to the largest block freed so far, up to 32 MiB, so a 128² pass after 256² ones "
+        "may map nothing fresh) "
+        f"({run['machine']}; {run['date']}, {protocol(run)}; `--malloc-keep`); page faults: "
+        "minor faults per forward pass (counted around each timed call, median over the "
+        "rounds; a count, independent of the machine's load).",
+        "",
+        "| input | allocator | plain NAFNet | NAFNet + PIP | time | page faults per forward, "
+        "plain → + PIP |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    speedups = []
+    goal = GOALS["nafnet"][0]
+    for size in SIZES:
+        entry = measured["sizes"][str(size)]
+        for setting, label in (("default", "glibc default"), ("kept", "freed memory kept")):
+            m = entry[setting]
+            (t0, t1), (f0, f1) = m["seconds"], m["faults"]
+            if setting == "default" and not f0 + f1:
+                label += " (thresholds raised by the larger passes: not a default process)"
+            lines.append(
+                f"| {size}² | {label} | {t0 * 1e3:.0f} ms | {t1 * 1e3:.0f} ms | {time_cell(m)}: "
+                f"{judged(time_spread(m).median, goal)} | {f0:,.0f} → {f1:,.0f} |"
+            )
+        kept = entry["kept_over_default"]
+        if not sum(entry["default"]["faults"]):  # kept memory against kept memory
+            continue
+        speedups.append(
+            f"at {size}² the plain network {Spread(*kept['plain'])} and the network with PIP "
+            f"{Spread(*kept['pip'])}"
+        )
+    # a size whose default process mapped nothing fresh compares kept memory with kept memory
+    ratios = {
+        size: [time_spread(measured["sizes"][str(size)][s]) for s in ("default", "kept")]
+        for size in SIZES
+        if sum(measured["sizes"][str(size)]["default"]["faults"])
+    }
+    unmeasured = [f"{size}²" for size in SIZES if size not in ratios]
+    compared = " and ".join(
+        f"{kept.median:.3f}x against {default.median:.3f}x at {size}²"
+        for size, (default, kept) in ratios.items()
+    )
+    lowered = [f"{size}²" for size, (default, kept) in ratios.items() if kept.median < default.low]
+    verdict = (
+        f"below every round of the default at {' and '.join(lowered)}"
+        if lowered
+        else "inside the default's range of rounds: keeping freed memory does not lower PIP's "
+        "share of the time there"
+    )
+    if unmeasured:
+        verdict += (
+            f"; not measured at {' and '.join(unmeasured)}, where the default process mapped "
+            "nothing fresh (a process of its own per size would measure it)"
+        )
+    lines += [
+        "",
+        "Time with freed memory kept over the default's (median and range over the rounds): "
+        + "; ".join(speedups)
+        + f". PIP's ratio with freed memory kept, {compared}: {verdict}. How to set it for "
+        "a deployment: [deploy.md](../deploy.md#on-a-cpu-under-linux-glibc).",
+    ]
+    return lines
+
+
 def measure_compiled(args, device: torch.device) -> dict:
     """NAFNet plain and with PIP, each compiled the way docs/deploy.md recommends
     (``torch.compile(model, dynamic=False)``, inductor), timed interleaved after compiling."""
@@ -811,6 +1050,7 @@ def render(results: dict, device: torch.device, args) -> str:
             f"prompt sizes 64/32/16, same three stages, our unit) adds {n / 1e3:.0f}K "
             f"parameters; the authors' own release adds 11.96% (3.12M).",
         ]
+    lines += nafnet_next_lines(results)
     if "tried" in results:
         tried = results["tried"]
         lines += [
@@ -883,6 +1123,8 @@ def render(results: dict, device: torch.device, args) -> str:
         ]
     if "ffn_rank" in results:
         lines += ["", ffn_rank_sentence(results["ffn_rank"])]
+    if "malloc" in results:
+        lines += malloc_lines(results["malloc"])
     if "compiled" in results:
         compiled = results["compiled"]
         lines += [
@@ -974,8 +1216,15 @@ def main() -> None:
         help="also time NAFNet + PIP with each degradation's own feed-forward update of this "
         "rank (degradation_ffn_rank), against the default",
     )
+    parser.add_argument(
+        "--malloc-keep",
+        action="store_true",
+        help="also time NAFNet, plain and with PIP, with glibc's default allocator settings and "
+        "with freed memory kept (MALLOC_KEEP), counting page faults per forward pass",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
+    parser.add_argument("--malloc-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--instruction-probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -985,6 +1234,9 @@ def main() -> None:
     if args.instruction_probe:
         instruction_probe(args.instruction_probe)
         return
+    if args.malloc_child:
+        malloc_child(args.repeats)
+        return
     device = torch.device(args.device)
     names = [n for n in args.backbones.split(",") if n]
     counted = [n for n in args.instructions.split(",") if n]
@@ -993,6 +1245,8 @@ def main() -> None:
         parser.error(f"unknown backbones {unknown}; choose from {', '.join(BACKBONES)}")
     if args.ffn_rank < 0:
         parser.error(f"--ffn-rank must be 0 (not timed) or a positive rank, got {args.ffn_rank}")
+    if args.malloc_keep and device.type != "cpu":
+        parser.error("--malloc-keep times glibc's allocator, which serves the CPU's tensors")
     if args.transpose and device.type != "cpu":
         parser.error("--transpose times the CPU's copies (the units make the 2-D one on the CPU)")
     if set(counted) - {"nafnet"}:
@@ -1019,6 +1273,8 @@ def main() -> None:
         results["transposed_tokens"] = measure_transpose(args, device)
     if args.ffn_rank:
         results["ffn_rank"] = measure_ffn_rank(args, device)
+    if args.malloc_keep:
+        results["malloc"] = measure_malloc(args)
     if not args.no_operators:
         results["operators"] = measure_operators(device)
     args.out.mkdir(parents=True, exist_ok=True)

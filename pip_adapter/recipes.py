@@ -50,6 +50,9 @@ __all__ = [
 # two training seeds is above one LoRA per degradation on the held-out and out-of-domain photos
 # (docs/benchmarks/transfer.md, the AMD section; rank 32 was below them there).
 ADAPTER_FFN_RANK = 64
+# the adapter defaults before it (shared feed-forwards, then rank 32): runs made with them resume
+# only with their rank given
+_EARLIER_ADAPTER_FFN_RANKS = (0, 32)
 
 
 def default_pip(checkpoint: Path | None, full: bool) -> PIPConfig:
@@ -356,14 +359,15 @@ def _fit(
 
 def _rank_hint(error: ChangedSettings) -> str:
     """How to resume a fine-tuning run whose units have another feed-forward rank than the
-    recipe now builds: a run started before the adapter default became
-    ``ADAPTER_FFN_RANK`` has 0 and resumes only with it given."""
+    recipe now builds: its saved rank, given again; dated when the recipe now builds the
+    adapter default and the run has an earlier default's rank."""
     ranks = error.changed.get("pip.degradation_ffn_rank")
     if ranks is None:
         return ""
+    dated = ranks[0] in _EARLIER_ADAPTER_FFN_RANKS and ranks[1] == ADAPTER_FFN_RANK
     before = f" (a run started before the adapter default became {ADAPTER_FFN_RANK})"
     return (
-        f"; its units have degradation_ffn_rank {ranks[0]}{before if ranks[0] == 0 else ''}: "
+        f"; its units have degradation_ffn_rank {ranks[0]}{before if dated else ''}: "
         f"resume it with --degradation-ffn-rank {ranks[0]} (in Python: "
         f"pip=default_pip(checkpoint, full).replace(degradation_ffn_rank={ranks[0]}))"
     )

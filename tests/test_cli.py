@@ -253,3 +253,37 @@ def test_restore_leaves_a_clean_image_exactly_as_it_was(adapter, tmp_path, capsy
     assert main([*args, "-o", str(tmp_path / "auto"), "--degradation", "auto"]) == 0
     assert torch.equal(read_image(tmp_path / "auto" / "photo.png"), original)
     assert "[sensor: clean (1.00)]" in capsys.readouterr().out
+
+
+def test_restore_auto_restores_an_unsure_image_as_the_sensors_mixture_and_says_so(
+    adapter, tmp_path, capsys
+):
+    """A sensor that is unsure (no class has 0.9 of the weight) steers the mixture of its
+    weights, not its top label, and the CLI prints that mixture. The rain label is given output
+    strength 0 (the image back as it is), so a restoration by the top label would be the
+    input, and one by the mixture rain 0.6 + noise 0.4 is not."""
+    image = torch.rand(3, 21, 34)
+    write_image(image, tmp_path / "in" / "photo.png")
+    original = read_image(tmp_path / "in" / "photo.png")
+    model = load_bundle(adapter)
+    model.config = model.config.replace(output_strength={"rain": 0.0})
+    model.sensor = DegradationSensor(model.degradations, backbone="test_resnet", crop_size=16)
+    model.sensor.temperature = 1.0
+    head = model.sensor.network.get_classifier()
+    torch.nn.init.zeros_(head.weight)
+    mixture = {"rain": 0.6, "noise": 0.4}
+    head.bias.data = torch.tensor([mixture.get(name, 1e-9) for name in model.degradations]).log()
+    unsure = save_bundle(
+        model, tmp_path / "unsure", backbone="nafnet", size="tiny", save_backbone_weights=True
+    )
+    args = ["restore", str(tmp_path / "in"), "--adapter", str(unsure)]
+    capsys.readouterr()
+    assert main([*args, "-o", str(tmp_path / "auto"), "--degradation", "auto"]) == 0
+    out = capsys.readouterr().out
+    assert "[sensor: unsure: rain 0.60 + noise 0.40 (restored as this mixture)]" in out
+    assert main([*args, "-o", str(tmp_path / "mix"), "--degradation", "rain:0.6,noise:0.4"]) == 0
+    assert main([*args, "-o", str(tmp_path / "rain"), "--degradation", "rain"]) == 0
+    auto, mixed = (read_image(tmp_path / f / "photo.png") for f in ("auto", "mix"))
+    assert torch.equal(read_image(tmp_path / "rain" / "photo.png"), original)
+    assert (auto - original).abs().max() > 0.05  # not the top label's output
+    assert torch.allclose(auto, mixed, atol=1.5 / 255)

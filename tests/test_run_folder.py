@@ -105,7 +105,7 @@ def test_an_adapter_run_from_before_the_rank_default_is_told_how_to_resume(tmp_p
     assert "--degradation-ffn-rank" not in capsys.readouterr().err  # only for a changed rank
 
 
-def test_the_rank_hint_names_the_saved_rank_and_dates_only_a_rank_0_run():
+def test_the_rank_hint_names_the_saved_rank_and_dates_only_an_earlier_default_s_run():
     from pip_adapter.recipes import _rank_hint
     from pip_adapter.training.run_folder import ChangedSettings
 
@@ -113,10 +113,13 @@ def test_the_rank_hint_names_the_saved_rank_and_dates_only_a_rank_0_run():
         changed = {"pip.degradation_ffn_rank": (saved, current)}
         return _rank_hint(ChangedSettings("cannot resume", changed))
 
-    assert "--degradation-ffn-rank 0 " in hint(0, 32) and "before the adapter default" in hint(
-        0, 32
-    )
+    before = f"(a run started before the adapter default became {ADAPTER_FFN_RANK})"
+    for earlier in (0, 32):  # the adapter defaults before ADAPTER_FFN_RANK
+        now = hint(earlier, ADAPTER_FFN_RANK)
+        assert f"degradation_ffn_rank {earlier} {before}: " in now
+        assert f"--degradation-ffn-rank {earlier} " in now
     assert "--degradation-ffn-rank 32 " in hint(32, 0) and "before" not in hint(32, 0)
+    assert "before" not in hint(ADAPTER_FFN_RANK + 1, ADAPTER_FFN_RANK)  # a rank of one's own
     assert _rank_hint(ChangedSettings("cannot resume", {"batch_size": (2, 4)})) == ""
 
 

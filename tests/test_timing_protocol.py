@@ -2,6 +2,7 @@
 each round's best, the median of the rounds' ratios with its range, and how the overhead page
 states a goal against that range."""
 
+import functools
 import sys
 from pathlib import Path
 
@@ -242,3 +243,84 @@ def test_the_ffn_rank_sentence_says_when_its_rank_is_the_adapter_default():
     on_gpu = {**stored, "rank": ADAPTER_FFN_RANK}
     on_gpu["settings"] = {**stored["settings"], "device": "cuda"}
     assert "cache" not in overhead.ffn_rank_sentence(on_gpu)
+
+
+def test_only_the_kept_process_gets_the_allocator_settings(monkeypatch):
+    # --malloc-keep's two processes: the default one without any of glibc's MALLOC_ settings
+    # (even one this process has), the kept one with exactly MALLOC_KEEP
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
+    default, kept = overhead.malloc_env(False), overhead.malloc_env(True)
+    assert not any(key.startswith("MALLOC_") for key in default)
+    assert {k: v for k, v in kept.items() if k.startswith("MALLOC_")} == overhead.MALLOC_KEEP
+    assert default["PATH"] == kept["PATH"] == overhead.os.environ["PATH"]
+
+
+def test_a_round_counts_the_page_faults_of_each_call():
+    # a fresh 64 MiB tensor at every call: glibc maps it afresh (above its mmap limit), and
+    # the kernel faults in each 4 KiB page on first touch; a run interleaved with it that
+    # allocates nothing is not charged for them
+    with torch.inference_mode():
+        run = functools.partial(torch.ones, 16 << 20)  # 64 MiB of float32
+        run()
+        measured = overhead.malloc_round({"fresh": run, "nothing": tuple}, repeats=3)
+    seconds, faults = measured["fresh"]
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    huge = thp.is_file() and "[always]" in thp.read_text()  # then 2 MiB pages fault
+    assert seconds > 0 and faults >= 0.9 * (64 << 20) / ((2 << 20) if huge else 4096)
+    assert measured["nothing"][1] < 16 and faults > 100 * measured["nothing"][1]
+
+
+def test_the_allocator_section_states_both_settings_against_the_goal():
+    def setting(ratios: list[float], faults: list[float]) -> dict:
+        return {"seconds": [0.2, 0.2 * ratios[0]], "time_ratio": ratios, "faults": faults}
+
+    sizes = {
+        str(s): {
+            "default": setting([1.16, 1.02, 1.36], [16671.0, 22470.0]),
+            "kept": setting([1.08, 1.01, 1.12], [0.0, 2.0]),
+            "kept_over_default": {"plain": [0.9, 0.8, 1.0], "pip": [0.85, 0.8, 0.95]},
+        }
+        for s in overhead.SIZES
+    }
+    stored = {
+        "settings": {"threads": 2, "date": "d", "repeats": 5, "rounds": 30, "machine": "m"},
+        "env": overhead.MALLOC_KEEP,
+        "sizes": sizes,
+    }
+    page = "\n".join(overhead.malloc_lines(stored))
+    assert "MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_" in page
+    assert (
+        "| 128² | glibc default | 200 ms | 232 ms | **1.160x** (1.020-1.360): **not met** " in page
+    )
+    assert "(by 0.060) | 16,671 → 22,470 |" in page
+    assert (
+        "| 256² | freed memory kept | 200 ms | 216 ms | **1.080x** (1.010-1.120): met | 0 → 2 |"
+        in page
+    )
+    assert "at 128² the plain network 0.900x (0.800-1.000) and the network with PIP 0.850x" in page
+    assert "1.080x against 1.160x at 128²" in page and "does not lower PIP's share" in page
+    # a kept ratio below the default's lowest round is said to lower it, at that size
+    sizes["256"]["kept"] = setting([1.01, 1.0, 1.02], [0.0, 0.0])
+    page = "\n".join(overhead.malloc_lines(stored))
+    assert "1.010x against 1.160x at 256²: below every round of the default at 256²." in page
+    # a default process that mapped nothing fresh at a size is no comparison there
+    sizes["128"]["default"] = setting([1.16, 1.02, 1.36], [0.0, 0.0])
+    page = "\n".join(overhead.malloc_lines(stored))
+    assert "against 1.160x at 128²" not in page and "not measured at 128²" in page
+    assert "at 128² the plain network" not in page
+    assert "| 128² | glibc default (thresholds raised by the larger passes" in page
+
+
+def test_a_missed_nafnet_time_goal_names_what_was_tried_and_what_is_left():
+    results = {
+        "backbones": {"nafnet": {"sizes": {"128": measured([1.16, 1.02, 1.36])}}},
+        "operators": {"compact": {"a": {"operators": 54}, "b": {"operators": 56}}},
+        "malloc": {},
+    }
+    text = "\n".join(overhead.nafnet_next_lines(results))
+    assert "NAFNet's time goal is missed at 128². Tried: the unit designs" in text
+    assert "; glibc keeping freed memory (Allocator). Still open: fewer operators" in text
+    assert "each unit calls 54-56 operators per forward pass" in text
+    results["backbones"]["nafnet"]["sizes"]["128"] = measured([1.08, 1.02, 1.36])
+    assert overhead.nafnet_next_lines(results) == []
+    assert overhead.nafnet_next_lines({"backbones": {}}) == []
