@@ -421,7 +421,10 @@ def train_blind(
     kept = tuned_sensor(args)
     if kept is not None:
         sensor, sensor_seconds = kept
-        print(f"pip: the sensor of sensor_tuning.py's {DEFAULT_RECIPE} recipe, seed {args.seed}")
+        print(
+            f"{out.name}: the sensor of sensor_tuning.py's {DEFAULT_RECIPE} recipe, "
+            f"seed {args.seed}"
+        )
     else:
         torch.manual_seed(args.seed)
         sensor = pa.DegradationSensor(WITH_CLEAN)
@@ -503,8 +506,7 @@ def refresh_sensor(
     """When only the sensor's settings changed, keep the cached PIP network ``name`` and
     evaluate blind again (``saved["results"]`` updated in place): with a new sensor if its
     training (steps, recipe) changed, else with the cached one set to the current use (views,
-    temperature);
-    False otherwise."""
+    temperature); False otherwise."""
     stored, adapter = saved["settings"], args.runs / name / "adapter"
     sensor = {k: v for k, v in key.items() if k in SENSOR_KEYS}
     network = {k: v for k, v in key.items() if k not in SENSOR_KEYS}

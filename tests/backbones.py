@@ -55,10 +55,32 @@ def unet() -> nn.Module:
 BACKBONES = {"nafnet": nafnet, "restormer": restormer, "swinir": swinir, "unet": unet}
 UNET_STAGES = [{"pattern": "decoder", "channel_fraction": [0.5, 1.0]}]
 
+# leaner still, for the export tests, each keeping what its export handles specially: NAFNet
+# with one level (one decoder unit; its middle block kept, by which spandrel knows a NAFNet
+# checkpoint), Restormer without its refinement block (every level, its three units, the layout
+# guards of a single image), SwinIR with one group (a plain and a shifted-window block, the mask
+# kept for one size). Tracing and the ONNX conversion take time per graph node, not per pixel.
+LEAN = {
+    "nafnet": lambda: NAFNet(width=8, enc_blk_nums=[1], middle_blk_num=1, dec_blk_nums=[1]),
+    "restormer": lambda: Restormer(
+        dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=0, heads=[1, 1, 1, 1]
+    ),
+    "swinir": lambda: SwinIR(
+        img_size=64,
+        embed_dim=12,
+        depths=[2],
+        num_heads=[2],
+        window_size=8,
+        mlp_ratio=2.0,
+        drop_path_rate=0.0,
+    ),
+}
 
-def build(name: str, seed: int = 0) -> nn.Module:
+
+def build(name: str, seed: int = 0, lean: bool = False) -> nn.Module:
+    """``name``'s tiny network (``LEAN``'s when ``lean``), seeded."""
     torch.manual_seed(seed)
-    return BACKBONES[name]().eval()
+    return (LEAN if lean else BACKBONES)[name]().eval()
 
 
 def injection_kwargs(name: str) -> dict:

@@ -1,16 +1,12 @@
 """Shared by the export tests (the Python API and the command line): a tiny adapted backbone
 whose PIP units really act, onnxruntime runs, and the tolerance against the eager model."""
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from backbones import build, injection_kwargs
-from spandrel.architectures.NAFNet import NAFNet
-from spandrel.architectures.SwinIR import SwinIR
-from spandrel_extra_arches.architectures.Restormer import Restormer
 from torch import nn
 
 import pip_adapter as pa
@@ -20,35 +16,6 @@ onnx = pytest.importorskip("onnx")
 
 SIZES = [(1, 23, 37), (2, 32, 40), (1, 41, 19)]  # odd sides, a batch of two
 TOLERANCE = 1e-4
-
-
-# smaller than backbones.py's tiny networks, each keeping what its export handles specially:
-# NAFNet with one level (one decoder unit; its middle block kept, by which spandrel knows a
-# NAFNet checkpoint), Restormer without its refinement block (every level, its three units, the
-# layout guards of a single image), SwinIR with one group (a plain and a shifted-window block,
-# the mask kept for one size). Tracing and the ONNX conversion take time per graph node, not
-# per pixel.
-LEAN: dict[str, Callable[[], nn.Module]] = {
-    "nafnet": lambda: NAFNet(width=8, enc_blk_nums=[1], middle_blk_num=1, dec_blk_nums=[1]),
-    "restormer": lambda: Restormer(
-        dim=8, num_blocks=[1, 1, 1, 1], num_refinement_blocks=0, heads=[1, 1, 1, 1]
-    ),
-    "swinir": lambda: SwinIR(
-        img_size=64,
-        embed_dim=12,
-        depths=[2],
-        num_heads=[2],
-        window_size=8,
-        mlp_ratio=2.0,
-        drop_path_rate=0.0,
-    ),
-}
-
-
-def lean(name: str, seed: int = 0) -> nn.Module:
-    """``LEAN[name]``, seeded as ``backbones.build`` seeds the tiny one."""
-    torch.manual_seed(seed)
-    return LEAN[name]().eval()
 
 
 def adapted(name: str, seed: int = 0, backbone: nn.Module | None = None) -> pa.PIPModel:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from architectures import build_tiny
 from backbones import build
-from exporting import SIZES, adapted, assert_close, lean, ort, run_onnx, weights_for
+from exporting import SIZES, adapted, assert_close, ort, run_onnx, weights_for
 from torch import nn
 
 import pip_adapter as pa
@@ -24,7 +24,7 @@ def exported(request, tmp_path_factory):
     onnxscript's optimizer (a third to a half of the export time): ``pip-adapter export`` runs
     it, and test_export_cli.py checks its files (NAFNet, weights, a baked mixture, the sensor)
     against the eager model; the files here are compared with it too."""
-    model = adapted(request.param, backbone=lean(request.param))
+    model = adapted(request.param, backbone=build(request.param, lean=True))
     folder = tmp_path_factory.mktemp(request.param)
     onnx_path = export.to_onnx(model, folder / "model.onnx", optimize=False)
     program = export.to_torch_export(model, folder / "model.pt2")

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from exporting import SIZES, adapted, assert_close, lean, onnx, ort, run_onnx
+from backbones import build
+from exporting import SIZES, adapted, assert_close, onnx, ort, run_onnx
 
 import pip_adapter as pa
 from pip_adapter import export
@@ -28,7 +29,7 @@ def bundle(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bundle")
     # the lean NAFNet as an official-format checkpoint the bundle points at (spandrel reads its
     # configuration): a smaller graph than the tiny one, so each export takes less time
-    backbone = lean("nafnet")
+    backbone = build("nafnet", lean=True)
     checkpoint = folder / "NAFNet-lean.pth"
     torch.save({"params": backbone.state_dict()}, checkpoint)
     model = adapted("nafnet", backbone=backbone)
