@@ -34,7 +34,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from machine import comparison_parser, describe_machine, parse_comparison
+from machine import comparison_parser, describe_machine, parse_comparison, verdict
 from safetensors.torch import load_file
 
 import pip_adapter as pa
@@ -402,9 +402,6 @@ def mean(report: dict, names) -> float:
 
 def goals(results: dict, args: argparse.Namespace) -> list[str]:
     lines = []
-
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "**not met**"
 
     for mode in ("prompts", "light"):
         if mode not in results or "five" not in results:

@@ -1,5 +1,6 @@
 """What the benchmarks share: the one-line description of the machine that every output
-carries, and the command line of the scripts that compare named variants or recipes."""
+carries, the command line of the scripts that compare named variants or recipes, and the word a
+page gives a goal."""
 
 from __future__ import annotations
 
@@ -65,3 +66,8 @@ def parse_comparison(
         parser.error(f"unknown {option} {unknown}; choose from {', '.join(choices)}")
     torch.set_num_threads(args.threads)
     return args, names
+
+
+def verdict(ok: bool) -> str:
+    """How a page says whether a goal is met."""
+    return "met" if ok else "**not met**"

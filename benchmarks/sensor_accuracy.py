@@ -28,8 +28,10 @@ from pathlib import Path
 
 import timm
 import torch
-from machine import describe_machine
+from machine import describe_machine, verdict
 from sensor_recipe import (
+    ACCURACY_GOAL,
+    BLIND_GOAL_DB,
     SENSOR_RECIPE,
     describe_sensor_recipe,
     describe_views,
@@ -52,10 +54,6 @@ ROOT = Path(__file__).resolve().parents[1]
 RESTORED = pa.DEFAULT_DEGRADATIONS
 DEGRADATIONS = (*RESTORED, CLEAN)  # the sensor's classes
 SETS = {"test": "bundled held-out photos", "ood": "out-of-domain held-out photos"}
-# issue #19's goals for blind mode: the sensor names the degradation (or "clean") of this share
-# of the out-of-domain whole photos, and blind restoration is this close to the true labels
-ACCURACY_GOAL = 0.95
-BLIND_GOAL_DB = 0.1
 
 
 def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -114,10 +112,6 @@ def confusion_table(counts: torch.Tensor) -> str:
         recall = counts[t, t].item() / counts[t].sum().item()
         lines.append(f"| {degradation} | " + " | ".join(cells) + f" | {100 * recall:.1f}% |")
     return "\n".join(lines)
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "**not met**"
 
 
 def accuracy_goal(rate: float) -> str:

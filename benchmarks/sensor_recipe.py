@@ -21,6 +21,11 @@ from pip_adapter.training.sensor import (
     FAINT_RANGES,
 )
 
+# issue #19's goals for blind mode: the sensor names the degradation (or "clean") of this share
+# of the out-of-domain whole photos, and blind restoration is this close to the true labels
+ACCURACY_GOAL = 0.95
+BLIND_GOAL_DB = 0.1
+
 # the photos a sensor can be trained on: name -> what they are (train_sensor's default is the
 # first; the others add benchmarks/wallpapers' training photos, see wallpaper_photos.py)
 BUNDLED_TEXT = f"the {len(sample_image_names('train'))} bundled training photos"

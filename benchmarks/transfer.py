@@ -71,7 +71,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from machine import describe_machine, prepare_device
+from machine import describe_machine, prepare_device, verdict
 from safetensors.torch import load_file
 from spandrel.architectures.NAFNet import NAFNet
 from torch import nn
@@ -1206,10 +1206,6 @@ def input_gap(results: dict[str, Any], eval_set: str, name: str, degradation: st
         text += f"; over {seeds_phrase(len(seed_runs(name, results)))} (mean) "
         text += f"{mean - report['input_psnr']:+.2f} dB"
     return text + ")"
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "**not met**"
 
 
 def versus(
