@@ -790,31 +790,31 @@ def malloc_lines(measured: dict) -> list[str]:
     ]
     speedups = []
     goal = GOALS["nafnet"][0]
+    # a size whose default process mapped nothing fresh compares kept memory with kept memory
+    faulted = [size for size in SIZES if sum(measured["sizes"][str(size)]["default"]["faults"])]
     for size in SIZES:
         entry = measured["sizes"][str(size)]
         for setting, label in (("default", "glibc default"), ("kept", "freed memory kept")):
             m = entry[setting]
             (t0, t1), (f0, f1) = m["seconds"], m["faults"]
-            if setting == "default" and not f0 + f1:
+            if setting == "default" and size not in faulted:
                 label += " (thresholds raised by the larger passes: not a default process)"
             lines.append(
                 f"| {size}² | {label} | {t0 * 1e3:.0f} ms | {t1 * 1e3:.0f} ms | {time_cell(m)}: "
                 f"{judged(time_spread(m).median, goal)} | {f0:,.0f} → {f1:,.0f} |"
             )
-        kept = entry["kept_over_default"]
-        if not sum(entry["default"]["faults"]):  # kept memory against kept memory
+        if size not in faulted:
             continue
+        kept = entry["kept_over_default"]
         speedups.append(
             f"at {size}² the plain network {Spread(*kept['plain'])} and the network with PIP "
             f"{Spread(*kept['pip'])}"
         )
-    # a size whose default process mapped nothing fresh compares kept memory with kept memory
     ratios = {
         size: [time_spread(measured["sizes"][str(size)][s]) for s in ("default", "kept")]
-        for size in SIZES
-        if sum(measured["sizes"][str(size)]["default"]["faults"])
+        for size in faulted
     }
-    unmeasured = [f"{size}²" for size in SIZES if size not in ratios]
+    unmeasured = [f"{size}²" for size in SIZES if size not in faulted]
     compared = " and ".join(
         f"{kept.median:.3f}x against {default.median:.3f}x at {size}²"
         for size, (default, kept) in ratios.items()

@@ -625,6 +625,17 @@ def below_input(report: dict) -> str:
     return ", ".join(below) or "none"
 
 
+def below_input_goal(whose: str, report: dict) -> str:
+    """The goal "no output below its degraded input" for ``whose`` outputs in ``report``; a
+    miss says where what was tried for it is reported."""
+    below = below_input(report)
+    tried = f" (tried: {TRIED_BELOW_INPUT})" if below != "none" else ""
+    return (
+        f"- Degradations where {whose} output is below its degraded input: "
+        f"{below}: {verdict(below == 'none')}{tried}."
+    )
+
+
 def goals(results: dict, split: str) -> list[str]:
     """The goals for PIP on one held-out set, each checked against the numbers above (a miss
     says by how much, and where what was tried for it is reported)."""
@@ -634,14 +645,11 @@ def goals(results: dict, split: str) -> list[str]:
     degradations = [t for t in DEGRADATIONS if t in ours]
     gain = ours["average"]["psnr"] - plain["average"]["psnr"]
     worse = [t for t in degradations if ours[t]["psnr"] < plain[t]["psnr"]]
-    below = below_input(ours)
-    tried_below = f" (tried: {TRIED_BELOW_INPUT})" if below != "none" else ""
     lines = [
         f"- PIP vs plain on average: {gain:+.2f} dB (goal ≥ +1.00 dB): {verdict(gain >= 1.0)}.",
         f"- Degradations where PIP is below plain: {', '.join(worse) or 'none'}: "
         f"{verdict(not worse)}.",
-        f"- Degradations where PIP's output is below its degraded input: "
-        f"{below}: {verdict(below == 'none')}{tried_below}.",
+        below_input_goal("PIP's", ours),
     ]
     if BLIND in results:
         blind = results[BLIND]["reports"][split]
@@ -652,12 +660,7 @@ def goals(results: dict, split: str) -> list[str]:
             f"- Blind vs labels on average: {gap:+.2f} dB (goal within {BLIND_GOAL_DB:.2f} dB): "
             f"{verdict(not far)}{missed}."
         )
-        below = below_input(blind)
-        tried_below = f" (tried: {TRIED_BELOW_INPUT})" if below != "none" else ""
-        lines.append(
-            f"- Degradations where blind PIP's output is below its degraded input: "
-            f"{below}: {verdict(below == 'none')}{tried_below}."
-        )
+        lines.append(below_input_goal("blind PIP's", blind))
         if CLEAN in blind:
             kept = blind[CLEAN]["psnr"]
             lines.append(
