@@ -145,15 +145,16 @@ def _restoration_network(model: nn.Module) -> nn.Module:
     return model.backbone if isinstance(model, PIPModel) else model
 
 
-EDGES = ("shift", "replicate")
+EDGES = ("replicate", "shift")  # the first is the default: chosen on validation photos
 
 
-def local_pooling(model: nn.Module, window: int, edges: str = "shift") -> LocalPooling:
+def local_pooling(model: nn.Module, window: int, edges: str = EDGES[0]) -> LocalPooling:
     """Make every global average pool (``nn.AdaptiveAvgPool2d(1)``) of ``model`` a mean over
     ``window`` input pixels around each pixel, for inference on images larger than the
     training crops (TLC, Chu et al. 2022); returns the handle that undoes it (``remove()``).
-    ``edges``: where the window meets the border, ``"shift"`` moves it inside (TLC's choice),
-    ``"replicate"`` keeps it centred over the border pixels repeated.
+    ``edges``: where the window meets the border, ``"replicate"`` keeps it centred over the
+    border pixels repeated, ``"shift"`` moves it inside (TLC's choice; the validation photos
+    of docs/benchmarks/local_pooling.md preferred the first).
 
     For a PIPModel, the pools of its backbone (not of its sensor). A pool must feed a per-pixel
     consumer (a 1×1 convolution, a product with the feature), as channel attention does; one

@@ -104,7 +104,7 @@ def test_a_pip_model_pools_locally_in_its_backbone_only():
         (0, "shift", "window must be a positive number of input pixels, got 0"),
         (2.5, "shift", "window must be a positive number of input pixels, got 2.5"),
         (True, "shift", "window must be a positive number of input pixels, got True"),
-        (16, "zero", "edges must be one of ('shift', 'replicate'), got 'zero'"),
+        (16, "zero", "edges must be one of ('replicate', 'shift'), got 'zero'"),
     ],
 )
 def test_bad_arguments_are_refused_and_the_network_is_untouched(window, edges, message):
