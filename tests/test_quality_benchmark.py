@@ -125,7 +125,7 @@ def test_the_blind_seed_table_gives_each_seeds_gap_per_degradation_and_their_mea
     assert average in lines
     assert lines[-1] == (
         "- Blind vs labels on average, out-of-domain held-out photos, mean of 2 training seeds: "
-        "-0.10 dB (goal within 0.10 dB): met."
+        "-0.10 dB; goal within 0.10 dB: met."
     )
 
 
