@@ -260,8 +260,11 @@ def write_page(results: dict, settings: list[str], command: str, threads: int) -
         "",
         *gains_table({n: gain_cells({n: results[n]}, chosen) for n in results}, "bundle"),
         "",
-        "Time: not measured here (quiet-window timings only). The box means cost a few "
-        "element-wise passes over each pooled feature, whatever the window (running sums).",
+        "Time and memory: not measured here (timings need a quiet machine). The box means "
+        "cost a few element-wise passes over each pooled feature, whatever the window "
+        "(running sums), and hold a few float32 copies of that feature while they run, where "
+        "the global pool holds none: on photos much larger than the crops, that memory is "
+        "the cost to watch.",
         "",
         "## Verdict",
         "",
@@ -297,6 +300,14 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bundles = [Path(b) for b in args.bundles.split(",")]
+    names = [bundle.parent.name for bundle in bundles]  # a bundle's results are kept under it
+    if len(set(names)) < len(names):
+        parser.error(f"--bundles must lie in folders of different names, got {names}")
+    if args.only is not None and args.only not in names:
+        parser.error(f"--only must name one of the bundles' folders {names}, got {args.only!r}")
+    unknown = set(args.edges.split(",")) - set(EDGES)
+    if unknown:
+        parser.error(f"--edges takes {', '.join(EDGES)}, got {', '.join(sorted(unknown))}")
     windows = [int(w) for w in args.windows.split(",")]
     settings = [GLOBAL] + [setting_name(w, e) for e in args.edges.split(",") for w in windows]
     budget = [args.limit]

@@ -44,6 +44,7 @@ from pip_adapter.files import atomic_write
 from pip_adapter.injection import PIPModel
 from pip_adapter.injection.presets import required_multiple
 from pip_adapter.onnx_graph import GRAPH_FORMAT, METADATA_KEY, OnnxGraph, import_onnxruntime
+from pip_adapter.pooling import LocalAveragePool
 from pip_adapter.sensor import DegradationSensor
 
 __all__ = [
@@ -218,6 +219,11 @@ def _graph_for(
     if not isinstance(model, PIPModel):
         raise TypeError(
             f"export takes a PIPModel (from inject_pip or load_adapter), got {type(model).__name__}"
+        )
+    if any(isinstance(m, LocalAveragePool) for m in model.modules()):
+        raise ValueError(
+            "local pooling is applied to the model: its windows follow each input's size, "
+            "which a traced graph does not; remove() its handle before exporting"
         )
     dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
     if dtypes - {torch.float32}:

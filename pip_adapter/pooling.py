@@ -16,6 +16,7 @@ pool is the original global one, bit for bit.
 
 from __future__ import annotations
 
+import operator
 from types import TracebackType
 
 import torch
@@ -105,9 +106,13 @@ class LocalPooling:
 
     @window.setter
     def window(self, window: int) -> None:
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        try:  # any integer type (numpy's too), not a float or a bool
+            pixels = None if isinstance(window, bool) else operator.index(window)
+        except TypeError:
+            pixels = None
+        if pixels is None or pixels < 1:
             raise ValueError(f"window must be a positive number of input pixels, got {window!r}")
-        self._window = window
+        self._window = pixels
 
     def _record_input(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         """Keep the size of the network's input image (its first 4-D tensor argument)."""
@@ -140,11 +145,13 @@ class LocalPooling:
 
 
 def _restoration_network(model: nn.Module) -> nn.Module:
-    """The network whose pools are made local: a PIPModel's backbone (its sensor classifies
-    the whole image by design), else ``model``."""
+    """The network whose pools are made local: the backbone of the PIPModel that ``model`` is
+    or wraps (``torch.compile``, a container), since its sensor classifies the whole image by
+    design; else ``model``."""
     from pip_adapter.injection import PIPModel
 
-    return model.backbone if isinstance(model, PIPModel) else model
+    pip = next((m for m in model.modules() if isinstance(m, PIPModel)), None)
+    return model if pip is None else pip.backbone
 
 
 EDGES = ("replicate", "shift")  # the first is the default: chosen on validation photos
@@ -158,22 +165,25 @@ def local_pooling(model: nn.Module, window: int, edges: str = EDGES[0]) -> Local
     border pixels repeated, ``"shift"`` moves it inside (TLC's choice; the validation photos
     of docs/benchmarks/local_pooling.md preferred the first).
 
-    For a PIPModel, the pools of its backbone (not of its sensor). A pool must feed a per-pixel
-    consumer (a 1×1 convolution, a product with the feature), as channel attention does; one
-    that feeds a classifier (flatten, linear) cannot be made local. The handle
-    (``LocalPooling``) lists the swapped pools (``pools``), takes a new ``window`` while
-    applied, and is a context manager; the weights and ``state_dict`` keys are unchanged. For
-    PyTorch inference: ``remove()`` it before exporting. Raises without changing ``model`` if
-    ``window`` is not a positive number of pixels, if ``model`` has no such pool, or if local
-    pooling is already applied. Measured on the quality benchmark's network:
-    docs/benchmarks/local_pooling.md.
+    For a PIPModel, or a module wrapping one, the pools of its backbone (not of its sensor).
+    A pool must feed a per-pixel consumer (a 1×1 convolution, a product with the feature), as
+    channel attention does; one that feeds a classifier (flatten, linear) cannot be made local.
+    The handle (``LocalPooling``) lists the swapped pools (``pools``), takes a new ``window``
+    while applied, and is a context manager; the weights and ``state_dict`` keys are unchanged.
+    For PyTorch inference: export refuses a model with it applied (``remove()`` it first).
+    Raises without changing ``model`` if ``window`` is not a positive number of pixels, if
+    ``model`` has no such pool, or if local pooling is already applied. Measured on the
+    quality benchmark's network: docs/benchmarks/local_pooling.md.
     """
     if edges not in EDGES:
         raise ValueError(f"edges must be one of {EDGES}, got {edges!r}")
     network = _restoration_network(model)
     if any(isinstance(m, LocalAveragePool) for m in network.modules()):
         raise ValueError("local pooling is already applied to this network: remove() its handle")
-    pools = [name for name, m in network.named_modules() if _is_global_pool(m)]
+    # every place a pool is registered (one module may sit at several): each is swapped
+    pools = [
+        name for name, m in network.named_modules(remove_duplicate=False) if _is_global_pool(m)
+    ]
     if not pools:
         raise ValueError(
             f"{type(network).__name__} has no global average pool (nn.AdaptiveAvgPool2d(1)) "

@@ -1,5 +1,6 @@
 """Local pooling: a real NAFNet's global pools made window means, and undone exactly."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,6 +8,7 @@ from backbones import build
 from torch import nn
 
 import pip_adapter as pa
+from pip_adapter import export
 from pip_adapter.pooling import LocalAveragePool
 
 
@@ -97,6 +99,36 @@ def test_a_pip_model_pools_locally_in_its_backbone_only():
     assert not torch.allclose(model(x, degradation="rain").detach(), before, atol=1e-4)
     handle.remove()
     assert torch.equal(model(x, degradation="rain").detach(), before)
+
+
+def test_a_wrapped_pip_model_keeps_its_sensor_global():
+    model = pa.inject_pip(nafnet(), degradations=("noise", "rain"))
+    model.sensor = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2))
+    wrapper = nn.ModuleDict({"restorer": model})  # as torch.compile's _orig_mod or a container
+    with pa.local_pooling(wrapper, 16) as handle:
+        assert isinstance(model.sensor[0], nn.AdaptiveAvgPool2d)
+        assert handle.network is model.backbone and len(handle.pools) == 5
+
+
+def test_a_pool_registered_twice_is_made_local_at_both_places_and_restored():
+    net = ChannelAttention()
+    net.again = net.pool  # one module, two names
+    x = image(40, 64)
+    before = forward(net, x)
+    with pa.local_pooling(net, np.int64(12)) as handle:  # any integer type
+        assert handle.pools == ["pool", "again"] and handle.window == 12
+        assert isinstance(net.pool, LocalAveragePool) and isinstance(net.again, LocalAveragePool)
+        assert not torch.allclose(forward(net, x), before)
+    assert net.pool is net.again and isinstance(net.pool, nn.AdaptiveAvgPool2d)
+    assert torch.equal(forward(net, x), before)
+
+
+def test_export_refuses_a_model_with_local_pooling_applied(tmp_path):
+    model = pa.inject_pip(nafnet(), degradations=("noise", "rain"))
+    refused = pytest.raises(ValueError, match=r"local pooling is applied .* remove\(\) its handle")
+    with pa.local_pooling(model, 16), refused:
+        export.to_onnx(model, tmp_path / "model.onnx", degradation="rain")
+    assert not (tmp_path / "model.onnx").exists()
 
 
 @pytest.mark.parametrize(
