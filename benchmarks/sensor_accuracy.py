@@ -10,15 +10,20 @@ restoration network's, PSNR of blind restoration (the sensor's soft weights) aga
 label, clean images included, and what it makes of a composite degradation (rain + noise).
 
 Run:  python benchmarks/sensor_accuracy.py [--threads 1] [--adapter runs/quality/pip/adapter]
-[--sensor-from-adapter]
+[--sensor-from-adapter] [--cost measure|keep|only]
 Without ``--adapter`` (a bundle of a model that knows "clean", e.g. the quality benchmark's or
 one written by ``pip-adapter train``) a small NAFNet + PIP is trained here first. Writes
-docs/benchmarks/sensor.md (the tables printed here).
+docs/benchmarks/sensor.md (the tables printed here) and its record, docs/benchmarks/sensor.json.
+The Cost section is a timing, for a quiet machine; the rest is not: ``--cost keep`` measures
+everything else and keeps the record's Cost section (with the command and date that measured
+it), ``--cost only`` times alone (minutes, in a quiet window) and writes the page again from the
+record.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -44,7 +49,7 @@ from pip_adapter.bundle import load_bundle
 from pip_adapter.conditioning import CLEAN, SURE_AT
 from pip_adapter.data import SyntheticAllInOne, build_eval_set, degrade, sample_images
 from pip_adapter.evaluation import evaluate
-from pip_adapter.files import write_text
+from pip_adapter.files import write_json, write_text
 from pip_adapter.metrics import psnr, ssim
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, crop_grid
 from pip_adapter.training import TrainConfig, Trainer, train_sensor
@@ -54,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESTORED = pa.DEFAULT_DEGRADATIONS
 DEGRADATIONS = (*RESTORED, CLEAN)  # the sensor's classes
 SETS = {"test": "bundled held-out photos", "ood": "out-of-domain held-out photos"}
+RECORD = "sensor.json"  # the page's measurements, beside it: the Cost section can be redone alone
 
 
 def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -270,6 +276,51 @@ def blind_vs_oracle(model, sensor, split: str, args) -> tuple[str, float]:
     return "\n".join(lines), blind["average"]["psnr"] - oracle["average"]["psnr"]
 
 
+def measure_cost(sensor, model, model_text: str, args, command: str) -> dict:
+    """Median time per image of the sensor, ``model`` and NAFNet-official + PIP (a quiet
+    machine only), as the record's Cost entry: the table and what measured it."""
+    official = pa.inject_pip(build_backbone("nafnet", "official"), degradations=DEGRADATIONS).eval()
+    lines = [
+        "| input | sensor | this restoration model | sensor / it | NAFNet-official + PIP "
+        "| sensor / it |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    with torch.no_grad():
+        for side in (256, 512):
+            x = torch.rand(1, 3, side, side)
+            s = seconds(sensor, x)
+            m = seconds(lambda image: model(image, degradation="rain"), x)
+            o = seconds(lambda image: official(image, degradation="rain"), x)
+            lines.append(
+                f"| {side}×{side} | {1000 * s:.0f} ms | {1000 * m:.0f} ms | {100 * s / m:.0f}% | "
+                f"{1000 * o:.0f} ms | {100 * s / o:.1f}% |"
+            )
+    return {
+        "command": command,
+        "date": date.today().isoformat(),
+        "machine": describe_machine(args.threads),
+        "threads": args.threads,
+        "model": model_text,
+        "table": "\n".join(lines),
+    }
+
+
+def cost_section(cost: dict | None) -> str:
+    """The page's Cost section from the record's Cost entry (None: not measured yet)."""
+    if cost is None:
+        return (
+            "Not measured yet: `python benchmarks/sensor_accuracy.py --cost only` with this "
+            "page's `--adapter` options, on a quiet machine, adds it."
+        )
+    return f"""`{cost["command"]}` — {cost["date"]}, {cost["machine"]}.
+
+Median time per image (no grad, {cost["threads"]} thread(s)), next to the restoration model used
+below ({cost["model"]}) and to NAFNet in its official configuration (width 32, 36 blocks) with
+PIP, as a realistically sized network to steer:
+
+{cost["table"]}"""
+
+
 @torch.no_grad()
 def mixture(model, sensor, args) -> tuple[str, str]:
     """Rain + noise composites: the sensor's weights, and PSNR with each way of steering."""
@@ -329,6 +380,98 @@ def mixture(model, sensor, args) -> tuple[str, str]:
     return "\n".join(lines), weight_text, summary
 
 
+PAGE = """# Degradation sensor (blind mode)
+
+`{command}` — {date}, {machine}, timm {timm}.
+
+A `DegradationSensor` ({backbone}, {sensor_params}
+parameters, crops of {crop_size} px, at most {crops_per_side}×{crops_per_side}
+per image) for the five degradations and `"clean"` (an image that needs nothing), trained with
+`train_sensor` with batches of {batch_size} crops
+({recipe}; used here with test-time views
+{views} and temperature {temperature}): {trained_text}.
+Everything below is measured on two held-out sets the sensor never saw, with a fresh
+degradation draw (fixed seeds) for every image: the three bundled held-out photos
+({test_names}) and the eight out-of-domain photos (animals, flowers, a regatta, ruins, a city
+at night, a micrograph). A clean image is a photo as it is.
+
+## Accuracy on held-out photos
+
+{accuracy_table}
+
+{goal}
+
+Confusion matrices (rows: true class, columns: prediction):
+
+{matrix_text}
+
+## Confidence
+
+The sensor's weights are a softmax over its classes, and blind restoration uses them as they
+are: an unsure prediction steers a mixture, not a hard label (`pip-adapter restore` prints
+each image's prediction and, below a top weight of {sure_at}, calls it unsure). How the top
+weight relates to accuracy on the images above:
+
+{confidence}
+
+## Cost
+
+{cost}
+
+## Blind vs oracle restoration
+
+{model_text}; {eval_seeds} draws of every degradation on the centred
+{eval_crop}×{eval_crop} crop of each held-out photo. *Oracle* passes the true label
+(`"clean"` for a clean image, which then comes back identical), *blind* calls `model(x)`, which
+asks the sensor for soft weights. The clean row gives the PSNR of what blind mode returns for a
+clean image, against the image itself.
+
+{restoration_text}
+
+## Mixtures: rain + noise
+
+`degrade(x, "rain+noise")` (streaks, then Gaussian noise) on {eval_seeds} random
+{eval_crop}×{eval_crop} crops of each bundled held-out photo; no model saw composites
+in training. The sensor's weights on these images, {weight_text}.
+
+{mixture_table}
+
+{mixture_summary}
+
+The degradation-aware prompt is `w @ D`, so a mixture steers each PIP unit with a blend of the
+prompts of its parts; the same weights come from `--degradation rain:0.5,noise:0.5` on the
+command line, from `model(x, degradation={{"rain": 0.5, "noise": 0.5}})`, or, in blind mode,
+from the sensor.
+"""
+
+
+def write_page(out: Path, page: dict, cost: dict | None) -> str:
+    """Write the record (``page``'s measurements and the Cost entry) and the page made from it."""
+    write_json(out / RECORD, {"page": page, "cost": cost})
+    report = PAGE.format(**page, cost=cost_section(cost))
+    write_text(out / "sensor.md", report)
+    return report
+
+
+def time_alone(args: argparse.Namespace, command: str) -> None:
+    """``--cost only``: time the sensor and ``--adapter``'s model (a quiet machine only), then
+    write the page again from the record with this Cost section."""
+    if args.adapter is None:
+        raise SystemExit(
+            "--cost only needs --adapter (the restoration model the Cost section times)"
+        )
+    path = args.out / RECORD
+    if not path.is_file():
+        raise SystemExit(f"--cost only needs {path}: run without --cost only first")
+    page = json.loads(path.read_text())["page"]
+    if args.sensor_from_adapter:
+        sensor = adapter_sensor(args)
+    else:  # untrained: its time does not depend on its weights
+        sensor = pa.DegradationSensor(DEGRADATIONS, backbone=args.backbone).eval()
+    model, model_text = restoration_model(args)
+    print(write_page(args.out, page, measure_cost(sensor, model.eval(), model_text, args, command)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
@@ -353,9 +496,20 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument(
+        "--cost",
+        choices=("measure", "keep", "only"),
+        default="measure",
+        help="the Cost section (a timing: quiet machine only): measure it with the rest "
+        "(default), keep the record's, or measure it alone and rewrite the page from the record",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     command = " ".join(["python", "benchmarks/sensor_accuracy.py", *sys.argv[1:]])
+    record_path = args.out / RECORD
+    if args.cost == "only":
+        time_alone(args, command)
+        return
 
     if args.sensor_from_adapter:
         sensor = adapter_sensor(args)
@@ -410,22 +564,9 @@ def main() -> None:
 
     model, model_text = restoration_model(args)
     model.eval()
-    official = pa.inject_pip(build_backbone("nafnet", "official"), degradations=DEGRADATIONS).eval()
-    cost_lines = [
-        "| input | sensor | this restoration model | sensor / it | NAFNet-official + PIP "
-        "| sensor / it |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for side in (256, 512):
-        x = torch.rand(1, 3, side, side)
-        s = seconds(sensor, x)
-        m = seconds(lambda image: model(image, degradation="rain"), x)
-        o = seconds(lambda image: official(image, degradation="rain"), x)
-        cost_lines.append(
-            f"| {side}×{side} | {1000 * s:.0f} ms | {1000 * m:.0f} ms | {100 * s / m:.0f}% | "
-            f"{1000 * o:.0f} ms | {100 * s / o:.1f}% |"
-        )
-    cost_table = "\n".join(cost_lines)
+    cost = (
+        measure_cost(sensor, model, model_text, args, command) if args.cost == "measure" else None
+    )
     restorations = {split: blind_vs_oracle(model, sensor, split, args) for split in SETS}
     mixture_table, weight_text, mixture_summary = mixture(model, sensor, args)
 
@@ -437,75 +578,37 @@ def main() -> None:
         f"({blind_goal(gap)}).\n\n{table}"
         for split, (table, gap) in restorations.items()
     )
-    test_names = ", ".join(pa.data.sample_image_names("test"))
-    report = f"""# Degradation sensor (blind mode)
-
-`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}, timm {timm.__version__}.
-
-A `DegradationSensor` ({args.backbone}, {sum(p.numel() for p in sensor.parameters()):,d}
-parameters, crops of {sensor.crop_size} px, at most {sensor.crops_per_side}×{sensor.crops_per_side}
-per image) for the five degradations and `"clean"` (an image that needs nothing), trained with
-`train_sensor` with batches of {args.batch_size} crops
-({describe_sensor_recipe(args.sensor_steps)}; used here with test-time views
-{describe_views(sensor.views)} and temperature {sensor.temperature:.3g}): {trained_text}.
-Everything below is measured on two held-out sets the sensor never saw, with a fresh
-degradation draw (fixed seeds) for every image: the three bundled held-out photos
-({test_names}) and the eight out-of-domain photos (animals, flowers, a regatta, ruins, a city
-at night, a micrograph). A clean image is a photo as it is.
-
-## Accuracy on held-out photos
-
-{accuracy_table}
-
-{goal}
-
-Confusion matrices (rows: true class, columns: prediction):
-
-{matrix_text}
-
-## Confidence
-
-The sensor's weights are a softmax over its classes, and blind restoration uses them as they
-are: an unsure prediction steers a mixture, not a hard label (`pip-adapter restore` prints
-each image's prediction and, below a top weight of {SURE_AT}, calls it unsure). How the top
-weight relates to accuracy on the images above:
-
-{confidence}
-
-## Cost
-
-Median time per image (no grad, {args.threads} thread(s)), next to the restoration model used
-below ({model_text}) and to NAFNet in its official configuration (width 32, 36 blocks) with PIP,
-as a realistically sized network to steer:
-
-{cost_table}
-
-## Blind vs oracle restoration
-
-{model_text}; {args.eval_seeds} draws of every degradation on the centred
-{args.eval_crop}×{args.eval_crop} crop of each held-out photo. *Oracle* passes the true label
-(`"clean"` for a clean image, which then comes back identical), *blind* calls `model(x)`, which
-asks the sensor for soft weights. The clean row gives the PSNR of what blind mode returns for a
-clean image, against the image itself.
-
-{restoration_text}
-
-## Mixtures: rain + noise
-
-`degrade(x, "rain+noise")` (streaks, then Gaussian noise) on {args.eval_seeds} random
-{args.eval_crop}×{args.eval_crop} crops of each bundled held-out photo; no model saw composites
-in training. The sensor's weights on these images, {weight_text}.
-
-{mixture_table}
-
-{mixture_summary}
-
-The degradation-aware prompt is `w @ D`, so a mixture steers each PIP unit with a blend of the
-prompts of its parts; the same weights come from `--degradation rain:0.5,noise:0.5` on the
-command line, from `model(x, degradation={{"rain": 0.5, "noise": 0.5}})`, or, in blind mode,
-from the sensor.
-"""
-    write_text(args.out / "sensor.md", report)
+    page = {
+        "command": command,
+        "date": date.today().isoformat(),
+        "machine": describe_machine(args.threads),
+        "timm": timm.__version__,
+        "backbone": args.backbone,
+        "sensor_params": f"{sum(p.numel() for p in sensor.parameters()):,d}",
+        "crop_size": sensor.crop_size,
+        "crops_per_side": sensor.crops_per_side,
+        "batch_size": args.batch_size,
+        "recipe": describe_sensor_recipe(args.sensor_steps),
+        "views": describe_views(sensor.views),
+        "temperature": f"{sensor.temperature:.3g}",
+        "trained_text": trained_text,
+        "test_names": ", ".join(pa.data.sample_image_names("test")),
+        "accuracy_table": accuracy_table,
+        "goal": goal,
+        "matrix_text": matrix_text,
+        "sure_at": SURE_AT,
+        "confidence": confidence,
+        "model_text": model_text,
+        "eval_seeds": args.eval_seeds,
+        "eval_crop": args.eval_crop,
+        "restoration_text": restoration_text,
+        "weight_text": weight_text,
+        "mixture_table": mixture_table,
+        "mixture_summary": mixture_summary,
+    }
+    if args.cost == "keep" and record_path.is_file():
+        cost = json.loads(record_path.read_text())["cost"]
+    report = write_page(args.out, page, cost)
     print()
     print(report)
 

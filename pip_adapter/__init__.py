@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         list_stages,
         load_adapter,
     )
+    from pip_adapter.pooling import local_pooling
     from pip_adapter.sensor import DegradationSensor
     from pip_adapter.tiling import restore_tiled
     from pip_adapter.unit import (
@@ -58,6 +59,7 @@ _ORIGINS = {
     "inject_pip": "pip_adapter.injection",
     "list_stages": "pip_adapter.injection",
     "load_adapter": "pip_adapter.injection",
+    "local_pooling": "pip_adapter.pooling",
     "metrics": "pip_adapter.metrics",
     "parse_degradation": "pip_adapter.vocabulary",
     "restore_tiled": "pip_adapter.tiling",
@@ -84,6 +86,7 @@ __all__ = [
     "inject_pip",
     "list_stages",
     "load_adapter",
+    "local_pooling",
     "metrics",
     "parse_degradation",
     "restore_tiled",

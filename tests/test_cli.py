@@ -287,3 +287,38 @@ def test_restore_auto_restores_an_unsure_image_as_the_sensors_mixture_and_says_s
     assert torch.equal(read_image(tmp_path / "rain" / "photo.png"), original)
     assert (auto - original).abs().max() > 0.05  # not the top label's output
     assert torch.allclose(auto, mixed, atol=1.5 / 255)
+
+
+def test_restore_with_local_pooling_restores_as_the_python_api_does(adapter, tmp_path, capsys):
+    """--local-pooling makes the network's global pools window means (pa.local_pooling): the
+    file is the model's output with it, and differs from the output without it. The NAFNet's
+    blocks are made to act (residual scales 1, channel attention ×10) so that its pools matter."""
+    import pip_adapter as pa
+
+    ramp = torch.linspace(0, 1, 53).expand(3, 37, 53)  # local means far from the global one
+    write_image(0.8 * ramp + 0.2 * torch.rand(3, 37, 53), tmp_path / "in" / "photo.png")
+    model = load_bundle(adapter)
+    with torch.no_grad():
+        for name, parameter in model.backbone.named_parameters():
+            if name.endswith(("beta", "gamma")):
+                parameter.fill_(1.0)
+            if ".sca." in name:  # channel attention that weighs its pooled means more
+                parameter.mul_(10)
+    acting = save_bundle(
+        model, tmp_path / "acting", backbone="nafnet", size="tiny", save_backbone_weights=True
+    )
+    args = ["restore", str(tmp_path / "in"), "--adapter", str(acting), "--degradation", "rain"]
+    assert main([*args, "-o", str(tmp_path / "global")]) == 0
+    assert main([*args, "-o", str(tmp_path / "local"), "--local-pooling", "8"]) == 0
+    local = read_image(tmp_path / "local" / "photo.png")
+    model = load_bundle(acting).eval()
+    with torch.no_grad(), pa.local_pooling(model, 8):
+        expected = model(read_image(tmp_path / "in" / "photo.png")[None], degradation="rain")
+    assert torch.allclose(local, expected[0].clamp(0, 1), atol=1.5 / 255)
+    assert (local - read_image(tmp_path / "global" / "photo.png")).abs().max() > 8 / 255
+
+    capsys.readouterr()
+    assert main([*args, "-o", str(tmp_path / "bad"), "--local-pooling", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--local-pooling must be a positive number of input pixels, got 0" in err
+    assert "\n" not in err and not (tmp_path / "bad").exists()

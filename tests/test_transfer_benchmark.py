@@ -134,6 +134,7 @@ KEPT_AS = {
     "full_low": "weights.safetensors",
     "pip": "adapter",
     "lora": "lora",
+    "lora_default_size": "lora",
     "lora_per_degradation": "lora",
     "promptir": "units.safetensors",
     "pip_ffn_rank32": "adapter",  # the degradations' own feed-forward updates in the adapter
@@ -218,6 +219,41 @@ def reports(psnr: float, blur: float) -> dict:
     cells["blur"] = {**cells["blur"], "psnr": blur}
     average = sum(c["psnr"] for c in cells.values()) / len(cells)
     return {**cells, "average": {"psnr": average, "ssim": 0.5, "input_psnr": 20.0}}
+
+
+@NEEDS_PEFT
+def test_each_equal_size_lora_has_the_rank_closest_to_its_adapter_s_count(tmp_path):
+    from pip_adapter.backbones import build_backbone
+
+    checkpoint = tmp_path / "tiny.pth"
+    torch.save({"params": build_backbone("nafnet", "tiny").state_dict()}, checkpoint)
+    ctx = transfer.Context(checkpoint, ("noise",))
+    ranks = {}
+    for lora, adapter in (("lora", "pip"), ("lora_default_size", transfer.ADAPTER_DEFAULT)):
+        model = transfer.VARIANTS[lora].build(ctx)
+        ranks[lora] = model.peft_config["default"].r
+        step = transfer.trainable(model) // ranks[lora]  # trainable parameters per rank
+        size = transfer.trainable(transfer.VARIANTS[adapter].build(ctx))
+        assert abs(transfer.trainable(model) - size) <= step / 2  # no other rank is closer
+    # the adapter default is larger than the shared units: its LoRA has the larger rank
+    assert ranks["lora_default_size"] > ranks["lora"]
+
+
+def test_the_adapter_default_s_goals_compare_it_with_the_lora_of_its_size():
+    sets = ["held-out photos"]
+    results = cpu_record(22.0, 23.0, "AMD EPYC (2 cores)")["results"]
+    entry = results["pip"]
+    psnr = {"lora": 22.0, transfer.ADAPTER_DEFAULT: 24.0, "lora_default_size": 23.5}
+    for name, value in psnr.items():
+        results[name] = {**entry, "reports": {sets[0]: reports(value, 20.0)}}
+    lines = transfer.goals(results, {}, sets[0])
+    # averages: four degradations at the value, blur at 20
+    assert "- PIP vs LoRA (the shared units' size): +0.80 dB (goal ≥ +0.50): met." in lines
+    equal = "  - PIP vs LoRA (the adapter default's size): +0.40 dB (goal ≥ +0.50): **not met**."
+    assert equal in lines
+    del results["lora_default_size"]
+    equal = "  - PIP vs LoRA (the adapter default's size): not measured (not run: `--variants "
+    assert equal + "lora_default_size`)." in transfer.goals(results, {}, sets[0])
 
 
 def test_the_strength_section_measures_every_kept_variant_each_way():
@@ -375,7 +411,8 @@ def test_a_gpu_run_s_record_writes_its_own_page_with_three_seeds(tmp_path, monke
     default += f'the rows "each degradation\'s own feed-forward update (rank {ADAPTER_FFN_RANK})"'
     assert default + " (on the CPU page, transfer.md)." in page
     not_run = "Not run yet (the time of this run ran out): full fine-tuning, lr 0.001; PIP + "
-    assert not_run + "backbone fine-tuned; LoRA (equal size); PromptIR-style block" in page
+    not_run += "backbone fine-tuned; LoRA (the shared units' size); LoRA (the adapter default's "
+    assert not_run + "size); PromptIR-style block" in page
     # averages of seeds 0, 1, 2 (four degradations at 23.0, 23.3, 23.6, blur at 20) and their mean
     assert "| PIP, backbone frozen | 2 | 22.88 | 20.00 |" in page
     assert "| PIP, backbone frozen | mean | **22.64** | **20.00** |" in page
@@ -498,7 +535,8 @@ def test_a_run_of_named_variants_shows_the_rows_it_has_and_names_the_others(tmp_
     page = transfer.publish(record)
     not_run = "Not run on this pretrained network (this run named other variants): full "
     not_run += "fine-tuning, lr 0.0002; full fine-tuning, lr 0.001; PIP, backbone frozen; PIP + "
-    not_run += "backbone fine-tuned; LoRA (equal size); PromptIR-style block, frozen. The rows"
+    not_run += "backbone fine-tuned; LoRA (the shared units' size); LoRA (the adapter default's "
+    not_run += "size); PromptIR-style block, frozen. The rows"
     compared = "This section compares: pretrained (noise only); one LoRA per degradation "
     compared += "(training seeds 0 and 1); PIP, each degradation's own feed-forward update "
     compared += "(rank 32) (training seed 0); PIP, each degradation's own feed-forward update "
@@ -520,7 +558,8 @@ def test_a_run_of_named_variants_shows_the_rows_it_has_and_names_the_others(tmp_
         f"- {rank.removeprefix('| ')}{ADAPTER_FFN_RANK}) (the recipe's adapter default):",
         "  - PIP vs full fine-tuning: not measured (not run: `--variants full_low,full_high`).",
         "  - Trainable share: 4.0% (goal ≤ 5%): met.",
-        "  - PIP vs LoRA of the shared units' size: not measured (not run: `--variants lora`).",
+        "  - PIP vs LoRA (the adapter default's size): not measured (not run: `--variants "
+        "lora_default_size`).",
         "  - PIP vs one LoRA per degradation: +0.08 dB (goal > 0): met; over both training "
         "seeds (means): +0.08 dB.",
         "  - Pretrained task (noise, with its label) vs the pretrained network: +1.90 dB "

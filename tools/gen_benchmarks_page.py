@@ -23,6 +23,10 @@ SECTIONS = [  # (file, what it shows)
         "Adapter mode on a GPU, three training seeds (`benchmarks/transfer.py --device cuda`)",
     ),
     ("no_harm.md", "Do no harm: the blur failure, the training recipe (`benchmarks/no_harm.py`)"),
+    (
+        "local_pooling.md",
+        "Whole photos: local pooling (TLC), no retraining (`benchmarks/local_pooling.py`)",
+    ),
     ("grow.md", "Teaching a trained model new degradations (`benchmarks/grow.py`)"),
     ("demo.md", "The demo (`benchmarks/demo.sh`)"),
     ("overhead.md", "What PIP costs on a CPU (`benchmarks/overhead.py`)"),

@@ -37,6 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a name (rain), a mixture (rain:0.7,noise:0.3), or auto (the sensor; the default "
         "for an adapter); an ONNX graph takes one only if exported with weights as an input",
     )
+    parser.add_argument(
+        "--local-pooling",
+        type=int,
+        metavar="PIXELS",
+        help="adapter: the network's global average pools become means over this many input "
+        "pixels (pa.local_pooling; for photos larger than the training crops)",
+    )
     parser.add_argument("--tile", type=int, help="process in tiles of this side (bounded memory)")
     parser.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (32)")
     parser.add_argument(
@@ -86,11 +93,17 @@ class _TorchBackend:
 
         from pip_adapter.bundle import load_bundle
         from pip_adapter.devices import resolve_device
+        from pip_adapter.pooling import local_pooling
         from pip_adapter.tiling import TORCH_OPS
         from pip_adapter.vocabulary import parse_degradation
 
         if args.threads is not None:
             raise ValueError("--threads goes with --onnx (PyTorch takes OMP_NUM_THREADS)")
+        if args.local_pooling is not None and args.local_pooling < 1:
+            raise ValueError(
+                f"--local-pooling must be a positive number of input pixels, got "
+                f"{args.local_pooling}"
+            )
         self.torch = torch
         self.device = resolve_device(args.device, "--device")
         self.model = load_bundle(args.adapter, args.checkpoint)
@@ -101,6 +114,8 @@ class _TorchBackend:
                 f"adapter in {args.adapter} (train one with --sensor-steps); pass one of "
                 f"{list(self.model.degradations)} or a mixture such as rain:0.7,noise:0.3"
             )
+        if args.local_pooling is not None:
+            local_pooling(self.model, args.local_pooling)
         self.model.to(self.device).eval()
         rule = self.model.size_requirements
         self.size_rule: tuple[int, int, bool] = (rule.multiple_of, rule.minimum, rule.square)
@@ -135,9 +150,10 @@ class _OnnxBackend:
         from pip_adapter.onnx_graph import OnnxGraph
         from pip_adapter.vocabulary import parse_degradation
 
-        for option in ("checkpoint", "device"):
+        for option in ("checkpoint", "device", "local_pooling"):
             if getattr(args, option) is not None:
-                raise ValueError(f"--{option} goes with --adapter, not with --onnx")
+                flag = option.replace("_", "-")
+                raise ValueError(f"--{flag} goes with --adapter, not with --onnx")
         self.graph = OnnxGraph(args.onnx, threads=args.threads)
         degradation = None
         if args.degradation is not None:
