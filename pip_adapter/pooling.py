@@ -109,8 +109,10 @@ class LocalPooling:
             raise ValueError(f"window must be a positive number of input pixels, got {window!r}")
         self._window = window
 
-    def _record_input(self, module: nn.Module, args: tuple) -> None:
-        image = next((a for a in args if isinstance(a, torch.Tensor) and a.dim() == 4), None)
+    def _record_input(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        """Keep the size of the network's input image (its first 4-D tensor argument)."""
+        values = (*args, *kwargs.values())
+        image = next((a for a in values if isinstance(a, torch.Tensor) and a.dim() == 4), None)
         if image is not None:
             self.input_size = (image.shape[-2], image.shape[-1])
 
@@ -182,5 +184,5 @@ def local_pooling(model: nn.Module, window: int, edges: str = EDGES[0]) -> Local
         parent, _, child = name.rpartition(".")
         owner = network.get_submodule(parent)
         setattr(owner, child, LocalAveragePool(getattr(owner, child), handle))
-    handle._hook = network.register_forward_pre_hook(handle._record_input)
+    handle._hook = network.register_forward_pre_hook(handle._record_input, with_kwargs=True)
     return handle
