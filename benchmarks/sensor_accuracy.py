@@ -16,8 +16,8 @@ one written by ``pip-adapter train``) a small NAFNet + PIP is trained here first
 docs/benchmarks/sensor.md (the tables printed here) and its record, docs/benchmarks/sensor.json.
 The Cost section is a timing, for a quiet machine; the rest is not: ``--cost keep`` measures
 everything else and keeps the record's Cost section (with the command and date that measured
-it), ``--cost only`` times alone (minutes, in a quiet window) and writes the page again from the
-record.
+it), ``--cost only`` times alone (a minute, in a quiet window) and keeps it in the record, from
+which it writes the page again (in either order).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import torch
 from machine import describe_machine, verdict
 from sensor_recipe import (
     ACCURACY_GOAL,
-    BLIND_GOAL_DB,
     SENSOR_RECIPE,
+    blind_goal,
     describe_sensor_recipe,
     describe_views,
     sensor_photos,
@@ -134,11 +134,6 @@ def accuracy_goal(rate: float) -> str:
         f"{100 * ACCURACY_GOAL:.0f}% of the time: {100 * rate:.1f}%, "
         f"{verdict(rate >= ACCURACY_GOAL)}{missed}."
     )
-
-
-def blind_goal(gap: float) -> str:
-    """The blind − oracle average ``gap`` (dB) against the goal."""
-    return f"goal within {BLIND_GOAL_DB:.2f} dB: {verdict(abs(gap) <= BLIND_GOAL_DB)}"
 
 
 def calibration_error(top: torch.Tensor, right: torch.Tensor, bins: int = 10) -> float:
@@ -454,22 +449,26 @@ def write_page(out: Path, page: dict, cost: dict | None) -> str:
 
 
 def time_alone(args: argparse.Namespace, command: str) -> None:
-    """``--cost only``: time the sensor and ``--adapter``'s model (a quiet machine only), then
-    write the page again from the record with this Cost section."""
+    """``--cost only``: time the sensor and ``--adapter``'s model (a quiet machine only) and
+    keep it as the record's Cost entry; write the page again from the record if it has the
+    rest (else a later ``--cost keep`` run measures the rest and writes the page)."""
     if args.adapter is None:
         raise SystemExit(
             "--cost only needs --adapter (the restoration model the Cost section times)"
         )
     path = args.out / RECORD
-    if not path.is_file():
-        raise SystemExit(f"--cost only needs {path}: run without --cost only first")
-    page = json.loads(path.read_text())["page"]
+    page = json.loads(path.read_text())["page"] if path.is_file() else None
     if args.sensor_from_adapter:
         sensor = adapter_sensor(args)
     else:  # untrained: its time does not depend on its weights
         sensor = pa.DegradationSensor(DEGRADATIONS, backbone=args.backbone).eval()
     model, model_text = restoration_model(args)
-    print(write_page(args.out, page, measure_cost(sensor, model.eval(), model_text, args, command)))
+    cost = measure_cost(sensor, model.eval(), model_text, args, command)
+    if page is None:
+        write_json(path, {"page": None, "cost": cost})
+        print(f"{path}: the Cost entry; `--cost keep` measures the rest and writes the page")
+        return
+    print(write_page(args.out, page, cost))
 
 
 def main() -> None:
@@ -574,8 +573,8 @@ def main() -> None:
         f"{label}:\n\n{confusion_table(counts)}" for label, counts in matrices
     )
     restoration_text = "\n\n".join(
-        f"{SETS[split].capitalize()}: average blind − oracle **{gap:+.3f} dB** "
-        f"({blind_goal(gap)}).\n\n{table}"
+        f"{SETS[split].capitalize()}: average blind − oracle **{gap:+.3f} dB**; "
+        f"{blind_goal(gap)}.\n\n{table}"
         for split, (table, gap) in restorations.items()
     )
     page = {

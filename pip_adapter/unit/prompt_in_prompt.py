@@ -64,7 +64,8 @@ class PromptInPrompt(nn.Module):
       computed on that grid, and the attention's output is resized (bilinear) and added to the
       feature; only the dual-gated feed-forward (expansion ``feature_ffn_expansion``, 1 by
       default) runs at every pixel. On light backbones this removes most of PIP's cost at high
-      resolution (docs/benchmarks/overhead.md) at equal quality in the quality benchmark.
+      resolution (docs/benchmarks/overhead.md); the quality of the two designs: the ablation
+      table of docs/benchmarks/quality.md.
 
     Args:
         channels: ``C``, channels of the feature this unit modulates.
