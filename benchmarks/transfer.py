@@ -1251,7 +1251,7 @@ def ranks_versus_loras(results: dict[str, Any], eval_set: str) -> list[str]:
     loras = "lora_per_degradation"
     if loras not in results:
         return []
-    names = [n for n in results if n.startswith("pip_ffn_rank") and VARIANTS[n].group == "tried"]
+    names = [n for n in results if re.fullmatch(r"pip_ffn_rank\d+", n)]  # not seeds, not units_kept
     return [
         versus(
             results, eval_set, name, loras, f"{VARIANTS[name].label} vs {VARIANTS[loras].label}", 0

@@ -109,8 +109,10 @@ class LocalPooling:
             raise ValueError(f"window must be a positive number of input pixels, got {window!r}")
         self._window = window
 
-    def _record_input(self, module: nn.Module, args: tuple) -> None:
-        image = next((a for a in args if isinstance(a, torch.Tensor) and a.dim() == 4), None)
+    def _record_input(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        """Keep the size of the network's input image (its first 4-D tensor argument)."""
+        values = (*args, *kwargs.values())
+        image = next((a for a in values if isinstance(a, torch.Tensor) and a.dim() == 4), None)
         if image is not None:
             self.input_size = (image.shape[-2], image.shape[-1])
 
@@ -145,15 +147,16 @@ def _restoration_network(model: nn.Module) -> nn.Module:
     return model.backbone if isinstance(model, PIPModel) else model
 
 
-EDGES = ("shift", "replicate")
+EDGES = ("replicate", "shift")  # the first is the default: chosen on validation photos
 
 
-def local_pooling(model: nn.Module, window: int, edges: str = "shift") -> LocalPooling:
+def local_pooling(model: nn.Module, window: int, edges: str = EDGES[0]) -> LocalPooling:
     """Make every global average pool (``nn.AdaptiveAvgPool2d(1)``) of ``model`` a mean over
     ``window`` input pixels around each pixel, for inference on images larger than the
     training crops (TLC, Chu et al. 2022); returns the handle that undoes it (``remove()``).
-    ``edges``: where the window meets the border, ``"shift"`` moves it inside (TLC's choice),
-    ``"replicate"`` keeps it centred over the border pixels repeated.
+    ``edges``: where the window meets the border, ``"replicate"`` keeps it centred over the
+    border pixels repeated, ``"shift"`` moves it inside (TLC's choice; the validation photos
+    of docs/benchmarks/local_pooling.md preferred the first).
 
     For a PIPModel, the pools of its backbone (not of its sensor). A pool must feed a per-pixel
     consumer (a 1×1 convolution, a product with the feature), as channel attention does; one
@@ -181,5 +184,5 @@ def local_pooling(model: nn.Module, window: int, edges: str = "shift") -> LocalP
         parent, _, child = name.rpartition(".")
         owner = network.get_submodule(parent)
         setattr(owner, child, LocalAveragePool(getattr(owner, child), handle))
-    handle._hook = network.register_forward_pre_hook(handle._record_input)
+    handle._hook = network.register_forward_pre_hook(handle._record_input, with_kwargs=True)
     return handle

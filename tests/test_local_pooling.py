@@ -81,8 +81,9 @@ def test_the_window_is_in_input_pixels_and_scaled_to_the_pools_resolution(edges,
         means = F.avg_pool2d(F.pad(half, (2, 3, 2, 3), mode="replicate"), 6, stride=1)
     else:  # the valid windows, their means repeated outwards (TLC)
         means = F.pad(F.avg_pool2d(half, 6, stride=1), (2, 3, 2, 3), mode="replicate")
-    with pa.local_pooling(net, 12, edges=edges):
-        torch.testing.assert_close(forward(net, x), half * means)
+    with pa.local_pooling(net, 12, edges=edges), torch.no_grad():
+        torch.testing.assert_close(net(x=x), half * means)  # the image passed by name
+        torch.testing.assert_close(net(x), half * means)
 
 
 def test_a_pip_model_pools_locally_in_its_backbone_only():
@@ -104,7 +105,7 @@ def test_a_pip_model_pools_locally_in_its_backbone_only():
         (0, "shift", "window must be a positive number of input pixels, got 0"),
         (2.5, "shift", "window must be a positive number of input pixels, got 2.5"),
         (True, "shift", "window must be a positive number of input pixels, got True"),
-        (16, "zero", "edges must be one of ('shift', 'replicate'), got 'zero'"),
+        (16, "zero", "edges must be one of ('replicate', 'shift'), got 'zero'"),
     ],
 )
 def test_bad_arguments_are_refused_and_the_network_is_untouched(window, edges, message):

@@ -244,9 +244,12 @@ def test_the_adapter_default_s_goals_compare_it_with_the_lora_of_its_size():
     results = cpu_record(22.0, 23.0, "AMD EPYC (2 cores)")["results"]
     entry = results["pip"]
     psnr = {"lora": 22.0, transfer.ADAPTER_DEFAULT: 24.0, "lora_default_size": 23.5}
+    psnr |= {f"{transfer.ADAPTER_DEFAULT}_units_kept": 24.0, "lora_per_degradation": 25.0}
     for name, value in psnr.items():
         results[name] = {**entry, "reports": {sets[0]: reports(value, 20.0)}}
     lines = transfer.goals(results, {}, sets[0])
+    # the default trained without recomputation is the default, not another rank tried
+    assert not [line for line in lines if "units not recomputed vs" in line]
     # averages: four degradations at the value, blur at 20
     assert "- PIP vs LoRA (the shared units' size): +0.80 dB (goal ≥ +0.50): met." in lines
     equal = "  - PIP vs LoRA (the adapter default's size): +0.40 dB (goal ≥ +0.50): **not met**."
