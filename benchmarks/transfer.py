@@ -601,8 +601,8 @@ VARIANTS: dict[str, Variant] = {
         "for haze, most of rank 32's held-out gap to the per-degradation LoRAs: the same "
         "updates at rank 64, still within 5% of the parameters (the cost table has the count); "
         "the recipe's adapter default (`pip_adapter.recipes.ADAPTER_FFN_RANK`) since its "
-        "mean over two training seeds came out above the LoRAs' on both sets, the rule fixed "
-        "before the second seed ran",
+        "mean over two training seeds came out above the LoRAs' on both sets on the CPU page "
+        "(transfer.md, AMD section), the rule fixed before the second seed ran",
     ),
     "pip_units_kept": Variant(
         "PIP, units not recomputed",
@@ -1235,12 +1235,13 @@ def versus(
     diff = avg(name) - avg(other)
     goal = f"≥ +{bar:.2f}" if bar else "> 0"
     line = f"- {what}: {diff:+.2f} dB (goal {goal}): {verdict(diff > 0 and diff >= bar)}"
-    if len(seed_runs(name, results)) > 1 and len(seed_runs(other, results)) > 1:
-        mean = seed_mean(results, name, eval_set, "average")
-        mean -= seed_mean(results, other, eval_set, "average")
-        counts = {len(seed_runs(n, results)) for n in (name, other)}
-        seeds = seeds_phrase(*counts) if len(counts) == 1 else "their training seeds"
-        line += f"; over {seeds} (means): {mean:+.2f} dB"
+    mine, theirs = seed_runs(name, results), seed_runs(other, results)
+    shared = sorted(mine.keys() & theirs.keys())  # a mean over other seeds would compare them
+    if len(shared) > 1:
+        mean = sum(avg(mine[seed]) - avg(theirs[seed]) for seed in shared) / len(shared)
+        line += f"; over {seeds_phrase(len(shared))} (means): {mean:+.2f} dB"
+        if len(shared) < max(len(mine), len(theirs)):
+            line += f" (the seeds both have: {' and '.join(map(str, shared))})"
     return line + "."
 
 
@@ -1697,6 +1698,11 @@ def absent_note(record: dict[str, Any]) -> list[str]:
     named = record.get("variants", list(VARIANTS))
     absent = [n for n, v in VARIANTS.items() if v.group == "headline" and n not in results]
     cut = [VARIANTS[n].label for n in absent if n in named]
+    cut += [  # a training seed the run named but did not reach
+        VARIANTS[n].label
+        for n in record.get("variants", ())
+        if n in VARIANTS and VARIANTS[n].group == "seeds" and n not in results
+    ]
     skipped = [VARIANTS[n].label for n in absent if n not in named]
     lines = []
     if cut:

@@ -600,3 +600,19 @@ def test_one_deadline_cuts_the_trainings_then_the_cost_probes(monkeypatch, capsy
     out = capsys.readouterr().out
     assert "not started (the deadline): pip, lora" in out
     assert "cost probes stopped at the deadline, before full_low" in out
+
+
+def test_seed_means_compare_only_the_training_seeds_both_variants_have():
+    def run(average: float) -> dict:
+        return {"reports": {"ood": {"average": {"psnr": average}}}}
+
+    results = {
+        "pip_ffn_rank64": run(24.0),
+        "pip_ffn_rank64_seed1": run(24.2),
+        "pip_ffn_rank64_seed2": run(23.0),  # a third seed the LoRAs did not reach
+        "lora_per_degradation": run(23.9),
+        "lora_per_degradation_seed1": run(24.1),
+    }
+    line = transfer.versus(results, "ood", "pip_ffn_rank64", "lora_per_degradation", "X", 0.0)
+    both = "over both training seeds (means): +0.10 dB (the seeds both have: 0 and 1)."
+    assert line.endswith(both)
