@@ -98,6 +98,8 @@ MALLOC_KEEP = {
     "MALLOC_TRIM_THRESHOLD_": "17179869184",
     "MALLOC_TOP_PAD_": "268435456",
 }
+# --malloc-keep's two processes and their labels: glibc's default, MALLOC_KEEP
+SETTINGS = {"default": "glibc default", "kept": "freed memory kept"}
 
 
 def _channels_last(model: torch.nn.Module) -> torch.nn.Module:
@@ -642,10 +644,12 @@ def malloc_round(runs: Mapping[str, Callable[[], object]], repeats: int) -> dict
 
 
 def malloc_child(repeats: int) -> None:
-    """Child process of measure_malloc(): builds NAFNet plain and with PIP, then for each
-    input size read from stdin times one round of the two (``malloc_round``, after one
-    warm-up call each at a size's first round) and prints it as JSON."""
+    """Child process of measure_malloc(): builds NAFNet plain and with PIP and says so with its
+    resident set (KiB), then for each input size read from stdin times one round of the two
+    (``malloc_round``, after one warm-up call each at a size's first round) and prints it as
+    JSON with the process's resident set after it and its peak so far (``VmHWM``), in KiB."""
     backbone, model = build("nafnet")
+    print(json.dumps({"built_kib": _status_kib("VmRSS")}), flush=True)
     warm: set[int] = set()
     for line in sys.stdin:
         size = int(line)
@@ -659,61 +663,83 @@ def malloc_child(repeats: int) -> None:
                 for run in runs.values():
                     run()
                 warm.add(size)
-            print(json.dumps(malloc_round(runs, repeats)), flush=True)
+            measured: dict[str, object] = {**malloc_round(runs, repeats)}
+        measured["resident_kib"] = [_status_kib("VmRSS"), _status_kib("VmHWM")]
+        print(json.dumps(measured), flush=True)
 
 
-def measure_malloc(args) -> dict:
-    """NAFNet plain and with PIP under glibc's default allocator settings and with freed
-    memory kept (``MALLOC_KEEP``), each in a process of its own started with those settings
-    (glibc reads them at start): the two processes take turns round by round, the one that
+def _reply(child: subprocess.Popen, setting: str) -> dict:
+    """The next JSON line ``child`` prints (``malloc_child``)."""
+    assert child.stdout is not None
+    reply = child.stdout.readline()
+    if not reply:
+        raise RuntimeError(f"the {setting} allocator's process ended early")
+    return json.loads(reply)
+
+
+def malloc_size(size: int, args) -> dict:
+    """NAFNet plain and with PIP at one input size, under glibc's default allocator settings
+    and with freed memory kept (``MALLOC_KEEP``), each in a process of its own started with
+    those settings (glibc reads them at start) for this size alone (glibc's default adapts to
+    the blocks freed before, so a process that ran another size first is not a default one):
+    once both have built their networks, the two take turns round by round, the one that
     starts alternating, and in each round a process times the two networks interleaved
-    (``malloc_round``), counting the minor page faults of each call."""
+    (``malloc_round``), counting the minor page faults of each call. Per setting: the pair's
+    ``summary``, the median faults per call and the process's resident set (MiB) after
+    building, after the last round and at its peak."""
     command = [sys.executable, __file__, "--malloc-child", "--threads", str(args.threads)]
     command += ["--repeats", str(args.repeats)]
     children = {
         setting: subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=malloc_env(keep)
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=malloc_env(setting == "kept"),
         )
-        for setting, keep in (("default", False), ("kept", True))
+        for setting in SETTINGS
     }
-    rounds: dict[str, dict[str, list]] = {str(size): {s: [] for s in children} for size in SIZES}
+    replies: dict[str, list[dict]] = {setting: [] for setting in children}
     try:
+        built = {
+            setting: _reply(child, setting)["built_kib"] for setting, child in children.items()
+        }
         for index in range(args.rounds):
             order = list(children) if index % 2 == 0 else list(children)[::-1]
-            for size in SIZES:
-                for setting in order:
-                    child = children[setting]
-                    assert child.stdin is not None and child.stdout is not None
-                    child.stdin.write(f"{size}\n")
-                    child.stdin.flush()
-                    reply = child.stdout.readline()
-                    if not reply:
-                        raise RuntimeError(f"the {setting} allocator's process ended early")
-                    rounds[str(size)][setting].append(json.loads(reply))
-            latest = {key: {s: r[-1] for s, r in runs.items()} for key, runs in rounds.items()}
-            print("malloc round", index, latest, flush=True)
+            for setting in order:
+                child = children[setting]
+                assert child.stdin is not None
+                child.stdin.write(f"{size}\n")
+                child.stdin.flush()
+                replies[setting].append(_reply(child, setting))
+            print(
+                f"malloc {size}² round {index}", {s: r[-1] for s, r in replies.items()}, flush=True
+            )
     finally:
         for child in children.values():
             assert child.stdin is not None
             child.stdin.close()
             child.wait()
-    sizes = {}
-    for key, measured in rounds.items():
-        entry = {}
-        for setting, replies in measured.items():
-            seconds = {name: [reply[name][0] for reply in replies] for name in ("plain", "pip")}
-            faults = [statistics.median(reply[name][1] for reply in replies) for name in seconds]
-            entry[setting] = {**summary(seconds["plain"], seconds["pip"]), "faults": faults}
-            entry[setting]["rounds"] = seconds
-        entry["kept_over_default"] = {
-            name: list(
-                astuple(
-                    ratio_spread(entry["kept"]["rounds"][name], entry["default"]["rounds"][name])
-                )
-            )
-            for name in ("plain", "pip")
-        }
-        sizes[key] = entry
+    entry = {}
+    for setting, measured in replies.items():
+        seconds = {name: [reply[name][0] for reply in measured] for name in ("plain", "pip")}
+        faults = [statistics.median(reply[name][1] for reply in measured) for name in seconds]
+        entry[setting] = {**summary(seconds["plain"], seconds["pip"]), "faults": faults}
+        after, peak = measured[-1]["resident_kib"]
+        entry[setting]["resident_mib"] = [built[setting] / 1024, after / 1024, peak / 1024]
+        entry[setting]["rounds"] = seconds
+    entry["kept_over_default"] = {
+        name: list(
+            astuple(ratio_spread(entry["kept"]["rounds"][name], entry["default"]["rounds"][name]))
+        )
+        for name in ("plain", "pip")
+    }
+    return entry
+
+
+def measure_malloc(args) -> dict:
+    """``malloc_size`` at each input size, a pair of processes per size."""
+    sizes = {str(size): malloc_size(size, args) for size in SIZES}
     return {"settings": settings(args), "env": MALLOC_KEEP, "sizes": sizes}
 
 
@@ -762,8 +788,8 @@ def nafnet_next_lines(results: dict) -> list[str]:
 
 def malloc_lines(measured: dict) -> list[str]:
     """The allocator section (``--malloc-keep``): per size and setting, both networks' times,
-    the ratio against the goal and the page faults per forward pass; then what keeping freed
-    memory changes for each network."""
+    the ratio against the goal, the page faults per forward pass and the process's resident
+    set; then what keeping freed memory changes for each network and for the memory held."""
     run = measured["settings"]
     env = " ".join(f"{key}={value}" for key, value in measured["env"].items())
     lines = [
@@ -774,47 +800,46 @@ def malloc_lines(measured: dict) -> list[str]:
         "each forward pass maps fresh memory again and the kernel zero-fills every 4 KiB page "
         "on its first touch (a minor page fault). With "
         f"`{env}` in the environment (read when the process starts), glibc keeps freed memory "
-        "for the next pass. Each setting timed in a process of its own started with it, the "
-        "two processes taking turns round by round (the first alternating), each round timing "
-        "the plain network and the network with PIP interleaved at 128², then at 256² (glibc's "
-        "default adapts to what was freed before: its threshold for mapping a block afresh "
-        "rises to the largest block freed so far, up to 32 MiB, so a 128² pass after 256² ones "
-        "may map nothing fresh) "
-        f"({run['machine']}; {run['date']}, {protocol(run)}; `--malloc-keep`); page faults: "
-        "minor faults per forward pass (counted around each timed call, median over the "
-        "rounds; a count, independent of the machine's load).",
+        "for the next pass. Each setting timed in a process of its own, started with it and "
+        "used for one input size only (glibc's default adapts to what was freed before: its "
+        "threshold for mapping a block afresh rises to the largest block freed so far, up to "
+        "32 MiB, so a process that ran larger passes first is no default one); once both have "
+        "built their networks, the two processes of a size take turns round by round (the "
+        "first alternating), each round timing the plain network and the network with PIP "
+        f"interleaved ({run['machine']}; {run['date']}, {protocol(run)}; `--malloc-keep`). "
+        "Page faults: minor faults per forward pass (counted around each timed call, median "
+        "over the rounds; a count, independent of the machine's load). Resident set: the "
+        "process's, holding both networks, after building them, after its last round (what "
+        "it keeps between passes) and at its peak (VmHWM).",
         "",
         "| input | allocator | plain NAFNet | NAFNet + PIP | time | page faults per forward, "
-        "plain → + PIP |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "plain → + PIP | resident set: built / after / peak |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    speedups = []
+    speedups, held, ratios = [], [], {}
     goal = GOALS["nafnet"][0]
-    # a size whose default process mapped nothing fresh compares kept memory with kept memory
-    faulted = [size for size in SIZES if sum(measured["sizes"][str(size)]["default"]["faults"])]
     for size in SIZES:
         entry = measured["sizes"][str(size)]
-        for setting, label in (("default", "glibc default"), ("kept", "freed memory kept")):
+        for setting, label in SETTINGS.items():
             m = entry[setting]
             (t0, t1), (f0, f1) = m["seconds"], m["faults"]
-            if setting == "default" and size not in faulted:
-                label += " (thresholds raised by the larger passes: not a default process)"
+            resident = " / ".join(f"{mib:.0f}" for mib in m["resident_mib"])
             lines.append(
                 f"| {size}² | {label} | {t0 * 1e3:.0f} ms | {t1 * 1e3:.0f} ms | {time_cell(m)}: "
-                f"{judged(time_spread(m).median, goal)} | {f0:,.0f} → {f1:,.0f} |"
+                f"{judged(time_spread(m).median, goal)} | {f0:,.0f} → {f1:,.0f} | "
+                f"{resident} MiB |"
             )
-        if size not in faulted:
-            continue
         kept = entry["kept_over_default"]
         speedups.append(
             f"at {size}² the plain network {Spread(*kept['plain'])} and the network with PIP "
             f"{Spread(*kept['pip'])}"
         )
-    ratios = {
-        size: [time_spread(measured["sizes"][str(size)][s]) for s in ("default", "kept")]
-        for size in faulted
-    }
-    unmeasured = [f"{size}²" for size in SIZES if size not in faulted]
+        (_, after0, peak0), (_, after1, peak1) = (entry[s]["resident_mib"] for s in SETTINGS)
+        held.append(
+            f"at {size}² {after1 - after0:+.0f} MiB after the last round and "
+            f"{peak1 - peak0:+.0f} MiB at the peak"
+        )
+        ratios[size] = [time_spread(entry[s]) for s in SETTINGS]
     compared = " and ".join(
         f"{kept.median:.3f}x against {default.median:.3f}x at {size}²"
         for size, (default, kept) in ratios.items()
@@ -824,19 +849,17 @@ def malloc_lines(measured: dict) -> list[str]:
         f"below every round of the default at {' and '.join(lowered)}"
         if lowered
         else "inside the default's range of rounds: keeping freed memory does not lower PIP's "
-        "share of the time there"
+        "share of the time"
     )
-    if unmeasured:
-        verdict += (
-            f"; not measured at {' and '.join(unmeasured)}, where the default process mapped "
-            "nothing fresh (a process of its own per size would measure it)"
-        )
     lines += [
         "",
         "Time with freed memory kept over the default's (median and range over the rounds): "
         + "; ".join(speedups)
-        + f". PIP's ratio with freed memory kept, {compared}: {verdict}. How to set it for "
-        "a deployment: [deploy.md](../deploy.md#on-a-cpu-under-linux-glibc).",
+        + f". PIP's ratio with freed memory kept, {compared}: {verdict}. What keeping freed "
+        "memory costs in resident memory (kept minus default): "
+        + "; ".join(held)
+        + ". How to set it for a deployment: "
+        "[deploy.md](../deploy.md#on-a-cpu-under-linux-glibc).",
     ]
     return lines
 
