@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import operator
 from types import TracebackType
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +43,7 @@ class LocalAveragePool(nn.Module):
     ``pool`` itself runs.
     """
 
-    def __init__(self, pool: nn.AdaptiveAvgPool2d, handle: LocalPooling) -> None:
+    def __init__(self, pool: nn.Module, handle: LocalPooling) -> None:
         super().__init__()
         self.pool = pool
         self._handle = (handle,)  # a tuple: not a submodule, so not in the network's modules
@@ -126,9 +127,8 @@ class LocalPooling:
         if self._hook is None:
             return
         for name in self.pools:
-            parent, _, child = name.rpartition(".")
-            owner = self.network.get_submodule(parent)
-            setattr(owner, child, getattr(owner, child).pool)
+            local = cast(LocalAveragePool, self.network.get_submodule(name))
+            self.network.set_submodule(name, local.pool)
         self._hook.remove()
         self._hook = None
 
@@ -191,8 +191,6 @@ def local_pooling(model: nn.Module, window: int, edges: str = EDGES[0]) -> Local
         )
     handle = LocalPooling(network, window, edges, pools)  # checks the window
     for name in pools:
-        parent, _, child = name.rpartition(".")
-        owner = network.get_submodule(parent)
-        setattr(owner, child, LocalAveragePool(getattr(owner, child), handle))
+        network.set_submodule(name, LocalAveragePool(network.get_submodule(name), handle))
     handle._hook = network.register_forward_pre_hook(handle._record_input, with_kwargs=True)
     return handle
