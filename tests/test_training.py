@@ -187,6 +187,66 @@ def test_relative_l1_loss_counts_each_image_by_its_input_error():
         relative_l1_loss(clean, clean, clean[..., :4, :4])
 
 
+def test_psnr_no_harm_loss_adds_the_db_an_image_loses_against_its_input():
+    from pip_adapter.metrics import psnr
+    from pip_adapter.training import psnr_loss, psnr_no_harm_loss
+
+    clean = torch.rand(2, 3, 16, 16)
+    degraded = (clean + 0.05 * torch.randn_like(clean)).clamp(0, 1)
+    better = (clean + 0.2 * (degraded - clean)).requires_grad_(True)
+    # restored above its input: the PSNR loss alone, and its gradient
+    torch.testing.assert_close(
+        psnr_no_harm_loss(better, clean, degraded), psnr_loss(better, clean), rtol=0, atol=1e-5
+    )
+    # the first image below its input: its shortfall in dB is added (weight 1)
+    worse = torch.stack([clean[0] + 2 * (degraded[0] - clean[0]), better[1].detach()])
+    lost = (psnr(degraded[0], clean[0]) - psnr(worse[0], clean[0])) / 2  # mean over 2 images
+    torch.testing.assert_close(
+        psnr_no_harm_loss(worse, clean, degraded),
+        psnr_loss(worse, clean) + lost,
+        rtol=0,
+        atol=1e-4,
+    )
+    # an input with no error counts as one grey level: a perfect output loses nothing
+    assert psnr_no_harm_loss(clean, clean, clean).item() == pytest.approx(
+        psnr_loss(clean, clean).item()
+    )
+    # returning it with 2 grey levels of error loses 20·log10(2) dB against the floor
+    off = clean + 2 / 255
+    extra = psnr_no_harm_loss(off, clean, clean) - psnr_loss(off, clean)
+    assert extra.item() == pytest.approx(20 * math.log10(2), abs=1e-3)
+    with pytest.raises(ValueError, match="psnr_no_harm loss .* must have the target's shape"):
+        psnr_no_harm_loss(clean, clean, clean[..., :4, :4])
+
+
+def test_psnr_fft_loss_counts_an_error_spread_over_frequencies_more():
+    from pip_adapter.training import psnr_fft_loss, psnr_loss
+
+    clean = torch.full((1, 1, 32, 32), 0.5)
+    rows = torch.arange(32.0).view(1, 1, 32, 1)
+    wave = 0.1 * math.sqrt(2) * torch.cos(2 * math.pi * 4 * rows / 32).expand(1, 1, 32, 32)
+    noise = torch.randn(1, 1, 32, 32)
+    noise = noise / noise.square().mean().sqrt() * 0.1  # the same squared error as the wave
+    spread, concentrated = clean + noise, clean + wave
+    # equal PSNR: the pixel loss cannot tell them apart, the Fourier L1 term can
+    torch.testing.assert_close(psnr_loss(spread, clean), psnr_loss(concentrated, clean))
+    assert psnr_fft_loss(spread, clean) > psnr_fft_loss(concentrated, clean) + 5
+
+
+def test_trainer_trains_with_the_losses_tried_against_harm(tmp_path):
+    def first_loss(loss: str) -> float:
+        out = tmp_path / loss
+        trainer = Trainer(Gain(), data(), config(loss=loss, steps=2, log_every=1), out)
+        trainer.fit()
+        assert trainer.model.gain.item() != 1.0  # it trained
+        return json.loads((out / "log.jsonl").read_text().splitlines()[0])["loss"]
+
+    psnr = first_loss("psnr")
+    # the first step returns each input as it came (gain 1): nothing lost against it
+    assert first_loss("psnr_no_harm") == pytest.approx(psnr, abs=1e-5)
+    assert first_loss("psnr_fft") < psnr - 5  # the Fourier term, in dB, adds its own (< 0)
+
+
 class Gain(torch.nn.Module):
     """A network that scales its input: at gain 1 it returns the degraded image itself."""
 

@@ -19,7 +19,9 @@ with needs_extra("train", "pip_adapter.training"):
         TrainConfig,
         Trainer,
         TrainingDiverged,
+        psnr_fft_loss,
         psnr_loss,
+        psnr_no_harm_loss,
         relative_l1_loss,
     )
 
@@ -38,7 +40,9 @@ __all__ = [
     "format_metrics_table",
     "load_checkpoint",
     "plot_curves",
+    "psnr_fft_loss",
     "psnr_loss",
+    "psnr_no_harm_loss",
     "relative_l1_loss",
     "save_checkpoint",
     "setup_distributed",

@@ -38,7 +38,15 @@ from pip_adapter.training.run_folder import check_resumable, check_run_folder
 from pip_adapter.training.schedule import warmup_cosine
 from pip_adapter.weights import check_same_tensors
 
-__all__ = ["TrainConfig", "Trainer", "TrainingDiverged", "psnr_loss", "relative_l1_loss"]
+__all__ = [
+    "TrainConfig",
+    "Trainer",
+    "TrainingDiverged",
+    "psnr_fft_loss",
+    "psnr_loss",
+    "psnr_no_harm_loss",
+    "relative_l1_loss",
+]
 
 
 def psnr_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
@@ -53,6 +61,51 @@ def psnr_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
 # the degraded input's error below which it counts as this one (one grey level): an image that
 # needs nothing ("clean") then weighs as a lightly degraded one, not without bound
 INPUT_ERROR_FLOOR = 1 / 255
+# the weight of the do-no-harm term of "psnr_no_harm": the dB an image loses against its degraded
+# input count this many times more in the PSNR loss
+NO_HARM_WEIGHT = 1.0
+# the weight, against the PSNR loss's, of the frequency term of "psnr_fft" (both in dB)
+FFT_WEIGHT = 1.0
+
+
+def _check_degraded(loss: str, clean: torch.Tensor, degraded: torch.Tensor) -> None:
+    """A loss that compares with the degraded input needs it at the target's shape."""
+    if degraded.shape != clean.shape:
+        raise ValueError(
+            f"the {loss} loss compares the restored image with its degraded input, which "
+            f"must have the target's shape {tuple(clean.shape)}, got {tuple(degraded.shape)}"
+        )
+
+
+def _decibels(error: torch.Tensor) -> torch.Tensor:
+    """10·log10 of each image's mean ``error`` (B×...): the PSNR loss's unit."""
+    return 10 / math.log(10) * torch.log(error.flatten(1).mean(dim=1) + 1e-8)
+
+
+def psnr_no_harm_loss(
+    restored: torch.Tensor, clean: torch.Tensor, degraded: torch.Tensor
+) -> torch.Tensor:
+    """``psnr_loss`` plus, for each image restored below its degraded input, the dB it lost
+    (``NO_HARM_WEIGHT`` times; the input's error floored at ``INPUT_ERROR_FLOOR``): where the
+    model cannot repair (strong motion blur, for a small network) it learns to return the image
+    as it came rather than worse."""
+    _check_degraded("psnr_no_harm", clean, degraded)
+    output = _decibels((restored - clean).square())  # minus each image's PSNR
+    given = (degraded - clean).square().flatten(1).mean(dim=1).clamp_min(INPUT_ERROR_FLOOR**2)
+    lost = (output - 10 / math.log(10) * torch.log(given)).clamp_min(0)
+    return output.mean() + NO_HARM_WEIGHT * lost.mean()
+
+
+def psnr_fft_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """``psnr_loss`` plus ``FFT_WEIGHT`` times each image's mean L1 error between the 2-D
+    Fourier transforms of output and target (real and imaginary parts: phase counts), in dB
+    (MIMO-UNet's frequency loss, in the PSNR loss's unit): the L1 norm weighs the small
+    high-frequency errors that a squared error neglects, which is what deblurring restores."""
+    spectrum = torch.fft.rfft2(restored - clean, norm="ortho")
+    return (
+        psnr_loss(restored, clean)
+        + FFT_WEIGHT * _decibels(torch.view_as_real(spectrum).abs()).mean()
+    )
 
 
 def relative_l1_loss(
@@ -63,11 +116,7 @@ def relative_l1_loss(
     that every degradation counts by how much it is improved, whatever the size of its error.
     Under a plain L1 loss the degradations with large errors (low light, haze) take the
     capacity and those with small ones (blur) are never learned past their input."""
-    if degraded.shape != clean.shape:
-        raise ValueError(
-            f"the relative_l1 loss compares the restored image with its degraded input, which "
-            f"must have the target's shape {tuple(clean.shape)}, got {tuple(degraded.shape)}"
-        )
+    _check_degraded("relative_l1", clean, degraded)
     error = (restored - clean).abs().flatten(1).mean(dim=1)
     input_error = (degraded - clean).abs().flatten(1).mean(dim=1).clamp_min(INPUT_ERROR_FLOOR)
     return (error / input_error).mean()
@@ -79,6 +128,8 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Ten
     "smooth_l1": lambda restored, clean, _: F.smooth_l1_loss(restored, clean),
     "psnr": lambda restored, clean, _: psnr_loss(restored, clean),
     "relative_l1": relative_l1_loss,
+    "psnr_no_harm": psnr_no_harm_loss,
+    "psnr_fft": lambda restored, clean, _: psnr_fft_loss(restored, clean),
 }
 # TrainConfig fields that may change when a run is resumed (more steps, other logging)
 RESUMABLE_CHANGES = (
@@ -103,9 +154,13 @@ class TrainConfig:
     """Hyperparameters of ``Trainer``; the defaults suit adapter fine-tuning.
 
     ``loss``: ``"l1"``, ``"smooth_l1"``, ``"psnr"`` (``psnr_loss``: minus the images' mean
-    PSNR; the all-in-one recipe's, see docs/benchmarks/quality.md) or ``"relative_l1"``
+    PSNR; the all-in-one recipe's, see docs/benchmarks/quality.md), ``"relative_l1"``
     (``relative_l1_loss``: each image's L1 error over its degraded input's, so that a
-    degradation with a small error, such as blur, weighs as much as one with a large error).
+    degradation with a small error, such as blur, weighs as much as one with a large error),
+    ``"psnr_no_harm"`` (``psnr_no_harm_loss``: the PSNR loss, and the dB an image is restored
+    below its degraded input counted again) or ``"psnr_fft"`` (``psnr_fft_loss``: the PSNR loss
+    and a Fourier-domain L1 term); the last two were tried against blur coming out below its
+    input (docs/benchmarks/quality.md).
     ``prompt_reg_weight`` multiplies the prompt regulariser (the authors' 0.01 × 0.002).
     ``warmup_steps=None`` warms up over 5% of the steps. ``amp`` needs CUDA for ``"fp16"``.
     ``val_every`` / ``checkpoint_every`` of 0 validate / checkpoint only at the end.
@@ -135,7 +190,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int | None = None
     min_lr_ratio: float = 0.01
-    loss: Literal["l1", "smooth_l1", "psnr", "relative_l1"] = "l1"
+    loss: Literal["l1", "smooth_l1", "psnr", "relative_l1", "psnr_no_harm", "psnr_fft"] = "l1"
     prompt_reg_weight: float = 2e-5
     grad_clip: float | None = 1.0
     amp: Literal["bf16", "fp16"] | None = None
