@@ -80,6 +80,15 @@ def runner(network, x: torch.Tensor, weights: torch.Tensor | None, mode: str):
     return graph.replay
 
 
+def inductor_cache() -> str:
+    """``"warm"`` when inductor's on-disk cache already holds compiled code (an earlier compile
+    on this machine: a warm-up then loads it rather than compiles), else ``"cold"``."""
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    folder = Path(cache_dir())
+    return "warm" if folder.is_dir() and any(folder.iterdir()) else "cold"
+
+
 def fitted(name: str, size: int) -> dict[str, int]:
     """Constructor arguments that fit ``name`` to ``size`` inputs: SwinIR's ``img_size``, so that
     its attention masks are made once, on the device, not on the host at every pass."""
@@ -93,10 +102,11 @@ def measure(name: str, size: int, mode: str, args, device: torch.device) -> dict
     x = torch.rand(1, 3, size, size, device=device)
     weights = torch.nn.functional.one_hot(torch.tensor([1]), len(model.degradations)).float()
     weights = weights.to(device)
-    runs, compile_s = {}, {}
+    runs, compile_s, cache = {}, {}, {}
     synchronize = synchronizer(device)
     if mode == "compile":  # once for both networks: a reset between them would drop the first
         torch._dynamo.reset()
+        cache["inductor_cache"] = inductor_cache()
     for key, network, w in (("plain", backbone, None), ("pip", model, weights)):
         start = time.perf_counter()
         runs[key] = runner(network, x, w, mode)
@@ -109,6 +119,7 @@ def measure(name: str, size: int, mode: str, args, device: torch.device) -> dict
     return {
         "seconds": [measured.best["plain"][0], measured.best["pip"][0]],
         "warmup_seconds": compile_s,
+        **cache,
         "repeats": measured.repeats[0],
     }
 
@@ -124,16 +135,63 @@ def command(args) -> str:
     )
 
 
+# what a row keeps of each earlier run it replaced
+RUN_FIELDS = ("seconds", "warmup_seconds", "inductor_cache", "command")
+
+
 def merge(results: list[dict], row: dict) -> None:
-    """``row`` in place of the row of the same backbone, size, mode, code and GPU, or added
-    (a row of another GPU joins the page beside the others)."""
+    """``row`` in place of the row of the same backbone, size, mode, code and GPU, keeping the
+    measurements of the runs it replaces (``earlier``: how far runs of the same code move), or
+    added (a row of another GPU joins the page beside the others)."""
     fields = ("backbone", "size", "mode", "code", "machine")
     keys = [tuple(r.get(field) for field in fields) for r in results]
     key = tuple(row.get(field) for field in fields)
-    if key in keys:
-        results[keys.index(key)] = row
-    else:
+    if key not in keys:
         results.append(row)
+        return
+    old = results[keys.index(key)]
+    earlier = old.get("earlier", [])
+    if "error" not in old:
+        earlier = [*earlier, {k: old[k] for k in RUN_FIELDS if k in old}]
+    results[keys.index(key)] = {**row, "earlier": earlier} if earlier else row
+
+
+def warm_up(run: dict) -> str:
+    """A run's warm-up seconds (plain / PIP), with the state of inductor's cache if compiled."""
+    warm = run["warmup_seconds"]
+    cache = f", cache {run['inductor_cache']}" if "inductor_cache" in run else ""
+    return f"{warm['plain']:.0f} s / {warm['pip']:.0f} s{cache}"
+
+
+def run_lines(results: list[dict]) -> list[str]:
+    """For each row measured more than once: every run's ratio, and how far the plain
+    network's best moved over the runs of that mode on that GPU (whatever PIP's code: the
+    plain network runs none of it)."""
+    lines = []
+    for r in results:
+        if "earlier" not in r:
+            continue
+        runs = [*r["earlier"], r]
+        ratios = "; ".join(
+            f"{run['seconds'][1] / run['seconds'][0]:.3f}x (plain {run['seconds'][0] * 1e3:.2f} "
+            f"ms, warm-up {warm_up(run)})"
+            for run in runs
+        )
+        plain = [
+            run["seconds"][0]
+            for other in results
+            if "error" not in other
+            and all(other[k] == r[k] for k in ("backbone", "size", "mode", "machine"))
+            for run in [*other.get("earlier", []), other]
+        ]
+        lines.append(
+            f"- {r['backbone']} {r['size']}² {r['mode']}: {len(runs)} runs of this code, in "
+            f"order: {ratios}. The plain network's best over the {len(plain)} runs of this mode "
+            f"on this GPU: {min(plain) * 1e3:.2f}-{max(plain) * 1e3:.2f} ms "
+            f"({max(plain) / min(plain) - 1:.0%} apart): ratios closer than that are not "
+            "ranked by one run."
+        )
+    return lines
 
 
 def machines(results: list[dict]) -> list[str]:
@@ -167,9 +225,11 @@ def render(results: list[dict]) -> str:
         "Command: " + "; rows re-measured by ".join(commands) + ". Official configurations, "
         "default presets; plain and PIP timed interleaved in the same mode, best of the repeats "
         "(of at least 3 where a pass takes over 80 ms); warm-up = compile (compiled modes) or "
-        "recording (CUDA graphs) and three passes. TF32 on. SwinIR is built for the input size "
-        "(`img_size`; otherwise spandrel's SwinIR computes its attention masks on the host at "
-        "every pass, which a CUDA graph cannot record). Goal (issue 14): PIP ≤ "
+        "recording (CUDA graphs) and three passes; a compiled mode's warm-up says whether "
+        "inductor's on-disk cache held compiled code from an earlier run on the machine "
+        "(warm: it loaded that code rather than compiled). TF32 on. SwinIR is built for the "
+        "input size (`img_size`; otherwise spandrel's SwinIR computes its attention masks on "
+        "the host at every pass, which a CUDA graph cannot record). Goal (issue 14): PIP ≤ "
         f"{GOAL:.2f}x the plain network at 256² in the best mode.",
         "",
         "A mode marked with a commit measured that code (`--code`), for comparison; the "
@@ -187,11 +247,9 @@ def render(results: list[dict]) -> str:
             )
             continue
         plain, pip = r["seconds"]
-        warm = r["warmup_seconds"]
         lines.append(
             f"| {r['backbone']} | {r['size']}² | {mode} | {plain * 1e3:.2f} ms | "
-            f"{pip * 1e3:.2f} ms | **{pip / plain:.3f}x** | "
-            f"{warm['plain']:.0f} s / {warm['pip']:.0f} s |"
+            f"{pip * 1e3:.2f} ms | **{pip / plain:.3f}x** | {warm_up(r)} |"
         )
     summary = []
     for gpu in gpus:
@@ -209,7 +267,8 @@ def render(results: list[dict]) -> str:
                 + f"; {fastest / plain['seconds'][0]:.3f}x the plain network's fastest mode "
                 f"({plain['mode']})."
             )
-    return "\n".join([*lines, "", *summary]) + "\n"
+    runs = run_lines(results)
+    return "\n".join([*lines, "", *summary, *(["", *runs] if runs else [])]) + "\n"
 
 
 def main() -> None:

@@ -15,8 +15,9 @@ pools of today:
 Run:  python benchmarks/local_pooling.py [--bundles A,B] [--windows 64,96,128]
       [--edges shift,replicate] [--limit N] [--only NAME] [--threads 1]
 Each (bundle, setting, part) is kept in ``runs/local_pooling/`` and reused while the bundle's
-files are the same; ``--limit N`` measures at most N and stops, ``--only NAME`` measures for one
-bundle (short jobs side by side). Writes docs/benchmarks/local_pooling.md once all are in.
+files, the library's pooling code (``CODE``) and the held-out draws are the same; ``--limit N``
+measures at most N and stops, ``--only NAME`` measures for one bundle (short jobs side by
+side). Writes docs/benchmarks/local_pooling.md once all are in.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from datetime import date
 from pathlib import Path
 
 import torch
+from digests import code_digest, files_digest
 from machine import describe_machine, verdict
 from output_strength import DESCRIPTION as VALIDATION_PHOTOS
-from output_strength import files_digest, validation_pairs
+from output_strength import validation_pairs
 from quality import DEGRADATIONS, EVAL_SETS, WITH_CLEAN, set_name
 
 import pip_adapter as pa
@@ -44,6 +46,9 @@ ROOT = Path(__file__).resolve().parents[1]
 GLOBAL = "global"
 MODES = {"labels": True, "blind": False}  # how the held-out photos are steered: conditioned?
 MAX_LOSS_DB = 0.1  # the rule: no degradation (clean included) loses more than this
+EVAL_SEED = 0  # the draws of the held-out sets' degradations
+# the library code a kept measurement is keyed on, besides the bundle: the pools it swaps in
+CODE = ("pooling.py",)
 RULE = (
     "Fixed before measuring: the window and border handling are chosen on the validation "
     "photos alone (best two-seed mean of the five-degradation average with labels; ties: the "
@@ -70,7 +75,7 @@ def measure(bundle: Path, setting: str, part: str) -> dict:
             return {"validation": pa.evaluate(model, validation_pairs(DEGRADATIONS))}
         result = {}
         for split in EVAL_SETS:
-            data = build_eval_set(split, WITH_CLEAN, seed=0)
+            data = build_eval_set(split, WITH_CLEAN, seed=EVAL_SEED)
             for mode, conditioned in MODES.items():
                 result[f"{split} {mode}"] = pa.evaluate(model, data, conditioned=conditioned)
         return result
@@ -85,7 +90,13 @@ def load_or_measure(
     """The kept ``part`` of ``setting`` on ``bundle``, measured if missing and ``budget``
     allows (``None`` otherwise)."""
     path = runs / bundle.parent.name / f"{setting.replace(' ', '_')}-{part}.json"
-    key = {"bundle": files_digest(bundle), "setting": setting, "part": part}
+    key = {
+        "bundle": files_digest(bundle),
+        "setting": setting,
+        "part": part,
+        "code": code_digest(CODE),
+        "eval_seed": EVAL_SEED,
+    }
     if path.is_file():
         saved = json.loads(path.read_text())
         if saved["key"] == key:

@@ -114,17 +114,6 @@ def sets_digest(sets: Mapping[str, PairedImages]) -> str:
     return f"{sorted(sets)}:{tensors_digest(pairs)}"
 
 
-def files_digest(path: Path) -> str:
-    """A digest of a file, or of every file under a folder (relative names and bytes): kept
-    weights' identity."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()
-
-
 def cached(path: Path, key: dict[str, Any], measure: Callable[[], dict]) -> dict:
     """``measure()``'s results, stored in ``path`` under ``key`` and reused while it holds."""
     validation = tensors_digest(strength_photos())

@@ -818,27 +818,38 @@ def malloc_lines(measured: dict) -> list[str]:
     ]
     speedups, held, ratios = [], [], {}
     goal = GOALS["nafnet"][0]
+    # a size whose default process mapped nothing fresh compares kept memory with kept memory
+    faulted = [size for size in SIZES if sum(measured["sizes"][str(size)]["default"]["faults"])]
     for size in SIZES:
         entry = measured["sizes"][str(size)]
         for setting, label in SETTINGS.items():
             m = entry[setting]
             (t0, t1), (f0, f1) = m["seconds"], m["faults"]
-            resident = " / ".join(f"{mib:.0f}" for mib in m["resident_mib"])
+            if setting == "default" and size not in faulted:
+                label += " (mapped no fresh memory: not a default process)"
+            # records written before the resident set was measured have none
+            resident = (
+                " / ".join(f"{mib:.0f}" for mib in m["resident_mib"]) + " MiB"
+                if "resident_mib" in m
+                else "not measured"
+            )
             lines.append(
                 f"| {size}² | {label} | {t0 * 1e3:.0f} ms | {t1 * 1e3:.0f} ms | {time_cell(m)}: "
-                f"{judged(time_spread(m).median, goal)} | {f0:,.0f} → {f1:,.0f} | "
-                f"{resident} MiB |"
+                f"{judged(time_spread(m).median, goal)} | {f0:,.0f} → {f1:,.0f} | {resident} |"
             )
+        if size not in faulted:
+            continue
         kept = entry["kept_over_default"]
         speedups.append(
             f"at {size}² the plain network {Spread(*kept['plain'])} and the network with PIP "
             f"{Spread(*kept['pip'])}"
         )
-        (_, after0, peak0), (_, after1, peak1) = (entry[s]["resident_mib"] for s in SETTINGS)
-        held.append(
-            f"at {size}² {after1 - after0:+.0f} MiB after the last round and "
-            f"{peak1 - peak0:+.0f} MiB at the peak"
-        )
+        if all("resident_mib" in entry[s] for s in SETTINGS):
+            (_, after0, peak0), (_, after1, peak1) = (entry[s]["resident_mib"] for s in SETTINGS)
+            held.append(
+                f"at {size}² {after1 - after0:+.0f} MiB after the last round and "
+                f"{peak1 - peak0:+.0f} MiB at the peak"
+            )
         ratios[size] = [time_spread(entry[s]) for s in SETTINGS]
     compared = " and ".join(
         f"{kept.median:.3f}x against {default.median:.3f}x at {size}²"
@@ -851,15 +862,25 @@ def malloc_lines(measured: dict) -> list[str]:
         else "inside the default's range of rounds: keeping freed memory does not lower PIP's "
         "share of the time"
     )
+    unmeasured = [f"{size}²" for size in SIZES if size not in faulted]
+    if unmeasured:
+        verdict += (
+            f"; not measured at {' and '.join(unmeasured)}, where the default process mapped "
+            "nothing fresh"
+        )
+    cost = (
+        " What keeping freed memory costs in resident memory (kept minus default): "
+        + "; ".join(held)
+        + "."
+        if held
+        else ""
+    )
     lines += [
         "",
         "Time with freed memory kept over the default's (median and range over the rounds): "
         + "; ".join(speedups)
-        + f". PIP's ratio with freed memory kept, {compared}: {verdict}. What keeping freed "
-        "memory costs in resident memory (kept minus default): "
-        + "; ".join(held)
-        + ". How to set it for a deployment: "
-        "[deploy.md](../deploy.md#on-a-cpu-under-linux-glibc).",
+        + f". PIP's ratio with freed memory kept, {compared}: {verdict}.{cost} How to set it "
+        "for a deployment: [deploy.md](../deploy.md#on-a-cpu-under-linux-glibc).",
     ]
     return lines
 

@@ -42,9 +42,10 @@ from datetime import date
 from pathlib import Path
 
 import torch
+from digests import files_digest
 from machine import comparison_parser, describe_machine, parse_comparison, verdict
 from output_strength import DESCRIPTION as STRENGTH_PHOTOS
-from output_strength import cached, files_digest, fit_strengths, sets_digest, validation_pairs
+from output_strength import cached, fit_strengths, sets_digest, validation_pairs
 from safetensors.torch import load_file
 from sensor_recipe import (
     SENSOR_RECIPE,

@@ -17,7 +17,10 @@ docs/benchmarks/sensor.md (the tables printed here) and its record, docs/benchma
 The Cost section is a timing, for a quiet machine; the rest is not: ``--cost keep`` measures
 everything else and keeps the record's Cost section (with the command and date that measured
 it), ``--cost only`` times alone (a minute, in a quiet window) and keeps it in the record, from
-which it writes the page again (in either order).
+which it writes the page again (in either order). Both sides carry a key (``measurement_key``:
+the adapter's files, the sensor's settings, the library's code), and only what shares it goes
+on one page: ``keep`` drops a Cost entry of another key (the page says it is not measured),
+``only`` refuses to time beside a page of another key.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 
 import timm
 import torch
+from digests import code_digest, files_digest
 from machine import describe_machine, verdict
 from sensor_recipe import (
     ACCURACY_GOAL,
@@ -60,6 +64,12 @@ RESTORED = pa.DEFAULT_DEGRADATIONS
 DEGRADATIONS = (*RESTORED, CLEAN)  # the sensor's classes
 SETS = {"test": "bundled held-out photos", "ood": "out-of-domain held-out photos"}
 RECORD = "sensor.json"  # the page's measurements, beside it: the Cost section can be redone alone
+# the parts of a measurement's key, in words
+KEY_PARTS = {
+    "adapter": "another adapter",
+    "sensor": "other sensor settings",
+    "code": "other library code",
+}
 
 
 def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
@@ -271,9 +281,46 @@ def blind_vs_oracle(model, sensor, split: str, args) -> tuple[str, float]:
     return "\n".join(lines), blind["average"]["psnr"] - oracle["average"]["psnr"]
 
 
+def measurement_key(args: argparse.Namespace, sensor: pa.DegradationSensor) -> dict:
+    """What the page's measurements and its Cost entry must share to sit side by side: the
+    files of ``--adapter`` (``None``: a model trained here, timed alike whatever its weights),
+    the sensor's settings its time depends on (all but the temperature; not its weights: an
+    untrained sensor times the same), and a digest of the library's code."""
+    settings = {k: v for k, v in sensor.config().items() if k != "temperature"}
+    return {
+        "adapter": None if args.adapter is None else files_digest(args.adapter),
+        "sensor": settings,
+        "code": code_digest(),
+    }
+
+
+def key_differences(kept: dict | None, key: dict) -> list[str]:
+    """The parts (in words) in which a kept measurement's key differs from ``key``: every part
+    for one kept without a key (measured before keys were kept)."""
+    kept = kept or {}
+    return [words for part, words in KEY_PARTS.items() if kept.get(part) != key[part]]
+
+
+def kept_cost(record: dict, key: dict) -> dict | None:
+    """``--cost keep``: the record's Cost entry if it was measured with ``key``, else ``None``
+    (the page then says it is not measured, and why is printed)."""
+    cost = record.get("cost")
+    if cost is None:
+        return None
+    differs = key_differences(cost.get("key"), key)
+    if differs:
+        print(
+            f"the kept Cost entry was measured with {' / '.join(differs)}: not kept; "
+            "`--cost only` on a quiet machine measures it for this page",
+            flush=True,
+        )
+        return None
+    return cost
+
+
 def measure_cost(sensor, model, model_text: str, args, command: str) -> dict:
     """Median time per image of the sensor, ``model`` and NAFNet-official + PIP (a quiet
-    machine only), as the record's Cost entry: the table and what measured it."""
+    machine only), as the record's Cost entry: the table, what measured it and its key."""
     official = pa.inject_pip(build_backbone("nafnet", "official"), degradations=DEGRADATIONS).eval()
     lines = [
         "| input | sensor | this restoration model | sensor / it | NAFNet-official + PIP "
@@ -297,6 +344,7 @@ def measure_cost(sensor, model, model_text: str, args, command: str) -> dict:
         "threads": args.threads,
         "model": model_text,
         "table": "\n".join(lines),
+        "key": measurement_key(args, sensor),
     }
 
 
@@ -462,6 +510,13 @@ def time_alone(args: argparse.Namespace, command: str) -> None:
         sensor = adapter_sensor(args)
     else:  # untrained: its time does not depend on its weights
         sensor = pa.DegradationSensor(DEGRADATIONS, backbone=args.backbone).eval()
+    if page is not None:
+        differs = key_differences(page.get("key"), measurement_key(args, sensor))
+        if differs:
+            raise SystemExit(
+                f"{path}'s page was measured with {' / '.join(differs)}: run "
+                "`--cost keep` first (the rest from this code), then `--cost only`"
+            )
     model, model_text = restoration_model(args)
     cost = measure_cost(sensor, model.eval(), model_text, args, command)
     if page is None:
@@ -604,9 +659,10 @@ def main() -> None:
         "weight_text": weight_text,
         "mixture_table": mixture_table,
         "mixture_summary": mixture_summary,
+        "key": measurement_key(args, sensor),
     }
     if args.cost == "keep" and record_path.is_file():
-        cost = json.loads(record_path.read_text())["cost"]
+        cost = kept_cost(json.loads(record_path.read_text()), page["key"])
     report = write_page(args.out, page, cost)
     print()
     print(report)

@@ -144,9 +144,19 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "pages=1, clean_offset=-0.5)`)",
         {**DEFAULT_TRAINING, "grey": 0.25, "soft": 0.25, "pages": 1, "clean_offset": -0.5},
     ),
+    "regnetx_002": (
+        "the defaults, with timm's `regnetx_002` as the sensor's network (2.3M parameters, a "
+        "third of resnet10t's time per training step) (`DegradationSensor(backbone=...)`)",
+        {**DEFAULT_TRAINING, "backbone": "regnetx_002"},
+    ),
+    "mobilenetv3_small_100": (
+        "the defaults, with timm's `mobilenetv3_small_100` as the sensor's network (1.5M "
+        "parameters, a quarter of resnet10t's time per training step)",
+        {**DEFAULT_TRAINING, "backbone": "mobilenetv3_small_100"},
+    ),
 }
 # the settings of a recipe that build the sensor rather than train it
-SENSOR_OPTIONS = ("statistics",)
+SENSOR_OPTIONS = ("statistics", "backbone")
 DEFAULT_RECIPE = "mild_end_no_haze"  # train_sensor's defaults
 # skimage.data loaders of the validation photos (grey ones are used as grey RGB), and the
 # colour validation photos of benchmarks/wallpapers
@@ -796,7 +806,8 @@ def main() -> None:
 `{command}` — {date.today().isoformat()}, rendered on {describe_machine(args.threads)}; each
 run's numbers come from the CPU named with it.
 
-Each recipe trains a `DegradationSensor` (resnet10t, the five degradations and `"clean"`) with
+Each recipe trains a `DegradationSensor` (resnet10t unless the recipe names another timm
+network, the five degradations and `"clean"`) with
 `train_sensor` on {SENSOR_PHOTOS[BUNDLED]} (the `wallpapers` recipe: and the
 {len(wallpaper_names("train"))} training photos of `benchmarks/wallpapers/`, see below; with the
 seed in the table: it draws the initial weights, crops and degradations), then names the

@@ -13,6 +13,7 @@ allocated by a warm-up step), in a fresh process (CPU: Linux's VmHWM; CUDA: peak
 The page also shows the operators of the step (benchmarks/step_operators.py's counts).
 
 Run:  python benchmarks/training_cost.py [--device cpu|cuda] [--threads 2] [--repeats 3]
+      python benchmarks/training_cost.py --device cuda --page (re-render from the JSON)
 Writes docs/benchmarks/training_cost[_DEVICE].md and .json.
 """
 
@@ -126,35 +127,18 @@ def memory_probe(label: str, args) -> None:
     print(_status_kib("VmHWM") - before)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3, help="timed steps per configuration")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--patch", type=int, default=128)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
-    parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.memory_probe:
-        memory_probe(args.memory_probe, args)
-        return
-    device = torch.device(args.device)
-    steps = {label: Step(label, args.batch_size, args.patch, device) for label in CONFIGS}
-    for step in steps.values():  # warm-up
-        step()
-    # each configuration's best of --repeats steps, the configurations interleaved
-    timed = interleaved_rounds(steps, 1, args.repeats, synchronize=synchronizer(device))
-    seconds = {label: bests[0] for label, bests in timed.best.items()}
-    memory = {label: step_memory(label, args, device) for label in CONFIGS}
-    trainable = {label: step.trainable for label, step in steps.items()}
-    results = {"seconds": seconds, "step_mib": memory, "trainable": trainable}
-    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    machine = machine or describe_machine(args.threads)
+def duration(seconds: float) -> str:
+    """A step's time: milliseconds below a second (a GPU's steps), else seconds."""
+    return f"{seconds * 1e3:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def render(results: dict) -> str:
+    """The page of a run's ``results`` (its times, memory, trainable counts and settings)."""
+    run, seconds, memory = results["settings"], results["seconds"], results["step_mib"]
+    trainable = results["trainable"]
     plain_s, plain_mib = seconds[PLAIN], memory[PLAIN]
     rows = [
-        f"| {label} | {trainable[label] / 1e6:.2f}M | {seconds[label]:.2f} s "
+        f"| {label} | {trainable[label] / 1e6:.2f}M | {duration(seconds[label])} "
         f"({seconds[label] / plain_s:.2f}x) | {memory[label]:.0f} MiB "
         f"({memory[label] / plain_mib:.2f}x) |"
         for label in CONFIGS
@@ -163,16 +147,17 @@ def main() -> None:
     recipe = seconds[ADAPTER_DEFAULT] / plain_s
     full = seconds["+ PIP, full"] / plain_s
     lines = [
-        f"# PIP training cost ({device.type})",
+        f"# PIP training cost ({run['device'].split(':')[0]})",
         "",
-        f"`python benchmarks/training_cost.py --device {args.device} --threads {args.threads} "
-        f"--repeats {args.repeats}` — {date.today().isoformat()}, {machine}.",
+        f"`python benchmarks/training_cost.py --device {run['device']} --threads "
+        f"{run['threads']} --repeats {run['repeats']}` — {run['date']}, {run['machine']}.",
         "",
         f"Official NAFNet (width 32, 29.2M parameters), one AdamW step on a batch of "
-        f"{args.batch_size} random {args.patch}² patches (forward, L1 loss, backward, update). "
-        f"Time: the best of {args.repeats} steps per configuration, configurations interleaved "
-        "in one process, after one warm-up step each. Memory: the peak of one step above the "
-        "memory held before it (weights, gradients and optimiser state), in a fresh process.",
+        f"{run['batch_size']} random {run['patch']}² patches (forward, L1 loss, backward, "
+        f"update). Time: the best of {run['repeats']} steps per configuration, configurations "
+        "interleaved in one process, after one warm-up step each. Memory: the peak of one step "
+        "above the memory held before it (weights, gradients and optimiser state), in a fresh "
+        "process.",
         "",
         "| configuration | trained parameters | time per step | step memory |",
         "| --- | ---: | ---: | ---: |",
@@ -193,11 +178,59 @@ def main() -> None:
         counted = json.loads(operators.read_text())
         lines += ["", "## Operators", "", step_operators.describe(counted), ""]
         lines += step_operators.tables(counted)
-    args.out.mkdir(parents=True, exist_ok=True)
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="timed steps per configuration")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--patch", type=int, default=128)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument(
+        "--page", action="store_true", help="re-render the device's page from its JSON at --out"
+    )
+    parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.memory_probe:
+        memory_probe(args.memory_probe, args)
+        return
+    device = torch.device(args.device)
     suffix = "" if device.type == "cpu" else f"_{device.type}"
-    (args.out / f"training_cost{suffix}.md").write_text("\n".join(lines) + "\n")
-    (args.out / f"training_cost{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
-    print("\n".join(lines))
+    json_path = args.out / f"training_cost{suffix}.json"
+    if args.page:
+        page = render(json.loads(json_path.read_text()))
+        (args.out / f"training_cost{suffix}.md").write_text(page)
+        print(page)
+        return
+    steps = {label: Step(label, args.batch_size, args.patch, device) for label in CONFIGS}
+    for step in steps.values():  # warm-up
+        step()
+    # each configuration's best of --repeats steps, the configurations interleaved
+    timed = interleaved_rounds(steps, 1, args.repeats, synchronize=synchronizer(device))
+    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    results = {
+        "seconds": {label: bests[0] for label, bests in timed.best.items()},
+        "step_mib": {label: step_memory(label, args, device) for label in CONFIGS},
+        "trainable": {label: step.trainable for label, step in steps.items()},
+        "settings": {
+            "device": args.device,
+            "threads": args.threads,
+            "repeats": args.repeats,
+            "batch_size": args.batch_size,
+            "patch": args.patch,
+            "date": date.today().isoformat(),
+            "machine": machine or describe_machine(args.threads),
+        },
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    page = render(results)
+    (args.out / f"training_cost{suffix}.md").write_text(page)
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    print(page)
 
 
 if __name__ == "__main__":

@@ -1059,7 +1059,8 @@ def strength_results(name: str, args: argparse.Namespace) -> dict[str, Any] | No
     the same. None when the variant kept no weights."""
     # here, not at the top: its validation photos need scikit-image, which a GPU run (no
     # output strengths) does without
-    from output_strength import Blended, files_digest, restorations, sets_digest, validation_pairs
+    from digests import files_digest
+    from output_strength import Blended, restorations, sets_digest, validation_pairs
     from output_strength import cached as cached_strength
 
     kept = kept_weights(args.runs / name)

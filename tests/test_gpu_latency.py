@@ -76,3 +76,34 @@ def test_a_row_replaces_only_the_row_of_its_own_gpu():
     assert [r["machine"] for r in rows] == ["GPU A", "GPU A", "GPU B"]
     gpu_latency.merge(rows, {**row, "machine": "GPU A", "seconds": [3.0, 3.0]})
     assert [r["seconds"][0] for r in rows] == [3.0, 1.0, 2.0]
+
+
+def test_a_rerun_keeps_the_runs_it_replaces_and_the_page_shows_how_far_they_moved():
+    row = {"backbone": "nafnet", "size": 256, "mode": "compile", "machine": "GPU A"}
+    row |= {"command": "`c`", "warmup_seconds": {"plain": 27.0, "pip": 55.0}}
+    rows = [{**row, "seconds": [0.0040, 0.0036], "inductor_cache": "cold"}]
+    rows.append({**row, "code": "abc", "seconds": [0.0050, 0.0090]})  # other code, same plain
+    warm = {"plain": 6.0, "pip": 10.0}
+    gpu_latency.merge(rows, {**row, "seconds": [0.0044, 0.0044], "warmup_seconds": warm})
+    gpu_latency.merge(rows, {**row, "seconds": [0.0042, 0.0040], "inductor_cache": "warm"})
+    assert len(rows) == 2 and [run["seconds"][0] for run in rows[0]["earlier"]] == [0.004, 0.0044]
+    page = gpu_latency.render(rows)
+    assert "| 4.20 ms | 4.00 ms | **0.952x** | 27 s / 55 s, cache warm |" in page
+    assert (
+        "- nafnet 256² compile: 3 runs of this code, in order: 0.900x (plain 4.00 ms, warm-up "
+        "27 s / 55 s, cache cold); 1.000x (plain 4.40 ms, warm-up 6 s / 10 s); 0.952x" in page
+    )
+    # the plain network's best over every run of the mode, the other code's included
+    assert "best over the 4 runs of this mode on this GPU: 4.00-5.00 ms (25% apart)" in page
+    # a failed run keeps nothing
+    gpu_latency.merge(rows, {**row, "error": "RuntimeError: x"})
+    gpu_latency.merge(rows, {**row, "seconds": [0.004, 0.004]})
+    assert len(rows[0]["earlier"]) == 3
+
+
+def test_a_compile_says_whether_inductor_s_cache_held_code(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
+    assert gpu_latency.inductor_cache() == "cold"  # no folder yet (torch makes it empty)
+    assert gpu_latency.inductor_cache() == "cold"
+    (tmp_path / "cache" / "fxgraph").mkdir(parents=True)
+    assert gpu_latency.inductor_cache() == "warm"

@@ -65,3 +65,26 @@ def test_a_clean_photo_losing_more_than_a_tenth_of_a_db_keeps_it_an_option():
         "replicate 128",
     )
     assert not adopted  # no loss, but no gain either
+
+
+def test_a_kept_measurement_is_reused_only_for_the_same_pooling_code(tmp_path, monkeypatch):
+    weights = tmp_path / "quality" / "pip" / "adapter"
+    weights.mkdir(parents=True)
+    (weights / "adapter.safetensors").write_bytes(b"weights")
+    calls = []
+
+    def measure(bundle, setting, part):
+        calls.append(setting)
+        return {"validation": {"average": {"psnr": 22.0 + len(calls)}}}
+
+    monkeypatch.setattr(local_pooling, "measure", measure)
+    runs = tmp_path / "runs"
+
+    def kept() -> dict | None:
+        return local_pooling.load_or_measure(weights, "replicate 128", "validation", runs, [1])
+
+    first = kept()
+    assert kept() == first and len(calls) == 1  # reused while nothing changed
+    # another pooling code (e.g. the summed-area table before the running sums): measured again
+    monkeypatch.setattr(local_pooling, "code_digest", lambda names: "other code")
+    assert kept() != first and len(calls) == 2

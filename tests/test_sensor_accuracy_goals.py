@@ -60,3 +60,50 @@ def test_timing_alone_needs_the_adapter(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="^--cost only needs --adapter"):
         sensor_accuracy.main()
     assert list(tmp_path.iterdir()) == []
+
+
+def keyed(tmp_path, backbone: str = "resnet10t") -> tuple:
+    """The arguments of a run on an adapter folder in ``tmp_path`` and its measurement key."""
+    adapter = tmp_path / "adapter"
+    adapter.mkdir(exist_ok=True)
+    (adapter / "adapter.safetensors").write_bytes(b"weights")
+    args = sensor_accuracy.argparse.Namespace(adapter=adapter)
+    sensor = sensor_accuracy.pa.DegradationSensor(sensor_accuracy.DEGRADATIONS, backbone=backbone)
+    return args, sensor_accuracy.measurement_key(args, sensor)
+
+
+def test_a_kept_cost_entry_is_kept_only_beside_a_page_of_the_same_key(tmp_path, capsys):
+    args, key = keyed(tmp_path)
+    cost = {"table": "| input | sensor |", "key": key}
+    assert sensor_accuracy.kept_cost({"cost": cost}, key) == cost
+    assert sensor_accuracy.kept_cost({"cost": None}, key) is None
+    (args.adapter / "adapter.safetensors").write_bytes(b"retrained")  # another adapter
+    retrained = sensor_accuracy.measurement_key(args, sensor_accuracy.pa.DegradationSensor())
+    assert sensor_accuracy.kept_cost({"cost": cost}, retrained) is None
+    printed = capsys.readouterr().out
+    assert "measured with another adapter / other sensor settings: not kept" in printed
+    other_code = {**key, "code": "another digest"}
+    assert sensor_accuracy.kept_cost({"cost": cost}, other_code) is None
+    assert "measured with other library code: not kept" in capsys.readouterr().out
+    # an entry kept before keys were: every part differs
+    assert sensor_accuracy.kept_cost({"cost": {"table": "| input |"}}, key) is None
+    assert "another adapter / other sensor settings / other library code" in capsys.readouterr().out
+
+
+def test_the_key_leaves_out_what_the_time_does_not_depend_on(tmp_path):
+    args, key = keyed(tmp_path)
+    sensor = sensor_accuracy.pa.DegradationSensor(sensor_accuracy.DEGRADATIONS, temperature=1.24)
+    assert sensor_accuracy.measurement_key(args, sensor) == key  # weights and temperature
+    assert keyed(tmp_path, "regnetx_002")[1]["sensor"] != key["sensor"]
+
+
+def test_timing_alone_refuses_a_page_of_another_key(tmp_path, monkeypatch):
+    args, key = keyed(tmp_path, "regnetx_002")  # the page's sensor: not the one timed below
+    record = {"page": {"command": "python benchmarks/sensor_accuracy.py", "key": key}, "cost": None}
+    (tmp_path / "sensor.json").write_text(json.dumps(record))
+    argv = ["sensor_accuracy.py", "--cost", "only", "--adapter", str(args.adapter)]
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="page was measured with other sensor settings: run"):
+        sensor_accuracy.main()
+    assert json.loads((tmp_path / "sensor.json").read_text()) == record  # left as it was
+    assert not (tmp_path / "sensor.md").exists()

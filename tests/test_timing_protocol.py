@@ -2,7 +2,7 @@
 each round's best, the median of the rounds' ratios with its range, and how the overhead page
 states a goal against that range."""
 
-import functools
+import mmap
 import sys
 from pathlib import Path
 
@@ -255,14 +255,19 @@ def test_only_the_kept_process_gets_the_allocator_settings(monkeypatch):
     assert default["PATH"] == kept["PATH"] == overhead.os.environ["PATH"]
 
 
+def _touch_fresh_pages(size: int = 64 << 20) -> None:
+    """Map ``size`` bytes afresh and write to each page: the kernel faults every page in on
+    first touch, whatever the allocator's settings or what the process freed before (a
+    tensor's memory is mapped afresh only above glibc's mmap threshold, which the
+    environment can raise)."""
+    with mmap.mmap(-1, size) as pages:
+        pages[:: mmap.PAGESIZE] = bytes(size // mmap.PAGESIZE)
+
+
 def test_a_round_counts_the_page_faults_of_each_call():
-    # a fresh 64 MiB tensor at every call: glibc maps it afresh (above its mmap limit), and
-    # the kernel faults in each 4 KiB page on first touch; a run interleaved with it that
-    # allocates nothing is not charged for them
-    with torch.inference_mode():
-        run = functools.partial(torch.ones, 16 << 20)  # 64 MiB of float32
-        run()
-        measured = overhead.malloc_round({"fresh": run, "nothing": tuple}, repeats=3)
+    # 64 MiB of fresh pages at every call; a run interleaved with it that allocates nothing
+    # is not charged for them
+    measured = overhead.malloc_round({"fresh": _touch_fresh_pages, "nothing": tuple}, repeats=3)
     seconds, faults = measured["fresh"]
     thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
     huge = thp.is_file() and "[always]" in thp.read_text()  # then 2 MiB pages fault
@@ -310,6 +315,19 @@ def test_the_allocator_section_states_both_settings_against_the_goal():
     sizes["256"]["kept"] = setting([1.01, 1.0, 1.02], [0.0, 0.0], [251.0, 340.0, 345.0])
     page = "\n".join(overhead.malloc_lines(stored))
     assert "1.010x against 1.160x at 256²: below every round of the default at 256²." in page
+    # a default process that mapped nothing fresh at a size is no comparison there
+    sizes["128"]["default"] = setting([1.16, 1.02, 1.36], [0.0, 0.0], [250.0, 260.0, 330.0])
+    page = "\n".join(overhead.malloc_lines(stored))
+    assert "against 1.160x at 128²" not in page and "not measured at 128²" in page
+    assert "at 128² the plain network" not in page and "at 128² +" not in page
+    assert "| 128² | glibc default (mapped no fresh memory: not a default process) |" in page
+    # a record written before the resident set was measured renders, saying so
+    for entry in sizes.values():
+        for name in overhead.SETTINGS:
+            del entry[name]["resident_mib"]
+    page = "\n".join(overhead.malloc_lines(stored))
+    assert "| 0 → 0 | not measured |" in page and "costs in resident memory" not in page
+    assert "1.010x against 1.160x at 256²" in page
 
 
 def test_a_missed_nafnet_time_goal_names_what_was_tried_and_what_is_left():

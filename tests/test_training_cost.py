@@ -5,6 +5,7 @@ backbone, recomputed), beside inject_pip's default units."""
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -27,3 +28,24 @@ def test_the_adapter_default_step_trains_the_recipe_s_units_only():
     step()
     assert all(torch.equal(v, backbone[k]) for k, v in model.backbone.state_dict().items())
     assert any(not torch.equal(v, units[k]) for k, v in model.pip_units.state_dict().items())
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+
+
+@pytest.mark.parametrize("suffix", ["", "_cuda"])
+def test_each_page_is_what_its_json_gives(suffix, tmp_path, monkeypatch):
+    name = f"training_cost{suffix}"
+    (tmp_path / f"{name}.json").write_text((DOCS / f"{name}.json").read_text())
+    device = "cuda" if suffix else "cpu"
+    argv = ["training_cost.py", "--device", device, "--page", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    training_cost.main()
+    assert (tmp_path / f"{name}.md").read_text() == (DOCS / f"{name}.md").read_text()
+
+
+def test_a_step_under_a_second_is_shown_in_milliseconds():
+    # a GPU's steps differ by a few ms: seconds to 2 decimals would show 1.05x and 1.09x alike
+    assert training_cost.duration(0.0867) == "87 ms"
+    assert training_cost.duration(0.0905) == "90 ms"
+    assert training_cost.duration(1.61) == "1.61 s"

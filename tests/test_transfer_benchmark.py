@@ -106,6 +106,7 @@ def test_frozen_pip_variants_keep_their_adapter_for_fitting_strengths():
 
 def test_fitted_strengths_are_cached_per_adapter(tmp_path):
     import output_strength
+    from digests import files_digest
 
     adapter = tmp_path / "adapter"
     adapter.mkdir()
@@ -117,7 +118,7 @@ def test_fitted_strengths_are_cached_per_adapter(tmp_path):
         return {"strengths": {"blur": 0.5}}
 
     def fitted():
-        key = {"adapter": output_strength.files_digest(adapter)}
+        key = {"adapter": files_digest(adapter)}
         return output_strength.cached(tmp_path / "strength.json", key, measure)
 
     assert fitted() == fitted() == {"strengths": {"blur": 0.5}}

@@ -1,0 +1,36 @@
+"""What a kept measurement depends on, as digests its cache key holds: the files of kept weights,
+and the library's code that measured it."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pip_adapter
+
+PACKAGE = Path(pip_adapter.__file__).resolve().parent
+
+
+def files_digest(path: Path) -> str:
+    """A digest of a file, or of every file under a folder (relative names and bytes): kept
+    weights' identity."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def code_digest(names: tuple[str, ...] = ("**/*.py",)) -> str:
+    """A digest of the library's source files matching ``names`` (patterns below the
+    ``pip_adapter`` package; by default every module, never ``__pycache__``): relative names
+    and bytes, so a measurement kept under it is not reused for code that changed since."""
+    digest = hashlib.sha256()
+    files = sorted({file for name in names for file in PACKAGE.glob(name) if file.is_file()})
+    if not files:
+        raise ValueError(f"no source file of {PACKAGE} matches {list(names)}")
+    for file in files:
+        digest.update(str(file.relative_to(PACKAGE)).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
