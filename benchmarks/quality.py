@@ -318,8 +318,14 @@ TRIED_BELOW_INPUT = (
 LOSSES = {
     "psnr": "the PSNR loss (minus the mean PSNR of a batch's images, `psnr_loss`)",
     "l1": "L1 loss",
-    "psnr_no_harm": "the PSNR loss with a do-no-harm term (`psnr_no_harm_loss`)",
-    "psnr_fft": "the PSNR loss with a Fourier L1 term (`psnr_fft_loss`)",
+    "psnr_no_harm": (
+        "the PSNR loss, and the dB each image is restored below its degraded input counted "
+        "again (`psnr_no_harm_loss`)"
+    ),
+    "psnr_fft": (
+        "the PSNR loss, and the L1 error between the Fourier transforms of output and target "
+        "in dB, as MIMO-UNet's frequency loss (`psnr_fft_loss`)"
+    ),
 }
 # the held-out sets every variant is evaluated on: name -> what the page calls it
 EVAL_SETS: dict[str, str] = {
@@ -744,7 +750,7 @@ def recipe_table(reports: dict[str, dict]) -> list[str]:
         if name not in reports:
             continue
         ours, blind = reports[name], reports[blind_run(name)]
-        label = f"{LOSSES['psnr']} (PIP's)" if name == "pip" else VARIANTS[name].label
+        label = "PSNR loss (PIP above)" if name == "pip" else VARIANTS[name].label
         cells = [label, f"{ours['blur']['input_psnr']:.2f}"]
         cells += [f"{r['blur']['psnr']:.2f} ({blur_gain(r):+.3f})" for r in (ours, blind)]
         cells += [f"{r['average']['psnr']:.2f}" for r in (ours, blind)]
@@ -763,9 +769,12 @@ def recipe_section(results: dict, validation: dict) -> list[str]:
         "",
         "## Training recipes tried for blur",
         "",
-        "PIP trained again with another loss, everything else as above (seed 0, the same "
+        "PIP trained again with another loss, everything else as above (the same seed and "
         "batches, the same sensor for blind mode): "
-        + "; ".join(f"{VARIANTS[n].label} (`--loss {VARIANTS[n].loss}`)" for n in tried)
+        + "; ".join(
+            f"{VARIANTS[n].label}: {LOSSES[str(VARIANTS[n].loss)]}, `--loss {VARIANTS[n].loss}`"
+            for n in tried
+        )
         + ". The rule, fixed before their numbers: a recipe is adopted only if on the "
         "validation photos (those the output strengths are fitted on, whole; the held-out "
         "sets choose nothing) it raises blur's output − input, keeps the averages, every other "
