@@ -42,7 +42,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from digests import files_digest
+from digests import code_digest, files_digest
 from machine import comparison_parser, describe_machine, parse_comparison, verdict
 from output_strength import DESCRIPTION as STRENGTH_PHOTOS
 from output_strength import cached, fit_strengths, sets_digest, validation_pairs
@@ -311,9 +311,12 @@ BLIND = blind_run("pip")
 # strengths (PIPConfig.output_strength), measured in a section of this page when the PIP bundle
 # is there
 TRIED_BELOW_INPUT = (
-    "the training recipes of [no_harm.md](no_harm.md) and the losses of [Training recipes tried "
-    "for blur](#training-recipes-tried-for-blur); one output strength per degradation "
+    "the training recipes of [no_harm.md](no_harm.md){}; one output strength per degradation "
     "(`PIPConfig.output_strength`)"
+)
+# what TRIED_BELOW_INPUT adds when this page's section on the recipes tried is rendered
+TRIED_RECIPES = (
+    " and the losses of [Training recipes tried for blur](#training-recipes-tried-for-blur)"
 )
 LOSSES = {
     "psnr": "the PSNR loss (minus the mean PSNR of a batch's images, `psnr_loss`)",
@@ -662,7 +665,7 @@ def validation_results(args: argparse.Namespace, results: dict) -> dict:
         weights = out / "adapter" if VARIANTS[name].blind else out / WEIGHTS
         if name not in results or not weights.exists():
             continue
-        key = {"weights": files_digest(weights), "validation_set": VALIDATION}
+        key = {"weights": files_digest(weights), "code": code_digest(), "set": VALIDATION}
         measure = functools.partial(measure_validation, name, weights)
         validation |= cached(out / "validation.json", key, measure)
     return validation
@@ -763,7 +766,7 @@ def recipe_section(results: dict, validation: dict) -> list[str]:
     """The recipes tried against blur below its input: the rule's check on the validation
     photos, then what each does on the held-out sets."""
     tried = [name for name in RECIPES if name in results and name in validation]
-    if not tried or "pip" not in validation or BLIND not in results:
+    if not tried or not {"plain", "pip"} <= validation.keys() or BLIND not in results:
         return []
     lines = [
         "",
@@ -838,20 +841,23 @@ def below_input(report: dict) -> str:
     return ", ".join(below) or "none"
 
 
-def below_input_goal(whose: str, report: dict) -> str:
+def below_input_goal(whose: str, report: dict, recipes: bool) -> str:
     """The goal "no output below its degraded input" for ``whose`` outputs in ``report``; a
-    miss says where what was tried for it is reported."""
+    miss says where what was tried for it is reported (``recipes``: this page's section on the
+    training recipes tried is rendered)."""
     below = below_input(report)
-    tried = f" (tried: {TRIED_BELOW_INPUT})" if below != "none" else ""
+    where = TRIED_BELOW_INPUT.format(TRIED_RECIPES if recipes else "")
+    tried = f" (tried: {where})" if below != "none" else ""
     return (
         f"- Degradations where {whose} output is below its degraded input: "
         f"{below}: {verdict(below == 'none')}{tried}."
     )
 
 
-def goals(results: dict, split: str) -> list[str]:
+def goals(results: dict, split: str, recipes: bool = False) -> list[str]:
     """The goals for PIP on one held-out set, each checked against the numbers above (a miss
-    says by how much, and where what was tried for it is reported)."""
+    says by how much, and where what was tried for it is reported; ``recipes``: with the
+    section on the training recipes tried)."""
     if not {"plain", "pip"} <= results.keys():
         return []
     plain, ours = results["plain"]["reports"][split], results["pip"]["reports"][split]
@@ -862,13 +868,13 @@ def goals(results: dict, split: str) -> list[str]:
         f"- PIP vs plain on average: {gain:+.2f} dB (goal ≥ +1.00 dB): {verdict(gain >= 1.0)}.",
         f"- Degradations where PIP is below plain: {', '.join(worse) or 'none'}: "
         f"{verdict(not worse)}.",
-        below_input_goal("PIP's", ours),
+        below_input_goal("PIP's", ours, recipes),
     ]
     if BLIND in results:
         blind = results[BLIND]["reports"][split]
         gap = blind["average"]["psnr"] - ours["average"]["psnr"]
         lines.append(f"- Blind vs labels on average: {gap:+.2f} dB; {blind_goal(gap)}.")
-        lines.append(below_input_goal("blind PIP's", blind))
+        lines.append(below_input_goal("blind PIP's", blind, recipes))
         if CLEAN in blind:
             kept = blind[CLEAN]["psnr"]
             met = kept > CLEAN_GOAL_DB
@@ -1060,7 +1066,10 @@ def write_page(
             "",
             f"Not in this run (rerun with `--variants` to add them): {'; '.join(missing)}.",
         ]
-    lines += per_set(lambda split: [*headline_table(results, split), "", *goals(results, split)])
+    recipes = recipe_section(results, validation)
+    lines += per_set(
+        lambda split: [*headline_table(results, split), "", *goals(results, split, bool(recipes))]
+    )
     if strength and "pip" in results:
         lines += [
             "",
@@ -1079,7 +1088,7 @@ def write_page(
                 *strength_goals(results, strength, split),
             ]
         )
-    lines += recipe_section(results, validation)
+    lines += recipes
     ablations = ablation_table(results)
     if ablations:
         lines += [

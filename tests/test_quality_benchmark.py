@@ -238,5 +238,13 @@ def test_the_recipe_section_gives_the_rule_on_validation_then_each_held_out_set(
     )
     assert f"Adopted: {no_harm}." in lines
     assert sum(line.startswith(f"| {no_harm} |") for line in lines) == 1 + len(quality.EVAL_SETS)
-    # without PIP's blind run on the held-out sets there is nothing to compare with
+    # without PIP's blind run on the held-out sets, or plain's validation run (the rule's
+    # lead over it), the section is left out
     assert quality.recipe_section({"pip_no_harm": held_out["pip_no_harm"]}, validation) == []
+    without_plain = {run: r for run, r in validation.items() if run != "plain"}
+    assert quality.recipe_section(held_out, without_plain) == []
+    # the goals link to the section only when it is rendered
+    for recipes in (False, True):
+        below = quality.goals(held_out, "test", recipes)[2]
+        assert below.startswith("- Degradations where PIP's output is below its degraded input:")
+        assert ("#training-recipes-tried-for-blur" in below) == recipes

@@ -101,7 +101,7 @@ def psnr_fft_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     Fourier transforms of output and target (real and imaginary parts: phase counts), in dB
     (MIMO-UNet's frequency loss, in the PSNR loss's unit): the L1 norm weighs the small
     high-frequency errors that a squared error neglects, which is what deblurring restores."""
-    spectrum = torch.fft.rfft2(restored - clean, norm="ortho")
+    spectrum = torch.fft.rfft2((restored - clean).float(), norm="ortho")  # no bf16/fp16 FFT
     return (
         psnr_loss(restored, clean)
         + FFT_WEIGHT * _decibels(torch.view_as_real(spectrum).abs()).mean()
