@@ -44,6 +44,8 @@ are kept in ``runs/transfer_cuda/`` and the page goes to ``docs/benchmarks/trans
 ``torch.cuda.max_memory_allocated``; no output-strength section: the GPU's weights are not kept
 on this machine). ``--deadline SECONDS`` (for a lent machine) starts no variant that would not
 end in time, stops those still training near the end, and writes the page from what finished.
+``benchmarks/gpu_transfer.sh`` completes the GPU page on a lent GPU from the last GPU run's
+folder: what did not finish trains, the time-per-step probes run again, the rest is reused.
 Every run also writes ``record.json`` in its runs folder (results, costs, wall times), from which
 ``--from-record FILE`` writes the page again without training. The CPU page keeps its record in
 ``docs/benchmarks/transfer.json``, a section per pretrained network (each CPU pretrains its own):

@@ -99,8 +99,14 @@ def read_recipe(directory: str | os.PathLike) -> dict[str, Any]:
     spec = BACKBONES.get(recipe["name"]) if "name" in recipe else None
     sizes = sorted(spec.configs) if spec else []
     _field(path, recipe, "size", f"null or one of {sizes}", lambda v: v is None or v in sizes)
-    for key in ("weights", "checkpoint"):
-        _field(path, recipe, key, "null or a path", lambda v: v is None or isinstance(v, str))
+    for key in ("weights", "checkpoint"):  # printable: an error naming the file stays one line
+        _field(
+            path,
+            recipe,
+            key,
+            "null or a path of printable characters",
+            lambda v: v is None or (isinstance(v, str) and v.isprintable()),
+        )
     _field(path, recipe, "checkpoint_relative", "true or false", lambda v: isinstance(v, bool))
     return recipe
 

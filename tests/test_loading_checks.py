@@ -161,6 +161,8 @@ def test_malformed_adapter_configs_name_the_file(bundle, change, message):
         ('{"name": "NAFNet", "weights": "backbone.safetensors"}', '"name" must be one of'),
         ('{"name": "nafnet", "size": 3}', "\"size\" must be null or one of \\['official'"),
         ('{"name": "nafnet", "weights": 5}', '"weights" must be null or a path'),
+        ('{"name": "nafnet", "weights": "backbone.safe \\nsors"}', '"weights" must be null or a'),
+        ('{"name": "nafnet", "checkpoint": "a\\tb.pth"}', '"checkpoint" must be null or a path'),
         ('{"name": "nafnet", "colour": "red"}', "unknown keys \\['colour'\\]"),
         ('{"name": "nafnet", "weights": "../backbone.safetensors"}', "must name a file inside"),
         ('{"name": "nafnet", "weights": "/etc/hostname"}', "must name a file inside"),

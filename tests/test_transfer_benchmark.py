@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import importlib.util
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -617,3 +618,24 @@ def test_seed_means_compare_only_the_training_seeds_both_variants_have():
     line = transfer.versus(results, "ood", "pip_ffn_rank64", "lora_per_degradation", "X", 0.0)
     both = "over both training seeds (means): +0.10 dB (the seeds both have: 0 and 1)."
     assert line.endswith(both)
+
+
+def test_the_gpu_completion_script_probes_the_gpu_record_s_variants_and_needs_its_runs(tmp_path):
+    """benchmarks/gpu_transfer.sh: it parses; the variants it names (probed first) are the
+    committed GPU record's, so reused, not trained; without the last run's folder it stops
+    before writing anything."""
+    root = Path(__file__).resolve().parents[1]
+    script = root / "benchmarks" / "gpu_transfer.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    first = re.search(r"^first=(\S+)$", script.read_text(), re.M).group(1).split(",")
+    record = json.loads((root / "docs" / "benchmarks" / "transfer_cuda.json").read_text())
+    assert set(record["variants"]) <= transfer.VARIANTS.keys()
+    default = transfer.ADAPTER_DEFAULT
+    assert {default, f"{default}_units_kept", "full_low"} == set(first) <= set(record["variants"])
+    out = tmp_path / "out"
+    ran = subprocess.run(
+        ["bash", str(script), str(out)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert ran.returncode == 2
+    assert "carry the last GPU run's runs folder" in ran.stderr
+    assert not out.exists()
