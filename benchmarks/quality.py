@@ -43,7 +43,7 @@ from pathlib import Path
 
 import torch
 from digests import code_digest, files_digest
-from machine import comparison_parser, describe_machine, parse_comparison, verdict
+from machine import at_least, comparison_parser, describe_machine, parse_comparison, verdict
 from output_strength import DESCRIPTION as STRENGTH_PHOTOS
 from output_strength import cached, fit_strengths, sets_digest, validation_pairs
 from safetensors.torch import load_file
@@ -629,12 +629,6 @@ RECIPE_BLUR_GAIN_DB = 0.05  # blur's output − input (labels) must rise by this
 RECIPE_AVERAGE_DB = 0.10  # the averages (labels, blind) and clean through blind may fall this much
 RECIPE_OTHER_DB = 0.30  # each other degradation (labels) may fall this much
 PLAIN_GOAL_DB = 1.0  # PIP's average over the plain network's (issue 19): its goal, the rule's
-
-
-def at_least(value: float, bar: float) -> bool:
-    """``value >= bar`` as printed (3 decimals): a page never says "-0.100 dB ... not met"
-    for a bar of -0.10 dB."""
-    return round(value, 3) >= round(bar, 3)
 
 
 def measure_validation(name: str, weights: Path) -> dict:
