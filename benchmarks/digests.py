@@ -22,15 +22,12 @@ def files_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def code_digest(names: tuple[str, ...] = ("**/*.py",)) -> str:
-    """A digest of the library's source files matching ``names`` (patterns below the
-    ``pip_adapter`` package; by default every module, never ``__pycache__``): relative names
-    and bytes, so a measurement kept under it is not reused for code that changed since."""
+def code_digest() -> str:
+    """A digest of the library's modules (every ``*.py`` of the ``pip_adapter`` package, never
+    ``__pycache__``): relative names and bytes, so a measurement kept under it is not reused for
+    code that changed since."""
     digest = hashlib.sha256()
-    files = sorted({file for name in names for file in PACKAGE.glob(name) if file.is_file()})
-    if not files:
-        raise ValueError(f"no source file of {PACKAGE} matches {list(names)}")
-    for file in files:
+    for file in sorted(PACKAGE.rglob("*.py")):
         digest.update(str(file.relative_to(PACKAGE)).encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()

@@ -80,13 +80,19 @@ def runner(network, x: torch.Tensor, weights: torch.Tensor | None, mode: str):
     return graph.replay
 
 
-def inductor_cache() -> str:
-    """``"warm"`` when inductor's on-disk cache already holds compiled code (an earlier compile
-    on this machine: a warm-up then loads it rather than compiles), else ``"cold"``."""
+def fx_graphs() -> int:
+    """How many compiled graphs inductor's on-disk cache holds (its FX graph cache)."""
     from torch._inductor.runtime.cache_dir_utils import cache_dir
 
-    folder = Path(cache_dir())
-    return "warm" if folder.is_dir() and any(folder.iterdir()) else "cold"
+    folder = Path(cache_dir()) / "fxgraph"
+    return sum(1 for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else 0
+
+
+def inductor_cache(before: int, after: int) -> str:
+    """``"warm"`` when a warm-up added no graph to inductor's cache (``fx_graphs`` before and
+    after it): every graph came from an earlier compile on the machine, loaded rather than
+    compiled; ``"cold"`` when it compiled some."""
+    return "warm" if after == before else "cold"
 
 
 def fitted(name: str, size: int) -> dict[str, int]:
@@ -104,9 +110,9 @@ def measure(name: str, size: int, mode: str, args, device: torch.device) -> dict
     weights = weights.to(device)
     runs, compile_s, cache = {}, {}, {}
     synchronize = synchronizer(device)
+    graphs = fx_graphs()
     if mode == "compile":  # once for both networks: a reset between them would drop the first
         torch._dynamo.reset()
-        cache["inductor_cache"] = inductor_cache()
     for key, network, w in (("plain", backbone, None), ("pip", model, weights)):
         start = time.perf_counter()
         runs[key] = runner(network, x, w, mode)
@@ -114,6 +120,8 @@ def measure(name: str, size: int, mode: str, args, device: torch.device) -> dict
             runs[key]()
         synchronize()
         compile_s[key] = time.perf_counter() - start
+    if mode == "compile":
+        cache["inductor_cache"] = inductor_cache(graphs, fx_graphs())
     # one round of up to --repeats, cut so that a round takes about 5 s (slow networks: fewer)
     measured = interleaved_rounds(runs, 1, args.repeats, synchronize=synchronize, budget=5.0)
     return {
@@ -225,11 +233,12 @@ def render(results: list[dict]) -> str:
         "Command: " + "; rows re-measured by ".join(commands) + ". Official configurations, "
         "default presets; plain and PIP timed interleaved in the same mode, best of the repeats "
         "(of at least 3 where a pass takes over 80 ms); warm-up = compile (compiled modes) or "
-        "recording (CUDA graphs) and three passes; a compiled mode's warm-up says whether "
-        "inductor's on-disk cache held compiled code from an earlier run on the machine "
-        "(warm: it loaded that code rather than compiled). TF32 on. SwinIR is built for the "
-        "input size (`img_size`; otherwise spandrel's SwinIR computes its attention masks on "
-        "the host at every pass, which a CUDA graph cannot record). Goal (issue 14): PIP ≤ "
+        "recording (CUDA graphs) and three passes; a compiled mode's warm-up says whether it "
+        "compiled (cold: it added graphs to inductor's on-disk cache) or loaded every graph "
+        "from that cache, filled by an earlier run on the machine (warm). TF32 on. SwinIR is "
+        "built for the input size (`img_size`; otherwise spandrel's SwinIR computes its "
+        "attention masks on the host at every pass, which a CUDA graph cannot record). Goal "
+        "(issue 14): PIP ≤ "
         f"{GOAL:.2f}x the plain network at 256² in the best mode.",
         "",
         "A mode marked with a commit measured that code (`--code`), for comparison; the "

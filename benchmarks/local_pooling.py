@@ -15,9 +15,9 @@ pools of today:
 Run:  python benchmarks/local_pooling.py [--bundles A,B] [--windows 64,96,128]
       [--edges shift,replicate] [--limit N] [--only NAME] [--threads 1]
 Each (bundle, setting, part) is kept in ``runs/local_pooling/`` and reused while the bundle's
-files, the library's pooling code (``CODE``) and the held-out draws are the same; ``--limit N``
-measures at most N and stops, ``--only NAME`` measures for one bundle (short jobs side by
-side). Writes docs/benchmarks/local_pooling.md once all are in.
+files, the library's code and the held-out draws are the same; ``--limit N`` measures at most
+N and stops, ``--only NAME`` measures for one bundle (short jobs side by side). Writes
+docs/benchmarks/local_pooling.md once all are in.
 """
 
 from __future__ import annotations
@@ -47,8 +47,6 @@ GLOBAL = "global"
 MODES = {"labels": True, "blind": False}  # how the held-out photos are steered: conditioned?
 MAX_LOSS_DB = 0.1  # the rule: no degradation (clean included) loses more than this
 EVAL_SEED = 0  # the draws of the held-out sets' degradations
-# the library code a kept measurement is keyed on, besides the bundle: the pools it swaps in
-CODE = ("pooling.py",)
 RULE = (
     "Fixed before measuring: the window and border handling are chosen on the validation "
     "photos alone (best two-seed mean of the five-degradation average with labels; ties: the "
@@ -94,7 +92,7 @@ def load_or_measure(
         "bundle": files_digest(bundle),
         "setting": setting,
         "part": part,
-        "code": code_digest(CODE),
+        "code": code_digest(),  # the pools, and the network, sensor and evaluation around them
         "eval_seed": EVAL_SEED,
     }
     if path.is_file():

@@ -71,3 +71,9 @@ def parse_comparison(
 def verdict(ok: bool) -> str:
     """How a page says whether a goal is met."""
     return "met" if ok else "**not met**"
+
+
+def at_least(value: float, bar: float) -> bool:
+    """``value >= bar`` as printed (3 decimals): a page never says "-0.100 dB ... not met"
+    for a bar of -0.10 dB."""
+    return round(value, 3) >= round(bar, 3)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import torch
-from machine import verdict
+from machine import at_least, verdict
 from wallpaper_photos import wallpaper_names, wallpaper_photos, wallpapers_digest
 
 from pip_adapter.data import sample_image_names, sample_images
@@ -37,7 +37,7 @@ TRIED_BLIND = (
 def blind_goal(gap: float) -> str:
     """A blind − labels average ``gap`` (dB) against the goal; a miss says by how much and where
     what was tried for it is reported."""
-    if abs(gap) <= BLIND_GOAL_DB:
+    if at_least(-abs(gap), -BLIND_GOAL_DB):
         return f"goal within {BLIND_GOAL_DB:.2f} dB: {verdict(True)}"
     return (
         f"goal within {BLIND_GOAL_DB:.2f} dB: {verdict(False)}, by "

@@ -101,9 +101,16 @@ def test_a_rerun_keeps_the_runs_it_replaces_and_the_page_shows_how_far_they_move
     assert len(rows[0]["earlier"]) == 3
 
 
-def test_a_compile_says_whether_inductor_s_cache_held_code(tmp_path, monkeypatch):
+def test_a_compile_is_warm_only_if_it_added_no_graph_to_inductor_s_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))
-    assert gpu_latency.inductor_cache() == "cold"  # no folder yet (torch makes it empty)
-    assert gpu_latency.inductor_cache() == "cold"
-    (tmp_path / "cache" / "fxgraph").mkdir(parents=True)
-    assert gpu_latency.inductor_cache() == "warm"
+    assert gpu_latency.fx_graphs() == 0  # no folder yet
+    graphs = tmp_path / "cache" / "fxgraph" / "ab"
+    graphs.mkdir(parents=True)
+    (graphs / "graph1").write_text("x")
+    (tmp_path / "cache" / "triton").mkdir()  # another network's kernels are not its graphs
+    (tmp_path / "cache" / "triton" / "kernel").write_text("x")
+    before = gpu_latency.fx_graphs()
+    assert before == 1
+    assert gpu_latency.inductor_cache(before, gpu_latency.fx_graphs()) == "warm"
+    (graphs / "graph2").write_text("x")  # the warm-up compiled a graph
+    assert gpu_latency.inductor_cache(before, gpu_latency.fx_graphs()) == "cold"

@@ -67,7 +67,7 @@ def test_a_clean_photo_losing_more_than_a_tenth_of_a_db_keeps_it_an_option():
     assert not adopted  # no loss, but no gain either
 
 
-def test_a_kept_measurement_is_reused_only_for_the_same_pooling_code(tmp_path, monkeypatch):
+def test_a_kept_measurement_is_reused_only_for_the_same_library_code(tmp_path, monkeypatch):
     weights = tmp_path / "quality" / "pip" / "adapter"
     weights.mkdir(parents=True)
     (weights / "adapter.safetensors").write_bytes(b"weights")
@@ -85,6 +85,7 @@ def test_a_kept_measurement_is_reused_only_for_the_same_pooling_code(tmp_path, m
 
     first = kept()
     assert kept() == first and len(calls) == 1  # reused while nothing changed
-    # another pooling code (e.g. the summed-area table before the running sums): measured again
-    monkeypatch.setattr(local_pooling, "code_digest", lambda names: "other code")
+    # other library code (e.g. the pools' summed-area table before the running sums): measured
+    # again
+    monkeypatch.setattr(local_pooling, "code_digest", lambda: "other code")
     assert kept() != first and len(calls) == 2

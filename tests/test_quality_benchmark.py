@@ -216,3 +216,35 @@ def test_the_recipe_rule_adopts_the_largest_blur_gain_that_keeps_everything_else
         {"plain": validation_run(24.0, 21.5)},
     ):
         assert quality.adopted_recipe({**validation, **changed}) is None
+
+
+def test_the_recipe_section_gives_the_rule_on_validation_then_each_held_out_set():
+    validation = {
+        "plain": validation_run(24.0, 21.0),
+        "pip": validation_run(24.90, 22.50),
+        "pip_blind": validation_run(24.93, 22.60),
+        "pip_no_harm": validation_run(24.98, 22.45),
+        "pip_no_harm_blind": validation_run(24.95, 22.55),
+    }
+    held_out = {
+        run: {"reports": {split: r["reports"][quality.VALIDATION] for split in quality.EVAL_SETS}}
+        for run, r in validation.items()
+    }
+    lines = quality.recipe_section(held_out, validation)
+    assert lines[1] == "## Training recipes tried for blur"
+    no_harm = quality.VARIANTS["pip_no_harm"].label
+    assert (
+        f"| {no_harm} | 25.00 | 24.98 (-0.020) | 24.95 (-0.050) | 22.45 | 22.55 | 41.00 |" in lines
+    )
+    assert f"Adopted: {no_harm}." in lines
+    assert sum(line.startswith(f"| {no_harm} |") for line in lines) == 1 + len(quality.EVAL_SETS)
+    # without PIP's blind run on the held-out sets, or plain's validation run (the rule's
+    # lead over it), the section is left out
+    assert quality.recipe_section({"pip_no_harm": held_out["pip_no_harm"]}, validation) == []
+    without_plain = {run: r for run, r in validation.items() if run != "plain"}
+    assert quality.recipe_section(held_out, without_plain) == []
+    # the goals link to the section only when it is rendered
+    for recipes in (False, True):
+        below = quality.goals(held_out, "test", recipes)[2]
+        assert below.startswith("- Degradations where PIP's output is below its degraded input:")
+        assert ("#training-recipes-tried-for-blur" in below) == recipes

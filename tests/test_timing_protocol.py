@@ -328,6 +328,11 @@ def test_the_allocator_section_states_both_settings_against_the_goal():
     page = "\n".join(overhead.malloc_lines(stored))
     assert "| 0 → 0 | not measured |" in page and "costs in resident memory" not in page
     assert "1.010x against 1.160x at 256²" in page
+    # no size where the default process faulted: nothing compared, only what was not measured
+    sizes["256"]["default"] = setting([1.16, 1.02, 1.36], [0.0, 0.0], [250.0, 260.0, 330.0])
+    page = "\n".join(overhead.malloc_lines(stored))
+    assert "What keeping freed memory changes: not measured at 128² and 256², where" in page
+    assert "over the default's" not in page and "does not lower" not in page
 
 
 def test_a_missed_nafnet_time_goal_names_what_was_tried_and_what_is_left():
@@ -343,3 +348,27 @@ def test_a_missed_nafnet_time_goal_names_what_was_tried_and_what_is_left():
     results["backbones"]["nafnet"]["sizes"]["128"] = measured([1.08, 1.02, 1.36])
     assert overhead.nafnet_next_lines(results) == []
     assert overhead.nafnet_next_lines({"backbones": {}}) == []
+
+
+def test_a_lighter_default_timed_as_the_preset_is_the_default_only_if_every_goal_is_met():
+    settings = {"date": "d", "threads": 2, "rounds": 40, "repeats": 5}
+    candidate = {
+        "label": "light units",
+        "code": "abc1234",
+        "adapter_params": 425_000,
+        "measured": settings,
+        "sizes": {"128": measured([1.112, 1.03, 1.36]), "256": measured([1.017, 0.84, 1.26])},
+    }
+    assert overhead.candidate_lines({}) == []
+    text = "\n".join(overhead.candidate_lines({"candidate": candidate}))
+    assert "(light units; 425K adapter parameters; the code of abc1234; d, 2 threads, 40 " in text
+    assert "128² 100 → 111 ms, 1.112x (1.030-1.360), memory 20 → 22 MiB (1.10x): ≤ 1.10x " in text
+    assert "time: **not met** (by 0.012), inside the spread" in text
+    assert "it misses a goal at 128², so it is not the default." in text
+    candidate["sizes"]["128"] = measured([1.09, 1.03, 1.2])
+    text = "\n".join(overhead.candidate_lines({"candidate": candidate}))
+    assert "it meets every goal, so it is the default." in text
+    # memory over its goal is a miss too
+    candidate["sizes"]["256"] = {**measured([1.0, 0.9, 1.1]), "peak_mib": [20.0, 26.0]}
+    text = "\n".join(overhead.candidate_lines({"candidate": candidate}))
+    assert "it misses a goal at 256², so it is not the default." in text

@@ -231,6 +231,10 @@ def test_psnr_fft_loss_counts_an_error_spread_over_frequencies_more():
     # equal PSNR: the pixel loss cannot tell them apart, the Fourier L1 term can
     torch.testing.assert_close(psnr_loss(spread, clean), psnr_loss(concentrated, clean))
     assert psnr_fft_loss(spread, clean) > psnr_fft_loss(concentrated, clean) + 5
+    # half-precision images (a caller's autocast) are transformed in float32
+    half = psnr_fft_loss(spread.bfloat16(), clean.bfloat16())
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, psnr_fft_loss(spread, clean), rtol=0, atol=0.1)
 
 
 def test_trainer_trains_with_the_losses_tried_against_harm(tmp_path):

@@ -38,7 +38,9 @@ def test_each_page_is_what_its_json_gives(suffix, tmp_path, monkeypatch):
     name = f"training_cost{suffix}"
     (tmp_path / f"{name}.json").write_text((DOCS / f"{name}.json").read_text())
     device = "cuda" if suffix else "cpu"
-    argv = ["training_cost.py", "--device", device, "--page", "--out", str(tmp_path)]
+    # one thread, as conftest sets it: main() sets the thread count before it reads --page
+    argv = ["training_cost.py", "--device", device, "--threads", "1", "--page"]
+    argv += ["--out", str(tmp_path)]
     monkeypatch.setattr(sys, "argv", argv)
     training_cost.main()
     assert (tmp_path / f"{name}.md").read_text() == (DOCS / f"{name}.md").read_text()

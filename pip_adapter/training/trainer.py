@@ -77,9 +77,14 @@ def _check_degraded(loss: str, clean: torch.Tensor, degraded: torch.Tensor) -> N
         )
 
 
-def _decibels(error: torch.Tensor) -> torch.Tensor:
-    """10·log10 of each image's mean ``error`` (B×...): the PSNR loss's unit."""
-    return 10 / math.log(10) * torch.log(error.flatten(1).mean(dim=1) + 1e-8)
+def _image_mean(error: torch.Tensor) -> torch.Tensor:
+    """Each image's mean of ``error`` (B×... -> B)."""
+    return error.flatten(1).mean(dim=1)
+
+
+def _decibels(mean_error: torch.Tensor) -> torch.Tensor:
+    """10·log10 of each image's mean error: the PSNR loss's unit."""
+    return 10 / math.log(10) * torch.log(mean_error)
 
 
 def psnr_no_harm_loss(
@@ -90,9 +95,9 @@ def psnr_no_harm_loss(
     model cannot repair (strong motion blur, for a small network) it learns to return the image
     as it came rather than worse."""
     _check_degraded("psnr_no_harm", clean, degraded)
-    output = _decibels((restored - clean).square())  # minus each image's PSNR
-    given = (degraded - clean).square().flatten(1).mean(dim=1).clamp_min(INPUT_ERROR_FLOOR**2)
-    lost = (output - 10 / math.log(10) * torch.log(given)).clamp_min(0)
+    output = _decibels(_image_mean((restored - clean).square()) + 1e-8)  # minus each's PSNR
+    given = _image_mean((degraded - clean).square()).clamp_min(INPUT_ERROR_FLOOR**2)
+    lost = (output - _decibels(given)).clamp_min(0)
     return output.mean() + NO_HARM_WEIGHT * lost.mean()
 
 
@@ -101,10 +106,10 @@ def psnr_fft_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     Fourier transforms of output and target (real and imaginary parts: phase counts), in dB
     (MIMO-UNet's frequency loss, in the PSNR loss's unit): the L1 norm weighs the small
     high-frequency errors that a squared error neglects, which is what deblurring restores."""
-    spectrum = torch.fft.rfft2(restored - clean, norm="ortho")
+    spectrum = torch.fft.rfft2((restored - clean).float(), norm="ortho")  # no bf16/fp16 FFT
     return (
         psnr_loss(restored, clean)
-        + FFT_WEIGHT * _decibels(torch.view_as_real(spectrum).abs()).mean()
+        + FFT_WEIGHT * _decibels(_image_mean(torch.view_as_real(spectrum).abs()) + 1e-8).mean()
     )
 
 
@@ -117,8 +122,8 @@ def relative_l1_loss(
     Under a plain L1 loss the degradations with large errors (low light, haze) take the
     capacity and those with small ones (blur) are never learned past their input."""
     _check_degraded("relative_l1", clean, degraded)
-    error = (restored - clean).abs().flatten(1).mean(dim=1)
-    input_error = (degraded - clean).abs().flatten(1).mean(dim=1).clamp_min(INPUT_ERROR_FLOOR)
+    error = _image_mean((restored - clean).abs())
+    input_error = _image_mean((degraded - clean).abs()).clamp_min(INPUT_ERROR_FLOOR)
     return (error / input_error).mean()
 
 
