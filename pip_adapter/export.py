@@ -44,7 +44,7 @@ from pip_adapter.files import atomic_write
 from pip_adapter.injection import PIPModel
 from pip_adapter.injection.presets import required_multiple
 from pip_adapter.onnx_graph import GRAPH_FORMAT, METADATA_KEY, OnnxGraph, import_onnxruntime
-from pip_adapter.pooling import LocalAveragePool
+from pip_adapter.pooling import has_local_pooling
 from pip_adapter.sensor import DegradationSensor
 
 __all__ = [
@@ -220,7 +220,7 @@ def _graph_for(
         raise TypeError(
             f"export takes a PIPModel (from inject_pip or load_adapter), got {type(model).__name__}"
         )
-    if any(isinstance(m, LocalAveragePool) for m in model.modules()):
+    if has_local_pooling(model):
         raise ValueError(
             "local pooling is applied to the model: its windows follow each input's size, "
             "which a traced graph does not; remove() its handle before exporting"

@@ -144,6 +144,11 @@ class LocalPooling:
         self.remove()
 
 
+def has_local_pooling(module: nn.Module) -> bool:
+    """Whether local pooling is applied somewhere in ``module`` (a ``LocalAveragePool`` in it)."""
+    return any(isinstance(m, LocalAveragePool) for m in module.modules())
+
+
 def _restoration_network(model: nn.Module) -> nn.Module:
     """The network whose pools are made local: the backbone of the PIPModel that ``model`` is
     or wraps (``torch.compile``, a container), since its sensor classifies the whole image by
@@ -178,7 +183,7 @@ def local_pooling(model: nn.Module, window: int, edges: str = EDGES[0]) -> Local
     if edges not in EDGES:
         raise ValueError(f"edges must be one of {EDGES}, got {edges!r}")
     network = _restoration_network(model)
-    if any(isinstance(m, LocalAveragePool) for m in network.modules()):
+    if has_local_pooling(network):
         raise ValueError("local pooling is already applied to this network: remove() its handle")
     # every place a pool is registered (one module may sit at several): each is swapped
     pools = [
