@@ -587,31 +587,6 @@ def test_edge_sharpness_falls_under_blur_also_on_a_soft_photo():
     assert flat.shape == (1, len(SENSOR_SHARPNESS))
 
 
-def test_sharpness_adds_trained_logits_and_is_saved(tmp_path):
-    torch.manual_seed(0)
-    sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY, sharpness=True)
-    assert sensor.statistics is None
-    head = copy.deepcopy(sensor.sharpness.state_dict())
-    train_sensor(sensor, toy_set(sample_images("train"), seed=0), steps=2, progress=False)
-    assert any(not torch.equal(v, sensor.sharpness.state_dict()[k]) for k, v in head.items())
-    x = torch.rand(3, 3, 32, 32)
-    with torch.no_grad():
-        learned = sensor.network((x - sensor.mean) / sensor.std)
-        assert torch.allclose(sensor.classify(x), learned + sensor.sharpness(x))
-        assert not torch.allclose(sensor.classify(x), learned, atol=1e-3)
-    out = with_sensor(sensor).eval().save_adapter(tmp_path / "adapter")
-    saved = json.loads((out / "sensor_config.json").read_text())
-    assert saved["sharpness"] is True and saved["format_version"] == 5
-    loaded = pa.load_adapter(build("nafnet"), out).sensor
-    assert loaded.sharpness is not None and loaded.statistics is None
-    x = torch.rand(2, 3, 45, 38)
-    with torch.no_grad():
-        assert torch.equal(loaded(x), sensor(x))
-    # a sensor saved before sharpness existed has none
-    old = {k: v for k, v in sensor.config().items() if k != "sharpness"}
-    assert pa.DegradationSensor.from_config(old).sharpness is None
-
-
 def test_statistics_and_sharpness_both_add_their_logits():
     torch.manual_seed(0)
     sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY, statistics=True, sharpness=True)
@@ -623,32 +598,36 @@ def test_statistics_and_sharpness_both_add_their_logits():
         assert torch.allclose(sensor.classify(x), expected)
 
 
-def test_statistics_add_trained_logits_and_are_saved(tmp_path):
+@pytest.mark.parametrize(("option", "version"), [("statistics", 3), ("sharpness", 5)])
+def test_a_head_adds_trained_logits_and_is_saved(tmp_path, option, version):
     torch.manual_seed(0)
-    sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY, statistics=True)
-    head = copy.deepcopy(sensor.statistics.state_dict())
+    sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY, **{option: True})
+    other = "sharpness" if option == "statistics" else "statistics"
+    assert getattr(sensor, other) is None
+    head = getattr(sensor, option)
+    before = copy.deepcopy(head.state_dict())
     train_sensor(sensor, toy_set(sample_images("train"), seed=0), steps=2, progress=False)
-    assert any(not torch.equal(v, sensor.statistics.state_dict()[k]) for k, v in head.items())
+    assert any(not torch.equal(v, head.state_dict()[k]) for k, v in before.items())
     x = torch.rand(3, 3, 32, 32)
     with torch.no_grad():
         learned = sensor.network((x - sensor.mean) / sensor.std)
-        assert torch.allclose(sensor.classify(x), learned + sensor.statistics(x))
+        assert torch.allclose(sensor.classify(x), learned + head(x))
         assert not torch.allclose(sensor.classify(x), learned, atol=1e-3)
     out = with_sensor(sensor).eval().save_adapter(tmp_path / "adapter")
     saved = json.loads((out / "sensor_config.json").read_text())
-    assert saved["statistics"] is True and saved["format_version"] == 3
+    assert saved[option] is True and saved["format_version"] == version
     loaded = pa.load_adapter(build("nafnet"), out).sensor
-    assert loaded.statistics is not None
+    assert getattr(loaded, option) is not None and getattr(loaded, other) is None
     x = torch.rand(2, 3, 45, 38)
     with torch.no_grad():
         assert torch.equal(loaded(x), sensor(x))
-    # a sensor saved before statistics existed has none
+    # a sensor saved before the option existed has no such head
     assert (
-        pa.DegradationSensor.from_config({**sensor.config(), "statistics": False}).statistics
+        getattr(pa.DegradationSensor.from_config({**sensor.config(), option: False}), option)
         is None
     )
-    old = {k: v for k, v in sensor.config().items() if k != "statistics"}
-    assert pa.DegradationSensor.from_config(old).statistics is None
+    old = {k: v for k, v in sensor.config().items() if k != option}
+    assert getattr(pa.DegradationSensor.from_config(old), option) is None
 
 
 def test_statistics_of_a_single_crop_in_training_use_the_running_normalisation():
