@@ -6,6 +6,7 @@ import json
 import kornia
 import pytest
 import torch
+import torch.nn.functional as F
 from backbones import build
 from safetensors.torch import load_file, save_file
 
@@ -21,6 +22,8 @@ from pip_adapter.sensor import (
     DEFAULT_SENSOR_VIEWS,
     SENSOR_SHARPNESS,
     SENSOR_STATISTICS,
+    SHARPNESS_WINDOW,
+    _window_max,
     crop_grid,
     edge_sharpness,
     image_statistics,
@@ -596,6 +599,12 @@ def test_statistics_and_sharpness_both_add_their_logits():
         learned = sensor.network((x - sensor.mean) / sensor.std)
         expected = learned + sensor.statistics(x) + sensor.sharpness(x)
         assert torch.allclose(sensor.classify(x), expected)
+
+
+def test_window_maximum_is_the_square_pooling():
+    """The sharpness window's maximum, a column then a row pooling, is the square pooling's."""
+    x = torch.rand(2, 1, 37, 20)
+    assert torch.equal(_window_max(x), F.max_pool2d(x, SHARPNESS_WINDOW, stride=1, padding=4))
 
 
 @pytest.mark.parametrize(("option", "version"), [("statistics", 3), ("sharpness", 5)])
