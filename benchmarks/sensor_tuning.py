@@ -14,7 +14,9 @@ Run:  python benchmarks/sensor_tuning.py [--variants NAME,...] [--threads 1]
 Each recipe's sensor is kept in ``runs/sensor_tuning/<name>/seed<seed>/`` and reused while its
 settings are unchanged; ``--seed`` trains another one. Writes docs/benchmarks/sensor_tuning.md
 with every recipe and seed measured so far, and its numbers to sensor_tuning.json beside it,
-from which ``--variants ''`` renders the page again without training or measuring anything.
+from which ``--variants ''`` renders the page again without training or measuring any
+sensor (the table of the ``sharpness`` recipe's cue on the validation photos is kept there too,
+and measured again, a minute or two, when the library's code or those photos changed).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import skimage
 import skimage.data
 import torch
 import torch.nn.functional as F
+from digests import code_digest
 from machine import comparison_parser, cpu_name, describe_machine, parse_comparison
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -845,10 +848,10 @@ def main() -> None:
         print(row(summary(name, args.seed, result, cpu_name())), flush=True)
 
     records = merged_records(args.runs, args.out / RECORDS)
-    digest = wallpapers_digest("validation")
+    key = {"photos": wallpapers_digest("validation"), "code": code_digest()}
     cue = records["sharpness_cue"]
-    if cue.get("digest") != digest or list(cue.get("photos", {})) != list(VALIDATION_NAMES):
-        records["sharpness_cue"] = {"digest": digest, "photos": sharpness_cue(photos)}
+    if cue.get("key") != key or list(cue.get("photos", {})) != list(VALIDATION_NAMES):
+        records["sharpness_cue"] = {"key": key, "photos": sharpness_cue(photos)}
     write_json(args.out / RECORDS, records)
     lines = [
         "| recipe | what it changes | seed | CPU | steps | training | whole photos | 256² crops "

@@ -13,6 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import sensor_tuning  # benchmarks/ is not a package: found through the path above
 
+from pip_adapter.data import sample_images
 from pip_adapter.sensor import SENSOR_VIEWS
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_CONTEXT,
@@ -233,3 +234,19 @@ def test_the_cue_table_says_which_clean_photos_read_sharper_than_their_blurred_d
     assert "not a threshold" in section
     apart = {"soft": cue["soft"], "sharp": {"clean": 0.0, "blurred": [math.log(0.14)]}}
     assert "than 0 of the 3 blurred draws of all the photos." in sensor_tuning.cue_section(apart)
+
+
+def test_the_cue_is_measured_on_each_photo_clean_and_blurred_as_every_recipe_sees_them(
+    monkeypatch,
+):
+    """Two photos, two draws: a logarithm of the clean photo and one per blurred draw, each
+    photo's clean reading above its blurred ones (a 7-21 px blur on a sharp photo)."""
+    monkeypatch.setattr(sensor_tuning, "VALIDATION_NAMES", ("first", "second"))
+    monkeypatch.setattr(sensor_tuning, "DRAWS", 2)
+    photos = [photo[:, :160, :200] for photo in sample_images("train")[:2]]
+    cue = sensor_tuning.sharpness_cue(photos)
+    assert list(cue) == ["first", "second"]
+    for values in cue.values():
+        assert len(values["blurred"]) == 2
+        assert values["clean"] < 0  # a logarithm of a slope below 1
+        assert values["clean"] > max(values["blurred"])
