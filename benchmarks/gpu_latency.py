@@ -88,10 +88,27 @@ def fx_graphs() -> int:
     return sum(1 for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else 0
 
 
+def fx_graph_cache_on() -> bool:
+    """Whether inductor keeps the graphs it compiles in its on-disk FX graph cache (off with
+    ``TORCHINDUCTOR_FX_GRAPH_CACHE=0``, ``TORCHINDUCTOR_FORCE_DISABLE_CACHES=1`` or functorch's
+    bundled autograd cache, which stores them elsewhere)."""
+    import torch._functorch.config as functorch_config
+    from torch._inductor import config
+
+    return (
+        bool(config.fx_graph_cache)
+        and not config.force_disable_caches
+        and not functorch_config.bundled_autograd_cache
+    )
+
+
 def inductor_cache(before: int, after: int) -> str:
     """``"warm"`` when a warm-up added no graph to inductor's cache (``fx_graphs`` before and
     after it): every graph came from an earlier compile on the machine, loaded rather than
-    compiled; ``"cold"`` when it compiled some."""
+    compiled; ``"cold"`` when it compiled some. With that cache off no graph is ever added,
+    compiled or not, so the count says nothing: "not known"."""
+    if not fx_graph_cache_on():
+        return "not known (inductor's FX graph cache is off)"
     return "warm" if after == before else "cold"
 
 
@@ -235,7 +252,8 @@ def render(results: list[dict]) -> str:
         "(of at least 3 where a pass takes over 80 ms); warm-up = compile (compiled modes) or "
         "recording (CUDA graphs) and three passes; a compiled mode's warm-up says whether it "
         "compiled (cold: it added graphs to inductor's on-disk cache) or loaded every graph "
-        "from that cache, filled by an earlier run on the machine (warm). TF32 on. SwinIR is "
+        "from that cache, filled by an earlier run on the machine (warm), or, with that cache "
+        "off, that this is not known. TF32 on. SwinIR is "
         "built for the input size (`img_size`; otherwise spandrel's SwinIR computes its "
         "attention masks on the host at every pass, which a CUDA graph cannot record). Goal "
         "(issue 14): PIP ≤ "

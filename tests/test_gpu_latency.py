@@ -114,3 +114,24 @@ def test_a_compile_is_warm_only_if_it_added_no_graph_to_inductor_s_cache(tmp_pat
     assert gpu_latency.inductor_cache(before, gpu_latency.fx_graphs()) == "warm"
     (graphs / "graph2").write_text("x")  # the warm-up compiled a graph
     assert gpu_latency.inductor_cache(before, gpu_latency.fx_graphs()) == "cold"
+
+
+@pytest.mark.parametrize(
+    "config, switch",
+    [
+        ("inductor", {"fx_graph_cache": False}),
+        ("inductor", {"force_disable_caches": True}),
+        ("functorch", {"bundled_autograd_cache": True}),
+    ],
+)
+def test_a_compile_s_cache_state_is_not_known_when_inductor_keeps_no_graph_cache(config, switch):
+    """An unchanged graph count would read "warm" although every graph was compiled."""
+    import torch._functorch.config
+    import torch._inductor.config
+
+    assert gpu_latency.inductor_cache(3, 3) == "warm"
+    module = torch._inductor.config if config == "inductor" else torch._functorch.config
+    with module.patch(switch):
+        assert gpu_latency.inductor_cache(3, 3) == "not known (inductor's FX graph cache is off)"
+        assert gpu_latency.inductor_cache(3, 4) == "not known (inductor's FX graph cache is off)"
+    assert gpu_latency.inductor_cache(3, 3) == "warm"

@@ -350,25 +350,59 @@ def test_a_missed_nafnet_time_goal_names_what_was_tried_and_what_is_left():
     assert overhead.nafnet_next_lines({"backbones": {}}) == []
 
 
-def test_a_lighter_default_timed_as_the_preset_is_the_default_only_if_every_goal_is_met():
+def test_a_candidate_for_nafnets_default_becomes_what_its_rule_says_only_if_every_goal_is_met():
     settings = {"date": "d", "threads": 2, "rounds": 40, "repeats": 5}
     candidate = {
         "label": "light units",
         "code": "abc1234",
+        "then": "NAFNet's default",
         "adapter_params": 425_000,
         "measured": settings,
         "sizes": {"128": measured([1.112, 1.03, 1.36]), "256": measured([1.017, 0.84, 1.26])},
     }
     assert overhead.candidate_lines({}) == []
-    text = "\n".join(overhead.candidate_lines({"candidate": candidate}))
-    assert "(light units; 425K adapter parameters; the code of abc1234; d, 2 threads, 40 " in text
+    results = {"candidates": {"light units": candidate}}
+    text = "\n".join(overhead.candidate_lines(results))
+    assert (
+        "(light units; 425K adapter parameters; the preset's units on the code of abc1234; " in text
+    )
     assert "128² 100 → 111 ms, 1.112x (1.030-1.360), memory 20 → 22 MiB (1.10x): ≤ 1.10x " in text
     assert "time: **not met** (by 0.012), inside the spread" in text
-    assert "it misses a goal at 128², so it is not the default." in text
+    assert "only if it meets the time and memory goals at every size does it become " in text
+    assert "it become NAFNet's default; it misses a goal at 128², so it does not." in text
     candidate["sizes"]["128"] = measured([1.09, 1.03, 1.2])
-    text = "\n".join(overhead.candidate_lines({"candidate": candidate}))
-    assert "it meets every goal, so it is the default." in text
+    assert "it meets every goal, so it does." in "\n".join(overhead.candidate_lines(results))
     # memory over its goal is a miss too
     candidate["sizes"]["256"] = {**measured([1.0, 0.9, 1.1]), "peak_mib": [20.0, 26.0]}
-    text = "\n".join(overhead.candidate_lines({"candidate": candidate}))
-    assert "it misses a goal at 256², so it is not the default." in text
+    text = "\n".join(overhead.candidate_lines(results))
+    assert "it misses a goal at 256², so it does not." in text
+    # a What-was-tried design timed with --candidate: built by inject_pip, each in its paragraph
+    label = "compact design, no full-resolution unit"
+    results["candidates"][label] = {
+        "label": label,
+        "keywords": overhead.TRIED[label][0],
+        "then": overhead.CANDIDATE_THEN,
+        "adapter_params": 448_000,
+        "measured": settings,
+        "sizes": {"128": measured([1.08, 1.0, 1.2]), "256": measured([1.05, 0.9, 1.2])},
+    }
+    lines = overhead.candidate_lines(results)
+    assert len(lines) == 4 and "light units" in lines[1] and label in lines[3]
+    assert "built by `inject_pip` with the row's keywords, `--candidate`" in lines[3]
+    assert f"every size does it become {overhead.CANDIDATE_THEN}; it meets" in lines[3]
+    assert lines[3].endswith("it meets every goal, so it does.")
+
+
+def test_a_candidate_is_a_design_inject_pip_builds_timed_as_the_goal_table_times_one(monkeypatch):
+    calls = []
+
+    def goal_row(name, args, device, variant="default"):
+        calls.append((name, variant))
+        return {"adapter_params": 1, "sizes": {}}
+
+    monkeypatch.setattr(overhead, "measure_backbone", goal_row)
+    label = "compact design, no full-resolution unit"
+    entry = overhead.measure_candidate(label, None, torch.device("cpu"))
+    assert calls == [("nafnet", label)]
+    assert entry["keywords"] == {"stages": overhead.COARSE_NAFNET}
+    assert entry["label"] == label and entry["then"] == overhead.CANDIDATE_THEN
