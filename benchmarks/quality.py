@@ -1167,8 +1167,8 @@ def write_page(
             "beside one blur strength fitted on the same images; every other degradation at full "
             "strength, blind as the sensor's blur weight. The same trained network and sensor "
             "as above. The rule, fixed before its numbers, is checked on the validation photos' "
-            "own draws (seed 0); the held-out sets choose nothing. Blur cells: PSNR (output − "
-            "input).",
+            "own draws (seed 0); the held-out sets choose nothing (and are measured at full "
+            "strength and per image only). Blur cells: PSNR (output − input).",
             "",
             "### Validation photos (the rule)",
             "",
