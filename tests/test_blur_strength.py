@@ -112,3 +112,15 @@ def test_the_setting_is_checked_and_saved_with_the_adapter(tmp_path):
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x, degradation="blur"), model(x, degradation="blur"))
+
+
+@pytest.mark.slow
+def test_an_exported_graph_reads_each_images_blur_effect():
+    from pip_adapter import export
+
+    model = trained(blur_strength=(1.5, -1.0))
+    program = export.to_torch_export(model, degradation="blur")
+    for size in ((32, 32), (40, 56)):
+        x = torch.rand(2, 3, *size)
+        with torch.no_grad():
+            torch.testing.assert_close(program.module()(x), model(x, degradation="blur"))
