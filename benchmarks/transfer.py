@@ -46,13 +46,21 @@ on this machine). ``--deadline SECONDS`` (for a lent machine) starts no variant 
 end in time, stops those still training near the end, and writes the page from what finished.
 ``benchmarks/gpu_transfer.sh`` completes the GPU page on a lent GPU from the last GPU run's
 folder: what did not finish trains, the time-per-step probes run again, the rest is reused.
-Every run also writes ``record.json`` in its runs folder (results, costs, wall times), from which
-``--from-record FILE`` writes the page again without training. The CPU page keeps its record in
-``docs/benchmarks/transfer.json``, a section per pretrained network (each CPU pretrains its own):
-a CPU run, or ``--from-record`` of a CPU run's record, adds its section there (or replaces the one
-of the same network), and ``--from-record docs/benchmarks/transfer.json`` rewrites the page.
+``--quick`` is the low-fidelity fresh check (``QUICK``: 32² patches, half the pretraining and
+fine-tuning steps, the same evaluation, no output-strength fitting), in its own runs folder
+(``runs/transfer_quick``) and on its own page (``transfer_quick.md``, with the CPU time it took
+and its goal verdicts beside the full run's on the same machine); the full run stays the
+default and the headline.
+
+Every run also writes ``record.json`` in its runs folder (results, costs, wall times), from
+which ``--from-record FILE`` writes the page again without training. The CPU page keeps its
+record in ``docs/benchmarks/transfer.json``, a section per pretrained network (each CPU
+pretrains its own): a CPU run, or ``--from-record`` of a CPU run's record, adds its section
+there (or replaces the one of the same network), and ``--from-record
+docs/benchmarks/transfer.json`` rewrites the page.
 
 Run:  python benchmarks/transfer.py [--jobs 2]   (writes docs/benchmarks/transfer.md)
+      python benchmarks/transfer.py --quick      (writes docs/benchmarks/transfer_quick.md)
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -120,18 +129,27 @@ PRETRAIN_ARCH = dict(
     width=32, enc_blk_nums=[1, 1, 2, 4], middle_blk_num=6, dec_blk_nums=[1, 1, 1, 1]
 )
 PRETRAIN = dict(steps=1500, batch_size=8, patch_size=64, lr=1e-3, seed=1)
+# --quick: the low-fidelity fresh check (a quarter of the pixels per patch, half the pretraining,
+# half the fine-tuning steps, the same evaluation), in its own runs folder and on its own page
+QUICK = dict(steps=300, patch_size=32, pretrain_steps=750)
+FULL = dict(steps=600, patch_size=64, pretrain_steps=PRETRAIN["steps"])
+QUICK_RUNS_ON = {device: runs.with_name(f"{runs.name}_quick") for device, runs in RUNS_ON.items()}
+QUICK_PAGE_ON = {device: page.with_stem(f"{page.stem}_quick") for device, page in PAGE_ON.items()}
 
 
 # --- the pretrained starting point --------------------------------------------------------------
 
 
-def pretrained_checkpoint(runs: Path, device: str = "cpu", steps: int = 1500) -> Path:
+def pretrained_checkpoint(
+    runs: Path, device: str = "cpu", steps: int = 1500, patch_size: int = 64
+) -> Path:
     """The noise-only NAFNet, trained once on ``device`` and saved as BasicSR does
-    (``{"params": ...}``). ``steps`` other than 1500 only for a quick check of the script."""
+    (``{"params": ...}``). ``steps`` and ``patch_size`` other than 1500 and 64 for ``--quick``
+    or a check of the script."""
     folder = runs / "pretrained"
     path = folder / "nafnet32_noise.pth"
     stamp = folder / "settings.json"
-    settings = {"arch": PRETRAIN_ARCH, **PRETRAIN, "steps": steps}
+    settings = {"arch": PRETRAIN_ARCH, **PRETRAIN, "steps": steps, "patch_size": patch_size}
     settings |= {} if device == "cpu" else {"device": device}
     if path.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == settings:
         return path
@@ -140,7 +158,7 @@ def pretrained_checkpoint(runs: Path, device: str = "cpu", steps: int = 1500) ->
     network = NAFNet(**PRETRAIN_ARCH)
     train_set = SyntheticAllInOne(
         degradations=("noise",),
-        patch_size=PRETRAIN["patch_size"],
+        patch_size=patch_size,
         samples_per_degradation=256,
         seed=PRETRAIN["seed"],
     )
@@ -153,7 +171,7 @@ def pretrained_checkpoint(runs: Path, device: str = "cpu", steps: int = 1500) ->
         seed=PRETRAIN["seed"],
         device=device,
     )
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     Trainer(
         network,
         train_set,
@@ -163,12 +181,12 @@ def pretrained_checkpoint(runs: Path, device: str = "cpu", steps: int = 1500) ->
         run_name="pretrain",
         overwrite=True,  # a changed pretraining setting retrains in the same folder
     ).fit()
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     (folder / "checkpoint.pt").unlink(missing_ok=True)
     torch.save({"params": network.state_dict()}, path)
     load_backbone(path, expected="nafnet")  # spandrel reads it back, as an official file
     stamp.write_text(json.dumps(settings, indent=2))
-    (folder / "time.json").write_text(json.dumps({"train_seconds": seconds}))
+    (folder / "time.json").write_text(json.dumps({"train_seconds": seconds, "cpu_seconds": cpu}))
     return path
 
 
@@ -945,6 +963,8 @@ def settings(args: argparse.Namespace, name: str) -> dict[str, Any]:
             args.settings[name]["device"] = args.device
         if args.pretrain_steps != PRETRAIN["steps"]:
             args.settings[name]["pretrain_steps"] = args.pretrain_steps
+        if args.quick:  # its pretraining's patches too: never mixed with the full run's results
+            args.settings[name]["quick"] = True
         args.settings[name] = json.loads(json.dumps(args.settings[name]))  # as stored
     return args.settings[name]
 
@@ -1811,6 +1831,16 @@ def render_cpu_page(book: dict[str, Any]) -> str:
         + shared_units_note(" here and on the GPU page (transfer_cuda.md)", default_sections(book)),
         "",
     ]
+    quick = QUICK_PAGE_ON["cpu"].with_suffix(".json")
+    if quick.is_file():
+        minutes = quick_seconds(json.loads(quick.read_text()))["quiet"] / 60
+        lines += [
+            "`python benchmarks/transfer.py --quick` retrains the benchmark from nothing at low "
+            f"fidelity, in about {minutes:.0f} min on 2 quiet CPU cores, and sets its goal "
+            f"verdicts beside this page's: [{quick.with_suffix('.md').name}]"
+            f"({quick.with_suffix('.md').name}).",
+            "",
+        ]
     for entry in book["imported"]:
         lines += [f"## {entry['title']}", "", entry["source"], "", as_section(entry["page"]), ""]
     for record in book["runs"]:
@@ -1819,11 +1849,194 @@ def render_cpu_page(book: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# the adapter default's goals measured per photo set (in dB), as the quick page names them beside
+# the full run's; and the goals a quick run cannot resolve, with why
+DB_GOALS = ("≥ +0.50 dB over full fine-tuning", "≥ +0.50 dB over the LoRA of equal size")
+DB_GOALS += ("above the per-degradation LoRAs", "pretrained task ≥ −0.10 dB")
+DB_GOALS += ("no degradation below its input (closest, dB)",)
+QUICK_UNRESOLVED = {
+    "above the per-degradation LoRAs": "thin at full fidelity (held out: within one variant's "
+    "spread over training seeds), which one seed at low fidelity cannot resolve",
+    "time per step ≤ 1.00×": "probes on a machine shared with other jobs (the full run's figure "
+    "is from a quiet window); the time of a step at 32² is not the time at 64²",
+}
+
+
+def goal_values(
+    results: dict[str, Any], costs: dict[str, Any], eval_set: str, name: str
+) -> dict[str, tuple[float | None, bool | None]]:
+    """The issue's goals for frozen-backbone PIP variant ``name`` as numbers (None: not
+    measured), the same comparisons as ``adapter_goals`` (training seed 0)."""
+
+    def psnr(run: str, degradation: str = "average") -> float:
+        return results[run]["reports"][eval_set][degradation]["psnr"]
+
+    def over(other: str | None, bar: float) -> tuple[float | None, bool | None]:
+        if other not in results:
+            return None, None
+        diff = psnr(name) - psnr(other)
+        return diff, diff > 0 and diff >= bar
+
+    report = results[name]["reports"][eval_set]
+    closest = min(report[t]["psnr"] - report[t]["input_psnr"] for t in TASKS)
+    forgetting = psnr(name, "noise") - psnr("pretrained", "noise")
+    share = results[name]["trainable"] / results[name]["total"]
+    full = best_full(results, eval_set) if set(FULL_LRS) & results.keys() else None
+    values = {
+        DB_GOALS[0]: over(full, 0.5),
+        DB_GOALS[1]: over(EQUAL_LORA[name], 0.5),
+        DB_GOALS[2]: over("lora_per_degradation", 0.0),
+        DB_GOALS[3]: (forgetting, forgetting >= -0.1),
+        DB_GOALS[4]: (closest, closest >= 0),
+        "≤ 5% trainable (%)": (100 * share, share <= 0.05),
+    }
+    ratios = {
+        "peak memory ≤ 60% of full fine-tuning's (%)": ("peak_mib", 0.6, 100),
+        "time per step ≤ 1.00×": ("seconds_per_step", 1.0, 1),
+    }
+    for goal, (measure, bar, scale) in ratios.items():
+        values[goal] = (None, None)
+        if name in costs and full in costs:
+            ratio = costs[name][measure] / costs[full][measure]
+            values[goal] = (scale * ratio, ratio <= bar)
+    return values
+
+
+def quick_comparison(record: dict[str, Any], book: dict[str, Any]) -> list[str]:
+    """The adapter default's goal verdicts of a quick run beside those of the full runs on the
+    CPU page's record ``book`` from the same machine (its full-fidelity section)."""
+    full = [
+        r
+        for r in book["runs"]
+        if r["machine"] == record["machine"] and ADAPTER_DEFAULT in r["results"]
+    ]
+    if ADAPTER_DEFAULT not in record["results"] or not full:
+        return [
+            f"No comparison: the quick run or a full run on {record['machine']} in "
+            "transfer.json lacks the adapter default "
+            f"(`--variants {ADAPTER_DEFAULT}`)."
+        ]
+    reference = full[-1]
+    sets = list(record["results"]["pretrained"]["reports"])
+
+    def cell(goal: str, value: float | None, met: bool | None) -> str:
+        if value is None:
+            return "not measured"
+        number = f"{value:+.2f}" if goal in DB_GOALS else f"{value:.3g}"
+        return f"{number}: {verdict(bool(met))}"
+
+    lines = [
+        f"The recipe's adapter default ({VARIANTS[ADAPTER_DEFAULT].label}), training seed 0, "
+        f"full strength, against its full run on this machine (transfer.md, section "
+        f'"{reference["date"]}: {reference["machine"]}"). "Same verdict" counts only the '
+        "goals this check can resolve; the others are marked and say why.",
+        "",
+        "| goal | photos | this quick run | the full run | same verdict |",
+        "| --- | --- | ---: | ---: | --- |",
+    ]
+    for eval_set in sets:
+        quick = goal_values(record["results"], record["costs"], eval_set, ADAPTER_DEFAULT)
+        theirs = goal_values(reference["results"], reference["costs"], eval_set, ADAPTER_DEFAULT)
+        for goal, (value, met) in quick.items():
+            if eval_set != sets[0] and goal not in DB_GOALS:
+                continue  # the trainable share and the costs do not depend on the photos
+            other = theirs[goal]
+            if goal in QUICK_UNRESOLVED:
+                same = "not counted: " + QUICK_UNRESOLVED[goal]
+            elif met is None or other[1] is None:
+                same = "not measured"
+            else:
+                same = "yes" if met == other[1] else "**no**"
+            where = eval_set if goal in DB_GOALS else "any"
+            cells = [goal, where, cell(goal, value, met), cell(goal, *other), same]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def quick_seconds(record: dict[str, Any]) -> dict[str, float]:
+    """A quick run's CPU seconds (load-independent: user + system of each process) by part,
+    and ``quiet``: the wall seconds it would take on 2 quiet cores, each process taking its CPU
+    time: the pretraining, then the variants list-scheduled over ``--jobs`` processes (at
+    most 2) in the run's order, then the cost probes one after another, plus the parent
+    process's own. Only what this run did itself counts (the rest was cached)."""
+    here, results, costs = record["trained_here"], record["results"], record["costs"]
+    parts = {"pretraining": (record["pretrain_cpu_seconds"] or 0.0) * here["pretraining"]}
+    workers = [0.0] * min(2, record["jobs"])
+    for name in here["variants"]:
+        workers[workers.index(min(workers))] += results[name]["cpu_seconds"]
+    parts["variants"] = sum(results[n]["cpu_seconds"] for n in here["variants"])
+    parts["probes"] = sum(costs[n]["cpu_seconds"] for n in here["probes"] if n in costs)
+    parts["parent"] = record["cpu_seconds"] - sum(parts.values())
+    quiet = parts["pretraining"] + max(workers) + parts["probes"] + parts["parent"]
+    return {**parts, "quiet": quiet}
+
+
+def quick_time(record: dict[str, Any]) -> list[str]:
+    """What the quick run took: its CPU time by part and its wall time, and the wall time it
+    would take on 2 quiet cores (``quick_seconds``)."""
+    here, seconds = record["trained_here"], quick_seconds(record)
+    fresh = here["pretraining"] and set(here["variants"]) >= set(record["variants"])
+    what = "fresh: it pretrained and trained every variant itself"
+    if not fresh:
+        what = "NOT fresh: it reused cached results (pretraining "
+        what += "run here" if here["pretraining"] else "cached"
+        what += f", trained here: {', '.join(here['variants']) or 'none'})"
+    parts = ", ".join(
+        f"{part} {seconds[part] / 60:.0f}"
+        for part in ("pretraining", "variants", "probes", "parent")
+    )
+    return [
+        f"This run was {what}. CPU time of all its processes (user + system, "
+        f"load-independent): **{record['cpu_seconds'] / 60:.0f} thread-minutes** ({parts}: "
+        "the pretraining, the variants' trainings and evaluations, the cost probes, the parent "
+        f"process); wall time {record['wall_seconds'] / 60:.0f} min on a machine shared with "
+        f"other jobs. On 2 quiet cores with `--jobs {min(2, record['jobs'])}` (one process per "
+        "core, each taking its CPU time: the pretraining, then the variants list-scheduled over "
+        "the processes in the run's order, then the probes, plus the parent) it takes about "
+        f"**{seconds['quiet'] / 60:.0f} min**.",
+    ]
+
+
+def render_quick_page(record: dict[str, Any]) -> str:
+    """The page of a ``--quick`` run: what it is for, its time, its goal verdicts beside the
+    full run's, then its tables as the full page shows them."""
+    lines = [
+        "# Adapter mode, quick check: the benchmark retrained from nothing (low fidelity)",
+        "",
+        f"`python benchmarks/transfer.py --quick` ({record['pretrain_steps']} pretraining and "
+        f"{record['steps']} fine-tuning steps on {record['patch_size']}² patches; the full run: "
+        f"{FULL['pretrain_steps']} and {FULL['steps']} on {FULL['patch_size']}²; the same "
+        "evaluation photos, crops and degradations), in its own runs folder (runs/"
+        "transfer_quick) and on this page. It checks that a user can retrain the benchmark "
+        "from nothing on 2 CPU cores and reach the same goal verdicts. Its numbers are "
+        "lower-fidelity than the full run's: **the headline numbers are "
+        "[transfer.md](transfer.md)'s**; quote this page for the verdicts it resolves only.",
+        "",
+        "## Time",
+        "",
+        *quick_time(record),
+        "",
+        "## Goals beside the full run",
+        "",
+        *quick_comparison(record, json.loads(CPU_RECORD.read_text())),
+        "",
+        as_section(render_page(record)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def publish(record: dict[str, Any]) -> str:
     """Write the page of a run's ``record`` and return it: a GPU run's page is its own; a CPU
     run goes into the CPU page's record (``CPU_RECORD``) beside the runs of other pretrained
     networks, and the CPU page is written from that. Both are rendered before either file is
     written: a record that fails to render changes neither."""
+    if record.get("quick"):  # its own page and record, beside the full run's
+        page = render_quick_page(record)
+        QUICK_PAGE_ON[record["device"]].with_suffix(".json").write_text(
+            json.dumps(record, indent=1) + "\n"
+        )
+        QUICK_PAGE_ON[record["device"]].write_text(page)
+        return page
     if record["device"] != "cpu":
         page = render_page(record)
     else:
@@ -1853,6 +2066,7 @@ def write_result(name: str, args: argparse.Namespace, probe: bool = False) -> No
     else:
         path, results = args.runs / name / "result.json", run_variant(name, args)
         keep_previous(path, key)
+    results["cpu_seconds"] = time.process_time()  # this process's, start to end (its threads)
     path.write_text(json.dumps({"settings": key, "results": results}, indent=2))
 
 
@@ -1869,7 +2083,11 @@ def machine_line(args: argparse.Namespace) -> str:
 
 
 def run_record(
-    args: argparse.Namespace, command: str, names: list[str], walls: dict[str, float]
+    args: argparse.Namespace,
+    command: str,
+    names: list[str],
+    walls: dict[str, float],
+    trained_here: dict[str, Any],
 ) -> dict[str, Any]:
     """What the page is written from, gathered from the runs folder: the variants this run
     named, every finished variant's results and costs under the current settings, its output
@@ -1881,7 +2099,9 @@ def run_record(
     )
     headline = [n for n, v in VARIANTS.items() if v.group == "headline"]
     runs = [run for name in headline for run in seed_runs(name, results).values()]
-    strengths = {run: strength_results(run, args) for run in runs if args.device == "cpu"}
+    # a quick run measures at full strength only: the strength the issue's goals are stated at
+    fits = args.device == "cpu" and not args.quick
+    strengths = {run: strength_results(run, args) for run in runs if fits}
     strengths = {run: s for run, s in strengths.items() if s is not None}
     moved = {}
     for run, measured in strengths.items():  # the tables show what the kept weights give
@@ -1891,17 +2111,24 @@ def run_record(
         results[run] = {**results[run], "reports": measured["full"]}
     pretrain = args.runs / "pretrained" / "time.json"
     options = ("steps", "batch_size", "patch_size", "probe_steps", "pretrain_steps", "jobs")
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    timing = json.loads(pretrain.read_text()) if pretrain.is_file() else {}
     return {
         "command": command,
         "date": date.today().isoformat(),
         "device": args.device,
         "machine": machine_line(args),
         **{key: getattr(args, key) for key in options},
-        "pretrain_seconds": json.loads(pretrain.read_text())["train_seconds"]
-        if pretrain.is_file()
-        else 0.0,
+        "pretrain_seconds": timing.get("train_seconds", 0.0),
         "variants": names,
         "walls": walls,
+        **({"quick": True} if args.quick else {}),
+        "pretrain_cpu_seconds": timing.get("cpu_seconds"),
+        # this invocation's CPU time (its processes' user + system: load-independent) and wall
+        # time, start to record; with what it trained and probed itself (the rest was cached)
+        "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in usage),
+        "wall_seconds": time.monotonic() - args.started,
+        "trained_here": trained_here,
         "probes_collect_garbage": True,  # see render_page
         "results": results,
         "costs": costs,
@@ -1910,8 +2137,20 @@ def run_record(
     }
 
 
+def fidelity(args: argparse.Namespace) -> None:
+    """Fill in what ``--quick`` changes, where the command did not set it: the fine-tuning and
+    pretraining steps, the patch size (the pretraining's too: ``pretrain_patch``) and the runs
+    folder (its own, so that a quick run never mixes with the full run's results)."""
+    for key, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    runs_on = QUICK_RUNS_ON if args.quick else RUNS_ON
+    args.runs = runs_on[args.device] if args.runs is None else args.runs
+    args.pretrain_patch = QUICK["patch_size"] if args.quick else PRETRAIN["patch_size"]
+
+
 def main() -> None:
-    started = time.monotonic()
+    started, clock = time.monotonic(), time.time()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, help="an official checkpoint to start from")
     parser.add_argument(
@@ -1923,15 +2162,28 @@ def main() -> None:
         default="cpu",
         help="where the pretraining and every variant train and are evaluated (cpu)",
     )
-    parser.add_argument("--steps", type=int, default=600, help="fine-tuning steps (600)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the low-fidelity fresh check: {} fine-tuning steps, {}² patches, {} pretraining "
+        "steps (the same evaluation), in its own runs folder and on its own page".format(
+            *QUICK.values()
+        ),
+    )
+    parser.add_argument(
+        "--steps", type=int, help=f"fine-tuning steps ({FULL['steps']}; --quick {QUICK['steps']})"
+    )
     parser.add_argument(
         "--pretrain-steps",
         type=int,
-        default=PRETRAIN["steps"],
-        help=f"pretraining steps ({PRETRAIN['steps']}; fewer only to check the script)",
+        help=f"pretraining steps ({FULL['pretrain_steps']}; --quick {QUICK['pretrain_steps']})",
     )
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--patch-size", type=int, default=64)
+    parser.add_argument(
+        "--patch-size",
+        type=int,
+        help=f"training patches ({FULL['patch_size']}²; --quick {QUICK['patch_size']}²)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process (1)")
     parser.add_argument("--jobs", type=int, default=2, help="variants trained at once (2)")
@@ -1975,13 +2227,16 @@ def main() -> None:
     except ValueError as error:  # before anything is written
         parser.error(str(error))
     args.native = tuple(n for n in args.native.split(",") if n)
-    args.runs = RUNS_ON[args.device] if args.runs is None else args.runs
+    fidelity(args)
     args.end_at = None if args.deadline is None else started + args.deadline
+    args.started = started
     args.passthrough = [a for a in sys.argv[1:] if a not in ("--fresh", "--costs", "--page")]
     args.settings = {}
     torch.set_num_threads(args.threads)
     if args.checkpoint is None:
-        args.checkpoint = pretrained_checkpoint(args.runs, args.device, args.pretrain_steps)
+        args.checkpoint = pretrained_checkpoint(
+            args.runs, args.device, args.pretrain_steps, args.pretrain_patch
+        )
         print(f"pretrained checkpoint ready at {time.monotonic() - started:.0f} s", flush=True)
     if args.train or args.probe:
         write_result(args.train or args.probe, args, probe=bool(args.probe))
@@ -2003,20 +2258,25 @@ def main() -> None:
     to_probe = [] if args.page else trained if args.costs else missing("cost.json")
     walls: dict[str, float] = {}
     if args.jobs == 1 and args.end_at is None:  # each trained, then probed: a cut run keeps both
+        probes = [n for n in to_probe if n in trained]
         for name in names:
             if name in to_train:
                 child(args, "--train", name)
-            if name in to_probe and name in trained:
+            if name in probes:
                 child(args, "--probe", name)
     else:
         walls = train_all(args, to_train)
         done = set(names) - set(missing("result.json"))  # a probe of any other is not shown
         probes = [n for n in to_probe if n in trained and (args.costs or n in done)]
-        probe_all(args, [n for n in probes if VARIANTS[n].group != "seeds"], started)
+        probes = [n for n in probes if VARIANTS[n].group != "seeds"]
+        probe_all(args, probes, started)
     if args.costs:
         return
     command = " ".join(["python", "benchmarks/transfer.py", *sys.argv[1:]])
-    record = run_record(args, command, names, walls)
+    time_file = args.runs / "pretrained" / "time.json"
+    pretrained = time_file.is_file() and time_file.stat().st_mtime >= clock
+    here = {"pretraining": pretrained, "variants": to_train, "probes": probes}
+    record = run_record(args, command, names, walls, here)
     (args.runs / "record.json").write_text(json.dumps(record, indent=1))
     if "pretrained" not in record["results"]:
         sys.exit("no page: the pretrained network's evaluation did not finish")

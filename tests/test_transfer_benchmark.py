@@ -344,11 +344,16 @@ def test_each_device_keeps_its_runs_and_page_and_the_cpu_keys_stay_as_they_were(
     checkpoint = tmp_path / "tiny.pth"
     torch.save({"params": build_backbone("nafnet", "tiny").state_dict()}, checkpoint)
     keys = {}
-    for device, pretrain_steps in (("cpu", 1500), ("cuda", 1500), ("cpu", 3)):
+    for device, pretrain_steps, quick in (
+        ("cpu", None, False),
+        ("cuda", None, False),
+        ("cpu", 3, False),
+        ("cpu", None, True),
+    ):
         options = argparse.Namespace(
-            steps=600,
+            steps=None,
             batch_size=8,
-            patch_size=64,
+            patch_size=None,
             seed=0,
             threads=1,
             runs=tmp_path,
@@ -356,13 +361,45 @@ def test_each_device_keeps_its_runs_and_page_and_the_cpu_keys_stay_as_they_were(
             native=("noise",),
             device=device,
             pretrain_steps=pretrain_steps,
+            quick=quick,
             settings={},
         )
-        keys[device, pretrain_steps] = transfer.settings(options, "pip")
-    cpu = keys["cpu", 1500]
+        transfer.fidelity(options)
+        keys[device, pretrain_steps, quick] = transfer.settings(options, "pip")
+    cpu = keys["cpu", None, False]
     assert "device" not in cpu and "pretrain_steps" not in cpu  # results cached before: valid
-    assert keys["cuda", 1500] == {**cpu, "device": "cuda"}
-    assert keys["cpu", 3] == {**cpu, "pretrain_steps": 3}
+    assert cpu["steps"] == 600 and cpu["patch_size"] == 64
+    assert keys["cuda", None, False] == {**cpu, "device": "cuda"}
+    assert keys["cpu", 3, False] == {**cpu, "pretrain_steps": 3}
+    quick = {"steps": 300, "patch_size": 32, "pretrain_steps": 750, "quick": True}
+    assert keys["cpu", None, True] == {**cpu, **quick}
+
+
+def test_quick_trains_less_in_its_own_folder_and_the_full_run_s_pretraining_stays_cached(
+    tmp_path,
+):
+    def resolved(**given) -> argparse.Namespace:
+        options = dict(steps=None, patch_size=None, pretrain_steps=None, device="cpu", runs=None)
+        options = argparse.Namespace(**(options | given))
+        transfer.fidelity(options)
+        return options
+
+    quick, full = resolved(quick=True), resolved(quick=False)
+    assert (quick.steps, quick.patch_size, quick.pretrain_steps) == (300, 32, 750)
+    assert (full.steps, full.patch_size, full.pretrain_steps) == (600, 64, 1500)
+    assert (quick.pretrain_patch, full.pretrain_patch) == (32, 64)  # its pretraining's too
+    assert full.runs == transfer.RUNS and quick.runs == transfer.RUNS.with_name("transfer_quick")
+    assert transfer.QUICK_PAGE_ON["cpu"].name == "transfer_quick.md"
+    assert resolved(quick=True, steps=20, runs=tmp_path).steps == 20  # what the command sets
+    # the full run's kept pretrained network (its stamp as written before --quick existed) is
+    # reused, not trained again
+    folder = tmp_path / "pretrained"
+    folder.mkdir()
+    (folder / "nafnet32_noise.pth").write_bytes(b"kept")
+    stamp = {"arch": transfer.PRETRAIN_ARCH, **transfer.PRETRAIN}
+    (folder / "settings.json").write_text(json.dumps(stamp))
+    assert transfer.pretrained_checkpoint(tmp_path) == folder / "nafnet32_noise.pth"
+    assert (folder / "nafnet32_noise.pth").read_bytes() == b"kept"
 
 
 def test_a_gpu_run_s_record_writes_its_own_page_with_three_seeds(tmp_path, monkeypatch):
@@ -481,6 +518,105 @@ def cpu_record(pretrained_psnr: float, pip_psnr: float, machine: str) -> dict:
         **{"pretrain_steps": 1500, "jobs": 2, "pretrain_seconds": 3600.0, "walls": {}},
         **{"results": results, "costs": {}, "strengths": {}, "moved": {}},
     }
+
+
+def goal_run(psnr: dict[str, tuple[float, float]], machine: str) -> dict:
+    """A CPU run's record with the adapter default and the variants its goals compare with
+    (``psnr``: each one's degradations and blur, every input at 20 dB), its costs probed."""
+    record = cpu_record(*psnr.pop("pretrained"), machine)
+    entry = record["results"].pop("pip")
+    for name, (value, blur) in psnr.items():
+        trainable = 1000 if name == "full_low" else 40
+        report = {"held-out photos": reports(value, blur)}
+        record["results"][name] = {**entry, "trainable": trainable, "reports": report}
+    costs = {"full_low": (500.0, 1.8), ADAPTER_DEFAULT: (200.0, 1.7)}
+    record["costs"] = {n: {"peak_mib": m, "seconds_per_step": t} for n, (m, t) in costs.items()}
+    record["variants"] = list(record["results"])
+    return record
+
+
+ADAPTER_DEFAULT = transfer.ADAPTER_DEFAULT
+
+
+def test_a_quick_run_s_page_shows_its_verdicts_beside_the_full_run_s_and_its_time(
+    tmp_path, monkeypatch
+):
+    full = goal_run(
+        {
+            "pretrained": (22.0, 19.0),
+            ADAPTER_DEFAULT: (23.9, 20.1),
+            "full_low": (22.5, 20.0),
+            "lora_default_size": (21.0, 19.5),
+            "lora_per_degradation": (23.8, 20.2),
+        },
+        "AMD EPYC (2 cores)",
+    )
+    quick = goal_run(
+        {
+            "pretrained": (20.0, 19.0),
+            ADAPTER_DEFAULT: (21.0, 19.9),  # blur 0.1 dB below its input: that verdict flips
+            "full_low": (19.8, 19.5),
+            "lora_default_size": (19.0, 19.0),
+            "lora_per_degradation": (21.1, 20.0),  # below: not a check at this fidelity
+        },
+        "AMD EPYC (2 cores)",
+    )
+    cpu = {"pretrained": 60.0, "lora_per_degradation": 600.0} | dict.fromkeys(
+        ["full_low", "lora_default_size", ADAPTER_DEFAULT], 300.0
+    )
+    for name, seconds in cpu.items():
+        quick["results"][name]["cpu_seconds"] = seconds
+    for cost in quick["costs"].values():
+        cost["cpu_seconds"] = 30.0
+    order = ["pretrained", "lora_per_degradation", ADAPTER_DEFAULT, "full_low", "lora_default_size"]
+    probes = order[1:]
+    quick |= {"quick": True, "pretrain_cpu_seconds": 600.0, "cpu_seconds": 2400.0}
+    quick |= {"wall_seconds": 3600.0, "variants": order, "patch_size": 32, "steps": 300}
+    quick["pretrain_steps"] = 750
+    quick["trained_here"] = {"pretraining": True, "variants": order, "probes": probes}
+    book = tmp_path / "transfer.json"
+    book.write_text(json.dumps({"imported": [], "runs": [full]}))
+    committed = book.read_text()
+    pages = {"cpu": tmp_path / "transfer.md", "cuda": tmp_path / "transfer_cuda.md"}
+    quick_pages = {d: p.with_stem(p.stem + "_quick") for d, p in pages.items()}
+    monkeypatch.setattr(transfer, "PAGE_ON", pages)
+    monkeypatch.setattr(transfer, "QUICK_PAGE_ON", quick_pages)
+    monkeypatch.setattr(transfer, "CPU_RECORD", book)
+    page = transfer.publish(quick)
+    # its own page and record; the full run's record and page untouched
+    assert quick_pages["cpu"].read_text() == page and not pages["cpu"].exists()
+    assert book.read_text() == committed
+    assert json.loads(quick_pages["cpu"].with_suffix(".json").read_text()) == quick
+    assert "**the headline numbers are [transfer.md](transfer.md)'s**" in page
+    assert "(750 pretraining and 300 fine-tuning steps on 32² patches; the full run: " in page
+    # 40 thread-minutes; quietly: pretraining 600 s, then 60 + 300 + 300 s on one process
+    # beside 600 + 300 s on the other (900 s), the two probes kept 60 s, the parent the rest
+    # (2400 - 600 - 1560 - 60 = 180 s): 29 min
+    time_line = "**40 thread-minutes** (pretraining 10, variants 26, probes 1, parent 3: "
+    assert time_line in page and "wall time 60 min" in page and "about **29 min**." in page
+    assert "This run was fresh: it pretrained and trained every variant itself." in page
+    rows = {
+        line.split(" | ")[0][2:]: line.split(" | ")[2:]
+        for line in page.split("## Goals beside the full run")[1].splitlines()
+        if line.startswith("| ") and ("held-out photos" in line or "| any |" in line)
+    }
+    assert rows["≥ +0.50 dB over full fine-tuning"] == ["+1.04: met", "+1.14: met", "yes |"]
+    assert rows["no degradation below its input (closest, dB)"] == [
+        "-0.10: **not met**",
+        "+0.10: met",
+        "**no** |",
+    ]
+    assert rows["pretrained task ≥ −0.10 dB"][2] == "yes |"
+    assert rows["≥ +0.50 dB over the LoRA of equal size"][2] == "yes |"
+    assert rows["above the per-degradation LoRAs"][0] == "-0.10: **not met**"
+    assert rows["above the per-degradation LoRAs"][2].startswith("not counted: ")
+    assert rows["peak memory ≤ 60% of full fine-tuning's (%)"] == ["40: met", "40: met", "yes |"]
+    assert rows["time per step ≤ 1.00×"][2].startswith("not counted: ")
+    # the run's own tables follow as sections; --from-record writes the same page again
+    assert "\n### held-out photos\n" in page and "\n## held-out photos" not in page
+    quick_pages["cpu"].unlink()
+    run_main(monkeypatch, "--from-record", str(quick_pages["cpu"].with_suffix(".json")))
+    assert quick_pages["cpu"].read_text() == page
 
 
 def test_a_cpu_run_adds_its_section_or_replaces_its_own_network_s(tmp_path, monkeypatch):

@@ -22,6 +22,10 @@ SECTIONS = [  # (file, what it shows)
         "transfer_cuda.md",
         "Adapter mode on a GPU, three training seeds (`benchmarks/transfer.py --device cuda`)",
     ),
+    (
+        "transfer_quick.md",
+        "Adapter mode, the quick fresh check at low fidelity (`benchmarks/transfer.py --quick`)",
+    ),
     ("no_harm.md", "Do no harm: the blur failure, the training recipe (`benchmarks/no_harm.py`)"),
     (
         "local_pooling.md",
