@@ -14,11 +14,12 @@ independent of the machine's load).
 Run:  python benchmarks/overhead.py [--device cpu|cuda] [--threads 2] [--rounds 7]
       [--repeats 5] [--instructions nafnet --instruction-sizes 128,256]
       [--backbones restormer,nafnet,swinir] [--compile] [--transpose] [--ffn-rank 32]
-      [--malloc-keep]
+      [--malloc-keep] [--candidate LABEL]
 Writes docs/benchmarks/overhead[_cuda].md and .json. ``--backbones`` remeasures only those
 backbones and keeps the other rows of the existing .json (each row records its date and
 settings), so that slow backbones can be measured in separate, shorter runs;
-``--backbones "" --no-tried`` refreshes the operator counts alone.
+``--backbones "" --no-tried`` refreshes the operator counts alone. ``--candidate LABEL``
+times a What-was-tried design as the goal table times the default, as a candidate for it.
 """
 
 from __future__ import annotations
