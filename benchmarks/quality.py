@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import blur_strength
 import torch
 from digests import code_digest, files_digest
 from machine import at_least, comparison_parser, describe_machine, parse_comparison, verdict
@@ -220,6 +221,7 @@ class Variant:
     train_seed: int | None = None  # None: --seed; the held-out sets always keep --seed
     blind: bool = False  # also steered blind by a sensor (PIP and its seed variants)
     loss: str | None = None  # None: --loss
+    fft_weight: float | None = None  # the Fourier term's weight (loss "psnr_fft"); None: 1
 
     def seed(self, args: argparse.Namespace) -> int:
         """The seed of the initialisation, the training patches and the batch order."""
@@ -287,6 +289,14 @@ VARIANTS: dict[str, Variant] = {
         "PSNR loss + do-no-harm term", "recipe", pip, blind=True, loss="psnr_no_harm"
     ),
     "pip_fft": Variant("PSNR loss + Fourier L1 term", "recipe", pip, blind=True, loss="psnr_fft"),
+    "pip_fft_03": Variant(
+        "PSNR loss + Fourier L1 term at weight 0.3",
+        "recipe",
+        pip,
+        blind=True,
+        loss="psnr_fft",
+        fft_weight=0.3,
+    ),
 }
 # the same training under another seed (initialisation, training patches, batch order): the
 # noise of a single-seed comparison, for the choices made on a fraction of a dB
@@ -343,9 +353,10 @@ EVAL_SETS: dict[str, str] = {
     "ood": "out-of-domain held-out photos (8, of other kinds)",
 }
 WEIGHTS = "model.safetensors"
-# the settings that define a trained network: the command line's, and the seed variants' own
+# the settings that define a trained network: the command line's, and the variants' own seed and
+# Fourier weight
 TRAINING_KEYS = ("steps", "batch_size", "patch_size", "lr", "seed", "threads", "loss", "context")
-MODEL_KEYS = (*TRAINING_KEYS, "train_seed")
+MODEL_KEYS = (*TRAINING_KEYS, "train_seed", "fft_weight")
 
 
 def settings(args: argparse.Namespace, name: str) -> dict:
@@ -355,6 +366,8 @@ def settings(args: argparse.Namespace, name: str) -> dict:
     current["loss"] = VARIANTS[name].training_loss(args)
     if VARIANTS[name].train_seed is not None:
         current["train_seed"] = VARIANTS[name].train_seed
+    if VARIANTS[name].fft_weight is not None:
+        current["fft_weight"] = VARIANTS[name].fft_weight
     if VARIANTS[name].blind:
         current["sensor_steps"] = args.sensor_steps
         current["sensor_recipe"] = recipe_key(SENSOR_RECIPE)
@@ -415,6 +428,7 @@ def train(name: str, args: argparse.Namespace, val_set, eval_sets: dict) -> dict
         batch_size=args.batch_size,
         lr=args.lr,
         loss=variant.training_loss(args),
+        **({} if variant.fft_weight is None else {"fft_weight": variant.fft_weight}),
         val_every=max(1, args.steps // 5),
         seed=seed,
     )
@@ -587,6 +601,39 @@ def strength_results(args: argparse.Namespace, eval_sets: dict) -> dict:
     return cached(args.runs / "pip" / "strength.json", key, measure)
 
 
+def blur_strength_results(args: argparse.Namespace, eval_sets: dict) -> dict:
+    """PIP's bundle with blur's output strength per image (``blur_strength``: fitted on the
+    validation photos' blur draws, judged on their own draws), on the validation photos and
+    the held-out sets; cached in ``runs/quality/pip/blur_strength.json`` while the bundle, the
+    sets and the code are the same."""
+    adapter = args.runs / "pip" / "adapter"
+    if not adapter.is_dir():
+        return {}
+    sets = {VALIDATION: validation_pairs(WITH_CLEAN), **eval_sets}
+
+    def measure() -> dict:
+        return blur_strength.measure(load_bundle(adapter), sets, VALIDATION)
+
+    key = {"adapter": files_digest(adapter), "eval_sets": sets_digest(sets)}
+    key |= {"code": code_digest(), "script": files_digest(Path(blur_strength.__file__))}
+    return cached(args.runs / "pip" / "blur_strength.json", key, measure)
+
+
+def at_blur_strength(results: dict, per_image: dict) -> dict:
+    """``results`` with PIP's labelled and blind runs at blur's strength per image on the
+    held-out sets, when the rule adopted it on the validation photos (``blur_strength``); else
+    ``results`` itself."""
+    if not per_image or BLIND not in results or not blur_strength.adopted(per_image, VALIDATION):
+        return results
+    shown = copy.deepcopy(results)
+    for split in EVAL_SETS:
+        measured = per_image["reports"][split]["per_image"]
+        labels = shown["pip"]["reports"][split]
+        shown["pip"]["reports"][split] = blur_strength.with_blur(labels, measured["labels"])
+        shown[BLIND]["reports"][split] = measured["blind"]
+    return shown
+
+
 def strength_table(results: dict, strength: dict, split: str) -> list[str]:
     """PSNR per degradation at full strength and with the fitted strengths, labels and blind."""
     runs = [(n, label) for n, label in (("pip", "labels"), (BLIND, "blind")) if n in results]
@@ -754,7 +801,7 @@ def recipe_table(reports: dict[str, dict]) -> list[str]:
         if name not in reports:
             continue
         ours, blind = reports[name], reports[blind_run(name)]
-        label = "PSNR loss (PIP above)" if name == "pip" else VARIANTS[name].label
+        label = "PSNR loss (PIP, full strength)" if name == "pip" else VARIANTS[name].label
         cells = [label, f"{ours['blur']['input_psnr']:.2f}"]
         cells += [f"{r['blur']['psnr']:.2f} ({blur_gain(r):+.3f})" for r in (ours, blind)]
         cells += [f"{r['average']['psnr']:.2f}" for r in (ours, blind)]
@@ -777,6 +824,7 @@ def recipe_section(results: dict, validation: dict) -> list[str]:
         "batches, the same sensor for blind mode): "
         + "; ".join(
             f"{VARIANTS[n].label}: {LOSSES[str(VARIANTS[n].loss)]}, `--loss {VARIANTS[n].loss}`"
+            + ("" if VARIANTS[n].fft_weight is None else f", `fft_weight={VARIANTS[n].fft_weight}`")
             for n in tried
         )
         + ". The rule, fixed before their numbers: a recipe is adopted only if on the "
@@ -1022,7 +1070,12 @@ def per_set(section: Callable[[str], list[str]]) -> list[str]:
 
 
 def write_page(
-    results: dict, args: argparse.Namespace, command: str, strength: dict, validation: dict
+    results: dict,
+    args: argparse.Namespace,
+    command: str,
+    strength: dict,
+    validation: dict,
+    per_image: dict,
 ) -> str:
     records = []
     for name in ("plain", "widened", "promptir", "pip"):
@@ -1062,6 +1115,17 @@ def write_page(
         "restored against itself ('identical' when it comes back unchanged, as it does with "
         'the label `"clean"`).',
     ]
+    shown = at_blur_strength(results, per_image)
+    if shown is not results:
+        a0, a1 = per_image["lines"]["per_image"]
+        lines[-1] += (
+            f" After training, PIP's blur output strength is chosen per image, `clip({a0:.3f} "
+            f"{a1:+.3f} · e, 0, 1)` with `e` the input's blur effect (`PIPConfig.blur_strength`, "
+            "fitted on validation photos and adopted by the rule of [Blur strength per image]"
+            "(#blur-strength-per-image)): PIP's columns below use it, labels and blind. The "
+            "ablations, seeds and training recipes further down compare the networks at full "
+            "strength."
+        )
     missing = [VARIANTS[n].label for n in VARIANTS if n not in results]
     if missing:
         lines += [
@@ -1070,7 +1134,7 @@ def write_page(
         ]
     recipes = recipe_section(results, validation)
     lines += per_set(
-        lambda split: [*headline_table(results, split), "", *goals(results, split, bool(recipes))]
+        lambda split: [*headline_table(shown, split), "", *goals(shown, split, bool(recipes))]
     )
     if strength and "pip" in results:
         lines += [
@@ -1090,6 +1154,29 @@ def write_page(
                 *strength_goals(results, strength, split),
             ]
         )
+    if per_image:
+        lines += [
+            "",
+            "## Blur strength per image",
+            "",
+            "Blur's output strength `a` chosen for each image from its input, `clip(a0 + a1 · e, "
+            "0, 1)` with `e` the input's blur effect (Crété-Roffet et al. 2007, the metric of "
+            "scikit-image's `measure.blur_effect`: 0 sharp, 1 blurred; `benchmarks/"
+            "blur_strength.py`), fitted by least squares on the validation photos under blur "
+            f"draws {', '.join(map(str, blur_strength.FIT_DRAWS))} (restored with the label), "
+            "beside one blur strength fitted on the same images; every other degradation at full "
+            "strength, blind as the sensor's blur weight. The same trained network and sensor "
+            "as above. The rule, fixed before its numbers, is checked on the validation photos' "
+            "own draws (seed 0); the held-out sets choose nothing (and are measured at full "
+            "strength and per image only). Blur cells: PSNR (output − input).",
+            "",
+            "### Validation photos (the rule)",
+            "",
+            *blur_strength.table(per_image, VALIDATION),
+            "",
+            *blur_strength.rule_lines(per_image, VALIDATION),
+        ]
+        lines += per_set(lambda split: blur_strength.table(per_image, split))
     lines += recipes
     ablations = ablation_table(results)
     if ablations:
@@ -1177,8 +1264,9 @@ def main() -> None:
         (args.runs / name).mkdir(parents=True, exist_ok=True)
         results.update(load_or_train(name, args, val_set, eval_sets))
     strength = strength_results(args, eval_sets) if "pip" in results else {}
+    per_image = blur_strength_results(args, eval_sets) if "pip" in results else {}
     validation = validation_results(args, results)
-    print(write_page(results, args, command, strength, validation))
+    print(write_page(results, args, command, strength, validation, per_image))
 
 
 if __name__ == "__main__":

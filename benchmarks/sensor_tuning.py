@@ -154,9 +154,15 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "parameters)",
         {**DEFAULT_TRAINING, "backbone": "mobilenetv3_small_100"},
     ),
+    "sharpness": (
+        "the defaults, and the sensor also reads how steep each crop's steepest edges are for "
+        "their height (percentiles of the gradient over the local 9×9 range): a blur spreads "
+        "every edge, a soft photo keeps a few steep ones (`DegradationSensor(sharpness=True)`)",
+        {**DEFAULT_TRAINING, "sharpness": True},
+    ),
 }
 # the settings of a recipe that build the sensor rather than train it
-SENSOR_OPTIONS = ("statistics", "backbone")
+SENSOR_OPTIONS = ("statistics", "backbone", "sharpness")
 DEFAULT_RECIPE = "mild_end_no_haze"  # train_sensor's defaults
 # skimage.data loaders of the validation photos (grey ones are used as grey RGB), and the
 # colour validation photos of benchmarks/wallpapers

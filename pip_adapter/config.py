@@ -291,6 +291,29 @@ def _strengths(value: Any, degradations: tuple[str, ...]) -> tuple[tuple[str, fl
     return tuple((d, float(strengths[d])) for d in restorable if strengths.get(d, 1) != 1)
 
 
+BLUR = "blur"  # the degradation whose strength PIPConfig.blur_strength sets per image
+
+
+def _blur_strength(
+    value: Any, degradations: tuple[str, ...], strengths: tuple[tuple[str, float], ...]
+) -> tuple[float, float] | None:
+    """Checked ``blur_strength``: None or ``(a0, a1)``, two finite numbers, for a model that
+    restores ``"blur"`` and has no ``output_strength`` for it."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(f"PIPConfig.blur_strength must be None or a pair (a0, a1), got {value!r}")
+    if not all(_real(a) for a in value):
+        raise ValueError(f"PIPConfig.blur_strength must be two finite numbers, got {value!r}")
+    _restorable("blur_strength", [BLUR], degradations)
+    if BLUR in dict(strengths):
+        raise ValueError(
+            "PIPConfig.blur_strength and output_strength both set blur's strength; set one "
+            "(output_strength without 'blur')"
+        )
+    return float(value[0]), float(value[1])
+
+
 def _flag(name: str, value: Any) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise ValueError(f"PIPConfig.{name} must be None, True or False, got {value!r}")
@@ -394,6 +417,12 @@ class PIPConfig:
             ``"clean"`` is always 0. Stored as ``(name, a)`` pairs in prompt order, without
             the 1s (``dict(config.output_strength)`` gives the mapping). Only for networks
             whose output has the input's size.
+        blur_strength: ``(a0, a1)``: blur's output strength chosen per image from its input,
+            ``clip(a0 + a1 · e, 0, 1)`` with ``e`` its blur effect
+            (``pip_adapter.metrics.blur_effect``: 0 sharp, 1 blurred), in place of a strength
+            in ``output_strength``; None (the default): blur as ``output_strength`` says.
+            For a network that restores some blurred photos and damages others, told apart by
+            how blurred they look: ``pip_adapter.training.calibrate_blur_strength`` fits it.
 
     ``Stage`` entries override ``prompt_dim``, ``prompt_size`` and ``heads`` per stage. Lists
     are stored as tuples and stage entries as ``Stage`` objects, so that equal settings compare
@@ -420,6 +449,7 @@ class PIPConfig:
     degradation_ffn_rank: int = 0
     native_degradations: tuple[str, ...] = ()
     output_strength: tuple[tuple[str, float], ...] = ()
+    blur_strength: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -432,7 +462,7 @@ class PIPConfig:
         stages = self.stages
         degradations = check_degradation_names(self.degradations)
         restorable_degradations(degradations)  # not "clean" alone: a ValueError
-        normalised = {
+        normalised: dict[str, Any] = {
             "stages": stages if stages == "auto" else check_stage_entries(stages),
             "degradations": degradations,
             "prompt_dim": _integer("prompt_dim", self.prompt_dim, 2, optional=True),
@@ -456,8 +486,10 @@ class PIPConfig:
             "noise_level_map": _level(self.noise_level_map),
             "value_range": _value_range(self.value_range),
             "native_degradations": _native(self.native_degradations, degradations),
-            "output_strength": _strengths(self.output_strength, degradations),
         }
+        strengths = _strengths(self.output_strength, degradations)
+        normalised["output_strength"] = strengths
+        normalised["blur_strength"] = _blur_strength(self.blur_strength, degradations, strengths)
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
 

@@ -596,6 +596,7 @@ def _metadata(graph: _Graph, multiple: int, traced: _Traced) -> dict[str, Any]:
         "degradations": list(graph.model.degradations),
         # baked into the graph: what it blends of the network's output, per degradation
         "output_strength": dict(graph.model.config.output_strength),
+        "blur_strength": graph.model.config.blur_strength,
         "steering": graph.steering,
         "inputs": list(graph.input_names),
         "outputs": list(graph.output_names),

@@ -15,13 +15,18 @@ more often an unsure one, which steers a mixture rather than a hard label. With
 ``statistics=True`` the sensor also reads a few physical statistics of each crop (noise level,
 sharpness across scales, streak orientation, dark channel, brightness: ``image_statistics``),
 which depend less on what a photo shows than features learned from a few training photos do.
+With ``sharpness=True`` it reads how steep each crop's steepest edges are for their height
+(``edge_sharpness``): a motion blur of 7 pixels or more spreads every edge over that many
+pixels, while a soft photo that needs nothing still has a few steep ones, the cue that tells
+such a photo from a blurred one (benchmarks/sensor_tuning.py).
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import reduce
 from types import MappingProxyType, ModuleType
 from typing import Any, Protocol, cast
 
@@ -37,11 +42,13 @@ __all__ = [
     "DEFAULT_SENSOR_BACKBONE",
     "DEFAULT_SENSOR_SCALE_WEIGHTS",
     "DEFAULT_SENSOR_VIEWS",
+    "SENSOR_SHARPNESS",
     "SENSOR_STATISTICS",
     "SENSOR_VIEWS",
     "DegradationSensor",
     "crop_grid",
     "crop_views",
+    "edge_sharpness",
     "image_statistics",
     "zoom",
 ]
@@ -85,6 +92,13 @@ SENSOR_STATISTICS = (
     "dark share",
     "highlight",  # the brightest luminance: a dim photo has none
 )
+# what edge_sharpness measures of a crop, in the order of its columns: percentiles of the
+# gradient magnitude over the range of the SHARPNESS_WINDOW² window around each pixel (an edge
+# spread over n pixels rises by about 1/n of its height per pixel)
+SENSOR_SHARPNESS = ("edge slope, 90th percentile", "edge slope, 99th percentile", "steepest edge")
+SHARPNESS_WINDOW = 9  # wider than the spread of the faintest default motion blur (7 pixels)
+# added to the window's range: a flat window's noise is not a steep edge
+_SHARPNESS_FLOOR = 0.02
 _EPS = 1e-4  # keeps the logarithms of flat crops finite
 # Immerkaer (1996): the difference of two Laplacians, blind to content up to second order
 _NOISE_KERNEL = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
@@ -180,10 +194,10 @@ def _log_mean(x: torch.Tensor) -> torch.Tensor:
     return (x.flatten(1).mean(dim=1) + _EPS).log()
 
 
-def _kornia() -> ModuleType:
+def _kornia(option: str = "statistics") -> ModuleType:
     """kornia, which the statistics are computed with: it comes with the ``train`` extra, so it
     is imported when statistics are asked for and the core install loads the sensor without it."""
-    with needs_extra("train", "DegradationSensor(statistics=True)"):
+    with needs_extra("train", f"DegradationSensor({option}=True)"):
         import kornia
     return kornia
 
@@ -226,18 +240,54 @@ def image_statistics(crops: torch.Tensor) -> torch.Tensor:
     )
 
 
-class _StatisticsHead(nn.Module):
-    """Logits from ``image_statistics``: normalised (batch norm: their scales differ), then a
-    small perceptron; added to the learned network's logits."""
+def _window_max(x: torch.Tensor) -> torch.Tensor:
+    """The maximum of the ``SHARPNESS_WINDOW``² window around each pixel of ``x`` (N×1×h×w):
+    the same numbers as a square max pooling (a replicated border pixel is one the window
+    already holds), as elementwise maxima of shifted copies along the columns, then the rows,
+    a fraction of the pooling's time on a CPU."""
+    pad, (height, width) = SHARPNESS_WINDOW // 2, x.shape[-2:]
+    x = F.pad(x, (0, 0, pad, pad), mode="replicate")
+    x = reduce(torch.maximum, (x[..., i : i + height, :] for i in range(SHARPNESS_WINDOW)))
+    x = F.pad(x, (pad, pad, 0, 0), mode="replicate")
+    return reduce(torch.maximum, (x[..., i : i + width] for i in range(SHARPNESS_WINDOW)))
 
-    def __init__(self, classes: int, hidden: int = 64) -> None:
+
+def edge_sharpness(crops: torch.Tensor) -> torch.Tensor:
+    """How steep the steepest edges of each crop (``N×3×h×w`` in [0, 1]) are for their height:
+    ``N×len(SENSOR_SHARPNESS)``, logarithms of percentiles of the gradient magnitude over the
+    range of the window around each pixel. Blur lowers them all (every edge spread over its
+    length); content only as far as it lacks steep edges altogether. Differentiable and
+    traceable, as ``image_statistics``."""
+    kornia = _kornia("sharpness")
+    grey = kornia.color.rgb_to_grayscale(crops)
+    slope = kornia.filters.spatial_gradient(grey, mode="diff")[:, 0].square().sum(dim=1).sqrt()
+    ratio = (slope / (_window_max(grey) + _window_max(-grey) + _SHARPNESS_FLOOR)[:, 0]).flatten(1)
+    pixels = ratio.shape[1]
+    steepest = ratio.topk(max(1, pixels // 10), dim=1).values  # sorted, steepest first
+    columns = [steepest[:, -1], steepest[:, max(1, pixels // 100) - 1], steepest[:, 0]]
+    return (torch.stack(columns, dim=1) + _EPS).log()
+
+
+class _StatisticsHead(nn.Module):
+    """Logits from measurements of each crop (``image_statistics`` or ``edge_sharpness``,
+    ``columns`` of them): normalised (batch norm: their scales differ), then a small
+    perceptron; added to the learned network's logits."""
+
+    def __init__(
+        self,
+        classes: int,
+        measure: Callable[[torch.Tensor], torch.Tensor] = image_statistics,
+        columns: int = len(SENSOR_STATISTICS),
+        hidden: int = 64,
+    ) -> None:
         super().__init__()
-        self.norm = nn.BatchNorm1d(len(SENSOR_STATISTICS))
-        self.hidden = nn.Linear(len(SENSOR_STATISTICS), hidden)
+        self.measure = measure
+        self.norm = nn.BatchNorm1d(columns)
+        self.hidden = nn.Linear(columns, hidden)
         self.classifier = nn.Linear(hidden, classes)
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
-        features = image_statistics(crops.float())
+        features = self.measure(crops.float())
         if self.training and features.shape[0] == 1:  # no batch statistics of one crop
             norm = self.norm
             features = F.batch_norm(
@@ -294,13 +344,15 @@ class DegradationSensor(nn.Module):
             fits one on labelled images.
         statistics: also classify each crop by its ``image_statistics`` (a small perceptron
             whose logits are added to the network's), trained with it by ``train_sensor``.
+        sharpness: also classify each crop by its ``edge_sharpness`` (the same way): a cue
+            that tells a soft photo that needs nothing from a blurred one.
 
     ``predict_weights(x)`` gives soft weights (``B×T``, rows sum to 1) that a PIPModel uses when
     called without ``degradation=``. Train it with ``pip_adapter.training.train_sensor``.
     Inputs are float RGB images in [0, 1], ``B×3×H×W``, of any size. ``views``,
     ``scale_weights`` and ``temperature`` are settable and saved with the sensor; a sensor file
     without them loads with ``DEFAULT_SENSOR_VIEWS``, ``{1.0: 1.0}`` and temperature 1 (what it
-    was judged with then), and without statistics.
+    was judged with then), and without statistics or sharpness.
     """
 
     mean: torch.Tensor  # the classifier's input normalisation (buffers)
@@ -316,6 +368,7 @@ class DegradationSensor(nn.Module):
         temperature: float = 1.0,
         statistics: bool = False,
         scale_weights: Mapping[float, float] | None = None,
+        sharpness: bool = False,
     ) -> None:
         super().__init__()
         names = check_degradation_names(degradations)
@@ -326,10 +379,11 @@ class DegradationSensor(nn.Module):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
                 raise ValueError(f"{key} must be an integer from 1 to {most}, got {value!r}")
         _check_backbone_name(backbone)
-        if not isinstance(statistics, bool):
-            raise ValueError(f"statistics must be True or False, got {statistics!r}")
-        if statistics:
-            _kornia()  # a missing extra is named before anything is built
+        for key, value in (("statistics", statistics), ("sharpness", sharpness)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{key} must be True or False, got {value!r}")
+            if value:
+                _kornia(key)  # a missing extra is named before anything is built
         if statistics and crop_size < MIN_STATISTICS_CROP:
             raise ValueError(
                 f"statistics need a crop_size of at least {MIN_STATISTICS_CROP} (they pool the "
@@ -351,6 +405,11 @@ class DegradationSensor(nn.Module):
         self.register_buffer("mean", mean.view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", std.view(1, 3, 1, 1), persistent=False)
         self.statistics = _StatisticsHead(len(names)) if statistics else None
+        self.sharpness = (
+            _StatisticsHead(len(names), edge_sharpness, len(SENSOR_SHARPNESS))
+            if sharpness
+            else None
+        )
 
     @property
     def views(self) -> str:
@@ -401,14 +460,15 @@ class DegradationSensor(nn.Module):
             "statistics": self.statistics is not None,
             # [scale, weight] pairs: JSON keys would be strings
             "scale_weights": [list(pair) for pair in self._scale_weights.items()],
+            "sharpness": self.sharpness is not None,
         }
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> DegradationSensor:
         """A freshly initialised sensor from ``config``'s output (one written before ``views``
         and ``temperature`` existed gets the default views and temperature 1, one written
-        before ``statistics`` existed none, and one written before ``scale_weights`` existed
-        the native scale alone)."""
+        before ``statistics`` or ``sharpness`` existed neither, and one written before
+        ``scale_weights`` existed the native scale alone)."""
         pairs = config.get("scale_weights", [[1.0, 1.0]])
         if not isinstance(pairs, list) or not all(
             isinstance(p, list) and len(p) == 2 and isinstance(p[0], int | float) for p in pairs
@@ -432,6 +492,7 @@ class DegradationSensor(nn.Module):
             config.get("temperature", 1.0),
             config.get("statistics", False),
             scale_weights,
+            config.get("sharpness", False),
         )
 
     def add_degradations(self, names: Sequence[str]) -> DegradationSensor:
@@ -450,17 +511,23 @@ class DegradationSensor(nn.Module):
         reference = next(iter(old.state_dict().values()))
         network.reset_classifier(len(vocabulary))
         _grow_classes(old, network.get_classifier().to(reference), len(self.degradations))
-        if self.statistics is not None:
-            old = self.statistics.classifier
-            self.statistics.classifier = nn.Linear(old.in_features, len(vocabulary)).to(old.weight)
-            _grow_classes(old, self.statistics.classifier, len(self.degradations))
+        for head in self._heads():
+            old = head.classifier
+            head.classifier = nn.Linear(old.in_features, len(vocabulary)).to(old.weight)
+            _grow_classes(old, head.classifier, len(self.degradations))
         self.degradations = vocabulary
         return self
 
     def classify(self, crops: torch.Tensor) -> torch.Tensor:
         """Logits of each crop as it is (no cropping): ``N×3×h×w`` -> ``N×T``; for training."""
         logits = self.network((crops - self.mean.to(crops.dtype)) / self.std.to(crops.dtype))
-        return logits if self.statistics is None else logits + self.statistics(crops)
+        for head in self._heads():
+            logits = logits + head(crops)
+        return logits
+
+    def _heads(self) -> list[_StatisticsHead]:
+        """The heads whose logits add to the network's: statistics, sharpness (those built)."""
+        return [head for head in (self.statistics, self.sharpness) if head is not None]
 
     def classify_views(self, crops: torch.Tensor) -> torch.Tensor:
         """Logits of each square crop, the mean over its test-time ``views``: ``N×3×s×s`` ->
@@ -515,5 +582,6 @@ class DegradationSensor(nn.Module):
             f"degradations={self.degradations}, backbone={self.backbone_name!r}, "
             f"crop_size={self.crop_size}, crops_per_side={self.crops_per_side}, "
             f"views={self.views!r}, temperature={self.temperature:g}, "
-            f"statistics={self.statistics is not None}, scale_weights={self._scale_weights}"
+            f"statistics={self.statistics is not None}, sharpness={self.sharpness is not None}, "
+            f"scale_weights={self._scale_weights}"
         )

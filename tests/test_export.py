@@ -86,14 +86,23 @@ def test_other_swin_networks_take_every_size_and_batch(identity):
 
 
 @pytest.mark.parametrize(
-    ("crops_per_side", "views", "statistics"),
-    [(1, "none", False), (2, "flips", True), (3, "none", False), (4, "hflip", False)],
+    ("crops_per_side", "views", "statistics", "sharpness"),
+    [
+        (1, "none", False, False),
+        (2, "flips", True, False),
+        (3, "none", False, True),
+        (4, "hflip", False, False),
+    ],
 )
-def test_traceable_sensor_takes_the_eager_crops(crops_per_side, views, statistics):
+def test_traceable_sensor_takes_the_eager_crops(crops_per_side, views, statistics, sharpness):
     """The sensor in a blind graph averages the same crops (and views) as DegradationSensor at
     any size."""
     sensor = pa.DegradationSensor(
-        crop_size=8, crops_per_side=crops_per_side, views=views, statistics=statistics
+        crop_size=8,
+        crops_per_side=crops_per_side,
+        views=views,
+        statistics=statistics,
+        sharpness=sharpness,
     ).eval()
     grid = export._GridSensor(sensor)
     with torch.no_grad():

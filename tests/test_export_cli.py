@@ -35,9 +35,15 @@ def bundle(tmp_path_factory):
     model = adapted("nafnet", backbone=backbone)
     # output strengths below 1: every graph below must blend as the eager model does
     model.config = model.config.replace(output_strength=STRENGTHS)
-    # judged in mirrored views, with image statistics, at a temperature: the graph must do all
+    # judged in mirrored views, with image statistics and edge sharpness, at a temperature:
+    # the graph must do all
     model.sensor = pa.DegradationSensor(
-        crop_size=16, crops_per_side=2, views="flips", temperature=1.7, statistics=True
+        crop_size=16,
+        crops_per_side=2,
+        views="flips",
+        temperature=1.7,
+        statistics=True,
+        sharpness=True,
     ).eval()
     save_bundle(model, folder / "adapter", backbone="nafnet", size=None, checkpoint=checkpoint)
     images = folder / "images"
@@ -100,7 +106,7 @@ def test_blind_graph_runs_the_sensor_inside(bundle, blind_graph):
     assert [i.name for i in session.get_inputs()] == ["image"]
     sensor_config = export.read_metadata(blind_graph)["sensor"]
     assert (sensor_config["crop_size"], sensor_config["views"]) == (16, "flips")
-    assert sensor_config["statistics"] is True
+    assert sensor_config["statistics"] is True and sensor_config["sharpness"] is True
     program = export.to_torch_export(model, sensor=True)
     # the graph holds the sensor twice: every module keeps its mode (a sensor left training
     # would judge by batch statistics and update them)

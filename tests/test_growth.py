@@ -265,12 +265,10 @@ def test_grown_feed_forward_updates_export(tmp_path):
         assert_close(restored, model(x, degradation=w))
 
 
-@pytest.mark.parametrize("statistics", [False, True])
-def test_sensor_grows_keeping_its_old_classes(statistics):
+@pytest.mark.parametrize("heads", [{}, {"statistics": True}, {"sharpness": True}])
+def test_sensor_grows_keeping_its_old_classes(heads):
     torch.manual_seed(0)
-    sensor = pa.DegradationSensor(
-        OLD, backbone="test_resnet", crop_size=32, statistics=statistics
-    ).eval()
+    sensor = pa.DegradationSensor(OLD, backbone="test_resnet", crop_size=32, **heads).eval()
     x = torch.rand(4, 3, 40, 40)
     with torch.no_grad():
         before = sensor(x)

@@ -163,15 +163,20 @@ def test_clean_images_through_blind_pip_below_40_db_say_by_how_much():
 
 
 def test_a_recipe_variant_is_pip_trained_with_its_own_loss_in_its_cache_key():
-    assert quality.RECIPES == ["pip_no_harm", "pip_fft"]
+    assert quality.RECIPES == ["pip_no_harm", "pip_fft", "pip_fft_03"]
     for name in quality.RECIPES:
         variant = quality.VARIANTS[name]
         assert variant.build is quality.VARIANTS["pip"].build and variant.blind
         assert variant.training_loss(args()) == variant.loss != args().loss
+        weight = {} if variant.fft_weight is None else {"fft_weight": variant.fft_weight}
         assert quality.settings(args(), name) == {
             **quality.settings(args(), "pip"),
             "loss": variant.loss,
+            **weight,
         }
+    # the Fourier weight enters the key only when set: the weight-1 run stays cached
+    assert "fft_weight" not in quality.settings(args(), "pip_fft")
+    assert quality.settings(args(), "pip_fft_03")["fft_weight"] == 0.3
     assert quality.VARIANTS["pip"].training_loss(args()) == "psnr"  # --loss
 
 

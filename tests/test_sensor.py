@@ -3,8 +3,10 @@
 import copy
 import json
 
+import kornia
 import pytest
 import torch
+import torch.nn.functional as F
 from backbones import build
 from safetensors.torch import load_file, save_file
 
@@ -18,8 +20,12 @@ from pip_adapter.injection.serialization import (
 from pip_adapter.sensor import (
     DEFAULT_SENSOR_SCALE_WEIGHTS,
     DEFAULT_SENSOR_VIEWS,
+    SENSOR_SHARPNESS,
     SENSOR_STATISTICS,
+    SHARPNESS_WINDOW,
+    _window_max,
     crop_grid,
+    edge_sharpness,
     image_statistics,
     zoom,
 )
@@ -142,6 +148,7 @@ def test_bad_images_are_refused(x, message):
         ({"crop_size": 0}, "crop_size must be an integer from 1 to 1024"),
         ({"crops_per_side": 1.5}, "crops_per_side must be an integer from 1 to 16"),
         ({"statistics": "yes"}, "statistics must be True or False, got 'yes'"),
+        ({"sharpness": 1}, "sharpness must be True or False, got 1"),
         ({"statistics": True, "crop_size": 3}, "statistics need a crop_size of at least 4"),
     ],
 )
@@ -567,32 +574,69 @@ def test_image_statistics_move_with_each_degradation():
     assert dark["highlight"] < clean["highlight"] - 1
 
 
-def test_statistics_add_trained_logits_and_are_saved(tmp_path):
+def test_edge_sharpness_falls_under_blur_also_on_a_soft_photo():
+    """Motion blur lowers every sharpness column of each held-out photo (each edge spread over
+    the blur's length), and of the photo softened first too: a soft photo that needs nothing
+    still reads sharper than its blurred draws, the split the cue is for."""
+    for photo in sample_images("test"):
+        crop = photo[None, :, :128, :128]
+        soft = kornia.filters.gaussian_blur2d(crop, (7, 7), (1.0, 1.0), border_type="reflect")
+        for x, margin in ((crop, 0.25), (soft, 0.05)):
+            blurred = degrade(x, "blur", generator=torch.Generator().manual_seed(0), length=9.0)
+            assert (edge_sharpness(blurred) < edge_sharpness(x) - margin).all()  # logarithms
+    # a flat image has no edges: finite, and below any photo's
+    flat = edge_sharpness(torch.full((1, 3, 16, 16), 0.5))
+    assert torch.isfinite(flat).all() and (flat < edge_sharpness(crop)).all()
+    assert flat.shape == (1, len(SENSOR_SHARPNESS))
+
+
+def test_statistics_and_sharpness_both_add_their_logits():
     torch.manual_seed(0)
-    sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY, statistics=True)
-    head = copy.deepcopy(sensor.statistics.state_dict())
-    train_sensor(sensor, toy_set(sample_images("train"), seed=0), steps=2, progress=False)
-    assert any(not torch.equal(v, sensor.statistics.state_dict()[k]) for k, v in head.items())
+    sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY, statistics=True, sharpness=True)
+    sensor.eval()
     x = torch.rand(3, 3, 32, 32)
     with torch.no_grad():
         learned = sensor.network((x - sensor.mean) / sensor.std)
-        assert torch.allclose(sensor.classify(x), learned + sensor.statistics(x))
+        expected = learned + sensor.statistics(x) + sensor.sharpness(x)
+        assert torch.allclose(sensor.classify(x), expected)
+
+
+def test_window_maximum_is_the_square_pooling():
+    """The sharpness window's maximum, a column then a row pooling, is the square pooling's."""
+    x = torch.rand(2, 1, 37, 20)
+    assert torch.equal(_window_max(x), F.max_pool2d(x, SHARPNESS_WINDOW, stride=1, padding=4))
+
+
+@pytest.mark.parametrize(("option", "version"), [("statistics", 3), ("sharpness", 5)])
+def test_a_head_adds_trained_logits_and_is_saved(tmp_path, option, version):
+    torch.manual_seed(0)
+    sensor = pa.DegradationSensor(TOY_DEGRADATIONS, **TINY, **{option: True})
+    other = "sharpness" if option == "statistics" else "statistics"
+    assert getattr(sensor, other) is None
+    head = getattr(sensor, option)
+    before = copy.deepcopy(head.state_dict())
+    train_sensor(sensor, toy_set(sample_images("train"), seed=0), steps=2, progress=False)
+    assert any(not torch.equal(v, head.state_dict()[k]) for k, v in before.items())
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        learned = sensor.network((x - sensor.mean) / sensor.std)
+        assert torch.allclose(sensor.classify(x), learned + head(x))
         assert not torch.allclose(sensor.classify(x), learned, atol=1e-3)
     out = with_sensor(sensor).eval().save_adapter(tmp_path / "adapter")
     saved = json.loads((out / "sensor_config.json").read_text())
-    assert saved["statistics"] is True and saved["format_version"] == 3
+    assert saved[option] is True and saved["format_version"] == version
     loaded = pa.load_adapter(build("nafnet"), out).sensor
-    assert loaded.statistics is not None
+    assert getattr(loaded, option) is not None and getattr(loaded, other) is None
     x = torch.rand(2, 3, 45, 38)
     with torch.no_grad():
         assert torch.equal(loaded(x), sensor(x))
-    # a sensor saved before statistics existed has none
+    # a sensor saved before the option existed has no such head
     assert (
-        pa.DegradationSensor.from_config({**sensor.config(), "statistics": False}).statistics
+        getattr(pa.DegradationSensor.from_config({**sensor.config(), option: False}), option)
         is None
     )
-    old = {k: v for k, v in sensor.config().items() if k != "statistics"}
-    assert pa.DegradationSensor.from_config(old).statistics is None
+    old = {k: v for k, v in sensor.config().items() if k != option}
+    assert getattr(pa.DegradationSensor.from_config(old), option) is None
 
 
 def test_statistics_of_a_single_crop_in_training_use_the_running_normalisation():
@@ -679,7 +723,7 @@ def test_saved_sensor_carries_its_scale_weights(toy_sensor, tmp_path):
     config = json.loads((out / "sensor_config.json").read_text())
     # a reader of format 3 would judge the native crops alone: zoomed copies need 4
     assert config["scale_weights"] == [[1.0, 1.0], [0.5, 0.5]]
-    assert config["format_version"] == SENSOR_FORMAT_VERSION == 4
+    assert config["format_version"] == SENSOR_FEATURE_VERSIONS["scale_weights"] == 4
     loaded = pa.load_adapter(build("nafnet"), out).sensor
     assert loaded.scale_weights == {1.0: 1.0, 0.5: 0.5}
     x = torch.rand(2, 3, 70, 45)
@@ -857,6 +901,8 @@ def test_train_sensor_refuses_content_options_for_a_dataset(untouched, kwargs):
         ({"scale_weights": [[1.0, 1.0], [0.5, 1.0]]}, 4),
         ({"statistics": True, "scale_weights": [[1.0, 1.0], [0.5, 1.0]]}, 4),
         ({"scale_weights": [[1.0, 1.0]]}, 2),
+        ({"sharpness": True}, 5),
+        ({"sharpness": False, "statistics": True}, 3),
     ],
 )
 def test_a_sensor_file_gets_the_oldest_version_that_reads_it_whole(tmp_path, options, version):
@@ -865,7 +911,7 @@ def test_a_sensor_file_gets_the_oldest_version_that_reads_it_whole(tmp_path, opt
     write_sensor(tmp_path, ({"degradations": ["clean"], **options}, {"w": torch.zeros(1)}))
     written = json.loads((tmp_path / "sensor_config.json").read_text())["format_version"]
     assert written == version
-    assert SENSOR_FORMAT_VERSION == max(SENSOR_FEATURE_VERSIONS.values()) == 4
+    assert SENSOR_FORMAT_VERSION == max(SENSOR_FEATURE_VERSIONS.values()) == 5
 
 
 def test_clean_offset_shifts_the_trained_sensors_clean_logit_and_nothing_else():

@@ -235,6 +235,12 @@ def test_psnr_fft_loss_counts_an_error_spread_over_frequencies_more():
     half = psnr_fft_loss(spread.bfloat16(), clean.bfloat16())
     assert half.dtype == torch.float32
     torch.testing.assert_close(half, psnr_fft_loss(spread, clean), rtol=0, atol=0.1)
+    # the weight scales the Fourier term alone: weight 0 is the PSNR loss
+    term = psnr_fft_loss(spread, clean) - psnr_loss(spread, clean)
+    torch.testing.assert_close(psnr_fft_loss(spread, clean, weight=0.0), psnr_loss(spread, clean))
+    torch.testing.assert_close(
+        psnr_fft_loss(spread, clean, weight=0.3) - psnr_loss(spread, clean), 0.3 * term
+    )
 
 
 def test_trainer_trains_with_the_losses_tried_against_harm(tmp_path):
@@ -249,6 +255,16 @@ def test_trainer_trains_with_the_losses_tried_against_harm(tmp_path):
     # the first step returns each input as it came (gain 1): nothing lost against it
     assert first_loss("psnr_no_harm") == pytest.approx(psnr, abs=1e-5)
     assert first_loss("psnr_fft") < psnr - 5  # the Fourier term, in dB, adds its own (< 0)
+    # TrainConfig.fft_weight reaches the loss: at 0 the first step is the PSNR loss's
+    out = tmp_path / "unweighted"
+    Trainer(
+        Gain(), data(), config(loss="psnr_fft", fft_weight=0.0, steps=2, log_every=1), out
+    ).fit()
+    first = json.loads((out / "log.jsonl").read_text().splitlines()[0])["loss"]
+    assert first == pytest.approx(psnr, abs=1e-5)
+    for bad in (-0.5, float("nan"), "0.3", True):
+        with pytest.raises(ValueError, match="TrainConfig.fft_weight must be a finite number >= 0"):
+            config(loss="psnr_fft", fft_weight=bad)
 
 
 class Gain(torch.nn.Module):

@@ -22,7 +22,7 @@ from pip_adapter.conditioning import (
     restorable_degradations,
     split_clean,
 )
-from pip_adapter.config import PIPConfig
+from pip_adapter.config import BLUR, PIPConfig
 from pip_adapter.injection.calling import call_backbone, restored_image
 from pip_adapter.injection.growth import GrowthMode, grow
 from pip_adapter.injection.hooks import (
@@ -34,6 +34,7 @@ from pip_adapter.injection.hooks import (
 )
 from pip_adapter.injection.plan import PlannedStage
 from pip_adapter.injection.serialization import write_adapter, write_sensor
+from pip_adapter.metrics import blur_effect
 from pip_adapter.padding import crop_to, pad_to_requirements
 from pip_adapter.sensor import DegradationSensor
 from pip_adapter.unit import PromptInPrompt
@@ -125,7 +126,8 @@ class PIPModel(nn.Module):
     ``config.output_strength`` generalises this: the share of ``f(x)`` is ``Σ_d w_d a_d``
     over the sample's weights, with ``a_d`` the strength of degradation ``d`` (1 unless set,
     0 for ``"clean"``), so that a degradation the network cannot improve can be restored
-    softly or not at all (fit them with ``pip_adapter.training.calibrate_output_strength``).
+    softly or not at all (fit them with ``pip_adapter.training.calibrate_output_strength``);
+    ``config.blur_strength`` sets blur's ``a`` per image from the input's blur effect.
 
     ``config.native_degradations`` are those the backbone already restores (e.g.
     ``("noise",)`` for a pretrained denoiser). Every unit's change is scaled by
@@ -248,9 +250,16 @@ class PIPModel(nn.Module):
             raise ValueError(f"x must be a B×C×H×W image tensor, got {shape}")
         weights = self.degradation_weights(x, degradation)
         strengths = self.config.strengths()
-        if all(a == 1 for a in strengths):
+        line = self.config.blur_strength
+        if line is None and all(a == 1 for a in strengths):
             return self._restore(x, weights, kwargs)  # no "clean", no output strength below 1
-        amount = (weights * self._strength_table(strengths, weights)).sum(dim=1)
+        table = self._strength_table(strengths, weights)
+        if line is not None:  # blur's strength from each image's blur effect
+            table = table.expand_as(weights).clone()
+            a0, a1 = line
+            blur = (a0 + a1 * blur_effect(x)).clamp(0, 1)
+            table[:, self.degradations.index(BLUR)] = blur.to(table)
+        amount = (weights * table).sum(dim=1)
         if CLEAN in self.degradations:
             weights = split_clean(weights, self.degradations.index(CLEAN))
         tracing = torch.compiler.is_compiling() or capturing(x)  # no value may be read back

@@ -51,8 +51,9 @@ SENSOR_FORMAT = "pip-adapter-sensor"
 # temperature; a reader of 1 would ignore them and weigh differently; files of version 1 load
 # with no views and temperature 1, as they were used), "statistics" (a reader of 2 would build
 # the sensor without them; older files load without them), "scale_weights" beyond the native
-# scale (a reader of 3 would judge the native crops alone)
-SENSOR_FEATURE_VERSIONS = {"views": 2, "statistics": 3, "scale_weights": 4}
+# scale (a reader of 3 would judge the native crops alone), "sharpness" (a reader of 4 would
+# build the sensor without it)
+SENSOR_FEATURE_VERSIONS = {"views": 2, "statistics": 3, "scale_weights": 4, "sharpness": 5}
 SENSOR_FORMAT_VERSION = max(SENSOR_FEATURE_VERSIONS.values())
 SENSOR_KEYS = ("degradations", "backbone", "crop_size", "crops_per_side")
 
@@ -232,7 +233,12 @@ def write_sensor(
     write_safetensors(directory / SENSOR_WEIGHTS_NAME, tensors, {"format": SENSOR_FORMAT})
     # the oldest version whose readers rebuild this sensor as it is
     zoomed = [scale for scale, _ in config.get("scale_weights", [[1.0, 1.0]]) if scale != 1]
-    used = {"views": True, "statistics": bool(config.get("statistics")), "scale_weights": zoomed}
+    used = {
+        "views": True,
+        "statistics": bool(config.get("statistics")),
+        "scale_weights": zoomed,
+        "sharpness": bool(config.get("sharpness")),
+    }
     version = max(SENSOR_FEATURE_VERSIONS[feature] for feature, use in used.items() if use)
     header = {"format": SENSOR_FORMAT, "format_version": version}
     write_json(directory / SENSOR_CONFIG_NAME, {**header, **config})

@@ -11,7 +11,9 @@ with needs_extra("train", "pip_adapter.training"):
     from pip_adapter.training.sensor import calibrate_sensor, fit_temperature, train_sensor
     from pip_adapter.training.strength import (
         STRENGTH_OBJECTIVES,
+        calibrate_blur_strength,
         calibrate_output_strength,
+        fit_blur_strength,
         fit_output_strength,
         fit_output_strengths,
     )
@@ -32,8 +34,10 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "TrainingDiverged",
+    "calibrate_blur_strength",
     "calibrate_output_strength",
     "calibrate_sensor",
+    "fit_blur_strength",
     "fit_output_strength",
     "fit_output_strengths",
     "fit_temperature",

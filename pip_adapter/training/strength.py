@@ -1,5 +1,6 @@
 """Output strength per degradation (``PIPConfig.output_strength``), fitted after training on
-labelled photos the model was not trained on.
+labelled photos the model was not trained on; and blur's strength per image from how blurred
+the input looks (``PIPConfig.blur_strength``).
 
 A model that cannot improve a degradation on unseen photos should hand back something close to
 its input rather than something worse. With strength ``a`` the model returns
@@ -17,14 +18,17 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from pip_adapter.config import BLUR
 from pip_adapter.injection import PIPModel
 from pip_adapter.injection.model import blend_output, check_blendable
-from pip_adapter.metrics import psnr
+from pip_adapter.metrics import blur_effect, psnr
 from pip_adapter.vocabulary import degradation_index, degradation_name
 
 __all__ = [
     "STRENGTH_OBJECTIVES",
+    "calibrate_blur_strength",
     "calibrate_output_strength",
+    "fit_blur_strength",
     "fit_output_strength",
     "fit_output_strengths",
 ]
@@ -182,4 +186,71 @@ def calibrate_output_strength(
         model.train(training)
     fitted = fit_output_strengths(pairs, objective)
     model.config = config.replace(output_strength={**dict(config.output_strength), **fitted})
+    return model
+
+
+def fit_blur_strength(
+    degraded: Sequence[torch.Tensor],
+    restored: Sequence[torch.Tensor],
+    clean: Sequence[torch.Tensor],
+) -> tuple[float, float]:
+    """``(a0, a1)`` of the strength ``a0 + a1 · blur_effect(x)`` that brings the blends
+    ``x + a · (f − x)`` closest to the clean images ``y`` over every pixel: least squares in
+    closed form (each image's best strength ``⟨f − x, y − x⟩ / ‖f − x‖²`` regressed on its blur
+    effect, weighted by ``‖f − x‖²``), not clipped. The images: matching B×3×H×W batches."""
+    if not len(degraded) == len(restored) == len(clean) or not len(degraded):
+        raise ValueError(
+            "fit_blur_strength takes as many degraded, restored and clean batches (at least "
+            f"one), got {len(degraded)}, {len(restored)} and {len(clean)}"
+        )
+    moments = torch.zeros(2, 2, dtype=torch.float64)
+    right = torch.zeros(2, dtype=torch.float64)
+    for x, f, y in zip(degraded, restored, clean, strict=True):
+        change, wanted = (f - x).double().cpu(), (y - x).double().cpu()
+        basis = torch.stack([torch.ones(x.shape[0]), blur_effect(x).cpu()]).double()  # 2×B
+        moments += (basis * change.square().flatten(1).sum(dim=1)) @ basis.T
+        right += basis @ (change * wanted).flatten(1).sum(dim=1)
+    if torch.linalg.matrix_rank(moments) < 2:
+        raise ValueError(
+            "fit_blur_strength needs images of at least two blur effects that the model changes"
+        )
+    a0, a1 = torch.linalg.solve(moments, right).tolist()
+    return a0, a1
+
+
+@torch.no_grad()
+def calibrate_blur_strength(
+    model: PIPModel, degraded: Sequence[torch.Tensor], clean: Sequence[torch.Tensor]
+) -> PIPModel:
+    """Fit ``model.config.blur_strength`` on blurred photos it was not trained on.
+
+    ``degraded`` and ``clean`` are matching 3×H×W or 1×3×H×W images (whole photos, or crops as
+    in use), every one blurred: each is restored with the label ``"blur"`` at full strength
+    and ``fit_blur_strength`` chooses the line; ``output_strength``'s blur entry, if any, is
+    dropped (the line replaces it). Saved with the adapter. Returns the model; on an error it
+    is left as it was.
+    """
+    if len(degraded) != len(clean) or not len(degraded):
+        raise ValueError(
+            "calibrate_blur_strength takes as many degraded and clean images (at least one), "
+            f"got {len(degraded)} and {len(clean)}"
+        )
+    _label(BLUR, model)
+    config, training = model.config, model.training
+    device = next(model.parameters()).device
+    others = {d: a for d, a in config.output_strength if d != BLUR}
+    triples: list[Triple] = []
+    model.config = config.replace(output_strength=others, blur_strength=None)
+    model.eval()
+    try:
+        for x, y in zip(degraded, clean, strict=True):
+            x = x.reshape(-1, *x.shape[-3:]).to(device)
+            restored = model(x, degradation=BLUR)
+            check_blendable(x, restored)
+            triples.append((x, restored, y.reshape(-1, *y.shape[-3:]).to(device)))
+    finally:
+        model.config = config
+        model.train(training)
+    line = fit_blur_strength(*zip(*triples, strict=True))
+    model.config = config.replace(output_strength=others, blur_strength=line)
     return model

@@ -64,7 +64,8 @@ INPUT_ERROR_FLOOR = 1 / 255
 # the weight of the do-no-harm term of "psnr_no_harm": the dB an image loses against its degraded
 # input count this many times more in the PSNR loss
 NO_HARM_WEIGHT = 1.0
-# the weight, against the PSNR loss's, of the frequency term of "psnr_fft" (both in dB)
+# the default weight, against the PSNR loss's, of the frequency term of "psnr_fft" (both in
+# dB; ``TrainConfig.fft_weight``)
 FFT_WEIGHT = 1.0
 
 
@@ -101,15 +102,17 @@ def psnr_no_harm_loss(
     return output.mean() + NO_HARM_WEIGHT * lost.mean()
 
 
-def psnr_fft_loss(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
-    """``psnr_loss`` plus ``FFT_WEIGHT`` times each image's mean L1 error between the 2-D
+def psnr_fft_loss(
+    restored: torch.Tensor, clean: torch.Tensor, weight: float = FFT_WEIGHT
+) -> torch.Tensor:
+    """``psnr_loss`` plus ``weight`` times each image's mean L1 error between the 2-D
     Fourier transforms of output and target (real and imaginary parts: phase counts), in dB
     (MIMO-UNet's frequency loss, in the PSNR loss's unit): the L1 norm weighs the small
     high-frequency errors that a squared error neglects, which is what deblurring restores."""
     spectrum = torch.fft.rfft2((restored - clean).float(), norm="ortho")  # no bf16/fp16 FFT
     return (
         psnr_loss(restored, clean)
-        + FFT_WEIGHT * _decibels(_image_mean(torch.view_as_real(spectrum).abs()) + 1e-8).mean()
+        + weight * _decibels(_image_mean(torch.view_as_real(spectrum).abs()) + 1e-8).mean()
     )
 
 
@@ -136,6 +139,17 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Ten
     "psnr_no_harm": psnr_no_harm_loss,
     "psnr_fft": lambda restored, clean, _: psnr_fft_loss(restored, clean),
 }
+
+
+def _loss_function(
+    config: TrainConfig,
+) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The pixel loss ``config`` names, at its weight where it has one (``fft_weight``)."""
+    if config.loss == "psnr_fft":
+        return lambda restored, clean, _: psnr_fft_loss(restored, clean, config.fft_weight)
+    return LOSSES[config.loss]
+
+
 # TrainConfig fields that may change when a run is resumed (more steps, other logging)
 RESUMABLE_CHANGES = (
     "steps",
@@ -164,8 +178,8 @@ class TrainConfig:
     degradation with a small error, such as blur, weighs as much as one with a large error),
     ``"psnr_no_harm"`` (``psnr_no_harm_loss``: the PSNR loss, and the dB an image is restored
     below its degraded input counted again) or ``"psnr_fft"`` (``psnr_fft_loss``: the PSNR loss
-    and a Fourier-domain L1 term); the last two were tried against blur coming out below its
-    input (docs/benchmarks/quality.md).
+    and a Fourier-domain L1 term, ``fft_weight`` times); the last two were tried against blur
+    coming out below its input (docs/benchmarks/quality.md).
     ``prompt_reg_weight`` multiplies the prompt regulariser (the authors' 0.01 × 0.002).
     ``warmup_steps=None`` warms up over 5% of the steps. ``amp`` needs CUDA for ``"fp16"``.
     ``val_every`` / ``checkpoint_every`` of 0 validate / checkpoint only at the end.
@@ -196,6 +210,7 @@ class TrainConfig:
     warmup_steps: int | None = None
     min_lr_ratio: float = 0.01
     loss: Literal["l1", "smooth_l1", "psnr", "relative_l1", "psnr_no_harm", "psnr_fft"] = "l1"
+    fft_weight: float = FFT_WEIGHT
     prompt_reg_weight: float = 2e-5
     grad_clip: float | None = 1.0
     amp: Literal["bf16", "fp16"] | None = None
@@ -215,6 +230,7 @@ class TrainConfig:
         for name, lowest in (("lr", "> 0"), ("weight_decay", ">= 0")):
             _check_number(name, getattr(self, name), lowest)
         _check_number("prompt_reg_weight", self.prompt_reg_weight, ">= 0")
+        _check_number("fft_weight", self.fft_weight, ">= 0")
         if self.grad_clip is not None:
             _check_number("grad_clip", self.grad_clip, "> 0", "None (no clipping) or ")
         if self.warmup_steps is not None:
@@ -498,7 +514,7 @@ class Trainer:
                 restored = self.network(degraded, degradation=ids)
             else:
                 restored = self.network(degraded)
-        loss = LOSSES[self.config.loss](restored.float(), clean, degraded.float())
+        loss = _loss_function(self.config)(restored.float(), clean, degraded.float())
         if isinstance(self.model, PIPModel) and self.config.prompt_reg_weight:
             loss = loss + self.config.prompt_reg_weight * self.model.prompt_regularization()
         return loss

@@ -1,0 +1,75 @@
+"""benchmarks/blur_strength.py: blur's output strength per image (issue 19) is judged by the
+rule fixed before its numbers, on draws it was not fitted on, and the page says what it
+measured."""
+
+import sys
+from pathlib import Path
+
+import pip_adapter as pa
+from pip_adapter.data import build_eval_set, sample_images
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import blur_strength  # benchmarks/ is not a package: found through the path above
+
+WITH_CLEAN = (*pa.DEFAULT_DEGRADATIONS, "clean")
+
+
+def report(blur: float, average: float, clean: float) -> dict:
+    return {
+        "blur": {"psnr": blur, "input_psnr": 25.0},
+        "average": {"psnr": average},
+        "clean": {"psnr": clean},
+    }
+
+
+def test_the_rule_asks_a_gain_over_full_and_one_strength_and_keeps_blind():
+    full = {"labels": report(24.90, 0.0, 0.0), "blind": report(24.30, 22.30, 33.0)}
+    constant = {"labels": report(24.95, 0.0, 0.0), "blind": report(24.35, 22.30, 33.0)}
+    measured = {
+        "lines": {"full": (1.0, 0.0), "constant": (0.7, 0.0), "per_image": (1.7, -1.8)},
+        "reports": {"validation": {"full": full, "constant": constant}},
+    }
+    cases = [
+        # per image: labels blur, blind blur, blind average, clean through blind -> holds
+        ((25.00, 24.40, 22.25, 32.95), [True, True]),
+        ((24.96, 24.40, 22.25, 32.95), [False, True]),  # only +0.01 over one strength
+        ((25.00, 24.20, 22.25, 32.95), [False, True]),  # blind blur falls
+        ((25.00, 24.40, 22.15, 33.00), [True, False]),  # blind average -0.15
+        ((25.00, 24.40, 22.30, 32.80), [True, False]),  # clean through blind -0.20
+    ]
+    for (labels, blind, average, clean), expected in cases:
+        measured["reports"]["validation"]["per_image"] = {
+            "labels": report(labels, 0.0, 0.0),
+            "blind": report(blind, average, clean),
+        }
+        checks = blur_strength.checks(measured["reports"]["validation"])
+        assert [ok for _, ok in checks] == expected
+    measured["reports"]["validation"]["per_image"] = {
+        "labels": report(25.00, 0.0, 0.0),
+        "blind": report(24.40, 22.25, 32.95),
+    }
+    lines = blur_strength.rule_lines(measured, "validation")
+    assert lines[0].startswith(
+        "- The rule: blur's output − input with labels +0.100 dB over full strength (at least "
+        "+0.05) and +0.050 dB over one blur strength (at least +0.02), blind +0.100 dB"
+    )
+    assert lines[1] == "- Adopted: yes (PIP's rows at the top of the page use it)."
+    assert blur_strength.adopted(measured, "validation")
+    table = blur_strength.table(measured, "validation")
+    assert table[-1].startswith("| per image, from the input's blur effect | 1.700 -1.800 · e |")
+    assert "| 25.00 (+0.000) | 24.40 (-0.600) | 22.25 | 32.95 |" in table[-1]
+
+
+def test_the_fit_uses_the_validation_photos_blur_draws_only():
+    pairs = build_eval_set(sample_images("test")[:1], WITH_CLEAN, seed=0, crop=32)
+    assert [p.split("/")[1] for p in blur_strength.only(pairs, "blur").names] == ["blur"]
+    assert 0 not in blur_strength.FIT_DRAWS  # the draws the rule judges on are not fitted on
+
+
+def test_a_labelled_report_takes_blur_from_the_line_and_averages_again():
+    report = {d: {"psnr": 20.0, "ssim": 0.5} for d in pa.DEFAULT_DEGRADATIONS}
+    report |= {"clean": {"psnr": 40.0, "ssim": 0.9}, "average": {"psnr": 20.0, "ssim": 0.5}}
+    changed = blur_strength.with_blur(report, {"blur": {"psnr": 25.0, "ssim": 1.0}})
+    assert changed["blur"] == {"psnr": 25.0, "ssim": 1.0}
+    assert changed["average"] == {"psnr": 21.0, "ssim": 0.6}  # clean is not in the average
+    assert changed["clean"] == report["clean"] and report["blur"]["psnr"] == 20.0
