@@ -1937,6 +1937,7 @@ def quick_comparison(record: dict[str, Any], book: dict[str, Any]) -> list[str]:
         "| goal | photos | this quick run | the full run | same verdict |",
         "| --- | --- | ---: | ---: | --- |",
     ]
+    flipped = []
     for eval_set in sets:
         quick = goal_values(record["results"], record["costs"], eval_set, ADAPTER_DEFAULT)
         theirs = goal_values(reference["results"], reference["costs"], eval_set, ADAPTER_DEFAULT)
@@ -1953,6 +1954,14 @@ def quick_comparison(record: dict[str, Any], book: dict[str, Any]) -> list[str]:
             where = eval_set if goal in DB_GOALS else "any"
             cells = [goal, where, cell(goal, value, met), cell(goal, *other), same]
             lines.append("| " + " | ".join(cells) + " |")
+            if same == "**no**":
+                flipped.append(f"{goal} ({where})")
+    if flipped:
+        lines += [
+            "",
+            f"Verdicts that differ: {'; '.join(flipped)}. For these goals this check does not "
+            "stand in for the full run: its verdict is the full run's (transfer.md).",
+        ]
     return lines
 
 

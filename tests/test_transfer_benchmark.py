@@ -634,6 +634,8 @@ def test_a_quick_run_s_page_shows_its_verdicts_beside_the_full_run_s_and_its_tim
     assert rows["above the per-degradation LoRAs"][2].startswith("not counted: ")
     assert rows["peak memory ≤ 60% of full fine-tuning's (%)"] == ["40: met", "40: met", "yes |"]
     assert rows["time per step ≤ 1.00×"][2].startswith("not counted: ")
+    differ = "Verdicts that differ: no degradation below its input (closest, dB) (held-out "
+    assert differ + "photos). For these goals this check does not stand in for the full run" in page
     # the run's own tables follow as sections; --from-record writes the same page again
     assert "\n### held-out photos\n" in page and "\n## held-out photos" not in page
     quick_page.unlink()
