@@ -89,6 +89,7 @@ DEGRADATIONS = pa.DEFAULT_DEGRADATIONS  # what the models are trained to restore
 # and the held-out sets have a clean row, which says what each model does to such images
 WITH_CLEAN = (*DEGRADATIONS, CLEAN)
 SMALL = BACKBONES["nafnet"].configs["small"]
+COARSE = [r"decoders\.[01]"]  # NAFNet-small's decoder levels but the full-resolution one
 # what the blind run depends on besides the network: the sensor's training, then its use
 SENSOR_TRAINING = ("sensor_steps", "sensor_recipe")
 SENSOR_KEYS = (*SENSOR_TRAINING, "sensor_use")
@@ -272,11 +273,11 @@ VARIANTS: dict[str, Variant] = {
     "light_coarse": Variant(
         "8×8 basic prompts, per-pixel feed-forward of half width, no full-resolution unit",
         "ablation",
-        lambda: pip(prompt_size=8, feature_ffn_expansion=0.5, stages=[r"decoders\.[01]"]),
+        lambda: pip(prompt_size=8, feature_ffn_expansion=0.5, stages=COARSE),
     ),
     "authors_init": Variant("authors' init", "ablation", ablated(authors_init)),
     "coarse_only": Variant(
-        "two coarser decoder levels only", "ablation", lambda: pip(stages=[r"decoders\.[01]"])
+        "two coarser decoder levels only", "ablation", lambda: pip(stages=COARSE)
     ),
     "with_bottleneck": Variant(
         "decoder levels + bottleneck",

@@ -14,13 +14,16 @@ Run:  python benchmarks/sensor_tuning.py [--variants NAME,...] [--threads 1]
 Each recipe's sensor is kept in ``runs/sensor_tuning/<name>/seed<seed>/`` and reused while its
 settings are unchanged; ``--seed`` trains another one. Writes docs/benchmarks/sensor_tuning.md
 with every recipe and seed measured so far, and its numbers to sensor_tuning.json beside it,
-from which ``--variants ''`` renders the page again without training or measuring anything.
+from which ``--variants ''`` renders the page again without training or measuring any
+sensor (the table of the ``sharpness`` recipe's cue on the validation photos is kept there too,
+and measured again, a minute or two, when the library's code or those photos changed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 import time
@@ -31,6 +34,7 @@ import skimage
 import skimage.data
 import torch
 import torch.nn.functional as F
+from digests import code_digest
 from machine import comparison_parser, cpu_name, describe_machine, parse_comparison
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -56,7 +60,16 @@ from wallpaper_photos import WALLPAPERS, wallpaper_names, wallpaper_photos, wall
 import pip_adapter as pa
 from pip_adapter.conditioning import SURE_AT
 from pip_adapter.files import write_json, write_safetensors, write_text
-from pip_adapter.sensor import DEFAULT_SENSOR_VIEWS, SENSOR_VIEWS, crop_grid, crop_views, zoom
+from pip_adapter.sensor import (
+    DEFAULT_SENSOR_VIEWS,
+    SENSOR_SHARPNESS,
+    SENSOR_VIEWS,
+    SHARPNESS_WINDOW,
+    crop_grid,
+    crop_views,
+    edge_sharpness,
+    zoom,
+)
 from pip_adapter.training import fit_temperature, train_sensor
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_STEPS,
@@ -733,6 +746,61 @@ def zooms_table(rows: list[dict]) -> str:
 
 
 RECORDS = "sensor_tuning.json"  # the page's numbers, beside it: rendered again without runs/
+CUE_COLUMN = 1  # the column of edge_sharpness the cue table shows (its 99th percentile)
+
+
+@torch.no_grad()
+def sharpness_cue(photos: list[torch.Tensor]) -> dict[str, dict]:
+    """The ``sharpness`` recipe's cue on each validation photo seen whole: ``edge_sharpness``'
+    ``CUE_COLUMN`` (its mean over the default sensor's crops of the photo: a logarithm) of the
+    clean photo and of each of its blurred draws (those every recipe is judged on)."""
+    sensor = pa.DegradationSensor(DEGRADATIONS)  # its crops only
+    wanted = {DEGRADATIONS.index("clean"): "clean", DEGRADATIONS.index("blur"): "blurred"}
+    cue = {}
+    for p, name in enumerate(VALIDATION_NAMES):
+        values: dict[str, list[float]] = {"clean": [], "blurred": []}
+        for image, t in labelled_images(photos[p : p + 1], None, DRAWS, DRAW_SEED, p):
+            if t in wanted:
+                crops = crop_grid(image, sensor.crop_size, sensor.crops_per_side)[0]
+                values[wanted[t]].append(edge_sharpness(crops)[:, CUE_COLUMN].mean().item())
+        cue[name] = {"clean": values["clean"][0], "blurred": values["blurred"]}
+    return cue
+
+
+def cue_section(cue: dict[str, dict]) -> str:
+    """The cue table (``sharpness_cue``, shown as slopes: the exponential of the mean
+    logarithm) and what it says: which clean photos read sharper than all their blurred draws,
+    and how many blurred draws of any photo read sharper than the least sharp clean photo."""
+    lines = [
+        "| photo | clean | blurred draws: lowest | highest | clean above all its blurred draws |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for name, values in cue.items():
+        low, high = min(values["blurred"]), max(values["blurred"])
+        above = "yes" if values["clean"] > high else "no"
+        lines.append(
+            f"| {name} | {math.exp(values['clean']):.3f} | {math.exp(low):.3f} | "
+            f"{math.exp(high):.3f} | {above} |"
+        )
+    separated = sum(v["clean"] > max(v["blurred"]) for v in cue.values())
+    softest = min(cue, key=lambda name: cue[name]["clean"])
+    draws = [d for v in cue.values() for d in v["blurred"]]
+    sharper = sum(d > cue[softest]["clean"] for d in draws)
+    reading = (
+        ": the cue tells a photo from its own blurred draws, not every sharp photo from every "
+        "blurred one, so it is one more input for the sensor to weigh, not a threshold"
+        if sharper
+        else ""
+    )
+    return (
+        "\n".join(lines)
+        + f"\n\n{separated} of the {len(cue)} clean photos read sharper than all {DRAWS} of "
+        f"their blurred draws; the least sharp clean photo ({softest}, "
+        f"{math.exp(cue[softest]['clean']):.3f}) reads less sharp than {sharper} of the "
+        f"{len(draws)} blurred draws of all the photos{reading}."
+    )
+
+
 UNKNOWN_CPU = "unknown CPU"  # a run in runs/ that does not say which CPU trained it
 
 
@@ -758,6 +826,7 @@ def merged_records(runs: Path, path: Path) -> dict:
         ),
         "views": kept.get("views", {}) | ({cpu_name(): views} if views["rows"] else {}),
         "zooms": {"rows": zooms, **here} if zooms else kept.get("zooms", {"rows": []}),
+        "sharpness_cue": kept.get("sharpness_cue", {}),
     }
 
 
@@ -779,6 +848,10 @@ def main() -> None:
         print(row(summary(name, args.seed, result, cpu_name())), flush=True)
 
     records = merged_records(args.runs, args.out / RECORDS)
+    key = {"photos": wallpapers_digest("validation"), "code": code_digest()}
+    cue = records["sharpness_cue"]
+    if cue.get("key") != key or list(cue.get("photos", {})) != list(VALIDATION_NAMES):
+        records["sharpness_cue"] = {"key": key, "photos": sharpness_cue(photos)}
     write_json(args.out / RECORDS, records)
     lines = [
         "| recipe | what it changes | seed | CPU | steps | training | whole photos | 256² crops "
@@ -860,6 +933,18 @@ Photo by photo (whole photos), for the runs measured so: what the clean photo wa
 same in each) and, after *called clean*, its degraded draws named clean, by true class.
 
 {photos_table(records["runs"])}
+
+## Edge sharpness of the validation photos (the `sharpness` recipe's cue)
+
+`DegradationSensor(sharpness=True)` also reads each crop's `edge_sharpness`: how steep its
+steepest edges are for their height (the gradient magnitude over the range of the
+{SHARPNESS_WINDOW}×{SHARPNESS_WINDOW} window around each pixel; a motion blur of 7 pixels
+or more spreads every edge over that many pixels). Its column
+"{SENSOR_SHARPNESS[CUE_COLUMN]}", as the default sensor's crops of each whole validation
+photo read it (geometric mean over the crops), for the clean photo and the lowest and highest
+of its {DRAWS} blurred draws (the draws above):
+
+{cue_section(records["sharpness_cue"]["photos"])}
 
 ## Test-time views and temperature (the default recipe)
 

@@ -3,6 +3,7 @@ when they hold the views asked for, the zoomed copies' logits and their table, t
 records kept beside it, and the default recipe keyed on train_sensor's defaults."""
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import sensor_tuning  # benchmarks/ is not a package: found through the path above
 
+from pip_adapter.data import sample_images
 from pip_adapter.sensor import SENSOR_VIEWS
 from pip_adapter.training.sensor import (
     DEFAULT_SENSOR_CONTEXT,
@@ -215,3 +217,36 @@ def test_each_photo_keeps_its_whole_photo_counts_and_the_page_says_how_it_was_mi
     assert f"| {names[1]} | blur {draws}; called clean: haze 2 |" in table
     assert len(table.splitlines()) == 2 + len(names)
     assert sensor_tuning.photos_table(runs[:1]) == "No run measured photo by photo yet."
+
+
+def test_the_cue_table_says_which_clean_photos_read_sharper_than_their_blurred_draws():
+    """Logarithms in, slopes out; a photo counts only if its clean reading is above every one
+    of its blurred draws, and the summary counts the draws above the least sharp clean photo."""
+    cue = {
+        "soft": {"clean": math.log(0.15), "blurred": [math.log(0.10), math.log(0.12)]},
+        "sharp": {"clean": math.log(0.40), "blurred": [math.log(0.20), math.log(0.45)]},
+    }
+    section = sensor_tuning.cue_section(cue)
+    assert "| soft | 0.150 | 0.100 | 0.120 | yes |" in section
+    assert "| sharp | 0.400 | 0.200 | 0.450 | no |" in section
+    assert "1 of the 2 clean photos read sharper than all" in section
+    assert "(soft, 0.150) reads less sharp than 2 of the 4 blurred draws" in section
+    assert "not a threshold" in section
+    apart = {"soft": cue["soft"], "sharp": {"clean": 0.0, "blurred": [math.log(0.14)]}}
+    assert "than 0 of the 3 blurred draws of all the photos." in sensor_tuning.cue_section(apart)
+
+
+def test_the_cue_is_measured_on_each_photo_clean_and_blurred_as_every_recipe_sees_them(
+    monkeypatch,
+):
+    """Two photos, two draws: a logarithm of the clean photo and one per blurred draw, each
+    photo's clean reading above its blurred ones (a 7-21 px blur on a sharp photo)."""
+    monkeypatch.setattr(sensor_tuning, "VALIDATION_NAMES", ("first", "second"))
+    monkeypatch.setattr(sensor_tuning, "DRAWS", 2)
+    photos = [photo[:, :160, :200] for photo in sample_images("train")[:2]]
+    cue = sensor_tuning.sharpness_cue(photos)
+    assert list(cue) == ["first", "second"]
+    for values in cue.values():
+        assert len(values["blurred"]) == 2
+        assert values["clean"] < 0  # a logarithm of a slope below 1
+        assert values["clean"] > max(values["blurred"])

@@ -391,6 +391,14 @@ def test_a_candidate_for_nafnets_default_becomes_what_its_rule_says_only_if_ever
     assert "built by `inject_pip` with the row's keywords, `--candidate`" in lines[3]
     assert f"every size does it become {overhead.CANDIDATE_THEN}; it meets" in lines[3]
     assert lines[3].endswith("it meets every goal, so it does.")
+    # while the goals stay missed, the page names what is left: that design's quality
+    results |= {"backbones": {"nafnet": {"sizes": {"128": measured([1.16, 1.02, 1.36])}}}}
+    awaiting = (
+        f"of the design that meets every goal as a candidate for the default ({label}: below)"
+    )
+    assert awaiting in overhead.nafnet_next_lines(results)[1]
+    results["candidates"][label]["sizes"]["256"] = measured([1.11, 1.0, 1.2])  # now it misses
+    assert "candidate for the default" not in overhead.nafnet_next_lines(results)[1]
 
 
 def test_a_candidate_is_a_design_inject_pip_builds_timed_as_the_goal_table_times_one(monkeypatch):
@@ -406,3 +414,71 @@ def test_a_candidate_is_a_design_inject_pip_builds_timed_as_the_goal_table_times
     assert calls == [("nafnet", label)]
     assert entry["keywords"] == {"stages": overhead.COARSE_NAFNET}
     assert entry["label"] == label and entry["then"] == overhead.CANDIDATE_THEN
+
+
+LIGHT_COARSE = (
+    "compact design, no full-resolution unit, 8×8 basic prompts, per-pixel feed-forward of half "
+    "width (quality: `light_coarse`)"
+)
+
+
+def test_a_candidate_s_units_are_the_ones_its_network_and_its_memory_probe_build(monkeypatch):
+    model, injected = overhead.network("nafnet", LIGHT_COARSE)
+    default, _ = overhead.network("nafnet", "default")
+    assert injected and sorted(model.pip_units) == ["decoders/0", "decoders/1", "decoders/2"]
+    assert {unit.prompt_size for unit in model.pip_units.values()} == {8}
+    adapter = [sum(p.numel() for p in m.pip_units.parameters()) for m in (model, default)]
+    assert adapter[0] < adapter[1]
+    # the forward-memory probe runs in a child process, which gets the design's label in argv
+    commands = []
+
+    def child(command, **kwargs):
+        commands.append(command)
+        return type("Done", (), {"stdout": "2048\n"})()
+
+    monkeypatch.setattr(overhead.subprocess, "run", child)
+    assert overhead.peak_memory("nafnet", 32, LIGHT_COARSE, torch.device("cpu"), 1) == 2.0
+    spec = commands[0][commands[0].index("--memory-probe") + 1]
+    built = []
+
+    def network(name, variant):
+        built.append((name, variant))
+        return torch.nn.Identity(), False
+
+    monkeypatch.setattr(overhead, "network", network)
+    overhead.memory_probe(spec)
+    assert built == [("nafnet", LIGHT_COARSE)]  # the label's commas survive the spec
+
+
+def test_an_unknown_candidate_is_refused_naming_the_designs_to_choose_from(monkeypatch, capsys):
+    edited = "paper design, channels-last memory format"  # a TRIED row inject_pip cannot build
+    threads = torch.get_num_threads()
+    for label in ("no such design", edited):
+        monkeypatch.setattr(sys, "argv", ["overhead.py", "--threads", "1", "--candidate", label])
+        try:
+            with pytest.raises(SystemExit):
+                overhead.main()
+        finally:
+            torch.set_num_threads(threads)
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"error: unknown --candidate {label!r}; choose one of: " in error
+        choices = error.split("choose one of: ")[1]
+        assert overhead.DEFAULT_TRIED in choices and LIGHT_COARSE in choices
+        assert edited not in choices
+
+
+def test_the_light_design_is_said_timed_as_a_candidate_only_when_its_own_entry_is(tmp_path):
+    settings = {"date": "d", "machine": "m", "threads": 2, "rounds": 7, "repeats": 5}
+    args = type("Args", (), {"device": "cpu", "out": tmp_path})()
+    entry = {"label": "x", "keywords": {}, "then": overhead.CANDIDATE_THEN}
+    entry |= {"adapter_params": 1, "measured": settings, "sizes": {}}
+    results = {
+        "backbones": {},
+        "tried": {"settings": settings, "rows": {}},
+        "candidates": {LIGHT_COARSE: entry},
+    }
+    timed = "timed in the goal's protocol as a candidate for NAFNet's default: above"
+    page = overhead.render(results, torch.device("cpu"), args)
+    assert timed not in page and "[transfer.md](transfer.md), so not the default)" in page
+    results["candidates"][overhead.LIGHT_TRIED] = entry
+    assert timed in overhead.render(results, torch.device("cpu"), args)
