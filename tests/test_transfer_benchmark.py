@@ -376,7 +376,7 @@ def test_each_device_keeps_its_runs_and_page_and_the_cpu_keys_stay_as_they_were(
 
 
 def test_quick_trains_less_in_its_own_folder_and_the_full_run_s_pretraining_stays_cached(
-    tmp_path,
+    tmp_path, monkeypatch, capsys
 ):
     def resolved(**given) -> argparse.Namespace:
         options = dict(steps=None, patch_size=None, pretrain_steps=None, device="cpu", runs=None)
@@ -389,7 +389,12 @@ def test_quick_trains_less_in_its_own_folder_and_the_full_run_s_pretraining_stay
     assert (full.steps, full.patch_size, full.pretrain_steps) == (600, 64, 1500)
     assert (quick.pretrain_patch, full.pretrain_patch) == (32, 64)  # its pretraining's too
     assert full.runs == transfer.RUNS and quick.runs == transfer.RUNS.with_name("transfer_quick")
-    assert transfer.QUICK_PAGE_ON["cpu"].name == "transfer_quick.md"
+    assert transfer.quick_page().name == "transfer_quick.md"
+    with pytest.raises(SystemExit) as refused:  # the CPU check only, before anything is written
+        run_main(monkeypatch, "--quick", "--device", "cuda", "--runs", str(tmp_path / "gpu"))
+    assert refused.value.code == 2 and not (tmp_path / "gpu").exists()
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.endswith("--quick is the 2-core CPU check: drop --device cuda or --quick")
     assert resolved(quick=True, steps=20, runs=tmp_path).steps == 20  # what the command sets
     # the full run's kept pretrained network (its stamp as written before --quick existed) is
     # reused, not trained again
@@ -473,12 +478,30 @@ def test_a_page_is_what_its_committed_record_gives(device, other, tmp_path, monk
     docs = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
     pages = {"cpu": tmp_path / "transfer.md", "cuda": tmp_path / "transfer_cuda.md"}
     monkeypatch.setattr(transfer, "PAGE_ON", pages)
-    # the other device's page as committed: the CPU page links the GPU page when it exists
+    # the other device's page as committed: the CPU page links the GPU page when it exists,
+    # and the quick check's page when its record exists
     pages[other].write_text((docs / pages[other].name).read_text())
+    if device == "cpu":
+        quick = docs / "transfer_quick.json"
+        (tmp_path / quick.name).write_text(quick.read_text())
     written = pages[other].stat().st_mtime_ns
     run_main(monkeypatch, "--from-record", str(docs / pages[device].with_suffix(".json").name))
     assert pages[device].read_text() == (docs / pages[device].name).read_text()
     assert pages[other].stat().st_mtime_ns == written  # only its own page is written
+
+
+def test_the_quick_page_is_what_its_committed_record_gives(tmp_path, monkeypatch):
+    docs = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+    pages = {"cpu": tmp_path / "transfer.md", "cuda": tmp_path / "transfer_cuda.md"}
+    monkeypatch.setattr(transfer, "PAGE_ON", pages)
+    pages["cuda"].write_text((docs / pages["cuda"].name).read_text())  # the GPU page's link
+    run_main(monkeypatch, "--from-record", str(docs / "transfer_quick.json"))
+    quick = tmp_path / "transfer_quick.md"
+    assert quick.read_text() == (docs / "transfer_quick.md").read_text()
+    assert not pages["cpu"].exists()
+    assert (tmp_path / "transfer_quick.json").read_text() == (
+        docs / "transfer_quick.json"
+    ).read_text()
 
 
 def test_without_a_deadline_the_first_failure_stops_the_running_trainings(monkeypatch, capsys):
@@ -578,15 +601,14 @@ def test_a_quick_run_s_page_shows_its_verdicts_beside_the_full_run_s_and_its_tim
     book.write_text(json.dumps({"imported": [], "runs": [full]}))
     committed = book.read_text()
     pages = {"cpu": tmp_path / "transfer.md", "cuda": tmp_path / "transfer_cuda.md"}
-    quick_pages = {d: p.with_stem(p.stem + "_quick") for d, p in pages.items()}
     monkeypatch.setattr(transfer, "PAGE_ON", pages)
-    monkeypatch.setattr(transfer, "QUICK_PAGE_ON", quick_pages)
     monkeypatch.setattr(transfer, "CPU_RECORD", book)
     page = transfer.publish(quick)
     # its own page and record; the full run's record and page untouched
-    assert quick_pages["cpu"].read_text() == page and not pages["cpu"].exists()
+    quick_page = tmp_path / "transfer_quick.md"
+    assert quick_page.read_text() == page and not pages["cpu"].exists()
     assert book.read_text() == committed
-    assert json.loads(quick_pages["cpu"].with_suffix(".json").read_text()) == quick
+    assert json.loads(quick_page.with_suffix(".json").read_text()) == quick
     assert "**the headline numbers are [transfer.md](transfer.md)'s**" in page
     assert "(750 pretraining and 300 fine-tuning steps on 32² patches; the full run: " in page
     # 40 thread-minutes; quietly: pretraining 600 s, then 60 + 300 + 300 s on one process
@@ -612,11 +634,19 @@ def test_a_quick_run_s_page_shows_its_verdicts_beside_the_full_run_s_and_its_tim
     assert rows["above the per-degradation LoRAs"][2].startswith("not counted: ")
     assert rows["peak memory ≤ 60% of full fine-tuning's (%)"] == ["40: met", "40: met", "yes |"]
     assert rows["time per step ≤ 1.00×"][2].startswith("not counted: ")
+    differ = "Verdicts that differ: no degradation below its input (closest, dB) (held-out "
+    assert differ + "photos). For these goals this check does not stand in for the full run" in page
     # the run's own tables follow as sections; --from-record writes the same page again
     assert "\n### held-out photos\n" in page and "\n## held-out photos" not in page
-    quick_pages["cpu"].unlink()
-    run_main(monkeypatch, "--from-record", str(quick_pages["cpu"].with_suffix(".json")))
-    assert quick_pages["cpu"].read_text() == page
+    quick_page.unlink()
+    run_main(monkeypatch, "--from-record", str(quick_page.with_suffix(".json")))
+    assert quick_page.read_text() == page
+    # a variant a deadline stopped: no result, counted nowhere, named
+    del quick["results"]["lora_default_size"]
+    cut = transfer.quick_time(quick)[0]
+    assert "NOT fresh: it reused cached results or did not finish" in cut
+    assert "; stopped before its end: lora_default_size)" in cut
+    assert transfer.quick_seconds(quick)["variants"] == 1260.0
 
 
 def test_a_cpu_run_adds_its_section_or_replaces_its_own_network_s(tmp_path, monkeypatch):
