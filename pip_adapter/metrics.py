@@ -101,6 +101,15 @@ def ssim(a: torch.Tensor, b: torch.Tensor, y_channel: bool = False) -> torch.Ten
     return out[0] if unbatched else out
 
 
+def _x_gradient(grey: torch.Tensor) -> torch.Tensor:
+    """|Sobel derivative along x| of B×1×H×W, replicate borders: the [1, 2, 1] smoothing down
+    the columns, then the central difference along the rows, written with slices (no constant
+    tensor to copy to the device: ``blur_effect`` runs inside captured CUDA graphs)."""
+    padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
+    smooth = padded[..., :-2, :] + 2 * padded[..., 1:-1, :] + padded[..., 2:, :]
+    return (smooth[..., 2:] - smooth[..., :-2]).abs()
+
+
 def blur_effect(image: torch.Tensor) -> torch.Tensor:
     """How blurred each image looks, 0 (sharp) to 1 (blurred), from the image alone: the
     share of its luminance gradient that a further box blur of ``BLUR_EFFECT_SIZE`` pixels
@@ -110,24 +119,16 @@ def blur_effect(image: torch.Tensor) -> torch.Tensor:
     blur_strength``), where kornia is not installed. ``image``: B×3×H×W RGB -> B (float32)."""
     if image.dim() != 4 or image.shape[1] != 3:
         raise ValueError(f"blur_effect expects B×3×H×W RGB input, got {tuple(image.shape)}")
-    weights = torch.tensor(_LUMA, dtype=torch.float32, device=image.device)
-    grey = torch.einsum("bchw,c->bhw", image.float(), weights).unsqueeze(1)
-    smooth = torch.tensor([1.0, 2.0, 1.0], device=image.device)
-    slope = torch.tensor([-1.0, 0.0, 1.0], device=image.device)
-    effects = []
-    for kernel, box in (
-        (torch.outer(smooth, slope), (1, BLUR_EFFECT_SIZE)),
-        (torch.outer(slope, smooth), (BLUR_EFFECT_SIZE, 1)),
-    ):
-        half = (box[1] // 2, box[1] // 2, box[0] // 2, box[0] // 2)
-        reblurred = F.avg_pool2d(F.pad(grey, half, mode="replicate"), box, stride=1)
-        sharp, blurred = (
-            F.conv2d(F.pad(g, (1, 1, 1, 1), mode="replicate"), kernel.view(1, 1, 3, 3))[
-                ..., 2:-1, 2:-1
-            ].abs()
-            for g in (grey, reblurred)
-        )
-        total = sharp.flatten(1).sum(dim=1)
-        kept = (sharp - blurred).clamp_min(0).flatten(1).sum(dim=1)
-        effects.append((total - kept).abs() / total.clamp_min(1e-12))
-    return torch.stack(effects).amax(dim=0)
+    with torch.autocast(image.device.type, enabled=False):  # float32 under autocast too
+        rgb = image.float()
+        grey = (_LUMA[0] * rgb[:, 0] + _LUMA[1] * rgb[:, 1] + _LUMA[2] * rgb[:, 2]).unsqueeze(1)
+        half = BLUR_EFFECT_SIZE // 2
+        effects = []
+        for along in (grey, grey.transpose(-1, -2)):  # x, then y as the transpose's x
+            pad = F.pad(along, (half, half, 0, 0), mode="replicate")
+            reblurred = F.avg_pool2d(pad, (1, BLUR_EFFECT_SIZE), stride=1)
+            sharp, blurred = (_x_gradient(g)[..., 2:-1, 2:-1] for g in (along, reblurred))
+            total = sharp.flatten(1).sum(dim=1)
+            kept = (sharp - blurred).clamp_min(0).flatten(1).sum(dim=1)
+            effects.append((total - kept).abs() / total.clamp_min(1e-12))
+        return torch.stack(effects).amax(dim=0)

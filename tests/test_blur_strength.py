@@ -37,6 +37,14 @@ def test_blur_effect_is_scikit_images_and_grows_with_the_blur():
         blur_effect(photo)
 
 
+def test_blur_effect_is_computed_in_float32_under_autocast():
+    image = motion_blur(sample_images("test")[0][None, :, :96, :96], length=7.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = blur_effect(image)
+    assert under_autocast.dtype == torch.float32
+    assert torch.equal(under_autocast, blur_effect(image))
+
+
 def test_a_constant_line_blends_as_the_output_strength_and_a_line_per_image():
     model = trained(blur_strength=(0.3, 0.0))
     reference = trained(output_strength={"blur": 0.3})

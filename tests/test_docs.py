@@ -2,6 +2,8 @@
 
 import importlib.util
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,17 @@ def test_the_api_page_refuses_sphinx_roles():
 def test_generated_pages_are_current(page, generator):
     expected = tool(generator).render()
     assert (DOCS / page).read_text() == expected, f"run: python tools/{generator}.py"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("generator", ["gen_api", "gen_benchmarks_page", "gen_architectures_page"])
+def test_a_generators_help_writes_nothing(generator):
+    before = {page: page.stat().st_mtime_ns for page in DOCS.glob("*.md")}
+    done = subprocess.run(
+        [sys.executable, str(TOOLS / f"{generator}.py"), "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.startswith("usage:")
+    assert {page: page.stat().st_mtime_ns for page in DOCS.glob("*.md")} == before
 
 
 def test_the_architectures_table_measures_the_presets_as_they_are():

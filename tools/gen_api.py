@@ -8,6 +8,7 @@ Docstrings are Markdown-friendly: names in double backquotes, not Sphinx roles s
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import inspect
 import re
@@ -101,5 +102,7 @@ def render() -> str:
 
 
 if __name__ == "__main__":
+    # no options: argparse answers --help (and refuses anything else) before the page is written
+    argparse.ArgumentParser(description=__doc__).parse_args()
     OUT.write_text(render())
     print(f"wrote {OUT}", file=sys.stderr)

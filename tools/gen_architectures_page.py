@@ -9,6 +9,7 @@ The numbers come from docs/benchmarks/architectures.json (written by
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -129,6 +130,8 @@ def render() -> str:
 
 
 def main() -> None:
+    # no options: argparse answers --help (and refuses anything else) before the page is written
+    argparse.ArgumentParser(description=__doc__).parse_args()
     (DOCS / "architectures.md").write_text(render())
     print("wrote docs/architectures.md", file=sys.stderr)
 
