@@ -27,7 +27,9 @@ def test_blur_effect_is_scikit_images_and_grows_with_the_blur():
     photo = sample_images("test")[0][:, :160, :200]
     previous = -1.0
     for length in (None, 5.0, 15.0):
-        image = photo[None] if length is None else motion_blur(photo[None], length=length)
+        image = photo[None]
+        if length is not None:  # the same shake path at each length (a seeded generator)
+            image = motion_blur(image, length, generator=torch.Generator().manual_seed(0))
         ours = blur_effect(image).item()
         theirs = skimage_blur_effect(rgb2gray(image[0].permute(1, 2, 0).numpy()), h_size=11)
         assert ours == pytest.approx(theirs, abs=0.005)
@@ -75,6 +77,8 @@ def test_the_fit_recovers_the_line_the_restorations_follow():
     assert (a0, a1) == (pytest.approx(0.9, abs=1e-6), pytest.approx(-0.6, abs=1e-6))
     with pytest.raises(ValueError, match="at least two blur effects"):
         fit_blur_strength(inputs[:1], outputs[:1], targets[:1])
+    with pytest.raises(ValueError, match="matching B×3×H×W degraded, restored and clean batches"):
+        fit_blur_strength(inputs, outputs, [y[..., :32, :32] for y in targets])  # no broadcast
 
 
 def test_calibration_sets_the_fitted_line_and_replaces_a_blur_output_strength():

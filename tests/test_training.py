@@ -265,6 +265,8 @@ def test_trainer_trains_with_the_losses_tried_against_harm(tmp_path):
     for bad in (-0.5, float("nan"), "0.3", True):
         with pytest.raises(ValueError, match="TrainConfig.fft_weight must be a finite number >= 0"):
             config(loss="psnr_fft", fft_weight=bad)
+    with pytest.raises(ValueError, match="fft_weight weighs the Fourier term of loss='psnr_fft'"):
+        config(loss="psnr", fft_weight=0.3)  # not silently ignored
 
 
 class Gain(torch.nn.Module):

@@ -206,6 +206,11 @@ def fit_blur_strength(
     moments = torch.zeros(2, 2, dtype=torch.float64)
     right = torch.zeros(2, dtype=torch.float64)
     for x, f, y in zip(degraded, restored, clean, strict=True):
+        if not x.dim() == 4 or not x.shape == f.shape == y.shape:
+            raise ValueError(
+                "fit_blur_strength takes matching B×3×H×W degraded, restored and clean batches, "
+                f"got {tuple(x.shape)}, {tuple(f.shape)} and {tuple(y.shape)}"
+            )
         change, wanted = (f - x).double().cpu(), (y - x).double().cpu()
         basis = torch.stack([torch.ones(x.shape[0]), blur_effect(x).cpu()]).double()  # 2×B
         moments += (basis * change.square().flatten(1).sum(dim=1)) @ basis.T

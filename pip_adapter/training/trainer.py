@@ -231,6 +231,11 @@ class TrainConfig:
             _check_number(name, getattr(self, name), lowest)
         _check_number("prompt_reg_weight", self.prompt_reg_weight, ">= 0")
         _check_number("fft_weight", self.fft_weight, ">= 0")
+        if self.fft_weight != FFT_WEIGHT and self.loss != "psnr_fft":
+            raise ValueError(
+                f"TrainConfig.fft_weight weighs the Fourier term of loss='psnr_fft'; with "
+                f"loss={self.loss!r} it would do nothing: leave it at {FFT_WEIGHT:g}"
+            )
         if self.grad_clip is not None:
             _check_number("grad_clip", self.grad_clip, "> 0", "None (no clipping) or ")
         if self.warmup_steps is not None:
