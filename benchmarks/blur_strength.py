@@ -18,7 +18,7 @@ from output_strength import strength_photos
 from pip_adapter.conditioning import CLEAN
 from pip_adapter.config import BLUR
 from pip_adapter.data import PairedImages, build_eval_set
-from pip_adapter.evaluation import evaluate
+from pip_adapter.evaluation import average_report, evaluate
 from pip_adapter.injection import PIPModel
 from pip_adapter.training import fit_blur_strength, fit_output_strength
 
@@ -39,18 +39,6 @@ GAIN_OVER_CONSTANT_DB = 0.02
 KEEP_DB = 0.10
 
 
-def only(pairs: PairedImages, name: str) -> PairedImages:
-    """The pairs of degradation ``name``."""
-    keep = [i for i, t in enumerate(pairs.degradation_ids) if pairs.degradations[t] == name]
-    return PairedImages(
-        [pairs.degraded[i] for i in keep],
-        [pairs.clean[i] for i in keep],
-        [pairs.degradation_ids[i] for i in keep],
-        [pairs.names[i] for i in keep],
-        pairs.degradations,
-    )
-
-
 @torch.no_grad()
 def fit(model: PIPModel, degradations: Sequence[str]) -> dict[str, tuple[float, float]]:
     """The strength lines ``(a0, a1)`` fitted on the validation photos' blur draws
@@ -60,7 +48,7 @@ def fit(model: PIPModel, degradations: Sequence[str]) -> dict[str, tuple[float, 
     inputs, outputs, targets = [], [], []
     model.eval()
     for seed in FIT_DRAWS:
-        pairs = only(build_eval_set(strength_photos(), degradations, seed=seed), BLUR)
+        pairs = build_eval_set(strength_photos(), degradations, seed=seed).select([BLUR])
         for x, y in zip(pairs.degraded, pairs.clean, strict=True):
             inputs.append(x[None])
             outputs.append(model(x[None], degradation=BLUR))
@@ -97,7 +85,7 @@ def measure(model: PIPModel, sets: Mapping[str, PairedImages], judged: str) -> d
             if name == "constant" and split != judged:
                 continue
             reports.setdefault(split, {})[name] = {
-                "labels": evaluate(model, only(pairs, BLUR), conditioned=True),
+                "labels": evaluate(model, pairs.select([BLUR]), conditioned=True),
                 "blind": evaluate(model, pairs, conditioned=False),
             }
     return {"lines": lines, "reports": reports}
@@ -174,7 +162,4 @@ def with_blur(report: dict, blur: dict) -> dict:
     and the average over the degradations again: blur's strength changes nothing else when
     the label says which degradation an image has."""
     changed = {**report, BLUR: blur[BLUR]}
-    degradations = [d for d in changed if d not in ("average", CLEAN)]
-    metrics = changed["average"].keys()
-    average = {m: sum(changed[d][m] for d in degradations) / len(degradations) for m in metrics}
-    return {**changed, "average": average}
+    return {**changed, "average": average_report(changed, report["average"])}

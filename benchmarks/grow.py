@@ -167,23 +167,12 @@ def label_scores(model, dataset, label: str) -> dict[str, float]:
     return {name: sum(v) / len(v) for name, v in scores.items()}
 
 
-def new_only(dataset):
-    keep = [i for i, t in enumerate(dataset.degradation_ids) if dataset.degradations[t] in NEW]
-    return pa.data.PairedImages(
-        [dataset.degraded[i] for i in keep],
-        [dataset.clean[i] for i in keep],
-        [dataset.degradation_ids[i] for i in keep],
-        [dataset.names[i] for i in keep],
-        dataset.degradations,
-    )
-
-
 def evaluate_five(model, sets) -> dict:
     """The five-degradation model: old degradations with their labels, each new one with the
     old label that does best on it on the held-out photos (used for both photo sets)."""
     old_reports = {split: evaluate(model, build_eval_set(split, OLD, seed=0)) for split in SPLITS}
     candidates = {
-        split: {label: label_scores(model, new_only(sets[split]), label) for label in OLD}
+        split: {label: label_scores(model, sets[split].select(NEW), label) for label in OLD}
         for split in SPLITS
     }
     best = {new: max(OLD, key=lambda label: candidates["test"][label][new]) for new in NEW}

@@ -4,7 +4,7 @@ averaged per degradation, then over degradations."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence, Sized
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from typing import cast
 
 import torch
@@ -16,7 +16,7 @@ from pip_adapter.conditioning import CLEAN
 from pip_adapter.metrics import psnr, ssim
 from pip_adapter.padding import crop_to, pad_to_requirements
 
-__all__ = ["evaluate", "restore"]
+__all__ = ["average_report", "evaluate", "restore"]
 
 METRICS = ("psnr", "ssim", "input_psnr", "input_ssim")
 
@@ -83,7 +83,16 @@ def evaluate(
         for degradation in degradations
         if degradation in scores
     }
-    # "clean" measures what a model does to images that need nothing: not part of the average
-    averaged = [r for d, r in report.items() if d != CLEAN] or list(report.values())
-    report["average"] = {m: sum(r[m] for r in averaged) / len(averaged) for m in METRICS}
+    report["average"] = average_report(report, METRICS)
     return report
+
+
+def average_report(
+    report: Mapping[str, Mapping[str, float]], metrics: Iterable[str]
+) -> dict[str, float]:
+    """A report's ``"average"`` entry: each of ``metrics`` averaged over its degradations (any
+    ``"average"`` entry it has is not one). ``"clean"``, which measures what a model does to
+    images that need nothing, is left out unless it is all there is."""
+    entries = {d: r for d, r in report.items() if d != "average"}
+    averaged = [r for d, r in entries.items() if d != CLEAN] or list(entries.values())
+    return {m: sum(r[m] for r in averaged) / len(averaged) for m in metrics}

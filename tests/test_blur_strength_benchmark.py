@@ -62,7 +62,7 @@ def test_the_rule_asks_a_gain_over_full_and_one_strength_and_keeps_blind():
 
 def test_the_fit_uses_the_validation_photos_blur_draws_only():
     pairs = build_eval_set(sample_images("test")[:1], WITH_CLEAN, seed=0, crop=32)
-    assert [p.split("/")[1] for p in blur_strength.only(pairs, "blur").names] == ["blur"]
+    assert [p.split("/")[1] for p in pairs.select(["blur"]).names] == ["blur"]
     assert 0 not in blur_strength.FIT_DRAWS  # the draws the rule judges on are not fitted on
 
 

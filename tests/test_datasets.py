@@ -198,3 +198,18 @@ def test_eval_set_from_given_images_with_fixed_params():
     )
     with pytest.raises(ValueError, match="names"):
         build_eval_set(images, names=["only one"])
+
+
+def test_select_keeps_the_named_degradations_pairs_and_their_ids():
+    evaluation = build_eval_set(sample_images("test")[:2], crop=32)
+    chosen = evaluation.select(["haze", "noise"])
+    assert chosen.degradations == evaluation.degradations  # the same vocabulary and ids
+    assert chosen.labels == ["noise", "haze", "noise", "haze"]  # in their order in the set
+    for i, name in enumerate(chosen.names):
+        j = evaluation.names.index(name)
+        assert torch.equal(chosen[i][0], evaluation[j][0]) and chosen[i][2] == evaluation[j][2]
+    for bad in (["snow"], "blur"):
+        with pytest.raises(
+            ValueError, match="PairedImages.select takes a list of its degradations"
+        ):
+            evaluation.select(bad)

@@ -241,6 +241,26 @@ class PairedImages(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         return self.degraded[index], self.clean[index], self.degradation_ids[index]
 
+    def select(self, degradations: Sequence[str]) -> PairedImages:
+        """The pairs of the named degradations, in their order here, with the same vocabulary
+        (ids unchanged): e.g. one degradation's pairs, to evaluate or fit on alone."""
+        unknown = [d for d in degradations if d not in self.degradations]
+        if isinstance(degradations, str) or unknown:
+            raise ValueError(
+                f"PairedImages.select takes a list of its degradations {list(self.degradations)}, "
+                f"got {degradations!r}"
+            )
+        keep = [
+            i for i, t in enumerate(self.degradation_ids) if self.degradations[t] in degradations
+        ]
+        return PairedImages(
+            [self.degraded[i] for i in keep],
+            [self.clean[i] for i in keep],
+            [self.degradation_ids[i] for i in keep],
+            [self.names[i] for i in keep],
+            self.degradations,
+        )
+
     @property
     def labels(self) -> list[str]:
         """The degradation name of each item (e.g. for ``calibrate_output_strength``)."""
