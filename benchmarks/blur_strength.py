@@ -267,8 +267,13 @@ def main() -> None:
         model = with_strength(load_bundle(adapter), chosen, tuple(measured["lines"][chosen]))
         save_bundle(model, kept, backbone="nafnet", size="small", save_backbone_weights=True)
     command = " ".join(["python", "benchmarks/blur_strength.py", *sys.argv[1:]])
+
+    def shown(path: Path) -> Path:  # a path in the repository as the page names it
+        path = path.resolve()
+        return path.relative_to(quality.ROOT) if path.is_relative_to(quality.ROOT) else path
+
     where = (
-        f"kept at the adopted line in `{kept.relative_to(quality.ROOT)}`"
+        f"kept at the adopted line in `{shown(kept)}`"
         if chosen is not None
         else "nothing adopted, no bundle kept"
     )
@@ -278,7 +283,7 @@ def main() -> None:
         f"`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.",
         "",
         "The PIP network and sensor measured: the bundle `benchmarks/quality.py --variants pip` "
-        f"keeps in `{adapter.relative_to(quality.ROOT)}` (seed {args.seed}; files digest "
+        f"keeps in `{shown(adapter)}` (seed {args.seed}; files digest "
         f"`{files_digest(adapter)[:12]}`), {where}. quality.md renders the same section from "
         "the same cache (`runs/quality/pip/blur_strength.json`) when it is regenerated.",
         "",
