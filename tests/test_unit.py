@@ -330,6 +330,7 @@ def test_compact_design_runs_only_its_feed_forward_per_pixel():
 
 
 def test_compact_attention_runs_on_the_prompt_grid():
+    torch.manual_seed(0)  # the tolerance below holds for these draws, whatever ran before
     unit = PromptInPrompt(12, 3, prompt_dim=8, prompt_size=4)
     perturb(unit)
     x, weights = torch.randn(2, 12, 16, 16), torch.eye(3)[:2]
