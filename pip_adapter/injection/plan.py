@@ -232,6 +232,8 @@ def resolve_config(
                 prompt_dim=dim,
                 prompt_size=entry.prompt_size or config.prompt_size,
                 heads=entry.heads or config.heads or default_heads(dim),
+                feature_ffn_expansion=entry.feature_ffn_expansion,
+                feature_ffn_stride=entry.feature_ffn_stride,
             )
         )
     return config.replace(
@@ -262,8 +264,8 @@ def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptI
                 ffn_expansion=config.ffn_expansion,
                 topm_ratios=config.topm_ratios,
                 design=config.design,
-                feature_ffn_expansion=config.feature_ffn_expansion,
-                feature_ffn_stride=config.feature_ffn_stride or 1,
+                feature_ffn_expansion=stage.feature_ffn_expansion or config.feature_ffn_expansion,
+                feature_ffn_stride=stage.feature_ffn_stride or config.feature_ffn_stride or 1,
                 degradation_ffn_rank=config.degradation_ffn_rank,
             )
         )
