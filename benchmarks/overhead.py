@@ -63,6 +63,7 @@ import pip_adapter as pa
 from pip_adapter.backbones import build_backbone
 from pip_adapter.caching import ParameterCache
 from pip_adapter.evaluation import restore
+from pip_adapter.injection.presets import FULL_UNITS
 from pip_adapter.recipes import ADAPTER_FFN_RANK
 from pip_adapter.unit import prompt_to_feature
 
@@ -163,7 +164,7 @@ TRIED: dict[str, tuple[dict, Callable | None]] = {
         None,
     ),
     "compact design, 16×16 basic prompts, without the inference cache": (
-        {},
+        FULL_UNITS,
         _without_inference_cache,
     ),
     "compact design, 8×8 basic prompts (quality: `prompt8`)": ({"prompt_size": 8}, None),
@@ -172,10 +173,16 @@ TRIED: dict[str, tuple[dict, Callable | None]] = {
         {"feature_ffn_stride": 2},
         None,
     ),
-    "compact design, 16×16 basic prompts, per-pixel feed-forward of full width": ({}, None),
+    "compact design, 16×16 basic prompts, per-pixel feed-forward of full width": (
+        FULL_UNITS,
+        None,
+    ),
 }
 # the TRIED row that is NAFNet's default (its preset)
-DEFAULT_TRIED = "compact design, 16×16 basic prompts, per-pixel feed-forward of full width"
+DEFAULT_TRIED = (
+    "compact design, 8×8 basic prompts, per-pixel feed-forward of half width, the "
+    "full-resolution unit's on the 2×-pooled feature (quality: `light_full_stride2`)"
+)
 # what a TRIED design timed with ``--candidate`` becomes if it meets every NAFNet goal: its
 # quality is not known well enough for the default until two training seeds measure it
 CANDIDATE_THEN = (
@@ -506,6 +513,21 @@ def measure_candidate(label: str, args, device: torch.device) -> dict:
         "then": CANDIDATE_THEN,
         **measure_backbone("nafnet", args, device, label),
     }
+
+
+def adopted_row(results: dict, label: str) -> dict:
+    """NAFNet's goal-table row from the timing of the candidate ``label`` (``--candidate``, which
+    times a design as the goal table times the default), once NAFNet's preset builds that
+    design's units: a ValueError if it has no timing or the preset builds other units."""
+    candidate = results.get("candidates", {}).get(label)
+    if candidate is None:
+        raise ValueError(f"no candidate {label!r} was timed (--candidate) to adopt")
+    models = [build("nafnet")[1], build("nafnet", label)[1]]
+    preset, design = ([unit_spec(m, key) for key in m.pip_units] for m in models)
+    if preset != design:
+        raise ValueError(f"NAFNet's preset does not build the units of {label!r}")
+    kept = ("backbone_params", "adapter_params", "measured", "sizes")
+    return {key: candidate[key] for key in kept} | {"candidate": label}
 
 
 def measure_tried(args, device: torch.device) -> dict:
@@ -1458,6 +1480,12 @@ def main() -> None:
         help="record each candidate's quality from benchmarks/quality.py's kept results in this "
         "folder (its variant's two training seeds; e.g. runs/quality)",
     )
+    parser.add_argument(
+        "--adopt",
+        default="",
+        help="a candidate NAFNet's preset now builds: its timing becomes the goal table's NAFNet "
+        "row",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
     parser.add_argument("--malloc-child", action="store_true", help=argparse.SUPPRESS)
@@ -1512,6 +1540,11 @@ def main() -> None:
             if quality is not None:
                 candidate["quality"] = quality
                 print("quality", label, quality, flush=True)
+    if args.adopt:
+        try:
+            results["backbones"]["nafnet"] = adopted_row(results, args.adopt)
+        except ValueError as error:
+            parser.error(str(error))
     if not args.no_tried:
         results["tried"] = measure_tried(args, device)
     if args.compile:

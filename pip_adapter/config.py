@@ -376,7 +376,9 @@ class PIPConfig:
 
     Args:
         stages: ``"auto"``: the preset of the backbone's spandrel architecture (see
-            ``pip_adapter.PRESETS``), else a placement found by one dry run (the inputs of
+            ``pip_adapter.PRESETS``; a preset may size each stage's unit, as NAFNet's lighter
+            units, for the compact design while the config leaves ``prompt_size`` at 16 and
+            ``feature_ffn_expansion``, ``feature_ffn_stride`` at None), else a placement found by one dry run (the inputs of
             decoder modules that receive skip connections, else the second half of a stack
             of body blocks); or a list of exact module names / regular expressions
             (``re.fullmatch``) / ``Stage`` specs (or dicts of their fields). Every entry must
@@ -386,7 +388,9 @@ class PIPConfig:
             see ``PIPModel``).
         prompt_dim: ``d`` of every unit (at least 2); default: the stage width within
             ``[2, 64]``.
-        prompt_size: ``s``, the side of the basic restoration prompt.
+        prompt_size: ``s``, the side of the basic restoration prompt. Another size than 16, a
+            ``feature_ffn_expansion`` or a ``feature_ffn_stride`` replaces a preset's unit
+            sizes: every stage gets the config's (``feature_ffn_stride=1``: the full units).
         heads: attention heads of the units; default: about 32 channels per head.
         ffn_expansion: hidden width of the units' feed-forwards, as a multiple of ``d``.
         topm_ratios: ratios of the top-m attention; ``None`` makes it dense.

@@ -52,8 +52,9 @@ def test_files_hold_config_and_adapter_weights_only(tmp_path):
         "at": "input",
         "channels": [0, 16],
         "prompt_dim": 16,
-        "prompt_size": 16,
+        "prompt_size": 8,  # NAFNet's preset: light units
         "heads": 1,
+        "feature_ffn_expansion": 0.5,
     }
     assert pa.PIPConfig.from_dict({k: config[k] for k in model.config.to_dict()}) == model.config
     tensors = load_file(out / "adapter.safetensors")

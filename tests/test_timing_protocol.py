@@ -495,7 +495,7 @@ def test_a_candidate_s_quality_is_read_from_its_two_seeds_and_decides_by_the_bar
     # seeds 0 and 1; the bundled held-out photos' mean decides, the out-of-domain set does not
     variant = "light_coarse"
     assert overhead.quality_variant(LIGHT_COARSE) == variant
-    assert overhead.quality_variant(overhead.DEFAULT_TRIED) is None
+    assert overhead.quality_variant("paper design (the previous default)") is None
 
     def kept(run, bundled, ood):
         reports = {"test": {"average": {"psnr": bundled}}, "ood": {"average": {"psnr": ood}}}
@@ -533,3 +533,25 @@ def test_a_candidate_s_quality_is_read_from_its_two_seeds_and_decides_by_the_bar
     assert overhead.candidate_lines(results)[1].endswith("So it becomes NAFNet's default.")
     entry["sizes"]["256"] = measured([1.11, 1.0, 1.2])  # a cost miss: quality is not asked
     assert "quality" not in overhead.candidate_lines(results)[1].split("so it does not.")[1]
+
+
+def test_an_adopted_candidate_s_timing_becomes_nafnets_goal_row(monkeypatch):
+    # --adopt: once NAFNet's preset builds a candidate's units, the candidate's window timing
+    # (taken as the goal table times the default) is the goal table's NAFNet row
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from backbones import build
+
+    monkeypatch.setattr(overhead, "official", lambda name: build(name).eval())
+    timed = {"backbone_params": 2, "adapter_params": 1, "measured": {"date": "d"}, "sizes": {}}
+    results = {
+        "candidates": {
+            label: {"label": label, "then": overhead.CANDIDATE_THEN, **timed}
+            for label in (overhead.DEFAULT_TRIED, LIGHT_COARSE)
+        }
+    }
+    row = overhead.adopted_row(results, overhead.DEFAULT_TRIED)
+    assert row == {**timed, "candidate": overhead.DEFAULT_TRIED}
+    with pytest.raises(ValueError, match="NAFNet's preset does not build the units of"):
+        overhead.adopted_row(results, LIGHT_COARSE)
+    with pytest.raises(ValueError, match="no candidate 'x' was timed"):
+        overhead.adopted_row(results, "x")

@@ -25,7 +25,7 @@ from pip_adapter.injection.plan import (
     match_stages,
     resolve_config,
 )
-from pip_adapter.injection.presets import CALL_FIELDS, preset_for
+from pip_adapter.injection.presets import CALL_FIELDS, preset_for, preset_stages
 from pip_adapter.injection.serialization import (
     CONFIG_NAME,
     SENSOR_CONFIG_NAME,
@@ -103,7 +103,8 @@ def _prepare(
     if config.stages != "auto":
         entries, placement = config.stages, "given stages"
     elif preset is not None:
-        entries, placement = preset[1]["stages"], f"preset {preset[0]}: {preset[1]['reason']}"
+        entries = preset_stages(preset[1], config)
+        placement = f"preset {preset[0]}: {preset[1]['reason']}"
     else:  # automatic placement: a traced dry run of every module
         trace, sample = dry_run(backbone, config, sample_input)
         chosen = auto_stages(trace, owner)
