@@ -959,9 +959,10 @@ def candidate_lines(results: dict) -> list[str]:
             else "built by `inject_pip` with the row's keywords, `--candidate`"
         )
         quality = ""
-        if candidate["then"] == CANDIDATE_THEN and not missed and "quality" in candidate:
+        if candidate["then"] == CANDIDATE_THEN and "quality" in candidate:
             text, met = quality_sentence(candidate["quality"])
-            quality = f" {text}. So it {'becomes' if met else 'does not become'} NAFNet's default."
+            verdict_text = "becomes" if met and not missed else "does not become"
+            quality = f" {text}. So it {verdict_text} NAFNet's default."
         lines += [
             "",
             f"A lighter NAFNet design timed in this table's protocol ({candidate['label']}; "

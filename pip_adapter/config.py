@@ -378,11 +378,11 @@ class PIPConfig:
         stages: ``"auto"``: the preset of the backbone's spandrel architecture (see
             ``pip_adapter.PRESETS``; a preset may size each stage's unit, as NAFNet's lighter
             units, for the compact design while the config leaves ``prompt_size`` at 16 and
-            ``feature_ffn_expansion``, ``feature_ffn_stride`` at None), else a placement found by one dry run (the inputs of
-            decoder modules that receive skip connections, else the second half of a stack
-            of body blocks); or a list of exact module names / regular expressions
-            (``re.fullmatch``) / ``Stage`` specs (or dicts of their fields). Every entry must
-            match something.
+            ``feature_ffn_expansion``, ``feature_ffn_stride`` at None), else a placement found
+            by one dry run (the inputs of decoder modules that receive skip connections, else
+            the second half of a stack of body blocks); or a list of exact module names /
+            regular expressions (``re.fullmatch``) / ``Stage`` specs (or dicts of their
+            fields). Every entry must match something.
         degradations: the degradation vocabulary, in prompt order. ``"clean"`` among them makes
             the model leave clean images exactly as they are (units are built for the others;
             see ``PIPModel``).

@@ -531,8 +531,10 @@ def test_a_candidate_s_quality_is_read_from_its_two_seeds_and_decides_by_the_bar
     assert awaiting not in overhead.nafnet_next_lines(results)[1]
     entry["quality"]["seeds"]["1"] = {"test": 24.0, "ood": 10.0}  # the OOD set chooses nothing
     assert overhead.candidate_lines(results)[1].endswith("So it becomes NAFNet's default.")
-    entry["sizes"]["256"] = measured([1.11, 1.0, 1.2])  # a cost miss: quality is not asked
-    assert "quality" not in overhead.candidate_lines(results)[1].split("so it does not.")[1]
+    entry["sizes"]["256"] = measured([1.11, 1.0, 1.2])  # a cost miss: quality cannot adopt it
+    text = overhead.candidate_lines(results)[1]
+    assert "it misses a goal at 256², so it does not. Its quality, training seeds 0 and 1" in text
+    assert text.endswith("So it does not become NAFNet's default.")
 
 
 def test_an_adopted_candidate_s_timing_becomes_nafnets_goal_row(monkeypatch):
