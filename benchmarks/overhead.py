@@ -530,6 +530,21 @@ def adopted_row(results: dict, label: str) -> dict:
     return {key: candidate[key] for key in kept} | {"candidate": label}
 
 
+def adopted_lines(results: dict) -> list[str]:
+    """What NAFNet's goal rows are when they come from an adopted candidate (``--adopt``)."""
+    label = results.get("backbones", {}).get("nafnet", {}).get("candidate")
+    if label is None:
+        return []
+    return [
+        "",
+        f"NAFNet's rows time its preset since {results['backbones']['nafnet']['measured']['date']}"
+        f": the candidate {label}, timed as such (below) and adopted by its rule (`--adopt`). "
+        "The sections below measured on earlier dates (the allocator, compiled inference, "
+        "instructions and operators per unit, the rank-64 timing) used the previous preset, "
+        "16×16 basic prompts and a per-pixel feed-forward of full width at every level.",
+    ]
+
+
 def measure_tried(args, device: torch.device) -> dict:
     """Every TRIED configuration on NAFNet, timed interleaved with the plain backbone."""
     backbone = official("nafnet").to(device)
@@ -1290,6 +1305,7 @@ def render(results: dict, device: torch.device, args) -> str:
             f"prompt sizes 64/32/16, same three stages, our unit) adds {n / 1e3:.0f}K "
             f"parameters; the authors' own release adds 11.96% (3.12M).",
         ]
+    lines += adopted_lines(results)
     lines += nafnet_next_lines(results)
     lines += candidate_lines(results)
     if "tried" in results:

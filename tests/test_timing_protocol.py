@@ -553,6 +553,9 @@ def test_an_adopted_candidate_s_timing_becomes_nafnets_goal_row(monkeypatch):
     }
     row = overhead.adopted_row(results, overhead.DEFAULT_TRIED)
     assert row == {**timed, "candidate": overhead.DEFAULT_TRIED}
+    assert overhead.adopted_lines({"backbones": {}}) == []
+    said = overhead.adopted_lines({"backbones": {"nafnet": row}})[1]
+    assert said.startswith("NAFNet's rows time its preset since d: the candidate compact design")
     with pytest.raises(ValueError, match="NAFNet's preset does not build the units of"):
         overhead.adopted_row(results, LIGHT_COARSE)
     with pytest.raises(ValueError, match="no candidate 'x' was timed"):
