@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from architectures import build_tiny
 from backbones import train_conditioning
 from einops import rearrange
+from spandrel.architectures.NAFNet import NAFNet
 from torch import nn
 
 import pip_adapter as pa
@@ -399,6 +400,18 @@ def test_nafnets_preset_has_light_units_that_any_unit_size_in_the_config_replace
     assert units(prompt_size=4) == [(4, 1.0, 1), (4, 1.0, 1)]
     assert units(feature_ffn_expansion=2) == [(16, 2.0, 1), (16, 2.0, 1)]
     assert units(design="paper")[0][0] == 16
+
+    # a NAFNet of one level: its only decoder level is the full-resolution one, which the
+    # preset's split keeps; a portion that keeps nothing is still an error in given stages
+    def shallow():
+        return NAFNet(width=8, enc_blk_nums=[1], middle_blk_num=1, dec_blk_nums=[1])
+
+    model = pa.inject_pip(shallow())
+    assert [(k, u.prompt_to_feature.ffn_stride) for k, u in model.pip_units.items()] == [
+        ("decoders/0", 2)
+    ]
+    with pytest.raises(ValueError, match=r"portion \(0, 0.75\) keeps no module"):
+        pa.inject_pip(shallow(), stages=[{"pattern": r"decoders\.\d+", "portion": [0, 0.75]}])
     # the adapter recipe (a pretrained backbone, frozen) keeps the full units; from scratch, the
     # preset's
     assert default_pip(Path("pretrained.pth"), full=False).feature_ffn_stride == 1

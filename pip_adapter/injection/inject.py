@@ -110,8 +110,10 @@ def _prepare(
         chosen = auto_stages(trace, owner)
         entries, placement = chosen.stages, chosen.description
         logger.info("inject_pip: no preset for %s; %s", owner, placement)
-    matched = match_stages(backbone, entries)
-    if config.stages == "auto" and preset is not None and "most_units" in preset[1]:
+    from_preset = config.stages == "auto" and preset is not None
+    # a preset's split of the levels (NAFNet's) may leave a part empty on a shallow network
+    matched = match_stages(backbone, entries, empty_portions=from_preset)
+    if from_preset and preset is not None and "most_units" in preset[1]:
         matched = spread(matched, preset[1]["most_units"])
     if trace is None:  # a dry run watching the stages alone
         watched = [(name, stage.at) for name, stage in matched]
