@@ -47,7 +47,8 @@ end in time, stops those still training near the end, and writes the page from w
 ``benchmarks/gpu_transfer.sh`` completes the GPU page on a lent GPU from the last GPU run's
 folder: what did not finish trains, the time-per-step probes run again, the rest is reused.
 ``--quick`` is the low-fidelity fresh check (``QUICK``: 32² patches, half the pretraining and
-fine-tuning steps, the same evaluation, no output-strength fitting), in its own runs folder
+fine-tuning steps, ``QUICK_VARIANTS`` unless ``--variants`` names others, the same evaluation,
+no output-strength fitting), in its own runs folder
 (``runs/transfer_quick``) and on its own page (``transfer_quick.md``, with the CPU time it took
 and its goal verdicts beside the full run's on the same machine); the full run stays the
 default and the headline.
@@ -417,6 +418,10 @@ FULL_LRS = {"full_low": 2e-4, "full_high": 1e-3}
 # the recipe's adapter default on a pretrained backbone (the page checks the goals for
 # it; its variant is among those tried below)
 ADAPTER_DEFAULT = f"pip_ffn_rank{ADAPTER_FFN_RANK}"
+# what --quick trains: the adapter default and the baselines its goals compare with (full
+# fine-tuning at the learning rate the full run found better), the slowest first so that the two
+# processes end close together
+QUICK_VARIANTS = ("lora_per_degradation", ADAPTER_DEFAULT, "full_low", "lora_default_size")
 VARIANTS: dict[str, Variant] = {
     "pretrained": Variant("pretrained (noise only)", None),
     "full_low": Variant(
@@ -1299,7 +1304,7 @@ QUICK_UNRESOLVED = {
     DB_GOALS[2]: "thin at full fidelity (held out: within one variant's spread over training "
     "seeds), which one seed at low fidelity cannot resolve",
     STEP_GOAL: "probes on a machine shared with other jobs (the full run's figure is from a "
-    "quiet window); the time of a step at 32² is not the time at 64²",
+    "quiet window)",
 }
 
 
@@ -2166,6 +2171,8 @@ def fidelity(args: argparse.Namespace) -> None:
             setattr(args, key, value)
     if args.runs is None:
         args.runs = QUICK_RUNS if args.quick else RUNS_ON[args.device]
+    if args.variants is None:
+        args.variants = ",".join(QUICK_VARIANTS) if args.quick else "headline"
     args.pretrain_patch = QUICK["patch_size"] if args.quick else PRETRAIN["patch_size"]
 
 
@@ -2210,8 +2217,10 @@ def main() -> None:
     parser.add_argument("--probe-steps", type=int, default=8)
     parser.add_argument(
         "--variants",
-        default="headline",
-        help="'headline', 'all' or comma-separated names (trained in that order)",
+        help="'headline' (the default), 'all' or comma-separated names (trained in that order); "
+        "--quick: the adapter default and the baselines its goals compare with ({})".format(
+            ",".join(QUICK_VARIANTS)
+        ),
     )
     parser.add_argument("--runs", type=Path, help="the runs folder (runs/transfer[_cuda])")
     parser.add_argument(

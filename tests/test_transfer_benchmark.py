@@ -362,6 +362,7 @@ def test_each_device_keeps_its_runs_and_page_and_the_cpu_keys_stay_as_they_were(
             device=device,
             pretrain_steps=pretrain_steps,
             quick=quick,
+            variants=None,
             settings={},
         )
         transfer.fidelity(options)
@@ -380,7 +381,7 @@ def test_quick_trains_less_in_its_own_folder_and_the_full_run_s_pretraining_stay
 ):
     def resolved(**given) -> argparse.Namespace:
         options = dict(steps=None, patch_size=None, pretrain_steps=None, device="cpu", runs=None)
-        options = argparse.Namespace(**(options | given))
+        options = argparse.Namespace(**(options | {"variants": None} | given))
         transfer.fidelity(options)
         return options
 
@@ -388,6 +389,9 @@ def test_quick_trains_less_in_its_own_folder_and_the_full_run_s_pretraining_stay
     assert (quick.steps, quick.patch_size, quick.pretrain_steps) == (300, 32, 750)
     assert (full.steps, full.patch_size, full.pretrain_steps) == (600, 64, 1500)
     assert (quick.pretrain_patch, full.pretrain_patch) == (32, 64)  # its pretraining's too
+    # --quick alone trains the adapter default and its goals' baselines; the full run its headline
+    assert quick.variants == ",".join(transfer.QUICK_VARIANTS) and full.variants == "headline"
+    assert resolved(quick=True, variants="pip").variants == "pip"  # what the command names
     assert full.runs == transfer.RUNS and quick.runs == transfer.RUNS.with_name("transfer_quick")
     assert transfer.quick_page().name == "transfer_quick.md"
     with pytest.raises(SystemExit) as refused:  # the CPU check only, before anything is written
@@ -559,6 +563,20 @@ def goal_run(psnr: dict[str, tuple[float, float]], machine: str) -> dict:
 
 
 ADAPTER_DEFAULT = transfer.ADAPTER_DEFAULT
+
+
+def test_quick_trains_what_every_goal_of_the_adapter_default_compares_with():
+    psnr = {"pretrained": (22.0, 19.0)} | dict.fromkeys(transfer.QUICK_VARIANTS, (23.0, 20.0))
+    record = goal_run(psnr, "AMD EPYC (2 cores)")
+    results, costs = record["results"], record["costs"]
+
+    def unmeasured(results: dict) -> list[str]:
+        values = transfer.goal_values(results, costs, "held-out photos", ADAPTER_DEFAULT)
+        return [goal for goal, (value, _) in values.items() if value is None]
+
+    assert ADAPTER_DEFAULT in transfer.QUICK_VARIANTS and unmeasured(results) == []
+    for name in set(transfer.QUICK_VARIANTS) - {ADAPTER_DEFAULT}:  # none of them is spare
+        assert unmeasured({n: r for n, r in results.items() if n != name}), name
 
 
 def test_a_quick_run_s_page_shows_its_verdicts_beside_the_full_run_s_and_its_time(
