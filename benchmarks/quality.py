@@ -47,6 +47,7 @@ from digests import code_digest, files_digest
 from machine import at_least, comparison_parser, describe_machine, parse_comparison, verdict
 from output_strength import DESCRIPTION as STRENGTH_PHOTOS
 from output_strength import cached, fit_strengths, sets_digest, validation_pairs
+from overhead import LIGHT_FULL_STRIDE2
 from safetensors.torch import load_file
 from sensor_recipe import (
     SENSOR_RECIPE,
@@ -275,6 +276,15 @@ VARIANTS: dict[str, Variant] = {
         "ablation",
         lambda: pip(prompt_size=8, feature_ffn_expansion=0.5, stages=COARSE),
     ),
+    # the light units with the full-resolution unit's feed-forward on the 2×-pooled feature: a
+    # cheaper full-resolution unit rather than none, timed by benchmarks/overhead.py as a
+    # candidate for NAFNet's default
+    "light_full_stride2": Variant(
+        "8×8 basic prompts, per-pixel feed-forward of half width, the full-resolution unit's on "
+        "the 2×-pooled feature",
+        "ablation",
+        lambda: pip(**LIGHT_FULL_STRIDE2),
+    ),
     "authors_init": Variant("authors' init", "ablation", ablated(authors_init)),
     "coarse_only": Variant(
         "two coarser decoder levels only", "ablation", lambda: pip(stages=COARSE)
@@ -301,7 +311,12 @@ VARIANTS: dict[str, Variant] = {
 }
 # the same training under another seed (initialisation, training patches, batch order): the
 # noise of a single-seed comparison, for the choices made on a fraction of a dB
-SEEDS: dict[str, tuple[int, ...]] = {"pip": (1,), "light": (1,), "light_coarse": (1,)}
+SEEDS: dict[str, tuple[int, ...]] = {
+    "pip": (1,),
+    "light": (1,),
+    "light_coarse": (1,),
+    "light_full_stride2": (1,),
+}
 # the rule for a variant to keep the default's quality, fixed before the second seed ran: its
 # mean over the training seeds at most this far below PIP's, on every held-out set
 SEED_RULE_DB = 0.1
