@@ -101,6 +101,7 @@ from pip_adapter.devices import resolve_device
 from pip_adapter.evaluation import evaluate
 from pip_adapter.files import write_safetensors
 from pip_adapter.injection import PIPModel
+from pip_adapter.injection.presets import FULL_UNITS
 from pip_adapter.recipes import ADAPTER_FFN_RANK
 from pip_adapter.training import STRENGTH_OBJECTIVES, TrainConfig, Trainer, fit_output_strengths
 from pip_adapter.unit import PromptInPrompt, default_prompt_dim
@@ -226,7 +227,7 @@ def trainable(module: nn.Module) -> int:
 
 
 def build_pip(ctx: Context, frozen: bool = True, **options: Any) -> PIPModel:
-    options = {"native_degradations": ctx.native, **options}
+    options = {"native_degradations": ctx.native, **FULL_UNITS, **options}
     model = pa.inject_pip(ctx.backbone(), degradations=TASKS, **options)
     return model.freeze_backbone() if frozen else model
 

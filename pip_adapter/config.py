@@ -92,6 +92,9 @@ class Stage:
             in model order, e.g. ``(0.5, 1.0)`` for the second half of a stack of blocks.
         prompt_dim, prompt_size, heads: per-stage overrides of the unit's ``d``, ``s`` and
             attention heads.
+        feature_ffn_expansion, feature_ffn_stride: per-stage overrides of ``PIPConfig``'s
+            (the prompt-to-feature feed-forward's width and stride), e.g. a narrower or strided
+            feed-forward for the full-resolution unit only, where it costs the most.
         module_type: keep only modules whose class name matches this regular expression
             (``re.fullmatch``), e.g. ``"Conv2d"`` for the convolutions of a ``Sequential``
             that also holds activations; applied before ``portion``.
@@ -106,6 +109,8 @@ class Stage:
     prompt_size: int | None = None
     heads: int | None = None
     module_type: str | None = None
+    feature_ffn_expansion: float | None = None
+    feature_ffn_stride: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.pattern, str) or not self.pattern:
@@ -137,13 +142,21 @@ class Stage:
                     f"{where}: module_type must be a regular expression for class names, got "
                     f"{self.module_type!r}"
                 ) from None
-        for name in ("prompt_dim", "prompt_size", "heads"):
+        for name in ("prompt_dim", "prompt_size", "heads", "feature_ffn_stride"):
             value = getattr(self, name)
             if value is not None and not (_is_int(value) and 1 <= value <= LIMITS[name]):
                 raise ValueError(
                     f"{where}: {name} must be a positive integer of at most {LIMITS[name]}, "
                     f"got {value!r}"
                 )
+        expansion = self.feature_ffn_expansion
+        if expansion is not None and not (
+            _is_real(expansion) and 0 < expansion <= LIMITS["ffn_expansion"]
+        ):
+            raise ValueError(
+                f"{where}: feature_ffn_expansion must be a positive number of at most "
+                f"{LIMITS['ffn_expansion']}, got {expansion!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """The fields that differ from their defaults (plain lists for spans), for JSON."""
@@ -363,17 +376,21 @@ class PIPConfig:
 
     Args:
         stages: ``"auto"``: the preset of the backbone's spandrel architecture (see
-            ``pip_adapter.PRESETS``), else a placement found by one dry run (the inputs of
-            decoder modules that receive skip connections, else the second half of a stack
-            of body blocks); or a list of exact module names / regular expressions
-            (``re.fullmatch``) / ``Stage`` specs (or dicts of their fields). Every entry must
-            match something.
+            ``pip_adapter.PRESETS``; a preset may size each stage's unit, as NAFNet's lighter
+            units, for the compact design while the config leaves ``prompt_size`` at 16 and
+            ``feature_ffn_expansion``, ``feature_ffn_stride`` at None), else a placement found
+            by one dry run (the inputs of decoder modules that receive skip connections, else
+            the second half of a stack of body blocks); or a list of exact module names /
+            regular expressions (``re.fullmatch``) / ``Stage`` specs (or dicts of their
+            fields). Every entry must match something.
         degradations: the degradation vocabulary, in prompt order. ``"clean"`` among them makes
             the model leave clean images exactly as they are (units are built for the others;
             see ``PIPModel``).
         prompt_dim: ``d`` of every unit (at least 2); default: the stage width within
             ``[2, 64]``.
-        prompt_size: ``s``, the side of the basic restoration prompt.
+        prompt_size: ``s``, the side of the basic restoration prompt. Another size than 16, a
+            ``feature_ffn_expansion`` or a ``feature_ffn_stride`` replaces a preset's unit
+            sizes: every stage gets the config's (``feature_ffn_stride=1``: the full units).
         heads: attention heads of the units; default: about 32 channels per head.
         ffn_expansion: hidden width of the units' feed-forwards, as a multiple of ``d``.
         topm_ratios: ratios of the top-m attention; ``None`` makes it dense.
@@ -424,7 +441,8 @@ class PIPConfig:
             For a network that restores some blurred photos and damages others, told apart by
             how blurred they look: ``pip_adapter.training.calibrate_blur_strength`` fits it.
 
-    ``Stage`` entries override ``prompt_dim``, ``prompt_size`` and ``heads`` per stage. Lists
+    ``Stage`` entries override ``prompt_dim``, ``prompt_size``, ``heads``,
+    ``feature_ffn_expansion`` and ``feature_ffn_stride`` per stage. Lists
     are stored as tuples and stage entries as ``Stage`` objects, so that equal settings compare
     equal. The config is frozen: derive variants with ``replace``. ``to_dict`` /
     ``from_dict`` convert to and from plain JSON data.
@@ -459,11 +477,19 @@ class PIPConfig:
                 f"PIPConfig.feature_ffn_stride needs design='compact', got "
                 f"{self.feature_ffn_stride!r} with design={self.design!r}"
             )
-        stages = self.stages
+        stages: str | tuple[Stage, ...] = "auto"
+        if self.stages != "auto":
+            stages = check_stage_entries(self.stages)
+            strided = [s.pattern for s in stages if s.feature_ffn_stride not in (None, 1)]
+            if strided and self.design != "compact":
+                raise ValueError(
+                    f"a stage's feature_ffn_stride needs design='compact', got one for "
+                    f"{strided} with design={self.design!r}"
+                )
         degradations = check_degradation_names(self.degradations)
         restorable_degradations(degradations)  # not "clean" alone: a ValueError
         normalised: dict[str, Any] = {
-            "stages": stages if stages == "auto" else check_stage_entries(stages),
+            "stages": stages,
             "degradations": degradations,
             "prompt_dim": _integer("prompt_dim", self.prompt_dim, 2, optional=True),
             "prompt_size": _integer("prompt_size", self.prompt_size, 1, optional=False),

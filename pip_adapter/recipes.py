@@ -27,6 +27,7 @@ from pip_adapter.data.merged import MergedDegradations
 from pip_adapter.data.sources import photo_pairs, training_data
 from pip_adapter.injection import PIPModel, inject_pip
 from pip_adapter.injection.growth import GROWTH_MODES, GrowthMode
+from pip_adapter.injection.presets import FULL_UNITS
 from pip_adapter.sensor import DEFAULT_SENSOR_BACKBONE, DegradationSensor
 from pip_adapter.training import TrainConfig, Trainer, calibrate_output_strength, train_sensor
 from pip_adapter.training.run_folder import ChangedSettings, check_run_folder
@@ -56,12 +57,15 @@ _EARLIER_ADAPTER_FFN_RANKS = (0, 32)
 
 
 def default_pip(checkpoint: Path | None, full: bool) -> PIPConfig:
-    """The PIP settings of a recipe given none: ``PIPConfig()``, with each degradation's own
-    rank-``ADAPTER_FFN_RANK`` feed-forward update when only the adapter trains (a checkpoint,
-    not ``full``); a network trained from scratch keeps the shared feed-forwards that the
-    quality benchmark measures."""
+    """The PIP settings of a recipe given none: ``PIPConfig()``, and when only the adapter trains
+    (a checkpoint, not ``full``) each degradation's own rank-``ADAPTER_FFN_RANK`` feed-forward
+    update and the full units at every stage (``FULL_UNITS``, not a preset's lighter ones): the
+    adapter the transfer benchmark measures; a network trained from scratch keeps the shared
+    feed-forwards and the preset's units that the quality benchmark measures."""
     adapter_only = checkpoint is not None and not full
-    return PIPConfig(degradation_ffn_rank=ADAPTER_FFN_RANK if adapter_only else 0)
+    if adapter_only:
+        return PIPConfig(degradation_ffn_rank=ADAPTER_FFN_RANK, **FULL_UNITS)
+    return PIPConfig()
 
 
 @dataclass

@@ -52,8 +52,9 @@ def test_files_hold_config_and_adapter_weights_only(tmp_path):
         "at": "input",
         "channels": [0, 16],
         "prompt_dim": 16,
-        "prompt_size": 16,
+        "prompt_size": 8,  # NAFNet's preset: light units
         "heads": 1,
+        "feature_ffn_expansion": 0.5,
     }
     assert pa.PIPConfig.from_dict({k: config[k] for k in model.config.to_dict()}) == model.config
     tensors = load_file(out / "adapter.safetensors")
@@ -219,6 +220,27 @@ def test_files_that_name_no_design_hold_paper_units(tmp_path):
     loaded = pa.load_adapter(build("nafnet"), tmp_path / "adapter")
     assert (loaded.config.design, loaded.config.feature_ffn_stride) == ("paper", 1)
     assert loaded.config.degradation_ffn_rank == 0
+    x = torch.rand(1, 3, 20, 20)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, degradation="rain"), model(x, degradation="rain"))
+
+
+def test_per_stage_feed_forwards_are_saved_and_loaded(tmp_path):
+    """A stage's own feed-forward width and stride (the full-resolution unit's, cheaper than
+    the others') are written to the file and rebuild the same units."""
+    stages = [
+        {"pattern": r"decoders\.\d", "portion": [0, 0.5], "prompt_size": 4},
+        {"pattern": r"decoders\.\d", "portion": [0.5, 1], "feature_ffn_stride": 2},
+    ]
+    model = pa.inject_pip(build("nafnet"), stages, feature_ffn_expansion=0.5)
+    model.freeze_backbone()
+    train_conditioning(model, steps=2)
+    model.save_adapter(tmp_path / "adapter")
+    written = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["stages"]
+    assert [stage.get("feature_ffn_stride") for stage in written] == [None, 2]
+    loaded = pa.load_adapter(build("nafnet"), tmp_path / "adapter")
+    assert loaded.config == model.config
+    assert [u.prompt_to_feature.ffn_stride for u in loaded.pip_units.values()] == [1, 2]
     x = torch.rand(1, 3, 20, 20)
     with torch.no_grad():
         assert torch.equal(loaded(x, degradation="rain"), model(x, degradation="rain"))

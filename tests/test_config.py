@@ -28,6 +28,7 @@ CONFIGS = [
     ),
     pa.PIPConfig(design="paper", feature_ffn_expansion=1.5),
     pa.PIPConfig(feature_ffn_stride=3),
+    pa.PIPConfig(stages=[pa.Stage("a", feature_ffn_expansion=0.5, feature_ffn_stride=4)]),
     pa.PIPConfig(degradation_ffn_rank=8, native_degradations=("noise",)),
     pa.PIPConfig(
         stages=[{"pattern": r"body\.\d+", "module_type": "Conv2d", "portion": [0.5, 1.0]}],
@@ -92,6 +93,19 @@ def test_defaults_are_the_units_and_lists_are_normalised():
         ({"stages": [{"pattern": "a", "at": "inside"}]}, "at must be 'input' or 'output'"),
         ({"stages": [{"pattern": "a", "heads": 0}]}, "stage 'a': heads must be a positive"),
         ({"stages": [{"pattern": "a", "channels": [0.5, 1]}]}, "channels must be"),
+        (
+            {"stages": [{"pattern": "a", "feature_ffn_stride": 0}]},
+            "stage 'a': feature_ffn_stride must be a positive integer of at most 16, got 0",
+        ),
+        (
+            {"stages": [{"pattern": "a", "feature_ffn_expansion": 9}]},
+            "stage 'a': feature_ffn_expansion must be a positive number of at most 8, got 9",
+        ),
+        (
+            {"design": "paper", "stages": [{"pattern": "a", "feature_ffn_stride": 2}]},
+            r"a stage's feature_ffn_stride needs design='compact', got one for \['a'\] with "
+            "design='paper'",
+        ),
         ({"stages": [{"pattern": "a", "module_type": "("}]}, "module_type must be a regular"),
         ({"size_minimum": -1}, "PIPConfig.size_minimum must be None or an integer of at least 0"),
         (
@@ -189,3 +203,31 @@ def test_per_stage_sizes_override_the_config():
     first, second = model.pip_units.values()
     assert (first.prompt_dim, first.heads, first.prompt_size) == (4, 2, 8)
     assert (second.prompt_dim, second.heads, second.prompt_size) == (8, 1, 4)
+
+
+def test_per_stage_feed_forwards_override_the_config():
+    """A narrower or strided feed-forward for some stages only (the full-resolution one, where
+    it costs the most); the others keep the config's, and the resolved config rebuilds it."""
+    stages = [
+        {"pattern": r"decoders\.\d", "portion": [0, 0.5]},
+        {"pattern": r"decoders\.\d", "portion": [0.5, 1], "feature_ffn_stride": 2},
+        pa.Stage("middle_blks", feature_ffn_expansion=2),
+    ]
+    model = perturb(pa.inject_pip(build("nafnet"), stages, feature_ffn_expansion=0.5))
+    strides = {key: unit.prompt_to_feature.ffn_stride for key, unit in model.pip_units.items()}
+    hidden = {
+        key: unit.prompt_to_feature.ffn.project_out.in_channels
+        for key, unit in model.pip_units.items()
+    }
+    dims = {key: unit.prompt_dim for key, unit in model.pip_units.items()}
+    assert strides == {"middle_blks": 1, "decoders/0": 1, "decoders/1": 2}
+    assert hidden == {
+        "middle_blks": 2 * dims["middle_blks"],
+        "decoders/0": dims["decoders/0"] // 2,
+        "decoders/1": dims["decoders/1"] // 2,
+    }
+    again = pa.inject_pip(build("nafnet"), pa.PIPConfig.from_dict(model.config.to_dict()))
+    assert again.config == model.config
+    again.pip_units.load_state_dict(model.pip_units.state_dict())
+    x = torch.rand(1, 3, 13, 9)
+    assert all(torch.equal(a, b) for a, b in zip(outputs(again, x), outputs(model, x), strict=True))

@@ -50,7 +50,7 @@ def test_identity_at_injection_for_every_degradation_form(name):
 def test_training_makes_degradations_steer_the_output(name):
     _, model = inject(name)
     model.freeze_backbone()
-    x = train_conditioning(model)
+    x = train_conditioning(model, steps=8)
     with torch.no_grad():
         rain, noise = model(x, degradation="rain"), model(x, degradation="noise")
         mixed = model(x, degradation={"rain": 0.5, "noise": 0.5})

@@ -3,17 +3,21 @@ run, layouts read from two input sizes, outputs that are tuples or dicts, ``list
 table, and the three failures found on foreign networks (MPRNet's tuple output, SCUNet's
 channels-last features, Uformer's token concatenations)."""
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 from architectures import build_tiny
 from backbones import train_conditioning
 from einops import rearrange
+from spandrel.architectures.NAFNet import NAFNet
 from torch import nn
 
 import pip_adapter as pa
 from pip_adapter.architectures import size_requirements
 from pip_adapter.injection import presets
+from pip_adapter.recipes import default_pip
 
 
 class ConvBlock(nn.Module):
@@ -149,7 +153,10 @@ def test_auto_reproduces_the_preset_when_it_is_removed(identity, monkeypatch):
     monkeypatch.setattr(presets, "PRESETS", without)
     model = pa.inject_pip(build_tiny(identity))
     assert model.placement.startswith("automatic")
-    assert model.config.stages == preset_stages
+    placement = [(s.pattern, s.at, s.channels, s.prompt_dim, s.heads) for s in preset_stages]
+    assert [(s.pattern, s.at, s.channels, s.prompt_dim, s.heads) for s in model.config.stages] == (
+        placement
+    )  # the unit sizes are the preset's own (NAFNet's lighter units)
 
 
 def test_deep_bodies_get_at_most_four_units_spread_over_their_second_half():
@@ -372,3 +379,40 @@ def test_a_spandrel_descriptor_is_accepted_and_its_size_rule_used():
         out = model(x, degradation="blur")
         expected = descriptor.model(F.pad(x, (0, 14, 0, 24), mode="reflect"))[..., :40, :50]
     assert torch.equal(out, expected)
+
+
+def test_nafnets_preset_has_light_units_that_any_unit_size_in_the_config_replaces():
+    """NAFNet's preset: 8×8 basic prompts and a half-width feed-forward at every decoder level,
+    the full-resolution one's on the 2×-pooled feature (issue 14's cost); a unit size in the
+    config, or the paper design, gives every stage the config's own sizes instead."""
+
+    def units(**options):
+        model = pa.inject_pip(build_tiny("NAFNet"), **options)
+        found = []
+        for unit in model.pip_units.values():
+            feed_forward = unit.prompt_to_feature
+            width = feed_forward.ffn.project_out.in_channels / unit.prompt_dim
+            found.append((unit.prompt_size, width, feed_forward.ffn_stride))
+        return found
+
+    assert units() == [(8, 0.5, 1), (8, 0.5, 2)]
+    assert units(**presets.FULL_UNITS) == [(16, 1.0, 1), (16, 1.0, 1)]
+    assert units(prompt_size=4) == [(4, 1.0, 1), (4, 1.0, 1)]
+    assert units(feature_ffn_expansion=2) == [(16, 2.0, 1), (16, 2.0, 1)]
+    assert units(design="paper")[0][0] == 16
+
+    # a NAFNet of one level: its only decoder level is the full-resolution one, which the
+    # preset's split keeps; a portion that keeps nothing is still an error in given stages
+    def shallow():
+        return NAFNet(width=8, enc_blk_nums=[1], middle_blk_num=1, dec_blk_nums=[1])
+
+    model = pa.inject_pip(shallow())
+    assert [(k, u.prompt_to_feature.ffn_stride) for k, u in model.pip_units.items()] == [
+        ("decoders/0", 2)
+    ]
+    with pytest.raises(ValueError, match=r"portion \(0, 0.75\) keeps no module"):
+        pa.inject_pip(shallow(), stages=[{"pattern": r"decoders\.\d+", "portion": [0, 0.75]}])
+    # the adapter recipe (a pretrained backbone, frozen) keeps the full units; from scratch, the
+    # preset's
+    assert default_pip(Path("pretrained.pth"), full=False).feature_ffn_stride == 1
+    assert default_pip(None, full=False) == pa.PIPConfig()

@@ -86,7 +86,9 @@ def test_a_cached_run_is_reused_only_for_the_network_the_variant_builds_now(tmp_
     key = quality.settings(run, "light")
     (tmp_path / "light").mkdir()
     assert not quality.same_model("light", run, key, key)  # no cached weights
-    save_file(quality.VARIANTS["pip"].build().state_dict(), tmp_path / "light" / quality.WEIGHTS)
+    save_file(
+        quality.VARIANTS["prompt8"].build().state_dict(), tmp_path / "light" / quality.WEIGHTS
+    )
     assert not quality.same_model("light", run, key, key)  # another unit size
     save_file(quality.VARIANTS["light"].build().state_dict(), tmp_path / "light" / quality.WEIGHTS)
     assert quality.same_model("light", run, key, key)

@@ -9,6 +9,7 @@ from backbones import nafnet
 
 import pip_adapter as pa
 from pip_adapter.data import SyntheticAllInOne
+from pip_adapter.injection.presets import FULL_UNITS
 from pip_adapter.training import TrainConfig, Trainer
 
 TASKS = ("noise", "rain", "haze")
@@ -16,7 +17,10 @@ TASKS = ("noise", "rain", "haze")
 
 def adapter_model() -> pa.PIPModel:
     torch.manual_seed(0)
-    model = pa.inject_pip(nafnet(), degradations=TASKS, native_degradations=("noise",))
+    # the adapter recipe's full units (FULL_UNITS), not the preset's lighter ones
+    model = pa.inject_pip(
+        nafnet(), degradations=TASKS, native_degradations=("noise",), **FULL_UNITS
+    )
     model.freeze_backbone()
     with torch.no_grad():  # move the units off the identity, so that gradients reach all parts
         for param in model.pip_units.parameters():

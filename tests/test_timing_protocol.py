@@ -2,6 +2,7 @@
 each round's best, the median of the rounds' ratios with its range, and how the overhead page
 states a goal against that range."""
 
+import json
 import mmap
 import sys
 from pathlib import Path
@@ -160,7 +161,12 @@ def test_units_counted_alone_are_the_models_units():
 
     import pip_adapter as pa
 
-    model = pa.inject_pip(build("nafnet")).eval()
+    # (a stage with a feed-forward of its own: the candidate's full-resolution unit)
+    stages = [
+        {"pattern": r"decoders\.\d", "portion": [0, 0.5]},
+        {"pattern": r"decoders\.\d", "portion": [0.5, 1], "feature_ffn_expansion": 0.5},
+    ]
+    model = pa.inject_pip(build("nafnet"), stages).eval()
     torch.manual_seed(0)
     with torch.no_grad():  # outputs that depend on every weight (the unit starts as identity)
         for parameter in model.pip_units.parameters():
@@ -482,3 +488,75 @@ def test_the_light_design_is_said_timed_as_a_candidate_only_when_its_own_entry_i
     assert timed not in page and "[transfer.md](transfer.md), so not the default)" in page
     results["candidates"][overhead.LIGHT_TRIED] = entry
     assert timed in overhead.render(results, torch.device("cpu"), args)
+
+
+def test_a_candidate_s_quality_is_read_from_its_two_seeds_and_decides_by_the_bar(tmp_path):
+    # --quality-runs reads the candidate's quality.py variant (named in its label) for training
+    # seeds 0 and 1; the bundled held-out photos' mean decides, the out-of-domain set does not
+    variant = "light_coarse"
+    assert overhead.quality_variant(LIGHT_COARSE) == variant
+    assert overhead.quality_variant("paper design (the previous default)") is None
+
+    def kept(run, bundled, ood):
+        reports = {"test": {"average": {"psnr": bundled}}, "ood": {"average": {"psnr": ood}}}
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "result.json").write_text(
+            json.dumps({"settings": {}, "results": {run: {"reports": reports}}})
+        )
+
+    kept(variant, 23.56, 21.50)
+    assert overhead.candidate_quality(LIGHT_COARSE, tmp_path) is None  # one seed only
+    kept(f"{variant}_seed1", 23.30, 21.42)
+    quality = overhead.candidate_quality(LIGHT_COARSE, tmp_path)
+    assert quality == {
+        "variant": variant,
+        "seeds": {"0": {"test": 23.56, "ood": 21.50}, "1": {"test": 23.30, "ood": 21.42}},
+    }
+    settings = {"date": "d", "threads": 2, "rounds": 40, "repeats": 5}
+    entry = {"label": "x", "keywords": {}, "then": overhead.CANDIDATE_THEN}
+    entry |= {"adapter_params": 1, "measured": settings}
+    entry["sizes"] = {"128": measured([1.03, 0.9, 1.2]), "256": measured([0.97, 0.8, 1.2])}
+    results = {
+        "backbones": {"nafnet": {"sizes": {"128": measured([1.16, 1.02, 1.36])}}},
+        "candidates": {LIGHT_COARSE: entry},
+    }
+    awaiting = f"({LIGHT_COARSE}: below)"
+    assert awaiting in overhead.nafnet_next_lines(results)[1]  # its quality still awaited
+    entry["quality"] = quality
+    text = overhead.candidate_lines(results)[1]
+    assert "bundled held-out photos 23.56 / 23.30 dB, mean 23.43 dB, against the bar of " in text
+    assert "23.75 dB (issue 14: within 0.1 dB of 23.85 dB): **not met** (by 0.32 dB)" in text
+    assert "out-of-domain photos 21.50 / 21.42 dB, mean 21.46 dB (reported only" in text
+    assert text.endswith("So it does not become NAFNet's default.")
+    assert awaiting not in overhead.nafnet_next_lines(results)[1]
+    entry["quality"]["seeds"]["1"] = {"test": 24.0, "ood": 10.0}  # the OOD set chooses nothing
+    assert overhead.candidate_lines(results)[1].endswith("So it becomes NAFNet's default.")
+    entry["sizes"]["256"] = measured([1.11, 1.0, 1.2])  # a cost miss: quality cannot adopt it
+    text = overhead.candidate_lines(results)[1]
+    assert "it misses a goal at 256², so it does not. Its quality, training seeds 0 and 1" in text
+    assert text.endswith("So it does not become NAFNet's default.")
+
+
+def test_an_adopted_candidate_s_timing_becomes_nafnets_goal_row(monkeypatch):
+    # --adopt: once NAFNet's preset builds a candidate's units, the candidate's window timing
+    # (taken as the goal table times the default) is the goal table's NAFNet row
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from backbones import build
+
+    monkeypatch.setattr(overhead, "official", lambda name: build(name).eval())
+    timed = {"backbone_params": 2, "adapter_params": 1, "measured": {"date": "d"}, "sizes": {}}
+    results = {
+        "candidates": {
+            label: {"label": label, "then": overhead.CANDIDATE_THEN, **timed}
+            for label in (overhead.DEFAULT_TRIED, LIGHT_COARSE)
+        }
+    }
+    row = overhead.adopted_row(results, overhead.DEFAULT_TRIED)
+    assert row == {**timed, "candidate": overhead.DEFAULT_TRIED}
+    assert overhead.adopted_lines({"backbones": {}}) == []
+    said = overhead.adopted_lines({"backbones": {"nafnet": row}})[1]
+    assert said.startswith("NAFNet's rows time its preset since d: the candidate compact design")
+    with pytest.raises(ValueError, match="NAFNet's preset does not build the units of"):
+        overhead.adopted_row(results, LIGHT_COARSE)
+    with pytest.raises(ValueError, match="no candidate 'x' was timed"):
+        overhead.adopted_row(results, "x")

@@ -25,7 +25,7 @@ from pip_adapter.injection.plan import (
     match_stages,
     resolve_config,
 )
-from pip_adapter.injection.presets import CALL_FIELDS, preset_for
+from pip_adapter.injection.presets import CALL_FIELDS, preset_for, preset_stages
 from pip_adapter.injection.serialization import (
     CONFIG_NAME,
     SENSOR_CONFIG_NAME,
@@ -103,14 +103,17 @@ def _prepare(
     if config.stages != "auto":
         entries, placement = config.stages, "given stages"
     elif preset is not None:
-        entries, placement = preset[1]["stages"], f"preset {preset[0]}: {preset[1]['reason']}"
+        entries = preset_stages(preset[1], config)
+        placement = f"preset {preset[0]}: {preset[1]['reason']}"
     else:  # automatic placement: a traced dry run of every module
         trace, sample = dry_run(backbone, config, sample_input)
         chosen = auto_stages(trace, owner)
         entries, placement = chosen.stages, chosen.description
         logger.info("inject_pip: no preset for %s; %s", owner, placement)
-    matched = match_stages(backbone, entries)
-    if config.stages == "auto" and preset is not None and "most_units" in preset[1]:
+    from_preset = config.stages == "auto" and preset is not None
+    # a preset's split of the levels (NAFNet's) may leave a part empty on a shallow network
+    matched = match_stages(backbone, entries, empty_portions=from_preset)
+    if from_preset and preset is not None and "most_units" in preset[1]:
         matched = spread(matched, preset[1]["most_units"])
     if trace is None:  # a dry run watching the stages alone
         watched = [(name, stage.at) for name, stage in matched]

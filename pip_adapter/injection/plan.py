@@ -52,12 +52,16 @@ def _closest(pattern: str, names: Sequence[str]) -> list[str]:
     return close or [n for n in names if "." not in n][:8]
 
 
-def match_stages(model: nn.Module, stages: Sequence[StageEntry]) -> list[tuple[str, Stage]]:
+def match_stages(
+    model: nn.Module, stages: Sequence[StageEntry], empty_portions: bool = False
+) -> list[tuple[str, Stage]]:
     """Resolve stage entries to ``(module name, Stage)`` pairs, in model order.
 
     Every entry must match at least one module (exactly by name, or by ``re.fullmatch``; then
     filtered by ``module_type`` and cut by ``portion``), and no module may be matched twice.
-    Raises ValueError naming the entry and the closest names.
+    Raises ValueError naming the entry and the closest names. ``empty_portions``: an entry
+    whose ``portion`` keeps none of its modules is left out instead (a preset's split of a
+    network's levels, on a network with fewer levels), as long as some entry matches.
     """
     modules = {name: module for name, module in model.named_modules() if name}
     names = list(modules)
@@ -92,6 +96,8 @@ def match_stages(model: nn.Module, stages: Sequence[StageEntry]) -> list[tuple[s
         if stage.portion is not None:
             start, stop = stage.portion
             matched = matched[math.floor(start * len(matched)) : math.floor(stop * len(matched))]
+            if not matched and empty_portions:
+                continue
             if not matched:
                 raise ValueError(
                     f"stage {stage.pattern!r}: portion {stage.portion} keeps no module"
@@ -103,6 +109,10 @@ def match_stages(model: nn.Module, stages: Sequence[StageEntry]) -> list[tuple[s
                     f"{stage.pattern!r}; each module can hold one PIP unit"
                 )
             owner[name] = stage
+    if not owner:
+        raise ValueError(
+            f"the stages {[s.pattern for s in check_stage_entries(stages)]} keep no module"
+        )
     return [(name, owner[name]) for name in names if name in owner]
 
 
@@ -232,6 +242,8 @@ def resolve_config(
                 prompt_dim=dim,
                 prompt_size=entry.prompt_size or config.prompt_size,
                 heads=entry.heads or config.heads or default_heads(dim),
+                feature_ffn_expansion=entry.feature_ffn_expansion,
+                feature_ffn_stride=entry.feature_ffn_stride,
             )
         )
     return config.replace(
@@ -262,8 +274,8 @@ def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptI
                 ffn_expansion=config.ffn_expansion,
                 topm_ratios=config.topm_ratios,
                 design=config.design,
-                feature_ffn_expansion=config.feature_ffn_expansion,
-                feature_ffn_stride=config.feature_ffn_stride or 1,
+                feature_ffn_expansion=stage.feature_ffn_expansion or config.feature_ffn_expansion,
+                feature_ffn_stride=stage.feature_ffn_stride or config.feature_ffn_stride or 1,
                 degradation_ffn_rank=config.degradation_ffn_rank,
             )
         )

@@ -5,24 +5,45 @@ The paper places PIP on the features the decoder receives from the encoder's ski
 connections, at every level but the bottleneck. Each preset names the modules that receive
 those features (``stages``, as ``Stage`` fields), says why (``reason``), and, where the
 network needs it, how to call it (``output``, ``noise_level_map``, ``value_range``: see
-``PIPConfig``). Networks without an encoder-decoder get units on the second half of their
-body (``most_units``: at most that many, spread evenly over it; see ``auto.spread``). The
-input sizes come from spandrel (``size_requirements``), not from here.
+``PIPConfig``), and, where lighter units keep the quality at a lower cost, the unit sizes of
+each stage (``UNIT_FIELDS``: see ``preset_stages``). Networks without an encoder-decoder get
+units on the second half of their body (``most_units``: at most that many, spread evenly over
+it; see ``auto.spread``). The input sizes come from spandrel (``size_requirements``), not from
+here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from torch import nn
 
 from pip_adapter.architectures import architecture_id, size_requirements
+from pip_adapter.config import PIPConfig, Stage, check_stage_entries
 from pip_adapter.injection.auto import BODY_UNITS
+from pip_adapter.unit import DEFAULT_PROMPT_SIZE
 
-__all__ = ["CALL_FIELDS", "PRESETS", "WITHOUT_PRESET", "preset_for", "required_multiple"]
+__all__ = [
+    "CALL_FIELDS",
+    "FULL_UNITS",
+    "PRESETS",
+    "UNIT_FIELDS",
+    "WITHOUT_PRESET",
+    "preset_for",
+    "preset_stages",
+    "required_multiple",
+]
 
 # the PIPConfig fields a preset may fill (where the user left them None)
 CALL_FIELDS = ("output", "noise_level_map", "value_range")
+# the unit sizes a preset's stages may set (compact design), and the config fields that, set,
+# replace them: with any of them in the config, every stage gets the config's sizes
+UNIT_FIELDS = ("prompt_size", "feature_ffn_expansion", "feature_ffn_stride")
+# PIPConfig fields for the compact design's full units at every stage (16×16 basic prompts, a
+# per-pixel feed-forward of width d at every pixel) whatever a preset sets: the units the
+# transfer benchmark measured as a frozen-backbone adapter
+FULL_UNITS: dict[str, Any] = {"prompt_size": DEFAULT_PROMPT_SIZE, "feature_ffn_stride": 1}
 
 
 def _body(pattern: str, reason: str, module_type: str | None = None) -> dict[str, Any]:
@@ -46,6 +67,8 @@ def _sums(*patterns: str, reason: str) -> dict[str, Any]:
     return {"stages": [{"pattern": p} for p in patterns], "reason": reason}
 
 
+_LIGHT = {"prompt_size": 8, "feature_ffn_expansion": 0.5}  # light units (NAFNet's preset)
+
 _SECOND_HALF = (
     f"one resolution throughout: the inputs of up to {BODY_UNITS} of its {{what}}, spread "
     "evenly over the second half and ending at the last"
@@ -53,11 +76,25 @@ _SECOND_HALF = (
 
 PRESETS: dict[str, dict[str, Any]] = {
     # U-shaped networks: the features the decoder receives through its skip connections
-    "NAFNet": _sums(
-        r"decoders\.\d+",
-        reason="the decoder adds upsampled + skip before each decoders.i: the units modulate "
-        "that sum at every decoder level",
-    ),
+    # light units (8×8 basic prompts, per-pixel feed-forward of half width), the
+    # full-resolution one's feed-forward on the 2×-pooled feature: within issue 14's cost goals
+    # on the official NAFNet-32 and the quality benchmark's bar (docs/benchmarks/overhead.md,
+    # `light_full_stride2`); the last quarter of the levels is the full-resolution one of the
+    # official 4-level NAFNet and of 3-level ones
+    "NAFNet": {
+        "stages": [
+            {"pattern": r"decoders\.\d+", "portion": [0, 0.75], **_LIGHT},
+            {
+                "pattern": r"decoders\.\d+",
+                "portion": [0.75, 1.0],
+                **_LIGHT,
+                "feature_ffn_stride": 2,
+            },
+        ],
+        "reason": "the decoder adds upsampled + skip before each decoders.i: the units modulate "
+        "that sum at every decoder level (light units; the full-resolution one's feed-forward "
+        "on the 2×-pooled feature)",
+    },
     "KBNet": {
         "variants": {
             "KBNet_s": _sums(
@@ -235,6 +272,19 @@ def preset_for(backbone: nn.Module) -> tuple[str, dict[str, Any]] | None:
     if preset is not None and "variants" in preset:
         preset = preset["variants"].get(type(backbone).__name__)
     return (identity, preset) if preset is not None else None
+
+
+def preset_stages(preset: dict[str, Any], config: PIPConfig) -> tuple[Stage, ...]:
+    """A preset's stage entries for ``config``: with their unit sizes (``UNIT_FIELDS``) where
+    the config uses the compact design and sets none of them (its defaults), else without
+    them, so that every stage gets the config's sizes (the paper design's, or the user's)."""
+    default = PIPConfig()
+    given = [f for f in UNIT_FIELDS if getattr(config, f) != getattr(default, f)]
+    stages = check_stage_entries(preset["stages"])
+    if config.design == "compact" and not given:
+        return stages
+    unsized: dict[str, Any] = dict.fromkeys(UNIT_FIELDS)
+    return tuple(dataclasses.replace(stage, **unsized) for stage in stages)
 
 
 def required_multiple(model: Any) -> int:
