@@ -139,10 +139,12 @@ QUICK_RUNS = RUNS.with_name(f"{RUNS.name}_quick")
 # other quick settings run, with what they gave (the quick page lists them)
 QUICK_TRIED = (
     "The full run's 64² patches for the pretraining and the fine-tuning, 750 and 300 steps "
-    "(session 19): not adopted, blur still ended under its input (-0.11 dB held out, -0.04 dB "
-    "out of domain). Its pretrained network left blur 0.17 / 0.19 dB under its input (at 32²: "
-    "0.25 / 0.24; the full run's: 0.11 / 0.12), and the adapter's 300 steps lifted it by "
-    "0.06 / 0.15 dB (at 32²: -0.06 / +0.12; the full run's 600 steps: 0.21 / 0.20)",
+    "(session 19; 54 thread-minutes, about 34 min on 2 quiet cores): every other counted "
+    "verdict as in the full run, but not adopted: blur still ended under its input (-0.11 dB "
+    "held out, -0.04 dB out of domain). Its pretrained network left blur 0.17 / 0.19 dB "
+    "under its input (at 32²: 0.25 / 0.24; the full run's: 0.11 / 0.12), and the adapter's "
+    "300 steps lifted it by 0.06 / 0.15 dB (at 32²: -0.06 / +0.12; the full run's 600 steps: "
+    "0.21 / 0.20)",
 )
 
 
