@@ -5,30 +5,48 @@ and its blur output is a near-identity that damages some photos and helps others
 draws of the validation photos (``output_strength.strength_photos()``), beside one constant
 blur strength (``output_strength``) fitted on the same images, and judged on the validation
 photos' own draws by a rule fixed before its numbers (notes/issue-19.md, session 18). Every
-other degradation keeps full strength; blind, the sensor's blur weight carries the strength."""
+other degradation keeps full strength; blind, the sensor's blur weight carries the strength.
+A second line is fitted on blind mode's outputs (every degradation and clean photos restored
+through the sensor, ``calibrate_blur_strength(blind=True)``), and replaces the first one when
+its own rule (session 19) holds.
+
+Run:  python benchmarks/blur_strength.py [--runs runs/quality] [--threads 1]
+It measures the PIP bundle kept by ``benchmarks/quality.py`` (``runs/quality/pip/adapter``,
+with the cache quality.py reads), writes docs/benchmarks/blur_strength.md, and keeps the
+bundle at the adopted line as ``runs/quality/pip/adopted`` (for sensor_accuracy.py and
+local_pooling.py's ``--adapter``)."""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
 
 import torch
-from machine import at_least, verdict
+from digests import files_digest
+from machine import at_least, describe_machine, verdict
 from output_strength import strength_photos
 
+from pip_adapter.bundle import load_bundle, save_bundle
 from pip_adapter.conditioning import CLEAN
 from pip_adapter.config import BLUR
 from pip_adapter.data import PairedImages, build_eval_set
 from pip_adapter.evaluation import average_report, evaluate
+from pip_adapter.files import write_text
 from pip_adapter.injection import PIPModel
-from pip_adapter.training import fit_blur_strength, fit_output_strength
+from pip_adapter.training import calibrate_blur_strength, fit_blur_strength, fit_output_strength
 
 FIT_DRAWS = (1, 2, 3, 4)  # the blur draws of the validation photos the strengths are fitted on
-# the strengths compared: full (the network's own output), one fitted constant, the fitted line
-STRENGTHS = ("full", "constant", "per_image")
+# the strengths compared: full (the network's own output), one fitted constant, the fitted
+# line, the line fitted on blind mode's outputs
+STRENGTHS = ("full", "constant", "per_image", "per_image_blind")
 LABELS = {
     "full": "full (the network's output)",
     "constant": "one blur strength",
     "per_image": "per image, from the input's blur effect",
+    "per_image_blind": "per image, fitted on blind mode's outputs",
 }
 # the rule (notes/issue-19.md, session 18), on the validation photos' seed-0 draws: blur's
 # output − input with labels gains this much over full strength and the constant's margin over
@@ -37,14 +55,21 @@ LABELS = {
 GAIN_OVER_FULL_DB = 0.05
 GAIN_OVER_CONSTANT_DB = 0.02
 KEEP_DB = 0.10
+# the rule for the line fitted on blind mode's outputs (notes/issue-19.md, session 19), against
+# the labelled fit on the same draws: clean images through blind mode gain this much, blur with
+# labels stays at or above its input, blind blur and the blind average lose at most the second
+BLIND_CLEAN_GAIN_DB = 0.20
+BLIND_KEEP_DB = 0.05
 
 
 @torch.no_grad()
 def fit(model: PIPModel, degradations: Sequence[str]) -> dict[str, tuple[float, float]]:
     """The strength lines ``(a0, a1)`` fitted on the validation photos' blur draws
     ``FIT_DRAWS`` (restored with the label, at full strength): ``"constant"`` (``a1 = 0``,
-    ``fit_output_strength``) and ``"per_image"`` (``fit_blur_strength``); ``"full"`` is the
-    network's own output."""
+    ``fit_output_strength``) and ``"per_image"`` (``fit_blur_strength``); ``"per_image_blind"``
+    on the draws of every degradation in ``degradations`` (clean too), restored blind by
+    the model's sensor (``calibrate_blur_strength(blind=True)``); ``"full"`` is the network's
+    own output. The model is left at full strength."""
     inputs, outputs, targets = [], [], []
     model.eval()
     for seed in FIT_DRAWS:
@@ -54,10 +79,20 @@ def fit(model: PIPModel, degradations: Sequence[str]) -> dict[str, tuple[float, 
             outputs.append(model(x[None], degradation=BLUR))
             targets.append(y[None])
     constant = fit_output_strength(inputs, outputs, targets)
+    blind_inputs, blind_targets = [], []
+    for seed in FIT_DRAWS:
+        pairs = build_eval_set(strength_photos(), degradations, seed=seed)
+        blind_inputs += list(pairs.degraded)
+        blind_targets += list(pairs.clean)
+    calibrate_blur_strength(model, blind_inputs, blind_targets, blind=True)
+    blind_line = model.config.blur_strength
+    assert blind_line is not None  # calibrate_blur_strength set it
+    with_strength(model, "full", (1.0, 0.0))
     return {
         "full": (1.0, 0.0),
         "constant": (constant, 0.0),
         "per_image": fit_blur_strength(inputs, outputs, targets),
+        "per_image_blind": blind_line,
     }
 
 
@@ -99,7 +134,7 @@ def gain(report: dict) -> float:
 def checks(reports: Mapping[str, dict]) -> list[tuple[str, bool]]:
     """The rule's conditions on one set's ``reports`` (by strength): what each measured and
     whether it holds."""
-    full, constant, ours = (reports[name] for name in STRENGTHS)
+    full, constant, ours = (reports[name] for name in ("full", "constant", "per_image"))
     over_full = gain(ours["labels"]) - gain(full["labels"])
     over_constant = gain(ours["labels"]) - gain(constant["labels"])
     blind = gain(ours["blind"]) - gain(full["blind"])
@@ -139,22 +174,64 @@ def table(measured: dict, split: str) -> list[str]:
     return lines
 
 
-def rule_lines(measured: dict, split: str) -> list[str]:
-    """The rule's verdict on set ``split`` (the validation photos)."""
-    conditions = checks(measured["reports"][split])
-    text = "; ".join(f"{what}: {verdict(ok)}" for what, ok in conditions)
-    adopted = all(ok for _, ok in conditions)
+def blind_checks(reports: Mapping[str, dict]) -> list[tuple[str, bool]]:
+    """The session-19 rule's conditions on one set's ``reports``: the line fitted on blind
+    mode's outputs against the labelled fit."""
+    ours, labelled = reports["per_image_blind"], reports["per_image"]
+    clean = ours["blind"][CLEAN]["psnr"] - labelled["blind"][CLEAN]["psnr"]
+    blur = gain(ours["labels"])
+    blind = gain(ours["blind"]) - gain(labelled["blind"])
+    average = ours["blind"]["average"]["psnr"] - labelled["blind"]["average"]["psnr"]
     return [
-        f"- The rule: {text}.",
-        "- Adopted: yes (PIP's rows at the top of the page use it)."
-        if adopted
-        else "- Adopted: no (PIP's rows at the top of the page stay at full strength).",
+        (
+            f"clean images through blind mode {clean:+.3f} dB over the labelled fit (at least "
+            f"+{BLIND_CLEAN_GAIN_DB:.2f})",
+            at_least(clean, BLIND_CLEAN_GAIN_DB),
+        ),
+        (
+            f"blur's output − input with labels {blur:+.3f} dB (not below 0), blind blur "
+            f"{blind:+.3f} dB and the blind average {average:+.3f} dB against the labelled fit "
+            f"(each at least -{BLIND_KEEP_DB:.2f})",
+            at_least(blur, 0.0)
+            and at_least(blind, -BLIND_KEEP_DB)
+            and at_least(average, -BLIND_KEEP_DB),
+        ),
     ]
 
 
-def adopted(measured: dict, split: str) -> bool:
-    """Whether the rule adopts the line per image on set ``split`` (the validation photos)."""
-    return all(ok for _, ok in checks(measured["reports"][split]))
+def adopted(measured: dict, split: str) -> str | None:
+    """The line the rules adopt on set ``split`` (the validation photos): ``"per_image_blind"``
+    when the labelled line is adopted (session 18's rule) and the blind one beats it (session
+    19's), ``"per_image"`` when only the first holds, else ``None`` (full strength)."""
+    reports = measured["reports"][split]
+    if not all(ok for _, ok in checks(reports)):
+        return None
+    if "per_image_blind" in reports and all(ok for _, ok in blind_checks(reports)):
+        return "per_image_blind"
+    return "per_image"
+
+
+def rule_lines(measured: dict, split: str) -> list[str]:
+    """The rules' verdicts on set ``split`` (the validation photos), and what they adopt."""
+    reports = measured["reports"][split]
+    lines = []
+    for name, conditions in (
+        ("the line per image", checks(reports)),
+        (
+            "the line fitted on blind mode's outputs",
+            blind_checks(reports) if "per_image_blind" in reports else [],
+        ),
+    ):
+        if conditions:
+            text = "; ".join(f"{what}: {verdict(ok)}" for what, ok in conditions)
+            lines.append(f"- The rule for {name}: {text}.")
+    chosen = adopted(measured, split)
+    lines.append(
+        f"- Adopted: {LABELS[chosen]} (PIP's rows at the top of the page use it)."
+        if chosen
+        else "- Adopted: neither line (PIP's rows at the top of the page stay at full strength)."
+    )
+    return lines
 
 
 def with_blur(report: dict, blur: dict) -> dict:
@@ -163,3 +240,59 @@ def with_blur(report: dict, blur: dict) -> dict:
     the label says which degradation an image has."""
     changed = {**report, BLUR: blur[BLUR]}
     return {**changed, "average": average_report(changed, report["average"])}
+
+
+def main() -> None:
+    import quality  # quality.py imports this module: its page's section is rendered there
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=quality.ROOT / "runs" / "quality")
+    parser.add_argument("--seed", type=int, default=0, help="the held-out sets' draws (0)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    adapter = args.runs / "pip" / "adapter"
+    if not adapter.is_dir():
+        raise SystemExit(
+            f"no PIP bundle in {adapter}: run python benchmarks/quality.py --variants pip first"
+        )
+    sets = {
+        split: build_eval_set(split, quality.WITH_CLEAN, seed=args.seed)
+        for split in quality.EVAL_SETS
+    }
+    measured = quality.blur_strength_results(args, sets)
+    chosen = adopted(measured, quality.VALIDATION)
+    kept = args.runs / "pip" / "adopted"
+    if chosen is not None:
+        model = with_strength(load_bundle(adapter), chosen, tuple(measured["lines"][chosen]))
+        save_bundle(model, kept, backbone="nafnet", size="small", save_backbone_weights=True)
+    command = " ".join(["python", "benchmarks/blur_strength.py", *sys.argv[1:]])
+
+    def shown(path: Path) -> Path:  # a path in the repository as the page names it
+        path = path.resolve()
+        return path.relative_to(quality.ROOT) if path.is_relative_to(quality.ROOT) else path
+
+    where = (
+        f"kept at the adopted line in `{shown(kept)}`"
+        if chosen is not None
+        else "nothing adopted, no bundle kept"
+    )
+    lines = [
+        "# Blur strength per image",
+        "",
+        f"`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.",
+        "",
+        "The PIP network and sensor measured: the bundle `benchmarks/quality.py --variants pip` "
+        f"keeps in `{shown(adapter)}` (seed {args.seed}; files digest "
+        f"`{files_digest(adapter)[:12]}`), {where}. quality.md renders the same section from "
+        "the same cache (`runs/quality/pip/blur_strength.json`) when it is regenerated.",
+        "",
+        *quality.blur_strength_section(measured),
+    ]
+    out = quality.ROOT / "docs" / "benchmarks" / "blur_strength.md"
+    write_text(out, "\n".join(lines) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -345,7 +345,9 @@ BLIND = blind_run("pip")
 # is there
 TRIED_BELOW_INPUT = (
     "the training recipes of [no_harm.md](no_harm.md){}; one output strength per degradation "
-    "(`PIPConfig.output_strength`)"
+    "(`PIPConfig.output_strength`); blur's strength per image from the input's blur effect "
+    "(`PIPConfig.blur_strength`, fitted with labels and on blind mode's outputs, [Blur strength "
+    "per image](#blur-strength-per-image))"
 )
 # what TRIED_BELOW_INPUT adds when this page's section on the recipes tried is rendered
 TRIED_RECIPES = (
@@ -637,17 +639,46 @@ def blur_strength_results(args: argparse.Namespace, eval_sets: dict) -> dict:
 
 def at_blur_strength(results: dict, per_image: dict) -> dict:
     """``results`` with PIP's labelled and blind runs at blur's strength per image on the
-    held-out sets, when the rule adopted it on the validation photos (``blur_strength``); else
-    ``results`` itself."""
-    if not per_image or BLIND not in results or not blur_strength.adopted(per_image, VALIDATION):
+    held-out sets, at the line the rules adopted on the validation photos (``blur_strength.
+    adopted``); else ``results`` itself."""
+    chosen = blur_strength.adopted(per_image, VALIDATION) if per_image else None
+    if chosen is None or BLIND not in results:
         return results
     shown = copy.deepcopy(results)
     for split in EVAL_SETS:
-        measured = per_image["reports"][split]["per_image"]
+        measured = per_image["reports"][split][chosen]
         labels = shown["pip"]["reports"][split]
         shown["pip"]["reports"][split] = blur_strength.with_blur(labels, measured["labels"])
         shown[BLIND]["reports"][split] = measured["blind"]
     return shown
+
+
+def blur_strength_section(per_image: dict) -> list[str]:
+    """The section on blur's strength per image (``blur_strength_results``): what is fitted,
+    the rules' verdicts on the validation photos, and each held-out set."""
+    return [
+        "Blur's output strength `a` chosen for each image from its input, `clip(a0 + a1 · e, "
+        "0, 1)` with `e` the input's blur effect (Crété-Roffet et al. 2007, the metric of "
+        "scikit-image's `measure.blur_effect`: 0 sharp, 1 blurred; `benchmarks/"
+        "blur_strength.py`), fitted by least squares on the validation photos under blur "
+        f"draws {', '.join(map(str, blur_strength.FIT_DRAWS))} (restored with the label), "
+        "beside one blur strength fitted on the same images; every other degradation at full "
+        "strength, blind as the sensor's blur weight. A second line is fitted on blind mode's "
+        "outputs: the validation photos under the same draws of every degradation, and clean, "
+        "restored through the sensor, the line fitted to the blend its weights make "
+        "(`calibrate_blur_strength(blind=True)`: a clean photo read as blurred pulls the "
+        "strength down). The same trained network and sensor as above. The rules, fixed "
+        "before their numbers, are checked on the validation photos' own draws (seed 0); the "
+        "held-out sets choose nothing (and are measured at full strength and per image only). "
+        "Blur cells: PSNR (output − input).",
+        "",
+        "### Validation photos (the rules)",
+        "",
+        *blur_strength.table(per_image, VALIDATION),
+        "",
+        *blur_strength.rule_lines(per_image, VALIDATION),
+        *per_set(lambda split: blur_strength.table(per_image, split)),
+    ]
 
 
 def strength_table(results: dict, strength: dict, split: str) -> list[str]:
@@ -1133,14 +1164,16 @@ def write_page(
     ]
     shown = at_blur_strength(results, per_image)
     if shown is not results:
-        a0, a1 = per_image["lines"]["per_image"]
+        chosen = blur_strength.adopted(per_image, VALIDATION)
+        a0, a1 = per_image["lines"][chosen]
+        on = " through blind mode" if chosen == "per_image_blind" else ""
         lines[-1] += (
             f" After training, PIP's blur output strength is chosen per image, `clip({a0:.3f} "
             f"{a1:+.3f} · e, 0, 1)` with `e` the input's blur effect (`PIPConfig.blur_strength`, "
-            "fitted on validation photos and adopted by the rule of [Blur strength per image]"
-            "(#blur-strength-per-image)): PIP's columns below use it, labels and blind. The "
-            "ablations, seeds and training recipes further down compare the networks at full "
-            "strength."
+            f"fitted on validation photos{on} and adopted by the rules of [Blur strength per "
+            "image](#blur-strength-per-image)): PIP's columns below use it, labels and blind. "
+            "The ablations, seeds and training recipes further down compare the networks at "
+            "full strength."
         )
     missing = [VARIANTS[n].label for n in VARIANTS if n not in results]
     if missing:
@@ -1171,28 +1204,7 @@ def write_page(
             ]
         )
     if per_image:
-        lines += [
-            "",
-            "## Blur strength per image",
-            "",
-            "Blur's output strength `a` chosen for each image from its input, `clip(a0 + a1 · e, "
-            "0, 1)` with `e` the input's blur effect (Crété-Roffet et al. 2007, the metric of "
-            "scikit-image's `measure.blur_effect`: 0 sharp, 1 blurred; `benchmarks/"
-            "blur_strength.py`), fitted by least squares on the validation photos under blur "
-            f"draws {', '.join(map(str, blur_strength.FIT_DRAWS))} (restored with the label), "
-            "beside one blur strength fitted on the same images; every other degradation at full "
-            "strength, blind as the sensor's blur weight. The same trained network and sensor "
-            "as above. The rule, fixed before its numbers, is checked on the validation photos' "
-            "own draws (seed 0); the held-out sets choose nothing (and are measured at full "
-            "strength and per image only). Blur cells: PSNR (output − input).",
-            "",
-            "### Validation photos (the rule)",
-            "",
-            *blur_strength.table(per_image, VALIDATION),
-            "",
-            *blur_strength.rule_lines(per_image, VALIDATION),
-        ]
-        lines += per_set(lambda split: blur_strength.table(per_image, split))
+        lines += ["", "## Blur strength per image", "", *blur_strength_section(per_image)]
     lines += recipes
     ablations = ablation_table(results)
     if ablations:

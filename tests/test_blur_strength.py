@@ -81,6 +81,65 @@ def test_the_fit_recovers_the_line_the_restorations_follow():
         fit_blur_strength(inputs, outputs, [y[..., :32, :32] for y in targets])  # no broadcast
 
 
+def test_the_fit_of_blind_blends_recovers_the_line_under_the_sensors_shares():
+    generator = torch.Generator().manual_seed(1)
+    inputs, outputs, targets, shares = [], [], [], []
+    for size in (1, 3, 5, 9):
+        x = torch.rand(2, 3, 48, 48, generator=generator)
+        x = torch.nn.functional.avg_pool2d(x, size, stride=1, padding=size // 2)
+        change = torch.randn(2, 3, 48, 48, generator=generator) * 0.05
+        w, r = torch.rand(2, generator=generator), torch.rand(2, generator=generator) * 0.3
+        share = r + w * (0.9 - 0.6 * blur_effect(x))  # the blend a mixture makes at that line
+        inputs.append(x), outputs.append(x + change), shares.append((w, r))
+        targets.append(x + share.view(-1, 1, 1, 1) * change)
+    a0, a1 = fit_blur_strength(inputs, outputs, targets, shares=shares)
+    assert (a0, a1) == (pytest.approx(0.9, abs=1e-6), pytest.approx(-0.6, abs=1e-6))
+    ones = [(torch.ones(2), torch.zeros(2)) for _ in inputs]  # the label: w = 1, r = 0
+    assert fit_blur_strength(inputs, outputs, targets, shares=ones) == pytest.approx(
+        fit_blur_strength(inputs, outputs, targets)
+    )
+    with pytest.raises(ValueError, match="one \\(w, r\\) pair of shares per batch"):
+        fit_blur_strength(inputs, outputs, targets, shares=shares[:1])
+    with pytest.raises(ValueError, match="shares of one value per image"):
+        fit_blur_strength(inputs, outputs, targets, shares=[(torch.ones(3), torch.ones(3))] * 4)
+
+
+def test_blind_calibration_fits_the_blends_the_sensors_weights_make():
+    model = trained(output_strength={"rain": 0.7})
+    model.sensor = pa.DegradationSensor(WITH_CLEAN, backbone="test_resnet", crop_size=16).eval()
+    photos = [p[:, :48, :48] for p in sample_images("test")]
+    images = [motion_blur(photos[0][None], length=9)[0], photos[1], photos[2] * 0.5]
+    with torch.no_grad():
+        weights = model.sensor.predict_weights(torch.stack(images))
+    blur, clean = WITH_CLEAN.index("blur"), WITH_CLEAN.index("clean")
+    strengths = torch.tensor([0.7 if d == "rain" else 1.0 for d in WITH_CLEAN])
+    strengths[[blur, clean]] = 0.0
+    steering = weights.clone()
+    steering[:, clean] = 0.0
+    config = model.config
+    model.config = config.replace(output_strength={})  # the network's own output
+    with torch.no_grad():
+        restored = [
+            model(x[None], degradation=s[None]) for x, s in zip(images, steering, strict=True)
+        ]
+    model.config = config
+    shares = [(w[blur : blur + 1], (w * strengths).sum()[None]) for w in weights]
+    expected = fit_blur_strength(
+        [x[None] for x in images], restored, [p[None] for p in photos], shares=shares
+    )
+    calibrate_blur_strength(model, images, photos, blind=True)
+    assert model.config.blur_strength == pytest.approx(expected)
+    assert dict(model.config.output_strength) == {"rain": 0.7}
+    assert model.config.blur_strength != pytest.approx(
+        calibrate_blur_strength(model, images, photos).config.blur_strength
+    )
+    model.sensor = None  # blind needs the sensor: refused, the model left as it was
+    before = model.config
+    with pytest.raises(ValueError, match="blind=True\\) restores through model.sensor"):
+        calibrate_blur_strength(model, images, photos, blind=True)
+    assert model.config == before
+
+
 def test_calibration_sets_the_fitted_line_and_replaces_a_blur_output_strength():
     model = trained(output_strength={"blur": 0.5, "rain": 0.7})
     photos = [p[:, :64, :64] for p in sample_images("test")]

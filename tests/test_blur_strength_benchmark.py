@@ -50,14 +50,64 @@ def test_the_rule_asks_a_gain_over_full_and_one_strength_and_keeps_blind():
     }
     lines = blur_strength.rule_lines(measured, "validation")
     assert lines[0].startswith(
-        "- The rule: blur's output − input with labels +0.100 dB over full strength (at least "
-        "+0.05) and +0.050 dB over one blur strength (at least +0.02), blind +0.100 dB"
+        "- The rule for the line per image: blur's output − input with labels +0.100 dB over "
+        "full strength (at least +0.05) and +0.050 dB over one blur strength (at least +0.02), "
+        "blind +0.100 dB"
     )
-    assert lines[1] == "- Adopted: yes (PIP's rows at the top of the page use it)."
-    assert blur_strength.adopted(measured, "validation")
+    assert lines[-1] == (
+        "- Adopted: per image, from the input's blur effect (PIP's rows at the top of the page "
+        "use it)."
+    )
+    assert blur_strength.adopted(measured, "validation") == "per_image"
     table = blur_strength.table(measured, "validation")
     assert table[-1].startswith("| per image, from the input's blur effect | 1.700 -1.800 · e |")
     assert "| 25.00 (+0.000) | 24.40 (-0.600) | 22.25 | 32.95 |" in table[-1]
+
+
+def test_the_line_fitted_blind_replaces_the_labelled_one_only_by_its_rule():
+    reports = {
+        "full": {"labels": report(24.90, 0.0, 0.0), "blind": report(24.30, 22.30, 33.0)},
+        "constant": {"labels": report(24.95, 0.0, 0.0), "blind": report(24.35, 22.30, 33.0)},
+        "per_image": {"labels": report(25.05, 0.0, 0.0), "blind": report(24.40, 22.28, 33.5)},
+    }
+    measured = {
+        "lines": {"full": (1.0, 0.0), "constant": (0.7, 0.0), "per_image": (1.7, -1.8)},
+        "reports": {"validation": reports},
+    }
+    measured["lines"]["per_image_blind"] = (0.9, -0.9)
+    cases = [
+        # blind fit: labels blur, blind blur, blind average, clean through blind -> adopted
+        ((25.01, 24.40, 22.28, 33.8), "per_image_blind"),
+        ((25.01, 24.40, 22.28, 33.6), "per_image"),  # clean only +0.10
+        ((24.99, 24.40, 22.28, 33.8), "per_image"),  # blur with labels below its input
+        ((25.01, 24.30, 22.28, 33.8), "per_image"),  # blind blur -0.10
+        ((25.01, 24.40, 22.20, 33.8), "per_image"),  # blind average -0.08
+    ]
+    for (labels, blind, average, clean), expected in cases:
+        reports["per_image_blind"] = {
+            "labels": report(labels, 0.0, 0.0),
+            "blind": report(blind, average, clean),
+        }
+        assert blur_strength.adopted(measured, "validation") == expected
+    reports["per_image_blind"] = {
+        "labels": report(25.01, 0.0, 0.0),
+        "blind": report(24.40, 22.28, 33.8),
+    }
+    lines = blur_strength.rule_lines(measured, "validation")
+    assert lines[1] == (
+        "- The rule for the line fitted on blind mode's outputs: clean images through blind "
+        "mode +0.300 dB over the labelled fit (at least +0.20): met; blur's output − input with "
+        "labels +0.010 dB (not below 0), blind blur +0.000 dB and the blind average +0.000 dB "
+        "against the labelled fit (each at least -0.05): met."
+    )
+    assert lines[-1].startswith("- Adopted: per image, fitted on blind mode's outputs")
+    table = blur_strength.table(measured, "validation")
+    assert table[-1].startswith("| per image, fitted on blind mode's outputs | 0.900 -0.900 · e |")
+    reports["per_image"]["labels"] = report(24.91, 0.0, 0.0)  # the labelled line not adopted
+    assert blur_strength.adopted(measured, "validation") is None
+    assert blur_strength.rule_lines(measured, "validation")[-1] == (
+        "- Adopted: neither line (PIP's rows at the top of the page stay at full strength)."
+    )
 
 
 def test_the_fit_uses_the_validation_photos_blur_draws_only():

@@ -29,6 +29,10 @@ SECTIONS = [  # (file, what it shows)
     ),
     ("no_harm.md", "Do no harm: the blur failure, the training recipe (`benchmarks/no_harm.py`)"),
     (
+        "blur_strength.md",
+        "Do no harm: blur's strength per image, no retraining (`benchmarks/blur_strength.py`)",
+    ),
+    (
         "local_pooling.md",
         "Whole photos: local pooling (TLC), no retraining (`benchmarks/local_pooling.py`)",
     ),

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from pip_adapter.conditioning import CLEAN
 from pip_adapter.config import BLUR
 from pip_adapter.injection import PIPModel
 from pip_adapter.injection.model import blend_output, check_blendable
@@ -193,25 +194,45 @@ def fit_blur_strength(
     degraded: Sequence[torch.Tensor],
     restored: Sequence[torch.Tensor],
     clean: Sequence[torch.Tensor],
+    shares: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> tuple[float, float]:
     """``(a0, a1)`` of the strength ``a0 + a1 · blur_effect(x)`` that brings the blends
     ``x + a · (f − x)`` closest to the clean images ``y`` over every pixel: least squares in
     closed form (each image's best strength ``⟨f − x, y − x⟩ / ‖f − x‖²`` regressed on its blur
-    effect, weighted by ``‖f − x‖²``), not clipped. The images: matching B×3×H×W batches."""
+    effect, weighted by ``‖f − x‖²``), not clipped. The images: matching B×3×H×W batches.
+
+    ``shares``: for images restored blind, each batch's ``(w, r)`` (B values each): the blend
+    is then ``x + (r + w · a) · (f − x)``, as a PIPModel mixes a sensor's weights (``w`` the
+    blur weight, ``r`` the other degradations' weights times their strengths); ``None``: every
+    image restored with the label blur (``w = 1``, ``r = 0``)."""
     if not len(degraded) == len(restored) == len(clean) or not len(degraded):
         raise ValueError(
             "fit_blur_strength takes as many degraded, restored and clean batches (at least "
             f"one), got {len(degraded)}, {len(restored)} and {len(clean)}"
         )
+    if shares is not None and len(shares) != len(degraded):
+        raise ValueError(
+            f"fit_blur_strength takes one (w, r) pair of shares per batch, got {len(shares)} "
+            f"for {len(degraded)} batches"
+        )
     moments = torch.zeros(2, 2, dtype=torch.float64)
     right = torch.zeros(2, dtype=torch.float64)
-    for x, f, y in zip(degraded, restored, clean, strict=True):
+    for i, (x, f, y) in enumerate(zip(degraded, restored, clean, strict=True)):
         if not x.dim() == 4 or not x.shape == f.shape == y.shape:
             raise ValueError(
                 "fit_blur_strength takes matching B×3×H×W degraded, restored and clean batches, "
                 f"got {tuple(x.shape)}, {tuple(f.shape)} and {tuple(y.shape)}"
             )
         change, wanted = (f - x).double().cpu(), (y - x).double().cpu()
+        if shares is not None:
+            w, r = (torch.as_tensor(v).double().cpu().reshape(-1) for v in shares[i])
+            if not w.shape == r.shape == (x.shape[0],):
+                raise ValueError(
+                    f"fit_blur_strength takes shares of one value per image, got "
+                    f"{tuple(w.shape)} and {tuple(r.shape)} for a batch of {x.shape[0]}"
+                )
+            wanted = wanted - r.view(-1, 1, 1, 1) * change  # what the blur share must add
+            change = w.view(-1, 1, 1, 1) * change
         basis = torch.stack([torch.ones(x.shape[0]), blur_effect(x).cpu()]).double()  # 2×B
         moments += (basis * change.square().flatten(1).sum(dim=1)) @ basis.T
         right += basis @ (change * wanted).flatten(1).sum(dim=1)
@@ -225,15 +246,22 @@ def fit_blur_strength(
 
 @torch.no_grad()
 def calibrate_blur_strength(
-    model: PIPModel, degraded: Sequence[torch.Tensor], clean: Sequence[torch.Tensor]
+    model: PIPModel,
+    degraded: Sequence[torch.Tensor],
+    clean: Sequence[torch.Tensor],
+    blind: bool = False,
 ) -> PIPModel:
     """Fit ``model.config.blur_strength`` on blurred photos it was not trained on.
 
     ``degraded`` and ``clean`` are matching 3×H×W or 1×3×H×W images (whole photos, or crops as
     in use), every one blurred: each is restored with the label ``"blur"`` at full strength
     and ``fit_blur_strength`` chooses the line; ``output_strength``'s blur entry, if any, is
-    dropped (the line replaces it). Saved with the adapter. Returns the model; on an error it
-    is left as it was.
+    dropped (the line replaces it). With ``blind=True`` the images are those blind mode meets
+    (any degradation, clean ones too): each is restored by the model's sensor at full
+    strength, and the line is fitted to the blend the sensor's weights make of it
+    (``fit_blur_strength``'s ``shares``), so that a clean photo the sensor takes for a blurred
+    one pulls the strength down where it reads as blurred. Saved with the adapter. Returns
+    the model; on an error it is left as it was.
     """
     if len(degraded) != len(clean) or not len(degraded):
         raise ValueError(
@@ -241,21 +269,54 @@ def calibrate_blur_strength(
             f"got {len(degraded)} and {len(clean)}"
         )
     _label(BLUR, model)
+    if blind and model.sensor is None:
+        raise ValueError(
+            "calibrate_blur_strength(blind=True) restores through model.sensor, and no sensor "
+            "is attached; set model.sensor or fit with the label (blind=False)"
+        )
     config, training = model.config, model.training
     device = next(model.parameters()).device
     others = {d: a for d, a in config.output_strength if d != BLUR}
     triples: list[Triple] = []
-    model.config = config.replace(output_strength=others, blur_strength=None)
+    shares: list[tuple[torch.Tensor, torch.Tensor]] = []
+    strengths = config.replace(output_strength=others, blur_strength=None).strengths()
+    # the network's own output: blind, every strength 1 (the shares then blend it as the model
+    # would); with the label, blur's alone matters
+    model.config = config.replace(output_strength={} if blind else others, blur_strength=None)
     model.eval()
     try:
         for x, y in zip(degraded, clean, strict=True):
             x = x.reshape(-1, *x.shape[-3:]).to(device)
-            restored = model(x, degradation=BLUR)
+            steering: torch.Tensor | str = BLUR
+            if blind:
+                steering, share = _blind_shares(model, x, strengths)
+                shares.append(share)
+            restored = model(x, degradation=steering)
             check_blendable(x, restored)
             triples.append((x, restored, y.reshape(-1, *y.shape[-3:]).to(device)))
     finally:
         model.config = config
         model.train(training)
-    line = fit_blur_strength(*zip(*triples, strict=True))
+    inputs, outputs, targets = zip(*triples, strict=True)
+    line = fit_blur_strength(inputs, outputs, targets, shares=shares if blind else None)
     model.config = config.replace(output_strength=others, blur_strength=line)
     return model
+
+
+def _blind_shares(
+    model: PIPModel, x: torch.Tensor, strengths: Sequence[float]
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """The sensor's weights for ``x`` without ``"clean"`` (what steers the network to its output
+    at full strength), and each image's ``(w, r)``: its blur weight, and the share of the
+    network's output the other degradations give it (their weights times ``strengths``, those
+    of ``PIPConfig.strengths``: ``"clean"`` 0)."""
+    weights = model.degradation_weights(x, None)
+    blur = model.degradations.index(BLUR)
+    table = torch.tensor(strengths, dtype=weights.dtype, device=weights.device)
+    table[blur] = 0.0
+    share = (weights[:, blur], (weights * table).sum(dim=1))
+    restorable = torch.tensor([d != CLEAN for d in model.degradations], device=weights.device)
+    steering = weights * restorable
+    alone = steering.sum(dim=1, keepdim=True) == 0  # clean alone (w = r = 0): any steering
+    steering = torch.where(alone, restorable.to(weights.dtype).expand_as(weights), steering)
+    return steering, share
