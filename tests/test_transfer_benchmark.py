@@ -652,13 +652,25 @@ def test_a_quick_run_s_page_shows_its_verdicts_beside_the_full_run_s_and_its_tim
     assert rows["above the per-degradation LoRAs"][2].startswith("not counted: ")
     assert rows["peak memory ≤ 60% of full fine-tuning's (%)"] == ["40: met", "40: met", "yes |"]
     assert rows["time per step ≤ 1.00×"][2].startswith("not counted: ")
+    assert rows["time per step ≤ 1.00×"][2].endswith(
+        "the time of a step at 32² is not the time at 64² |"
+    )
     differ = "Verdicts that differ: no degradation below its input (closest, dB) (held-out "
     assert differ + "photos). For these goals this check does not stand in for the full run" in page
+    # the quick settings run before, each with what it gave
+    tried = page.split("## Other quick settings tried\n\n")[1].split("\n\n")[1].splitlines()
+    assert tried == [f"- {setting}." for setting in transfer.QUICK_TRIED] and tried
     # the run's own tables follow as sections; --from-record writes the same page again
     assert "\n### held-out photos\n" in page and "\n## held-out photos" not in page
     quick_page.unlink()
     run_main(monkeypatch, "--from-record", str(quick_page.with_suffix(".json")))
     assert quick_page.read_text() == page
+    # where every counted verdict agrees, the page says so
+    blur = quick["results"][ADAPTER_DEFAULT]["reports"]["held-out photos"]["blur"]
+    blur["psnr"] = blur["input_psnr"] + 0.01
+    agreeing = transfer.render_quick_page(quick)
+    assert "Verdicts that differ" not in agreeing
+    assert "\nEvery goal this check counts has the full run's verdict.\n" in agreeing
     # a variant a deadline stopped: no result, counted nowhere, named
     del quick["results"]["lora_default_size"]
     cut = transfer.quick_time(quick)[0]
