@@ -25,7 +25,7 @@ from pip_adapter.conditioning import (
 )
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
 from pip_adapter.layers import FFN_EXPANSION
-from pip_adapter.unit import DEFAULT_PROMPT_SIZE, DESIGNS
+from pip_adapter.unit import DESIGNS
 
 __all__ = [
     "HOOK_POINTS",
@@ -377,8 +377,8 @@ class PIPConfig:
     Args:
         stages: ``"auto"``: the preset of the backbone's spandrel architecture (see
             ``pip_adapter.PRESETS``; a preset may size each stage's unit, as NAFNet's lighter
-            units, for the compact design while the config leaves ``prompt_size`` at 16 and
-            ``feature_ffn_expansion``, ``feature_ffn_stride`` at None), else a placement found
+            units, for the compact design while the config leaves ``prompt_size``,
+            ``feature_ffn_expansion`` and ``feature_ffn_stride`` at None), else a placement found
             by one dry run (the inputs of decoder modules that receive skip connections, else
             the second half of a stack of body blocks); or a list of exact module names /
             regular expressions (``re.fullmatch``) / ``Stage`` specs (or dicts of their
@@ -388,7 +388,8 @@ class PIPConfig:
             see ``PIPModel``).
         prompt_dim: ``d`` of every unit (at least 2); default: the stage width within
             ``[2, 64]``.
-        prompt_size: ``s``, the side of the basic restoration prompt. Another size than 16, a
+        prompt_size: ``s``, the side of the basic restoration prompt; default (None): the
+            preset's per-stage size, else 16. Any ``prompt_size`` (16 included), a
             ``feature_ffn_expansion`` or a ``feature_ffn_stride`` replaces a preset's unit
             sizes: every stage gets the config's (``feature_ffn_stride=1``: the full units).
         heads: attention heads of the units; default: about 32 channels per head.
@@ -451,7 +452,7 @@ class PIPConfig:
     stages: str | tuple[Stage, ...] = "auto"
     degradations: tuple[str, ...] = DEFAULT_DEGRADATIONS
     prompt_dim: int | None = None
-    prompt_size: int = DEFAULT_PROMPT_SIZE
+    prompt_size: int | None = None
     heads: int | None = None
     ffn_expansion: float = FFN_EXPANSION
     topm_ratios: tuple[float, ...] | None = DEFAULT_TOPM_RATIOS
@@ -492,7 +493,7 @@ class PIPConfig:
             "stages": stages,
             "degradations": degradations,
             "prompt_dim": _integer("prompt_dim", self.prompt_dim, 2, optional=True),
-            "prompt_size": _integer("prompt_size", self.prompt_size, 1, optional=False),
+            "prompt_size": _integer("prompt_size", self.prompt_size, 1, optional=True),
             "heads": _integer("heads", self.heads, 1, optional=True),
             "ffn_expansion": _expansion("ffn_expansion", self.ffn_expansion, optional=False),
             "feature_ffn_expansion": _expansion(

@@ -108,7 +108,7 @@ def corrupt(directory, how):
         ("future version", ValueError, "format_version 99"),
         ("missing key", ValueError, r"lacks the keys \['stages'\]"),
         ("unknown field", ValueError, r"unknown PIPConfig fields \['colour'\]"),
-        ("bad field", ValueError, "PIPConfig.prompt_size must be an integer"),
+        ("bad field", ValueError, "PIPConfig.prompt_size must be None or an integer"),
         ("missing weights", FileNotFoundError, r"lacks \['adapter.safetensors'\]"),
         ("wrong tensor shape", ValueError, "do not match its config.*size mismatch"),
         ("missing tensor", ValueError, "do not match its config.*Missing key"),
@@ -173,6 +173,7 @@ def test_version_1_files_load_and_give_the_same_outputs(tmp_path):
         size_multiple=2,
         size_minimum=0,
         size_square=False,
+        prompt_size=16,  # resolved
         design="paper",  # files from before the compact design hold the authors' units
         feature_ffn_stride=1,
     )

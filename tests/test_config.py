@@ -51,10 +51,10 @@ def test_dict_round_trip_through_json(config):
 def test_defaults_are_the_units_and_lists_are_normalised():
     config = pa.PIPConfig()
     assert config.ffn_expansion == FFN_EXPANSION
-    assert config.prompt_size == DEFAULT_PROMPT_SIZE
+    assert config.prompt_size is None  # the preset's per-stage size, else 16 (resolved)
     assert config.degradations == pa.DEFAULT_DEGRADATIONS
     unit = pa.PromptInPrompt(8, 5)
-    assert unit.prompt_size == config.prompt_size
+    assert unit.prompt_size == DEFAULT_PROMPT_SIZE
     assert unit.prompt_to_feature.attention.topm_ratios == config.topm_ratios
     same = pa.PIPConfig(stages=["a", {"pattern": "b"}], degradations=["noise", "rain"])
     assert same == pa.PIPConfig(
@@ -69,9 +69,10 @@ def test_defaults_are_the_units_and_lists_are_normalised():
         ({"prompt_sise": 8}, r"unknown PIPConfig fields \['prompt_sise'\]; valid: \['stages'"),
         (
             {"prompt_size": "8"},
-            "PIPConfig.prompt_size must be an integer of at least 1 and at most 128, got '8'",
+            "PIPConfig.prompt_size must be None or an integer of at least 1 and at most 128, "
+            "got '8'",
         ),
-        ({"prompt_size": True}, "PIPConfig.prompt_size must be an integer"),
+        ({"prompt_size": True}, "PIPConfig.prompt_size must be None or an integer"),
         ({"prompt_dim": 1}, "PIPConfig.prompt_dim must be None or an integer of at least 2"),
         ({"heads": 0}, "PIPConfig.heads must be None or an integer of at least 1"),
         ({"size_multiple": 2.0}, "PIPConfig.size_multiple must be None or an integer"),
@@ -134,7 +135,7 @@ def test_the_legacy_hook_key_is_read_as_at():
 def test_replace_checks_its_fields():
     config = pa.PIPConfig()
     assert config.replace(prompt_size=8).prompt_size == 8
-    assert config.prompt_size == DEFAULT_PROMPT_SIZE  # frozen: a copy changed
+    assert config.prompt_size is None  # frozen: a copy changed
     with pytest.raises(ValueError, match="unknown PIPConfig fields"):
         config.replace(prompt_sise=8)
     with pytest.raises(AttributeError):

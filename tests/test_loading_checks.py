@@ -95,7 +95,11 @@ def edit_json(path, change):
             4096,
             "size_multiple must be None or an integer of at least 1 and at most 512",
         ),
-        ("prompt_size", 100_000, "prompt_size must be an integer of at least 1 and at most 128"),
+        (
+            "prompt_size",
+            100_000,
+            "prompt_size must be None or an integer of at least 1 and at most 128",
+        ),
         (
             "prompt_dim",
             1 << 20,

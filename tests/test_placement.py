@@ -388,6 +388,7 @@ def test_nafnets_preset_has_light_units_that_any_unit_size_in_the_config_replace
 
     def units(**options):
         model = pa.inject_pip(build_tiny("NAFNet"), **options)
+        assert model.config.prompt_size is not None  # resolved
         found = []
         for unit in model.pip_units.values():
             feed_forward = unit.prompt_to_feature
@@ -398,6 +399,9 @@ def test_nafnets_preset_has_light_units_that_any_unit_size_in_the_config_replace
     assert units() == [(8, 0.5, 1), (8, 0.5, 2)]
     assert units(**presets.FULL_UNITS) == [(16, 1.0, 1), (16, 1.0, 1)]
     assert units(prompt_size=4) == [(4, 1.0, 1), (4, 1.0, 1)]
+    # an explicit 16 is a size given (DESIGN.md's own example), not the default left alone
+    assert units(prompt_size=16) == [(16, 1.0, 1), (16, 1.0, 1)]
+    assert units(config=pa.PIPConfig(prompt_size=16)) == [(16, 1.0, 1), (16, 1.0, 1)]
     assert units(feature_ffn_expansion=2) == [(16, 2.0, 1), (16, 2.0, 1)]
     assert units(design="paper")[0][0] == 16
 

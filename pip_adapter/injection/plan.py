@@ -17,7 +17,7 @@ from pip_adapter.architectures import size_requirements, spandrel_info
 from pip_adapter.config import HookPoint, PIPConfig, Stage, StageEntry, check_stage_entries
 from pip_adapter.injection.calling import call_backbone, resolve_output
 from pip_adapter.injection.trace import Layout, Trace, trace_backbone
-from pip_adapter.unit import PromptInPrompt, default_heads, default_prompt_dim
+from pip_adapter.unit import DEFAULT_PROMPT_SIZE, PromptInPrompt, default_heads, default_prompt_dim
 
 __all__ = [
     "PlannedStage",
@@ -240,7 +240,7 @@ def resolve_config(
                 at=planned.at,
                 channels=planned.channels,
                 prompt_dim=dim,
-                prompt_size=entry.prompt_size or config.prompt_size,
+                prompt_size=entry.prompt_size or config.prompt_size or DEFAULT_PROMPT_SIZE,
                 heads=entry.heads or config.heads or default_heads(dim),
                 feature_ffn_expansion=entry.feature_ffn_expansion,
                 feature_ffn_stride=entry.feature_ffn_stride,
@@ -252,6 +252,7 @@ def resolve_config(
         size_minimum=rule.minimum,
         size_square=rule.square,
         output=resolve_output(trace.output, config.output, sample, owner),
+        prompt_size=config.prompt_size or DEFAULT_PROMPT_SIZE,
         feature_ffn_stride=config.feature_ffn_stride or 1,
     )
 
@@ -269,7 +270,7 @@ def build_units(plan: Sequence[PlannedStage], config: PIPConfig) -> list[PromptI
                 stop - start,
                 len(config.adapted_degradations),
                 prompt_dim=stage.prompt_dim,
-                prompt_size=stage.prompt_size or config.prompt_size,
+                prompt_size=stage.prompt_size or config.prompt_size or DEFAULT_PROMPT_SIZE,
                 heads=stage.heads,
                 ffn_expansion=config.ffn_expansion,
                 topm_ratios=config.topm_ratios,
