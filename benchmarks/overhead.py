@@ -377,7 +377,6 @@ def unit_inputs(model: pa.PIPModel, x: torch.Tensor) -> dict[str, list[int]]:
 def unit_spec(model: pa.PIPModel, key: str) -> dict:
     """How to rebuild unit ``key`` of ``model`` alone: its constructor's arguments."""
     unit, config = model.pip_units[key], model.config
-    stage = dict(zip(model.pip_units, config.stages, strict=True))[key]
     return {
         "channels": unit.channels,
         "num_degradations": unit.num_degradations,
@@ -387,7 +386,7 @@ def unit_spec(model: pa.PIPModel, key: str) -> dict:
         "ffn_expansion": config.ffn_expansion,
         "topm_ratios": config.topm_ratios,
         "design": unit.design,
-        "feature_ffn_expansion": stage.feature_ffn_expansion or config.feature_ffn_expansion,
+        "feature_ffn_expansion": unit.prompt_to_feature.ffn_expansion,
         "feature_ffn_stride": unit.prompt_to_feature.ffn_stride,
     }
 

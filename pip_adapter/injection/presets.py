@@ -278,8 +278,7 @@ def preset_stages(preset: dict[str, Any], config: PIPConfig) -> tuple[Stage, ...
     """A preset's stage entries for ``config``: with their unit sizes (``UNIT_FIELDS``) where
     the config uses the compact design and leaves them all None (its defaults), else without
     them, so that every stage gets the config's sizes (the paper design's, or the user's)."""
-    default = PIPConfig()
-    given = [f for f in UNIT_FIELDS if getattr(config, f) != getattr(default, f)]
+    given = [f for f in UNIT_FIELDS if getattr(config, f) is not None]
     stages = check_stage_entries(preset["stages"])
     if config.design == "compact" and not given:
         return stages

@@ -66,6 +66,7 @@ class SelectivePromptToFeature(nn.Module):
             )
         self.channels = channels
         self.dim = dim
+        self.ffn_expansion = ffn_expansion
         self.ffn_stride = ffn_stride
         self.norm_feature = LayerNorm2d(dim)
         self.norm_prompt = LayerNorm2d(dim)
