@@ -300,21 +300,28 @@ def goals_section(runs: Path, measured: dict) -> list[str]:
     if "plain" in stored and stored["plain"] != stored["pip"]:  # not comparable: left out
         results.pop("plain")
     shown = quality.at_blur_strength(results, measured)
+    chosen = adopted(measured, quality.VALIDATION) if measured else None
     plain = (
         "the plain NAFNet-small trained with the same settings (`quality.py --variants plain`)"
         if "plain" in shown
         else "no plain network trained with the same settings, so no comparison with it"
     )
     return [
-        "## Issue 19's goals at the adopted line",
+        f"## Issue 19's goals {'at the adopted line' if chosen else 'at full strength'}",
         "",
         "The runs `benchmarks/quality.py` keeps (`result.json`): PIP's network ("
         + ", ".join(f"{k} {v}" for k, v in stored["pip"].items())
-        + "), steered by the labels and blind by the bundle's sensor, with blur at the adopted "
-        f"line, beside {plain}: the rows and goals quality.md shows when it is regenerated "
-        "from these runs.",
+        + "), steered by the labels and blind by the bundle's sensor, with blur "
+        + ("at the adopted line" if chosen else "at full strength (no line adopted)")
+        + f", beside {plain}: the rows and goals quality.md shows when it is regenerated from "
+        "these runs. Their training times are left out: the runs were trained in different "
+        "sessions, on a shared machine.",
         *quality.per_set(
-            lambda split: [*quality.headline_table(shown, split), "", *quality.goals(shown, split)]
+            lambda split: [
+                *quality.headline_table(shown, split, times=False),
+                "",
+                *quality.goals(shown, split),
+            ]
         ),
     ]
 

@@ -157,6 +157,12 @@ def test_the_full_output_is_what_the_model_blends_with_its_input():
     amount = torch.tensor([0.3 * 0.7 + 0.3, 0.0, 1.0]).view(-1, 1, 1, 1)
     torch.testing.assert_close(blended, x + amount * (full - x))
     assert torch.equal(blended[1], x[1])
+    with pytest.raises(ValueError, match=r"shape \(batch, num_degradations\) = \(3, 6\)"):
+        model.full_output(x, weights[:, :-1])  # one column short: refused, not misread
+    with pytest.raises(ValueError, match="rows \\[2\\] are all zero"):
+        model.full_output(x, weights * torch.tensor([[1.0], [1.0], [0.0]]))
+    with pytest.raises(ValueError, match="x must be a B×C×H×W image tensor"):
+        model.full_output(x[0], weights[:1])
 
 
 def test_calibration_sets_the_fitted_line_and_replaces_a_blur_output_strength():

@@ -214,3 +214,9 @@ def test_the_goals_section_shows_pip_at_the_adopted_line_beside_plain(tmp_path):
     assert "- Degradations where PIP's output is below its degraded input: none: met." in goals
     assert goals[3].startswith("- Blind vs labels on average: -0.06 dB")
     assert goals[-1].startswith("- Clean images through blind PIP: 41.50 dB")
+    assert not any(line.startswith("| training time") for line in lines)  # other sessions' runs
+    measured["reports"]["validation"]["per_image"]["labels"] = report(24.91, 0.0, 0.0)
+    lines = blur_strength.goals_section(tmp_path, measured)  # no line adopted: full strength
+    assert lines[0] == "## Issue 19's goals at full strength"
+    assert "with blur at full strength (no line adopted)" in lines[2]
+    assert "- Blind vs labels on average: -0.10 dB" in "".join(lines)

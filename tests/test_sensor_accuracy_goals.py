@@ -1,5 +1,6 @@
-"""benchmarks/sensor_accuracy.py checks issue #19's blind-mode goals on its page: the sensor's
-accuracy on the out-of-domain whole photos and blind − oracle, a miss with by how much."""
+"""Issue #19's blind-mode goals, a miss with by how much: the sensor's accuracy on the
+out-of-domain whole photos (benchmarks/sensor_accuracy.py's page) and blind within a tenth of a
+dB of the labels (``sensor_recipe.blind_goal``, checked on the quality benchmark's runs)."""
 
 import json
 import string
@@ -10,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import sensor_accuracy  # benchmarks/ is not a package: found through the path above
+import sensor_recipe
 
 
 def test_the_accuracy_goal_says_met_or_by_how_many_points_it_is_missed():
@@ -21,17 +23,17 @@ def test_the_accuracy_goal_says_met_or_by_how_many_points_it_is_missed():
 
 
 def test_the_blind_goal_holds_within_a_tenth_of_a_db_either_way_and_a_miss_says_by_how_much():
-    assert sensor_accuracy.blind_goal(-0.05) == "goal within 0.10 dB: met"
+    assert sensor_recipe.blind_goal(-0.05) == "goal within 0.10 dB: met"
     # judged as printed: a gap a float's rounding puts above the bar is not "missed by 0.000"
-    assert sensor_accuracy.blind_goal(0.1000001) == "goal within 0.10 dB: met"
+    assert sensor_recipe.blind_goal(0.1000001) == "goal within 0.10 dB: met"
     missed = "goal within 0.10 dB: **not met**, by 0.001"
-    assert sensor_accuracy.blind_goal(-0.1006).startswith(missed)
+    assert sensor_recipe.blind_goal(-0.1006).startswith(missed)
     tried = " dB (tried: the sensor's recipes of [sensor_tuning.md](sensor_tuning.md); one output"
-    assert sensor_accuracy.blind_goal(0.22).startswith("goal within 0.10 dB: **not met**, by 0.120")
-    assert sensor_accuracy.blind_goal(-0.34).startswith(
+    assert sensor_recipe.blind_goal(0.22).startswith("goal within 0.10 dB: **not met**, by 0.120")
+    assert sensor_recipe.blind_goal(-0.34).startswith(
         f"goal within 0.10 dB: **not met**, by 0.240{tried}"
     )
-    assert sensor_accuracy.blind_goal(-0.34).endswith(
+    assert sensor_recipe.blind_goal(-0.34).endswith(
         "(quality.md#output-strength-per-degradation)))"
     )
 

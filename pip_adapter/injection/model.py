@@ -243,16 +243,12 @@ class PIPModel(nn.Module):
     def forward(
         self, x: torch.Tensor, degradation: DegradationSpec | None = None, **kwargs
     ) -> torch.Tensor:
-        if self._unloaded:
-            raise RuntimeError("this PIPModel was unloaded; use the backbone unload() returned")
-        if not isinstance(x, torch.Tensor) or x.dim() != 4:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must be a B×C×H×W image tensor, got {shape}")
+        self._check_call(x)
         weights = self.degradation_weights(x, degradation)
         strengths = self.config.strengths()
         line = self.config.blur_strength
         if line is None and all(a == 1 for a in strengths):
-            return self.full_output(x, weights, **kwargs)  # no "clean", no strength below 1
+            return self._full_output(x, weights, kwargs)  # no "clean", no strength below 1
         table = self._strength_table(strengths, weights)
         if line is not None:  # blur's strength from each image's blur effect
             table = table.expand_as(weights).clone()
@@ -263,16 +259,31 @@ class PIPModel(nn.Module):
         tracing = torch.compiler.is_compiling() or capturing(x)  # no value may be read back
         if not tracing and bool((amount == 0).all()):
             return x.clone()  # every image is clean (or at strength 0): nothing to run
-        restored = self.full_output(x, weights, **kwargs)
+        restored = self._full_output(x, weights, kwargs)
         check_blendable(x, restored)
         return blend_output(x, restored, amount)
 
     def full_output(self, x: torch.Tensor, weights: torch.Tensor, **kwargs) -> torch.Tensor:
-        """The network's output at full strength, ``f(x)``, for checked ``B×T`` weights (as
-        ``degradation_weights`` returns them): the backbone steered by the weights with
-        ``"clean"`` split off (``split_clean``), before the blend with the input that
-        ``"clean"`` and the output strengths make. ``forward`` returns its blend; the strength
-        fits (``pip_adapter.training``) fit that blend on it."""
+        """The network's output at full strength, ``f(x)``, for ``B×T`` weights over
+        ``degradations`` (as ``degradation_weights`` returns them; checked and normalised
+        again here, a ValueError for a wrong shape or value): the backbone steered by the
+        weights with ``"clean"`` split off (``split_clean``), before the blend with the input
+        that ``"clean"`` and the output strengths make. ``forward`` returns its blend; the
+        strength fits (``pip_adapter.training``) fit that blend on it."""
+        self._check_call(x)
+        weights = check_weights(weights, x.shape[0], len(self.degradations))
+        return self._full_output(x, weights, kwargs)
+
+    def _check_call(self, x: object) -> None:
+        """A RuntimeError once unloaded, a ValueError unless ``x`` is a B×C×H×W tensor."""
+        if self._unloaded:
+            raise RuntimeError("this PIPModel was unloaded; use the backbone unload() returned")
+        if not isinstance(x, torch.Tensor) or x.dim() != 4:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be a B×C×H×W image tensor, got {shape}")
+
+    def _full_output(self, x: torch.Tensor, weights: torch.Tensor, kwargs: dict) -> torch.Tensor:
+        """``full_output`` for weights already checked (``forward``'s)."""
         if CLEAN in self.degradations:
             weights = split_clean(weights, self.degradations.index(CLEAN))
         return self._restore(x, weights, kwargs)
