@@ -19,7 +19,10 @@ Writes docs/benchmarks/overhead[_cuda].md and .json. ``--backbones`` remeasures 
 backbones and keeps the other rows of the existing .json (each row records its date and
 settings), so that slow backbones can be measured in separate, shorter runs;
 ``--backbones "" --no-tried`` refreshes the operator counts alone. ``--candidate LABEL``
-times a What-was-tried design as the goal table times the default, as a candidate for it.
+times a What-was-tried design as the goal table times the default, as a candidate for it;
+``--quality-runs runs/quality`` (its quality, from benchmarks/quality.py's runs) and ``--adopt
+LABEL`` (the adopted candidate's timing as NAFNet's goal row) record, and without
+``--candidate`` time nothing: the page is rendered again from the JSON.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import re
@@ -43,9 +47,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from digests import files_digest
 from gpu_latency import GOAL as GPU_GOAL
 from gpu_latency import fastest_rows
 from machine import describe_machine
+from quality import (
+    CANDIDATES,
+    EVAL_SETS,
+    LIGHT_FULL_STRIDE2,
+    LIGHT_UNITS,
+    bar_sentence,
+    meets_bar,
+    not_default_training,
+    seed_averages,
+    seed_means,
+    seed_run_names,
+    set_name,
+)
 from safetensors.torch import load_file, save_file
 from timing import (
     Spread,
@@ -123,19 +141,6 @@ def _without_inference_cache(model: pa.PIPModel) -> pa.PIPModel:
     return model
 
 
-# the light units (quality.py's `light`): 8×8 basic prompts, per-pixel feed-forward of half width
-LIGHT_UNITS = {"prompt_size": 8, "feature_ffn_expansion": 0.5}
-# the light units with the full-resolution unit's feed-forward on the 2×-pooled feature, where
-# it costs the most (quality.py's `light_full_stride2`): NAFNet's decoder levels but the last
-# quarter, then the last quarter (the full-resolution level of the official 4-level NAFNet and
-# of quality.py's 3-level NAFNet-small)
-LIGHT_FULL_STRIDE2 = {
-    "stages": [
-        {"pattern": r"decoders\.\d+", "portion": [0, 0.75]},
-        {"pattern": r"decoders\.\d+", "portion": [0.75, 1.0], "feature_ffn_stride": 2},
-    ],
-    **LIGHT_UNITS,
-}
 # the light units, also timed as a candidate for NAFNet's default
 LIGHT_TRIED = (
     "compact design, 8×8 basic prompts, per-pixel feed-forward of half width (quality: `light`)"
@@ -183,18 +188,21 @@ DEFAULT_TRIED = (
     "compact design, 8×8 basic prompts, per-pixel feed-forward of half width, the "
     "full-resolution unit's on the 2×-pooled feature (quality: `light_full_stride2`)"
 )
+# the page's sections that time or count NAFNet's preset: results key -> what the page calls it
+SECTIONS = {
+    "malloc": "the allocator",
+    "compiled": "compiled inference",
+    "instructions": "instructions per unit",
+    "operators": "operators per unit",
+    "transposed_tokens": "the 2-D transpose",
+    "ffn_rank": "each degradation's own feed-forward update",
+}
 # what a TRIED design timed with ``--candidate`` becomes if it meets every NAFNet goal: its
 # quality is not known well enough for the default until two training seeds measure it
 CANDIDATE_THEN = (
     "a candidate for NAFNet's default, whose quality two training seeds of its "
     "`benchmarks/quality.py` variant then decide"
 )
-# issue 14's quality goal for a candidate: the quality benchmark's PIP average (bundled held-out
-# photos, labels, full strength) within 0.1 dB of the 23.85 dB the issue names, here as the mean
-# over two training seeds of the candidate's variant; the out-of-domain set is reported only
-QUALITY_BAR_DB = 23.75
-QUALITY_SEEDS = ("", "_seed1")  # a quality.py variant's runs: training seeds 0 and 1
-QUALITY_SETS = {"test": "bundled held-out photos", "ood": "out-of-domain photos"}
 VIEWS = {  # aliasing operators and bare allocations: no kernel of their own
     "aten::view",
     "aten::reshape",
@@ -391,6 +399,14 @@ def unit_spec(model: pa.PIPModel, key: str) -> dict:
     }
 
 
+def units_key(model: pa.PIPModel) -> str:
+    """A short digest of the units ``model`` holds (each stage's ``unit_spec``): recorded with
+    a section's measurement, so that the page can name the sections that measured other units
+    than NAFNet's goal row."""
+    specs = [[key, unit_spec(model, key)] for key in model.pip_units]
+    return hashlib.sha256(json.dumps(specs, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def instruction_probe(spec_file: str) -> None:
     """Child process of measure_instructions(), run under callgrind: each unit rebuilt alone
     with the model's weights (building the backbone there would take most of the hour), and
@@ -434,7 +450,11 @@ def measure_instructions(name: str, sizes: Sequence[int]) -> dict:
         counts = count_instructions(argv)
     print("instructions", name, counts, flush=True)
     return {
-        "measured": {"date": date.today().isoformat(), "torch": torch.__version__},
+        "measured": {
+            "date": date.today().isoformat(),
+            "torch": torch.__version__,
+            "units": units_key(model),
+        },
         "sizes": counts,
     }
 
@@ -483,7 +503,7 @@ def measure_backbone(name: str, args, device: torch.device, variant: str = "defa
     entry = {
         "backbone_params": sum(p.numel() for p in backbone.parameters()),
         "adapter_params": sum(p.numel() for p in model.pip_units.parameters()),
-        "measured": settings(args),
+        "measured": {**settings(args), "units": units_key(model)},
         "sizes": {},
     }
     for size in SIZES:
@@ -525,22 +545,43 @@ def adopted_row(results: dict, label: str) -> dict:
     preset, design = ([unit_spec(m, key) for key in m.pip_units] for m in models)
     if preset != design:
         raise ValueError(f"NAFNet's preset does not build the units of {label!r}")
-    kept = ("backbone_params", "adapter_params", "measured", "sizes")
-    return {key: candidate[key] for key in kept} | {"candidate": label}
+    kept = ("backbone_params", "adapter_params", "sizes")
+    measured = {**candidate["measured"], "units": units_key(models[0])}
+    return {key: candidate[key] for key in kept} | {"measured": measured, "candidate": label}
+
+
+def section_units(results: dict, section: str) -> str | None:
+    """The units (``units_key``) a section of the page measured, None if its record predates
+    that key."""
+    measured = {
+        "instructions": results.get("instructions", {}).get("nafnet", {}).get("measured"),
+        "operators": results.get("operators", {}).get("measured"),
+    }.get(section, results.get(section, {}).get("settings"))
+    return (measured or {}).get("units")
 
 
 def adopted_lines(results: dict) -> list[str]:
-    """What NAFNet's goal rows are when they come from an adopted candidate (``--adopt``)."""
-    label = results.get("backbones", {}).get("nafnet", {}).get("candidate")
+    """What NAFNet's goal rows are when they come from an adopted candidate (``--adopt``), and
+    which sections below measured other units than those rows (``SECTIONS``), if any."""
+    row = results.get("backbones", {}).get("nafnet", {})
+    label = row.get("candidate")
     if label is None:
         return []
+    other = [
+        name
+        for section, name in SECTIONS.items()
+        if section in results and section_units(results, section) != row["measured"].get("units")
+    ]
+    earlier = (
+        f" These sections below measured other units, those of the previous preset (16×16 basic "
+        f"prompts and a per-pixel feed-forward of full width at every level): {', '.join(other)}."
+        if other
+        else ""
+    )
     return [
         "",
-        f"NAFNet's rows time its preset since {results['backbones']['nafnet']['measured']['date']}"
-        f": the candidate {label}, timed as such (below) and adopted by its rule (`--adopt`). "
-        "The sections below measured on earlier dates (the allocator, compiled inference, "
-        "instructions and operators per unit, the rank-64 timing) used the previous preset, "
-        "16×16 basic prompts and a per-pixel feed-forward of full width at every level.",
+        f"NAFNet's rows time its preset since {row['measured']['date']}: the candidate {label}, "
+        f"timed as such (below) and adopted by its rule (`--adopt`).{earlier}",
     ]
 
 
@@ -632,7 +673,8 @@ def measure_transpose(args, device: torch.device) -> dict:
         copies[str(size)] = summary(passes["4-D"], passes["2-D"])
         print("transpose copies", size, copies[str(size)], flush=True)
     whole = timed_pair(official("nafnet").to(device), models, ("4-D", "2-D"), args, device)
-    return {"settings": settings(args), "copies": copies, "models": whole["sizes"]}
+    run = {**settings(args), "units": units_key(model)}
+    return {"settings": run, "copies": copies, "models": whole["sizes"]}
 
 
 def _contiguous(t: torch.Tensor) -> torch.Tensor:
@@ -677,6 +719,7 @@ def measure_ffn_rank(args, device: torch.device) -> dict:
         "rank": build("nafnet", degradation_ffn_rank=args.ffn_rank)[1].to(device),
     }
     measured = timed_pair(backbone, models, ("default", "rank"), args, device)
+    measured["settings"]["units"] = units_key(models["default"])
     params = [sum(p.numel() for p in m.pip_units.parameters()) for m in models.values()]
     return {**measured, "rank": args.ffn_rank, "adapter_params": params}
 
@@ -833,7 +876,8 @@ def malloc_size(size: int, args) -> dict:
 def measure_malloc(args) -> dict:
     """``malloc_size`` at each input size, a pair of processes per size."""
     sizes = {str(size): malloc_size(size, args) for size in SIZES}
-    return {"settings": settings(args), "env": MALLOC_KEEP, "sizes": sizes}
+    run = {**settings(args), "units": units_key(build("nafnet")[1])}  # the children's units
+    return {"settings": run, "env": MALLOC_KEEP, "sizes": sizes}
 
 
 def nafnet_next_lines(results: dict) -> list[str]:
@@ -911,40 +955,58 @@ def quality_variant(label: str) -> str | None:
 
 def candidate_quality(label: str, runs: Path) -> dict | None:
     """The average PSNR (labels, full strength) of the candidate's quality variant on each
-    held-out set, per training seed, from ``quality.py``'s kept results in ``runs``
-    (``<variant>/result.json`` and ``<variant>_seed1/result.json``); None until both exist."""
+    held-out set per training seed (``quality.seed_averages``), from ``quality.py``'s kept
+    results in ``runs`` (``<run>/result.json`` of each of its seeds' runs), with the steps they
+    trained and what was read (each file's name in ``runs`` and the start of its sha256).
+    None, with the reason printed: a label without a variant; a variant that quality.md does
+    not judge by issue 14's bar (``quality.CANDIDATES``, so that the two pages cannot give two
+    verdicts); a seed's result missing; or one trained otherwise than quality.py's defaults for
+    its run (a smoke run, or a stale folder), which decides nothing."""
     variant = quality_variant(label)
     if variant is None:
         return None
-    seeds = {}
-    for seed, suffix in enumerate(QUALITY_SEEDS):
-        path = runs / f"{variant}{suffix}" / "result.json"
+    if variant not in CANDIDATES:
+        print(f"{variant}: not recorded, quality.py judges only {', '.join(CANDIDATES)} by the bar")
+        return None
+    results, files = {}, {}
+    for run in seed_run_names(variant).values():
+        path = runs / run / "result.json"
         if not path.is_file():
+            print(f"{variant}: not recorded, {path} is missing")
             return None
-        reports = json.loads(path.read_text())["results"][f"{variant}{suffix}"]["reports"]
-        seeds[str(seed)] = {split: reports[split]["average"]["psnr"] for split in QUALITY_SETS}
-    return {"variant": variant, "seeds": seeds}
+        saved = json.loads(path.read_text())
+        differs = not_default_training(run, saved["settings"])
+        if differs:
+            print(
+                f"{variant}: not recorded, {path} was trained with {differs}, not quality.py's "
+                f"defaults for {run}"
+            )
+            return None
+        results[run] = saved["results"][run]
+        files[f"{run}/result.json"] = files_digest(path)[:12]
+    seeds = {str(seed): means for seed, means in seed_averages(variant, results).items()}
+    return {"variant": variant, "seeds": seeds, "steps": saved["settings"]["steps"], "files": files}
 
 
 def quality_sentence(quality: dict) -> tuple[str, bool]:
-    """What a candidate's two training seeds measured, against ``QUALITY_BAR_DB``, and whether
-    they meet it (the mean on the bundled held-out photos decides)."""
+    """What a candidate's training seeds measured, against issue 14's bar (``quality.BAR_DB``,
+    judged by quality.py's own rule, as quality.md judges them), and whether they meet it (the
+    mean on the bundled held-out photos decides)."""
     seeds = quality["seeds"]
-    means = {split: statistics.mean(s[split] for s in seeds.values()) for split in QUALITY_SETS}
-    met = means["test"] >= QUALITY_BAR_DB
-    cells = [
-        f"{name} {' / '.join(f'{s[split]:.2f}' for s in seeds.values())} dB, mean "
-        f"{means[split]:.2f} dB"
-        for split, name in QUALITY_SETS.items()
-    ]
-    gap = "" if met else f" (by {QUALITY_BAR_DB - means['test']:.2f} dB)"
+    means = seed_means(seeds)
+    test, ood = (" / ".join(f"{s[split]:.2f}" for s in seeds.values()) for split in EVAL_SETS)
+    read = (  # entries recorded before the steps and files were
+        f"; {quality['steps']} training steps each, read from "
+        + ", ".join(f"`{name}` (sha256 {digest})" for name, digest in quality["files"].items())
+        if "files" in quality
+        else ""
+    )
     return (
         f"Its quality, training seeds {' and '.join(seeds)} of `benchmarks/quality.py`'s "
-        f"`{quality['variant']}` (average PSNR with labels at full strength): {cells[0]}, "
-        f"against the bar of {QUALITY_BAR_DB:.2f} dB (issue 14: within 0.1 dB of 23.85 dB): "
-        f"{'met' if met else '**not met**'}{gap}; {cells[1]} (reported only, it decides "
-        "nothing)",
-        met,
+        f"`{quality['variant']}` (average PSNR with labels at full strength{read}): "
+        f"{set_name('test')} {test} dB, {bar_sentence(means)}; {set_name('ood')} {ood} dB, "
+        f"mean {means['ood']:.2f} dB (reported only, it decides nothing)",
+        meets_bar(means),
     )
 
 
@@ -1101,19 +1163,23 @@ def measure_compiled(args, device: torch.device) -> dict:
     plain = official("nafnet").to(device)  # a backbone of its own: the PIPModel's has its hooks
     compiled_plain = torch.compile(plain, dynamic=False)
     compiled = {"pip": torch.compile(model.to(device), dynamic=False)}
-    return timed_pair(compiled_plain, compiled, ("plain", "pip"), args, device)
+    measured = timed_pair(compiled_plain, compiled, ("plain", "pip"), args, device)
+    measured["settings"]["units"] = units_key(model)
+    return measured
 
 
 def measure_operators(device: torch.device) -> dict:
     """Operators per unit on NAFNet at 128², paper design against the default."""
     x = torch.rand(1, 3, 128, 128, device=device)
-    return {
-        design: operator_counts(build("nafnet", label)[1].to(device), x)
-        for design, label in (
-            ("paper", "paper design (the previous default)"),
-            ("compact", DEFAULT_TRIED),
-        )
+    models = {
+        "paper": build("nafnet", "paper design (the previous default)")[1],
+        "compact": build("nafnet")[1],
     }
+    counts: dict = {
+        design: operator_counts(model.to(device), x) for design, model in models.items()
+    }
+    measured = {"date": date.today().isoformat(), "torch": torch.__version__}
+    return counts | {"measured": measured | {"units": units_key(models["compact"])}}
 
 
 def settings(args) -> dict:
@@ -1457,7 +1523,9 @@ def main() -> None:
     parser.add_argument(
         "--instruction-sizes", default="128,256", help="input sizes to count instructions at"
     )
-    parser.add_argument("--backbones", default=",".join(BACKBONES))
+    parser.add_argument(
+        "--backbones", help=f'backbones to time (default: {",".join(BACKBONES)}; "": none)'
+    )
     parser.add_argument("--no-tried", action="store_true", help="skip the NAFNet designs")
     parser.add_argument(
         "--candidate",
@@ -1494,13 +1562,14 @@ def main() -> None:
         "--quality-runs",
         type=Path,
         help="record each candidate's quality from benchmarks/quality.py's kept results in this "
-        "folder (its variant's two training seeds; e.g. runs/quality)",
+        "folder (its variant's two training seeds; e.g. runs/quality); without --candidate, "
+        "nothing is timed: the page is rendered again from the JSON",
     )
     parser.add_argument(
         "--adopt",
         default="",
         help="a candidate NAFNet's preset now builds: its timing becomes the goal table's NAFNet "
-        "row",
+        "row (without --candidate, nothing is timed)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
@@ -1518,7 +1587,28 @@ def main() -> None:
         malloc_child(args.repeats)
         return
     device = torch.device(args.device)
-    names = [n for n in args.backbones.split(",") if n]
+    # recording quality or an adoption alone re-renders the page from the JSON: the goal
+    # table's timings stay
+    recording = (args.quality_runs is not None or bool(args.adopt)) and not args.candidate
+    timers = {
+        "--backbones": args.backbones,
+        "--instructions": args.instructions,
+        "--compile": args.compile,
+        "--transpose": args.transpose,
+        "--ffn-rank": args.ffn_rank,
+        "--malloc-keep": args.malloc_keep,
+    }
+    given = [flag for flag, value in timers.items() if value]
+    if recording and given:
+        parser.error(
+            "--quality-runs or --adopt without --candidate times nothing (it records and "
+            f"renders the page from the JSON); {', '.join(given)} would time: drop them, or run "
+            "them on their own"
+        )
+    if recording:
+        args.no_tried = args.no_operators = True
+    backbones = ",".join(BACKBONES) if args.backbones is None and not recording else args.backbones
+    names = [n for n in (backbones or "").split(",") if n]
     counted = [n for n in args.instructions.split(",") if n]
     unknown = sorted(set(names + counted) - set(BACKBONES))
     if unknown:

@@ -12,6 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import overhead  # benchmarks/ is not a package: found through the path above
+import quality
 import timing
 
 
@@ -456,17 +457,27 @@ def test_a_candidate_s_units_are_the_ones_its_network_and_its_memory_probe_build
     assert built == [("nafnet", LIGHT_COARSE)]  # the label's commas survive the spec
 
 
+def main_with(monkeypatch, argv: list[str]) -> None:
+    """``overhead.main()`` on ``argv`` (the options, one thread), the tests' thread count kept."""
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(sys, "argv", ["overhead.py", "--threads", "1", *argv])
+    try:
+        overhead.main()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def refusal(monkeypatch, capsys, argv: list[str]) -> str:
+    """The usage error ``overhead.main()`` stops with on ``argv``."""
+    with pytest.raises(SystemExit):
+        main_with(monkeypatch, argv)
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
 def test_an_unknown_candidate_is_refused_naming_the_designs_to_choose_from(monkeypatch, capsys):
     edited = "paper design, channels-last memory format"  # a TRIED row inject_pip cannot build
-    threads = torch.get_num_threads()
     for label in ("no such design", edited):
-        monkeypatch.setattr(sys, "argv", ["overhead.py", "--threads", "1", "--candidate", label])
-        try:
-            with pytest.raises(SystemExit):
-                overhead.main()
-        finally:
-            torch.set_num_threads(threads)
-        error = capsys.readouterr().err.strip().splitlines()[-1]
+        error = refusal(monkeypatch, capsys, ["--candidate", label])
         assert f"error: unknown --candidate {label!r}; choose one of: " in error
         choices = error.split("choose one of: ")[1]
         assert overhead.DEFAULT_TRIED in choices and LIGHT_COARSE in choices
@@ -490,28 +501,37 @@ def test_the_light_design_is_said_timed_as_a_candidate_only_when_its_own_entry_i
     assert timed in overhead.render(results, torch.device("cpu"), args)
 
 
+def kept(runs: Path, run: str, bundled: float, ood: float, **settings) -> None:
+    """A kept quality.py result of ``run`` in ``runs``: trained with the defaults (on one
+    thread, as sessions train on shared cores), ``settings`` on top."""
+    reports = {"test": {"average": {"psnr": bundled}}, "ood": {"average": {"psnr": ood}}}
+    stored = {**quality.default_settings(run), "threads": 1, **settings}
+    (runs / run).mkdir(exist_ok=True)
+    (runs / run / "result.json").write_text(
+        json.dumps({"settings": stored, "results": {run: {"reports": reports}}})
+    )
+
+
 def test_a_candidate_s_quality_is_read_from_its_two_seeds_and_decides_by_the_bar(tmp_path):
     # --quality-runs reads the candidate's quality.py variant (named in its label) for training
     # seeds 0 and 1; the bundled held-out photos' mean decides, the out-of-domain set does not
     variant = "light_coarse"
     assert overhead.quality_variant(LIGHT_COARSE) == variant
     assert overhead.quality_variant("paper design (the previous default)") is None
-
-    def kept(run, bundled, ood):
-        reports = {"test": {"average": {"psnr": bundled}}, "ood": {"average": {"psnr": ood}}}
-        (tmp_path / run).mkdir()
-        (tmp_path / run / "result.json").write_text(
-            json.dumps({"settings": {}, "results": {run: {"reports": reports}}})
-        )
-
-    kept(variant, 23.56, 21.50)
+    kept(tmp_path, variant, 23.56, 21.50)
     assert overhead.candidate_quality(LIGHT_COARSE, tmp_path) is None  # one seed only
-    kept(f"{variant}_seed1", 23.30, 21.42)
-    quality = overhead.candidate_quality(LIGHT_COARSE, tmp_path)
-    assert quality == {
+    kept(tmp_path, f"{variant}_seed1", 23.30, 21.42)
+    quality_entry = overhead.candidate_quality(LIGHT_COARSE, tmp_path)
+    assert quality_entry is not None
+    digests = quality_entry.pop("files")
+    assert quality_entry == {
         "variant": variant,
         "seeds": {"0": {"test": 23.56, "ood": 21.50}, "1": {"test": 23.30, "ood": 21.42}},
+        "steps": 1500,
     }
+    assert list(digests) == [f"{variant}/result.json", f"{variant}_seed1/result.json"]
+    assert all(len(digest) == 12 for digest in digests.values())
+    quality_entry["files"] = digests
     settings = {"date": "d", "threads": 2, "rounds": 40, "repeats": 5}
     entry = {"label": "x", "keywords": {}, "then": overhead.CANDIDATE_THEN}
     entry |= {"adapter_params": 1, "measured": settings}
@@ -522,11 +542,15 @@ def test_a_candidate_s_quality_is_read_from_its_two_seeds_and_decides_by_the_bar
     }
     awaiting = f"({LIGHT_COARSE}: below)"
     assert awaiting in overhead.nafnet_next_lines(results)[1]  # its quality still awaited
-    entry["quality"] = quality
+    entry["quality"] = quality_entry
     text = overhead.candidate_lines(results)[1]
-    assert "bundled held-out photos 23.56 / 23.30 dB, mean 23.43 dB, against the bar of " in text
-    assert "23.75 dB (issue 14: within 0.1 dB of 23.85 dB): **not met** (by 0.32 dB)" in text
-    assert "out-of-domain photos 21.50 / 21.42 dB, mean 21.46 dB (reported only" in text
+    # the page names what it read: the steps and each file with its digest
+    digest = digests[f"{variant}_seed1/result.json"]
+    assert f"; 1500 training steps each, read from `{variant}/result.json` (sha256 " in text
+    assert f"`{variant}_seed1/result.json` (sha256 {digest})): bundled held-out photos" in text
+    assert "bundled held-out photos 23.56 / 23.30 dB, mean 23.430 dB, against the bar of " in text
+    assert "23.75 dB (issue 14: within 0.1 dB of 23.85 dB): **not met** (by 0.320 dB)" in text
+    assert "out-of-domain held-out photos 21.50 / 21.42 dB, mean 21.46 dB (reported only" in text
     assert text.endswith("So it does not become NAFNet's default.")
     assert awaiting not in overhead.nafnet_next_lines(results)[1]
     entry["quality"]["seeds"]["1"] = {"test": 24.0, "ood": 10.0}  # the OOD set chooses nothing
@@ -535,6 +559,94 @@ def test_a_candidate_s_quality_is_read_from_its_two_seeds_and_decides_by_the_bar
     text = overhead.candidate_lines(results)[1]
     assert "it misses a goal at 256², so it does not. Its quality, training seeds 0 and 1" in text
     assert text.endswith("So it does not become NAFNet's default.")
+    # an entry recorded before the steps and files were still renders, naming none
+    del entry["quality"]["steps"], entry["quality"]["files"]
+    assert (
+        "(average PSNR with labels at full strength): bundled"
+        in overhead.candidate_lines(results)[1]
+    )
+
+
+def test_a_smoke_or_stale_run_decides_no_candidate_s_quality(tmp_path, capsys):
+    # review 19 item 6: a result trained otherwise than quality.py's defaults (a 2-step smoke
+    # run, another batch) is skipped with its reason; the thread count alone is no difference
+    variant = "light_full_stride2"
+    label = overhead.DEFAULT_TRIED
+    kept(tmp_path, variant, 24.5, 22.0, steps=2)
+    kept(tmp_path, f"{variant}_seed1", 23.1, 21.4)
+    assert overhead.candidate_quality(label, tmp_path) is None
+    said = capsys.readouterr().out
+    assert f"{variant}: not recorded, {tmp_path / variant / 'result.json'} was trained " in said
+    assert "with {'steps': 2}, not quality.py's defaults for light_full_stride2" in said
+    kept(tmp_path, variant, 24.5, 22.0)
+    kept(tmp_path, f"{variant}_seed1", 23.1, 21.4, batch_size=4)
+    assert overhead.candidate_quality(label, tmp_path) is None
+    assert "was trained with {'batch_size': 4}" in capsys.readouterr().out
+    kept(tmp_path, f"{variant}_seed1", 23.1, 21.4, threads=2)
+    assert overhead.candidate_quality(label, tmp_path)["seeds"]["1"] == {"test": 23.1, "ood": 21.4}
+    # a variant that quality.md judges by another rule records nothing here
+    light = overhead.LIGHT_TRIED
+    kept(tmp_path, "light", 24.5, 22.0)
+    kept(tmp_path, "light_seed1", 23.1, 21.4)
+    assert overhead.candidate_quality(light, tmp_path) is None
+    assert "light: not recorded, quality.py judges only light_coarse" in capsys.readouterr().out
+
+
+def test_quality_md_and_overhead_md_give_the_same_verdict_for_the_same_runs(tmp_path):
+    # review 19 item 17: one rule (quality.py's) for a candidate's training seeds on both pages
+    variant, label = "light_full_stride2", overhead.DEFAULT_TRIED
+    settings = {"date": "d", "threads": 2, "rounds": 40, "repeats": 5}
+    sizes = {"128": measured([1.03, 0.9, 1.2]), "256": measured([0.97, 0.8, 1.2])}
+    for bundled in (23.7504, 23.7494, 24.2):  # the rule reads the mean as printed
+        kept(tmp_path, variant, bundled + 0.5, 21.0)
+        kept(tmp_path, f"{variant}_seed1", bundled - 0.5, 23.0)
+        results = {
+            run: json.loads((tmp_path / run / "result.json").read_text())["results"][run]
+            for run in (variant, f"{variant}_seed1")
+        }
+        results |= {"pip": results[variant], "pip_seed1": results[f"{variant}_seed1"]}
+        line = quality.seed_table(results)[-1]
+        entry = {"label": label, "then": overhead.CANDIDATE_THEN, "adapter_params": 1}
+        entry |= {"measured": settings, "sizes": sizes}
+        entry["quality"] = overhead.candidate_quality(label, tmp_path)
+        page = overhead.candidate_lines({"candidates": {label: entry}})[1]
+        met = bundled != 23.7494  # the mean as printed, to 3 decimals
+        bar = f"two-seed mean {bundled:.3f} dB, against the bar of 23.75 dB (issue 14: within "
+        verdict = "met" if met else "**not met** (by 0.001 dB)"
+        assert line.endswith(f"{bar}0.1 dB of 23.85 dB): {verdict}.")
+        assert page.endswith(f"So it {'becomes' if met else 'does not become'} NAFNet's default.")
+        assert bar.removeprefix("two-seed ") in page
+
+
+def test_recording_quality_alone_times_nothing_and_renders_the_page_again(tmp_path, monkeypatch):
+    # review 19 item 10: --quality-runs without --candidate keeps the goal table's timings
+    for name in ("measure_backbone", "measure_tried", "measure_operators", "measure_candidate"):
+        monkeypatch.setattr(overhead, name, lambda *a, **k: pytest.fail("timed something"))
+    settings = {"date": "d", "machine": "m", "threads": 2, "rounds": 40, "repeats": 5}
+    entry = {"label": overhead.DEFAULT_TRIED, "then": overhead.CANDIDATE_THEN}
+    entry |= {"adapter_params": 1, "measured": settings}
+    entry["sizes"] = {"128": measured([1.03, 0.9, 1.2]), "256": measured([0.97, 0.8, 1.2])}
+    stored = {"backbones": {}, "candidates": {overhead.DEFAULT_TRIED: entry}}
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "overhead.json").write_text(json.dumps(stored))
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    kept(runs, "light_full_stride2", 24.5, 22.0)
+    kept(runs, "light_full_stride2_seed1", 23.1, 21.4)
+    main_with(monkeypatch, ["--quality-runs", str(runs), "--out", str(out)])  # no skipping flag
+    written = json.loads((out / "overhead.json").read_text())
+    assert written["candidates"][overhead.DEFAULT_TRIED]["quality"]["steps"] == 1500
+    assert written.keys() == stored.keys()  # no tried table, no operators
+    assert "So it becomes NAFNet's default." in (out / "overhead.md").read_text()
+
+
+def test_recording_quality_alone_refuses_the_flags_that_would_time(monkeypatch, capsys, tmp_path):
+    argv = ["--quality-runs", str(tmp_path), "--out", str(tmp_path), "--backbones", "nafnet"]
+    error = refusal(monkeypatch, capsys, [*argv, "--compile"])
+    assert "error: --quality-runs or --adopt without --candidate times nothing" in error
+    assert "; --backbones, --compile would time: drop them, or run them on their own" in error
+    assert not (tmp_path / "overhead.json").exists()
 
 
 def test_an_adopted_candidate_s_timing_becomes_nafnets_goal_row(monkeypatch):
@@ -552,10 +664,29 @@ def test_an_adopted_candidate_s_timing_becomes_nafnets_goal_row(monkeypatch):
         }
     }
     row = overhead.adopted_row(results, overhead.DEFAULT_TRIED)
-    assert row == {**timed, "candidate": overhead.DEFAULT_TRIED}
+    units = overhead.units_key(overhead.build("nafnet")[1])  # the preset's units, recorded
+    assert row == {
+        **timed,
+        "measured": {"date": "d", "units": units},
+        "candidate": row["candidate"],
+    }
+    assert row["candidate"] == overhead.DEFAULT_TRIED
     assert overhead.adopted_lines({"backbones": {}}) == []
     said = overhead.adopted_lines({"backbones": {"nafnet": row}})[1]
     assert said.startswith("NAFNet's rows time its preset since d: the candidate compact design")
+    assert said.endswith("(`--adopt`).")  # no section below measured other units
+    # the row records the preset's units: a section measured on other units is named, one
+    # measured on these (or absent) is not
+    assert units != overhead.units_key(overhead.build("nafnet", LIGHT_COARSE)[1])
+    sections = {
+        "backbones": {"nafnet": row},
+        "compiled": {"settings": {"date": "d"}},  # recorded before the units were
+        "malloc": {"settings": {"date": "d", "units": "0123456789ab"}},
+        "operators": {"paper": {}, "compact": {}, "measured": {"units": units}},
+        "instructions": {"nafnet": {"measured": {"units": units}}},
+    }
+    said = overhead.adopted_lines(sections)[1]
+    assert said.endswith("full width at every level): the allocator, compiled inference.")
     with pytest.raises(ValueError, match="NAFNet's preset does not build the units of"):
         overhead.adopted_row(results, LIGHT_COARSE)
     with pytest.raises(ValueError, match="no candidate 'x' was timed"):
