@@ -17,7 +17,9 @@ Run:  python benchmarks/overhead.py [--device cpu|cuda] [--threads 2] [--rounds 
       [--malloc-keep] [--candidate LABEL]
 Writes docs/benchmarks/overhead[_cuda].md and .json. ``--backbones`` remeasures only those
 backbones and keeps the other rows of the existing .json (each row records its date and
-settings), so that slow backbones can be measured in separate, shorter runs;
+settings), so that slow backbones can be measured in separate, shorter runs; a run puts what it
+measured into the .json as the file is when it ends, so runs of separate sections at the same
+time (a long instruction count beside a timing) keep each other's;
 ``--backbones "" --no-tried`` refreshes the operator counts alone. ``--candidate LABEL``
 times a What-was-tried design as the goal table times the default, as a candidate for it;
 ``--quality-runs runs/quality`` (its quality, from benchmarks/quality.py's runs) and ``--adopt
@@ -1506,6 +1508,23 @@ def render(results: dict, device: torch.device, args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stored(json_path: Path) -> dict:
+    """The measurements kept in ``json_path`` (none, or the layout before per-row measurements:
+    the backbones' rows start again; the whole-model transpose timing of session 12 is no
+    longer read)."""
+    results = json.loads(json_path.read_text()) if json_path.is_file() else {}
+    results.pop("transpose", None)
+    return results if "backbones" in results else {"backbones": {}}
+
+
+def put_in(results: dict, path: tuple[str, ...], value: Any) -> None:
+    """``results[path[0]][path[1]]... = value``, making the dictionaries on the way."""
+    *parents, key = path
+    for part in parents:
+        results = results.setdefault(part, {})
+    results[key] = value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -1626,44 +1645,50 @@ def main() -> None:
         parser.error(f"--instructions counts the NAFNet preset's units only; got {counted}")
     suffix = "" if device.type == "cpu" else f"_{device.type}"
     json_path = args.out / f"overhead{suffix}.json"
-    results = json.loads(json_path.read_text()) if json_path.is_file() else {}
-    if "backbones" not in results:  # the layout written before per-row measurements
-        results = {"backbones": {}}
+    results = stored(json_path)
+    measured: dict[tuple[str, ...], Any] = {}  # what this run puts in, by key path
+
+    def put(path: tuple[str, ...], value: Any) -> None:
+        measured[path] = value
+        put_in(results, path, value)
+
     for name in names:
-        results["backbones"][name] = measure_backbone(name, args, device)
+        put(("backbones", name), measure_backbone(name, args, device))
     for name in counted:
         sizes = [int(size) for size in args.instruction_sizes.split(",")]
-        results.setdefault("instructions", {})[name] = measure_instructions(name, sizes)
+        put(("instructions", name), measure_instructions(name, sizes))
     if "restormer" in names:
         _, authors = build("restormer", "authors")
-        results["authors_restormer"] = sum(p.numel() for p in authors.pip_units.parameters())
+        put(("authors_restormer",), sum(p.numel() for p in authors.pip_units.parameters()))
     if args.candidate:
-        candidate = measure_candidate(args.candidate, args, device)
-        results.setdefault("candidates", {})[args.candidate] = candidate
+        put(("candidates", args.candidate), measure_candidate(args.candidate, args, device))
     if args.quality_runs is not None:
-        for label, candidate in results.get("candidates", {}).items():
+        for label in results.get("candidates", {}):
             quality = candidate_quality(label, args.quality_runs)
             if quality is not None:
-                candidate["quality"] = quality
+                put(("candidates", label, "quality"), quality)
                 print("quality", label, quality, flush=True)
     if args.adopt:
         try:
-            results["backbones"]["nafnet"] = adopted_row(results, args.adopt)
+            put(("backbones", "nafnet"), adopted_row(results, args.adopt))
         except ValueError as error:
             parser.error(str(error))
     if not args.no_tried:
-        results["tried"] = measure_tried(args, device)
+        put(("tried",), measure_tried(args, device))
     if args.compile:
-        results["compiled"] = measure_compiled(args, device)
-    results.pop("transpose", None)  # whole models only (session 12), before the 2-D copy
+        put(("compiled",), measure_compiled(args, device))
     if args.transpose:
-        results["transposed_tokens"] = measure_transpose(args, device)
+        put(("transposed_tokens",), measure_transpose(args, device))
     if args.ffn_rank:
-        results["ffn_rank"] = measure_ffn_rank(args, device)
+        put(("ffn_rank",), measure_ffn_rank(args, device))
     if args.malloc_keep:
-        results["malloc"] = measure_malloc(args)
+        put(("malloc",), measure_malloc(args))
     if not args.no_operators:
-        results["operators"] = measure_operators(device)
+        put(("operators",), measure_operators(device))
+    # the file as it is now (another run may have written sections meanwhile), with this run's
+    results = stored(json_path)
+    for path, value in measured.items():
+        put_in(results, path, value)
     args.out.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2) + "\n")
     page = render(results, device, args)

@@ -641,6 +641,27 @@ def test_recording_quality_alone_times_nothing_and_renders_the_page_again(tmp_pa
     assert "So it becomes NAFNet's default." in (out / "overhead.md").read_text()
 
 
+def test_a_run_keeps_the_sections_another_run_wrote_while_it_measured(tmp_path, monkeypatch):
+    # a long count (callgrind) and a window's timing, run at the same time into one JSON
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "overhead.json").write_text(json.dumps({"backbones": {}, "ffn_rank": "old"}))
+    counts = {"paper": {}, "compact": {}}
+
+    def count_while_another_run_ends(device):
+        done = {"backbones": {}, "ffn_rank": "old", "tried": "from the other run"}
+        (out / "overhead.json").write_text(json.dumps(done))
+        return counts
+
+    monkeypatch.setattr(overhead, "measure_operators", count_while_another_run_ends)
+    monkeypatch.setattr(overhead, "render", lambda *args: "page")
+    main_with(monkeypatch, ["--backbones", "", "--no-tried", "--out", str(out)])
+    written = json.loads((out / "overhead.json").read_text())
+    assert written == {"backbones": {}, "ffn_rank": "old", "tried": "from the other run"} | {
+        "operators": counts
+    }
+
+
 def test_recording_quality_alone_refuses_the_flags_that_would_time(monkeypatch, capsys, tmp_path):
     argv = ["--quality-runs", str(tmp_path), "--out", str(tmp_path), "--backbones", "nafnet"]
     error = refusal(monkeypatch, capsys, [*argv, "--compile"])
