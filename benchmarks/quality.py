@@ -492,6 +492,7 @@ def train(name: str, args: argparse.Namespace, val_set, eval_sets: dict) -> dict
             "params": count(model),
             "train_seconds": seconds,
             "reports": evaluate_sets(model, eval_sets, conditioned),
+            "curves_on": VALIDATION,  # the photos of its logged validation curve
         }
     }
     if variant.blind:
@@ -1191,6 +1192,21 @@ def per_set(section: Callable[[str], list[str]]) -> list[str]:
     return lines
 
 
+def curve_records(runs: Path, results: dict) -> tuple[list[dict], list[str]]:
+    """The training logs of the variants the page's figure shows, and those of them whose
+    validation curve is on the held-out photos (a run cached from before the curves used the
+    validation photos): their legend entries say so."""
+    records, held_out = [], []
+    for name in ("plain", "widened", "promptir", "pip"):
+        log = runs / name / "log.jsonl"
+        if name in results and log.is_file():
+            marked = results[name].get("curves_on") != VALIDATION
+            held_out += [name] if marked else []
+            suffix = " (held-out photos)" if marked else ""
+            records += [{**r, "run": r.get("run", "") + suffix} for r in JsonLinesLog(log).read()]
+    return records, held_out
+
+
 def write_page(
     results: dict,
     args: argparse.Namespace,
@@ -1199,11 +1215,7 @@ def write_page(
     validation: dict,
     per_image: dict,
 ) -> str:
-    records = []
-    for name in ("plain", "widened", "promptir", "pip"):
-        log = args.runs / name / "log.jsonl"
-        if name in results and log.is_file():
-            records += JsonLinesLog(log).read()
+    records, held_out = curve_records(args.runs, results)
     images = ROOT / "docs" / "images"
     plot_curves(records, images / "quality_curves.png", title="NAFNet-small, all-in-one")
     lines = [
@@ -1328,8 +1340,15 @@ def write_page(
     lines += [
         "",
         "One seed: differences of a few tenths of a dB between variants are within what another "
-        "seed could change. Training curves (validation on 128² centre crops of the held-out "
-        "photos; no model selection is made on them):",
+        "seed could change. Training curves (validation on 128² centre crops of the validation "
+        "photos, those the output strengths are fitted on"
+        + (
+            f"; {', '.join(held_out)}, trained before this, on those of the held-out photos, "
+            "marked so"
+            if held_out
+            else ""
+        )
+        + "; no model selection is made on them):",
         "",
         "![validation PSNR during training](../images/quality_curves.png)",
     ]
@@ -1373,7 +1392,7 @@ def default_settings(name: str) -> dict:
 def main() -> None:
     args, names = parse_comparison(build_parser(), "variants", VARIANTS)
     command = " ".join(["python", "benchmarks/quality.py", *sys.argv[1:]])
-    val_set = build_eval_set(degradations=DEGRADATIONS, seed=args.seed, crop=128)
+    val_set = validation_pairs(DEGRADATIONS, crop=128)  # only logged: no cache key holds it
     eval_sets = {split: build_eval_set(split, WITH_CLEAN, seed=args.seed) for split in EVAL_SETS}
     results: dict = {}
     for name in names:

@@ -109,20 +109,15 @@ def test_blind_calibration_fits_the_blends_the_sensors_weights_make():
     model.sensor = pa.DegradationSensor(WITH_CLEAN, backbone="test_resnet", crop_size=16).eval()
     photos = [p[:, :48, :48] for p in sample_images("test")]
     images = [motion_blur(photos[0][None], length=9)[0], photos[1], photos[2] * 0.5]
-    with torch.no_grad():
-        weights = model.sensor.predict_weights(torch.stack(images))
+    with torch.no_grad():  # the sensor's weights as the model takes them, image by image
+        weights = torch.cat([model.degradation_weights(x[None], None) for x in images])
     blur, clean = WITH_CLEAN.index("blur"), WITH_CLEAN.index("clean")
     strengths = torch.tensor([0.7 if d == "rain" else 1.0 for d in WITH_CLEAN])
     strengths[[blur, clean]] = 0.0
-    steering = weights.clone()
-    steering[:, clean] = 0.0
-    config = model.config
-    model.config = config.replace(output_strength={})  # the network's own output
-    with torch.no_grad():
+    with torch.no_grad():  # the network's own output, steered by the weights but "clean"
         restored = [
-            model(x[None], degradation=s[None]) for x, s in zip(images, steering, strict=True)
+            model.full_output(x[None], w[None]) for x, w in zip(images, weights, strict=True)
         ]
-    model.config = config
     shares = [(w[blur : blur + 1], (w * strengths).sum()[None]) for w in weights]
     expected = fit_blur_strength(
         [x[None] for x in images], restored, [p[None] for p in photos], shares=shares
@@ -138,6 +133,30 @@ def test_blind_calibration_fits_the_blends_the_sensors_weights_make():
     with pytest.raises(ValueError, match="blind=True\\) restores through model.sensor"):
         calibrate_blur_strength(model, images, photos, blind=True)
     assert model.config == before
+
+
+def test_the_full_output_is_what_the_model_blends_with_its_input():
+    model = trained(output_strength={"rain": 0.7})
+    x = torch.rand(3, 3, 32, 32)
+    names = list(WITH_CLEAN)
+    weights = torch.zeros(3, len(names))
+    weights[0, [names.index("clean"), names.index("rain"), names.index("blur")]] = torch.tensor(
+        [0.4, 0.3, 0.3]
+    )
+    weights[1, names.index("clean")] = 1.0  # clean alone: steered as any mixture of the others
+    weights[2, names.index("noise")] = 1.0
+    uniform = torch.tensor([0.0 if d == "clean" else 0.2 for d in names])
+    with torch.no_grad():
+        full = model.full_output(x, weights)
+        blended = model(x, degradation=weights)
+        torch.testing.assert_close(
+            full[0:1], model.full_output(x[0:1], torch.tensor([[0, 0.5, 0, 0.5, 0, 0]]))
+        )
+        torch.testing.assert_close(full[1:2], model.full_output(x[1:2], uniform[None]))
+        assert not torch.allclose(full[0], x[0], atol=1e-3)  # the network changed the image
+    amount = torch.tensor([0.3 * 0.7 + 0.3, 0.0, 1.0]).view(-1, 1, 1, 1)
+    torch.testing.assert_close(blended, x + amount * (full - x))
+    assert torch.equal(blended[1], x[1])
 
 
 def test_calibration_sets_the_fitted_line_and_replaces_a_blur_output_strength():

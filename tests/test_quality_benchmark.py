@@ -4,6 +4,7 @@ each variant over its seeds."""
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -255,3 +256,16 @@ def test_the_recipe_section_gives_the_rule_on_validation_then_each_held_out_set(
         below = quality.goals(held_out, "test", recipes)[2]
         assert below.startswith("- Degradations where PIP's output is below its degraded input:")
         assert ("#training-recipes-tried-for-blur" in below) == recipes
+
+
+def test_the_figure_marks_a_cached_run_whose_curve_is_on_the_held_out_photos(tmp_path):
+    """Runs validate on the validation photos; one cached from before logged the held-out
+    photos' curve: its legend entry and the caption's list say so."""
+    for name in ("plain", "pip", "widened"):
+        (tmp_path / name).mkdir()
+        lines = [{"run": name, "step": 5, "loss": 1.0}, {"run": name, "step": 5, "val": {}}]
+        (tmp_path / name / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    results = {"plain": {"curves_on": quality.VALIDATION}, "pip": {}, "promptir": {}}
+    records, held_out = quality.curve_records(tmp_path, results)
+    assert held_out == ["pip"]  # widened: not in the results; promptir: no log
+    assert [r["run"] for r in records] == ["plain", "plain", *["pip (held-out photos)"] * 2]

@@ -373,7 +373,7 @@ def test_each_device_keeps_its_runs_and_page_and_the_cpu_keys_stay_as_they_were(
     assert keys["cuda", None, False] == {**cpu, "device": "cuda"}
     assert keys["cpu", 3, False] == {**cpu, "pretrain_steps": 3}
     quick = {"steps": 300, "patch_size": 32, "pretrain_steps": 750, "quick": True}
-    assert keys["cpu", None, True] == {**cpu, **quick}
+    assert keys["cpu", None, True] == {**cpu, **quick, "pretrain_patch": 32}
 
 
 def test_quick_trains_less_in_its_own_folder_and_the_full_run_s_pretraining_stays_cached(
@@ -628,13 +628,22 @@ def test_a_quick_run_s_page_shows_its_verdicts_beside_the_full_run_s_and_its_tim
     assert book.read_text() == committed
     assert json.loads(quick_page.with_suffix(".json").read_text()) == quick
     assert "**the headline numbers are [transfer.md](transfer.md)'s**" in page
-    assert "(750 pretraining and 300 fine-tuning steps on 32² patches; the full run: " in page
+    intro = "(750 pretraining steps on 32² patches and 300 fine-tuning steps on 32²; the full "
+    assert intro + "run: 1500 on 64² and 600 on 64²; " in page  # pretrain_patch: not recorded
     # 40 thread-minutes; quietly: pretraining 600 s, then 60 + 300 + 300 s on one process
     # beside 600 + 300 s on the other (900 s), the two probes kept 60 s, the parent the rest
     # (2400 - 600 - 1560 - 60 = 180 s): 29 min
     time_line = "**40 thread-minutes** (pretraining 10, variants 26, probes 1, parent 3: "
     assert time_line in page and "wall time 60 min" in page and "about **29 min**." in page
     assert "This run was fresh: it pretrained and trained every variant itself." in page
+    # a pretrained network an earlier run trained with the same settings counts with its CPU time
+    reused = {**quick, "pretrain_patch": 64, "cpu_seconds": 1800.0}
+    reused["trained_here"] = {**quick["trained_here"], "pretraining": False}
+    assert transfer.quick_seconds(reused) == transfer.quick_seconds(quick)
+    assert "pretraining steps on 64² patches and 300" in transfer.render_quick_page(reused)
+    again = transfer.quick_time(reused)[0]
+    assert "This run was fresh but for its pretrained network, which an earlier run" in again
+    assert time_line in again and "about **29 min**." in again
     rows = {
         line.split(" | ")[0][2:]: line.split(" | ")[2:]
         for line in page.split("## Goals beside the full run")[1].splitlines()

@@ -252,7 +252,7 @@ class PIPModel(nn.Module):
         strengths = self.config.strengths()
         line = self.config.blur_strength
         if line is None and all(a == 1 for a in strengths):
-            return self._restore(x, weights, kwargs)  # no "clean", no output strength below 1
+            return self.full_output(x, weights, **kwargs)  # no "clean", no strength below 1
         table = self._strength_table(strengths, weights)
         if line is not None:  # blur's strength from each image's blur effect
             table = table.expand_as(weights).clone()
@@ -260,14 +260,22 @@ class PIPModel(nn.Module):
             blur = (a0 + a1 * blur_effect(x)).clamp(0, 1)
             table[:, self.degradations.index(BLUR)] = blur.to(table)
         amount = (weights * table).sum(dim=1)
-        if CLEAN in self.degradations:
-            weights = split_clean(weights, self.degradations.index(CLEAN))
         tracing = torch.compiler.is_compiling() or capturing(x)  # no value may be read back
         if not tracing and bool((amount == 0).all()):
             return x.clone()  # every image is clean (or at strength 0): nothing to run
-        restored = self._restore(x, weights, kwargs)
+        restored = self.full_output(x, weights, **kwargs)
         check_blendable(x, restored)
         return blend_output(x, restored, amount)
+
+    def full_output(self, x: torch.Tensor, weights: torch.Tensor, **kwargs) -> torch.Tensor:
+        """The network's output at full strength, ``f(x)``, for checked ``B×T`` weights (as
+        ``degradation_weights`` returns them): the backbone steered by the weights with
+        ``"clean"`` split off (``split_clean``), before the blend with the input that
+        ``"clean"`` and the output strengths make. ``forward`` returns its blend; the strength
+        fits (``pip_adapter.training``) fit that blend on it."""
+        if CLEAN in self.degradations:
+            weights = split_clean(weights, self.degradations.index(CLEAN))
+        return self._restore(x, weights, kwargs)
 
     def _strength_table(self, strengths: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:
         """``config.strengths()`` as a tensor on ``like``'s device and dtype: each sample's

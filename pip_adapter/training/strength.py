@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from pip_adapter.conditioning import CLEAN
 from pip_adapter.config import BLUR
 from pip_adapter.injection import PIPModel
 from pip_adapter.injection.model import blend_output, check_blendable
@@ -280,18 +279,19 @@ def calibrate_blur_strength(
     triples: list[Triple] = []
     shares: list[tuple[torch.Tensor, torch.Tensor]] = []
     strengths = config.replace(output_strength=others, blur_strength=None).strengths()
-    # the network's own output: blind, every strength 1 (the shares then blend it as the model
-    # would); with the label, blur's alone matters
-    model.config = config.replace(output_strength={} if blind else others, blur_strength=None)
+    # the network's own output: blind, its full output (the shares then blend it as the model
+    # would); with the label, at blur's strength 1 (the others do not matter there)
+    model.config = config.replace(output_strength=others, blur_strength=None)
     model.eval()
     try:
         for x, y in zip(degraded, clean, strict=True):
             x = x.reshape(-1, *x.shape[-3:]).to(device)
-            steering: torch.Tensor | str = BLUR
-            if blind:
-                steering, share = _blind_shares(model, x, strengths)
-                shares.append(share)
-            restored = model(x, degradation=steering)
+            if blind:  # the sensor's weights, and the blend they make of the full output
+                weights = model.degradation_weights(x, None)
+                shares.append(_blur_shares(weights, model.degradations, strengths))
+                restored = model.full_output(x, weights)
+            else:
+                restored = model(x, degradation=BLUR)
             check_blendable(x, restored)
             triples.append((x, restored, y.reshape(-1, *y.shape[-3:]).to(device)))
     finally:
@@ -303,20 +303,13 @@ def calibrate_blur_strength(
     return model
 
 
-def _blind_shares(
-    model: PIPModel, x: torch.Tensor, strengths: Sequence[float]
-) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    """The sensor's weights for ``x`` without ``"clean"`` (what steers the network to its output
-    at full strength), and each image's ``(w, r)``: its blur weight, and the share of the
-    network's output the other degradations give it (their weights times ``strengths``, those
-    of ``PIPConfig.strengths``: ``"clean"`` 0)."""
-    weights = model.degradation_weights(x, None)
-    blur = model.degradations.index(BLUR)
+def _blur_shares(
+    weights: torch.Tensor, degradations: Sequence[str], strengths: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image's ``(w, r)`` under a sensor's ``weights`` (``B×T`` over ``degradations``):
+    its blur weight, and the share of the network's output the other degradations give it
+    (their weights times ``strengths``, those of ``PIPConfig.strengths``: ``"clean"`` 0)."""
+    blur = degradations.index(BLUR)
     table = torch.tensor(strengths, dtype=weights.dtype, device=weights.device)
     table[blur] = 0.0
-    share = (weights[:, blur], (weights * table).sum(dim=1))
-    restorable = torch.tensor([d != CLEAN for d in model.degradations], device=weights.device)
-    steering = weights * restorable
-    alone = steering.sum(dim=1, keepdim=True) == 0  # clean alone (w = r = 0): any steering
-    steering = torch.where(alone, restorable.to(weights.dtype).expand_as(weights), steering)
-    return steering, share
+    return weights[:, blur], (weights * table).sum(dim=1)
