@@ -23,8 +23,8 @@ time (a long instruction count beside a timing) keep each other's;
 ``--backbones "" --no-tried`` refreshes the operator counts alone. ``--candidate LABEL``
 times a What-was-tried design as the goal table times the default, as a candidate for it;
 ``--quality-runs runs/quality`` (its quality, from benchmarks/quality.py's runs) and ``--adopt
-LABEL`` (the adopted candidate's timing as NAFNet's goal row) record, and without
-``--candidate`` time nothing: the page is rendered again from the JSON.
+LABEL`` (the adopted candidate's timing as NAFNet's goal row) record, and like ``--page``,
+without ``--candidate``, time nothing: the page is rendered again from the JSON.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import argparse
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -52,20 +53,8 @@ import torch
 from digests import files_digest
 from gpu_latency import GOAL as GPU_GOAL
 from gpu_latency import fastest_rows
+from light_units import LIGHT_FULL_STRIDE2, LIGHT_UNITS
 from machine import describe_machine
-from quality import (
-    CANDIDATES,
-    EVAL_SETS,
-    LIGHT_FULL_STRIDE2,
-    LIGHT_UNITS,
-    bar_sentence,
-    meets_bar,
-    not_default_training,
-    seed_averages,
-    seed_means,
-    seed_run_names,
-    set_name,
-)
 from safetensors.torch import load_file, save_file
 from timing import (
     Spread,
@@ -401,12 +390,27 @@ def unit_spec(model: pa.PIPModel, key: str) -> dict:
     }
 
 
-def units_key(model: pa.PIPModel) -> str:
-    """A short digest of the units ``model`` holds (each stage's ``unit_spec``): recorded with
-    a section's measurement, so that the page can name the sections that measured other units
-    than NAFNet's goal row."""
+def units_of(model: pa.PIPModel) -> dict[str, str]:
+    """The units ``model`` holds, recorded with a section's measurement: ``units``, a short
+    digest of each stage's ``unit_spec`` (to compare), and ``units_text``, in words (to print),
+    so that the page can name the sections that measured other units than NAFNet's goal row."""
     specs = [[key, unit_spec(model, key)] for key in model.pip_units]
-    return hashlib.sha256(json.dumps(specs, sort_keys=True).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(json.dumps(specs, sort_keys=True).encode()).hexdigest()[:12]
+    words = []
+    for unit in model.pip_units.values():
+        feed = unit.prompt_to_feature
+        side, width = unit.prompt_size, feed.ffn_expansion
+        text = f"{side}×{side} basic prompts, feed-forward ×{width:g}"
+        if feed.ffn_stride > 1:
+            text += f" on the {feed.ffn_stride}×-pooled feature"
+        words.append(f"{unit.design} design, {text}")
+    groups = [(text, len(list(same))) for text, same in itertools.groupby(words)]
+    return {
+        "units": digest,
+        "units_text": "; ".join(
+            f"{count} unit{'s' * (count > 1)} of the {text}" for text, count in groups
+        ),
+    }
 
 
 def instruction_probe(spec_file: str) -> None:
@@ -455,7 +459,7 @@ def measure_instructions(name: str, sizes: Sequence[int]) -> dict:
         "measured": {
             "date": date.today().isoformat(),
             "torch": torch.__version__,
-            "units": units_key(model),
+            **units_of(model),
         },
         "sizes": counts,
     }
@@ -505,7 +509,7 @@ def measure_backbone(name: str, args, device: torch.device, variant: str = "defa
     entry = {
         "backbone_params": sum(p.numel() for p in backbone.parameters()),
         "adapter_params": sum(p.numel() for p in model.pip_units.parameters()),
-        "measured": {**settings(args), "units": units_key(model)},
+        "measured": {**settings(args), **units_of(model)},
         "sizes": {},
     }
     for size in SIZES:
@@ -548,42 +552,83 @@ def adopted_row(results: dict, label: str) -> dict:
     if preset != design:
         raise ValueError(f"NAFNet's preset does not build the units of {label!r}")
     kept = ("backbone_params", "adapter_params", "sizes")
-    measured = {**candidate["measured"], "units": units_key(models[0])}
+    measured = {**candidate["measured"], **units_of(models[0])}
     return {key: candidate[key] for key in kept} | {"measured": measured, "candidate": label}
 
 
-def section_units(results: dict, section: str) -> str | None:
-    """The units (``units_key``) a section of the page measured, None if its record predates
-    that key."""
+def section_record(results: dict, section: str) -> dict:
+    """The record of what a section of the page measured (its date, and its units where it
+    recorded them)."""
     measured = {
         "instructions": results.get("instructions", {}).get("nafnet", {}).get("measured"),
         "operators": results.get("operators", {}).get("measured"),
     }.get(section, results.get(section, {}).get("settings"))
-    return (measured or {}).get("units")
+    return measured or {}
 
 
 def adopted_lines(results: dict) -> list[str]:
-    """What NAFNet's goal rows are when they come from an adopted candidate (``--adopt``), and
-    which sections below measured other units than those rows (``SECTIONS``), if any."""
+    """What NAFNet's goal rows are when they come from an adopted candidate (``--adopt``)."""
     row = results.get("backbones", {}).get("nafnet", {})
     label = row.get("candidate")
     if label is None:
         return []
-    other = [
-        name
-        for section, name in SECTIONS.items()
-        if section in results and section_units(results, section) != row["measured"].get("units")
-    ]
-    earlier = (
-        f" These sections below measured other units, those of the previous preset (16×16 basic "
-        f"prompts and a per-pixel feed-forward of full width at every level): {', '.join(other)}."
-        if other
-        else ""
-    )
     return [
         "",
         f"NAFNet's rows time its preset since {row['measured']['date']}: the candidate {label}, "
-        f"timed as such (below) and adopted by its rule (`--adopt`).{earlier}",
+        "timed as such (below) and adopted by its rule (`--adopt`).",
+    ]
+
+
+def other_units_lines(results: dict) -> list[str]:
+    """The sections below (``SECTIONS``) that measured other units than NAFNet's goal row,
+    each with its date and its units (or that it recorded none), if any."""
+    row = results.get("backbones", {}).get("nafnet", {}).get("measured", {})
+    if "units" not in row:
+        return []
+    other = []
+    for section, name in SECTIONS.items():
+        record = section_record(results, section)
+        if section in results and record.get("units") != row["units"]:
+            units = record.get("units_text", "its units not recorded")
+            other.append(f"{name} ({record.get('date', 'undated')}; {units})")
+    if not other:
+        return []
+    measured = f" ({row['units_text']})" if "units_text" in row else ""
+    return [
+        "",
+        f"These sections below measured other units than NAFNet's goal rows{measured}: "
+        f"{'; '.join(other)}.",
+    ]
+
+
+def tried_default_lines(results: dict) -> list[str]:
+    """Where the What-was-tried table's row of NAFNet's default (timed with every design
+    interleaved, fewer rounds) misses a goal that the goal table's row meets, both readings."""
+    entry = results.get("backbones", {}).get("nafnet")
+    tried = results.get("tried", {}).get("rows", {}).get(DEFAULT_TRIED)
+    if entry is None or tried is None:
+        return []
+    goal = GOALS["nafnet"][0]
+    sizes = [
+        size
+        for size, measured in tried["sizes"].items()
+        if size in entry["sizes"]
+        and time_spread(measured).median > goal >= time_spread(entry["sizes"][size]).median
+    ]
+    if not sizes:
+        return []
+    readings = "; ".join(
+        f"{size}²: {time_cell(tried['sizes'][size]).replace('**', '')} in What was tried, "
+        f"{time_cell(entry['sizes'][size]).replace('**', '')} in the goal table"
+        for size in sizes
+    )
+    return [
+        "",
+        f"The What-was-tried table's row of the default (every design interleaved, "
+        f"{protocol(results['tried']['settings'])}) reads it above the time goal where the goal "
+        f"table's row meets it: {readings}. The goal table's row is the goal's protocol (the "
+        "default alone against the plain network, in more rounds); this reading is shown beside "
+        "it.",
     ]
 
 
@@ -675,7 +720,7 @@ def measure_transpose(args, device: torch.device) -> dict:
         copies[str(size)] = summary(passes["4-D"], passes["2-D"])
         print("transpose copies", size, copies[str(size)], flush=True)
     whole = timed_pair(official("nafnet").to(device), models, ("4-D", "2-D"), args, device)
-    run = {**settings(args), "units": units_key(model)}
+    run = {**settings(args), **units_of(model)}
     return {"settings": run, "copies": copies, "models": whole["sizes"]}
 
 
@@ -721,7 +766,7 @@ def measure_ffn_rank(args, device: torch.device) -> dict:
         "rank": build("nafnet", degradation_ffn_rank=args.ffn_rank)[1].to(device),
     }
     measured = timed_pair(backbone, models, ("default", "rank"), args, device)
-    measured["settings"]["units"] = units_key(models["default"])
+    measured["settings"] |= units_of(models["default"])
     params = [sum(p.numel() for p in m.pip_units.parameters()) for m in models.values()]
     return {**measured, "rank": args.ffn_rank, "adapter_params": params}
 
@@ -878,7 +923,7 @@ def malloc_size(size: int, args) -> dict:
 def measure_malloc(args) -> dict:
     """``malloc_size`` at each input size, a pair of processes per size."""
     sizes = {str(size): malloc_size(size, args) for size in SIZES}
-    run = {**settings(args), "units": units_key(build("nafnet")[1])}  # the children's units
+    run = {**settings(args), **units_of(build("nafnet")[1])}  # the children's units
     return {"settings": run, "env": MALLOC_KEEP, "sizes": sizes}
 
 
@@ -962,53 +1007,63 @@ def candidate_quality(label: str, runs: Path) -> dict | None:
     trained and what was read (each file's name in ``runs`` and the start of its sha256).
     None, with the reason printed: a label without a variant; a variant that quality.md does
     not judge by issue 14's bar (``quality.CANDIDATES``, so that the two pages cannot give two
-    verdicts); a seed's result missing; or one trained otherwise than quality.py's defaults for
-    its run (a smoke run, or a stale folder), which decides nothing."""
+    verdicts); a seed's result missing; one trained otherwise than quality.py's defaults for
+    its run (a smoke run), or whose kept weights are not of the network the variant builds now
+    (a stale folder, from before the variant's definition changed): those decide nothing."""
+    import quality  # the quality benchmark and the sensor's, only for recording quality
+
     variant = quality_variant(label)
     if variant is None:
         return None
-    if variant not in CANDIDATES:
-        print(f"{variant}: not recorded, quality.py judges only {', '.join(CANDIDATES)} by the bar")
+    if variant not in quality.CANDIDATES:
+        judged = ", ".join(quality.CANDIDATES)
+        print(f"{variant}: not recorded, quality.py judges only {judged} by the bar")
         return None
     results, files = {}, {}
-    for run in seed_run_names(variant).values():
+    for run in quality.seed_run_names(variant).values():
         path = runs / run / "result.json"
         if not path.is_file():
             print(f"{variant}: not recorded, {path} is missing")
             return None
         saved = json.loads(path.read_text())
-        differs = not_default_training(run, saved["settings"])
-        if differs:
-            print(
-                f"{variant}: not recorded, {path} was trained with {differs}, not quality.py's "
-                f"defaults for {run}"
-            )
+        differs = quality.not_default_training(run, saved["settings"])
+        other = quality.other_network(run, runs / run / quality.WEIGHTS)
+        if differs or other:
+            why = f"was trained with {differs}, not quality.py's defaults for {run}"
+            print(f"{variant}: not recorded, {path} {why if differs else f'is stale: {other}'}")
             return None
         results[run] = saved["results"][run]
         files[f"{run}/result.json"] = files_digest(path)[:12]
-    seeds = {str(seed): means for seed, means in seed_averages(variant, results).items()}
+    averages = quality.seed_averages(variant, results)
+    seeds = {str(seed): means for seed, means in averages.items()}
     return {"variant": variant, "seeds": seeds, "steps": saved["settings"]["steps"], "files": files}
 
 
-def quality_sentence(quality: dict) -> tuple[str, bool]:
+def quality_sentence(recorded: dict) -> tuple[str, bool]:
     """What a candidate's training seeds measured, against issue 14's bar (``quality.BAR_DB``,
     judged by quality.py's own rule, as quality.md judges them), and whether they meet it (the
     mean on the bundled held-out photos decides)."""
-    seeds = quality["seeds"]
-    means = seed_means(seeds)
-    test, ood = (" / ".join(f"{s[split]:.2f}" for s in seeds.values()) for split in EVAL_SETS)
-    read = (  # entries recorded before the steps and files were
-        f"; {quality['steps']} training steps each, read from "
-        + ", ".join(f"`{name}` (sha256 {digest})" for name, digest in quality["files"].items())
-        if "files" in quality
+    import quality  # the quality benchmark and the sensor's, only for a recorded quality
+
+    seeds = recorded["seeds"]
+    means = quality.seed_means(seeds)
+    test, ood = (
+        " / ".join(f"{s[split]:.2f}" for s in seeds.values()) for split in quality.EVAL_SETS
+    )
+    files = recorded.get("files")  # entries recorded before the steps and files were
+    read = (
+        f"; {recorded['steps']} training steps each, read from "
+        + ", ".join(f"`{name}` (sha256 {digest})" for name, digest in files.items())
+        if files
         else ""
     )
     return (
         f"Its quality, training seeds {' and '.join(seeds)} of `benchmarks/quality.py`'s "
-        f"`{quality['variant']}` (average PSNR with labels at full strength{read}): "
-        f"{set_name('test')} {test} dB, {bar_sentence(means)}; {set_name('ood')} {ood} dB, "
-        f"mean {means['ood']:.2f} dB (reported only, it decides nothing)",
-        meets_bar(means),
+        f"`{recorded['variant']}` (average PSNR with labels at full strength{read}): "
+        f"{quality.set_name('test')} {test} dB, {quality.bar_sentence(means)}; "
+        f"{quality.set_name('ood')} {ood} dB, mean {means['ood']:.2f} dB (reported only, it "
+        "decides nothing)",
+        quality.meets_bar(means),
     )
 
 
@@ -1166,7 +1221,7 @@ def measure_compiled(args, device: torch.device) -> dict:
     compiled_plain = torch.compile(plain, dynamic=False)
     compiled = {"pip": torch.compile(model.to(device), dynamic=False)}
     measured = timed_pair(compiled_plain, compiled, ("plain", "pip"), args, device)
-    measured["settings"]["units"] = units_key(model)
+    measured["settings"] |= units_of(model)
     return measured
 
 
@@ -1181,7 +1236,7 @@ def measure_operators(device: torch.device) -> dict:
         design: operator_counts(model.to(device), x) for design, model in models.items()
     }
     measured = {"date": date.today().isoformat(), "torch": torch.__version__}
-    return counts | {"measured": measured | {"units": units_key(models["compact"])}}
+    return counts | {"measured": measured | units_of(models["compact"])}
 
 
 def settings(args) -> dict:
@@ -1373,6 +1428,8 @@ def render(results: dict, device: torch.device, args) -> str:
             f"parameters; the authors' own release adds 11.96% (3.12M).",
         ]
     lines += adopted_lines(results)
+    lines += tried_default_lines(results)
+    lines += other_units_lines(results)
     lines += nafnet_next_lines(results)
     lines += candidate_lines(results)
     if "tried" in results:
@@ -1590,6 +1647,9 @@ def main() -> None:
         help="a candidate NAFNet's preset now builds: its timing becomes the goal table's NAFNet "
         "row (without --candidate, nothing is timed)",
     )
+    parser.add_argument(
+        "--page", action="store_true", help="render the page from the JSON, timing nothing"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
     parser.add_argument("--malloc-child", action="store_true", help=argparse.SUPPRESS)
@@ -1608,7 +1668,9 @@ def main() -> None:
     device = torch.device(args.device)
     # recording quality or an adoption alone re-renders the page from the JSON: the goal
     # table's timings stay
-    recording = (args.quality_runs is not None or bool(args.adopt)) and not args.candidate
+    recording = (args.quality_runs is not None or bool(args.adopt) or args.page) and not (
+        args.candidate
+    )
     timers = {
         "--backbones": args.backbones,
         "--instructions": args.instructions,
@@ -1620,9 +1682,9 @@ def main() -> None:
     given = [flag for flag, value in timers.items() if value]
     if recording and given:
         parser.error(
-            "--quality-runs or --adopt without --candidate times nothing (it records and "
-            f"renders the page from the JSON); {', '.join(given)} would time: drop them, or run "
-            "them on their own"
+            "--page, --quality-runs or --adopt without --candidate times nothing (it renders "
+            f"the page from the JSON); {', '.join(given)} would time: drop them, or run them on "
+            "their own"
         )
     if recording:
         args.no_tried = args.no_operators = True

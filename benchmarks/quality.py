@@ -46,6 +46,7 @@ from typing import Any
 import blur_strength
 import torch
 from digests import code_digest, files_digest
+from light_units import LIGHT_FULL_STRIDE2, LIGHT_UNITS
 from machine import at_least, comparison_parser, describe_machine, parse_comparison, verdict
 from output_strength import DESCRIPTION as STRENGTH_PHOTOS
 from output_strength import cached, fit_strengths, sets_digest, validation_pairs
@@ -92,19 +93,6 @@ DEGRADATIONS = pa.DEFAULT_DEGRADATIONS  # what the models are trained to restore
 WITH_CLEAN = (*DEGRADATIONS, CLEAN)
 SMALL = BACKBONES["nafnet"].configs["small"]
 COARSE = [r"decoders\.[01]"]  # NAFNet-small's decoder levels but the full-resolution one
-# the light units (`light`): 8×8 basic prompts, per-pixel feed-forward of half width
-LIGHT_UNITS = {"prompt_size": 8, "feature_ffn_expansion": 0.5}
-# the light units with the full-resolution unit's feed-forward on the 2×-pooled feature, where
-# it costs the most (`light_full_stride2`, NAFNet's preset since session 19): NAFNet's decoder
-# levels but the last quarter, then the last quarter (the full-resolution level of the official
-# 4-level NAFNet and of NAFNet-small's 3 levels)
-LIGHT_FULL_STRIDE2 = {
-    "stages": [
-        {"pattern": r"decoders\.\d+", "portion": [0, 0.75]},
-        {"pattern": r"decoders\.\d+", "portion": [0.75, 1.0], "feature_ffn_stride": 2},
-    ],
-    **LIGHT_UNITS,
-}
 # what the blind run depends on besides the network: the sensor's training, then its use
 SENSOR_TRAINING = ("sensor_steps", "sensor_recipe")
 SENSOR_KEYS = (*SENSOR_TRAINING, "sensor_use")
@@ -428,12 +416,22 @@ def same_model(name: str, args: argparse.Namespace, stored: dict, current: dict)
     path = args.runs / name / WEIGHTS
     if not path.is_file():
         return False
+    mismatch = other_network(name, path)
+    if mismatch is not None:
+        print(f"{name}: not reusing the cached run ({mismatch})")
+    return mismatch is None
+
+
+def other_network(name: str, path: Path) -> str | None:
+    """Why the weights kept at ``path`` are not those of the network the variant ``name``
+    builds now (a changed definition or default: other names or shapes), None if they are."""
+    if not path.is_file():
+        return f"{path} is missing"
     try:
         check_same_tensors(VARIANTS[name].build(), load_file(path), f"{path}")
     except ValueError as err:
-        print(f"{name}: not reusing the cached run ({err})")
-        return False
-    return True
+        return str(err)
+    return None
 
 
 def evaluate_sets(model: nn.Module, eval_sets: dict, conditioned: bool) -> dict:

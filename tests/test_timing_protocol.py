@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import overhead  # benchmarks/ is not a package: found through the path above
@@ -507,6 +508,7 @@ def kept(runs: Path, run: str, bundled: float, ood: float, **settings) -> None:
     reports = {"test": {"average": {"psnr": bundled}}, "ood": {"average": {"psnr": ood}}}
     stored = {**quality.default_settings(run), "threads": 1, **settings}
     (runs / run).mkdir(exist_ok=True)
+    save_file(quality.VARIANTS[run].build().state_dict(), runs / run / quality.WEIGHTS)
     (runs / run / "result.json").write_text(
         json.dumps({"settings": stored, "results": {run: {"reports": reports}}})
     )
@@ -584,6 +586,11 @@ def test_a_smoke_or_stale_run_decides_no_candidate_s_quality(tmp_path, capsys):
     assert "was trained with {'batch_size': 4}" in capsys.readouterr().out
     kept(tmp_path, f"{variant}_seed1", 23.1, 21.4, threads=2)
     assert overhead.candidate_quality(label, tmp_path)["seeds"]["1"] == {"test": 23.1, "ood": 21.4}
+    # review 20 item 7: a run of an earlier definition of the variant (other units) is stale
+    stale = quality.VARIANTS["prompt8"].build().state_dict()
+    save_file(stale, tmp_path / f"{variant}_seed1" / quality.WEIGHTS)
+    assert overhead.candidate_quality(label, tmp_path) is None
+    assert "_seed1/result.json is stale: " in capsys.readouterr().out
     # a variant that quality.md judges by another rule records nothing here
     light = overhead.LIGHT_TRIED
     kept(tmp_path, "light", 24.5, 22.0)
@@ -665,7 +672,7 @@ def test_a_run_keeps_the_sections_another_run_wrote_while_it_measured(tmp_path, 
 def test_recording_quality_alone_refuses_the_flags_that_would_time(monkeypatch, capsys, tmp_path):
     argv = ["--quality-runs", str(tmp_path), "--out", str(tmp_path), "--backbones", "nafnet"]
     error = refusal(monkeypatch, capsys, [*argv, "--compile"])
-    assert "error: --quality-runs or --adopt without --candidate times nothing" in error
+    assert "error: --page, --quality-runs or --adopt without --candidate times nothing" in error
     assert "; --backbones, --compile would time: drop them, or run them on their own" in error
     assert not (tmp_path / "overhead.json").exists()
 
@@ -685,30 +692,59 @@ def test_an_adopted_candidate_s_timing_becomes_nafnets_goal_row(monkeypatch):
         }
     }
     row = overhead.adopted_row(results, overhead.DEFAULT_TRIED)
-    units = overhead.units_key(overhead.build("nafnet")[1])  # the preset's units, recorded
-    assert row == {
-        **timed,
-        "measured": {"date": "d", "units": units},
-        "candidate": row["candidate"],
-    }
+    units = overhead.units_of(overhead.build("nafnet")[1])  # the preset's units, recorded
+    assert row == {**timed, "measured": {"date": "d", **units}, "candidate": row["candidate"]}
     assert row["candidate"] == overhead.DEFAULT_TRIED
     assert overhead.adopted_lines({"backbones": {}}) == []
     said = overhead.adopted_lines({"backbones": {"nafnet": row}})[1]
     assert said.startswith("NAFNet's rows time its preset since d: the candidate compact design")
-    assert said.endswith("(`--adopt`).")  # no section below measured other units
-    # the row records the preset's units: a section measured on other units is named, one
-    # measured on these (or absent) is not
-    assert units != overhead.units_key(overhead.build("nafnet", LIGHT_COARSE)[1])
-    sections = {
-        "backbones": {"nafnet": row},
-        "compiled": {"settings": {"date": "d"}},  # recorded before the units were
-        "malloc": {"settings": {"date": "d", "units": "0123456789ab"}},
-        "operators": {"paper": {}, "compact": {}, "measured": {"units": units}},
-        "instructions": {"nafnet": {"measured": {"units": units}}},
-    }
-    said = overhead.adopted_lines(sections)[1]
-    assert said.endswith("full width at every level): the allocator, compiled inference.")
+    assert said.endswith("(`--adopt`).")
+    assert overhead.other_units_lines({"backbones": {"nafnet": row}}) == []
     with pytest.raises(ValueError, match="NAFNet's preset does not build the units of"):
         overhead.adopted_row(results, LIGHT_COARSE)
     with pytest.raises(ValueError, match="no candidate 'x' was timed"):
         overhead.adopted_row(results, "x")
+
+
+def test_the_page_names_the_sections_measured_on_other_units_than_the_goal_row(monkeypatch):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from backbones import build
+
+    monkeypatch.setattr(overhead, "official", lambda name: build(name).eval())
+    preset = overhead.units_of(overhead.build("nafnet")[1])
+    light = overhead.units_of(overhead.build("nafnet", LIGHT_COARSE)[1])
+    assert preset["units"] != light["units"]
+    assert preset["units_text"].endswith(
+        "unit of the compact design, 8×8 basic prompts, feed-forward ×0.5 on the 2×-pooled feature"
+    )
+    assert "on the 2×-pooled" not in light["units_text"]
+    sections = {
+        "backbones": {"nafnet": {"measured": {"date": "d", **preset}}},
+        "compiled": {"settings": {"date": "c"}},  # recorded before the units were
+        "malloc": {"settings": {"date": "m", **light}},
+        "operators": {"paper": {}, "compact": {}, "measured": {"date": "o", **preset}},
+        "instructions": {"nafnet": {"measured": {"date": "i", **preset}}},
+    }
+    said = overhead.other_units_lines(sections)[1]
+    goal_rows = f"other units than NAFNet's goal rows ({preset['units_text']}): "
+    assert said.startswith(f"These sections below measured {goal_rows}")
+    assert said.endswith(
+        f"): the allocator (m; {light['units_text']}); compiled inference (c; its "
+        "units not recorded)."
+    )
+
+
+def test_the_tried_table_s_default_row_is_shown_where_it_misses_a_goal_the_goal_row_meets():
+    settings = {"date": "d", "threads": 2, "rounds": 7, "repeats": 5}
+    results = {
+        "backbones": {"nafnet": {"sizes": {"128": measured([1.085, 0.81, 1.3])}}},
+        "tried": {
+            "settings": settings,
+            "rows": {overhead.DEFAULT_TRIED: {"sizes": {"128": measured([1.126, 1.07, 1.14])}}},
+        },
+    }
+    said = overhead.tried_default_lines(results)[1]
+    assert "(every design interleaved, 7 rounds, best of 5 each) reads it above" in said
+    assert "128²: 1.126x (1.070-1.140) in What was tried, 1.085x (0.810-1.300) in the goal" in said
+    results["backbones"]["nafnet"]["sizes"]["128"] = measured([1.11, 1.0, 1.2])  # both miss
+    assert overhead.tried_default_lines(results) == []
