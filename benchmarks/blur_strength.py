@@ -19,6 +19,7 @@ local_pooling.py's ``--adapter``)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -199,6 +200,28 @@ def blind_checks(reports: Mapping[str, dict]) -> list[tuple[str, bool]]:
     ]
 
 
+def blind_only_checks(reports: Mapping[str, dict], base: str) -> list[tuple[str, bool]]:
+    """The session-20 rule's conditions on one set's ``reports``: the line fitted on blind
+    mode's outputs used for blind calls alone (labels keep line ``base``, the one adopted for
+    them), against ``base`` blind."""
+    ours, theirs = reports["per_image_blind"]["blind"], reports[base]["blind"]
+    clean = ours[CLEAN]["psnr"] - theirs[CLEAN]["psnr"]
+    blind = gain(ours) - gain(theirs)
+    average = ours["average"]["psnr"] - theirs["average"]["psnr"]
+    return [
+        (
+            f"clean images through blind mode {clean:+.3f} dB over {LABELS[base]} (at least "
+            f"+{BLIND_CLEAN_GAIN_DB:.2f})",
+            at_least(clean, BLIND_CLEAN_GAIN_DB),
+        ),
+        (
+            f"blind blur {blind:+.3f} dB and the blind average {average:+.3f} dB against it "
+            f"(each at least -{BLIND_KEEP_DB:.2f})",
+            at_least(blind, -BLIND_KEEP_DB) and at_least(average, -BLIND_KEEP_DB),
+        ),
+    ]
+
+
 def adopted(measured: dict, split: str) -> str | None:
     """The line the rules adopt on set ``split`` (the validation photos): ``"per_image_blind"``
     when the labelled line is adopted (session 18's rule) and the blind one beats it (session
@@ -226,6 +249,21 @@ def rule_lines(measured: dict, split: str) -> list[str]:
             text = "; ".join(f"{what}: {verdict(ok)}" for what, ok in conditions)
             lines.append(f"- The rule for {name}: {text}.")
     chosen = adopted(measured, split)
+    base = chosen or "full"
+    blind_only = []
+    if base != "per_image_blind" and "per_image_blind" in reports:
+        blind_only = blind_only_checks(reports, base)
+        text = "; ".join(f"{what}: {verdict(ok)}" for what, ok in blind_only)
+        held = (
+            " (blind calls alone would take it, but `PIPConfig` has one blur line for both: "
+            "the kept bundle and the rows below are at the adopted one)"
+            if all(ok for _, ok in blind_only)
+            else ""
+        )
+        lines.append(
+            "- The rule for the line fitted on blind mode's outputs on blind calls alone "
+            f"(labels keep theirs): {text}{held}."
+        )
     lines.append(
         f"- Adopted: {LABELS[chosen]} (PIP's rows at the top of the page use it)."
         if chosen
@@ -240,6 +278,45 @@ def with_blur(report: dict, blur: dict) -> dict:
     the label says which degradation an image has."""
     changed = {**report, BLUR: blur[BLUR]}
     return {**changed, "average": average_report(changed, report["average"])}
+
+
+def goals_section(runs: Path, measured: dict) -> list[str]:
+    """Issue 19's goals on each held-out set with PIP's rows at the adopted line: the runs
+    ``benchmarks/quality.py`` keeps in ``runs`` (``pip``: the network, blind with the bundle's
+    sensor; ``plain``, when trained with the same settings), as quality.md shows them
+    (``quality.at_blur_strength``); none without PIP's run."""
+    import quality
+
+    results: dict = {}
+    stored: dict = {}
+    for name in ("pip", "plain"):
+        path = runs / name / "result.json"
+        if path.is_file():
+            saved = json.loads(path.read_text())
+            stored[name] = {k: saved["settings"].get(k) for k in quality.TRAINING_KEYS}
+            results.update(saved["results"])
+    if quality.BLIND not in results:
+        return []
+    if "plain" in stored and stored["plain"] != stored["pip"]:  # not comparable: left out
+        results.pop("plain")
+    shown = quality.at_blur_strength(results, measured)
+    plain = (
+        "the plain NAFNet-small trained with the same settings (`quality.py --variants plain`)"
+        if "plain" in shown
+        else "no plain network trained with the same settings, so no comparison with it"
+    )
+    return [
+        "## Issue 19's goals at the adopted line",
+        "",
+        "The runs `benchmarks/quality.py` keeps (`result.json`): PIP's network ("
+        + ", ".join(f"{k} {v}" for k, v in stored["pip"].items())
+        + "), steered by the labels and blind by the bundle's sensor, with blur at the adopted "
+        f"line, beside {plain}: the rows and goals quality.md shows when it is regenerated "
+        "from these runs.",
+        *quality.per_set(
+            lambda split: [*quality.headline_table(shown, split), "", *quality.goals(shown, split)]
+        ),
+    ]
 
 
 def main() -> None:
@@ -289,6 +366,8 @@ def main() -> None:
         "",
         *quality.blur_strength_section(measured),
     ]
+    goals = goals_section(args.runs, measured)
+    lines += ["", *goals] if goals else []
     out = quality.ROOT / "docs" / "benchmarks" / "blur_strength.md"
     write_text(out, "\n".join(lines) + "\n")
     print(f"wrote {out}")

@@ -123,3 +123,94 @@ def test_a_labelled_report_takes_blur_from_the_line_and_averages_again():
     assert changed["blur"] == {"psnr": 25.0, "ssim": 1.0}
     assert changed["average"] == {"psnr": 21.0, "ssim": 0.6}  # clean is not in the average
     assert changed["clean"] == report["clean"] and report["blur"]["psnr"] == 20.0
+
+
+def test_the_blind_fitted_line_on_blind_calls_alone_is_judged_against_the_adopted_one():
+    reports = {
+        "full": {"labels": report(24.90, 0.0, 0.0), "blind": report(24.30, 22.30, 33.0)},
+        "constant": {"labels": report(24.95, 0.0, 0.0), "blind": report(24.35, 22.30, 33.0)},
+        "per_image": {"labels": report(25.05, 0.0, 0.0), "blind": report(24.40, 22.28, 33.5)},
+    }
+    lines = {name: (1.0, 0.0) for name in (*reports, "per_image_blind")}
+    measured = {"lines": lines, "reports": {"validation": reports}}
+    cases = [
+        # blind fit, blind calls: blind blur, blind average, clean through blind -> holds
+        ((24.36, 22.24, 33.8), [True, True]),  # labels below its input: no matter here
+        ((24.40, 22.28, 33.6), [False, True]),  # clean only +0.10
+        ((24.30, 22.28, 33.8), [True, False]),  # blind blur -0.10
+        ((24.40, 22.20, 33.8), [True, False]),  # blind average -0.08
+    ]
+    for (blind, average, clean), expected in cases:
+        reports["per_image_blind"] = {
+            "labels": report(24.90, 0.0, 0.0),
+            "blind": report(blind, average, clean),
+        }
+        checks = blur_strength.blind_only_checks(reports, "per_image")
+        assert [ok for _, ok in checks] == expected
+    reports["per_image_blind"]["blind"] = report(24.36, 22.24, 33.8)
+    assert blur_strength.adopted(measured, "validation") == "per_image"  # rule A: labels fall
+    rules = blur_strength.rule_lines(measured, "validation")
+    assert rules[2] == (
+        "- The rule for the line fitted on blind mode's outputs on blind calls alone (labels "
+        "keep theirs): clean images through blind mode +0.300 dB over per image, from the "
+        "input's blur effect (at least +0.20): met; blind blur -0.040 dB and the blind average "
+        "-0.040 dB against it (each at least -0.05): met (blind calls alone would take it, but "
+        "`PIPConfig` has one blur line for both: the kept bundle and the rows below are at the "
+        "adopted one)."
+    )
+    assert rules[-1].startswith("- Adopted: per image, from the input's blur effect")
+
+
+def test_the_goals_section_shows_pip_at_the_adopted_line_beside_plain(tmp_path):
+    import json
+
+    def reports(psnr: float, blur: float, clean: float) -> dict:
+        def entry(psnr: float, input_psnr: float) -> dict:
+            return {"psnr": psnr, "ssim": 0.5, "input_psnr": input_psnr, "input_ssim": 0.4}
+
+        five = {d: entry(psnr, 20.0) for d in pa.DEFAULT_DEGRADATIONS}
+        five["blur"] = entry(blur, 25.0)
+        average = entry((4 * psnr + blur) / 5, 21.0)
+        return {**five, "average": average, "clean": entry(clean, float("inf"))}
+
+    def run(name: str, results: dict, steps: int = 1500) -> None:
+        (tmp_path / name).mkdir()
+        settings = {"steps": steps, "seed": 0}
+        text = json.dumps({"settings": settings, "results": results})
+        (tmp_path / name / "result.json").write_text(text)
+
+    def entry(psnr: float, blur: float, clean: float) -> dict:
+        sets = {split: reports(psnr, blur, clean) for split in ("test", "ood")}
+        return {"params": 1000, "train_seconds": 60.0, "reports": sets}
+
+    assert blur_strength.goals_section(tmp_path, {}) == []  # no PIP run kept
+    run("pip", {"pip": entry(24.0, 24.9, 90.0), "pip_blind": entry(23.9, 24.8, 41.0)})
+    run("plain", {"plain": entry(22.0, 24.5, 90.0)}, steps=600)
+    full = {"labels": report(24.9, 0.0, 0.0), "blind": report(24.3, 22.3, 33.0)}
+    per_image = {"labels": report(25.1, 0.0, 0.0), "blind": report(24.5, 22.3, 33.5)}
+    constant = {"labels": report(24.95, 0.0, 0.0), "blind": report(24.35, 22.3, 33.0)}
+    at_line = {
+        "labels": reports(24.0, 25.2, 90.0),  # blur's pairs with the label, at the line
+        "blind": reports(23.95, 25.1, 41.5),
+    }
+    measured = {
+        "lines": {"full": (1.0, 0.0), "constant": (0.8, 0.0), "per_image": (2.0, -2.0)},
+        "reports": {
+            "validation": {"full": full, "constant": constant, "per_image": per_image},
+            **{split: {"full": full, "per_image": at_line} for split in ("test", "ood")},
+        },
+    }
+    lines = blur_strength.goals_section(tmp_path, measured)
+    assert "no plain network trained with the same settings" in lines[2]  # 600 steps
+    assert not any(line.startswith("- PIP vs plain") for line in lines)
+    (tmp_path / "plain" / "result.json").unlink()
+    (tmp_path / "plain").rmdir()
+    run("plain", {"plain": entry(22.0, 24.5, 90.0)})
+    lines = blur_strength.goals_section(tmp_path, measured)
+    assert lines[0] == "## Issue 19's goals at the adopted line"
+    assert "PIP's network (steps 1500, " in lines[2]
+    goals = [line for line in lines if line.startswith("- ")]
+    assert goals[0] == "- PIP vs plain on average: +1.74 dB (goal ≥ +1.00 dB): met."
+    assert "- Degradations where PIP's output is below its degraded input: none: met." in goals
+    assert goals[3].startswith("- Blind vs labels on average: -0.06 dB")
+    assert goals[-1].startswith("- Clean images through blind PIP: 41.50 dB")
