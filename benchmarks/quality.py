@@ -70,7 +70,7 @@ from pip_adapter.backbones import BACKBONES, build_backbone
 from pip_adapter.baselines import PromptIRBlock
 from pip_adapter.bundle import load_bundle, save_bundle
 from pip_adapter.conditioning import CLEAN
-from pip_adapter.data import SyntheticAllInOne, build_eval_set
+from pip_adapter.data import SyntheticAllInOne, build_eval_set, sample_image_names
 from pip_adapter.evaluation import evaluate
 from pip_adapter.files import write_json, write_safetensors
 from pip_adapter.injection import PIPModel
@@ -1190,6 +1190,11 @@ def per_set(section: Callable[[str], list[str]]) -> list[str]:
     return lines
 
 
+# the validation photos of the training curves: as many as the held-out photos they replaced,
+# so that a run's training time (its validations included) stays comparable with cached runs'
+CURVE_PHOTOS = len(sample_image_names("test"))
+
+
 def curve_records(runs: Path, results: dict) -> tuple[list[dict], list[str]]:
     """The training logs of the variants the page's figure shows, and those of them whose
     validation curve is on the held-out photos (a run cached from before the curves used the
@@ -1338,8 +1343,8 @@ def write_page(
     lines += [
         "",
         "One seed: differences of a few tenths of a dB between variants are within what another "
-        "seed could change. Training curves (validation on 128² centre crops of the validation "
-        "photos, those the output strengths are fitted on"
+        "seed could change. Training curves (validation on 128² centre crops of the first "
+        f"{CURVE_PHOTOS} validation photos, of those the output strengths are fitted on"
         + (
             f"; {', '.join(held_out)}, trained before this, on those of the held-out photos, "
             "marked so"
@@ -1390,7 +1395,7 @@ def default_settings(name: str) -> dict:
 def main() -> None:
     args, names = parse_comparison(build_parser(), "variants", VARIANTS)
     command = " ".join(["python", "benchmarks/quality.py", *sys.argv[1:]])
-    val_set = validation_pairs(DEGRADATIONS, crop=128)  # only logged: no cache key holds it
+    val_set = validation_pairs(DEGRADATIONS, crop=128, photos=CURVE_PHOTOS)  # in no cache key
     eval_sets = {split: build_eval_set(split, WITH_CLEAN, seed=args.seed) for split in EVAL_SETS}
     results: dict = {}
     for name in names:
