@@ -45,10 +45,13 @@ def strength_photos() -> list[torch.Tensor]:
     return validation_photos()[: 1 + len(VALIDATION)]
 
 
-def validation_pairs(degradations: Sequence[str], crop: int | None = None) -> PairedImages:
-    """Every validation photo under every degradation (``crop``: centre crops, cut as the
-    page's held-out photos are)."""
-    return build_eval_set(strength_photos(), degradations, seed=VALIDATION_SEED, crop=crop)
+def validation_pairs(
+    degradations: Sequence[str], crop: int | None = None, photos: int | None = None
+) -> PairedImages:
+    """Every validation photo (the first ``photos`` only, if given) under every degradation
+    (``crop``: centre crops, cut as the page's held-out photos are)."""
+    chosen = strength_photos()[:photos]
+    return build_eval_set(chosen, degradations, seed=VALIDATION_SEED, crop=crop)
 
 
 ALL = "all"  # the strength of a blind model: one for every image

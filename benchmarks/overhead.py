@@ -17,9 +17,14 @@ Run:  python benchmarks/overhead.py [--device cpu|cuda] [--threads 2] [--rounds 
       [--malloc-keep] [--candidate LABEL]
 Writes docs/benchmarks/overhead[_cuda].md and .json. ``--backbones`` remeasures only those
 backbones and keeps the other rows of the existing .json (each row records its date and
-settings), so that slow backbones can be measured in separate, shorter runs;
+settings), so that slow backbones can be measured in separate, shorter runs; a run puts what it
+measured into the .json as the file is when it ends, so runs of separate sections at the same
+time (a long instruction count beside a timing) keep each other's;
 ``--backbones "" --no-tried`` refreshes the operator counts alone. ``--candidate LABEL``
-times a What-was-tried design as the goal table times the default, as a candidate for it.
+times a What-was-tried design as the goal table times the default, as a candidate for it;
+``--quality-runs runs/quality`` (its quality, from benchmarks/quality.py's runs) and ``--adopt
+LABEL`` (the adopted candidate's timing as NAFNet's goal row) record, and like ``--page``,
+without ``--candidate``, time nothing: the page is rendered again from the JSON.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import hashlib
+import itertools
 import json
 import os
 import re
@@ -43,8 +50,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from digests import files_digest
 from gpu_latency import GOAL as GPU_GOAL
 from gpu_latency import fastest_rows
+from light_units import LIGHT_FULL_STRIDE2, LIGHT_UNITS
 from machine import describe_machine
 from safetensors.torch import load_file, save_file
 from timing import (
@@ -123,19 +132,6 @@ def _without_inference_cache(model: pa.PIPModel) -> pa.PIPModel:
     return model
 
 
-# the light units (quality.py's `light`): 8×8 basic prompts, per-pixel feed-forward of half width
-LIGHT_UNITS = {"prompt_size": 8, "feature_ffn_expansion": 0.5}
-# the light units with the full-resolution unit's feed-forward on the 2×-pooled feature, where
-# it costs the most (quality.py's `light_full_stride2`): NAFNet's decoder levels but the last
-# quarter, then the last quarter (the full-resolution level of the official 4-level NAFNet and
-# of quality.py's 3-level NAFNet-small)
-LIGHT_FULL_STRIDE2 = {
-    "stages": [
-        {"pattern": r"decoders\.\d+", "portion": [0, 0.75]},
-        {"pattern": r"decoders\.\d+", "portion": [0.75, 1.0], "feature_ffn_stride": 2},
-    ],
-    **LIGHT_UNITS,
-}
 # the light units, also timed as a candidate for NAFNet's default
 LIGHT_TRIED = (
     "compact design, 8×8 basic prompts, per-pixel feed-forward of half width (quality: `light`)"
@@ -183,18 +179,21 @@ DEFAULT_TRIED = (
     "compact design, 8×8 basic prompts, per-pixel feed-forward of half width, the "
     "full-resolution unit's on the 2×-pooled feature (quality: `light_full_stride2`)"
 )
+# the page's sections that time or count NAFNet's preset: results key -> what the page calls it
+SECTIONS = {
+    "malloc": "the allocator",
+    "compiled": "compiled inference",
+    "instructions": "instructions per unit",
+    "operators": "operators per unit",
+    "transposed_tokens": "the 2-D transpose",
+    "ffn_rank": "each degradation's own feed-forward update",
+}
 # what a TRIED design timed with ``--candidate`` becomes if it meets every NAFNet goal: its
 # quality is not known well enough for the default until two training seeds measure it
 CANDIDATE_THEN = (
     "a candidate for NAFNet's default, whose quality two training seeds of its "
     "`benchmarks/quality.py` variant then decide"
 )
-# issue 14's quality goal for a candidate: the quality benchmark's PIP average (bundled held-out
-# photos, labels, full strength) within 0.1 dB of the 23.85 dB the issue names, here as the mean
-# over two training seeds of the candidate's variant; the out-of-domain set is reported only
-QUALITY_BAR_DB = 23.75
-QUALITY_SEEDS = ("", "_seed1")  # a quality.py variant's runs: training seeds 0 and 1
-QUALITY_SETS = {"test": "bundled held-out photos", "ood": "out-of-domain photos"}
 VIEWS = {  # aliasing operators and bare allocations: no kernel of their own
     "aten::view",
     "aten::reshape",
@@ -391,6 +390,29 @@ def unit_spec(model: pa.PIPModel, key: str) -> dict:
     }
 
 
+def units_of(model: pa.PIPModel) -> dict[str, str]:
+    """The units ``model`` holds, recorded with a section's measurement: ``units``, a short
+    digest of each stage's ``unit_spec`` (to compare), and ``units_text``, in words (to print),
+    so that the page can name the sections that measured other units than NAFNet's goal row."""
+    specs = [[key, unit_spec(model, key)] for key in model.pip_units]
+    digest = hashlib.sha256(json.dumps(specs, sort_keys=True).encode()).hexdigest()[:12]
+    words = []
+    for unit in model.pip_units.values():
+        feed = unit.prompt_to_feature
+        side, width = unit.prompt_size, feed.ffn_expansion
+        text = f"{side}×{side} basic prompts, feed-forward ×{width:g}"
+        if feed.ffn_stride > 1:
+            text += f" on the {feed.ffn_stride}×-pooled feature"
+        words.append(f"{unit.design} design, {text}")
+    groups = [(text, len(list(same))) for text, same in itertools.groupby(words)]
+    return {
+        "units": digest,
+        "units_text": "; ".join(
+            f"{count} unit{'s' * (count > 1)} of the {text}" for text, count in groups
+        ),
+    }
+
+
 def instruction_probe(spec_file: str) -> None:
     """Child process of measure_instructions(), run under callgrind: each unit rebuilt alone
     with the model's weights (building the backbone there would take most of the hour), and
@@ -434,7 +456,11 @@ def measure_instructions(name: str, sizes: Sequence[int]) -> dict:
         counts = count_instructions(argv)
     print("instructions", name, counts, flush=True)
     return {
-        "measured": {"date": date.today().isoformat(), "torch": torch.__version__},
+        "measured": {
+            "date": date.today().isoformat(),
+            "torch": torch.__version__,
+            **units_of(model),
+        },
         "sizes": counts,
     }
 
@@ -483,7 +509,7 @@ def measure_backbone(name: str, args, device: torch.device, variant: str = "defa
     entry = {
         "backbone_params": sum(p.numel() for p in backbone.parameters()),
         "adapter_params": sum(p.numel() for p in model.pip_units.parameters()),
-        "measured": settings(args),
+        "measured": {**settings(args), **units_of(model)},
         "sizes": {},
     }
     for size in SIZES:
@@ -525,22 +551,84 @@ def adopted_row(results: dict, label: str) -> dict:
     preset, design = ([unit_spec(m, key) for key in m.pip_units] for m in models)
     if preset != design:
         raise ValueError(f"NAFNet's preset does not build the units of {label!r}")
-    kept = ("backbone_params", "adapter_params", "measured", "sizes")
-    return {key: candidate[key] for key in kept} | {"candidate": label}
+    kept = ("backbone_params", "adapter_params", "sizes")
+    measured = {**candidate["measured"], **units_of(models[0])}
+    return {key: candidate[key] for key in kept} | {"measured": measured, "candidate": label}
+
+
+def section_record(results: dict, section: str) -> dict:
+    """The record of what a section of the page measured (its date, and its units where it
+    recorded them)."""
+    measured = {
+        "instructions": results.get("instructions", {}).get("nafnet", {}).get("measured"),
+        "operators": results.get("operators", {}).get("measured"),
+    }.get(section, results.get(section, {}).get("settings"))
+    return measured or {}
 
 
 def adopted_lines(results: dict) -> list[str]:
     """What NAFNet's goal rows are when they come from an adopted candidate (``--adopt``)."""
-    label = results.get("backbones", {}).get("nafnet", {}).get("candidate")
+    row = results.get("backbones", {}).get("nafnet", {})
+    label = row.get("candidate")
     if label is None:
         return []
     return [
         "",
-        f"NAFNet's rows time its preset since {results['backbones']['nafnet']['measured']['date']}"
-        f": the candidate {label}, timed as such (below) and adopted by its rule (`--adopt`). "
-        "The sections below measured on earlier dates (the allocator, compiled inference, "
-        "instructions and operators per unit, the rank-64 timing) used the previous preset, "
-        "16×16 basic prompts and a per-pixel feed-forward of full width at every level.",
+        f"NAFNet's rows time its preset since {row['measured']['date']}: the candidate {label}, "
+        "timed as such (below) and adopted by its rule (`--adopt`).",
+    ]
+
+
+def other_units_lines(results: dict) -> list[str]:
+    """The sections below (``SECTIONS``) that measured other units than NAFNet's goal row,
+    each with its date and its units (or that it recorded none), if any."""
+    row = results.get("backbones", {}).get("nafnet", {}).get("measured", {})
+    if "units" not in row:
+        return []
+    other = []
+    for section, name in SECTIONS.items():
+        record = section_record(results, section)
+        if section in results and record.get("units") != row["units"]:
+            units = record.get("units_text", "its units not recorded")
+            other.append(f"{name} ({record.get('date', 'undated')}; {units})")
+    if not other:
+        return []
+    measured = f" ({row['units_text']})" if "units_text" in row else ""
+    return [
+        "",
+        f"These sections below measured other units than NAFNet's goal rows{measured}: "
+        f"{'; '.join(other)}.",
+    ]
+
+
+def tried_default_lines(results: dict) -> list[str]:
+    """Where the What-was-tried table's row of NAFNet's default (timed with every design
+    interleaved, fewer rounds) misses a goal that the goal table's row meets, both readings."""
+    entry = results.get("backbones", {}).get("nafnet")
+    tried = results.get("tried", {}).get("rows", {}).get(DEFAULT_TRIED)
+    if entry is None or tried is None:
+        return []
+    goal = GOALS["nafnet"][0]
+    sizes = [
+        size
+        for size, measured in tried["sizes"].items()
+        if size in entry["sizes"]
+        and time_spread(measured).median > goal >= time_spread(entry["sizes"][size]).median
+    ]
+    if not sizes:
+        return []
+    readings = "; ".join(
+        f"{size}²: {time_cell(tried['sizes'][size]).replace('**', '')} in What was tried, "
+        f"{time_cell(entry['sizes'][size]).replace('**', '')} in the goal table"
+        for size in sizes
+    )
+    return [
+        "",
+        f"The What-was-tried table's row of the default (every design interleaved, "
+        f"{protocol(results['tried']['settings'])}) reads it above the time goal where the goal "
+        f"table's row meets it: {readings}. The goal table's row is the goal's protocol (the "
+        "default alone against the plain network, in more rounds); this reading is shown beside "
+        "it.",
     ]
 
 
@@ -632,7 +720,8 @@ def measure_transpose(args, device: torch.device) -> dict:
         copies[str(size)] = summary(passes["4-D"], passes["2-D"])
         print("transpose copies", size, copies[str(size)], flush=True)
     whole = timed_pair(official("nafnet").to(device), models, ("4-D", "2-D"), args, device)
-    return {"settings": settings(args), "copies": copies, "models": whole["sizes"]}
+    run = {**settings(args), **units_of(model)}
+    return {"settings": run, "copies": copies, "models": whole["sizes"]}
 
 
 def _contiguous(t: torch.Tensor) -> torch.Tensor:
@@ -677,6 +766,7 @@ def measure_ffn_rank(args, device: torch.device) -> dict:
         "rank": build("nafnet", degradation_ffn_rank=args.ffn_rank)[1].to(device),
     }
     measured = timed_pair(backbone, models, ("default", "rank"), args, device)
+    measured["settings"] |= units_of(models["default"])
     params = [sum(p.numel() for p in m.pip_units.parameters()) for m in models.values()]
     return {**measured, "rank": args.ffn_rank, "adapter_params": params}
 
@@ -833,7 +923,8 @@ def malloc_size(size: int, args) -> dict:
 def measure_malloc(args) -> dict:
     """``malloc_size`` at each input size, a pair of processes per size."""
     sizes = {str(size): malloc_size(size, args) for size in SIZES}
-    return {"settings": settings(args), "env": MALLOC_KEEP, "sizes": sizes}
+    run = {**settings(args), **units_of(build("nafnet")[1])}  # the children's units
+    return {"settings": run, "env": MALLOC_KEEP, "sizes": sizes}
 
 
 def nafnet_next_lines(results: dict) -> list[str]:
@@ -911,40 +1002,68 @@ def quality_variant(label: str) -> str | None:
 
 def candidate_quality(label: str, runs: Path) -> dict | None:
     """The average PSNR (labels, full strength) of the candidate's quality variant on each
-    held-out set, per training seed, from ``quality.py``'s kept results in ``runs``
-    (``<variant>/result.json`` and ``<variant>_seed1/result.json``); None until both exist."""
+    held-out set per training seed (``quality.seed_averages``), from ``quality.py``'s kept
+    results in ``runs`` (``<run>/result.json`` of each of its seeds' runs), with the steps they
+    trained and what was read (each file's name in ``runs`` and the start of its sha256).
+    None, with the reason printed: a label without a variant; a variant that quality.md does
+    not judge by issue 14's bar (``quality.CANDIDATES``, so that the two pages cannot give two
+    verdicts); a seed's result missing; one trained otherwise than quality.py's defaults for
+    its run (a smoke run), or whose kept weights are not of the network the variant builds now
+    (a stale folder, from before the variant's definition changed): those decide nothing."""
+    import quality  # the quality benchmark and the sensor's, only for recording quality
+
     variant = quality_variant(label)
     if variant is None:
         return None
-    seeds = {}
-    for seed, suffix in enumerate(QUALITY_SEEDS):
-        path = runs / f"{variant}{suffix}" / "result.json"
+    if variant not in quality.CANDIDATES:
+        judged = ", ".join(quality.CANDIDATES)
+        print(f"{variant}: not recorded, quality.py judges only {judged} by the bar")
+        return None
+    results, files = {}, {}
+    for run in quality.seed_run_names(variant).values():
+        path = runs / run / "result.json"
         if not path.is_file():
+            print(f"{variant}: not recorded, {path} is missing")
             return None
-        reports = json.loads(path.read_text())["results"][f"{variant}{suffix}"]["reports"]
-        seeds[str(seed)] = {split: reports[split]["average"]["psnr"] for split in QUALITY_SETS}
-    return {"variant": variant, "seeds": seeds}
+        saved = json.loads(path.read_text())
+        differs = quality.not_default_training(run, saved["settings"])
+        other = quality.other_network(run, runs / run / quality.WEIGHTS)
+        if differs or other:
+            why = f"was trained with {differs}, not quality.py's defaults for {run}"
+            print(f"{variant}: not recorded, {path} {why if differs else f'is stale: {other}'}")
+            return None
+        results[run] = saved["results"][run]
+        files[f"{run}/result.json"] = files_digest(path)[:12]
+    averages = quality.seed_averages(variant, results)
+    seeds = {str(seed): means for seed, means in averages.items()}
+    return {"variant": variant, "seeds": seeds, "steps": saved["settings"]["steps"], "files": files}
 
 
-def quality_sentence(quality: dict) -> tuple[str, bool]:
-    """What a candidate's two training seeds measured, against ``QUALITY_BAR_DB``, and whether
-    they meet it (the mean on the bundled held-out photos decides)."""
-    seeds = quality["seeds"]
-    means = {split: statistics.mean(s[split] for s in seeds.values()) for split in QUALITY_SETS}
-    met = means["test"] >= QUALITY_BAR_DB
-    cells = [
-        f"{name} {' / '.join(f'{s[split]:.2f}' for s in seeds.values())} dB, mean "
-        f"{means[split]:.2f} dB"
-        for split, name in QUALITY_SETS.items()
-    ]
-    gap = "" if met else f" (by {QUALITY_BAR_DB - means['test']:.2f} dB)"
+def quality_sentence(recorded: dict) -> tuple[str, bool]:
+    """What a candidate's training seeds measured, against issue 14's bar (``quality.BAR_DB``,
+    judged by quality.py's own rule, as quality.md judges them), and whether they meet it (the
+    mean on the bundled held-out photos decides)."""
+    import quality  # the quality benchmark and the sensor's, only for a recorded quality
+
+    seeds = recorded["seeds"]
+    means = quality.seed_means(seeds)
+    test, ood = (
+        " / ".join(f"{s[split]:.2f}" for s in seeds.values()) for split in quality.EVAL_SETS
+    )
+    files = recorded.get("files")  # entries recorded before the steps and files were
+    read = (
+        f"; {recorded['steps']} training steps each, read from "
+        + ", ".join(f"`{name}` (sha256 {digest})" for name, digest in files.items())
+        if files
+        else ""
+    )
     return (
         f"Its quality, training seeds {' and '.join(seeds)} of `benchmarks/quality.py`'s "
-        f"`{quality['variant']}` (average PSNR with labels at full strength): {cells[0]}, "
-        f"against the bar of {QUALITY_BAR_DB:.2f} dB (issue 14: within 0.1 dB of 23.85 dB): "
-        f"{'met' if met else '**not met**'}{gap}; {cells[1]} (reported only, it decides "
-        "nothing)",
-        met,
+        f"`{recorded['variant']}` (average PSNR with labels at full strength{read}): "
+        f"{quality.set_name('test')} {test} dB, {quality.bar_sentence(means)}; "
+        f"{quality.set_name('ood')} {ood} dB, mean {means['ood']:.2f} dB (reported only, it "
+        "decides nothing)",
+        quality.meets_bar(means),
     )
 
 
@@ -1101,19 +1220,23 @@ def measure_compiled(args, device: torch.device) -> dict:
     plain = official("nafnet").to(device)  # a backbone of its own: the PIPModel's has its hooks
     compiled_plain = torch.compile(plain, dynamic=False)
     compiled = {"pip": torch.compile(model.to(device), dynamic=False)}
-    return timed_pair(compiled_plain, compiled, ("plain", "pip"), args, device)
+    measured = timed_pair(compiled_plain, compiled, ("plain", "pip"), args, device)
+    measured["settings"] |= units_of(model)
+    return measured
 
 
 def measure_operators(device: torch.device) -> dict:
     """Operators per unit on NAFNet at 128², paper design against the default."""
     x = torch.rand(1, 3, 128, 128, device=device)
-    return {
-        design: operator_counts(build("nafnet", label)[1].to(device), x)
-        for design, label in (
-            ("paper", "paper design (the previous default)"),
-            ("compact", DEFAULT_TRIED),
-        )
+    models = {
+        "paper": build("nafnet", "paper design (the previous default)")[1],
+        "compact": build("nafnet")[1],
     }
+    counts: dict = {
+        design: operator_counts(model.to(device), x) for design, model in models.items()
+    }
+    measured = {"date": date.today().isoformat(), "torch": torch.__version__}
+    return counts | {"measured": measured | units_of(models["compact"])}
 
 
 def settings(args) -> dict:
@@ -1305,6 +1428,8 @@ def render(results: dict, device: torch.device, args) -> str:
             f"parameters; the authors' own release adds 11.96% (3.12M).",
         ]
     lines += adopted_lines(results)
+    lines += tried_default_lines(results)
+    lines += other_units_lines(results)
     lines += nafnet_next_lines(results)
     lines += candidate_lines(results)
     if "tried" in results:
@@ -1440,6 +1565,23 @@ def render(results: dict, device: torch.device, args) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stored(json_path: Path) -> dict:
+    """The measurements kept in ``json_path`` (none, or the layout before per-row measurements:
+    the backbones' rows start again; the whole-model transpose timing of session 12 is no
+    longer read)."""
+    results = json.loads(json_path.read_text()) if json_path.is_file() else {}
+    results.pop("transpose", None)
+    return results if "backbones" in results else {"backbones": {}}
+
+
+def put_in(results: dict, path: tuple[str, ...], value: Any) -> None:
+    """``results[path[0]][path[1]]... = value``, making the dictionaries on the way."""
+    *parents, key = path
+    for part in parents:
+        results = results.setdefault(part, {})
+    results[key] = value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -1457,7 +1599,9 @@ def main() -> None:
     parser.add_argument(
         "--instruction-sizes", default="128,256", help="input sizes to count instructions at"
     )
-    parser.add_argument("--backbones", default=",".join(BACKBONES))
+    parser.add_argument(
+        "--backbones", help=f'backbones to time (default: {",".join(BACKBONES)}; "": none)'
+    )
     parser.add_argument("--no-tried", action="store_true", help="skip the NAFNet designs")
     parser.add_argument(
         "--candidate",
@@ -1494,13 +1638,17 @@ def main() -> None:
         "--quality-runs",
         type=Path,
         help="record each candidate's quality from benchmarks/quality.py's kept results in this "
-        "folder (its variant's two training seeds; e.g. runs/quality)",
+        "folder (its variant's two training seeds; e.g. runs/quality); without --candidate, "
+        "nothing is timed: the page is rendered again from the JSON",
     )
     parser.add_argument(
         "--adopt",
         default="",
         help="a candidate NAFNet's preset now builds: its timing becomes the goal table's NAFNet "
-        "row",
+        "row (without --candidate, nothing is timed)",
+    )
+    parser.add_argument(
+        "--page", action="store_true", help="render the page from the JSON, timing nothing"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
@@ -1518,7 +1666,30 @@ def main() -> None:
         malloc_child(args.repeats)
         return
     device = torch.device(args.device)
-    names = [n for n in args.backbones.split(",") if n]
+    # recording quality or an adoption alone re-renders the page from the JSON: the goal
+    # table's timings stay
+    recording = (args.quality_runs is not None or bool(args.adopt) or args.page) and not (
+        args.candidate
+    )
+    timers = {
+        "--backbones": args.backbones,
+        "--instructions": args.instructions,
+        "--compile": args.compile,
+        "--transpose": args.transpose,
+        "--ffn-rank": args.ffn_rank,
+        "--malloc-keep": args.malloc_keep,
+    }
+    given = [flag for flag, value in timers.items() if value]
+    if recording and given:
+        parser.error(
+            "--page, --quality-runs or --adopt without --candidate times nothing (it renders "
+            f"the page from the JSON); {', '.join(given)} would time: drop them, or run them on "
+            "their own"
+        )
+    if recording:
+        args.no_tried = args.no_operators = True
+    backbones = ",".join(BACKBONES) if args.backbones is None and not recording else args.backbones
+    names = [n for n in (backbones or "").split(",") if n]
     counted = [n for n in args.instructions.split(",") if n]
     unknown = sorted(set(names + counted) - set(BACKBONES))
     if unknown:
@@ -1536,44 +1707,50 @@ def main() -> None:
         parser.error(f"--instructions counts the NAFNet preset's units only; got {counted}")
     suffix = "" if device.type == "cpu" else f"_{device.type}"
     json_path = args.out / f"overhead{suffix}.json"
-    results = json.loads(json_path.read_text()) if json_path.is_file() else {}
-    if "backbones" not in results:  # the layout written before per-row measurements
-        results = {"backbones": {}}
+    results = stored(json_path)
+    measured: dict[tuple[str, ...], Any] = {}  # what this run puts in, by key path
+
+    def put(path: tuple[str, ...], value: Any) -> None:
+        measured[path] = value
+        put_in(results, path, value)
+
     for name in names:
-        results["backbones"][name] = measure_backbone(name, args, device)
+        put(("backbones", name), measure_backbone(name, args, device))
     for name in counted:
         sizes = [int(size) for size in args.instruction_sizes.split(",")]
-        results.setdefault("instructions", {})[name] = measure_instructions(name, sizes)
+        put(("instructions", name), measure_instructions(name, sizes))
     if "restormer" in names:
         _, authors = build("restormer", "authors")
-        results["authors_restormer"] = sum(p.numel() for p in authors.pip_units.parameters())
+        put(("authors_restormer",), sum(p.numel() for p in authors.pip_units.parameters()))
     if args.candidate:
-        candidate = measure_candidate(args.candidate, args, device)
-        results.setdefault("candidates", {})[args.candidate] = candidate
+        put(("candidates", args.candidate), measure_candidate(args.candidate, args, device))
     if args.quality_runs is not None:
-        for label, candidate in results.get("candidates", {}).items():
+        for label in results.get("candidates", {}):
             quality = candidate_quality(label, args.quality_runs)
             if quality is not None:
-                candidate["quality"] = quality
+                put(("candidates", label, "quality"), quality)
                 print("quality", label, quality, flush=True)
     if args.adopt:
         try:
-            results["backbones"]["nafnet"] = adopted_row(results, args.adopt)
+            put(("backbones", "nafnet"), adopted_row(results, args.adopt))
         except ValueError as error:
             parser.error(str(error))
     if not args.no_tried:
-        results["tried"] = measure_tried(args, device)
+        put(("tried",), measure_tried(args, device))
     if args.compile:
-        results["compiled"] = measure_compiled(args, device)
-    results.pop("transpose", None)  # whole models only (session 12), before the 2-D copy
+        put(("compiled",), measure_compiled(args, device))
     if args.transpose:
-        results["transposed_tokens"] = measure_transpose(args, device)
+        put(("transposed_tokens",), measure_transpose(args, device))
     if args.ffn_rank:
-        results["ffn_rank"] = measure_ffn_rank(args, device)
+        put(("ffn_rank",), measure_ffn_rank(args, device))
     if args.malloc_keep:
-        results["malloc"] = measure_malloc(args)
+        put(("malloc",), measure_malloc(args))
     if not args.no_operators:
-        results["operators"] = measure_operators(device)
+        put(("operators",), measure_operators(device))
+    # the file as it is now (another run may have written sections meanwhile), with this run's
+    results = stored(json_path)
+    for path, value in measured.items():
+        put_in(results, path, value)
     args.out.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2) + "\n")
     page = render(results, device, args)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from overhead import VIEWS, wrapped_units
+from overhead import VIEWS, units_of, wrapped_units
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
 from training_cost import CONFIGS, PLAIN, Step
@@ -98,6 +98,8 @@ def count_step(label: str, batch: int, patch: int, size: Size = "official") -> d
         "backward": sum(len(_kernels(node)) for node in nodes),
         "units": {},
     }
+    if injected:
+        counts["units_text"] = units_of(model)["units_text"]
     for key in units:
         # the unit's forward scope (with recompute_units it runs again in the backward pass)
         scope = min(
@@ -148,7 +150,8 @@ def describe(results: dict) -> str:
     """What the tables count and which runs measured them."""
     rows = results["rows"]
     runs = "; ".join(
-        f"{code}: {row['date']}, torch {row['torch']}, batch {row['batch']}, {row['patch']}²"
+        f"{code}: {row['date']}, torch {row['torch']}, batch {row['batch']}, {row['patch']}², "
+        f"{UNITS_OF}: {row.get('units_text', 'its units not recorded')}"
         for code, row in rows.items()
     )
     return (
@@ -160,8 +163,9 @@ def describe(results: dict) -> str:
         "included); aliasing views and bare allocations excluded, the optimiser's update not "
         "counted; per unit: the forward operators inside the unit and the backward operators "
         "of the nodes it recorded. On a GPU each is at least one kernel launch, which on the "
-        "units' small tensors (the prompt's 16×16 grid) can cost more than the kernel's "
-        "arithmetic. The counts do not depend on the machine or its load."
+        "units' small tensors (the prompt's grid: 8×8 in NAFNet's preset since 58cc416, 16×16 "
+        "before) can cost more than the kernel's arithmetic. The counts do not depend on the "
+        "machine or its load."
     )
 
 
@@ -172,7 +176,7 @@ def render(results: dict) -> str:
                 "# Operators of one training step (NAFNet + PIP)",
                 "",
                 "The step of [training_cost.md](training_cost.md): official NAFNet, L1 loss, "
-                "default preset. " + describe(results),
+                "the default preset of each column's code (its units: below). " + describe(results),
                 "",
                 *tables(results),
             ]
@@ -202,6 +206,7 @@ def main() -> None:
         "patch": args.patch,
         "steps": {label: {k: v[k] for k in ("forward", "backward")} for label, v in steps.items()},
         "units": steps[UNITS_OF]["units"],
+        "units_text": steps[UNITS_OF]["units_text"],
     }
     args.out.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2) + "\n")

@@ -5,8 +5,9 @@ of 8 random 128² patches: the plain network fine-tuned in full; NAFNet + PIP wi
 adapter trained (backbone frozen); NAFNet + PIP trained in full; the last two also with the
 units recomputed in the backward pass (``recompute_units``: activation checkpointing, on by
 default in ``Trainer`` for adapter training) and with the paper design of the unit; and the
-adapter as the recipe trains it on a pretrained backbone (each degradation's own
-rank-``ADAPTER_FFN_RANK`` feed-forward update, units recomputed). Time: best
+adapter as the recipe trains it on a pretrained backbone (the full units at every stage, each
+degradation's own rank-``ADAPTER_FFN_RANK`` feed-forward update, units recomputed). The other
+configurations with PIP take ``inject_pip``'s defaults (NAFNet's preset). Time: best
 of several steps per configuration, all configurations interleaved in one process. Memory:
 peak of one step above the memory before it (weights, gradients and optimiser state already
 allocated by a warm-up step), in a fresh process (CPU: Linux's VmHWM; CUDA: peak allocated).
@@ -34,26 +35,27 @@ from timing import interleaved_rounds, synchronizer
 
 import pip_adapter as pa
 from pip_adapter.backbones import Size, build_backbone
-from pip_adapter.recipes import ADAPTER_FFN_RANK
+from pip_adapter.recipes import ADAPTER_FFN_RANK, default_pip
 
 ROOT = Path(__file__).resolve().parents[1]
 # label -> (PIP design or None for the plain network, adapter only, units recomputed in the
 # backward pass: PIPModel.recompute_units, which Trainer turns on for adapter training, and
-# the units' degradation_ffn_rank: the recipe's adapter default gives each degradation its own
-# rank-ADAPTER_FFN_RANK update, inject_pip's default shares the feed-forwards)
+# whether the units are the recipe's adapter default: each degradation's own
+# rank-ADAPTER_FFN_RANK update of the full units at every stage (recipes.default_pip), where
+# inject_pip's default shares the feed-forwards and takes the preset's unit sizes)
 ADAPTER_DEFAULT = (
     f"+ PIP, rank-{ADAPTER_FFN_RANK} updates (the recipe's adapter default), adapter only, "
     "`recompute_units`"
 )
-CONFIGS: dict[str, tuple[str | None, bool, bool, int]] = {
-    "plain NAFNet, full fine-tuning": (None, False, False, 0),
-    "+ PIP, adapter only": ("compact", True, False, 0),
-    "+ PIP, adapter only, `recompute_units`": ("compact", True, True, 0),
-    ADAPTER_DEFAULT: ("compact", True, True, ADAPTER_FFN_RANK),
-    "+ PIP, full": ("compact", False, False, 0),
-    "+ PIP, full, `recompute_units`": ("compact", False, True, 0),
-    "+ PIP (paper design), adapter only": ("paper", True, False, 0),
-    "+ PIP (paper design), full": ("paper", False, False, 0),
+CONFIGS: dict[str, tuple[str | None, bool, bool, bool]] = {
+    "plain NAFNet, full fine-tuning": (None, False, False, False),
+    "+ PIP, adapter only": ("compact", True, False, False),
+    "+ PIP, adapter only, `recompute_units`": ("compact", True, True, False),
+    ADAPTER_DEFAULT: ("compact", True, True, True),
+    "+ PIP, full": ("compact", False, False, False),
+    "+ PIP, full, `recompute_units`": ("compact", False, True, False),
+    "+ PIP (paper design), adapter only": ("paper", True, False, False),
+    "+ PIP (paper design), full": ("paper", False, False, False),
 }
 PLAIN = "plain NAFNet, full fine-tuning"
 
@@ -64,13 +66,15 @@ class Step:
     def __init__(
         self, label: str, batch: int, patch: int, device: torch.device, size: Size = "official"
     ) -> None:
-        design, adapter_only, recompute, rank = CONFIGS[label]
+        design, adapter_only, recompute, recipe = CONFIGS[label]
         torch.manual_seed(0)
         backbone = build_backbone("nafnet", size)
         if design is None:
             self.model = backbone
+        elif recipe:  # the recipe's settings for an adapter on a pretrained backbone (any)
+            self.model = pa.inject_pip(backbone, default_pip(Path("pretrained.pth"), full=False))
         else:
-            self.model = pa.inject_pip(backbone, design=design, degradation_ffn_rank=rank)
+            self.model = pa.inject_pip(backbone, design=design)
         if adapter_only:
             self.model.freeze_backbone()
         if recompute:
@@ -165,8 +169,8 @@ def render(results: dict) -> str:
         "",
         f"- Adapter-only step vs a full fine-tuning step of the plain network: {adapter:.2f}x "
         f"(goal ≤ 1.00x): {'met' if adapter <= 1.0 else '**not met**'}.",
-        f"- The same with the recipe's adapter default (rank-{ADAPTER_FFN_RANK} updates, units "
-        f"recomputed as Trainer does): {recipe:.2f}x (goal ≤ 1.00x): "
+        f"- The same with the recipe's adapter default (the full units, rank-{ADAPTER_FFN_RANK} "
+        f"updates, units recomputed as Trainer does): {recipe:.2f}x (goal ≤ 1.00x): "
         f"{'met' if recipe <= 1.0 else '**not met**'}.",
         f"- Full step with PIP vs a plain step: {full:.2f}x (goal ≤ 1.25x): "
         f"{'met' if full <= 1.25 else '**not met**'}.",

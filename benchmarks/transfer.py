@@ -2029,11 +2029,18 @@ def quick_time(record: dict[str, Any]) -> list[str]:
     trained = [n for n in here["variants"] if n in record["results"]]
     every = set(trained) >= set(record["variants"])
     what = "fresh: it pretrained and trained every variant itself"
-    if every and not here["pretraining"]:
+    if every and not here["pretraining"] and record["pretrain_cpu_seconds"] is not None:
+        when = record.get("pretrain_date")  # not in records written before it was
         what = (
             "fresh but for its pretrained network, which an earlier run trained with the same "
-            "settings (counted below with the CPU time it took then): it trained every variant "
+            f"settings{f' on {when}' if when else ''} (counted below with the CPU time it took "
+            "then, on a machine whose load this page does not know): it trained every variant "
             "itself"
+        )
+    elif every and not here["pretraining"]:
+        what = (
+            "NOT fresh: its pretrained network was cached, its CPU time not known (counted as "
+            "0 below); it trained every variant itself"
         )
     elif not every:
         what = "NOT fresh: it reused cached results or did not finish (pretraining "
@@ -2199,6 +2206,10 @@ def run_record(
         "walls": walls,
         **({"quick": True} if args.quick else {}),
         "pretrain_cpu_seconds": timing.get("cpu_seconds"),
+        # the day that CPU time was measured (a kept network's: the run that trained it)
+        "pretrain_date": (
+            date.fromtimestamp(pretrain.stat().st_mtime).isoformat() if pretrain.is_file() else None
+        ),
         # this invocation's CPU time (its processes' user + system: load-independent) and wall
         # time, start to record; with what it trained and probed itself (the rest was cached)
         "cpu_seconds": sum(u.ru_utime + u.ru_stime for u in usage),

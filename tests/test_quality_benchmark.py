@@ -269,3 +269,15 @@ def test_the_figure_marks_a_cached_run_whose_curve_is_on_the_held_out_photos(tmp
     records, held_out = quality.curve_records(tmp_path, results)
     assert held_out == ["pip"]  # widened: not in the results; promptir: no log
     assert [r["run"] for r in records] == ["plain", "plain", *["pip (held-out photos)"] * 2]
+
+
+def test_the_curves_validate_on_as_many_validation_photos_as_the_held_out_set_had():
+    """The training curves moved from the held-out photos to the first validation photos, as
+    many, so that a fresh run's training time (its validations included) stays comparable."""
+    first = quality.validation_pairs(["noise"], crop=16, photos=quality.CURVE_PHOTOS)
+    every = quality.validation_pairs(["noise"], crop=16)
+    held_out = quality.sample_image_names("test")
+    assert len(first) == quality.CURVE_PHOTOS == len(held_out) < len(every)
+    assert first.names == every.names[: len(first)]
+    for ours, theirs in zip(first.degraded, every.degraded, strict=False):
+        assert torch.equal(ours, theirs)

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import overhead  # benchmarks/ is not a package: found through the path above
+import quality
 import timing
 
 
@@ -456,17 +458,27 @@ def test_a_candidate_s_units_are_the_ones_its_network_and_its_memory_probe_build
     assert built == [("nafnet", LIGHT_COARSE)]  # the label's commas survive the spec
 
 
+def main_with(monkeypatch, argv: list[str]) -> None:
+    """``overhead.main()`` on ``argv`` (the options, one thread), the tests' thread count kept."""
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(sys, "argv", ["overhead.py", "--threads", "1", *argv])
+    try:
+        overhead.main()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def refusal(monkeypatch, capsys, argv: list[str]) -> str:
+    """The usage error ``overhead.main()`` stops with on ``argv``."""
+    with pytest.raises(SystemExit):
+        main_with(monkeypatch, argv)
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
 def test_an_unknown_candidate_is_refused_naming_the_designs_to_choose_from(monkeypatch, capsys):
     edited = "paper design, channels-last memory format"  # a TRIED row inject_pip cannot build
-    threads = torch.get_num_threads()
     for label in ("no such design", edited):
-        monkeypatch.setattr(sys, "argv", ["overhead.py", "--threads", "1", "--candidate", label])
-        try:
-            with pytest.raises(SystemExit):
-                overhead.main()
-        finally:
-            torch.set_num_threads(threads)
-        error = capsys.readouterr().err.strip().splitlines()[-1]
+        error = refusal(monkeypatch, capsys, ["--candidate", label])
         assert f"error: unknown --candidate {label!r}; choose one of: " in error
         choices = error.split("choose one of: ")[1]
         assert overhead.DEFAULT_TRIED in choices and LIGHT_COARSE in choices
@@ -490,28 +502,38 @@ def test_the_light_design_is_said_timed_as_a_candidate_only_when_its_own_entry_i
     assert timed in overhead.render(results, torch.device("cpu"), args)
 
 
+def kept(runs: Path, run: str, bundled: float, ood: float, **settings) -> None:
+    """A kept quality.py result of ``run`` in ``runs``: trained with the defaults (on one
+    thread, as sessions train on shared cores), ``settings`` on top."""
+    reports = {"test": {"average": {"psnr": bundled}}, "ood": {"average": {"psnr": ood}}}
+    stored = {**quality.default_settings(run), "threads": 1, **settings}
+    (runs / run).mkdir(exist_ok=True)
+    save_file(quality.VARIANTS[run].build().state_dict(), runs / run / quality.WEIGHTS)
+    (runs / run / "result.json").write_text(
+        json.dumps({"settings": stored, "results": {run: {"reports": reports}}})
+    )
+
+
 def test_a_candidate_s_quality_is_read_from_its_two_seeds_and_decides_by_the_bar(tmp_path):
     # --quality-runs reads the candidate's quality.py variant (named in its label) for training
     # seeds 0 and 1; the bundled held-out photos' mean decides, the out-of-domain set does not
     variant = "light_coarse"
     assert overhead.quality_variant(LIGHT_COARSE) == variant
     assert overhead.quality_variant("paper design (the previous default)") is None
-
-    def kept(run, bundled, ood):
-        reports = {"test": {"average": {"psnr": bundled}}, "ood": {"average": {"psnr": ood}}}
-        (tmp_path / run).mkdir()
-        (tmp_path / run / "result.json").write_text(
-            json.dumps({"settings": {}, "results": {run: {"reports": reports}}})
-        )
-
-    kept(variant, 23.56, 21.50)
+    kept(tmp_path, variant, 23.56, 21.50)
     assert overhead.candidate_quality(LIGHT_COARSE, tmp_path) is None  # one seed only
-    kept(f"{variant}_seed1", 23.30, 21.42)
-    quality = overhead.candidate_quality(LIGHT_COARSE, tmp_path)
-    assert quality == {
+    kept(tmp_path, f"{variant}_seed1", 23.30, 21.42)
+    quality_entry = overhead.candidate_quality(LIGHT_COARSE, tmp_path)
+    assert quality_entry is not None
+    digests = quality_entry.pop("files")
+    assert quality_entry == {
         "variant": variant,
         "seeds": {"0": {"test": 23.56, "ood": 21.50}, "1": {"test": 23.30, "ood": 21.42}},
+        "steps": 1500,
     }
+    assert list(digests) == [f"{variant}/result.json", f"{variant}_seed1/result.json"]
+    assert all(len(digest) == 12 for digest in digests.values())
+    quality_entry["files"] = digests
     settings = {"date": "d", "threads": 2, "rounds": 40, "repeats": 5}
     entry = {"label": "x", "keywords": {}, "then": overhead.CANDIDATE_THEN}
     entry |= {"adapter_params": 1, "measured": settings}
@@ -522,11 +544,15 @@ def test_a_candidate_s_quality_is_read_from_its_two_seeds_and_decides_by_the_bar
     }
     awaiting = f"({LIGHT_COARSE}: below)"
     assert awaiting in overhead.nafnet_next_lines(results)[1]  # its quality still awaited
-    entry["quality"] = quality
+    entry["quality"] = quality_entry
     text = overhead.candidate_lines(results)[1]
-    assert "bundled held-out photos 23.56 / 23.30 dB, mean 23.43 dB, against the bar of " in text
-    assert "23.75 dB (issue 14: within 0.1 dB of 23.85 dB): **not met** (by 0.32 dB)" in text
-    assert "out-of-domain photos 21.50 / 21.42 dB, mean 21.46 dB (reported only" in text
+    # the page names what it read: the steps and each file with its digest
+    digest = digests[f"{variant}_seed1/result.json"]
+    assert f"; 1500 training steps each, read from `{variant}/result.json` (sha256 " in text
+    assert f"`{variant}_seed1/result.json` (sha256 {digest})): bundled held-out photos" in text
+    assert "bundled held-out photos 23.56 / 23.30 dB, mean 23.430 dB, against the bar of " in text
+    assert "23.75 dB (issue 14: within 0.1 dB of 23.85 dB): **not met** (by 0.320 dB)" in text
+    assert "out-of-domain held-out photos 21.50 / 21.42 dB, mean 21.46 dB (reported only" in text
     assert text.endswith("So it does not become NAFNet's default.")
     assert awaiting not in overhead.nafnet_next_lines(results)[1]
     entry["quality"]["seeds"]["1"] = {"test": 24.0, "ood": 10.0}  # the OOD set chooses nothing
@@ -535,6 +561,120 @@ def test_a_candidate_s_quality_is_read_from_its_two_seeds_and_decides_by_the_bar
     text = overhead.candidate_lines(results)[1]
     assert "it misses a goal at 256², so it does not. Its quality, training seeds 0 and 1" in text
     assert text.endswith("So it does not become NAFNet's default.")
+    # an entry recorded before the steps and files were still renders, naming none
+    del entry["quality"]["steps"], entry["quality"]["files"]
+    assert (
+        "(average PSNR with labels at full strength): bundled"
+        in overhead.candidate_lines(results)[1]
+    )
+
+
+def test_a_smoke_or_stale_run_decides_no_candidate_s_quality(tmp_path, capsys):
+    # review 19 item 6: a result trained otherwise than quality.py's defaults (a 2-step smoke
+    # run, another batch) is skipped with its reason; the thread count alone is no difference
+    variant = "light_full_stride2"
+    label = overhead.DEFAULT_TRIED
+    kept(tmp_path, variant, 24.5, 22.0, steps=2)
+    kept(tmp_path, f"{variant}_seed1", 23.1, 21.4)
+    assert overhead.candidate_quality(label, tmp_path) is None
+    said = capsys.readouterr().out
+    assert f"{variant}: not recorded, {tmp_path / variant / 'result.json'} was trained " in said
+    assert "with {'steps': 2}, not quality.py's defaults for light_full_stride2" in said
+    kept(tmp_path, variant, 24.5, 22.0)
+    kept(tmp_path, f"{variant}_seed1", 23.1, 21.4, batch_size=4)
+    assert overhead.candidate_quality(label, tmp_path) is None
+    assert "was trained with {'batch_size': 4}" in capsys.readouterr().out
+    kept(tmp_path, f"{variant}_seed1", 23.1, 21.4, threads=2)
+    assert overhead.candidate_quality(label, tmp_path)["seeds"]["1"] == {"test": 23.1, "ood": 21.4}
+    # review 20 item 7: a run of an earlier definition of the variant (other units) is stale
+    stale = quality.VARIANTS["prompt8"].build().state_dict()
+    save_file(stale, tmp_path / f"{variant}_seed1" / quality.WEIGHTS)
+    assert overhead.candidate_quality(label, tmp_path) is None
+    assert "_seed1/result.json is stale: " in capsys.readouterr().out
+    # a variant that quality.md judges by another rule records nothing here
+    light = overhead.LIGHT_TRIED
+    kept(tmp_path, "light", 24.5, 22.0)
+    kept(tmp_path, "light_seed1", 23.1, 21.4)
+    assert overhead.candidate_quality(light, tmp_path) is None
+    assert "light: not recorded, quality.py judges only light_coarse" in capsys.readouterr().out
+
+
+def test_quality_md_and_overhead_md_give_the_same_verdict_for_the_same_runs(tmp_path):
+    # review 19 item 17: one rule (quality.py's) for a candidate's training seeds on both pages
+    variant, label = "light_full_stride2", overhead.DEFAULT_TRIED
+    settings = {"date": "d", "threads": 2, "rounds": 40, "repeats": 5}
+    sizes = {"128": measured([1.03, 0.9, 1.2]), "256": measured([0.97, 0.8, 1.2])}
+    for bundled in (23.7504, 23.7494, 24.2):  # the rule reads the mean as printed
+        kept(tmp_path, variant, bundled + 0.5, 21.0)
+        kept(tmp_path, f"{variant}_seed1", bundled - 0.5, 23.0)
+        results = {
+            run: json.loads((tmp_path / run / "result.json").read_text())["results"][run]
+            for run in (variant, f"{variant}_seed1")
+        }
+        results |= {"pip": results[variant], "pip_seed1": results[f"{variant}_seed1"]}
+        line = quality.seed_table(results)[-1]
+        entry = {"label": label, "then": overhead.CANDIDATE_THEN, "adapter_params": 1}
+        entry |= {"measured": settings, "sizes": sizes}
+        entry["quality"] = overhead.candidate_quality(label, tmp_path)
+        page = overhead.candidate_lines({"candidates": {label: entry}})[1]
+        met = bundled != 23.7494  # the mean as printed, to 3 decimals
+        bar = f"two-seed mean {bundled:.3f} dB, against the bar of 23.75 dB (issue 14: within "
+        verdict = "met" if met else "**not met** (by 0.001 dB)"
+        assert line.endswith(f"{bar}0.1 dB of 23.85 dB): {verdict}.")
+        assert page.endswith(f"So it {'becomes' if met else 'does not become'} NAFNet's default.")
+        assert bar.removeprefix("two-seed ") in page
+
+
+def test_recording_quality_alone_times_nothing_and_renders_the_page_again(tmp_path, monkeypatch):
+    # review 19 item 10: --quality-runs without --candidate keeps the goal table's timings
+    for name in ("measure_backbone", "measure_tried", "measure_operators", "measure_candidate"):
+        monkeypatch.setattr(overhead, name, lambda *a, **k: pytest.fail("timed something"))
+    settings = {"date": "d", "machine": "m", "threads": 2, "rounds": 40, "repeats": 5}
+    entry = {"label": overhead.DEFAULT_TRIED, "then": overhead.CANDIDATE_THEN}
+    entry |= {"adapter_params": 1, "measured": settings}
+    entry["sizes"] = {"128": measured([1.03, 0.9, 1.2]), "256": measured([0.97, 0.8, 1.2])}
+    stored = {"backbones": {}, "candidates": {overhead.DEFAULT_TRIED: entry}}
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "overhead.json").write_text(json.dumps(stored))
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    kept(runs, "light_full_stride2", 24.5, 22.0)
+    kept(runs, "light_full_stride2_seed1", 23.1, 21.4)
+    main_with(monkeypatch, ["--quality-runs", str(runs), "--out", str(out)])  # no skipping flag
+    written = json.loads((out / "overhead.json").read_text())
+    assert written["candidates"][overhead.DEFAULT_TRIED]["quality"]["steps"] == 1500
+    assert written.keys() == stored.keys()  # no tried table, no operators
+    assert "So it becomes NAFNet's default." in (out / "overhead.md").read_text()
+
+
+def test_a_run_keeps_the_sections_another_run_wrote_while_it_measured(tmp_path, monkeypatch):
+    # a long count (callgrind) and a window's timing, run at the same time into one JSON
+    out = tmp_path / "docs"
+    out.mkdir()
+    (out / "overhead.json").write_text(json.dumps({"backbones": {}, "ffn_rank": "old"}))
+    counts = {"paper": {}, "compact": {}}
+
+    def count_while_another_run_ends(device):
+        done = {"backbones": {}, "ffn_rank": "old", "tried": "from the other run"}
+        (out / "overhead.json").write_text(json.dumps(done))
+        return counts
+
+    monkeypatch.setattr(overhead, "measure_operators", count_while_another_run_ends)
+    monkeypatch.setattr(overhead, "render", lambda *args: "page")
+    main_with(monkeypatch, ["--backbones", "", "--no-tried", "--out", str(out)])
+    written = json.loads((out / "overhead.json").read_text())
+    assert written == {"backbones": {}, "ffn_rank": "old", "tried": "from the other run"} | {
+        "operators": counts
+    }
+
+
+def test_recording_quality_alone_refuses_the_flags_that_would_time(monkeypatch, capsys, tmp_path):
+    argv = ["--quality-runs", str(tmp_path), "--out", str(tmp_path), "--backbones", "nafnet"]
+    error = refusal(monkeypatch, capsys, [*argv, "--compile"])
+    assert "error: --page, --quality-runs or --adopt without --candidate times nothing" in error
+    assert "; --backbones, --compile would time: drop them, or run them on their own" in error
+    assert not (tmp_path / "overhead.json").exists()
 
 
 def test_an_adopted_candidate_s_timing_becomes_nafnets_goal_row(monkeypatch):
@@ -552,11 +692,59 @@ def test_an_adopted_candidate_s_timing_becomes_nafnets_goal_row(monkeypatch):
         }
     }
     row = overhead.adopted_row(results, overhead.DEFAULT_TRIED)
-    assert row == {**timed, "candidate": overhead.DEFAULT_TRIED}
+    units = overhead.units_of(overhead.build("nafnet")[1])  # the preset's units, recorded
+    assert row == {**timed, "measured": {"date": "d", **units}, "candidate": row["candidate"]}
+    assert row["candidate"] == overhead.DEFAULT_TRIED
     assert overhead.adopted_lines({"backbones": {}}) == []
     said = overhead.adopted_lines({"backbones": {"nafnet": row}})[1]
     assert said.startswith("NAFNet's rows time its preset since d: the candidate compact design")
+    assert said.endswith("(`--adopt`).")
+    assert overhead.other_units_lines({"backbones": {"nafnet": row}}) == []
     with pytest.raises(ValueError, match="NAFNet's preset does not build the units of"):
         overhead.adopted_row(results, LIGHT_COARSE)
     with pytest.raises(ValueError, match="no candidate 'x' was timed"):
         overhead.adopted_row(results, "x")
+
+
+def test_the_page_names_the_sections_measured_on_other_units_than_the_goal_row(monkeypatch):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from backbones import build
+
+    monkeypatch.setattr(overhead, "official", lambda name: build(name).eval())
+    preset = overhead.units_of(overhead.build("nafnet")[1])
+    light = overhead.units_of(overhead.build("nafnet", LIGHT_COARSE)[1])
+    assert preset["units"] != light["units"]
+    assert preset["units_text"].endswith(
+        "unit of the compact design, 8×8 basic prompts, feed-forward ×0.5 on the 2×-pooled feature"
+    )
+    assert "on the 2×-pooled" not in light["units_text"]
+    sections = {
+        "backbones": {"nafnet": {"measured": {"date": "d", **preset}}},
+        "compiled": {"settings": {"date": "c"}},  # recorded before the units were
+        "malloc": {"settings": {"date": "m", **light}},
+        "operators": {"paper": {}, "compact": {}, "measured": {"date": "o", **preset}},
+        "instructions": {"nafnet": {"measured": {"date": "i", **preset}}},
+    }
+    said = overhead.other_units_lines(sections)[1]
+    goal_rows = f"other units than NAFNet's goal rows ({preset['units_text']}): "
+    assert said.startswith(f"These sections below measured {goal_rows}")
+    assert said.endswith(
+        f"): the allocator (m; {light['units_text']}); compiled inference (c; its "
+        "units not recorded)."
+    )
+
+
+def test_the_tried_table_s_default_row_is_shown_where_it_misses_a_goal_the_goal_row_meets():
+    settings = {"date": "d", "threads": 2, "rounds": 7, "repeats": 5}
+    results = {
+        "backbones": {"nafnet": {"sizes": {"128": measured([1.085, 0.81, 1.3])}}},
+        "tried": {
+            "settings": settings,
+            "rows": {overhead.DEFAULT_TRIED: {"sizes": {"128": measured([1.126, 1.07, 1.14])}}},
+        },
+    }
+    said = overhead.tried_default_lines(results)[1]
+    assert "(every design interleaved, 7 rounds, best of 5 each) reads it above" in said
+    assert "128²: 1.126x (1.070-1.140) in What was tried, 1.085x (0.810-1.300) in the goal" in said
+    results["backbones"]["nafnet"]["sizes"]["128"] = measured([1.11, 1.0, 1.2])  # both miss
+    assert overhead.tried_default_lines(results) == []

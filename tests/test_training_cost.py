@@ -1,6 +1,6 @@
 """The training-cost benchmark's configurations (benchmarks/training_cost.py): the recipe's
-adapter default is timed as the recipe trains it (rank-``ADAPTER_FFN_RANK`` units on a frozen
-backbone, recomputed), beside inject_pip's default units."""
+adapter default is timed as the recipe trains it (the full units with rank-``ADAPTER_FFN_RANK``
+updates on a frozen backbone, recomputed), beside inject_pip's default units."""
 
 import sys
 from pathlib import Path
@@ -20,9 +20,13 @@ def test_the_adapter_default_step_trains_the_recipe_s_units_only():
     recipe = default_pip(Path("pretrained.pth"), full=False)
     assert model.config.degradation_ffn_rank == recipe.degradation_ffn_rank == ADAPTER_FFN_RANK
     assert model.recompute_units
+    # the full units at every stage, as the recipe builds them, not the preset's lighter ones
+    units = {(u.prompt_size, u.prompt_to_feature.ffn_stride) for u in model.pip_units.values()}
+    assert units == {(16, 1)} and recipe.prompt_size == 16 and recipe.feature_ffn_stride == 1
     assert step.trainable == sum(p.numel() for p in model.pip_units.parameters())
     shared = training_cost.Step("+ PIP, adapter only", 2, 32, torch.device("cpu"), "tiny")
     assert shared.model.config.degradation_ffn_rank == 0 and step.trainable > shared.trainable
+    assert {u.prompt_size for u in shared.model.pip_units.values()} == {8}  # NAFNet's preset
     backbone = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     units = {k: v.clone() for k, v in model.pip_units.state_dict().items()}
     step()

@@ -637,13 +637,18 @@ def test_a_quick_run_s_page_shows_its_verdicts_beside_the_full_run_s_and_its_tim
     assert time_line in page and "wall time 60 min" in page and "about **29 min**." in page
     assert "This run was fresh: it pretrained and trained every variant itself." in page
     # a pretrained network an earlier run trained with the same settings counts with its CPU time
-    reused = {**quick, "pretrain_patch": 64, "cpu_seconds": 1800.0}
+    reused = {**quick, "pretrain_patch": 64, "cpu_seconds": 1800.0, "pretrain_date": "2026-11-28"}
     reused["trained_here"] = {**quick["trained_here"], "pretraining": False}
     assert transfer.quick_seconds(reused) == transfer.quick_seconds(quick)
     assert "pretraining steps on 64² patches and 300" in transfer.render_quick_page(reused)
     again = transfer.quick_time(reused)[0]
-    assert "This run was fresh but for its pretrained network, which an earlier run" in again
+    earlier = "This run was fresh but for its pretrained network, which an earlier run trained "
+    assert earlier + "with the same settings on 2026-11-28 (counted below" in again
     assert time_line in again and "about **29 min**." in again
+    # without the pretraining's CPU time (no time.json) it is not counted, and the page says so
+    unknown = transfer.quick_time({**reused, "pretrain_cpu_seconds": None})[0]
+    assert "This run was NOT fresh: its pretrained network was cached, its CPU time not " in unknown
+    assert "(pretraining 0, variants 26, probes 1, parent 3: " in unknown
     rows = {
         line.split(" | ")[0][2:]: line.split(" | ")[2:]
         for line in page.split("## Goals beside the full run")[1].splitlines()

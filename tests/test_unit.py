@@ -20,7 +20,7 @@ from pip_adapter import (
 from pip_adapter.layers import DualGatedFeedForward, project_add, project_scaled
 from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim, prompt_to_feature
 from pip_adapter.unit.lowrank import DegradationLowRank
-from pip_adapter.unit.resampling import area_pool
+from pip_adapter.unit.resampling import area_pool, resize, resize_add
 
 # at the torch floor (2.4) the FLOP counter and torch.export behave differently: follow-up
 RECENT_TORCH = pytest.mark.skipif(
@@ -441,6 +441,15 @@ def test_area_pool_is_adaptive_average_pooling(height, width):
     x = torch.randn(2, 3, height, width)
     expected = torch.nn.functional.adaptive_avg_pool2d(x, 4)
     torch.testing.assert_close(area_pool(x, 4), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("height", "width"), [(16, 16), (37, 53), (5, 9), (3, 2)])
+def test_resizing_by_products_is_bilinear_interpolation(height, width):
+    # resize (the strided feed-forward's input) and resize_add (the same added to a feature)
+    small, x = torch.randn(2, 3, 4, 6), torch.randn(2, 3, height, width)
+    expected = torch.nn.functional.interpolate(small, (height, width), mode="bilinear")
+    torch.testing.assert_close(resize(small, height, width), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(resize_add(x, small), x + expected, rtol=1e-5, atol=1e-6)
 
 
 @RECENT_TORCH

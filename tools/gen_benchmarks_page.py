@@ -14,7 +14,12 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 SECTIONS = [  # (file, what it shows)
-    ("quality.md", "Quality at equal budget, and ablations (`benchmarks/quality.py`)"),
+    (
+        "quality.md",
+        "Quality at equal budget, and ablations (`benchmarks/quality.py`), last run with NAFNet's"
+        " previous default preset (16×16 units at every stage); today's default: the"
+        " blur_strength.md section's goals",
+    ),
     (
         "transfer.md",
         "Adapter mode: a pretrained network turned all-in-one (`benchmarks/transfer.py`)",

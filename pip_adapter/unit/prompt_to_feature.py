@@ -17,7 +17,7 @@ from pip_adapter.layers import (
     add_product,
 )
 from pip_adapter.unit.lowrank import DegradationLowRank
-from pip_adapter.unit.resampling import resize_add
+from pip_adapter.unit.resampling import resize, resize_add
 
 __all__ = ["SelectivePromptToFeature"]
 
@@ -128,7 +128,7 @@ class SelectivePromptToFeature(nn.Module):
                 x, self.feed_forward_fast(modulated, modulated, in_place=True, weights=weights)
             )
         pooled = F.avg_pool2d(selected, self.ffn_stride, ceil_mode=True)
-        resized = resize_add(torch.zeros_like(pooled), attended)
+        resized = resize(attended, *pooled.shape[-2:])
         update = self.feed_forward_fast(pooled + resized, resized, in_place=True, weights=weights)
         return self.merge(x, resize_add(selected, update))
 

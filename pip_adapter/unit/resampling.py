@@ -15,7 +15,7 @@ import torch
 from pip_adapter.caching import constant
 from pip_adapter.layers import add_product
 
-__all__ = ["area_pool", "resize_add"]
+__all__ = ["area_pool", "resize", "resize_add"]
 
 
 def _bin_means(length: int, size: int, like: torch.Tensor) -> torch.Tensor:
@@ -54,6 +54,13 @@ def area_pool(x: torch.Tensor, size: int) -> torch.Tensor:
     rows = constant(_bin_means, height, size, like=x)
     cols = constant(_bin_means, width, size, like=x)
     return rows @ x @ cols.T
+
+
+def resize(small: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``F.interpolate(small, (height, width), mode="bilinear")`` for ``B×d×h×w`` ``small``, as
+    two matrix products."""
+    rows = constant(_bilinear, height, small.shape[-2], like=small)  # H×h
+    return rows @ small @ constant(_bilinear, width, small.shape[-1], like=small).T
 
 
 def resize_add(x: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
