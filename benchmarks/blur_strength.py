@@ -175,14 +175,22 @@ def table(measured: dict, split: str) -> list[str]:
     return lines
 
 
+def blind_gaps(reports: Mapping[str, dict], base: str) -> tuple[float, float, float]:
+    """Blind mode with the line fitted on its outputs against blind mode with line ``base``, on
+    one set's ``reports``: clean images' PSNR, blur's output − input and the average (dB)."""
+    ours, theirs = reports["per_image_blind"]["blind"], reports[base]["blind"]
+    return (
+        ours[CLEAN]["psnr"] - theirs[CLEAN]["psnr"],
+        gain(ours) - gain(theirs),
+        ours["average"]["psnr"] - theirs["average"]["psnr"],
+    )
+
+
 def blind_checks(reports: Mapping[str, dict]) -> list[tuple[str, bool]]:
     """The session-19 rule's conditions on one set's ``reports``: the line fitted on blind
     mode's outputs against the labelled fit."""
-    ours, labelled = reports["per_image_blind"], reports["per_image"]
-    clean = ours["blind"][CLEAN]["psnr"] - labelled["blind"][CLEAN]["psnr"]
-    blur = gain(ours["labels"])
-    blind = gain(ours["blind"]) - gain(labelled["blind"])
-    average = ours["blind"]["average"]["psnr"] - labelled["blind"]["average"]["psnr"]
+    clean, blind, average = blind_gaps(reports, "per_image")
+    blur = gain(reports["per_image_blind"]["labels"])
     return [
         (
             f"clean images through blind mode {clean:+.3f} dB over the labelled fit (at least "
@@ -204,10 +212,7 @@ def blind_only_checks(reports: Mapping[str, dict], base: str) -> list[tuple[str,
     """The session-20 rule's conditions on one set's ``reports``: the line fitted on blind
     mode's outputs used for blind calls alone (labels keep line ``base``, the one adopted for
     them), against ``base`` blind."""
-    ours, theirs = reports["per_image_blind"]["blind"], reports[base]["blind"]
-    clean = ours[CLEAN]["psnr"] - theirs[CLEAN]["psnr"]
-    blind = gain(ours) - gain(theirs)
-    average = ours["average"]["psnr"] - theirs["average"]["psnr"]
+    clean, blind, average = blind_gaps(reports, base)
     return [
         (
             f"clean images through blind mode {clean:+.3f} dB over {LABELS[base]} (at least "

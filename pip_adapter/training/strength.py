@@ -278,10 +278,12 @@ def calibrate_blur_strength(
     others = {d: a for d, a in config.output_strength if d != BLUR}
     triples: list[Triple] = []
     shares: list[tuple[torch.Tensor, torch.Tensor]] = []
-    strengths = config.replace(output_strength=others, blur_strength=None).strengths()
     # the network's own output: blind, its full output (the shares then blend it as the model
-    # would); with the label, at blur's strength 1 (the others do not matter there)
-    model.config = config.replace(output_strength=others, blur_strength=None)
+    # would, with these strengths); with the label, at blur's strength 1 (the others do not
+    # matter there)
+    fitting = config.replace(output_strength=others, blur_strength=None)
+    strengths = fitting.strengths()
+    model.config = fitting
     model.eval()
     try:
         for x, y in zip(degraded, clean, strict=True):
