@@ -14,8 +14,8 @@ session 21); the held-out sets choose nothing.
 Run:  python benchmarks/haze_strength.py [--runs runs/quality] [--threads 1]
 It measures the bundle ``benchmarks/blur_strength.py`` keeps at its adopted blur line
 (``runs/quality/pip/adopted``) and writes docs/benchmarks/haze_strength.md; the measurements are
-kept in ``runs/quality/pip/haze_strength.json`` while the bundle, the photos and the code are
-the same."""
+kept in ``runs/quality/pip/haze_strength/`` (one file a part: a stopped run resumes) while the
+bundle, the photos and the code are the same."""
 
 from __future__ import annotations
 
@@ -142,12 +142,24 @@ def measure_set(model: PIPModel, pairs: PairedImages, strengths: Mapping[str, fl
     return {"reports": reports, "hazy": hazy}
 
 
-def measure(model: PIPModel, sets: Mapping[str, PairedImages]) -> dict:
-    """The fitted haze strength and each set's ``measure_set`` at full and fitted strength."""
-    strengths = {"full": 1.0, "fitted": fit_haze(model, sets[VALIDATION].degradations)}
+def measure(model: PIPModel, sets: Mapping[str, PairedImages], folder: Path, key: dict) -> dict:
+    """The fitted haze strength and each set's ``measure_set`` at full and fitted strength,
+    each part kept in ``folder`` under ``key`` (and the strengths) while it holds, so that a run
+    stopped part-way resumes where it was."""
+    folder.mkdir(parents=True, exist_ok=True)
+    degradations = sets[VALIDATION].degradations
+    fit = cached(folder / "fit.json", key, lambda: {"fitted": fit_haze(model, degradations)})
+    strengths = {"full": 1.0, "fitted": fit["fitted"]}
     return {
         "strengths": strengths,
-        "sets": {split: measure_set(model, pairs, strengths) for split, pairs in sets.items()},
+        "sets": {
+            split: cached(
+                folder / f"{split}.json",
+                {**key, "strengths": strengths},
+                lambda pairs=pairs: measure_set(model, pairs, strengths),
+            )
+            for split, pairs in sets.items()
+        },
     }
 
 
@@ -272,9 +284,7 @@ def main() -> None:
         )
     key = {"bundle": files_digest(bundle), "eval_sets": sets_digest(sets)}
     key |= {"code": code_digest(), "script": files_digest(Path(__file__))}
-    measured = cached(
-        args.runs / "pip" / "haze_strength.json", key, lambda: measure(load_bundle(bundle), sets)
-    )
+    measured = measure(load_bundle(bundle), sets, args.runs / "pip" / "haze_strength", key)
     names = {
         VALIDATION: "validation (seed-0 draws)",
         "test": "bundled held-out",
