@@ -616,11 +616,14 @@ def refresh_sensor(
     """When only the sensor's settings changed, keep the cached PIP network ``name`` and
     evaluate blind again (``saved["results"]`` updated in place): with a new sensor if its
     training (steps, recipe) changed, else with the cached one set to the current use (views,
-    temperature); False otherwise."""
+    temperature); False otherwise, and when the network's own settings changed, its thread
+    count included (the cache keys it for the training time the run brings onto a page)."""
     stored, adapter = saved["settings"], args.runs / name / "adapter"
     sensor = {k: v for k, v in key.items() if k in SENSOR_KEYS}
     network = {k: v for k, v in key.items() if k not in SENSOR_KEYS}
-    if same_settings(stored, sensor) or not same_model(name, args, stored, network):
+    if same_settings(stored, sensor) or not (
+        same_settings(stored, network) and same_model(name, args, stored, network)
+    ):
         return False
     if not adapter.is_dir():
         return False

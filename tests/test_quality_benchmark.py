@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import save_file
 
@@ -292,3 +293,20 @@ def test_the_curves_validate_on_as_many_validation_photos_as_the_held_out_set_ha
     assert first.names == every.names[: len(first)]
     for ours, theirs in zip(first.degraded, every.degraded, strict=False):
         assert torch.equal(ours, theirs)
+
+
+def test_a_new_sensor_setting_keeps_a_cached_network_only_if_trained_with_the_same_threads(
+    tmp_path,
+):
+    run = args()
+    run.runs = tmp_path
+    key = quality.settings(run, "pip")
+    (tmp_path / "pip" / "adapter").mkdir(parents=True)  # empty: opening it fails
+    save_file(quality.VARIANTS["pip"].build().state_dict(), tmp_path / "pip" / quality.WEIGHTS)
+    stored = {**key, "sensor_steps": 2}
+    # another thread count: the network is trained again, the cached folder is not opened
+    saved = {"settings": {**stored, "threads": 2}, "results": {}}
+    assert not quality.refresh_sensor("pip", run, saved, key, {})
+    # the same thread count: the cached network is kept, its folder opened
+    with pytest.raises(ValueError, match="does not say which backbone"):
+        quality.refresh_sensor("pip", run, {"settings": stored, "results": {}}, key, {})
