@@ -13,13 +13,14 @@ its own rule (session 19) holds.
 Run:  python benchmarks/blur_strength.py [--runs runs/quality] [--threads 1]
 It measures the PIP bundle kept by ``benchmarks/quality.py`` (``runs/quality/pip/adapter``,
 with the cache quality.py reads), writes docs/benchmarks/blur_strength.md, and keeps the
-bundle at the adopted line as ``runs/quality/pip/adopted`` (for sensor_accuracy.py and
-local_pooling.py's ``--adapter``)."""
+bundle at the adopted line as ``runs/quality/pip/adopted`` (for sensor_accuracy.py,
+haze_strength.py and local_pooling.py's ``--adapter``; removed when no line is adopted)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -348,6 +349,21 @@ def arguments(doc: str) -> argparse.Namespace:
     return args
 
 
+def keep_adopted(adapter: Path, measured: dict, kept: Path) -> str | None:
+    """The line adopted on the validation photos, with the bundle in ``adapter`` saved at it
+    into ``kept``; with none adopted, an earlier run's ``kept`` is removed, so that what reads
+    it (haze_strength.py, sensor_accuracy.py) never measures a line this run did not adopt."""
+    import quality  # quality.py imports this module
+
+    chosen = adopted(measured, quality.VALIDATION)
+    if chosen is None:
+        shutil.rmtree(kept, ignore_errors=True)
+    else:
+        model = with_strength(load_bundle(adapter), chosen, tuple(measured["lines"][chosen]))
+        save_bundle(model, kept, backbone="nafnet", size="small", save_backbone_weights=True)
+    return chosen
+
+
 def main() -> None:
     import quality  # quality.py imports this module: its page's section is rendered there
 
@@ -362,11 +378,8 @@ def main() -> None:
         for split in quality.EVAL_SETS
     }
     measured = quality.blur_strength_results(args, sets)
-    chosen = adopted(measured, quality.VALIDATION)
     kept = args.runs / "pip" / "adopted"
-    if chosen is not None:
-        model = with_strength(load_bundle(adapter), chosen, tuple(measured["lines"][chosen]))
-        save_bundle(model, kept, backbone="nafnet", size="small", save_backbone_weights=True)
+    chosen = keep_adopted(adapter, measured, kept)
     command = " ".join(["python", "benchmarks/blur_strength.py", *sys.argv[1:]])
 
     def shown(path: Path) -> Path:  # a path in the repository as the page names it

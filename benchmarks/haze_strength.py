@@ -267,6 +267,14 @@ def strength_table(measured: dict, split: str) -> list[str]:
     return lines
 
 
+def cache_key(bundle: Path, sets: Mapping[str, PairedImages]) -> dict:
+    """What ``measure``'s kept parts hold for: the bundle's files, the sets, the code, this
+    script and the draws the strength is fitted on (``FIT_DRAWS``, kept in blur_strength.py)."""
+    key = {"bundle": files_digest(bundle), "eval_sets": sets_digest(sets)}
+    key |= {"code": code_digest(), "script": files_digest(Path(__file__))}
+    return key | {"fit_draws": list(FIT_DRAWS)}
+
+
 def main() -> None:
     import quality
 
@@ -280,10 +288,10 @@ def main() -> None:
     bundle = args.runs / "pip" / "adopted"
     if not bundle.is_dir():
         raise SystemExit(
-            f"no adopted PIP bundle in {bundle}: run python benchmarks/blur_strength.py first"
+            f"no adopted PIP bundle in {bundle}: no blur line adopted by "
+            "benchmarks/blur_strength.py's last run (docs/benchmarks/blur_strength.md)"
         )
-    key = {"bundle": files_digest(bundle), "eval_sets": sets_digest(sets)}
-    key |= {"code": code_digest(), "script": files_digest(Path(__file__))}
+    key = cache_key(bundle, sets)
     measured = measure(load_bundle(bundle), sets, args.runs / "pip" / "haze_strength", key)
     names = {
         VALIDATION: "validation (seed-0 draws)",

@@ -220,3 +220,16 @@ def test_the_goals_section_shows_pip_at_the_adopted_line_beside_plain(tmp_path):
     assert lines[0] == "## Issue 19's goals at full strength"
     assert "with blur at full strength (no line adopted)" in lines[2]
     assert "- Blind vs labels on average: -0.10 dB" in "".join(lines)
+
+
+def test_a_run_that_adopts_no_line_removes_the_earlier_runs_kept_bundle(tmp_path):
+    kept = tmp_path / "adopted"
+    kept.mkdir()
+    (kept / "adapter.safetensors").write_bytes(b"an earlier run's bundle")
+    same = {"labels": report(24.90, 0.0, 0.0), "blind": report(24.30, 22.30, 33.0)}
+    reports = {"full": same, "constant": same, "per_image": same}  # no gain: nothing adopted
+    measured = {"reports": {"validation": reports}}
+    assert blur_strength.adopted(measured, "validation") is None
+    assert blur_strength.keep_adopted(tmp_path / "adapter", measured, kept) is None
+    assert not kept.exists()
+    assert blur_strength.keep_adopted(tmp_path / "adapter", measured, kept) is None  # none kept

@@ -72,3 +72,13 @@ def test_the_rule_asks_labels_to_gain_and_the_gap_to_shrink_and_keeps_blind():
         assert [ok for _, ok in checks] == expected
     checks = haze_strength.checks({"full": full, "fitted": reports(16.5, 16.5, 22.0, 40.0)})
     assert checks[2][0] == "|blind − labels| on haze +1.000 dB smaller (at least +0.10)"
+
+
+def test_the_kept_measurements_are_keyed_by_the_draws_the_strength_is_fitted_on(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "adapter.safetensors").write_bytes(b"a bundle")
+    key = haze_strength.cache_key(tmp_path, {})
+    assert haze_strength.cache_key(tmp_path, {}) == key
+    monkeypatch.setattr(haze_strength, "FIT_DRAWS", (1, 2))
+    assert haze_strength.cache_key(tmp_path, {}) != key  # other fit draws: measured again

@@ -271,8 +271,10 @@ class PIPModel(nn.Module):
         under ``B×T`` weights (checked and normalised again here): ``Σ w_i · a_i`` over the
         degradations, ``a_i`` their output strengths (``config.strengths()``: ``"clean"`` 0),
         blur's taken from each image's blur effect when ``config.blur_strength`` is set.
-        ``forward`` returns ``x + amount · (full_output(x, weights) − x)``; a strength fit on
-        blind mode's outputs needs the amount, which is linear in each strength."""
+        ``forward`` returns ``x + amount · (full_output(x, weights) − x)``; the amount is linear
+        in each strength. ``calibrate_blur_strength(blind=True)`` keeps the same sum in its own
+        form, blur's weight ``w`` apart from the rest ``r`` (amount ``w · a + r``), as it fits
+        blur's strength ``a`` itself, on the sensor's weights as they come."""
         self._check_call(x)
         return self._amount(x, check_weights(weights, x.shape[0], len(self.degradations)))
 

@@ -310,7 +310,8 @@ def _blur_shares(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each image's ``(w, r)`` under a sensor's ``weights`` (``B×T`` over ``degradations``):
     its blur weight, and the share of the network's output the other degradations give it
-    (their weights times ``strengths``, those of ``PIPConfig.strengths``: ``"clean"`` 0)."""
+    (their weights times ``strengths``, those of ``PIPConfig.strengths``: ``"clean"`` 0).
+    ``PIPModel.output_amount``'s sum split in two, since the fit chooses blur's strength."""
     blur = degradations.index(BLUR)
     table = torch.tensor(strengths, dtype=weights.dtype, device=weights.device)
     table[blur] = 0.0
