@@ -229,6 +229,59 @@ def test_the_transpose_timing_sums_the_copies_of_a_pass_and_times_whole_models(m
     assert "not timed" in overhead.transpose_sentence({"transpose": {"sizes": sizes}})
 
 
+def test_the_strided_resampling_timing_compares_the_resampling_before_and_after(monkeypatch):
+    # --strided-resampling times NAFNet's strided unit alone and the whole model with the
+    # resampling before the change (_product_resampling: torch's pooling, the grid from the
+    # feature, resize_add's products) against today's: the same outputs to rounding, the
+    # module's functions restored after; the page states both
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from argparse import Namespace
+
+    from backbones import build
+
+    import pip_adapter as pa
+    from pip_adapter.unit import alignment, prompt_to_feature
+
+    torch.manual_seed(0)
+    model = pa.inject_pip(build("nafnet")).eval()
+    assert any(u.prompt_to_feature.ffn_stride > 1 for u in model.pip_units.values())
+    with torch.no_grad():
+        for param in model.pip_units.parameters():
+            param.add_(0.3 * torch.randn_like(param))
+    monkeypatch.setattr(overhead, "build", lambda name: (None, model))
+    monkeypatch.setattr(overhead, "official", lambda name: build(name).eval())
+    x = torch.rand(1, 3, 32, 32)
+    kept = (prompt_to_feature.stride_pool, prompt_to_feature.upsample_add, alignment.area_pool)
+    with torch.inference_mode():
+        before = overhead._ProductResampling(model)(x, degradation="rain")
+        after = model(x, degradation="rain")
+    torch.testing.assert_close(before, after, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(before, after)  # the other resampling ran (rounding differs)
+    assert kept == (
+        prompt_to_feature.stride_pool,
+        prompt_to_feature.upsample_add,
+        alignment.area_pool,
+    )
+    args = Namespace(rounds=2, repeats=1, threads=1, device="cpu")
+    measured = overhead.measure_strided_resampling(args, torch.device("cpu"))
+    for part in ("units", "models"):
+        for size in overhead.SIZES:
+            entry = measured[part][str(size)]
+            assert all(seconds > 0 for seconds in entry["seconds"])
+    sizes = {
+        str(s): {"seconds": [0.004, 0.003], "time_ratio": [0.75, 0.7, 0.8]} for s in overhead.SIZES
+    }
+    stored = {
+        "settings": {"threads": 2, "date": "d", "repeats": 5, "rounds": 7},
+        "unit": "decoders/3",
+        "units": sizes,
+        "models": sizes,
+    }
+    page = overhead.strided_sentence(stored)
+    assert "(decoders.3, its stage's feature) 0.750x (0.700-0.800) at 128² (4.00 → 3.00 ms)" in page
+    assert "the plain network, 0.750x (0.700-0.800) at 128² and" in page
+
+
 def test_the_ffn_rank_sentence_says_when_its_rank_is_the_adapter_default():
     from pip_adapter.recipes import ADAPTER_FFN_RANK
 
