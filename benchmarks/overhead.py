@@ -730,6 +730,20 @@ def _contiguous(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous()
 
 
+def size_cells(entries: dict, times: str | None = None) -> list[str]:
+    """Per size, the pair's ratio cell (not bold) "at N²", and with ``times`` the two runs'
+    times in ms followed by ``times`` (e.g. " per forward pass")."""
+    cells = []
+    for size in SIZES:
+        entry = entries[str(size)]
+        cell = f"{time_cell(entry).replace('**', '')} at {size}²"
+        if times is not None:
+            first, second = (1e3 * seconds for seconds in entry["seconds"])
+            cell += f" ({first:.2f} → {second:.2f} ms{times})"
+        cells.append(cell)
+    return cells
+
+
 def transpose_sentence(results: dict) -> str:
     """What the 2-D transpose saves (``--transpose``), or that this script has not timed it
     (an entry of the layout before, whole models only, under ``transpose``, is not read)."""
@@ -737,15 +751,8 @@ def transpose_sentence(results: dict) -> str:
     if measured is None:
         return "not timed by this script on this code yet (`--transpose`)"
     run = measured["settings"]
-    copies, models = [], []
-    for size in SIZES:
-        entry = measured["copies"][str(size)]
-        four_d, two_d = (1e3 * seconds for seconds in entry["seconds"])
-        copies.append(
-            f"{time_cell(entry).replace('**', '')} at {size}² ({four_d:.2f} → {two_d:.2f} ms "
-            "per forward pass)"
-        )
-        models.append(f"{time_cell(measured['models'][str(size)]).replace('**', '')} at {size}²")
+    copies = size_cells(measured["copies"], " per forward pass")
+    models = size_cells(measured["models"])
     return (
         f"timed at {run['threads']} threads (`--transpose`, {run['date']}, {protocol(run)}; "
         "the 2-D copies' time over the 4-D copies', median and range over the rounds): the "
@@ -833,14 +840,7 @@ def measure_strided_resampling(args, device: torch.device) -> dict:
 def strided_sentence(measured: dict) -> str:
     """What the strided unit's resampling change bought (``--strided-resampling``)."""
     run = measured["settings"]
-    units, models = [], []
-    for size in SIZES:
-        entry = measured["units"][str(size)]
-        before, after = (1e3 * seconds for seconds in entry["seconds"])
-        units.append(
-            f"{time_cell(entry).replace('**', '')} at {size}² ({before:.2f} → {after:.2f} ms)"
-        )
-        models.append(f"{time_cell(measured['models'][str(size)]).replace('**', '')} at {size}²")
+    units, models = size_cells(measured["units"], ""), size_cells(measured["models"])
     return (
         "The strided full-resolution unit (the feed-forward on the 2×-pooled feature) pools the "
         "feature once, by a depth-wise convolution with a 1/4 kernel where the windows tile it "
@@ -881,9 +881,7 @@ def measure_ffn_rank(args, device: torch.device) -> dict:
 def ffn_rank_sentence(measured: dict) -> str:
     """What each degradation's own feed-forward update costs at inference (``--ffn-rank``)."""
     run, (default, ranked) = measured["settings"], measured["adapter_params"]
-    cells = [
-        f"{time_cell(measured['sizes'][str(size)]).replace('**', '')} at {size}²" for size in SIZES
-    ]
+    cells = size_cells(measured["sizes"])
     default_rank = measured["rank"] == ADAPTER_FFN_RANK
     return (
         f"Each degradation's own rank-{measured['rank']} update of the per-pixel feed-forward "

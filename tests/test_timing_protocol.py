@@ -5,6 +5,7 @@ states a goal against that range."""
 import json
 import mmap
 import sys
+from argparse import Namespace
 from pathlib import Path
 
 import pytest
@@ -184,14 +185,31 @@ def test_units_counted_alone_are_the_models_units():
             torch.testing.assert_close(alone.modulate(feature, weights), unit(feature, weights))
 
 
+def assert_times_pairs(measure, parts: tuple[str, ...]) -> None:
+    """A section's ``measure`` (2 rounds of 1 run, 1 thread) times both runs of each part at
+    every size, each ratio inside its range."""
+    measured = measure(Namespace(rounds=2, repeats=1, threads=1, device="cpu"), torch.device("cpu"))
+    for part in parts:
+        for size in overhead.SIZES:
+            entry = measured[part][str(size)]
+            assert all(seconds > 0 for seconds in entry["seconds"])
+            low, high = entry["time_ratio"][1:]
+            assert low <= entry["time_ratio"][0] <= high
+
+
+def stored_pairs(seconds: list[float], ratio: list[float], *parts: str) -> dict:
+    """A section as the JSON keeps it: every part with these times and ratio at every size."""
+    sizes = {str(s): {"seconds": seconds, "time_ratio": ratio} for s in overhead.SIZES}
+    settings = {"threads": 2, "date": "d", "repeats": 5, "rounds": 7}
+    return {"settings": settings, **dict.fromkeys(parts, sizes)}
+
+
 def test_the_transpose_timing_sums_the_copies_of_a_pass_and_times_whole_models(monkeypatch):
     # --transpose times, per size, the copies that give every unit's per-pixel layer norm its
     # tokens (4-D copy of the permuted view against the 2-D transpose), each round summing
     # the units' copies of one forward pass, and the whole model with either copy (the 4-D
     # one through _PermutedTokens: the same outputs); the page states both
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from argparse import Namespace
-
     from backbones import build
 
     import pip_adapter as pa
@@ -206,27 +224,13 @@ def test_the_transpose_timing_sums_the_copies_of_a_pass_and_times_whole_models(m
         permuted = overhead._PermutedTokens(model)(x, degradation="rain")
         assert torch.equal(permuted, model(x, degradation="rain"))
     assert prompt_to_feature._tokens is tokens
-    args = Namespace(rounds=2, repeats=1, threads=1, device="cpu")
-    measured = overhead.measure_transpose(args, torch.device("cpu"))
-    for part in ("copies", "models"):
-        for size in overhead.SIZES:
-            entry = measured[part][str(size)]
-            assert all(seconds > 0 for seconds in entry["seconds"])
-            low, high = entry["time_ratio"][1:]
-            assert low <= entry["time_ratio"][0] <= high
-    sizes = {
-        str(s): {"seconds": [0.002, 0.001], "time_ratio": [0.5, 0.4, 0.6]} for s in overhead.SIZES
-    }
-    stored = {
-        "settings": {"threads": 2, "date": "d", "repeats": 5, "rounds": 7},
-        "copies": sizes,
-        "models": sizes,
-    }
+    assert_times_pairs(overhead.measure_transpose, ("copies", "models"))
+    stored = stored_pairs([0.002, 0.001], [0.5, 0.4, 0.6], "copies", "models")
     page = overhead.transpose_sentence({"transposed_tokens": stored})
     assert "0.500x (0.400-0.600) at 128² (2.00 → 1.00 ms per forward pass) and" in page
     assert "the plain network, 0.500x (0.400-0.600) at 128² and" in page
     # session 12's entry (whole models only, under "transpose") is not read as copies
-    assert "not timed" in overhead.transpose_sentence({"transpose": {"sizes": sizes}})
+    assert "not timed" in overhead.transpose_sentence({"transpose": {"sizes": stored["models"]}})
 
 
 def test_the_strided_resampling_timing_compares_the_resampling_before_and_after(monkeypatch):
@@ -235,8 +239,6 @@ def test_the_strided_resampling_timing_compares_the_resampling_before_and_after(
     # feature, resize_add's products) against today's: the same outputs to rounding, the
     # module's functions restored after; the page states both
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from argparse import Namespace
-
     from backbones import build
 
     import pip_adapter as pa
@@ -262,21 +264,9 @@ def test_the_strided_resampling_timing_compares_the_resampling_before_and_after(
         prompt_to_feature.upsample_add,
         alignment.area_pool,
     )
-    args = Namespace(rounds=2, repeats=1, threads=1, device="cpu")
-    measured = overhead.measure_strided_resampling(args, torch.device("cpu"))
-    for part in ("units", "models"):
-        for size in overhead.SIZES:
-            entry = measured[part][str(size)]
-            assert all(seconds > 0 for seconds in entry["seconds"])
-    sizes = {
-        str(s): {"seconds": [0.004, 0.003], "time_ratio": [0.75, 0.7, 0.8]} for s in overhead.SIZES
-    }
-    stored = {
-        "settings": {"threads": 2, "date": "d", "repeats": 5, "rounds": 7},
-        "unit": "decoders/3",
-        "units": sizes,
-        "models": sizes,
-    }
+    assert_times_pairs(overhead.measure_strided_resampling, ("units", "models"))
+    stored = stored_pairs([0.004, 0.003], [0.75, 0.7, 0.8], "units", "models")
+    stored["unit"] = "decoders/3"
     page = overhead.strided_sentence(stored)
     assert "(decoders.3, its stage's feature) 0.750x (0.700-0.800) at 128² (4.00 → 3.00 ms)" in page
     assert "the plain network, 0.750x (0.700-0.800) at 128² and" in page
