@@ -302,7 +302,10 @@ def goals_section(runs: Path, measured: dict) -> list[str]:
             results.update(saved["results"])
     if quality.BLIND not in results:
         return []
-    if "plain" in stored and stored["plain"] != stored["pip"]:  # not comparable: left out
+    differs = "plain" in stored and quality.training_differences(
+        stored["plain"], stored["pip"], quality.TRAINING_KEYS
+    )
+    if differs:  # not trained the same way: not comparable, left out
         results.pop("plain")
     shown = quality.at_blur_strength(results, measured)
     chosen = adopted(measured, quality.VALIDATION) if measured else None

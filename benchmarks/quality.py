@@ -37,7 +37,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -263,8 +263,12 @@ VARIANTS: dict[str, Variant] = {
         "ablation",
         lambda: pip(feature_ffn_stride=2),
     ),
+    # the full units with 8×8 basic prompts (a prompt_size replaces the preset's unit sizes):
+    # not NAFNet's default, whose units are light_full_stride2's below
     "prompt8": Variant(
-        "8×8 basic prompts (16×16 by default)", "ablation", lambda: pip(prompt_size=8)
+        "8×8 basic prompts, per-pixel feed-forward of full width",
+        "ablation",
+        lambda: pip(prompt_size=8),
     ),
     "light": Variant(
         "8×8 basic prompts, per-pixel feed-forward of half width",
@@ -379,8 +383,9 @@ EVAL_SETS: dict[str, str] = {
     "ood": "out-of-domain held-out photos (8, of other kinds)",
 }
 WEIGHTS = "model.safetensors"
-# the settings that define a trained network: the command line's, and the variants' own seed and
-# Fourier weight
+# the settings of a run (its cache key): the command line's, and the variants' own seed and
+# Fourier weight; all but the thread count define how the network was trained
+# (``training_differences``)
 TRAINING_KEYS = ("steps", "batch_size", "patch_size", "lr", "seed", "threads", "loss", "context")
 MODEL_KEYS = (*TRAINING_KEYS, "train_seed", "fft_weight")
 
@@ -406,12 +411,28 @@ def same_settings(stored: dict, current: dict) -> bool:
     return all(stored.get(key) == value for key, value in current.items())
 
 
+def training_differences(stored: dict, expected: dict, keys: Iterable[str] = MODEL_KEYS) -> dict:
+    """The settings among ``keys`` in which a kept run's ``stored`` settings differ from
+    ``expected`` (both ways: a key set in one only differs), with the stored values; empty: the
+    two networks were trained the same way. The one rule for quality.py's cache (``same_model``),
+    overhead.py's recorded quality (``not_default_training``) and blur_strength.py's PIP-vs-plain
+    goals. The thread count is left aside: it changes the order of float sums, not the recipe
+    (data, steps, seed, loss), and runs on shared cores are made with ``--threads 1`` while the
+    default is 2. quality.py's cache still keys it (``same_settings``), for the training time a
+    cached run brings onto a page that names one thread count, not for its network."""
+    return {
+        key: stored.get(key)
+        for key in keys
+        if key != "threads" and stored.get(key) != expected.get(key)
+    }
+
+
 def same_model(name: str, args: argparse.Namespace, stored: dict, current: dict) -> bool:
-    """Whether the cached run of ``name`` is of the network the variant builds now: the
-    settings that define it are equal both ways (a training seed stored but no longer set
+    """Whether the cached run of ``name`` is of the network the variant builds now: it was
+    trained the same way (``training_differences``: a training seed stored but no longer set
     differs), and its cached weights have the names and shapes of the current build (a changed
     default that resizes the units, changes the design or the stages trains it again)."""
-    if any(stored.get(key) != current.get(key) for key in MODEL_KEYS):
+    if training_differences(stored, current):
         return False
     path = args.runs / name / WEIGHTS
     if not path.is_file():
@@ -1087,15 +1108,10 @@ def bar_sentence(means: Mapping[str, float]) -> str:
 
 def not_default_training(run: str, stored: dict) -> dict:
     """The settings of a kept run (its ``result.json``'s ``settings``) that differ from a run
-    of the variant trained with quality.py's defaults, with their stored values (empty: a
-    default run). The thread count is left aside: it changes the order of float sums, not
-    the training, and runs on shared cores are made with ``--threads 1``."""
+    of the variant trained with quality.py's defaults (``training_differences``: the thread
+    count aside), with their stored values (empty: a default run)."""
     expected = default_settings(run)
-    return {
-        key: stored.get(key)
-        for key, value in expected.items()
-        if key != "threads" and stored.get(key) != value
-    }
+    return training_differences(stored, expected, expected)
 
 
 def set_name(split: str) -> str:

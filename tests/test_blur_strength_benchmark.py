@@ -173,9 +173,9 @@ def test_the_goals_section_shows_pip_at_the_adopted_line_beside_plain(tmp_path):
         average = entry((4 * psnr + blur) / 5, 21.0)
         return {**five, "average": average, "clean": entry(clean, float("inf"))}
 
-    def run(name: str, results: dict, steps: int = 1500) -> None:
+    def run(name: str, results: dict, steps: int = 1500, threads: int = 1) -> None:
         (tmp_path / name).mkdir()
-        settings = {"steps": steps, "seed": 0}
+        settings = {"steps": steps, "seed": 0, "threads": threads}
         text = json.dumps({"settings": settings, "results": results})
         (tmp_path / name / "result.json").write_text(text)
 
@@ -205,7 +205,7 @@ def test_the_goals_section_shows_pip_at_the_adopted_line_beside_plain(tmp_path):
     assert not any(line.startswith("- PIP vs plain") for line in lines)
     (tmp_path / "plain" / "result.json").unlink()
     (tmp_path / "plain").rmdir()
-    run("plain", {"plain": entry(22.0, 24.5, 90.0)})
+    run("plain", {"plain": entry(22.0, 24.5, 90.0)}, threads=2)  # trained the same way
     lines = blur_strength.goals_section(tmp_path, measured)
     assert lines[0] == "## Issue 19's goals at the adopted line"
     assert "PIP's network (steps 1500, " in lines[2]

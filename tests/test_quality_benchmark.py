@@ -97,6 +97,17 @@ def test_a_cached_run_is_reused_only_for_the_network_the_variant_builds_now(tmp_
     assert not quality.same_model("light", run, {**key, "steps": 5}, key)
 
 
+def test_trained_the_same_way_leaves_the_thread_count_aside_but_the_cache_keys_it():
+    key = quality.settings(args(), "light")
+    assert quality.training_differences({**key, "threads": 2}, key) == {}
+    assert quality.training_differences({**key, "steps": 5}, key) == {"steps": 5}
+    assert quality.training_differences(key, {**key, "train_seed": 1}) == {"train_seed": None}
+    default = quality.default_settings("light")
+    assert quality.not_default_training("light", {**default, "threads": 7}) == {}
+    # a cached run's training time is its own thread count's: another count trains again
+    assert not quality.same_settings({**key, "threads": 2}, {**key, "threads": 1})
+
+
 def test_pip_is_steered_blind_on_every_training_seed_with_the_sensor_settings_in_its_key():
     blind = [name for name, variant in quality.VARIANTS.items() if variant.blind]
     assert blind == ["pip", *quality.RECIPES, "pip_seed1"]
