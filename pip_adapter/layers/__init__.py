@@ -7,7 +7,7 @@ from pip_adapter.layers.feedforward import (
     GatedDconvFeedForward,
 )
 from pip_adapter.layers.norm import LayerNorm2d
-from pip_adapter.layers.pointwise import add_product, eager, project_add, project_scaled
+from pip_adapter.layers.pointwise import add_product, project_add, project_scaled
 
 __all__ = [
     "FFN_EXPANSION",
@@ -17,7 +17,6 @@ __all__ = [
     "LayerNorm2d",
     "Queries",
     "add_product",
-    "eager",
     "project_add",
     "project_scaled",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["add_product", "eager", "project_add", "project_scaled"]
+__all__ = ["add_product", "project_add", "project_scaled"]
 
 
 def _tokens(x: torch.Tensor) -> torch.Tensor:
@@ -41,15 +41,11 @@ def add_product(
     return torch.baddbmm(residual, a, b)
 
 
-def eager() -> bool:
-    """Whether torch runs the operators as they are called: not compiled, exported or traced
-    (where a branch on a tensor's size would be recorded for every size, or a value kept)."""
-    return not (torch.compiler.is_compiling() or torch.jit.is_tracing())
-
-
 def _may_write() -> bool:
-    """Whether a product may write into its residual: gradients off, eager."""
-    return eager() and not torch.is_grad_enabled()
+    """Whether a product may write into its residual: gradients off, eager (not compiled or
+    traced)."""
+    eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+    return eager and not torch.is_grad_enabled()
 
 
 def project_add(projection: nn.Conv2d, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:

@@ -229,9 +229,9 @@ class PromptInPrompt(nn.Module):
         interaction = self.prompt_to_feature
         if self.design == "paper":
             return interaction(x, self._universal_prompt(x, weights), weights)
-        # the feature pooled by the feed-forward's stride, once: for the feed-forward and,
-        # where its windows tile the prompt grid's bins, for the grid
-        pooled = interaction.pool(x)
+        # a strided feed-forward's pooled feature, made once: for the feed-forward and, where
+        # its windows tile the prompt grid's bins, for the grid
+        pooled = interaction.pool(x) if interaction.ffn_stride > 1 else None
         small = self.align.downsample(x, pooled, interaction.ffn_stride)
         attended = interaction.attend(
             interaction.select(small), self._compact_prompt(small, weights)

@@ -15,7 +15,6 @@ from pip_adapter.layers import (
     DualGatedFeedForward,
     LayerNorm2d,
     add_product,
-    eager,
 )
 from pip_adapter.unit.lowrank import DegradationLowRank
 from pip_adapter.unit.resampling import resize, resize_add, stride_pool, upsample_add
@@ -205,6 +204,7 @@ def _tokens(y: torch.Tensor) -> torch.Tensor:
     from as many cache lines (benchmarks/overhead.py ``--transpose``). Otherwise the permuted
     view (no copy where ``y`` is channels-last; traced graphs keep the batch size dynamic)."""
     batch, dim, height, width = y.shape
-    if eager() and batch == 1 and y.device.type == "cpu" and y.is_contiguous():
+    eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+    if eager and batch == 1 and y.device.type == "cpu" and y.is_contiguous():
         return y.view(dim, -1).t().contiguous().view(1, height, width, dim)
     return y.permute(0, 2, 3, 1)
