@@ -1049,6 +1049,10 @@ def nafnet_next_lines(results: dict) -> list[str]:
         tried.append("compiled inference (Compiled)")
     if "malloc" in results:
         tried.append("glibc keeping freed memory (Allocator)")
+    if "strided_resampling" in results:
+        tried.append(
+            "fewer full-resolution passes in the strided unit (below the What-was-tried table)"
+        )
     operators = ""
     if "operators" in results:
         counts = [unit["operators"] for unit in results["operators"]["compact"].values()]

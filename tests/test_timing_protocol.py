@@ -396,6 +396,10 @@ def test_a_missed_nafnet_time_goal_names_what_was_tried_and_what_is_left():
     assert "NAFNet's time goal is missed at 128². Tried: the unit designs" in text
     assert "; glibc keeping freed memory (Allocator). Still open: fewer operators" in text
     assert "each unit calls 54-56 operators per forward pass" in text
+    assert "fewer full-resolution passes" not in text
+    results["strided_resampling"] = {}
+    text = "\n".join(overhead.nafnet_next_lines(results))
+    assert "(Allocator); fewer full-resolution passes in the strided unit (below the" in text
     results["backbones"]["nafnet"]["sizes"]["128"] = measured([1.08, 1.02, 1.36])
     assert overhead.nafnet_next_lines(results) == []
     assert overhead.nafnet_next_lines({"backbones": {}}) == []
