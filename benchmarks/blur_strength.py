@@ -334,15 +334,24 @@ def goals_section(runs: Path, measured: dict) -> list[str]:
     ]
 
 
-def main() -> None:
-    import quality  # quality.py imports this module: its page's section is rendered there
+def arguments(doc: str) -> argparse.Namespace:
+    """The command line of a page measured on the runs ``benchmarks/quality.py`` keeps:
+    ``--runs``, ``--seed`` (the held-out sets' draws) and ``--threads`` (set here)."""
+    import quality  # quality.py imports this module
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=quality.ROOT / "runs" / "quality")
     parser.add_argument("--seed", type=int, default=0, help="the held-out sets' draws (0)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    return args
+
+
+def main() -> None:
+    import quality  # quality.py imports this module: its page's section is rendered there
+
+    args = arguments(__doc__)
     adapter = args.runs / "pip" / "adapter"
     if not adapter.is_dir():
         raise SystemExit(

@@ -154,9 +154,19 @@ def test_the_full_output_is_what_the_model_blends_with_its_input():
         )
         torch.testing.assert_close(full[1:2], model.full_output(x[1:2], uniform[None]))
         assert not torch.allclose(full[0], x[0], atol=1e-3)  # the network changed the image
-    amount = torch.tensor([0.3 * 0.7 + 0.3, 0.0, 1.0]).view(-1, 1, 1, 1)
-    torch.testing.assert_close(blended, x + amount * (full - x))
+    amount = torch.tensor([0.3 * 0.7 + 0.3, 0.0, 1.0])
+    torch.testing.assert_close(model.output_amount(x, weights * 2), amount)  # normalised
+    torch.testing.assert_close(blended, x + amount.view(-1, 1, 1, 1) * (full - x))
     assert torch.equal(blended[1], x[1])
+    model.config = model.config.replace(blur_strength=(1.5, -2.0))  # blur's share per image
+    amount = amount + weights[:, names.index("blur")] * (
+        (1.5 - 2.0 * blur_effect(x)).clamp(0, 1) - 1
+    )
+    torch.testing.assert_close(model.output_amount(x, weights), amount)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model(x, degradation=weights), x + amount.view(-1, 1, 1, 1) * (full - x)
+        )
     with pytest.raises(ValueError, match=r"shape \(batch, num_degradations\) = \(3, 6\)"):
         model.full_output(x, weights[:, :-1])  # one column short: refused, not misread
     with pytest.raises(ValueError, match="rows \\[2\\] are all zero"):

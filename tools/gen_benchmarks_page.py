@@ -38,6 +38,10 @@ SECTIONS = [  # (file, what it shows)
         "Do no harm: blur's strength per image, no retraining (`benchmarks/blur_strength.py`)",
     ),
     (
+        "haze_strength.md",
+        "Do no harm: haze's strength, blind mode against the labels (`benchmarks/haze_strength.py`)",
+    ),
+    (
         "local_pooling.md",
         "Whole photos: local pooling (TLC), no retraining (`benchmarks/local_pooling.py`)",
     ),

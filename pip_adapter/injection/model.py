@@ -245,17 +245,9 @@ class PIPModel(nn.Module):
     ) -> torch.Tensor:
         self._check_call(x)
         weights = self.degradation_weights(x, degradation)
-        strengths = self.config.strengths()
-        line = self.config.blur_strength
-        if line is None and all(a == 1 for a in strengths):
+        if self.config.blur_strength is None and all(a == 1 for a in self.config.strengths()):
             return self._full_output(x, weights, kwargs)  # no "clean", no strength below 1
-        table = self._strength_table(strengths, weights)
-        if line is not None:  # blur's strength from each image's blur effect
-            table = table.expand_as(weights).clone()
-            a0, a1 = line
-            blur = (a0 + a1 * blur_effect(x)).clamp(0, 1)
-            table[:, self.degradations.index(BLUR)] = blur.to(table)
-        amount = (weights * table).sum(dim=1)
+        amount = self._amount(x, weights)
         tracing = torch.compiler.is_compiling() or capturing(x)  # no value may be read back
         if not tracing and bool((amount == 0).all()):
             return x.clone()  # every image is clean (or at strength 0): nothing to run
@@ -273,6 +265,27 @@ class PIPModel(nn.Module):
         self._check_call(x)
         weights = check_weights(weights, x.shape[0], len(self.degradations))
         return self._full_output(x, weights, kwargs)
+
+    def output_amount(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """How much of the network's full output ``forward`` keeps for each image of ``x``
+        under ``B×T`` weights (checked and normalised again here): ``Σ w_i · a_i`` over the
+        degradations, ``a_i`` their output strengths (``config.strengths()``: ``"clean"`` 0),
+        blur's taken from each image's blur effect when ``config.blur_strength`` is set.
+        ``forward`` returns ``x + amount · (full_output(x, weights) − x)``; a strength fit on
+        blind mode's outputs needs the amount, which is linear in each strength."""
+        self._check_call(x)
+        return self._amount(x, check_weights(weights, x.shape[0], len(self.degradations)))
+
+    def _amount(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``output_amount`` for weights already checked (``forward``'s)."""
+        table = self._strength_table(self.config.strengths(), weights)
+        line = self.config.blur_strength
+        if line is not None:  # blur's strength from each image's blur effect
+            table = table.expand_as(weights).clone()
+            a0, a1 = line
+            blur = (a0 + a1 * blur_effect(x)).clamp(0, 1)
+            table[:, self.degradations.index(BLUR)] = blur.to(table)
+        return (weights * table).sum(dim=1)
 
     def _check_call(self, x: object) -> None:
         """A RuntimeError once unloaded, a ValueError unless ``x`` is a B×C×H×W tensor."""
