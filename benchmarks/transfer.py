@@ -157,6 +157,14 @@ QUICK_TRIED = (
     "ended under its input, by less (-0.033 dB held out, -0.003 dB out of domain): the 600 steps "
     "lifted it by 0.132 / 0.187 dB, short of the 0.165 / 0.190 dB the pretrained network "
     "leaves",
+    "A longer 64² pretraining, 1000 steps, then the same 600 fine-tuning steps on 32² patches "
+    "(session 21; 56 thread-minutes with the pretraining's 15, about 37 min on 2 quiet cores): "
+    "every other counted verdict as in the full run, blur above its input out of domain "
+    "(+0.017 dB), but not adopted: held out, blur ended 0.120 dB under its input. Its "
+    "pretrained network left blur 0.122 / 0.127 dB under its input, close to the full run's, "
+    "but the 600 steps lifted it by only 0.002 / 0.144 dB (0.132 / 0.187 from the 750-step "
+    "network): at 32² the lift moves between pretrained networks by more than the full run's "
+    "margin over the input",
 )
 
 

@@ -39,7 +39,8 @@ SECTIONS = [  # (file, what it shows)
     ),
     (
         "haze_strength.md",
-        "Do no harm: haze's strength, blind mode against the labels (`benchmarks/haze_strength.py`)",
+        "Do no harm: haze's strength, blind mode against the labels "
+        "(`benchmarks/haze_strength.py`)",
     ),
     (
         "local_pooling.md",
