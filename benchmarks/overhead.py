@@ -14,7 +14,7 @@ independent of the machine's load).
 Run:  python benchmarks/overhead.py [--device cpu|cuda] [--threads 2] [--rounds 7]
       [--repeats 5] [--instructions nafnet --instruction-sizes 128,256]
       [--backbones restormer,nafnet,swinir] [--compile] [--transpose] [--ffn-rank 32]
-      [--malloc-keep] [--candidate LABEL]
+      [--malloc-keep] [--strided-resampling] [--candidate LABEL]
 Writes docs/benchmarks/overhead[_cuda].md and .json. ``--backbones`` remeasures only those
 backbones and keeps the other rows of the existing .json (each row records its date and
 settings), so that slow backbones can be measured in separate, shorter runs; a run puts what it
@@ -74,7 +74,8 @@ from pip_adapter.caching import ParameterCache
 from pip_adapter.evaluation import restore
 from pip_adapter.injection.presets import FULL_UNITS
 from pip_adapter.recipes import ADAPTER_FFN_RANK
-from pip_adapter.unit import prompt_to_feature
+from pip_adapter.unit import alignment, prompt_to_feature
+from pip_adapter.unit.resampling import area_pool, resize_add
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = (128, 256)
@@ -187,6 +188,7 @@ SECTIONS = {
     "operators": "operators per unit",
     "transposed_tokens": "the 2-D transpose",
     "ffn_rank": "each degradation's own feed-forward update",
+    "strided_resampling": "the strided unit's resampling",
 }
 # what a TRIED design timed with ``--candidate`` becomes if it meets every NAFNet goal: its
 # quality is not known well enough for the default until two training seeds measure it
@@ -728,6 +730,20 @@ def _contiguous(t: torch.Tensor) -> torch.Tensor:
     return t.contiguous()
 
 
+def size_cells(entries: dict, times: str | None = None) -> list[str]:
+    """Per size, the pair's ratio cell (not bold) "at N²", and with ``times`` the two runs'
+    times in ms followed by ``times`` (e.g. " per forward pass")."""
+    cells = []
+    for size in SIZES:
+        entry = entries[str(size)]
+        cell = f"{time_cell(entry).replace('**', '')} at {size}²"
+        if times is not None:
+            first, second = (1e3 * seconds for seconds in entry["seconds"])
+            cell += f" ({first:.2f} → {second:.2f} ms{times})"
+        cells.append(cell)
+    return cells
+
+
 def transpose_sentence(results: dict) -> str:
     """What the 2-D transpose saves (``--transpose``), or that this script has not timed it
     (an entry of the layout before, whole models only, under ``transpose``, is not read)."""
@@ -735,21 +751,112 @@ def transpose_sentence(results: dict) -> str:
     if measured is None:
         return "not timed by this script on this code yet (`--transpose`)"
     run = measured["settings"]
-    copies, models = [], []
-    for size in SIZES:
-        entry = measured["copies"][str(size)]
-        four_d, two_d = (1e3 * seconds for seconds in entry["seconds"])
-        copies.append(
-            f"{time_cell(entry).replace('**', '')} at {size}² ({four_d:.2f} → {two_d:.2f} ms "
-            "per forward pass)"
-        )
-        models.append(f"{time_cell(measured['models'][str(size)]).replace('**', '')} at {size}²")
+    copies = size_cells(measured["copies"], " per forward pass")
+    models = size_cells(measured["models"])
     return (
         f"timed at {run['threads']} threads (`--transpose`, {run['date']}, {protocol(run)}; "
         "the 2-D copies' time over the 4-D copies', median and range over the rounds): the "
         f"copies of one forward pass alone (every unit's, batch 1) {' and '.join(copies)}; "
         "the whole NAFNet + PIP with the 2-D copies over the same with the 4-D ones, "
         f"interleaved with the plain network, {' and '.join(models)}"
+    )
+
+
+@contextlib.contextmanager
+def _product_resampling() -> Iterator[None]:
+    """Within the block the strided unit resamples as before the change (the code of 77ac9b5):
+    the feature pooled by torch's pooling kernel, the prompt grid averaged from the feature
+    itself, the update resized back by ``resize_add``'s matrix products (the same outputs to
+    rounding)."""
+    kept = prompt_to_feature.stride_pool, prompt_to_feature.upsample_add, alignment.area_pool
+    prompt_to_feature.stride_pool = _torch_pool
+    prompt_to_feature.upsample_add = resize_add
+    alignment.area_pool = _grid_from_feature
+    try:
+        yield
+    finally:
+        prompt_to_feature.stride_pool, prompt_to_feature.upsample_add = kept[:2]
+        alignment.area_pool = kept[2]
+
+
+def _torch_pool(x: torch.Tensor, stride: int) -> torch.Tensor:
+    return x if stride == 1 else torch.nn.functional.avg_pool2d(x, stride, ceil_mode=True)
+
+
+def _grid_from_feature(x: torch.Tensor, size: int, *pooled: Any) -> torch.Tensor:
+    return area_pool(x, size)
+
+
+class _ProductResampling(torch.nn.Module):
+    """``model`` resampling as before the change (``_product_resampling``), same weights."""
+
+    def __init__(self, model: pa.PIPModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, **kwargs) -> torch.Tensor:
+        with _product_resampling():
+            return self.model(x, **kwargs)
+
+
+def _modulated(unit: pa.PromptInPrompt, feature: torch.Tensor, weights: torch.Tensor) -> None:
+    unit.modulate(feature, weights)
+
+
+def _modulated_before(
+    unit: pa.PromptInPrompt, feature: torch.Tensor, weights: torch.Tensor
+) -> None:
+    with _product_resampling():
+        unit.modulate(feature, weights)
+
+
+def measure_strided_resampling(args, device: torch.device) -> dict:
+    """What the strided unit's resampling change bought: the NAFNet preset's strided unit
+    alone (its ``modulate`` on its stage's feature) and the whole NAFNet + PIP, each with the
+    resampling before the change (``_product_resampling``) and after, timed interleaved (the
+    whole networks with the plain network): ratios after / before."""
+    _, model = build("nafnet")
+    model = model.to(device)
+    key = next(k for k, u in model.pip_units.items() if u.prompt_to_feature.ffn_stride > 1)
+    unit, units = model.pip_units[key], {}
+    weights = torch.eye(unit.num_degradations, device=device)[1:2]  # "rain"
+    for size in SIZES:
+        shape = unit_inputs(model, torch.rand(1, 3, size, size))[key]
+        feature = torch.rand(shape, device=device)
+        runs = {
+            "before": functools.partial(_modulated_before, unit, feature, weights),
+            "after": functools.partial(_modulated, unit, feature, weights),
+        }
+        with torch.inference_mode():
+            best = interleaved_rounds(runs, args.rounds, args.repeats).best
+        units[str(size)] = summary(best["before"], best["after"])
+        print("strided unit", size, units[str(size)], flush=True)
+    models = {"before": _ProductResampling(model), "after": model}
+    whole = timed_pair(official("nafnet").to(device), models, ("before", "after"), args, device)
+    run = {**settings(args), **units_of(model)}
+    return {"settings": run, "unit": key, "units": units, "models": whole["sizes"]}
+
+
+def strided_sentence(measured: dict) -> str:
+    """What the strided unit's resampling change bought (``--strided-resampling``)."""
+    run = measured["settings"]
+    units, models = size_cells(measured["units"], ""), size_cells(measured["models"])
+    return (
+        "The strided full-resolution unit (the feed-forward on the 2×-pooled feature) pools the "
+        "feature once, by a depth-wise convolution with a 1/4 kernel where the windows tile it "
+        "(torch's pooling kernel is several times slower on a channels-first tensor), averages "
+        "the prompt grid from the pooled feature where its windows tile the grid's bins, and "
+        "resizes its update back by torch's bilinear kernel, adding the feature into the "
+        "resized map (`pip_adapter.unit.resampling`: `stride_pool`, `area_pool`, "
+        "`upsample_add`; before, matrix products that weighed every pooled column where "
+        "bilinear weighs two, and a half-resolution intermediate): two operators read a "
+        "full-resolution tensor instead of three, with the same outputs (tests/test_unit.py's "
+        "formula). Timed against the resampling before the change at "
+        f"{run['threads']} threads (`--strided-resampling`, {run['date']}, {protocol(run)}; "
+        "its time over the time before, median and range over the rounds): the unit alone "
+        f"({measured['unit'].replace('/', '.')}, its stage's feature) {' and '.join(units)}; "
+        "the whole NAFNet + PIP, interleaved with the plain network, "
+        f"{' and '.join(models)}."
     )
 
 
@@ -774,9 +881,7 @@ def measure_ffn_rank(args, device: torch.device) -> dict:
 def ffn_rank_sentence(measured: dict) -> str:
     """What each degradation's own feed-forward update costs at inference (``--ffn-rank``)."""
     run, (default, ranked) = measured["settings"], measured["adapter_params"]
-    cells = [
-        f"{time_cell(measured['sizes'][str(size)]).replace('**', '')} at {size}²" for size in SIZES
-    ]
+    cells = size_cells(measured["sizes"])
     default_rank = measured["rank"] == ADAPTER_FFN_RANK
     return (
         f"Each degradation's own rank-{measured['rank']} update of the per-pixel feed-forward "
@@ -944,6 +1049,10 @@ def nafnet_next_lines(results: dict) -> list[str]:
         tried.append("compiled inference (Compiled)")
     if "malloc" in results:
         tried.append("glibc keeping freed memory (Allocator)")
+    if "strided_resampling" in results:
+        tried.append(
+            "fewer full-resolution passes in the strided unit (below the What-was-tried table)"
+        )
     operators = ""
     if "operators" in results:
         counts = [unit["operators"] for unit in results["operators"]["compact"].values()]
@@ -1510,6 +1619,8 @@ def render(results: dict, device: torch.device, args) -> str:
         ]
     if "ffn_rank" in results:
         lines += ["", ffn_rank_sentence(results["ffn_rank"])]
+    if "strided_resampling" in results:
+        lines += ["", strided_sentence(results["strided_resampling"])]
     if "malloc" in results:
         lines += malloc_lines(results["malloc"])
     if "compiled" in results:
@@ -1629,6 +1740,12 @@ def main() -> None:
         "rank (degradation_ffn_rank), against the default",
     )
     parser.add_argument(
+        "--strided-resampling",
+        action="store_true",
+        help="also time NAFNet's strided unit and NAFNet + PIP with the resampling before the "
+        "change (matrix products) against today's",
+    )
+    parser.add_argument(
         "--malloc-keep",
         action="store_true",
         help="also time NAFNet, plain and with PIP, with glibc's default allocator settings and "
@@ -1678,6 +1795,7 @@ def main() -> None:
         "--transpose": args.transpose,
         "--ffn-rank": args.ffn_rank,
         "--malloc-keep": args.malloc_keep,
+        "--strided-resampling": args.strided_resampling,
     }
     given = [flag for flag, value in timers.items() if value]
     if recording and given:
@@ -1743,6 +1861,8 @@ def main() -> None:
         put(("transposed_tokens",), measure_transpose(args, device))
     if args.ffn_rank:
         put(("ffn_rank",), measure_ffn_rank(args, device))
+    if args.strided_resampling:
+        put(("strided_resampling",), measure_strided_resampling(args, device))
     if args.malloc_keep:
         put(("malloc",), measure_malloc(args))
     if not args.no_operators:

@@ -5,6 +5,7 @@ states a goal against that range."""
 import json
 import mmap
 import sys
+from argparse import Namespace
 from pathlib import Path
 
 import pytest
@@ -184,14 +185,31 @@ def test_units_counted_alone_are_the_models_units():
             torch.testing.assert_close(alone.modulate(feature, weights), unit(feature, weights))
 
 
+def assert_times_pairs(measure, parts: tuple[str, ...]) -> None:
+    """A section's ``measure`` (2 rounds of 1 run, 1 thread) times both runs of each part at
+    every size, each ratio inside its range."""
+    measured = measure(Namespace(rounds=2, repeats=1, threads=1, device="cpu"), torch.device("cpu"))
+    for part in parts:
+        for size in overhead.SIZES:
+            entry = measured[part][str(size)]
+            assert all(seconds > 0 for seconds in entry["seconds"])
+            low, high = entry["time_ratio"][1:]
+            assert low <= entry["time_ratio"][0] <= high
+
+
+def stored_pairs(seconds: list[float], ratio: list[float], *parts: str) -> dict:
+    """A section as the JSON keeps it: every part with these times and ratio at every size."""
+    sizes = {str(s): {"seconds": seconds, "time_ratio": ratio} for s in overhead.SIZES}
+    settings = {"threads": 2, "date": "d", "repeats": 5, "rounds": 7}
+    return {"settings": settings, **dict.fromkeys(parts, sizes)}
+
+
 def test_the_transpose_timing_sums_the_copies_of_a_pass_and_times_whole_models(monkeypatch):
     # --transpose times, per size, the copies that give every unit's per-pixel layer norm its
     # tokens (4-D copy of the permuted view against the 2-D transpose), each round summing
     # the units' copies of one forward pass, and the whole model with either copy (the 4-D
     # one through _PermutedTokens: the same outputs); the page states both
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from argparse import Namespace
-
     from backbones import build
 
     import pip_adapter as pa
@@ -206,27 +224,52 @@ def test_the_transpose_timing_sums_the_copies_of_a_pass_and_times_whole_models(m
         permuted = overhead._PermutedTokens(model)(x, degradation="rain")
         assert torch.equal(permuted, model(x, degradation="rain"))
     assert prompt_to_feature._tokens is tokens
-    args = Namespace(rounds=2, repeats=1, threads=1, device="cpu")
-    measured = overhead.measure_transpose(args, torch.device("cpu"))
-    for part in ("copies", "models"):
-        for size in overhead.SIZES:
-            entry = measured[part][str(size)]
-            assert all(seconds > 0 for seconds in entry["seconds"])
-            low, high = entry["time_ratio"][1:]
-            assert low <= entry["time_ratio"][0] <= high
-    sizes = {
-        str(s): {"seconds": [0.002, 0.001], "time_ratio": [0.5, 0.4, 0.6]} for s in overhead.SIZES
-    }
-    stored = {
-        "settings": {"threads": 2, "date": "d", "repeats": 5, "rounds": 7},
-        "copies": sizes,
-        "models": sizes,
-    }
+    assert_times_pairs(overhead.measure_transpose, ("copies", "models"))
+    stored = stored_pairs([0.002, 0.001], [0.5, 0.4, 0.6], "copies", "models")
     page = overhead.transpose_sentence({"transposed_tokens": stored})
     assert "0.500x (0.400-0.600) at 128² (2.00 → 1.00 ms per forward pass) and" in page
     assert "the plain network, 0.500x (0.400-0.600) at 128² and" in page
     # session 12's entry (whole models only, under "transpose") is not read as copies
-    assert "not timed" in overhead.transpose_sentence({"transpose": {"sizes": sizes}})
+    assert "not timed" in overhead.transpose_sentence({"transpose": {"sizes": stored["models"]}})
+
+
+def test_the_strided_resampling_timing_compares_the_resampling_before_and_after(monkeypatch):
+    # --strided-resampling times NAFNet's strided unit alone and the whole model with the
+    # resampling before the change (_product_resampling: torch's pooling, the grid from the
+    # feature, resize_add's products) against today's: the same outputs to rounding, the
+    # module's functions restored after; the page states both
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from backbones import build
+
+    import pip_adapter as pa
+    from pip_adapter.unit import alignment, prompt_to_feature
+
+    torch.manual_seed(0)
+    model = pa.inject_pip(build("nafnet")).eval()
+    assert any(u.prompt_to_feature.ffn_stride > 1 for u in model.pip_units.values())
+    with torch.no_grad():
+        for param in model.pip_units.parameters():
+            param.add_(0.3 * torch.randn_like(param))
+    monkeypatch.setattr(overhead, "build", lambda name: (None, model))
+    monkeypatch.setattr(overhead, "official", lambda name: build(name).eval())
+    x = torch.rand(1, 3, 32, 32)
+    kept = (prompt_to_feature.stride_pool, prompt_to_feature.upsample_add, alignment.area_pool)
+    with torch.inference_mode():
+        before = overhead._ProductResampling(model)(x, degradation="rain")
+        after = model(x, degradation="rain")
+    torch.testing.assert_close(before, after, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(before, after)  # the other resampling ran (rounding differs)
+    assert kept == (
+        prompt_to_feature.stride_pool,
+        prompt_to_feature.upsample_add,
+        alignment.area_pool,
+    )
+    assert_times_pairs(overhead.measure_strided_resampling, ("units", "models"))
+    stored = stored_pairs([0.004, 0.003], [0.75, 0.7, 0.8], "units", "models")
+    stored["unit"] = "decoders/3"
+    page = overhead.strided_sentence(stored)
+    assert "(decoders.3, its stage's feature) 0.750x (0.700-0.800) at 128² (4.00 → 3.00 ms)" in page
+    assert "the plain network, 0.750x (0.700-0.800) at 128² and" in page
 
 
 def test_the_ffn_rank_sentence_says_when_its_rank_is_the_adapter_default():
@@ -353,6 +396,10 @@ def test_a_missed_nafnet_time_goal_names_what_was_tried_and_what_is_left():
     assert "NAFNet's time goal is missed at 128². Tried: the unit designs" in text
     assert "; glibc keeping freed memory (Allocator). Still open: fewer operators" in text
     assert "each unit calls 54-56 operators per forward pass" in text
+    assert "fewer full-resolution passes" not in text
+    results["strided_resampling"] = {}
+    text = "\n".join(overhead.nafnet_next_lines(results))
+    assert "(Allocator); fewer full-resolution passes in the strided unit (below the" in text
     results["backbones"]["nafnet"]["sizes"]["128"] = measured([1.08, 1.02, 1.36])
     assert overhead.nafnet_next_lines(results) == []
     assert overhead.nafnet_next_lines({"backbones": {}}) == []

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from operators import backward_operators
 from reference import compact_unit_reference
+from torch.profiler import profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from pip_adapter import (
@@ -20,7 +21,13 @@ from pip_adapter import (
 from pip_adapter.layers import DualGatedFeedForward, project_add, project_scaled
 from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim, prompt_to_feature
 from pip_adapter.unit.lowrank import DegradationLowRank
-from pip_adapter.unit.resampling import area_pool, resize, resize_add
+from pip_adapter.unit.resampling import (
+    area_pool,
+    resize,
+    resize_add,
+    stride_pool,
+    upsample_add,
+)
 
 # at the torch floor (2.4) the FLOP counter and torch.export behave differently: follow-up
 RECENT_TORCH = pytest.mark.skipif(
@@ -452,6 +459,91 @@ def test_resizing_by_products_is_bilinear_interpolation(height, width):
     torch.testing.assert_close(resize_add(x, small), x + expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(("height", "width", "stride"), [(16, 12, 2), (37, 53, 2), (12, 9, 3)])
+def test_stride_pooling_is_average_pooling_with_partial_windows(height, width, stride):
+    # where the windows tile the feature a depth-wise convolution pools it, elsewhere torch's
+    # pooling does: the same means (values and gradients), partial windows at the border
+    # averaging what they hold
+    x = torch.randn(2, 3, height, width, dtype=torch.float64, requires_grad=True)
+    pooled = stride_pool(x, stride)
+    expected = torch.nn.functional.avg_pool2d(x, stride, ceil_mode=True)
+    torch.testing.assert_close(pooled, expected, rtol=1e-12, atol=1e-12)
+    upstream = torch.randn_like(pooled)
+    (got,) = torch.autograd.grad(pooled, x, upstream)
+    (wanted,) = torch.autograd.grad(expected, x, upstream)
+    torch.testing.assert_close(got, wanted, rtol=1e-12, atol=1e-12)
+    assert stride_pool(x, 1) is x
+
+
+@pytest.mark.parametrize(("height", "width", "stride"), [(32, 16, 2), (24, 36, 3), (37, 53, 2)])
+def test_the_prompt_grid_from_the_pooled_feature_is_the_area_pooling_of_the_feature(
+    height, width, stride
+):
+    # sides multiples of stride·size: the grid averages the pooled feature, four times smaller
+    # (the feature itself is not read: NaNs there stay out); elsewhere it pools the feature
+    x = torch.randn(2, 3, height, width)
+    pooled = torch.nn.functional.avg_pool2d(x, stride, ceil_mode=True)
+    expected = torch.nn.functional.adaptive_avg_pool2d(x, 4)
+    torch.testing.assert_close(area_pool(x, 4, pooled, stride), expected, rtol=1e-5, atol=1e-6)
+    tiled = height % (4 * stride) == width % (4 * stride) == 0
+    assert area_pool(torch.full_like(x, math.nan), 4, pooled, stride).isnan().any() != tiled
+
+
+def test_upsampling_adds_into_the_resized_map_only_in_the_same_dtype():
+    small, x = torch.randn(2, 3, 8, 7), torch.randn(2, 3, 16, 13)
+    expected = x + torch.nn.functional.interpolate(small, (16, 13), mode="bilinear")
+    torch.testing.assert_close(upsample_add(x, small), expected, rtol=0, atol=0)
+    # a bf16 map added to a float32 feature is a float32 sum, as in the formula
+    mixed = upsample_add(x, small.bfloat16())
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, expected, rtol=0.02, atol=0.05)
+    wide = x.double() + torch.nn.functional.interpolate(small.double(), (16, 13), mode="bilinear")
+    torch.testing.assert_close(upsample_add(x, small.double()), wide, rtol=0, atol=0)
+
+
+@RECENT_TORCH
+def test_the_strided_unit_exports_with_torchs_pooling_and_the_same_outputs():
+    # exported (traced), the strided unit pools with torch's pooling and averages the grid
+    # from the feature: the eager unit's fast paths compute the same
+    torch.manual_seed(0)
+    unit = PromptInPrompt(12, 3, prompt_dim=8, prompt_size=4, feature_ffn_stride=2).eval()
+    perturb(unit, scale=0.1)
+    x, weights = torch.rand(1, 12, 16, 24), torch.tensor([[0.2, 0.3, 0.5]])
+    program = torch.export.export(unit, (x, weights))
+    targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert "aten.avg_pool2d.default" in targets
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x, weights), unit(x, weights))
+
+
+def test_the_strided_unit_reads_the_full_resolution_feature_in_two_operators():
+    # issue 14: the strided unit pools the full-resolution feature once (the prompt grid is
+    # averaged from the pooled feature where its windows tile the grid's bins), and its update
+    # comes back in one resize whose output takes the feature's sum: two operators read a
+    # full-resolution tensor (before: three, a pooling, a product onto the grid and the
+    # resize's product, which also made a half-resolution tensor). On a grid that the windows
+    # do not tile the feature is averaged onto the grid from the full resolution (one more).
+    torch.manual_seed(0)
+    unit = PromptInPrompt(16, 3, prompt_dim=16, prompt_size=4, feature_ffn_stride=2).eval()
+    perturb(unit, 0.3)
+    weights = torch.tensor([[0.2, 0.3, 0.5]])
+    for side, expected in (
+        (32, ["aten::conv2d", "aten::add_"]),
+        (36, ["aten::conv2d", "aten::matmul", "aten::add_"]),
+    ):
+        x = torch.randn(1, 16, side, side)
+        with torch.inference_mode(), profile(record_shapes=True) as prof:
+            unit(x, weights)
+        reading = [
+            e.name
+            for e in prof.events()
+            if (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
+            and e.name not in ("aten::reshape", "aten::view")
+            and any(math.prod(shape) >= x.numel() for shape in e.input_shapes if shape)
+        ]
+        assert reading == expected
+
+
 @RECENT_TORCH
 @pytest.mark.parametrize("design", DESIGNS)
 def test_exported_unit_keeps_height_and_width_dynamic(design):
@@ -508,12 +600,16 @@ PINNED = [
 
 
 # the same with the feed-forward on a pooled feature: even and odd sides (partial windows),
-# a pooled feature smaller than the prompt grid, one side shorter than the stride
+# a pooled feature smaller than the prompt grid, one side shorter than the stride; windows
+# that tile the feature (pooled by a convolution)
 PINNED_STRIDED = [
     (24, 16, 2, 8, 2, 32, 16, 2),
     (12, 16, 2, 4, 2, 37, 53, 2),
     (16, 16, 4, 6, 1, 5, 9, 2),
     (16, 16, 1, 4, 1, 23, 2, 3),
+    # sides multiples of stride·size: the grid averaged from the pooled feature
+    (12, 16, 2, 4, 1, 24, 16, 2),
+    (16, 16, 1, 4, 1, 24, 12, 3),
 ]
 
 

@@ -30,13 +30,16 @@ class ContentAlignment(nn.Module):
         self.resample = resample
         self.project = nn.Conv2d(channels, dim, kernel_size=1, bias=False)
 
-    def downsample(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` on the prompt's ``s×s`` grid, channels unchanged."""
+    def downsample(
+        self, x: torch.Tensor, pooled: torch.Tensor | None = None, stride: int = 1
+    ) -> torch.Tensor:
+        """``x`` on the prompt's ``s×s`` grid, channels unchanged; ``"area"`` may average
+        ``pooled``, ``x`` already average-pooled by ``stride``, instead (``area_pool``)."""
         if self.resample == "bilinear":
             return F.interpolate(
                 x, size=(self.size, self.size), mode="bilinear", align_corners=False
             )
-        return area_pool(x, self.size)
+        return area_pool(x, self.size, pooled, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.project(self.downsample(x))

@@ -229,11 +229,14 @@ class PromptInPrompt(nn.Module):
         interaction = self.prompt_to_feature
         if self.design == "paper":
             return interaction(x, self._universal_prompt(x, weights), weights)
-        small = self.align.downsample(x)
+        # a strided feed-forward's pooled feature, made once: for the feed-forward and, where
+        # its windows tile the prompt grid's bins, for the grid
+        pooled = interaction.pool(x) if interaction.ffn_stride > 1 else None
+        small = self.align.downsample(x, pooled, interaction.ffn_stride)
         attended = interaction.attend(
             interaction.select(small), self._compact_prompt(small, weights)
         )
-        return interaction.add_resized(x, attended, weights)
+        return interaction.add_resized(x, attended, weights, pooled)
 
     def add_degradations(self, start: torch.Tensor) -> list[nn.Parameter]:
         """Learn ``k`` more degradations, each starting at a mixture of the existing ones (a row

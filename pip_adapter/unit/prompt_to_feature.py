@@ -17,7 +17,7 @@ from pip_adapter.layers import (
     add_product,
 )
 from pip_adapter.unit.lowrank import DegradationLowRank
-from pip_adapter.unit.resampling import resize, resize_add
+from pip_adapter.unit.resampling import resize, resize_add, stride_pool, upsample_add
 
 __all__ = ["SelectivePromptToFeature"]
 
@@ -111,15 +111,24 @@ class SelectivePromptToFeature(nn.Module):
             return self.feed_forward_fast(y, y, weights=weights)
         return y + self.ffn(self.norm_ffn(y))
 
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` average-pooled by ``ffn_stride`` (``ceil_mode``; ``x`` itself at stride 1)."""
+        return stride_pool(x, self.ffn_stride)
+
     def add_resized(
-        self, x: torch.Tensor, attended: torch.Tensor, weights: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        attended: torch.Tensor,
+        weights: torch.Tensor | None = None,
+        pooled: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``merge(x, feed_forward(select(x) + resize(attended), weights))``, with ``attended``
         on a smaller grid resized (bilinear) to ``x``'s: the compact design's per-pixel step.
 
         With ``ffn_stride`` ``k > 1`` that step runs on ``select(x)`` average-pooled by ``k``
-        (``ceil_mode``), and what it adds there is resized (bilinear) back and added to
-        ``select(x)``: the feed-forward then costs ``1/k²`` of its per-pixel price.
+        (``ceil_mode``; ``pooled``, ``pool(x)``, when the caller has it), and what it adds
+        there is resized (bilinear) back and added to ``select(x)``: the feed-forward then
+        costs ``1/k²`` of its per-pixel price.
         """
         selected = self.select(x)
         if self.ffn_stride == 1:
@@ -127,10 +136,10 @@ class SelectivePromptToFeature(nn.Module):
             return self.merge(
                 x, self.feed_forward_fast(modulated, modulated, in_place=True, weights=weights)
             )
-        pooled = F.avg_pool2d(selected, self.ffn_stride, ceil_mode=True)
+        pooled = self.pool(selected) if pooled is None else self.select(pooled)
         resized = resize(attended, *pooled.shape[-2:])
         update = self.feed_forward_fast(pooled + resized, resized, in_place=True, weights=weights)
-        return self.merge(x, resize_add(selected, update))
+        return self.merge(x, upsample_add(selected, update))
 
     def feed_forward_fast(
         self,

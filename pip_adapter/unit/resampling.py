@@ -6,16 +6,21 @@ the BLAS kernels in either memory layout (the pooling and bilinear kernels of ``
 slow on ``B×C×H×W`` tensors with many channels), the resize can add its result to a tensor
 in the same product, and exported graphs keep the height and width dynamic (adaptive pooling
 exports with the example's fixed windows). Outside tracing the matrices are cached per size.
+
+A feed-forward on the feature pooled by a stride ``k`` (a map only ``k`` times smaller, where
+such products would multiply mostly by zeros) pools and resizes back with torch's kernels
+instead: ``stride_pool`` and ``upsample_add``.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from pip_adapter.caching import constant
 from pip_adapter.layers import add_product
 
-__all__ = ["area_pool", "resize", "resize_add"]
+__all__ = ["area_pool", "resize", "resize_add", "stride_pool", "upsample_add"]
 
 
 def _bin_means(length: int, size: int, like: torch.Tensor) -> torch.Tensor:
@@ -45,10 +50,30 @@ def _bilinear(length: int, size: int, like: torch.Tensor) -> torch.Tensor:
     return matrix.to(like.dtype)
 
 
-def area_pool(x: torch.Tensor, size: int) -> torch.Tensor:
+def _eager() -> bool:
+    """Not compiled, exported or traced, where a branch on a size would hold for every size."""
+    return not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+
+
+def _box(channels: int, stride: int, like: torch.Tensor) -> torch.Tensor:
+    """Depth-wise ``stride×stride`` kernel of ``channels`` averaging its window."""
+    return torch.full(
+        (channels, 1, stride, stride), 1 / stride**2, dtype=like.dtype, device=like.device
+    )
+
+
+def area_pool(
+    x: torch.Tensor, size: int, pooled: torch.Tensor | None = None, stride: int = 1
+) -> torch.Tensor:
     """``adaptive_avg_pool2d(x, size)`` as two matrix products (``x`` itself when it is
-    already ``size×size``, outside tracing)."""
+    already ``size×size``, outside tracing).
+
+    ``pooled``, ``x`` average-pooled by ``stride`` (``stride_pool``), gives the same means
+    from a ``stride²`` times smaller tensor where every bin is whole windows of it: eager,
+    ``x``'s sides multiples of ``stride·size``."""
     height, width = x.shape[-2:]
+    if pooled is not None and _eager() and height % (stride * size) == width % (stride * size) == 0:
+        x, height, width = pooled, height // stride, width // stride
     if not torch.compiler.is_compiling() and (height, width) == (size, size):
         return x
     rows = constant(_bin_means, height, size, like=x)
@@ -76,3 +101,28 @@ def resize_add(x: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
         cols.expand(batch, -1, -1),
     )
     return out.view(batch, dim, height, width)
+
+
+def stride_pool(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """``F.avg_pool2d(x, stride, ceil_mode=True)``: windows past the border average what they
+    hold (``x`` itself for stride 1). Eager, where the windows tile ``x``, a depth-wise
+    convolution with a ``1/stride²`` kernel: the same means, where torch's pooling kernel is
+    several times slower on a ``B×C×H×W`` tensor on the CPU."""
+    if stride == 1:
+        return x
+    height, width = x.shape[-2:]
+    if _eager() and height % stride == width % stride == 0:
+        box = constant(_box, x.shape[1], stride, like=x)
+        return F.conv2d(x, box, stride=stride, groups=x.shape[1])
+    return F.avg_pool2d(x, stride, ceil_mode=True)
+
+
+def upsample_add(x: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
+    """``x + F.interpolate(small, x's size, mode="bilinear")`` by torch's bilinear kernel, for
+    a map a few times smaller than ``x`` (each pixel weighs 2×2 of its values, where
+    ``resize_add``'s products would weigh all of a row's); the sum is written into the resized
+    map (a tensor of its own) when both have the same dtype: one full-size tensor made."""
+    resized = F.interpolate(small, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    if resized.dtype == x.dtype and resized.shape == x.shape:
+        return resized.add_(x)
+    return x + resized
