@@ -475,6 +475,15 @@ def test_stride_pooling_is_average_pooling_with_partial_windows(height, width, s
     assert stride_pool(x, 1) is x
 
 
+def test_stride_pooling_keeps_the_features_dtype_under_autocast():
+    # autocast would run the depth-wise convolution in bf16; torch's pooling keeps float32
+    x = torch.randn(1, 4, 16, 16)
+    with torch.autocast("cpu", torch.bfloat16):
+        pooled = stride_pool(x, 2)
+    assert pooled.dtype == torch.float32
+    torch.testing.assert_close(pooled, torch.nn.functional.avg_pool2d(x, 2, ceil_mode=True))
+
+
 @pytest.mark.parametrize(("height", "width", "stride"), [(32, 16, 2), (24, 36, 3), (37, 53, 2)])
 def test_the_prompt_grid_from_the_pooled_feature_is_the_area_pooling_of_the_feature(
     height, width, stride

@@ -105,13 +105,15 @@ def resize_add(x: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
 
 def stride_pool(x: torch.Tensor, stride: int) -> torch.Tensor:
     """``F.avg_pool2d(x, stride, ceil_mode=True)``: windows past the border average what they
-    hold (``x`` itself for stride 1). Eager, where the windows tile ``x``, a depth-wise
-    convolution with a ``1/stride²`` kernel: the same means, where torch's pooling kernel is
-    several times slower on a ``B×C×H×W`` tensor on the CPU."""
+    hold (``x`` itself for stride 1). Eager on the CPU, where the windows tile ``x``, a
+    depth-wise convolution with a ``1/stride²`` kernel: the same means, where torch's pooling
+    kernel is several times slower on a ``B×C×H×W`` tensor (measured there only). Not under
+    autocast, which would run the convolution in its low dtype where pooling keeps ``x``'s."""
     if stride == 1:
         return x
     height, width = x.shape[-2:]
-    if _eager() and height % stride == width % stride == 0:
+    on_cpu = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+    if on_cpu and _eager() and height % stride == width % stride == 0:
         box = constant(_box, x.shape[1], stride, like=x)
         return F.conv2d(x, box, stride=stride, groups=x.shape[1])
     return F.avg_pool2d(x, stride, ceil_mode=True)
