@@ -841,10 +841,22 @@ def strided_sentence(measured: dict) -> str:
     """What the strided unit's resampling change bought (``--strided-resampling``)."""
     run = measured["settings"]
     units, models = size_cells(measured["units"], ""), size_cells(measured["models"])
+    spread = [
+        f"{size}²"
+        for size in SIZES
+        if (cell := measured["models"][str(size)]["time_ratio"])[1] <= 1 <= cell[2]
+    ]
+    inside = (
+        f" At {' and '.join(spread)} the whole network's range includes 1.000x: what the unit "
+        "saves is inside this protocol's spread."
+        if spread
+        else ""
+    )
     return (
         "The strided full-resolution unit (the feed-forward on the 2×-pooled feature) pools the "
-        "feature once, by a depth-wise convolution with a 1/4 kernel where the windows tile it "
-        "(torch's pooling kernel is several times slower on a channels-first tensor), averages "
+        "feature once, on the CPU outside autocast by a depth-wise convolution with a 1/4 kernel "
+        "where the windows tile it (torch's pooling kernel is several times slower on a "
+        "channels-first tensor; elsewhere torch's pooling), averages "
         "the prompt grid from the pooled feature where its windows tile the grid's bins, and "
         "resizes its update back by torch's bilinear kernel, adding the feature into the "
         "resized map (`pip_adapter.unit.resampling`: `stride_pool`, `area_pool`, "
@@ -856,7 +868,7 @@ def strided_sentence(measured: dict) -> str:
         "its time over the time before, median and range over the rounds): the unit alone "
         f"({measured['unit'].replace('/', '.')}, its stage's feature) {' and '.join(units)}; "
         "the whole NAFNet + PIP, interleaved with the plain network, "
-        f"{' and '.join(models)}."
+        f"{' and '.join(models)}.{inside}"
     )
 
 

@@ -270,6 +270,10 @@ def test_the_strided_resampling_timing_compares_the_resampling_before_and_after(
     page = overhead.strided_sentence(stored)
     assert "(decoders.3, its stage's feature) 0.750x (0.700-0.800) at 128² (4.00 → 3.00 ms)" in page
     assert "the plain network, 0.750x (0.700-0.800) at 128² and" in page
+    assert "inside this protocol's spread" not in page
+    stored["models"]["256"]["time_ratio"] = [1.02, 0.95, 1.1]
+    page = overhead.strided_sentence(stored)
+    assert "At 256² the whole network's range includes 1.000x" in page
 
 
 def test_the_ffn_rank_sentence_says_when_its_rank_is_the_adapter_default():
