@@ -357,7 +357,8 @@ def keep_adopted(adapter: Path, measured: dict, kept: Path) -> str | None:
 
     chosen = adopted(measured, quality.VALIDATION)
     if chosen is None:
-        shutil.rmtree(kept, ignore_errors=True)
+        if kept.exists():  # a failed removal is an error: readers would measure the old line
+            shutil.rmtree(kept)
     else:
         model = with_strength(load_bundle(adapter), chosen, tuple(measured["lines"][chosen]))
         save_bundle(model, kept, backbone="nafnet", size="small", save_backbone_weights=True)
