@@ -38,6 +38,7 @@ from pip_adapter.data import PairedImages, build_eval_set
 from pip_adapter.evaluation import average_report
 from pip_adapter.files import write_text
 from pip_adapter.injection import PIPModel
+from pip_adapter.injection.model import blend_output
 from pip_adapter.metrics import psnr
 from pip_adapter.training import fit_output_strength
 
@@ -55,8 +56,9 @@ CLEAN_KEEP_DB = 0.10
 
 
 def blended_psnr(x: torch.Tensor, f: torch.Tensor, y: torch.Tensor, amount: float) -> float:
-    """The PSNR of ``x + amount · (f − x)`` clamped to [0, 1], as ``evaluate`` measures."""
-    return psnr((x + amount * (f - x)).float().clamp(0, 1), y).item()
+    """The PSNR of ``x + amount · (f − x)`` (the library's ``blend_output``) clamped to
+    [0, 1], as ``evaluate`` measures."""
+    return psnr(blend_output(x, f, amount).float().clamp(0, 1), y).item()
 
 
 @torch.no_grad()
@@ -97,9 +99,10 @@ def measure_set(model: PIPModel, pairs: PairedImages, strengths: Mapping[str, fl
         label_weights = model.degradation_weights(x, label)
         blind = model.full_output(x, blind_weights)
         labelled = model.full_output(x, label_weights) if label != CLEAN else x
+        amounts = {}  # blind mode's amount at each haze strength
         for strength_name, strength in strengths.items():
             with_haze(model, strength)
-            amount = model.output_amount(x, blind_weights).item()
+            amount = amounts[strength_name] = model.output_amount(x, blind_weights).item()
             entry = scores[strength_name]
             entry["blind"][label].append(blended_psnr(x, blind, y, amount))
             if label != CLEAN:
@@ -107,8 +110,7 @@ def measure_set(model: PIPModel, pairs: PairedImages, strengths: Mapping[str, fl
                 entry["labels"][label].append(blended_psnr(x, labelled, y, label_amount))
                 entry["input"][label].append(psnr(x.float(), y).item())
         if label == HAZE:
-            with_haze(model, next(iter(strengths.values())))
-            amount = model.output_amount(x, blind_weights).item()
+            amount = amounts[next(iter(strengths))]
             w = blind_weights[0]
             haze, clean = model.degradations.index(HAZE), model.degradations.index(CLEAN)
             labels_psnr = blended_psnr(x, labelled, y, 1.0)
