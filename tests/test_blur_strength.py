@@ -173,6 +173,10 @@ def test_the_full_output_is_what_the_model_blends_with_its_input():
         model.full_output(x, weights * torch.tensor([[1.0], [1.0], [0.0]]))
     with pytest.raises(ValueError, match="x must be a B×C×H×W image tensor"):
         model.full_output(x[0], weights[:1])
+    with pytest.raises(ValueError, match=r"shape \(batch, num_degradations\) = \(3, 6\)"):
+        model.output_amount(x, weights[:, :-1])  # the same checks as full_output
+    with pytest.raises(ValueError, match="x must be a B×C×H×W image tensor"):
+        model.output_amount(x[0], weights[:1])
 
 
 def test_calibration_sets_the_fitted_line_and_replaces_a_blur_output_strength():
