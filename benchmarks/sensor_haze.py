@@ -16,14 +16,12 @@ held-out sets (bundled and out-of-domain) are reported and choose nothing.
 Run:  python benchmarks/sensor_haze.py [--runs runs/quality] [--sensors runs/sensor_tuning]
       [--threads 1]
 The measurements are kept in ``<runs>/pip/sensor_haze/`` (one file a sensor and set: a stopped
-run resumes) while the bundle, the sensors, the photos and the code are the same."""
+run resumes) while the bundle, the sensors, the photos and the library are the same."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
 from pathlib import Path
 
 import torch
@@ -33,13 +31,14 @@ from haze_strength import (
     CLEAN_KEEP_DB,
     GAIN_DB,
     HAZE,
+    SET_TITLES,
     VALIDATION,
     fit_haze,
     gap,
     measure_set,
     psnr_of,
 )
-from machine import at_least, describe_machine, verdict
+from machine import at_least, page_head, verdict
 from output_strength import VALIDATION_SEED, cached, sets_digest, strength_photos
 from sensor_accuracy import DEGRADATIONS, accuracy, confusion, predictions, whole_photo_draws
 from sensor_tuning import (
@@ -82,11 +81,6 @@ JUDGEMENTS = {
     "J0": ("full", "full"),
     "J1": ("fitted", "fitted"),
     "J2": ("full", "fitted"),
-}
-SET_TITLES = {
-    VALIDATION: "validation (seed-0 draws)",
-    "test": "bundled held-out",
-    "ood": "out-of-domain held-out",
 }
 
 
@@ -354,8 +348,9 @@ def main() -> None:
         **{s: build_eval_set(s, quality.WITH_CLEAN, seed=args.seed) for s in quality.EVAL_SETS},
     }
     folder = args.runs / "pip" / "sensor_haze"
+    # what a measurement depends on: the network, the photos, the library (the measuring is
+    # haze_strength.measure_set's, through the library's forward) and the sensor (``keep``)
     key = {"bundle": files_digest(bundle), "eval_sets": sets_digest(sets), "code": code_digest()}
-    key["script"] = files_digest(Path(__file__))
 
     def keep(name: str, extra: dict, measure: Callable[[], dict]) -> dict:
         sensor_file = args.sensors / extra["sensor"] / f"seed{SEED}" / "sensor.safetensors"
@@ -374,20 +369,16 @@ def main() -> None:
     }
     judged = {recipe: verdicts(scores, restored, recipe) for recipe in candidates}
 
-    command = " ".join(["python", "benchmarks/sensor_haze.py", *sys.argv[1:]])
-    described = "\n".join(f"- `{r}`: {VARIANTS[r][0]}." for r in recipes)
+    title = "The sensor's haze/clean boundary: faint haze in the sensor's training"
     lines = [
-        "# The sensor's haze/clean boundary: faint haze in the sensor's training",
+        *page_head(title, "benchmarks/sensor_haze.py", args.threads),
+        *[f"- `{recipe}`: {VARIANTS[recipe][0]}." for recipe in recipes],
         "",
-        f"`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.",
-        "",
-        "The default sensor leaves about a fifth of a hazy photo's weight on clean (every other "
-        "degradation much less), so blind mode keeps only part of the haze output "
-        "([haze_strength.md](haze_strength.md)). The candidates below draw haze fainter in the "
+        "The default sensor (the first) leaves about a fifth of a hazy photo's weight on clean "
+        "(every other degradation much less), so blind mode keeps only part of the haze output "
+        "([haze_strength.md](haze_strength.md)). The candidates draw haze fainter in the "
         "sensor's training; each is trained by `benchmarks/sensor_tuning.py` (seed "
-        f"{SEED}, the default's seed; [sensor_tuning.md](sensor_tuning.md)):",
-        "",
-        described,
+        f"{SEED}, the default's seed; [sensor_tuning.md](sensor_tuning.md)).",
         "",
         "## The sensor on its validation whole photos",
         "",
