@@ -14,7 +14,7 @@ candidates' numbers (notes/issue-19.md, session 22), decides on the validation p
 held-out sets (bundled and out-of-domain) are reported and choose nothing.
 
 Run:  python benchmarks/sensor_haze.py [--runs runs/quality] [--sensors runs/sensor_tuning]
-      [--threads 1]
+      [--threads 1] [--out docs/benchmarks]
 The measurements are kept in ``<runs>/pip/sensor_haze/`` (one file a sensor and set: a stopped
 run resumes) while the bundle, the sensors, the photos and the library are the same."""
 
@@ -314,6 +314,7 @@ def main() -> None:
     parser.add_argument("--sensors", type=Path, default=RUNS, help="sensor_tuning.py's runs")
     parser.add_argument("--seed", type=int, default=0, help="the held-out sets' draws (0)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1)")
+    parser.add_argument("--out", type=Path, default=quality.ROOT / "docs" / "benchmarks")
     parser.add_argument(
         "--candidates",
         default=",".join(CANDIDATES),
@@ -418,7 +419,7 @@ def main() -> None:
     ]
     for recipe in candidates:
         lines += rule_lines(recipe, judged[recipe])
-    out = quality.ROOT / "docs" / "benchmarks" / "sensor_haze.md"
+    out = args.out / "sensor_haze.md"
     write_text(out, "\n".join(lines) + "\n")
     print(f"wrote {out}")
 
