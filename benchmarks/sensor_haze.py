@@ -24,28 +24,30 @@ import argparse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import sensor_accuracy
 import torch
 from blur_strength import BLIND_KEEP_DB
-from digests import code_digest, files_digest
+from digests import files_digest
 from haze_strength import (
     CLEAN_KEEP_DB,
     GAIN_DB,
     HAZE,
     SET_TITLES,
     VALIDATION,
+    cache_key,
     fit_haze,
     gap,
+    mean,
     measure_set,
     psnr_of,
 )
 from machine import at_least, page_head, verdict
-from output_strength import VALIDATION_SEED, cached, sets_digest, strength_photos
+from output_strength import VALIDATION_SEED, cached, strength_photos
 from sensor_accuracy import DEGRADATIONS, accuracy, confusion, predictions, whole_photo_draws
 from sensor_tuning import (
     DEFAULT_RECIPE,
     RUNS,
     VALIDATION_NAMES,
-    VARIANTS,
     kept_logits,
     kept_sensor,
     pooled,
@@ -62,6 +64,15 @@ from pip_adapter.training.sensor import DEFAULT_SENSOR_TEMPERATURE
 # the recipes judged against the default one (sensor_tuning.py's), and the seed they and the
 # default's sensor were trained with
 CANDIDATES = ("mild_end", "mild_end_clean")
+# each recipe in a line of its own (sensor_tuning.py's are written beside their neighbours)
+RECIPES = {
+    DEFAULT_RECIPE: "the default: a quarter of the rain, blur and low-light crops drawn from the "
+    "mild end of their default ranges, haze always from its whole range (beta 0.04 to 0.2)",
+    "mild_end": "as the default, and a quarter of the haze crops too from the mild end of its "
+    "range (beta 0.04 to 0.07)",
+    "mild_end_clean": "as `mild_end`, and 2 of every 7 training items clean rather than 1 of 6 "
+    "(`clean_share=2/7`)",
+}
 SEED = 0
 STRENGTHS = ("full", "fitted")  # haze at full strength, and at haze_strength.py's fit ((d1))
 # the rule's sensor conditions (validation whole photos, against the default recipe): hazy
@@ -115,10 +126,11 @@ def validation_scores(sensors: Path, recipe: str) -> dict:
     return sensor_scores(pooled(logits["whole"], "none"), truth["whole"])
 
 
-def held_out_accuracy(sensor: pa.DegradationSensor, split: str) -> float:
-    """The sensor's accuracy (%) on a held-out set's whole photos, drawn as sensor.md draws them."""
+def held_out_accuracy(sensor: pa.DegradationSensor, split: str, seed: int) -> float:
+    """The sensor's accuracy (%) on a held-out set's whole photos, drawn as sensor.md draws them
+    (with ``seed``)."""
     photos = sample_images(split)
-    weights, truth = predictions(sensor, photos, None, whole_photo_draws(len(photos)), SEED)
+    weights, truth = predictions(sensor, photos, None, whole_photo_draws(len(photos)), seed)
     return 100 * accuracy(confusion(weights, truth))
 
 
@@ -149,9 +161,11 @@ def restoration(
     keep: Callable[[str, dict, Callable[[], dict]], dict],
 ) -> dict:
     """Per sensor and set: ``measure_set`` with ``model.sensor`` that sensor, kept by
-    ``keep(name, key, measure)``."""
+    ``keep(name, key, measure)``; measured from the last sensor to the first (the candidates
+    before the default's), so that a run for a candidate beside one for the default alone
+    measures each once, and returned in the order of ``sensors``."""
     results: dict = {}
-    for recipe, sensor in sensors.items():
+    for recipe, sensor in reversed(sensors.items()):
         model.sensor = sensor
         results[recipe] = {
             split: keep(
@@ -161,7 +175,7 @@ def restoration(
             )
             for split, pairs in sets.items()
         }
-    return results
+    return {recipe: results[recipe] for recipe in sensors}
 
 
 def blind_blur(reports: Mapping[str, dict], strength: str) -> float:
@@ -287,6 +301,40 @@ def restoration_table(restored: Mapping[str, dict], split: str, fitted: float) -
     return lines
 
 
+def hazy_table(restored: Mapping[str, dict]) -> list[str]:
+    """Per set and sensor, the hazy photos at full strength: the sensor's mean weights, and
+    blind − labels split into its steering and amount parts (``haze_strength.measure_set``)."""
+    lines = [
+        "| photos (hazy) | sensor | weight haze / clean / other | blind − labels | steering part "
+        "| amount part |",
+        "| --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for split, title in SET_TITLES.items():
+        for recipe, sets in restored.items():
+            rows = sets[split]["hazy"]
+            weights = " / ".join(f"{mean([r['weights'][i] for r in rows]):.3f}" for i in range(3))
+            parts = [mean([r["blind"] - r["labels"] for r in rows])]
+            parts += [mean([r[k] for r in rows]) for k in ("steering", "amount_part")]
+            cells = [title, recipe, weights, *(f"{v:+.2f}" for v in parts)]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def adopted(scores: Mapping[str, dict], judged: Mapping[str, dict]) -> str:
+    """What the rule adopts: the candidates that pass the first route any passes (J0, then the
+    combination), the one of least hazy clean weight (S1) among them; or none."""
+    haze = DEGRADATIONS.index(HAZE)
+    for route, text in (
+        ("recipe", "its recipe"),
+        ("combination", "its recipe with the fitted haze strength"),
+    ):
+        passed = [r for r, j in judged.items() if j["adopts"] == route]
+        if passed:
+            best = min(passed, key=lambda r: scores[r]["clean_weight"][haze])
+            return f"`{best}`, {text}"
+    return "none (the default recipe stays)"
+
+
 def rule_lines(recipe: str, judged: dict) -> list[str]:
     def said(checks: Sequence[tuple[str, bool]]) -> str:
         return "; ".join(f"{what}: {verdict(ok)}" for what, ok in checks)
@@ -349,9 +397,13 @@ def main() -> None:
         **{s: build_eval_set(s, quality.WITH_CLEAN, seed=args.seed) for s in quality.EVAL_SETS},
     }
     folder = args.runs / "pip" / "sensor_haze"
-    # what a measurement depends on: the network, the photos, the library (the measuring is
-    # haze_strength.measure_set's, through the library's forward) and the sensor (``keep``)
-    key = {"bundle": files_digest(bundle), "eval_sets": sets_digest(sets), "code": code_digest()}
+    # what a measurement depends on: haze_strength.py's key (the network, the photos, the
+    # library, its measuring code and fit draws), this script and sensor_accuracy.py's draws,
+    # and the sensor (``keep``)
+    key = cache_key(bundle, sets) | {
+        "sensor_haze": files_digest(Path(__file__)),
+        "sensor_accuracy": files_digest(Path(sensor_accuracy.__file__)),
+    }
 
     def keep(name: str, extra: dict, measure: Callable[[], dict]) -> dict:
         sensor_file = args.sensors / extra["sensor"] / f"seed{SEED}" / "sensor.safetensors"
@@ -365,7 +417,13 @@ def main() -> None:
     restored = restoration(model, sensors, sets, strengths, keep)
     scores = {recipe: validation_scores(args.sensors, recipe) for recipe in recipes}
     held_out = {
-        recipe: {split: held_out_accuracy(sensor, split) for split in quality.EVAL_SETS}
+        recipe: keep(
+            f"{recipe}.held_out",
+            {"sensor": recipe},
+            lambda sensor=sensor: {
+                split: held_out_accuracy(sensor, split, args.seed) for split in quality.EVAL_SETS
+            },
+        )
         for recipe, sensor in sensors.items()
     }
     judged = {recipe: verdicts(scores, restored, recipe) for recipe in candidates}
@@ -373,7 +431,7 @@ def main() -> None:
     title = "The sensor's haze/clean boundary: faint haze in the sensor's training"
     lines = [
         *page_head(title, "benchmarks/sensor_haze.py", args.threads),
-        *[f"- `{recipe}`: {VARIANTS[recipe][0]}." for recipe in recipes],
+        *[f"- `{recipe}`: {RECIPES[recipe]}." for recipe in recipes],
         "",
         "The default sensor (the first) leaves about a fifth of a hazy photo's weight on clean "
         "(every other degradation much less), so blind mode keeps only part of the haze output "
@@ -386,7 +444,7 @@ def main() -> None:
         "sensor_tuning.py's validation photos (17, in no split of the bundled ones), whole, "
         "each clean and under every degradation, no test-time views, weights at temperature "
         f"{DEFAULT_SENSOR_TEMPERATURE:g} (as `train_sensor` sets). The held-out columns: whole "
-        "photos drawn as [sensor.md](sensor.md) draws them (reported only).",
+        f"photos drawn as [sensor.md](sensor.md) draws them, seed {args.seed} (reported only).",
         "",
         *sensor_table(scores, held_out),
         "",
@@ -409,6 +467,14 @@ def main() -> None:
         ]
     lines += [
         "",
+        "### Where the weight goes on hazy photos",
+        "",
+        "Haze at full strength; as [haze_strength.md](haze_strength.md) splits it: the "
+        "*steering part* is the cost of steering the network by the sensor's weights rather "
+        "than the label, the *amount part* that of keeping only part of its output.",
+        "",
+        *hazy_table(restored),
+        "",
         "## The rule (validation photos only)",
         "",
         "Fixed before the candidates' numbers (notes/issue-19.md, session 22). S1-S4 on the "
@@ -419,6 +485,7 @@ def main() -> None:
     ]
     for recipe in candidates:
         lines += rule_lines(recipe, judged[recipe])
+    lines.append(f"- Adopted: {adopted(scores, judged)}.")
     out = args.out / "sensor_haze.md"
     write_text(out, "\n".join(lines) + "\n")
     print(f"wrote {out}")

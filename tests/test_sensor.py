@@ -12,6 +12,7 @@ from safetensors.torch import load_file, save_file
 
 import pip_adapter as pa
 from pip_adapter.data import SyntheticAllInOne, degrade, sample_images, synthetic_pages
+from pip_adapter.data._patches import item_generator
 from pip_adapter.injection.serialization import (
     SENSOR_FEATURE_VERSIONS,
     SENSOR_FORMAT_VERSION,
@@ -953,10 +954,10 @@ def test_train_sensor_refuses_a_bad_clean_offset(untouched, degradations, offset
         train_sensor(sensor, steps=1, progress=False, clean_offset=offset)
 
 
-def test_a_clean_share_adds_the_clean_crops_of_degraded_items():
-    """``clean_share`` adds as many items as make that share of an epoch clean, each the clean
-    crop of a different degraded item (never of a clean one), labelled clean; training with it
-    moves the weights."""
+def test_a_clean_share_adds_clean_items_drawn_as_the_clean_class_draws_its_own():
+    """``clean_share`` adds as many items as make that share of an epoch clean, each drawn
+    as a clean-class item is (recoloured as every crop is, so its input is not its target)
+    from a generator of its own index, labelled clean; training with it moves the weights."""
     classes = ("noise", "rain", "clean")
     assert _extra_clean(classes, 96, None) == 0
     assert _extra_clean(classes, 96, 1 / 3) == 0
@@ -965,11 +966,12 @@ def test_a_clean_share_adds_the_clean_crops_of_degraded_items():
     plain = _dataset(sensor, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 1.0, 1)
     data = _dataset(sensor, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 1.0, 1, extra_clean=64)
     assert isinstance(data, _ExtraClean) and len(data) == len(plain) + 64
-    sources = [data.degraded[k * len(data.degraded) // 64] for k in range(64)]
-    assert len(set(sources)) == 64 and all(i % 3 != 2 for i in sources)
-    degraded, clean, label = data[len(plain) + 5]
-    assert label == 2 and torch.equal(degraded, clean)
-    assert torch.equal(clean, plain[sources[5]][1]) and torch.equal(data[7][0], plain[7][0])
+    index = len(plain) + 5
+    degraded, clean, label = data[index]
+    expected = plain.make_item(2, item_generator(0, 0, index))
+    assert label == 2 and torch.equal(degraded, expected[0]) and torch.equal(clean, expected[1])
+    assert not torch.equal(degraded, clean)  # recoloured, as the clean class's own items
+    assert not torch.equal(clean, data[len(plain) + 6][1]) and torch.equal(data[7][0], plain[7][0])
     before = {k: v.clone() for k, v in sensor.state_dict().items()}
     train_sensor(sensor, steps=2, batch_size=2, clean_share=0.5, progress=False)
     assert any(not torch.equal(v, sensor.state_dict()[k]) for k, v in before.items())

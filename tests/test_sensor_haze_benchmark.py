@@ -135,3 +135,22 @@ def test_the_verdict_adopts_the_recipe_alone_before_the_combination():
 def test_held_out_whole_photos_are_drawn_as_the_sensor_page_draws_them():
     assert [crop_draws(n) for n in (3, 8)] == [40, 15]
     assert [whole_photo_draws(n) for n in (3, 8)] == [10, 3]
+
+
+def test_the_hazy_table_averages_each_sensors_hazy_photos():
+    row = {"weights": [0.7, 0.2, 0.1], "blind": 16.0, "labels": 15.0, "steering": -1.0}
+    other = {"weights": [0.5, 0.0, 0.5], "blind": 14.0, "labels": 15.0, "steering": -3.0}
+    hazy = [{**row, "amount_part": 2.0}, {**other, "amount_part": 2.0}]
+    restored = {"base": {split: {"hazy": hazy} for split in sensor_haze.SET_TITLES}}
+    lines = sensor_haze.hazy_table(restored)
+    assert len(lines) == 2 + len(sensor_haze.SET_TITLES)
+    assert lines[2].endswith("| base | 0.600 / 0.100 / 0.300 | +0.00 | -2.00 | +2.00 |")
+
+
+def test_of_two_candidates_passing_the_same_route_the_one_of_least_hazy_clean_weight_is_adopted():
+    scores = {"a": {"clean_weight": [0, 0, 0.14]}, "b": {"clean_weight": [0, 0, 0.12]}}
+    both = {"a": {"adopts": "recipe"}, "b": {"adopts": "recipe"}}
+    assert sensor_haze.adopted(scores, both) == "`b`, its recipe"
+    first_route = {"a": {"adopts": "recipe"}, "b": {"adopts": "combination"}}
+    assert sensor_haze.adopted(scores, first_route) == "`a`, its recipe"
+    assert sensor_haze.adopted(scores, {"a": {"adopts": None}}) == "none (the default recipe stays)"

@@ -43,6 +43,11 @@ SECTIONS = [  # (file, what it shows)
         "(`benchmarks/haze_strength.py`)",
     ),
     (
+        "sensor_haze.md",
+        "Do no harm: the sensor's haze/clean boundary, faint haze in its training "
+        "(`benchmarks/sensor_haze.py`)",
+    ),
+    (
         "local_pooling.md",
         "Whole photos: local pooling (TLC), no retraining (`benchmarks/local_pooling.py`)",
     ),

@@ -22,6 +22,7 @@ from pip_adapter.data import (
     synthetic_depth,
     synthetic_pages,
 )
+from pip_adapter.data._patches import item_generator
 from pip_adapter.data.degradations.blur import BLUR_PARAMETERS
 from pip_adapter.data.degradations.compose import DegradeFn
 from pip_adapter.data.degradations.lowlight import LOWLIGHT_PARAMETERS
@@ -79,7 +80,8 @@ MAX_SENSOR_PAGES = 8
 DEFAULT_SENSOR_SOFT = 0.0
 SOFT_SIGMA = (0.5, 1.5)
 # the share of an image source's training items that are clean (None: as many as of each
-# degradation); at most MAX_CLEAN_SHARE (the extra clean items come from as many degraded ones)
+# degradation); at most MAX_CLEAN_SHARE (beyond it clean would outweigh every degradation
+# together)
 MAX_CLEAN_SHARE = 0.5
 # an image source's training items per class and epoch
 _ITEMS_PER_CLASS = 256
@@ -263,16 +265,14 @@ class _SensorLabels(Dataset):
 
 
 class _ExtraClean(Dataset):
-    """An image source's items and ``extra`` more: the clean crops of evenly spread degraded
-    items, labelled ``"clean"``, so that more of the items are clean than of each degradation
-    (``train_sensor``'s ``clean_share``). A clean crop comes from its item's generator, so each
-    epoch draws fresh ones, reproducibly."""
+    """An image source's items and ``extra`` more of its clean class, each drawn as the clean
+    class's own items are (a fresh crop, recoloured as every crop is) from a generator of its
+    own index, so that more of the items are clean than of each degradation
+    (``train_sensor``'s ``clean_share``); each epoch draws fresh ones, reproducibly."""
 
     def __init__(self, data: SyntheticAllInOne, extra: int, clean_id: int) -> None:
         self.data, self.extra, self.clean_id = data, extra, clean_id
         self.items = len(data)
-        classes = len(data.degradations)
-        self.degraded = [i for i in range(self.items) if i % classes != clean_id]
 
     def set_epoch(self, epoch: int) -> None:
         self.data.set_epoch(epoch)
@@ -283,9 +283,9 @@ class _ExtraClean(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
         if index < self.items:
             return self.data[index]
-        k = index - self.items
-        _, clean, _ = self.data[self.degraded[k * len(self.degraded) // self.extra]]
-        return clean, clean, self.clean_id
+        generator = item_generator(self.data.seed, self.data.epoch, index)
+        degraded, clean = self.data.make_item(self.clean_id, generator)
+        return degraded, clean, self.clean_id
 
 
 def _extra_clean(classes: tuple[str, ...], items: int, share: float | None) -> int:
@@ -432,7 +432,7 @@ def train_sensor(
     ``synthetic_pages`` (printed text and line art, drawn from ``seed``) to the image source,
     each as likely as a photo. ``clean_share`` (``None``, the default: as many clean items as
     of each degradation; up to 0.5) makes that share of an image source's items clean, the
-    extra ones the clean crops of degraded items, so that the sensor sees more of what it must
+    extra ones drawn as the clean class's own, so that the sensor sees more of what it must
     leave alone (at the cost of a lower prior on every degradation). ``clean_offset``
     (default 0) is added to the trained sensor's ``"clean"`` logit, through its classifier's
     bias (so the sensor file and exported graphs carry it): a negative offset calls a photo
