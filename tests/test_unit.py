@@ -18,7 +18,13 @@ from pip_adapter import (
     PromptToPromptInteraction,
     SelectivePromptToFeature,
 )
-from pip_adapter.layers import DualGatedFeedForward, project_add, project_scaled
+from pip_adapter.functional import DEFAULT_TOPM_RATIOS
+from pip_adapter.layers import (
+    ChannelCrossAttention,
+    DualGatedFeedForward,
+    project_add,
+    project_scaled,
+)
 from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim, prompt_to_feature
 from pip_adapter.unit.lowrank import DegradationLowRank
 from pip_adapter.unit.resampling import (
@@ -795,3 +801,66 @@ def test_pointwise_products_keep_the_residual_dtype_under_autocast():
     torch.testing.assert_close(added, expected_added)
     torch.testing.assert_close(scaled, expected_scaled)
     assert prompt.dtype == torch.float32
+
+
+# aliasing operators and bare allocations: no kernel of their own
+ALIASES = {
+    f"aten::{name}"
+    for name in [
+        "view",
+        "reshape",
+        "select",
+        "slice",
+        "chunk",
+        "unsqueeze",
+        "transpose",
+        "numpy_T",
+        "empty",
+        "empty_like",
+    ]
+}
+
+
+def _top_level_operators(run) -> list[str]:
+    """The aten operators ``run()`` calls itself (not those they call), aliases left out, after
+    a warm-up call (which builds the constants it keeps)."""
+    run()
+    with profile() as prof:
+        run()
+    return [
+        e.name
+        for e in prof.events()
+        if e.name.startswith("aten::")
+        and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
+        and e.name not in ALIASES
+    ]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("topm_ratios", [DEFAULT_TOPM_RATIOS, None])
+def test_the_grid_attention_takes_the_query_and_key_norms_in_one_reduction(dtype, topm_ratios):
+    # issue 14: at inference the compact design's attention on the prompt grid stacks its
+    # queries and keys, so that their norms are one reduction and one clamp: the values of
+    # the attention's formula (forward), one operator fewer (a copy of the small grid for two
+    # reductions and two clamps). With gradients on it is the formula's path itself.
+    torch.manual_seed(0)
+    attention = ChannelCrossAttention(16, 2, topm_ratios=topm_ratios).to(dtype)
+    perturb(attention, 0.3)
+    a, b = (torch.randn(2, 16, 6, 6, dtype=dtype) for _ in range(2))
+    tolerance = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {}
+    with torch.no_grad():
+        expected = attention(a, b)
+        torch.testing.assert_close(attention.attend_small(a, b), expected, **tolerance)
+        stacked = _top_level_operators(lambda: attention.attend_small(a, b))
+        formula = _top_level_operators(lambda: attention(a, b))
+    assert (
+        stacked.count("aten::linalg_vector_norm") == 1 < formula.count("aten::linalg_vector_norm")
+    )
+    assert len(stacked) == len(formula) - 1
+    b.requires_grad_()
+    y = attention.attend_small(a, b)
+    assert y.grad_fn is not None
+    assert _top_level_operators(lambda: attention.attend_small(a, b)) == _top_level_operators(
+        lambda: attention(a, b)
+    )
+    torch.testing.assert_close(y.detach(), expected, **tolerance)

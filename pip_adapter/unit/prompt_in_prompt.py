@@ -234,7 +234,7 @@ class PromptInPrompt(nn.Module):
         pooled = interaction.pool(x) if interaction.ffn_stride > 1 else None
         small = self.align.downsample(x, pooled, interaction.ffn_stride)
         attended = interaction.attend(
-            interaction.select(small), self._compact_prompt(small, weights)
+            interaction.select(small), self._compact_prompt(small, weights), small=True
         )
         return interaction.add_resized(x, attended, weights, pooled)
 

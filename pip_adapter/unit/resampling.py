@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pip_adapter.caching import constant
+from pip_adapter.caching import constant, eager
 from pip_adapter.layers import add_product
 
 __all__ = ["area_pool", "resize", "resize_add", "stride_pool", "upsample_add"]
@@ -50,11 +50,6 @@ def _bilinear(length: int, size: int, like: torch.Tensor) -> torch.Tensor:
     return matrix.to(like.dtype)
 
 
-def _eager() -> bool:
-    """Not compiled, exported or traced, where a branch on a size would hold for every size."""
-    return not (torch.compiler.is_compiling() or torch.jit.is_tracing())
-
-
 def _box(channels: int, stride: int, like: torch.Tensor) -> torch.Tensor:
     """Depth-wise ``stride×stride`` kernel of ``channels`` averaging its window."""
     return torch.full(
@@ -72,7 +67,7 @@ def area_pool(
     from a ``stride²`` times smaller tensor where every bin is whole windows of it: eager,
     ``x``'s sides multiples of ``stride·size``."""
     height, width = x.shape[-2:]
-    if pooled is not None and _eager() and height % (stride * size) == width % (stride * size) == 0:
+    if pooled is not None and eager() and height % (stride * size) == width % (stride * size) == 0:
         x, height, width = pooled, height // stride, width // stride
     if not torch.compiler.is_compiling() and (height, width) == (size, size):
         return x
@@ -113,7 +108,7 @@ def stride_pool(x: torch.Tensor, stride: int) -> torch.Tensor:
         return x
     height, width = x.shape[-2:]
     on_cpu = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
-    if on_cpu and _eager() and height % stride == width % stride == 0:
+    if on_cpu and eager() and height % stride == width % stride == 0:
         box = constant(_box, x.shape[1], stride, like=x)
         return F.conv2d(x, box, stride=stride, groups=x.shape[1])
     return F.avg_pool2d(x, stride, ceil_mode=True)
