@@ -537,14 +537,15 @@ def test_the_strided_unit_reads_the_full_resolution_feature_in_two_operators():
     # comes back in one resize whose output takes the feature's sum: two operators read a
     # full-resolution tensor (before: three, a pooling, a product onto the grid and the
     # resize's product, which also made a half-resolution tensor). On a grid that the windows
-    # do not tile the feature is averaged onto the grid from the full resolution (one more).
+    # do not tile the feature is averaged onto the grid from the full resolution (one more),
+    # and the feed-forward pools its own channels after.
     torch.manual_seed(0)
     unit = PromptInPrompt(16, 3, prompt_dim=16, prompt_size=4, feature_ffn_stride=2).eval()
     perturb(unit, 0.3)
     weights = torch.tensor([[0.2, 0.3, 0.5]])
     for side, expected in (
         (32, ["aten::conv2d", "aten::add_"]),
-        (36, ["aten::conv2d", "aten::matmul", "aten::add_"]),
+        (36, ["aten::matmul", "aten::conv2d", "aten::add_"]),
     ):
         x = torch.randn(1, 16, side, side)
         with torch.inference_mode(), profile(record_shapes=True) as prof:
@@ -557,6 +558,21 @@ def test_the_strided_unit_reads_the_full_resolution_feature_in_two_operators():
             and any(math.prod(shape) >= x.numel() for shape in e.input_shapes if shape)
         ]
         assert reading == expected
+
+
+def test_a_strided_unit_on_a_wide_stage_pools_all_channels_only_for_the_grid():
+    # A stage wider than the prompt (C > d): the feature pooled for the prompt grid holds all
+    # C channels (the content alignment reads them), so it is pooled whole only where its
+    # windows tile the grid's bins; elsewhere the feed-forward pools the d channels it reads.
+    torch.manual_seed(0)
+    unit = PromptInPrompt(24, 3, prompt_dim=16, prompt_size=4, feature_ffn_stride=2).eval()
+    weights = torch.tensor([[0.2, 0.3, 0.5]])
+    for side, channels in ((32, 24), (36, 16)):
+        x = torch.randn(1, 24, side, side)
+        with torch.inference_mode(), profile(record_shapes=True) as prof:
+            unit(x, weights)
+        pooling = [e.input_shapes[0] for e in prof.events() if e.name == "aten::conv2d"]
+        assert [1, channels, side, side] in pooling
 
 
 @RECENT_TORCH

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from pip_adapter.caching import constant, eager
 from pip_adapter.layers import add_product
 
-__all__ = ["area_pool", "resize", "resize_add", "stride_pool", "upsample_add"]
+__all__ = ["area_pool", "pooled_tiles", "resize", "resize_add", "stride_pool", "upsample_add"]
 
 
 def _bin_means(length: int, size: int, like: torch.Tensor) -> torch.Tensor:
@@ -57,6 +57,13 @@ def _box(channels: int, stride: int, like: torch.Tensor) -> torch.Tensor:
     )
 
 
+def pooled_tiles(x: torch.Tensor, size: int, stride: int) -> bool:
+    """Whether ``area_pool`` averages ``x`` onto the ``size×size`` grid from ``x`` pooled by
+    ``stride``: eager, ``x``'s sides multiples of ``stride·size`` (every bin whole windows)."""
+    height, width = x.shape[-2:]
+    return eager() and height % (stride * size) == width % (stride * size) == 0
+
+
 def area_pool(
     x: torch.Tensor, size: int, pooled: torch.Tensor | None = None, stride: int = 1
 ) -> torch.Tensor:
@@ -64,10 +71,10 @@ def area_pool(
     already ``size×size``, outside tracing).
 
     ``pooled``, ``x`` average-pooled by ``stride`` (``stride_pool``), gives the same means
-    from a ``stride²`` times smaller tensor where every bin is whole windows of it: eager,
-    ``x``'s sides multiples of ``stride·size``."""
+    from a ``stride²`` times smaller tensor where every bin is whole windows of it
+    (``pooled_tiles``)."""
     height, width = x.shape[-2:]
-    if pooled is not None and eager() and height % (stride * size) == width % (stride * size) == 0:
+    if pooled is not None and pooled_tiles(x, size, stride):
         x, height, width = pooled, height // stride, width // stride
     if not torch.compiler.is_compiling() and (height, width) == (size, size):
         return x
