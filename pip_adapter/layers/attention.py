@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+import typing
 
 import torch
 import torch.nn.functional as F
@@ -138,6 +139,6 @@ class ChannelCrossAttention(nn.Module):
 
 def _conv_dw_call(conv_dw: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     """``conv_dw(x)`` for a ``_conv_dw`` pair, as two convolution calls."""
-    point, depth = conv_dw
+    point, depth = typing.cast(nn.Conv2d, conv_dw[0]), typing.cast(nn.Conv2d, conv_dw[1])
     hidden = F.conv2d(x, point.weight)
     return F.conv2d(hidden, depth.weight, padding=1, groups=hidden.shape[1])
