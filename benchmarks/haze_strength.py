@@ -19,16 +19,14 @@ bundle, the photos and the code are the same."""
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import date
 from pathlib import Path
 
 import torch
 from blur_strength import FIT_DRAWS, arguments
 from digests import code_digest, files_digest
-from machine import at_least, describe_machine, verdict
+from machine import at_least, page_head, verdict
 from output_strength import VALIDATION_SEED, cached, sets_digest, strength_photos
 from sensor_tuning import VALIDATION_NAMES
 
@@ -53,6 +51,12 @@ GRID = 20  # the best one strength of each set: searched on a grid of this step 
 GAIN_DB = 0.10
 AVERAGE_KEEP_DB = 0.05
 CLEAN_KEEP_DB = 0.10
+# the sets' names on the pages
+SET_TITLES = {
+    VALIDATION: "validation (seed-0 draws)",
+    "test": "bundled held-out",
+    "ood": "out-of-domain held-out",
+}
 
 
 def blended_psnr(x: torch.Tensor, f: torch.Tensor, y: torch.Tensor, amount: float) -> float:
@@ -295,19 +299,12 @@ def main() -> None:
         )
     key = cache_key(bundle, sets)
     measured = measure(load_bundle(bundle), sets, args.runs / "pip" / "haze_strength", key)
-    names = {
-        VALIDATION: "validation (seed-0 draws)",
-        "test": "bundled held-out",
-        "ood": "out-of-domain held-out",
-    }
+    names = SET_TITLES
     conditions = checks(measured["sets"][VALIDATION]["reports"])
     adopted = all(ok for _, ok in conditions)
-    command = " ".join(["python", "benchmarks/haze_strength.py", *sys.argv[1:]])
+    title = "Haze strength, and blind mode against the labels on hazy photos"
     lines = [
-        "# Haze strength, and blind mode against the labels on hazy photos",
-        "",
-        f"`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.",
-        "",
+        *page_head(title, "benchmarks/haze_strength.py", args.threads),
         "The PIP network and sensor measured: the bundle `benchmarks/blur_strength.py` keeps at "
         f"its adopted blur line (files digest `{files_digest(bundle)[:12]}`); every other "
         "degradation at full strength. Whole photos: the validation photos "

@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 from collections.abc import Collection
+from datetime import date
 from pathlib import Path
 
 import torch
@@ -34,6 +36,14 @@ def cpu_name() -> str:
 def describe_machine(threads: int) -> str:
     """CPU model, core count, torch threads and torch version, e.g. for a table's caption."""
     return f"{cpu_name()} ({os.cpu_count()} cores), {threads} thread(s), torch {torch.__version__}"
+
+
+def page_head(title: str, script: str, threads: int) -> list[str]:
+    """A page's first lines: its title, then the command that wrote it (``script`` and this
+    process's arguments), the date and the machine."""
+    command = " ".join(["python", script, *sys.argv[1:]])
+    machine = describe_machine(threads)
+    return [f"# {title}", "", f"`{command}` — {date.today().isoformat()}, {machine}.", ""]
 
 
 def comparison_parser(

@@ -71,6 +71,20 @@ KEY_PARTS = {
 }
 
 
+DRAWS = 40  # draws per photo and degradation of a 3-photo set's crops (--draws)
+
+
+def crop_draws(photos: int, draws: int = DRAWS) -> int:
+    """Draws per photo and degradation of a set of ``photos`` photos' crops: about as many
+    images for each set (fewer draws per photo for the larger set)."""
+    return max(1, round(draws * 3 / photos))
+
+
+def whole_photo_draws(photos: int, draws: int = DRAWS) -> int:
+    """Draws per photo and degradation of a set's whole photos: a quarter of its crops'."""
+    return max(1, crop_draws(photos, draws) // 4)
+
+
 def random_crop(image: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
     """A random ``size``² crop (a side shorter than ``size`` is kept whole)."""
     height, width = (min(side, size) for side in image.shape[-2:])
@@ -534,7 +548,7 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, default=16, help="sensor batch size (16)")
     parser.add_argument("--lr", type=float, default=2e-3, help="sensor peak learning rate")
-    parser.add_argument("--draws", type=int, default=40, help="draws per photo and degradation")
+    parser.add_argument("--draws", type=int, default=DRAWS, help="draws per photo and degradation")
     parser.add_argument("--adapter", type=Path, help="trained NAFNet/... adapter bundle folder")
     parser.add_argument(
         "--sensor-from-adapter",
@@ -592,10 +606,9 @@ def main() -> None:
     matrices, samples = [], {}
     for split, title in SETS.items():
         photos = sample_images(split)
-        # about as many images for each set: fewer draws per photo for the larger set
-        draws = max(1, round(args.draws * 3 / len(photos)))
+        draws = crop_draws(len(photos), args.draws)
         settings = [(f"random {s}×{s} crops", s, draws) for s in (128, 256)]
-        settings.append(("whole photos", None, max(1, draws // 4)))
+        settings.append(("whole photos", None, whole_photo_draws(len(photos), args.draws)))
         for label, size, count in settings:
             weights, truth = predictions(sensor, photos, size, count, args.seed)
             counts = confusion(weights, truth)

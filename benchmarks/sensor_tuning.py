@@ -115,6 +115,12 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "the same for rain / blur / low light only (haze as by default): the defaults",
         DEFAULT_TRAINING,
     ),
+    "mild_end_clean": (
+        "as `mild_end` (a quarter of the haze crops too from the mild end of its range, beta "
+        "0.04 to 0.07), and 2 of every 7 items clean rather than 1 of 6, the extra ones the "
+        "clean crops of degraded items (`train_sensor(faint_ranges=..., clean_share=2/7)`)",
+        {**DEFAULT_TRAINING, "faint_ranges": MILD_END, "clean_share": 2 / 7},
+    ),
     "statistics": (
         "the defaults, and the sensor also reads physical statistics of each crop "
         "(`DegradationSensor(statistics=True)`)",

@@ -37,6 +37,8 @@ from pip_adapter.training.sensor import (
     FAINT_RANGES,
     SOFT_SIGMA,
     _dataset,
+    _extra_clean,
+    _ExtraClean,
     _Faint,
     _HazeField,
     _item_logits,
@@ -877,6 +879,8 @@ def test_grey_soft_and_pages_shape_the_crops_of_an_image_source():
         ({"soft_sigma": (True, 2)}, r"<= high <= 4, got \(True, 2\)"),
         ({"soft_sigma": "12"}, r"<= high <= 4, got '12'"),
         ({"soft_sigma": (1, 3)}, r"soft_sigma=\(1, 3\) is the softening of soft's share"),
+        ({"clean_share": 0.3}, r"clean_share must be a share from 1/2 .* to 0.5, got 0.3"),
+        ({"clean_share": True}, "clean_share must be a share from 1/2 .* got True"),
     ],
 )
 def test_train_sensor_refuses_bad_content_options(untouched, kwargs, message):
@@ -885,7 +889,9 @@ def test_train_sensor_refuses_bad_content_options(untouched, kwargs, message):
         train_sensor(sensor, steps=1, progress=False, **kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{"grey": 0.5}, {"soft": 0.5}, {"pages": 1}])
+@pytest.mark.parametrize(
+    "kwargs", [{"grey": 0.5}, {"soft": 0.5}, {"pages": 1}, {"clean_share": 0.5}]
+)
 def test_train_sensor_refuses_content_options_for_a_dataset(untouched, kwargs):
     sensor = pa.DegradationSensor(("haze", "clean"), **TINY)
     crops = torch.rand(4, 3, 32, 32)
@@ -945,3 +951,31 @@ def test_train_sensor_refuses_a_bad_clean_offset(untouched, degradations, offset
     sensor = pa.DegradationSensor(degradations, **TINY)
     with untouched(sensor), pytest.raises(ValueError, match=message):
         train_sensor(sensor, steps=1, progress=False, clean_offset=offset)
+
+
+def test_a_clean_share_adds_the_clean_crops_of_degraded_items():
+    """``clean_share`` adds as many items as make that share of an epoch clean, each the clean
+    crop of a different degraded item (never of a clean one), labelled clean; training with it
+    moves the weights."""
+    classes = ("noise", "rain", "clean")
+    assert _extra_clean(classes, 96, None) == 0
+    assert _extra_clean(classes, 96, 1 / 3) == 0
+    assert _extra_clean(classes, 96, 0.5) == 32  # 32 + 32 clean of 128
+    sensor = pa.DegradationSensor(classes, **TINY)
+    plain = _dataset(sensor, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 1.0, 1)
+    data = _dataset(sensor, None, 0, True, 0, (1.0,), 0, FAINT_RANGES, 1.0, 1, extra_clean=64)
+    assert isinstance(data, _ExtraClean) and len(data) == len(plain) + 64
+    sources = [data.degraded[k * len(data.degraded) // 64] for k in range(64)]
+    assert len(set(sources)) == 64 and all(i % 3 != 2 for i in sources)
+    degraded, clean, label = data[len(plain) + 5]
+    assert label == 2 and torch.equal(degraded, clean)
+    assert torch.equal(clean, plain[sources[5]][1]) and torch.equal(data[7][0], plain[7][0])
+    before = {k: v.clone() for k, v in sensor.state_dict().items()}
+    train_sensor(sensor, steps=2, batch_size=2, clean_share=0.5, progress=False)
+    assert any(not torch.equal(v, sensor.state_dict()[k]) for k, v in before.items())
+
+
+def test_train_sensor_refuses_a_clean_share_without_a_clean_class(untouched):
+    sensor = pa.DegradationSensor(("noise", "rain"), **TINY)
+    with untouched(sensor), pytest.raises(ValueError, match="clean_share is the share of 'clean'"):
+        train_sensor(sensor, steps=1, clean_share=0.5, progress=False)

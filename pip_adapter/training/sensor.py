@@ -78,6 +78,11 @@ MAX_SENSOR_PAGES = 8
 # but in every direction)
 DEFAULT_SENSOR_SOFT = 0.0
 SOFT_SIGMA = (0.5, 1.5)
+# the share of an image source's training items that are clean (None: as many as of each
+# degradation); at most MAX_CLEAN_SHARE (the extra clean items come from as many degraded ones)
+MAX_CLEAN_SHARE = 0.5
+# an image source's training items per class and epoch
+_ITEMS_PER_CLASS = 256
 MAX_SOFT_SIGMA = 4.0
 # faint draws of the degradations whose mildest draws a sensor takes for "clean": their main
 # parameters from the mild end of the default range (the others drawn as by default). Not haze:
@@ -257,6 +262,56 @@ class _SensorLabels(Dataset):
         return clean, clean, self.classes.index(CLEAN)
 
 
+class _ExtraClean(Dataset):
+    """An image source's items and ``extra`` more: the clean crops of evenly spread degraded
+    items, labelled ``"clean"``, so that more of the items are clean than of each degradation
+    (``train_sensor``'s ``clean_share``). A clean crop comes from its item's generator, so each
+    epoch draws fresh ones, reproducibly."""
+
+    def __init__(self, data: SyntheticAllInOne, extra: int, clean_id: int) -> None:
+        self.data, self.extra, self.clean_id = data, extra, clean_id
+        self.items = len(data)
+        classes = len(data.degradations)
+        self.degraded = [i for i in range(self.items) if i % classes != clean_id]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.data.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return self.items + self.extra
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+        if index < self.items:
+            return self.data[index]
+        k = index - self.items
+        _, clean, _ = self.data[self.degraded[k * len(self.degraded) // self.extra]]
+        return clean, clean, self.clean_id
+
+
+def _extra_clean(classes: tuple[str, ...], items: int, share: float | None) -> int:
+    """How many clean items to add to ``items`` balanced over ``classes`` (one of them
+    ``"clean"``) for a clean share of ``share`` (``None``: none added); refuses a share out of
+    range or a sensor without ``"clean"``."""
+    if share is None:
+        return 0
+    if CLEAN not in classes:
+        raise ValueError(
+            f"clean_share is the share of {CLEAN!r} items, a class this sensor lacks "
+            f"({list(classes)}); leave it out"
+        )
+    low = 1 / len(classes)
+    if (
+        isinstance(share, bool)
+        or not isinstance(share, int | float)
+        or not low <= share <= MAX_CLEAN_SHARE
+    ):
+        raise ValueError(
+            f"clean_share must be a share from 1/{len(classes)} (as many clean items as of each "
+            f"degradation) to {MAX_CLEAN_SHARE:g}, got {share!r}"
+        )
+    return round((share * items - items / len(classes)) / (1 - share))
+
+
 def _dataset(
     sensor: DegradationSensor,
     data: Dataset | Images,
@@ -272,6 +327,7 @@ def _dataset(
     pages: int = 0,
     soft: float = 0.0,
     soft_sigma: tuple[float, float] = SOFT_SIGMA,
+    extra_clean: int = 0,
 ) -> Dataset:
     if not isinstance(data, Dataset):
         custom: dict[str, DegradeFn] = {}
@@ -287,12 +343,14 @@ def _dataset(
             images,
             sensor.degradations,
             patch_size=sensor.crop_size * group,
-            samples_per_degradation=256,
+            samples_per_degradation=_ITEMS_PER_CLASS,
             seed=seed,
             custom=custom,
             context=context,
             scales=scales,
         )
+        if extra_clean:
+            return _ExtraClean(photos, extra_clean, sensor.degradations.index(CLEAN))
         return photos
     degradations = getattr(data, "degradations", None)
     if degradations is None or tuple(degradations) == sensor.degradations:
@@ -332,6 +390,7 @@ def train_sensor(
     pages: int = DEFAULT_SENSOR_PAGES,
     soft: float = DEFAULT_SENSOR_SOFT,
     soft_sigma: tuple[float, float] = SOFT_SIGMA,
+    clean_share: float | None = None,
     clean_offset: float = 0.0,
     temperature: float = DEFAULT_SENSOR_TEMPERATURE,
     device: torch.device | str | None = None,
@@ -371,10 +430,14 @@ def train_sensor(
     isotropic, unlike motion blur's streaks of 7 pixels and more), so that a soft photo is not
     taken for a blurred one; ``pages`` (0 to 8, default 0) adds that many
     ``synthetic_pages`` (printed text and line art, drawn from ``seed``) to the image source,
-    each as likely as a photo. ``clean_offset`` (default 0) is added to the trained sensor's
-    ``"clean"`` logit, through its classifier's bias (so the sensor file and exported graphs
-    carry it): a negative offset calls a photo clean only when "clean" wins by that margin,
-    trading clean photos left alone for fewer degraded ones let through. ``temperature`` is set
+    each as likely as a photo. ``clean_share`` (``None``, the default: as many clean items as
+    of each degradation; up to 0.5) makes that share of an image source's items clean, the
+    extra ones the clean crops of degraded items, so that the sensor sees more of what it must
+    leave alone (at the cost of a lower prior on every degradation). ``clean_offset``
+    (default 0) is added to the trained sensor's ``"clean"`` logit, through its classifier's
+    bias (so the sensor file and exported graphs carry it): a negative offset calls a photo
+    clean only when "clean" wins by that margin, trading clean photos left alone for fewer
+    degraded ones let through. ``temperature`` is set
     on the trained sensor, replacing the one it had (the default was fitted for
     ``views="none"``; see ``calibrate_sensor`` to fit one for other views or on labelled images
     of your own).
@@ -423,6 +486,14 @@ def train_sensor(
             "grey, pages and soft change the crops of an image source (None, a folder, files "
             "or tensors); a Dataset's items come made: leave them at 0"
         )
+    if clean_share is not None and isinstance(data, Dataset):
+        raise ValueError(
+            "clean_share adds clean crops to an image source (None, a folder, files or "
+            "tensors); a Dataset's items come made: leave it out"
+        )
+    extra_clean = _extra_clean(
+        sensor.degradations, len(sensor.degradations) * _ITEMS_PER_CLASS, clean_share
+    )
     if group > 1 and isinstance(data, Dataset):
         raise ValueError(
             f"group={group} cuts each item into {group}x{group} crops, which needs photos "
@@ -446,6 +517,7 @@ def train_sensor(
         pages,
         float(soft),
         (float(soft_sigma[0]), float(soft_sigma[1])),
+        extra_clean,
     )
     size = len(cast(Sized, dataset))
     if size < batch_size:
