@@ -867,6 +867,8 @@ def test_the_grid_attention_takes_the_query_and_key_norms_in_one_reduction(dtype
     with torch.no_grad():
         expected = attention(a, b)
         torch.testing.assert_close(attention.attend_small(a, b), expected, **tolerance)
+        with torch.autocast("cpu", torch.bfloat16):  # the joint path too, the same values
+            torch.testing.assert_close(attention.attend_small(a, b), attention(a, b))
         stacked = _top_level_operators(lambda: attention.attend_small(a, b))
         formula = _top_level_operators(lambda: attention(a, b))
     assert (

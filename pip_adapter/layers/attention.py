@@ -121,7 +121,9 @@ class ChannelCrossAttention(nn.Module):
         stacked, one copy of both, so that their norms take one reduction and one clamp
         (``stacked_logits``: an operator fewer per call than ``forward``, whose inputs may be
         large maps that a copy would cost more than the operator), and the bias-free
-        convolutions are called as functions; otherwise ``forward``."""
+        convolutions are called as functions on their weights (as the unit's other fused
+        projections are: a hook or wrapper on ``to_q``, ``to_kv`` or ``project_out`` acts in
+        training only); otherwise ``forward``."""
         if torch.is_grad_enabled() or not eager() or query_source.shape != context.shape:
             return self(query_source, context)
         batch, dim, height, width = context.shape
