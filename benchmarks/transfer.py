@@ -2133,6 +2133,7 @@ def tried_summary(record: dict[str, Any], book: dict[str, Any], label: str) -> d
 
 
 def gains(pairs: list[float]) -> str:
+    """Gains in dB, one per photo set, as the page writes them ("+0.104 / +0.081")."""
     return " / ".join(f"{gain:+.3f}" for gain in pairs)
 
 
@@ -2144,8 +2145,10 @@ def tried_lines(book: dict[str, Any], record: dict[str, Any]) -> list[str]:
     path = tried_path()
     tried = json.loads(path.read_text()) if path.is_file() else []
     reference = full_reference(record, book)
-    if not tried or reference is None:
+    if not tried:
         return ["None recorded."]
+    if reference is None:
+        return [f"Not listed: {path.name}'s runs compare with a full run that transfer.json lacks."]
     results = reference["results"]
     sets = list(results["pretrained"]["reports"])
     full = [[input_gain(results[n]["reports"][s]) for s in sets] for n in BLUR_OF]
