@@ -1363,12 +1363,36 @@ def measure_operators(device: torch.device) -> dict:
     return counts | {"measured": measured | units_of(models["compact"])}
 
 
+# the library's parts a timed network is never built or run with (training, data, the command
+# line, export, files, the sensor): a change there does not mark the sections as earlier code
+OFF_THE_FORWARD = (
+    "training",
+    "data",
+    "cli",
+    "baselines",
+    "export.py",
+    "onnx_graph.py",
+    "metrics.py",
+    "visualize.py",
+    "recipes.py",
+    "bundle.py",
+    "image_files.py",
+    "sensor.py",
+)
+
+
+def forward_code() -> str:
+    """A short digest of the library's modules a timed network is built and run with (all but
+    ``OFF_THE_FORWARD``)."""
+    return code_digest(OFF_THE_FORWARD)[:12]
+
+
 def code_record() -> dict[str, str]:
-    """The library code a section measures, recorded with it: ``code``, a short digest of
-    ``pip_adapter``'s modules (``digests.code_digest``), compared with today's when the page is
-    rendered, and ``commit``, the checkout's commit (``+changes`` where ``pip_adapter`` differs
-    from it), to name that code on the page (none outside a git checkout)."""
-    record = {"code": code_digest()[:12]}
+    """The library code a section measures, recorded with it: ``code`` (``forward_code``),
+    compared with today's when the page is rendered, and ``commit``, the checkout's commit
+    (``+changes`` where ``pip_adapter`` differs from it), to name that code on the page (none
+    outside a git checkout)."""
+    record = {"code": forward_code()}
     git = ["git", "-C", str(ROOT)]
     try:
         head = subprocess.run([*git, "rev-parse", "--short=7", "HEAD"], capture_output=True)
@@ -1384,7 +1408,7 @@ def dated(record: dict) -> str:
     """A section's date, and "(measured on earlier code: ...)" when the library's code it
     recorded (``code_record``) is not today's or it recorded none (sections measured before
     the code was recorded): a reader can tell which numbers predate today's code."""
-    if record.get("code") == code_digest()[:12]:
+    if record.get("code") == forward_code():
         return record["date"]
     if "commit" in record:
         what = f"commit {record['commit']}"
@@ -1566,7 +1590,9 @@ def render(results: dict, device: torch.device, args) -> str:
         "ratio is the median of the rounds' ratios (taken round by round, so it can differ a "
         "little from the quotient of the times shown) with the lowest and highest round beside "
         "it (a goal inside that range is not settled by the run). Each row and section records "
-        "the library's code it measured (a digest of `pip_adapter`'s modules and the commit); "
+        "the library's code it measured (a digest of the `pip_adapter` modules a timed network "
+        "is built and run with, all but training, data, the command line, export, files and "
+        "the sensor, and the commit); "
         "one measured on other code than today's, or before the code was recorded, says "
         '"(measured on earlier code: ...)" beside its date: its numbers may not hold for '
         "today's code. FLOPs count a multiply-add as 2; "
