@@ -1388,11 +1388,11 @@ def forward_code() -> str:
 
 
 def code_record() -> dict[str, str]:
-    """The library code a section measures, recorded with it: ``code`` (``forward_code``),
-    compared with today's when the page is rendered, and ``commit``, the checkout's commit
-    (``+changes`` where ``pip_adapter`` differs from it), to name that code on the page (none
-    outside a git checkout)."""
-    record = {"code": forward_code()}
+    """The library code a section measures, recorded with it: ``forward_code``, compared with
+    today's when the page is rendered, and ``commit``, the checkout's commit (``+changes`` where
+    ``pip_adapter`` differs from it), to name that code on the page (none outside a git
+    checkout)."""
+    record = {"forward_code": forward_code()}
     git = ["git", "-C", str(ROOT)]
     try:
         head = subprocess.run([*git, "rev-parse", "--short=7", "HEAD"], capture_output=True)
@@ -1407,13 +1407,19 @@ def code_record() -> dict[str, str]:
 def dated(record: dict) -> str:
     """A section's date, and "(measured on earlier code: ...)" when the library's code it
     recorded (``code_record``) is not today's or it recorded none (sections measured before
-    the code was recorded): a reader can tell which numbers predate today's code."""
-    if record.get("code") == forward_code():
+    the code was recorded): a reader can tell which numbers predate today's code. A section
+    recorded before ``OFF_THE_FORWARD`` (``code``: a digest of every module) compares with
+    today's digest of every module."""
+    if "forward_code" in record:
+        digest, today = record["forward_code"], forward_code()
+    else:
+        digest, today = record.get("code"), code_digest()[:12]
+    if digest == today:
         return record["date"]
     if "commit" in record:
         what = f"commit {record['commit']}"
     else:
-        what = f"code digest {record['code']}" if "code" in record else "its code not recorded"
+        what = f"code digest {digest}" if digest else "its code not recorded"
     return f"{record['date']} (measured on earlier code: {what})"
 
 

@@ -811,14 +811,20 @@ def test_each_section_says_when_it_was_measured_on_earlier_code(tmp_path):
     # pip_adapter's modules, and the commit to name it), and the page marks those measured on
     # other code than today's, or before the code was recorded
     today = overhead.code_record()
-    assert today["code"] == overhead.code_digest(overhead.OFF_THE_FORWARD)[:12]
+    assert today["forward_code"] == overhead.code_digest(overhead.OFF_THE_FORWARD)[:12]
     if "commit" in today:  # in a git checkout (not in an exported copy of the files)
         assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", today["commit"])
     run = Namespace(threads=1, device="cpu", repeats=1, rounds=1)
     assert overhead.settings(run).items() >= today.items()
     assert overhead.dated({"date": "d", **today}) == "d"
-    earlier = {"date": "d", "code": "0" * 12, "commit": "abc1234"}
+    earlier = {"date": "d", "forward_code": "0" * 12, "commit": "abc1234"}
     assert overhead.dated(earlier) == "d (measured on earlier code: commit abc1234)"
+    # recorded before the parts off the forward were left out: every module's digest
+    every = {"date": "d", "code": overhead.code_digest()[:12]}
+    assert overhead.dated(every) == "d"
+    assert overhead.dated(every | {"code": "1" * 12}) == (
+        "d (measured on earlier code: code digest 111111111111)"
+    )
     untold = "d (measured on earlier code: its code not recorded)"
     assert overhead.dated({"date": "d"}) == untold
     timed = {"seconds": [0.1, 0.1], "time_ratio": [1.0, 0.9, 1.1]}
