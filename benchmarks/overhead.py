@@ -1407,19 +1407,15 @@ def code_record() -> dict[str, str]:
 def dated(record: dict) -> str:
     """A section's date, and "(measured on earlier code: ...)" when the library's code it
     recorded (``code_record``) is not today's or it recorded none (sections measured before
-    the code was recorded): a reader can tell which numbers predate today's code. A section
-    recorded before ``OFF_THE_FORWARD`` (``code``: a digest of every module) compares with
-    today's digest of every module."""
-    if "forward_code" in record:
-        digest, today = record["forward_code"], forward_code()
-    else:
-        digest, today = record.get("code"), code_digest()[:12]
-    if digest == today:
+    the code was recorded): a reader can tell which numbers predate today's code."""
+    if record.get("forward_code") == forward_code():
         return record["date"]
     if "commit" in record:
         what = f"commit {record['commit']}"
+    elif "forward_code" in record:
+        what = f"code digest {record['forward_code']}"
     else:
-        what = f"code digest {digest}" if digest else "its code not recorded"
+        what = "its code not recorded"
     return f"{record['date']} (measured on earlier code: {what})"
 
 
