@@ -22,12 +22,14 @@ def files_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def code_digest() -> str:
+def code_digest(leave_out: tuple[str, ...] = ()) -> str:
     """A digest of the library's modules (every ``*.py`` of the ``pip_adapter`` package, never
-    ``__pycache__``): relative names and bytes, so a measurement kept under it is not reused for
-    code that changed since."""
+    ``__pycache__``, but those under the relative paths ``leave_out``): relative names and
+    bytes, so a measurement kept under it is not reused for code that changed since."""
     digest = hashlib.sha256()
     for file in sorted(PACKAGE.rglob("*.py")):
+        if any(file.relative_to(PACKAGE).is_relative_to(part) for part in leave_out):
+            continue
         digest.update(str(file.relative_to(PACKAGE)).encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from digests import files_digest
+from digests import code_digest, files_digest
 from gpu_latency import GOAL as GPU_GOAL
 from gpu_latency import fastest_rows
 from light_units import LIGHT_FULL_STRIDE2, LIGHT_UNITS
@@ -461,6 +461,7 @@ def measure_instructions(name: str, sizes: Sequence[int]) -> dict:
         "measured": {
             "date": date.today().isoformat(),
             "torch": torch.__version__,
+            **code_record(),
             **units_of(model),
         },
         "sizes": counts,
@@ -754,7 +755,7 @@ def transpose_sentence(results: dict) -> str:
     copies = size_cells(measured["copies"], " per forward pass")
     models = size_cells(measured["models"])
     return (
-        f"timed at {run['threads']} threads (`--transpose`, {run['date']}, {protocol(run)}; "
+        f"timed at {run['threads']} threads (`--transpose`, {dated(run)}, {protocol(run)}; "
         "the 2-D copies' time over the 4-D copies', median and range over the rounds): the "
         f"copies of one forward pass alone (every unit's, batch 1) {' and '.join(copies)}; "
         "the whole NAFNet + PIP with the 2-D copies over the same with the 4-D ones, "
@@ -834,12 +835,13 @@ def measure_strided_resampling(args, device: torch.device) -> dict:
     models = {"before": _ProductResampling(model), "after": model}
     whole = timed_pair(official("nafnet").to(device), models, ("before", "after"), args, device)
     run = {**settings(args), **units_of(model)}
-    return {"settings": run, "unit": key, "units": units, "models": whole["sizes"]}
+    measured = {"unit": key, "stride": unit.prompt_to_feature.ffn_stride, "units": units}
+    return {"settings": run, **measured, "models": whole["sizes"]}
 
 
 def strided_sentence(measured: dict) -> str:
     """What the strided unit's resampling change bought (``--strided-resampling``)."""
-    run = measured["settings"]
+    run, stride = measured["settings"], measured["stride"]
     units, models = size_cells(measured["units"], ""), size_cells(measured["models"])
     spread = [
         f"{size}²"
@@ -853,18 +855,19 @@ def strided_sentence(measured: dict) -> str:
         else ""
     )
     return (
-        "The strided full-resolution unit (the feed-forward on the 2×-pooled feature) pools the "
-        "feature once, on the CPU outside autocast by a depth-wise convolution with a 1/4 kernel "
+        f"The strided full-resolution unit (the feed-forward on the {stride}×-pooled feature) "
+        "pools the feature once, on the CPU outside autocast by a depth-wise convolution with a "
+        f"1/{stride * stride} kernel "
         "where the windows tile it (torch's pooling kernel is several times slower on a "
         "channels-first tensor; elsewhere torch's pooling), averages "
         "the prompt grid from the pooled feature where its windows tile the grid's bins, and "
         "resizes its update back by torch's bilinear kernel, adding the feature into the "
         "resized map (`pip_adapter.unit.resampling`: `stride_pool`, `area_pool`, "
         "`upsample_add`; before, matrix products that weighed every pooled column where "
-        "bilinear weighs two, and a half-resolution intermediate): two operators read a "
+        "bilinear weighs two, and an intermediate at the pooled resolution): two operators read a "
         "full-resolution tensor instead of three, with the same outputs (tests/test_unit.py's "
         "formula). Timed against the resampling before the change at "
-        f"{run['threads']} threads (`--strided-resampling`, {run['date']}, {protocol(run)}; "
+        f"{run['threads']} threads (`--strided-resampling`, {dated(run)}, {protocol(run)}; "
         "its time over the time before, median and range over the rounds): the unit alone "
         f"({measured['unit'].replace('/', '.')}, its stage's feature) {' and '.join(units)}; "
         "the whole NAFNet + PIP, interleaved with the plain network, "
@@ -910,7 +913,7 @@ def ffn_rank_sentence(measured: dict) -> str:
         )
         + ", so the per-pixel work stays the default's; timed "
         f"against the default at {run['threads']} threads (`--ffn-rank {measured['rank']}`, "
-        f"{run['date']}, {protocol(run)}; its time over the default's, median and range over "
+        f"{dated(run)}, {protocol(run)}; its time over the default's, median and range over "
         f"the rounds): {' and '.join(cells)}."
     )
 
@@ -1221,7 +1224,7 @@ def candidate_lines(results: dict) -> list[str]:
             "",
             f"A lighter NAFNet design timed in this table's protocol ({candidate['label']}; "
             f"{candidate['adapter_params'] / 1e3:.0f}K adapter parameters; {built}; "
-            f"{run['date']}, {run['threads']} threads, {protocol(run)}): "
+            f"{dated(run)}, {run['threads']} threads, {protocol(run)}): "
             + "; ".join(cells)
             + ". The rule, fixed before it was timed: only if it meets the time and memory "
             f"goals at every size does it become {candidate['then']}; {decision}.{quality}",
@@ -1249,7 +1252,7 @@ def malloc_lines(measured: dict) -> list[str]:
         "32 MiB, so a process that ran larger passes first is no default one); once both have "
         "built their networks, the two processes of a size take turns round by round (the "
         "first alternating), each round timing the plain network and the network with PIP "
-        f"interleaved ({run['machine']}; {run['date']}, {protocol(run)}; `--malloc-keep`). "
+        f"interleaved ({run['machine']}; {dated(run)}, {protocol(run)}; `--malloc-keep`). "
         "Page faults: minor faults per forward pass (counted around each timed call, median "
         "over the rounds; a count, independent of the machine's load). Resident set: the "
         "process's, holding both networks, after building them, after its last round (what "
@@ -1356,12 +1359,69 @@ def measure_operators(device: torch.device) -> dict:
     counts: dict = {
         design: operator_counts(model.to(device), x) for design, model in models.items()
     }
-    measured = {"date": date.today().isoformat(), "torch": torch.__version__}
+    measured = {"date": date.today().isoformat(), "torch": torch.__version__, **code_record()}
     return counts | {"measured": measured | units_of(models["compact"])}
+
+
+# the library's parts a timed network is never built or run with (training, data, the command
+# line, export, files, the sensor): a change there does not mark the sections as earlier code
+OFF_THE_FORWARD = (
+    "training",
+    "data",
+    "cli",
+    "baselines",
+    "export.py",
+    "onnx_graph.py",
+    "metrics.py",
+    "visualize.py",
+    "recipes.py",
+    "bundle.py",
+    "image_files.py",
+    "sensor.py",
+)
+
+
+def forward_code() -> str:
+    """A short digest of the library's modules a timed network is built and run with (all but
+    ``OFF_THE_FORWARD``)."""
+    return code_digest(OFF_THE_FORWARD)[:12]
+
+
+def code_record() -> dict[str, str]:
+    """The library code a section measures, recorded with it: ``forward_code``, compared with
+    today's when the page is rendered, and ``commit``, the checkout's commit (``+changes`` where
+    ``pip_adapter`` differs from it), to name that code on the page (none outside a git
+    checkout)."""
+    record = {"forward_code": forward_code()}
+    git = ["git", "-C", str(ROOT)]
+    try:
+        head = subprocess.run([*git, "rev-parse", "--short=7", "HEAD"], capture_output=True)
+        changed = subprocess.run([*git, "diff", "--quiet", "HEAD", "--", "pip_adapter"])
+    except OSError:  # no git
+        return record
+    if head.returncode == 0:
+        record["commit"] = head.stdout.decode().strip() + "+changes" * (changed.returncode != 0)
+    return record
+
+
+def dated(record: dict) -> str:
+    """A section's date, and "(measured on earlier code: ...)" when the library's code it
+    recorded (``code_record``) is not today's or it recorded none (sections measured before
+    the code was recorded): a reader can tell which numbers predate today's code."""
+    if record.get("forward_code") == forward_code():
+        return record["date"]
+    if "commit" in record:
+        what = f"commit {record['commit']}"
+    elif "forward_code" in record:
+        what = f"code digest {record['forward_code']}"
+    else:
+        what = "its code not recorded"
+    return f"{record['date']} (measured on earlier code: {what})"
 
 
 def settings(args) -> dict:
     return {
+        **code_record(),
         "date": date.today().isoformat(),
         "machine": describe_machine(args.threads)
         if args.device == "cpu"
@@ -1424,7 +1484,7 @@ def backbone_rows(results: dict) -> list[str]:
                 f"({100 * extra / n:.2f}%) | {f0:.1f} → {f1:.1f} ({f1 / f0:.3f}x) | "
                 f"{t0 * 1e3:.0f} → {t1 * 1e3:.0f} ms, {time_cell(m)} | "
                 f"{m0:.0f} → {m1:.0f} MiB ({m1 / m0:.2f}x) | {verdict(name, m)} | "
-                f"{entry['measured']['date']}, {entry['measured']['threads']} threads, "
+                f"{dated(entry['measured'])}, {entry['measured']['threads']} threads, "
                 f"{protocol(entry['measured'])} |"
             )
     return rows
@@ -1531,7 +1591,13 @@ def render(results: dict, device: torch.device, args) -> str:
         "of its repeats, the times shown are each network's median over the rounds, and the "
         "ratio is the median of the rounds' ratios (taken round by round, so it can differ a "
         "little from the quotient of the times shown) with the lowest and highest round beside "
-        "it (a goal inside that range is not settled by the run). FLOPs count a multiply-add as 2; "
+        "it (a goal inside that range is not settled by the run). Each row and section records "
+        "the library's code it measured (a digest of the `pip_adapter` modules a timed network "
+        "is built and run with, all but training, data, the command line, export, files and "
+        "the sensor, and the commit); "
+        "one measured on other code than today's, or before the code was recorded, says "
+        '"(measured on earlier code: ...)" beside its date: its numbers may not hold for '
+        "today's code. FLOPs count a multiply-add as 2; "
         "forward memory is the peak above the memory before the pass, after a warm-up pass. "
         "Goals from issue 14.",
         "",
@@ -1565,7 +1631,7 @@ def render(results: dict, device: torch.device, args) -> str:
             "",
             "## What was tried (NAFNet, official width-32)",
             "",
-            f"{tried['settings']['machine']}; {tried['settings']['date']}. Time and forward "
+            f"{tried['settings']['machine']}; {dated(tried['settings'])}. Time and forward "
             "memory relative to the plain NAFNet, all rows timed interleaved in one process "
             f"({protocol(tried['settings'])}; median ratio, lowest-highest round). The quality "
             "of the two designs is compared by `python benchmarks/quality.py --variants "
@@ -1596,8 +1662,11 @@ def render(results: dict, device: torch.device, args) -> str:
             "own products and write "
             "channels-last (the layer norms after them then read contiguous memory instead of "
             "copying it), the content projection takes the degradation-aware prompt folded "
-            "into its weight, and top-m attention shares one softmax (`pip_adapter.layers."
-            "pointwise`). "
+            "into its weight, top-m attention shares one softmax (`pip_adapter.layers."
+            "pointwise`), and at inference the prompt-to-feature attention stacks its "
+            "queries and keys to take their norms in one reduction (`attend_small`: one "
+            "operator fewer per unit, about 1% fewer instructions; its time saving is inside "
+            "a unit's own timing spread). "
             "At inference (gradients off) each unit reuses what depends on its parameters "
             "alone, the prompt-to-prompt queries of the basic prompt with the logits' scale "
             "multiplied in, for as long as those parameters keep their values (compared bit by "
@@ -1643,7 +1712,7 @@ def render(results: dict, device: torch.device, args) -> str:
             "",
             "Both networks compiled with `torch.compile(model, dynamic=False)` (inductor), the "
             "one-liner of docs/deploy.md, timed interleaved after their first (compiling) call "
-            f"({compiled['settings']['machine']}; {compiled['settings']['date']}, "
+            f"({compiled['settings']['machine']}; {dated(compiled['settings'])}, "
             f"{protocol(compiled['settings'])}; `--compile`). Compiling takes minutes per "
             "input size on this CPU (benchmarks/export.md).",
             "",
@@ -1661,7 +1730,7 @@ def render(results: dict, device: torch.device, args) -> str:
             "counted by Valgrind's callgrind at one thread (`--instructions nafnet "
             "--instruction-sizes 128,256`; each unit rebuilt alone with the model's weights, "
             "its stage's feature as input, counted after a warm-up call; "
-            f"{counted['measured']['date']}, torch {counted['measured']['torch']}). Unlike "
+            f"{dated(counted['measured'])}, torch {counted['measured']['torch']}). Unlike "
             "the time, the count does not move with the machine's load, so it ranks changes "
             "to the unit whatever else runs; it weighs an operation by its instructions, not "
             "by its memory traffic or its page faults (which it does not see). The whole "
@@ -1681,7 +1750,12 @@ def render(results: dict, device: torch.device, args) -> str:
             "warm-up pass: each unit's prompt-to-prompt queries come from its inference cache, "
             "which the model checks once per forward pass for all its units, outside them (one "
             "concatenation and one comparison; a unit called alone checks its own, two "
-            "operators more).",
+            "operators more). "
+            + (
+                f"Measured {dated(results['operators']['measured'])}."
+                if "measured" in results["operators"]
+                else "Its date and code were not recorded."
+            ),
             "",
             *operator_rows(results["operators"]),
         ]

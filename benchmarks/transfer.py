@@ -51,7 +51,9 @@ fine-tuning steps, ``QUICK_VARIANTS`` unless ``--variants`` names others, the sa
 no output-strength fitting), in its own runs folder
 (``runs/transfer_quick``) and on its own page (``transfer_quick.md``, with the CPU time it took
 and its goal verdicts beside the full run's on the same machine); the full run stays the
-default and the headline.
+default and the headline. ``--tried-record FILE --tried-label TEXT`` keeps the summary of a
+quick setting tried and not adopted (its run's record.json) in
+``docs/benchmarks/transfer_quick_tried.json``, which the quick page lists.
 
 Every run also writes ``record.json`` in its runs folder (results, costs, wall times), from
 which ``--from-record FILE`` writes the page again without training. The CPU page keeps its
@@ -72,6 +74,7 @@ import functools
 import gc
 import importlib.metadata
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -79,7 +82,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -142,30 +145,6 @@ FULL = dict(
     pretrain_patch=PRETRAIN["patch_size"],
 )
 QUICK_RUNS = RUNS.with_name(f"{RUNS.name}_quick")
-# other quick settings run, with what they gave (the quick page lists them)
-QUICK_TRIED = (
-    "The full run's 64² patches for the pretraining and the fine-tuning, 750 and 300 steps "
-    "(session 19; 54 thread-minutes, about 34 min on 2 quiet cores): every other counted "
-    "verdict as in the full run, but not adopted: blur still ended under its input (-0.11 dB "
-    "held out, -0.04 dB out of domain). Its pretrained network left blur 0.17 / 0.19 dB "
-    "under its input (at 32²: 0.25 / 0.24; the full run's: 0.11 / 0.12), and the adapter's "
-    "300 steps lifted it by 0.06 / 0.15 dB (at 32²: -0.06 / +0.12; the full run's 600 steps: "
-    "0.21 / 0.20)",
-    "That 64² pretraining (the same network, reused) with the full run's 600 fine-tuning steps on "
-    "32² patches (session 20; 54 thread-minutes with the pretraining's 10, about 33 min on 2 "
-    "quiet cores): every other counted verdict as in the full run, but not adopted: blur still "
-    "ended under its input, by less (-0.033 dB held out, -0.003 dB out of domain): the 600 steps "
-    "lifted it by 0.132 / 0.187 dB, short of the 0.165 / 0.190 dB the pretrained network "
-    "leaves",
-    "A longer 64² pretraining, 1000 steps, then the same 600 fine-tuning steps on 32² patches "
-    "(session 21; 56 thread-minutes with the pretraining's 15, about 37 min on 2 quiet cores): "
-    "every other counted verdict as in the full run, blur above its input out of domain "
-    "(+0.017 dB), but not adopted: held out, blur ended 0.120 dB under its input. Its "
-    "pretrained network left blur 0.122 / 0.127 dB under its input, close to the full run's, "
-    "but the 600 steps lifted it by only 0.002 / 0.144 dB (0.132 / 0.187 from the 750-step "
-    "network): at 32² the lift moves between pretrained networks by more than the full run's "
-    "margin over the input",
-)
 
 
 # --- the pretrained starting point --------------------------------------------------------------
@@ -1333,6 +1312,8 @@ STEP_GOAL = "time per step ≤ 1.00×"
 QUICK_UNRESOLVED = {
     DB_GOALS[2]: "thin at full fidelity (held out: within one variant's spread over training "
     "seeds), which one seed at low fidelity cannot resolve",
+    DB_GOALS[4]: "a thin margin at full fidelity, which no quick setting tried reproduced (the "
+    "numbers: Other quick settings tried)",
     STEP_GOAL: "probes on a machine shared with other jobs (the full run's figure is from a "
     "quiet window)",
 }
@@ -1941,22 +1922,46 @@ def render_cpu_page(book: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def quick_comparison(record: dict[str, Any], book: dict[str, Any]) -> list[str]:
-    """The adapter default's goal verdicts of a quick run beside those of the full runs on the
-    CPU page's record ``book`` from the same machine (its full-fidelity section)."""
+def full_reference(record: dict[str, Any], book: dict[str, Any]) -> dict[str, Any] | None:
+    """The full run a quick run's verdicts are compared with: the last one with the adapter
+    default on the CPU page's record ``book`` from the same machine (none if the quick run or
+    every such run lacks the adapter default)."""
     full = [
         r
         for r in book["runs"]
         if r["machine"] == record["machine"] and ADAPTER_DEFAULT in r["results"]
     ]
-    if ADAPTER_DEFAULT not in record["results"] or not full:
+    return full[-1] if full and ADAPTER_DEFAULT in record["results"] else None
+
+
+Verdicts = tuple[float | None, bool | None]
+
+
+def verdict_pairs(
+    record: dict[str, Any], reference: dict[str, Any]
+) -> Iterator[tuple[str, str, Verdicts, Verdicts]]:
+    """Each goal of the adapter default, where it is measured (a photo set, or "any" for those
+    that do not depend on the photos), its (value, met) in the quick run and in the full run."""
+    sets = list(record["results"]["pretrained"]["reports"])
+    for eval_set in sets:
+        quick = goal_values(record["results"], record["costs"], eval_set, ADAPTER_DEFAULT)
+        theirs = goal_values(reference["results"], reference["costs"], eval_set, ADAPTER_DEFAULT)
+        for goal, values in quick.items():
+            if eval_set != sets[0] and goal not in DB_GOALS:
+                continue  # the trainable share and the costs do not depend on the photos
+            yield goal, eval_set if goal in DB_GOALS else "any", values, theirs[goal]
+
+
+def quick_comparison(record: dict[str, Any], book: dict[str, Any]) -> list[str]:
+    """The adapter default's goal verdicts of a quick run beside those of the full run
+    (``full_reference``: its full-fidelity section on this machine)."""
+    reference = full_reference(record, book)
+    if reference is None:
         return [
             f"No comparison: the quick run or a full run on {record['machine']} in "
             "transfer.json lacks the adapter default "
             f"(`--variants {ADAPTER_DEFAULT}`)."
         ]
-    reference = full[-1]
-    sets = list(record["results"]["pretrained"]["reports"])
 
     def cell(goal: str, value: float | None, met: bool | None) -> str:
         if value is None:
@@ -1974,29 +1979,22 @@ def quick_comparison(record: dict[str, Any], book: dict[str, Any]) -> list[str]:
         "| --- | --- | ---: | ---: | --- |",
     ]
     flipped = []
-    for eval_set in sets:
-        quick = goal_values(record["results"], record["costs"], eval_set, ADAPTER_DEFAULT)
-        theirs = goal_values(reference["results"], reference["costs"], eval_set, ADAPTER_DEFAULT)
-        for goal, (value, met) in quick.items():
-            if eval_set != sets[0] and goal not in DB_GOALS:
-                continue  # the trainable share and the costs do not depend on the photos
-            other = theirs[goal]
-            if goal in QUICK_UNRESOLVED:
-                same = "not counted: " + QUICK_UNRESOLVED[goal]
-                if goal == STEP_GOAL and record["patch_size"] != reference["patch_size"]:
-                    same += (
-                        f"; the time of a step at {record['patch_size']}² is not the time at "
-                        f"{reference['patch_size']}²"
-                    )
-            elif met is None or other[1] is None:
-                same = "not measured"
-            else:
-                same = "yes" if met == other[1] else "**no**"
-            where = eval_set if goal in DB_GOALS else "any"
-            cells = [goal, where, cell(goal, value, met), cell(goal, *other), same]
-            lines.append("| " + " | ".join(cells) + " |")
-            if same == "**no**":
-                flipped.append(f"{goal} ({where})")
+    for goal, where, (value, met), other in verdict_pairs(record, reference):
+        if goal in QUICK_UNRESOLVED:
+            same = "not counted: " + QUICK_UNRESOLVED[goal]
+            if goal == STEP_GOAL and record["patch_size"] != reference["patch_size"]:
+                same += (
+                    f"; the time of a step at {record['patch_size']}² is not the time at "
+                    f"{reference['patch_size']}²"
+                )
+        elif met is None or other[1] is None:
+            same = "not measured"
+        else:
+            same = "yes" if met == other[1] else "**no**"
+        cells = [goal, where, cell(goal, value, met), cell(goal, *other), same]
+        lines.append("| " + " | ".join(cells) + " |")
+        if same == "**no**":
+            flipped.append(f"{goal} ({where})")
     if flipped:
         lines += [
             "",
@@ -2027,7 +2025,8 @@ def quick_seconds(record: dict[str, Any]) -> dict[str, float]:
     own = parts["variants"] + parts["probes"] + parts["pretraining"] * here["pretraining"]
     parts["parent"] = record["cpu_seconds"] - own
     quiet = parts["pretraining"] + max(workers) + parts["probes"] + parts["parent"]
-    return {**parts, "quiet": quiet}
+    total = record["cpu_seconds"] + parts["pretraining"] * (not here["pretraining"])
+    return {**parts, "quiet": quiet, "total": total}
 
 
 def quick_time(record: dict[str, Any]) -> list[str]:
@@ -2060,10 +2059,9 @@ def quick_time(record: dict[str, Any]) -> list[str]:
         f"{part} {seconds[part] / 60:.0f}"
         for part in ("pretraining", "variants", "probes", "parent")
     )
-    total = record["cpu_seconds"] + seconds["pretraining"] * (not here["pretraining"])
     return [
         f"This run was {what}. CPU time of all its processes (user + system, "
-        f"load-independent): **{total / 60:.0f} thread-minutes** ({parts}: "
+        f"load-independent): **{seconds['total'] / 60:.0f} thread-minutes** ({parts}: "
         "the pretraining, the variants' trainings and evaluations, the cost probes, the parent "
         f"process); wall time {record['wall_seconds'] / 60:.0f} min on a machine shared with "
         f"other jobs. On 2 quiet cores with `--jobs {min(2, record['jobs'])}` (one process per "
@@ -2078,21 +2076,178 @@ def quick_page() -> Path:
     return PAGE_ON["cpu"].with_stem(f"{PAGE_ON['cpu'].stem}_quick")
 
 
+def pretrain_patch(record: dict[str, Any]) -> int:
+    """The patch size a run pretrained on: a record from before ``pretrain_patch`` was
+    recorded pretrained on its fine-tuning patches."""
+    return record.get("pretrain_patch", record["patch_size"])
+
+
+def tried_path() -> Path:
+    """The committed summaries of the quick settings tried and not adopted (``tried_summary``),
+    beside the quick page's record."""
+    return quick_page().with_name(f"{quick_page().stem}_tried.json")
+
+
+def input_gain(report: dict[str, Any], degradation: str = "blur") -> float:
+    """A degradation's PSNR over its degraded input's, in dB."""
+    return report[degradation]["psnr"] - report[degradation]["input_psnr"]
+
+
+# whose blur a tried setting's summary keeps: the network fine-tuning starts from, and the result
+BLUR_OF = ("pretrained", ADAPTER_DEFAULT)
+
+
+def tried_summary(record: dict[str, Any], book: dict[str, Any], label: str) -> dict[str, Any]:
+    """What the quick page says of a quick setting tried and not adopted, from its run's
+    ``record``: its settings, its time (``quick_seconds``, in minutes), blur's gain over its
+    input from the pretrained network and from the adapter default on each photo set, and the
+    goals whose verdict differed from the full run's (``full_reference``). A ValueError if
+    there is no full run to compare with."""
+    reference = full_reference(record, book)
+    if reference is None:
+        raise ValueError(
+            f"no full run on {record['machine']} with the adapter default in transfer.json to "
+            f"compare the quick run {label!r} with"
+        )
+    seconds, results = quick_seconds(record), record["results"]
+    differ = [
+        f"{goal} ({where})"
+        for goal, where, (_, met), (_, theirs) in verdict_pairs(record, reference)
+        if met is not None and theirs is not None and met != theirs
+    ]
+    return {
+        "label": label,
+        "command": record["command"],
+        "date": record["date"],
+        **{key: record[key] for key in ("pretrain_steps", "steps", "patch_size")},
+        "pretrain_patch": pretrain_patch(record),
+        "pretraining_reused": not record["trained_here"]["pretraining"],
+        "minutes": {part: seconds[part] / 60 for part in ("total", "pretraining", "quiet")},
+        "blur": {
+            eval_set: {name: input_gain(results[name]["reports"][eval_set]) for name in BLUR_OF}
+            for eval_set in results["pretrained"]["reports"]
+        },
+        "differ": differ,
+    }
+
+
+def gains(pairs: list[float]) -> str:
+    """Gains in dB, one per photo set, as the page writes them ("+0.104 / +0.081")."""
+    return " / ".join(f"{gain:+.3f}" for gain in pairs)
+
+
+def tried_lines(book: dict[str, Any], record: dict[str, Any]) -> list[str]:
+    """The quick settings tried and not adopted (``tried_path``), each rendered from its run's
+    summary, after the full run's blur for comparison; then why the quick check does not count
+    "no degradation below its input": the full run's margin over its training seeds against
+    how far the same fine-tuning moved held-out blur between pretrained networks."""
+    path = tried_path()
+    tried = json.loads(path.read_text()) if path.is_file() else []
+    reference = full_reference(record, book)
+    if not tried:
+        return ["None recorded."]
+    if reference is None:
+        return [f"Not listed: {path.name}'s runs compare with a full run that transfer.json lacks."]
+    results = reference["results"]
+    sets = list(results["pretrained"]["reports"])
+    full = [[input_gain(results[n]["reports"][s]) for s in sets] for n in BLUR_OF]
+    lines = [
+        "Each run trained every variant itself, under a rule fixed before it ran: adopted only "
+        "if every counted verdict matched the full run's within about 40 minutes on 2 quiet "
+        f"cores. None was. Each line is rendered from its run's kept record (`{path.name}`, "
+        "written by `--tried-record`). Blur's gain over its input, "
+        f"{' / '.join(s.replace(' photos', '') for s in sets)}: in the full run "
+        f"({reference['pretrain_steps']} pretraining steps on {pretrain_patch(reference)}², "
+        f"{reference['steps']} fine-tuning steps on {reference['patch_size']}², training seed 0) "
+        f"{gains(full[0])} dB from its pretrained network, {gains(full[1])} dB after "
+        "fine-tuning.",
+        "",
+    ]
+    for entry in tried:
+        start, end = ([entry["blur"][s][n] for s in sets] for n in BLUR_OF)
+        reused = ", an earlier run's network, reused" if entry["pretraining_reused"] else ""
+        minutes = entry["minutes"]
+        lines.append(
+            f"- {entry['pretrain_steps']} pretraining steps on {entry['pretrain_patch']}² "
+            f"patches{reused}, then {entry['steps']} fine-tuning steps on "
+            f"{entry['patch_size']}² ({entry['label']}, {entry['date']}; "
+            f"{minutes['total']:.0f} thread-minutes with the pretraining's "
+            f"{minutes['pretraining']:.0f}, about {minutes['quiet']:.0f} min on 2 quiet cores): "
+            f"blur {gains(start)} dB from its pretrained network, {gains(end)} dB after "
+            f"fine-tuning (lifted {gains([b - a for a, b in zip(start, end, strict=True)])}). "
+            f"Verdicts unlike the full run's: {'; '.join(entry['differ']) or 'none'}."
+        )
+    return [*lines, "", *blur_margin_lines(reference, record, tried, sets)]
+
+
+def blur_margin_lines(
+    reference: dict[str, Any], record: dict[str, Any], tried: list[dict[str, Any]], sets: list[str]
+) -> list[str]:
+    """Why the quick check leaves "no degradation below its input" to the full run, in numbers:
+    where held-out blur ends in this page's run and in each tried run, against the full run's
+    closest degradation over its training seeds; and, for tried runs with the same fine-tuning
+    from different pretrained networks, how far apart their held-out lifts and end points are
+    (the pair furthest apart)."""
+    results = reference["results"]
+    runs = seed_runs(ADAPTER_DEFAULT, results).values()  # full_reference: seed 0 at least
+    margins = [
+        [min(input_gain(results[run]["reports"][s], t) for t in TASKS) for run in runs]
+        for s in sets
+    ]
+    ranges = " and ".join(
+        f"{min(m):+.3f} to {max(m):+.3f} dB on the {s}" for s, m in zip(sets, margins, strict=True)
+    )
+    held = [entry["blur"][sets[0]] for entry in tried]
+    ends = [input_gain(record["results"][ADAPTER_DEFAULT]["reports"][sets[0]])]
+    ends += [blur[ADAPTER_DEFAULT] for blur in held]
+    lines = [
+        f'So this check does not count "{DB_GOALS[4]}". Held out, blur ends '
+        f"{', '.join(f'{end:+.3f}' for end in ends)} dB against its input in this page's run "
+        "and in the tried ones, in that order; over the full run's "
+        f"{len(margins[0])} training seeds the adapter default's closest degradation ends "
+        f"{ranges} against its input."
+    ]
+    pairs = [
+        (first, second)
+        for first, second in itertools.combinations(range(len(tried)), 2)
+        if all(tried[first][k] == tried[second][k] for k in ("steps", "patch_size"))
+        and tried[first]["pretrain_steps"] != tried[second]["pretrain_steps"]
+    ]
+    if pairs:
+
+        def lift(index: int) -> float:
+            return held[index][ADAPTER_DEFAULT] - held[index]["pretrained"]
+
+        first, second = max(pairs, key=lambda pair: abs(lift(pair[0]) - lift(pair[1])))
+        apart = abs(held[first][ADAPTER_DEFAULT] - held[second][ADAPTER_DEFAULT])
+        entry = tried[first]
+        lines[0] += (
+            f" From two pretrained networks ({entry['label']}, {tried[second]['label']}) the "
+            f"same {entry['steps']} fine-tuning steps on {entry['patch_size']}² patches lifted "
+            f"held-out blur by {lift(first):+.3f} and {lift(second):+.3f} dB, "
+            f"{abs(lift(first) - lift(second)):.3f} dB apart (their end points {apart:.3f} dB "
+            "apart)."
+        )
+    lines[0] += " Its verdict is the full run's (transfer.md)."
+    return lines
+
+
 def render_quick_page(record: dict[str, Any]) -> str:
     """The page of a ``--quick`` run: what it is for, its time, its goal verdicts beside the
     full run's, then its tables as the full page shows them."""
-    # a record from before pretrain_patch was recorded pretrained on its fine-tuning patches
-    pretrain_patch = record.get("pretrain_patch", record["patch_size"])
+    book = json.loads(CPU_RECORD.read_text())
     lines = [
         "# Adapter mode, quick check: the benchmark retrained from nothing (low fidelity)",
         "",
         f"`python benchmarks/transfer.py --quick` ({record['pretrain_steps']} pretraining steps "
-        f"on {pretrain_patch}² patches and {record['steps']} fine-tuning steps on "
+        f"on {pretrain_patch(record)}² patches and {record['steps']} fine-tuning steps on "
         f"{record['patch_size']}²; the full run: {FULL['pretrain_steps']} on "
         f"{FULL['pretrain_patch']}² and {FULL['steps']} on {FULL['patch_size']}²; the same "
         "evaluation photos, crops and degradations), in its own runs folder (runs/"
         "transfer_quick) and on this page. It checks that a user can retrain the benchmark "
-        "from nothing on 2 CPU cores and reach the same goal verdicts. Its numbers are "
+        "from nothing on 2 CPU cores and reach the full run's verdicts on the goals it counts; "
+        'the goals it cannot resolve are marked "not counted" below, with why, and their '
+        "verdicts are the full run's. Its numbers are "
         "lower-fidelity than the full run's: **the headline numbers are "
         "[transfer.md](transfer.md)'s**; quote this page for the verdicts it resolves only.",
         "",
@@ -2102,14 +2257,11 @@ def render_quick_page(record: dict[str, Any]) -> str:
         "",
         "## Goals beside the full run",
         "",
-        *quick_comparison(record, json.loads(CPU_RECORD.read_text())),
+        *quick_comparison(record, book),
         "",
         "## Other quick settings tried",
         "",
-        "Each run trained every variant itself, under a rule fixed before it ran: adopted only if "
-        "every counted verdict matched the full run's within about 40 minutes on 2 quiet cores.",
-        "",
-        *[f"- {tried}." for tried in QUICK_TRIED],
+        *tried_lines(book, record),
         "",
         as_section(render_page(record)),
     ]
@@ -2134,6 +2286,38 @@ def publish(record: dict[str, Any]) -> str:
         CPU_RECORD.write_text(json.dumps(book, indent=1) + "\n")
     PAGE_ON[record["device"]].write_text(page)
     return page
+
+
+def keep_tried(parser: argparse.ArgumentParser, path: Path, label: str | None) -> None:
+    """``--tried-record``: the summary of a quick run's ``record.json`` replaces the tried
+    entry of the same label, or is added after the others, and the quick page is written again
+    from its own record. A wrong record or label is refused before anything is written."""
+    if not label:
+        parser.error("--tried-record needs --tried-label (how the quick page names the run)")
+    page_record = quick_page().with_suffix(".json")
+    for file in (path, page_record):
+        if not file.is_file():
+            parser.error(f"--tried-record: no file {file}")
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        parser.error(f"--tried-record: {path} is not JSON ({error})")
+    if not isinstance(record, dict) or not record.get("quick"):
+        parser.error(f"--tried-record takes a quick run's record.json; {path} is not one")
+    try:
+        summary = tried_summary(record, json.loads(CPU_RECORD.read_text()), label)
+    except ValueError as error:
+        parser.error(str(error))
+    file = tried_path()
+    tried = json.loads(file.read_text()) if file.is_file() else []
+    labels = [entry["label"] for entry in tried]
+    if label in labels:
+        tried[labels.index(label)] = summary
+    else:
+        tried.append(summary)
+    quick = json.loads(page_record.read_text())
+    file.write_text(json.dumps(tried, indent=1) + "\n")
+    print(publish(quick))
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -2306,9 +2490,22 @@ def main() -> None:
     parser.add_argument(
         "--from-record", type=Path, help="write the page from a run's record.json, no training"
     )
+    parser.add_argument(
+        "--tried-record",
+        type=Path,
+        help="keep the summary of a quick setting tried and not adopted, from its run's "
+        "record.json, in the quick page's tried list (with --tried-label), and write the quick "
+        "page again from its record; no training",
+    )
+    parser.add_argument(
+        "--tried-label", help="how the quick page names that run (e.g. its session)"
+    )
     parser.add_argument("--train", help=argparse.SUPPRESS)
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.tried_record is not None:
+        keep_tried(parser, args.tried_record, args.tried_label)
+        return
     if args.from_record is not None:
         record = json.loads(args.from_record.read_text())
         if "runs" in record:  # the CPU page's record

@@ -49,6 +49,12 @@ class _Block:
 _BLOCK: ContextVar[_Block | None] = ContextVar("parameter_cache_block", default=None)
 
 
+def eager() -> bool:
+    """Not compiled, exported or traced: where a branch on a size or a value holds for this
+    call only (a traced graph would keep it for every call)."""
+    return not (torch.compiler.is_compiling() or torch.jit.is_tracing())
+
+
 def _tracing(like: torch.Tensor) -> bool:
     return torch.compiler.is_compiling() or (
         like.is_cuda and torch.cuda.is_current_stream_capturing()
@@ -134,8 +140,7 @@ class ParameterCache:
         """Whether values of ``tensors`` may be kept in this call's context."""
         return (
             not torch.is_grad_enabled()
-            and not torch.compiler.is_compiling()
-            and not torch.jit.is_tracing()
+            and eager()
             and not torch._C._are_functorch_transforms_active()  # vmap, grad: wrapped tensors
             and not is_in_torch_dispatch_mode()  # fake tensors, FLOP counting: compute it all
             and all(type(t) in _PLAIN and t.device.type == "cpu" for t in tensors)

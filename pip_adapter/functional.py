@@ -22,6 +22,7 @@ __all__ = [
     "cosine_logits",
     "query_scales",
     "scaled_logits",
+    "stacked_logits",
     "topm_channel_attention",
     "topm_keep_counts",
     "topm_probabilities",
@@ -94,6 +95,18 @@ def scaled_logits(q: torch.Tensor, scales: torch.Tensor | None, k: torch.Tensor)
         if scales is not None:
             logits = logits * scales
         return logits / k_norm[..., None, :]
+
+
+def stacked_logits(qk: torch.Tensor, temperature: torch.Tensor | float) -> torch.Tensor:
+    """``scaled_logits(q · query_scales(q, temperature), None, k)`` for queries and keys
+    stacked in one tensor (``B×2×heads×c×N``: ``q = qk[:, 0]``, ``k = qk[:, 1]``): both
+    sides' norms in one reduction and one clamp, two operators fewer than the formula's four."""
+    with _precise(qk):
+        qk = cast(qk, _at_least_float32(qk.dtype))
+        norms = torch.linalg.vector_norm(qk, dim=-1, keepdim=True).clamp_min(_EPS)
+        q, k = qk[:, 0], qk[:, 1]
+        logits = (q * (temperature / norms[:, 0])) @ k.transpose(-2, -1)
+        return logits / norms[:, 1].transpose(-2, -1)
 
 
 def _reduced(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:

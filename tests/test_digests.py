@@ -19,8 +19,12 @@ def test_the_code_digest_follows_the_source_files_and_ignores_pycache(tmp_path, 
     (package / "__pycache__" / "pooling.cpython-312.pyc").write_bytes(b"compiled")
     (package / "notes.txt").write_text("not code")
     assert digests.code_digest() == every
+    part = digests.code_digest(leave_out=("data",))
     (package / "data" / "photos.py").write_text("PHOTOS = 7\n")
     assert digests.code_digest() != every  # any module, in any folder
+    assert digests.code_digest(leave_out=("data",)) == part  # but those left out
+    (package / "pooling.py").write_text("WINDOW = 64\n")
+    assert digests.code_digest(leave_out=("data",)) != part
 
 
 def test_the_files_digest_follows_names_and_bytes(tmp_path):

@@ -4,6 +4,7 @@ states a goal against that range."""
 
 import json
 import mmap
+import re
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -185,9 +186,9 @@ def test_units_counted_alone_are_the_models_units():
             torch.testing.assert_close(alone.modulate(feature, weights), unit(feature, weights))
 
 
-def assert_times_pairs(measure, parts: tuple[str, ...]) -> None:
+def assert_times_pairs(measure, parts: tuple[str, ...]) -> dict:
     """A section's ``measure`` (2 rounds of 1 run, 1 thread) times both runs of each part at
-    every size, each ratio inside its range."""
+    every size, each ratio inside its range; what it measured."""
     measured = measure(Namespace(rounds=2, repeats=1, threads=1, device="cpu"), torch.device("cpu"))
     for part in parts:
         for size in overhead.SIZES:
@@ -195,6 +196,7 @@ def assert_times_pairs(measure, parts: tuple[str, ...]) -> None:
             assert all(seconds > 0 for seconds in entry["seconds"])
             low, high = entry["time_ratio"][1:]
             assert low <= entry["time_ratio"][0] <= high
+    return measured
 
 
 def stored_pairs(seconds: list[float], ratio: list[float], *parts: str) -> dict:
@@ -264,10 +266,13 @@ def test_the_strided_resampling_timing_compares_the_resampling_before_and_after(
         prompt_to_feature.upsample_add,
         alignment.area_pool,
     )
-    assert_times_pairs(overhead.measure_strided_resampling, ("units", "models"))
+    timed = assert_times_pairs(overhead.measure_strided_resampling, ("units", "models"))
+    assert timed["stride"] == 2  # the measured unit's, recorded for the page
     stored = stored_pairs([0.004, 0.003], [0.75, 0.7, 0.8], "units", "models")
-    stored["unit"] = "decoders/3"
+    stored |= {"unit": "decoders/3", "stride": 3}
     page = overhead.strided_sentence(stored)
+    assert "(the feed-forward on the 3×-pooled feature)" in page  # the record's, not 2
+    assert "depth-wise convolution with a 1/9 kernel" in page
     assert "(decoders.3, its stage's feature) 0.750x (0.700-0.800) at 128² (4.00 → 3.00 ms)" in page
     assert "the plain network, 0.750x (0.700-0.800) at 128² and" in page
     assert "inside this protocol's spread" not in page
@@ -799,3 +804,37 @@ def test_the_tried_table_s_default_row_is_shown_where_it_misses_a_goal_the_goal_
     assert "128²: 1.126x (1.070-1.140) in What was tried, 1.085x (0.810-1.300) in the goal" in said
     results["backbones"]["nafnet"]["sizes"]["128"] = measured([1.11, 1.0, 1.2])  # both miss
     assert overhead.tried_default_lines(results) == []
+
+
+def test_each_section_says_when_it_was_measured_on_earlier_code(tmp_path):
+    # review 21 item 3: a section records the library's code it measured (a digest of
+    # pip_adapter's modules, and the commit to name it), and the page marks those measured on
+    # other code than today's, or before the code was recorded
+    today = overhead.code_record()
+    assert today["forward_code"] == overhead.code_digest(overhead.OFF_THE_FORWARD)[:12]
+    if "commit" in today:  # in a git checkout (not in an exported copy of the files)
+        assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", today["commit"])
+    run = Namespace(threads=1, device="cpu", repeats=1, rounds=1)
+    assert overhead.settings(run).items() >= today.items()
+    assert overhead.dated({"date": "d", **today}) == "d"
+    earlier = {"date": "d", "forward_code": "0" * 12, "commit": "abc1234"}
+    assert overhead.dated(earlier) == "d (measured on earlier code: commit abc1234)"
+    assert overhead.dated({"date": "d", "forward_code": "1" * 12}) == (
+        "d (measured on earlier code: code digest 111111111111)"
+    )
+    untold = "d (measured on earlier code: its code not recorded)"
+    assert overhead.dated({"date": "d"}) == untold
+    timed = {"seconds": [0.1, 0.1], "time_ratio": [1.0, 0.9, 1.1]}
+    results = {
+        "backbones": {},
+        "compiled": {"settings": {"machine": "m", "repeats": 5, "date": "c", **today}},
+        "ffn_rank": {"settings": {"threads": 2, "date": "f", "repeats": 5}, "rank": 3},
+        "operators": {"paper": {}, "compact": {}, "measured": {**earlier, "date": "o"}},
+    }
+    results["compiled"]["sizes"] = {"128": timed}
+    sizes = {str(size): timed for size in overhead.SIZES}
+    results["ffn_rank"] |= {"adapter_params": [1, 2], "sizes": sizes}
+    page = overhead.render(results, torch.device("cpu"), Namespace(device="cpu", out=tmp_path))
+    assert "(m; c, best of 5; `--compile`)" in page  # today's code: no mark
+    assert "(`--ffn-rank 3`, f (measured on earlier code: its code not recorded), best of" in page
+    assert "Measured o (measured on earlier code: commit abc1234)." in page

@@ -18,7 +18,13 @@ from pip_adapter import (
     PromptToPromptInteraction,
     SelectivePromptToFeature,
 )
-from pip_adapter.layers import DualGatedFeedForward, project_add, project_scaled
+from pip_adapter.functional import DEFAULT_TOPM_RATIOS
+from pip_adapter.layers import (
+    ChannelCrossAttention,
+    DualGatedFeedForward,
+    project_add,
+    project_scaled,
+)
 from pip_adapter.unit import DESIGNS, default_heads, default_prompt_dim, prompt_to_feature
 from pip_adapter.unit.lowrank import DegradationLowRank
 from pip_adapter.unit.resampling import (
@@ -531,14 +537,15 @@ def test_the_strided_unit_reads_the_full_resolution_feature_in_two_operators():
     # comes back in one resize whose output takes the feature's sum: two operators read a
     # full-resolution tensor (before: three, a pooling, a product onto the grid and the
     # resize's product, which also made a half-resolution tensor). On a grid that the windows
-    # do not tile the feature is averaged onto the grid from the full resolution (one more).
+    # do not tile the feature is averaged onto the grid from the full resolution (one more),
+    # and the feed-forward pools its own channels after.
     torch.manual_seed(0)
     unit = PromptInPrompt(16, 3, prompt_dim=16, prompt_size=4, feature_ffn_stride=2).eval()
     perturb(unit, 0.3)
     weights = torch.tensor([[0.2, 0.3, 0.5]])
     for side, expected in (
         (32, ["aten::conv2d", "aten::add_"]),
-        (36, ["aten::conv2d", "aten::matmul", "aten::add_"]),
+        (36, ["aten::matmul", "aten::conv2d", "aten::add_"]),
     ):
         x = torch.randn(1, 16, side, side)
         with torch.inference_mode(), profile(record_shapes=True) as prof:
@@ -551,6 +558,21 @@ def test_the_strided_unit_reads_the_full_resolution_feature_in_two_operators():
             and any(math.prod(shape) >= x.numel() for shape in e.input_shapes if shape)
         ]
         assert reading == expected
+
+
+def test_a_strided_unit_on_a_wide_stage_pools_all_channels_only_for_the_grid():
+    # A stage wider than the prompt (C > d): the feature pooled for the prompt grid holds all
+    # C channels (the content alignment reads them), so it is pooled whole only where its
+    # windows tile the grid's bins; elsewhere the feed-forward pools the d channels it reads.
+    torch.manual_seed(0)
+    unit = PromptInPrompt(24, 3, prompt_dim=16, prompt_size=4, feature_ffn_stride=2).eval()
+    weights = torch.tensor([[0.2, 0.3, 0.5]])
+    for side, channels in ((32, 24), (36, 16)):
+        x = torch.randn(1, 24, side, side)
+        with torch.inference_mode(), profile(record_shapes=True) as prof:
+            unit(x, weights)
+        pooling = [e.input_shapes[0] for e in prof.events() if e.name == "aten::conv2d"]
+        assert [1, channels, side, side] in pooling
 
 
 @RECENT_TORCH
@@ -737,7 +759,23 @@ def test_pointwise_products_equal_the_convolution_and_its_residual_or_scale(layo
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-NO_KERNEL = {"aten::chunk", "aten::detach", "aten::empty_like"}  # views and allocations
+# aliasing operators and bare allocations: no kernel of their own
+ALIASES = {
+    f"aten::{name}"
+    for name in [
+        "view",
+        "reshape",
+        "select",
+        "slice",
+        "chunk",
+        "detach",
+        "unsqueeze",
+        "transpose",
+        "numpy_T",
+        "empty",
+        "empty_like",
+    ]
+}
 
 
 @pytest.mark.parametrize("dim", [1, -1])
@@ -764,8 +802,8 @@ def test_the_dual_gate_is_one_node_with_the_formulas_values_and_gradients(dim):
     by_func = torch.func.grad(lambda h: (gate(h, dim) * upstream).sum())(hidden.detach())
     torch.testing.assert_close(by_func, expected, rtol=1e-12, atol=1e-12)
     # two products, the gelu's derivative and two fused multiply-adds; the formula's: ten
-    assert backward_operators(gate(hidden, dim), NO_KERNEL) < backward_operators(
-        formula(hidden), NO_KERNEL
+    assert backward_operators(gate(hidden, dim), ALIASES) < backward_operators(
+        formula(hidden), ALIASES
     )
 
 
@@ -795,3 +833,50 @@ def test_pointwise_products_keep_the_residual_dtype_under_autocast():
     torch.testing.assert_close(added, expected_added)
     torch.testing.assert_close(scaled, expected_scaled)
     assert prompt.dtype == torch.float32
+
+
+def _top_level_operators(run) -> list[str]:
+    """The aten operators ``run()`` calls itself (not those they call), aliases left out, after
+    a warm-up call (which builds the constants it keeps)."""
+    run()
+    with profile() as prof:
+        run()
+    return [
+        e.name
+        for e in prof.events()
+        if e.name.startswith("aten::")
+        and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
+        and e.name not in ALIASES
+    ]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("topm_ratios", [DEFAULT_TOPM_RATIOS, None])
+def test_the_grid_attention_takes_the_query_and_key_norms_in_one_reduction(dtype, topm_ratios):
+    # issue 14: at inference the compact design's attention on the prompt grid stacks its
+    # queries and keys, so that their norms are one reduction and one clamp: the values of
+    # the attention's formula (forward), one operator fewer (a copy of the small grid for two
+    # reductions and two clamps). With gradients on it is the formula's path itself.
+    torch.manual_seed(0)
+    attention = ChannelCrossAttention(16, 2, topm_ratios=topm_ratios).to(dtype)
+    perturb(attention, 0.3)
+    a, b = (torch.randn(2, 16, 6, 6, dtype=dtype) for _ in range(2))
+    tolerance = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {}
+    with torch.no_grad():
+        expected = attention(a, b)
+        torch.testing.assert_close(attention.attend_small(a, b), expected, **tolerance)
+        with torch.autocast("cpu", torch.bfloat16):  # the joint path too, the same values
+            torch.testing.assert_close(attention.attend_small(a, b), attention(a, b))
+        stacked = _top_level_operators(lambda: attention.attend_small(a, b))
+        formula = _top_level_operators(lambda: attention(a, b))
+    assert (
+        stacked.count("aten::linalg_vector_norm") == 1 < formula.count("aten::linalg_vector_norm")
+    )
+    assert len(stacked) == len(formula) - 1
+    b.requires_grad_()
+    y = attention.attend_small(a, b)
+    assert y.grad_fn is not None
+    assert _top_level_operators(lambda: attention.attend_small(a, b)) == _top_level_operators(
+        lambda: attention(a, b)
+    )
+    torch.testing.assert_close(y.detach(), expected, **tolerance)

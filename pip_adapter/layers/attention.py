@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from pip_adapter.caching import eager
 from pip_adapter.functional import (
     cast,
     check_topm_ratios,
     cosine_logits,
     query_scales,
     scaled_logits,
+    stacked_logits,
     topm_probabilities,
 )
 
@@ -101,12 +105,42 @@ class ChannelCrossAttention(nn.Module):
             logits = scaled_logits(q, None, k)
         else:
             logits = cosine_logits(q, k, temperature)
+        return self._values(logits, v).reshape(batch, -1, height, width)
+
+    def _values(self, logits: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The values ``v`` (``B×heads×c×N``) weighted by the attention of ``logits``."""
         if self.topm_ratios is None:
             probs = logits.softmax(dim=-1)
         else:
             probs = topm_probabilities(logits, self.topm_ratios, self.topm_weights)
-        out = cast(probs, v.dtype) @ v
-        return out.reshape(batch, -1, height, width)
+        return cast(probs, v.dtype) @ v
+
+    def attend_small(self, query_source: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """``forward(query_source, context)`` for two inputs of one shape on a small grid (the
+        compact design's ``s×s``). At inference (gradients off, eager) the queries and keys are
+        stacked, one copy of both, so that their norms take one reduction and one clamp
+        (``stacked_logits``: an operator fewer per call than ``forward``, whose inputs may be
+        large maps that a copy would cost more than the operator), and the bias-free
+        convolutions are called as functions on their weights (as the unit's other fused
+        projections are: a hook or wrapper on ``to_q``, ``to_kv`` or ``project_out`` acts in
+        training only); otherwise ``forward``."""
+        if torch.is_grad_enabled() or not eager() or query_source.shape != context.shape:
+            return self(query_source, context)
+        batch, dim, height, width = context.shape
+        q = _conv_dw_call(self.to_q, query_source)
+        kv = _conv_dw_call(self.to_kv, context)
+        qkv = torch.cat([q, kv], dim=1)  # q, k, v: one tensor, k and v in place already
+        qkv = qkv.reshape(batch, 3, self.heads, -1, height * width)
+        logits = stacked_logits(qkv[:, :2], self.temperature)
+        out = self._values(logits, qkv[:, 2]).reshape(batch, dim, height, width)
+        return F.conv2d(out, self.project_out.weight)
 
     def forward(self, query_source: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         return self.attend(self.queries(query_source), context)
+
+
+def _conv_dw_call(conv_dw: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """``conv_dw(x)`` for a ``_conv_dw`` pair, as two convolution calls."""
+    point, depth = typing.cast(nn.Conv2d, conv_dw[0]), typing.cast(nn.Conv2d, conv_dw[1])
+    hidden = F.conv2d(x, point.weight)
+    return F.conv2d(hidden, depth.weight, padding=1, groups=hidden.shape[1])

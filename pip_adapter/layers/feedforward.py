@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from pip_adapter.caching import eager
+
 __all__ = ["FFN_EXPANSION", "DualGatedFeedForward", "GatedDconvFeedForward"]
 
 # Restormer's feed-forward expansion (hidden width = int(expansion · dim)); PIP's units use it too
@@ -58,8 +60,7 @@ class DualGatedFeedForward(GatedDconvFeedForward):
         recording = (
             torch.is_grad_enabled()
             and hidden.requires_grad
-            and not torch.compiler.is_compiling()
-            and not torch.jit.is_tracing()  # a traced graph records the formula's operators
+            and eager()  # a traced graph records the formula's operators
             and not torch._C._are_functorch_transforms_active()  # torch.func: the formula
         )
         if recording:

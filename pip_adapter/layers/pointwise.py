@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pip_adapter.caching import eager
+
 __all__ = ["add_product", "project_add", "project_scaled"]
 
 
@@ -44,8 +46,7 @@ def add_product(
 def _may_write() -> bool:
     """Whether a product may write into its residual: gradients off, eager (not compiled or
     traced)."""
-    eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
-    return eager and not torch.is_grad_enabled()
+    return eager() and not torch.is_grad_enabled()
 
 
 def project_add(projection: nn.Conv2d, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from pip_adapter.unit.alignment import ContentAlignment
 from pip_adapter.unit.prompt_to_feature import SelectivePromptToFeature
 from pip_adapter.unit.prompt_to_prompt import PromptToPromptInteraction
 from pip_adapter.unit.prompts import BasicRestorationPrompt, DegradationAwarePrompt
+from pip_adapter.unit.resampling import pooled_tiles
 
 __all__ = [
     "DEFAULT_PROMPT_SIZE",
@@ -229,12 +230,15 @@ class PromptInPrompt(nn.Module):
         interaction = self.prompt_to_feature
         if self.design == "paper":
             return interaction(x, self._universal_prompt(x, weights), weights)
-        # a strided feed-forward's pooled feature, made once: for the feed-forward and, where
-        # its windows tile the prompt grid's bins, for the grid
-        pooled = interaction.pool(x) if interaction.ffn_stride > 1 else None
-        small = self.align.downsample(x, pooled, interaction.ffn_stride)
+        # a strided feed-forward's feature pooled once for the grid (all C channels) and the
+        # feed-forward, where its windows tile the grid's bins; else the feed-forward pools
+        # the d channels it reads itself
+        stride = interaction.ffn_stride
+        tiles = stride > 1 and pooled_tiles(x, self.prompt_size, stride)
+        pooled = interaction.pool(x) if tiles else None
+        small = self.align.downsample(x, pooled, stride)
         attended = interaction.attend(
-            interaction.select(small), self._compact_prompt(small, weights)
+            interaction.select(small), self._compact_prompt(small, weights), small=True
         )
         return interaction.add_resized(x, attended, weights, pooled)
 

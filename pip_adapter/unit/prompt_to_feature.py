@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pip_adapter.caching import eager
 from pip_adapter.functional import DEFAULT_TOPM_RATIOS
 from pip_adapter.layers import (
     FFN_EXPANSION,
@@ -100,9 +101,16 @@ class SelectivePromptToFeature(nn.Module):
             return F.pad(x, (0, 0, 0, 0, 0, self.dim - self.channels))
         return x
 
-    def attend(self, selected: torch.Tensor, prompt: torch.Tensor) -> torch.Tensor:
-        """What the attention adds to the selected channels (zero at initialisation)."""
-        return self.attention(self.norm_feature(selected), self.norm_prompt(prompt))
+    def attend(
+        self, selected: torch.Tensor, prompt: torch.Tensor, small: bool = False
+    ) -> torch.Tensor:
+        """What the attention adds to the selected channels (zero at initialisation);
+        ``small=True`` for inputs on the prompt's ``s×s`` grid, as the compact design's are
+        (``ChannelCrossAttention.attend_small``: the same values, an operator fewer)."""
+        query_source, context = self.norm_feature(selected), self.norm_prompt(prompt)
+        if small:
+            return self.attention.attend_small(query_source, context)
+        return self.attention(query_source, context)
 
     def feed_forward(self, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         """``y`` plus the dual-gated feed-forward of its normalised self (``y`` at init);
@@ -204,7 +212,6 @@ def _tokens(y: torch.Tensor) -> torch.Tensor:
     from as many cache lines (benchmarks/overhead.py ``--transpose``). Otherwise the permuted
     view (no copy where ``y`` is channels-last; traced graphs keep the batch size dynamic)."""
     batch, dim, height, width = y.shape
-    eager = not (torch.compiler.is_compiling() or torch.jit.is_tracing())
-    if eager and batch == 1 and y.device.type == "cpu" and y.is_contiguous():
+    if eager() and batch == 1 and y.device.type == "cpu" and y.is_contiguous():
         return y.view(dim, -1).t().contiguous().view(1, height, width, dim)
     return y.permute(0, 2, 3, 1)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from pip_adapter.caching import constant
+from pip_adapter.caching import constant, eager
 from pip_adapter.layers import add_product
 
-__all__ = ["area_pool", "resize", "resize_add", "stride_pool", "upsample_add"]
+__all__ = ["area_pool", "pooled_tiles", "resize", "resize_add", "stride_pool", "upsample_add"]
 
 
 def _bin_means(length: int, size: int, like: torch.Tensor) -> torch.Tensor:
@@ -50,16 +50,18 @@ def _bilinear(length: int, size: int, like: torch.Tensor) -> torch.Tensor:
     return matrix.to(like.dtype)
 
 
-def _eager() -> bool:
-    """Not compiled, exported or traced, where a branch on a size would hold for every size."""
-    return not (torch.compiler.is_compiling() or torch.jit.is_tracing())
-
-
 def _box(channels: int, stride: int, like: torch.Tensor) -> torch.Tensor:
     """Depth-wise ``stride×stride`` kernel of ``channels`` averaging its window."""
     return torch.full(
         (channels, 1, stride, stride), 1 / stride**2, dtype=like.dtype, device=like.device
     )
+
+
+def pooled_tiles(x: torch.Tensor, size: int, stride: int) -> bool:
+    """Whether ``area_pool`` averages ``x`` onto the ``size×size`` grid from ``x`` pooled by
+    ``stride``: eager, ``x``'s sides multiples of ``stride·size`` (every bin whole windows)."""
+    height, width = x.shape[-2:]
+    return eager() and height % (stride * size) == width % (stride * size) == 0
 
 
 def area_pool(
@@ -69,10 +71,10 @@ def area_pool(
     already ``size×size``, outside tracing).
 
     ``pooled``, ``x`` average-pooled by ``stride`` (``stride_pool``), gives the same means
-    from a ``stride²`` times smaller tensor where every bin is whole windows of it: eager,
-    ``x``'s sides multiples of ``stride·size``."""
+    from a ``stride²`` times smaller tensor where every bin is whole windows of it
+    (``pooled_tiles``)."""
     height, width = x.shape[-2:]
-    if pooled is not None and _eager() and height % (stride * size) == width % (stride * size) == 0:
+    if pooled is not None and pooled_tiles(x, size, stride):
         x, height, width = pooled, height // stride, width // stride
     if not torch.compiler.is_compiling() and (height, width) == (size, size):
         return x
@@ -113,7 +115,7 @@ def stride_pool(x: torch.Tensor, stride: int) -> torch.Tensor:
         return x
     height, width = x.shape[-2:]
     on_cpu = x.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
-    if on_cpu and _eager() and height % stride == width % stride == 0:
+    if on_cpu and eager() and height % stride == width % stride == 0:
         box = constant(_box, x.shape[1], stride, like=x)
         return F.conv2d(x, box, stride=stride, groups=x.shape[1])
     return F.avg_pool2d(x, stride, ceil_mode=True)
