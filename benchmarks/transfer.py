@@ -1341,7 +1341,7 @@ def goal_values(
         values[goal] = (None, None) if diff is None else (diff, beats(diff, OVER[goal]))
     report = results[name]["reports"][eval_set]
     forgetting = psnr(name, "noise") - psnr("pretrained", "noise")
-    closest = min(report[t]["psnr"] - report[t]["input_psnr"] for t in TASKS)
+    closest = min(input_gain(report, t) for t in TASKS)
     share = results[name]["trainable"] / results[name]["total"]
     values |= {
         DB_GOALS[3]: (forgetting, forgetting >= -0.1),
