@@ -125,6 +125,36 @@ def test_a_second_backward_pass_recomputes_the_units_again():
         torch.testing.assert_close(grad, grads[1][name], rtol=0, atol=0, msg=name)
 
 
+def _toy(a: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    noise = torch.rand_like(a)  # random draws: the recomputation must draw the same
+    return (a * weight).sin() * (a + noise)
+
+
+def test_a_recomputed_run_gives_the_gradients_of_its_graph_also_of_higher_order():
+    """Random draws repeated, and gradients of gradients (an input-gradient penalty)."""
+    found = []
+    for run in (_toy, lambda a, w: recomputed(_toy, a, w)):
+        torch.manual_seed(5)
+        weight = torch.rand(3, requires_grad=True)
+        x = torch.tensor([0.3, 1.2, -0.7], requires_grad=True)
+        (by_x,) = torch.autograd.grad(run(x, weight).sum(), x, create_graph=True)
+        found.append(torch.autograd.grad(by_x.square().sum(), weight)[0])
+    torch.testing.assert_close(found[0], found[1], rtol=0, atol=0)
+
+
+def test_a_run_that_saves_otherwise_the_second_time_is_refused():
+    weight = torch.rand(3, requires_grad=True)
+    calls = []
+
+    def run(a: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return (a * weight).sin() if len(calls) == 1 else a * weight
+
+    y = recomputed(run, torch.rand(3))
+    with pytest.raises(RuntimeError, match="same way each time"):
+        y.sum().backward()
+
+
 def test_an_input_changed_in_place_after_the_forward_pass_is_refused():
     weight = torch.rand(3, requires_grad=True)
     x = torch.rand(3)
