@@ -6,23 +6,30 @@ On a GPU the adapter's training step at transfer.py's setting is host-bound (the
 holds, for transfer.py's network (NAFNet of width 32 with halved blocks, random weights) and
 its variants: one step of the library's Trainer (``Trainer._train_step``: forward, loss and
 prompt regulariser, backward, clipping, AdamW on the path it takes on a GPU, ``foreach``), after
-two warm-up steps, on a fixed batch with every degradation:
+two warm-up steps, on a fixed batch with every degradation (the counts below).
 
 * Python calls: how many Python-level calls one step makes (cProfile's count);
-* instructions (``--instructions``): callgrind's count of one step (two steps, each counted; a
-  process of its own, one thread) at batch 1, 16², where the arithmetic is a small part and
-  what is counted is mostly the host's work per operator and per Python call;
-* memory at transfer.py's GPU setting (batch 8, 64²): parameters, gradients and AdamW state,
-  and above them the peak of the tensors alive during one step (the profiler's memory events),
-  and the bytes saved for the backward pass (``saved_tensors_hooks``).
+* instructions (``--instructions``): callgrind's count of one step (two steps counted, every
+  variant in turn in one process of its own, one thread) at batch 1, 16², where the arithmetic
+  is a small part and what is counted is mostly the host's work per operator and per call;
+* memory at transfer.py's GPU setting (batch 8, 64²): parameters, gradients and AdamW state;
+  the peak of the C heap in use during one step (glibc's ``mallinfo2``, read after every
+  operator) above the heap before the model was built, as the GPU's peak is measured; and the
+  bytes saved for the backward pass (``saved_tensors_hooks``).
 
-None depends on the machine or its load. The GPU's time per step and peak memory of the same
-variants (docs/benchmarks/transfer_cuda.json, where measured) are shown beside them.
+What this is: counts of the host's work on the adapter's path that do not depend on the
+machine's load (they do on the CPU's instruction set, the torch build and the C library). What
+it is not: a prediction of the GPU's ratio to full fine-tuning. The CPU counts include the
+CPU's own kernels, where a GPU's host only launches them, and see neither the GPU's launch
+latency nor its caching allocator; the page shows the GPU's time per step and peak memory of
+the same variants (docs/benchmarks/transfer_cuda.json, where measured) beside them, and the
+GPU's verdict stays that page's.
 
 Run:  python benchmarks/adapter_step.py [--code LABEL]                 (calls, memory)
       python benchmarks/adapter_step.py --instructions [--code LABEL]  (adds instructions)
 Writes docs/benchmarks/adapter_step.md and .json; ``--code LABEL`` records the rows as measured
-on other code (a commit, its package first on PYTHONPATH), kept beside the page's code's.
+on other code (a commit, its package first on PYTHONPATH), kept beside the page's code's; each
+row records the digest of the library it ran (a row of "this code" on other code is marked).
 """
 
 from __future__ import annotations
@@ -42,11 +49,13 @@ from pathlib import Path
 
 import torch
 import transfer
-from machine import describe_machine
+from digests import code_digest
+from machine import describe_machine, keep_row, page_head
 from spandrel.architectures.NAFNet import NAFNet
 from timing import count_instructions, instrument_from_here, run_counted
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from pip_adapter.files import write_text
 from pip_adapter.training import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,6 +144,8 @@ def _in_use() -> int:
     """Bytes the C heap holds in use (glibc's ``mallinfo2``: blocks and mapped regions), where
     torch's CPU tensors live."""
     libc = ctypes.CDLL(None)
+    if not hasattr(libc, "mallinfo2"):
+        raise RuntimeError("the memory counts read glibc's mallinfo2 (glibc 2.33 or later)")
     libc.mallinfo2.restype = _MallInfo
     info = libc.mallinfo2()
     return info.uordblks + info.hblkhd
@@ -206,8 +217,11 @@ def _mib(n: float) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
-def _measured_on(row: dict) -> str:
-    return f"{row.get('date', '')}, {row.get('machine', '')}"
+def _measured_on(code: str, row: dict) -> str:
+    """When and on what a row was measured, marked where the page's own row ran other code."""
+    earlier = code == CURRENT and row.get("code") != code_digest()[:12]
+    mark = " (measured on earlier code)" if earlier else ""
+    return f"{code}: {row.get('date', '')}, {row.get('machine', '')}{mark}"
 
 
 def render(results: dict) -> str:
@@ -219,16 +233,22 @@ def render(results: dict) -> str:
         return f"{value:,.0f} ({value / base:.3f}x)"
 
     lines = [
-        "# The host's work and the memory of one adapter training step (CPU counts)",
+        *page_head(
+            "The host's work and the memory of one adapter training step (CPU counts)",
+            "benchmarks/adapter_step.py",
+            1,
+        ),
+        " ".join((__doc__ or "").split("\n\n")[1].split()),
         "",
-        (__doc__ or "").split("\n\n")[0].replace("\n", " "),
+        " ".join((__doc__ or "").split("\n\n")[3].split()),
         "",
-        "Codes: " + "; ".join(f"{code}: {_measured_on(rows[code])}" for code in codes) + ".",
+        "Codes: " + "; ".join(_measured_on(code, rows[code]) for code in codes) + ".",
         "",
         "## Host work per step (batch 1, 16²)",
         "",
-        "Python calls: cProfile's count of one step. Instructions: callgrind, the lower of two "
-        "counted steps (`--instructions`). GPU: transfer.py's time per step on "
+        "Python calls: cProfile's count of one step. Instructions: callgrind, the lower of the "
+        "two steps counted, every variant in turn in one process (the earlier ones warm the "
+        "allocator and oneDNN's caches for the later). GPU: transfer.py's time per step on "
         + ("the GPU of transfer_cuda.md (batch 8, 64²)" if gpu else "no GPU recorded")
         + ", against full fine-tuning's.",
         "",
@@ -251,11 +271,10 @@ def render(results: dict) -> str:
         "",
         "## Memory of a step (batch 8, 64²: transfer.py's GPU setting)",
         "",
-        "State: parameters, gradients and AdamW state. Peak: the most bytes in use during "
-        "one step (the C heap's, glibc's `mallinfo2`, read after every operator) above the "
-        "heap before the model was built, as the GPU's peak is measured. Saved: the bytes the "
-        "forward pass keeps for the backward pass (storages, parameters included). GPU: peak "
-        "training memory on the GPU of transfer_cuda.md, where measured.",
+        "State: parameters, gradients and AdamW state. Saved: the bytes the forward pass keeps "
+        "for the backward pass (storages, parameters included; a recomputed unit's inputs are "
+        "held by reference, outside this count). Peak: the C heap's peak during one step, as "
+        "above. GPU: peak training memory on the GPU of transfer_cuda.md, where measured.",
         "",
         "| variant | code | state | saved | peak | peak vs full fine-tuning "
         "| GPU peak vs full fine-tuning |",
@@ -274,6 +293,14 @@ def render(results: dict) -> str:
                 f"| {label[name]} | {code} | {_mib(state)} | {_mib(m['saved'])} | "
                 f"{_mib(m['peak'])} | {m['peak'] / measured[FULL]['peak']:.0%} | {on_gpu} |"
             )
+    lines += [
+        "",
+        "A proxy of the GPU's memory, which decides nothing: the CUDA caching allocator rounds "
+        "and keeps blocks, and the GPU's kernels take workspaces of their own. "
+        "`recompute_units` stays on by default; the GPU decides with "
+        "`benchmarks/gpu_transfer.sh`, which probes the units kept "
+        f"(`{DEFAULT}_units_kept`) first, beside the default and full fine-tuning.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -293,27 +320,24 @@ def main() -> None:
         child(args.child)
         return
     json_path = args.out / "adapter_step.json"
-    measured: dict = {}
-    if args.instructions:  # added to the code's row
-        argv = [__file__, "--child", *VARIANTS]
-        measured["instructions"] = count_instructions(argv, warm_start=True)
+    row: dict = {"code": code_digest()[:12]}
+    if args.instructions:
+        row["instructions"] = count_instructions([__file__, "--child", *VARIANTS], warm_start=True)
     elif not args.page:
         torch.set_num_threads(1)
-        measured = {"date": date.today().isoformat(), "machine": describe_machine(1)}
+        row |= {"date": date.today().isoformat(), "machine": describe_machine(1)}
         with tempfile.TemporaryDirectory() as folder:
-            measured["calls"] = {
+            row["calls"] = {
                 name: python_calls(trainer_step(name, *HOST_SIZE, Path(folder))[1])
                 for name in VARIANTS
             }
-            measured["memory"] = {name: memory(name, Path(folder)) for name in VARIANTS}
-    # read when written: another code's run may have added its row meanwhile
-    results = json.loads(json_path.read_text()) if json_path.is_file() else {"rows": {}}
-    if measured:
-        results["rows"][args.code] = {**results["rows"].get(args.code, {}), **measured}
-        args.out.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(results, indent=2) + "\n")
+            row["memory"] = {name: memory(name, Path(folder)) for name in VARIANTS}
+    if args.page:
+        results = json.loads(json_path.read_text())
+    else:
+        results = keep_row(json_path, args.code, row)
     page = render(results)
-    (args.out / "adapter_step.md").write_text(page)
+    write_text(args.out / "adapter_step.md", page)
     print(page)
 
 
