@@ -21,14 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from collections.abc import Mapping, Sequence
-from datetime import date
 from pathlib import Path
 
 import torch
 from digests import files_digest
-from machine import at_least, describe_machine, verdict
+from machine import at_least, page_head, verdict
 from output_strength import strength_photos
 
 from pip_adapter.bundle import load_bundle, save_bundle
@@ -381,7 +379,6 @@ def main() -> None:
     measured = quality.blur_strength_results(args, sets)
     kept = args.runs / "pip" / "adopted"
     chosen = keep_adopted(adapter, measured, kept)
-    command = " ".join(["python", "benchmarks/blur_strength.py", *sys.argv[1:]])
 
     def shown(path: Path) -> Path:  # a path in the repository as the page names it
         path = path.resolve()
@@ -393,10 +390,7 @@ def main() -> None:
         else "nothing adopted, no bundle kept"
     )
     lines = [
-        "# Blur strength per image",
-        "",
-        f"`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.",
-        "",
+        *page_head("Blur strength per image", "benchmarks/blur_strength.py", args.threads),
         "The PIP network and sensor measured: the bundle `benchmarks/quality.py --variants pip` "
         f"keeps in `{shown(adapter)}` (seed {args.seed}; files digest "
         f"`{files_digest(adapter)[:12]}`), {where}. quality.md renders the same section from "

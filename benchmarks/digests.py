@@ -4,6 +4,7 @@ and the library's code that measured it."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 from pathlib import Path
 
 import pip_adapter
@@ -32,4 +33,14 @@ def code_digest(leave_out: tuple[str, ...] = ()) -> str:
             continue
         digest.update(str(file.relative_to(PACKAGE)).encode())
         digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def source_digest(*code: object) -> str:
+    """A digest of the source text of these functions or classes: the part of a benchmark
+    script its kept measurements run, so that editing the script's page text or rules keeps
+    them and editing that code does not."""
+    digest = hashlib.sha256()
+    for part in code:
+        digest.update(inspect.getsource(part).encode())
     return digest.hexdigest()

@@ -28,13 +28,11 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import torch
-from machine import comparison_parser, describe_machine, parse_comparison, verdict
+from machine import comparison_parser, page_head, parse_comparison, verdict
 from safetensors.torch import load_file
 
 import pip_adapter as pa
@@ -460,12 +458,9 @@ def sensor_table(results: dict) -> list[str]:
     return lines
 
 
-def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
+def write_page(results: dict, args: argparse.Namespace) -> str:
     lines = [
-        "# Teaching a trained model new degradations",
-        "",
-        f"`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.",
-        "",
+        *page_head("Teaching a trained model new degradations", "benchmarks/grow.py", args.threads),
         "The starting point is the PIP model of the [quality benchmark](quality.md): "
         f"NAFNet-small trained from scratch with PIP for {args.base_steps} steps on the five "
         f"degradations, reused from its cache ({base_provenance(args)}). "
@@ -537,12 +532,11 @@ def main() -> None:
     if "blind" in names:  # it uses the grown sensor and the prompts-only units
         missing = [n for n in ("sensor", "prompts") if n not in names]
         names[names.index("blind") : names.index("blind")] = missing
-    command = " ".join(["python", "benchmarks/grow.py", *sys.argv[1:]])
     results: dict = {}
     cache: dict = {}
     for name in names:
         results[name] = load_or_run(name, args, cache)
-    print(write_page(results, args, command))
+    print(write_page(results, args))
 
 
 if __name__ == "__main__":

@@ -41,12 +41,13 @@ def describe_machine(threads: int) -> str:
     return f"{cpu_name()} ({os.cpu_count()} cores), {threads} thread(s), torch {torch.__version__}"
 
 
-def page_head(title: str, script: str, threads: int) -> list[str]:
+def page_head(title: str, script: str, threads: int, detail: str = "") -> list[str]:
     """A page's first lines: its title, then the command that wrote it (``script`` and this
-    process's arguments), the date and the machine."""
+    process's arguments), the date and the machine, then ``detail`` (e.g. "; 40 min of
+    training") before the sentence's full stop."""
     command = " ".join(["python", script, *sys.argv[1:]])
     machine = describe_machine(threads)
-    return [f"# {title}", "", f"`{command}` — {date.today().isoformat()}, {machine}.", ""]
+    return [f"# {title}", "", f"`{command}` — {date.today().isoformat()}, {machine}{detail}.", ""]
 
 
 def comparison_parser(

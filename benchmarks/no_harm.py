@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict, dataclass
-from datetime import date
 from pathlib import Path
 
 import torch
 from kornia.filters import gaussian_blur2d
-from machine import comparison_parser, describe_machine, parse_comparison
+from machine import comparison_parser, page_head, parse_comparison
 from safetensors.torch import load_file
 
 import pip_adapter as pa
@@ -318,12 +316,10 @@ def diagnosis_table(diagnosis: dict) -> list[str]:
     return lines
 
 
-def write_page(results: dict, args: argparse.Namespace, command: str) -> str:
+def write_page(results: dict, args: argparse.Namespace) -> str:
+    title = "Do no harm: the blur failure and the training recipe"
     lines = [
-        "# Do no harm: the blur failure and the training recipe",
-        "",
-        f"`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}.",
-        "",
+        *page_head(title, "benchmarks/no_harm.py", args.threads),
         f"NAFNet-small + PIP (the {args.design} design of the unit) trained from scratch "
         f"({args.steps} steps, batch 8, 64² patches, "
         f"peak learning rate 2e-3, seed {args.seed}) on four of the six training photos "
@@ -362,12 +358,11 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "no_harm")
     parser.add_argument("--fresh", action="store_true", help="retrain cached recipes")
     args, names = parse_comparison(parser, "recipes", RECIPES)
-    command = " ".join(["python", "benchmarks/no_harm.py", *sys.argv[1:]])
     results = {}
     for name in names:
         (args.runs / name).mkdir(parents=True, exist_ok=True)
         results[name] = load_or_train(name, args)
-    print(write_page(results, args, command))
+    print(write_page(results, args))
 
 
 if __name__ == "__main__":

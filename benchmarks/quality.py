@@ -35,11 +35,9 @@ import dataclasses
 import functools
 import json
 import statistics
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +45,7 @@ import blur_strength
 import torch
 from digests import code_digest, files_digest
 from light_units import LIGHT_FULL_STRIDE2, LIGHT_UNITS
-from machine import at_least, comparison_parser, describe_machine, parse_comparison, verdict
+from machine import at_least, comparison_parser, page_head, parse_comparison, verdict
 from output_strength import DESCRIPTION as STRENGTH_PHOTOS
 from output_strength import cached, fit_strengths, sets_digest, validation_pairs
 from safetensors.torch import load_file
@@ -1235,7 +1233,6 @@ def curve_records(runs: Path, results: dict) -> tuple[list[dict], list[str]]:
 def write_page(
     results: dict,
     args: argparse.Namespace,
-    command: str,
     strength: dict,
     validation: dict,
     per_image: dict,
@@ -1244,12 +1241,13 @@ def write_page(
     images = ROOT / "docs" / "images"
     plot_curves(records, images / "quality_curves.png", title="NAFNet-small, all-in-one")
     lines = [
-        "# Quality at equal budget",
-        "",
-        f"`{command}` — {date.today().isoformat()}, {describe_machine(args.threads)}; "
-        f"{training_minutes(results):.0f} min of training for the variants below (wall time "
-        "of each variant's own run, as in the table).",
-        "",
+        *page_head(
+            "Quality at equal budget",
+            "benchmarks/quality.py",
+            args.threads,
+            f"; {training_minutes(results):.0f} min of training for the variants below (wall "
+            "time of each variant's own run, as in the table)",
+        ),
         f"NAFNet-small trained from scratch for {args.steps} steps (batch {args.batch_size}, "
         f"{args.patch_size}² patches, peak learning rate {args.lr}, seed {args.seed}, the same "
         "batches for every variant) on the six bundled training photos under the five "
@@ -1416,7 +1414,6 @@ def default_settings(name: str) -> dict:
 
 def main() -> None:
     args, names = parse_comparison(build_parser(), "variants", VARIANTS)
-    command = " ".join(["python", "benchmarks/quality.py", *sys.argv[1:]])
     val_set = validation_pairs(DEGRADATIONS, crop=128, photos=CURVE_PHOTOS)  # in no cache key
     eval_sets = {split: build_eval_set(split, WITH_CLEAN, seed=args.seed) for split in EVAL_SETS}
     results: dict = {}
@@ -1426,7 +1423,7 @@ def main() -> None:
     strength = strength_results(args, eval_sets) if "pip" in results else {}
     per_image = blur_strength_results(args, eval_sets) if "pip" in results else {}
     validation = validation_results(args, results)
-    print(write_page(results, args, command, strength, validation, per_image))
+    print(write_page(results, args, strength, validation, per_image))
 
 
 if __name__ == "__main__":

@@ -1,33 +1,37 @@
-"""The sensor's haze/clean boundary (issue 19): sensor recipes that draw faint haze, judged by
-the clean weight they leave on hazy photos and by blind restoration.
+"""The sensor on hazy photos (issue 19): sensor recipes judged by the weight they leave on
+clean and on blur for hazy photos, and by blind restoration.
 
-Hazy photos keep ~0.2 of the default sensor's weight on "clean" (every other degradation at most
-~0.08), so blind mode keeps ~0.8 of the haze output (docs/benchmarks/haze_strength.md). Each
-candidate recipe of benchmarks/sensor_tuning.py (``CANDIDATES``) is trained there, its sensor
-and validation logits kept in ``<sensors>/<recipe>/seed0/``. This page reads those logits of the
-validation whole photos (accuracy, clean recall, degraded photos called clean, each class's
-mean clean weight), then restores the validation photos (``output_strength.strength_photos()``,
+Hazy photos keep ~0.2 of the default sensor's weight on "clean", so blind mode keeps ~0.8 of the
+haze output (docs/benchmarks/haze_strength.md), and hazy soft photos (cell, moon) put much of
+theirs on blur, so the network is steered as for blur. Each candidate recipe of
+benchmarks/sensor_tuning.py (``RULES``: session 22's draw faint haze, session 23's softens a
+share of the crops) is trained there, its sensor and validation logits kept in
+``<sensors>/<recipe>/seed0/``. This page reads those logits of the validation whole photos
+(accuracy, clean recall, degraded photos called clean, each class's mean clean weight, hazy
+photos' blur weight), then restores the validation photos (``output_strength.strength_photos()``,
 seed-0 draws) and the held-out sets with the bundle benchmarks/blur_strength.py keeps at its
 adopted blur line, its sensor replaced by the candidate's, with haze at full strength and at
-the strength haze_strength.py fits (session 21's (d1), not adopted). The rule, fixed before the
-candidates' numbers (notes/issue-19.md, session 22), decides on the validation photos; the
-held-out sets (bundled and out-of-domain) are reported and choose nothing.
+the strength haze_strength.py fits (session 21's (d1), not adopted). Each candidate's rule, fixed
+before its numbers (notes/issue-19.md, sessions 22 and 23), decides on the validation photos;
+the held-out sets (bundled and out-of-domain) are reported and choose nothing.
 
 Run:  python benchmarks/sensor_haze.py [--runs runs/quality] [--sensors runs/sensor_tuning]
       [--threads 1] [--out docs/benchmarks]
 The measurements are kept in ``<runs>/pip/sensor_haze/`` (one file a sensor and set: a stopped
-run resumes) while the bundle, the sensors, the photos and the library are the same."""
+run resumes) while the bundle, the sensors, the photos, the library and the measuring code
+(``MEASURING``) are the same: editing the page's text or rules keeps them."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import sensor_accuracy
 import torch
 from blur_strength import BLIND_KEEP_DB
-from digests import files_digest
+from digests import files_digest, source_digest
 from haze_strength import (
     CLEAN_KEEP_DB,
     GAIN_DB,
@@ -49,6 +53,7 @@ from sensor_tuning import (
     MILD_END,
     RUNS,
     VALIDATION_NAMES,
+    VARIANTS,
     kept_logits,
     kept_sensor,
     pooled,
@@ -63,11 +68,41 @@ from pip_adapter.files import write_text
 from pip_adapter.injection import PIPModel
 from pip_adapter.training.sensor import DEFAULT_SENSOR_TEMPERATURE
 
-# the recipes judged against the default one (sensor_tuning.py's), and the seed they and the
-# default's sensor were trained with
-CANDIDATES = ("mild_end", "mild_end_clean")
+
+@dataclass(frozen=True)
+class Rule:
+    """A lever's adoption rule beyond the conditions every candidate meets (S2-S4, R1-R4), fixed
+    before its candidates' numbers (notes/issue-19.md, session ``session``): S1, hazy photos'
+    clean weight at most ``clean_weight_share`` of the default's; its aim, if it has one, S5
+    (hazy photos' blur weight at most ``blur_weight_share`` of the default's) and R5 (their
+    mean steering part at least ``steering_gain_db`` above the default's)."""
+
+    session: int
+    clean_weight_share: float
+    blur_weight_share: float | None = None
+    steering_gain_db: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.blur_weight_share is None) != (self.steering_gain_db is None):
+            raise ValueError(
+                "a rule's aim is S5 and R5 together: give blur_weight_share and steering_gain_db "
+                f"both or neither, got {self.blur_weight_share!r} and {self.steering_gain_db!r}"
+            )
+
+
+# session 22's lever aimed at the clean weight; session 23's at hazy soft photos taken for
+# blurred ones, asking only that the clean weight not rise
+FAINT_HAZE = Rule(session=22, clean_weight_share=0.75)
+SOFT_CONTENT = Rule(
+    session=23, clean_weight_share=1.0, blur_weight_share=0.75, steering_gain_db=0.25
+)
+# the recipes judged against the default one (sensor_tuning.py's) and their rules; the seed
+# they and the default's sensor were trained with
+RULES = {"mild_end": FAINT_HAZE, "mild_end_clean": FAINT_HAZE, "soft": SOFT_CONTENT}
+CANDIDATES = tuple(RULES)
 # each recipe in a line of its own (sensor_tuning.py's are written beside their neighbours)
 HAZE_RANGE, MILD_HAZE = HAZE_PARAMETERS["beta"][0], MILD_END["haze"]["beta"]
+SOFT = VARIANTS["soft"][1]
 RECIPES = {
     DEFAULT_RECIPE: "the default: a quarter of the rain, blur and low-light crops drawn from the "
     "mild end of their default ranges, haze always from its whole range (beta "
@@ -76,6 +111,10 @@ RECIPES = {
     f"range (beta {MILD_HAZE[0]:g} to {MILD_HAZE[1]:g})",
     "mild_end_clean": "as `mild_end`, and 2 of every 7 training items clean rather than 1 of 6 "
     "(`clean_share=2/7`)",
+    "soft": f"as the default, and a share of {SOFT['soft']:g} of every class's crops (clean ones "
+    f"too) softened by a Gaussian of {SOFT['soft_sigma'][0]:g} to {SOFT['soft_sigma'][1]:g} px "
+    "before the degradation, so that a soft photo under haze is learnt as hazy rather than "
+    "blurred",
 }
 # sensors measured here that are not their recipe as the code now trains it, by the digest of
 # their sensor file: what was wrong (they are shown labelled and adopt nothing)
@@ -84,15 +123,14 @@ FLAWED = {
     "`clean_share` as first landed (b930f65), whose extra clean items were the degraded items' "
     "targets, not recoloured as every other crop is (review 22 item 1, fixed in 198c904): not "
     "the recipe as `train_sensor` now draws it. Its numbers are those of that sensor; the "
-    "recipe, retrained, is the next candidate (notes/issue-19.md)",
+    "recipe retrained with the fix was rejected too (notes/issue-19.md, session 23)",
 }
 FLAWED_MARK = " (flawed draw)"
 SEED = 0
 STRENGTHS = ("full", "fitted")  # haze at full strength, and at haze_strength.py's fit ((d1))
-# the rule's sensor conditions (validation whole photos, against the default recipe): hazy
-# photos' mean clean weight at most this share of the default's; degraded photos called clean
-# not more; accuracy and clean recall at most these points lower (one clean photo of 17: 5.9)
-CLEAN_WEIGHT_SHARE = 0.75
+# the rules' sensor conditions (validation whole photos, against the default recipe) beside
+# each lever's own (``Rule``): degraded photos called clean not more; accuracy and clean recall
+# at most these points lower (one clean photo of 17: 5.9)
 ACCURACY_KEEP = 1.0
 RECALL_KEEP = 6.0
 HAZY_CLEAN_AT = 0.1  # a hazy photo "carries" clean weight above this (reported)
@@ -112,7 +150,8 @@ JUDGEMENTS = {
 def sensor_scores(logits: torch.Tensor, truth: torch.Tensor) -> dict:
     """A sensor's scores on whole photos from their logits (``N×T``) at the temperature
     ``train_sensor`` gives: accuracy and clean recall (%), degraded photos called clean, each
-    true class's mean clean weight, and the share of hazy photos above ``HAZY_CLEAN_AT``."""
+    true class's mean clean weight, the share of hazy photos above ``HAZY_CLEAN_AT`` and their
+    mean weight on blur."""
     weights = (logits / DEFAULT_SENSOR_TEMPERATURE).softmax(dim=-1)
     counts = confusion(weights, truth)
     clean, haze = DEGRADATIONS.index(CLEAN), DEGRADATIONS.index(HAZE)
@@ -125,6 +164,7 @@ def sensor_scores(logits: torch.Tensor, truth: torch.Tensor) -> dict:
             weights[truth == t, clean].mean().item() for t in range(len(DEGRADATIONS))
         ],
         "hazy_above": 100 * (hazy > HAZY_CLEAN_AT).float().mean().item(),
+        "hazy_blur": weights[truth == haze, DEGRADATIONS.index("blur")].mean().item(),
     }
 
 
@@ -192,6 +232,11 @@ def restoration(
     return {recipe: results[recipe] for recipe in sensors}
 
 
+# every function of this script a kept measurement calls (its cache key holds their source's
+# digest; the rest of the script renders and judges): one added to that path joins here
+MEASURING = (held_out_accuracy, candidate_sensor, restoration)
+
+
 def blind_blur(reports: Mapping[str, dict], strength: str) -> float:
     """Blind mode's blur output − input (dB) at ``strength``."""
     return psnr_of(reports, strength, "blind", "blur") - psnr_of(reports, strength, "input", "blur")
@@ -229,10 +274,10 @@ def restoration_checks(
     ]
 
 
-def sensor_checks(base: dict, cand: dict) -> list[tuple[str, bool]]:
+def sensor_checks(base: dict, cand: dict, rule: Rule) -> list[tuple[str, bool]]:
     """The rule's S1-S4: the candidate's validation whole photos against the default's."""
     haze = DEGRADATIONS.index(HAZE)
-    limit = CLEAN_WEIGHT_SHARE * base["clean_weight"][haze]
+    limit = rule.clean_weight_share * base["clean_weight"][haze]
     accuracy_change = cand["accuracy"] - base["accuracy"]
     recall_change = cand["clean_recall"] - base["clean_recall"]
     return [
@@ -255,37 +300,68 @@ def sensor_checks(base: dict, cand: dict) -> list[tuple[str, bool]]:
     ]
 
 
+def steering(restored: Mapping[str, dict]) -> float:
+    """The hazy validation photos' mean steering part (dB, haze at full strength)."""
+    return mean([row["steering"] for row in restored[VALIDATION]["hazy"]])
+
+
+def aim_checks(
+    scores: Mapping[str, dict], restored: Mapping[str, dict], recipe: str
+) -> list[tuple[str, bool]]:
+    """The aim of ``recipe``'s rule, if it has one, against the default recipe: S5, hazy
+    photos' blur weight on the validation whole photos, and R5, the hazy validation photos'
+    steering part."""
+    rule = RULES[recipe]
+    if rule.blur_weight_share is None or rule.steering_gain_db is None:  # no aim (Rule: both)
+        return []
+    blur = scores[recipe]["hazy_blur"]
+    limit = rule.blur_weight_share * scores[DEFAULT_RECIPE]["hazy_blur"]
+    gain = steering(restored[recipe]) - steering(restored[DEFAULT_RECIPE])
+    return [
+        (f"hazy photos' blur weight {blur:.3f} (at most {limit:.3f})", blur <= limit),
+        (
+            f"hazy validation photos' steering part {gain:+.2f} dB (at least "
+            f"+{rule.steering_gain_db:.2f})",
+            at_least(gain, rule.steering_gain_db),
+        ),
+    ]
+
+
 def verdicts(scores: Mapping[str, dict], restored: Mapping[str, dict], recipe: str) -> dict:
-    """A candidate's conditions (S1-S4, and R1-R4 of each judgement on the validation photos)
-    and what they adopt: ``"recipe"`` (J0), ``"combination"`` (J1 and J2) or ``None``."""
+    """A candidate's conditions (S1-S4, its rule's aim S5 and R5 if any, and R1-R4 of each
+    judgement on the validation photos) and what they adopt: ``"recipe"`` (J0),
+    ``"combination"`` (J1 and J2) or ``None``."""
+    rule = RULES[recipe]
     base, cand = restored[DEFAULT_RECIPE][VALIDATION]["reports"], restored[recipe][VALIDATION]
-    sensor = sensor_checks(scores[DEFAULT_RECIPE], scores[recipe])
+    sensor = sensor_checks(scores[DEFAULT_RECIPE], scores[recipe], rule)
+    aim = aim_checks(scores, restored, recipe)
     judged = {
         name: restoration_checks(base, b, cand["reports"], c) for name, (b, c) in JUDGEMENTS.items()
     }
     holds = {name: all(ok for _, ok in checks) for name, checks in judged.items()}
-    sensor_holds = all(ok for _, ok in sensor)
+    sensor_holds = all(ok for _, ok in [*sensor, *aim])
     adopts = None
     if sensor_holds and holds["J0"]:
         adopts = "recipe"
     elif sensor_holds and holds["J1"] and holds["J2"]:
         adopts = "combination"
-    return {"sensor": sensor, "judged": judged, "adopts": adopts}
+    return {"sensor": sensor, "aim": aim, "judged": judged, "adopts": adopts}
 
 
 def sensor_table(scores: Mapping[str, dict], held_out: Mapping[str, dict]) -> list[str]:
     classes = " / ".join(DEGRADATIONS)
     lines = [
         "| recipe | accuracy | clean recall | degraded called clean | mean clean weight by true "
-        f"class ({classes}) | hazy photos with clean weight > {HAZY_CLEAN_AT:g} | bundled "
-        "held-out accuracy | out-of-domain accuracy |",
-        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+        f"class ({classes}) | hazy photos with clean weight > {HAZY_CLEAN_AT:g} | hazy "
+        "photos' weight on blur | bundled held-out accuracy | out-of-domain accuracy |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
     ]
     for recipe, s in scores.items():
         weights = " / ".join(f"{w:.3f}" for w in s["clean_weight"])
         lines.append(
             f"| {recipe} | {s['accuracy']:.1f}% | {s['clean_recall']:.1f}% | {s['called_clean']} "
-            f"| {weights} | {s['hazy_above']:.0f}% | {held_out[recipe]['test']:.1f}% "
+            f"| {weights} | {s['hazy_above']:.0f}% | {s['hazy_blur']:.3f} "
+            f"| {held_out[recipe]['test']:.1f}% "
             f"| {held_out[recipe]['ood']:.1f}% |"
         )
     return lines
@@ -335,8 +411,9 @@ def hazy_table(restored: Mapping[str, dict]) -> list[str]:
 
 
 def adopted(scores: Mapping[str, dict], judged: Mapping[str, dict]) -> str:
-    """What the rule adopts: the candidates that pass the first route any passes (J0, then the
-    combination), the one of least hazy clean weight (S1) among them; or none."""
+    """What the rules adopt: the candidates that pass the first route any passes (J0, then the
+    combination), the one of least hazy clean weight (S1) among them (session 22's tie-break,
+    also across levers: session 23's rule has one candidate); or none."""
     haze = DEGRADATIONS.index(HAZE)
     for route, text in (
         ("recipe", "its recipe"),
@@ -349,16 +426,21 @@ def adopted(scores: Mapping[str, dict], judged: Mapping[str, dict]) -> str:
     return "none (the default recipe stays)"
 
 
-def rule_lines(recipe: str, judged: dict) -> list[str]:
+def rule_lines(recipe: str, judged: dict, rule: Rule) -> list[str]:
     def said(checks: Sequence[tuple[str, bool]]) -> str:
         return "; ".join(f"{what}: {verdict(ok)}" for what, ok in checks)
 
-    adopted = {
+    outcome = {
         "recipe": "**adopted by J0** (the recipe alone)",
         "combination": "**passed J1 and J2** (the recipe with the fitted haze strength)",
         None: "**rejected**",
     }[judged["adopts"]]
-    lines = [f"- `{recipe}`: {adopted}.", f"  - S1-S4: {said(judged['sensor'])}."]
+    lines = [
+        f"- `{recipe}` (session {rule.session}'s rule): {outcome}.",
+        f"  - S1-S4: {said(judged['sensor'])}.",
+    ]
+    if judged["aim"]:
+        lines.append(f"  - S5 and R5 (the lever's aim): {said(judged['aim'])}.")
     titles = {
         "J0": "J0 (haze at full strength on both sides)",
         "J1": "J1 (the fitted haze strength on both sides)",
@@ -412,16 +494,19 @@ def main() -> None:
     }
     folder = args.runs / "pip" / "sensor_haze"
     # what a measurement depends on: haze_strength.py's key (the network, the photos, the
-    # library, its measuring code and fit draws), this script and sensor_accuracy.py's draws,
-    # and the sensor (``keep``)
+    # library, its measuring code and fit draws), this script's measuring code and
+    # sensor_accuracy.py's draws, and the sensor's file (``keep``)
     key = cache_key(bundle, sets) | {
-        "sensor_haze": files_digest(Path(__file__)),
+        "sensor_haze": source_digest(*MEASURING),
         "sensor_accuracy": files_digest(Path(sensor_accuracy.__file__)),
+    }
+    sensor_files = {
+        recipe: files_digest(args.sensors / recipe / f"seed{SEED}" / "sensor.safetensors")
+        for recipe in recipes
     }
 
     def keep(name: str, extra: dict, measure: Callable[[], dict]) -> dict:
-        sensor_file = args.sensors / extra["sensor"] / f"seed{SEED}" / "sensor.safetensors"
-        extra = {**extra, "sensor_file": files_digest(sensor_file)}
+        extra = {**extra, "sensor_file": sensor_files[extra["sensor"]]}
         return cached(folder / f"{name}.json", {**key, **extra}, measure)
 
     fit = cached(
@@ -442,17 +527,14 @@ def main() -> None:
     }
     judged = {recipe: verdicts(scores, restored, recipe) for recipe in candidates}
     flawed = {
-        recipe: FLAWED[digest]
-        for recipe in recipes
-        if (digest := files_digest(args.sensors / recipe / f"seed{SEED}" / "sensor.safetensors"))
-        in FLAWED
+        recipe: FLAWED[sensor_files[recipe]] for recipe in recipes if sensor_files[recipe] in FLAWED
     }
     names = {r: f"{r}{FLAWED_MARK}" if r in flawed else r for r in recipes}
 
     def shown(by_recipe: Mapping[str, dict]) -> dict:
         return {names[recipe]: value for recipe, value in by_recipe.items()}
 
-    title = "The sensor's haze/clean boundary: faint haze in the sensor's training"
+    title = "The sensor on hazy photos: faint haze, and soft crops, in the sensor's training"
     lines = [
         *page_head(title, "benchmarks/sensor_haze.py", args.threads),
         *[
@@ -465,10 +547,11 @@ def main() -> None:
             for recipe in recipes
         ],
         "",
-        "The default sensor (the first) leaves about a fifth of a hazy photo's weight on clean "
-        "(every other degradation much less), so blind mode keeps only part of the haze output "
-        "([haze_strength.md](haze_strength.md)). The candidates draw haze fainter in the "
-        "sensor's training; each is trained by `benchmarks/sensor_tuning.py` (seed "
+        "The default sensor (the first) leaves about a fifth of a hazy photo's weight on clean, "
+        "so blind mode keeps only part of the haze output ([haze_strength.md](haze_strength.md)), "
+        "and hazy soft photos (the cells, the moon) much of theirs on blur, so the network is "
+        "steered as for a blur. The faint-haze candidates (session 22) aim at the first, `soft` "
+        "(session 23) at the second; each is trained by `benchmarks/sensor_tuning.py` (seed "
         f"{SEED}, the default's seed; [sensor_tuning.md](sensor_tuning.md)).",
         "",
         "## The sensor on its validation whole photos",
@@ -509,14 +592,15 @@ def main() -> None:
         "",
         "## The rule (validation photos only)",
         "",
-        "Fixed before the candidates' numbers (notes/issue-19.md, session 22). S1-S4 on the "
-        f"sensor's validation whole photos against `{DEFAULT_RECIPE}`; R1-R4 on the validation "
-        "photos' restoration. J0 adopts a recipe alone; J1 and J2 together pass the recipe "
-        "with the fitted haze strength.",
+        "Each lever's rule was fixed before its candidates' numbers (notes/issue-19.md, the "
+        "session named with each candidate). S1-S4 on the sensor's validation whole photos "
+        f"against `{DEFAULT_RECIPE}`; R1-R4 on the validation photos' restoration; a lever with "
+        "an aim of its own adds S5 (on the sensor) and R5 (the steering part, above). J0 adopts "
+        "a recipe alone; J1 and J2 together pass the recipe with the fitted haze strength.",
         "",
     ]
     for recipe in candidates:
-        lines += rule_lines(names[recipe], judged[recipe])
+        lines += rule_lines(names[recipe], judged[recipe], RULES[recipe])
     fair = {recipe: verdict for recipe, verdict in judged.items() if recipe not in flawed}
     lines.append(f"- Adopted: {adopted(scores, fair)}.")
     out = args.out / "sensor_haze.md"

@@ -117,8 +117,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     ),
     "mild_end_clean": (
         "as `mild_end` (a quarter of the haze crops too from the mild end of its range, beta "
-        "0.04 to 0.07), and 2 of every 7 items clean rather than 1 of 6, the extra ones the "
-        "clean crops of degraded items (`train_sensor(faint_ranges=..., clean_share=2/7)`)",
+        "0.04 to 0.07), and 2 of every 7 items clean rather than 1 of 6, the extra ones drawn "
+        "as the clean class draws its own (`train_sensor(faint_ranges=..., clean_share=2/7)`)",
         {**DEFAULT_TRAINING, "faint_ranges": MILD_END, "clean_share": 2 / 7},
     ),
     "statistics": (
@@ -178,6 +178,12 @@ VARIANTS: dict[str, tuple[str, dict]] = {
         "their height (percentiles of the gradient over the local 9×9 range): a blur spreads "
         "every edge, a soft photo keeps a few steep ones (`DegradationSensor(sharpness=True)`)",
         {**DEFAULT_TRAINING, "sharpness": True},
+    ),
+    "soft": (
+        "the defaults, and a quarter of every class's crops softened by a Gaussian of 0.5 to 3 "
+        "px before the degradation, so that a soft photo under haze is learnt as hazy, not "
+        "blurred (`train_sensor(soft=0.25, soft_sigma=(0.5, 3.0))`)",
+        {**DEFAULT_TRAINING, "soft": 0.25, "soft_sigma": (0.5, 3.0)},
     ),
 }
 # the settings of a recipe that build the sensor rather than train it

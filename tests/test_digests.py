@@ -1,6 +1,7 @@
 """benchmarks/digests.py: the digests kept measurements are keyed on change with what they
 stand for, and the library's code digest never reads compiled caches."""
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -33,3 +34,14 @@ def test_the_files_digest_follows_names_and_bytes(tmp_path):
     assert digests.files_digest(tmp_path) == before
     (tmp_path / "adapter.safetensors").write_bytes(b"retrained")
     assert digests.files_digest(tmp_path) != before
+
+
+def test_the_source_digest_follows_the_code_it_names_not_the_text_around_it(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    measure = "def measure():\n    return 1\n"
+    (tmp_path / "page_a.py").write_text(f"{measure}\n\nTITLE = 'a page'\n")
+    (tmp_path / "page_b.py").write_text(f"TITLE = 'another page'\n\n\n{measure}")
+    (tmp_path / "page_c.py").write_text(measure.replace("1", "2"))
+    a, b, c = (importlib.import_module(f"page_{n}") for n in "abc")
+    assert digests.source_digest(a.measure) == digests.source_digest(b.measure)
+    assert digests.source_digest(c.measure) != digests.source_digest(a.measure)

@@ -310,3 +310,17 @@ def test_a_new_sensor_setting_keeps_a_cached_network_only_if_trained_with_the_sa
     # the same thread count: the cached network is kept, its folder opened
     with pytest.raises(ValueError, match="does not say which backbone"):
         quality.refresh_sensor("pip", run, {"settings": stored, "results": {}}, key, {})
+
+
+def test_a_pages_head_names_the_command_date_machine_and_the_scripts_own_detail(monkeypatch):
+    import machine  # benchmarks/machine.py: every page's first lines come from page_head
+
+    monkeypatch.setattr(sys, "argv", ["quality.py", "--variants", "pip"])
+    title, blank, line, end = machine.page_head(
+        "Quality at equal budget", "benchmarks/quality.py", 1, "; 12 min of training"
+    )
+    assert (title, blank, end) == ("# Quality at equal budget", "", "")
+    assert line.startswith("`python benchmarks/quality.py --variants pip` — ")
+    assert line.endswith(f"{machine.describe_machine(1)}; 12 min of training.")
+    plain = machine.page_head("Grow", "benchmarks/grow.py", 1)[2]
+    assert plain.endswith(f", {machine.describe_machine(1)}.")

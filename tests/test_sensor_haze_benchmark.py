@@ -1,5 +1,6 @@
-"""benchmarks/sensor_haze.py: a sensor recipe's scores on whole photos and the rule fixed before
-its numbers (the sensor's S1-S4, blind restoration's R1-R4 without and with haze's strength)."""
+"""benchmarks/sensor_haze.py: a sensor recipe's scores on whole photos and the rules fixed before
+their numbers (the sensor's S1-S4, a lever's aim S5 and R5, blind restoration's R1-R4 without
+and with haze's strength)."""
 
 import math
 import sys
@@ -13,15 +14,17 @@ import sensor_haze  # benchmarks/ is not a package: found through the path above
 from sensor_accuracy import DEGRADATIONS, crop_draws, whole_photo_draws
 
 T = sensor_haze.DEFAULT_SENSOR_TEMPERATURE
-HAZE, CLEAN = DEGRADATIONS.index("haze"), DEGRADATIONS.index("clean")
+HAZE, BLUR, CLEAN = (DEGRADATIONS.index(d) for d in ("haze", "blur", "clean"))
 
 
-def logits_for(top: int, clean_weight: float) -> torch.Tensor:
-    """Logits whose weights at the sensor's temperature are ``1 − clean_weight`` on ``top`` and
-    ``clean_weight`` on clean (the others ~0)."""
+def logits_for(top: int, clean_weight: float, blur_weight: float = 0.0) -> torch.Tensor:
+    """Logits whose weights at the sensor's temperature are ``clean_weight`` on clean,
+    ``blur_weight`` on blur and the rest on ``top`` (the others ~0)."""
     logits = torch.full((len(DEGRADATIONS),), -30.0)
-    logits[top] = T * math.log(1 - clean_weight)
+    logits[top] = T * math.log(1 - clean_weight - blur_weight)
     logits[CLEAN] = T * math.log(clean_weight)
+    if blur_weight:
+        logits[BLUR] = T * math.log(blur_weight)
     return logits
 
 
@@ -29,7 +32,7 @@ def test_sensor_scores_read_the_clean_weight_by_true_class():
     truth = torch.tensor([HAZE, HAZE, HAZE, 0, CLEAN, CLEAN])
     logits = torch.stack(
         [
-            logits_for(HAZE, 0.2),
+            logits_for(HAZE, 0.2, blur_weight=0.3),
             logits_for(HAZE, 0.05),
             logits_for(HAZE, 0.8),  # a hazy photo called clean
             logits_for(0, 0.01),
@@ -44,9 +47,12 @@ def test_sensor_scores_read_the_clean_weight_by_true_class():
     assert scores["clean_weight"][HAZE] == pytest.approx((0.2 + 0.05 + 0.8) / 3, abs=1e-6)
     assert scores["clean_weight"][0] == pytest.approx(0.01, abs=1e-6)
     assert scores["hazy_above"] == pytest.approx(100 * 2 / 3)
+    assert scores["hazy_blur"] == pytest.approx(0.3 / 3, abs=1e-6)
 
 
-def scores(haze_clean: float, called: int, accuracy: float, recall: float) -> dict:
+def scores(
+    haze_clean: float, called: int, accuracy: float, recall: float, hazy_blur: float = 0.1
+) -> dict:
     weights = [0.0] * len(DEGRADATIONS)
     weights[HAZE] = haze_clean
     return {
@@ -54,15 +60,48 @@ def scores(haze_clean: float, called: int, accuracy: float, recall: float) -> di
         "called_clean": called,
         "accuracy": accuracy,
         "clean_recall": recall,
+        "hazy_blur": hazy_blur,
     }
 
 
 def test_the_sensor_conditions_ask_less_clean_weight_on_haze_and_keep_the_rest():
-    base = scores(0.2, 17, 89.3, 70.6)
-    ok = [holds for _, holds in sensor_haze.sensor_checks(base, scores(0.15, 17, 88.3, 64.7))]
+    base, rule = scores(0.2, 17, 89.3, 70.6), sensor_haze.FAINT_HAZE
+    ok = [holds for _, holds in sensor_haze.sensor_checks(base, scores(0.15, 17, 88.3, 64.7), rule)]
     assert ok == [True, True, True, True]
     worse = scores(0.16, 18, 88.2, 64.5)  # each condition just missed
-    assert [holds for _, holds in sensor_haze.sensor_checks(base, worse)] == [False] * 4
+    assert [holds for _, holds in sensor_haze.sensor_checks(base, worse, rule)] == [False] * 4
+
+
+def test_a_rules_aim_is_s5_and_r5_together():
+    with pytest.raises(ValueError, match="both or neither"):
+        sensor_haze.Rule(session=23, clean_weight_share=1.0, blur_weight_share=0.75)
+
+
+def test_the_soft_crops_rule_asks_only_that_the_clean_weight_not_rise():
+    base, rule = scores(0.2, 17, 89.3, 70.6), sensor_haze.SOFT_CONTENT
+    assert sensor_haze.sensor_checks(base, scores(0.2, 17, 89.3, 70.6), rule)[0][1]
+    assert not sensor_haze.sensor_checks(base, scores(0.201, 17, 89.3, 70.6), rule)[0][1]
+
+
+def hazy(steering: float) -> dict:
+    """A set's restoration with its hazy photos' rows, of mean steering part ``steering``."""
+    return {"validation": {"hazy": [{"steering": steering - 1}, {"steering": steering + 1}]}}
+
+
+def test_the_aim_of_the_soft_crops_is_less_blur_weight_and_steering_closer_to_the_label():
+    base = sensor_haze.DEFAULT_RECIPE
+    restored = {base: hazy(-1.0), "soft": hazy(-0.75), "mild_end": hazy(-0.75)}
+    sensors = {
+        base: scores(0.2, 17, 89.3, 70.6, hazy_blur=0.12),
+        "soft": scores(0.2, 17, 89.3, 70.6, hazy_blur=0.09),
+        "mild_end": scores(0.2, 17, 89.3, 70.6, hazy_blur=0.09),
+    }
+    met = sensor_haze.aim_checks(sensors, restored, "soft")
+    assert [ok for _, ok in met] == [True, True]
+    assert "blur weight 0.090 (at most 0.090)" in met[0][0]
+    sensors["soft"]["hazy_blur"], restored["soft"] = 0.091, hazy(-0.8)
+    assert [ok for _, ok in sensor_haze.aim_checks(sensors, restored, "soft")] == [False, False]
+    assert sensor_haze.aim_checks(sensors, restored, "mild_end") == []  # no aim of its own
 
 
 def reports(haze: tuple[float, float], average: tuple[float, float], clean: float, blur: float):
@@ -101,7 +140,7 @@ def test_the_restoration_conditions_compare_the_strengths_each_judgement_names()
     assert not sensor_haze.restoration_checks(base, "fitted", blurred, "fitted")[3][1]
 
 
-def test_the_verdict_adopts_the_recipe_alone_before_the_combination():
+def test_the_verdict_adopts_the_recipe_alone_before_the_combination(monkeypatch):
     base_reports = {
         "full": reports((15.44, 16.32), (22.90, 22.75), 39.56, -0.59),
         "fitted": reports((18.75, 17.80), (23.33, 23.11), 41.50, -0.59),
@@ -127,9 +166,18 @@ def test_the_verdict_adopts_the_recipe_alone_before_the_combination():
         "b": scores(0.1, 15, 89.0, 70.6),
         "c": scores(0.1, 15, 89.0, 58.8),  # two clean photos fewer
     }
+    faint, soft = sensor_haze.FAINT_HAZE, sensor_haze.SOFT_CONTENT
+    monkeypatch.setattr(sensor_haze, "RULES", {"a": faint, "b": faint, "c": faint, "d": soft})
     assert sensor_haze.verdicts(sensors, restored, "a")["adopts"] == "combination"
     assert sensor_haze.verdicts(sensors, restored, "b")["adopts"] == "recipe"
     assert sensor_haze.verdicts(sensors, restored, "c")["adopts"] is None
+    # session 23's rule: as "a", but its aim (steering) missed
+    restored[base]["validation"]["hazy"] = hazy(-1.0)["validation"]["hazy"]
+    restored["d"] = {"validation": {"reports": helps_with_strength, **hazy(-0.9)["validation"]}}
+    sensors["d"] = scores(0.2, 15, 89.0, 70.6, hazy_blur=0.05)
+    judged = sensor_haze.verdicts(sensors, restored, "d")
+    assert [ok for _, ok in judged["aim"]] == [True, False]
+    assert judged["adopts"] is None
 
 
 def test_held_out_whole_photos_are_drawn_as_the_sensor_page_draws_them():

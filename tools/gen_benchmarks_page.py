@@ -44,7 +44,7 @@ SECTIONS = [  # (file, what it shows)
     ),
     (
         "sensor_haze.md",
-        "Do no harm: the sensor's haze/clean boundary, faint haze in its training "
+        "Do no harm: the sensor on hazy photos, faint haze and soft crops in its training "
         "(`benchmarks/sensor_haze.py`)",
     ),
     (
