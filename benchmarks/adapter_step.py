@@ -208,9 +208,17 @@ def child(names: list[str]) -> None:
     print(json.dumps(counts))
 
 
-def gpu_costs() -> dict[str, dict[str, float]]:
+def gpu_record() -> dict:
+    """transfer.py's GPU record (its costs and date), or nothing where none is kept."""
     path = OUT / "transfer_cuda.json"
-    return json.loads(path.read_text()).get("costs", {}) if path.is_file() else {}
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def ranks_as_on_gpu(counts: dict[str, list[int]], costs: dict[str, dict[str, float]]) -> bool:
+    """Whether the instructions order the variants the GPU timed as the GPU's times do."""
+    timed = [name for name in VARIANTS if name in counts and name in costs]
+    by_count = sorted(timed, key=lambda name: min(counts[name]))
+    return by_count == sorted(timed, key=lambda name: costs[name]["seconds_per_step"])
 
 
 def _mib(n: float) -> str:
@@ -225,7 +233,8 @@ def _measured_on(code: str, row: dict) -> str:
 
 
 def render(results: dict) -> str:
-    rows, gpu = results["rows"], gpu_costs()
+    rows, record = results["rows"], gpu_record()
+    gpu = record.get("costs", {})
     codes = sorted(rows, key=lambda code: code == CURRENT)
     label = {name: transfer.VARIANTS[name].label for name in VARIANTS}
 
@@ -249,7 +258,12 @@ def render(results: dict) -> str:
         "Python calls: cProfile's count of one step. Instructions: callgrind, the lower of the "
         "two steps counted, every variant in turn in one process (the earlier ones warm the "
         "allocator and oneDNN's caches for the later). GPU: transfer.py's time per step on "
-        + ("the GPU of transfer_cuda.md (batch 8, 64²)" if gpu else "no GPU recorded")
+        + (
+            f"the GPU of transfer_cuda.md (batch 8, 64²; {record.get('date')}, on the code of "
+            "that run)"
+            if gpu
+            else "no GPU recorded"
+        )
         + ", against full fine-tuning's.",
         "",
         "| variant | "
@@ -267,6 +281,15 @@ def render(results: dict) -> str:
         full = gpu.get(FULL, {}).get("seconds_per_step")
         cells.append(f"{seconds:.3f} s ({seconds / full:.2f}x)" if seconds and full else "")
         lines.append(f"| {label[name]} | " + " | ".join(cells) + " |")
+    for code in codes:
+        counts = rows[code].get("instructions", {})
+        if gpu and counts:
+            same = ranks_as_on_gpu(counts, gpu)
+            lines += [
+                "",
+                f"The instructions ({code}) rank the variants the GPU timed "
+                + ("as that run's times do." if same else "otherwise than that run's times."),
+            ]
     lines += [
         "",
         "## Memory of a step (batch 8, 64²: transfer.py's GPU setting)",

@@ -66,6 +66,10 @@ SECTIONS = [  # (file, what it shows)
         "step_profile_cuda.md",
         "Where a training step's time goes, GPU (`benchmarks/step_profile.py --device cuda`)",
     ),
+    (
+        "adapter_step.md",
+        "The adapter step's host work and memory, CPU counts (`benchmarks/adapter_step.py`)",
+    ),
     ("topm_attention.md", "Top-m attention, fast vs naive, CPU (`benchmarks/topm_attention.py`)"),
     ("topm_attention_cuda.md", "Top-m attention, fast vs naive, GPU"),
     ("gpu_training_cuda.md", "Training throughput on a GPU (`benchmarks/gpu_training.py`)"),
