@@ -5,6 +5,7 @@ page gives a goal."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -13,6 +14,8 @@ from datetime import date
 from pathlib import Path
 
 import torch
+
+from pip_adapter.files import write_json
 
 
 def prepare_device(device: torch.device) -> str:
@@ -88,3 +91,14 @@ def at_least(value: float, bar: float) -> bool:
     """``value >= bar`` as printed (3 decimals): a page never says "-0.100 dB ... not met"
     for a bar of -0.10 dB."""
     return round(value, 3) >= round(bar, 3)
+
+
+def keep_row(path: Path, key: str, row: dict) -> dict:
+    """The record at ``path`` (``{"rows": {key: row, ...}}``, one row per code measured) with
+    ``row``'s fields put into row ``key``, written back; read just before it is written, so a
+    run of another code that ended meanwhile keeps its row."""
+    record = json.loads(path.read_text()) if path.is_file() else {"rows": {}}
+    record["rows"][key] = {**record["rows"].get(key, {}), **row}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, record)
+    return record

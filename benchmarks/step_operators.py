@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from machine import keep_row
 from overhead import VIEWS, units_of, wrapped_units
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
@@ -197,9 +197,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     steps = {label: count_step(label, args.batch_size, args.patch) for label in CONFIGS}
-    json_path = args.out / "step_operators.json"
-    results = json.loads(json_path.read_text()) if json_path.is_file() else {"rows": {}}
-    results["rows"][args.code] = {
+    row = {
         "date": date.today().isoformat(),
         "torch": torch.__version__,
         "batch": args.batch_size,
@@ -208,8 +206,7 @@ def main() -> None:
         "units": steps[UNITS_OF]["units"],
         "units_text": steps[UNITS_OF]["units_text"],
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    results = keep_row(args.out / "step_operators.json", args.code, row)
     page = render(results)
     (args.out / "step_operators.md").write_text(page)
     print(page)

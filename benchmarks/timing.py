@@ -11,7 +11,10 @@ GPU synchronised around each call, repeats cut to a time budget).
 
 Instructions: the same forward pass under Valgrind's callgrind (at one thread, in a process
 of its own), counting only the pass itself (``torch._C._valgrind_toggle``): the same code on
-the same inputs executes the same instructions whatever else runs on the machine.
+the same inputs executes the same instructions whatever else runs on the machine. With
+``warm_start`` callgrind runs without instrumenting until the script has built and warmed up
+what it counts (``instrument_from_here``): the counts are the same, the imports and set-up run
+several times faster.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "Rounds",
     "Spread",
     "count_instructions",
+    "instrument_from_here",
     "interleaved_rounds",
     "ratio_spread",
     "run_counted",
@@ -161,26 +165,56 @@ def run_counted(run: Callable[[], object], dump_prefix: str) -> int:
     raise RuntimeError(f"no instruction total in callgrind's dump {newest}")
 
 
-def count_instructions(argv: Sequence[str], timeout: float = 3600) -> dict:
+def count_instructions(
+    argv: Sequence[str], timeout: float = 3600, warm_start: bool = False
+) -> dict:
     """Run ``python argv...`` under callgrind (collection off until the script toggles it, see
     ``run_counted``; the script receives the dump prefix in ``PIP_CALLGRIND_PREFIX``) and
-    return the JSON object it prints last."""
+    return the JSON object it prints last. ``warm_start``: nothing is instrumented until the
+    script calls ``instrument_from_here`` (it must, once, before it counts)."""
     if shutil.which("valgrind") is None:
         raise FileNotFoundError("valgrind is not installed (needed to count instructions)")
     with tempfile.TemporaryDirectory() as folder:
         prefix = os.path.join(folder, "callgrind.out")
+        ready = os.path.join(folder, "ready")
         command = [
             "valgrind",
             "--tool=callgrind",
             "--collect-atstart=no",
+            *(["--instr-atstart=no"] if warm_start else []),
             f"--callgrind-out-file={prefix}",
             sys.executable,
             *argv,
         ]
         env = {**os.environ, "PIP_CALLGRIND_PREFIX": prefix, "OMP_NUM_THREADS": "1"}
+        env |= {"PIP_CALLGRIND_READY": ready} if warm_start else {}
         start = time.perf_counter()
-        out = subprocess.run(
-            command, capture_output=True, text=True, check=True, env=env, timeout=timeout
-        )
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        ) as child:
+            while warm_start and not os.path.exists(ready) and child.poll() is None:
+                time.sleep(0.5)
+            if warm_start and child.poll() is None:  # the script waits for instrumentation
+                on = ["callgrind_control", "--instr=on", str(child.pid)]
+                subprocess.run(on, check=True, capture_output=True)
+                open(ready + ".on", "w").close()
+            try:
+                out, err = child.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                raise
+        if child.returncode:
+            raise subprocess.CalledProcessError(child.returncode, command, out, err)
         print(f"callgrind: {time.perf_counter() - start:.0f} s", flush=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def instrument_from_here() -> None:
+    """Inside a process started by ``count_instructions(..., warm_start=True)``: wait until
+    callgrind instruments the code from here on (no-op otherwise)."""
+    ready = os.environ.get("PIP_CALLGRIND_READY")
+    if ready is None:
+        return
+    open(ready, "w").close()
+    while not os.path.exists(ready + ".on"):
+        time.sleep(0.2)

@@ -101,6 +101,11 @@ def stacked_logits(qk: torch.Tensor, temperature: torch.Tensor | float) -> torch
     """``scaled_logits(q · query_scales(q, temperature), None, k)`` for queries and keys
     stacked in one tensor (``B×2×heads×c×N``: ``q = qk[:, 0]``, ``k = qk[:, 1]``): both
     sides' norms in one reduction and one clamp, two operators fewer than the formula's four."""
+    if qk.dim() != 5 or qk.shape[1] != 2:
+        raise ValueError(
+            f"stacked_logits takes queries and keys stacked as B×2×heads×c×N, got shape "
+            f"{tuple(qk.shape)}"
+        )
     with _precise(qk):
         qk = cast(qk, _at_least_float32(qk.dtype))
         norms = torch.linalg.vector_norm(qk, dim=-1, keepdim=True).clamp_min(_EPS)

@@ -11,6 +11,7 @@ from pip_adapter.functional import (
     cosine_logits,
     query_scales,
     scaled_logits,
+    stacked_logits,
     topm_channel_attention,
     topm_keep_counts,
 )
@@ -94,6 +95,11 @@ def test_bad_shapes():
         topm_channel_attention(q, k[..., :2], v, temperature)
     with pytest.raises(ValueError, match="v must match"):
         topm_channel_attention(q, k, v[:, :, :2], temperature)
+    qkv = torch.stack([q, k, v], dim=1).detach()  # v too: not two stacked sides
+    for wrong in (qkv, qkv[:, 0]):
+        with pytest.raises(ValueError, match=r"B×2×heads×c×N, got shape"):
+            stacked_logits(wrong, temperature)
+    assert torch.equal(stacked_logits(qkv[:, :2], 2.0), _formula(q, k, 2.0).detach())
 
 
 def _formula(q, k, temperature):

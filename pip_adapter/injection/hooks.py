@@ -9,10 +9,10 @@ from typing import Any, Protocol, cast
 import torch
 from einops import rearrange
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 from torch.utils.hooks import RemovableHandle
 
 from pip_adapter.config import HookPoint
+from pip_adapter.injection.recompute import recomputed
 from pip_adapter.injection.trace import Layout, find_feature, find_spatial_size, token_grid
 
 __all__ = ["Conditioning", "HostedUnit", "StageHook", "attach_hook", "detach_hook", "has_pip_hooks"]
@@ -153,7 +153,7 @@ class StageHook:
         at both ends: gate 0 returns ``x``, gate 1 the unit's output, bit for bit)."""
         modulate = cast(HostedUnit, self.unit).modulate
         if self.recompute and torch.is_grad_enabled():
-            y = checkpoint(modulate, x, weights, use_reentrant=False)
+            y = recomputed(modulate, x, weights)
         else:
             y = modulate(x, weights)
         gate = self.conditioning.gate

@@ -353,8 +353,10 @@ class PIPModel(nn.Module):
         for adapter training, see ``TrainConfig.recompute_units``).
 
         When ``True``, a forward pass that records gradients keeps only each unit's input and
-        runs the unit again during the backward pass (``torch.utils.checkpoint``), instead of
-        keeping every intermediate tensor of the unit until then. With a frozen backbone the
+        runs the unit again during the backward pass (activation checkpointing as
+        ``torch.utils.checkpoint`` does it, with less host work per saved tensor:
+        ``pip_adapter.injection.recompute``), instead of keeping every intermediate tensor of
+        the unit until then. With a frozen backbone the
         units hold most of what a training step keeps, so this cuts the step's peak memory
         by a large share (docs/benchmarks/transfer.md, "Cost") for one more forward pass of
         the units alone. Outputs and gradients are unchanged.
