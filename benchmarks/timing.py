@@ -189,32 +189,45 @@ def count_instructions(
         env = {**os.environ, "PIP_CALLGRIND_PREFIX": prefix, "OMP_NUM_THREADS": "1"}
         env |= {"PIP_CALLGRIND_READY": ready} if warm_start else {}
         start = time.perf_counter()
-        with subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        ) as child:
-            while warm_start and not os.path.exists(ready) and child.poll() is None:
-                time.sleep(0.5)
-            if warm_start and child.poll() is None:  # the script waits for instrumentation
-                on = ["callgrind_control", "--instr=on", str(child.pid)]
-                subprocess.run(on, check=True, capture_output=True)
-                open(ready + ".on", "w").close()
+        # stderr to a file: valgrind's warnings must not fill a pipe nobody reads before ready
+        with (
+            open(os.path.join(folder, "stderr"), "w+") as errors,
+            subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=errors, text=True, env=env
+            ) as child,
+        ):
             try:
-                out, err = child.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
+                while warm_start and not os.path.exists(ready) and child.poll() is None:
+                    time.sleep(0.5)
+                if warm_start and child.poll() is None:  # the script waits for instrumentation
+                    on = ["callgrind_control", "--instr=on", str(child.pid)]
+                    subprocess.run(on, check=True, capture_output=True)
+                    open(ready + ".on", "w").close()
+                out, _ = child.communicate(timeout=timeout)
+            except BaseException:  # a failed callgrind_control or a timeout: no child left
                 child.kill()
                 raise
+            errors.seek(0)
+            err = errors.read()
         if child.returncode:
             raise subprocess.CalledProcessError(child.returncode, command, out, err)
         print(f"callgrind: {time.perf_counter() - start:.0f} s", flush=True)
     return json.loads(out.strip().splitlines()[-1])
 
 
-def instrument_from_here() -> None:
+def instrument_from_here(wait: float = 600) -> None:
     """Inside a process started by ``count_instructions(..., warm_start=True)``: wait until
-    callgrind instruments the code from here on (no-op otherwise)."""
+    callgrind instruments the code from here on (no-op otherwise); a RuntimeError after
+    ``wait`` seconds rather than waiting for ever."""
     ready = os.environ.get("PIP_CALLGRIND_READY")
     if ready is None:
         return
     open(ready, "w").close()
+    deadline = time.monotonic() + wait
     while not os.path.exists(ready + ".on"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"callgrind did not start instrumenting within {wait:.0f} s "
+                "(callgrind_control --instr=on failed or was never run)"
+            )
         time.sleep(0.2)

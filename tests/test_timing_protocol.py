@@ -838,3 +838,14 @@ def test_each_section_says_when_it_was_measured_on_earlier_code(tmp_path):
     assert "(m; c, best of 5; `--compile`)" in page  # today's code: no mark
     assert "(`--ffn-rank 3`, f (measured on earlier code: its code not recorded), best of" in page
     assert "Measured o (measured on earlier code: commit abc1234)." in page
+
+
+def test_a_warm_start_that_callgrind_never_instruments_stops_with_a_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIP_CALLGRIND_READY", str(tmp_path / "ready"))
+    with pytest.raises(RuntimeError, match="callgrind_control"):
+        timing.instrument_from_here(wait=0.3)
+    assert (tmp_path / "ready").exists()  # it told the parent it was ready, then gave up
+    (tmp_path / "ready.on").touch()
+    timing.instrument_from_here(wait=0.3)  # instrumented: returns at once
+    monkeypatch.delenv("PIP_CALLGRIND_READY")
+    timing.instrument_from_here(wait=0.0)  # not under count_instructions: a no-op
