@@ -229,7 +229,9 @@ def _measured_on(code: str, row: dict) -> str:
     """When and on what a row was measured, marked where the page's own row ran other code."""
     earlier = code == CURRENT and row.get("code") != code_digest()[:12]
     mark = " (measured on earlier code)" if earlier else ""
-    return f"{code}: {row.get('date', '')}, {row.get('machine', '')}{mark}"
+    counted = row.get("instructions_machine", row.get("machine"))
+    where = "" if counted == row.get("machine") else f"; instructions counted on {counted}"
+    return f"{code}: {row.get('date', '')}, {row.get('machine', '')}{where}{mark}"
 
 
 def render(results: dict) -> str:
@@ -329,23 +331,33 @@ def render(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument(
         "--instructions",
         action="store_true",
         help="count the instructions (callgrind) and add them to the code's row",
     )
+    what.add_argument("--page", action="store_true", help="re-render from the JSON")
     parser.add_argument("--code", default=CURRENT, help="label of the code measured")
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--page", action="store_true", help="re-render from the JSON")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child)
         return
     json_path = args.out / "adapter_step.json"
+    if args.page and not json_path.is_file():
+        parser.error(f"no record {json_path} to render: measure first (without --page)")
     row: dict = {"code": code_digest()[:12]}
-    if args.instructions:
+    if args.instructions:  # added to a row of the same code only, with the machine they ran on
+        kept = json.loads(json_path.read_text())["rows"] if json_path.is_file() else {}
+        if kept.get(args.code, row)["code"] != row["code"]:
+            parser.error(
+                f"row {args.code!r} was measured on code {kept[args.code]['code']}, this code is "
+                f"{row['code']}: name another --code"
+            )
         row["instructions"] = count_instructions([__file__, "--child", *VARIANTS], warm_start=True)
+        row["instructions_machine"] = describe_machine(1)
     elif not args.page:
         torch.set_num_threads(1)
         row |= {"date": date.today().isoformat(), "machine": describe_machine(1)}

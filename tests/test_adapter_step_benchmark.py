@@ -1,6 +1,7 @@
 """The adapter-step benchmark (benchmarks/adapter_step.py): its steps are transfer.py's variants
 trained as the Trainer trains them, and its memory counts add up."""
 
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -35,3 +36,22 @@ def test_memory_counts_the_trained_state_and_what_recomputing_saves():
     assert recomputed["optimizer"] == 2 * recomputed["gradients"] > 0  # AdamW's two moments
     assert recomputed["parameters"] > 10 * recomputed["gradients"]  # the frozen backbone
     assert recomputed["saved"] < kept["saved"] and recomputed["peak"] < kept["peak"]
+
+
+def test_instructions_join_only_a_row_of_the_same_code_and_a_page_needs_its_record(
+    tmp_path, monkeypatch
+):
+    rows = {"rows": {"base": {"code": "0123456789ab", "date": "2026-11-29", "machine": "m"}}}
+    (tmp_path / "adapter_step.json").write_text(json.dumps(rows))
+    before = (tmp_path / "adapter_step.json").read_text()
+    argv = ["adapter_step.py", "--instructions", "--code", "base", "--out", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit):  # refused before callgrind runs: the row is other code's
+        adapter_step.main()
+    assert (tmp_path / "adapter_step.json").read_text() == before
+    monkeypatch.setattr(sys, "argv", ["adapter_step.py", "--page", "--out", str(tmp_path / "no")])
+    with pytest.raises(SystemExit):
+        adapter_step.main()
+    counted = {"code": "x", "date": "d", "machine": "m", "instructions_machine": "other"}
+    assert "instructions counted on other" in adapter_step._measured_on("base", counted)
+    assert "counted on" not in adapter_step._measured_on("base", rows["rows"]["base"])
