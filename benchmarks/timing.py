@@ -198,12 +198,15 @@ def count_instructions(
         ):
             try:
                 while warm_start and not os.path.exists(ready) and child.poll() is None:
+                    if time.perf_counter() - start > timeout:  # the whole run, as without
+                        raise subprocess.TimeoutExpired(command, timeout)
                     time.sleep(0.5)
                 if warm_start and child.poll() is None:  # the script waits for instrumentation
                     on = ["callgrind_control", "--instr=on", str(child.pid)]
                     subprocess.run(on, check=True, capture_output=True)
                     open(ready + ".on", "w").close()
-                out, _ = child.communicate(timeout=timeout)
+                left = max(timeout - (time.perf_counter() - start), 0.0)
+                out, _ = child.communicate(timeout=left)
             except BaseException:  # a failed callgrind_control or a timeout: no child left
                 child.kill()
                 raise

@@ -5,7 +5,9 @@ states a goal against that range."""
 import json
 import mmap
 import re
+import subprocess
 import sys
+import time
 from argparse import Namespace
 from pathlib import Path
 
@@ -154,6 +156,16 @@ def test_counting_instructions_needs_valgrind(monkeypatch):
     monkeypatch.setattr(timing.shutil, "which", lambda name: None)
     with pytest.raises(FileNotFoundError, match="valgrind"):
         timing.count_instructions(["-c", "pass"])
+
+
+@pytest.mark.skipif(timing.shutil.which("valgrind") is None, reason="needs valgrind")
+def test_a_warm_start_that_never_gets_ready_is_stopped_at_the_timeout(tmp_path):
+    script = tmp_path / "slow.py"  # never calls instrument_from_here within the timeout
+    script.write_text("import time\ntime.sleep(60)\n")
+    start = time.perf_counter()
+    with pytest.raises(subprocess.TimeoutExpired):
+        timing.count_instructions([str(script)], timeout=3, warm_start=True)
+    assert time.perf_counter() - start < 30
 
 
 def test_units_counted_alone_are_the_models_units():
