@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import ctypes
+import functools
 import gc
 import json
 import os
@@ -140,14 +141,20 @@ class _MallInfo(ctypes.Structure):
     ]
 
 
-def _in_use() -> int:
-    """Bytes the C heap holds in use (glibc's ``mallinfo2``: blocks and mapped regions), where
-    torch's CPU tensors live."""
+@functools.cache
+def _mallinfo2() -> Callable[[], _MallInfo]:
+    """glibc's ``mallinfo2``, looked up once (``_in_use`` runs after every operator)."""
     libc = ctypes.CDLL(None)
     if not hasattr(libc, "mallinfo2"):
         raise RuntimeError("the memory counts read glibc's mallinfo2 (glibc 2.33 or later)")
     libc.mallinfo2.restype = _MallInfo
-    info = libc.mallinfo2()
+    return libc.mallinfo2
+
+
+def _in_use() -> int:
+    """Bytes the C heap holds in use (glibc's ``mallinfo2``: blocks and mapped regions), where
+    torch's CPU tensors live."""
+    info = _mallinfo2()()
     return info.uordblks + info.hblkhd
 
 
